@@ -1,0 +1,60 @@
+package budget
+
+import (
+	"context"
+	"time"
+)
+
+// Info describes the budget of the request a context belongs to.
+type Info struct {
+	// Deadline is when the budget runs out, on this host's clock.
+	Deadline time.Time
+	// Received is the budget this hop was given when the request arrived: the
+	// originated budget at the gateway, the decoded header at a backend.
+	Received time.Duration
+	// Hop is this hop's position in the chain: 0 at the gateway, 1 at the
+	// first backend, and so on.
+	Hop int
+	// Retries counts the retries spent on the path to this hop.
+	Retries int
+}
+
+// Remaining returns the time left at now; it may be negative.
+func (i Info) Remaining(now time.Time) time.Duration { return i.Deadline.Sub(now) }
+
+type ctxKey struct{}
+
+// NewContext returns a child of ctx that carries info and whose deadline is
+// info.Deadline (or ctx's own, if that is earlier). The cancel function must
+// be called, as with context.WithDeadline.
+func NewContext(ctx context.Context, info Info) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithDeadline(ctx, info.Deadline)
+	return context.WithValue(ctx, ctxKey{}, info), cancel
+}
+
+// FromContext returns the budget information of ctx's request. ok is false
+// for a context that no budget reached: one NewContext did not derive.
+func FromContext(ctx context.Context) (info Info, ok bool) {
+	info, ok = ctx.Value(ctxKey{}).(Info)
+	return info, ok
+}
+
+// Outgoing computes the Sluice-Budget header for one attempt to the next hop,
+// at the moment of sending: the time left to ctx's deadline at now, less the
+// per-hop margin, with the hop number after this one and the retries spent on
+// the path so far plus retries, the retries this hop has made for this call.
+//
+// A context with no deadline gets fallback as its budget. Outgoing returns
+// ErrSpent when less than a millisecond would be left to send.
+func Outgoing(ctx context.Context, now time.Time, margin, fallback time.Duration, retries int) (Header, error) {
+	info, _ := FromContext(ctx)
+	left := fallback
+	if d, ok := ctx.Deadline(); ok {
+		left = d.Sub(now)
+	}
+	left -= margin
+	if left < time.Millisecond {
+		return Header{}, ErrSpent
+	}
+	return Header{Remaining: left, Hop: info.Hop + 1, Retries: info.Retries + retries}, nil
+}

@@ -1,0 +1,180 @@
+package budget
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// HeaderName is the HTTP field that carries a budget between hops.
+const HeaderName = "Sluice-Budget"
+
+// Bounds of the wire format. A field longer than MaxHeaderLen, or a value above
+// its maximum, is rejected rather than clamped: it is a broken or hostile peer.
+const (
+	MaxHeaderLen = 256
+	MaxMillis    = 999_999_999 // nine digits, about 11.5 days
+	MaxHops      = 255
+	MaxRetries   = 255
+)
+
+// Header is the decoded form of a Sluice-Budget field.
+type Header struct {
+	// Remaining is the time left to the whole chain, relative to when the field
+	// was sent; the wire carries whole milliseconds.
+	Remaining time.Duration
+	// Hop counts the services the request has passed through before the
+	// receiver: 1 at the first backend behind the gateway.
+	Hop int
+	// Retries counts the retries already spent on the path to the receiver.
+	Retries int
+}
+
+// Errors returned by Parse. They are values, so parsing allocates nothing.
+var (
+	ErrSyntax       = errors.New("budget: malformed Sluice-Budget field")
+	ErrTooLong      = errors.New("budget: Sluice-Budget field too long")
+	ErrMissingMs    = errors.New("budget: Sluice-Budget has no ms member")
+	ErrOutOfRange   = errors.New("budget: Sluice-Budget value out of range")
+	ErrNotInteger   = errors.New("budget: Sluice-Budget member is not a non-negative integer")
+	ErrGRPCSyntax   = errors.New("budget: malformed grpc-timeout")
+	ErrSpent        = errors.New("budget: spent")
+	ErrBelowMinimum = errors.New("budget: below the minimum worth starting")
+)
+
+// Append appends the wire form of h to dst, rounding Remaining down to whole
+// milliseconds (never overstating the time left) and clamping every member
+// into its range. It allocates nothing when dst has room.
+func (h Header) Append(dst []byte) []byte {
+	ms := h.Remaining / time.Millisecond
+	dst = append(dst, "ms="...)
+	dst = strconv.AppendInt(dst, int64(clamp(ms, 0, MaxMillis)), 10)
+	dst = append(dst, ", hop="...)
+	dst = strconv.AppendInt(dst, int64(clamp(h.Hop, 0, MaxHops)), 10)
+	if h.Retries > 0 {
+		dst = append(dst, ", retry="...)
+		dst = strconv.AppendInt(dst, int64(clamp(h.Retries, 0, MaxRetries)), 10)
+	}
+	return dst
+}
+
+// String returns the wire form of h.
+func (h Header) String() string {
+	var buf [48]byte
+	return string(h.Append(buf[:0]))
+}
+
+func clamp[T int | time.Duration](v, lo, hi T) T {
+	return min(max(v, lo), hi)
+}
+
+// Parse decodes one Sluice-Budget field value. The value is an RFC 8941
+// dictionary; the members ms (required), hop and retry must be non-negative
+// integers within their bounds, parameters on them are ignored, and members
+// with other names are skipped so the format can grow. As RFC 8941 says, a
+// repeated member's last value wins.
+func Parse(s string) (Header, error) {
+	var h Header
+	var seen bool
+	err := parseInto(s, &h, &seen)
+	if err == nil && !seen {
+		err = ErrMissingMs
+	}
+	if err != nil {
+		return Header{}, err
+	}
+	return h, nil
+}
+
+// ParseFields decodes a Sluice-Budget field sent on several lines, which
+// HTTP defines as one value joined by commas.
+func ParseFields(values []string) (Header, error) {
+	var h Header
+	var seen bool
+	total := 0
+	for _, v := range values {
+		total += len(v)
+		if total > MaxHeaderLen {
+			return Header{}, ErrTooLong
+		}
+		if err := parseInto(v, &h, &seen); err != nil {
+			return Header{}, err
+		}
+	}
+	if !seen {
+		return Header{}, ErrMissingMs
+	}
+	return h, nil
+}
+
+func parseInto(s string, h *Header, seenMs *bool) error {
+	if len(s) > MaxHeaderLen {
+		return ErrTooLong
+	}
+	p := sfParser{s: s}
+	p.skipSP()
+	if p.done() {
+		return nil // an empty dictionary
+	}
+	for {
+		key, ok := p.key()
+		if !ok {
+			return ErrSyntax
+		}
+		var val int64 = 1 // a bare key is Boolean true
+		isInt := false
+		if p.peek() == '=' {
+			p.i++
+			if p.peek() == '(' {
+				if !p.innerList() {
+					return ErrSyntax
+				}
+			} else {
+				v, kind := p.bareItem()
+				if kind == kindBad {
+					return ErrSyntax
+				}
+				val, isInt = v, kind == kindInt
+			}
+		}
+		if !p.params() {
+			return ErrSyntax
+		}
+		switch key {
+		case "ms", "hop", "retry":
+			if !isInt || val < 0 {
+				return ErrNotInteger
+			}
+			switch key {
+			case "ms":
+				if val > MaxMillis {
+					return ErrOutOfRange
+				}
+				h.Remaining = time.Duration(val) * time.Millisecond
+				*seenMs = true
+			case "hop":
+				if val > MaxHops {
+					return ErrOutOfRange
+				}
+				h.Hop = int(val)
+			case "retry":
+				if val > MaxRetries {
+					return ErrOutOfRange
+				}
+				h.Retries = int(val)
+			}
+		}
+		p.skipOWS()
+		if p.done() {
+			return nil
+		}
+		if p.peek() != ',' {
+			return ErrSyntax
+		}
+		p.i++
+		p.skipOWS()
+		if p.done() {
+			return ErrSyntax // trailing comma
+		}
+	}
+}

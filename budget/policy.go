@@ -1,0 +1,113 @@
+package budget
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Policy is a route's budget policy at the edge, where budgets are originated.
+// The zero value is not valid; fill Timeout at least and call Validate.
+type Policy struct {
+	// Timeout is the budget a request gets when it asks for none.
+	Timeout time.Duration
+	// Max is the most a client may ask for. Zero means Timeout.
+	Max time.Duration
+	// Min is the least budget worth starting: a request that asks for less,
+	// or that has less left when its work would start, is refused with 504 and
+	// does no work. Zero means one millisecond.
+	Min time.Duration
+	// AllowRaise lets clients that are not trusted ask for more than Timeout,
+	// up to Max. Trusted clients may always do so.
+	AllowRaise bool
+}
+
+// Validate reports a policy whose bounds contradict each other.
+func (p Policy) Validate() error {
+	p = p.withDefaults()
+	switch {
+	case p.Timeout <= 0:
+		return errors.New("timeout must be positive")
+	case p.Min < 0:
+		return errors.New("min must not be negative")
+	case p.Max < p.Timeout:
+		return fmt.Errorf("max (%v) must be at least timeout (%v)", p.Max, p.Timeout)
+	case p.Min > p.Timeout:
+		return fmt.Errorf("min (%v) must not exceed timeout (%v)", p.Min, p.Timeout)
+	}
+	return nil
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Max == 0 {
+		p.Max = p.Timeout
+	}
+	if p.Min == 0 {
+		p.Min = time.Millisecond
+	}
+	return p
+}
+
+// Grant returns the budget for a request that asked for asked. An ask above
+// the ceiling is clamped down to it: the ceiling is Max for trusted clients and
+// for routes that AllowRaise, Timeout otherwise. An ask below Min (zero
+// included) is refused with ErrBelowMinimum.
+func (p Policy) Grant(asked time.Duration, trusted bool) (time.Duration, error) {
+	p = p.withDefaults()
+	ceiling := p.Timeout
+	if trusted || p.AllowRaise {
+		ceiling = p.Max
+	}
+	if asked < p.Min {
+		return 0, ErrBelowMinimum
+	}
+	return min(asked, ceiling), nil
+}
+
+// Originate returns the budget of a request with headers h: Timeout when the
+// client asked for nothing, else Grant of what it asked. A malformed budget
+// field is returned as a parse error (the edge answers 400); an ask below Min
+// as ErrBelowMinimum (the edge answers 504).
+func (p Policy) Originate(h http.Header, trusted bool) (time.Duration, error) {
+	asked, ok, err := Requested(h)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return p.Timeout, nil
+	}
+	return p.Grant(asked, trusted)
+}
+
+// MinOrDefault returns Min, or its default when zero.
+func (p Policy) MinOrDefault() time.Duration { return p.withDefaults().Min }
+
+// Requested reads the budget a client asks for from a request's headers: the
+// ms member of Sluice-Budget, or grpc-timeout, the smaller when both are
+// present. ok is false when the client asked for nothing. A malformed field is
+// an error (the edge answers 400); hop and retry members from a client are
+// ignored, since the edge starts a new path.
+func Requested(h http.Header) (d time.Duration, ok bool, err error) {
+	if v := h.Values(HeaderName); len(v) > 0 {
+		bh, err := ParseFields(v)
+		if err != nil {
+			return 0, false, err
+		}
+		d, ok = bh.Remaining, true
+	}
+	if v := h.Values(GRPCHeaderName); len(v) > 0 {
+		if len(v) > 1 {
+			return 0, false, ErrGRPCSyntax
+		}
+		g, err := ParseGRPCTimeout(v[0])
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok || g < d {
+			d = g
+		}
+		ok = true
+	}
+	return d, ok, nil
+}

@@ -1,0 +1,14 @@
+// Package registry defines how Sluice finds the nodes of a named service and how a
+// service announces itself.
+//
+// The Registry interface is shaped after Consul's blocking queries: Watch returns the
+// current node set of a service together with an index, and blocks while the set is
+// unchanged since the index the caller last saw. Lookup is the non-blocking form.
+//
+// Static is the embedded default registry, fed from configuration; it is also the fake
+// that tests use, since it is a production type. The Consul registry lives in the
+// registry/consul package so that this package stays free of dependencies.
+//
+// Node values and the slices that hold them are shared between goroutines once a
+// registry has returned them: they are immutable, and callers must not modify them.
+package registry

@@ -1,0 +1,96 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/problem"
+)
+
+// StatusClientClosed is the status logged, after nginx, for a request whose
+// client went away before the answer was ready. It is never sent.
+const StatusClientClosed = 499
+
+// Error is a failure carried as an RFC 9457 problem body: the error a handler
+// returns to answer with a chosen status, and the error Client.Call returns for
+// a non-2xx answer.
+type Error struct {
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Type is a URI reference naming the kind of problem; empty means
+	// "about:blank".
+	Type string `json:"type,omitempty"`
+	// Title is a short summary of the kind of problem.
+	Title string `json:"title,omitempty"`
+	// Detail explains this occurrence.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Errorf returns an *Error with the given status and a detail built as with
+// fmt.Sprintf. The title is the status text.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Title: http.StatusText(status), Detail: fmt.Sprintf(format, args...)}
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	msg := e.Title
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return fmt.Sprintf("rpc: %d %s", e.Status, msg)
+}
+
+// Problem implements Problemer.
+func (e *Error) Problem() (status int, typ, title string) {
+	typ = e.Type
+	if typ == "" {
+		typ = "about:blank"
+	}
+	return e.Status, typ, e.Title
+}
+
+// Problemer is implemented by errors that know how they map onto HTTP: the
+// status code, problem type and title to answer with. Errors of the upstream
+// package implement it.
+type Problemer interface {
+	Problem() (status int, typ, title string)
+}
+
+// StatusOf maps an error onto the status, problem type and title of the
+// answer it deserves. It is the one place where Sluice turns errors into HTTP:
+// a Problemer in the chain speaks for itself; a spent budget or a deadline is
+// 504; the caller's own cancellation is 499; anything else is 500.
+func StatusOf(err error) (status int, typ, title string) {
+	var p Problemer
+	switch {
+	case errors.As(err, &p):
+		return p.Problem()
+	case errors.Is(err, budget.ErrSpent), errors.Is(err, budget.ErrBelowMinimum),
+		errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, problem.TypeBudgetSpent, "Budget spent"
+	case errors.Is(err, context.Canceled):
+		return StatusClientClosed, problem.TypeBudgetSpent, "Client closed request"
+	}
+	return http.StatusInternalServerError, problem.TypeInternal, "Internal error"
+}
+
+// WriteError answers with the problem body that StatusOf chooses for err.
+// The detail is err's text for 4xx answers and for failures Sluice itself
+// classified; an unclassified 500 says nothing of its cause, which may be
+// private.
+func WriteError(w http.ResponseWriter, err error) {
+	status, typ, title := StatusOf(err)
+	detail := ""
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		detail = e.Detail
+	case status != http.StatusInternalServerError:
+		detail = err.Error()
+	}
+	problem.Write(w, status, typ, title, detail)
+}

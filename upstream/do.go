@@ -1,0 +1,127 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/registry"
+)
+
+// Do sends r to a node of the service that r.URL.Host names and returns the
+// node's answer, whatever its status: only transport failures are errors.
+//
+// Each attempt goes to a node chosen at that moment, carries the budget left
+// at that moment in its Sluice-Budget field, and runs under r's context; a
+// context with no deadline gets the client's default timeout. Do sets that
+// field in r.Header, so r must not be in use elsewhere. A failed attempt is
+// retried on another node when the request provably never left (any method),
+// or when it may have but the method is idempotent, within the client's retry
+// count and while the budget lasts. A retried request with a body needs
+// r.GetBody, as http.NewRequest sets for in-memory bodies.
+//
+// The caller must close the response body.
+func (c *Client) Do(r *http.Request) (*http.Response, error) {
+	ctx := r.Context()
+	if _, ok := ctx.Deadline(); ok {
+		return c.do(ctx, r)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, r *http.Request) (*http.Response, error) {
+	service := r.URL.Host
+	var triedBuf [4]*registry.Node
+	tried := triedBuf[:0]
+	for attempt := 0; ; attempt++ {
+		nodes, err := c.disc.Lookup(ctx, service)
+		if err != nil {
+			return nil, &NoNodesError{Service: service, Err: err}
+		}
+		node, err := c.picker(service, nodes).Pick(tried)
+		if err != nil {
+			return nil, &NoNodesError{Service: service, Err: err}
+		}
+		h, err := budget.Outgoing(ctx, c.now(), c.margin, c.timeout, attempt)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: %s: %w", service, err)
+		}
+		out, err := attemptRequest(ctx, r, node, attempt)
+		if err != nil {
+			return nil, err
+		}
+		var buf [48]byte
+		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
+
+		resp, err := c.transport.RoundTrip(out)
+		if err == nil {
+			return resp, nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, cerr)
+		}
+		sent := !notSent(err)
+		tried = append(tried, node)
+		if attempt >= c.maxRetries || !retryable(r, sent) {
+			return nil, &AttemptError{Service: service, Node: node.Address, Sent: sent, Err: err}
+		}
+	}
+}
+
+// attemptRequest returns the request of one attempt: r aimed at node, with a
+// fresh body for a retry.
+func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, attempt int) (*http.Request, error) {
+	out := r.WithContext(ctx)
+	u := *r.URL
+	u.Scheme = "http"
+	u.Host = node.Address
+	out.URL = &u
+	if out.Host == "" {
+		out.Host = node.Address
+	}
+	if attempt > 0 && r.Body != nil && r.Body != http.NoBody {
+		body, err := r.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("upstream: replaying the request body: %w", err)
+		}
+		out.Body = body
+	}
+	return out, nil
+}
+
+// retryable reports whether a failed attempt may be sent again: always when
+// it never left, else only when the method is idempotent; and only when the
+// body can be replayed.
+func retryable(r *http.Request, sent bool) bool {
+	if r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+		return false
+	}
+	if !sent {
+		return true
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}

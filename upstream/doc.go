@@ -1,0 +1,8 @@
+// Package upstream is the companion client that the gateway and backends use
+// to call named services: discover the service's nodes, select one, stamp the
+// remaining budget on the attempt, send it with the caller's context, and
+// retry on another node when the failure allows and the budget fits.
+//
+// Call speaks the RPC convention of package rpc; Do sends any HTTP request to
+// a service named by its URL's host. Both share one attempt loop.
+package upstream

@@ -1,0 +1,68 @@
+package upstream
+
+import (
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/sluicehq/sluice/internal/problem"
+)
+
+// NoNodesError reports a service with no node to send to: unknown to
+// discovery, or with every node gone. It maps to 503.
+type NoNodesError struct {
+	Service string
+	Err     error
+}
+
+func (e *NoNodesError) Error() string {
+	return "upstream: no nodes for service " + e.Service + ": " + e.Err.Error()
+}
+
+func (e *NoNodesError) Unwrap() error { return e.Err }
+
+// Problem implements rpc.Problemer.
+func (e *NoNodesError) Problem() (int, string, string) {
+	return http.StatusServiceUnavailable, problem.TypeNoNodes, "No nodes available"
+}
+
+// AttemptError reports a transport failure of the last attempt of a call: no
+// answer came back. Sent tells whether the request may have reached the node:
+// false means it provably did not (the connection was never made), so the
+// call had no effect and is safe to repeat. It maps to 502.
+type AttemptError struct {
+	Service string
+	Node    string
+	Sent    bool
+	Err     error
+}
+
+func (e *AttemptError) Error() string {
+	what := "sent, no answer"
+	if !e.Sent {
+		what = "not sent"
+	}
+	return "upstream: " + e.Service + " at " + e.Node + " (" + what + "): " + e.Err.Error()
+}
+
+func (e *AttemptError) Unwrap() error { return e.Err }
+
+// Problem implements rpc.Problemer: a failure that provably did not reach the
+// service is "not processed", any other "may have been processed".
+func (e *AttemptError) Problem() (int, string, string) {
+	if !e.Sent {
+		return http.StatusBadGateway, problem.TypeNotProcessed, "Upstream not reached; not processed"
+	}
+	return http.StatusBadGateway, problem.TypeMaybeDone, "Upstream failed; the request may have been processed"
+}
+
+// notSent reports whether err proves that a request never left this process:
+// the connection could not be made.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
