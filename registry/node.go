@@ -72,7 +72,9 @@ func (n *Node) Validate() error {
 
 type nodeError struct{ addr, why string }
 
-func (e *nodeError) Error() string { return "registry: invalid node " + strconv.Quote(e.addr) + ": " + e.why }
+func (e *nodeError) Error() string {
+	return "registry: invalid node " + strconv.Quote(e.addr) + ": " + e.why
+}
 func (e *nodeError) Unwrap() error { return ErrInvalidNode }
 
 // Same reports whether n and o are the same instance: the same service, ID
