@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/middleware"
+	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/upstream"
+)
+
+// gateway holds what lives for the whole process: listeners, the registry,
+// the client and its pools. Only the router is swapped on reload.
+type gateway struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	client   *upstream.Client
+	registry registry.Registry
+	router   atomic.Pointer[router.Router]
+	draining atomic.Bool
+	promReg  *prometheus.Registry
+	metrics  *middleware.Metrics
+}
+
+func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
+	g := &gateway{cfg: cfg, logger: logger, promReg: prometheus.NewRegistry()}
+	g.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.metrics = middleware.NewMetrics(g.promReg)
+	reg, err := newRegistry(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.registry = reg
+	retries := cfg.Upstream.MaxRetries
+	if retries < 0 {
+		retries = 0
+	}
+	g.client = upstream.New(reg, upstream.WithMargin(cfg.Upstream.Margin), upstream.WithMaxRetries(retries))
+	if err := g.install(cfg); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func newRegistry(cfg *config.Config) (registry.Registry, error) {
+	switch cfg.Registry.Kind {
+	case "static":
+		return registry.NewStatic(cfg.StaticNodes()...)
+	}
+	return nil, fmt.Errorf("registry kind %q is not available in this build", cfg.Registry.Kind)
+}
+
+// install builds the router of cfg and makes it the one serving.
+func (g *gateway) install(cfg *config.Config) error {
+	rt, err := router.New(cfg.RouterRoutes(), g.client, router.Options{Logger: g.logger})
+	if err != nil {
+		return err
+	}
+	g.router.Store(rt)
+	return nil
+}
+
+// handler is the gateway's outermost handler on every listener.
+func (g *gateway) handler() http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			writeText(w, http.StatusOK, "ok\n")
+		case "/readyz":
+			g.readyz(w)
+		default:
+			g.router.Load().ServeHTTP(w, r)
+		}
+	})
+	return middleware.Chain(
+		middleware.AccessLog(g.logger, nil),
+		g.metrics.Handler,
+		middleware.Recover(g.logger),
+	)(inner)
+}
+
+func (g *gateway) readyz(w http.ResponseWriter) {
+	if g.draining.Load() {
+		problem.Write(w, http.StatusServiceUnavailable, problem.TypeNoNodes, "Draining", "the gateway is shutting down")
+		return
+	}
+	writeText(w, http.StatusOK, "ready\n")
+}
+
+func writeText(w http.ResponseWriter, status int, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(s))
+}
+
+func (g *gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { g.readyz(w) })
+	return mux
+}
+
+// serve listens on every configured address until ctx ends, reloading routes
+// on each signal from reload, then drains.
+func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func() (*config.Config, error)) error {
+	var servers []*http.Server
+	var lns []net.Listener
+	listen := func(addr string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+		servers = append(servers, &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		})
+		return nil
+	}
+	h := g.handler()
+	for _, l := range g.cfg.Listeners {
+		if err := listen(l.Address, h); err != nil {
+			closeAll(lns)
+			return err
+		}
+	}
+	if g.cfg.Admin != nil {
+		if err := listen(g.cfg.Admin.Address, g.adminHandler()); err != nil {
+			closeAll(lns)
+			return err
+		}
+	}
+	errs := make(chan error, len(servers))
+	for i, srv := range servers {
+		g.logger.Info("listening", slog.String("address", lns[i].Addr().String()))
+		go func() { errs <- srv.Serve(lns[i]) }()
+	}
+	g.logger.Info("gateway ready", slog.Int("routes", len(g.router.Load().Routes())),
+		slog.String("config", g.cfg.File()))
+
+	for {
+		select {
+		case <-reload:
+			g.reload(load)
+			continue
+		case err := <-errs:
+			if !errors.Is(err, http.ErrServerClosed) {
+				g.shutdown(servers)
+				return err
+			}
+		case <-ctx.Done():
+		}
+		break
+	}
+	return g.shutdown(servers)
+}
+
+func (g *gateway) reload(load func() (*config.Config, error)) {
+	cfg, err := load()
+	if err == nil {
+		err = g.install(cfg)
+	}
+	if err != nil {
+		g.logger.Error("configuration reload failed; the running configuration keeps serving", slog.String("error", err.Error()))
+		return
+	}
+	g.logger.Info("configuration reloaded", slog.Int("routes", len(cfg.Routes)),
+		slog.String("note", "listeners, registry and upstream settings take effect on restart"))
+}
+
+// shutdown marks the gateway draining, stops accepting, and waits for
+// in-flight requests up to the shutdown grace.
+func (g *gateway) shutdown(servers []*http.Server) error {
+	g.draining.Store(true)
+	g.logger.Info("draining", slog.Duration("grace", g.cfg.ShutdownGrace))
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, srv := range servers {
+		wg.Go(func() { errs[i] = srv.Shutdown(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("draining: %w", err)
+	}
+	g.logger.Info("stopped")
+	return nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
+}

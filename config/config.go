@@ -1,0 +1,228 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the gateway's configuration, as written in YAML. Zero values mean
+// the defaults that docs/configuration.md lists.
+type Config struct {
+	// Listeners are the addresses the gateway serves routes on.
+	Listeners []Listener `yaml:"listeners"`
+	// Admin is the optional listener for /metrics, /healthz and /readyz.
+	Admin *Listener `yaml:"admin"`
+	// ShutdownGrace bounds how long in-flight requests may drain on SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Registry says where services are found.
+	Registry Registry `yaml:"registry"`
+	// Upstream tunes calls to backends.
+	Upstream Upstream `yaml:"upstream"`
+	// Defaults apply to every route that does not say otherwise.
+	Defaults RouteDefaults `yaml:"defaults"`
+	// Routes map requests to services.
+	Routes []Route `yaml:"routes"`
+
+	file string
+	pos  map[string]Pos
+}
+
+// Listener is one address to serve on.
+type Listener struct {
+	Address string `yaml:"address"`
+}
+
+// Registry selects and configures service discovery.
+type Registry struct {
+	// Kind is "static" (the default) or "consul".
+	Kind string `yaml:"kind"`
+	// Static lists the nodes of a static registry.
+	Static []StaticNode `yaml:"static"`
+	// Consul configures the Consul registry.
+	Consul Consul `yaml:"consul"`
+}
+
+// StaticNode is one node of a static registry.
+type StaticNode struct {
+	Service    string            `yaml:"service"`
+	ID         string            `yaml:"id"`
+	Address    string            `yaml:"address"`
+	Version    string            `yaml:"version"`
+	Datacenter string            `yaml:"datacenter"`
+	Metadata   map[string]string `yaml:"metadata"`
+}
+
+// Consul configures discovery through a Consul agent.
+type Consul struct {
+	// Address of the agent's HTTP API; empty means 127.0.0.1:8500.
+	Address string `yaml:"address"`
+	// Datacenter to query; empty means the agent's own.
+	Datacenter string `yaml:"datacenter"`
+	// MaxStale is how long a snapshot may go without a successful refresh
+	// before lookups fail with 503; zero serves the last good nodes forever.
+	MaxStale time.Duration `yaml:"max_stale"`
+}
+
+// Upstream tunes the client the gateway calls backends with.
+type Upstream struct {
+	// Margin is subtracted from the budget sent to each hop. Default 1ms.
+	Margin time.Duration `yaml:"margin"`
+	// MaxRetries bounds retries per request. Default 2; -1 disables retries.
+	MaxRetries int `yaml:"max_retries"`
+}
+
+// RouteDefaults are the values a route takes when it does not set them.
+type RouteDefaults struct {
+	Budget Budget `yaml:"budget"`
+}
+
+// Budget is a route's budget policy.
+type Budget struct {
+	// Timeout is the budget of a request that asks for none. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Max is the most a client may ask for. Default: Timeout.
+	Max time.Duration `yaml:"max"`
+	// Min is the least budget worth starting. Default 1ms.
+	Min time.Duration `yaml:"min"`
+	// AllowRaise lets any client ask for more than Timeout, up to Max.
+	AllowRaise *bool `yaml:"allow_raise"`
+}
+
+// Route maps a method and path to a service.
+type Route struct {
+	Name     string `yaml:"name"`
+	Method   string `yaml:"method"`
+	Path     string `yaml:"path"`
+	Service  string `yaml:"service"`
+	Endpoint string `yaml:"endpoint"`
+	Rewrite  string `yaml:"rewrite"`
+	Budget   Budget `yaml:"budget"`
+}
+
+// Error is a configuration error at a place in a file.
+type Error struct {
+	File         string
+	Line, Column int
+	// Path names the field, as routes[2].budget.timeout.
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Column)
+	}
+	if e.Path != "" {
+		return loc + ": " + e.Path + ": " + e.Msg
+	}
+	return loc + ": " + e.Msg
+}
+
+// MaxFileBytes bounds the size of a configuration file.
+const MaxFileBytes = 1 << 20
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Default returns the embedded default configuration: the example services
+// on a static registry. docs/configuration.md shows it.
+func Default() *Config {
+	c, err := Parse("embedded default.yaml", defaultYAML)
+	if err != nil {
+		panic("config: the embedded default does not load: " + err.Error())
+	}
+	return c
+}
+
+// DefaultYAML returns the text of the embedded default configuration.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Load reads, checks and returns the configuration in file.
+func Load(file string) (*Config, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
+	}
+	return Parse(file, data)
+}
+
+// Parse checks and returns the configuration in data; file names it in
+// errors. It applies defaults and validates, so a Config it returns is ready
+// to use.
+func Parse(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: file, Msg: "the file is empty"}
+		}
+		return nil, syntaxError(file, data, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{File: file, Line: extra.Line, Column: extra.Column, Msg: "more than one YAML document"}
+	}
+	c := &Config{file: file, pos: make(map[string]Pos)}
+	d := &decoder{file: file, pos: c.pos}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if err := d.decode(doc, reflectValue(c), ""); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// File returns the name of the file the configuration came from.
+func (c *Config) File() string { return c.file }
+
+// errorAt returns an Error at the position of the field path, or of its
+// closest ancestor that was written in the file.
+func (c *Config) errorAt(path, format string, args ...any) error {
+	e := &Error{File: c.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	for p := path; ; {
+		if pos, ok := c.pos[p]; ok {
+			e.Line, e.Column = pos.Line, pos.Column
+			break
+		}
+		i := lastSep(p)
+		if i < 0 {
+			if pos, ok := c.pos[""]; ok {
+				e.Line, e.Column = pos.Line, pos.Column
+			}
+			break
+		}
+		p = p[:i]
+	}
+	return e
+}
+
+func lastSep(p string) int {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '.' || p[i] == '[' {
+			return i
+		}
+	}
+	return -1
+}

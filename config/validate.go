@@ -1,0 +1,155 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/router"
+)
+
+// Defaults of fields left out.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultShutdownGrace = 10 * time.Second
+	DefaultRouteTimeout  = 5 * time.Second
+	DefaultConsulAddress = "127.0.0.1:8500"
+)
+
+// ReservedPaths are served by the gateway itself on every listener.
+var ReservedPaths = []string{"/healthz", "/readyz"}
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+func (c *Config) applyDefaults() {
+	if len(c.Listeners) == 0 {
+		c.Listeners = []Listener{{Address: DefaultListen}}
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Registry.Kind == "" {
+		c.Registry.Kind = "static"
+	}
+	if c.Registry.Consul.Address == "" {
+		c.Registry.Consul.Address = DefaultConsulAddress
+	}
+	if c.Upstream.Margin == 0 {
+		c.Upstream.Margin = time.Millisecond
+	}
+	if c.Upstream.MaxRetries == 0 {
+		c.Upstream.MaxRetries = 2
+	}
+	if c.Defaults.Budget.Timeout == 0 {
+		c.Defaults.Budget.Timeout = DefaultRouteTimeout
+	}
+	for i := range c.Routes {
+		b, d := &c.Routes[i].Budget, c.Defaults.Budget
+		if b.Timeout == 0 {
+			b.Timeout = d.Timeout
+		}
+		if b.Max == 0 {
+			b.Max = d.Max
+		}
+		if b.Min == 0 {
+			b.Min = d.Min
+		}
+		if b.AllowRaise == nil {
+			b.AllowRaise = d.AllowRaise
+		}
+		if c.Routes[i].Method == "" {
+			c.Routes[i].Method = "GET"
+		}
+		c.Routes[i].Method = strings.ToUpper(c.Routes[i].Method)
+	}
+}
+
+func (c *Config) validate() error {
+	for i, l := range c.Listeners {
+		if err := checkAddress(l.Address); err != nil {
+			return c.errorAt(fmt.Sprintf("listeners[%d].address", i), "%v", err)
+		}
+	}
+	if c.Admin != nil {
+		if err := checkAddress(c.Admin.Address); err != nil {
+			return c.errorAt("admin.address", "%v", err)
+		}
+	}
+	switch c.Registry.Kind {
+	case "static", "consul":
+	default:
+		return c.errorAt("registry.kind", "unknown registry kind %q: use static or consul", c.Registry.Kind)
+	}
+	known := make(map[string]bool)
+	for i, n := range c.Registry.Static {
+		node := n.node()
+		if err := node.Validate(); err != nil {
+			return c.errorAt(fmt.Sprintf("registry.static[%d]", i), "%v", err)
+		}
+		known[n.Service] = true
+	}
+	if c.Upstream.MaxRetries < -1 {
+		return c.errorAt("upstream.max_retries", "must be -1 (no retries) or more")
+	}
+	if err := (budget.Policy{Timeout: c.Defaults.Budget.Timeout, Max: c.Defaults.Budget.Max, Min: c.Defaults.Budget.Min}).Validate(); err != nil {
+		return c.errorAt("defaults.budget", "%v", err)
+	}
+	for i, r := range c.Routes {
+		for _, p := range ReservedPaths {
+			if r.Path == p {
+				return c.errorAt(fmt.Sprintf("routes[%d].path", i), "%s is served by the gateway itself", p)
+			}
+		}
+		if c.Registry.Kind == "static" && r.Service != "" && !known[r.Service] {
+			return c.errorAt(fmt.Sprintf("routes[%d].service", i), "no node of service %q is listed under registry.static", r.Service)
+		}
+	}
+	if _, err := router.New(c.RouterRoutes(), nil, router.Options{}); err != nil {
+		var fe *router.FieldError
+		if errors.As(err, &fe) && fe.Route >= 0 {
+			return c.errorAt(fmt.Sprintf("routes[%d].%s", fe.Route, fe.Field), "%v", fe.Err)
+		}
+		return c.errorAt("routes", "%v", err)
+	}
+	return nil
+}
+
+func checkAddress(a string) error {
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("address %q must be host:port", a)
+	}
+	return nil
+}
+
+func (n StaticNode) node() *registry.Node {
+	return &registry.Node{ID: n.ID, Service: n.Service, Address: n.Address, Version: n.Version,
+		Datacenter: n.Datacenter, Metadata: n.Metadata}
+}
+
+// StaticNodes returns the nodes of the static registry.
+func (c *Config) StaticNodes() []*registry.Node {
+	nodes := make([]*registry.Node, len(c.Registry.Static))
+	for i, n := range c.Registry.Static {
+		nodes[i] = n.node()
+	}
+	return nodes
+}
+
+// RouterRoutes returns the routes in the router's terms.
+func (c *Config) RouterRoutes() []router.Route {
+	out := make([]router.Route, len(c.Routes))
+	for i, r := range c.Routes {
+		out[i] = router.Route{
+			Name: r.Name, Method: r.Method, Path: r.Path, Service: r.Service,
+			Endpoint: r.Endpoint, Rewrite: r.Rewrite,
+			Budget: budget.Policy{Timeout: r.Budget.Timeout, Max: r.Budget.Max, Min: r.Budget.Min,
+				AllowRaise: r.Budget.AllowRaise != nil && *r.Budget.AllowRaise},
+		}
+	}
+	return out
+}

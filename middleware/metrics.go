@@ -1,0 +1,70 @@
+package middleware
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds the gateway's request metrics. Register it with a
+// prometheus.Registerer of main's choosing; there is no global.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration prometheus.Histogram
+	inflight prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_requests_total", Help: "Requests answered by the gateway, by status code.",
+		}, []string{"code"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_request_duration_seconds", Help: "Time from a request's arrival to the end of its answer.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_requests_in_flight", Help: "Requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inflight)
+	return m
+}
+
+// Handler returns middleware that records each request. It must sit inside
+// AccessLog, whose Recorder it reads the status and arrival from.
+func (m *Metrics) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.inflight.Inc()
+		defer m.inflight.Dec()
+		next.ServeHTTP(w, r)
+		rec, ok := w.(*Recorder)
+		if !ok {
+			return
+		}
+		status := rec.Status()
+		if r.Context().Err() != nil && status == 0 {
+			status = 499
+		}
+		m.requests.WithLabelValues(statusLabel(status)).Inc()
+		m.duration.Observe(time.Since(rec.Arrival()).Seconds())
+	})
+}
+
+var statusLabels = func() map[int]string {
+	m := make(map[int]string)
+	for code := 100; code < 600; code++ {
+		m[code] = strconv.Itoa(code)
+	}
+	return m
+}()
+
+func statusLabel(code int) string {
+	if s, ok := statusLabels[code]; ok {
+		return s
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,58 @@
+package middleware
+
+import (
+	"net/http"
+	"time"
+)
+
+// Recorder wraps a ResponseWriter to remember when the request arrived, the
+// status answered and the bytes written. It implements router.Arrival.
+type Recorder struct {
+	http.ResponseWriter
+	start  time.Time
+	status int
+	bytes  int64
+}
+
+// NewRecorder returns a Recorder for a request that arrived at start.
+func NewRecorder(w http.ResponseWriter, start time.Time) *Recorder {
+	return &Recorder{ResponseWriter: w, start: start}
+}
+
+// Arrival returns when the request started to arrive.
+func (r *Recorder) Arrival() time.Time { return r.start }
+
+// Status returns the status answered, 200 if the handler wrote without
+// choosing one, and 0 if it wrote nothing.
+func (r *Recorder) Status() int { return r.status }
+
+// Bytes returns the number of body bytes written.
+func (r *Recorder) Bytes() int64 { return r.bytes }
+
+// WriteHeader implements http.ResponseWriter.
+func (r *Recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (r *Recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush implements http.Flusher when the wrapped writer does.
+func (r *Recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the wrapped writer.
+func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

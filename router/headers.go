@@ -1,0 +1,66 @@
+package router
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/sluicehq/sluice/budget"
+)
+
+// hopByHop lists the fields that describe one connection, not the request,
+// and so never cross a proxy (RFC 9110, section 7.6.1).
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// copyHeader copies src into dst, leaving out hop-by-hop fields and those
+// that the Connection field names.
+func copyHeader(dst, src http.Header) {
+	var named []string
+	for _, v := range src["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				named = append(named, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+outer:
+	for k, vv := range src {
+		for _, h := range hopByHop {
+			if k == h {
+				continue outer
+			}
+		}
+		for _, h := range named {
+			if k == h {
+				continue outer
+			}
+		}
+		dst[k] = vv
+	}
+}
+
+// outboundHeader builds the header of the request forwarded for r: the
+// client's fields less hop-by-hop ones and the budget fields the edge
+// consumed, plus X-Forwarded-For, -Host and -Proto.
+func outboundHeader(r *http.Request) http.Header {
+	h := make(http.Header, len(r.Header)+3)
+	copyHeader(h, r.Header)
+	delete(h, budget.HeaderName)
+	delete(h, budget.GRPCHeaderName)
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
+	return h
+}

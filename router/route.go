@@ -1,0 +1,146 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/rpc"
+)
+
+// Route maps a method and a path pattern to a service.
+type Route struct {
+	// Name identifies the route in logs and metrics. Empty means
+	// "METHOD pattern".
+	Name string
+	// Method is the HTTP method the route answers, or "*" for any.
+	Method string
+	// Path is a chi pattern: literal segments, {param} or {param:regexp}
+	// segments, and an optional trailing /* catch-all.
+	Path string
+	// Service names the backend service, as discovery knows it.
+	Service string
+	// Endpoint, when set, makes this an RPC route calling Service.Method.
+	Endpoint string
+	// Rewrite, for an HTTP route whose Path ends in /*, replaces the literal
+	// prefix before the * in the forwarded path: Path /shop/* with Rewrite
+	// /api/ forwards /shop/items as /api/items. Empty forwards the path as is.
+	Rewrite string
+	// Budget is the route's budget policy.
+	Budget budget.Policy
+}
+
+// DisplayName returns Name, or "METHOD pattern" when Name is empty.
+func (r *Route) DisplayName() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.Method + " " + r.Path
+}
+
+var methods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true, "*": true,
+}
+
+// FieldError is a problem with one field of one route, so that a
+// configuration loader can point at where the route was written.
+type FieldError struct {
+	Route int    // index in the slice given to New
+	Field string // "method", "path", "service", "endpoint", "rewrite", "budget"
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("route %d: %s: %v", e.Route, e.Field, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func (r *Route) validate(i int) error {
+	fail := func(field string, err error) error { return &FieldError{Route: i, Field: field, Err: err} }
+	if !methods[r.Method] {
+		return fail("method", fmt.Errorf("unknown method %q", r.Method))
+	}
+	if err := validatePattern(r.Path); err != nil {
+		return fail("path", err)
+	}
+	if r.Service == "" {
+		return fail("service", errors.New("a route needs a service"))
+	}
+	if r.Endpoint != "" {
+		if err := rpc.ValidateEndpoint(r.Endpoint); err != nil {
+			return fail("endpoint", err)
+		}
+		if r.Rewrite != "" {
+			return fail("rewrite", errors.New("rewrite applies to HTTP routes, not RPC routes"))
+		}
+	}
+	if r.Rewrite != "" {
+		if !strings.HasSuffix(r.Path, "/*") {
+			return fail("rewrite", errors.New("rewrite needs a path ending in /*"))
+		}
+		if !strings.HasPrefix(r.Rewrite, "/") {
+			return fail("rewrite", errors.New("rewrite must start with /"))
+		}
+	}
+	if err := r.Budget.Validate(); err != nil {
+		return fail("budget", err)
+	}
+	return nil
+}
+
+// validatePattern checks a chi pattern: it starts with /, its braces
+// balance, parameters are named, and * appears only as the last segment.
+func validatePattern(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return errors.New("path must start with /")
+	}
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '{':
+			if depth == 0 && (i+1 >= len(p) || p[i+1] == '}' || p[i+1] == ':') {
+				return fmt.Errorf("parameter at offset %d has no name", i)
+			}
+			depth++
+		case '}':
+			depth--
+			if depth < 0 {
+				return fmt.Errorf("unbalanced } at offset %d", i)
+			}
+		case '*':
+			if depth == 0 && i != len(p)-1 {
+				return errors.New("* must be the last character of the path")
+			}
+		}
+	}
+	if depth != 0 {
+		return errors.New("unbalanced {")
+	}
+	return nil
+}
+
+// shape returns the pattern with every parameter reduced to {}, so that two
+// patterns that match the same paths compare equal.
+func shape(p string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '{':
+			if depth == 0 {
+				b.WriteString("{}")
+			}
+			depth++
+		case c == '}':
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

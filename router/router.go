@@ -1,0 +1,175 @@
+package router
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/problem"
+)
+
+// Doer sends a request to the service its URL's host names. *upstream.Client
+// is the Doer the gateway uses.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Arrival is implemented by response writers that know when their request
+// started to arrive. The gateway's outermost middleware provides it, so that
+// a budget is charged from the first moment the gateway saw the request, not
+// from when routing ended.
+type Arrival interface {
+	Arrival() time.Time
+}
+
+// Options tune a Router. The zero value is usable.
+type Options struct {
+	// Logger receives one line per failure the router answers; nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds the bodies of RPC routes, which the gateway reads to
+	// merge parameters into. Zero means 1 MiB. HTTP routes stream their bodies.
+	MaxBodyBytes int64
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Router serves a fixed set of routes. It is immutable and safe for
+// concurrent use; a configuration reload builds a new one.
+type Router struct {
+	mux    *chi.Mux
+	routes []Route
+}
+
+// New checks routes and returns a router that forwards through client. It
+// returns a *FieldError naming the first bad route, or the later of two
+// routes that conflict.
+func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	seen := make(map[string]int)
+	for i := range routes {
+		r := &routes[i]
+		if err := r.validate(i); err != nil {
+			return nil, err
+		}
+		s := shape(r.Path)
+		for _, key := range conflictKeys(r.Method, s) {
+			if j, dup := seen[key]; dup {
+				return nil, &FieldError{Route: i, Field: "path", Err: fmt.Errorf(
+					"conflicts with route %d (%s): both match %s %s", j, routes[j].DisplayName(), r.Method, r.Path)}
+			}
+		}
+		seen[r.Method+" "+s] = i
+	}
+
+	mux := chi.NewMux()
+	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, http.StatusNotFound, problem.TypeNotFound, "No route", "no route matches "+r.Method+" "+r.URL.Path)
+	})
+	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, http.StatusMethodNotAllowed, problem.TypeMethod, "Method not allowed",
+			"no route matches "+r.Method+" "+r.URL.Path)
+	})
+	// chi panics on patterns it cannot hold; turn that into a load error.
+	current := -1
+	defer func() {
+		if p := recover(); p != nil {
+			rt, err = nil, &FieldError{Route: current, Field: "path", Err: fmt.Errorf("%v", p)}
+		}
+	}()
+	for i := range routes {
+		current = i
+		r := routes[i]
+		h := &routeHandler{route: r, client: client, opts: opts}
+		if r.Method == "*" {
+			mux.Handle(r.Path, h)
+		} else {
+			mux.Method(r.Method, r.Path, h)
+		}
+	}
+	return &Router{mux: mux, routes: routes}, nil
+}
+
+// conflictKeys lists the keys under which a route of method and shape s
+// would collide with one declared before: the same method, or any method
+// against "*".
+func conflictKeys(method, s string) []string {
+	if method == "*" {
+		keys := make([]string, 0, len(methods))
+		for m := range methods {
+			keys = append(keys, m+" "+s)
+		}
+		sort.Strings(keys)
+		return keys
+	}
+	return []string{method + " " + s, "* " + s}
+}
+
+// ServeHTTP implements http.Handler.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+
+// Routes returns the router's routes, in declaration order.
+func (rt *Router) Routes() []Route { return rt.routes }
+
+// routeHandler serves one route: it originates the budget, then forwards.
+type routeHandler struct {
+	route  Route
+	client Doer
+	opts   Options
+}
+
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.opts.Now()
+	if a, ok := w.(Arrival); ok {
+		start = a.Arrival()
+	}
+	grant, err := h.route.Budget.Originate(r.Header, false)
+	if err != nil {
+		if err == budget.ErrBelowMinimum {
+			problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetTooLow, "Budget below the minimum",
+				fmt.Sprintf("the requested budget is below this route's minimum of %v; no work was done", h.route.Budget.MinOrDefault()))
+			return
+		}
+		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed budget", err.Error())
+		return
+	}
+	info := budget.Info{Deadline: start.Add(grant), Received: grant}
+	if info.Remaining(h.opts.Now()) < h.route.Budget.MinOrDefault() {
+		problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetSpent, "Budget spent",
+			"the budget ran below this route's minimum before the request could be forwarded")
+		return
+	}
+	ctx, cancel := budget.NewContext(r.Context(), info)
+	defer cancel()
+	r = r.WithContext(ctx)
+	if h.route.Endpoint != "" {
+		h.serveRPC(w, r)
+		return
+	}
+	h.serveHTTP(w, r)
+}
+
+// upstreamPath returns the path an HTTP route forwards r to.
+func (h *routeHandler) upstreamPath(r *http.Request) string {
+	if h.route.Rewrite == "" {
+		return r.URL.Path
+	}
+	rest := strings.TrimPrefix(chi.URLParam(r, "*"), "/")
+	if rest == "" || strings.HasSuffix(h.route.Rewrite, "/") {
+		return h.route.Rewrite + rest
+	}
+	return h.route.Rewrite + "/" + rest
+}
