@@ -20,12 +20,13 @@ mkdir -p "$bin/logs"
 "$bin/pricing"   -listen 127.0.0.1:9104                                    2>"$bin/logs/pricing.log"   & pids+=($!)
 "$bin/gateway" >"$bin/logs/gateway.log" 2>&1 & pids+=($!)
 
-# Wait, bounded, until the gateway answers.
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null http://127.0.0.1:8080/readyz 2>/dev/null && break
-  sleep 0.1
+# Wait, bounded, until every process accepts connections (bash's /dev/tcp:
+# no curl needed).
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 9101 9102 9103 9104 8080 9901; do
+  for _ in $(seq 1 100); do up "$port" && break; sleep 0.1; done
+  up "$port" || { echo "nothing listens on 127.0.0.1:$port; see $bin/logs/" >&2; exit 1; }
 done
-curl -fsS -o /dev/null http://127.0.0.1:8080/readyz || { echo "the gateway did not start; see $bin/logs/" >&2; exit 1; }
 
 cat <<'TXT'
 Sluice is serving on http://127.0.0.1:8080 (logs in bin/logs/). Try:

@@ -1,0 +1,13 @@
+# The gateway as a small static image. Build: docker build -t sluice .
+# Run:   docker run -p 8080:8080 -v $PWD/gateway.yaml:/etc/sluice/gateway.yaml sluice -config /etc/sluice/gateway.yaml
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/gateway ./cmd/gateway
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gateway /gateway
+EXPOSE 8080 9901
+ENTRYPOINT ["/gateway"]
