@@ -4,7 +4,7 @@
 // The gateway originates a budget when a request arrives (Policy.Grant), and every
 // outgoing attempt carries what is left of it in the Sluice-Budget header,
 // recomputed at the moment of sending (Outgoing). A backend turns the header back
-// into its request context's deadline with Handler, so that the caller's deadline
+// into its request context's deadline with Inbound, so that the caller's deadline
 // and cancellation reach every piece of work, and FromContext tells a handler the
 // budget it received, its hop number and the retries already spent on its path.
 //

@@ -72,42 +72,84 @@ func clamp[T int | time.Duration](v, lo, hi T) T {
 // dictionary; the members ms (required), hop and retry must be non-negative
 // integers within their bounds, parameters on them are ignored, and members
 // with other names are skipped so the format can grow. As RFC 8941 says, a
-// repeated member's last value wins.
+// repeated member's last value wins: earlier ones are ignored, even invalid.
 func Parse(s string) (Header, error) {
-	var h Header
-	var seen bool
-	err := parseInto(s, &h, &seen)
-	if err == nil && !seen {
-		err = ErrMissingMs
-	}
-	if err != nil {
+	var m members
+	if err := parseInto(s, &m); err != nil {
 		return Header{}, err
 	}
-	return h, nil
+	return m.header()
 }
 
 // ParseFields decodes a Sluice-Budget field sent on several lines, which
-// HTTP defines as one value joined by commas.
+// HTTP defines as one value joined by commas. The bound MaxHeaderLen applies
+// to that joined value, ", " between lines included. An empty line adds no
+// member.
 func ParseFields(values []string) (Header, error) {
-	var h Header
-	var seen bool
+	var m members
 	total := 0
-	for _, v := range values {
+	for i, v := range values {
+		if i > 0 {
+			total += len(", ")
+		}
 		total += len(v)
 		if total > MaxHeaderLen {
 			return Header{}, ErrTooLong
 		}
-		if err := parseInto(v, &h, &seen); err != nil {
+		if err := parseInto(v, &m); err != nil {
 			return Header{}, err
 		}
 	}
-	if !seen {
-		return Header{}, ErrMissingMs
-	}
-	return h, nil
+	return m.header()
 }
 
-func parseInto(s string, h *Header, seenMs *bool) error {
+// member is the last value a dictionary gave one of the members Sluice reads.
+type member struct {
+	val   int64
+	isInt bool
+	set   bool
+}
+
+// members collects ms, hop and retry while a field is parsed; they are checked
+// once it has all been read, since only a repeated member's last value counts.
+type members struct{ ms, hop, retry member }
+
+// header checks the members' values and returns them as a Header.
+func (m *members) header() (Header, error) {
+	if !m.ms.set {
+		return Header{}, ErrMissingMs
+	}
+	ms, err := m.ms.value(MaxMillis)
+	if err != nil {
+		return Header{}, err
+	}
+	hop, err := m.hop.value(MaxHops)
+	if err != nil {
+		return Header{}, err
+	}
+	retry, err := m.retry.value(MaxRetries)
+	if err != nil {
+		return Header{}, err
+	}
+	return Header{Remaining: time.Duration(ms) * time.Millisecond, Hop: int(hop), Retries: int(retry)}, nil
+}
+
+// value returns a member's value, 0 when it is absent.
+func (v member) value(maxVal int64) (int64, error) {
+	switch {
+	case !v.set:
+		return 0, nil
+	case !v.isInt || v.val < 0:
+		return 0, ErrNotInteger
+	case v.val > maxVal:
+		return 0, ErrOutOfRange
+	}
+	return v.val, nil
+}
+
+// parseInto parses one field line as an RFC 8941 dictionary and records in m
+// the last value of each member Sluice reads.
+func parseInto(s string, m *members) error {
 	if len(s) > MaxHeaderLen {
 		return ErrTooLong
 	}
@@ -141,28 +183,12 @@ func parseInto(s string, h *Header, seenMs *bool) error {
 			return ErrSyntax
 		}
 		switch key {
-		case "ms", "hop", "retry":
-			if !isInt || val < 0 {
-				return ErrNotInteger
-			}
-			switch key {
-			case "ms":
-				if val > MaxMillis {
-					return ErrOutOfRange
-				}
-				h.Remaining = time.Duration(val) * time.Millisecond
-				*seenMs = true
-			case "hop":
-				if val > MaxHops {
-					return ErrOutOfRange
-				}
-				h.Hop = int(val)
-			case "retry":
-				if val > MaxRetries {
-					return ErrOutOfRange
-				}
-				h.Retries = int(val)
-			}
+		case "ms":
+			m.ms = member{val: val, isInt: isInt, set: true}
+		case "hop":
+			m.hop = member{val: val, isInt: isInt, set: true}
+		case "retry":
+			m.retry = member{val: val, isInt: isInt, set: true}
 		}
 		p.skipOWS()
 		if p.done() {
