@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -148,4 +149,37 @@ func TestReloadKeepsServingOnBadConfig(t *testing.T) {
 	if r := get(t, s.gw+"/greet/Ada"); r.status != http.StatusOK {
 		t.Fatalf("after a failed reload: %d %s", r.status, r.body)
 	}
+}
+
+func TestClientDisconnectCancelsTheChain(t *testing.T) {
+	s := startStack(t)
+	before := s.stats(t)
+	req, err := http.NewRequest(http.MethodGet, s.gw+"/orders/widget?slow=20s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Sluice-Budget", "ms=4000")
+	ctx, cancel := context.WithCancel(context.Background())
+	req = req.WithContext(ctx)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	// Leave once the leaf is at work: the whole chain must stop with us.
+	s.waitStats(t, func(st pricingStats) bool { return st.Started > before.Started })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the request succeeded although its client left")
+	}
+	after := s.waitStats(t, func(st pricingStats) bool { return st.Cancelled > before.Cancelled })
+	if after.Completed != before.Completed {
+		t.Fatalf("pricing completed work for a client that left: %+v -> %+v", before, after)
+	}
+	s.gateway.waitLog(func(l map[string]any) bool {
+		return l["msg"] == "request" && l["path"] == "/orders/widget" && l["status"] == float64(499)
+	})
 }
