@@ -1,0 +1,115 @@
+package consul
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// DefaultWaitTime is how long a Watch blocks in Consul before returning an
+// unchanged snapshot, when no WithWaitTime option is given.
+const DefaultWaitTime = 5 * time.Minute
+
+// Registry is a registry.Registry over a Consul agent. It is safe for concurrent
+// use; it keeps no state of its own besides its settings, so every Lookup and
+// Watch is a request to Consul (wrap it in a registry.Cache to serve lookups from
+// memory).
+type Registry struct {
+	health Health
+	agent  Agent
+	wait   time.Duration
+	dc     string
+}
+
+var _ registry.Registry = (*Registry)(nil)
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithWaitTime sets how long a Watch blocks in Consul before returning an
+// unchanged snapshot. Zero or less means DefaultWaitTime. Consul caps it at
+// ten minutes and adds up to 1/16 of jitter.
+func WithWaitTime(d time.Duration) Option {
+	return func(r *Registry) {
+		if d > 0 {
+			r.wait = d
+		}
+	}
+}
+
+// WithDatacenter makes Lookup and Watch read the given datacenter instead of
+// the agent's own. Register always writes to the local agent.
+func WithDatacenter(dc string) Option {
+	return func(r *Registry) { r.dc = dc }
+}
+
+// New returns a Registry that talks to Consul through c.
+func New(c *api.Client, opts ...Option) *Registry {
+	return NewFrom(c.Health(), c.Agent(), opts...)
+}
+
+// NewFrom returns a Registry over the given health and agent endpoints; tests
+// pass fakes here.
+func NewFrom(h Health, a Agent, opts ...Option) *Registry {
+	r := &Registry{health: h, agent: a, wait: DefaultWaitTime}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Lookup implements registry.Registry with a non-blocking passing-only health
+// query. Consul cannot tell an unknown service from one without instances, so
+// Lookup never returns registry.ErrNotFound: an unknown service has an empty,
+// non-nil slice.
+func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node, error) {
+	entries, _, err := r.health.Service(service, "", true, r.query(ctx))
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	return nodesFromEntries(entries), nil
+}
+
+// Watch implements registry.Registry with a Consul blocking query on the
+// passing instances of service: it returns when the service's index moves past
+// index, or after the wait time with an unchanged snapshot. Consul's index also
+// moves on changes that leave the node set equal, so callers compare node sets
+// when identity matters. The returned Index is never zero.
+//
+// A request bounded only by ctx could hang on a dead connection; Watch bounds
+// it by the wait time plus Consul's jitter and a margin.
+func (r *Registry) Watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.wait+r.wait/16+10*time.Second)
+	defer cancel()
+	q := r.query(ctx)
+	q.WaitIndex = index
+	q.WaitTime = r.wait
+	entries, meta, err := r.health.Service(service, "", true, q)
+	if err != nil {
+		return registry.Snapshot{}, ctxErr(ctx, err)
+	}
+	idx := meta.LastIndex
+	if idx == 0 {
+		// Consul documents indexes as always positive; a zero would make the
+		// next Watch return at once and spin.
+		idx = 1
+	}
+	return registry.Snapshot{Nodes: nodesFromEntries(entries), Index: idx}, nil
+}
+
+func (r *Registry) query(ctx context.Context) *api.QueryOptions {
+	q := &api.QueryOptions{Datacenter: r.dc}
+	return q.WithContext(ctx)
+}
+
+// ctxErr returns ctx.Err() when ctx has ended, since the HTTP client wraps it in
+// errors of its own; otherwise err.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
