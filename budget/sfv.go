@@ -195,15 +195,27 @@ func (p *sfParser) token() {
 	}
 }
 
+// binary parses ":" *(base64) ":" and checks that the content could decode:
+// "=" only at the end, at most two, and a length that base64 can have. As
+// RFC 8941 asks, missing padding and non-zero pad bits are tolerated.
 func (p *sfParser) binary() itemKind {
 	p.i++ // opening colon
+	start, pad := p.i, 0
 	for p.i < len(p.s) {
 		c := p.s[p.i]
 		p.i++
-		if c == ':' {
-			return kindOther
-		}
-		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '/' && c != '=' {
+		switch {
+		case c == ':':
+			data := p.i - 1 - start - pad
+			if pad == 0 && data%4 != 1 || pad <= 2 && data%4 == 4-pad {
+				return kindOther
+			}
+			return kindBad
+		case c == '=':
+			pad++
+		case pad > 0: // data after padding
+			return kindBad
+		case !isAlpha(c) && !isDigit(c) && c != '+' && c != '/':
 			return kindBad
 		}
 	}
