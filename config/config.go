@@ -68,6 +68,10 @@ type Consul struct {
 	// MaxStale is how long a snapshot may go without a successful refresh
 	// before lookups fail with 503; zero serves the last good nodes forever.
 	MaxStale time.Duration `yaml:"max_stale"`
+	// DropGrace is how long a sudden drop of a service to zero nodes is
+	// doubted (the last good nodes kept) before it is believed. Zero means
+	// the cache's default of 5s.
+	DropGrace time.Duration `yaml:"drop_grace"`
 }
 
 // Upstream tunes the client the gateway calls backends with.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/upstream"
 )
@@ -61,8 +64,22 @@ func newRegistry(cfg *config.Config) (registry.Registry, error) {
 	switch cfg.Registry.Kind {
 	case "static":
 		return registry.NewStatic(cfg.StaticNodes()...)
+	case "consul":
+		c := cfg.Registry.Consul
+		client, err := api.NewClient(&api.Config{Address: c.Address, Datacenter: c.Datacenter})
+		if err != nil {
+			return nil, fmt.Errorf("registry.consul: %w", err)
+		}
+		var opts []registry.CacheOption
+		if c.MaxStale > 0 {
+			opts = append(opts, registry.WithMaxStale(c.MaxStale))
+		}
+		if c.DropGrace > 0 {
+			opts = append(opts, registry.WithDropGrace(c.DropGrace))
+		}
+		return registry.NewCache(consul.New(client, consul.WithDatacenter(c.Datacenter)), opts...), nil
 	}
-	return nil, fmt.Errorf("registry kind %q is not available in this build", cfg.Registry.Kind)
+	return nil, fmt.Errorf("unknown registry kind %q", cfg.Registry.Kind)
 }
 
 // install builds the router of cfg and makes it the one serving.
@@ -113,6 +130,31 @@ func (g *gateway) adminHandler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { g.readyz(w) })
+	mux.HandleFunc("GET /admin/registry", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		type service struct {
+			Service     string    `json:"service"`
+			Nodes       int       `json:"nodes"`
+			Index       uint64    `json:"index"`
+			LastSuccess time.Time `json:"last_success"`
+			StaleFor    string    `json:"stale_for,omitempty"`
+			LastError   string    `json:"last_error,omitempty"`
+			HoldingDrop bool      `json:"holding_drop,omitempty"`
+		}
+		out := []service{}
+		if c, ok := g.registry.(*registry.Cache); ok {
+			for _, st := range c.Status() {
+				s := service{Service: st.Service, Nodes: st.Nodes, Index: st.Index,
+					LastSuccess: st.LastSuccess, HoldingDrop: st.HoldingDrop}
+				if st.LastError != nil {
+					s.LastError = st.LastError.Error()
+					s.StaleFor = time.Since(st.FailingSince).Round(time.Millisecond).String()
+				}
+				out = append(out, s)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"kind": g.cfg.Registry.Kind, "services": out})
+	})
 	return mux
 }
 

@@ -46,6 +46,6 @@ func main() {
 				Budget:  demo.Report(r.Context(), "greeter"),
 			})
 		})
-		return demo.Serve(*listen, mux, logger)
+		return demo.Serve("greeter", *listen, mux, logger)
 	})
 }

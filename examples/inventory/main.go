@@ -40,6 +40,6 @@ func main() {
 		})
 		mux := http.NewServeMux()
 		mux.Handle(rpc.PathPrefix, srv)
-		return demo.Serve(*listen, mux, logger)
+		return demo.Serve("inventory", *listen, mux, logger)
 	})
 }

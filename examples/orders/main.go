@@ -42,6 +42,6 @@ func main() {
 		})
 		mux := http.NewServeMux()
 		mux.Handle(rpc.PathPrefix, srv)
-		return demo.Serve(*listen, mux, logger)
+		return demo.Serve("orders", *listen, mux, logger)
 	})
 }

@@ -74,6 +74,6 @@ func main() {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(Stats{started.Load(), completed.Load(), cancelled.Load()})
 		})
-		return demo.Serve(*listen, mux, logger)
+		return demo.Serve("pricing", *listen, mux, logger)
 	})
 }

@@ -17,14 +17,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/consul/api"
+
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/upstream"
 )
 
 // Budget is what a service reports of the budget it received.
 type Budget struct {
 	Service    string  `json:"service"`
+	Node       string  `json:"node"`
 	ReceivedMs float64 `json:"received_ms"`
 	LeftMs     float64 `json:"left_ms"`
 	Hop        int     `json:"hop"`
@@ -34,6 +38,9 @@ type Budget struct {
 // Report returns the budget report of service for ctx's request.
 func Report(ctx context.Context, service string) Budget {
 	b := Budget{Service: service}
+	if a, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr); ok {
+		b.Node = a.String()
+	}
 	if info, ok := budget.FromContext(ctx); ok {
 		b.ReceivedMs = ms(info.Received)
 		b.LeftMs = ms(info.Remaining(time.Now()))
@@ -68,8 +75,28 @@ func (p *Peers) Set(s string) error {
 	return nil
 }
 
-// Client returns a companion client that finds peers in a static registry.
+// Flags every example takes, besides its own.
+var (
+	consulAddr = flag.String("consul", "", "Consul agent `address` (host:port): register there and discover peers there instead of -peers")
+	version    = flag.String("version", "1.0.0", "the version this node announces in Consul")
+	ttl        = flag.Duration("ttl", 0, "TTL of the node's Consul health check; zero means 10s")
+	drain      = flag.Duration("propagation-delay", -1, "how long to wait after deregistering before draining; negative means 3s")
+)
+
+func consulClient() (*api.Client, error) {
+	return api.NewClient(&api.Config{Address: *consulAddr})
+}
+
+// Client returns a companion client that finds peers in Consul when -consul
+// is set, else in a static registry of peers.
 func Client(peers Peers) (*upstream.Client, error) {
+	if *consulAddr != "" {
+		c, err := consulClient()
+		if err != nil {
+			return nil, err
+		}
+		return upstream.New(registry.NewCache(consul.New(c))), nil
+	}
 	reg, err := registry.NewStatic(peers...)
 	if err != nil {
 		return nil, err
@@ -83,8 +110,11 @@ func Logger(service string) *slog.Logger {
 }
 
 // Serve serves h on addr behind the budget middleware until SIGTERM or
-// SIGINT, then drains in-flight requests for up to 10 seconds.
-func Serve(addr string, h http.Handler, logger *slog.Logger) error {
+// SIGINT, then drains in-flight requests for up to 10 seconds. With -consul,
+// the node registers itself as service with a TTL check and a heartbeat,
+// and on SIGTERM deregisters first, waits for gateways to notice, and only
+// then stops accepting and drains.
+func Serve(service, addr string, h http.Handler, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := net.Listen("tcp", addr)
@@ -103,16 +133,40 @@ func Serve(addr string, h http.Handler, logger *slog.Logger) error {
 	logger.Info("listening", slog.String("address", ln.Addr().String()))
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ln) }()
+	var ann *consul.Announcement
+	if *consulAddr != "" {
+		c, err := consulClient()
+		if err != nil {
+			return err
+		}
+		ann, err = consul.New(c).Announce(context.Background(), registry.Registration{
+			Node: registry.Node{Service: service, Address: ln.Addr().String(), Version: *version},
+			TTL:  *ttl,
+		}, consul.WithPropagationDelay(*drain), consul.WithErrorHandler(func(err error) {
+			logger.Warn("consul heartbeat", slog.String("error", err.Error()))
+		}))
+		if err != nil {
+			return fmt.Errorf("registering in consul: %w", err)
+		}
+		logger.Info("registered", slog.String("id", ann.ID()), slog.String("consul", *consulAddr))
+	}
 	select {
 	case err := <-errs:
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	logger.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if ann != nil {
+		err = ann.Shutdown(shutdown, srv)
+	} else {
+		err = srv.Shutdown(shutdown)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	logger.Info("stopped")
 	return nil
 }
 
