@@ -2,8 +2,8 @@ package registry
 
 import (
 	"errors"
+	"net"
 	"strconv"
-	"strings"
 )
 
 // Node is one running instance of a service.
@@ -59,12 +59,11 @@ func (n *Node) Validate() error {
 	if n.Service == "" {
 		return &nodeError{n.Address, "no service name"}
 	}
-	i := strings.LastIndexByte(n.Address, ':')
-	if i <= 0 {
-		return &nodeError{n.Address, "address must be host:port"}
+	host, port, err := net.SplitHostPort(n.Address)
+	if err != nil || host == "" {
+		return &nodeError{n.Address, "address must be host:port, an IPv6 host in brackets"}
 	}
-	p, err := strconv.Atoi(n.Address[i+1:])
-	if err != nil || p <= 0 || p > 65535 {
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 		return &nodeError{n.Address, "port must be 1-65535"}
 	}
 	return nil

@@ -18,7 +18,8 @@ const StatusClientClosed = 499
 // returns to answer with a chosen status, and the error Client.Call returns for
 // a non-2xx answer.
 type Error struct {
-	// Status is the HTTP status code.
+	// Status is the HTTP status code. A handler's error with a status outside
+	// 400-599 (zero included) is answered as 500.
 	Status int `json:"status"`
 	// Type is a URI reference naming the kind of problem; empty means
 	// "about:blank".
@@ -46,11 +47,15 @@ func (e *Error) Error() string {
 
 // Problem implements Problemer.
 func (e *Error) Problem() (status int, typ, title string) {
+	status = e.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError // not a failure status: 0 would panic in WriteHeader, 2xx would pass as success
+	}
 	typ = e.Type
 	if typ == "" {
 		typ = "about:blank"
 	}
-	return e.Status, typ, e.Title
+	return status, typ, e.Title
 }
 
 // Problemer is implemented by errors that know how they map onto HTTP: the

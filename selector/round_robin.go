@@ -14,21 +14,24 @@ func RoundRobin(nodes []*registry.Node) Picker {
 		return noNodes{}
 	}
 	rr := &roundRobin{nodes: nodes}
-	rr.next.Store(rand.Uint32())
+	rr.next.Store(uint64(rand.IntN(len(nodes))))
 	return rr
 }
 
 type roundRobin struct {
 	nodes []*registry.Node
-	next  atomic.Uint32
+	// next counts turns. It is 64 bits wide so that it never wraps: a 32-bit
+	// counter wraps after 2^32 picks and, unless len(nodes) divides 2^32,
+	// then gives one node two turns in a row.
+	next atomic.Uint64
 }
 
 var _ Picker = (*roundRobin)(nil)
 
 func (rr *roundRobin) Pick(tried []*registry.Node) (*registry.Node, error) {
-	n := uint32(len(rr.nodes))
+	n := uint64(len(rr.nodes))
 	start := rr.next.Add(1) % n
-	for i := uint32(0); i < n; i++ {
+	for i := uint64(0); i < n; i++ {
 		node := rr.nodes[(start+i)%n]
 		if len(tried) == 0 || !contains(tried, node) {
 			return node, nil

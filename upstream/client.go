@@ -110,11 +110,18 @@ func (c *Client) picker(service string, nodes []*registry.Node) selector.Picker 
 		v, _ = c.pickers.LoadOrStore(service, new(atomic.Pointer[pickerEntry]))
 	}
 	p := v.(*atomic.Pointer[pickerEntry])
-	if e := p.Load(); e != nil && sameSlice(e.nodes, nodes) {
-		return e.picker
+	old := p.Load()
+	if old != nil && sameSlice(old.nodes, nodes) {
+		return old.picker
 	}
 	e := &pickerEntry{nodes: nodes, picker: c.strategy(nodes)}
-	p.Store(e)
+	for !p.CompareAndSwap(old, e) {
+		// Another call stored a picker meanwhile: use it if it is over the
+		// same snapshot, so that concurrent calls share one rotation.
+		if old = p.Load(); old != nil && sameSlice(old.nodes, nodes) {
+			return old.picker
+		}
+	}
 	return e.picker
 }
 

@@ -28,7 +28,9 @@ func (c *Client) Do(r *http.Request) (*http.Response, error) {
 	if _, ok := ctx.Deadline(); ok {
 		return c.do(ctx, r)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	// The deadline is read off the client's clock, as every attempt's budget
+	// is: on another clock the budget sent could exceed the default timeout.
+	ctx, cancel := context.WithDeadline(ctx, c.now().Add(c.timeout))
 	resp, err := c.do(ctx, r)
 	if err != nil {
 		cancel()
@@ -40,11 +42,19 @@ func (c *Client) Do(r *http.Request) (*http.Response, error) {
 
 func (c *Client) do(ctx context.Context, r *http.Request) (*http.Response, error) {
 	service := r.URL.Host
+	if r.Header == nil { // net/http treats it as empty; attempts share it and set the budget in it
+		r.Header = make(http.Header)
+	}
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
 		nodes, err := c.disc.Lookup(ctx, service)
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				// The caller left or the budget ran out during discovery:
+				// 499 or 504, not the service's fault.
+				return nil, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
+			}
 			return nil, &NoNodesError{Service: service, Err: err}
 		}
 		node, err := c.picker(service, nodes).Pick(tried)
