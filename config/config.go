@@ -181,6 +181,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, &Error{File: file, Line: extra.Line, Column: extra.Column, Msg: "more than one YAML document"}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, data, err) // garbage after the first document
 	}
 	c := &Config{file: file, pos: make(map[string]Pos)}
 	d := &decoder{file: file, pos: c.pos}

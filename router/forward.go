@@ -16,7 +16,8 @@ import (
 func (h *routeHandler) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	out := r.WithContext(r.Context())
 	out.RequestURI = ""
-	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: h.upstreamPath(r), RawQuery: r.URL.RawQuery}
+	path, rawPath := h.upstreamPath(r)
+	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}
 	out.Host = r.Host
 	out.Header = outboundHeader(r)
 	if r.ContentLength == 0 {

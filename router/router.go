@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -80,6 +81,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		problem.Write(w, http.StatusNotFound, problem.TypeNotFound, "No route", "no route matches "+r.Method+" "+r.URL.Path)
 	})
 	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed(mux, r))
 		problem.Write(w, http.StatusMethodNotAllowed, problem.TypeMethod, "Method not allowed",
 			"no route matches "+r.Method+" "+r.URL.Path)
 	})
@@ -101,6 +103,24 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		}
 	}
 	return &Router{mux: mux, routes: routes}, nil
+}
+
+// allowed lists the methods that some route answers on r's path, for the
+// Allow field a 405 answer must carry (RFC 9110, section 15.5.6): chi sets it
+// only in its own 405 handler, not for a custom one.
+func allowed(mux *chi.Mux, r *http.Request) string {
+	path := r.URL.RawPath // the path chi matched, as in chi's own routing
+	if path == "" {
+		path = r.URL.Path
+	}
+	var ms []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			ms = append(ms, m)
+		}
+	}
+	return strings.Join(ms, ", ")
 }
 
 // conflictKeys lists the keys under which a route of method and shape s
@@ -162,14 +182,29 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveHTTP(w, r)
 }
 
-// upstreamPath returns the path an HTTP route forwards r to.
-func (h *routeHandler) upstreamPath(r *http.Request) string {
+// upstreamPath returns the path an HTTP route forwards r to and, when the
+// client's escaping of it differs from the default (an escaped slash, say),
+// that escaped form, as url.URL's Path and RawPath.
+func (h *routeHandler) upstreamPath(r *http.Request) (path, rawPath string) {
 	if h.route.Rewrite == "" {
-		return r.URL.Path
+		return r.URL.Path, r.URL.RawPath
 	}
+	join := func(prefix, rest string) string {
+		if rest == "" || strings.HasSuffix(prefix, "/") {
+			return prefix + rest
+		}
+		return prefix + "/" + rest
+	}
+	// chi matches the escaped path when RawPath is set, else the decoded one,
+	// and its catch-all value is taken from the path it matched.
 	rest := strings.TrimPrefix(chi.URLParam(r, "*"), "/")
-	if rest == "" || strings.HasSuffix(h.route.Rewrite, "/") {
-		return h.route.Rewrite + rest
+	if r.URL.RawPath == "" {
+		return join(h.route.Rewrite, rest), ""
 	}
-	return h.route.Rewrite + "/" + rest
+	raw := join((&url.URL{Path: h.route.Rewrite}).EscapedPath(), rest)
+	decoded, err := url.PathUnescape(raw)
+	if err != nil {
+		return join(h.route.Rewrite, rest), ""
+	}
+	return decoded, raw
 }

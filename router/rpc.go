@@ -69,13 +69,21 @@ func (h *routeHandler) rpcBody(w http.ResponseWriter, r *http.Request) ([]byte, 
 		}
 	}
 	if rc := chi.RouteContext(r.Context()); rc != nil {
+		// chi matches the escaped path when it differs from the default
+		// encoding (RawPath set), else the decoded one: only values of the
+		// former are still escaped. Unescaping the latter again would turn
+		// /greet/100%2525 into "100%" and refuse /greet/50%25.
+		escaped := r.URL.RawPath != ""
 		for i, k := range rc.URLParams.Keys {
 			if k == "*" {
 				continue
 			}
-			v, err := url.PathUnescape(rc.URLParams.Values[i])
-			if err != nil {
-				return nil, fmt.Errorf("%w: path parameter %s: %v", errBadBody, k, err)
+			v := rc.URLParams.Values[i]
+			if escaped {
+				var err error
+				if v, err = url.PathUnescape(v); err != nil {
+					return nil, fmt.Errorf("%w: path parameter %s: %v", errBadBody, k, err)
+				}
 			}
 			fields[k], _ = json.Marshal(v)
 		}

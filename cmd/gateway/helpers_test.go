@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// waitLimit bounds every wait on a condition; a correct gateway meets each
+// long before.
+const waitLimit = 10 * time.Second
+
+// logBuffer collects JSON log lines written from any goroutine and lets a
+// test wait for a line to appear.
+type logBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.buf.Write(p)
+	close(b.changed)
+	b.changed = make(chan struct{})
+	return n, err
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// find returns the log lines whose msg is msg, and a channel closed at the
+// next write.
+func (b *logBuffer) find(msg string) ([]map[string]any, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var found []map[string]any
+	for _, line := range strings.Split(b.buf.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			found = append(found, m)
+		}
+	}
+	return found, b.changed
+}
+
+// waitFor waits until n lines of message msg have been logged, and returns
+// them.
+func (b *logBuffer) waitFor(t *testing.T, msg string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		found, changed := b.find(msg)
+		if len(found) >= n {
+			return found
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("gave up waiting for %d log lines %q; log:\n%s", n, msg, b.String())
+		}
+	}
+}
+
+// newLogger returns a JSON logger writing to a fresh logBuffer.
+func newLogger() (*slog.Logger, *logBuffer) {
+	buf := newLogBuffer()
+	return slog.New(slog.NewJSONHandler(buf, nil)), buf
+}
+
+// echoBackend answers every request with its path.
+func echoBackend(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// configText returns a configuration serving routes (YAML list items) on
+// service svc at backend.
+func configText(backend, routes string) string {
+	return `listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "127.0.0.1:0"}
+shutdown_grace: 5s
+registry:
+  static:
+    - {service: svc, address: "` + backend + `"}
+routes:
+` + routes
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loadFile writes text to a new file and loads it.
+func loadFile(t *testing.T, text string) (*config.Config, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeFile(t, path, text)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, path
+}
+
+// get sends a GET for path through h and returns the answer.
+func get(h http.Handler, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	return rec
+}

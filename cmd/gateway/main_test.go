@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+func TestRunPrintDefault(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-print-default"}, &stdout, &stderr, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stdout.Bytes(), config.DefaultYAML()) {
+		t.Errorf("-print-default printed %d bytes, not the embedded default.yaml", stdout.Len())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+func TestRunRefusesBadSetup(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, "routes:\n  - {path: /a, service: nope}\n")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	inUse := filepath.Join(dir, "in-use.yaml")
+	writeFile(t, inUse, "listeners: [{address: \""+busy.Addr().String()+"\"}]\n")
+
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error
+	}{
+		{"missing config file", []string{"-config", missing}, missing},
+		{"config with errors", []string{"-config", bad}, bad + ":2:"},
+		{"bad log level", []string{"-log-level", "loud"}, "-log-level"},
+		{"unknown flag", []string{"-frobnicate"}, "frobnicate"},
+		{"address in use", []string{"-config", inUse}, busy.Addr().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, &stdout, &stderr, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunServesReloadsAndDrains runs the whole command on loopback ports
+// chosen at listen time, which it logs; every step waits on a log line.
+func TestRunServesReloadsAndDrains(t *testing.T) {
+	backend := echoBackend(t)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeFile(t, path, configText(backend, "  - {path: /v1, service: svc}\n"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := newLogBuffer()
+	reload := make(chan os.Signal, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, []string{"-config", path}, stdout, io.Discard, reload) }()
+
+	stdout.waitFor(t, "gateway ready", 1)
+	listening := stdout.waitFor(t, "listening", 2)
+	front, admin := "http://"+listening[0]["address"].(string), "http://"+listening[1]["address"].(string)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	fetch := func(url string) (int, string) {
+		t.Helper()
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	if code, body := fetch(front + "/v1"); code != 200 || body != "/v1" {
+		t.Errorf("/v1 = %d %q", code, body)
+	}
+	if code, _ := fetch(front + "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := fetch(admin + "/metrics"); code != 200 || !strings.Contains(body, `sluice_requests_total{code="200"}`) {
+		t.Errorf("admin /metrics = %d, without the request count", code)
+	}
+
+	writeFile(t, path, configText(backend, "  - {path: /v2, service: svc}\n"))
+	reload <- syscall.SIGHUP
+	stdout.waitFor(t, "configuration reloaded", 1)
+	if code, body := fetch(front + "/v2"); code != 200 || body != "/v2" {
+		t.Errorf("after reload /v2 = %d %q", code, body)
+	}
+
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("run = %v, want a clean drain", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("run did not return after its context ended")
+	}
+	if stopped, _ := stdout.find("stopped"); len(stopped) != 1 {
+		t.Errorf("no \"stopped\" line; log:\n%s", stdout.String())
+	}
+}

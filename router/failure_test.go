@@ -1,0 +1,174 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/router"
+)
+
+func TestUpstreamFailures(t *testing.T) {
+	down := closedAddr(t)
+	s := (&setup{}).node("down", down)
+	rt := s.build(t,
+		router.Route{Method: "GET", Path: "/ghost", Service: "ghost", Budget: policy},
+		router.Route{Method: "GET", Path: "/ghost-rpc", Service: "ghost", Endpoint: "A.B", Budget: policy},
+		router.Route{Method: "GET", Path: "/down", Service: "down", Budget: policy},
+		router.Route{Method: "POST", Path: "/down-rpc", Service: "down", Endpoint: "A.B", Budget: policy},
+	)
+	tests := []struct {
+		method, path string
+		status       int
+		typ          string
+		detail       string
+	}{
+		{"GET", "/ghost", http.StatusServiceUnavailable, problem.TypeNoNodes, "ghost"},
+		{"GET", "/ghost-rpc", http.StatusServiceUnavailable, problem.TypeNoNodes, "ghost"},
+		{"GET", "/down", http.StatusBadGateway, problem.TypeNotProcessed, down},
+		{"POST", "/down-rpc", http.StatusBadGateway, problem.TypeNotProcessed, down},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			p := wantProblem(t, serve(rt, httptest.NewRequest(tt.method, tt.path, strings.NewReader("{}"))), tt.status, tt.typ)
+			if !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("detail %q does not mention %q", p.Detail, tt.detail)
+			}
+		})
+	}
+}
+
+// hangingBackend answers nothing until its request's context ends, then
+// reports that on cancelled. Its handler also ends when the test does, so
+// that closing the server never waits on it.
+func hangingBackend(t *testing.T) (b *backend, arrived <-chan struct{}, cancelled <-chan error) {
+	t.Helper()
+	arr := make(chan struct{}, 1)
+	canc := make(chan error, 1)
+	testDone := make(chan struct{})
+	b = newBackend(t, func(_ http.ResponseWriter, r *http.Request) {
+		arr <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			canc <- r.Context().Err()
+		case <-testDone:
+		}
+	})
+	t.Cleanup(func() { close(testDone) }) // runs before the server's Close
+	return b, arr, canc
+}
+
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("gave up after %v waiting for %s", waitLimit, what)
+		var zero T
+		return zero
+	}
+}
+
+// TestBudgetRunsOutOnAHangingBackend needs a real deadline to pass. The
+// budget is large enough for the request to reach the backend first on any
+// machine, and nothing is asserted about how long anything took.
+func TestBudgetRunsOutOnAHangingBackend(t *testing.T) {
+	for _, rpcRoute := range []bool{false, true} {
+		name := "HTTP"
+		if rpcRoute {
+			name = "RPC"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			be, arrived, cancelled := hangingBackend(t)
+			route := router.Route{Method: "GET", Path: "/slow", Service: "slow",
+				Budget: budget.Policy{Timeout: 2 * time.Second}}
+			if rpcRoute {
+				route.Endpoint = "Slow.Call"
+			}
+			rt := (&setup{}).node("slow", be.addr()).build(t, route)
+
+			done := make(chan *httptest.ResponseRecorder, 1)
+			go func() { done <- serve(rt, httptest.NewRequest("GET", "/slow", nil)) }()
+			waitFor(t, arrived, "the request to reach the backend")
+			rec := waitFor(t, done, "the gateway to answer")
+			wantProblem(t, rec, http.StatusGatewayTimeout, problem.TypeBudgetSpent)
+			if err := waitFor(t, cancelled, "the backend's request context to end"); err == nil {
+				t.Error("the backend's context ended without an error")
+			}
+			if n := be.hits.Load(); n != 1 {
+				t.Errorf("the backend was called %d times; a spent budget must not be retried", n)
+			}
+		})
+	}
+}
+
+// TestClientDisconnectCancelsUpstream serves the router on a real listener:
+// a client that gives up closes its connection, and the backend's request
+// context must end with it.
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	be, arrived, cancelled := hangingBackend(t)
+	rt := (&setup{}).node("slow", be.addr()).build(t,
+		router.Route{Method: "GET", Path: "/slow", Service: "slow", Budget: budget.Policy{Timeout: time.Hour}},
+		router.Route{Method: "POST", Path: "/slow-rpc", Service: "slow", Endpoint: "Slow.Call", Budget: budget.Policy{Timeout: time.Hour}})
+	front := httptest.NewServer(rt)
+	t.Cleanup(front.Close)
+
+	for _, tt := range []struct{ method, path string }{{"GET", "/slow"}, {"POST", "/slow-rpc"}} {
+		t.Run(tt.path, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, tt.method, front.URL+tt.path, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := front.Client().Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			waitFor(t, arrived, "the request to reach the backend")
+			cancel()
+			if err := waitFor(t, errc, "the client to give up"); !errors.Is(err, context.Canceled) {
+				t.Errorf("client error = %v, want context.Canceled", err)
+			}
+			if err := waitFor(t, cancelled, "the backend's request context to end"); !errors.Is(err, context.Canceled) {
+				t.Errorf("backend context error = %v, want context.Canceled", err)
+			}
+		})
+	}
+}
+
+// TestInboundCancellationCancelsUpstream cancels the inbound request's
+// context directly, as the server does when its client goes away, and checks
+// the answer the router leaves behind.
+func TestInboundCancellationCancelsUpstream(t *testing.T) {
+	be, arrived, cancelled := hangingBackend(t)
+	rt := (&setup{}).node("slow", be.addr()).build(t,
+		router.Route{Method: "GET", Path: "/slow", Service: "slow", Budget: budget.Policy{Timeout: time.Hour}})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- serve(rt, httptest.NewRequest("GET", "/slow", nil).WithContext(ctx)) }()
+	waitFor(t, arrived, "the request to reach the backend")
+	cancel()
+	waitFor(t, cancelled, "the backend's request context to end")
+	rec := waitFor(t, done, "the router to return")
+	if rec.Code != 499 {
+		t.Errorf("status %d, want 499 for the access log", rec.Code)
+	}
+	if n := be.hits.Load(); n != 1 {
+		t.Errorf("the backend was called %d times; a cancelled call must not be retried", n)
+	}
+}
