@@ -21,6 +21,10 @@ type Config struct {
 	Admin *Listener `yaml:"admin"`
 	// ShutdownGrace bounds how long in-flight requests may drain on SIGTERM.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// DrainDelay is how long, on SIGTERM, /readyz answers 503 while the
+	// listeners still accept, so that load balancers stop sending before the
+	// gateway stops accepting. Zero (the default) stops accepting at once.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Registry says where services are found.
 	Registry Registry `yaml:"registry"`
 	// Upstream tunes calls to backends.

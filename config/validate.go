@@ -53,7 +53,10 @@ func (c *Config) applyDefaults() {
 		if b.Timeout == 0 {
 			b.Timeout = d.Timeout
 		}
-		if b.Max == 0 {
+		if b.Max == 0 && d.Max >= b.Timeout {
+			// A route that raises its timeout above the default max, and
+			// sets no max of its own, gets max = timeout rather than an
+			// error about a field it never wrote.
 			b.Max = d.Max
 		}
 		if b.Min == 0 {

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -46,8 +47,8 @@ func (m *Metrics) Handler(next http.Handler) http.Handler {
 			return
 		}
 		status := rec.Status()
-		if r.Context().Err() != nil && status == 0 {
-			status = 499
+		if r.Context().Err() == context.Canceled {
+			status = 499 // as AccessLog logs it: the client left
 		}
 		m.requests.WithLabelValues(statusLabel(status)).Inc()
 		m.duration.Observe(time.Since(rec.Arrival()).Seconds())

@@ -233,6 +233,10 @@ func (g *gateway) reload(load func() (*config.Config, error)) {
 // in-flight requests up to the shutdown grace.
 func (g *gateway) shutdown(servers []*http.Server) error {
 	g.draining.Store(true)
+	if d := g.cfg.DrainDelay; d > 0 {
+		g.logger.Info("not ready; still accepting while load balancers notice", slog.Duration("drain_delay", d))
+		time.Sleep(d) // deliberate: a fixed notice period, as configured
+	}
 	g.logger.Info("draining", slog.Duration("grace", g.cfg.ShutdownGrace))
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownGrace)
 	defer cancel()
