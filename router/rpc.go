@@ -19,6 +19,8 @@ import (
 // body's members, overridden by query parameters, overridden by path
 // parameters.
 func (h *routeHandler) serveRPC(w http.ResponseWriter, r *http.Request) {
+	// The client's Content-Type is not checked: whatever it says, the body
+	// must parse as a JSON object, and the backend gets application/json.
 	body, err := h.rpcBody(w, r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -26,10 +28,11 @@ func (h *routeHandler) serveRPC(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &tooBig):
 			problem.Write(w, http.StatusRequestEntityTooLarge, problem.TypeBadRequest, "Request body too large",
 				fmt.Sprintf("the limit is %d bytes", h.opts.MaxBodyBytes))
-		case errors.Is(err, errBadBody):
-			problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed request body", err.Error())
+		case r.Context().Err() != nil:
+			h.fail(w, r, r.Context().Err()) // 499, or 504 if the budget ran out reading
 		default:
-			h.fail(w, r, err)
+			// Malformed JSON, or a body cut short: the client's doing.
+			problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed request body", err.Error())
 		}
 		return
 	}

@@ -74,8 +74,9 @@ func StatusOf(err error) (status int, typ, title string) {
 	switch {
 	case errors.As(err, &p):
 		return p.Problem()
-	case errors.Is(err, budget.ErrSpent), errors.Is(err, budget.ErrBelowMinimum),
-		errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, budget.ErrBelowMinimum):
+		return http.StatusGatewayTimeout, problem.TypeBudgetTooLow, "Budget below the minimum"
+	case errors.Is(err, budget.ErrSpent), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, problem.TypeBudgetSpent, "Budget spent"
 	case errors.Is(err, context.Canceled):
 		return StatusClientClosed, problem.TypeBudgetSpent, "Client closed request"

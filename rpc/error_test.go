@@ -33,7 +33,7 @@ func TestStatusOf(t *testing.T) {
 		{"rpc error with a success status", &rpc.Error{Status: 200, Title: "Fine?"}, 500, "about:blank", "Fine?"},
 		{"problemer", fmt.Errorf("calling: %w", teapot{}), 418, "urn:test:teapot", "Teapot"},
 		{"budget spent", fmt.Errorf("x: %w", budget.ErrSpent), 504, problem.TypeBudgetSpent, "Budget spent"},
-		{"below minimum", budget.ErrBelowMinimum, 504, problem.TypeBudgetSpent, "Budget spent"},
+		{"below minimum", budget.ErrBelowMinimum, 504, problem.TypeBudgetTooLow, "Budget below the minimum"},
 		{"deadline", context.DeadlineExceeded, 504, problem.TypeBudgetSpent, "Budget spent"},
 		{"wrapped deadline", fmt.Errorf("db: %w", context.DeadlineExceeded), 504, problem.TypeBudgetSpent, "Budget spent"},
 		{"cancelled", fmt.Errorf("db: %w", context.Canceled), rpc.StatusClientClosed, problem.TypeBudgetSpent, "Client closed request"},

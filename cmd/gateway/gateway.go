@@ -38,6 +38,10 @@ type gateway struct {
 	draining atomic.Bool
 	promReg  *prometheus.Registry
 	metrics  *middleware.Metrics
+
+	// staticServices lists the services a static registry was last given;
+	// only the serve goroutine, which reloads, touches it.
+	staticServices map[string]bool
 }
 
 func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
@@ -49,6 +53,10 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.registry = reg
+	g.staticServices = make(map[string]bool)
+	for _, n := range cfg.StaticNodes() {
+		g.staticServices[n.Service] = true
+	}
 	retries := cfg.Upstream.MaxRetries
 	if retries < 0 {
 		retries = 0
@@ -113,7 +121,7 @@ func (g *gateway) handler() http.Handler {
 
 func (g *gateway) readyz(w http.ResponseWriter) {
 	if g.draining.Load() {
-		problem.Write(w, http.StatusServiceUnavailable, problem.TypeNoNodes, "Draining", "the gateway is shutting down")
+		problem.Write(w, http.StatusServiceUnavailable, problem.TypeDraining, "Draining", "the gateway is shutting down")
 		return
 	}
 	writeText(w, http.StatusOK, "ready\n")
@@ -221,12 +229,39 @@ func (g *gateway) reload(load func() (*config.Config, error)) {
 	if err == nil {
 		err = g.install(cfg)
 	}
+	if err == nil {
+		g.updateStatic(cfg)
+	}
 	if err != nil {
 		g.logger.Error("configuration reload failed; the running configuration keeps serving", slog.String("error", err.Error()))
 		return
 	}
 	g.logger.Info("configuration reloaded", slog.Int("routes", len(cfg.Routes)),
 		slog.String("note", "listeners, registry and upstream settings take effect on restart"))
+}
+
+// updateStatic brings a static registry in line with a reloaded
+// configuration, so that a route to a service the new file lists has its
+// nodes. Services the new file no longer lists are left with none.
+func (g *gateway) updateStatic(cfg *config.Config) {
+	st, ok := g.registry.(*registry.Static)
+	if !ok || cfg.Registry.Kind != "static" {
+		return
+	}
+	groups := make(map[string][]*registry.Node)
+	for _, n := range cfg.StaticNodes() {
+		groups[n.Service] = append(groups[n.Service], n)
+	}
+	for service := range g.staticServices {
+		if _, ok := groups[service]; !ok {
+			groups[service] = nil
+		}
+	}
+	g.staticServices = make(map[string]bool, len(groups))
+	for service, nodes := range groups {
+		st.Set(service, nodes)
+		g.staticServices[service] = true
+	}
 }
 
 // shutdown marks the gateway draining, stops accepting, and waits for

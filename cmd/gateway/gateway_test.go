@@ -134,3 +134,27 @@ func TestAdminRegistryOnStatic(t *testing.T) {
 		t.Errorf("/admin/registry = %s, want static with an empty list", rec.Body)
 	}
 }
+
+func TestReloadUpdatesTheStaticRegistry(t *testing.T) {
+	first, second := echoBackend(t), echoBackend(t)
+	cfg, path := loadFile(t, configText(first, "  - {path: /v1, service: svc}\n"))
+	logger, logs := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.handler()
+	// The new file moves svc to another node and adds a service with a route.
+	text := strings.Replace(configText(second, "  - {path: /v1, service: svc}\n  - {path: /v2, service: other}\n"),
+		"    - {service: svc,", "    - {service: other, address: \""+second+"\"}\n    - {service: svc,", 1)
+	writeFile(t, path, text)
+	g.reload(func() (*config.Config, error) { return config.Load(path) })
+	logs.waitFor(t, "configuration reloaded", 1)
+	if rec := get(h, "/v2"); rec.Code != http.StatusOK {
+		t.Fatalf("a route to a service the reloaded file added: %d %s, want 200", rec.Code, rec.Body)
+	}
+	nodes, err := g.registry.Lookup(t.Context(), "svc")
+	if err != nil || len(nodes) != 1 || nodes[0].Address != second {
+		t.Fatalf("svc after reload = %v (%v), want only %s", nodes, err, second)
+	}
+}

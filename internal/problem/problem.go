@@ -29,6 +29,7 @@ const (
 	TypeUnauthorized = "urn:sluice:problem:unauthorized"
 	TypeMethod       = "urn:sluice:problem:method-not-allowed"
 	TypeInternal     = "urn:sluice:problem:internal"
+	TypeDraining     = "urn:sluice:problem:draining"
 )
 
 // Write answers with a problem body. detail may be empty. It builds the body
