@@ -1,0 +1,94 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// RetryHeader is the response field with which a node tells its caller
+// whether the request may be retried. Its values:
+//
+//   - "not-processed": the node did no work for the request; a retry on
+//     another node is safe for any method.
+//   - "no": do not retry: the node is overloaded, or has already retried
+//     the failure further down the chain, so only one layer retries.
+//
+// docs/budget.md states the rule across hops.
+const RetryHeader = "Sluice-Retry"
+
+// Values of RetryHeader.
+const (
+	RetryNotProcessed = "not-processed"
+	RetryNo           = "no"
+)
+
+// Outcome is the class of an attempt's result. Ejection, breakers and
+// retries all read the same classification, made once per attempt.
+type Outcome uint8
+
+const (
+	// Success: a 1xx-3xx answer.
+	Success Outcome = iota
+	// Rejected: a 4xx answer, a business error. Never the node's fault;
+	// never retried.
+	Rejected
+	// NotSent: the request never reached the node (the connection could
+	// not be made), or the node answered that it did not process it. The
+	// node's fault; safe to retry for any method.
+	NotSent
+	// Failed: the node was sent the request and failed it: the connection
+	// was lost, the attempt's own timeout fired, or it answered 5xx. The
+	// node's fault; retried only when the request is idempotent.
+	Failed
+	// Abandoned: the caller left or the whole budget ran out. Nobody's
+	// fault that a node should pay for; never retried.
+	Abandoned
+)
+
+var outcomeNames = [...]string{"success", "rejected", "not-sent", "failed", "abandoned"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Fault reports whether the outcome counts against the node, for ejection
+// and breakers.
+func (o Outcome) Fault() bool { return o == NotSent || o == Failed }
+
+// classify returns the outcome of an attempt that returned resp and err,
+// under the call's context ctx (whose end means Abandoned).
+func classify(ctx context.Context, resp *http.Response, err error) Outcome {
+	if err != nil {
+		if ctx.Err() != nil {
+			return Abandoned
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return Failed // the attempt's own timeout, inside the budget
+		}
+		if notSent(err) {
+			return NotSent
+		}
+		return Failed
+	}
+	switch {
+	case resp.StatusCode < 400:
+		return Success
+	case resp.Header.Get(RetryHeader) == RetryNotProcessed:
+		return NotSent
+	case resp.StatusCode < 500:
+		return Rejected
+	}
+	return Failed
+}
+
+// retryableStatus reports whether an idempotent request that got status may
+// be tried again elsewhere: gateway-class failures, not 500, which is most
+// often the application's own deterministic bug.
+func retryableStatus(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable ||
+		status == http.StatusGatewayTimeout
+}
