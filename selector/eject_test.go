@@ -1,0 +1,108 @@
+package selector
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func ejectNodes(n int) []*registry.Node {
+	nodes := make([]*registry.Node, n)
+	for i := range nodes {
+		nodes[i] = &registry.Node{Service: "svc", Address: fmt.Sprintf("10.0.0.%d:80", i+1)}
+	}
+	return nodes
+}
+
+func fail(e *Ejector, n *registry.Node, times int) {
+	for i := 0; i < times; i++ {
+		e.Report(n, true)
+	}
+}
+
+func TestEjectAfterConsecutiveFaultsAndReturnOnProbation(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	e := NewEjector(EjectSettings{Now: clk.now})
+	nodes := ejectNodes(4)
+	fail(e, nodes[0], 4)
+	e.Report(nodes[0], false) // a success in between: the count starts over
+	fail(e, nodes[0], 4)
+	if got := e.Available("svc", nodes); len(got) != 4 {
+		t.Fatalf("ejected after non-consecutive faults: %d available", len(got))
+	}
+	fail(e, nodes[0], 1)
+	got := e.Available("svc", nodes)
+	if len(got) != 3 || contains(got, nodes[0]) {
+		t.Fatalf("after 5 consecutive faults: %v", got)
+	}
+	if again := e.Available("svc", nodes); &again[0] != &got[0] {
+		t.Error("Available did not return the same slice for an unchanged view")
+	}
+	clk.advance(30 * time.Second)
+	if got := e.Available("svc", nodes); len(got) != 4 {
+		t.Fatalf("after 30s the node is not back: %d available", len(got))
+	}
+	// On probation, one fault ejects it again, for twice as long.
+	fail(e, nodes[0], 1)
+	if got := e.Available("svc", nodes); contains(got, nodes[0]) {
+		t.Fatal("a fault on probation did not eject again")
+	}
+	clk.advance(59 * time.Second)
+	if got := e.Available("svc", nodes); contains(got, nodes[0]) {
+		t.Fatal("the second ejection did not last 60s")
+	}
+	clk.advance(time.Second)
+	e.Report(nodes[0], false)
+	if got := e.Available("svc", nodes); len(got) != 4 {
+		t.Fatalf("a success after the ejection did not bring the node back: %v", got)
+	}
+	if len(e.Ejections()) != 0 {
+		t.Errorf("Ejections = %v, want none", e.Ejections())
+	}
+}
+
+func TestEjectionCapAndPanic(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	e := NewEjector(EjectSettings{Now: clk.now, ConsecutiveFaults: 1})
+	nodes := ejectNodes(4)
+	for i, n := range nodes[:3] {
+		fail(e, n, 1)
+		clk.advance(time.Duration(i+1) * time.Millisecond)
+	}
+	got := e.Available("svc", nodes)
+	if len(got) != 2 || !contains(got, nodes[3]) || !contains(got, nodes[0]) {
+		t.Fatalf("with 3 of 4 ejected and a 50%% cap: %v, want the healthy node and the one due back first", got)
+	}
+	fail(e, nodes[3], 1)
+	if got := e.Available("svc", nodes); len(got) != 4 {
+		t.Fatalf("every node ejected: %d available, want all 4 (panic)", len(got))
+	}
+}
+
+func TestEjectionSurvivesARefresh(t *testing.T) {
+	e := NewEjector(EjectSettings{ConsecutiveFaults: 1})
+	old := ejectNodes(3)
+	fail(e, old[1], 1)
+	fresh := ejectNodes(3) // same identities, new snapshot
+	if got := e.Available("svc", fresh); len(got) != 2 || contains(got, fresh[1]) {
+		t.Fatalf("ejection lost on a discovery refresh: %v", got)
+	}
+}
+
+func TestEjectorFastPathAllocatesNothing(t *testing.T) {
+	e := NewEjector(EjectSettings{})
+	nodes := ejectNodes(100)
+	if a := testing.AllocsPerRun(100, func() {
+		_ = e.Available("svc", nodes)
+		e.Report(nodes[3], false)
+	}); a != 0 {
+		t.Errorf("healthy path allocates %v per call", a)
+	}
+}
