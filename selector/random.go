@@ -14,16 +14,17 @@ func Random(nodes []*registry.Node) Picker {
 	return random(nodes)
 }
 
+var _ Strategy = Random
+
 type random []*registry.Node
 
-func (r random) Pick(tried []*registry.Node) (*registry.Node, error) {
-	n := len(r)
-	start := rand.IntN(n)
-	for i := 0; i < n; i++ {
-		node := r[(start+i)%n]
-		if len(tried) == 0 || !contains(tried, node) {
-			return node, nil
-		}
+func (r random) Pick(info PickInfo) (*registry.Node, error) {
+	start := rand.IntN(len(r))
+	if len(info.Tried) == 0 {
+		return r[start], nil
+	}
+	if i := firstUntried(r, start, info.Tried); i >= 0 {
+		return r[i], nil
 	}
 	return r[start], nil
 }

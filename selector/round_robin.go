@@ -18,6 +18,8 @@ func RoundRobin(nodes []*registry.Node) Picker {
 	return rr
 }
 
+var _ Strategy = RoundRobin
+
 type roundRobin struct {
 	nodes []*registry.Node
 	// next counts turns. It is 64 bits wide so that it never wraps: a 32-bit
@@ -26,16 +28,15 @@ type roundRobin struct {
 	next atomic.Uint64
 }
 
-var _ Picker = (*roundRobin)(nil)
-
-func (rr *roundRobin) Pick(tried []*registry.Node) (*registry.Node, error) {
-	n := uint64(len(rr.nodes))
-	start := rr.next.Add(1) % n
-	for i := uint64(0); i < n; i++ {
-		node := rr.nodes[(start+i)%n]
-		if len(tried) == 0 || !contains(tried, node) {
-			return node, nil
-		}
+func (rr *roundRobin) Pick(info PickInfo) (*registry.Node, error) {
+	start := int(rr.next.Add(1) % uint64(len(rr.nodes)))
+	if len(info.Tried) == 0 {
+		return rr.nodes[start], nil
+	}
+	if i := firstUntried(rr.nodes, start, info.Tried); i >= 0 {
+		return rr.nodes[i], nil
 	}
 	return rr.nodes[start], nil
 }
+
+var _ Picker = (*roundRobin)(nil)

@@ -22,7 +22,7 @@ func TestRoundRobinTakesTurns(t *testing.T) {
 		counts := make(map[*registry.Node]int, n)
 		prev := -1
 		for range n * k {
-			node, err := p.Pick(nil)
+			node, err := p.Pick(selector.PickInfo{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestRoundRobinStartsAtRandom(t *testing.T) {
 	all := nodes(4)
 	first := make(map[*registry.Node]bool)
 	for range 40 {
-		node, err := selector.RoundRobin(all).Pick(nil)
+		node, err := selector.RoundRobin(all).Pick(selector.PickInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,13 +64,13 @@ func TestRoundRobinStartsAtRandom(t *testing.T) {
 func TestRoundRobinRetryWalksOn(t *testing.T) {
 	all := nodes(3)
 	p := selector.RoundRobin(all)
-	first, _ := p.Pick(nil)
-	second, _ := p.Pick([]*registry.Node{first})
-	third, _ := p.Pick([]*registry.Node{first, second})
+	first, _ := p.Pick(selector.PickInfo{})
+	second, _ := p.Pick(selector.PickInfo{Tried: []*registry.Node{first}})
+	third, _ := p.Pick(selector.PickInfo{Tried: []*registry.Node{first, second}})
 	if first == second || second == third || first == third {
 		t.Fatalf("a call that tried %v then %v got %v", first, second, third)
 	}
-	again, _ := p.Pick([]*registry.Node{first, second, third})
+	again, _ := p.Pick(selector.PickInfo{Tried: []*registry.Node{first, second, third}})
 	if again == nil {
 		t.Fatal("Pick with every node tried returned no node")
 	}
@@ -82,7 +82,7 @@ func TestRandomCoversAllNodes(t *testing.T) {
 	seen := make(map[*registry.Node]bool)
 	// The odds of 5,000 uniform picks missing one of five nodes are below 10⁻⁴⁰⁰.
 	for i := 0; i < 5000 && len(seen) < len(all); i++ {
-		node, err := p.Pick(nil)
+		node, err := p.Pick(selector.PickInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}

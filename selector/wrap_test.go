@@ -18,7 +18,7 @@ func TestRoundRobinFairPast32Bits(t *testing.T) {
 	rr.next.Store(math.MaxUint32 - 4)
 	var prev *registry.Node
 	for range 9 {
-		n, err := rr.Pick(nil)
+		n, err := rr.Pick(PickInfo{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,10 +28,12 @@ const (
 )
 
 // Client calls named services. It is safe for concurrent use; make one per
-// process and share it, since it holds connection pools and picker state.
+// process and share it, since it holds connection pools, picker state and,
+// unless WithLoads says otherwise, the in-flight counts of its nodes.
 type Client struct {
 	disc       Discoverer
-	strategy   selector.Strategy
+	loads      *selector.Loads
+	strategy   selector.Strategy // always wrapped in selector.Pinnable
 	transport  http.RoundTripper
 	margin     time.Duration
 	timeout    time.Duration
@@ -44,8 +46,18 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithStrategy sets how nodes are selected. The default is round robin.
+// WithStrategy sets how nodes are selected. The default is
+// selector.LeastLoaded over the client's Loads: the power of two choices on
+// the requests in flight. Whatever the strategy, the client wraps it in
+// selector.Pinnable, so that calls pinned with WithVersion are honoured.
 func WithStrategy(s selector.Strategy) Option { return func(c *Client) { c.strategy = s } }
+
+// WithLoads sets where the client counts its requests in flight, per node,
+// for the default strategy and for any strategy built over the same Loads.
+// By default the client has its own. main should own one Loads and pass it
+// to every Client it builds, so that the counts survive a reload that
+// replaces the client while requests are in flight.
+func WithLoads(l *selector.Loads) Option { return func(c *Client) { c.loads = l } }
 
 // WithTransport sets the transport attempts go through. The default is
 // NewTransport().
@@ -68,7 +80,6 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 func New(d Discoverer, opts ...Option) *Client {
 	c := &Client{
 		disc:       d,
-		strategy:   selector.RoundRobin,
 		margin:     DefaultMargin,
 		timeout:    DefaultTimeout,
 		maxRetries: DefaultMaxRetries,
@@ -77,6 +88,13 @@ func New(d Discoverer, opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	if c.loads == nil {
+		c.loads = selector.NewLoads()
+	}
+	if c.strategy == nil {
+		c.strategy = selector.LeastLoaded(c.loads)
+	}
+	c.strategy = selector.Pinnable(c.strategy)
 	if c.transport == nil {
 		c.transport = NewTransport()
 	}
@@ -96,6 +114,30 @@ func NewTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
+}
+
+type versionKey struct{}
+
+// WithVersion returns a copy of ctx that pins the calls made with it to the
+// nodes of version v: an exact version ("2.1.0"), a prefix ("2.1" for any
+// 2.1.x) or, for versions that are not semantic, an exact text, matched as
+// selector.VersionIs does. Retries stay within the version. A pinned version
+// that no node runs fails the call with a *NoNodesError wrapping a
+// *selector.VersionError (503), rather than going elsewhere. An empty v
+// removes the pin.
+//
+// A backend pins its own calls, say to test a release. The gateway does not
+// turn a header sent by an edge client into a pin: that must stay an
+// explicit choice of its configuration, per route (none exists yet), since
+// edge clients must not steer traffic onto versions at will.
+func WithVersion(ctx context.Context, v string) context.Context {
+	return context.WithValue(ctx, versionKey{}, v)
+}
+
+// PinnedVersion returns the version that WithVersion pinned ctx to, or "".
+func PinnedVersion(ctx context.Context) string {
+	v, _ := ctx.Value(versionKey{}).(string)
+	return v
 }
 
 type pickerEntry struct {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/selector"
 )
 
 // Do sends r to a node of the service that r.URL.Host names and returns the
@@ -22,26 +24,32 @@ import (
 // count and while the budget lasts. A retried request with a body needs
 // r.GetBody, as http.NewRequest sets for in-memory bodies.
 //
-// The caller must close the response body.
+// A context pinned with WithVersion confines every attempt to nodes of that
+// version.
+//
+// The caller must close the response body: the request counts as in flight
+// on its node, for the least-loaded strategy, until it does.
 func (c *Client) Do(r *http.Request) (*http.Response, error) {
 	ctx := r.Context()
 	if _, ok := ctx.Deadline(); ok {
-		return c.do(ctx, r)
+		return c.do(ctx, r, nil)
 	}
 	// The deadline is read off the client's clock, as every attempt's budget
 	// is: on another clock the budget sent could exceed the default timeout.
 	ctx, cancel := context.WithDeadline(ctx, c.now().Add(c.timeout))
-	resp, err := c.do(ctx, r)
+	resp, err := c.do(ctx, r, cancel)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }
 
-func (c *Client) do(ctx context.Context, r *http.Request) (*http.Response, error) {
+// do runs the attempts of r under ctx. The body of the response it returns
+// calls cancel, when not nil, on Close.
+func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelFunc) (*http.Response, error) {
 	service := r.URL.Host
+	pin := PinnedVersion(ctx)
 	if r.Header == nil { // net/http treats it as empty; attempts share it and set the budget in it
 		r.Header = make(http.Header)
 	}
@@ -57,7 +65,7 @@ func (c *Client) do(ctx context.Context, r *http.Request) (*http.Response, error
 			}
 			return nil, &NoNodesError{Service: service, Err: err}
 		}
-		node, err := c.picker(service, nodes).Pick(tried)
+		node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
 		if err != nil {
 			return nil, &NoNodesError{Service: service, Err: err}
 		}
@@ -72,10 +80,16 @@ func (c *Client) do(ctx context.Context, r *http.Request) (*http.Response, error
 		var buf [48]byte
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
 
+		done := c.loads.Start(node)
 		resp, err := c.transport.RoundTrip(out)
 		if err == nil {
+			if resp.Body == nil { // a RoundTripper breaking its contract
+				resp.Body = http.NoBody
+			}
+			resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel}
 			return resp, nil
 		}
+		done()
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, cerr)
 		}
@@ -125,13 +139,23 @@ func retryable(r *http.Request, sent bool) bool {
 	return false
 }
 
-type cancelOnClose struct {
+// attemptBody is the body of an attempt's answer. Its first Close ends the
+// attempt: the request stops counting as in flight on its node, and the
+// call's own deadline, if Do set one, is released.
+type attemptBody struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	done   func()
+	cancel context.CancelFunc // nil when the caller's context had a deadline
+	closed atomic.Bool
 }
 
-func (b *cancelOnClose) Close() error {
+func (b *attemptBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel()
+	if b.closed.CompareAndSwap(false, true) {
+		b.done()
+		if b.cancel != nil {
+			b.cancel()
+		}
+	}
 	return err
 }

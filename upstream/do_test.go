@@ -143,7 +143,7 @@ func TestDoCallerCancels(t *testing.T) {
 func TestDoFollowsRegistryChanges(t *testing.T) {
 	a, b, c3 := newBackend(t, "a", nil), newBackend(t, "b", nil), newBackend(t, "c", nil)
 	reg := staticOf(t, a.node())
-	c := newClient(t, reg)
+	c := newClient(t, reg, upstream.WithStrategy(selector.RoundRobin))
 	do := func() string {
 		t.Helper()
 		resp, err := c.Do(get(t, context.Background(), "/"))
@@ -187,7 +187,7 @@ func TestDoConcurrent(t *testing.T) {
 		backends = append(backends, b)
 		nodes = append(nodes, b.node())
 	}
-	c := newClient(t, staticOf(t, nodes...))
+	c := newClient(t, staticOf(t, nodes...), upstream.WithStrategy(selector.RoundRobin))
 	var wg sync.WaitGroup
 	for range goroutines {
 		wg.Go(func() {

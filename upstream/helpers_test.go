@@ -115,13 +115,13 @@ func inOrder(nodes []*registry.Node) selector.Picker { return orderedPicker(node
 
 type orderedPicker []*registry.Node
 
-func (p orderedPicker) Pick(tried []*registry.Node) (*registry.Node, error) {
+func (p orderedPicker) Pick(info selector.PickInfo) (*registry.Node, error) {
 	if len(p) == 0 {
 		return nil, selector.ErrNoNodes
 	}
 next:
 	for _, n := range p {
-		for _, t := range tried {
+		for _, t := range info.Tried {
 			if t.Same(n) {
 				continue next
 			}

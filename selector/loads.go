@@ -1,0 +1,206 @@
+package selector
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// Loads counts the requests in flight on each node, for LeastLoaded. Its
+// counts are keyed by node identity (service, ID and address, as Node.Key
+// and Node.Same), so they survive discovery refreshes, picker rebuilds and
+// configuration reloads: main owns one and hands it to every Client it
+// builds. The zero value is an empty Loads ready to use; a Loads must not be
+// copied after first use. Safe for concurrent use.
+//
+// Reading a count, and Start on a known node, take no lock and allocate
+// nothing; a LeastLoaded picker reads its nodes' counts without even a map
+// lookup. A node becomes known when LeastLoaded builds a picker over a
+// snapshot that holds it (one copy of the table, under a lock, per
+// snapshot), or at its first Start. Nodes that have had nothing in flight
+// since the table last doubled are forgotten then, so the table does not
+// grow with every node that ever existed; forgetting them loses nothing,
+// since their count was zero.
+type Loads struct {
+	table    atomic.Pointer[map[nodeID]*load]
+	mu       sync.Mutex // serialises writers of table
+	sweepAt  int        // table size past which the next insertion sweeps
+	minSweep int        // the smallest table swept; 0 means minSweep (tests lower it)
+}
+
+// minSweep is the smallest table that is swept.
+const minSweep = 1024
+
+// retired marks a load swept out of the table: Start on it fails and looks
+// the node up again. It is far below any count that unbalanced done calls
+// could reach.
+const retired = math.MinInt64 / 2
+
+// nodeID is a node's identity as a map key: hashing it allocates nothing,
+// unlike building Node.Key.
+type nodeID struct{ service, id, address string }
+
+func idOf(n *registry.Node) nodeID { return nodeID{n.Service, n.ID, n.Address} }
+
+type load struct {
+	n    atomic.Int64 // requests in flight; retired once swept
+	used atomic.Bool  // added or started since the last sweep
+	// release is l.done as a func value, made once so that Start returns
+	// it without allocating.
+	release func()
+}
+
+// NewLoads returns an empty Loads.
+func NewLoads() *Loads { return &Loads{} }
+
+// Start counts one request to n in flight until done is called. done must be
+// called exactly once, when the request is over: when its answer has been
+// read or abandoned, or when it failed. Start does not wait, except on the
+// table's lock the first time it sees a node.
+func (l *Loads) Start(n *registry.Node) (done func()) {
+	id := idOf(n)
+	for {
+		if c := l.lookup(id); c != nil && c.acquire() {
+			return c.release
+		}
+		// Unknown, or being swept out: add it, or wait for the sweep.
+		if c := l.insert(id); c.acquire() {
+			return c.release
+		}
+	}
+}
+
+// InFlight returns the requests in flight on n. It takes no lock.
+func (l *Loads) InFlight(n *registry.Node) int64 {
+	c := l.lookup(idOf(n))
+	if c == nil {
+		return 0
+	}
+	return max(c.n.Load(), 0)
+}
+
+func (l *Loads) lookup(id nodeID) *load {
+	if t := l.table.Load(); t != nil {
+		return (*t)[id]
+	}
+	return nil
+}
+
+// counters returns the loads of nodes, in order, adding those the table
+// lacks in one copy, so that their first Start takes no lock.
+func (l *Loads) counters(nodes []*registry.Node) []atomic.Pointer[load] {
+	out := make([]atomic.Pointer[load], len(nodes))
+	var missing []nodeID
+	for i, n := range nodes {
+		id := idOf(n)
+		c := l.lookup(id)
+		if c == nil {
+			missing = append(missing, id)
+		}
+		out[i].Store(c)
+	}
+	if len(missing) > 0 {
+		l.insert(missing...)
+		for i, n := range nodes {
+			if out[i].Load() == nil {
+				out[i].Store(l.lookup(idOf(n)))
+			}
+		}
+	}
+	return out
+}
+
+// current returns the requests in flight on n, whose load was c when last
+// looked up. A load is only ever replaced once swept out of the table; then
+// current looks n up again and stores what it finds in *c, so that a picker
+// that outlives a sweep still reads the node's true count.
+func (l *Loads) current(p *atomic.Pointer[load], n *registry.Node) int64 {
+	c := p.Load()
+	if c != nil {
+		if v := c.n.Load(); v != retired {
+			return max(v, 0)
+		}
+	}
+	if c = l.lookup(idOf(n)); c == nil {
+		return 0 // idle since it was swept out
+	}
+	p.Store(c)
+	return max(c.n.Load(), 0)
+}
+
+// insert adds ids to the table, copying it, and returns the load of the
+// first. It sweeps idle nodes out when the table has doubled since the last
+// sweep.
+func (l *Loads) insert(ids ...nodeID) *load {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var old map[nodeID]*load
+	if t := l.table.Load(); t != nil {
+		old = *t
+	}
+	if len(ids) == 1 {
+		if c := old[ids[0]]; c != nil && c.n.Load() != retired {
+			return c // another Start added it meanwhile
+		}
+	}
+	floor := l.minSweep
+	if floor == 0 {
+		floor = minSweep
+	}
+	sweep := len(old)+len(ids) > max(l.sweepAt, floor)
+	next := make(map[nodeID]*load, len(old)+len(ids))
+	for k, c := range old {
+		if c.n.Load() == retired || sweep && c.retire() {
+			continue
+		}
+		next[k] = c
+	}
+	var first *load
+	for _, id := range ids {
+		c := next[id]
+		if c == nil { // else another Start inserted it meanwhile
+			c = &load{}
+			c.release = c.done
+			c.used.Store(true) // new: kept by the next sweep
+			next[id] = c
+		}
+		if first == nil {
+			first = c
+		}
+	}
+	if sweep {
+		l.sweepAt = 2 * len(next)
+	}
+	l.table.Store(&next)
+	return first
+}
+
+// acquire counts one more request, unless the load has been swept out.
+func (c *load) acquire() bool {
+	for {
+		v := c.n.Load()
+		if v == retired {
+			return false
+		}
+		if c.n.CompareAndSwap(v, v+1) {
+			if !c.used.Load() {
+				c.used.Store(true)
+			}
+			return true
+		}
+	}
+}
+
+func (c *load) done() { c.n.Add(-1) }
+
+// retire takes an idle load out of service, and reports whether it did: a
+// load added or started since the last sweep, or with requests in flight,
+// stays.
+func (c *load) retire() bool {
+	if c.used.Swap(false) {
+		return false
+	}
+	return c.n.CompareAndSwap(0, retired)
+}
