@@ -28,6 +28,25 @@ type Error struct {
 	Title string `json:"title,omitempty"`
 	// Detail explains this occurrence.
 	Detail string `json:"detail,omitempty"`
+	// Retry is the Sluice-Retry field of the answer the error came from,
+	// when Client.Call made it.
+	Retry string `json:"-"`
+}
+
+// RetryAdvice implements RetryAdvisor: a handler failing with an error that
+// a callee answered "Sluice-Retry: no" passes the "no" on.
+func (e *Error) RetryAdvice() string {
+	if e.Retry == "no" {
+		return "no"
+	}
+	return ""
+}
+
+// RetryAdvisor is implemented by errors that tell whether the caller of a
+// handler failing with them may retry: "no" sets the Sluice-Retry field of
+// the answer (docs/budget.md states the rule across hops).
+type RetryAdvisor interface {
+	RetryAdvice() string
 }
 
 // Errorf returns an *Error with the given status and a detail built as with
@@ -97,6 +116,12 @@ func WriteError(w http.ResponseWriter, err error) {
 		detail = e.Detail
 	case status != http.StatusInternalServerError:
 		detail = err.Error()
+	}
+	var ra RetryAdvisor
+	if errors.As(err, &ra) {
+		if advice := ra.RetryAdvice(); advice != "" {
+			w.Header().Set("Sluice-Retry", advice)
+		}
 	}
 	problem.Write(w, status, typ, title, detail)
 }

@@ -132,6 +132,10 @@ func (e *CircuitOpenError) Error() string {
 
 func (e *CircuitOpenError) Unwrap() error { return e.Err }
 
+// RetryAdvice implements rpc.RetryAdvisor: the layers above should not
+// retry what this hop's breaker refuses.
+func (e *CircuitOpenError) RetryAdvice() string { return RetryNo }
+
 // Problem implements rpc.Problemer.
 func (e *CircuitOpenError) Problem() (int, string, string) {
 	return http.StatusServiceUnavailable, problem.TypeCircuitOpen, "Circuit open"

@@ -36,7 +36,8 @@ func TestDoStampsBudgetPerAttempt(t *testing.T) {
 			[2]string{"ms=59980, hop=1", "ms=59730, hop=1, retry=1"}},
 		{"inherited hop and retries", func() (context.Context, context.CancelFunc) {
 			return budget.NewContext(bg, budget.Info{Deadline: base.Add(time.Minute), Hop: 2, Retries: 3})
-		}, nil, [2]string{"ms=59999, hop=3, retry=3", "ms=59749, hop=3, retry=4"}},
+		}, []upstream.Option{upstream.WithRetryPolicy(afterUpstreamRetries())},
+			[2]string{"ms=59999, hop=3, retry=3", "ms=59749, hop=3, retry=4"}},
 		{"no deadline: the default timeout", func() (context.Context, context.CancelFunc) {
 			return context.WithCancel(bg)
 		}, []upstream.Option{upstream.WithDefaultTimeout(30 * time.Second)},
@@ -149,4 +150,12 @@ func TestDoDeadlineDuringAttempt(t *testing.T) {
 	if n := len(spare.seen()); n != 0 {
 		t.Fatalf("a call out of budget was retried: spare node hit %d times", n)
 	}
+}
+
+// afterUpstreamRetries is the default policy, allowed to retry on paths where
+// a hop above has retried already.
+func afterUpstreamRetries() upstream.RetryPolicy {
+	p := upstream.DefaultRetryPolicy()
+	p.AfterUpstreamRetries = true
+	return p
 }

@@ -65,6 +65,7 @@ func decodeError(resp *http.Response) error {
 		e.Detail = strings.TrimSpace(string(b))
 	}
 	e.Status = resp.StatusCode
+	e.Retry = resp.Header.Get(RetryHeader)
 	if e.Title == "" {
 		e.Title = http.StatusText(resp.StatusCode)
 	}

@@ -37,8 +37,19 @@ type Client struct {
 	transport  http.RoundTripper
 	margin     time.Duration
 	timeout    time.Duration
-	maxRetries int
+	retry      RetryPolicy
+	budgets    *retryBudgets
+	ejector    *selector.Ejector
+	breakers   *Breakers
 	now        func() time.Time
+	rand       func(int64) int64
+	noEjector  bool
+	noBreakers bool
+
+	callWrappers    []func(CallFunc) CallFunc
+	attemptWrappers []func(http.RoundTripper) http.RoundTripper
+	call            CallFunc          // do, wrapped in callWrappers
+	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
 
 	pickers sync.Map // service name → *atomic.Pointer[pickerEntry]
 }
@@ -70,8 +81,38 @@ func WithMargin(d time.Duration) Option { return func(c *Client) { c.margin = d 
 // WithDefaultTimeout sets the budget of calls whose context has no deadline.
 func WithDefaultTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 
-// WithMaxRetries bounds the retries of one call; zero disables retries.
-func WithMaxRetries(n int) Option { return func(c *Client) { c.maxRetries = n } }
+// WithEjector sets where the client remembers failing nodes, to keep them
+// out of selection for a while. By default the client has its own; main
+// should own one and pass it to every Client, so that ejections outlive a
+// reload. A nil Ejector disables ejection.
+func WithEjector(e *selector.Ejector) Option { return func(c *Client) { c.ejector = e; c.noEjector = e == nil } }
+
+// WithBreakers sets the per-service circuit breakers. By default the client
+// has its own; a nil value disables breakers.
+func WithBreakers(b *Breakers) Option { return func(c *Client) { c.breakers = b; c.noBreakers = b == nil } }
+
+// CallFunc is one logical call: all attempts of a request.
+type CallFunc func(r *http.Request) (*http.Response, error)
+
+// WithCallWrapper adds middleware around each whole call (every attempt,
+// back-off and retry of it). The first added is the outermost.
+func WithCallWrapper(w func(CallFunc) CallFunc) Option {
+	return func(c *Client) { c.callWrappers = append(c.callWrappers, w) }
+}
+
+// WithAttemptWrapper adds middleware around each attempt, which sees the
+// node in the request's URL and AttemptFromContext: for metrics, logs or
+// per-node policies. The first added is the outermost.
+func WithAttemptWrapper(w func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *Client) { c.attemptWrappers = append(c.attemptWrappers, w) }
+}
+
+// Ejector returns the client's ejector, or nil; Breakers its breakers. Admin
+// endpoints read their state.
+func (c *Client) Ejector() *selector.Ejector { return c.ejector }
+
+// Breakers returns the client's circuit breakers, or nil.
+func (c *Client) Breakers() *Breakers { return c.breakers }
 
 // WithClock sets the clock the client reads the budget with. Tests use it.
 func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
@@ -79,14 +120,24 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // New returns a client that finds nodes through d.
 func New(d Discoverer, opts ...Option) *Client {
 	c := &Client{
-		disc:       d,
-		margin:     DefaultMargin,
-		timeout:    DefaultTimeout,
-		maxRetries: DefaultMaxRetries,
-		now:        time.Now,
+		disc:    d,
+		margin:  DefaultMargin,
+		timeout: DefaultTimeout,
+		retry:   DefaultRetryPolicy(),
+		now:     time.Now,
+		rand:    defaultRand,
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.ejector == nil && !c.noEjector {
+		c.ejector = selector.NewEjector(selector.EjectSettings{})
+	}
+	if c.breakers == nil && !c.noBreakers {
+		c.breakers = NewBreakers(BreakerSettings{})
+	}
+	if c.retry.BudgetRatio >= 0 {
+		c.budgets = &retryBudgets{ratio: c.retry.BudgetRatio, floor: c.retry.BudgetFloor, now: c.now}
 	}
 	if c.loads == nil {
 		c.loads = selector.NewLoads()
@@ -97,6 +148,14 @@ func New(d Discoverer, opts ...Option) *Client {
 	c.strategy = selector.Pinnable(c.strategy)
 	if c.transport == nil {
 		c.transport = NewTransport()
+	}
+	c.attempt = c.transport
+	for i := len(c.attemptWrappers) - 1; i >= 0; i-- {
+		c.attempt = c.attemptWrappers[i](c.attempt)
+	}
+	c.call = c.doWithDeadline
+	for i := len(c.callWrappers) - 1; i >= 0; i-- {
+		c.call = c.callWrappers[i](c.call)
 	}
 	return c
 }

@@ -29,7 +29,11 @@ import (
 //
 // The caller must close the response body: the request counts as in flight
 // on its node, for the least-loaded strategy, until it does.
-func (c *Client) Do(r *http.Request) (*http.Response, error) {
+func (c *Client) Do(r *http.Request) (*http.Response, error) { return c.call(r) }
+
+// doWithDeadline gives a call without a deadline the client's default
+// timeout, then runs its attempts.
+func (c *Client) doWithDeadline(r *http.Request) (*http.Response, error) {
 	ctx := r.Context()
 	if _, ok := ctx.Deadline(); ok {
 		return c.do(ctx, r, nil)
@@ -45,6 +49,23 @@ func (c *Client) Do(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// Attempt describes one attempt of a call, for attempt wrappers.
+type Attempt struct {
+	Service string
+	Node    *registry.Node
+	// Number counts from 0 for the first attempt.
+	Number int
+}
+
+type attemptKey struct{}
+
+// AttemptFromContext returns the attempt that a request inside an attempt
+// wrapper belongs to.
+func AttemptFromContext(ctx context.Context) (Attempt, bool) {
+	a, ok := ctx.Value(attemptKey{}).(Attempt)
+	return a, ok
+}
+
 // do runs the attempts of r under ctx. The body of the response it returns
 // calls cancel, when not nil, on Close.
 func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelFunc) (*http.Response, error) {
@@ -53,52 +74,156 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	if r.Header == nil { // net/http treats it as empty; attempts share it and set the budget in it
 		r.Header = make(http.Header)
 	}
+	rb := c.budgets.get(service)
+	if rb != nil {
+		rb.Request()
+	}
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
+	var lastErr error // the previous attempt's failure, should a retry not start
 	for attempt := 0; ; attempt++ {
-		nodes, err := c.disc.Lookup(ctx, service)
+		node, err := c.pick(ctx, service, tried, pin)
 		if err != nil {
-			if cerr := ctx.Err(); cerr != nil {
-				// The caller left or the budget ran out during discovery:
-				// 499 or 504, not the service's fault.
-				return nil, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
+			return nil, firstErr(lastErr, err)
+		}
+		var report func(Outcome)
+		if c.breakers != nil {
+			if report, err = c.breakers.allow(service); err != nil {
+				return nil, firstErr(lastErr, err)
 			}
-			return nil, &NoNodesError{Service: service, Err: err}
 		}
-		node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
+		actx, acancel := c.attemptContext(ctx, service, node, attempt)
+		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
-			return nil, &NoNodesError{Service: service, Err: err}
+			acancel()
+			if report != nil {
+				report(Abandoned)
+			}
+			return nil, firstErr(lastErr, fmt.Errorf("upstream: %s: %w", service, err))
 		}
-		h, err := budget.Outgoing(ctx, c.now(), c.margin, c.timeout, attempt)
+		out, err := attemptRequest(actx, r, node, attempt)
 		if err != nil {
-			return nil, fmt.Errorf("upstream: %s: %w", service, err)
-		}
-		out, err := attemptRequest(ctx, r, node, attempt)
-		if err != nil {
+			acancel()
+			if report != nil {
+				report(Abandoned)
+			}
 			return nil, err
 		}
 		var buf [48]byte
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
 
 		done := c.loads.Start(node)
-		resp, err := c.transport.RoundTrip(out)
-		if err == nil {
-			if resp.Body == nil { // a RoundTripper breaking its contract
-				resp.Body = http.NoBody
-			}
-			resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel}
+		resp, err := c.attempt.RoundTrip(out)
+		if err == nil && resp.Body == nil { // a RoundTripper breaking its contract
+			resp.Body = http.NoBody
+		}
+		outcome := classify(ctx, resp, err)
+		if report != nil {
+			report(outcome)
+		}
+		if c.ejector != nil && outcome != Abandoned {
+			c.ejector.Report(node, outcome.Fault())
+		}
+		if outcome == Success || outcome == Rejected {
+			resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel, acancel: acancel}
 			return resp, nil
 		}
-		done()
-		if cerr := ctx.Err(); cerr != nil {
+		if outcome == Abandoned {
+			closeBody(resp)
+			done()
+			acancel()
+			cerr := ctx.Err()
+			if cerr == nil {
+				cerr = err
+			}
 			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, cerr)
 		}
-		sent := !notSent(err)
 		tried = append(tried, node)
-		if attempt >= c.maxRetries || !retryable(r, sent) {
-			return nil, &AttemptError{Service: service, Node: node.Address, Sent: sent, Err: err}
+		verdict, wait := c.decide(ctx, r, resp, outcome, attempt, rb)
+		if verdict != retry {
+			if resp != nil {
+				// The node's own answer goes back, marked when this hop
+				// has done all the retrying the path should get.
+				if verdict == giveUpNoMore {
+					resp.Header.Set(RetryHeader, RetryNo)
+				}
+				resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel, acancel: acancel}
+				return resp, nil
+			}
+			done()
+			acancel()
+			return nil, &AttemptError{Service: service, Node: node.Address, Sent: outcome != NotSent,
+				Attempts: attempt + 1, NoMore: verdict == giveUpNoMore, Err: err}
+		}
+		if resp != nil {
+			lastErr = &AttemptError{Service: service, Node: node.Address, Sent: true, Attempts: attempt + 1,
+				Err: fmt.Errorf("answered %s", resp.Status)}
+		} else {
+			lastErr = &AttemptError{Service: service, Node: node.Address, Sent: outcome != NotSent,
+				Attempts: attempt + 1, Err: err}
+		}
+		closeBody(resp)
+		done()
+		acancel()
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("upstream: %s: waiting to retry: %w", service, err)
 		}
 	}
+}
+
+// pick discovers the nodes of service, leaves out the ejected ones and picks
+// one that this call has not tried.
+func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, error) {
+	nodes, err := c.disc.Lookup(ctx, service)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller left or the budget ran out during discovery:
+			// 499 or 504, not the service's fault.
+			return nil, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
+		}
+		return nil, &NoNodesError{Service: service, Err: err}
+	}
+	if c.ejector != nil {
+		nodes = c.ejector.Available(service, nodes)
+	}
+	node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
+	if err != nil {
+		return nil, &NoNodesError{Service: service, Err: err}
+	}
+	return node, nil
+}
+
+// attemptContext returns the context of one attempt: the call's, cut to the
+// per-try timeout when one is set, and carrying the Attempt when wrappers
+// want it.
+func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int) (context.Context, context.CancelFunc) {
+	cancel := context.CancelFunc(func() {})
+	if t := c.retry.PerTryTimeout; t > 0 {
+		ctx, cancel = context.WithDeadline(ctx, c.now().Add(t))
+	}
+	if len(c.attemptWrappers) > 0 {
+		ctx = context.WithValue(ctx, attemptKey{}, Attempt{Service: service, Node: node, Number: n})
+	}
+	return ctx, cancel
+}
+
+// firstErr returns the earlier failure when there was one: a retry that
+// could not start does not hide why it was wanted.
+func firstErr(earlier, err error) error {
+	if earlier != nil {
+		return earlier
+	}
+	return err
+}
+
+// closeBody discards a failed attempt's answer, reading a little of it so
+// that the connection can be reused.
+func closeBody(resp *http.Response) {
+	if resp == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
 }
 
 // attemptRequest returns the request of one attempt: r aimed at node, with a
@@ -122,37 +247,22 @@ func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, a
 	return out, nil
 }
 
-// retryable reports whether a failed attempt may be sent again: always when
-// it never left, else only when the method is idempotent; and only when the
-// body can be replayed.
-func retryable(r *http.Request, sent bool) bool {
-	if r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
-		return false
-	}
-	if !sent {
-		return true
-	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // attemptBody is the body of an attempt's answer. Its first Close ends the
 // attempt: the request stops counting as in flight on its node, and the
 // call's own deadline, if Do set one, is released.
 type attemptBody struct {
 	io.ReadCloser
-	done   func()
-	cancel context.CancelFunc // nil when the caller's context had a deadline
-	closed atomic.Bool
+	done    func()
+	cancel  context.CancelFunc // nil when the caller's context had a deadline
+	acancel context.CancelFunc // ends the attempt's own context
+	closed  atomic.Bool
 }
 
 func (b *attemptBody) Close() error {
 	err := b.ReadCloser.Close()
 	if b.closed.CompareAndSwap(false, true) {
 		b.done()
+		b.acancel()
 		if b.cancel != nil {
 			b.cancel()
 		}

@@ -33,11 +33,11 @@ func TestDoSendsToTheNode(t *testing.T) {
 }
 
 // TestDoReturnsErrorStatuses checks that Do hands back a node's answer
-// whatever its status: only transport failures are errors, and they are not
-// retried.
+// whatever its status: only transport failures are errors, and a 500 (an
+// application's own failure) is not retried.
 func TestDoReturnsErrorStatuses(t *testing.T) {
 	failing := newBackend(t, "failing", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
+		http.Error(w, "down", http.StatusInternalServerError)
 	})
 	spare := newBackend(t, "spare", nil)
 	c := newClient(t, staticOf(t, failing.node(), spare.node()), upstream.WithStrategy(inOrder))
@@ -45,8 +45,8 @@ func TestDoReturnsErrorStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readAll(t, resp); resp.StatusCode != 503 || body != "down\n" {
-		t.Fatalf("answer %d %q, want the failing node's 503", resp.StatusCode, body)
+	if body := readAll(t, resp); resp.StatusCode != 500 || body != "down\n" {
+		t.Fatalf("answer %d %q, want the failing node's 500", resp.StatusCode, body)
 	}
 	if n := len(spare.seen()); n != 0 {
 		t.Fatalf("an answered request was retried %d times", n)

@@ -34,7 +34,23 @@ type AttemptError struct {
 	Service string
 	Node    string
 	Sent    bool
-	Err     error
+	// Attempts counts the attempts the call made.
+	Attempts int
+	// NoMore is true when this hop has done all the retrying the path
+	// should get: the caller is told not to retry (Sluice-Retry: no).
+	NoMore bool
+	Err    error
+}
+
+// RetryAdvice implements rpc.RetryAdvisor: a handler that fails with this
+// error tells its own caller "Sluice-Retry: no" when this hop has retried
+// already. (Never "not-processed": the handler may have done work before
+// its call failed.)
+func (e *AttemptError) RetryAdvice() string {
+	if e.NoMore {
+		return RetryNo
+	}
+	return ""
 }
 
 func (e *AttemptError) Error() string {
