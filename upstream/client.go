@@ -85,11 +85,15 @@ func WithDefaultTimeout(d time.Duration) Option { return func(c *Client) { c.tim
 // out of selection for a while. By default the client has its own; main
 // should own one and pass it to every Client, so that ejections outlive a
 // reload. A nil Ejector disables ejection.
-func WithEjector(e *selector.Ejector) Option { return func(c *Client) { c.ejector = e; c.noEjector = e == nil } }
+func WithEjector(e *selector.Ejector) Option {
+	return func(c *Client) { c.ejector = e; c.noEjector = e == nil }
+}
 
 // WithBreakers sets the per-service circuit breakers. By default the client
 // has its own; a nil value disables breakers.
-func WithBreakers(b *Breakers) Option { return func(c *Client) { c.breakers = b; c.noBreakers = b == nil } }
+func WithBreakers(b *Breakers) Option {
+	return func(c *Client) { c.breakers = b; c.noBreakers = b == nil }
+}
 
 // CallFunc is one logical call: all attempts of a request.
 type CallFunc func(r *http.Request) (*http.Response, error)
