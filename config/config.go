@@ -29,6 +29,8 @@ type Config struct {
 	Registry Registry `yaml:"registry"`
 	// Upstream tunes calls to backends.
 	Upstream Upstream `yaml:"upstream"`
+	// Services set per-service selection: strategy, canary, locality.
+	Services map[string]Service `yaml:"services"`
 	// Defaults apply to every route that does not say otherwise.
 	Defaults RouteDefaults `yaml:"defaults"`
 	// Routes map requests to services.
@@ -84,6 +86,71 @@ type Upstream struct {
 	Margin time.Duration `yaml:"margin"`
 	// MaxRetries bounds retries per request. Default 2; -1 disables retries.
 	MaxRetries int `yaml:"max_retries"`
+	// PerTryTimeout cuts each attempt to at most this long (never beyond
+	// the request's budget). Zero gives each attempt all that is left.
+	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
+	// RetryBudget bounds retries to a share of requests.
+	RetryBudget RetryBudget `yaml:"retry_budget"`
+	// Backoff shapes the wait between attempts.
+	Backoff Backoff `yaml:"backoff"`
+	// Breaker configures the circuit breaker of each service.
+	Breaker Breaker `yaml:"breaker"`
+	// Ejection configures how failing nodes are kept out for a while.
+	Ejection Ejection `yaml:"ejection"`
+}
+
+// RetryBudget bounds retries per service.
+type RetryBudget struct {
+	// Ratio of requests that may be retried. Default 0.2; -1 disables the
+	// retry budget.
+	Ratio float64 `yaml:"ratio"`
+	// Floor of retries per second allowed whatever the traffic. Default 10.
+	Floor *float64 `yaml:"floor"`
+}
+
+// Backoff is the full-jitter exponential wait between attempts.
+type Backoff struct {
+	Base time.Duration `yaml:"base"` // default 25ms
+	Cap  time.Duration `yaml:"cap"`  // default 250ms
+}
+
+// Breaker configures per-service circuit breakers.
+type Breaker struct {
+	// ConsecutiveFaults opens the breaker. Default 5.
+	ConsecutiveFaults int `yaml:"consecutive_faults"`
+	// OpenFor is how long it stays open before a probe. Default 5s.
+	OpenFor time.Duration `yaml:"open_for"`
+	// Disabled turns breakers off.
+	Disabled bool `yaml:"disabled"`
+}
+
+// Ejection configures outlier ejection.
+type Ejection struct {
+	ConsecutiveFaults int           `yaml:"consecutive_faults"`  // default 5
+	BaseTime          time.Duration `yaml:"base_time"`           // default 30s
+	MaxTime           time.Duration `yaml:"max_time"`            // default 5m
+	MaxEjectedPercent int           `yaml:"max_ejected_percent"` // default 50
+	Disabled          bool          `yaml:"disabled"`
+}
+
+// Service is the selection policy of one service.
+type Service struct {
+	// Strategy is least_loaded (default), round_robin, random or weighted
+	// (by the node metadata key "weight").
+	Strategy string `yaml:"strategy"`
+	// Canary sends explicit shares of requests to versions.
+	Canary []CanarySplit `yaml:"canary"`
+	// PreferDatacenter prefers nodes of this datacenter, falling back to
+	// the others when none is available.
+	PreferDatacenter string `yaml:"prefer_datacenter"`
+	// Require keeps only nodes whose metadata has these values.
+	Require map[string]string `yaml:"require"`
+}
+
+// CanarySplit sends Weight (0 to 1) of a service's requests to Version.
+type CanarySplit struct {
+	Version string  `yaml:"version"`
+	Weight  float64 `yaml:"weight"`
 }
 
 // RouteDefaults are the values a route takes when it does not set them.
@@ -112,6 +179,9 @@ type Route struct {
 	Endpoint string `yaml:"endpoint"`
 	Rewrite  string `yaml:"rewrite"`
 	Budget   Budget `yaml:"budget"`
+	// Idempotent lets the gateway retry the route's requests after they
+	// were sent, whatever their method (RPC routes forward as POST).
+	Idempotent bool `yaml:"idempotent"`
 }
 
 // Error is a configuration error at a place in a file.

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/selector"
 )
 
 // Defaults of fields left out.
@@ -99,6 +100,29 @@ func (c *Config) validate() error {
 	if c.Upstream.MaxRetries < -1 {
 		return c.errorAt("upstream.max_retries", "must be -1 (no retries) or more")
 	}
+	if r := c.Upstream.RetryBudget.Ratio; r != -1 && (r < 0 || r > 1) {
+		return c.errorAt("upstream.retry_budget.ratio", "must be between 0 and 1, or -1 to disable")
+	}
+	if f := c.Upstream.RetryBudget.Floor; f != nil && *f < 0 {
+		return c.errorAt("upstream.retry_budget.floor", "must not be negative")
+	}
+	if p := c.Upstream.Ejection.MaxEjectedPercent; p < 0 || p > 100 {
+		return c.errorAt("upstream.ejection.max_ejected_percent", "must be 0 to 100")
+	}
+	if c.Upstream.Breaker.ConsecutiveFaults < 0 || c.Upstream.Ejection.ConsecutiveFaults < 0 {
+		return c.errorAt("upstream", "consecutive_faults must not be negative")
+	}
+	for name, svc := range c.Services {
+		path := "services." + name
+		switch svc.Strategy {
+		case "", "least_loaded", "round_robin", "random", "weighted":
+		default:
+			return c.errorAt(path+".strategy", "unknown strategy %q: use least_loaded, round_robin, random or weighted", svc.Strategy)
+		}
+		if err := selector.ValidateSplits(svc.splits()); err != nil {
+			return c.errorAt(path+".canary", "%v", err)
+		}
+	}
 	if err := (budget.Policy{Timeout: c.Defaults.Budget.Timeout, Max: c.Defaults.Budget.Max, Min: c.Defaults.Budget.Min}).Validate(); err != nil {
 		return c.errorAt("defaults.budget", "%v", err)
 	}
@@ -149,7 +173,7 @@ func (c *Config) RouterRoutes() []router.Route {
 	for i, r := range c.Routes {
 		out[i] = router.Route{
 			Name: r.Name, Method: r.Method, Path: r.Path, Service: r.Service,
-			Endpoint: r.Endpoint, Rewrite: r.Rewrite,
+			Endpoint: r.Endpoint, Rewrite: r.Rewrite, Idempotent: r.Idempotent,
 			Budget: budget.Policy{Timeout: r.Budget.Timeout, Max: r.Budget.Max, Min: r.Budget.Min,
 				AllowRaise: r.Budget.AllowRaise != nil && *r.Budget.AllowRaise},
 		}

@@ -130,6 +130,7 @@ func (r response) wantProblem(t *testing.T, status int, typ string) {
 
 type budgetReport struct {
 	Service    string  `json:"service"`
+	Node       string  `json:"node"`
 	ReceivedMs float64 `json:"received_ms"`
 	Hop        int     `json:"hop"`
 	Retries    int     `json:"retries"`

@@ -30,6 +30,9 @@ type Route struct {
 	Rewrite string
 	// Budget is the route's budget policy.
 	Budget budget.Policy
+	// Idempotent marks the route's requests safe to retry after they were
+	// sent, whatever their method.
+	Idempotent bool
 }
 
 // DisplayName returns Name, or "METHOD pattern" when Name is empty.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/upstream"
 )
 
 // Doer sends a request to the service its URL's host names. *upstream.Client
@@ -174,6 +175,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := budget.NewContext(r.Context(), info)
 	defer cancel()
+	if h.route.Idempotent {
+		ctx = upstream.WithIdempotent(ctx)
+	}
 	r = r.WithContext(ctx)
 	if h.route.Endpoint != "" {
 		h.serveRPC(w, r)

@@ -34,6 +34,7 @@ type Client struct {
 	disc       Discoverer
 	loads      *selector.Loads
 	strategy   selector.Strategy // always wrapped in selector.Pinnable
+	strategies map[string]selector.Strategy // per service, wrapped likewise
 	transport  http.RoundTripper
 	margin     time.Duration
 	timeout    time.Duration
@@ -62,6 +63,17 @@ type Option func(*Client)
 // the requests in flight. Whatever the strategy, the client wraps it in
 // selector.Pinnable, so that calls pinned with WithVersion are honoured.
 func WithStrategy(s selector.Strategy) Option { return func(c *Client) { c.strategy = s } }
+
+// WithServiceStrategy sets how the nodes of one service are selected,
+// overriding WithStrategy for it.
+func WithServiceStrategy(service string, s selector.Strategy) Option {
+	return func(c *Client) {
+		if c.strategies == nil {
+			c.strategies = make(map[string]selector.Strategy)
+		}
+		c.strategies[service] = s
+	}
+}
 
 // WithLoads sets where the client counts its requests in flight, per node,
 // for the default strategy and for any strategy built over the same Loads.
@@ -150,6 +162,9 @@ func New(d Discoverer, opts ...Option) *Client {
 		c.strategy = selector.LeastLoaded(c.loads)
 	}
 	c.strategy = selector.Pinnable(c.strategy)
+	for name, st := range c.strategies {
+		c.strategies[name] = selector.Pinnable(st)
+	}
 	if c.transport == nil {
 		c.transport = NewTransport()
 	}
@@ -219,7 +234,11 @@ func (c *Client) picker(service string, nodes []*registry.Node) selector.Picker 
 	if old != nil && sameSlice(old.nodes, nodes) {
 		return old.picker
 	}
-	e := &pickerEntry{nodes: nodes, picker: c.strategy(nodes)}
+	strategy := c.strategy
+	if st, ok := c.strategies[service]; ok {
+		strategy = st
+	}
+	e := &pickerEntry{nodes: nodes, picker: strategy(nodes)}
 	for !p.CompareAndSwap(old, e) {
 		// Another call stored a picker meanwhile: use it if it is over the
 		// same snapshot, so that concurrent calls share one rotation.

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -39,13 +40,18 @@ type gateway struct {
 	promReg  *prometheus.Registry
 	metrics  *middleware.Metrics
 
+	resilience *resilience
+
+	// accessLogger receives the access log; nil turns it off.
+	accessLogger *slog.Logger
+
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
 	staticServices map[string]bool
 }
 
 func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, logger: logger, promReg: prometheus.NewRegistry()}
+	g := &gateway{cfg: cfg, logger: logger, accessLogger: logger, promReg: prometheus.NewRegistry()}
 	g.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.metrics = middleware.NewMetrics(g.promReg)
 	reg, err := newRegistry(cfg)
@@ -57,11 +63,8 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	for _, n := range cfg.StaticNodes() {
 		g.staticServices[n.Service] = true
 	}
-	retries := cfg.Upstream.MaxRetries
-	if retries < 0 {
-		retries = 0
-	}
-	g.client = upstream.New(reg, upstream.WithMargin(cfg.Upstream.Margin), upstream.WithMaxRetries(retries))
+	g.resilience = newResilience(cfg, g.promReg)
+	g.client = g.resilience.client(cfg, reg)
 	if err := g.install(cfg); err != nil {
 		return nil, err
 	}
@@ -113,7 +116,7 @@ func (g *gateway) handler() http.Handler {
 		}
 	})
 	return middleware.Chain(
-		middleware.AccessLog(g.logger, nil),
+		middleware.AccessLog(g.accessLogger, nil),
 		g.metrics.Handler,
 		middleware.Recover(g.logger),
 	)(inner)
@@ -138,6 +141,21 @@ func (g *gateway) adminHandler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { g.readyz(w) })
+	mux.HandleFunc("GET /admin/upstream", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		out := map[string]any{"breakers": []upstream.BreakerState{}, "ejections": []selector.Ejection{}}
+		if b := g.resilience.breakers; b != nil {
+			if st := b.States(); st != nil {
+				out["breakers"] = st
+			}
+		}
+		if e := g.resilience.ejector; e != nil {
+			if ej := e.Ejections(); ej != nil {
+				out["ejections"] = ej
+			}
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
 	mux.HandleFunc("GET /admin/registry", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		type service struct {

@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 	file := fs.String("config", "", "configuration `file`; empty serves the embedded default")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printDefault := fs.Bool("print-default", false, "print the embedded default configuration and exit")
+	accessLog := fs.Bool("access-log", true, "log one line per request (at info level)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 		return err
 	}
 	gw, err := newGateway(cfg, logger)
+	if err == nil && !*accessLog {
+		gw.accessLogger = nil
+	}
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"net/http"
 
 	"github.com/sluicehq/sluice/examples/internal/demo"
@@ -28,6 +29,7 @@ type HelloResponse struct {
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9101", "address to serve on")
+	fail := flag.Bool("fail", false, "answer every request 503, as a broken node would (for demos and tests)")
 	logger := demo.Logger("greeter")
 	demo.Main(func() error {
 		srv := rpc.NewServer()
@@ -46,6 +48,13 @@ func main() {
 				Budget:  demo.Report(r.Context(), "greeter"),
 			})
 		})
-		return demo.Serve("greeter", *listen, mux, logger)
+		var h http.Handler = mux
+		if *fail {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				logger.Info("failing on purpose", slog.String("path", r.URL.Path))
+				http.Error(w, "this node is broken (-fail)", http.StatusServiceUnavailable)
+			})
+		}
+		return demo.Serve("greeter", *listen, h, logger)
 	})
 }

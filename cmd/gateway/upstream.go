@@ -1,0 +1,76 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/selector"
+	"github.com/sluicehq/sluice/upstream"
+)
+
+// resilience is the state about backends that lives for the whole process,
+// whatever reloads happen: in-flight counts, ejections and breakers, keyed
+// by node or service identity.
+type resilience struct {
+	loads    *selector.Loads
+	ejector  *selector.Ejector
+	breakers *upstream.Breakers
+}
+
+func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
+	r := &resilience{loads: selector.NewLoads()}
+	u := cfg.Upstream
+	if !u.Ejection.Disabled {
+		r.ejector = selector.NewEjector(selector.EjectSettings{
+			ConsecutiveFaults: u.Ejection.ConsecutiveFaults, BaseTime: u.Ejection.BaseTime,
+			MaxTime: u.Ejection.MaxTime, MaxEjectedPercent: u.Ejection.MaxEjectedPercent,
+		})
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_upstream_ejected_nodes", Help: "Nodes kept out of selection after consecutive faults.",
+		}, func() float64 { return float64(len(r.ejector.Ejections())) }))
+	}
+	if !u.Breaker.Disabled {
+		state := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_upstream_breaker_state", Help: "Circuit breaker state per service: 0 closed, 1 half-open, 2 open.",
+		}, []string{"service"})
+		reg.MustRegister(state)
+		r.breakers = upstream.NewBreakers(upstream.BreakerSettings{
+			ConsecutiveFaults: uint32(u.Breaker.ConsecutiveFaults), OpenFor: u.Breaker.OpenFor,
+			OnStateChange: func(service string, _, to gobreaker.State) {
+				state.WithLabelValues(service).Set(map[gobreaker.State]float64{
+					gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 1, gobreaker.StateOpen: 2}[to])
+			},
+		})
+	}
+	return r
+}
+
+// client builds the gateway's upstream client from the configuration.
+func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream.Client {
+	u := cfg.Upstream
+	p := upstream.DefaultRetryPolicy()
+	p.MaxRetries = max(u.MaxRetries, 0)
+	p.PerTryTimeout = u.PerTryTimeout
+	if u.RetryBudget.Ratio != 0 {
+		p.BudgetRatio = u.RetryBudget.Ratio
+	}
+	if u.RetryBudget.Floor != nil {
+		p.BudgetFloor = *u.RetryBudget.Floor
+	}
+	if u.Backoff.Base > 0 {
+		p.BackoffBase = u.Backoff.Base
+	}
+	if u.Backoff.Cap > 0 {
+		p.BackoffCap = u.Backoff.Cap
+	}
+	opts := []upstream.Option{
+		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(p), upstream.WithLoads(r.loads),
+		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers),
+	}
+	for name, svc := range cfg.Services {
+		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))
+	}
+	return upstream.New(reg, opts...)
+}
