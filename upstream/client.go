@@ -33,7 +33,7 @@ const (
 type Client struct {
 	disc       Discoverer
 	loads      *selector.Loads
-	strategy   selector.Strategy // always wrapped in selector.Pinnable
+	strategy   selector.Strategy            // always wrapped in selector.Pinnable
 	strategies map[string]selector.Strategy // per service, wrapped likewise
 	transport  http.RoundTripper
 	margin     time.Duration
