@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -52,7 +51,8 @@ type Client struct {
 	call            CallFunc          // do, wrapped in callWrappers
 	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
 
-	pickers sync.Map // service name → *atomic.Pointer[pickerEntry]
+	pickers    sync.Map // service name → *atomic.Pointer[pickerEntry]
+	discovered sync.Map // service name → *atomic.Pointer[[]*registry.Node]
 }
 
 // Option configures a Client.
@@ -177,21 +177,6 @@ func New(d Discoverer, opts ...Option) *Client {
 		c.call = c.callWrappers[i](c.call)
 	}
 	return c
-}
-
-// NewTransport returns the HTTP/1.1 transport a Client uses by default: keep-
-// alive pools sized for a gateway's concurrency, with no timeouts of its own,
-// since every wait is bounded by the call's context.
-func NewTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-	}
 }
 
 type versionKey struct{}

@@ -183,6 +183,7 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 		}
 		return nil, &NoNodesError{Service: service, Err: err}
 	}
+	c.noteSnapshot(service, nodes)
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}

@@ -1,0 +1,124 @@
+package upstream
+
+import (
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// Defaults of the connection pool of NewTransport.
+const (
+	DefaultMaxConnsPerNode = 256
+	DefaultIdleTimeout     = 30 * time.Second
+)
+
+// TransportOptions tune the connection pool of NewTransportWith. Zero
+// values mean the defaults.
+type TransportOptions struct {
+	// MaxConnsPerNode bounds the connections to one node, idle and busy;
+	// attempts beyond it wait for one, within their budget.
+	MaxConnsPerNode int
+	// MaxIdlePerNode bounds the idle connections kept per node. Zero means
+	// MaxConnsPerNode.
+	MaxIdlePerNode int
+	// IdleTimeout closes a connection idle for this long.
+	IdleTimeout time.Duration
+}
+
+// NewTransport returns the HTTP/1.1 transport a Client uses by default: see
+// NewTransportWith.
+func NewTransport() *http.Transport { return NewTransportWith(TransportOptions{}) }
+
+// NewTransportWith returns an HTTP/1.1 transport with keep-alive pools
+// bounded per node and idle connections evicted, and no timeouts of its own:
+// every wait is bounded by the attempt's context, so by the budget.
+func NewTransportWith(o TransportOptions) *http.Transport {
+	if o.MaxConnsPerNode <= 0 {
+		o.MaxConnsPerNode = DefaultMaxConnsPerNode
+	}
+	if o.MaxIdlePerNode <= 0 || o.MaxIdlePerNode > o.MaxConnsPerNode {
+		o.MaxIdlePerNode = o.MaxConnsPerNode
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          0, // bounded per node instead
+		MaxIdleConnsPerHost:   o.MaxIdlePerNode,
+		MaxConnsPerHost:       o.MaxConnsPerNode,
+		IdleConnTimeout:       o.IdleTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// idleCloser is the part of *http.Transport the client uses to drop the
+// connections of nodes that left discovery.
+type idleCloser interface{ CloseIdleConnections() }
+
+// departed is told of the nodes that a new snapshot of a service no longer
+// lists: their idle connections are closed at once and, as their requests in
+// flight finish, the connections those free are closed too.
+func (c *Client) departed(gone []*registry.Node) {
+	ic, ok := c.transport.(idleCloser)
+	if !ok || len(gone) == 0 {
+		return
+	}
+	// http.Transport can only close every idle connection: the others are
+	// dialled again on demand, a small price on the rare change of a
+	// service's nodes.
+	ic.CloseIdleConnections()
+	go func() {
+		deadline := time.Now().Add(2 * DefaultIdleTimeout)
+		for time.Now().Before(deadline) {
+			busy := false
+			for _, n := range gone {
+				if c.loads.InFlight(n) > 0 {
+					busy = true
+				}
+			}
+			if !busy {
+				ic.CloseIdleConnections()
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // polls a counter; bounded by deadline
+		}
+	}()
+}
+
+// noteSnapshot remembers the nodes discovery gave for service and, when
+// they changed, lets go of the connections of the nodes that left.
+func (c *Client) noteSnapshot(service string, nodes []*registry.Node) {
+	v, ok := c.discovered.Load(service)
+	if !ok {
+		v, _ = c.discovered.LoadOrStore(service, new(atomic.Pointer[[]*registry.Node]))
+	}
+	p := v.(*atomic.Pointer[[]*registry.Node])
+	old := p.Load()
+	if old != nil && sameSlice(*old, nodes) {
+		return
+	}
+	if p.CompareAndSwap(old, &nodes) && old != nil {
+		c.departed(goneFrom(*old, nodes))
+	}
+}
+
+// goneFrom returns the nodes of old that next does not list.
+func goneFrom(old, next []*registry.Node) []*registry.Node {
+	var gone []*registry.Node
+outer:
+	for _, o := range old {
+		for _, n := range next {
+			if o.Same(n) {
+				continue outer
+			}
+		}
+		gone = append(gone, o)
+	}
+	return gone
+}
