@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,8 @@ type gateway struct {
 
 	// accessLogger receives the access log; nil turns it off.
 	accessLogger *slog.Logger
+	// pprof serves the profiler on the admin listener.
+	pprof bool
 
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
@@ -141,6 +144,12 @@ func (g *gateway) adminHandler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(g.promReg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { g.readyz(w) })
+	if g.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /admin/upstream", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		out := map[string]any{"breakers": []upstream.BreakerState{}, "ejections": []selector.Ejection{}}

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printDefault := fs.Bool("print-default", false, "print the embedded default configuration and exit")
 	accessLog := fs.Bool("access-log", true, "log one line per request (at info level)")
+	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 	gw, err := newGateway(cfg, logger)
 	if err == nil && !*accessLog {
 		gw.accessLogger = nil
+	}
+	if err == nil {
+		gw.pprof = *pprofOn
 	}
 	if err != nil {
 		return err
