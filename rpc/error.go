@@ -109,14 +109,7 @@ func StatusOf(err error) (status int, typ, title string) {
 // private.
 func WriteError(w http.ResponseWriter, err error) {
 	status, typ, title := StatusOf(err)
-	detail := ""
-	var e *Error
-	switch {
-	case errors.As(err, &e):
-		detail = e.Detail
-	case status != http.StatusInternalServerError:
-		detail = err.Error()
-	}
+	detail := detailOf(err, status)
 	var ra RetryAdvisor
 	if errors.As(err, &ra) {
 		if advice := ra.RetryAdvice(); advice != "" {
@@ -124,4 +117,18 @@ func WriteError(w http.ResponseWriter, err error) {
 		}
 	}
 	problem.Write(w, status, typ, title, detail)
+}
+
+// detailOf is the detail an answer with status gives for err: an *Error's
+// own, err's text when Sluice classified it, nothing for an unclassified
+// 500, whose cause may be private.
+func detailOf(err error, status int) string {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Detail
+	case status != http.StatusInternalServerError:
+		return err.Error()
+	}
+	return ""
 }

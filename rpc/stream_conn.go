@@ -1,0 +1,205 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// conn is what both ends of a stream share: JSON messages over one WebSocket
+// connection, a reader that keeps control frames answered and sees the
+// peer's close, and a watcher that applies the idle timeout and the life
+// context.
+type conn struct {
+	ws     *websocket.Conn
+	idle   time.Duration
+	in     chan []byte   // messages the reader read, handed over one by one
+	done   chan struct{} // closed when the reader has returned
+	quit   chan struct{} // closed when this side ended the stream
+	once   sync.Once
+	local  error // why this side ended the stream; set before quit closes
+	remote error // why reading ended; set before done closes
+	start  time.Time
+	last   atomic.Int64 // time.Since(start) at the last message either way
+}
+
+// newConn starts serving ws. When life ends, the stream is closed with 1001;
+// onEnd, when not nil, is told why the stream ended as soon as it has.
+func newConn(life context.Context, ws *websocket.Conn, idle time.Duration, maxBytes int64, onEnd func(error)) *conn {
+	if idle <= 0 {
+		idle = DefaultStreamIdleTimeout
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBodyBytes
+	}
+	ws.SetReadLimit(maxBytes)
+	c := &conn{ws: ws, idle: idle, in: make(chan []byte), done: make(chan struct{}),
+		quit: make(chan struct{}), start: time.Now()}
+	go c.read()
+	go c.watch(life, onEnd)
+	return c
+}
+
+func (c *conn) touch() { c.last.Store(int64(time.Since(c.start))) }
+
+func (c *conn) read() {
+	defer close(c.done)
+	for {
+		typ, b, err := c.ws.Read(context.Background())
+		if err == nil && (typ != websocket.MessageText || !json.Valid(b)) {
+			bad := &StreamError{Code: ClosePolicy, Reason: "a message must be one JSON value in a text frame"}
+			c.end(bad, bad.Code, bad.Reason)
+			return
+		}
+		if err != nil {
+			c.remote = err
+			return
+		}
+		c.touch()
+		select {
+		case c.in <- b:
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// watch ends the stream when it has been idle too long or life ends, and
+// tells onEnd when it has ended.
+func (c *conn) watch(life context.Context, onEnd func(error)) {
+	t := time.NewTimer(c.idle)
+	defer t.Stop()
+	var err error
+	reason := ""
+	for {
+		select {
+		case <-c.quit:
+		case <-c.done:
+			_ = c.ws.CloseNow() // a reader that failed may leave it open
+		case <-life.Done():
+			err, reason = fmt.Errorf("rpc: stream: %w", life.Err()), life.Err().Error()
+		case <-t.C:
+			if left := c.idle - (time.Since(c.start) - time.Duration(c.last.Load())); left > 0 {
+				t.Reset(left)
+				continue
+			}
+			err, reason = &StreamError{Code: CloseGoingAway, Reason: "idle"}, "idle"
+		}
+		break
+	}
+	first := err != nil && c.stop(err)
+	if onEnd != nil {
+		onEnd(c.ended())
+	}
+	if first {
+		_ = c.ws.Close(websocket.StatusCode(CloseGoingAway), reason)
+	}
+}
+
+// stop marks the stream ended by this side for err, and reports whether it
+// was the first to.
+func (c *conn) stop(err error) (first bool) {
+	c.once.Do(func() {
+		c.local = err
+		close(c.quit)
+		first = true
+	})
+	return first
+}
+
+// end ends the stream from this side, unless it has ended already, with the
+// close handshake: code and reason go to the peer, err to later callers.
+func (c *conn) end(err error, code int, reason string) error {
+	if !c.stop(err) {
+		return nil
+	}
+	if err := c.ws.Close(websocket.StatusCode(code), reason); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("rpc: closing a stream: %w", err)
+	}
+	return nil
+}
+
+// ended returns why the stream ended, or nil while it is open. This side's
+// reason wins.
+func (c *conn) ended() error {
+	select {
+	case <-c.quit:
+		return c.local
+	default:
+	}
+	select {
+	case <-c.done:
+		return remoteErr(c.remote)
+	default:
+		return nil
+	}
+}
+
+// remoteErr translates the reader's last error.
+func remoteErr(err error) error {
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce) && ce.Code == websocket.StatusNormalClosure:
+		return io.EOF
+	case errors.As(err, &ce):
+		return &StreamError{Code: int(ce.Code), Reason: ce.Reason}
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		return &StreamError{Code: CloseTooBig, Reason: "message too big"}
+	}
+	return fmt.Errorf("rpc: stream connection lost: %w (%w)", io.ErrUnexpectedEOF, err)
+}
+
+func (c *conn) send(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("rpc: stream: encoding a message: %w", err)
+	}
+	if err := c.ended(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The connection is closed: a message cut short cannot be taken back.
+			c.stop(fmt.Errorf("rpc: stream: a send was cut short: %w", cerr))
+			_ = c.ws.CloseNow()
+			return c.ended()
+		}
+		if end := c.ended(); end != nil {
+			return end
+		}
+		return fmt.Errorf("rpc: stream: sending: %w", err)
+	}
+	c.touch()
+	return nil
+}
+
+func (c *conn) recv(ctx context.Context, v any) error {
+	select {
+	case b := <-c.in:
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("rpc: stream: decoding a message: %w", err)
+		}
+		return nil
+	case <-c.quit:
+		return c.local
+	case <-c.done:
+		return c.ended()
+	case <-ctx.Done():
+		// The stream's own context ends with the stream: say why it ended.
+		if err := c.ended(); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+}

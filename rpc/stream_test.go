@@ -1,0 +1,306 @@
+package rpc_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/rpc"
+)
+
+// streamWait bounds every wait for a condition; no test asserts on timing.
+const streamWait = 10 * time.Second
+
+type note struct {
+	Text string `json:"text"`
+}
+
+// streamServers returns a unary server and a stream server with one
+// endpoint each: Test.Echo and Chat.Echo.
+func streamServers() (*rpc.Server, *rpc.StreamServer) {
+	unary := testServer()
+	streams := rpc.NewStreamServer()
+	rpc.RegisterStream(streams, "Chat.Echo", func(ctx context.Context, st *rpc.ServerStream) error {
+		for {
+			var n note
+			if err := st.Recv(ctx, &n); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := st.Send(ctx, n); err != nil {
+				return err
+			}
+		}
+	})
+	return unary, streams
+}
+
+func handshake(r *http.Request) *http.Request {
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	r.Header.Set("Sec-WebSocket-Protocol", "other, "+rpc.StreamSubprotocol)
+	return r
+}
+
+// TestStreamHandshakeRefusals checks that every handshake refused before the
+// upgrade is answered with a problem body, and how rpc.Mux routes.
+func TestStreamHandshakeRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		edit   func(r *http.Request)
+		status int
+		typ    string
+		title  string
+	}{
+		{"unknown stream endpoint", "GET", "/rpc/Chat.Nope", nil, 404, problem.TypeNotFound, "No such endpoint"},
+		{"a unary endpoint's name", "GET", "/rpc/Test.Echo", nil, 404, problem.TypeNotFound, "No such endpoint"},
+		{"no upgrade", "GET", "/rpc/Chat.Echo", func(r *http.Request) { r.Header.Del("Upgrade") },
+			426, problem.TypeBadRequest, "Upgrade required"},
+		{"old version", "GET", "/rpc/Chat.Echo", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Version", "8") },
+			426, problem.TypeBadRequest, "Unsupported WebSocket version"},
+		{"bad key", "GET", "/rpc/Chat.Echo", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "short") },
+			400, problem.TypeBadRequest, "Malformed handshake"},
+		{"no subprotocol", "GET", "/rpc/Chat.Echo", func(r *http.Request) { r.Header.Del("Sec-WebSocket-Protocol") },
+			400, problem.TypeBadRequest, "Subprotocol required"},
+		{"another subprotocol", "GET", "/rpc/Chat.Echo",
+			func(r *http.Request) { r.Header.Set("Sec-WebSocket-Protocol", "sluice.stream.v2") },
+			400, problem.TypeBadRequest, "Subprotocol required"},
+		{"cross origin", "GET", "/rpc/Chat.Echo", func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") },
+			403, problem.TypeBadRequest, "Cross-origin handshake"},
+		{"POST upgrade", "POST", "/rpc/Chat.Echo", nil, 405, problem.TypeMethod, "Method not allowed"},
+	}
+	unary, streams := streamServers()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, h := range map[string]http.Handler{"StreamServer": streams, "Mux": rpc.Mux(unary, streams)} {
+				r := handshake(httptest.NewRequest(tt.method, tt.path, nil))
+				if tt.edit != nil {
+					tt.edit(r)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != tt.status {
+					t.Fatalf("%s: status %d, want %d; body %s", name, w.Code, tt.status, w.Body)
+				}
+				checkProblem(t, w, tt.status, tt.typ, tt.title, "")
+			}
+		})
+	}
+}
+
+func TestMuxSendsTheRestToTheUnaryServer(t *testing.T) {
+	unary, streams := streamServers()
+	mux := rpc.Mux(unary, streams)
+	tests := []struct {
+		name   string
+		r      *http.Request
+		status int
+	}{
+		{"unary call", httptest.NewRequest("POST", "/rpc/Test.Echo", strings.NewReader(`{"name":"ada"}`)), 200},
+		{"GET of a unary endpoint", httptest.NewRequest("GET", "/rpc/Test.Echo", nil), 405},
+		{"POST of a stream endpoint", httptest.NewRequest("POST", "/rpc/Chat.Echo", nil), 404},
+		{"GET of a stream endpoint, no upgrade", httptest.NewRequest("GET", "/rpc/Chat.Echo", nil), 426},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, tt.r)
+		if w.Code != tt.status {
+			t.Errorf("%s: status %d, want %d; body %s", tt.name, w.Code, tt.status, w.Body)
+		}
+	}
+}
+
+// serveStreams runs s behind budget.Inbound on a real listener, with the
+// server's log discarded (a test panics a handler on purpose).
+func serveStreams(t *testing.T, s *rpc.StreamServer) string {
+	ts := httptest.NewUnstartedServer(budget.Inbound(budget.ServerPolicy{})(s))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func dialRaw(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{rpc.StreamSubprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return ws
+}
+
+// TestStreamBadMessages checks, with a raw WebSocket client, that a message
+// that is not one JSON value in a text frame, or that is too big, closes the
+// stream with the code for it, and that the handler is told.
+func TestStreamBadMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  string
+		code websocket.StatusCode
+	}{
+		{"binary frame", websocket.MessageBinary, `{"text":"hi"}`, rpc.ClosePolicy},
+		{"not JSON", websocket.MessageText, `{"text":`, rpc.ClosePolicy},
+		{"two values", websocket.MessageText, `{} {}`, rpc.ClosePolicy},
+		{"too big", websocket.MessageText, `{"text":"` + strings.Repeat("x", 64) + `"}`, rpc.CloseTooBig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			handlerErr := make(chan error, 1)
+			s := rpc.NewStreamServer()
+			s.MaxMessageBytes = 64
+			rpc.RegisterStream(s, "Chat.Echo", func(ctx context.Context, st *rpc.ServerStream) error {
+				err := st.Recv(ctx, new(note))
+				handlerErr <- err
+				return err
+			})
+			ws := dialRaw(t, serveStreams(t, s)+"/rpc/Chat.Echo")
+			ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+			defer cancel()
+			if err := ws.Write(ctx, tt.typ, []byte(tt.msg)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != tt.code {
+				t.Fatalf("Read = %v, want a close with %d", err, tt.code)
+			}
+			var se *rpc.StreamError
+			select {
+			case err := <-handlerErr:
+				if !errors.As(err, &se) || se.Code != int(tt.code) {
+					t.Fatalf("the handler's Recv = %v, want a %d *rpc.StreamError", err, tt.code)
+				}
+			case <-time.After(streamWait):
+				t.Fatal("the handler's Recv did not end")
+			}
+		})
+	}
+}
+
+func TestStreamHandlerPanicClosesWith1011(t *testing.T) {
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Chat.Panic", func(context.Context, *rpc.ServerStream) error { panic("boom") })
+	ws := dialRaw(t, serveStreams(t, s)+"/rpc/Chat.Panic")
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	_, _, err := ws.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != rpc.CloseHandlerError || ce.Reason != "Internal error" {
+		t.Fatalf("Read = %v, want a 1011 close saying Internal error", err)
+	}
+}
+
+// TestStreamContextIgnoresTheBudget checks that the handler's context keeps
+// the handshake's budget information but not its deadline.
+func TestStreamContextIgnoresTheBudget(t *testing.T) {
+	type seen struct {
+		hop         int
+		hasDeadline bool
+	}
+	got := make(chan seen, 1)
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Chat.Ctx", func(ctx context.Context, st *rpc.ServerStream) error {
+		info, _ := budget.FromContext(ctx)
+		_, ok := st.Context().Deadline()
+		got <- seen{info.Hop, ok}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, serveStreams(t, s)+"/rpc/Chat.Ctx", rpc.DialOptions{
+		Header: http.Header{budget.HeaderName: {"ms=50, hop=3"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	select {
+	case g := <-got:
+		if g.hop != 3 || g.hasDeadline {
+			t.Fatalf("handler saw %+v, want hop 3 and no deadline", g)
+		}
+	case <-time.After(streamWait):
+		t.Fatal("the handler did not run")
+	}
+	if err := cs.Recv(ctx, new(note)); err != io.EOF {
+		t.Fatalf("Recv = %v, want io.EOF once the handler returned nil", err)
+	}
+}
+
+func TestDialStreamRefusals(t *testing.T) {
+	_, streams := streamServers()
+	url := serveStreams(t, streams)
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+
+	_, err := rpc.DialStream(ctx, url+"/rpc/Chat.Nope", rpc.DialOptions{})
+	var re *rpc.Error
+	if !errors.As(err, &re) || re.Status != 404 || re.Type != problem.TypeNotFound {
+		t.Fatalf("unknown endpoint: %v, want an *rpc.Error 404 no-route", err)
+	}
+
+	// A WebSocket server that does not speak the subprotocol.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err == nil {
+			_, _, _ = ws.Read(context.Background())
+		}
+	}))
+	defer plain.Close()
+	if _, err := rpc.DialStream(ctx, plain.URL, rpc.DialOptions{}); err == nil || !strings.Contains(err.Error(), rpc.StreamSubprotocol) {
+		t.Fatalf("a server without the subprotocol: %v, want an error naming it", err)
+	}
+
+	// The handshake deadline bounds the handshake.
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hung.Close()
+	_, err = rpc.DialStream(ctx, hung.URL, rpc.DialOptions{HandshakeDeadline: time.Now().Add(50 * time.Millisecond)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a hung handshake: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestStreamRecvContextLeavesTheStreamOpen checks that a Recv whose own
+// context ends gives up without ending the stream.
+func TestStreamRecvContextLeavesTheStreamOpen(t *testing.T) {
+	_, streams := streamServers()
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, serveStreams(t, streams)+"/rpc/Chat.Echo", rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	short, cancelShort := context.WithCancel(ctx)
+	cancelShort()
+	if err := cs.Recv(short, new(note)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv with an ended context = %v", err)
+	}
+	if err := cs.Send(short, note{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send with an ended context = %v", err)
+	}
+	var n note
+	if err := cs.Send(ctx, note{Text: "still open"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.Recv(ctx, &n); err != nil || n.Text != "still open" {
+		t.Fatalf("Recv = %+v, %v", n, err)
+	}
+}
