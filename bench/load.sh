@@ -1,73 +1,131 @@
 #!/usr/bin/env bash
-# Measures the gateway under load on loopback, against the backend called
-# directly, in one run: requests/s, p50/p99 latency, the gateway's CPU time per
-# request and its peak RSS. bench/README.md explains how to read the results.
+# Measures what Sluice costs as a proxy, on loopback, in one run, against the
+# backend called directly and against two other proxies given the same single
+# core: nginx and Go's bare httputil.ReverseProxy. Per target: requests/s and
+# the proxy's CPU time per request under closed-loop load (wrk, 64
+# connections), p50/p99 latency at a fixed moderate rate (bench/rate), and
+# the proxy's peak RSS. bench/README.md explains how to read the results.
 #
-#   bench/load.sh                  # 3 rounds × 3 targets × 10 s
-#   BENCH_QUICK=1 bench/load.sh    # 2 s per run: checks that it works
+#   bench/load.sh                          # 3 rounds × 6 targets × (10 s wrk + 5 s fixed rate), ~5 min
+#   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~1.5 min
+#   INSTALL=1 bench/load.sh                # first installs wrk and nginx with apt-get where missing
+#   TARGETS="revproxy sluice" bench/load.sh
+#
+# Targets, run interleaved in this order in every round:
+#   direct       the greeter, GET /hello/bench, no proxy
+#   nginx        nginx (Debian's package), plain reverse proxy, upstream keep-alive
+#   revproxy     bench/revproxy: httputil.NewSingleHostReverseProxy, all defaults
+#   sluice       the gateway, default policies, HTTP pass-through route GET /hello/*
+#   sluice-prod  the gateway with every production policy that exists so far
+#   sluice-rpc   the gateway's RPC route GET /greet/{name} → Greeter.Hello
+#                (the process of "sluice")
 #
 # Settings (environment):
-#   ROUNDS=3          rounds; each runs direct, gateway-http, gateway-rpc in turn
-#   DURATION=10       seconds per run (BENCH_QUICK=1 makes it 2)
-#   WARMUP=2          seconds of untimed load per target before round 1 (quick: 1)
-#   CONNECTIONS=64    wrk connections
-#   THREADS=1         wrk threads
-#   GATEWAY_PROCS=1   GOMAXPROCS of the gateway
-#   LOG_LEVEL=warn    gateway log level; info adds one access-log line per request
-#   PIN=1             pin with taskset when it exists: gateway on CPU 0, wrk and
-#                     the backend on CPU 1; PIN=0 leaves scheduling to the kernel
-#   INSTALL=1         install wrk with apt-get when it is missing
-#   KEEP=1            keep the work directory (binaries, config, logs, wrk output)
-#   RESULTS=DIR       where the report is also saved (default bench/results, which
-#                     git ignores); RESULTS= (empty) saves nothing
+#   ROUNDS=3            rounds; each runs every target in turn
+#   DURATION=10         seconds of wrk per target and round (BENCH_QUICK=1: 2)
+#   RATE_DURATION=5     seconds of fixed-rate load per target and round (quick: 2)
+#   WARMUP=2            seconds of untimed wrk per target before round 1 (quick: 1)
+#   CONNECTIONS=64      wrk connections
+#   THREADS=1           wrk threads
+#   RATE=2000           requests/s of the fixed-rate run
+#   RATE_CONNECTIONS=8  connections of the fixed-rate run
+#   PROXY_PROCS=1       GOMAXPROCS of the Go proxies, worker_processes of nginx
+#   LOG_LEVEL=info      gateway log level (the access log is off unless ACCESS_LOG=1)
+#   ACCESS_LOG=0        1: the gateway writes its access log (one line per request)
+#   TARGETS="..."       the targets to run, a subset of the list above
+#   PIN=1               pin with taskset when it exists: proxies on CPU 0, wrk,
+#                       the rate generator and the greeters on CPU 1; 0: don't
+#   INSTALL=1           install wrk and nginx with apt-get when missing; without
+#                       it, a missing nginx skips that target
+#   KEEP=1              keep the work directory (binaries, configs, logs, outputs)
+#   RESULTS=DIR         where the report is also saved (default bench/results,
+#                       which git ignores); RESULTS= (empty) saves nothing
 #
-# Everything listens on 127.0.0.1 only, on free ports. Every process the script
-# starts is killed when it exits, however it exits; every wait is bounded.
+# Everything listens on 127.0.0.1 only. Every process the script starts is
+# killed when it exits, however it exits; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
+RATE_DURATION=${RATE_DURATION:-5}
 WARMUP=${WARMUP:-2}
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
   DURATION=2
+  RATE_DURATION=2
   WARMUP=1
 fi
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
-GATEWAY_PROCS=${GATEWAY_PROCS:-1}
-LOG_LEVEL=${LOG_LEVEL:-warn}
+RATE=${RATE:-2000}
+RATE_CONNECTIONS=${RATE_CONNECTIONS:-8}
+PROXY_PROCS=${PROXY_PROCS:-1}
+LOG_LEVEL=${LOG_LEVEL:-info}
+ACCESS_LOG=${ACCESS_LOG:-0}
 PIN=${PIN:-1}
 RESULTS=${RESULTS-bench/results}
-TARGETS=(direct gateway-http gateway-rpc)
+ALL_TARGETS=(direct nginx revproxy sluice sluice-prod sluice-rpc)
+read -r -a TARGETS <<<"${TARGETS:-${ALL_TARGETS[*]}}"
 
 die() { echo "load.sh: $*" >&2; exit 1; }
-for v in ROUNDS DURATION WARMUP CONNECTIONS THREADS GATEWAY_PROCS; do
+for v in ROUNDS DURATION RATE_DURATION WARMUP CONNECTIONS THREADS RATE RATE_CONNECTIONS PROXY_PROCS; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || [[ $v == WARMUP && ${!v} == 0 ]] || die "$v must be a positive whole number, got '${!v}'"
 done
+[[ ${#TARGETS[@]} -gt 0 ]] || die "TARGETS is empty"
+for t in "${TARGETS[@]}"; do
+  [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' in TARGETS: use some of ${ALL_TARGETS[*]}"
+done
+wants() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
+access_log=false
+[[ $ACCESS_LOG == 1 ]] && access_log=true
 
-# --- wrk -------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-  if [[ ${INSTALL:-0} == 1 ]]; then
-    sudo=()
-    [[ $(id -u) == 0 ]] || sudo=(sudo)
-    echo "installing wrk..." >&2
-    "${sudo[@]}" apt-get install -y wrk >&2 || { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y wrk >&2; }
-  else
-    die "wrk is not installed. On Debian or Ubuntu: apt-get install -y wrk (as root),
+# --- tools -----------------------------------------------------------------
+# nginx is in /usr/sbin, which is not on every user's PATH.
+find_nginx() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+wants nginx && [[ -z $(find_nginx) ]] && missing+=(nginx)
+if [[ ${#missing[@]} -gt 0 && ${INSTALL:-0} == 1 ]]; then
+  sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo)
+  echo "installing ${missing[*]}..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get install -y "${missing[@]}" >&2 ||
+    { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y "${missing[@]}" >&2; } ||
+    die "apt-get install ${missing[*]} failed"
+fi
+command -v wrk >/dev/null || die "wrk is not installed. On Debian or Ubuntu: apt-get install -y wrk (as root),
 or run this script with INSTALL=1 to have it do that."
-  fi
+nginx_bin=$(find_nginx)
+skipped=()
+if wants nginx && [[ -z $nginx_bin ]]; then
+  echo "nginx is not installed: skipping the target nginx. On Debian or Ubuntu: apt-get install -y nginx
+(as root), or run this script with INSTALL=1 to have it do that." >&2
+  skipped+=(nginx)
+  read -r -a TARGETS <<<"$(for t in "${TARGETS[@]}"; do [[ $t == nginx ]] || printf '%s ' "$t"; done)"
+  [[ ${#TARGETS[@]} -gt 0 ]] || die "no target left to run"
 fi
 command -v go >/dev/null || die "go is not on PATH"
 [[ -r /proc/self/stat ]] || die "needs Linux /proc"
 
 # --- processes and cleanup -------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
-pids=()
+pids=() orphans=()
 cleanup() {
-  local status=$?
+  local status=$? pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Wait at most 5 s for them to go, then kill what is left.
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${orphans[@]}"; do
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == nginx ]] && kill -KILL "$pid" 2>/dev/null || true
+  done
   if [[ ${KEEP:-0} == 1 ]]; then
     echo "work directory kept: $work" >&2
   else
@@ -80,17 +138,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Pinning: taskset with at least two CPUs, unless PIN=0.
-pin_gw=() pin_load=() pinned=no
+pin_proxy=() pin_load=() pinned=no
 if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc --all 2>/dev/null || echo 1) -ge 2 ]] &&
    taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-  pin_gw=(taskset -c 0) pin_load=(taskset -c 1) pinned=yes
+  pin_proxy=(taskset -c 0) pin_load=(taskset -c 1) pinned=yes
 fi
 
-echo "building the gateway and the greeter..." >&2
-go build -o "$work/bin/" ./cmd/gateway ./examples/greeter
+echo "building the gateway, the greeter, revproxy and rate..." >&2
+go build -o "$work/bin/" ./cmd/gateway ./examples/greeter ./bench/revproxy ./bench/rate
 
 # listen_addr LOG PID: waits (at most 10 s) for the JSON log line
-# {..."msg":"listening",...,"address":"127.0.0.1:PORT"} and prints the address.
+# {..."msg":"listening",...,"address":"127.0.0.1:PORT"} and prints the
+# address of the first one.
 listen_addr() {
   local log=$1 pid=$2 addr
   for _ in $(seq 1 100); do
@@ -103,12 +162,6 @@ listen_addr() {
   tail -n 20 "$log" >&2 || true
   return 1
 }
-
-"${pin_load[@]}" "$work/bin/greeter" -listen 127.0.0.1:0 2>"$work/greeter.log" &
-greeter_pid=$!
-pids+=("$greeter_pid")
-backend=$(listen_addr "$work/greeter.log" "$greeter_pid")
-
 # free_port: a loopback port that no socket uses now, below the usual
 # ephemeral range so that outgoing connections do not take it meanwhile.
 free_port() {
@@ -123,52 +176,219 @@ free_port() {
 # up HOSTPORT: whether something accepts connections there.
 up() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
-# The gateway logs its address at level info only, so it gets a port chosen
-# here; if another process takes that port first, the gateway exits and the
-# next attempt picks another.
-for attempt in 1 2 3 4 5; do
-  gateway=127.0.0.1:$(free_port)
-  cat >"$work/gateway.yaml" <<YAML
-# Generated by bench/load.sh.
+# The greeter, and a second one that sluice-prod's canary split sends 5% to.
+"${pin_load[@]}" "$work/bin/greeter" -listen 127.0.0.1:0 2>"$work/greeter.log" &
+greeter_pid=$!
+pids+=("$greeter_pid")
+backend=$(listen_addr "$work/greeter.log" "$greeter_pid")
+backend_pids=("$greeter_pid")
+if wants sluice-prod; then
+  "${pin_load[@]}" "$work/bin/greeter" -listen 127.0.0.1:0 2>"$work/greeter-canary.log" &
+  canary_pid=$!
+  pids+=("$canary_pid")
+  canary=$(listen_addr "$work/greeter-canary.log" "$canary_pid")
+  backend_pids+=("$canary_pid")
+fi
+
+declare -A url cpu_pids rss_pid
+url[direct]="http://$backend/hello/bench"
+
+# --- nginx -----------------------------------------------------------------
+nginx_version=
+if wants nginx; then
+  nginx_version=$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')
+  ngx=$work/nginx
+  mkdir -p "$ngx/tmp"
+  # As root, nginx's worker switches to the user nginx.conf names; nobody
+  # must then be able to reach the temporary directories.
+  user_line=
+  if [[ $(id -u) == 0 ]]; then
+    user_line="user nobody $(id -gn nobody 2>/dev/null || echo nogroup);"
+    chmod 0711 "$work"
+    chmod 0755 "$ngx" "$ngx/tmp"
+  fi
+  # Temporary paths of the modules this nginx has, so that none of the
+  # compiled-in defaults (outside the prefix) is touched.
+  temp_paths="client_body_temp_path $ngx/tmp/body; proxy_temp_path $ngx/tmp/proxy;"
+  ngx_build=$("$nginx_bin" -V 2>&1)
+  for m in fastcgi uwsgi scgi; do
+    [[ $ngx_build == *"--http-$m-temp-path"* && $ngx_build != *"--without-http_${m}_module"* ]] &&
+      temp_paths+=" ${m}_temp_path $ngx/tmp/$m;"
+  done
+  for attempt in 1 2 3 4 5; do
+    nginx_addr=127.0.0.1:$(free_port)
+    cat >"$ngx/nginx.conf" <<NGINX
+# Generated by bench/load.sh: nginx as a plain reverse proxy with upstream
+# keep-alive, one worker.
+$user_line
+worker_processes $PROXY_PROCS;
+daemon off;
+master_process on;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log warn;
+events {
+    worker_connections 1024;
+}
+http {
+    access_log off;
+    $temp_paths
+    upstream greeter {
+        server $backend;
+        keepalive 64;
+    }
+    server {
+        listen $nginx_addr;
+        location / {
+            proxy_pass http://greeter;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+    "$nginx_bin" -t -q -p "$ngx" -c "$ngx/nginx.conf" >"$ngx/test.log" 2>&1 ||
+      die "nginx rejects the generated configuration: $(cat "$ngx/test.log")"
+    "${pin_proxy[@]}" "$nginx_bin" -p "$ngx" -c "$ngx/nginx.conf" >"$ngx/stdout.log" 2>&1 &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    for _ in $(seq 1 100); do
+      up "$nginx_addr" && break
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    up "$nginx_addr" && kill -0 "$nginx_pid" 2>/dev/null && break
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    grep -q "Address already in use" "$ngx/error.log" "$ngx/stdout.log" 2>/dev/null && [[ $attempt -lt 5 ]] && continue
+    die "nginx did not start on $nginx_addr: $(tail -n 5 "$ngx/error.log" "$ngx/stdout.log" 2>/dev/null)"
+  done
+  # Its workers: the processes whose parent is the master.
+  ngx_workers=()
+  for _ in $(seq 1 50); do
+    for s in /proc/[0-9]*/stat; do
+      { st=$(<"$s"); } 2>/dev/null || continue
+      read -r -a f <<<"${st##*) }"
+      [[ ${f[1]} == "$nginx_pid" ]] && ngx_workers+=("$(basename "$(dirname "$s")")")
+    done
+    [[ ${#ngx_workers[@]} -ge $PROXY_PROCS ]] && break
+    ngx_workers=()
+    sleep 0.1
+  done
+  [[ ${#ngx_workers[@]} -gt 0 ]] || die "found no nginx worker process under $nginx_pid"
+  # A worker outlives its master if the master is killed: cleanup kills any
+  # left once the master has gone.
+  orphans+=("${ngx_workers[@]}")
+  url[nginx]="http://$nginx_addr/hello/bench"
+  cpu_pids[nginx]="$nginx_pid ${ngx_workers[*]}"
+  rss_pid[nginx]=${ngx_workers[0]}
+fi
+
+# --- revproxy --------------------------------------------------------------
+if wants revproxy; then
+  GOMAXPROCS=$PROXY_PROCS "${pin_proxy[@]}" "$work/bin/revproxy" -listen 127.0.0.1:0 -target "http://$backend" \
+    2>"$work/revproxy.log" &
+  rp_pid=$!
+  pids+=("$rp_pid")
+  url[revproxy]="http://$(listen_addr "$work/revproxy.log" "$rp_pid")/hello/bench"
+  cpu_pids[revproxy]=$rp_pid
+  rss_pid[revproxy]=$rp_pid
+fi
+
+# --- the gateways ----------------------------------------------------------
+# start_gateway NAME: starts the gateway on $work/NAME.yaml and prints its
+# main listener's address (logged at level info; the access log stays off).
+start_gateway() {
+  local name=$1 pid
+  GOMAXPROCS=$PROXY_PROCS "${pin_proxy[@]}" "$work/bin/gateway" -config "$work/$name.yaml" \
+    -log-level "$LOG_LEVEL" -access-log="$access_log" >"$work/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  gateway_addr=$(listen_addr "$work/$name.log" "$pid") ||
+    die "the gateway $name did not start (with LOG_LEVEL above info it does not say where it listens)"
+  gateway_pid=$pid
+}
+
+if wants sluice || wants sluice-rpc; then
+  cat >"$work/sluice.yaml" <<YAML
+# Generated by bench/load.sh: targets "sluice" and "sluice-rpc". The default
+# policies: budget originated at the edge (defaults.budget) and propagated,
+# retries (max_retries 2, retry budget), circuit breaker and node ejection at
+# their defaults, least_loaded selection, request metrics.
 listeners:
-  - address: $gateway
+  - address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
 registry:
   kind: static
   static:
-    - {service: greeter, address: $backend}
+    - {service: greeter, address: $backend, version: 1.0.0}
 routes:
-  - name: greeter-http
+  # Plain HTTP pass-through, the same path as the greeter's.
+  - name: hello
     method: GET
-    path: /greeter/*
+    path: /hello/*
     service: greeter
-    rewrite: /
+  # RPC: /greet/bench becomes POST /rpc/Greeter.Hello {"name":"bench"}.
   - name: greet
     method: GET
     path: /greet/{name}
     service: greeter
     endpoint: Greeter.Hello
 YAML
-  GOMAXPROCS=$GATEWAY_PROCS "${pin_gw[@]}" "$work/bin/gateway" -config "$work/gateway.yaml" -log-level "$LOG_LEVEL" \
-    >"$work/gateway.log" 2>&1 &
-  gw_pid=$!
-  pids+=("$gw_pid")
-  for _ in $(seq 1 100); do
-    up "$gateway" && break
-    kill -0 "$gw_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  up "$gateway" && kill -0 "$gw_pid" 2>/dev/null && break
-  kill "$gw_pid" 2>/dev/null || true
-  wait "$gw_pid" 2>/dev/null || true
-  grep -q "address already in use" "$work/gateway.log" && [[ $attempt -lt 5 ]] && continue
-  die "the gateway did not start on $gateway; its log says: $(tail -n 5 "$work/gateway.log")"
-done
+  start_gateway sluice
+  url[sluice]="http://$gateway_addr/hello/bench"
+  url[sluice-rpc]="http://$gateway_addr/greet/bench"
+  cpu_pids[sluice]=$gateway_pid cpu_pids[sluice-rpc]=$gateway_pid
+  rss_pid[sluice]=$gateway_pid rss_pid[sluice-rpc]=$gateway_pid
+fi
 
-declare -A url=(
-  [direct]="http://$backend/hello/bench"
-  [gateway-http]="http://$gateway/greeter/hello/bench"
-  [gateway-rpc]="http://$gateway/greet/bench"
-)
+if wants sluice-prod; then
+  cat >"$work/sluice-prod.yaml" <<YAML
+# Generated by bench/load.sh: target "sluice-prod", every production policy
+# Sluice has so far on the pass-through route.
+# TODO: JWT authentication and rate limiting, once Sluice has them: they do
+# not exist yet, so this target does not pay for them.
+listeners:
+  - address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
+registry:
+  kind: static
+  static:
+    # Two nodes in the preferred datacenter, the second a canary release
+    # (another greeter process), and one elsewhere (the first greeter under
+    # another identity) that the datacenter preference leaves out.
+    - {service: greeter, id: greeter-a, address: $backend, version: 1.0.0, datacenter: dc-a}
+    - {service: greeter, id: greeter-canary, address: ${canary:-}, version: 1.1.0, datacenter: dc-a}
+    - {service: greeter, id: greeter-b, address: $backend, version: 1.0.0, datacenter: dc-b}
+upstream:
+  margin: 1ms
+  max_retries: 2               # retries on; the greeter never fails, so none happen
+  per_try_timeout: 500ms
+  retry_budget: {ratio: 0.2, floor: 10}
+  backoff: {base: 25ms, cap: 250ms}
+  breaker: {consecutive_faults: 5, open_for: 5s}
+  ejection: {consecutive_faults: 5, base_time: 30s, max_time: 5m, max_ejected_percent: 50}
+services:
+  greeter:
+    strategy: least_loaded
+    prefer_datacenter: dc-a
+    canary: [{version: 1.1.0, weight: 0.05}]
+defaults:
+  budget: {timeout: 5s, max: 10s, min: 5ms}
+routes:
+  - name: hello
+    method: GET
+    path: /hello/*
+    service: greeter
+    idempotent: true
+    budget: {timeout: 2s, max: 5s, min: 10ms}
+YAML
+  start_gateway sluice-prod
+  url[sluice-prod]="http://$gateway_addr/hello/bench"
+  cpu_pids[sluice-prod]=$gateway_pid
+  rss_pid[sluice-prod]=$gateway_pid
+fi
 
 # probe URL: prints the answer (status line, header, body) to one GET, sent
 # with bash's /dev/tcp so that no HTTP client is needed besides wrk.
@@ -182,29 +402,57 @@ probe() {
   exec 3<&-
 }
 # Every target must answer 200 with the greeting before any load is sent.
-for t in "${TARGETS[@]}"; do
-  answer=$(probe "${url[$t]}" || true)
+probe_urls=()
+for t in "${TARGETS[@]}"; do probe_urls+=("$t ${url[$t]}"); done
+[[ -n ${canary:-} ]] && probe_urls+=("greeter-canary http://$canary/hello/bench")
+for p in "${probe_urls[@]}"; do
+  answer=$(probe "${p#* }" || true)
   [[ $answer == "HTTP/1.1 200"* && $answer == *'"Hello, bench!"'* ]] ||
-    die "$t (${url[$t]}) does not answer 200 with the greeting; it answered:
+    die "${p%% *} (${p#* }) does not answer 200 with the greeting; it answered:
 $answer"
 done
 
 # --- measurement -----------------------------------------------------------
 ticks=$(getconf CLK_TCK)
 
-# cpu_ticks PID: utime + stime of a process, in clock ticks. Fields after the
-# command name, which may hold spaces, start at field 3 (state).
+# cpu_ticks PID...: utime + stime of processes, in clock ticks, summed.
+# Fields after the command name, which may hold spaces, start at field 3.
 cpu_ticks() {
-  local stat rest f
-  stat=$(<"/proc/$1/stat")
-  rest=${stat##*) }
-  read -r -a f <<<"$rest"
-  echo $((f[11] + f[12]))
+  local stat f sum=0 pid
+  for pid in "$@"; do
+    stat=$(<"/proc/$pid/stat")
+    read -r -a f <<<"${stat##*) }"
+    sum=$((sum + f[11] + f[12]))
+  done
+  echo "$sum"
+}
+# cpu_n_ticks N: "BUSY TOTAL" of CPU N from /proc/stat, in clock ticks. Busy
+# is user + nice + system + irq + softirq (which the kernel usually also
+# charges to the process it interrupted: loopback traffic is mostly softirq)
+# + steal (time a hypervisor gave to other machines); total adds idle and
+# iowait. Guest time is already in user.
+cpu_n_ticks() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat; }
+# children_ms FILE: the CPU time (user + system) of the shell's finished
+# children, in milliseconds, from what the builtin times wrote to FILE. Run
+# times itself in the shell, not in a $(subshell), which has children of its
+# own.
+children_ms() {
+  awk 'NR == 2 {gsub(/s/, ""); split($1, u, "m"); split($2, y, "m"); printf "%.0f", (u[1] * 60 + u[2] + y[1] * 60 + y[2]) * 1000}' "$1"
+}
+# others_pct BEFORE AFTER OURS_MS: the share (%) of a CPU's time, between two
+# cpu_n_ticks samples, that went to anything but OURS_MS of our own work.
+others_pct() {
+  awk -v a="$1" -v b="$2" -v m="$3" -v t="$ticks" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); tot = (y[2] - x[2]) / t * 1000
+    o = ((y[1] - x[1]) / t * 1000 - m) / (tot > 0 ? tot : 1) * 100
+    printf "%.1f", (o < 0 ? 0 : o) }'
 }
 # hwm_kib PID: the peak resident set size (VmHWM) in KiB.
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 # reset_hwm PID: starts a new peak (Linux 4.0+; harmless where refused).
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+# us_per_req TICKS REQUESTS: CPU microseconds per request.
+us_per_req() { awk -v d="$1" -v t="$ticks" -v n="$2" 'BEGIN {printf "%.2f", d / t * 1e6 / n}'; }
 # to_ms VALUE: wrk's latency (1.23ms, 456.00us, 1.02s, 1.5m) in milliseconds.
 to_ms() {
   awk -v v="$1" 'BEGIN {
@@ -213,92 +461,212 @@ to_ms() {
     if (f < 0) { print "nan"; exit }
     printf "%.3f", n * f }'
 }
+# alive TARGET: dies when a process behind the target has gone.
+alive() {
+  local pid
+  for pid in ${cpu_pids[$1]:-} "${backend_pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || die "process $pid behind $1 died; KEEP=1 keeps the logs"
+  done
+}
 
 mkdir -p "$work/runs"
 hwm_reset_ok=no
-reset_hwm "$gw_pid"
-[[ -w /proc/$gw_pid/clear_refs ]] && hwm_reset_ok=yes
+for t in "${TARGETS[@]}"; do
+  [[ -n ${rss_pid[$t]:-} ]] || continue
+  reset_hwm "${rss_pid[$t]}"
+  [[ -w /proc/${rss_pid[$t]}/clear_refs ]] && hwm_reset_ok=yes
+  break
+done
 
-# run TARGET SECONDS [LABEL]: one wrk run; with a label, records the results.
+# warmup TARGET: untimed closed-loop load.
+warmup() {
+  "${pin_load[@]}" timeout $((WARMUP + 30)) wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" --timeout 5s \
+    "${url[$1]}" >"$work/runs/warmup-$1.txt" 2>&1 || die "wrk failed on $1: $(cat "$work/runs/warmup-$1.txt")"
+  alive "$1"
+}
+
+# run TARGET LABEL: one wrk run (throughput, CPU/request, peak RSS), then one
+# fixed-rate run (latency, CPU/request at that rate); records the results.
 run() {
-  local target=$1 secs=$2 label=${3:-} out gw0 gw1 be0 be1 reqs
-  out="$work/runs/${label:-warmup}-$target.txt"
-  reset_hwm "$gw_pid"
-  gw0=$(cpu_ticks "$gw_pid") be0=$(cpu_ticks "$greeter_pid")
-  "${pin_load[@]}" timeout $((secs + 30)) wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 5s --latency \
+  local target=$1 label=$2 out rout p0 p1 b0 b1 reqs rp=${rss_pid[$1]:-} cp=${cpu_pids[$1]:-}
+  out="$work/runs/$label-$target.wrk.txt"
+  rout="$work/runs/$label-$target.rate.txt"
+  [[ -n $rp ]] && reset_hwm "$rp"
+  p0=0 p1=0
+  [[ -n $cp ]] && p0=$(cpu_ticks $cp)
+  b0=$(cpu_ticks "${backend_pids[@]}")
+  local c0 c1 l0 l1 k0 k1
+  c0=$(cpu_n_ticks 0) l0=$(cpu_n_ticks 1)
+  times >"$work/times"
+  k0=$(children_ms "$work/times")
+  "${pin_load[@]}" timeout $((DURATION + 30)) wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s --latency \
     "${url[$target]}" >"$out" 2>&1 || die "wrk failed on $target: $(cat "$out")"
-  gw1=$(cpu_ticks "$gw_pid") be1=$(cpu_ticks "$greeter_pid")
-  kill -0 "$gw_pid" 2>/dev/null || die "the gateway died; see its log"
-  [[ -z $label ]] && return 0
+  times >"$work/times"
+  k1=$(children_ms "$work/times")
+  [[ -n $cp ]] && p1=$(cpu_ticks $cp)
+  b1=$(cpu_ticks "${backend_pids[@]}")
+  c1=$(cpu_n_ticks 0) l1=$(cpu_n_ticks 1)
+  alive "$target"
+  # The share of each CPU that other processes used meanwhile, or a
+  # hypervisor took: CPU 0 less the proxy, CPU 1 less wrk and the greeters.
+  local other=na other1=na
+  if [[ $pinned == yes ]]; then
+    other=$(others_pct "$c0" "$c1" "$(awk -v d=$((p1 - p0)) -v t="$ticks" 'BEGIN {print d / t * 1000}')")
+    other1=$(others_pct "$l0" "$l1" "$(awk -v d=$((b1 - b0)) -v t="$ticks" -v k=$((k1 - k0)) 'BEGIN {print d / t * 1000 + k}')")
+    awk -v o="$other" 'BEGIN {exit !(o > 5)}' &&
+      echo "WARNING: $target: other processes (or the hypervisor) took ${other}% of CPU 0 during the wrk run" >&2
+    awk -v o="$other1" 'BEGIN {exit !(o > 5)}' &&
+      echo "WARNING: $target: other processes (or the hypervisor) took ${other1}% of CPU 1 during the wrk run" >&2
+  fi
+  local rss=na
+  [[ -n $rp ]] && rss=$(awk -v k="$(hwm_kib "$rp")" 'BEGIN {printf "%.1f", k / 1024}')
   reqs=$(awk '/requests in/ {print $1; exit}' "$out")
   [[ $reqs =~ ^[0-9]+$ && $reqs -gt 0 ]] || die "no requests counted in $out: $(cat "$out")"
   local bad errs
   bad=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$out")
   errs=$(awk '/Socket errors/ {sub(/.*Socket errors: */, ""); print}' "$out")
-  [[ -z $bad ]] || echo "WARNING: $target: $bad non-2xx answers (see KEEP=1 output)" >&2
-  [[ -z $errs ]] || echo "WARNING: $target: socket errors: $errs" >&2
+  [[ -z $bad ]] || echo "WARNING: $target: $bad non-2xx answers to wrk (KEEP=1 keeps its output)" >&2
+  [[ -z $errs ]] || echo "WARNING: $target: wrk socket errors: $errs" >&2
+
+  # Fixed rate: open loop, RATE requests/s over RATE_CONNECTIONS connections.
+  local r0=0 r1=0 rline
+  [[ -n $cp ]] && r0=$(cpu_ticks $cp)
+  "${pin_load[@]}" timeout $((RATE_DURATION + 30)) "$work/bin/rate" -url "${url[$target]}" -rate "$RATE" \
+    -duration "${RATE_DURATION}s" -connections "$RATE_CONNECTIONS" >"$rout" 2>&1 ||
+    die "the rate generator failed on $target: $(cat "$rout")"
+  [[ -n $cp ]] && r1=$(cpu_ticks $cp)
+  alive "$target"
+  rline=$(grep '^sent=' "$rout" | tail -n 1)
+  kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$rline"; }
+  local rsent rok
+  rsent=$(kv sent) rok=$(kv ok)
+  [[ $rok =~ ^[0-9]+$ && $rok -gt 0 ]] || die "no fixed-rate answers counted in $rout: $(cat "$rout")"
+  [[ $(kv errors) == 0 && $(kv non2xx) == 0 && $(kv dropped) == 0 ]] ||
+    echo "WARNING: $target: fixed-rate run not clean: $rline" >&2
+  awk -v l="$(kv late_p99_ms)" 'BEGIN {exit !(l > 1)}' &&
+    echo "WARNING: $target: the rate generator dispatched late (p99 $(kv late_p99_ms) ms): CPU 1 is busy" >&2
+
   {
     echo "rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")"
-    echo "p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")"
-    echo "p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
-    echo "gwcpu=$(awk -v d=$((gw1 - gw0)) -v t="$ticks" -v n="$reqs" 'BEGIN {printf "%.2f", d / t * 1e6 / n}')"
-    echo "becpu=$(awk -v d=$((be1 - be0)) -v t="$ticks" -v n="$reqs" 'BEGIN {printf "%.2f", d / t * 1e6 / n}')"
-    echo "rss=$(awk -v k="$(hwm_kib "$gw_pid")" 'BEGIN {printf "%.1f", k / 1024}')"
+    if [[ -n $cp ]]; then
+      echo "cpu=$(us_per_req $((p1 - p0)) "$reqs")"
+      echo "busy=$(awk -v d=$((p1 - p0)) -v t="$ticks" -v s="$DURATION" 'BEGIN {printf "%.0f", d / t / s * 100}')"
+      echo "cpu_rate=$(us_per_req $((r1 - r0)) "$rsent")"
+    else
+      echo "cpu=na"
+      echo "busy=na"
+      echo "cpu_rate=na"
+    fi
+    echo "becpu=$(us_per_req $((b1 - b0)) "$reqs")"
+    echo "rss=$rss"
+    echo "p50=$(kv p50_ms)"
+    echo "p99=$(kv p99_ms)"
+    echo "rate_rps=$(kv rps)"
+    echo "wrk_p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")"
+    echo "wrk_p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
+    echo "cpu0_other=$other"
+    echo "cpu1_other=$other1"
     echo "reqs=$reqs"
   } >"$work/runs/$label-$target.kv"
 }
 
 where="unpinned"
-[[ $pinned == yes ]] && where="gateway on CPU 0, wrk and greeter on CPU 1"
-echo "pinning: $where; gateway GOMAXPROCS=$GATEWAY_PROCS" >&2
+[[ $pinned == yes ]] && where="proxies on CPU 0; wrk, the rate generator and the greeters on CPU 1"
+echo "pinning: $where; one worker per proxy (GOMAXPROCS / worker_processes $PROXY_PROCS)" >&2
 read -r load1 _ </proc/loadavg
 if awk -v l="$load1" 'BEGIN {exit !(l > 0.5)}'; then
   echo "WARNING: load average $load1 before the run: other processes use the CPUs, so the numbers will be noisy" >&2
 fi
-echo "runs: $ROUNDS rounds × ${#TARGETS[@]} targets × ${DURATION}s, wrk -t$THREADS -c$CONNECTIONS, warm-up ${WARMUP}s per target" >&2
+echo "runs: $ROUNDS rounds × ${#TARGETS[@]} targets × (${DURATION}s wrk -t$THREADS -c$CONNECTIONS + ${RATE_DURATION}s at $RATE req/s over $RATE_CONNECTIONS connections), warm-up ${WARMUP}s per target" >&2
 if [[ $WARMUP -gt 0 ]]; then
-  for t in "${TARGETS[@]}"; do run "$t" "$WARMUP"; done
+  for t in "${TARGETS[@]}"; do warmup "$t"; done
 fi
 for r in $(seq 1 "$ROUNDS"); do
   for t in "${TARGETS[@]}"; do
-    run "$t" "$DURATION" "r$r"
-    kv="$work/runs/r$r-$t.kv"
-    printf '  round %d %-13s %s\n' "$r" "$t" "$(grep -E '^(rps|p50|p99|gwcpu)=' "$kv" | paste -sd' ')" >&2
+    run "$t" "r$r"
+    printf '  round %d %-12s %s\n' "$r" "$t" "$(grep -E '^(rps|cpu|busy|cpu_rate|p50|p99|rss|cpu0_other|cpu1_other)=' "$work/runs/r$r-$t.kv" | paste -sd' ')" >&2
   done
 done
 
 # --- report ----------------------------------------------------------------
-# median TARGET KEY: the median over rounds of one value.
+# median TARGET KEY: the median over rounds of one value ("na" when none).
 median() {
-  cat "$work"/runs/r*-"$1".kv | awk -F= -v k="$2" '$1 == k {print $2}' | sort -g |
-    awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+  cat "$work"/runs/r*-"$1".kv | awk -F= -v k="$2" '$1 == k && $2 != "na" && $2 != "nan" {print $2}' | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) print "na"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 declare -A med
 for t in "${TARGETS[@]}"; do
-  for k in rps p50 p99 gwcpu becpu rss; do med[$t.$k]=$(median "$t" "$k"); done
+  for k in rps cpu busy cpu_rate becpu rss p50 p99 rate_rps wrk_p50 wrk_p99 cpu0_other cpu1_other; do med[$t.$k]=$(median "$t" "$k"); done
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
+# ratio TARGET KEY BASE: the median over rounds of TARGET's value over BASE's
+# in the same round, "-" when either is missing. Within a round the two ran a
+# minute apart at most, so a drift of the machine's speed between rounds
+# cancels out.
+ratio() {
+  local r a b
+  wants "$3" || { echo -; return; }
+  for r in $(seq 1 "$ROUNDS"); do
+    a=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$1.kv")
+    b=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$3.kv")
+    awk -v a="$a" -v b="$b" 'BEGIN {if (a != "na" && a != "nan" && b != "na" && b != "nan" && b + 0 != 0) printf "%.6f\n", a / b}'
+  done | sort -g | awk '{v[NR] = $1} END {
+    if (NR == 0) print "-"; else printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# num FORMAT VALUE: printf, or "-" for a missing value.
+num() { if [[ $2 == na || -z $2 ]]; then echo -; else printf "$1" "$2"; fi; }
 
 report() {
-  echo "Sluice load test: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)), $(go env GOVERSION)"
-  echo "medians of $ROUNDS rounds of ${DURATION}s; wrk -t$THREADS -c$CONNECTIONS; pinned: $pinned; gateway GOMAXPROCS=$GATEWAY_PROCS, log level $LOG_LEVEL; RSS peak reset per run: $hwm_reset_ok; load average before: $load1"
+  echo "Sluice load test: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)), $(go env GOVERSION)${nginx_version:+, nginx $nginx_version}"
+  echo "medians of $ROUNDS rounds; throughput and CPU: wrk -t$THREADS -c$CONNECTIONS for ${DURATION}s; latency: $RATE req/s open loop over $RATE_CONNECTIONS connections for ${RATE_DURATION}s"
+  echo "pinned: $pinned (proxies on CPU 0, load and greeters on CPU 1); one worker per proxy; gateway log level $LOG_LEVEL, access log $access_log; RSS peak reset per run: $hwm_reset_ok; load average before: $load1"
   echo
-  printf '%-13s %10s %6s %8s %6s %8s %6s %10s %10s %8s\n' \
-    target req/s x_dir p50_ms x_dir p99_ms x_dir gw_us/req be_us/req gw_MiB
-  for t in "${TARGETS[@]}"; do
-    printf '%-13s %10.0f %6s %8.3f %6s %8.3f %6s %10.2f %10.2f %8.1f\n' "$t" \
-      "${med[$t.rps]}" "$(ratio "${med[$t.rps]}" "${med[direct.rps]}")" \
-      "${med[$t.p50]}" "$(ratio "${med[$t.p50]}" "${med[direct.p50]}")" \
-      "${med[$t.p99]}" "$(ratio "${med[$t.p99]}" "${med[direct.p99]}")" \
-      "${med[$t.gwcpu]}" "${med[$t.becpu]}" "${med[$t.rss]}"
+  printf '%-11s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' \
+    target req/s x_rp x_ngx busy% us/req x_rp x_ngx @rate p50_ms x_rp x_ngx p99_ms x_rp x_ngx MiB be_us
+  local t
+  for t in "${ALL_TARGETS[@]}"; do
+    if [[ " ${skipped[*]} " == *" $t "* ]]; then
+      printf '%-11s skipped: not installed (INSTALL=1 installs it)\n' "$t"
+      continue
+    fi
+    wants "$t" || continue
+    printf '%-11s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' "$t" \
+      "$(num %.0f "${med[$t.rps]}")" "$(ratio "$t" rps revproxy)" "$(ratio "$t" rps nginx)" "$(num %.0f "${med[$t.busy]}")" \
+      "$(num %.2f "${med[$t.cpu]}")" "$(ratio "$t" cpu revproxy)" "$(ratio "$t" cpu nginx)" \
+      "$(num %.2f "${med[$t.cpu_rate]}")" \
+      "$(num %.3f "${med[$t.p50]}")" "$(ratio "$t" p50 revproxy)" "$(ratio "$t" p50 nginx)" \
+      "$(num %.3f "${med[$t.p99]}")" "$(ratio "$t" p99 revproxy)" "$(ratio "$t" p99 nginx)" \
+      "$(num %.1f "${med[$t.rss]}")" "$(num %.2f "${med[$t.becpu]}")"
   done
   echo
-  echo "x_dir: the median divided by direct's. gw_us/req: gateway CPU (user+system) per request;"
-  echo "be_us/req: the greeter's. gw_MiB: the gateway's peak RSS during the run (VmHWM)."
+  echo "req/s: wrk's, closed loop. busy%: the share of its core the proxy used meanwhile (below ~95: the"
+  echo "proxy was not the bottleneck, CPU 1 was). us/req: the proxy's CPU (user+system, nginx master+worker)"
+  echo "per request during the wrk run; @rate: the same during the fixed-rate run. p50_ms, p99_ms: latency at the"
+  echo "fixed rate. MiB: the proxy's peak RSS (VmHWM; nginx: the worker). be_us: the greeters' CPU per"
+  echo "request. x_rp, x_ngx: the value over revproxy's, over nginx's in the same round, median of the"
+  echo "rounds (so not always the ratio of the medians shown). direct has no proxy: '-'."
+  if [[ $pinned == yes ]]; then
+    echo
+    local n what
+    for n in 0 1; do
+      what="the proxy's core"
+      [[ $n == 1 ]] && what="the load's core"
+      cat "$work"/runs/r*.kv | awk -F= -v k="cpu${n}_other" '$1 == k && $2 != "na" {print $2}' | sort -g |
+        awk -v c="$n" -v w="$what" '{v[++n] = $1}
+        END {
+          if (n == 0) exit
+          m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+          printf "CPU %d (%s) taken by other processes or the hypervisor during the wrk runs: median %.1f%%, max %.1f%%%s\n",
+            c, w, m, v[n], (v[n] > 5 ? " (above 5%: those runs were disturbed)" : "")
+        }'
+    done
+  fi
   echo
-  for t in "${TARGETS[@]}"; do
-    printf 'target=%s rps=%.0f cpu_us_per_req=%.2f p50_ms=%.3f p99_ms=%.3f rss_mib=%.1f\n' "$t" \
-      "${med[$t.rps]}" "${med[$t.gwcpu]}" "${med[$t.p50]}" "${med[$t.p99]}" "${med[$t.rss]}"
+  for t in "${ALL_TARGETS[@]}"; do
+    wants "$t" || continue
+    printf 'target=%s rps=%s cpu_us_per_req=%s p50_ms=%s p99_ms=%s rss_mib=%s\n' "$t" \
+      "$(num %.0f "${med[$t.rps]}" | sed 's/^-$/na/')" "$(num %.2f "${med[$t.cpu]}" | sed 's/^-$/na/')" \
+      "$(num %.3f "${med[$t.p50]}" | sed 's/^-$/na/')" "$(num %.3f "${med[$t.p99]}" | sed 's/^-$/na/')" \
+      "$(num %.1f "${med[$t.rss]}" | sed 's/^-$/na/')"
   done
 }
 
