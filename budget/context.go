@@ -29,14 +29,30 @@ type ctxKey struct{}
 // be called, as with context.WithDeadline.
 func NewContext(ctx context.Context, info Info) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithDeadline(ctx, info.Deadline)
-	return context.WithValue(ctx, ctxKey{}, info), cancel
+	return &infoCtx{Context: ctx, info: info}, cancel
+}
+
+// infoCtx carries an Info inline: one allocation where context.WithValue
+// would take two (the context and the boxed Info), on every request.
+type infoCtx struct {
+	context.Context
+	info Info
+}
+
+func (c *infoCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // FromContext returns the budget information of ctx's request. ok is false
 // for a context that no budget reached: one NewContext did not derive.
 func FromContext(ctx context.Context) (info Info, ok bool) {
-	info, ok = ctx.Value(ctxKey{}).(Info)
-	return info, ok
+	if c, ok := ctx.Value(ctxKey{}).(*infoCtx); ok {
+		return c.info, true
+	}
+	return Info{}, false
 }
 
 // Outgoing computes the Sluice-Budget header for one attempt to the next hop,

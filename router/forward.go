@@ -12,9 +12,9 @@ import (
 	"github.com/sluicehq/sluice/rpc"
 )
 
-// serveHTTP forwards r as plain HTTP, streaming its body.
-func (h *routeHandler) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	out := r.WithContext(r.Context())
+// serveHTTP forwards r as plain HTTP under ctx, streaming its body.
+func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.RequestURI = ""
 	path, rawPath := h.upstreamPath(r)
 	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}
@@ -24,14 +24,14 @@ func (h *routeHandler) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Body = nil // nothing to replay: retries stay possible
 	}
 	out.Close = false
-	h.forward(w, r, out)
+	h.forward(w, out)
 }
 
 // forward sends out through the client and copies the answer to w.
-func (h *routeHandler) forward(w http.ResponseWriter, r, out *http.Request) {
+func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request) {
 	resp, err := h.client.Do(out)
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(out.Context(), w, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -43,20 +43,21 @@ func (h *routeHandler) forward(w http.ResponseWriter, r, out *http.Request) {
 	if _, err := io.CopyBuffer(w, resp.Body, *bp); err != nil {
 		// The status is out: all that is left is to stop. The access log
 		// shows the status; this says why the body is short.
-		h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "response body copy failed",
+		h.opts.Logger.LogAttrs(out.Context(), slog.LevelWarn, "response body copy failed",
 			slog.String("route", h.route.DisplayName()), slog.String("error", err.Error()))
 	}
 }
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// fail answers a failed forward with the problem rpc.StatusOf chooses.
-func (h *routeHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail answers a failed forward under ctx with the problem rpc.StatusOf
+// chooses.
+func (h *routeHandler) fail(ctx context.Context, w http.ResponseWriter, err error) {
 	level := slog.LevelWarn
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		level = slog.LevelInfo // the client left; not a fault of ours or the backend's
 	}
-	h.opts.Logger.LogAttrs(r.Context(), level, "upstream call failed",
+	h.opts.Logger.LogAttrs(ctx, level, "upstream call failed",
 		slog.String("route", h.route.DisplayName()), slog.String("service", h.route.Service),
 		slog.String("error", err.Error()))
 	rpc.WriteError(w, err)

@@ -50,17 +50,21 @@ func outboundHeader(r *http.Request) http.Header {
 	copyHeader(h, r.Header)
 	delete(h, budget.HeaderName)
 	delete(h, budget.GRPCHeaderName)
+	// One backing array for the three values: one allocation, not three.
+	vals := make([]string, 3)
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
-		h["X-Forwarded-For"] = []string{ip}
+		vals[0] = ip
+		h["X-Forwarded-For"] = vals[0:1:1]
 	}
-	h["X-Forwarded-Host"] = []string{r.Host}
-	proto := "http"
+	vals[1] = r.Host
+	h["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
 	if r.TLS != nil {
-		proto = "https"
+		vals[2] = "https"
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
+	h["X-Forwarded-Proto"] = vals[2:3:3]
 	return h
 }

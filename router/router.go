@@ -178,12 +178,11 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.route.Idempotent {
 		ctx = upstream.WithIdempotent(ctx)
 	}
-	r = r.WithContext(ctx)
 	if h.route.Endpoint != "" {
-		h.serveRPC(w, r)
+		h.serveRPC(ctx, w, r)
 		return
 	}
-	h.serveHTTP(w, r)
+	h.serveHTTP(ctx, w, r)
 }
 
 // upstreamPath returns the path an HTTP route forwards r to and, when the

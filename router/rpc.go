@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 // serveRPC calls the route's endpoint with a JSON object made of the request
 // body's members, overridden by query parameters, overridden by path
 // parameters.
-func (h *routeHandler) serveRPC(w http.ResponseWriter, r *http.Request) {
+func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	// The client's Content-Type is not checked: whatever it says, the body
 	// must parse as a JSON object, and the backend gets application/json.
 	body, err := h.rpcBody(w, r)
@@ -28,15 +29,15 @@ func (h *routeHandler) serveRPC(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &tooBig):
 			problem.Write(w, http.StatusRequestEntityTooLarge, problem.TypeBadRequest, "Request body too large",
 				fmt.Sprintf("the limit is %d bytes", h.opts.MaxBodyBytes))
-		case r.Context().Err() != nil:
-			h.fail(w, r, r.Context().Err()) // 499, or 504 if the budget ran out reading
+		case ctx.Err() != nil:
+			h.fail(ctx, w, ctx.Err()) // 499, or 504 if the budget ran out reading
 		default:
 			// Malformed JSON, or a body cut short: the client's doing.
 			problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed request body", err.Error())
 		}
 		return
 	}
-	out := r.WithContext(r.Context())
+	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.Method = http.MethodPost
 	out.RequestURI = ""
 	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: rpc.Path(h.route.Endpoint)}
@@ -48,7 +49,7 @@ func (h *routeHandler) serveRPC(w http.ResponseWriter, r *http.Request) {
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	out.Close = false
-	h.forward(w, r, out)
+	h.forward(w, out)
 }
 
 var errBadBody = errors.New("bad request")

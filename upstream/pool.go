@@ -103,7 +103,9 @@ func (c *Client) noteSnapshot(service string, nodes []*registry.Node) {
 	if old != nil && sameSlice(*old, nodes) {
 		return
 	}
-	if p.CompareAndSwap(old, &nodes) && old != nil {
+	next := new([]*registry.Node) // allocated only when the nodes changed
+	*next = nodes
+	if p.CompareAndSwap(old, next) && old != nil {
 		c.departed(goneFrom(*old, nodes))
 	}
 }

@@ -1,0 +1,149 @@
+package router_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/upstream"
+)
+
+// The benchmarks below price the gateway's side of one proxied request, layer
+// by layer, with allocations: bench/README.md reads them together with the
+// load test. Each runs the same request through the router:
+//
+//   - doer: the router alone (route match, budget origination, header
+//     rewriting, copying the answer) over a Doer that returns a canned answer;
+//   - client: the router and a real upstream.Client (discovery cache, pick,
+//     budget field, classification) over a transport that returns a canned
+//     answer;
+//   - loopback: the same over a real transport to a real server on loopback,
+//     so net/http's client half is in (the server half is the backend's).
+
+// benchWriter is a ResponseWriter that keeps nothing, reusing its header.
+type benchWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(status int)      { w.status = status }
+func (w *benchWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func (w *benchWriter) reset() {
+	clear(w.h)
+	w.status = 0
+}
+
+// cannedBody is the answer every canned transport gives.
+const cannedBody = `{"message":"Hello, bench!"}`
+
+// cannedResponse returns a fresh answer of the size the greeter gives.
+func cannedResponse(r *http.Request) *http.Response {
+	return &http.Response{
+		StatusCode: http.StatusOK, ProtoMajor: 1, ProtoMinor: 1, Request: r, ContentLength: int64(len(cannedBody)),
+		Header: http.Header{"Content-Type": {"application/json"}, "Date": {"Thu, 26 Nov 2026 12:00:00 GMT"}},
+		Body:   io.NopCloser(bytes.NewReader([]byte(cannedBody))),
+	}
+}
+
+type cannedDoer struct{}
+
+func (cannedDoer) Do(r *http.Request) (*http.Response, error) { return cannedResponse(r), nil }
+
+type cannedTransport struct{}
+
+func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return cannedResponse(r), nil
+}
+
+// benchRoutes is a route table of realistic size: the route benchmarked and
+// n-1 others, so that matching is not trivially short.
+func benchRoutes(n int) []router.Route {
+	pol := budget.Policy{Timeout: 5 * time.Second, Max: 10 * time.Second, Min: 5 * time.Millisecond}
+	routes := []router.Route{{Name: "hello", Method: http.MethodGet, Path: "/hello/*", Service: "greeter", Budget: pol}}
+	for i := 1; i < n; i++ {
+		routes = append(routes, router.Route{
+			Name: fmt.Sprintf("r%d", i), Method: http.MethodGet, Service: "greeter",
+			Path: fmt.Sprintf("/api/v1/things%d/{id}/parts/*", i), Budget: pol,
+		})
+	}
+	return routes
+}
+
+func runProxyBench(b *testing.B, d router.Doer) {
+	rt, err := router.New(benchRoutes(50), d, router.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://gateway/hello/bench", nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("User-Agent", "wrk")
+	r.Header.Set("Accept", "application/json")
+	w := &benchWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset()
+		rt.ServeHTTP(w, r)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+func benchClient(b *testing.B, addr string, tr http.RoundTripper) *upstream.Client {
+	reg, err := registry.NewStatic(&registry.Node{Service: "greeter", Address: addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return upstream.New(reg, upstream.WithTransport(tr))
+}
+
+func BenchmarkProxiedRequest(b *testing.B) {
+	b.Run("doer", func(b *testing.B) { runProxyBench(b, cannedDoer{}) })
+	b.Run("client", func(b *testing.B) {
+		runProxyBench(b, benchClient(b, "127.0.0.1:1", cannedTransport{}))
+	})
+	b.Run("loopback", func(b *testing.B) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, cannedBody)
+		}))
+		defer srv.Close()
+		tr := upstream.NewTransport()
+		defer tr.CloseIdleConnections()
+		runProxyBench(b, benchClient(b, srv.Listener.Addr().String(), tr))
+	})
+}
+
+// BenchmarkRouteMatch prices finding the route among 50 and originating the
+// budget, with an answer that does nothing.
+func BenchmarkRouteMatch(b *testing.B) {
+	rt, err := router.New(benchRoutes(50), nopDoer{}, router.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://gateway/api/v1/things42/7/parts/a/b", nil)
+	w := &benchWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset()
+		rt.ServeHTTP(w, r)
+	}
+	if w.status != http.StatusNoContent {
+		b.Fatalf("status %d", w.status)
+	}
+}
+
+type nopDoer struct{}
+
+var nopResponse = &http.Response{StatusCode: http.StatusNoContent, Header: http.Header{}, Body: http.NoBody}
+
+func (nopDoer) Do(*http.Request) (*http.Response, error) { return nopResponse, nil }
