@@ -14,6 +14,14 @@ import (
 	"github.com/coder/websocket"
 )
 
+// streamQueue is how many received messages a stream holds for its reader
+// before it stops reading the connection. Reading on while a message waits
+// keeps the peer's close, pings and a lost connection seen (a handler that
+// reads one message and then only sends must still learn that its client
+// left); stopping at the bound is the back-pressure on a peer that sends
+// faster than this side receives.
+const streamQueue = 16
+
 // conn is what both ends of a stream share: JSON messages over one WebSocket
 // connection, a reader that keeps control frames answered and sees the
 // peer's close, and a watcher that applies the idle timeout and the life
@@ -21,7 +29,7 @@ import (
 type conn struct {
 	ws     *websocket.Conn
 	idle   time.Duration
-	in     chan []byte   // messages the reader read, handed over one by one
+	in     chan []byte   // messages the reader read and nobody has received yet
 	done   chan struct{} // closed when the reader has returned
 	quit   chan struct{} // closed when this side ended the stream
 	once   sync.Once
@@ -41,7 +49,7 @@ func newConn(life context.Context, ws *websocket.Conn, idle time.Duration, maxBy
 		maxBytes = DefaultMaxBodyBytes
 	}
 	ws.SetReadLimit(maxBytes)
-	c := &conn{ws: ws, idle: idle, in: make(chan []byte), done: make(chan struct{}),
+	c := &conn{ws: ws, idle: idle, in: make(chan []byte, streamQueue), done: make(chan struct{}),
 		quit: make(chan struct{}), start: time.Now()}
 	go c.read()
 	go c.watch(life, onEnd)
@@ -86,6 +94,9 @@ func (c *conn) watch(life context.Context, onEnd func(error)) {
 			_ = c.ws.CloseNow() // a reader that failed may leave it open
 		case <-life.Done():
 			err, reason = fmt.Errorf("rpc: stream: %w", life.Err()), life.Err().Error()
+			if cause := context.Cause(life); cause != life.Err() {
+				err, reason = fmt.Errorf("rpc: stream: %w (%w)", cause, life.Err()), cause.Error()
+			}
 		case <-t.C:
 			if left := c.idle - (time.Since(c.start) - time.Duration(c.last.Load())); left > 0 {
 				t.Reset(left)
@@ -185,15 +196,27 @@ func (c *conn) send(ctx context.Context, v any) error {
 }
 
 func (c *conn) recv(ctx context.Context, v any) error {
+	if c.stopped() {
+		return c.local
+	}
+	// Messages that arrived before the peer closed are received first: the
+	// reader queued them before it marked the connection done.
 	select {
 	case b := <-c.in:
-		if err := json.Unmarshal(b, v); err != nil {
-			return fmt.Errorf("rpc: stream: decoding a message: %w", err)
-		}
-		return nil
+		return decodeMessage(b, v)
+	default:
+	}
+	select {
+	case b := <-c.in:
+		return decodeMessage(b, v)
 	case <-c.quit:
 		return c.local
 	case <-c.done:
+		select {
+		case b := <-c.in:
+			return decodeMessage(b, v)
+		default:
+		}
 		return c.ended()
 	case <-ctx.Done():
 		// The stream's own context ends with the stream: say why it ended.
@@ -202,4 +225,21 @@ func (c *conn) recv(ctx context.Context, v any) error {
 		}
 		return ctx.Err()
 	}
+}
+
+// stopped reports whether this side has ended the stream.
+func (c *conn) stopped() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+func decodeMessage(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("rpc: stream: decoding a message: %w", err)
+	}
+	return nil
 }

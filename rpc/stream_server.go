@@ -3,10 +3,12 @@ package rpc
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -27,11 +29,58 @@ type StreamServer struct {
 	MaxMessageBytes int64
 
 	handlers map[string]func(context.Context, *ServerStream) error
+
+	life     context.Context // ends at Shutdown, closing every stream
+	endLife  context.CancelCauseFunc
+	mu       sync.Mutex // guards draining against active.Add
+	draining bool
+	active   sync.WaitGroup // the handlers running
 }
+
+// ErrServerShutdown is the cause with which Shutdown ends the streams: their
+// clients see a 1001 close with the reason "server shutting down".
+var ErrServerShutdown = errors.New("server shutting down")
 
 // NewStreamServer returns a StreamServer with no endpoints.
 func NewStreamServer() *StreamServer {
-	return &StreamServer{handlers: make(map[string]func(context.Context, *ServerStream) error)}
+	life, end := context.WithCancelCause(context.Background())
+	return &StreamServer{handlers: make(map[string]func(context.Context, *ServerStream) error),
+		life: life, endLife: end}
+}
+
+// Shutdown refuses new streams (503, draining, Sluice-Retry: not-processed),
+// closes every open one with 1001 and the reason "server shutting down", so
+// that clients know to open it again elsewhere, and waits until their
+// handlers have returned or ctx ends. http.Server.Shutdown neither closes
+// nor waits for the connections that streams have taken over: call this
+// too, from http.Server.RegisterOnShutdown or next to Shutdown.
+func (s *StreamServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	s.endLife(ErrServerShutdown)
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// enter counts a new stream's handler in, unless the server is draining.
+func (s *StreamServer) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.active.Add(1)
+	return true
 }
 
 // RegisterStream adds the stream endpoint named endpoint (Service.Method) to
@@ -79,6 +128,13 @@ func (s *StreamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refuseHandshake(w, r) {
 		return
 	}
+	if !s.enter() {
+		w.Header().Set("Sluice-Retry", "not-processed")
+		problem.Write(w, http.StatusServiceUnavailable, problem.TypeDraining, "Draining",
+			"the server is shutting down; open the stream on another node")
+		return
+	}
+	defer s.active.Done()
 	// The server's ReadTimeout and WriteTimeout must not outlive the
 	// handshake on a connection the stream now owns.
 	rc := http.NewResponseController(w)
@@ -94,7 +150,7 @@ func (s *StreamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The budget bounded the handshake; the stream's life is its own.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	defer cancel(nil)
-	st := &ServerStream{ctx: ctx, c: newConn(context.Background(), ws, s.IdleTimeout, s.MaxMessageBytes, cancel)}
+	st := &ServerStream{ctx: ctx, c: newConn(s.life, ws, s.IdleTimeout, s.MaxMessageBytes, cancel)}
 	code, reason := CloseNormal, ""
 	defer func() {
 		if v := recover(); v != nil {

@@ -304,3 +304,112 @@ func TestStreamRecvContextLeavesTheStreamOpen(t *testing.T) {
 		t.Fatalf("Recv = %+v, %v", n, err)
 	}
 }
+
+// A handler that reads one message and then only waits (a subscription) must
+// still learn that its client closed, though a message it never reads came
+// first; and the client's Close must get its answer.
+func TestStreamCloseIsSeenPastUnreadMessages(t *testing.T) {
+	ended := make(chan error, 1)
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Sub.Scribe", func(ctx context.Context, st *rpc.ServerStream) error {
+		if err := st.Recv(ctx, new(note)); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		ended <- context.Cause(ctx)
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, serveStreams(t, s)+"/rpc/Sub.Scribe", rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"subscribe", "unread 1", "unread 2"} {
+		if err := cs.Send(ctx, note{Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cs.Close(); err != nil {
+		t.Fatalf("Close = %v, want the server's answer to the close", err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(streamWait):
+		t.Fatal("the handler's context did not end after the client closed")
+	}
+}
+
+// Messages that arrived before the peer ended the stream are all received
+// before the end is reported.
+func TestStreamRecvGetsQueuedMessagesBeforeTheEnd(t *testing.T) {
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Push.Three", func(ctx context.Context, st *rpc.ServerStream) error {
+		for _, text := range []string{"a", "b", "c"} {
+			if err := st.Send(ctx, note{Text: text}); err != nil {
+				return err
+			}
+		}
+		return nil // closes with 1000
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, serveStreams(t, s)+"/rpc/Push.Three", rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	var got []string
+	for {
+		var n note
+		err := cs.Recv(ctx, &n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Recv after %v = %v", got, err)
+		}
+		got = append(got, n.Text)
+	}
+	if strings.Join(got, "") != "abc" {
+		t.Fatalf("received %v before the end, want a b c", got)
+	}
+}
+
+func TestStreamServerShutdown(t *testing.T) {
+	handlerDone := make(chan error, 1)
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Sub.Scribe", func(ctx context.Context, st *rpc.ServerStream) error {
+		err := st.Recv(ctx, new(note)) // waits until the stream ends
+		handlerDone <- err
+		return nil
+	})
+	url := serveStreams(t, s) + "/rpc/Sub.Scribe"
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, url, rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	select {
+	case err := <-handlerDone: // Shutdown waited for it
+		if !errors.Is(err, rpc.ErrServerShutdown) {
+			t.Fatalf("the handler's Recv = %v, want ErrServerShutdown", err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the handler did")
+	}
+	var se *rpc.StreamError
+	if err := cs.Recv(ctx, new(note)); !errors.As(err, &se) || se.Code != rpc.CloseGoingAway || se.Reason != "server shutting down" {
+		t.Fatalf("the client's Recv = %v, want a 1001 server shutting down", err)
+	}
+	_, err = rpc.DialStream(ctx, url, rpc.DialOptions{})
+	var re *rpc.Error
+	if !errors.As(err, &re) || re.Status != http.StatusServiceUnavailable || re.Retry != "not-processed" {
+		t.Fatalf("a handshake after Shutdown = %v, want 503 not-processed", err)
+	}
+}

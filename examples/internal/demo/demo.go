@@ -113,8 +113,11 @@ func Logger(service string) *slog.Logger {
 // SIGINT, then drains in-flight requests for up to 10 seconds. With -consul,
 // the node registers itself as service with a TTL check and a heartbeat,
 // and on SIGTERM deregisters first, waits for gateways to notice, and only
-// then stops accepting and drains.
-func Serve(service, addr string, h http.Handler, logger *slog.Logger) error {
+// then stops accepting and drains. Each onShutdown function then runs, with
+// the drain's context: streams, which the server no longer tracks once they
+// have taken over their connections, are closed there
+// (rpc.StreamServer.Shutdown).
+func Serve(service, addr string, h http.Handler, logger *slog.Logger, onShutdown ...func(context.Context) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := net.Listen("tcp", addr)
@@ -162,6 +165,11 @@ func Serve(service, addr string, h http.Handler, logger *slog.Logger) error {
 		err = ann.Shutdown(shutdown, srv)
 	} else {
 		err = srv.Shutdown(shutdown)
+	}
+	for _, f := range onShutdown {
+		if ferr := f(shutdown); ferr != nil {
+			logger.Warn("shutting down", slog.String("error", ferr.Error()))
+		}
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
