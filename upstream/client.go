@@ -83,7 +83,7 @@ func WithServiceStrategy(service string, s selector.Strategy) Option {
 func WithLoads(l *selector.Loads) Option { return func(c *Client) { c.loads = l } }
 
 // WithTransport sets the transport attempts go through. The default is
-// NewTransport().
+// NewLeanTransport(TransportOptions{}), the client's own.
 func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.transport = t } }
 
 // WithMargin sets the per-hop margin subtracted from the budget sent with
@@ -166,7 +166,7 @@ func New(d Discoverer, opts ...Option) *Client {
 		c.strategies[name] = selector.Pinnable(st)
 	}
 	if c.transport == nil {
-		c.transport = NewTransport()
+		c.transport = NewLeanTransport(TransportOptions{})
 	}
 	c.attempt = c.transport
 	for i := len(c.attemptWrappers) - 1; i >= 0; i-- {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // NoNodesError reports a service with no node to send to: unknown to
@@ -75,6 +76,9 @@ func (e *AttemptError) Problem() (int, string, string) {
 // notSent reports whether err proves that a request never left this process:
 // the connection could not be made.
 func notSent(err error) bool {
+	if errors.Is(err, h1.ErrNothingWritten) {
+		return true
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true

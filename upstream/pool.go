@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // Defaults of the connection pool of NewTransport.
@@ -28,14 +29,26 @@ type TransportOptions struct {
 	IdleTimeout time.Duration
 }
 
-// NewTransport returns the HTTP/1.1 transport a Client uses by default: see
-// NewTransportWith.
-func NewTransport() *http.Transport { return NewTransportWith(TransportOptions{}) }
+// NewLeanTransport returns the transport a Client uses by default: an
+// h1.Transport, which does each HTTP/1.1 round trip in the caller's
+// goroutine, with the pool limits of o, in front of NewTransportWith(o) for
+// what it does not handle (TLS, upgrades, Expect: 100-continue, large or
+// unknown-length request bodies). It closes the connections of a node that
+// left discovery, busy ones as they are released.
+func NewLeanTransport(o TransportOptions) *h1.Transport {
+	o = o.withDefaults()
+	return &h1.Transport{
+		DialContext:     dialer.DialContext,
+		Fallback:        NewTransportWith(o),
+		MaxConnsPerHost: o.MaxConnsPerNode,
+		MaxIdlePerHost:  o.MaxIdlePerNode,
+		IdleTimeout:     o.IdleTimeout,
+	}
+}
 
-// NewTransportWith returns an HTTP/1.1 transport with keep-alive pools
-// bounded per node and idle connections evicted, and no timeouts of its own:
-// every wait is bounded by the attempt's context, so by the budget.
-func NewTransportWith(o TransportOptions) *http.Transport {
+var dialer = &net.Dialer{KeepAlive: 30 * time.Second}
+
+func (o TransportOptions) withDefaults() TransportOptions {
 	if o.MaxConnsPerNode <= 0 {
 		o.MaxConnsPerNode = DefaultMaxConnsPerNode
 	}
@@ -45,9 +58,22 @@ func NewTransportWith(o TransportOptions) *http.Transport {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	return o
+}
+
+// NewTransport returns an *http.Transport with the default pool limits: see
+// NewTransportWith.
+func NewTransport() *http.Transport { return NewTransportWith(TransportOptions{}) }
+
+// NewTransportWith returns an HTTP/1.1 transport with keep-alive pools
+// bounded per node and idle connections evicted, and no timeouts of its own:
+// every wait is bounded by the attempt's context, so by the budget. It is
+// the fallback of NewLeanTransport, and a transport that needs no care.
+func NewTransportWith(o TransportOptions) *http.Transport {
+	o = o.withDefaults()
 	return &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConns:          0, // bounded per node instead
 		MaxIdleConnsPerHost:   o.MaxIdlePerNode,
 		MaxConnsPerHost:       o.MaxConnsPerNode,
@@ -61,10 +87,19 @@ func NewTransportWith(o TransportOptions) *http.Transport {
 // connections of nodes that left discovery.
 type idleCloser interface{ CloseIdleConnections() }
 
+// hostCloser is the part of *h1.Transport that does it node by node.
+type hostCloser interface{ CloseHost(hostport string) }
+
 // departed is told of the nodes that a new snapshot of a service no longer
 // lists: their idle connections are closed at once and, as their requests in
 // flight finish, the connections those free are closed too.
 func (c *Client) departed(gone []*registry.Node) {
+	if hc, ok := c.transport.(hostCloser); ok {
+		for _, n := range gone {
+			hc.CloseHost(n.Address)
+		}
+		return
+	}
 	ic, ok := c.transport.(idleCloser)
 	if !ok || len(gone) == 0 {
 		return

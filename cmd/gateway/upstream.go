@@ -8,19 +8,22 @@ import (
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // resilience is the state about backends that lives for the whole process,
 // whatever reloads happen: in-flight counts, ejections and breakers, keyed
-// by node or service identity.
+// by node or service identity; and the connection pools, so that a reload
+// reuses the connections it finds open.
 type resilience struct {
-	loads    *selector.Loads
-	ejector  *selector.Ejector
-	breakers *upstream.Breakers
+	loads     *selector.Loads
+	ejector   *selector.Ejector
+	breakers  *upstream.Breakers
+	transport *h1.Transport
 }
 
 func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
-	r := &resilience{loads: selector.NewLoads()}
+	r := &resilience{loads: selector.NewLoads(), transport: upstream.NewLeanTransport(upstream.TransportOptions{})}
 	u := cfg.Upstream
 	if !u.Ejection.Disabled {
 		r.ejector = selector.NewEjector(selector.EjectSettings{
@@ -67,7 +70,7 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream
 	}
 	opts := []upstream.Option{
 		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(p), upstream.WithLoads(r.loads),
-		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers),
+		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers), upstream.WithTransport(r.transport),
 	}
 	for name, svc := range cfg.Services {
 		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))

@@ -1,0 +1,111 @@
+package h1
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+)
+
+var errReadOnClosed = errors.New("h1: read on closed response body")
+
+// body is a response body read straight from its connection's reader. It
+// releases the connection once, at EOF, on error, or on Close. It is
+// allocated per response (not kept in the conn) so that a late Read or
+// Close of an old response can never reach the conn's next request.
+//
+// Close may be called while a Read is blocked in another goroutine: it then
+// closes the connection to unblock the Read, which releases it.
+type body struct {
+	c     *conn // nil once released
+	ctx   context.Context
+	rc    io.ReadCloser // net/http's framing reader over c.br
+	reuse bool          // the response allows reusing the conn
+	left  int64         // bytes left of a Content-Length, or -1
+
+	mu      sync.Mutex
+	reading bool  // a Read is in rc.Read, outside mu
+	closed  bool  // Close was called
+	err     error // the error Read returns once done (io.EOF at the end)
+}
+
+// Read reads the body. At EOF, on error or after Close, the connection is
+// released; errors caused by the request's context ending satisfy
+// errors.Is(err, ctx.Err()).
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return 0, errReadOnClosed
+	}
+	if b.c == nil {
+		err := b.err
+		b.mu.Unlock()
+		return 0, err
+	}
+	b.reading = true
+	b.mu.Unlock()
+
+	n, err := b.rc.Read(p)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reading = false
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	switch {
+	case b.closed: // Close closed the conn meanwhile
+		b.releaseLocked(false)
+		if err == nil {
+			err = errReadOnClosed
+		}
+	case err == io.EOF:
+		b.err = io.EOF
+		b.releaseLocked(b.reuse)
+	case err != nil:
+		fired, hadDeadline := b.c.stopCancel(), b.c.hasDeadline
+		b.releaseLocked(false)
+		err = ctxErr(b.ctx, "", err, fired, hadDeadline)
+		b.err = err
+	}
+	return n, err
+}
+
+// Close releases the connection. Before EOF, the connection is kept only
+// when the rest of a Content-Length body is already buffered (it is then
+// discarded without blocking); otherwise the connection is closed, as
+// reading an unknown rest could block or be long.
+func (b *body) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	switch {
+	case b.c == nil: // released already
+	case b.reading:
+		b.c.nc.Close() // the Read returns and releases
+	default:
+		reuse := false
+		if b.reuse && b.left >= 0 && b.left <= int64(b.c.br.Buffered()) {
+			_, err := b.c.br.Discard(int(b.left))
+			reuse = err == nil
+		}
+		b.releaseLocked(reuse)
+	}
+	return nil
+}
+
+func (b *body) releaseLocked(reuse bool) {
+	if b.c == nil {
+		return
+	}
+	c := b.c
+	b.c = nil
+	if b.err == nil {
+		b.err = errReadOnClosed
+	}
+	c.release(reuse)
+}

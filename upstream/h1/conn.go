@@ -1,0 +1,194 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// maxHeaderBytes bounds the bytes read for the response header, 1xx
+// answers included, as http.Transport's default MaxResponseHeaderBytes.
+const maxHeaderBytes = 10 << 20
+
+// stage is how far a failed round trip went.
+type stage uint8
+
+const (
+	stageNothingWritten stage = iota // no byte of the request left
+	stageWritten                     // some did; no byte of the response arrived
+	stageResponse                    // some of the response arrived
+)
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// conn is a pooled connection. It carries one request at a time, and is
+// used only by the goroutine that holds it: the one in RoundTrip, then the
+// one reading the response body.
+type conn struct {
+	p   *hostPool
+	nc  net.Conn
+	br  *bufio.Reader // reads from the conn itself, to count
+	bw  *bufio.Writer // writes to the conn itself, to count
+	gen uint64        // the pool's generation when dialled
+
+	nread, nwritten int64
+	limit           int64 // bytes left to read; maxHeaderBytes during the header
+
+	reused      bool      // the conn carried a request before this one
+	idleSince   time.Time // when put idle
+	hasDeadline bool      // a deadline is set on nc
+	stop        func() bool
+	onCancel    func() // made once: sets a past deadline on nc
+
+	probe probe // liveness check of an idle conn (platform dependent)
+}
+
+func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
+	c := &conn{p: p, nc: nc, gen: gen, limit: math.MaxInt64}
+	c.br = bufio.NewReader(c)
+	c.bw = bufio.NewWriter(c)
+	c.onCancel = func() { nc.SetDeadline(aLongTimeAgo) }
+	c.probe.init(nc)
+	return c
+}
+
+// Read reads from the connection, counting, within the header limit.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.limit <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > c.limit {
+		p = p[:c.limit]
+	}
+	n, err := c.nc.Read(p)
+	c.nread += int64(n)
+	c.limit -= int64(n)
+	return n, err
+}
+
+// Write writes to the connection, counting.
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.nc.Write(p)
+	c.nwritten += int64(n)
+	return n, err
+}
+
+var errHeaderTooLarge = fmt.Errorf("h1: response header exceeds %d bytes", maxHeaderBytes)
+
+// roundTrip writes wr, the request or its rewound copy, and reads the
+// response to req. On error the conn is gone; on success it belongs to the
+// response body (or is back in the pool when there is none).
+func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Response, stage, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+		c.hasDeadline = true
+	}
+	if ctx.Done() != nil {
+		c.stop = context.AfterFunc(ctx, c.onCancel)
+	}
+	w0 := c.nwritten
+	err := wr.Write(c.bw)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		st := stageWritten
+		if c.nwritten == w0 {
+			st = stageNothingWritten
+		}
+		return nil, st, c.fail(ctx, "write request", err)
+	}
+	r0 := c.nread
+	c.limit = maxHeaderBytes
+	var resp *http.Response
+	for {
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil {
+			st := stageResponse
+			if c.nread == r0 {
+				st = stageWritten
+			}
+			if c.limit <= 0 {
+				err = errHeaderTooLarge
+			}
+			return nil, st, c.fail(ctx, "read response header", err)
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	c.limit = math.MaxInt64
+	reuse := !resp.Close && !wr.Close && resp.StatusCode >= 200 &&
+		!hasToken(wr.Header["Connection"], "close")
+	if resp.Body == http.NoBody {
+		c.release(reuse)
+		return resp, stageResponse, nil
+	}
+	resp.Body = &body{c: c, ctx: ctx, rc: resp.Body, reuse: reuse, left: resp.ContentLength}
+	return resp, stageResponse, nil
+}
+
+// fail closes the conn after an error of op and returns the error to
+// report: one that wraps ctx.Err() when the context's end caused it.
+func (c *conn) fail(ctx context.Context, op string, err error) error {
+	fired := c.stopCancel()
+	hadDeadline := c.hasDeadline
+	c.p.put(c, false)
+	return ctxErr(ctx, op, err, fired, hadDeadline)
+}
+
+// ctxErr returns err, wrapped to satisfy errors.Is(err, ctx.Err()) if ctx
+// has ended or err is the timeout of ctx's deadline (which is the conn's
+// only deadline, so ctx is ending too).
+func ctxErr(ctx context.Context, op string, err error, fired, hadDeadline bool) error {
+	if !fired && hadDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The conn's timer can fire before ctx's timer for the same
+		// instant: wait for ctx, boundedly.
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		if op == "" {
+			return fmt.Errorf("h1: read body: %w (%w)", cerr, err)
+		}
+		return fmt.Errorf("h1: %s: %w (%w)", op, cerr, err)
+	}
+	if op == "" {
+		return err
+	}
+	return fmt.Errorf("h1: %s: %w", op, err)
+}
+
+// stopCancel stops the context's AfterFunc and reports whether it ran (or
+// is running): then the conn has a past deadline and must not be reused.
+func (c *conn) stopCancel() (fired bool) {
+	if c.stop == nil {
+		return false
+	}
+	fired = !c.stop()
+	c.stop = nil
+	return fired
+}
+
+// release ends the request the conn carried and gives the conn back to the
+// pool, idle if reuse and it is clean, else to be closed.
+func (c *conn) release(reuse bool) {
+	if c.stopCancel() || c.br.Buffered() > 0 { // unasked-for bytes
+		reuse = false
+	}
+	if reuse && c.hasDeadline {
+		reuse = c.nc.SetDeadline(time.Time{}) == nil
+		c.hasDeadline = false
+	}
+	c.p.put(c, reuse)
+}

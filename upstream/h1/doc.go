@@ -1,0 +1,79 @@
+// Package h1 is a lean HTTP/1.1 client transport for the gateway's hot path.
+//
+// # Why
+//
+// A CPU profile of the gateway at GOMAXPROCS=1 shows that net/http's
+// Transport spends about 20% of the CPU of a proxied request in its
+// per-connection readLoop and writeLoop goroutines and the channel hand-offs
+// between them and the caller (persistConn.roundTrip, selectgo, channel
+// operations). Transport does the whole round trip in the caller's goroutine
+// instead: take an idle connection (or dial one), write the request, flush,
+// read the response header and return. The response body reads straight from
+// the connection's buffered reader, and the connection goes back to the pool
+// when the body reaches EOF. There are no per-connection goroutines and no
+// channels on the hot path (a channel is used only to wait for a connection
+// when a host is at its MaxConnsPerHost bound).
+//
+// The protocol code is the standard library's: requests are written with
+// (*http.Request).Write and responses parsed with http.ReadResponse, so
+// framing (Content-Length, chunked bodies and trailers, close-delimited
+// bodies, bodiless HEAD/204/304 answers, conflicting framing) behaves as in
+// net/http. Informational answers (100, 103, ...) are skipped; 101 is final.
+//
+// # What it handles
+//
+// Plain "http" URLs over HTTP/1.1, any method except CONNECT, with no
+// request body, http.NoBody, or a body of known or unknown length (sent
+// chunked). Requests with Close set, or a "Connection: close" field, are sent
+// with "Connection: close" and their connection is not reused. Like an
+// http.Transport with DisableCompression and no Proxy, it neither asks for
+// nor decodes gzip and uses no proxy. Request.Write adds
+// "User-Agent: Go-http-client/1.1" when the request has none, as Transport
+// does.
+//
+// # What it falls back for
+//
+// These requests go to Transport.Fallback (by default an *http.Transport
+// with the same dialer and limits):
+//
+//   - any scheme other than "http" (https above all);
+//   - requests with "Expect: 100-continue";
+//   - protocol upgrades: an Upgrade field, or "upgrade" in Connection;
+//   - the CONNECT method;
+//   - requests with Trailer set;
+//   - by default, request bodies of unknown length or over 64 KiB: see
+//     Transport.MaxInlineBody.
+//
+// # Connections
+//
+// Connections are pooled per req.URL.Host (":80" is implied), reused last-in
+// first-out, bounded per host by MaxConnsPerHost (busy and idle; callers
+// beyond it wait for a connection or for their context) and MaxIdlePerHost,
+// and closed after IdleTimeout idle. A connection is reused only when the
+// response body was read to EOF without error (or there was none), neither
+// side asked to close, the body was not delimited by the connection's close,
+// and the request was written entirely.
+//
+// # Errors
+//
+// The request's context bounds the whole round trip, body reads included:
+// its deadline becomes the connection's, and its cancellation interrupts any
+// read or write in progress. Errors caused by the context ending satisfy
+// errors.Is(err, ctx.Err()). Errors of a round trip that wrote no byte of the
+// request to any connection wrap ErrNothingWritten, so that the caller may
+// send the request elsewhere whatever its method. A reused connection that
+// the server had closed is retried once on a fresh connection when that is
+// safe (see Transport.RoundTrip). On Linux, a connection about to carry a
+// request that could not be retried is first checked, without blocking, for
+// having been closed by the server while idle.
+//
+// # Differences from http.Transport
+//
+// The request is written entirely before the response is read, so an answer
+// a server sends early (a 413 while the body is still uploading) is seen only
+// if the server also reads the rest of the body; one that closes the
+// connection instead fails the round trip. A response with both
+// Content-Length and "Transfer-Encoding: chunked" is read as chunked, as
+// net/http does. Request.Cancel is ignored: use the context. PUT and DELETE
+// count as idempotent for the retry of a stale connection.
+package h1

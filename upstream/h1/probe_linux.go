@@ -1,0 +1,46 @@
+package h1
+
+import (
+	"net"
+	"syscall"
+)
+
+// probe checks, without blocking, that the server has not closed (or
+// written to) an idle connection: one recv(MSG_PEEK|MSG_DONTWAIT) call. It
+// is made once per conn so that a check allocates nothing.
+type probe struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool
+	buf   [1]byte
+	alive bool
+}
+
+func (p *probe) init(nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	p.rc = rc
+	p.fn = func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		p.alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+		return true
+	}
+}
+
+// ok reports whether the connection looks usable: nothing to read, not
+// closed. It reports true when it cannot tell.
+func (p *probe) ok() bool {
+	if p.rc == nil {
+		return true
+	}
+	p.alive = false
+	if err := p.rc.Read(p.fn); err != nil {
+		return false
+	}
+	return p.alive
+}

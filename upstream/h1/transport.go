@@ -1,0 +1,304 @@
+package h1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the zero Transport.
+const (
+	DefaultMaxConnsPerHost = 256
+	DefaultIdleTimeout     = 30 * time.Second
+)
+
+// ErrNothingWritten is wrapped by every error of a round trip that wrote no
+// byte of the request to a connection: the server provably never saw it, so
+// it may be sent again, elsewhere, whatever its method.
+var ErrNothingWritten = errors.New("h1: nothing written")
+
+// Transport is an HTTP/1.1 http.RoundTripper that does each round trip in
+// the caller's goroutine; see the package doc. The zero Transport is ready
+// to use with the defaults. Its fields must not change once it is in use.
+type Transport struct {
+	// DialContext dials the connections. Nil means a net.Dialer with a
+	// 30 s TCP keep-alive. On Linux, a conn that implements syscall.Conn
+	// (as *net.TCPConn does) is checked for having been closed by the
+	// server before it is reused for a request that cannot be retried.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Fallback carries the requests this transport does not handle (see
+	// the package doc). Nil means an *http.Transport, made on first use,
+	// with the same dialer and limits and no compression.
+	Fallback http.RoundTripper
+
+	// MaxConnsPerHost bounds the connections to one host, busy and idle.
+	// Callers beyond it wait for one. Zero or less means
+	// DefaultMaxConnsPerHost.
+	MaxConnsPerHost int
+
+	// MaxIdlePerHost bounds the idle connections kept per host. Zero or
+	// less, or more than MaxConnsPerHost, means MaxConnsPerHost.
+	MaxIdlePerHost int
+
+	// IdleTimeout closes a connection idle for this long. Zero or less
+	// means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
+	// MaxInlineBody is the largest request body this transport sends
+	// itself; a larger one, or one of unknown length, goes to Fallback.
+	// This transport writes the whole request before it reads the answer,
+	// so a server that answers early and stops reading (a 413 to a large
+	// upload) would fail the round trip, where http.Transport, reading while
+	// it writes, returns that answer. Zero means DefaultMaxInlineBody; less
+	// than zero, no bound.
+	MaxInlineBody int64
+
+	now func() time.Time // the clock; nil means time.Now (tests set it)
+
+	mu    sync.Mutex                           // serializes changes of hosts; guards fb
+	hosts atomic.Pointer[map[string]*hostPool] // copied on write
+
+	fbOnce sync.Once
+	fb     http.RoundTripper
+}
+
+var defaultDialer = &net.Dialer{KeepAlive: 30 * time.Second}
+
+func (t *Transport) maxConns() int {
+	if t.MaxConnsPerHost <= 0 {
+		return DefaultMaxConnsPerHost
+	}
+	return t.MaxConnsPerHost
+}
+
+func (t *Transport) maxIdle() int {
+	if m := t.maxConns(); t.MaxIdlePerHost <= 0 || t.MaxIdlePerHost > m {
+		return m
+	}
+	return t.MaxIdlePerHost
+}
+
+func (t *Transport) idleTimeout() time.Duration {
+	if t.IdleTimeout <= 0 {
+		return DefaultIdleTimeout
+	}
+	return t.IdleTimeout
+}
+
+func (t *Transport) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
+}
+
+func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if t.DialContext != nil {
+		return t.DialContext(ctx, "tcp", addr)
+	}
+	return defaultDialer.DialContext(ctx, "tcp", addr)
+}
+
+func (t *Transport) fallback() http.RoundTripper {
+	if t.Fallback != nil {
+		return t.Fallback
+	}
+	t.fbOnce.Do(func() {
+		dial := t.DialContext
+		if dial == nil {
+			dial = defaultDialer.DialContext
+		}
+		fb := &http.Transport{
+			DialContext:           dial,
+			MaxIdleConnsPerHost:   t.maxIdle(),
+			MaxConnsPerHost:       t.maxConns(),
+			IdleConnTimeout:       t.idleTimeout(),
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+		}
+		t.mu.Lock()
+		t.fb = fb
+		t.mu.Unlock()
+	})
+	return t.fb
+}
+
+// RoundTrip sends req and returns the response, whose body must be read to
+// EOF or closed. The requests listed in the package doc go to Fallback.
+//
+// When a reused connection fails before any byte of the response arrives
+// (the server had closed it while idle), the request is sent once more on a
+// freshly dialled connection if it is replayable: no body or a GetBody to
+// rewind it, and an idempotent method (GET, HEAD, OPTIONS, TRACE, PUT,
+// DELETE) or an Idempotency-Key or X-Idempotency-Key field. A request of
+// which nothing was written is retried whatever its method, if its body can
+// be rewound.
+//
+// Requests sent to Fallback get its response and error unchanged.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		closeBody(req)
+		return nil, fmt.Errorf("h1: nil Request.URL: %w", ErrNothingWritten)
+	}
+	if needsFallback(req) || t.bodyTooBig(req) {
+		return t.fallback().RoundTrip(req)
+	}
+	ctx := req.Context()
+	if err := validate(req); err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("%w: %w", err, ErrNothingWritten)
+	}
+	if err := ctx.Err(); err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("h1: %w: %w", err, ErrNothingWritten)
+	}
+	wr := req // the request written: req, or a copy with a rewound body
+	wrote := false
+	for retried := false; ; retried = true {
+		c, err := t.get(ctx, req.URL.Host, retried, !retried && !replayable(req))
+		if err != nil {
+			closeBody(wr)
+			return nil, finalErr(ctx, err, wrote)
+		}
+		reused := c.reused
+		resp, st, err := c.roundTrip(ctx, req, wr)
+		if err == nil {
+			return resp, nil
+		}
+		wrote = wrote || st != stageNothingWritten
+		if !retried && reused && ctx.Err() == nil && retryable(req, st, err) {
+			if rw, ok := rewind(req); ok {
+				wr = rw
+				continue
+			}
+		}
+		return nil, finalErr(ctx, err, wrote)
+	}
+}
+
+// get returns a connection to host, from the pool whose entry CloseHost
+// may have removed meanwhile.
+func (t *Transport) get(ctx context.Context, host string, fresh, probe bool) (*conn, error) {
+	for {
+		c, err := t.pool(host).get(ctx, fresh, probe)
+		if err != errPoolGone {
+			return c, err
+		}
+	}
+}
+
+// finalErr makes err satisfy errors.Is(err, ctx.Err()) when the context has
+// ended, and wrap ErrNothingWritten when nothing was written.
+func finalErr(ctx context.Context, err error, wrote bool) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", cerr, err)
+	}
+	if !wrote && !errors.Is(err, ErrNothingWritten) {
+		err = fmt.Errorf("%w: %w", err, ErrNothingWritten)
+	}
+	return err
+}
+
+// retryable reports whether a round trip that failed at stage st on a
+// reused connection may be sent again.
+func retryable(req *http.Request, st stage, err error) bool {
+	switch st {
+	case stageNothingWritten:
+		return true // still needs a rewindable body
+	case stageWritten: // no byte of the response arrived
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false
+		}
+		return replayable(req)
+	}
+	return false
+}
+
+// replayable is http.Transport's rule, with PUT and DELETE as idempotent.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	_, k1 := req.Header["Idempotency-Key"]
+	_, k2 := req.Header["X-Idempotency-Key"]
+	return k1 || k2
+}
+
+// rewind returns the request to write again: req itself when it has no
+// body, else a shallow copy with the body GetBody returns.
+func rewind(req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	b, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	r2 := *req
+	r2.Body = b
+	return &r2, true
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// needsFallback reports whether req is one the package doc lists as going
+// to Fallback.
+func needsFallback(req *http.Request) bool {
+	if req.URL.Scheme != "http" || req.Method == "CONNECT" || len(req.Trailer) > 0 {
+		return true
+	}
+	h := req.Header
+	return len(h["Upgrade"]) > 0 || hasToken(h["Connection"], "upgrade") ||
+		hasToken(h["Expect"], "100-continue")
+}
+
+// hasToken reports whether a comma-separated list in vs holds token,
+// ignoring case.
+func hasToken(vs []string, token string) bool {
+	for _, v := range vs {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.Trim(part, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// DefaultMaxInlineBody is the default of Transport.MaxInlineBody.
+const DefaultMaxInlineBody = 64 << 10
+
+// bodyTooBig reports whether req's body goes to Fallback for its size.
+func (t *Transport) bodyTooBig(req *http.Request) bool {
+	limit := t.MaxInlineBody
+	if limit == 0 {
+		limit = DefaultMaxInlineBody
+	}
+	return limit > 0 && hasBody(req) && (req.ContentLength < 0 || req.ContentLength > limit)
+}
+
+// hasBody reports whether req has a body to send.
+func hasBody(req *http.Request) bool {
+	return req.Body != nil && req.Body != http.NoBody
+}
