@@ -85,12 +85,16 @@ var errHeaderTooLarge = fmt.Errorf("h1: response header exceeds %d bytes", maxHe
 // response to req. On error the conn is gone; on success it belongs to the
 // response body (or is back in the pool when there is none).
 func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Response, stage, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		c.nc.SetDeadline(dl)
-		c.hasDeadline = true
-	}
+	// A context that can end ends at its deadline too (context.WithDeadline
+	// cancels it then), so the AfterFunc alone bounds the I/O: setting and
+	// clearing the deadline on the socket as well would cost two timer
+	// updates per request. Only a context with a deadline but no Done
+	// channel, which no standard context is, gets the socket deadline.
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.onCancel)
+	} else if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+		c.hasDeadline = true
 	}
 	w0 := c.nwritten
 	err := wr.Write(c.bw)
