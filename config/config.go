@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/middleware"
 )
 
 // Config is the gateway's configuration, as written in YAML. Zero values mean
@@ -35,9 +37,16 @@ type Config struct {
 	Defaults RouteDefaults `yaml:"defaults"`
 	// Routes map requests to services.
 	Routes []Route `yaml:"routes"`
+	// Auth declares the token verifiers routes refer to by name.
+	Auth Auth `yaml:"auth"`
+	// TrustedProxies are the networks (CIDR prefixes or addresses) whose
+	// X-Forwarded-For is believed when a rate limit keys by client address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
-	file string
-	pos  map[string]Pos
+	file      string
+	pos       map[string]Pos
+	verifiers map[string]*middleware.JWTVerifier
+	proxies   *middleware.TrustedProxies
 }
 
 // Listener is one address to serve on.
@@ -182,6 +191,10 @@ type Route struct {
 	// Idempotent lets the gateway retry the route's requests after they
 	// were sent, whatever their method (RPC routes forward as POST).
 	Idempotent bool `yaml:"idempotent"`
+	// Auth names the auth.jwt provider whose token every request needs.
+	Auth string `yaml:"auth"`
+	// RateLimit limits the requests of each client of the route.
+	RateLimit *RateLimit `yaml:"rate_limit"`
 }
 
 // Error is a configuration error at a place in a file.

@@ -71,6 +71,8 @@ func (c *Config) applyDefaults() {
 		}
 		c.Routes[i].Method = strings.ToUpper(c.Routes[i].Method)
 	}
+	c.applyAuthDefaults()
+	c.applyRateLimitDefaults()
 }
 
 func (c *Config) validate() error {
@@ -143,7 +145,7 @@ func (c *Config) validate() error {
 		}
 		return c.errorAt("routes", "%v", err)
 	}
-	return nil
+	return c.validateEdge()
 }
 
 func checkAddress(a string) error {

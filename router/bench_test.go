@@ -24,8 +24,9 @@ import (
 //   - client: the router and a real upstream.Client (discovery cache, pick,
 //     budget field, classification) over a transport that returns a canned
 //     answer;
-//   - loopback: the same over a real transport to a real server on loopback,
-//     so net/http's client half is in (the server half is the backend's).
+//   - loopback: the same over the client's default transport (h1) to a real
+//     server on loopback, and loopback-http.Transport over net/http's; the
+//     backend's server half runs in the same process and is counted too.
 
 // benchWriter is a ResponseWriter that keeps nothing, reusing its header.
 type benchWriter struct {
@@ -111,12 +112,17 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	b.Run("client", func(b *testing.B) {
 		runProxyBench(b, benchClient(b, "127.0.0.1:1", cannedTransport{}))
 	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, cannedBody)
+	}))
+	defer srv.Close()
 	b.Run("loopback", func(b *testing.B) {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, cannedBody)
-		}))
-		defer srv.Close()
+		tr := upstream.NewLeanTransport(upstream.TransportOptions{})
+		defer tr.CloseIdleConnections()
+		runProxyBench(b, benchClient(b, srv.Listener.Addr().String(), tr))
+	})
+	b.Run("loopback-http.Transport", func(b *testing.B) {
 		tr := upstream.NewTransport()
 		defer tr.CloseIdleConnections()
 		runProxyBench(b, benchClient(b, srv.Listener.Addr().String(), tr))
