@@ -4,4 +4,10 @@
 // Recorder, installed by AccessLog as the outermost layer, remembers when a
 // request started to arrive, so that the router charges the budget from that
 // moment, and which status was answered, so that the access log can say it.
+//
+// The edge policies are per-route middleware, built once per configuration
+// load: JWTVerifier.Authenticate checks bearer tokens (401 unauthorized) and
+// forwards their claims as headers; RateLimiter.Middleware keeps a token
+// bucket per client key in a bounded table (429 rate-limited), and waits
+// only as long as the request's budget allows. docs/auth.md describes both.
 package middleware

@@ -33,6 +33,10 @@ type Route struct {
 	// Idempotent marks the route's requests safe to retry after they were
 	// sent, whatever their method.
 	Idempotent bool
+	// Middleware wraps the route's handler, the first outermost: it runs
+	// after the route matched (path parameters are set) and before the
+	// budget is originated, which still counts from the request's arrival.
+	Middleware []func(http.Handler) http.Handler
 }
 
 // DisplayName returns Name, or "METHOD pattern" when Name is empty.

@@ -96,7 +96,10 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	for i := range routes {
 		current = i
 		r := routes[i]
-		h := &routeHandler{route: r, client: client, opts: opts}
+		var h http.Handler = &routeHandler{route: r, client: client, opts: opts}
+		for j := len(r.Middleware) - 1; j >= 0; j-- {
+			h = r.Middleware[j](h)
+		}
 		if r.Method == "*" {
 			mux.Handle(r.Path, h)
 		} else {

@@ -5,6 +5,7 @@
 // percentiles on one line.
 //
 //	rate -url http://127.0.0.1:8080/hello/bench -rate 2000 -duration 5s -connections 8
+//	rate -url ... -header "Authorization: Bearer TOKEN"   # any number of -header
 //
 // Output (one line on standard output):
 //
@@ -39,6 +40,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,6 +51,21 @@ type config struct {
 	duration    time.Duration
 	connections int
 	timeout     time.Duration
+	headers     []string // "Name: value" fields added to every request
+}
+
+// headerFlags collects repeated -header flags.
+type headerFlags []string
+
+func (h *headerFlags) String() string { return strings.Join(*h, ", ") }
+
+func (h *headerFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(v, "\r\n") {
+		return fmt.Errorf("want \"Name: value\", got %q", v)
+	}
+	*h = append(*h, strings.TrimSpace(name)+": "+strings.TrimSpace(value))
+	return nil
 }
 
 func main() {
@@ -57,6 +74,8 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long to send")
 	connections := flag.Int("connections", 8, "keep-alive connections; requests wait for a free one")
 	timeout := flag.Duration("timeout", 2*time.Second, "time limit of one request")
+	var headers headerFlags
+	flag.Var(&headers, "header", "`Name: value` field to send with every request (repeatable)")
 	flag.Parse()
 	u, err := url.Parse(*rawURL)
 	switch {
@@ -71,7 +90,8 @@ func main() {
 	}
 	if err == nil {
 		var r *result
-		r, err = run(config{url: u, rate: *rate, duration: *duration, connections: *connections, timeout: *timeout})
+		r, err = run(config{url: u, rate: *rate, duration: *duration, connections: *connections, timeout: *timeout,
+			headers: headers})
 		if err == nil {
 			fmt.Println(r)
 		}
@@ -178,7 +198,11 @@ func run(cfg config) (*result, error) {
 		runtime.GOMAXPROCS(2)
 	}
 	path := cfg.url.RequestURI()
-	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + cfg.url.Host + "\r\nUser-Agent: sluice-bench-rate\r\n\r\n")
+	head := "GET " + path + " HTTP/1.1\r\nHost: " + cfg.url.Host + "\r\nUser-Agent: sluice-bench-rate\r\n"
+	for _, h := range cfg.headers {
+		head += h + "\r\n"
+	}
+	req := []byte(head + "\r\n")
 	total := int(math.Round(cfg.rate * cfg.duration.Seconds()))
 	if total < 1 {
 		return nil, errors.New("-rate × -duration is less than one request")

@@ -42,6 +42,7 @@ type gateway struct {
 	metrics  *middleware.Metrics
 
 	resilience *resilience
+	edge       *edge
 
 	// accessLogger receives the access log; nil turns it off.
 	accessLogger *slog.Logger
@@ -67,6 +68,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		g.staticServices[n.Service] = true
 	}
 	g.resilience = newResilience(cfg, g.promReg)
+	g.edge = newEdge(g.promReg)
 	g.client = g.resilience.client(cfg, reg)
 	if err := g.install(cfg); err != nil {
 		return nil, err
@@ -96,13 +98,19 @@ func newRegistry(cfg *config.Config) (registry.Registry, error) {
 	return nil, fmt.Errorf("unknown registry kind %q", cfg.Registry.Kind)
 }
 
-// install builds the router of cfg and makes it the one serving.
+// install builds the router of cfg, with each route's edge policies, and
+// makes it the one serving.
 func (g *gateway) install(cfg *config.Config) error {
-	rt, err := router.New(cfg.RouterRoutes(), g.client, router.Options{Logger: g.logger})
+	routes, limiters, err := g.edge.routes(cfg)
+	if err != nil {
+		return err
+	}
+	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger})
 	if err != nil {
 		return err
 	}
 	g.router.Store(rt)
+	g.edge.limiters = limiters
 	return nil
 }
 

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/middleware"
+	"github.com/sluicehq/sluice/router"
+)
+
+// edge builds each route's edge policies (JWT authentication, per-client
+// rate limits) from the configuration, and keeps what must outlive a
+// reload: the metrics, and the rate limiters by route and settings, so that
+// a reload that leaves a route's limit alone leaves its clients' buckets
+// alone too.
+type edge struct {
+	authFailures *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
+	// limiters are those of the routes serving; only the goroutine that
+	// installs routers touches it.
+	limiters map[limiterID]*middleware.RateLimiter
+}
+
+// limiterID is what a rate limiter's buckets depend on: the route (its
+// name, method and path) and its limit; a change in any of these starts
+// afresh.
+type limiterID struct {
+	route        string
+	rps          float64
+	burst, keys  int
+	key          string
+	trustProxies string
+}
+
+func newEdge(reg prometheus.Registerer) *edge {
+	e := &edge{
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_auth_failures_total", Help: "Requests refused with 401 by a route's JWT authentication, by route and reason.",
+		}, []string{"route", "reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
+		}, []string{"route"}),
+		limiters: map[limiterID]*middleware.RateLimiter{},
+	}
+	reg.MustRegister(e.authFailures, e.rateLimited)
+	return e
+}
+
+// routes returns cfg's routes with their edge middleware, and the rate
+// limiters they use, to keep (commit) once the router they go into is
+// installed.
+func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
+	routes := cfg.RouterRoutes()
+	limiters := make(map[limiterID]*middleware.RateLimiter)
+	for i := range routes {
+		r := &routes[i]
+		name := r.DisplayName()
+		var auth, limit func(http.Handler) http.Handler
+		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
+			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
+			auth = v.Authenticate(func(reason string) { failures.WithLabelValues(reason).Inc() })
+		}
+		settings, policy, ok := cfg.RouteRateLimit(i)
+		if ok {
+			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: settings.RPS, burst: settings.Burst, keys: settings.MaxKeys,
+				key: cfg.Routes[i].RateLimit.Key, trustProxies: strings.Join(cfg.TrustedProxies, ",")}
+			lim := e.limiters[id]
+			if lim == nil {
+				var err error
+				if lim, err = middleware.NewRateLimiter(settings); err != nil {
+					return nil, nil, err
+				}
+			}
+			limiters[id] = lim
+			policy.OnLimited = e.rateLimited.WithLabelValues(name).Inc
+			limit = lim.Middleware(policy)
+		}
+		// A limit by subject needs the verified token, so it runs after
+		// authentication; any other runs first, so that a flood of bad
+		// tokens is limited before a signature is checked.
+		if policy.Key.NeedsIdentity() {
+			r.Middleware = appendNonNil(r.Middleware, auth, limit)
+		} else {
+			r.Middleware = appendNonNil(r.Middleware, limit, auth)
+		}
+	}
+	return routes, limiters, nil
+}
+
+func appendNonNil(dst []func(http.Handler) http.Handler, mws ...func(http.Handler) http.Handler) []func(http.Handler) http.Handler {
+	for _, mw := range mws {
+		if mw != nil {
+			dst = append(dst, mw)
+		}
+	}
+	return dst
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/middleware"
+)
+
+// DefaultLeeway is the clock skew a JWT provider allows when its leeway is
+// left out.
+const DefaultLeeway = 30 * time.Second
+
+// Auth declares the ways routes may authenticate requests.
+type Auth struct {
+	// JWT holds bearer-token verifiers by name; a route names one in its
+	// auth field.
+	JWT map[string]JWTProvider `yaml:"jwt"`
+}
+
+// JWTProvider verifies bearer tokens (JWS compact form) of one issuer.
+type JWTProvider struct {
+	// Issuer, when set, must equal the token's iss.
+	Issuer string `yaml:"issuer"`
+	// Audiences, when set, must include one of the token's aud values.
+	Audiences []string `yaml:"audiences"`
+	// Algorithms accepted; required. The token's alg must be one of them.
+	Algorithms []string `yaml:"algorithms"`
+	// Keys verify signatures; required.
+	Keys []JWTKey `yaml:"keys"`
+	// Leeway is the clock skew allowed on exp, nbf and iat. Default 30s.
+	Leeway time.Duration `yaml:"leeway"`
+	// ForwardClaims maps a claim to the request header it is sent to the
+	// backend in.
+	ForwardClaims map[string]string `yaml:"forward_claims"`
+	// ForwardToken sends the client's Authorization header to the backend;
+	// by default it is removed.
+	ForwardToken bool `yaml:"forward_token"`
+}
+
+// JWTKey is one key of a provider, from exactly one source: the YAML never
+// holds a secret itself.
+type JWTKey struct {
+	// ID matches a token's kid.
+	ID string `yaml:"id"`
+	// HMACSecretEnv names the environment variable holding an HMAC secret.
+	HMACSecretEnv string `yaml:"hmac_secret_env"`
+	// HMACSecretFile names a file holding an HMAC secret (one trailing
+	// newline is ignored).
+	HMACSecretFile string `yaml:"hmac_secret_file"`
+	// PublicKeyFile names a PEM file holding an RSA, ECDSA or Ed25519
+	// public key, or a certificate.
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+func (c *Config) applyAuthDefaults() {
+	for name, p := range c.Auth.JWT {
+		if p.Leeway == 0 {
+			p.Leeway = DefaultLeeway
+			c.Auth.JWT[name] = p
+		}
+	}
+}
+
+// buildVerifiers loads every provider's keys and builds its verifier.
+func (c *Config) buildVerifiers() error {
+	c.verifiers = make(map[string]*middleware.JWTVerifier, len(c.Auth.JWT))
+	names := make([]string, 0, len(c.Auth.JWT))
+	for name := range c.Auth.JWT {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p, path := c.Auth.JWT[name], "auth.jwt."+name
+		if name == "" || strings.ContainsAny(name, " .[") {
+			return c.errorAt(path, "provider name %q: use letters, digits, '-' and '_'", name)
+		}
+		s := middleware.JWTSettings{Issuer: p.Issuer, Audiences: p.Audiences, Algorithms: p.Algorithms,
+			Leeway: p.Leeway, ForwardClaims: p.ForwardClaims, ForwardToken: p.ForwardToken}
+		for i, k := range p.Keys {
+			key, err := c.loadKey(k, fmt.Sprintf("%s.keys[%d]", path, i))
+			if err != nil {
+				return err
+			}
+			s.Keys = append(s.Keys, middleware.JWTKey{ID: k.ID, Key: key})
+		}
+		v, err := middleware.NewJWTVerifier(s)
+		if err != nil {
+			var se *middleware.SettingsError
+			if errors.As(err, &se) {
+				return c.errorAt(path+"."+se.Field, "%v", se.Err)
+			}
+			return c.errorAt(path, "%v", err)
+		}
+		c.verifiers[name] = v
+	}
+	return nil
+}
+
+// loadKey reads one key from its source; errors point at the source field.
+func (c *Config) loadKey(k JWTKey, path string) (any, error) {
+	sources := 0
+	for _, s := range []string{k.HMACSecretEnv, k.HMACSecretFile, k.PublicKeyFile} {
+		if s != "" {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return nil, c.errorAt(path, "give exactly one of hmac_secret_env, hmac_secret_file and public_key_file")
+	}
+	switch {
+	case k.HMACSecretEnv != "":
+		v, ok := os.LookupEnv(k.HMACSecretEnv)
+		if !ok || v == "" {
+			return nil, c.errorAt(path+".hmac_secret_env", "environment variable %s is not set", k.HMACSecretEnv)
+		}
+		return []byte(v), nil
+	case k.HMACSecretFile != "":
+		data, err := c.readKeyFile(k.HMACSecretFile)
+		if err != nil {
+			return nil, c.errorAt(path+".hmac_secret_file", "%v", err)
+		}
+		return []byte(strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")), nil
+	}
+	data, err := c.readKeyFile(k.PublicKeyFile)
+	if err == nil {
+		var key any
+		if key, err = middleware.ParsePublicKeyPEM(data); err == nil {
+			return key, nil
+		}
+		err = fmt.Errorf("%s: %w", k.PublicKeyFile, err)
+	}
+	return nil, c.errorAt(path+".public_key_file", "%v", err)
+}
+
+// readKeyFile reads a key file, at most 64 KiB; a relative name is taken
+// from the configuration file's directory.
+func (c *Config) readKeyFile(name string) ([]byte, error) {
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(filepath.Dir(c.file), name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 64<<10 {
+		return nil, fmt.Errorf("%s: larger than 64 KiB", name)
+	}
+	return data, nil
+}
+
+// JWTVerifier returns the verifier of the auth.jwt provider name, built
+// when the configuration loaded, or nil.
+func (c *Config) JWTVerifier(name string) *middleware.JWTVerifier { return c.verifiers[name] }

@@ -1,0 +1,194 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+type identityKey struct{}
+
+// IdentityFrom returns the identity that Authenticate verified for the
+// request of ctx.
+func IdentityFrom(ctx context.Context) (*Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(*Identity)
+	return id, ok
+}
+
+// Authenticate returns middleware that lets a request through only with a
+// valid bearer token (RFC 6750, Authorization field only), and otherwise
+// answers 401 with a WWW-Authenticate challenge and an unauthorized problem
+// body. onFailure, when not nil, is called with the AuthError's reason.
+//
+// Before anything else it removes every header the verifier forwards claims
+// into, so that a client cannot supply them; after verification it sets
+// them from the token, removes Authorization unless ForwardToken is set,
+// and puts the Identity in the request's context (IdentityFrom).
+func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v.stripForwarded(r.Header)
+			id, err := v.verifyRequest(r.Header)
+			if err != nil {
+				if onFailure != nil {
+					onFailure(err.Reason)
+				}
+				writeUnauthorized(w, err)
+				return
+			}
+			if !v.forwardToken {
+				delete(r.Header, "Authorization")
+			}
+			for _, c := range v.claims {
+				if s, ok := claimString(id.Claims[c.claim]); ok {
+					r.Header[c.header] = []string{s}
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		})
+	}
+}
+
+func (v *JWTVerifier) verifyRequest(h http.Header) (*Identity, *AuthError) {
+	fields := h["Authorization"]
+	if len(fields) == 0 {
+		return nil, authError(ReasonMissing, nil)
+	}
+	if len(fields) > 1 {
+		return nil, authError(ReasonMalformed, fmt.Errorf("%d Authorization fields", len(fields)))
+	}
+	scheme, token, _ := strings.Cut(fields[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return nil, authError(ReasonMissing, nil) // another scheme: no bearer credentials
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" {
+		return nil, authError(ReasonMalformed, nil)
+	}
+	id, err := v.Verify(token)
+	if err != nil {
+		return nil, err.(*AuthError)
+	}
+	return id, nil
+}
+
+// stripForwarded removes the headers claims are forwarded into, including
+// spellings with '_' for '-', which some backends (CGI, WSGI, Rack) read as
+// the same name.
+func (v *JWTVerifier) stripForwarded(h http.Header) {
+	if len(v.claims) == 0 {
+		return
+	}
+	for _, c := range v.claims {
+		delete(h, c.header)
+	}
+	for name := range h {
+		if strings.IndexByte(name, '_') < 0 {
+			continue
+		}
+		for _, c := range v.claims {
+			if sameUnderscored(name, c.header) {
+				delete(h, name)
+			}
+		}
+	}
+}
+
+// sameUnderscored reports whether a and b are equal ignoring case and
+// taking '_' for '-'.
+func sameUnderscored(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if lower(x) != lower(y) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// claimString renders a claim as a header value: strings as they are,
+// numbers and booleans in JSON form, lists joined with commas, objects as
+// JSON. A value that is absent, or that a header cannot carry (control
+// characters), gives false.
+func claimString(v any) (string, bool) {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		s = x
+	case float64:
+		s = strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		s = strconv.FormatBool(x)
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			p, ok := claimString(e)
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, p)
+		}
+		s = strings.Join(parts, ",")
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return "", false
+		}
+		s = string(b)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// reservedHeaders are header names a claim may not be forwarded into.
+var reservedHeaders = map[string]bool{
+	"Authorization": true, "Host": true, "Content-Length": true, "Content-Type": true,
+	"Transfer-Encoding": true, "Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
+	"Sluice-Budget": true, "Grpc-Timeout": true, "X-Forwarded-For": true, "X-Forwarded-Host": true,
+	"X-Forwarded-Proto": true, "Cookie": true,
+}
+
+// forwardHeader checks a header name a claim is forwarded into and returns
+// its canonical form.
+func forwardHeader(name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("empty header name")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return "", fmt.Errorf("header name %q: use letters, digits and '-'", name)
+		}
+	}
+	h := textproto.CanonicalMIMEHeaderKey(name)
+	if reservedHeaders[h] {
+		return "", fmt.Errorf("header %s is not one a claim may be forwarded into", h)
+	}
+	return h, nil
+}

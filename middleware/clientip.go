@@ -1,0 +1,93 @@
+package middleware
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// TrustedProxies are the networks whose X-Forwarded-For the gateway
+// believes: the load balancers in front of it. The zero value (or nil)
+// trusts no one, and the client is the connection's peer.
+type TrustedProxies struct {
+	prefixes []netip.Prefix
+}
+
+// ParseTrustedProxies parses CIDR prefixes ("10.0.0.0/8") or single
+// addresses ("192.0.2.7", taken as /32 or /128).
+func ParseTrustedProxies(cidrs []string) (*TrustedProxies, error) {
+	t := &TrustedProxies{}
+	for i, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			a, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				return nil, fmt.Errorf("[%d]: %q is neither a CIDR prefix nor an IP address", i, c)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		t.prefixes = append(t.prefixes, p.Masked())
+	}
+	return t, nil
+}
+
+func (t *TrustedProxies) trusts(a netip.Addr) bool {
+	if t == nil {
+		return false
+	}
+	for _, p := range t.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientIP returns the address of the client that sent r: the connection's
+// peer, unless the peer is a trusted proxy, in which case X-Forwarded-For
+// is read from the right, skipping trusted proxies, and the first address
+// not trusted (or the last one readable) is the client. It returns the zero
+// Addr when the peer's address cannot be read. IPv4-mapped IPv6 addresses
+// are unmapped.
+func (t *TrustedProxies) ClientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	client := ap.Addr().Unmap()
+	if !t.trusts(client) {
+		return client
+	}
+	xff := r.Header["X-Forwarded-For"]
+	for i := len(xff) - 1; i >= 0; i-- {
+		list := xff[i]
+		for list != "" {
+			var item string
+			if j := strings.LastIndexByte(list, ','); j >= 0 {
+				item, list = list[j+1:], list[:j]
+			} else {
+				item, list = list, ""
+			}
+			a, ok := parseForwarded(strings.TrimSpace(item))
+			if !ok {
+				return client // unreadable: stop at the last hop we could read
+			}
+			client = a
+			if !t.trusts(a) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+func parseForwarded(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}

@@ -1,0 +1,248 @@
+package middleware
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenBytes bounds the bearer tokens a JWTVerifier looks at; a longer
+// one is refused before it is decoded.
+const MaxTokenBytes = 8 << 10
+
+// JWTKey is one verification key of a token issuer.
+type JWTKey struct {
+	// ID matches the "kid" of a token's header. A token that names a kid is
+	// verified with that key only; a token without one with every key
+	// that fits its algorithm.
+	ID string
+	// Key is an HMAC secret ([]byte) or a public key: *rsa.PublicKey,
+	// *ecdsa.PublicKey or ed25519.PublicKey (see ParsePublicKeyPEM).
+	Key any
+}
+
+// JWTSettings configure a JWTVerifier: one issuer of tokens.
+type JWTSettings struct {
+	// Issuer, when set, must equal the token's "iss".
+	Issuer string
+	// Audiences, when set, must include one of the token's "aud" values.
+	Audiences []string
+	// Algorithms lists the accepted signature algorithms (JWTAlgorithms);
+	// a token signed with any other is refused before a key is looked up.
+	Algorithms []string
+	// Keys verify signatures. Each must fit at least one algorithm.
+	Keys []JWTKey
+	// Leeway is the clock skew allowed on "exp", "nbf" and "iat".
+	Leeway time.Duration
+	// ForwardClaims maps a claim name to the request header it is copied
+	// into, for the backend; any such header the client sent is removed.
+	ForwardClaims map[string]string
+	// ForwardToken keeps the client's Authorization header on the request
+	// sent to the backend; by default it is removed.
+	ForwardToken bool
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// JWTVerifier verifies bearer tokens against one issuer's settings. It is
+// immutable and safe for concurrent use; build one per configuration load,
+// since its keys are parsed up front.
+type JWTVerifier struct {
+	parser       *jwt.Parser
+	allowed      map[string]bool
+	byID         map[string]JWTKey
+	byAlg        map[string]any // alg → key, or a jwt.VerificationKeySet
+	claims       []claimHeader
+	forwardToken bool
+}
+
+type claimHeader struct{ claim, header string }
+
+// Identity is what a verified token says about its bearer.
+type Identity struct {
+	// Subject is the token's "sub", possibly empty.
+	Subject string
+	// Claims are all of the token's claims, as decoded from JSON.
+	Claims map[string]any
+}
+
+// NewJWTVerifier checks s and returns a verifier for it.
+func NewJWTVerifier(s JWTSettings) (*JWTVerifier, error) {
+	if len(s.Algorithms) == 0 {
+		return nil, settingsErr("algorithms", errors.New("list at least one"))
+	}
+	if len(s.Keys) == 0 {
+		return nil, settingsErr("keys", errors.New("list at least one"))
+	}
+	v := &JWTVerifier{allowed: map[string]bool{}, byID: map[string]JWTKey{}, byAlg: map[string]any{},
+		forwardToken: s.ForwardToken}
+	for _, alg := range s.Algorithms {
+		if !slices.Contains(JWTAlgorithms, alg) {
+			return nil, settingsErr("algorithms", fmt.Errorf("%q is not supported (use some of %v)", alg, JWTAlgorithms))
+		}
+		v.allowed[alg] = true
+	}
+	keySets := map[string][]jwt.VerificationKey{}
+	for i, k := range s.Keys {
+		algs, err := keyAlgorithms(k.Key)
+		if err != nil {
+			return nil, settingsErr(fmt.Sprintf("keys[%d]", i), err)
+		}
+		fits := false
+		for _, alg := range algs {
+			if v.allowed[alg] {
+				fits = true
+				keySets[alg] = append(keySets[alg], k.Key)
+			}
+		}
+		if !fits {
+			return nil, settingsErr(fmt.Sprintf("keys[%d]", i), fmt.Errorf("%s fits none of the algorithms %v (it fits %v)", keyKind(k.Key), s.Algorithms, algs))
+		}
+		if k.ID != "" {
+			if _, dup := v.byID[k.ID]; dup {
+				return nil, settingsErr(fmt.Sprintf("keys[%d].id", i), fmt.Errorf("id %q is given twice", k.ID))
+			}
+			v.byID[k.ID] = k
+		}
+	}
+	for alg := range v.allowed {
+		switch ks := keySets[alg]; len(ks) {
+		case 0:
+			return nil, settingsErr("algorithms", fmt.Errorf("no key fits %s", alg))
+		case 1:
+			v.byAlg[alg] = ks[0]
+		default:
+			v.byAlg[alg] = jwt.VerificationKeySet{Keys: ks}
+		}
+	}
+	headers := map[string]string{}
+	for claim, header := range s.ForwardClaims {
+		h, err := forwardHeader(header)
+		if err != nil {
+			return nil, settingsErr("forward_claims."+claim, err)
+		}
+		if other, dup := headers[h]; dup {
+			return nil, settingsErr("forward_claims."+claim, fmt.Errorf("claims %q and %q both go to %s", other, claim, h))
+		}
+		headers[h] = claim
+		v.claims = append(v.claims, claimHeader{claim: claim, header: h})
+	}
+	slices.SortFunc(v.claims, func(a, b claimHeader) int { return cmp.Compare(a.header, b.header) })
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(slices.Clone(s.Algorithms)),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(s.Leeway),
+	}
+	if s.Now != nil {
+		opts = append(opts, jwt.WithTimeFunc(s.Now))
+	}
+	if s.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(s.Issuer))
+	}
+	if len(s.Audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(s.Audiences...))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// SettingsError is a fault in JWTSettings; Field names the field in the
+// configuration's terms: "algorithms", "keys[1]", "forward_claims.sub".
+type SettingsError struct {
+	Field string
+	Err   error
+}
+
+func settingsErr(field string, err error) error { return &SettingsError{Field: field, Err: err} }
+
+// Error returns the field and the fault.
+func (e *SettingsError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the fault.
+func (e *SettingsError) Unwrap() error { return e.Err }
+
+var (
+	errUnknownKey = errors.New("no key has the token's kid")
+	errKeyMisfit  = errors.New("the token's kid names a key that does not fit its algorithm")
+	errCritical   = errors.New("the token has critical header parameters")
+)
+
+// keyFor is the jwt.Keyfunc. The parser has already refused algorithms not
+// in the allowlist, so t.Method is one of them; the key is picked by kid
+// when the token names one, else by algorithm, and its type is checked
+// against the algorithm either way.
+func (v *JWTVerifier) keyFor(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritical // RFC 7515 §4.1.11: we understand no extension
+	}
+	alg := t.Method.Alg()
+	kid, named := t.Header["kid"]
+	if !named {
+		if k, ok := v.byAlg[alg]; ok {
+			return k, nil
+		}
+		return nil, errUnknownKey
+	}
+	id, _ := kid.(string)
+	k, ok := v.byID[id]
+	if !ok || id == "" {
+		return nil, errUnknownKey
+	}
+	algs, _ := keyAlgorithms(k.Key)
+	if !slices.Contains(algs, alg) {
+		return nil, errKeyMisfit
+	}
+	return k.Key, nil
+}
+
+// Verify checks a compact JWS token: size, algorithm, key, signature, then
+// the claims ("exp" required; "nbf", "iat" within the leeway; "iss" and
+// "aud" when configured). A failure is an *AuthError.
+func (v *JWTVerifier) Verify(token string) (*Identity, error) {
+	if len(token) > MaxTokenBytes {
+		return nil, authError(ReasonTooLarge, nil)
+	}
+	claims := jwt.MapClaims{}
+	t, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
+	if err != nil {
+		return nil, authError(v.classify(t, err), err)
+	}
+	id := &Identity{Claims: claims}
+	id.Subject, _ = claims["sub"].(string)
+	return id, nil
+}
+
+// classify names the reason a token was refused, from jwt/v5's errors.
+func (v *JWTVerifier) classify(t *jwt.Token, err error) string {
+	switch {
+	case errors.Is(err, errUnknownKey):
+		return ReasonUnknownKey
+	case errors.Is(err, errKeyMisfit):
+		return ReasonAlgorithm
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, errCritical):
+		return ReasonMalformed
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ReasonAlgorithm // an algorithm jwt/v5 does not know
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		if t != nil && t.Method != nil && !v.allowed[t.Method.Alg()] {
+			return ReasonAlgorithm
+		}
+		return ReasonSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ReasonExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ReasonNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return ReasonIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return ReasonAudience
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return ReasonMissingClaim
+	}
+	return ReasonInvalid
+}
