@@ -42,6 +42,10 @@ type JWTProvider struct {
 	// ForwardToken sends the client's Authorization header to the backend;
 	// by default it is removed.
 	ForwardToken bool `yaml:"forward_token"`
+	// CacheSize bounds the verified tokens remembered, so that a token sent
+	// again skips the signature check (its time claims are still checked).
+	// Zero means 10 000; -1 turns the cache off.
+	CacheSize int `yaml:"cache_size"`
 }
 
 // JWTKey is one key of a provider, from exactly one source: the YAML never
@@ -82,7 +86,10 @@ func (c *Config) buildVerifiers() error {
 			return c.errorAt(path, "provider name %q: use letters, digits, '-' and '_'", name)
 		}
 		s := middleware.JWTSettings{Issuer: p.Issuer, Audiences: p.Audiences, Algorithms: p.Algorithms,
-			Leeway: p.Leeway, ForwardClaims: p.ForwardClaims, ForwardToken: p.ForwardToken}
+			Leeway: p.Leeway, ForwardClaims: p.ForwardClaims, ForwardToken: p.ForwardToken, CacheSize: p.CacheSize}
+		if p.CacheSize < -1 {
+			return c.errorAt(path+".cache_size", "must be -1 (off), 0 (the default, 10000) or more")
+		}
 		for i, k := range p.Keys {
 			key, err := c.loadKey(k, fmt.Sprintf("%s.keys[%d]", path, i))
 			if err != nil {

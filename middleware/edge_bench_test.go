@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -27,21 +28,39 @@ func BenchmarkJWT(b *testing.B) {
 		{"EdDSA", jwt.SigningMethodEdDSA, k.ed, k.ed.Public()},
 	}
 	for _, c := range cases {
-		b.Run(c.alg, func(b *testing.B) {
-			v := provider(b, []string{c.alg}, middleware.JWTKey{ID: "k1", Key: c.key})
-			field := []string{"Bearer " + sign(b, c.method, c.sign, "k1", claims(nil))}
-			h := v.Authenticate(nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-			w := httptest.NewRecorder()
-			r := httptest.NewRequest("GET", "/x", nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				r.Header["Authorization"] = field // removed by each pass
-				h.ServeHTTP(w, r)
-			}
-			if w.Code != http.StatusOK {
-				b.Fatalf("status %d: %s", w.Code, w.Body)
-			}
-		})
+		for _, cache := range []struct {
+			name string
+			size int
+		}{{"uncached", -1}, {"cached", 0}} {
+			b.Run(c.alg+"/"+cache.name, func(b *testing.B) {
+				benchJWT(b, c.alg, c.method, c.sign, c.key, cache.size)
+			})
+		}
+	}
+}
+
+// benchJWT measures Authenticate over one token, verified each time or
+// found in the verifier's cache.
+func benchJWT(b *testing.B, alg string, method jwt.SigningMethod, signKey, key any, cacheSize int) {
+	v, err := middleware.NewJWTVerifier(middleware.JWTSettings{
+		Issuer: "https://id.example", Audiences: []string{"api"}, Algorithms: []string{alg},
+		Keys: []middleware.JWTKey{{ID: "k1", Key: key}}, Leeway: 30 * time.Second, Now: fixedNow,
+		ForwardClaims: map[string]string{"sub": "X-Sluice-Subject"}, CacheSize: cacheSize,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	field := []string{"Bearer " + sign(b, method, signKey, "k1", claims(nil))}
+	h := v.Authenticate(nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/x", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header["Authorization"] = field // removed by each pass
+		h.ServeHTTP(w, r)
+	}
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 }
 

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -44,6 +45,10 @@ type JWTSettings struct {
 	// ForwardToken keeps the client's Authorization header on the request
 	// sent to the backend; by default it is removed.
 	ForwardToken bool
+	// CacheSize bounds how many verified tokens are remembered, so that a
+	// token sent again is not verified again (its time claims still are).
+	// Zero means DefaultTokenCacheSize; less than zero turns the cache off.
+	CacheSize int
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,6 +63,8 @@ type JWTVerifier struct {
 	byAlg        map[string]any // alg → key, or a jwt.VerificationKeySet
 	claims       []claimHeader
 	forwardToken bool
+	cache        *tokenCache // nil when off
+	now          func() time.Time
 }
 
 type claimHeader struct{ claim, header string }
@@ -148,6 +155,16 @@ func NewJWTVerifier(s JWTSettings) (*JWTVerifier, error) {
 		opts = append(opts, jwt.WithAudience(s.Audiences...))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.now = s.Now
+	if v.now == nil {
+		v.now = time.Now
+	}
+	switch {
+	case s.CacheSize == 0:
+		v.cache = newTokenCache(DefaultTokenCacheSize, s.Leeway)
+	case s.CacheSize > 0:
+		v.cache = newTokenCache(s.CacheSize, s.Leeway)
+	}
 	return v, nil
 }
 
@@ -202,10 +219,19 @@ func (v *JWTVerifier) keyFor(t *jwt.Token) (any, error) {
 
 // Verify checks a compact JWS token: size, algorithm, key, signature, then
 // the claims ("exp" required; "nbf", "iat" within the leeway; "iss" and
-// "aud" when configured). A failure is an *AuthError.
+// "aud" when configured). A failure is an *AuthError. A token that verified
+// before is found in the verifier's cache, and only its time claims are
+// checked again. The Identity returned is shared: do not modify it.
 func (v *JWTVerifier) Verify(token string) (*Identity, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, authError(ReasonTooLarge, nil)
+	}
+	var key [sha256.Size]byte
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(token))
+		if id, ok := v.cache.get(key, v.now()); ok {
+			return id, nil
+		}
 	}
 	claims := jwt.MapClaims{}
 	t, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
@@ -214,6 +240,9 @@ func (v *JWTVerifier) Verify(token string) (*Identity, error) {
 	}
 	id := &Identity{Claims: claims}
 	id.Subject, _ = claims["sub"].(string)
+	if v.cache != nil {
+		v.cache.put(key, id)
+	}
 	return id, nil
 }
 
