@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/upstream"
 )
 
 func TestUpstreamFailures(t *testing.T) {
@@ -170,5 +172,53 @@ func TestInboundCancellationCancelsUpstream(t *testing.T) {
 	}
 	if n := be.hits.Load(); n != 1 {
 		t.Errorf("the backend was called %d times; a cancelled call must not be retried", n)
+	}
+}
+
+// A route marked idempotent lets the client retry a POST that a node failed
+// after receiving it, its body held for the retry; an unmarked one answers
+// with that failure; a PUT is idempotent by its method.
+func TestIdempotentRouteRetriesAfterSending(t *testing.T) {
+	for _, tt := range []struct {
+		name, method string
+		idempotent   bool
+		retried      bool
+	}{
+		{"POST unmarked", "POST", false, false},
+		{"POST idempotent", "POST", true, true},
+		{"PUT unmarked", "PUT", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			failFirst := func(w http.ResponseWriter, _ *http.Request) {
+				if hits.Add(1) == 1 {
+					http.Error(w, "busy", http.StatusServiceUnavailable)
+					return
+				}
+				_, _ = w.Write([]byte("ok"))
+			}
+			a, b := newBackend(t, failFirst), newBackend(t, failFirst)
+			s := (&setup{opts: router.Options{MarkIdempotent: upstream.WithIdempotent}}).
+				node("pay", a.addr()).node("pay", b.addr())
+			rt := s.build(t, router.Route{Method: tt.method, Path: "/pay", Service: "pay", Budget: policy, Idempotent: tt.idempotent})
+			rec := serve(rt, httptest.NewRequest(tt.method, "/pay", strings.NewReader(`{"amount":1}`)))
+			want, wantHits := http.StatusServiceUnavailable, int32(1)
+			if tt.retried {
+				want, wantHits = http.StatusOK, 2
+			}
+			if rec.Code != want || hits.Load() != wantHits {
+				t.Fatalf("status %d after %d attempts, want %d after %d", rec.Code, hits.Load(), want, wantHits)
+			}
+			for range wantHits { // every attempt carried the whole body
+				var c captured
+				select {
+				case c = <-a.got:
+				case c = <-b.got:
+				}
+				if string(c.Body) != `{"amount":1}` {
+					t.Fatalf("an attempt carried the body %q", c.Body)
+				}
+			}
+		})
 	}
 }

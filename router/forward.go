@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/rpc"
 )
 
@@ -20,11 +22,44 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}
 	out.Host = r.Host
 	out.Header = outboundHeader(r)
-	if r.ContentLength == 0 {
+	switch {
+	case r.ContentLength == 0:
 		out.Body = nil // nothing to replay: retries stay possible
+	case h.replayable(r):
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			if ctx.Err() != nil {
+				h.fail(ctx, w, ctx.Err()) // 499, or 504 if the budget ran out reading
+				return
+			}
+			problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Request body cut short", err.Error())
+			return
+		}
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	out.Close = false
 	h.forward(w, out)
+}
+
+// MaxReplayBody is the largest request body of an HTTP route that the
+// gateway holds in memory so that a retry can send it again; a larger one,
+// or one of unknown length, is streamed, and its request is retried only
+// when it provably never left.
+const MaxReplayBody = 64 << 10
+
+// replayable reports whether r's body is worth holding for a retry: the
+// request may be retried after it was sent (its route is marked idempotent,
+// or its method is), and the body is small and of known length.
+func (h *routeHandler) replayable(r *http.Request) bool {
+	if r.ContentLength < 0 || r.ContentLength > MaxReplayBody {
+		return false
+	}
+	switch r.Method {
+	case http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return h.route.Idempotent
 }
 
 // forward sends out through the client and copies the answer to w.

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
-	"github.com/sluicehq/sluice/upstream"
 )
 
 // Doer sends a request to the service its URL's host names. *upstream.Client
@@ -39,6 +39,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// MarkIdempotent returns a context that tells the Doer a request of a
+	// route marked Idempotent may be retried after it was sent, whatever
+	// its method; the gateway sets upstream.WithIdempotent. Nil leaves the
+	// context as it is: the Doer then decides by method alone.
+	MarkIdempotent func(context.Context) context.Context
 }
 
 // Router serves a fixed set of routes. It is immutable and safe for
@@ -178,8 +183,8 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := budget.NewContext(r.Context(), info)
 	defer cancel()
-	if h.route.Idempotent {
-		ctx = upstream.WithIdempotent(ctx)
+	if h.route.Idempotent && h.opts.MarkIdempotent != nil {
+		ctx = h.opts.MarkIdempotent(ctx)
 	}
 	if h.route.Endpoint != "" {
 		h.serveRPC(ctx, w, r)

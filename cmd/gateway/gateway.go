@@ -105,7 +105,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger})
+	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent})
 	if err != nil {
 		return err
 	}
