@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"reflect"
@@ -109,6 +110,11 @@ var conformanceSeeds = []string{
 // its body; h1 sends upgrade requests to Fallback, and ends a 101 answer to
 // any other request with an empty body and the connection closed.
 func FuzzResponse(f *testing.F) {
+	// http.Transport logs bytes that follow a response ("Unsolicited
+	// response received on idle HTTP channel"), which many inputs have.
+	out := log.Writer()
+	log.SetOutput(io.Discard)
+	f.Cleanup(func() { log.SetOutput(out) })
 	for _, s := range conformanceSeeds {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
