@@ -46,7 +46,7 @@ type proc struct {
 	mu   sync.Mutex
 	logs []map[string]any
 	cond chan struct{} // closed and replaced when a line arrives
-	done chan struct{} // closed when the process has exited
+	done chan struct{} // closed when the process has exited and its last line is in logs
 	err  error
 }
 
@@ -60,10 +60,15 @@ func start(t *testing.T, name string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	go p.read(pr)
+	read := make(chan struct{})
+	go func() {
+		p.read(pr)
+		close(read)
+	}()
 	go func() {
 		p.err = p.cmd.Wait()
 		pw.Close()
+		<-read // Wait returns once the output is handed over, maybe before it is logged
 		close(p.done)
 	}()
 	t.Cleanup(func() {
