@@ -35,8 +35,7 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 			problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Request body cut short", err.Error())
 			return
 		}
-		out.Body = io.NopCloser(bytes.NewReader(body))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		setReplayableBody(out, body)
 	}
 	out.Close = false
 	h.forward(w, out)
@@ -96,4 +95,10 @@ func (h *routeHandler) fail(ctx context.Context, w http.ResponseWriter, err erro
 		slog.String("route", h.route.DisplayName()), slog.String("service", h.route.Service),
 		slog.String("error", err.Error()))
 	rpc.WriteError(w, err)
+}
+
+// setReplayableBody makes body the body of out, which a retry can send again.
+func setReplayableBody(out *http.Request, body []byte) {
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 }

@@ -46,8 +46,7 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 	out.Header.Set("Content-Type", rpc.ContentType)
 	out.Header.Del("Content-Length")
 	out.ContentLength = int64(len(body))
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	setReplayableBody(out, body)
 	out.Close = false
 	h.forward(w, out)
 }
