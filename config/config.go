@@ -52,7 +52,18 @@ type Config struct {
 // Listener is one address to serve on.
 type Listener struct {
 	Address string `yaml:"address"`
+	// Server is the HTTP/1.x server that serves the address: "sluice" (the
+	// default on route listeners, the lean server of package server) or
+	// "net/http" (the standard library's, the default on the admin
+	// listener).
+	Server string `yaml:"server"`
 }
+
+// Server names of Listener.Server.
+const (
+	ServerSluice  = "sluice"
+	ServerNetHTTP = "net/http"
+)
 
 // Registry selects and configures service discovery.
 type Registry struct {

@@ -80,10 +80,16 @@ func (c *Config) validate() error {
 		if err := checkAddress(l.Address); err != nil {
 			return c.errorAt(fmt.Sprintf("listeners[%d].address", i), "%v", err)
 		}
+		if err := checkServer(l.Server); err != nil {
+			return c.errorAt(fmt.Sprintf("listeners[%d].server", i), "%v", err)
+		}
 	}
 	if c.Admin != nil {
 		if err := checkAddress(c.Admin.Address); err != nil {
 			return c.errorAt("admin.address", "%v", err)
+		}
+		if err := checkServer(c.Admin.Server); err != nil {
+			return c.errorAt("admin.server", "%v", err)
 		}
 	}
 	switch c.Registry.Kind {
@@ -181,4 +187,12 @@ func (c *Config) RouterRoutes() []router.Route {
 		}
 	}
 	return out
+}
+
+func checkServer(name string) error {
+	switch name {
+	case "", ServerSluice, ServerNetHTTP:
+		return nil
+	}
+	return fmt.Errorf("unknown server %q: use %q or %q", name, ServerSluice, ServerNetHTTP)
 }

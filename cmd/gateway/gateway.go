@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/selector"
+	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -201,35 +202,56 @@ func (g *gateway) adminHandler() http.Handler {
 	return mux
 }
 
+// httpServer is what the gateway needs of *server.Server and *http.Server.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
 // serve listens on every configured address until ctx ends, reloading routes
 // on each signal from reload, then drains.
 func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func() (*config.Config, error)) error {
-	var servers []*http.Server
+	var servers []httpServer
 	var lns []net.Listener
-	listen := func(addr string, h http.Handler) error {
-		ln, err := net.Listen("tcp", addr)
+	listen := func(l config.Listener, h http.Handler, defaultServer string) error {
+		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
 			return err
 		}
 		lns = append(lns, ln)
+		errorLog := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn)
+		kind := l.Server
+		if kind == "" {
+			kind = defaultServer
+		}
+		if kind == config.ServerSluice {
+			servers = append(servers, &server.Server{
+				Handler:           h,
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       2 * time.Minute,
+				MaxHeaderBytes:    64 << 10,
+				ErrorLog:          errorLog,
+			})
+			return nil
+		}
 		servers = append(servers, &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+			ErrorLog:          errorLog,
 		})
 		return nil
 	}
 	h := g.handler()
 	for _, l := range g.cfg.Listeners {
-		if err := listen(l.Address, h); err != nil {
+		if err := listen(l, h, config.ServerSluice); err != nil {
 			closeAll(lns)
 			return err
 		}
 	}
 	if g.cfg.Admin != nil {
-		if err := listen(g.cfg.Admin.Address, g.adminHandler()); err != nil {
+		if err := listen(*g.cfg.Admin, g.adminHandler(), config.ServerNetHTTP); err != nil {
 			closeAll(lns)
 			return err
 		}
@@ -301,7 +323,7 @@ func (g *gateway) updateStatic(cfg *config.Config) {
 
 // shutdown marks the gateway draining, stops accepting, and waits for
 // in-flight requests up to the shutdown grace.
-func (g *gateway) shutdown(servers []*http.Server) error {
+func (g *gateway) shutdown(servers []httpServer) error {
 	g.draining.Store(true)
 	if d := g.cfg.DrainDelay; d > 0 {
 		g.logger.Info("not ready; still accepting while load balancers notice", slog.Duration("drain_delay", d))

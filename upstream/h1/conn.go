@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/rawio"
 )
 
 // maxHeaderBytes bounds the bytes read for the response header, 1xx
@@ -50,6 +52,7 @@ type conn struct {
 }
 
 func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
+	nc = rawio.Wrap(nc)
 	c := &conn{p: p, nc: nc, gen: gen, limit: math.MaxInt64}
 	c.br = bufio.NewReader(c)
 	c.bw = bufio.NewWriter(c)

@@ -3,6 +3,7 @@ package h1
 import (
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // probe checks, without blocking, that the server has not closed (or
@@ -26,8 +27,11 @@ func (p *probe) init(nc net.Conn) {
 	}
 	p.rc = rc
 	p.fn = func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		p.alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+		// A raw call, as in package rawio: a non-blocking peek cannot hold
+		// the thread, so the scheduler need not be told (and sysmon woken).
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		p.alive = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
 		return true
 	}
 }

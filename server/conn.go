@@ -1,0 +1,310 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/internal/rawio"
+)
+
+// A connection is active while it reads or serves a request, idle while it
+// waits for the next one, and closed once Shutdown closed it while idle.
+const (
+	stateActive int32 = iota
+	stateIdle
+	stateClosed
+)
+
+// headerSlop is what the buffered reader may read past a header's end before
+// the header limit is lifted, as in net/http.
+const headerSlop = 4096
+
+// maxPostHandlerRead is how much of a request body the server reads and
+// discards, when the handler left it unread, to keep the connection; with
+// more left, it closes the connection instead (net/http's figure).
+const maxPostHandlerRead = 256 << 10
+
+var errHeaderTooLarge = errors.New("server: request header too large")
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// conn is one client connection, served by one goroutine.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn // raw, through rawio
+	orig   net.Conn // what Accept returned, for Hijack
+	remote string
+	ctx    context.Context // carries http.LocalAddrContextKey
+	state  atomic.Int32
+
+	br *bufio.Reader // reads through conn.Read
+	bw *bufio.Writer
+
+	// Read's bookkeeping, touched by the connection's goroutine (and by the
+	// watch's goroutine only while the connection's does not read).
+	limit    int64 // bytes the request header may still take; <0: no limit
+	hitLimit bool
+	hasByte  bool // byteBuf holds a byte the watch read
+	byteBuf  [1]byte
+
+	hdr  []byte // the final answer's header fields, serialized at WriteHeader
+	pend []byte // an answer's first body bytes, held until its framing is known
+
+	hijacked bool
+	linger   bool  // the client may still be sending: close with lingerClose
+	werr     error // the first error writing to the client
+
+	watch watch
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{srv: s, rwc: rawio.Wrap(rwc), orig: rwc, limit: -1}
+	c.remote = rwc.RemoteAddr().String()
+	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
+	c.watch.c = c
+	c.watch.done.L = &c.watch.mu
+	return c
+}
+
+// Read feeds the buffered reader: the byte the watch read comes first, and
+// while a header is read, no more than its limit.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.limit >= 0 {
+		if c.limit == 0 {
+			c.hitLimit = true
+			return 0, errHeaderTooLarge
+		}
+		if int64(len(p)) > c.limit {
+			p = p[:c.limit]
+		}
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if c.hasByte {
+		p[0], c.hasByte, n = c.byteBuf[0], false, 1
+	} else {
+		n, err = c.rwc.Read(p)
+	}
+	if c.limit >= 0 {
+		c.limit -= int64(n)
+	}
+	return n, err
+}
+
+// Write is where the buffered writer's bytes go: the first error sticks.
+func (c *conn) Write(p []byte) (int, error) {
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	n, err := c.rwc.Write(p)
+	if err != nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+func (c *conn) closeIfIdle() {
+	if c.state.CompareAndSwap(stateIdle, stateClosed) {
+		c.rwc.Close()
+	}
+}
+
+func (c *conn) serve() {
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(c)
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(c)
+	defer func() {
+		if v := recover(); v != nil {
+			c.watch.abandon()
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.logf("server: panic serving %s: %v\n%s", c.remote, v, buf)
+			}
+		}
+		if !c.hijacked {
+			if c.linger && c.werr == nil {
+				c.lingerClose()
+			}
+			c.rwc.Close()
+			c.br.Reset(nil)
+			readerPool.Put(c.br)
+			c.bw.Reset(nil)
+			writerPool.Put(c.bw)
+		}
+		c.srv.remove(c)
+	}()
+	for {
+		req, ok := c.next()
+		if !ok || !c.serveOne(req) {
+			return
+		}
+	}
+}
+
+// next waits for the next request and reads its header. It answers a bad
+// request itself, and reports false when the connection is done.
+func (c *conn) next() (*http.Request, bool) {
+	s := c.srv
+	deadline := false
+	if c.br.Buffered() == 0 {
+		if d := s.idleTimeout(); d > 0 {
+			c.rwc.SetReadDeadline(time.Now().Add(d))
+			deadline = true
+		}
+		c.state.Store(stateIdle)
+		if s.closing.Load() {
+			c.closeIfIdle()
+		}
+		_, err := c.br.Peek(1)
+		if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
+			return nil, false // closed by Shutdown, or by the client, or idle too long
+		}
+	}
+	if d := s.ReadHeaderTimeout; d > 0 {
+		c.rwc.SetReadDeadline(time.Now().Add(d))
+		deadline = true
+	} else if deadline {
+		c.rwc.SetReadDeadline(time.Time{})
+		deadline = false
+	}
+	c.limit, c.hitLimit = s.maxHeaderBytes()+headerSlop, false
+	req, err := http.ReadRequest(c.br)
+	c.limit = -1
+	if err != nil {
+		c.refuse(err)
+		return nil, false
+	}
+	if deadline {
+		c.rwc.SetReadDeadline(time.Time{})
+	}
+	if status, detail := check(req); status != 0 {
+		c.answer(status, detail)
+		return nil, false
+	}
+	return req, true
+}
+
+// refuse answers a request whose header could not be read, unless the
+// client left or was too slow.
+func (c *conn) refuse(err error) {
+	var ne net.Error
+	switch {
+	case c.hitLimit:
+		c.answer(http.StatusRequestHeaderFieldsTooLarge, "the request line and header fields exceed the server's limit")
+	case err == io.EOF, errors.As(err, &ne):
+		// The client closed, reset or timed out: nobody to answer.
+	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
+		c.answer(http.StatusNotImplemented, err.Error())
+	default:
+		c.answer(http.StatusBadRequest, err.Error())
+	}
+}
+
+// check holds a request to what net/http's server asks beyond the framing
+// http.ReadRequest already checked.
+func check(req *http.Request) (status int, detail string) {
+	if req.ProtoMajor != 1 {
+		return http.StatusHTTPVersionNotSupported, "only HTTP/1.0 and HTTP/1.1 are served here"
+	}
+	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
+		return http.StatusBadRequest, "missing required Host header"
+	}
+	if !httpguts.ValidHostHeader(req.Host) {
+		return http.StatusBadRequest, "malformed Host header"
+	}
+	for k := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return http.StatusBadRequest, "invalid header name"
+		}
+	}
+	return 0, ""
+}
+
+// answer sends an error of the server's own, as a problem body, and closes
+// the connection the polite way: the client gets to read the answer even
+// when it is still sending.
+func (c *conn) answer(status int, detail string) {
+	title := http.StatusText(status)
+	body := problem.Body(status, problem.TypeBadRequest, title, detail)
+	b := make([]byte, 0, 160+len(body))
+	b = appendStatusLine(b, true, status)
+	b = append(b, "Content-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
+	b = appendInt(b, int64(len(body)))
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, body...)
+	c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
+	if _, err := c.rwc.Write(b); err == nil {
+		c.lingerClose()
+	}
+}
+
+// lingerClose half-closes the connection and reads what the client still
+// sends, for up to half a second, so that closing with unread bytes does not
+// reset the connection before the client read the answer.
+func (c *conn) lingerClose() {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.rwc.(closeWriter); ok {
+		cw.CloseWrite()
+	}
+	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.Copy(io.Discard, io.LimitReader(c.rwc, maxPostHandlerRead))
+}
+
+// serveOne runs the handler for one request and finishes its answer. It
+// reports whether the connection can serve another.
+func (c *conn) serveOne(req *http.Request) bool {
+	ctx, cancel := context.WithCancel(c.ctx)
+	req = req.WithContext(ctx)
+	req.RemoteAddr = c.remote
+	w := &response{c: c, req: req, header: make(http.Header), declared: -1,
+		head: req.Method == http.MethodHead}
+	conn := req.Header["Connection"]
+	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+	w.wantsClose = req.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(conn, "close")
+	if ex := req.Header["Expect"]; len(ex) > 0 {
+		if !httpguts.HeaderValuesContainsToken(ex, "100-continue") {
+			cancel()
+			c.answer(http.StatusExpectationFailed, `the only expectation served is "100-continue"`)
+			return false
+		}
+		w.canContinue.Store(req.ProtoAtLeast(1, 1) && req.ContentLength != 0)
+	}
+	if req.Body != http.NoBody && req.Body != nil {
+		w.body = &body{rc: req.Body, w: w, size: req.ContentLength, expectContinue: w.canContinue.Load()}
+		req.Body = w.body
+	}
+	c.watch.begin(cancel)
+	if w.body == nil && c.br.Buffered() == 0 {
+		c.watch.arm()
+	}
+
+	c.srv.Handler.ServeHTTP(w, req)
+
+	gone := c.watch.end()
+	cancel()
+	if w.hijacked {
+		return false
+	}
+	w.finish()
+	return !w.closeAfter && !gone && c.werr == nil
+}

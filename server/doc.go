@@ -1,0 +1,59 @@
+// Package server is the gateway's lean HTTP/1.x server: the half of a
+// proxied request that net/http's http.Server did before.
+//
+// # Why
+//
+// With the client half made lean (package upstream/h1), net/http's server
+// became the largest part of the gateway's CPU that is not a system call:
+// per request it starts a goroutine that reads the connection in the
+// background (to notice a client leaving), sets and clears deadlines around
+// it, builds a per-request response with a chunking writer and a pooled
+// buffered writer, formats the Date field anew, and sorts the header fields
+// to write them. Server keeps what matters of that and pays for the rest only
+// when it is used.
+//
+// # What it shares with net/http
+//
+// Requests are parsed by http.ReadRequest, the same code net/http's server
+// uses, so the framing of requests (Content-Length, chunked bodies and their
+// trailers, conflicting or duplicate lengths, header syntax and size) is
+// net/http's. On top, Server checks what net/http's server checks: the Host
+// field (present on HTTP/1.1, well formed), field names, the major version.
+// Answers follow net/http's rules: the handler's Content-Length is used when
+// it sets one; an answer that ends within 4 KiB gets a computed length;
+// longer ones are chunked on HTTP/1.1 and delimited by closing on HTTP/1.0;
+// HEAD, 1xx, 204 and 304 carry no body; a missing Content-Type is sniffed
+// with http.DetectContentType; trailers are sent when declared with the
+// "Trailer" field or named with http.TrailerPrefix; "100 Continue" is sent
+// on the first read of a body whose client expects it; a body the handler
+// left unread is discarded, up to 256 KiB, to keep the connection, or the
+// connection is closed. The ResponseWriter implements http.Flusher,
+// http.Hijacker, and what http.ResponseController looks for.
+//
+// # Where it differs
+//
+//   - Noticing a client that left (which cancels the request's context)
+//     starts only once a request has run for Server.WatchAfter (10 ms by
+//     default), instead of on every request: see watch.go. A client that
+//     leaves during a shorter request is noticed when its answer is written.
+//   - Its own error answers (400, 417, 431, 501, 505) are problem bodies
+//     (application/problem+json), like every other error of the gateway.
+//   - Only HTTP/1.x: an HTTP/2 preface is answered 505 (net/http passes
+//     "PRI * HTTP/2.0" to the handler). There is no TLS; the gateway
+//     terminates none.
+//   - An HTTP/1.1 request with an empty Host field is refused, like one
+//     without, and one in absolute form without a Host field is accepted
+//     with the target's authority: http.ReadRequest drops the Host field,
+//     so the two cases cannot be told apart.
+//   - HTTP/1.0 clients get no 1xx answers (RFC 9110, section 15.2).
+//   - The request's context does not carry http.ServerContextKey.
+//
+// # Connections
+//
+// One goroutine per connection reads a request, runs the handler and writes
+// the answer, which goes out in one write when it fits the 4 KiB buffer.
+// Buffers are pooled. Reads and writes go through package rawio, which
+// spares the scheduler's system-call bookkeeping. Shutdown closes the
+// listeners and the idle connections, lets requests in flight finish (their
+// answers say "Connection: close"), and returns once all are closed.
+package server

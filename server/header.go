@@ -1,0 +1,85 @@
+package server
+
+import (
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// appendStatusLine appends "HTTP/1.1 200 OK\r\n" and the like.
+func appendStatusLine(b []byte, is11 bool, code int) []byte {
+	if is11 {
+		b = append(b, "HTTP/1.1 "...)
+	} else {
+		b = append(b, "HTTP/1.0 "...)
+	}
+	b = appendInt(b, int64(code))
+	b = append(b, ' ')
+	if text := http.StatusText(code); text != "" {
+		b = append(b, text...)
+	} else {
+		b = append(b, "status code "...)
+		b = appendInt(b, int64(code))
+	}
+	return append(b, "\r\n"...)
+}
+
+func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
+
+// appendField appends "Key: value\r\n", with the value's line breaks turned
+// into spaces and its outer spaces trimmed, as net/http's Header.Write does,
+// so that a value cannot smuggle a field or an answer in.
+func appendField(b []byte, key, value string) []byte {
+	if strings.ContainsAny(value, "\r\n") {
+		value = newlineToSpace.Replace(value)
+	}
+	b = append(b, key...)
+	b = append(b, ": "...)
+	b = append(b, textproto.TrimString(value)...)
+	return append(b, "\r\n"...)
+}
+
+// appendFields appends the fields of h, except the framing ones the server
+// writes itself and, when skip is set, those skip names.
+func appendFields(b []byte, h http.Header, skip func(string) bool) []byte {
+	for k, vv := range h {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Connection":
+			continue
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) || skip != nil && skip(k) || !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
+		for _, v := range vv {
+			b = appendField(b, k, v)
+		}
+	}
+	return b
+}
+
+var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
+
+// The Date field changes once a second; its text is built once a second.
+type dateText struct {
+	sec  int64
+	text []byte
+}
+
+var date atomic.Pointer[dateText]
+
+func appendDate(b []byte) []byte {
+	now := time.Now()
+	d := date.Load()
+	if d == nil || d.sec != now.Unix() {
+		d = &dateText{sec: now.Unix(), text: now.UTC().AppendFormat(make([]byte, 0, len(http.TimeFormat)+8), http.TimeFormat)}
+		date.Store(d)
+	}
+	b = append(b, "Date: "...)
+	b = append(b, d.text...)
+	return append(b, "\r\n"...)
+}

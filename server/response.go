@@ -1,0 +1,459 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// pendCap is how much of an answer's body the server holds before it must
+// choose its framing: an answer that ends within it gets a Content-Length,
+// a longer one without a declared length is sent chunked.
+const pendCap = 4096
+
+// response is the http.ResponseWriter of one request. Besides the three
+// methods, it implements http.Flusher, http.Hijacker, and the methods
+// http.ResponseController looks for (FlushError, SetReadDeadline,
+// SetWriteDeadline, EnableFullDuplex).
+type response struct {
+	c      *conn
+	req    *http.Request
+	body   *body // nil when the request has none
+	header http.Header
+
+	wants10KeepAlive bool
+	wantsClose       bool
+	head             bool
+
+	status      int
+	wroteHeader bool // a final status was given
+	committed   bool // the status line and fields are in the writer
+	handlerDone bool
+	hijacked    bool
+	fullDuplex  bool
+
+	declared   int64 // the Content-Length the handler set, or -1
+	written    int64 // body bytes the handler wrote
+	chunked    bool
+	closeAfter bool
+
+	// What WriteHeader saw in the header, whose other fields it serialized
+	// into c.hdr.
+	hasType, hasDate, hasEncoding bool
+	te                            string
+	connection                    []string
+	trailers                      []string // declared trailer names
+	prefixTrailers                bool
+
+	contMu      sync.Mutex
+	canContinue atomic.Bool // "100 Continue" may still be sent
+}
+
+var (
+	_ http.ResponseWriter = (*response)(nil)
+	_ http.Flusher        = (*response)(nil)
+	_ http.Hijacker       = (*response)(nil)
+)
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.hijacked {
+		w.c.srv.logf("server: WriteHeader on a hijacked connection")
+		return
+	}
+	if w.wroteHeader {
+		w.c.srv.logf("server: superfluous WriteHeader(%d) call; the status was %d", code, w.status)
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 101 || code > 199 {
+		w.disableContinue()
+	}
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		w.informational(code)
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	w.snapshot()
+}
+
+// informational sends a 1xx answer now. HTTP/1.0 clients get none: they
+// would not know what to do with it.
+func (w *response) informational(code int) {
+	if !w.req.ProtoAtLeast(1, 1) {
+		return
+	}
+	w.contMu.Lock()
+	defer w.contMu.Unlock()
+	if code == http.StatusContinue {
+		w.canContinue.Store(false)
+	}
+	c := w.c
+	b := appendStatusLine(c.hdr[:0], true, code)
+	b = appendFields(b, w.header, nil)
+	b = append(b, "\r\n"...)
+	c.hdr = b
+	c.bw.Write(b)
+	c.bw.Flush()
+}
+
+// snapshot serializes the header fields as they are at WriteHeader, as
+// net/http sends them: later changes to the map count only for trailers.
+func (w *response) snapshot() {
+	h := w.header
+	if cl, ok := h["Content-Length"]; ok && len(cl) > 0 {
+		v, err := strconv.ParseInt(cl[0], 10, 64)
+		if err == nil && v >= 0 {
+			w.declared = v
+		} else {
+			w.c.srv.logf("server: invalid Content-Length of %q", cl[0])
+		}
+	}
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
+		w.te = te[0]
+	}
+	w.connection = h["Connection"]
+	_, w.hasType = h["Content-Type"]
+	_, w.hasDate = h["Date"]
+	if ce := h["Content-Encoding"]; len(ce) > 0 && ce[0] != "" {
+		w.hasEncoding = true
+	}
+	for k := range h {
+		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
+			w.prefixTrailers = true
+		}
+	}
+	for _, v := range h["Trailer"] {
+		for _, name := range splitList(v) {
+			name = http.CanonicalHeaderKey(name)
+			if httpguts.ValidTrailerHeader(name) {
+				w.trailers = append(w.trailers, name)
+			}
+		}
+	}
+	var skip func(string) bool
+	if w.status == http.StatusNotModified {
+		skip = func(k string) bool { return k == "Content-Type" }
+	}
+	w.c.hdr = appendFields(w.c.hdr[:0], h, skip)
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		w.c.srv.logf("server: Write on a hijacked connection")
+		return 0, http.ErrHijacked
+	}
+	if w.c.werr != nil {
+		return 0, w.c.werr
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !bodyAllowedForStatus(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if !w.committed {
+		if w.declared < 0 && len(w.c.pend)+len(p) <= pendCap {
+			w.c.pend = append(w.c.pend, p...)
+			return len(p), nil
+		}
+		w.commit(false, p)
+	}
+	if w.head {
+		return len(p), nil
+	}
+	return w.writeBody(p)
+}
+
+func (w *response) writeBody(p []byte) (int, error) {
+	bw := w.c.bw
+	if w.chunked {
+		var size [16]byte
+		bw.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+		n, err := bw.Write(p)
+		bw.WriteString("\r\n")
+		return n, err
+	}
+	return bw.Write(p)
+}
+
+// commit writes the status line and the header fields, choosing the
+// framing, then the held body bytes. final says the handler is done, so that
+// a body held whole gets its length; first is the body's first bytes when
+// none are held, for guessing a missing Content-Type.
+func (w *response) commit(final bool, first []byte) {
+	c, req := w.c, w.req
+	w.committed = true
+	w.disableContinue()
+	code := w.status
+	keepAlives := !c.srv.closing.Load()
+	bodyAllowed := bodyAllowedForStatus(code)
+	hasTE := w.te != ""
+	trailers := len(w.trailers) > 0 || w.prefixTrailers
+	sniff := w.c.pend
+	if len(sniff) == 0 {
+		sniff = first
+	}
+
+	hasCL := w.declared >= 0
+	if final && !trailers && !hasTE && bodyAllowed && !hasCL && (!w.head || w.written > 0) {
+		w.declared, hasCL = w.written, true
+	}
+
+	var connection string
+	if w.wants10KeepAlive && (w.head || hasCL || !bodyAllowed) {
+		if w.connection == nil {
+			connection = "keep-alive"
+		}
+	} else if !req.ProtoAtLeast(1, 1) || w.wantsClose {
+		w.closeAfter = true
+	}
+	if len(w.connection) > 0 && w.connection[0] == "close" || !keepAlives {
+		w.closeAfter = true
+	}
+	if w.body != nil && w.body.expectContinue && !w.body.done() {
+		w.closeAfter = true // the body was never asked for
+	}
+	if w.body != nil && req.ContentLength != 0 && !w.closeAfter && !w.fullDuplex && !w.body.discard() {
+		w.closeAfter = true
+		c.linger = true
+	}
+
+	if hasCL && hasTE && w.te != "identity" {
+		c.srv.logf("server: WriteHeader with both Transfer-Encoding %q and Content-Length %d; the length is dropped", w.te, w.declared)
+		hasCL, w.declared = false, -1
+	}
+	switch {
+	case w.head || !bodyAllowed:
+	case hasCL:
+	case req.ProtoAtLeast(1, 1):
+		if hasTE && w.te == "identity" {
+			w.closeAfter = true
+		} else {
+			w.chunked = true
+		}
+	default:
+		w.closeAfter = true
+	}
+
+	dropConnection := w.closeAfter &&
+		(!keepAlives || !httpguts.HeaderValuesContainsToken(w.connection, "close")) &&
+		!(code == http.StatusSwitchingProtocols && w.header.Get("Upgrade") != "" &&
+			httpguts.HeaderValuesContainsToken(w.connection, "Upgrade"))
+	if dropConnection {
+		connection = ""
+		if req.ProtoAtLeast(1, 1) {
+			connection = "close"
+		}
+	}
+
+	b := c.bw.AvailableBuffer()
+	b = appendStatusLine(b, req.ProtoAtLeast(1, 1), code)
+	b = append(b, c.hdr...)
+	if !dropConnection {
+		for _, v := range w.connection {
+			b = appendField(b, "Connection", v)
+		}
+	}
+	if connection != "" {
+		b = appendField(b, "Connection", connection)
+	}
+	if bodyAllowed && !w.chunked && hasCL {
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, w.declared)
+		b = append(b, "\r\n"...)
+	}
+	if w.chunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if bodyAllowed && !w.hasType && !w.hasEncoding && !hasTE && len(sniff) > 0 {
+		b = appendField(b, "Content-Type", http.DetectContentType(sniff))
+	}
+	if !w.hasDate {
+		b = appendDate(b)
+	}
+	b = append(b, "\r\n"...)
+	c.bw.Write(b)
+	if len(c.pend) > 0 {
+		if !w.head && bodyAllowed {
+			w.writeBody(c.pend)
+		}
+		c.pend = c.pend[:0]
+	}
+}
+
+// finish completes the answer once the handler returned.
+func (w *response) finish() {
+	w.handlerDone = true
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(true, nil)
+	} else if w.chunked {
+		w.writeTrailers()
+	}
+	if !w.head && bodyAllowedForStatus(w.status) && w.declared >= 0 && w.written != w.declared {
+		w.closeAfter = true // the client counts bytes that never came
+	}
+	if w.body != nil && !w.body.done() {
+		w.closeAfter = true
+		w.c.linger = true
+	}
+	w.c.bw.Flush()
+}
+
+// writeTrailers ends a chunked body, with the declared trailers and those
+// named with http.TrailerPrefix.
+func (w *response) writeTrailers() {
+	b := append(w.c.hdr[:0], "0\r\n"...)
+	for _, k := range w.trailers {
+		for _, v := range w.header[k] {
+			b = appendField(b, k, v)
+		}
+	}
+	for k, vv := range w.header {
+		if name, ok := cutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
+			for _, v := range vv {
+				b = appendField(b, name, v)
+			}
+		}
+	}
+	b = append(b, "\r\n"...)
+	w.c.hdr = b
+	w.c.bw.Write(b)
+}
+
+// Flush sends what was written so far.
+func (w *response) Flush() { w.FlushError() }
+
+// FlushError sends what was written so far and reports a failure to.
+func (w *response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false, nil)
+	}
+	return w.c.bw.Flush()
+}
+
+// Hijack hands the connection to the handler, with the bytes already read
+// from it in the reader and what was written so far flushed.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.handlerDone {
+		return nil, nil, errors.New("server: Hijack called after the handler returned")
+	}
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c := w.c
+	if w.wroteHeader && !w.committed {
+		w.commit(false, nil)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
+	c.watch.end()
+	w.hijacked, c.hijacked = true, true
+	c.rwc.SetDeadline(time.Time{})
+	c.bw.Reset(c.orig)
+	return c.orig, bufio.NewReadWriter(c.br, c.bw), nil
+}
+
+// SetReadDeadline sets the connection's read deadline, for
+// http.ResponseController.
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the connection's write deadline, for
+// http.ResponseController.
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex lets the handler read the request body after it started
+// answering, for http.ResponseController: the server then leaves the body
+// alone when it sends the header.
+func (w *response) EnableFullDuplex() error {
+	w.fullDuplex = true
+	return nil
+}
+
+// writeContinue sends "100 Continue" on the body's first read, unless the
+// answer has begun.
+func (w *response) writeContinue() {
+	w.body.expectContinue = false
+	w.contMu.Lock()
+	defer w.contMu.Unlock()
+	if !w.canContinue.Load() {
+		return
+	}
+	w.canContinue.Store(false)
+	w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	w.c.bw.Flush()
+}
+
+func (w *response) disableContinue() {
+	if w.canContinue.Load() {
+		w.contMu.Lock()
+		w.canContinue.Store(false)
+		w.contMu.Unlock()
+	}
+}
+
+func bodyAllowedForStatus(status int) bool {
+	return !(status >= 100 && status <= 199 || status == http.StatusNoContent || status == http.StatusNotModified)
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+// splitList splits a comma-separated field value into trimmed, non-empty
+// elements.
+func splitList(v string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(v); i++ {
+		if i == len(v) || v[i] == ',' {
+			if e := trimSpace(v[start:i]); e != "" {
+				out = append(out, e)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// The watch notices a client leaving while its request runs, and cancels the
+// request's context, so that the work done for it stops (the chain of calls
+// behind the gateway included). Noticing needs a read on the connection
+// that blocks while the handler runs: a goroutine and a system call per
+// request, which net/http's server pays on every request. The watch pays
+// them only for requests that run longer than Server.WatchAfter: a timer,
+// reset and stopped on the connection's goroutine, starts the read when it
+// fires. A request with a body is watched once its body was read to the end
+// (before that, the handler's reads notice the client leaving), and a
+// request whose connection already holds the next one (pipelining) is not
+// watched at all.
+type watch struct {
+	c *conn
+
+	mu       sync.Mutex
+	done     sync.Cond // signalled when a read ends
+	state    uint8
+	timer    *time.Timer
+	cancel   context.CancelFunc // the current request's
+	active   bool               // a request is being served
+	aborting bool               // end is interrupting the read
+	gone     bool               // the read saw the client leave
+}
+
+const (
+	watchOff     uint8 = iota
+	watchArmed         // the timer will start a read
+	watchReading       // a read is blocked on the connection
+)
+
+// aLongTimeAgo is a deadline in the past, which interrupts a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// begin starts watching for a new request, whose context cancel cancels.
+func (w *watch) begin(cancel context.CancelFunc) {
+	w.mu.Lock()
+	w.cancel, w.active, w.gone = cancel, true, false
+	w.mu.Unlock()
+}
+
+// arm starts the timer, unless the request is over or already watched.
+func (w *watch) arm() {
+	after := w.c.srv.watchAfter()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.active || w.state != watchOff {
+		return
+	}
+	w.state = watchArmed
+	if after < 0 {
+		go w.read()
+		return
+	}
+	if w.timer == nil {
+		w.timer = time.AfterFunc(after, w.read)
+		return
+	}
+	w.timer.Reset(after)
+}
+
+// read waits for the client to send or leave; the timer runs it.
+func (w *watch) read() {
+	w.mu.Lock()
+	if w.state != watchArmed {
+		w.mu.Unlock() // stopped, or a late run for a past request
+		return
+	}
+	w.state = watchReading
+	w.mu.Unlock()
+
+	c := w.c
+	n, err := c.rwc.Read(c.byteBuf[:])
+
+	w.mu.Lock()
+	if n == 1 {
+		c.hasByte = true // the start of the next request: Read returns it first
+	}
+	if err != nil && !w.aborting {
+		w.gone = true
+		if w.cancel != nil {
+			w.cancel()
+		}
+	}
+	w.state = watchOff
+	w.done.Broadcast()
+	w.mu.Unlock()
+}
+
+// end stops watching once the handler returned (or before a hijack), and
+// reports whether the client left.
+func (w *watch) end() (gone bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.active = false
+	switch w.state {
+	case watchArmed:
+		if w.timer != nil {
+			w.timer.Stop() // a run that already started finds the state off
+		}
+		w.state = watchOff
+	case watchReading:
+		w.aborting = true
+		w.c.rwc.SetReadDeadline(aLongTimeAgo)
+		for w.state == watchReading {
+			w.done.Wait()
+		}
+		w.aborting = false
+		w.c.rwc.SetReadDeadline(time.Time{})
+	}
+	return w.gone
+}
+
+// abandon ends the watch of a request whose handler panicked.
+func (w *watch) abandon() {
+	w.end()
+	w.mu.Lock()
+	cancel := w.cancel
+	w.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
