@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/internal/problem"
 )
 
 func TestRunPrintDefault(t *testing.T) {
@@ -65,11 +68,30 @@ func TestRunRefusesBadSetup(t *testing.T) {
 }
 
 // TestRunServesReloadsAndDrains runs the whole command on loopback ports
-// chosen at listen time, which it logs; every step waits on a log line.
+// chosen at listen time, which it logs; every step waits on a log line. It
+// runs with each server the route listener can use, and tells which one
+// answered by the answer to a request without Host: the gateway's server
+// answers with a problem body, net/http's with plain text.
 func TestRunServesReloadsAndDrains(t *testing.T) {
+	for _, tt := range []struct{ server, badRequestType string }{
+		{"", problem.ContentType}, // the default: the gateway's server
+		{config.ServerNetHTTP, "text/plain; charset=utf-8"},
+	} {
+		t.Run("server="+tt.server, func(t *testing.T) { testRunServesReloadsAndDrains(t, tt.server, tt.badRequestType) })
+	}
+}
+
+func testRunServesReloadsAndDrains(t *testing.T, server, badRequestType string) {
 	backend := echoBackend(t)
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	writeFile(t, path, configText(backend, "  - {path: /v1, service: svc}\n"))
+	withServer := func(text string) string {
+		if server == "" {
+			return text
+		}
+		return strings.Replace(text, `listeners: [{address: "127.0.0.1:0"}]`,
+			`listeners: [{address: "127.0.0.1:0", server: "`+server+`"}]`, 1)
+	}
+	writeFile(t, path, withServer(configText(backend, "  - {path: /v1, service: svc}\n")))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -104,7 +126,22 @@ func TestRunServesReloadsAndDrains(t *testing.T) {
 		t.Errorf("admin /metrics = %d, without the request count", code)
 	}
 
-	writeFile(t, path, configText(backend, "  - {path: /v2, service: svc}\n"))
+	conn, err := net.Dial("tcp", listening[0]["address"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(waitLimit))
+	fmt.Fprint(conn, "GET /v1 HTTP/1.1\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != badRequestType {
+		t.Errorf("a request without Host = %d %q, want 400 %q", resp.StatusCode, resp.Header.Get("Content-Type"), badRequestType)
+	}
+
+	writeFile(t, path, withServer(configText(backend, "  - {path: /v2, service: svc}\n")))
 	reload <- syscall.SIGHUP
 	stdout.waitFor(t, "configuration reloaded", 1)
 	if code, body := fetch(front + "/v2"); code != 200 || body != "/v2" {
