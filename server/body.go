@@ -14,7 +14,8 @@ type body struct {
 	mu             sync.Mutex
 	rc             io.ReadCloser
 	w              *response
-	size           int64 // Content-Length, or -1 when chunked
+	parsed, req    *http.Request // as http.ReadRequest returned it; the handler's copy
+	size           int64         // Content-Length, or -1 when chunked
 	read           int64
 	sawEOF         bool
 	closed         bool
@@ -30,18 +31,30 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.sawEOF {
 		return 0, io.EOF
 	}
-	if b.expectContinue {
+	if b.expectContinue && b.w.canContinue.Load() {
 		b.w.writeContinue()
 	}
 	n, err := b.rc.Read(p)
 	b.read += int64(n)
 	if err == io.EOF {
-		b.sawEOF = true
+		b.eof()
 		if b.w.c.br.Buffered() == 0 {
 			b.w.c.watch.arm()
 		}
 	}
 	return n, err
+}
+
+// eof records the body's end. Reading a chunked body's end sets the
+// trailer on the request http.ReadRequest returned, which the handler's
+// request (a copy made to give it a context) shares only when the trailer was
+// declared: an undeclared one is handed over here, as net/http's server
+// shows it.
+func (b *body) eof() {
+	b.sawEOF = true
+	if b.req.Trailer == nil && b.parsed.Trailer != nil {
+		b.req.Trailer = b.parsed.Trailer
+	}
 }
 
 // Close marks the body closed; further reads fail.
@@ -62,22 +75,21 @@ func (b *body) done() bool {
 // discard reads and drops what the handler left of the body, up to
 // maxPostHandlerRead bytes, so that the connection can serve the next
 // request. It reports false when the connection must close instead: the rest
-// is too big, the handler closed the body early, or reading it failed.
+// is too big or reading it failed. A body the handler closed early is
+// discarded too, as net/http's server does on Close.
 func (b *body) discard() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case b.sawEOF:
 		return true
-	case b.closed:
-		return false
 	case b.size >= 0 && b.size-b.read >= maxPostHandlerRead:
 		return false
 	}
 	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
 	b.read += n
 	if err == io.EOF {
-		b.sawEOF = true
+		b.eof()
 		return true
 	}
 	return false

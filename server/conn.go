@@ -65,9 +65,10 @@ type conn struct {
 	hdr  []byte // the final answer's header fields, serialized at WriteHeader
 	pend []byte // an answer's first body bytes, held until its framing is known
 
-	hijacked bool
-	linger   bool  // the client may still be sending: close with lingerClose
-	werr     error // the first error writing to the client
+	lastMethod string // of the previous request
+	hijacked   bool
+	linger     bool  // the client may still be sending: close with lingerClose
+	werr       error // the first error writing to the client
 
 	watch watch
 }
@@ -188,6 +189,16 @@ func (c *conn) next() (*http.Request, bool) {
 		deadline = false
 	}
 	c.limit, c.hitLimit = s.maxHeaderBytes()+headerSlop, false
+	if c.lastMethod == http.MethodPost {
+		// RFC 9112, section 2.2: a client may send an extra line break
+		// after a POST body; net/http skips up to four bytes of them.
+		peek, _ := c.br.Peek(4)
+		n := 0
+		for n < len(peek) && (peek[n] == '\r' || peek[n] == '\n') {
+			n++
+		}
+		c.br.Discard(n)
+	}
 	req, err := http.ReadRequest(c.br)
 	c.limit = -1
 	if err != nil {
@@ -197,6 +208,7 @@ func (c *conn) next() (*http.Request, bool) {
 	if deadline {
 		c.rwc.SetReadDeadline(time.Time{})
 	}
+	c.lastMethod = req.Method
 	if status, detail := check(req); status != 0 {
 		c.answer(status, detail)
 		return nil, false
@@ -207,17 +219,33 @@ func (c *conn) next() (*http.Request, bool) {
 // refuse answers a request whose header could not be read, unless the
 // client left or was too slow.
 func (c *conn) refuse(err error) {
-	var ne net.Error
 	switch {
 	case c.hitLimit:
 		c.answer(http.StatusRequestHeaderFieldsTooLarge, "the request line and header fields exceed the server's limit")
-	case err == io.EOF, errors.As(err, &ne):
+	case isCommonNetReadError(err):
 		// The client closed, reset or timed out: nobody to answer.
 	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
 		c.answer(http.StatusNotImplemented, err.Error())
 	default:
 		c.answer(http.StatusBadRequest, err.Error())
 	}
+}
+
+// isCommonNetReadError tells the errors of reading a connection the client
+// closed, reset or let time out, as net/http's server does. It looks at err
+// itself, not what it wraps: http.ReadRequest's *url.Error for a bad target
+// is a net.Error too, and must be answered 400.
+func isCommonNetReadError(err error) bool {
+	if err == io.EOF {
+		return true
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return true
+	}
+	if oe, ok := err.(*net.OpError); ok && oe.Op == "read" {
+		return true
+	}
+	return false
 }
 
 // check holds a request to what net/http's server asks beyond the framing
@@ -274,6 +302,7 @@ func (c *conn) lingerClose() {
 // reports whether the connection can serve another.
 func (c *conn) serveOne(req *http.Request) bool {
 	ctx, cancel := context.WithCancel(c.ctx)
+	parsed := req
 	req = req.WithContext(ctx)
 	req.RemoteAddr = c.remote
 	w := &response{c: c, req: req, header: make(http.Header), declared: -1,
@@ -281,16 +310,19 @@ func (c *conn) serveOne(req *http.Request) bool {
 	conn := req.Header["Connection"]
 	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && httpguts.HeaderValuesContainsToken(conn, "keep-alive")
 	w.wantsClose = req.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(conn, "close")
-	if ex := req.Header["Expect"]; len(ex) > 0 {
-		if !httpguts.HeaderValuesContainsToken(ex, "100-continue") {
+	// As net/http: the first Expect field counts, and an empty one is none.
+	if ex := req.Header.Get("Expect"); ex != "" {
+		if !httpguts.HeaderValuesContainsToken([]string{ex}, "100-continue") {
 			cancel()
 			c.answer(http.StatusExpectationFailed, `the only expectation served is "100-continue"`)
 			return false
 		}
-		w.canContinue.Store(req.ProtoAtLeast(1, 1) && req.ContentLength != 0)
+		w.expectsContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0
+		w.canContinue.Store(w.expectsContinue)
 	}
 	if req.Body != http.NoBody && req.Body != nil {
-		w.body = &body{rc: req.Body, w: w, size: req.ContentLength, expectContinue: w.canContinue.Load()}
+		w.body = &body{rc: req.Body, w: w, parsed: parsed, req: req, size: req.ContentLength,
+			expectContinue: w.canContinue.Load()}
 		req.Body = w.body
 	}
 	c.watch.begin(cancel)

@@ -53,8 +53,9 @@ type response struct {
 	trailers                      []string // declared trailer names
 	prefixTrailers                bool
 
-	contMu      sync.Mutex
-	canContinue atomic.Bool // "100 Continue" may still be sent
+	expectsContinue bool // the client asked for "100 Continue"
+	contMu          sync.Mutex
+	canContinue     atomic.Bool // "100 Continue" may still be sent
 }
 
 var (
@@ -170,18 +171,32 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, http.ErrContentLength
 	}
 	w.written += int64(len(p))
+	n := len(p)
 	if !w.committed {
 		if w.declared < 0 && len(w.c.pend)+len(p) <= pendCap {
 			w.c.pend = append(w.c.pend, p...)
-			return len(p), nil
+			return n, nil
+		}
+		// Held bytes and this write's first ones, up to what sniffing
+		// reads, go out together, so that a missing Content-Type is guessed
+		// from the body's start even when it came in small writes.
+		if k := min(len(p), sniffLen-len(w.c.pend)); len(w.c.pend) > 0 && k > 0 {
+			w.c.pend = append(w.c.pend, p[:k]...)
+			p = p[k:]
 		}
 		w.commit(false, p)
 	}
-	if w.head {
-		return len(p), nil
+	if w.head || len(p) == 0 {
+		return n, nil
 	}
-	return w.writeBody(p)
+	if _, err := w.writeBody(p); err != nil {
+		return n - len(p), err
+	}
+	return n, nil
 }
+
+// sniffLen is how much of a body http.DetectContentType reads.
+const sniffLen = 512
 
 func (w *response) writeBody(p []byte) (int, error) {
 	bw := w.c.bw
@@ -309,13 +324,14 @@ func (w *response) finish() {
 	}
 	if !w.committed {
 		w.commit(true, nil)
-	} else if w.chunked {
+	}
+	if w.chunked {
 		w.writeTrailers()
 	}
 	if !w.head && bodyAllowedForStatus(w.status) && w.declared >= 0 && w.written != w.declared {
 		w.closeAfter = true // the client counts bytes that never came
 	}
-	if w.body != nil && !w.body.done() {
+	if w.body != nil && !w.closeAfter && !w.body.discard() {
 		w.closeAfter = true
 		w.c.linger = true
 	}
@@ -327,12 +343,15 @@ func (w *response) finish() {
 func (w *response) writeTrailers() {
 	b := append(w.c.hdr[:0], "0\r\n"...)
 	for _, k := range w.trailers {
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
 		for _, v := range w.header[k] {
 			b = appendField(b, k, v)
 		}
 	}
 	for k, vv := range w.header {
-		if name, ok := cutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
+		if name, ok := cutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) && httpguts.ValidHeaderFieldName(name) {
 			for _, v := range vv {
 				b = appendField(b, name, v)
 			}
@@ -378,6 +397,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c.watch.end()
 	w.hijacked, c.hijacked = true, true
+	c.srv.remove(c) // the handler owns it now: Shutdown and Close leave it alone
 	c.rwc.SetDeadline(time.Time{})
 	c.bw.Reset(c.orig)
 	return c.orig, bufio.NewReadWriter(c.br, c.bw), nil
@@ -402,7 +422,6 @@ func (w *response) EnableFullDuplex() error {
 // writeContinue sends "100 Continue" on the body's first read, unless the
 // answer has begun.
 func (w *response) writeContinue() {
-	w.body.expectContinue = false
 	w.contMu.Lock()
 	defer w.contMu.Unlock()
 	if !w.canContinue.Load() {
@@ -413,8 +432,12 @@ func (w *response) writeContinue() {
 	w.c.bw.Flush()
 }
 
+// disableContinue stops the body's first read from sending "100 Continue".
+// It takes the lock whenever the client asked for one, so that a "100
+// Continue" already written by another goroutine happens before what the
+// caller writes next.
 func (w *response) disableContinue() {
-	if w.canContinue.Load() {
+	if w.expectsContinue {
 		w.contMu.Lock()
 		w.canContinue.Store(false)
 		w.contMu.Unlock()
