@@ -6,7 +6,7 @@
 # connections), p50/p99 latency at a fixed moderate rate (bench/rate), and
 # the proxy's peak RSS. bench/README.md explains how to read the results.
 #
-#   bench/load.sh                          # 3 rounds × 6 targets × (10 s wrk + 5 s fixed rate), ~5 min
+#   bench/load.sh                          # 3 rounds × 7 targets × (10 s wrk + 5 s fixed rate), ~6 min
 #   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~1.5 min
 #   INSTALL=1 bench/load.sh                # first installs wrk and nginx with apt-get where missing
 #   TARGETS="revproxy sluice" bench/load.sh
