@@ -100,7 +100,10 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 		c.hasDeadline = true
 	}
 	w0 := c.nwritten
-	err := wr.Write(c.bw)
+	var err error
+	if !writeRequest(c.bw, wr) {
+		err = wr.Write(c.bw)
+	}
 	if err == nil {
 		err = c.bw.Flush()
 	}

@@ -19,6 +19,12 @@
 // framing (Content-Length, chunked bodies and trailers, close-delimited
 // bodies, bodiless HEAD/204/304 answers, conflicting framing) behaves as in
 // net/http. Informational answers (100, 103, ...) are skipped; 101 is final.
+// One exception, for speed: a request without a body (the common proxied
+// GET) is written by writeRequest, which follows Request.Write's rules
+// (request line, Host, User-Agent, Content-Length: 0 for POST, PUT and
+// PATCH, excluded fields) without allocating; FuzzWriteRequest holds its
+// output to Request.Write's. Anything else it declines (a body, Close,
+// punycode or zoned hosts, httptrace hooks) goes to Request.Write.
 //
 // # What it handles
 //
