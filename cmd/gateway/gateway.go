@@ -219,28 +219,24 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 			return err
 		}
 		lns = append(lns, ln)
-		errorLog := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn)
 		kind := l.Server
 		if kind == "" {
 			kind = defaultServer
 		}
-		if kind == config.ServerSluice {
-			servers = append(servers, &server.Server{
-				Handler:           h,
-				ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout:       2 * time.Minute,
-				MaxHeaderBytes:    64 << 10,
-				ErrorLog:          errorLog,
-			})
-			return nil
-		}
-		servers = append(servers, &http.Server{
+		// The limits of both servers, set once here.
+		lean := &server.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          errorLog,
-		})
+			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		}
+		if kind == config.ServerSluice {
+			servers = append(servers, lean)
+			return nil
+		}
+		servers = append(servers, &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
+			IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog})
 		return nil
 	}
 	h := g.handler()
