@@ -57,6 +57,12 @@ type Listener struct {
 	// "net/http" (the standard library's, the default on the admin
 	// listener).
 	Server string `yaml:"server"`
+	// WatchAfter is how long a request runs before the "sluice" server
+	// watches its connection for the client leaving, which cancels the
+	// request and the calls behind it. Zero means server.DefaultWatchAfter
+	// (10ms); a negative value watches every request from its start, as
+	// net/http does. net/http's server ignores it.
+	WatchAfter time.Duration `yaml:"watch_after"`
 }
 
 // Server names of Listener.Server.

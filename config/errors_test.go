@@ -45,6 +45,8 @@ func TestParseErrorsPointAtTheToken(t *testing.T) {
 		{"bad listener address", "listeners:\n  - address: \"8080\"\n", 2, 14, "listeners[0].address", "must be host:port"},
 		{"bad admin address", "admin: {address: localhost}\n", 1, 18, "admin.address", "must be host:port"},
 		{"unknown listener server", "listeners:\n  - address: 127.0.0.1:0\n    server: nginx\n", 3, 13, "listeners[0].server", `unknown server "nginx"`},
+		{"watch_after on net/http", "listeners:\n  - {address: 127.0.0.1:0, server: net/http, watch_after: 5ms}\n", 2, 59, "listeners[0].watch_after", "applies to server"},
+		{"watch_after on the admin's default server", "admin: {address: 127.0.0.1:0, watch_after: 1s}\n", 1, 44, "admin.watch_after", "applies to that server only"},
 		{"unknown admin server", "admin: {address: 127.0.0.1:0, server: h2}\n", 1, 39, "admin.server", `unknown server "h2"`},
 		{"unknown registry kind", "registry:\n  kind: etcd\n", 2, 9, "registry.kind", `unknown registry kind "etcd"`},
 		{"bad static node", "registry:\n  static:\n    - {service: svc, address: nowhere}\n", 3, 7, "registry.static[0]", "host:port"},

@@ -83,6 +83,9 @@ func (c *Config) validate() error {
 		if err := checkServer(l.Server); err != nil {
 			return c.errorAt(fmt.Sprintf("listeners[%d].server", i), "%v", err)
 		}
+		if l.WatchAfter != 0 && l.Server == ServerNetHTTP {
+			return c.errorAt(fmt.Sprintf("listeners[%d].watch_after", i), "net/http's server watches every request: watch_after applies to server %q only", ServerSluice)
+		}
 	}
 	if c.Admin != nil {
 		if err := checkAddress(c.Admin.Address); err != nil {
@@ -90,6 +93,9 @@ func (c *Config) validate() error {
 		}
 		if err := checkServer(c.Admin.Server); err != nil {
 			return c.errorAt("admin.server", "%v", err)
+		}
+		if c.Admin.WatchAfter != 0 && c.Admin.Server != ServerSluice {
+			return c.errorAt("admin.watch_after", "the admin listener runs net/http's server unless server is %q: watch_after applies to that server only", ServerSluice)
 		}
 	}
 	switch c.Registry.Kind {

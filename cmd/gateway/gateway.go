@@ -229,6 +229,7 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
+			WatchAfter:        l.WatchAfter,
 			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
 		}
 		if kind == config.ServerSluice {
