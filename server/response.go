@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,12 +133,15 @@ func (w *response) snapshot() {
 		w.hasEncoding = true
 	}
 	for k := range h {
-		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
 			w.prefixTrailers = true
 		}
 	}
 	for _, v := range h["Trailer"] {
-		for _, name := range splitList(v) {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name == "" {
+				continue
+			}
 			name = http.CanonicalHeaderKey(name)
 			if httpguts.ValidTrailerHeader(name) {
 				w.trailers = append(w.trailers, name)
@@ -351,7 +356,7 @@ func (w *response) writeTrailers() {
 		}
 	}
 	for k, vv := range w.header {
-		if name, ok := cutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) && httpguts.ValidHeaderFieldName(name) {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) && httpguts.ValidHeaderFieldName(name) {
 			for _, v := range vv {
 				b = appendField(b, name, v)
 			}
@@ -446,37 +451,4 @@ func (w *response) disableContinue() {
 
 func bodyAllowedForStatus(status int) bool {
 	return !(status >= 100 && status <= 199 || status == http.StatusNoContent || status == http.StatusNotModified)
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return "", false
-}
-
-// splitList splits a comma-separated field value into trimmed, non-empty
-// elements.
-func splitList(v string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(v); i++ {
-		if i == len(v) || v[i] == ',' {
-			if e := trimSpace(v[start:i]); e != "" {
-				out = append(out, e)
-			}
-			start = i + 1
-		}
-	}
-	return out
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
