@@ -325,10 +325,7 @@ func (c *conn) serveOne(req *http.Request) bool {
 			expectContinue: w.canContinue.Load()}
 		req.Body = w.body
 	}
-	c.watch.begin(cancel)
-	if w.body == nil && c.br.Buffered() == 0 {
-		c.watch.arm()
-	}
+	c.watch.begin(cancel, w.body == nil && c.br.Buffered() == 0)
 
 	c.srv.Handler.ServeHTTP(w, req)
 

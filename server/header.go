@@ -45,21 +45,26 @@ func appendField(b []byte, key, value string) []byte {
 }
 
 // appendFields appends the fields of h, except the framing ones the server
-// writes itself and, when skip is set, those skip names.
-func appendFields(b []byte, h http.Header, skip func(string) bool) []byte {
+// writes itself, those named with http.TrailerPrefix (whose presence it
+// reports) and, when skip is set, those skip names.
+func appendFields(b []byte, h http.Header, skip func(string) bool) (_ []byte, trailerPrefix bool) {
 	for k, vv := range h {
 		switch k {
 		case "Content-Length", "Transfer-Encoding", "Connection":
 			continue
 		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || skip != nil && skip(k) || !httpguts.ValidHeaderFieldName(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			trailerPrefix = true
+			continue
+		}
+		if skip != nil && skip(k) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range vv {
 			b = appendField(b, k, v)
 		}
 	}
-	return b
+	return b, trailerPrefix
 }
 
 var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")

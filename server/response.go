@@ -104,7 +104,7 @@ func (w *response) informational(code int) {
 	}
 	c := w.c
 	b := appendStatusLine(c.hdr[:0], true, code)
-	b = appendFields(b, w.header, nil)
+	b, _ = appendFields(b, w.header, nil)
 	b = append(b, "\r\n"...)
 	c.hdr = b
 	c.bw.Write(b)
@@ -132,11 +132,6 @@ func (w *response) snapshot() {
 	if ce := h["Content-Encoding"]; len(ce) > 0 && ce[0] != "" {
 		w.hasEncoding = true
 	}
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			w.prefixTrailers = true
-		}
-	}
 	for _, v := range h["Trailer"] {
 		for name := range strings.SplitSeq(v, ",") {
 			if name = textproto.TrimString(name); name == "" {
@@ -152,7 +147,7 @@ func (w *response) snapshot() {
 	if w.status == http.StatusNotModified {
 		skip = func(k string) bool { return k == "Content-Type" }
 	}
-	w.c.hdr = appendFields(w.c.hdr[:0], h, skip)
+	w.c.hdr, w.prefixTrailers = appendFields(w.c.hdr[:0], h, skip)
 }
 
 func (w *response) Write(p []byte) (int, error) {

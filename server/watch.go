@@ -39,21 +39,29 @@ const (
 // aLongTimeAgo is a deadline in the past, which interrupts a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// begin starts watching for a new request, whose context cancel cancels.
-func (w *watch) begin(cancel context.CancelFunc) {
+// begin starts watching for a new request, whose context cancel cancels,
+// and arms the watch at once when now is set.
+func (w *watch) begin(cancel context.CancelFunc, now bool) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.cancel, w.active, w.gone = cancel, true, false
-	w.mu.Unlock()
+	if now {
+		w.armLocked()
+	}
 }
 
 // arm starts the timer, unless the request is over or already watched.
 func (w *watch) arm() {
-	after := w.c.srv.watchAfter()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.armLocked()
+}
+
+func (w *watch) armLocked() {
 	if !w.active || w.state != watchOff {
 		return
 	}
+	after := w.c.srv.watchAfter()
 	w.state = watchArmed
 	if after < 0 {
 		go w.read()
