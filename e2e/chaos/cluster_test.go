@@ -103,15 +103,15 @@ func (b *backend) start() {
 // restart starts the node again on its address, after a kill or a SIGTERM.
 func (b *backend) restart() { b.c.t.Helper(); b.start() }
 
-// kill SIGKILLs the node and waits for it to be gone; before and after
-// bracket the signal.
-func (b *backend) kill() (before, after time.Time) {
+// kill SIGKILLs the node and waits for it to be gone: before is when the
+// signal was sent, gone when the process had been reaped (its sockets
+// closed, so that nothing can reach it any more).
+func (b *backend) kill() (before, gone time.Time) {
 	b.c.t.Helper()
 	before = time.Now()
 	b.p.signal(syscall.SIGKILL)
-	after = time.Now()
 	_ = b.p.wait()
-	return before, after
+	return before, time.Now()
 }
 
 // term SIGTERMs the node and waits for its clean exit.

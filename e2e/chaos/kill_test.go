@@ -14,7 +14,7 @@ import (
 // requests in flight per node at 300 req/s).
 //
 // Goals: no GET fails; a POST fails only when it was in flight on the
-// killed node (started before the kill, ended after it, received by no
+// killed node (started before it was gone, ended after the kill, received by no
 // other node) and is then answered 502 may-have-been-processed; no POST
 // answered 200 is missing from the write logs (lost), none is written
 // twice (duplicated), and none answered otherwise than
@@ -29,10 +29,11 @@ func TestSIGKILL(t *testing.T) {
 	}
 }
 
-// kill is one SIGKILL: its node and the instants that bracket the signal.
+// kill is one SIGKILL: its node, when the signal was sent and when the
+// process was gone.
 type kill struct {
-	node          string
-	before, after time.Time
+	node         string
+	before, gone time.Time
 }
 
 func killScenario(t *testing.T, svc time.Duration) {
@@ -45,11 +46,11 @@ func killScenario(t *testing.T, svc time.Duration) {
 	var kills []kill
 	for k := range cfg.kills {
 		b := nodes[k%len(nodes)]
-		before, after := b.kill()
-		kills = append(kills, kill{node: b.addr, before: before, after: after})
-		time.Sleep(time.Until(after.Add(cfg.restartAfter))) // the scenario's schedule
+		before, gone := b.kill()
+		kills = append(kills, kill{node: b.addr, before: before, gone: gone})
+		time.Sleep(time.Until(before.Add(cfg.restartAfter))) // the scenario's schedule
 		b.restart()
-		time.Sleep(time.Until(after.Add(cfg.killEvery)))
+		time.Sleep(time.Until(before.Add(cfg.killEvery)))
 	}
 	ld.stop()
 
@@ -78,7 +79,7 @@ func killScenario(t *testing.T, svc time.Duration) {
 		}
 		onKilled := false
 		for _, k := range kills {
-			if h.start.Before(k.after) && h.end.After(k.before) && !w.receivedElsewhere(h.id, k.node) {
+			if h.start.Before(k.gone) && h.end.After(k.before) && !w.receivedElsewhere(h.id, k.node) {
 				onKilled = true
 			}
 		}
@@ -105,6 +106,9 @@ func killScenario(t *testing.T, svc time.Duration) {
 	}
 	if len(outside) > 0 {
 		(tally{failed: outside}).showFailures(t)
+		for _, k := range kills {
+			t.Logf("killed %s at %s, gone at %s", k.node, k.before.Format("15:04:05.000"), k.gone.Format("15:04:05.000"))
+		}
 		t.Errorf("%d POSTs failed other than in flight on the killed node and answered 502 may-have-been-processed, want none", len(outside))
 	}
 	if lost+duplicated+failedWritten > 0 {

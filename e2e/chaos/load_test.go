@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -42,8 +43,8 @@ type request struct {
 	header           http.Header
 }
 
-// load sends requests at a fixed rate from a pool of workers for at most a
-// given time, and keeps every answer. A tick that finds every worker busy is
+// load sends requests at a fixed mean rate, as a Poisson process, from a
+// pool of workers for at most a given time, and keeps every answer. A tick that finds every worker busy is
 // counted as skipped, not queued, so the load never floods a stuck gateway;
 // scenarios size the pool so that no tick is skipped.
 type load struct {
@@ -74,19 +75,23 @@ func startLoad(t *testing.T, base string, rate, workers int, limit time.Duration
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(tokens)
-		every := time.Second / time.Duration(rate)
 		end := time.NewTimer(limit)
 		defer end.Stop()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
+		wait := time.NewTimer(0)
+		defer wait.Stop()
+		at := time.Now()
 		for i := 0; ; i++ {
 			select {
 			case <-l.quit:
 				return
 			case <-end.C:
 				return
-			case <-tick.C:
+			case <-wait.C:
 			}
+			// Arrivals are a Poisson process: loads started side by side
+			// do not lock into step, as independent clients would not.
+			at = at.Add(time.Duration(rand.ExpFloat64() / float64(rate) * float64(time.Second)))
+			wait.Reset(max(0, time.Until(at)))
 			select {
 			case tokens <- i:
 			default:
