@@ -90,7 +90,7 @@ func (b *Breakers) allow(service string) (report func(Outcome), err error) {
 		switch {
 		case o.Fault():
 			done(errFault)
-		case o == Abandoned:
+		case o == Abandoned || o == ClientFault:
 			done(errExcluded)
 		default:
 			done(nil)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
@@ -114,29 +115,40 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 
 		done := c.loads.Start(node)
 		resp, err := c.attempt.RoundTrip(out)
+		if err != nil {
+			if wb, ok := out.Body.(*watchedBody); ok {
+				if f := wb.fault.Load(); f != nil {
+					err = *f // however the transport wrapped it, the client's fault
+				}
+			}
+		}
 		if err == nil && resp.Body == nil { // a RoundTripper breaking its contract
 			resp.Body = http.NoBody
 		}
-		outcome := classify(ctx, resp, err)
+		outcome := classify(ctx, resp, err, c.left(ctx), c.slack())
 		if report != nil {
 			report(outcome)
 		}
-		if c.ejector != nil && outcome != Abandoned {
+		if c.ejector != nil && (outcome == Success || outcome == Rejected || outcome.Fault()) {
 			c.ejector.Report(node, outcome.Fault())
 		}
-		if outcome == Success || outcome == Rejected {
+		switch {
+		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
+			// An answer, the node's 504 at the end of the budget included,
+			// goes back as it is.
 			resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel, acancel: acancel}
 			return resp, nil
-		}
-		if outcome == Abandoned {
-			closeBody(resp)
+		case outcome == ClientFault:
+			// The client's own request failed the attempt: its error speaks
+			// for itself (rpc.StatusOf reaches its Problem), not as an
+			// AttemptError blaming the node.
 			done()
 			acancel()
-			cerr := ctx.Err()
-			if cerr == nil {
-				cerr = err
-			}
-			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, cerr)
+			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, err)
+		case outcome == Abandoned:
+			done()
+			acancel()
+			return nil, &budgetEndError{service: service, node: node.Address, ctxErr: ctx.Err(), err: err}
 		}
 		tried = append(tried, node)
 		verdict, wait := c.decide(ctx, r, resp, outcome, attempt, rb)
@@ -238,14 +250,34 @@ func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, a
 	if out.Host == "" {
 		out.Host = node.Address
 	}
-	if attempt > 0 && r.Body != nil && r.Body != http.NoBody {
-		body, err := r.GetBody()
-		if err != nil {
-			return nil, fmt.Errorf("upstream: replaying the request body: %w", err)
+	if r.Body != nil && r.Body != http.NoBody {
+		body := r.Body
+		if attempt > 0 {
+			var err error
+			if body, err = r.GetBody(); err != nil {
+				return nil, fmt.Errorf("upstream: replaying the request body: %w", err)
+			}
 		}
-		out.Body = body
+		out.Body = &watchedBody{ReadCloser: body}
 	}
 	return out, nil
+}
+
+// watchedBody is a request body that remembers a read error the client
+// caused (one with ClientFault() true), however the transport then wraps
+// or hides it: net/http's request writer, for one, wraps body read errors in
+// a type with no Unwrap. The transport may read it from another goroutine.
+type watchedBody struct {
+	io.ReadCloser
+	fault atomic.Pointer[error]
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && isClientFault(err) {
+		b.fault.CompareAndSwap(nil, &err)
+	}
+	return n, err
 }
 
 // attemptBody is the body of an attempt's answer. Its first Close ends the
@@ -269,4 +301,20 @@ func (b *attemptBody) Close() error {
 		}
 	}
 	return err
+}
+
+// left returns what is left of the call's budget on the client's clock.
+func (c *Client) left(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return c.timeout
+	}
+	return d.Sub(c.now())
+}
+
+// slack is how close to its end a budget counts as spent when an attempt
+// ends: less than the least budget worth a retry, and a node's deadline
+// runs one margin (per hop) earlier than its caller's.
+func (c *Client) slack() time.Duration {
+	return max(c.retry.MinAttempt, 2*c.margin, time.Millisecond)
 }

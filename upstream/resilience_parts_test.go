@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -146,20 +147,38 @@ func TestClassify(t *testing.T) {
 		resp *http.Response
 		err  error
 		want Outcome
+		left time.Duration // of the budget; zero means a second
 	}{
-		{"200", ctx, resp(200, ""), nil, Success},
-		{"404 is business", ctx, resp(404, ""), nil, Rejected},
-		{"422 is business", ctx, resp(422, ""), nil, Rejected},
-		{"500 is a fault", ctx, resp(500, ""), nil, Failed},
-		{"503 is a fault", ctx, resp(503, ""), nil, Failed},
-		{"503 not processed", ctx, resp(503, RetryNotProcessed), nil, NotSent},
-		{"attempt timeout", ctx, nil, context.DeadlineExceeded, Failed},
-		{"caller left", ended, nil, context.Canceled, Abandoned},
-		{"reset", ctx, nil, errors.New("connection reset by peer"), Failed},
+		{"200", ctx, resp(200, ""), nil, Success, 0},
+		{"404 is business", ctx, resp(404, ""), nil, Rejected, 0},
+		{"422 is business", ctx, resp(422, ""), nil, Rejected, 0},
+		{"500 is a fault", ctx, resp(500, ""), nil, Failed, 0},
+		{"503 is a fault", ctx, resp(503, ""), nil, Failed, 0},
+		{"503 not processed", ctx, resp(503, RetryNotProcessed), nil, NotSent, 0},
+		{"attempt timeout", ctx, nil, context.DeadlineExceeded, Failed, 0},
+		{"caller left", ended, nil, context.Canceled, Abandoned, 0},
+		{"reset", ctx, nil, errors.New("connection reset by peer"), Failed, 0},
+		{"reset as the budget ends", ctx, nil, errors.New("connection reset by peer"), Abandoned, time.Millisecond},
+		{"504 as the budget ends", ctx, resp(504, ""), nil, Abandoned, 2 * time.Millisecond},
+		{"504 after the budget ended", ended, resp(504, ""), nil, Abandoned, 0},
+		{"504 with budget left", ctx, resp(504, ""), nil, Failed, 0},
+		{"503 as the budget ends", ctx, resp(503, ""), nil, Failed, time.Millisecond},
+		{"200 as the budget ends", ctx, resp(200, ""), nil, Success, time.Millisecond},
+		{"the client's body", ctx, nil, fmt.Errorf("writing: %w", clientFault{}), ClientFault, 0},
+		{"the client's body, the caller gone", ended, nil, fmt.Errorf("writing: %w", clientFault{}), ClientFault, 0},
 	}
 	for _, tt := range tests {
-		if got := classify(tt.ctx, tt.resp, tt.err); got != tt.want {
+		left := tt.left
+		if left == 0 {
+			left = time.Second
+		}
+		if got := classify(tt.ctx, tt.resp, tt.err, left, 5*time.Millisecond); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
+
+type clientFault struct{}
+
+func (clientFault) Error() string     { return "client fault" }
+func (clientFault) ClientFault() bool { return true }

@@ -138,16 +138,18 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 			IdleTimeout:       cfg.idle,
 			MaxMessageBytes:   cfg.maxMessage,
 		})
-		outcome, answer := openOutcome(hctx, err)
+		outcome, answer := openOutcome(hctx, err, c.left(hctx), c.slack())
 		if report != nil {
 			report(outcome)
 		}
-		if c.ejector != nil && outcome != Abandoned {
+		if c.ejector != nil && (outcome == Success || outcome == Rejected || outcome.Fault()) {
 			c.ejector.Report(node, outcome.Fault())
 		}
 		switch {
 		case err == nil:
 			return &Stream{cs: cs, node: node}, nil
+		case outcome == ClientFault || outcome == Abandoned && hctx.Err() == nil:
+			return nil, err // the client's own fault, or the node's 504 as the budget ended
 		case outcome == Abandoned:
 			return nil, fmt.Errorf("upstream: opening a stream to %s at %s: %w", service, node.Address, hctx.Err())
 		case outcome == Rejected:
@@ -177,11 +179,13 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 
 // openOutcome classifies a handshake that returned err under ctx, and gives
 // a refusal's status and Sluice-Retry field as an answer to judge it by.
-func openOutcome(ctx context.Context, err error) (Outcome, *http.Response) {
+func openOutcome(ctx context.Context, err error, left, slack time.Duration) (Outcome, *http.Response) {
 	var re *rpc.Error
 	switch {
 	case err == nil:
 		return Success, nil
+	case isClientFault(err):
+		return ClientFault, nil
 	case ctx.Err() != nil:
 		return Abandoned, nil
 	case errors.As(err, &re) && re.Status < http.StatusBadRequest:
@@ -191,7 +195,7 @@ func openOutcome(ctx context.Context, err error) (Outcome, *http.Response) {
 		if re.Retry != "" {
 			resp.Header.Set(RetryHeader, re.Retry)
 		}
-		return classify(ctx, resp, nil), resp
+		return classify(ctx, resp, nil, left, slack), resp
 	case notSent(err):
 		return NotSent, nil
 	}
