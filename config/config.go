@@ -140,10 +140,19 @@ type Backoff struct {
 	Cap  time.Duration `yaml:"cap"`  // default 250ms
 }
 
-// Breaker configures per-service circuit breakers.
+// Breaker configures per-service circuit breakers: a breaker opens when the
+// service as a whole fails, not when one node does (see
+// upstream.BreakerSettings; defaults there).
 type Breaker struct {
-	// ConsecutiveFaults opens the breaker. Default 5.
-	ConsecutiveFaults int `yaml:"consecutive_faults"`
+	// Window is how far back calls count. Default 10s.
+	Window time.Duration `yaml:"window"`
+	// MinCalls is the least number of calls in the window that may open
+	// the breaker. Default 20.
+	MinCalls int `yaml:"min_calls"`
+	// FailureRatio of calls failed by a dependency fault (after retries)
+	// opens the breaker, when the faults come from more than half of the
+	// service's nodes. Default 0.8.
+	FailureRatio float64 `yaml:"failure_ratio"`
 	// OpenFor is how long it stays open before a probe. Default 5s.
 	OpenFor time.Duration `yaml:"open_for"`
 	// Disabled turns breakers off.

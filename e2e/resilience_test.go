@@ -77,7 +77,7 @@ func TestABreakerOpensOnADeadServiceAndSendsNothing(t *testing.T) {
 	a := start(t, "greeter", "-listen", "127.0.0.1:0", "-fail")
 	b := start(t, "greeter", "-listen", "127.0.0.1:0", "-fail")
 	gwp, gw := gatewayOver(t, map[string]string{a.addr(0): "1.0.0", b.addr(0): "1.0.0"},
-		"upstream: {breaker: {consecutive_faults: 5, open_for: 1h}}\n")
+		"upstream: {breaker: {min_calls: 5, open_for: 1h}}\n")
 	opened := false
 	for i := 0; i < 50 && !opened; i++ {
 		r := get(t, gw+"/greeter/hello/Ada")

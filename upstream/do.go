@@ -79,35 +79,30 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	if rb != nil {
 		rb.Request()
 	}
+	tk, err := c.breakers.admit(service)
+	if err != nil {
+		return nil, err
+	}
+	final, nodes := Abandoned, 0 // the call's outcome, for the breaker
+	defer func() { tk.done(final, nodes) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	var lastErr error // the previous attempt's failure, should a retry not start
 	for attempt := 0; ; attempt++ {
-		node, err := c.pick(ctx, service, tried, pin)
+		node, n, err := c.pick(ctx, service, tried, pin)
 		if err != nil {
 			return nil, firstErr(lastErr, err)
 		}
-		var report func(Outcome)
-		if c.breakers != nil {
-			if report, err = c.breakers.allow(service); err != nil {
-				return nil, firstErr(lastErr, err)
-			}
-		}
+		nodes = n
 		actx, acancel := c.attemptContext(ctx, service, node, attempt)
 		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
-			if report != nil {
-				report(Abandoned)
-			}
 			return nil, firstErr(lastErr, fmt.Errorf("upstream: %s: %w", service, err))
 		}
 		out, err := attemptRequest(actx, r, node, attempt)
 		if err != nil {
 			acancel()
-			if report != nil {
-				report(Abandoned)
-			}
 			return nil, err
 		}
 		var buf [48]byte
@@ -126,8 +121,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp.Body = http.NoBody
 		}
 		outcome := classify(ctx, resp, err, c.left(ctx), c.slack())
-		if report != nil {
-			report(outcome)
+		final = outcome
+		if outcome.Fault() {
+			tk.nodeFault(node)
 		}
 		if c.ejector != nil && (outcome == Success || outcome == Rejected || outcome.Fault()) {
 			c.ejector.Report(node, outcome.Fault())
@@ -178,6 +174,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		done()
 		acancel()
 		if err := sleep(ctx, wait); err != nil {
+			final = Abandoned
 			return nil, fmt.Errorf("upstream: %s: waiting to retry: %w", service, err)
 		}
 	}
@@ -185,25 +182,26 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 
 // pick discovers the nodes of service, leaves out the ejected ones and picks
 // one that this call has not tried.
-func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, error) {
+func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller left or the budget ran out during discovery:
 			// 499 or 504, not the service's fault.
-			return nil, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
+			return nil, 0, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
 		}
-		return nil, &NoNodesError{Service: service, Err: err}
+		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
+	total := len(nodes)
 	c.noteSnapshot(service, nodes)
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}
 	node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
-		return nil, &NoNodesError{Service: service, Err: err}
+		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
-	return node, nil
+	return node, total, nil
 }
 
 // attemptContext returns the context of one attempt: the call's, cut to the

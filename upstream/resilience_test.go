@@ -170,8 +170,9 @@ func TestRetryBudgetStopsRetriesUnderBroadFailure(t *testing.T) {
 
 func TestBreakerOpensOnADeadServiceAndSendsNothing(t *testing.T) {
 	a, b := newBackend(t, "a", status(503)), newBackend(t, "b", status(503))
-	c := newClient(t, staticOf(t, a.node(), b.node()), upstream.WithRetryPolicy(fastRetries(0)),
-		upstream.WithBreakers(upstream.NewBreakers(upstream.BreakerSettings{ConsecutiveFaults: 5, OpenFor: time.Hour})),
+	// Each call tries both nodes: faults on every node of the service.
+	c := newClient(t, staticOf(t, a.node(), b.node()), upstream.WithRetryPolicy(fastRetries(1)),
+		upstream.WithBreakers(upstream.NewBreakers(upstream.BreakerSettings{MinCalls: 5, OpenFor: time.Hour})),
 		upstream.WithEjector(nil))
 	for i := 0; i < 5; i++ {
 		resp, err := c.Do(get(t, context.Background(), "/"))

@@ -109,24 +109,22 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	if rb != nil {
 		rb.Request()
 	}
+	tk, err := c.breakers.admit(service)
+	if err != nil {
+		return nil, err
+	}
+	final, nodes := Abandoned, 0 // the handshakes' outcome, for the breaker
+	defer func() { tk.done(final, nodes) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, err := c.pick(hctx, service, tried, PinnedVersion(ctx))
+		node, n, err := c.pick(hctx, service, tried, PinnedVersion(ctx))
 		if err != nil {
 			return nil, err
 		}
-		var report func(Outcome)
-		if c.breakers != nil {
-			if report, err = c.breakers.allow(service); err != nil {
-				return nil, err
-			}
-		}
+		nodes = n
 		h, err := budget.Outgoing(hctx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
-			if report != nil {
-				report(Abandoned)
-			}
 			return nil, fmt.Errorf("upstream: %s: %w", service, err)
 		}
 		u := url.URL{Scheme: "http", Host: node.Address, Path: rpc.Path(endpoint)}
@@ -139,8 +137,9 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 			MaxMessageBytes:   cfg.maxMessage,
 		})
 		outcome, answer := openOutcome(hctx, err, c.left(hctx), c.slack())
-		if report != nil {
-			report(outcome)
+		final = outcome
+		if outcome.Fault() {
+			tk.nodeFault(node)
 		}
 		if c.ejector != nil && (outcome == Success || outcome == Rejected || outcome.Fault()) {
 			c.ejector.Report(node, outcome.Fault())
@@ -172,6 +171,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 				Attempts: attempt + 1, NoMore: verdict == giveUpNoMore, Err: err}
 		}
 		if err := sleep(hctx, wait); err != nil {
+			final = Abandoned
 			return nil, fmt.Errorf("upstream: %s: waiting to retry: %w", service, err)
 		}
 	}
