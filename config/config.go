@@ -162,8 +162,8 @@ type Breaker struct {
 // Ejection configures outlier ejection.
 type Ejection struct {
 	ConsecutiveFaults int           `yaml:"consecutive_faults"`  // default 5
-	BaseTime          time.Duration `yaml:"base_time"`           // default 30s
-	MaxTime           time.Duration `yaml:"max_time"`            // default 5m
+	BaseTime          time.Duration `yaml:"base_time"`           // default 2s
+	MaxTime           time.Duration `yaml:"max_time"`            // default 30s
 	MaxEjectedPercent int           `yaml:"max_ejected_percent"` // default 50
 	Disabled          bool          `yaml:"disabled"`
 }

@@ -125,9 +125,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if outcome.Fault() {
 			tk.nodeFault(node)
 		}
-		if c.ejector != nil && (outcome == Success || outcome == Rejected || outcome.Fault()) {
-			c.ejector.Report(node, outcome.Fault())
-		}
+		c.judge(node, outcome, err)
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
 			// An answer, the node's 504 at the end of the budget included,
@@ -315,4 +313,27 @@ func (c *Client) left(ctx context.Context) time.Duration {
 // runs one margin (per hop) earlier than its caller's.
 func (c *Client) slack() time.Duration {
 	return max(c.retry.MinAttempt, 2*c.margin, time.Millisecond)
+}
+
+// judge tells the ejector and the node's load what an attempt on node
+// showed: a refused connection marks the node dead for a moment; any other
+// dependency fault counts towards its ejection and weighs on its load (as
+// a refusal does when there is no ejector).
+// Outcomes that are nobody's fault tell nothing.
+func (c *Client) judge(node *registry.Node, o Outcome, err error) {
+	switch {
+	case o == NotSent && refused(err) && c.ejector != nil:
+		// The ejector keeps it out for a moment, then probes it; a
+		// penalty on top would only delay finding it back.
+		c.ejector.Refused(node)
+	case o.Fault():
+		c.loads.Penalize(node)
+		if c.ejector != nil {
+			c.ejector.Report(node, true)
+		}
+	case o == Success || o == Rejected:
+		if c.ejector != nil {
+			c.ejector.Report(node, false)
+		}
+	}
 }

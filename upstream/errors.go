@@ -111,3 +111,18 @@ func (e *budgetEndError) cause() error {
 
 // Unwrap returns the context's error and the transport's.
 func (e *budgetEndError) Unwrap() []error { return []error{e.cause(), e.err} }
+
+// refused reports whether err proves that the node is not there: the
+// connection could not be made (refused, unreachable, or its name unknown).
+// A connection lost before anything was written to it is not such proof.
+func refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}

@@ -141,9 +141,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 		if outcome.Fault() {
 			tk.nodeFault(node)
 		}
-		if c.ejector != nil && (outcome == Success || outcome == Rejected || outcome.Fault()) {
-			c.ejector.Report(node, outcome.Fault())
-		}
+		c.judge(node, outcome, err)
 		switch {
 		case err == nil:
 			return &Stream{cs: cs, node: node}, nil
