@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,7 +24,13 @@ import (
 // retried on another node when the request provably never left (any method),
 // or when it may have but the method is idempotent, within the client's retry
 // count and while the budget lasts. A retried request with a body needs
-// r.GetBody, as http.NewRequest sets for in-memory bodies.
+// r.GetBody, as http.NewRequest sets for in-memory bodies. When the retries
+// end with no answer of their own, Do returns the last answer a node gave.
+//
+// A failure of r's own body (a read error with ClientFault() true) ends the
+// call at once with that error, blaming no node; so does the end of the
+// budget, with an error that rpc.StatusOf maps to 504 (or 499 when the
+// caller left).
 //
 // A context pinned with WithVersion confines every attempt to nodes of that
 // version.
@@ -87,10 +94,14 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	defer func() { tk.done(final, nodes) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
-	var lastErr error // the previous attempt's failure, should a retry not start
+	var lastErr error       // the previous attempt's failure, should a retry not start
+	var kept *http.Response // the last answer a retry was made after, in memory
 	for attempt := 0; ; attempt++ {
 		node, n, err := c.pick(ctx, service, tried, pin)
 		if err != nil {
+			if kept != nil {
+				return giveBack(kept, cancel), nil
+			}
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
@@ -98,6 +109,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
+			if kept != nil {
+				return giveBack(kept, cancel), nil
+			}
 			return nil, firstErr(lastErr, fmt.Errorf("upstream: %s: %w", service, err))
 		}
 		out, err := attemptRequest(actx, r, node, attempt)
@@ -158,12 +172,17 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			}
 			done()
 			acancel()
+			if kept != nil {
+				// The last real answer tells more than "no answer".
+				return giveBack(kept, cancel), nil
+			}
 			return nil, &AttemptError{Service: service, Node: node.Address, Sent: outcome != NotSent,
 				Attempts: attempt + 1, NoMore: verdict == giveUpNoMore, Err: err}
 		}
 		if resp != nil {
 			lastErr = &AttemptError{Service: service, Node: node.Address, Sent: true, Attempts: attempt + 1,
 				Err: fmt.Errorf("answered %s", resp.Status)}
+			kept = keep(resp)
 		} else {
 			lastErr = &AttemptError{Service: service, Node: node.Address, Sent: outcome != NotSent,
 				Attempts: attempt + 1, Err: err}
@@ -336,4 +355,36 @@ func (c *Client) judge(node *registry.Node, o Outcome, err error) {
 			c.ejector.Report(node, false)
 		}
 	}
+}
+
+// maxKept bounds the body of an answer kept while its request is retried.
+const maxKept = 64 << 10
+
+// keep returns a copy of resp, a failed answer about to be retried, with its
+// body read into memory, or nil when the body is larger than maxKept or
+// cannot be read. Should the retries end with no answer of their own, the
+// caller gets this one rather than a made-up 502. resp's body is left for
+// closeBody.
+func keep(resp *http.Response) *http.Response {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxKept+1))
+	if err != nil || len(b) > maxKept {
+		return nil
+	}
+	k := *resp
+	k.Header = resp.Header.Clone()
+	if k.Header == nil {
+		k.Header = make(http.Header)
+	}
+	k.Body = io.NopCloser(bytes.NewReader(b))
+	k.ContentLength, k.TransferEncoding = int64(len(b)), nil
+	return &k
+}
+
+// giveBack returns a kept answer as the call's, marked so that the layers
+// above do not retry what this hop already did. Its body's Close releases
+// the call's own deadline, when Do set one.
+func giveBack(kept *http.Response, cancel context.CancelFunc) *http.Response {
+	kept.Header.Set(RetryHeader, RetryNo)
+	kept.Body = &attemptBody{ReadCloser: kept.Body, done: func() {}, cancel: cancel, acancel: func() {}}
+	return kept
 }
