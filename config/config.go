@@ -113,7 +113,9 @@ type Upstream struct {
 	// MaxRetries bounds retries per request. Default 2; -1 disables retries.
 	MaxRetries int `yaml:"max_retries"`
 	// PerTryTimeout cuts each attempt to at most this long (never beyond
-	// the request's budget). Zero gives each attempt all that is left.
+	// the request's budget). Zero derives one from the budget left and the
+	// service's observed latency (upstream.RetryPolicy.PerTryTimeout); a
+	// negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
 	// RetryBudget bounds retries to a share of requests.
 	RetryBudget RetryBudget `yaml:"retry_budget"`

@@ -105,7 +105,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		actx, acancel := c.attemptContext(ctx, service, node, attempt)
+		actx, acancel := c.attemptContext(ctx, service, node, attempt, c.perTry(ctx, r, service, attempt, rb))
 		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
@@ -123,6 +123,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
 
 		done := c.loads.Start(node)
+		sent := c.now()
 		resp, err := c.attempt.RoundTrip(out)
 		if err != nil {
 			if wb, ok := out.Body.(*watchedBody); ok {
@@ -138,6 +139,10 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		final = outcome
 		if outcome.Fault() {
 			tk.nodeFault(node)
+		}
+		if outcome == Success || outcome == Rejected {
+			now := c.now()
+			c.latencyOf(service).observe(now.Sub(sent), now)
 		}
 		c.judge(node, outcome, err)
 		switch {
@@ -222,11 +227,11 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 }
 
 // attemptContext returns the context of one attempt: the call's, cut to the
-// per-try timeout when one is set, and carrying the Attempt when wrappers
+// per-try timeout t when positive, and carrying the Attempt when wrappers
 // want it.
-func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int) (context.Context, context.CancelFunc) {
+func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration) (context.Context, context.CancelFunc) {
 	cancel := context.CancelFunc(func() {})
-	if t := c.retry.PerTryTimeout; t > 0 {
+	if t > 0 {
 		ctx, cancel = context.WithDeadline(ctx, c.now().Add(t))
 	}
 	if len(c.attemptWrappers) > 0 {

@@ -19,11 +19,12 @@ func status(code int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { http.Error(w, http.StatusText(code), code) }
 }
 
-// fastRetries is the default policy with no back-off and no retry budget, so
-// that a test's retries depend only on what it checks.
+// fastRetries is the default policy with no back-off, no retry budget and
+// no per-try timeout, so that a test's retries depend only on what it checks.
 func fastRetries(max int) upstream.RetryPolicy {
 	p := upstream.DefaultRetryPolicy()
 	p.MaxRetries, p.BackoffBase, p.BudgetRatio = max, 0, -1
+	p.PerTryTimeout = -1 // nor a timeout that a loaded machine could trip
 	return p
 }
 
