@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -193,5 +194,31 @@ func TestAttemptCutByTheBudgetBlamesNobody(t *testing.T) {
 	assertNobodyBlamed(t, c)
 	if n := len(a.seen()) + len(b.seen()); n != 12 {
 		t.Fatalf("%d attempts for 12 calls: an attempt cut by the budget was retried", n)
+	}
+}
+
+// TestBudgetBelowANodesMinimumBlamesNobody calls nodes that refuse budgets
+// under 500 ms (504 budget-too-low) with 100 ms: the budget is the call's,
+// and no node or breaker pays for it.
+func TestBudgetBelowANodesMinimumBlamesNobody(t *testing.T) {
+	h := budget.Inbound(budget.ServerPolicy{Min: 500 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})).ServeHTTP
+	a, b, c3 := newBackend(t, "a", h), newBackend(t, "b", h), newBackend(t, "c", h)
+	c := newClient(t, staticOf(t, a.node(), b.node(), c3.node()))
+	for i := range 30 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		resp, err := c.Do(get(t, ctx, "/"))
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d: %v, want the node's 504", i, err)
+		}
+		if body := readAll(t, resp); resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "budget-too-low") {
+			t.Fatalf("call %d answered %d %s", i, resp.StatusCode, body)
+		}
+	}
+	assertNobodyBlamed(t, c)
+	if n := len(a.seen()) + len(b.seen()) + len(c3.seen()); n != 30 {
+		t.Fatalf("%d attempts for 30 calls: a budget too low was retried", n)
 	}
 }

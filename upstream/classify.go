@@ -1,10 +1,14 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/problem"
 )
 
 // RetryHeader is the response field with which a node tells its caller
@@ -120,3 +124,28 @@ func retryableStatus(status int) bool {
 	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable ||
 		status == http.StatusGatewayTimeout
 }
+
+// budgetTooLow reports whether resp, a 504 answer, is a problem of type
+// budget-too-low: the node refused to start on the budget it was sent,
+// below its minimum. It reads the start of the body and puts it back.
+func budgetTooLow(resp *http.Response) bool {
+	if !problem.IsProblem(resp.Header.Get("Content-Type")) {
+		return false
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(resp.Body, head)
+	head = head[:n]
+	rest := io.Reader(resp.Body)
+	if err != nil { // the whole body is in head
+		rest = eofReader{}
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), rest), resp.Body}
+	return bytes.Contains(head, []byte(`"`+problem.TypeBudgetTooLow+`"`))
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

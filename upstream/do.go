@@ -136,6 +136,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp.Body = http.NoBody
 		}
 		outcome := classify(ctx, resp, err, c.left(ctx), c.slack())
+		if outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp) {
+			outcome = Abandoned // the node will not start on the budget the call has
+		}
 		final = outcome
 		if outcome.Fault() {
 			tk.nodeFault(node)
