@@ -117,6 +117,10 @@ type Upstream struct {
 	// service's observed latency (upstream.RetryPolicy.PerTryTimeout); a
 	// negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
+	// HedgeAfter, when positive, hedges idempotent requests: a second
+	// attempt to another node after this long without an answer, counted
+	// as a retry; the first answer wins. Zero (the default) turns it off.
+	HedgeAfter time.Duration `yaml:"hedge_after"`
 	// RetryBudget bounds retries to a share of requests.
 	RetryBudget RetryBudget `yaml:"retry_budget"`
 	// Backoff shapes the wait between attempts.

@@ -126,6 +126,9 @@ func (c *Config) validate() error {
 	if c.Upstream.Ejection.ConsecutiveFaults < 0 {
 		return c.errorAt("upstream.ejection.consecutive_faults", "must not be negative")
 	}
+	if c.Upstream.HedgeAfter < 0 {
+		return c.errorAt("upstream.hedge_after", "must not be negative")
+	}
 	if c.Upstream.Breaker.MinCalls < 0 {
 		return c.errorAt("upstream.breaker.min_calls", "must not be negative")
 	}

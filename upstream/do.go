@@ -103,6 +103,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		}
 		nodes = n
 		actx, acancel := c.attemptContext(ctx, service, node, attempt, c.perTry(ctx, r, service, attempt, rb))
+		hedging := c.hedges(ctx, r, attempt)
+		if hedging { // the first attempt must be cancellable should the hedge win
+			var hc context.CancelFunc
+			actx, hc = context.WithCancel(actx)
+			pc := acancel
+			acancel = func() { hc(); pc() }
+		}
 		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
@@ -121,7 +128,17 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 
 		done := c.loads.Start(node)
 		sent := c.now()
-		resp, err := c.attempt.RoundTrip(out)
+		var resp *http.Response
+		if hedging {
+			a, other := c.hedged(ctx, r, service, pin, out,
+				inFlight{node: node, done: done, cancel: acancel, at: sent}, rb)
+			node, done, acancel, sent, resp, err = a.node, a.done, a.cancel, a.at, a.resp, a.err
+			if other != nil {
+				tried = append(tried, other)
+			}
+		} else {
+			resp, err = c.attempt.RoundTrip(out)
+		}
 		if err != nil {
 			if wb, ok := out.Body.(*watchedBody); ok {
 				if f := wb.fault.Load(); f != nil {

@@ -36,6 +36,14 @@ type RetryPolicy struct {
 	// times the service's high latency, at least 250 ms, and only if a retry
 	// still fits). A negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration
+	// HedgeAfter, when positive, hedges the first attempt of idempotent
+	// requests with a replayable body: when no answer has come after this
+	// long, and the budget left still holds this long again, a second
+	// attempt goes to another node and the first answer wins (the other is
+	// cancelled). A hedge is counted as a retry in the retry budget and in
+	// the retry member of the Sluice-Budget field. Zero, the default, turns
+	// hedging off.
+	HedgeAfter time.Duration
 	// MinAttempt is the least budget worth a retry: none starts with less.
 	MinAttempt time.Duration
 	// AfterUpstreamRetries lets this hop retry requests on whose path a hop

@@ -55,6 +55,7 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream
 	p := upstream.DefaultRetryPolicy()
 	p.MaxRetries = max(u.MaxRetries, 0)
 	p.PerTryTimeout = u.PerTryTimeout
+	p.HedgeAfter = u.HedgeAfter
 	if u.RetryBudget.Ratio != 0 {
 		p.BudgetRatio = u.RetryBudget.Ratio
 	}
