@@ -50,8 +50,10 @@ const (
 	// attempt failed as the budget ended, or the node answered 504 when
 	// the budget was about spent (a node runs out a margin earlier than
 	// its caller, so its "budget spent" arrives just before the caller's
-	// own end). The budget is the caller's choice, so this is nobody's
-	// fault that a node or the service should pay for; never retried.
+	// own end), or answered 504 budget-too-low (it will not start on the
+	// budget the call has). The budget is the caller's choice, so this is
+	// nobody's fault that a node or the service should pay for; never
+	// retried.
 	Abandoned
 	// ClientFault: the attempt failed because of the client's own request,
 	// as when reading its body failed (the transport's error carries an
