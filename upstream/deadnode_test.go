@@ -115,3 +115,43 @@ func TestARestartedNodeIsProbedAtOnce(t *testing.T) {
 		t.Fatalf("the node that registered again got %d calls, want one probe at once", n-before)
 	}
 }
+
+// TestPanicModeSkipsTheDeadNode ejects two nodes of three (they failed, and
+// have since recovered) while the third refuses connections: every node is
+// out, and the panic mode serves the ejected ones within the cap, never the
+// dead one.
+func TestPanicModeSkipsTheDeadNode(t *testing.T) {
+	frozen := time.Unix(1000, 0)
+	clock := func() time.Time { return frozen }
+	var failing atomic.Bool
+	failing.Store(true)
+	flap := func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "failing", http.StatusInternalServerError)
+		}
+	}
+	a, b := newBackend(t, "a", flap), newBackend(t, "b", flap)
+	dead := deadNode(t, "dead")
+	ej := selector.NewEjector(selector.EjectSettings{Now: clock})
+	var first atomic.Int64
+	c := newClient(t, staticOf(t, a.node(), b.node(), dead), upstream.WithEjector(ej),
+		upstream.WithLoads(selector.NewLoads(selector.WithClock(clock))),
+		upstream.WithRetryPolicy(fastRetries(0)), firstAttemptsOn(dead, &first))
+	for _, n := range []*registry.Node{a.node(), b.node()} {
+		for range selector.DefaultEjectFaults {
+			ej.Report(n, true)
+		}
+	}
+	ej.Refused(dead)
+	failing.Store(false)
+	for i := range 100 {
+		resp, err := c.Do(get(t, context.Background(), "/"))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		readAll(t, resp)
+	}
+	if n := first.Load(); n != 0 {
+		t.Fatalf("%d calls started on the dead node in panic mode", n)
+	}
+}
