@@ -27,21 +27,22 @@ func TestChainBrownout(t *testing.T) {
 	ld := startLoad(t, c.url, cfg.chainRate, workers(cfg.chainRate, time.Second), 5*time.Minute, gets("/chain/", nil))
 	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(leaves)...)
 
-	before := requests(leaves)
+	before, failedBefore := requests(leaves)
 	from := time.Now()
 	for _, l := range leaves {
 		l.set(0, 0.5)
 	}
 	time.Sleep(cfg.chainWindow)
 	ld.stop()
-	leafAttempts := requests(leaves) - before
+	after, failedAfter := requests(leaves)
+	leafAttempts, leafFailed := after-before, failedAfter-failedBefore
 
 	s := tallyOf(startedSince(ld.snapshot(), from), http.MethodGet)
 	success := float64(s.ok) / float64(s.sent)
 	attempts := float64(leafAttempts) / float64(s.sent)
 	figures(t, "3-hop, leaf 50% 503",
-		"%s, %d req/s | %d edge requests, %.1f%% succeeded | %.3f leaf attempts per edge request | failures %s",
-		ms(cfg.chainWindow), cfg.chainRate, s.sent, 100*success, attempts, s.kindList())
+		"%s, %d req/s | %d edge requests, %.1f%% succeeded | %.3f leaf attempts per edge request (%.1f%% of them failed) | failures %s",
+		ms(cfg.chainWindow), cfg.chainRate, s.sent, 100*success, attempts, 100*float64(leafFailed)/float64(leafAttempts), s.kindList())
 	if success < wantSuccess {
 		t.Errorf("edge success %.1f%%, want at least %.0f%%", 100*success, 100*wantSuccess)
 	}

@@ -157,13 +157,15 @@ func (b *backend) stats() nodeStats {
 	return s
 }
 
-// requests sums the requests the nodes have received.
-func requests(bs []*backend) int64 {
-	var n int64
+// requests sums the requests the nodes have received, and of them those
+// they failed.
+func requests(bs []*backend) (n, failed int64) {
 	for _, b := range bs {
-		n += b.stats().Requests
+		s := b.stats()
+		n += s.Requests
+		failed += s.Failed
 	}
-	return n
+	return n, failed
 }
 
 // serviceStatus is one service of the gateway's GET /admin/registry.

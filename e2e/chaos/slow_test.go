@@ -47,12 +47,13 @@ func TestBrownout(t *testing.T) {
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), 5*time.Minute, gets("/work/", nil))
 	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
-	before := requests(nodes)
+	before, _ := requests(nodes)
 	from := time.Now()
 	nodes[0].set(0, 0.5)
 	time.Sleep(cfg.window)
 	ld.stop()
-	attemptsSeen := requests(nodes) - before
+	after, _ := requests(nodes)
+	attemptsSeen := after - before
 
 	hs := ld.snapshot()
 	all := tallyOf(hs, http.MethodGet)
