@@ -3,12 +3,14 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,9 +74,33 @@ type backend struct {
 // node starts a chaosnode of service with extra flags, registered in Consul.
 func (c *cluster) node(service string, flags ...string) *backend {
 	c.t.Helper()
-	b := &backend{c: c, service: service, flags: flags, addr: "127.0.0.1:0"}
+	b := &backend{c: c, service: service, flags: flags, addr: fixedAddr(c.t)}
 	b.start()
 	return b
+}
+
+// fixedAddr returns a free loopback address whose port lies below the
+// kernel's ephemeral range: no outgoing connection is given that port while
+// a killed node is down, so the node can start again on its address.
+func fixedAddr(t *testing.T) string {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		addr := "127.0.0.1:" + strconv.Itoa(10000+rand.IntN(low-10000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // nodes starts n nodes of service with the same flags.
