@@ -32,6 +32,7 @@ type conn struct {
 	in     chan []byte   // messages the reader read and nobody has received yet
 	done   chan struct{} // closed when the reader has returned
 	quit   chan struct{} // closed when this side ended the stream
+	closed chan struct{} // closed when the watcher has returned, its close handshake done
 	once   sync.Once
 	local  error // why this side ended the stream; set before quit closes
 	remote error // why reading ended; set before done closes
@@ -50,7 +51,7 @@ func newConn(life context.Context, ws *websocket.Conn, idle time.Duration, maxBy
 	}
 	ws.SetReadLimit(maxBytes)
 	c := &conn{ws: ws, idle: idle, in: make(chan []byte, streamQueue), done: make(chan struct{}),
-		quit: make(chan struct{}), start: time.Now()}
+		quit: make(chan struct{}), closed: make(chan struct{}), start: time.Now()}
 	go c.read()
 	go c.watch(life, onEnd)
 	return c
@@ -83,6 +84,7 @@ func (c *conn) read() {
 // watch ends the stream when it has been idle too long or life ends, and
 // tells onEnd when it has ended.
 func (c *conn) watch(life context.Context, onEnd func(error)) {
+	defer close(c.closed)
 	t := time.NewTimer(c.idle)
 	defer t.Stop()
 	var err error
