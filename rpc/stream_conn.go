@@ -181,13 +181,27 @@ func (c *conn) send(ctx context.Context, v any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			// The connection is closed: a message cut short cannot be taken back.
-			c.stop(fmt.Errorf("rpc: stream: a send was cut short: %w", cerr))
-			_ = c.ws.CloseNow()
-			return c.ended()
+	// ctx bounds the write, but the library is not handed it: it would
+	// close the connection when ctx ends even after the frame was sent, as
+	// long as the writing goroutine has not yet returned; when this side is
+	// ending the stream (Shutdown cancels the handler's context), that cut
+	// the 1001 close frame off. Here ctx ending cuts the connection only
+	// while the write is still in progress, and not when this side's close
+	// handshake is about to follow.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		if c.stopped() {
+			return // the close handshake runs after the write, bounded by its own timeout
 		}
+		c.stop(fmt.Errorf("rpc: stream: a send was cut short: %w", ctx.Err()))
+		_ = c.ws.CloseNow() // a message cut short cannot be taken back
+	})
+	err = c.ws.Write(context.Background(), websocket.MessageText, b)
+	if !stop() {
+		<-fired
+	}
+	if err != nil {
 		if end := c.ended(); end != nil {
 			return end
 		}
