@@ -319,18 +319,22 @@ func check(req *http.Request) (status int, detail string) {
 // the connection the polite way: the client gets to read the answer even
 // when it is still sending.
 func (c *conn) answer(status int, detail string) {
-	title := http.StatusText(status)
-	body := problem.Body(status, problem.TypeBadRequest, title, detail)
-	b := make([]byte, 0, 160+len(body))
-	b = appendStatusLine(b, true, status)
-	b = append(b, "Content-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
-	b = appendInt(b, int64(len(body)))
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
+	b := appendProblemAnswer(nil, status, detail)
 	c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
 	if _, err := c.rwc.Write(b); err == nil {
 		c.lingerClose()
 	}
+}
+
+// appendProblemAnswer appends a whole answer of the server's own: status,
+// a problem body with detail, and "Connection: close".
+func appendProblemAnswer(b []byte, status int, detail string) []byte {
+	body := problem.Body(status, problem.TypeBadRequest, http.StatusText(status), detail)
+	b = appendStatusLine(b, true, status)
+	b = append(b, "Content-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
+	b = appendInt(b, int64(len(body)))
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
 }
 
 // lingerClose half-closes the connection and reads what the client still

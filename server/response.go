@@ -399,6 +399,14 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked, c.hijacked = true, true
 	c.srv.remove(c) // the handler owns it now: Shutdown and Close leave it alone
 	c.rwc.SetDeadline(time.Time{})
+	if c.hasByte {
+		// The byte the watch read goes into the reader, where the handler
+		// looks for what was read before it took the connection (as
+		// net/http puts it there).
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return nil, nil, fmt.Errorf("server: moving the byte read ahead into the reader: %w", err)
+		}
+	}
 	c.bw.Reset(c.orig)
 	return c.orig, bufio.NewReadWriter(c.br, c.bw), nil
 }
