@@ -391,5 +391,6 @@ func (c *conn) serveOne(req *http.Request) bool {
 		return false
 	}
 	w.finish()
+	w.clearDeadlines()
 	return !w.closeAfter && !gone && c.werr == nil
 }

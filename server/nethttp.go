@@ -134,10 +134,11 @@ func (c *problemConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Co
 //	HTTP/1.1 400 Bad Request<errorHeaders>400 Bad Request
 //	HTTP/1.1 501 Not Implemented<errorHeaders>Unsupported transfer encoding
 //	HTTP/1.1 NNN Text: detail<errorHeaders>NNN Text: detail    (505, and 400 for Host and field names)
-//	HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Length: 0\r\nDate: ...\r\n\r\n
+//	HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: ...\r\nContent-Length: 0\r\n\r\n
 const (
 	netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
-	netHTTP417          = "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Length: 0\r\n"
+	netHTTP417          = "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\n"
+	netHTTP417End       = "\r\nContent-Length: 0\r\n\r\n"
 )
 
 // netHTTPError recognises one of net/http's own error answers, written
@@ -147,7 +148,7 @@ func netHTTPError(p []byte) (status int, detail string, ok bool) {
 	if len(p) > 1024 || !bytes.HasPrefix(p, []byte(prefix)) {
 		return 0, "", false
 	}
-	if bytes.HasPrefix(p, []byte(netHTTP417)) && bytes.HasSuffix(p, []byte("\r\n\r\n")) {
+	if bytes.HasPrefix(p, []byte(netHTTP417)) && bytes.HasSuffix(p, []byte(netHTTP417End)) {
 		return http.StatusExpectationFailed, `the only expectation served is "100-continue"`, true
 	}
 	i := bytes.Index(p, []byte(netHTTPErrorHeaders))
