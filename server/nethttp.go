@@ -27,6 +27,14 @@ import (
 //     in front read the Content-Length. The handler cannot see that
 //     Content-Length was there, so every request with a chunked body gets
 //     "Connection: close": net/http answers it and then closes.
+//
+// What remains different from this package's Server on such a listener:
+// the request with both fields is served (once) rather than refused; a
+// handler that deletes the "Connection" field of its answer keeps the
+// connection; an HTTP/1.0 request with Transfer-Encoding, which
+// http.ReadRequest frames by its Content-Length and strips of the field, is
+// not seen, so its connection stays open when it asked for keep-alive; and
+// the other differences listed in the package documentation.
 
 // NetHTTP prepares hs to serve ln as described above: it wraps hs.Handler
 // (nil: http.DefaultServeMux) and hs.ConnContext (keeping the one set), and
