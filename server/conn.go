@@ -270,12 +270,24 @@ func (c *conn) refuse(err error, tooLarge bool) {
 	case tooLarge:
 		c.answer(http.StatusRequestHeaderFieldsTooLarge, "the request line and header fields exceed the server's limit")
 	case isUnsupportedTE(err):
-		c.answer(http.StatusNotImplemented, err.Error())
+		// Without the coding's name, which the client chose (net/http
+		// does not echo it either).
+		c.answer(http.StatusNotImplemented, "unsupported transfer encoding")
 	case isCommonNetReadError(err):
 		// The client closed, reset or timed out: nobody to answer.
 	default:
-		c.answer(http.StatusBadRequest, err.Error())
+		c.answer(http.StatusBadRequest, clip(err.Error()))
 	}
+}
+
+// clip shortens an error's text for an answer's detail: http.ReadRequest
+// quotes the malformed line, which may be as long as the header limit.
+func clip(s string) string {
+	const max = 160
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
 
 // isCommonNetReadError tells the errors of reading a connection the client

@@ -372,3 +372,21 @@ func TestParsedCloseHonored(t *testing.T) {
 		t.Errorf("the answer does not say Connection: close")
 	}
 }
+
+// TestRefusalsDoNotEcho proves that this server's answers to malformed
+// requests do not send back what the client wrote at length: the detail of
+// a malformed line is clipped, and a transfer coding is not named.
+func TestRefusalsDoNotEcho(t *testing.T) {
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\nBad" + strings.Repeat("<", 8000) + ": v\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: <script>\r\n\r\n",
+	} {
+		rc := dialRaw(t, ts.addr)
+		rc.send(req)
+		r := rc.read("POST")
+		if len(r.body) > 2048 || strings.Contains(string(r.body), "<") || strings.Contains(string(r.body), "script") {
+			t.Errorf("%d answer echoes the request: %.200q", r.status, r.body)
+		}
+	}
+}
