@@ -236,8 +236,12 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 			servers = append(servers, lean)
 			return nil
 		}
-		servers = append(servers, &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
-			IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog})
+		hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
+			IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
+		// Problem bodies for net/http's own errors, and a chunked request
+		// closes its connection (server.NetHTTP says why).
+		lns[len(lns)-1] = server.NetHTTP(hs, ln)
+		servers = append(servers, hs)
 		return nil
 	}
 	h := g.handler()
