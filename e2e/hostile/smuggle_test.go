@@ -158,13 +158,17 @@ func smuggleRows() []smuggleRow {
 func smugglingCases() []hcase {
 	var cases []hcase
 	for i, row := range smuggleRows() {
-		id := fmt.Sprintf("s%02d", i)
+		id := smuggleID(i)
 		cases = append(cases, hcase{family: "smuggling", name: row.name, run: func(t *testing.T, s *stack) {
 			checkSmuggle(t, s, id, row)
 		}})
 	}
 	return cases
 }
+
+// smuggleID names the i-th smuggling case: its paths are /smug/<id>/..., on
+// a route and service of its own.
+func smuggleID(i int) string { return fmt.Sprintf("s%02d", i) }
 
 func checkSmuggle(t *testing.T, s *stack, id string, row smuggleRow) {
 	first, second := "/smug/"+id+"/first", "/smug/"+id+"/second"

@@ -31,15 +31,15 @@ type stack struct {
 	raw  map[string]*rawBackend
 }
 
-// routes of the suite's gateway. Budgets are short so that cases that wait
-// for one to end stay fast.
+// routes of the suite's gateway (each smuggling and upstream-answer case
+// adds its own). Budgets are short so that cases that wait for one to end
+// stay fast.
 const routesYAML = `
 routes:
-  - {name: smug, method: "*", path: /smug/*, service: echo}
   - {name: lim, method: GET, path: /lim/*, service: echo}
   - {name: pub, method: GET, path: /pub/*, service: echo, rewrite: /public/}
   - {name: app, method: GET, path: /app/*, service: echo}
-  - {name: stall, method: "*", path: /stall/*, service: echo, budget: {timeout: 1s, max: 1s}}
+  - {name: stall, method: "*", path: /stall/*, service: stall, budget: {timeout: 1s, max: 1s}}
   - {name: head, method: GET, path: /head/*, service: echo}
   - {name: open, method: "*", path: /open/*, service: echo}
   - {name: authd, method: GET, path: /authd/*, service: echo, auth: users}
@@ -66,6 +66,13 @@ func newStack(t *testing.T, name, server string) *stack {
 		fmt.Fprintf(&b, "    - {service: %s, id: %s-1, address: %q}\n", service, service, addr)
 	}
 	node("echo", s.echo.Listener.Addr().String())
+	// Services of their own on the same backend, so that what one case
+	// does to a service's breaker and nodes never changes another's.
+	node("stall", s.echo.Listener.Addr().String())
+	smuggling := smugglingCases()
+	for i := range smuggling {
+		node(smuggleID(i), s.echo.Listener.Addr().String())
+	}
 	node("brk", s.brk.Listener.Addr().String())
 	node("pool", s.pool.Listener.Addr().String())
 	node("big", s.big.Listener.Addr().String())
@@ -84,6 +91,9 @@ defaults:
   budget: {timeout: 5s, max: 10s, min: 1ms}
 `, secret)
 	b.WriteString(routesYAML)
+	for i := range smuggling {
+		fmt.Fprintf(&b, "  - {name: %s, method: \"*\", path: /smug/%s/*, service: %s}\n", smuggleID(i), smuggleID(i), smuggleID(i))
+	}
 	for _, c := range upstreamCases {
 		fmt.Fprintf(&b, "  - {name: up-%s, method: GET, path: /up/%s/*, service: up-%s, budget: {timeout: %s, max: %s}}\n",
 			c.slug, c.slug, c.slug, c.budget, c.budget)
