@@ -12,7 +12,9 @@ import (
 type outcome int
 
 const (
-	// accept: answer it from the backend and keep serving the connection.
+	// accept: answer it from the backend; closing the connection after it
+	// is allowed (net/http's listener closes after every chunked request,
+	// since it cannot tell whether a Content-Length came with it).
 	accept outcome = iota
 	// refuse: answer 4xx itself (a problem body), close, reach no backend.
 	refuse
@@ -87,6 +89,10 @@ func smuggleRows() []smuggleRow {
 		}
 	}
 	return []smuggleRow{
+		// Controls: plain requests the gateway must forward, so that a
+		// gateway refusing everything cannot pass.
+		{name: "control: POST with Content-Length", req: raw("hello", "Content-Length: 5"), want: accept, body: "hello"},
+		{name: "control: POST chunked", req: raw(chunkedHello, te), want: accept, body: "hello"},
 		// CL.TE and TE.CL.
 		{name: "CL.TE: Content-Length covering a chunked body and a hidden request", req: withCL(zeroThenHidden, te), want: closeOrRefuse, body: ""},
 		{name: "TE.CL: chunked body holding a request, short Content-Length", req: func(id string) string {
@@ -217,7 +223,7 @@ func checkSmuggle(t *testing.T, s *stack, id string, row smuggleRow) {
 	ok := false
 	switch row.want {
 	case accept:
-		ok = acceptedBoth
+		ok = acceptedBoth || closedAfterFirst
 	case refuse:
 		ok = refused
 	case closeOrRefuse:
