@@ -16,5 +16,16 @@
 //	go test -race ./e2e/hostile/
 //
 // It builds cmd/gateway once, starts one gateway process per listener
-// server, and prints one summary line per server at the end.
+// server with the suite's own configuration (short route budgets, one
+// service per case where a case's faults could touch another's breaker),
+// and prints one summary line per server at the end, with the cases that
+// failed (go test shows it with -v, or when the suite fails).
+//
+// Each case encodes the behaviour the gateway must have, not the behaviour
+// it has: a case fails until the bug it describes is fixed. The families
+// are in smuggle_test.go (request framing), limits_test.go (header and URI
+// sizes), paths_test.go (dot-segments through rewrites), upstream_test.go
+// (broken and unsolicited answers from a raw backend), slow_test.go (slow
+// and stalled clients), breaker_test.go (client faults vs breakers) and
+// misc_test.go (HEAD, claim headers, the listeners' own errors).
 package hostile
