@@ -96,6 +96,13 @@ var upstreamCases = []upstreamCase{
 			body := "0\r\n\r\n" + unsolicited
 			return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\nX-Req-Id: %s\r\n\r\n%s", len(body), id, body)
 		})},
+	{slug: "continue", name: "an unasked 100 Continue before the answer", budget: "2s",
+		answer: firstThen(func(id string) string { return "HTTP/1.1 100 Continue\r\n\r\n" + okAnswer(id) })},
+	{slug: "two-cl", name: "answer with two Content-Lengths, the longer hiding a second answer", budget: "2s",
+		answer: firstThen(func(id string) string {
+			body := "hello" + unsolicited
+			return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: %d\r\nX-Req-Id: %s\r\n\r\n%s", len(body), id, body)
+		})},
 	{slug: "chunked-cut", name: "chunked answer cut after 10 of 100 bytes", budget: "2s", truncated: true,
 		answer: cut(func(id string) string { return chunkedHead(id) + "64\r\n" + strings.Repeat("c", 10) })},
 	{slug: "bigchunk-cut", name: "1 MiB chunk cut at 64 KiB", budget: "2s", truncated: true,
