@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/upstream"
 )
 
 // TestHeadOnGetRoutes: HEAD is allowed wherever GET is (RFC 9110, section
@@ -101,5 +102,35 @@ func TestHeadOnGetRPCRoute(t *testing.T) {
 	}
 	if got := be.last(t); got.Method != "POST" || got.Path != "/rpc/Greeter.Hello" || string(got.Body) != `{"name":"Ada"}` {
 		t.Errorf("backend got %s %s %s", got.Method, got.Path, got.Body)
+	}
+}
+
+// TestHeadThroughLeanTransport: the gateway's default transport reads the
+// answer to a forwarded HEAD as bodiless, whatever its Content-Length, so
+// the pooled connection serves the next request in step.
+func TestHeadThroughLeanTransport(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "7")
+		if r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, "content")
+		}
+	})
+	tr := upstream.NewLeanTransport(upstream.TransportOptions{})
+	t.Cleanup(tr.CloseIdleConnections)
+	s := &setup{copts: []upstream.Option{upstream.WithTransport(tr)}}
+	rt := s.node("svc", be.addr()).build(t,
+		router.Route{Method: "GET", Path: "/a", Service: "svc", Budget: policy})
+	for i, method := range []string{"HEAD", "HEAD", "GET", "HEAD", "GET"} {
+		rec := serve(rt, httptest.NewRequest(method, "/a", nil))
+		want := "content"
+		if method == "HEAD" {
+			want = ""
+		}
+		if rec.Code != http.StatusOK || rec.Body.String() != want || rec.Header().Get("Content-Length") != "7" {
+			t.Fatalf("request %d, %s: answer %d %v %q", i, method, rec.Code, rec.Header(), rec.Body)
+		}
+		if got := be.last(t); got.Method != method {
+			t.Fatalf("request %d: backend got %s, want %s", i, got.Method, method)
+		}
 	}
 }
