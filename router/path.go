@@ -30,13 +30,17 @@ import (
 //   - a control character (%00 truncates names in C backends, %0d%0a splits
 //     lines), and a path that is not UTF-8 once decoded (%c0%ae is the
 //     overlong '.' of old decoders);
-//   - an encoded slash or backslash (%2F, %5C), a backslash or an empty
-//     segment (//), when the path read with them as one slash (what a
-//     decoding or slash-merging backend does) would reach another route, or
-//     a path the gateway reserves; otherwise such a path is forwarded as it
-//     came, so that names holding a slash (%2F) keep working.
+//   - a path that a lax backend would read as the path of another route, or
+//     as one the gateway reserves: read with an encoded slash or backslash
+//     (%2F, %5C) or a backslash as a slash, empty segments merged, a
+//     trailing slash dropped, ";..." cut off each segment, trailing dots
+//     and spaces too (otherReading). A path whose lax reading reaches the
+//     same route, or none, is forwarded as it came, so that names holding a
+//     slash (%2F) keep working.
 //
-// Double encoding (%252e) is data: every server decodes a path once.
+// Double encoding (%252e) is data: every server decodes a path once. Case
+// is not folded: routes that differ only in case are the operator's to
+// keep apart from a case-insensitive backend.
 
 // pathProblem returns why the decoded path p may not be forwarded, or "".
 func pathProblem(p string) string {
@@ -66,27 +70,55 @@ func pathProblem(p string) string {
 	return ""
 }
 
-// mergedPath returns u's decoded path with every backslash taken for a
-// slash and every run of slashes merged into one, and whether that differs
-// from the segments the router matches: whether the path holds an encoded
-// slash or backslash, a backslash, or an empty segment.
-func mergedPath(u *url.URL) (string, bool) {
-	p := u.Path
-	if !strings.Contains(p, "//") && strings.IndexByte(p, '\\') < 0 && !hasEncodedSlash(u.RawPath) {
-		return "", false
-	}
+// laxReading returns the decoded path p as a lax backend may read it:
+// backslashes taken for slashes (Windows, some frameworks), each segment
+// cut at ';' (servlet path parameters) and cleared of trailing dots and
+// spaces (Windows), empty segments merged and a trailing slash dropped
+// (slash-merging servers, routers that ignore a trailing slash).
+func laxReading(p string) string {
 	b := make([]byte, 0, len(p))
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c == '\\' {
-			c = '/'
-		}
-		if c == '/' && len(b) > 0 && b[len(b)-1] == '/' {
+	start := 0
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' && p[i] != '\\' {
 			continue
 		}
-		b = append(b, c)
+		seg := p[start:i]
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			seg = seg[:j]
+		}
+		if seg = strings.TrimRight(seg, ". "); seg != "" {
+			b = append(b, '/')
+			b = append(b, seg...)
+		}
+		start = i + 1
 	}
-	return string(b), true
+	if len(b) == 0 {
+		return "/"
+	}
+	return string(b)
+}
+
+// readsOtherwise reports whether a lax backend may read u's path as
+// another: whether it holds an encoded slash or backslash, or something
+// laxReading changes (a backslash, a ';', an empty segment, a trailing
+// slash, a segment ending in a dot or a space).
+func readsOtherwise(u *url.URL) bool {
+	p := u.Path
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\', ';':
+			return true
+		case '/':
+			if i > 0 && (p[i-1] == '/' || i == len(p)-1) {
+				return true
+			}
+		case '.', ' ':
+			if i == len(p)-1 || p[i+1] == '/' {
+				return true
+			}
+		}
+	}
+	return hasEncodedSlash(u.RawPath)
 }
 
 // hasEncodedSlash reports whether an escaped path holds %2F or %5C, in
@@ -104,10 +136,39 @@ func hasEncodedSlash(raw string) bool {
 	return false
 }
 
+// pathUse is what a route does with the client's path.
+type pathUse uint8
+
+const (
+	pathDropped   pathUse = iota // RPC: the endpoint is called whatever the path
+	pathAsIs                     // HTTP: forwarded as it is
+	pathRewritten                // HTTP: the part the catch-all matched, under the rewrite target
+)
+
+// useOf returns how route r uses the client's path.
+func useOf(r *Route) pathUse {
+	switch {
+	case r.Endpoint != "":
+		return pathDropped
+	case r.Rewrite != "":
+		return pathRewritten
+	}
+	return pathAsIs
+}
+
+// pathUse returns how the route of method and chi pattern (as Find
+// returns them) uses the client's path.
+func (rt *Router) pathUse(method, pattern string) pathUse {
+	if u, ok := rt.uses[method+" "+pattern]; ok {
+		return u
+	}
+	return rt.uses["* "+pattern]
+}
+
 // checkPath returns why r's path may not be routed, or "". The first test,
 // one pass over the path, runs on every request; the second, two lookups
-// in the routing tree, only for a path with an encoded slash, a backslash
-// or an empty segment.
+// in the routing tree, only for a path that a lax backend may read as
+// another.
 func (rt *Router) checkPath(r *http.Request) string {
 	if r.URL.Opaque != "" {
 		return "the request target has no absolute path"
@@ -115,37 +176,50 @@ func (rt *Router) checkPath(r *http.Request) string {
 	if msg := pathProblem(r.URL.Path); msg != "" {
 		return msg
 	}
-	merged, differs := mergedPath(r.URL)
-	if !differs {
+	if !readsOtherwise(r.URL) {
 		return ""
 	}
 	matched := r.URL.RawPath // what chi matches, as in its routeHTTP
 	if matched == "" {
 		matched = r.URL.Path
 	}
-	pattern := rt.mux.Find(chi.NewRouteContext(), r.Method, matched)
-	if pattern == "" || !rt.forwardsPath(r.Method, pattern) {
-		return "" // no route (the mux answers 404 or 405), or one that forwards no path
+	rctx := chi.NewRouteContext()
+	pattern := rt.mux.Find(rctx, r.Method, matched)
+	if pattern == "" {
+		return "" // no route: the mux answers 404 or 405
 	}
-	for _, p := range rt.reserved {
-		if merged == p {
-			return "the path, with its slashes merged, is one the gateway reserves"
+	var other string
+	switch rt.pathUse(r.Method, pattern) {
+	case pathDropped:
+		return ""
+	case pathAsIs:
+		other = laxReading(r.URL.Path)
+		for _, p := range rt.reserved {
+			if other == p {
+				return "the path, as a backend may read it, is one the gateway reserves"
+			}
+		}
+	case pathRewritten:
+		// The backend gets the rewrite target and the rest; only a lax
+		// reading of the rest can change which route a path belongs to
+		// (/pub//admin/x, /pub/admin%2Fx next to a route /pub/admin/*).
+		rest := rctx.URLParam("*")
+		prefix, err1 := url.PathUnescape(matched[:len(matched)-len(rest)])
+		rest, err2 := url.PathUnescape(rest)
+		if err1 != nil || err2 != nil {
+			return "the path does not decode"
+		}
+		if lax := laxReading("/" + rest); lax == "/" {
+			other = prefix
+		} else {
+			other = strings.TrimSuffix(prefix, "/") + lax
 		}
 	}
-	if rt.mux.Find(chi.NewRouteContext(), r.Method, merged) != pattern {
-		return "the path, read with its encoded slashes, backslashes or empty segments as one slash, matches another route"
+	// A reading that no route matches sends no other route's path.
+	if alt := rt.mux.Find(chi.NewRouteContext(), r.Method, other); alt != "" && alt != pattern {
+		return "the path, as a backend may read it (" + other + "), is that of another route"
 	}
 	return ""
-}
-
-// forwardsPath reports whether the route of method and chi pattern (as
-// Find returns them) sends the client's path on: HTTP routes do, RPC
-// routes call their endpoint whatever the path.
-func (rt *Router) forwardsPath(method, pattern string) bool {
-	if f, ok := rt.pathRoutes[method+" "+pattern]; ok {
-		return f
-	}
-	return rt.pathRoutes["* "+pattern]
 }
 
 // refusePath answers a request whose path the router refuses.

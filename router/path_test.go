@@ -10,11 +10,13 @@ import (
 )
 
 // hostileRoutes are the routes the hostile-path tests run against: a
-// rewritten prefix, a pass-through prefix, an exact path (say, one behind
-// auth) and a catch-all that would take whatever the others leave.
+// rewritten prefix with a rewritten part of its own (say, behind auth), a
+// pass-through prefix, an exact path (say, behind auth) and a catch-all
+// that would take whatever the others leave.
 func hostileRoutes() []router.Route {
 	return []router.Route{
 		{Method: "GET", Path: "/pub/*", Service: "pub", Rewrite: "/public/", Budget: policy},
+		{Method: "GET", Path: "/pub/admin/*", Service: "admin", Rewrite: "/public/admin/", Budget: policy},
 		{Method: "*", Path: "/files/*", Service: "files", Budget: policy},
 		{Method: "GET", Path: "/admin/panel", Service: "admin", Budget: policy},
 		{Method: "GET", Path: "/*", Service: "any", Budget: policy},
@@ -84,6 +86,20 @@ func TestHostilePathsAreRefused(t *testing.T) {
 		"//admin/panel",
 		"/admin//panel",
 		"//admin//panel",
+		"/admin/panel/",
+		"/admin/panel;x=1",
+		"/admin;x/panel",
+		"/admin/panel.",
+		"/admin/panel..",
+		"/admin/panel%20",
+		"/admin./panel",
+		// The same, in the part a rewrite keeps: /pub/* would forward them
+		// as /public/admin/..., the path of the route /pub/admin/*.
+		"/pub//admin/x",
+		"/pub/admin%2Fx",
+		"/pub/admin;v=1/x",
+		"/pub/admin./x",
+		"/pub/admin\\x",
 		// A reserved path of the gateway, reached by a merging backend.
 		"//healthz",
 		"/%2Freadyz",
@@ -128,6 +144,14 @@ func TestOrdinaryPathsPassUnchanged(t *testing.T) {
 		{"/files/a%5Cb", "/files/a%5Cb"},
 		{"/files//x", "/files//x"},
 		{"/files/x/", "/files/x/"},
+		{"/files/x;v=1", "/files/x;v=1"},
+		{"/files/x.", "/files/x."},
+		{"/files/x%20", "/files/x%20"},
+		{"/pub/", "/public/"},
+		{"/pub/x/", "/public/x/"},
+		{"/pub/admin/x", "/public/admin/x"},
+		{"/pub/x%2Fy", "/public/x%2Fy"},
+		{"/pub//x", "/public/x"},
 		{"/app/x", "/app/x"},
 		{"/admin/panel", "/admin/panel"},
 	}

@@ -55,10 +55,10 @@ type Options struct {
 type Router struct {
 	mux    *chi.Mux
 	routes []Route
-	// pathRoutes tells, by "METHOD pattern" as chi registered it, whether
-	// the route forwards the client's path (HTTP) or not (RPC).
-	pathRoutes map[string]bool
-	reserved   []string
+	// uses tells, by "METHOD pattern" as chi registered it, what the
+	// route does with the client's path.
+	uses     map[string]pathUse
+	reserved []string
 }
 
 // New checks routes and returns a router that forwards through client. It
@@ -106,7 +106,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 			rt, err = nil, &FieldError{Route: current, Field: "path", Err: fmt.Errorf("%v", p)}
 		}
 	}()
-	pathRoutes := make(map[string]bool, len(routes))
+	uses := make(map[string]pathUse, len(routes))
 	for i := range routes {
 		current = i
 		r := routes[i]
@@ -119,15 +119,15 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		} else {
 			mux.Method(r.Method, r.Path, h)
 		}
-		pathRoutes[r.Method+" "+r.Path] = r.Endpoint == ""
+		uses[r.Method+" "+r.Path] = useOf(&r)
 		// HEAD is allowed wherever GET is (RFC 9110, section 9.3.2): a GET
 		// route answers it too, unless a HEAD route of the same shape does.
 		if _, own := seen[http.MethodHead+" "+shape(r.Path)]; r.Method == http.MethodGet && !own {
 			mux.Method(http.MethodHead, r.Path, h)
-			pathRoutes[http.MethodHead+" "+r.Path] = r.Endpoint == ""
+			uses[http.MethodHead+" "+r.Path] = useOf(&r)
 		}
 	}
-	return &Router{mux: mux, routes: routes, pathRoutes: pathRoutes, reserved: opts.Reserved}, nil
+	return &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved}, nil
 }
 
 // allowed lists the methods that some route answers on r's path, for the
