@@ -42,12 +42,27 @@ var fuzzRoutes = map[string]struct {
 	unchanged bool
 }{
 	"pub":   {router.Route{Method: "GET", Path: "/pub/*", Rewrite: "/public/"}, "/public/", false},
+	"padm":  {router.Route{Method: "GET", Path: "/pub/admin/*", Rewrite: "/public/admin/"}, "/public/admin/", false},
 	"api":   {router.Route{Method: "GET", Path: "/api/*", Rewrite: "/v2"}, "/v2", false},
 	"root":  {router.Route{Method: "GET", Path: "/root/*", Rewrite: "/"}, "/", false},
 	"files": {router.Route{Method: "*", Path: "/files/*"}, "/files/", true},
 	"items": {router.Route{Method: "GET", Path: "/items/{id}"}, "/items/", true},
 	"admin": {router.Route{Method: "GET", Path: "/admin/panel"}, "/admin/panel", true},
 	"any":   {router.Route{Method: "GET", Path: "/*"}, "/", true},
+}
+
+// lax reads a decoded path as the laxest backend would: backslashes as
+// slashes, ";..." cut off each segment, trailing dots and spaces dropped,
+// empty segments and a trailing slash gone.
+func lax(p string) string {
+	var segs []string
+	for _, seg := range strings.Split(strings.ReplaceAll(p, "\\", "/"), "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		if seg = strings.TrimRight(seg, ". "); seg != "" {
+			segs = append(segs, seg)
+		}
+	}
+	return "/" + strings.Join(segs, "/")
 }
 
 // removeDotSegments is RFC 3986, section 5.2.4, step by step.
@@ -109,7 +124,10 @@ func TestRemoveDotSegments(t *testing.T) {
 // backslashes as slashes, dot-segments resolved), has no dot-segment and
 // stays under the rewrite target, or under the route's own prefix when the
 // route has no rewrite, which then forwards the path exactly as the client
-// sent it and the router matched it. Anything else is refused with a 4xx.
+// sent it and the router matched it. Read as the laxest backend would, it
+// is not the path of another route: sent to the router, it reaches the
+// same route or none; under a rewrite, it stays out of a longer rewrite
+// target of another route. Anything else is refused with a 4xx.
 func FuzzForwardedPath(f *testing.F) {
 	for _, seed := range []string{
 		"/pub/x", "/pub/../private/x", "/pub/%2e%2e/private/x", "/app/../healthz", "/pub/..%2fprivate",
@@ -172,6 +190,24 @@ func FuzzForwardedPath(f *testing.F) {
 		}
 		if matched := req.URL.EscapedPath(); fr.unchanged && sent != matched && !(matched == "" && sent == "/") {
 			t.Fatalf("GET %q: %s got %q, not the path the router matched (%q)", target, out.URL.Host, sent, req.URL.EscapedPath())
+		}
+		laxly := lax(decoded)
+		if !fr.unchanged {
+			for svc, other := range fuzzRoutes {
+				if !other.unchanged && len(other.prefix) > len(fr.prefix) && strings.HasPrefix(laxly, other.prefix) {
+					t.Fatalf("GET %q: %s got %q, read laxly %q: the path of %s", target, out.URL.Host, sent, laxly, svc)
+				}
+			}
+			return
+		}
+		again, err := http.ReadRequest(bufio.NewReader(strings.NewReader(
+			"GET " + (&url.URL{Path: laxly}).EscapedPath() + " HTTP/1.1\r\nHost: gw\r\n\r\n")))
+		if err != nil {
+			t.Fatalf("GET %q: lax reading %q: %v", target, laxly, err)
+		}
+		rt.ServeHTTP(httptest.NewRecorder(), again)
+		if out2 := doer.take(); out2 != nil && out2.URL.Host != out.URL.Host {
+			t.Fatalf("GET %q: %s got %q, read laxly %q, which the router sends to %s", target, out.URL.Host, sent, laxly, out2.URL.Host)
 		}
 	})
 }
