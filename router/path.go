@@ -21,7 +21,7 @@ import (
 // behind it will make of the same bytes: one decodes %2F, another takes a
 // backslash for a slash or cuts ";..." off a segment. So the router refuses
 // (400) the paths that a backend could read as another path, and forwards
-// every other path exactly as it matched it:
+// every other path as it matched it (a rewrite replaces only its prefix):
 //
 //   - a dot-segment ("." or ".."), literal or percent-encoded in any case,
 //     also when an encoded slash, a backslash or a ";" parameter delimits it;
@@ -34,7 +34,7 @@ import (
 //     as one the gateway reserves: read with an encoded slash or backslash
 //     (%2F, %5C) or a backslash as a slash, empty segments merged, a
 //     trailing slash dropped, ";..." cut off each segment, trailing dots
-//     and spaces too (otherReading). A path whose lax reading reaches the
+//     and spaces too (laxReading). A path whose lax reading reaches the
 //     same route, or none, is forwarded as it came, so that names holding a
 //     slash (%2F) keep working.
 //
