@@ -21,7 +21,8 @@ import (
 // behind it will make of the same bytes: one decodes %2F, another takes a
 // backslash for a slash or cuts ";..." off a segment. So the router refuses
 // (400) the paths that a backend could read as another path, and forwards
-// every other path as it matched it (a rewrite replaces only its prefix):
+// every other path as it matched it (a rewrite replaces only its prefix).
+// It refuses:
 //
 //   - a dot-segment ("." or ".."), literal or percent-encoded in any case,
 //     also when an encoded slash, a backslash or a ";" parameter delimits it;
