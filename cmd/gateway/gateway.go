@@ -106,7 +106,8 @@ func (g *gateway) install(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent})
+	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
+		Reserved: reservedPaths})
 	if err != nil {
 		return err
 	}
@@ -114,6 +115,9 @@ func (g *gateway) install(cfg *config.Config) error {
 	g.edge.limiters = limiters
 	return nil
 }
+
+// reservedPaths are the paths handler answers itself, before any route.
+var reservedPaths = []string{"/healthz", "/readyz"}
 
 // handler is the gateway's outermost handler on every listener.
 func (g *gateway) handler() http.Handler {
