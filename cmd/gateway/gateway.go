@@ -106,7 +106,8 @@ func (g *gateway) install(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent})
+	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
+		BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout})
 	if err != nil {
 		return err
 	}
