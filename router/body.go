@@ -231,6 +231,12 @@ func (b *clientBody) hold(declared int64, max int) (buf []byte, complete bool, e
 		n, err := b.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		switch {
+		case err == io.EOF && declared >= 0 && int64(len(buf)) < declared:
+			// The servers report this as io.ErrUnexpectedEOF; any other
+			// reader that ends early is held to the same rule.
+			be := &BodyError{Status: http.StatusBadRequest, Reason: "shorter than its Content-Length"}
+			b.fail(be)
+			return nil, false, be
 		case err == io.EOF:
 			return buf, true, nil
 		case err != nil:
