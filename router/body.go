@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,6 +65,7 @@ type clientBody struct {
 	state       bodyState
 	canDeadline bool // the writer can set read deadlines
 	armed       bool // a read deadline of ours is set
+	inRead      bool // a read of the client's connection is under way
 	budgetBound bool // the deadline set is the budget's
 	read        int64
 	err         *BodyError
@@ -94,12 +96,14 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		return 0, http.ErrBodyReadAfterClose
 	}
 	b.armLocked()
+	b.inRead = true
 	b.mu.Unlock()
 
 	n, err := b.src.Read(p)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.inRead = false
 	b.read += int64(n)
 	if b.limit > 0 && b.read > b.limit {
 		n -= int(b.read - b.limit)
@@ -161,10 +165,17 @@ func (b *clientBody) fail(be *BodyError) {
 	b.failLocked(be)
 }
 
-// failure returns the error that ended the body, or nil.
-func (b *clientBody) failure() *BodyError {
+// failure returns the error that ended the body, or nil. ctx is the
+// request's: when its budget has ended while a read of the body was still
+// waiting for the client (a read that is about to fail on the same
+// deadline), that is the client's failure too.
+func (b *clientBody) failure(ctx context.Context) *BodyError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.err == nil && b.inRead && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &BodyError{Status: http.StatusRequestTimeout, Err: ctx.Err(),
+			Reason: "the request's budget ran out while its body was still arriving"}
+	}
 	return b.err
 }
 

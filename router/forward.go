@@ -55,7 +55,7 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, body *c
 	resp, err := h.client.Do(out)
 	if err != nil {
 		if body != nil {
-			if be := body.failure(); be != nil {
+			if be := body.failure(out.Context()); be != nil {
 				err = be
 			}
 		}

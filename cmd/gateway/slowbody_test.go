@@ -46,19 +46,24 @@ func readAnswer(t *testing.T, c net.Conn) (*http.Response, string) {
 // backend; its connection is closed (issue 10, item 4).
 func TestStalledBodyIsAnswered408(t *testing.T) {
 	cases := []struct {
-		name   string
-		limits string
-		budget string
-		send   string
+		name     string
+		limits   string
+		budget   string
+		send     string
+		streamed bool // beyond MaxReplayBody: the backend gets the start
 	}{
 		{"budget 1s, 5 of 100 declared bytes", "", "{timeout: 1s}",
-			"PUT /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nhello"},
+			"PUT /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nhello", false},
 		{"budget 1s, chunked body stalls", "", "{timeout: 1s}",
-			"PUT /up HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"},
+			"PUT /up HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", false},
 		{"budget 1s, 5 of 1 MiB declared bytes", "", "{timeout: 1s}",
-			"POST /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 1048576\r\n\r\nhello"},
+			"POST /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 1048576\r\n\r\nhello", false},
 		{"body idle timeout 200ms under a 60s budget", "limits: {body_idle_timeout: 200ms}\n", "{timeout: 60s}",
-			"POST /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nhello"},
+			"POST /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nhello", false},
+		{"budget 1s, stalls after 100 KiB of 1 MiB", "", "{timeout: 1s}",
+			"POST /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 1048576\r\n\r\n" + strings.Repeat("b", 100<<10), true},
+		{"body idle timeout 200ms, stalls after 100 KiB of 1 MiB", "limits: {body_idle_timeout: 200ms}\n", "{timeout: 60s}",
+			"POST /up HTTP/1.1\r\nHost: gw\r\nContent-Length: 1048576\r\n\r\n" + strings.Repeat("b", 100<<10), true},
 	}
 	for _, kind := range listenerKinds {
 		for _, tc := range cases {
@@ -86,7 +91,7 @@ func TestStalledBodyIsAnswered408(t *testing.T) {
 				if !resp.Close {
 					t.Error("the answer keeps the connection open after an unread body")
 				}
-				if n := hits.Load(); n != 0 {
+				if n := hits.Load(); n != 0 && !tc.streamed {
 					t.Errorf("the backend got %d requests; a stalled body must not reach it", n)
 				}
 			})
