@@ -244,3 +244,20 @@ func TestHeldBodyRetriedOnAnotherNodeWhenNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// A held body whose request declares trailers stays chunked, so that the
+// trailers can follow it.
+func TestHeldBodyWithTrailersStaysChunked(t *testing.T) {
+	d := &capturingDoer{}
+	rt := newRouter(t, d, router.Route{Method: "POST", Path: "/up", Service: "up", Budget: policy})
+	req := httptest.NewRequest("POST", "/up", strings.NewReader("payload"))
+	req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
+	req.Trailer = http.Header{"X-Sum": {"42"}}
+	if rec := serve(rt, req); rec.Code != http.StatusOK {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	if d.got.ContentLength != -1 || d.got.Trailer.Get("X-Sum") != "42" || d.got.GetBody == nil || string(d.body) != "payload" {
+		t.Errorf("forwarded length %d, trailer %v, replayable %v, body %q: want chunked with the trailer",
+			d.got.ContentLength, d.got.Trailer, d.got.GetBody != nil, d.body)
+	}
+}
