@@ -35,8 +35,17 @@ type Options struct {
 	// Logger receives one line per failure the router answers; nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds the bodies of RPC routes, which the gateway reads to
-	// merge parameters into. Zero means 1 MiB. HTTP routes stream their bodies.
+	// merge parameters into: a larger one is answered 413. Zero means 1 MiB.
+	// HTTP routes stream what they do not hold (see MaxReplayBody).
 	MaxBodyBytes int64
+	// BodyIdleTimeout bounds each read of a request body: a client that
+	// sends no byte of it for this long is answered 408. The request's
+	// budget bounds every read too. Zero means DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
+	// WriteIdleTimeout bounds each write of an answer's body to the client:
+	// a write that takes longer aborts the answer. Zero means
+	// DefaultWriteIdleTimeout.
+	WriteIdleTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// MarkIdempotent returns a context that tells the Doer a request of a
@@ -73,6 +82,12 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.BodyIdleTimeout <= 0 {
+		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if opts.WriteIdleTimeout <= 0 {
+		opts.WriteIdleTimeout = DefaultWriteIdleTimeout
 	}
 	seen := make(map[string]int)
 	for i := range routes {
