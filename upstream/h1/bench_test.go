@@ -47,6 +47,26 @@ func BenchmarkRoundTripCanned(b *testing.B) {
 	benchTransports(b, url)
 }
 
+// BenchmarkReuseCheck is the check made before every reuse of a pooled
+// connection (see probe): one non-blocking peek at an idle TCP conn.
+func BenchmarkReuseCheck(b *testing.B) {
+	url, _ := rawServer(b, func(nc net.Conn, br *bufio.Reader) { br.ReadByte() })
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	nc, err := tr.dial(context.Background(), url[len("http://"):])
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newConn(tr.pool("x"), nc, 0)
+	defer nc.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.probe.ok() {
+			b.Fatal("an idle conn failed the check")
+		}
+	}
+}
+
 func benchTransports(b *testing.B, url string) {
 	transports := []struct {
 		name string

@@ -48,7 +48,7 @@ type conn struct {
 	stop        func() bool
 	onCancel    func() // made once: sets a past deadline on nc
 
-	probe probe // liveness check of an idle conn (platform dependent)
+	probe probe // the check of an idle conn before reuse (platform dependent)
 }
 
 func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {

@@ -55,10 +55,23 @@
 // Connections are pooled per req.URL.Host (":80" is implied), reused last-in
 // first-out, bounded per host by MaxConnsPerHost (busy and idle; callers
 // beyond it wait for a connection or for their context) and MaxIdlePerHost,
-// and closed after IdleTimeout idle. A connection is reused only when the
-// response body was read to EOF without error (or there was none), neither
-// side asked to close, the body was not delimited by the connection's close,
-// and the request was written entirely.
+// and closed after IdleTimeout idle. A connection goes back to the pool only
+// when the response body was read to EOF without error (or there was none),
+// neither side asked to close, the body was not delimited by the
+// connection's close, the request was written entirely, and no byte beyond
+// the answer's end was already read.
+//
+// A pooled connection is checked before every reuse, whatever the request,
+// with one non-blocking peek (recv with MSG_PEEK on Unix): if it received
+// any byte while idle (a late second answer, a body sent with a 204 or a HEAD
+// answer) or its end, it is closed and another is taken. A connection
+// carries a request only if it has been silent since its last answer, so
+// that no request reads an answer meant for another. http.Transport gets the
+// same guarantee from a goroutine reading each idle connection; the peek
+// costs one system call per reuse instead. Where it cannot be made (a conn
+// that is not a syscall.Conn, or a platform other than Unix), connections
+// are not reused at all. A server may still close a connection between the
+// check and the request: see the retry in Transport.RoundTrip.
 //
 // # Errors
 //
