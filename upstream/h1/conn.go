@@ -101,7 +101,11 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 	}
 	w0 := c.nwritten
 	var err error
-	if !writeRequest(c.bw, wr) {
+	switch {
+	case writeRequest(c.bw, wr):
+	case hasBody(wr):
+		err = writeWithBody(c.bw, wr)
+	default:
 		err = wr.Write(c.bw)
 	}
 	if err == nil {

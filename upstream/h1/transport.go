@@ -139,7 +139,8 @@ func (t *Transport) fallback() http.RoundTripper {
 // rewind it, and an idempotent method (GET, HEAD, OPTIONS, TRACE, PUT,
 // DELETE) or an Idempotency-Key or X-Idempotency-Key field. A request of
 // which nothing was written is retried whatever its method, if its body can
-// be rewound.
+// be rewound. A request whose body failed to read is never retried: its
+// error wraps the body's.
 //
 // Requests sent to Fallback get its response and error unchanged.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -207,8 +208,12 @@ func finalErr(ctx context.Context, err error, wrote bool) error {
 }
 
 // retryable reports whether a round trip that failed at stage st on a
-// reused connection may be sent again.
+// reused connection may be sent again. A request whose body failed to read
+// is not: the connection was not at fault.
 func retryable(req *http.Request, st stage, err error) bool {
+	if be := (*reqBodyError)(nil); errors.As(err, &be) {
+		return false
+	}
 	switch st {
 	case stageNothingWritten:
 		return true // still needs a rewindable body
