@@ -82,9 +82,12 @@
 // request to any connection wrap ErrNothingWritten, so that the caller may
 // send the request elsewhere whatever its method. A reused connection that
 // the server had closed is retried once on a fresh connection when that is
-// safe (see Transport.RoundTrip). On Linux, a connection about to carry a
-// request that could not be retried is first checked, without blocking, for
-// having been closed by the server while idle.
+// safe (see Transport.RoundTrip). A response body cut short (a
+// Content-Length or chunked body that ends early, a malformed chunk) fails
+// its Read with an error, never io.EOF. When the request's body fails to
+// read, RoundTrip's error wraps the body's error (errors.As finds it, as with
+// http.Transport, which returns it as is), the request is not retried and
+// the connection is closed.
 //
 // # Differences from http.Transport
 //
