@@ -14,7 +14,8 @@ import (
 // recording the error as it passes.
 
 // reqBodyError is the error of a round trip whose request body failed to
-// read. It wraps the body's error; such a round trip is not retried.
+// read. It wraps the body's error; such a round trip is not retried, and
+// its error does not wrap ErrNothingWritten.
 type reqBodyError struct{ err error }
 
 func (e *reqBodyError) Error() string { return "read request body: " + e.err.Error() }

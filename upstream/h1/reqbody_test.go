@@ -70,8 +70,9 @@ func checkBodyErr(t *testing.T, what string, err error) {
 }
 
 // A request body that fails while h1 writes the request fails RoundTrip
-// with an error wrapping the body's, is not sent again (not even with a
-// GetBody and an idempotent method), and its conn is not reused.
+// with an error wrapping the body's (and not ErrNothingWritten, as with
+// http.Transport), is not sent again (not even with a GetBody and an
+// idempotent method), and its conn is not reused.
 func TestRequestBodyErrorWrapped(t *testing.T) {
 	for _, sent := range []int{0, 5, 8 << 10} { // before, within, after the first flush
 		url, accepts := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
@@ -85,6 +86,9 @@ func TestRequestBodyErrorWrapped(t *testing.T) {
 			t.Fatalf("sent %d: no error", sent)
 		}
 		checkBodyErr(t, "h1", err)
+		if errors.Is(err, ErrNothingWritten) {
+			t.Fatalf("sent %d: err %v wraps ErrNothingWritten: the body failed, not the conn", sent, err)
+		}
 		if n := rewinds.Load(); n != 0 {
 			t.Fatalf("sent %d: the request was sent again (%d rewinds)", sent, n)
 		}

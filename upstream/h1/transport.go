@@ -139,8 +139,10 @@ func (t *Transport) fallback() http.RoundTripper {
 // rewind it, and an idempotent method (GET, HEAD, OPTIONS, TRACE, PUT,
 // DELETE) or an Idempotency-Key or X-Idempotency-Key field. A request of
 // which nothing was written is retried whatever its method, if its body can
-// be rewound. A request whose body failed to read is never retried: its
-// error wraps the body's.
+// be rewound. A request whose body failed to read is never retried, and
+// its error wraps the body's error but not ErrNothingWritten (as
+// http.Transport returns the body's error alone): the failure tells nothing
+// of the server.
 //
 // Requests sent to Fallback get its response and error unchanged.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -172,6 +174,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, st, err := c.roundTrip(ctx, req, wr)
 		if err == nil {
 			return resp, nil
+		}
+		if be := (*reqBodyError)(nil); errors.As(err, &be) {
+			// The body's fault, not the conn's: as http.Transport, return
+			// it without ErrNothingWritten, and do not send it again.
+			return nil, finalErr(ctx, err, true)
 		}
 		wrote = wrote || st != stageNothingWritten
 		if !retried && reused && ctx.Err() == nil && retryable(req, st, err) {
@@ -208,12 +215,8 @@ func finalErr(ctx context.Context, err error, wrote bool) error {
 }
 
 // retryable reports whether a round trip that failed at stage st on a
-// reused connection may be sent again. A request whose body failed to read
-// is not: the connection was not at fault.
+// reused connection may be sent again.
 func retryable(req *http.Request, st stage, err error) bool {
-	if be := (*reqBodyError)(nil); errors.As(err, &be) {
-		return false
-	}
 	switch st {
 	case stageNothingWritten:
 		return true // still needs a rewindable body
