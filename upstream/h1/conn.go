@@ -104,7 +104,11 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 	switch {
 	case writeRequest(c.bw, wr):
 	case hasBody(wr):
-		err = writeWithBody(c.bw, wr)
+		if err = c.writeBody(ctx, wr); err == errBodyStalled {
+			// Its goroutine writes on, until the body's Read returns, to
+			// a conn that fail closes; c.nwritten is its to change.
+			return nil, stageWritten, c.fail(ctx, "write request", err)
+		}
 	default:
 		err = wr.Write(c.bw)
 	}

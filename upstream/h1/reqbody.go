@@ -1,6 +1,8 @@
 package h1
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 )
@@ -47,4 +49,44 @@ func writeWithBody(w io.Writer, req *http.Request) error {
 		return &reqBodyError{rb.err}
 	}
 	return err
+}
+
+// errBodyStalled is the cause of a round trip abandoned, at its context's
+// end, while its request body's Read was blocked.
+var errBodyStalled = errors.New("request body read still blocked")
+
+// writeBody writes req, which has a body, and flushes it. A request body's
+// Read can block for as long as its source likes (a client that stalls its
+// upload), and the context's end, which interrupts the conn's I/O, cannot
+// interrupt it: so the write runs in a goroutine of its own, which writeBody
+// leaves behind, returning errBodyStalled, when ctx ends first. The
+// goroutine then still owns c.bw and ends with the body's Read; the caller
+// must close the conn (its writes then fail) and never touch c.bw again.
+func (c *conn) writeBody(ctx context.Context, req *http.Request) error {
+	done := ctx.Done()
+	if done == nil {
+		if err := writeWithBody(c.bw, req); err != nil {
+			return err
+		}
+		return c.bw.Flush()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := writeWithBody(c.bw, req)
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-done:
+		select {
+		case err := <-errc: // done meanwhile
+			return err
+		default:
+			return errBodyStalled
+		}
+	}
 }

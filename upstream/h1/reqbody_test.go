@@ -1,12 +1,17 @@
 package h1
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // faultErr stands for the error of a client's body that broke (malformed
@@ -121,5 +126,73 @@ func TestRequestBodyErrorThroughFallback(t *testing.T) {
 			t.Fatalf("length %d: no error", c.length)
 		}
 		checkBodyErr(t, fmt.Sprintf("Fallback, length %d", c.length), err)
+	}
+}
+
+// stalledBody blocks its first Read until release is closed, then fails.
+type stalledBody struct {
+	release chan struct{}
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	<-b.release
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (b *stalledBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// A request body whose Read blocks (a client that stalls its upload) does
+// not hold RoundTrip past the context's end: RoundTrip returns the
+// context's error, and the conn is closed, not reused.
+func TestStalledRequestBodyEndsWithContext(t *testing.T) {
+	for _, end := range []error{context.DeadlineExceeded, context.Canceled} {
+		sawHeader := make(chan struct{}, 1)
+		url, accepts := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				if req.Method == "PUT" {
+					sawHeader <- struct{}{}
+				}
+				if _, err := io.Copy(io.Discard, req.Body); err != nil {
+					return
+				}
+				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		})
+		tr, d := newTransport(t)
+		get(t, tr, url) // the PUT reuses this conn
+		ctx := newEndable()
+		body := &stalledBody{release: make(chan struct{}), closed: make(chan struct{})}
+		var releaseOnce sync.Once
+		release := func() { releaseOnce.Do(func() { close(body.release) }) }
+		t.Cleanup(release)
+		req, _ := http.NewRequestWithContext(ctx, "PUT", url, body)
+		req.ContentLength = 10
+		done := roundTripAsync(tr, req)
+		<-sawHeader
+		ctx.end(end)
+		if err := wait(t, done); !errors.Is(err, end) {
+			t.Fatalf("%v: err %v, want the context's", end, err)
+		}
+		waitFor(t, "the conn to close", func() bool { return d.open.Load() == 0 })
+		get(t, tr, url)
+		if n := accepts.Load(); n != 2 {
+			t.Fatalf("%v: %d conns, want 2", end, n)
+		}
+		// The write left behind ends with the body's Read, and closes it.
+		release()
+		select {
+		case <-body.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v: the request body was never closed", end)
+		}
 	}
 }
