@@ -12,8 +12,8 @@
 // the connection's buffered reader, and the connection goes back to the pool
 // when the body reaches EOF. There are no per-connection goroutines and no
 // channels on the hot path (a channel is used only to wait for a connection
-// when a host is at its MaxConnsPerHost bound, and a request with a body is
-// written from a goroutine of its own: see Errors).
+// when a host is at its MaxConnsPerHost bound, and a request with a body
+// that is not in memory is written from a goroutine of its own: see Errors).
 //
 // The protocol code is the standard library's: requests are written with
 // (*http.Request).Write and responses parsed with http.ReadResponse, so
@@ -90,10 +90,11 @@
 // http.Transport, which returns it as is) but not ErrNothingWritten, the
 // request is not retried and the connection is closed. A request body's
 // Read that blocks (a client that stalls its upload) cannot be interrupted:
-// the request is written from a goroutine of its own, which RoundTrip leaves
-// behind when the context ends first, returning the context's error and
-// closing the connection; the goroutine ends when that Read returns, as
-// http.Transport's writer does.
+// a request whose body has no GetBody (one that is not in memory, such as a
+// proxied client's) is written from a goroutine of its own, which RoundTrip
+// leaves behind when the context ends first, returning the context's error
+// and closing the connection; the goroutine ends when that Read returns, as
+// http.Transport's writer does. A body with GetBody is read inline.
 //
 // # Differences from http.Transport
 //

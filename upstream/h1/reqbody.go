@@ -62,9 +62,14 @@ var errBodyStalled = errors.New("request body read still blocked")
 // leaves behind, returning errBodyStalled, when ctx ends first. The
 // goroutine then still owns c.bw and ends with the body's Read; the caller
 // must close the conn (its writes then fail) and never touch c.bw again.
+//
+// A body with GetBody set is taken to be in memory, as http.NewRequest sets
+// GetBody for bytes and strings readers, and is written inline: starting a
+// goroutine and waking a processor for it cost more than the rest of such a
+// round trip when processors are idle.
 func (c *conn) writeBody(ctx context.Context, req *http.Request) error {
 	done := ctx.Done()
-	if done == nil {
+	if done == nil || req.GetBody != nil {
 		if err := writeWithBody(c.bw, req); err != nil {
 			return err
 		}
