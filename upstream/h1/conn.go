@@ -48,7 +48,7 @@ type conn struct {
 	stop        func() bool
 	onCancel    func() // made once: sets a past deadline on nc
 
-	probe probe // liveness check of an idle conn (platform dependent)
+	probe probe // the check of an idle conn before reuse (platform dependent)
 }
 
 func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
@@ -101,7 +101,15 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 	}
 	w0 := c.nwritten
 	var err error
-	if !writeRequest(c.bw, wr) {
+	switch {
+	case writeRequest(c.bw, wr):
+	case hasBody(wr):
+		if err = c.writeBody(ctx, wr); err == errBodyStalled {
+			// Its goroutine writes on, until the body's Read returns, to
+			// a conn that fail closes; c.nwritten is its to change.
+			return nil, stageWritten, c.fail(ctx, "write request", err)
+		}
+	default:
 		err = wr.Write(c.bw)
 	}
 	if err == nil {
