@@ -26,15 +26,16 @@ import (
 //     which lets a request smuggled in the body reach the handler if a proxy
 //     in front read the Content-Length. The handler cannot see that
 //     Content-Length was there, so every request with a chunked body gets
-//     "Connection: close": net/http answers it and then closes.
+//     "Connection: close": net/http answers it and then closes. So does
+//     every HTTP/1.0 request with a body: http.ReadRequest frames one that
+//     also has Transfer-Encoding by its Content-Length and strips the
+//     field, where a proxy in front may have read it as chunked.
 //
 // What remains different from this package's Server on such a listener:
 // the request with both fields is served (once) rather than refused; a
 // handler that deletes the "Connection" field of its answer keeps the
-// connection; an HTTP/1.0 request with Transfer-Encoding, which
-// http.ReadRequest frames by its Content-Length and strips of the field, is
-// not seen, so its connection stays open when it asked for keep-alive; and
-// the other differences listed in the package documentation.
+// connection; and the other differences listed in the package
+// documentation.
 
 // NetHTTP prepares hs to serve ln as described above: it wraps hs.Handler
 // (nil: http.DefaultServeMux) and hs.ConnContext (keeping the one set), and
@@ -49,7 +50,7 @@ func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
 			pc.phase.Store(phaseHandler)
 			defer pc.phase.Store(phaseFinishing)
 		}
-		if len(r.TransferEncoding) > 0 {
+		if len(r.TransferEncoding) > 0 || (r.ProtoAtLeast(1, 0) && !r.ProtoAtLeast(1, 1) && r.ContentLength != 0) {
 			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)

@@ -84,3 +84,25 @@ func TestNetHTTPHandlerAnswersUntouched(t *testing.T) {
 		t.Errorf("the handler's answer became %d %q %q", r.status, r.lines, r.body)
 	}
 }
+
+// TestNetHTTPClosesAfterHTTP10Bodies proves that on a listener prepared
+// with NetHTTP an HTTP/1.0 request with a body closes its connection even
+// when it asked for keep-alive: net/http frames one that also carries
+// Transfer-Encoding by its Content-Length and hides the field, so the
+// request a proxy in front read as chunked could hide another.
+func TestNetHTTPClosesAfterHTTP10Bodies(t *testing.T) {
+	var seen pathLog
+	addr := startNetHTTP(t, http.HandlerFunc(seen.handler), limits{}, true)
+	rc := dialRaw(t, addr)
+	rc.send("POST /first HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" +
+		"GET /smuggled HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	rc.read("POST")
+	rc.expectClosed()
+	if seen.served("/smuggled") {
+		t.Fatal("the request in the body was served")
+	}
+	rc = dialRaw(t, addr)
+	rc.send("GET /plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /second HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	rc.read("GET").checkOK(t, "ok")
+	rc.read("GET").checkOK(t, "ok")
+}
