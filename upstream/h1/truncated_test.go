@@ -128,3 +128,35 @@ func TestContextEndsMidBody(t *testing.T) {
 		}
 	}
 }
+
+// TestContextEndClosesAnUnreadAnswer proves that a request whose context
+// ends while its answer is unread (its client stopped reading, its budget
+// ran out) has its connection closed at once, on both transports, so the
+// backend stops writing an answer nobody wants instead of holding the
+// connection until the reader gives up.
+func TestContextEndClosesAnUnreadAnswer(t *testing.T) {
+	gone := make(chan struct{}, 2)
+	url, _ := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+		if _, ok := readRequest(br); !ok {
+			return
+		}
+		io.WriteString(nc, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+		io.Copy(io.Discard, br) // returns when the client closes
+		gone <- struct{}{}
+	})
+	for name, rt := range bothTransports(t) {
+		ctx := newEndable()
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ctx.end(context.DeadlineExceeded) // the body is never read
+		select {
+		case <-gone:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the backend's connection is still open 10 s after the context ended", name)
+		}
+		resp.Body.Close()
+	}
+}
