@@ -27,7 +27,6 @@ const (
 	stageResponse                    // some of the response arrived
 )
 
-
 // conn is a pooled connection. It carries one request at a time, and is
 // used only by the goroutine that holds it: the one in RoundTrip, then the
 // one reading the response body.
