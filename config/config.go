@@ -128,8 +128,14 @@ type Upstream struct {
 	// MaxRetries bounds retries per request. Default 2; -1 disables retries.
 	MaxRetries int `yaml:"max_retries"`
 	// PerTryTimeout cuts each attempt to at most this long (never beyond
-	// the request's budget). Zero gives each attempt all that is left.
+	// the request's budget). Zero derives one from the budget left and the
+	// service's observed latency (upstream.RetryPolicy.PerTryTimeout); a
+	// negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
+	// HedgeAfter, when positive, hedges idempotent requests: a second
+	// attempt to another node after this long without an answer, counted
+	// as a retry; the first answer wins. Zero (the default) turns it off.
+	HedgeAfter time.Duration `yaml:"hedge_after"`
 	// RetryBudget bounds retries to a share of requests.
 	RetryBudget RetryBudget `yaml:"retry_budget"`
 	// Backoff shapes the wait between attempts.
@@ -155,10 +161,19 @@ type Backoff struct {
 	Cap  time.Duration `yaml:"cap"`  // default 250ms
 }
 
-// Breaker configures per-service circuit breakers.
+// Breaker configures per-service circuit breakers: a breaker opens when the
+// service as a whole fails, not when one node does (see
+// upstream.BreakerSettings; defaults there).
 type Breaker struct {
-	// ConsecutiveFaults opens the breaker. Default 5.
-	ConsecutiveFaults int `yaml:"consecutive_faults"`
+	// Window is how far back calls count. Default 10s.
+	Window time.Duration `yaml:"window"`
+	// MinCalls is the least number of calls in the window that may open
+	// the breaker. Default 20.
+	MinCalls int `yaml:"min_calls"`
+	// FailureRatio of calls failed by a dependency fault (after retries)
+	// opens the breaker, when the faults come from more than half of the
+	// service's nodes. Default 0.8.
+	FailureRatio float64 `yaml:"failure_ratio"`
 	// OpenFor is how long it stays open before a probe. Default 5s.
 	OpenFor time.Duration `yaml:"open_for"`
 	// Disabled turns breakers off.
@@ -168,8 +183,8 @@ type Breaker struct {
 // Ejection configures outlier ejection.
 type Ejection struct {
 	ConsecutiveFaults int           `yaml:"consecutive_faults"`  // default 5
-	BaseTime          time.Duration `yaml:"base_time"`           // default 30s
-	MaxTime           time.Duration `yaml:"max_time"`            // default 5m
+	BaseTime          time.Duration `yaml:"base_time"`           // default 2s
+	MaxTime           time.Duration `yaml:"max_time"`            // default 30s
 	MaxEjectedPercent int           `yaml:"max_ejected_percent"` // default 50
 	Disabled          bool          `yaml:"disabled"`
 }

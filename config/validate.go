@@ -123,8 +123,17 @@ func (c *Config) validate() error {
 	if p := c.Upstream.Ejection.MaxEjectedPercent; p < 0 || p > 100 {
 		return c.errorAt("upstream.ejection.max_ejected_percent", "must be 0 to 100")
 	}
-	if c.Upstream.Breaker.ConsecutiveFaults < 0 || c.Upstream.Ejection.ConsecutiveFaults < 0 {
-		return c.errorAt("upstream", "consecutive_faults must not be negative")
+	if c.Upstream.Ejection.ConsecutiveFaults < 0 {
+		return c.errorAt("upstream.ejection.consecutive_faults", "must not be negative")
+	}
+	if c.Upstream.HedgeAfter < 0 {
+		return c.errorAt("upstream.hedge_after", "must not be negative")
+	}
+	if c.Upstream.Breaker.MinCalls < 0 {
+		return c.errorAt("upstream.breaker.min_calls", "must not be negative")
+	}
+	if r := c.Upstream.Breaker.FailureRatio; r < 0 || r > 1 {
+		return c.errorAt("upstream.breaker.failure_ratio", "must be between 0 and 1")
 	}
 	for name, svc := range c.Services {
 		path := "services." + name

@@ -10,7 +10,8 @@
 //
 //   - RoundRobin and Random;
 //   - LeastLoaded, the power of two choices over the requests in flight
-//     that a Loads counts (the upstream Client's default);
+//     that a Loads counts, weighed by each node's recent failures (the
+//     upstream Client's default);
 //   - Weighted, in proportion to a weight per node (MetadataWeight);
 //   - Canary, a fixed share of picks per version, whatever its node count;
 //   - Filter and Prefer, a hard filter and a preference with fallback, with
@@ -22,8 +23,9 @@
 //
 //	Pinnable(Prefer(InDatacenter("eu-west"), Canary(splits, LeastLoaded(loads))))
 //
-// State that outlives a snapshot (the in-flight counts of Loads, the
-// ejections of an Ejector) is keyed by node identity and owned by the
-// caller, so that it survives discovery refreshes and configuration reloads.
+// State that outlives a snapshot (the in-flight counts and failure penalties
+// of Loads, the ejections and refused connections of an Ejector) is keyed by
+// node identity and owned by the caller, so that it survives discovery
+// refreshes and configuration reloads.
 // Strategies that draw random numbers take WithSource, for exact tests.
 package selector

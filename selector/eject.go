@@ -9,20 +9,37 @@ import (
 	"github.com/sluicehq/sluice/registry"
 )
 
+// Defaults of EjectSettings.
+const (
+	DefaultEjectFaults     = 5
+	DefaultEjectBaseTime   = 2 * time.Second
+	DefaultEjectMaxTime    = 30 * time.Second
+	DefaultEjectMaxPercent = 50
+	DefaultRefusedFor      = 250 * time.Millisecond
+)
+
 // EjectSettings configure an Ejector. The zero value is usable: see the field
-// comments for the defaults, which follow Envoy's outlier detection.
+// comments for the defaults. They follow Envoy's outlier detection, with
+// ejections short enough for nodes that restart in seconds.
 type EjectSettings struct {
 	// ConsecutiveFaults ejects a node. Zero means 5.
 	ConsecutiveFaults int
 	// BaseTime is the first ejection's length; the n-th ejection of the same
-	// node lasts n times as long. Zero means 30s.
+	// node lasts n times as long, up to MaxTime. Zero means 2s.
 	BaseTime time.Duration
-	// MaxTime caps an ejection's length. Zero means 5m.
+	// MaxTime caps an ejection's length. Zero means 30s.
 	MaxTime time.Duration
 	// MaxEjectedPercent is the largest share of a service's nodes kept out
-	// at once (0-100). Zero means 50. Whatever it says, a service whose every
-	// node is ejected is served by all of them ("panic"), never by none.
+	// at once (0-100), nodes that refused connections included. Zero means
+	// 50. When every node is ejected, the ones due back soonest serve,
+	// within the same cap; a service is never left with no node.
 	MaxEjectedPercent int
+	// RefusedFor is how long a node that refused a connection (Refused)
+	// is kept out of selection, while another node is available: it is
+	// known dead, and a refusal is instant, so a node that refuses would
+	// otherwise draw traffic. One attempt per RefusedFor then probes it.
+	// Zero means 250ms.
+	RefusedFor time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -37,6 +54,7 @@ type Ejector struct {
 	mu      sync.Mutex
 	health  map[string]*nodeHealth
 	ejected atomic.Int64  // nodes ejected now, or back but not yet proven
+	refused atomic.Int64  // nodes whose last connection was refused
 	tracked atomic.Int64  // entries in health: zero means nothing to forget
 	gen     atomic.Uint64 // moves whenever an ejection starts
 	views   sync.Map      // service → *atomic.Pointer[ejectView]
@@ -48,6 +66,7 @@ type nodeHealth struct {
 	until     time.Time // ejected until; zero when not ejected
 	probation bool      // back from ejection: the first fault ejects again
 	back      time.Time // when it last came off probation
+	refused   time.Time // when a connection to it was last refused; zero once it answered
 }
 
 // ejectView caches Available's answer for one snapshot, so that the same
@@ -62,16 +81,19 @@ type ejectView struct {
 // NewEjector returns an Ejector with settings s.
 func NewEjector(s EjectSettings) *Ejector {
 	if s.ConsecutiveFaults <= 0 {
-		s.ConsecutiveFaults = 5
+		s.ConsecutiveFaults = DefaultEjectFaults
 	}
 	if s.BaseTime <= 0 {
-		s.BaseTime = 30 * time.Second
+		s.BaseTime = DefaultEjectBaseTime
 	}
 	if s.MaxTime <= 0 {
-		s.MaxTime = 5 * time.Minute
+		s.MaxTime = DefaultEjectMaxTime
 	}
 	if s.MaxEjectedPercent <= 0 || s.MaxEjectedPercent > 100 {
-		s.MaxEjectedPercent = 50
+		s.MaxEjectedPercent = DefaultEjectMaxPercent
+	}
+	if s.RefusedFor <= 0 {
+		s.RefusedFor = DefaultRefusedFor
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -100,6 +122,11 @@ func (e *Ejector) Report(n *registry.Node, fault bool) {
 	}
 	if !fault {
 		h.faults = 0
+		if !h.refused.IsZero() {
+			h.refused = time.Time{}
+			e.refused.Add(-1)
+			e.gen.Add(1)
+		}
 		if !h.until.IsZero() && !now.Before(h.until) {
 			// A success after the ejection ended: off probation, back in.
 			h.until, h.probation, h.back = time.Time{}, false, now
@@ -107,7 +134,7 @@ func (e *Ejector) Report(n *registry.Node, fault bool) {
 		}
 		// Forget a node once it has been well for as long as the longest
 		// ejection: its next ejection starts from BaseTime again.
-		if h.until.IsZero() && (h.ejections == 0 || now.Sub(h.back) >= e.s.MaxTime) {
+		if h.until.IsZero() && h.refused.IsZero() && (h.ejections == 0 || now.Sub(h.back) >= e.s.MaxTime) {
 			delete(e.health, key) // nothing left to remember
 			e.tracked.Add(-1)
 		}
@@ -133,7 +160,7 @@ func (e *Ejector) Report(n *registry.Node, fault bool) {
 // them when every one is ejected. It returns nodes itself when none is
 // ejected, and the same slice for as long as the answer is unchanged.
 func (e *Ejector) Available(service string, nodes []*registry.Node) []*registry.Node {
-	if e.ejected.Load() == 0 || len(nodes) == 0 {
+	if e.ejected.Load() == 0 && e.refused.Load() == 0 || len(nodes) == 0 {
 		return nodes
 	}
 	v, ok := e.views.Load(service)
@@ -157,44 +184,102 @@ func (e *Ejector) compute(nodes []*registry.Node, now time.Time, gen uint64) *ej
 		n     *registry.Node
 		until time.Time
 	}
-	var keep []*registry.Node
+	var keep, dead []*registry.Node
 	var outs []out
+	var expires time.Time
+	soonest := func(t time.Time) {
+		if expires.IsZero() || t.Before(expires) {
+			expires = t
+		}
+	}
 	e.mu.Lock()
 	for _, n := range nodes {
-		if h := e.health[n.Key()]; h != nil && now.Before(h.until) {
+		h := e.health[n.Key()]
+		switch {
+		case h != nil && !h.refused.IsZero() && now.Before(h.refused.Add(e.s.RefusedFor)):
+			dead = append(dead, n)
+			soonest(h.refused.Add(e.s.RefusedFor))
+		case h != nil && now.Before(h.until):
 			outs = append(outs, out{n, h.until})
-		} else {
+			soonest(h.until)
+		default:
 			keep = append(keep, n)
 		}
 	}
 	e.mu.Unlock()
-	view := &ejectView{src: nodes, gen: gen}
-	if len(outs) == 0 {
+	view := &ejectView{src: nodes, gen: gen, expires: expires}
+	if len(outs) == 0 && len(dead) == 0 {
 		view.nodes = nodes
 		return view
 	}
+	// Cap the share kept out, nodes known dead counted first; of the
+	// ejected, the ones due back soonest return first. When every node is
+	// ejected this is the panic mode: the cap picks who serves.
 	sort.Slice(outs, func(i, j int) bool { return outs[i].until.Before(outs[j].until) })
-	if len(keep) == 0 {
-		// Panic: every node is ejected. Serve them all rather than none,
-		// until the first ejection ends.
-		view.nodes, view.expires = nodes, outs[0].until
-		return view
-	}
-	// Cap the share kept out; the nodes due back soonest return first.
-	maxOut := len(nodes) * e.s.MaxEjectedPercent / 100
+	maxOut := max(len(nodes)*e.s.MaxEjectedPercent/100-len(dead), 0)
 	for len(outs) > maxOut {
 		keep = append(keep, outs[0].n)
 		outs = outs[1:]
 	}
-	if len(outs) > 0 {
-		view.expires = outs[0].until
-	}
-	if len(keep) == len(nodes) {
+	switch {
+	case len(keep) == 0:
+		// Every node is known dead: try them all rather than none.
 		view.nodes = nodes
-	} else {
+	case len(keep) == len(nodes):
+		view.nodes = nodes
+	default:
 		view.nodes = keep
 	}
 	return view
+}
+
+// Refused records that a connection to n was refused (or could not be made):
+// n is known dead, and kept out of selection for RefusedFor while another
+// node is available, then probed by one attempt. A refusal is not counted as
+// a fault towards ejection: the node is not serving badly, it is not serving,
+// and it is back as soon as a probe finds it answering.
+func (e *Ejector) Refused(n *registry.Node) {
+	now := e.s.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := n.Key()
+	h := e.health[key]
+	if h == nil {
+		h = &nodeHealth{}
+		e.health[key] = h
+		e.tracked.Add(1)
+	}
+	if h.refused.IsZero() {
+		e.refused.Add(1)
+	}
+	h.refused = now
+	e.gen.Add(1)
+}
+
+// Arrived tells the Ejector that n has (re)appeared in its service's
+// discovery after an absence: a new instance, as a restarted node that
+// registers again is. It gets a probe at once, not the rest of an old
+// ejection: it is available, on probation (its first fault ejects it again).
+func (e *Ejector) Arrived(n *registry.Node) {
+	if e.tracked.Load() == 0 {
+		return
+	}
+	now := e.s.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := e.health[n.Key()]
+	if h == nil {
+		return
+	}
+	if !h.refused.IsZero() {
+		h.refused = time.Time{}
+		e.refused.Add(-1)
+	}
+	if now.Before(h.until) {
+		h.until = now // ended: on probation until its first success
+		h.faults = 0
+	}
+	e.gen.Add(1)
 }
 
 // Ejection describes one ejected node, for admin endpoints.

@@ -29,7 +29,7 @@ func fail(e *Ejector, n *registry.Node, times int) {
 
 func TestEjectAfterConsecutiveFaultsAndReturnOnProbation(t *testing.T) {
 	clk := &clock{t: time.Unix(0, 0)}
-	e := NewEjector(EjectSettings{Now: clk.now})
+	e := NewEjector(EjectSettings{Now: clk.now, BaseTime: 30 * time.Second, MaxTime: 5 * time.Minute})
 	nodes := ejectNodes(4)
 	fail(e, nodes[0], 4)
 	e.Report(nodes[0], false) // a success in between: the count starts over
@@ -81,8 +81,90 @@ func TestEjectionCapAndPanic(t *testing.T) {
 		t.Fatalf("with 3 of 4 ejected and a 50%% cap: %v, want the healthy node and the one due back first", got)
 	}
 	fail(e, nodes[3], 1)
-	if got := e.Available("svc", nodes); len(got) != 4 {
-		t.Fatalf("every node ejected: %d available, want all 4 (panic)", len(got))
+	got = e.Available("svc", nodes)
+	if len(got) != 2 || !contains(got, nodes[0]) || !contains(got, nodes[1]) {
+		t.Fatalf("every node ejected: %v, want the two due back soonest (panic within the cap)", got)
+	}
+}
+
+func TestPanicLeavesOutNodesKnownDead(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	e := NewEjector(EjectSettings{Now: clk.now, ConsecutiveFaults: 1})
+	nodes := ejectNodes(3)
+	for _, n := range nodes {
+		fail(e, n, 1) // every node ejected
+	}
+	e.Refused(nodes[2]) // and one of them refuses connections
+	got := e.Available("svc", nodes)
+	if len(got) != 2 || contains(got, nodes[2]) {
+		t.Fatalf("every node ejected, one dead: %v, want the two others", got)
+	}
+	e.Refused(nodes[0])
+	e.Refused(nodes[1])
+	if got := e.Available("svc", nodes); len(got) != 3 {
+		t.Fatalf("every node dead: %d available, want all rather than none", len(got))
+	}
+}
+
+func TestRefusedNodeIsLeftOutThenProbed(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	e := NewEjector(EjectSettings{Now: clk.now})
+	nodes := ejectNodes(3)
+	for range 10 {
+		e.Refused(nodes[1]) // never a fault towards ejection
+	}
+	if got := e.Available("svc", nodes); len(got) != 2 || contains(got, nodes[1]) {
+		t.Fatalf("a node that refused a connection: %v, want it left out", got)
+	}
+	clk.advance(DefaultRefusedFor)
+	if got := e.Available("svc", nodes); len(got) != 3 {
+		t.Fatalf("after %v: %d available, want the refused node back for a probe", DefaultRefusedFor, len(got))
+	}
+	e.Refused(nodes[1])
+	if got := e.Available("svc", nodes); contains(got, nodes[1]) {
+		t.Fatal("a failed probe did not leave the node out again")
+	}
+	clk.advance(DefaultRefusedFor)
+	e.Report(nodes[1], false)
+	if got := e.Available("svc", nodes); len(got) != 3 {
+		t.Fatalf("a node that answered: %d available", len(got))
+	}
+	if len(e.Ejections()) != 0 {
+		t.Fatalf("refusals ejected the node: %v", e.Ejections())
+	}
+}
+
+func TestArrivedNodeGetsAProbeNotTheRestOfItsEjection(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	e := NewEjector(EjectSettings{Now: clk.now})
+	nodes := ejectNodes(3)
+	fail(e, nodes[0], DefaultEjectFaults)
+	e.Refused(nodes[0])
+	if got := e.Available("svc", nodes); contains(got, nodes[0]) {
+		t.Fatal("not ejected")
+	}
+	e.Arrived(nodes[0]) // registered again: a new instance
+	if got := e.Available("svc", nodes); len(got) != 3 {
+		t.Fatalf("a node that registered again: %d available, want it back at once", len(got))
+	}
+	fail(e, nodes[0], 1) // on probation: one fault ejects it again
+	if got := e.Available("svc", nodes); contains(got, nodes[0]) {
+		t.Fatal("a fault on probation did not eject the new instance")
+	}
+}
+
+func TestEjectionGrowthIsCapped(t *testing.T) {
+	clk := &clock{t: time.Unix(0, 0)}
+	e := NewEjector(EjectSettings{Now: clk.now})
+	nodes := ejectNodes(3)
+	fail(e, nodes[0], DefaultEjectFaults)
+	for range 40 { // on probation: each fault ejects again, for longer
+		clk.advance(DefaultEjectMaxTime)
+		fail(e, nodes[0], 1)
+	}
+	ej := e.Ejections()
+	if len(ej) != 1 || ej[0].Until.Sub(clk.now()) != DefaultEjectMaxTime {
+		t.Fatalf("ejections %+v, want one lasting the %v cap", ej, DefaultEjectMaxTime)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/registry"
 )
@@ -24,6 +25,7 @@ import (
 // grow with every node that ever existed; forgetting them loses nothing,
 // since their count was zero.
 type Loads struct {
+	now      func() time.Time // nil means time.Now
 	table    atomic.Pointer[map[nodeID]*load]
 	mu       sync.Mutex // serialises writers of table
 	sweepAt  int        // table size past which the next insertion sweeps
@@ -47,13 +49,97 @@ func idOf(n *registry.Node) nodeID { return nodeID{n.Service, n.ID, n.Address} }
 type load struct {
 	n    atomic.Int64 // requests in flight; retired once swept
 	used atomic.Bool  // added or started since the last sweep
+	// penalty is the node's failure penalty (a float64's bits) as it was
+	// at penaltyAt (Unix nanoseconds): see Penalize.
+	penalty   atomic.Uint64
+	penaltyAt atomic.Int64
 	// release is l.done as a func value, made once so that Start returns
 	// it without allocating.
 	release func()
 }
 
-// NewLoads returns an empty Loads.
-func NewLoads() *Loads { return &Loads{} }
+// NewLoads returns an empty Loads. WithClock is the only Option it reads.
+func NewLoads(opts ...Option) *Loads {
+	o := buildOptions(opts)
+	return &Loads{now: o.now}
+}
+
+// Failure penalties: each failure adds one to a node's penalty, which halves
+// every PenaltyHalfLife and counts as none below PenaltyFloor (after seven
+// half-lives for one failure); LeastLoaded weighs a node's requests in
+// flight by 1 + PenaltyWeight × penalty.
+const (
+	PenaltyHalfLife = 500 * time.Millisecond
+	PenaltyWeight   = 100
+	PenaltyFloor    = 1.0 / 128
+)
+
+// Penalize records a failure of an attempt on n (a dependency fault): the
+// node looks more loaded to LeastLoaded, by a penalty that decays by itself.
+// Without it, a node that fails fast has fewer requests in flight than the
+// others and the power of two choices would send it more: the
+// "least-loaded black hole". Finagle's and Linkerd's balancers guard against
+// it with a latency EWMA; Sluice keeps the requests in flight as the load
+// (they already grow with a node's latency) and adds the decaying penalty.
+func (l *Loads) Penalize(n *registry.Node) {
+	c := l.lookup(idOf(n))
+	if c == nil {
+		c = l.insert(idOf(n))
+	}
+	now := l.clock().UnixNano()
+	for {
+		bits, at := c.penalty.Load(), c.penaltyAt.Load()
+		p := decay(math.Float64frombits(bits), now-at)
+		if c.penalty.CompareAndSwap(bits, math.Float64bits(p+1)) {
+			c.penaltyAt.Store(now)
+			return
+		}
+	}
+}
+
+// Forgive clears n's failure penalty: a new instance of the node, as a
+// restarted node registering again is, starts afresh.
+func (l *Loads) Forgive(n *registry.Node) {
+	if c := l.lookup(idOf(n)); c != nil {
+		c.penalty.Store(0)
+	}
+}
+
+// Penalty returns n's failure penalty now.
+func (l *Loads) Penalty(n *registry.Node) float64 {
+	c := l.lookup(idOf(n))
+	if c == nil {
+		return 0
+	}
+	return l.penaltyOf(c)
+}
+
+func (l *Loads) penaltyOf(c *load) float64 {
+	bits := c.penalty.Load()
+	if bits == 0 {
+		return 0
+	}
+	p := decay(math.Float64frombits(bits), l.clock().UnixNano()-c.penaltyAt.Load())
+	if p < PenaltyFloor {
+		return 0
+	}
+	return p
+}
+
+func (l *Loads) clock() time.Time {
+	if l.now == nil {
+		return time.Now()
+	}
+	return l.now()
+}
+
+// decay returns penalty p after elapsed nanoseconds.
+func decay(p float64, elapsed int64) float64 {
+	if p == 0 || elapsed <= 0 {
+		return p
+	}
+	return p * math.Exp2(-float64(elapsed)/float64(PenaltyHalfLife))
+}
 
 // Start counts one request to n in flight until done is called. done must be
 // called exactly once, when the request is over: when its answer has been

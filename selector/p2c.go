@@ -10,8 +10,10 @@ import (
 // LeastLoaded returns a Strategy that picks by the power of two choices on
 // least outstanding requests (Finagle's and Envoy's default): draw two
 // distinct nodes at random among those the call has not tried, and take the
-// one with fewer requests in flight in loads. Ties go to the first draw,
-// itself uniform, so they are broken at random.
+// one with fewer requests in flight in loads, each count weighed by the
+// node's recent failures (Loads.Penalize), so that a node that fails fast
+// does not draw traffic. Ties go to the first draw, itself uniform, so they
+// are broken at random.
 //
 // The counts are only true if every request sent to a picked node is counted
 // with loads.Start: the upstream Client does so. loads must not be nil.
@@ -50,10 +52,23 @@ func (p *leastLoaded) Pick(info PickInfo) (*registry.Node, error) {
 			return p.nodes[i], nil
 		}
 	}
-	if p.loads.current(&p.counts[j], p.nodes[j]) < p.loads.current(&p.counts[i], p.nodes[i]) {
+	if p.cost(j) < p.cost(i) {
 		return p.nodes[j], nil
 	}
 	return p.nodes[i], nil
+}
+
+// cost is a node's load: its requests in flight plus one, weighed by its
+// failure penalty (Loads.Penalize). With no penalty it orders nodes as
+// their requests in flight do.
+func (p *leastLoaded) cost(k int) float64 {
+	n := float64(p.loads.current(&p.counts[k], p.nodes[k]) + 1)
+	if c := p.counts[k].Load(); c != nil {
+		if pen := p.loads.penaltyOf(c); pen > 0 {
+			n *= 1 + PenaltyWeight*pen
+		}
+	}
+	return n
 }
 
 // untriedPair moves each draw on to the next node not tried, keeping them

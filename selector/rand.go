@@ -3,14 +3,26 @@ package selector
 import (
 	"math/bits"
 	"math/rand/v2"
+	"time"
 )
 
-// Option configures a strategy that draws random numbers: LeastLoaded,
-// Weighted and Canary.
+// Option configures a strategy that draws random numbers (LeastLoaded,
+// Weighted and Canary), or a Loads (WithClock).
 type Option func(*options)
 
 type options struct {
 	src rand.Source
+	now func() time.Time
+}
+
+// WithClock makes a Loads read time from now instead of time.Now, to decay
+// its failure penalties. Tests use it to move time by hand.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
 }
 
 // WithSource makes the strategy draw its random numbers from src instead of
@@ -27,7 +39,7 @@ func WithSource(src rand.Source) Option {
 }
 
 func buildOptions(opts []Option) options {
-	o := options{src: runtimeSource{}}
+	o := options{src: runtimeSource{}, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}

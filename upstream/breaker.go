@@ -1,117 +1,320 @@
 package upstream
 
 import (
-	"errors"
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/registry"
+)
+
+// Defaults of BreakerSettings.
+const (
+	DefaultBreakerWindow       = 10 * time.Second
+	DefaultBreakerMinCalls     = 20
+	DefaultBreakerFailureRatio = 0.8
+	DefaultBreakerOpenFor      = 5 * time.Second
 )
 
 // BreakerSettings configure the circuit breaker of each service. The zero
 // value is usable: see the field comments for the defaults.
+//
+// A breaker says "the service is down", not "a node failed": a failing node
+// is ejection's business (selector.Ejector), and a call that a retry on
+// another node saved is a success. So a breaker counts whole calls, not
+// attempts, over a sliding window, and opens only when all of these hold:
+// at least MinCalls calls ended in the window, at least FailureRatio of them
+// with a dependency fault, and the faults of their attempts came from more
+// than half of the service's nodes.
 type BreakerSettings struct {
-	// ConsecutiveFaults opens the breaker. Zero means 5.
-	ConsecutiveFaults uint32
+	// Window is how far back calls count. Zero means 10s; it is kept in
+	// ten slices, so a call is forgotten between Window and 1.1 Window
+	// after it ended.
+	Window time.Duration
+	// MinCalls is the least number of calls in the window that may open
+	// the breaker. Zero means 20.
+	MinCalls int
+	// FailureRatio is the share of calls failed by a dependency fault that
+	// opens the breaker (0-1). Zero means 0.8.
+	FailureRatio float64
 	// OpenFor is how long the breaker stays open before it lets probes
 	// through. Zero means 5s.
 	OpenFor time.Duration
-	// Probes is how many requests a half-open breaker lets through; that
-	// many successes close it, one fault opens it again. Zero means 1.
-	Probes uint32
+	// Probes is how many calls a half-open breaker lets through at once;
+	// that many successes close it, one fault opens it again. Zero means 1.
+	Probes int
 	// OnStateChange, when set, is told of every transition, for metrics
-	// and logs.
-	OnStateChange func(service string, from, to gobreaker.State)
+	// and logs. It is called with the breaker's lock held: it must not
+	// call back into the breakers.
+	OnStateChange func(service string, from, to CircuitState)
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// CircuitState is the state of a breaker.
+type CircuitState int32
+
+// The states of a breaker.
+const (
+	CircuitClosed CircuitState = iota
+	CircuitHalfOpen
+	CircuitOpen
+)
+
+func (s CircuitState) String() string {
+	switch s {
+	case CircuitClosed:
+		return "closed"
+	case CircuitHalfOpen:
+		return "half-open"
+	case CircuitOpen:
+		return "open"
+	}
+	return "unknown"
 }
 
 // Breakers holds one circuit breaker per service. They count only
-// dependency faults (Outcome.Fault): business errors and the caller's own
-// cancellations never open a breaker. Breakers outlive configuration
-// reloads: main owns them and hands them to each Client. Safe for concurrent
-// use.
+// dependency faults (Outcome.Fault): business errors, the caller's own
+// cancellations, the end of its budget and faults of its own request never
+// open a breaker. Breakers outlive configuration reloads: main owns them and
+// hands them to each Client. Safe for concurrent use.
 type Breakers struct {
-	settings BreakerSettings
-	m        sync.Map // service → *gobreaker.TwoStepCircuitBreaker[struct{}]
+	s BreakerSettings
+	m sync.Map // service → *breaker
 }
 
 // NewBreakers returns an empty set of breakers with settings s.
 func NewBreakers(s BreakerSettings) *Breakers {
-	if s.ConsecutiveFaults == 0 {
-		s.ConsecutiveFaults = 5
+	if s.Window <= 0 {
+		s.Window = DefaultBreakerWindow
+	}
+	if s.MinCalls <= 0 {
+		s.MinCalls = DefaultBreakerMinCalls
+	}
+	if s.FailureRatio <= 0 || s.FailureRatio > 1 {
+		s.FailureRatio = DefaultBreakerFailureRatio
 	}
 	if s.OpenFor <= 0 {
-		s.OpenFor = 5 * time.Second
+		s.OpenFor = DefaultBreakerOpenFor
 	}
-	if s.Probes == 0 {
+	if s.Probes <= 0 {
 		s.Probes = 1
 	}
-	return &Breakers{settings: s}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return &Breakers{s: s}
 }
 
-// errExcluded marks an attempt the breaker must not count either way.
-var errExcluded = errors.New("upstream: not counted")
+// breakerSlices is how many slices a window is kept in.
+const breakerSlices = 10
 
-// errFault marks a dependency fault.
-var errFault = errors.New("upstream: dependency fault")
+// breaker is one service's circuit breaker.
+type breaker struct {
+	service string
+	s       *BreakerSettings
+	state   atomic.Int32 // a CircuitState; read without the lock on the fast path
 
-func (b *Breakers) get(service string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	mu       sync.Mutex
+	slices   [breakerSlices]breakerSlice
+	faulty   map[string]time.Time // node key → when an attempt on it last failed
+	nodes    int                  // the service's nodes, as the last call saw them
+	openedAt time.Time
+	probing  int // half-open: probes in flight
+	passed   int // half-open: probes that succeeded
+}
+
+type breakerSlice struct {
+	slot          int64
+	calls, faults int
+}
+
+func (b *Breakers) get(service string) *breaker {
 	if v, ok := b.m.Load(service); ok {
-		return v.(*gobreaker.TwoStepCircuitBreaker[struct{}])
+		return v.(*breaker)
 	}
-	s := b.settings
-	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        service,
-		MaxRequests: s.Probes,
-		Timeout:     s.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= s.ConsecutiveFaults },
-		IsExcluded:  func(err error) bool { return err == errExcluded },
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			if s.OnStateChange != nil {
-				s.OnStateChange(name, from, to)
-			}
-		},
-	})
-	v, _ := b.m.LoadOrStore(service, cb)
-	return v.(*gobreaker.TwoStepCircuitBreaker[struct{}])
+	v, _ := b.m.LoadOrStore(service, &breaker{service: service, s: &b.s, faulty: make(map[string]time.Time)})
+	return v.(*breaker)
 }
 
-// allow asks service's breaker for an attempt. The returned report must be
-// called with the attempt's outcome.
-func (b *Breakers) allow(service string) (report func(Outcome), err error) {
-	done, err := b.get(service).Allow()
-	if err != nil {
-		return nil, &CircuitOpenError{Service: service, Err: err}
+// ticket is one call's admission by a breaker. The zero ticket (no
+// breakers) records nothing.
+type ticket struct {
+	br    *breaker
+	probe bool
+}
+
+// admit asks service's breaker for a call. The ticket must be ended with
+// done, once.
+func (b *Breakers) admit(service string) (ticket, error) {
+	if b == nil {
+		return ticket{}, nil
 	}
-	return func(o Outcome) {
-		switch {
-		case o.Fault():
-			done(errFault)
-		case o == Abandoned:
-			done(errExcluded)
-		default:
-			done(nil)
+	br := b.get(service)
+	if CircuitState(br.state.Load()) == CircuitClosed {
+		return ticket{br: br}, nil
+	}
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	switch CircuitState(br.state.Load()) {
+	case CircuitClosed:
+		return ticket{br: br}, nil
+	case CircuitOpen:
+		if br.s.Now().Sub(br.openedAt) < br.s.OpenFor {
+			return ticket{}, &CircuitOpenError{Service: service, State: CircuitOpen}
 		}
-	}, nil
+		br.setState(CircuitHalfOpen)
+		br.probing, br.passed = 0, 0
+	}
+	if br.probing >= br.s.Probes {
+		return ticket{}, &CircuitOpenError{Service: service, State: CircuitHalfOpen}
+	}
+	br.probing++
+	return ticket{br: br, probe: true}, nil
 }
 
-// BreakerState is a breaker's state, for admin endpoints and metrics.
+// nodeFault records an attempt of the call that failed on n by a
+// dependency fault, for the spread of faults over the service's nodes.
+func (t ticket) nodeFault(n *registry.Node) {
+	if t.br == nil {
+		return
+	}
+	now := t.br.s.Now()
+	t.br.mu.Lock()
+	t.br.faulty[n.Key()] = now
+	t.br.mu.Unlock()
+}
+
+// done ends the call with its final outcome; nodes is how many nodes the
+// service had when the call last looked.
+func (t ticket) done(o Outcome, nodes int) {
+	br := t.br
+	if br == nil {
+		return
+	}
+	counted := o != Abandoned && o != ClientFault
+	fault := o.Fault()
+	if !t.probe && !fault && CircuitState(br.state.Load()) == CircuitClosed && !counted {
+		return
+	}
+	now := br.s.Now()
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if nodes > 0 {
+		br.nodes = nodes
+	}
+	state := CircuitState(br.state.Load())
+	if t.probe {
+		if state != CircuitHalfOpen {
+			return // a probe of an earlier half-open spell
+		}
+		br.probing--
+		switch {
+		case !counted:
+		case fault:
+			br.open(now)
+		default:
+			if br.passed++; br.passed >= br.s.Probes {
+				br.close()
+			}
+		}
+		return
+	}
+	if state != CircuitClosed || !counted {
+		return
+	}
+	sl := br.slice(now)
+	sl.calls++
+	if !fault {
+		return
+	}
+	sl.faults++
+	if br.shouldOpen(now) {
+		br.open(now)
+	}
+}
+
+// slice returns the current slice of the window, resetting a stale one.
+func (br *breaker) slice(now time.Time) *breakerSlice {
+	slot := now.UnixNano() / int64(br.s.Window/breakerSlices)
+	sl := &br.slices[int(slot%breakerSlices)]
+	if sl.slot != slot {
+		*sl = breakerSlice{slot: slot}
+	}
+	return sl
+}
+
+// window returns the calls and faults of the window, and how many nodes
+// failed an attempt in it, forgetting older node faults.
+func (br *breaker) window(now time.Time) (calls, faults, failing int) {
+	slot := now.UnixNano() / int64(br.s.Window/breakerSlices)
+	for i := range br.slices {
+		if sl := &br.slices[i]; sl.slot > slot-breakerSlices && sl.slot <= slot {
+			calls += sl.calls
+			faults += sl.faults
+		}
+	}
+	for k, at := range br.faulty {
+		if now.Sub(at) > br.s.Window {
+			delete(br.faulty, k)
+		}
+	}
+	return calls, faults, len(br.faulty)
+}
+
+func (br *breaker) shouldOpen(now time.Time) bool {
+	calls, faults, failing := br.window(now)
+	return calls >= br.s.MinCalls && float64(faults) >= br.s.FailureRatio*float64(calls) &&
+		failing*2 > max(br.nodes, 1)
+}
+
+func (br *breaker) open(now time.Time) {
+	br.openedAt = now
+	br.setState(CircuitOpen)
+}
+
+func (br *breaker) close() {
+	br.slices = [breakerSlices]breakerSlice{}
+	clear(br.faulty)
+	br.setState(CircuitClosed)
+}
+
+func (br *breaker) setState(to CircuitState) {
+	from := CircuitState(br.state.Swap(int32(to)))
+	if from != to && br.s.OnStateChange != nil {
+		br.s.OnStateChange(br.service, from, to)
+	}
+}
+
+// BreakerState is a breaker's state, for admin endpoints and metrics: the
+// calls and faults of its window, and how many nodes failed in it.
 type BreakerState struct {
-	Service           string `json:"service"`
-	State             string `json:"state"`
-	ConsecutiveFaults uint32 `json:"consecutive_faults"`
+	Service      string `json:"service"`
+	State        string `json:"state"`
+	Calls        int    `json:"calls"`
+	Faults       int    `json:"faults"`
+	FailingNodes int    `json:"failing_nodes"`
+	Nodes        int    `json:"nodes"`
 }
 
 // States lists every breaker's state, sorted by service.
 func (b *Breakers) States() []BreakerState {
 	var out []BreakerState
+	now := b.s.Now()
 	b.m.Range(func(k, v any) bool {
-		cb := v.(*gobreaker.TwoStepCircuitBreaker[struct{}])
-		out = append(out, BreakerState{Service: k.(string), State: cb.State().String(),
-			ConsecutiveFaults: cb.Counts().ConsecutiveFailures})
+		br := v.(*breaker)
+		br.mu.Lock()
+		calls, faults, failing := br.window(now)
+		st := CircuitState(br.state.Load())
+		if st == CircuitOpen && now.Sub(br.openedAt) >= br.s.OpenFor {
+			st = CircuitHalfOpen // the next call will probe
+		}
+		out = append(out, BreakerState{Service: k.(string), State: st.String(),
+			Calls: calls, Faults: faults, FailingNodes: failing, Nodes: br.nodes})
+		br.mu.Unlock()
 		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
@@ -123,14 +326,12 @@ func (b *Breakers) States() []BreakerState {
 // spent; it maps to 503 and is not retried.
 type CircuitOpenError struct {
 	Service string
-	Err     error
+	State   CircuitState
 }
 
 func (e *CircuitOpenError) Error() string {
-	return "upstream: circuit open for service " + e.Service + ": " + e.Err.Error()
+	return "upstream: circuit " + e.State.String() + " for service " + e.Service
 }
-
-func (e *CircuitOpenError) Unwrap() error { return e.Err }
 
 // RetryAdvice implements rpc.RetryAdvisor: the layers above should not
 // retry what this hop's breaker refuses.

@@ -1,9 +1,14 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/problem"
 )
 
 // RetryHeader is the response field with which a node tells its caller
@@ -41,12 +46,23 @@ const (
 	// was lost, the attempt's own timeout fired, or it answered 5xx. The
 	// node's fault; retried only when the request is idempotent.
 	Failed
-	// Abandoned: the caller left or the whole budget ran out. Nobody's
-	// fault that a node should pay for; never retried.
+	// Abandoned: the caller left, or the call's own budget ran out: the
+	// attempt failed as the budget ended, or the node answered 504 when
+	// the budget was about spent (a node runs out a margin earlier than
+	// its caller, so its "budget spent" arrives just before the caller's
+	// own end), or answered 504 budget-too-low (it will not start on the
+	// budget the call has). The budget is the caller's choice, so this is
+	// nobody's fault that a node or the service should pay for; never
+	// retried.
 	Abandoned
+	// ClientFault: the attempt failed because of the client's own request,
+	// as when reading its body failed (the transport's error carries an
+	// error with ClientFault() true). Never counted against the node or
+	// the service, never retried, no retry budget spent.
+	ClientFault
 )
 
-var outcomeNames = [...]string{"success", "rejected", "not-sent", "failed", "abandoned"}
+var outcomeNames = [...]string{"success", "rejected", "not-sent", "failed", "abandoned", "client-fault"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -59,11 +75,27 @@ func (o Outcome) String() string {
 // and breakers.
 func (o Outcome) Fault() bool { return o == NotSent || o == Failed }
 
+// clientFaulter is implemented by errors that a client's own request
+// caused, such as the router's request body reader's read errors.
+type clientFaulter interface{ ClientFault() bool }
+
+// isClientFault reports whether err carries an error the client caused.
+func isClientFault(err error) bool {
+	var cf clientFaulter
+	return errors.As(err, &cf) && cf.ClientFault()
+}
+
 // classify returns the outcome of an attempt that returned resp and err,
-// under the call's context ctx (whose end means Abandoned).
-func classify(ctx context.Context, resp *http.Response, err error) Outcome {
+// under the call's context ctx. left is what was left of the call's budget
+// when the attempt ended; a budget with no more than slack left counts as
+// spent, as an ended ctx does.
+func classify(ctx context.Context, resp *http.Response, err error, left, slack time.Duration) Outcome {
+	spent := ctx.Err() != nil || left <= slack
 	if err != nil {
-		if ctx.Err() != nil {
+		if isClientFault(err) {
+			return ClientFault
+		}
+		if spent {
 			return Abandoned
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -81,6 +113,8 @@ func classify(ctx context.Context, resp *http.Response, err error) Outcome {
 		return NotSent
 	case resp.StatusCode < 500:
 		return Rejected
+	case resp.StatusCode == http.StatusGatewayTimeout && spent:
+		return Abandoned
 	}
 	return Failed
 }
@@ -92,3 +126,28 @@ func retryableStatus(status int) bool {
 	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable ||
 		status == http.StatusGatewayTimeout
 }
+
+// budgetTooLow reports whether resp, a 504 answer, is a problem of type
+// budget-too-low: the node refused to start on the budget it was sent,
+// below its minimum. It reads the start of the body and puts it back.
+func budgetTooLow(resp *http.Response) bool {
+	if !problem.IsProblem(resp.Header.Get("Content-Type")) {
+		return false
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(resp.Body, head)
+	head = head[:n]
+	rest := io.Reader(resp.Body)
+	if err != nil { // the whole body is in head
+		rest = eofReader{}
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), rest), resp.Body}
+	return bytes.Contains(head, []byte(`"`+problem.TypeBudgetTooLow+`"`))
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

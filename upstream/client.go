@@ -52,6 +52,7 @@ type Client struct {
 	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
 
 	pickers    sync.Map // service name → *atomic.Pointer[pickerEntry]
+	latencies  sync.Map // service name → *latency, for derived per-try timeouts
 	discovered sync.Map // service name → *atomic.Pointer[[]*registry.Node]
 }
 

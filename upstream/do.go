@@ -3,9 +3,8 @@ package upstream
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
@@ -22,7 +21,13 @@ import (
 // retried on another node when the request provably never left (any method),
 // or when it may have but the method is idempotent, within the client's retry
 // count and while the budget lasts. A retried request with a body needs
-// r.GetBody, as http.NewRequest sets for in-memory bodies.
+// r.GetBody, as http.NewRequest sets for in-memory bodies. When the retries
+// end with no answer of their own, Do returns the last answer a node gave.
+//
+// A failure of r's own body (a read error with ClientFault() true) ends the
+// call at once with that error, blaming no node; so does the end of the
+// budget, with an error that rpc.StatusOf maps to 504 (or 499 when the
+// caller left).
 //
 // A context pinned with WithVersion confines every attempt to nodes of that
 // version.
@@ -78,65 +83,102 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	if rb != nil {
 		rb.Request()
 	}
+	tk, err := c.breakers.admit(service)
+	if err != nil {
+		return nil, err
+	}
+	final, nodes := Abandoned, 0 // the call's outcome, for the breaker
+	defer func() { tk.done(final, nodes) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
-	var lastErr error // the previous attempt's failure, should a retry not start
+	var lastErr error       // the previous attempt's failure, should a retry not start
+	var kept *http.Response // the last answer a retry was made after, in memory
 	for attempt := 0; ; attempt++ {
-		node, err := c.pick(ctx, service, tried, pin)
+		node, n, err := c.pick(ctx, service, tried, pin)
 		if err != nil {
+			if kept != nil {
+				return giveBack(kept, cancel), nil
+			}
 			return nil, firstErr(lastErr, err)
 		}
-		var report func(Outcome)
-		if c.breakers != nil {
-			if report, err = c.breakers.allow(service); err != nil {
-				return nil, firstErr(lastErr, err)
-			}
+		nodes = n
+		actx, acancel := c.attemptContext(ctx, service, node, attempt, c.perTry(ctx, r, service, attempt, rb))
+		hedging := c.hedges(ctx, r, attempt)
+		if hedging { // the first attempt must be cancellable should the hedge win
+			var hc context.CancelFunc
+			actx, hc = context.WithCancel(actx)
+			pc := acancel
+			acancel = func() { hc(); pc() }
 		}
-		actx, acancel := c.attemptContext(ctx, service, node, attempt)
 		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
-			if report != nil {
-				report(Abandoned)
+			if kept != nil {
+				return giveBack(kept, cancel), nil
 			}
 			return nil, firstErr(lastErr, fmt.Errorf("upstream: %s: %w", service, err))
 		}
 		out, err := attemptRequest(actx, r, node, attempt)
 		if err != nil {
 			acancel()
-			if report != nil {
-				report(Abandoned)
-			}
 			return nil, err
 		}
 		var buf [48]byte
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
 
 		done := c.loads.Start(node)
-		resp, err := c.attempt.RoundTrip(out)
+		sent := c.now()
+		var resp *http.Response
+		if hedging {
+			a, other := c.hedged(ctx, r, service, pin, out,
+				inFlight{node: node, done: done, cancel: acancel, at: sent}, rb)
+			node, done, acancel, sent, resp, err = a.node, a.done, a.cancel, a.at, a.resp, a.err
+			if other != nil {
+				tried = append(tried, other)
+			}
+		} else {
+			resp, err = c.attempt.RoundTrip(out)
+		}
+		if err != nil {
+			if wb, ok := out.Body.(*watchedBody); ok {
+				if f := wb.fault.Load(); f != nil {
+					err = *f // however the transport wrapped it, the client's fault
+				}
+			}
+		}
 		if err == nil && resp.Body == nil { // a RoundTripper breaking its contract
 			resp.Body = http.NoBody
 		}
-		outcome := classify(ctx, resp, err)
-		if report != nil {
-			report(outcome)
+		outcome := classify(ctx, resp, err, c.left(ctx), c.slack())
+		if outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp) {
+			outcome = Abandoned // the node will not start on the budget the call has
 		}
-		if c.ejector != nil && outcome != Abandoned {
-			c.ejector.Report(node, outcome.Fault())
+		final = outcome
+		if outcome.Fault() {
+			tk.nodeFault(node)
 		}
 		if outcome == Success || outcome == Rejected {
+			now := c.now()
+			c.latencyOf(service).observe(now.Sub(sent), now)
+		}
+		c.judge(node, outcome, err)
+		switch {
+		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
+			// An answer, the node's 504 at the end of the budget included,
+			// goes back as it is.
 			resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel, acancel: acancel}
 			return resp, nil
-		}
-		if outcome == Abandoned {
-			closeBody(resp)
+		case outcome == ClientFault:
+			// The client's own request failed the attempt: its error speaks
+			// for itself (rpc.StatusOf reaches its Problem), not as an
+			// AttemptError blaming the node.
 			done()
 			acancel()
-			cerr := ctx.Err()
-			if cerr == nil {
-				cerr = err
-			}
-			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, cerr)
+			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, err)
+		case outcome == Abandoned:
+			done()
+			acancel()
+			return nil, &budgetEndError{service: service, node: node.Address, ctxErr: ctx.Err(), err: err}
 		}
 		tried = append(tried, node)
 		verdict, wait := c.decide(ctx, r, resp, outcome, attempt, rb)
@@ -152,12 +194,19 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			}
 			done()
 			acancel()
+			if kept != nil {
+				// The last real answer tells more than "no answer".
+				return giveBack(kept, cancel), nil
+			}
 			return nil, &AttemptError{Service: service, Node: node.Address, Sent: outcome != NotSent,
 				Attempts: attempt + 1, NoMore: verdict == giveUpNoMore, Err: err}
 		}
 		if resp != nil {
 			lastErr = &AttemptError{Service: service, Node: node.Address, Sent: true, Attempts: attempt + 1,
 				Err: fmt.Errorf("answered %s", resp.Status)}
+			if k := keep(resp); k != nil {
+				kept = k
+			}
 		} else {
 			lastErr = &AttemptError{Service: service, Node: node.Address, Sent: outcome != NotSent,
 				Attempts: attempt + 1, Err: err}
@@ -166,6 +215,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		done()
 		acancel()
 		if err := sleep(ctx, wait); err != nil {
+			final = Abandoned
 			return nil, fmt.Errorf("upstream: %s: waiting to retry: %w", service, err)
 		}
 	}
@@ -173,33 +223,34 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 
 // pick discovers the nodes of service, leaves out the ejected ones and picks
 // one that this call has not tried.
-func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, error) {
+func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller left or the budget ran out during discovery:
 			// 499 or 504, not the service's fault.
-			return nil, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
+			return nil, 0, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
 		}
-		return nil, &NoNodesError{Service: service, Err: err}
+		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
+	total := len(nodes)
 	c.noteSnapshot(service, nodes)
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}
 	node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
-		return nil, &NoNodesError{Service: service, Err: err}
+		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
-	return node, nil
+	return node, total, nil
 }
 
 // attemptContext returns the context of one attempt: the call's, cut to the
-// per-try timeout when one is set, and carrying the Attempt when wrappers
+// per-try timeout t when positive, and carrying the Attempt when wrappers
 // want it.
-func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int) (context.Context, context.CancelFunc) {
+func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration) (context.Context, context.CancelFunc) {
 	cancel := context.CancelFunc(func() {})
-	if t := c.retry.PerTryTimeout; t > 0 {
+	if t > 0 {
 		ctx, cancel = context.WithDeadline(ctx, c.now().Add(t))
 	}
 	if len(c.attemptWrappers) > 0 {
@@ -217,56 +268,41 @@ func firstErr(earlier, err error) error {
 	return err
 }
 
-// closeBody discards a failed attempt's answer, reading a little of it so
-// that the connection can be reused.
-func closeBody(resp *http.Response) {
-	if resp == nil {
-		return
+// left returns what is left of the call's budget on the client's clock.
+func (c *Client) left(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return c.timeout
 	}
-	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-	resp.Body.Close()
+	return d.Sub(c.now())
 }
 
-// attemptRequest returns the request of one attempt: r aimed at node, with a
-// fresh body for a retry.
-func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, attempt int) (*http.Request, error) {
-	out := r.WithContext(ctx)
-	u := *r.URL
-	u.Scheme = "http"
-	u.Host = node.Address
-	out.URL = &u
-	if out.Host == "" {
-		out.Host = node.Address
-	}
-	if attempt > 0 && r.Body != nil && r.Body != http.NoBody {
-		body, err := r.GetBody()
-		if err != nil {
-			return nil, fmt.Errorf("upstream: replaying the request body: %w", err)
+// slack is how close to its end a budget counts as spent when an attempt
+// ends: less than the least budget worth a retry, and a node's deadline
+// runs one margin (per hop) earlier than its caller's.
+func (c *Client) slack() time.Duration {
+	return max(c.retry.MinAttempt, 2*c.margin, time.Millisecond)
+}
+
+// judge tells the ejector and the node's load what an attempt on node
+// showed: a refused connection marks the node dead for a moment; any other
+// dependency fault counts towards its ejection and weighs on its load (as
+// a refusal does when there is no ejector).
+// Outcomes that are nobody's fault tell nothing.
+func (c *Client) judge(node *registry.Node, o Outcome, err error) {
+	switch {
+	case o == NotSent && refused(err) && c.ejector != nil:
+		// The ejector keeps it out for a moment, then probes it; a
+		// penalty on top would only delay finding it back.
+		c.ejector.Refused(node)
+	case o.Fault():
+		c.loads.Penalize(node)
+		if c.ejector != nil {
+			c.ejector.Report(node, true)
 		}
-		out.Body = body
-	}
-	return out, nil
-}
-
-// attemptBody is the body of an attempt's answer. Its first Close ends the
-// attempt: the request stops counting as in flight on its node, and the
-// call's own deadline, if Do set one, is released.
-type attemptBody struct {
-	io.ReadCloser
-	done    func()
-	cancel  context.CancelFunc // nil when the caller's context had a deadline
-	acancel context.CancelFunc // ends the attempt's own context
-	closed  atomic.Bool
-}
-
-func (b *attemptBody) Close() error {
-	err := b.ReadCloser.Close()
-	if b.closed.CompareAndSwap(false, true) {
-		b.done()
-		b.acancel()
-		if b.cancel != nil {
-			b.cancel()
+	case o == Success || o == Rejected:
+		if c.ejector != nil {
+			c.ejector.Report(node, false)
 		}
 	}
-	return err
 }

@@ -4,5 +4,9 @@
 // retry on another node when the failure allows and the budget fits.
 //
 // Call speaks the RPC convention of package rpc; Do sends any HTTP request to
-// a service named by its URL's host. Both share one attempt loop.
+// a service named by its URL's host. Both share one attempt loop, in which
+// each attempt's result is classified once (classify.go) for the ejector,
+// the nodes' failure penalties, the service's breaker (breaker.go) and the
+// retry policy; per-try timeouts (pertry.go) and hedges (hedge.go) bound
+// what a hung node costs.
 package upstream

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -78,6 +79,45 @@ func (e *AttemptError) Problem() (int, string, string) {
 func notSent(err error) bool {
 	if errors.Is(err, h1.ErrNothingWritten) {
 		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// budgetEndError reports an attempt that failed as the call's budget ended,
+// or after the caller left. It wraps the context's error (or, when the
+// failure came a moment before the context noticed, context.DeadlineExceeded)
+// so that rpc.StatusOf answers 504 or 499, and the transport's error.
+type budgetEndError struct {
+	service, node string
+	ctxErr        error // the call context's error, nil when not yet ended
+	err           error
+}
+
+func (e *budgetEndError) Error() string {
+	return "upstream: " + e.service + " at " + e.node + ": " + e.cause().Error() + " (" + e.err.Error() + ")"
+}
+
+func (e *budgetEndError) cause() error {
+	if e.ctxErr != nil {
+		return e.ctxErr
+	}
+	return context.DeadlineExceeded
+}
+
+// Unwrap returns the context's error and the transport's.
+func (e *budgetEndError) Unwrap() []error { return []error{e.cause(), e.err} }
+
+// refused reports whether err proves that the node is not there: the
+// connection could not be made (refused, unreachable, or its name unknown).
+// A connection lost before anything was written to it is not such proof.
+func refused(err error) bool {
+	if err == nil {
+		return false
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {

@@ -150,6 +150,20 @@ func (c *Client) noteSnapshot(service string, nodes []*registry.Node) {
 	*next = nodes
 	if p.CompareAndSwap(old, next) && old != nil {
 		c.departed(goneFrom(*old, nodes))
+		c.arrived(goneFrom(nodes, *old))
+	}
+}
+
+// arrived is told of the nodes that a new snapshot of a service lists and
+// the one before did not: new instances, or nodes back after an absence (a
+// restarted node registering again). Whatever ejection, refusal or penalty
+// they left with is forgotten: their first attempt is a probe.
+func (c *Client) arrived(nodes []*registry.Node) {
+	for _, n := range nodes {
+		c.loads.Forgive(n)
+		if c.ejector != nil {
+			c.ejector.Arrived(n)
+		}
 	}
 }
 

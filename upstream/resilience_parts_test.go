@@ -3,12 +3,12 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
+	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/rpc"
 )
 
@@ -67,65 +67,134 @@ func TestBackoffIsFullJitterAndCapped(t *testing.T) {
 	}
 }
 
-func TestBreakerCountsOnlyFaults(t *testing.T) {
-	b := NewBreakers(BreakerSettings{ConsecutiveFaults: 3, OpenFor: time.Hour})
-	for i := 0; i < 10; i++ {
-		report, err := b.allow("svc")
-		if err != nil {
-			t.Fatalf("breaker opened on business errors and cancellations: %v", err)
-		}
-		report([]Outcome{Rejected, Abandoned}[i%2])
+// node returns a node of service svc named id.
+func testNode(id string) *registry.Node {
+	return &registry.Node{Service: "svc", ID: id, Address: "127.0.0.1:1"}
+}
+
+// call runs one call through b's breaker of svc: attempts fail on the nodes
+// named in faults, and the call ends with outcome o, among nodes nodes.
+func call(b *Breakers, o Outcome, nodes int, faults ...string) error {
+	tk, err := b.admit("svc")
+	if err != nil {
+		return err
 	}
-	for i := 0; i < 3; i++ {
-		report, err := b.allow("svc")
-		if err != nil {
-			t.Fatalf("opened after %d faults, want 3", i)
-		}
-		report(Failed)
+	for _, id := range faults {
+		tk.nodeFault(testNode(id))
 	}
-	_, err := b.allow("svc")
+	tk.done(o, nodes)
+	return nil
+}
+
+func TestBreakerCountsOnlyFaultsOfWholeCalls(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	b := NewBreakers(BreakerSettings{MinCalls: 10, FailureRatio: 0.5, OpenFor: time.Hour, Now: clk.now})
+	for i := 0; i < 40; i++ {
+		// Business errors, callers that left, budgets that ended, the
+		// client's own faults, and failed attempts that a retry saved.
+		o := []Outcome{Rejected, Abandoned, ClientFault, Success}[i%4]
+		if err := call(b, o, 2, "a", "b"); err != nil {
+			t.Fatalf("breaker opened on outcomes that are nobody's fault: %v", err)
+		}
+	}
+	// 20 counted calls in the window so far (the successes and business
+	// errors): 20 faults make half of 40.
+	for i := 0; i < 20; i++ {
+		if err := call(b, Failed, 2, "a", "b"); err != nil {
+			t.Fatalf("opened after %d faults, want 20", i)
+		}
+	}
+	err := call(b, Success, 2)
 	var open *CircuitOpenError
 	if !errors.As(err, &open) {
-		t.Fatalf("after 3 faults allow = %v, want CircuitOpenError", err)
+		t.Fatalf("after 20 faults in 40 calls, admit = %v, want CircuitOpenError", err)
 	}
 	if status, typ, _ := rpc.StatusOf(err); status != http.StatusServiceUnavailable || typ != "urn:sluice:problem:circuit-open" {
 		t.Errorf("open breaker maps to %d %s", status, typ)
 	}
-	if st := b.States(); len(st) != 1 || st[0].State != gobreaker.StateOpen.String() {
+	if st := b.States(); len(st) != 1 || st[0].State != "open" || st[0].FailingNodes != 2 {
 		t.Errorf("States = %+v", st)
 	}
-	if _, err := b.allow("other"); err != nil {
+	if _, err := b.admit("other"); err != nil {
 		t.Errorf("another service's breaker is shared: %v", err)
 	}
 }
 
+func TestBreakerNeedsFaultsOnMostNodes(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	b := NewBreakers(BreakerSettings{Now: clk.now})
+	// Every call fails, but only ever on one node of three: a node's
+	// trouble, for ejection.
+	for i := 0; i < 100; i++ {
+		if err := call(b, Failed, 3, "a"); err != nil {
+			t.Fatalf("call %d: one failing node of three opened the breaker", i)
+		}
+	}
+	if err := call(b, Failed, 3, "b"); err == nil {
+		if err := call(b, Success, 3); err == nil {
+			t.Fatal("faults on two nodes of three, every call failed: still closed")
+		}
+	}
+}
+
+func TestBreakerForgetsOutsideItsWindow(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	b := NewBreakers(BreakerSettings{Now: clk.now}) // 10 s, 20 calls, 80 %
+	for i := 0; i < 19; i++ {
+		_ = call(b, Failed, 1, "a")
+	}
+	clk.advance(12 * time.Second)
+	for i := 0; i < 19; i++ {
+		if err := call(b, Failed, 1, "a"); err != nil {
+			t.Fatalf("call %d: faults older than the window opened the breaker", i)
+		}
+	}
+	_ = call(b, Failed, 1, "a")
+	if err := call(b, Success, 1); err == nil {
+		t.Fatal("20 faults in the window: still closed")
+	}
+}
+
 func TestBreakerHalfOpensWithAProbe(t *testing.T) {
-	changes := make(chan gobreaker.State, 8)
-	b := NewBreakers(BreakerSettings{ConsecutiveFaults: 1, OpenFor: 20 * time.Millisecond,
-		OnStateChange: func(_ string, _, to gobreaker.State) { changes <- to }})
-	report, _ := b.allow("svc")
-	report(NotSent)
-	if s := <-changes; s != gobreaker.StateOpen {
-		t.Fatalf("state %v, want open", s)
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	var changes []CircuitState
+	b := NewBreakers(BreakerSettings{MinCalls: 1, OpenFor: 5 * time.Second, Now: clk.now,
+		OnStateChange: func(_ string, _, to CircuitState) { changes = append(changes, to) }})
+	_ = call(b, NotSent, 1, "a")
+	if len(changes) != 1 || changes[0] != CircuitOpen {
+		t.Fatalf("changes %v, want open", changes)
 	}
-	// Wait, with a deadline, for the open period to end: then one probe.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		report, err := b.allow("svc")
-		if err == nil {
-			if _, err := b.allow("svc"); err == nil {
-				t.Fatal("a half-open breaker let two probes through")
-			}
-			report(Success)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the breaker never half-opened")
-		}
-		time.Sleep(5 * time.Millisecond)
+	clk.advance(4 * time.Second)
+	if _, err := b.admit("svc"); err == nil {
+		t.Fatal("admitted a call before the open period ended")
 	}
-	if st := b.States(); st[0].State != gobreaker.StateClosed.String() {
-		t.Errorf("after a good probe: %+v, want closed", st)
+	clk.advance(time.Second)
+	tk, err := b.admit("svc")
+	if err != nil {
+		t.Fatalf("no probe after the open period: %v", err)
+	}
+	if _, err := b.admit("svc"); err == nil {
+		t.Fatal("a half-open breaker let two probes through")
+	}
+	tk.done(Abandoned, 1) // a probe that proved nothing frees its place
+	if tk, err = b.admit("svc"); err != nil {
+		t.Fatalf("no second probe after an abandoned one: %v", err)
+	}
+	tk.done(Failed, 1)
+	if st := b.States(); st[0].State != "open" {
+		t.Fatalf("after a failed probe: %+v, want open", st)
+	}
+	clk.advance(5 * time.Second)
+	if tk, err = b.admit("svc"); err != nil {
+		t.Fatal(err)
+	}
+	tk.done(Success, 1)
+	if st := b.States(); st[0].State != "closed" || st[0].Calls != 0 {
+		t.Errorf("after a good probe: %+v, want closed with a fresh window", st)
+	}
+	want := []CircuitState{CircuitOpen, CircuitHalfOpen, CircuitOpen, CircuitHalfOpen, CircuitClosed}
+	if fmt.Sprint(changes) != fmt.Sprint(want) {
+		t.Errorf("changes %v, want %v", changes, want)
 	}
 }
 
@@ -146,20 +215,38 @@ func TestClassify(t *testing.T) {
 		resp *http.Response
 		err  error
 		want Outcome
+		left time.Duration // of the budget; zero means a second
 	}{
-		{"200", ctx, resp(200, ""), nil, Success},
-		{"404 is business", ctx, resp(404, ""), nil, Rejected},
-		{"422 is business", ctx, resp(422, ""), nil, Rejected},
-		{"500 is a fault", ctx, resp(500, ""), nil, Failed},
-		{"503 is a fault", ctx, resp(503, ""), nil, Failed},
-		{"503 not processed", ctx, resp(503, RetryNotProcessed), nil, NotSent},
-		{"attempt timeout", ctx, nil, context.DeadlineExceeded, Failed},
-		{"caller left", ended, nil, context.Canceled, Abandoned},
-		{"reset", ctx, nil, errors.New("connection reset by peer"), Failed},
+		{"200", ctx, resp(200, ""), nil, Success, 0},
+		{"404 is business", ctx, resp(404, ""), nil, Rejected, 0},
+		{"422 is business", ctx, resp(422, ""), nil, Rejected, 0},
+		{"500 is a fault", ctx, resp(500, ""), nil, Failed, 0},
+		{"503 is a fault", ctx, resp(503, ""), nil, Failed, 0},
+		{"503 not processed", ctx, resp(503, RetryNotProcessed), nil, NotSent, 0},
+		{"attempt timeout", ctx, nil, context.DeadlineExceeded, Failed, 0},
+		{"caller left", ended, nil, context.Canceled, Abandoned, 0},
+		{"reset", ctx, nil, errors.New("connection reset by peer"), Failed, 0},
+		{"reset as the budget ends", ctx, nil, errors.New("connection reset by peer"), Abandoned, time.Millisecond},
+		{"504 as the budget ends", ctx, resp(504, ""), nil, Abandoned, 2 * time.Millisecond},
+		{"504 after the budget ended", ended, resp(504, ""), nil, Abandoned, 0},
+		{"504 with budget left", ctx, resp(504, ""), nil, Failed, 0},
+		{"503 as the budget ends", ctx, resp(503, ""), nil, Failed, time.Millisecond},
+		{"200 as the budget ends", ctx, resp(200, ""), nil, Success, time.Millisecond},
+		{"the client's body", ctx, nil, fmt.Errorf("writing: %w", clientFault{}), ClientFault, 0},
+		{"the client's body, the caller gone", ended, nil, fmt.Errorf("writing: %w", clientFault{}), ClientFault, 0},
 	}
 	for _, tt := range tests {
-		if got := classify(tt.ctx, tt.resp, tt.err); got != tt.want {
+		left := tt.left
+		if left == 0 {
+			left = time.Second
+		}
+		if got := classify(tt.ctx, tt.resp, tt.err, left, 5*time.Millisecond); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
+
+type clientFault struct{}
+
+func (clientFault) Error() string     { return "client fault" }
+func (clientFault) ClientFault() bool { return true }

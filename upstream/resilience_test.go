@@ -19,11 +19,12 @@ func status(code int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { http.Error(w, http.StatusText(code), code) }
 }
 
-// fastRetries is the default policy with no back-off and no retry budget, so
-// that a test's retries depend only on what it checks.
+// fastRetries is the default policy with no back-off, no retry budget and
+// no per-try timeout, so that a test's retries depend only on what it checks.
 func fastRetries(max int) upstream.RetryPolicy {
 	p := upstream.DefaultRetryPolicy()
 	p.MaxRetries, p.BackoffBase, p.BudgetRatio = max, 0, -1
+	p.PerTryTimeout = -1 // nor a timeout that a loaded machine could trip
 	return p
 }
 
@@ -170,8 +171,9 @@ func TestRetryBudgetStopsRetriesUnderBroadFailure(t *testing.T) {
 
 func TestBreakerOpensOnADeadServiceAndSendsNothing(t *testing.T) {
 	a, b := newBackend(t, "a", status(503)), newBackend(t, "b", status(503))
-	c := newClient(t, staticOf(t, a.node(), b.node()), upstream.WithRetryPolicy(fastRetries(0)),
-		upstream.WithBreakers(upstream.NewBreakers(upstream.BreakerSettings{ConsecutiveFaults: 5, OpenFor: time.Hour})),
+	// Each call tries both nodes: faults on every node of the service.
+	c := newClient(t, staticOf(t, a.node(), b.node()), upstream.WithRetryPolicy(fastRetries(1)),
+		upstream.WithBreakers(upstream.NewBreakers(upstream.BreakerSettings{MinCalls: 5, OpenFor: time.Hour})),
 		upstream.WithEjector(nil))
 	for i := 0; i < 5; i++ {
 		resp, err := c.Do(get(t, context.Background(), "/"))

@@ -73,6 +73,16 @@ func (b *RetryBudget) Request() {
 // TryRetry spends one retry if the budget allows it, and reports whether it
 // did.
 func (b *RetryBudget) TryRetry() bool {
+	return b.retry(true)
+}
+
+// CanRetry reports whether the budget would allow one retry now, spending
+// nothing.
+func (b *RetryBudget) CanRetry() bool {
+	return b.retry(false)
+}
+
+func (b *RetryBudget) retry(spend bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	slot := b.slot()
@@ -88,6 +98,8 @@ func (b *RetryBudget) TryRetry() bool {
 	if retries+1 > allowed {
 		return false
 	}
-	b.bucket(slot).retries++
+	if spend {
+		b.bucket(slot).retries++
+	}
 	return true
 }

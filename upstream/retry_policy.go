@@ -29,11 +29,21 @@ type RetryPolicy struct {
 	// between attempts; the wait is charged to the budget.
 	BackoffBase, BackoffCap time.Duration
 	// PerTryTimeout, when positive, cuts each attempt's deadline to at most
-	// that long, never beyond the call's: an attempt's timeout is always
-	// derived from the remaining budget. A node that takes longer has failed
-	// (its fault, retried when idempotent). Zero gives each attempt all that
-	// is left.
+	// that long, never beyond the call's. A node that takes longer has
+	// failed (its fault, retried when idempotent). Zero, the default,
+	// derives one from the budget left and the service's observed latency,
+	// for attempts that a retry could follow (see Client.perTry: three
+	// times the service's high latency, at least 250 ms, and only if a retry
+	// still fits). A negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration
+	// HedgeAfter, when positive, hedges the first attempt of idempotent
+	// requests with a replayable body: when no answer has come after this
+	// long, and the budget left still holds this long again, a second
+	// attempt goes to another node and the first answer wins (the other is
+	// cancelled). A hedge is counted as a retry in the retry budget and in
+	// the retry member of the Sluice-Budget field. Zero, the default, turns
+	// hedging off.
+	HedgeAfter time.Duration
 	// MinAttempt is the least budget worth a retry: none starts with less.
 	MinAttempt time.Duration
 	// AfterUpstreamRetries lets this hop retry requests on whose path a hop
@@ -42,8 +52,9 @@ type RetryPolicy struct {
 }
 
 // DefaultRetryPolicy returns the policy a Client uses unless told otherwise:
-// 2 retries, a retry budget of 20% plus 10/s, back-off 25 ms to 250 ms, no
-// per-try timeout, 5 ms the least budget worth a retry.
+// 2 retries, a retry budget of 20% plus 10/s, back-off 25 ms to 250 ms, a
+// per-try timeout derived from the budget and the service's latency, 5 ms
+// the least budget worth a retry.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxRetries:  DefaultMaxRetries,

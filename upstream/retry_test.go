@@ -105,6 +105,7 @@ func TestDoSentFailure(t *testing.T) {
 		{http.MethodDelete, "", true},
 		{http.MethodPost, `{"v":1}`, false},
 		{http.MethodPatch, `{"v":1}`, false},
+		{http.MethodGet, `q=1`, true}, // a GET with a body is as idempotent as any GET
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
@@ -188,6 +189,49 @@ func TestDoRetriesAreBounded(t *testing.T) {
 			}
 			if want := min(tt.attempts, tt.nodes); distinct != want {
 				t.Fatalf("attempts reached %d distinct nodes, want %d", distinct, want)
+			}
+		})
+	}
+}
+
+// TestTheLastRealAnswerIsKept has a node answer 503 and the retry find no
+// answer of its own (its node refuses, or discovery has no node left): the
+// caller gets the node's real answer, not a made-up 502.
+func TestTheLastRealAnswerIsKept(t *testing.T) {
+	for _, tc := range []string{"the retry's node refuses", "no node for the retry"} {
+		t.Run(tc, func(t *testing.T) {
+			busy := newBackend(t, "busy", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy, the real answer", http.StatusServiceUnavailable)
+			})
+			nodes := []*registry.Node{busy.node()}
+			if tc == "the retry's node refuses" {
+				nodes = append(nodes, deadNode(t, "dead"))
+			}
+			reg := staticOf(t, nodes...)
+			opts := []upstream.Option{upstream.WithStrategy(inOrder), upstream.WithRetryPolicy(fastRetries(1))}
+			if tc == "no node for the retry" {
+				// The only node leaves discovery while its answer comes back.
+				opts = append(opts, upstream.WithAttemptWrapper(func(next http.RoundTripper) http.RoundTripper {
+					return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+						resp, err := next.RoundTrip(r)
+						reg.Set(service, nil)
+						return resp, err
+					})
+				}))
+			}
+			c := newClient(t, reg, opts...)
+			resp, err := c.Do(newRequest(t, http.MethodGet, ""))
+			if err != nil {
+				t.Fatalf("Do: %v, want the node's 503", err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "the real answer") ||
+				resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("answer %d %q %v, want the node's own 503", resp.StatusCode, body, resp.Header)
+			}
+			if got := resp.Header.Get(upstream.RetryHeader); got != upstream.RetryNo {
+				t.Fatalf("Sluice-Retry %q, want %q after this hop retried", got, upstream.RetryNo)
 			}
 		})
 	}

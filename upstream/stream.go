@@ -109,24 +109,22 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	if rb != nil {
 		rb.Request()
 	}
+	tk, err := c.breakers.admit(service)
+	if err != nil {
+		return nil, err
+	}
+	final, nodes := Abandoned, 0 // the handshakes' outcome, for the breaker
+	defer func() { tk.done(final, nodes) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, err := c.pick(hctx, service, tried, PinnedVersion(ctx))
+		node, n, err := c.pick(hctx, service, tried, PinnedVersion(ctx))
 		if err != nil {
 			return nil, err
 		}
-		var report func(Outcome)
-		if c.breakers != nil {
-			if report, err = c.breakers.allow(service); err != nil {
-				return nil, err
-			}
-		}
+		nodes = n
 		h, err := budget.Outgoing(hctx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
-			if report != nil {
-				report(Abandoned)
-			}
 			return nil, fmt.Errorf("upstream: %s: %w", service, err)
 		}
 		u := url.URL{Scheme: "http", Host: node.Address, Path: rpc.Path(endpoint)}
@@ -138,16 +136,17 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 			IdleTimeout:       cfg.idle,
 			MaxMessageBytes:   cfg.maxMessage,
 		})
-		outcome, answer := openOutcome(hctx, err)
-		if report != nil {
-			report(outcome)
+		outcome, answer := openOutcome(hctx, err, c.left(hctx), c.slack())
+		final = outcome
+		if outcome.Fault() {
+			tk.nodeFault(node)
 		}
-		if c.ejector != nil && outcome != Abandoned {
-			c.ejector.Report(node, outcome.Fault())
-		}
+		c.judge(node, outcome, err)
 		switch {
 		case err == nil:
 			return &Stream{cs: cs, node: node}, nil
+		case outcome == ClientFault || outcome == Abandoned && hctx.Err() == nil:
+			return nil, err // the client's own fault, or the node's 504 as the budget ended
 		case outcome == Abandoned:
 			return nil, fmt.Errorf("upstream: opening a stream to %s at %s: %w", service, node.Address, hctx.Err())
 		case outcome == Rejected:
@@ -170,6 +169,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 				Attempts: attempt + 1, NoMore: verdict == giveUpNoMore, Err: err}
 		}
 		if err := sleep(hctx, wait); err != nil {
+			final = Abandoned
 			return nil, fmt.Errorf("upstream: %s: waiting to retry: %w", service, err)
 		}
 	}
@@ -177,11 +177,13 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 
 // openOutcome classifies a handshake that returned err under ctx, and gives
 // a refusal's status and Sluice-Retry field as an answer to judge it by.
-func openOutcome(ctx context.Context, err error) (Outcome, *http.Response) {
+func openOutcome(ctx context.Context, err error, left, slack time.Duration) (Outcome, *http.Response) {
 	var re *rpc.Error
 	switch {
 	case err == nil:
 		return Success, nil
+	case isClientFault(err):
+		return ClientFault, nil
 	case ctx.Err() != nil:
 		return Abandoned, nil
 	case errors.As(err, &re) && re.Status < http.StatusBadRequest:
@@ -191,7 +193,7 @@ func openOutcome(ctx context.Context, err error) (Outcome, *http.Response) {
 		if re.Retry != "" {
 			resp.Header.Set(RetryHeader, re.Retry)
 		}
-		return classify(ctx, resp, nil), resp
+		return classify(ctx, resp, nil, left, slack), resp
 	case notSent(err):
 		return NotSent, nil
 	}

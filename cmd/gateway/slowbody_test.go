@@ -148,7 +148,7 @@ func TestBadBodiesDoNotHurtTheService(t *testing.T) {
 					t.Errorf("a good GET after the bad bodies: %d, want 200", resp.StatusCode)
 				}
 				for _, st := range g.resilience.breakers.States() {
-					if st.ConsecutiveFaults != 0 || st.State != "closed" {
+					if st.Faults != 0 || st.State != "closed" {
 						t.Errorf("breaker %+v, want closed with no faults", st)
 					}
 				}

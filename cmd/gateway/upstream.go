@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/registry"
@@ -40,10 +39,10 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 		}, []string{"service"})
 		reg.MustRegister(state)
 		r.breakers = upstream.NewBreakers(upstream.BreakerSettings{
-			ConsecutiveFaults: uint32(u.Breaker.ConsecutiveFaults), OpenFor: u.Breaker.OpenFor,
-			OnStateChange: func(service string, _, to gobreaker.State) {
-				state.WithLabelValues(service).Set(map[gobreaker.State]float64{
-					gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 1, gobreaker.StateOpen: 2}[to])
+			Window: u.Breaker.Window, MinCalls: u.Breaker.MinCalls, FailureRatio: u.Breaker.FailureRatio,
+			OpenFor: u.Breaker.OpenFor,
+			OnStateChange: func(service string, _, to upstream.CircuitState) {
+				state.WithLabelValues(service).Set(float64(to)) // closed 0, half-open 1, open 2
 			},
 		})
 	}
@@ -56,6 +55,7 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream
 	p := upstream.DefaultRetryPolicy()
 	p.MaxRetries = max(u.MaxRetries, 0)
 	p.PerTryTimeout = u.PerTryTimeout
+	p.HedgeAfter = u.HedgeAfter
 	if u.RetryBudget.Ratio != 0 {
 		p.BudgetRatio = u.RetryBudget.Ratio
 	}

@@ -1,0 +1,118 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// closeBody discards a failed attempt's answer, reading a little of it so
+// that the connection can be reused.
+func closeBody(resp *http.Response) {
+	if resp == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// attemptRequest returns the request of one attempt: r aimed at node, with a
+// fresh body for a retry.
+func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, attempt int) (*http.Request, error) {
+	out := r.WithContext(ctx)
+	u := *r.URL
+	u.Scheme = "http"
+	u.Host = node.Address
+	out.URL = &u
+	if out.Host == "" {
+		out.Host = node.Address
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body := r.Body
+		if attempt > 0 {
+			var err error
+			if body, err = r.GetBody(); err != nil {
+				return nil, fmt.Errorf("upstream: replaying the request body: %w", err)
+			}
+		}
+		out.Body = &watchedBody{ReadCloser: body}
+	}
+	return out, nil
+}
+
+// watchedBody is a request body that remembers a read error the client
+// caused (one with ClientFault() true), however the transport then wraps
+// or hides it: net/http's request writer, for one, wraps body read errors in
+// a type with no Unwrap. The transport may read it from another goroutine.
+type watchedBody struct {
+	io.ReadCloser
+	fault atomic.Pointer[error]
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && isClientFault(err) {
+		b.fault.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// attemptBody is the body of an attempt's answer. Its first Close ends the
+// attempt: the request stops counting as in flight on its node, and the
+// call's own deadline, if Do set one, is released.
+type attemptBody struct {
+	io.ReadCloser
+	done    func()
+	cancel  context.CancelFunc // nil when the caller's context had a deadline
+	acancel context.CancelFunc // ends the attempt's own context
+	closed  atomic.Bool
+}
+
+func (b *attemptBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.closed.CompareAndSwap(false, true) {
+		b.done()
+		b.acancel()
+		if b.cancel != nil {
+			b.cancel()
+		}
+	}
+	return err
+}
+
+// maxKept bounds the body of an answer kept while its request is retried.
+const maxKept = 64 << 10
+
+// keep returns a copy of resp, a failed answer about to be retried, with its
+// body read into memory, or nil when the body is larger than maxKept or
+// cannot be read. Should the retries end with no answer of their own, the
+// caller gets this one rather than a made-up 502. resp's body is left for
+// closeBody.
+func keep(resp *http.Response) *http.Response {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxKept+1))
+	if err != nil || len(b) > maxKept {
+		return nil
+	}
+	k := *resp
+	k.Header = resp.Header.Clone()
+	if k.Header == nil {
+		k.Header = make(http.Header)
+	}
+	k.Body = io.NopCloser(bytes.NewReader(b))
+	k.ContentLength, k.TransferEncoding = int64(len(b)), nil
+	return &k
+}
+
+// giveBack returns a kept answer as the call's, marked so that the layers
+// above do not retry what this hop already did. Its body's Close releases
+// the call's own deadline, when Do set one.
+func giveBack(kept *http.Response, cancel context.CancelFunc) *http.Response {
+	kept.Header.Set(RetryHeader, RetryNo)
+	kept.Body = &attemptBody{ReadCloser: kept.Body, done: func() {}, cancel: cancel, acancel: func() {}}
+	return kept
+}

@@ -1,0 +1,99 @@
+package upstream_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/selector"
+	"github.com/sluicehq/sluice/upstream"
+)
+
+// hedging is the default policy with hedges after after, and no per-try
+// timeout, so that only the hedge can save a call from a hung node.
+func hedging(after time.Duration) upstream.RetryPolicy {
+	p := upstream.DefaultRetryPolicy()
+	p.HedgeAfter, p.PerTryTimeout = after, -1
+	return p
+}
+
+// hungAndGood returns a node that never answers until the test ends, and one
+// that answers at once.
+func hungAndGood(t *testing.T) (hung, good *backend) {
+	release := make(chan struct{})
+	hung = newBackend(t, "hung", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before the servers close
+	return hung, newBackend(t, "good", nil)
+}
+
+// TestHedgeWinsOverAHungNode sends every first attempt to a node that never
+// answers: the hedge to the other node answers, within the budget, and the
+// hung attempt is cancelled and stops counting as in flight.
+func TestHedgeWinsOverAHungNode(t *testing.T) {
+	hung, good := hungAndGood(t)
+	loads := selector.NewLoads()
+	c := newClient(t, staticOf(t, hung.node(), good.node()), upstream.WithStrategy(inOrder),
+		upstream.WithLoads(loads), upstream.WithEjector(nil), upstream.WithRetryPolicy(hedging(20*time.Millisecond)))
+	for i := range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		resp, err := c.Do(get(t, ctx, "/"))
+		if err != nil {
+			cancel()
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if body := readAll(t, resp); body != "good" {
+			t.Fatalf("call %d answered %q, want the hedge's answer", i, body)
+		}
+		cancel()
+	}
+	if n := len(hung.seen()); n != 10 {
+		t.Fatalf("the hung node saw %d first attempts, want 10", n)
+	}
+	waitFor(t, func() bool { return loads.InFlight(hung.node()) == 0 }, "the hung attempts to be released")
+}
+
+// TestHedgesAreCountedInTheRetryBudget has a retry budget that allows no
+// retry: no hedge is sent, and the call waits for the hung node until its
+// budget ends.
+func TestHedgesAreCountedInTheRetryBudget(t *testing.T) {
+	hung, good := hungAndGood(t)
+	p := hedging(20 * time.Millisecond)
+	p.BudgetRatio, p.BudgetFloor = 0.01, 0
+	c := newClient(t, staticOf(t, hung.node(), good.node()), upstream.WithStrategy(inOrder),
+		upstream.WithEjector(nil), upstream.WithRetryPolicy(p))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	resp, err := c.Do(get(t, ctx, "/"))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("the call succeeded: a hedge went out with no retry budget for it")
+	}
+	if n := len(good.seen()); n != 0 {
+		t.Fatalf("the other node saw %d requests, want no hedge", n)
+	}
+}
+
+// TestNoHedgeForAPost checks that a request that may not be sent twice is
+// never hedged.
+func TestNoHedgeForAPost(t *testing.T) {
+	slowNode := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond) // well past the hedge delay
+	})
+	good := newBackend(t, "good", nil)
+	c := newClient(t, staticOf(t, slowNode.node(), good.node()), upstream.WithStrategy(inOrder),
+		upstream.WithRetryPolicy(hedging(10*time.Millisecond)))
+	resp, err := c.Do(newRequest(t, http.MethodPost, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if n := len(good.seen()); n != 0 {
+		t.Fatalf("a POST was hedged: the other node saw %d requests", n)
+	}
+}
