@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -165,6 +166,23 @@ func (c *Config) readKeyFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than 64 KiB", name)
 	}
 	return data, nil
+}
+
+// ClaimHeaders returns the names of every request header some auth.jwt
+// provider forwards a claim into, canonical, sorted and without repeats.
+// The gateway removes them from every client request on every route, so
+// that only its own verified values reach a backend.
+func (c *Config) ClaimHeaders() []string {
+	var names []string
+	for _, v := range c.verifiers {
+		for _, h := range v.ForwardedHeaders() {
+			if !slices.Contains(names, h) {
+				names = append(names, h)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // JWTVerifier returns the verifier of the auth.jwt provider name, built

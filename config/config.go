@@ -27,6 +27,8 @@ type Config struct {
 	// listeners still accept, so that load balancers stop sending before the
 	// gateway stops accepting. Zero (the default) stops accepting at once.
 	DrainDelay time.Duration `yaml:"drain_delay"`
+	// Limits bound how long the gateway waits on a slow client.
+	Limits Limits `yaml:"limits"`
 	// Registry says where services are found.
 	Registry Registry `yaml:"registry"`
 	// Upstream tunes calls to backends.
@@ -63,6 +65,19 @@ type Listener struct {
 	// (10ms); a negative value watches every request from its start, as
 	// net/http does. net/http's server ignores it.
 	WatchAfter time.Duration `yaml:"watch_after"`
+}
+
+// Limits bound how long the gateway waits on a slow client, on every
+// listener. Zero values mean the router's defaults.
+type Limits struct {
+	// BodyIdleTimeout bounds each read of a request body the gateway
+	// forwards: a client that sends no byte of its body for this long is
+	// answered 408. Zero means router.DefaultBodyIdleTimeout (10s).
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// WriteIdleTimeout bounds each write of an answer's body to the client:
+	// a client that reads nothing for this long has its answer cut off.
+	// Zero means router.DefaultWriteIdleTimeout (30s).
+	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
 }
 
 // Server names of Listener.Server.

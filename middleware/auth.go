@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -29,9 +30,10 @@ func IdentityFrom(ctx context.Context) (*Identity, bool) {
 // them from the token, removes Authorization unless ForwardToken is set,
 // and puts the Identity in the request's context (IdentityFrom).
 func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Handler) http.Handler {
+	forwarded := v.ForwardedHeaders()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			v.stripForwarded(r.Header)
+			stripHeaders(r.Header, forwarded)
 			id, err := v.verifyRequest(r.Header)
 			if err != nil {
 				if onFailure != nil {
@@ -76,23 +78,55 @@ func (v *JWTVerifier) verifyRequest(h http.Header) (*Identity, *AuthError) {
 	return id, nil
 }
 
-// stripForwarded removes the headers claims are forwarded into, including
-// spellings with '_' for '-', which some backends (CGI, WSGI, Rack) read as
-// the same name.
-func (v *JWTVerifier) stripForwarded(h http.Header) {
-	if len(v.claims) == 0 {
+// ForwardedHeaders returns the canonical names of the request headers v
+// forwards claims into, sorted.
+func (v *JWTVerifier) ForwardedHeaders() []string {
+	names := make([]string, len(v.claims))
+	for i, c := range v.claims {
+		names[i] = c.header
+	}
+	return names
+}
+
+// StripHeaders returns middleware that removes the named request headers,
+// and their spellings with '_' for '-', before passing the request on. The
+// gateway puts it first on every route with the names of every header any
+// JWT provider forwards a claim into (JWTVerifier.ForwardedHeaders), so
+// that a client cannot send a backend what looks like a verified claim,
+// whether or not the route authenticates, nor with which provider.
+func StripHeaders(names ...string) func(http.Handler) http.Handler {
+	canon := make([]string, 0, len(names))
+	for _, n := range names {
+		if n = textproto.CanonicalMIMEHeaderKey(n); !slices.Contains(canon, n) {
+			canon = append(canon, n)
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			stripHeaders(r.Header, canon)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// stripHeaders removes the canonical names from h, including spellings
+// with '_' for '-', which some backends (CGI, WSGI, Rack) read as the same
+// name.
+func stripHeaders(h http.Header, names []string) {
+	if len(names) == 0 {
 		return
 	}
-	for _, c := range v.claims {
-		delete(h, c.header)
+	for _, n := range names {
+		delete(h, n)
 	}
 	for name := range h {
 		if strings.IndexByte(name, '_') < 0 {
 			continue
 		}
-		for _, c := range v.claims {
-			if sameUnderscored(name, c.header) {
+		for _, n := range names {
+			if sameUnderscored(name, n) {
 				delete(h, name)
+				break
 			}
 		}
 	}

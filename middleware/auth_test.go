@@ -134,3 +134,33 @@ func TestParsePublicKeyPEM(t *testing.T) {
 		}
 	}
 }
+
+func TestStripHeaders(t *testing.T) {
+	var got http.Header
+	h := middleware.StripHeaders("x-sluice-subject", "X-Sluice-Email", "X-Sluice-Subject")(
+		http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+	r, err := http.NewRequest("GET", "/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header = http.Header{
+		"X-Sluice-Subject": {"admin"}, "X_sluice_subject": {"admin"}, "X_SLUICE_EMAIL": {"root@example.com"},
+		"X-Sluice-Email": {"root@example.com"}, "X-Other": {"kept"}, "X_other": {"kept"},
+	}
+	h.ServeHTTP(nil, r)
+	want := http.Header{"X-Other": {"kept"}, "X_other": {"kept"}}
+	if len(got) != len(want) || got.Get("X-Other") != "kept" || len(got["X_other"]) != 1 {
+		t.Errorf("header after StripHeaders = %v, want %v", got, want)
+	}
+}
+
+func TestForwardedHeaders(t *testing.T) {
+	v, err := middleware.NewJWTVerifier(middleware.JWTSettings{Algorithms: []string{"HS256"},
+		Keys: []middleware.JWTKey{{Key: hmacSecret}}, ForwardClaims: map[string]string{"sub": "x-sluice-subject", "email": "X-Email"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.ForwardedHeaders(); strings.Join(got, ",") != "X-Email,X-Sluice-Subject" {
+		t.Errorf("ForwardedHeaders = %q", got)
+	}
+}

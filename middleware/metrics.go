@@ -15,6 +15,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration prometheus.Histogram
 	inflight prometheus.Gauge
+	aborted  prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -30,29 +31,47 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_requests_in_flight", Help: "Requests being served.",
 		}),
+		aborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_requests_aborted_total",
+			Help: "Requests whose answer was cut off after its header was sent (also counted in sluice_requests_total).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inflight)
+	reg.MustRegister(m.requests, m.duration, m.inflight, m.aborted)
 	return m
 }
 
 // Handler returns middleware that records each request. It must sit inside
-// AccessLog, whose Recorder it reads the status and arrival from.
+// AccessLog, whose Recorder it reads the status and arrival from. A request
+// whose handler panics (http.ErrAbortHandler cutting an answer short) is
+// recorded too, and counted as aborted; the panic goes on.
 func (m *Metrics) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.inflight.Inc()
-		defer m.inflight.Dec()
+		returned := false
+		defer func() {
+			m.inflight.Dec()
+			if !returned { // a panic unwinds, not recovered here
+				m.record(w, r)
+				m.aborted.Inc()
+			}
+		}()
 		next.ServeHTTP(w, r)
-		rec, ok := w.(*Recorder)
-		if !ok {
-			return
-		}
-		status := rec.Status()
-		if r.Context().Err() == context.Canceled {
-			status = 499 // as AccessLog logs it: the client left
-		}
-		m.requests.WithLabelValues(statusLabel(status)).Inc()
-		m.duration.Observe(time.Since(rec.Arrival()).Seconds())
+		returned = true
+		m.record(w, r)
 	})
+}
+
+func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
+	rec, ok := w.(*Recorder)
+	if !ok {
+		return
+	}
+	status := rec.Status()
+	if r.Context().Err() == context.Canceled {
+		status = 499 // as AccessLog logs it: the client left
+	}
+	m.requests.WithLabelValues(statusLabel(status)).Inc()
+	m.duration.Observe(time.Since(rec.Arrival()).Seconds())
 }
 
 var statusLabels = func() map[int]string {

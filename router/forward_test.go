@@ -179,8 +179,8 @@ func TestNoRouteAndWrongMethod(t *testing.T) {
 		{"GET", "/nowhere", http.StatusNotFound, problem.TypeNotFound, ""},
 		{"GET", "/users", http.StatusNotFound, problem.TypeNotFound, ""},
 		{"GET", "/users/1/more", http.StatusNotFound, problem.TypeNotFound, ""},
-		{"DELETE", "/users/1", http.StatusMethodNotAllowed, problem.TypeMethod, "GET, PUT"},
-		{"DELETE", "/users/a%2Fb", http.StatusMethodNotAllowed, problem.TypeMethod, "GET, PUT"},
+		{"DELETE", "/users/1", http.StatusMethodNotAllowed, problem.TypeMethod, "GET, HEAD, PUT"},
+		{"DELETE", "/users/a%2Fb", http.StatusMethodNotAllowed, problem.TypeMethod, "GET, HEAD, PUT"},
 		{"GET", "/orders", http.StatusMethodNotAllowed, problem.TypeMethod, "POST"},
 	}
 	for _, tt := range tests {

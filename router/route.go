@@ -89,8 +89,8 @@ func (r *Route) validate(i int) error {
 		if !strings.HasSuffix(r.Path, "/*") {
 			return fail("rewrite", errors.New("rewrite needs a path ending in /*"))
 		}
-		if !strings.HasPrefix(r.Rewrite, "/") {
-			return fail("rewrite", errors.New("rewrite must start with /"))
+		if err := validateRewrite(r.Rewrite); err != nil {
+			return fail("rewrite", err)
 		}
 	}
 	if err := r.Budget.Validate(); err != nil {

@@ -35,8 +35,17 @@ type Options struct {
 	// Logger receives one line per failure the router answers; nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds the bodies of RPC routes, which the gateway reads to
-	// merge parameters into. Zero means 1 MiB. HTTP routes stream their bodies.
+	// merge parameters into: a larger one is answered 413. Zero means 1 MiB.
+	// HTTP routes stream what they do not hold (see MaxReplayBody).
 	MaxBodyBytes int64
+	// BodyIdleTimeout bounds each read of a request body: a client that
+	// sends no byte of it for this long is answered 408. The request's
+	// budget bounds every read too. Zero means DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
+	// WriteIdleTimeout bounds each write of an answer's body to the client:
+	// a write that takes longer aborts the answer. Zero means
+	// DefaultWriteIdleTimeout.
+	WriteIdleTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// MarkIdempotent returns a context that tells the Doer a request of a
@@ -44,6 +53,10 @@ type Options struct {
 	// its method; the gateway sets upstream.WithIdempotent. Nil leaves the
 	// context as it is: the Doer then decides by method alone.
 	MarkIdempotent func(context.Context) context.Context
+	// Reserved lists paths that the gateway answers itself, before any
+	// route (/healthz, /readyz): a request whose path a backend could read
+	// as one of them is refused rather than forwarded.
+	Reserved []string
 }
 
 // Router serves a fixed set of routes. It is immutable and safe for
@@ -51,6 +64,10 @@ type Options struct {
 type Router struct {
 	mux    *chi.Mux
 	routes []Route
+	// uses tells, by "METHOD pattern" as chi registered it, what the
+	// route does with the client's path.
+	uses     map[string]pathUse
+	reserved []string
 }
 
 // New checks routes and returns a router that forwards through client. It
@@ -65,6 +82,12 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.BodyIdleTimeout <= 0 {
+		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
+	if opts.WriteIdleTimeout <= 0 {
+		opts.WriteIdleTimeout = DefaultWriteIdleTimeout
 	}
 	seen := make(map[string]int)
 	for i := range routes {
@@ -98,6 +121,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 			rt, err = nil, &FieldError{Route: current, Field: "path", Err: fmt.Errorf("%v", p)}
 		}
 	}()
+	uses := make(map[string]pathUse, len(routes))
 	for i := range routes {
 		current = i
 		r := routes[i]
@@ -110,8 +134,15 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		} else {
 			mux.Method(r.Method, r.Path, h)
 		}
+		uses[r.Method+" "+r.Path] = useOf(&r)
+		// HEAD is allowed wherever GET is (RFC 9110, section 9.3.2): a GET
+		// route answers it too, unless a HEAD route of the same shape does.
+		if _, own := seen[http.MethodHead+" "+shape(r.Path)]; r.Method == http.MethodGet && !own {
+			mux.Method(http.MethodHead, r.Path, h)
+			uses[http.MethodHead+" "+r.Path] = useOf(&r)
+		}
 	}
-	return &Router{mux: mux, routes: routes}, nil
+	return &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved}, nil
 }
 
 // allowed lists the methods that some route answers on r's path, for the
@@ -147,8 +178,16 @@ func conflictKeys(method, s string) []string {
 	return []string{method + " " + s, "* " + s}
 }
 
-// ServeHTTP implements http.Handler.
-func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A path that a backend could read as
+// another one than the router matches is refused with 400 before any route
+// sees it (see path.go).
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if why := rt.checkPath(r); why != "" {
+		refusePath(w, why)
+		return
+	}
+	rt.mux.ServeHTTP(w, r)
+}
 
 // Routes returns the router's routes, in declaration order.
 func (rt *Router) Routes() []Route { return rt.routes }
@@ -189,6 +228,14 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.route.Endpoint != "" {
 		h.serveRPC(ctx, w, r)
 		return
+	}
+	if h.route.Rewrite != "" {
+		// Checked again after rewriting: a rewrite never leads outside
+		// its target.
+		if path, _ := h.upstreamPath(r); !h.withinRewrite(path) {
+			refusePath(w, "the rewritten path leaves the route's rewrite target")
+			return
+		}
 	}
 	h.serveHTTP(ctx, w, r)
 }

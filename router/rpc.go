@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -22,19 +21,20 @@ import (
 func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	// The client's Content-Type is not checked: whatever it says, the body
 	// must parse as a JSON object, and the backend gets application/json.
-	body, err := h.rpcBody(w, r)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			problem.Write(w, http.StatusRequestEntityTooLarge, problem.TypeBadRequest, "Request body too large",
-				fmt.Sprintf("the limit is %d bytes", h.opts.MaxBodyBytes))
-		case ctx.Err() != nil:
-			h.fail(ctx, w, ctx.Err()) // 499, or 504 if the budget ran out reading
-		default:
-			// Malformed JSON, or a body cut short: the client's doing.
-			problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed request body", err.Error())
+	var raw []byte
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		body := h.newClientBody(ctx, w, r, h.opts.MaxBodyBytes)
+		defer body.detach()
+		var err error
+		if raw, err = h.readRPCBody(body, r.ContentLength); err != nil {
+			h.fail(ctx, w, err) // 400, 408 or 413: the client's
+			return
 		}
+	}
+	body, err := h.rpcBody(raw, r)
+	if err != nil {
+		// Malformed JSON: the client's doing.
+		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed request body", err.Error())
 		return
 	}
 	out := r.WithContext(ctx) // the one copy of the request a forward makes
@@ -45,19 +45,30 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 	out.Header = outboundHeader(r)
 	out.Header.Set("Content-Type", rpc.ContentType)
 	out.Header.Del("Content-Length")
-	out.ContentLength = int64(len(body))
+	out.TransferEncoding, out.Trailer = nil, nil
 	setReplayableBody(out, body)
 	out.Close = false
-	h.forward(w, out)
+	h.forward(w, out, nil)
+}
+
+// readRPCBody reads the whole body of an RPC route's request, at most
+// MaxBodyBytes of it. declared is its Content-Length, or -1.
+func (h *routeHandler) readRPCBody(body *clientBody, declared int64) ([]byte, error) {
+	limit := h.opts.MaxBodyBytes
+	if declared > limit {
+		be := &BodyError{Status: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("the limit is %d bytes", limit)}
+		body.fail(be)
+		return nil, be
+	}
+	raw, _, err := body.hold(declared, int(limit)+1) // one byte over the limit fails the read
+	return raw, err
 }
 
 var errBadBody = errors.New("bad request")
 
-func (h *routeHandler) rpcBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
-	if err != nil {
-		return nil, err
-	}
+// rpcBody merges raw, the client's body, with r's query and path
+// parameters into the JSON object the endpoint gets.
+func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 	fields := make(map[string]json.RawMessage)
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {

@@ -32,6 +32,7 @@ type conn struct {
 	in     chan []byte   // messages the reader read and nobody has received yet
 	done   chan struct{} // closed when the reader has returned
 	quit   chan struct{} // closed when this side ended the stream
+	closed chan struct{} // closed when the watcher has returned, its close handshake done
 	once   sync.Once
 	local  error // why this side ended the stream; set before quit closes
 	remote error // why reading ended; set before done closes
@@ -50,7 +51,7 @@ func newConn(life context.Context, ws *websocket.Conn, idle time.Duration, maxBy
 	}
 	ws.SetReadLimit(maxBytes)
 	c := &conn{ws: ws, idle: idle, in: make(chan []byte, streamQueue), done: make(chan struct{}),
-		quit: make(chan struct{}), start: time.Now()}
+		quit: make(chan struct{}), closed: make(chan struct{}), start: time.Now()}
 	go c.read()
 	go c.watch(life, onEnd)
 	return c
@@ -83,6 +84,7 @@ func (c *conn) read() {
 // watch ends the stream when it has been idle too long or life ends, and
 // tells onEnd when it has ended.
 func (c *conn) watch(life context.Context, onEnd func(error)) {
+	defer close(c.closed)
 	t := time.NewTimer(c.idle)
 	defer t.Stop()
 	var err error
@@ -179,13 +181,27 @@ func (c *conn) send(ctx context.Context, v any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			// The connection is closed: a message cut short cannot be taken back.
-			c.stop(fmt.Errorf("rpc: stream: a send was cut short: %w", cerr))
-			_ = c.ws.CloseNow()
-			return c.ended()
+	// ctx bounds the write, but the library is not handed it: it would
+	// close the connection when ctx ends even after the frame was sent, as
+	// long as the writing goroutine has not yet returned; when this side is
+	// ending the stream (Shutdown cancels the handler's context), that cut
+	// the 1001 close frame off. Here ctx ending cuts the connection only
+	// while the write is still in progress, and not when this side's close
+	// handshake is about to follow.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		if c.stopped() {
+			return // the close handshake runs after the write, bounded by its own timeout
 		}
+		c.stop(fmt.Errorf("rpc: stream: a send was cut short: %w", ctx.Err()))
+		_ = c.ws.CloseNow() // a message cut short cannot be taken back
+	})
+	err = c.ws.Write(context.Background(), websocket.MessageText, b)
+	if !stop() {
+		<-fired
+	}
+	if err != nil {
 		if end := c.ended(); end != nil {
 			return end
 		}

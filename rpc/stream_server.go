@@ -155,9 +155,15 @@ func (s *StreamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			st.c.end(ErrStreamClosed, CloseHandlerError, "Internal error")
+			<-st.c.closed
 			panic(v)
 		}
 		st.c.end(ErrStreamClosed, code, reason)
+		// When Shutdown (or the idle timeout) ended the stream, the watcher
+		// is sending the 1001 close; the handler counts as running until it
+		// has, or Shutdown could return, and the process exit, before the
+		// client is told why its stream ended.
+		<-st.c.closed
 	}()
 	if err := handler(ctx, st); err != nil {
 		code, reason = CloseHandlerError, closeReason(err)

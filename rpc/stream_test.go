@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,5 +413,149 @@ func TestStreamServerShutdown(t *testing.T) {
 	var re *rpc.Error
 	if !errors.As(err, &re) || re.Status != http.StatusServiceUnavailable || re.Retry != "not-processed" {
 		t.Fatalf("a handshake after Shutdown = %v, want 503 not-processed", err)
+	}
+}
+
+// closeFrameConn delays every write that starts with a WebSocket close frame
+// (FIN and opcode 8, unmasked: the server's), and records that one went out.
+// The delay widens the window in which a Shutdown that did not wait for the
+// close handshake would return before the client was told, as a process
+// exiting right after Shutdown would cut it off.
+type closeFrameConn struct {
+	net.Conn
+	sent *atomic.Bool
+}
+
+func (c closeFrameConn) Write(b []byte) (int, error) {
+	if len(b) > 0 && b[0] == 0x88 {
+		time.Sleep(50 * time.Millisecond)
+		n, err := c.Conn.Write(b)
+		c.sent.Store(true)
+		return n, err
+	}
+	return c.Conn.Write(b)
+}
+
+type closeFrameListener struct {
+	net.Listener
+	sent *atomic.Bool
+}
+
+func (l closeFrameListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return closeFrameConn{Conn: c, sent: l.sent}, nil
+}
+
+// TestStreamServerShutdownWaitsForTheCloseFrame checks that Shutdown returns
+// only once the 1001 close frame of every stream it ended has been written:
+// a backend exits right after Shutdown, and a client cut off before the
+// frame sees "unexpected EOF" instead of "server shutting down".
+func TestStreamServerShutdownWaitsForTheCloseFrame(t *testing.T) {
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Sub.Scribe", func(ctx context.Context, st *rpc.ServerStream) error {
+		return st.Recv(ctx, new(note)) // returns as soon as the stream ends
+	})
+	var sent atomic.Bool
+	ts := httptest.NewUnstartedServer(budget.Inbound(budget.ServerPolicy{})(s))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Listener = closeFrameListener{Listener: ts.Listener, sent: &sent}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, ts.URL+"/rpc/Sub.Scribe", rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if !sent.Load() {
+		t.Fatal("Shutdown returned before the stream's close frame was written")
+	}
+	var se *rpc.StreamError
+	if err := cs.Recv(ctx, new(note)); !errors.As(err, &se) || se.Code != rpc.CloseGoingAway {
+		t.Fatalf("the client's Recv = %v, want a 1001", err)
+	}
+}
+
+// heldConn holds every write of a text frame (FIN and opcode 1, unmasked:
+// the server's) after its bytes went out, until release is closed: the
+// writing goroutine has sent the message but not yet returned, as a
+// goroutine the scheduler set aside would.
+type heldConn struct {
+	net.Conn
+	release chan struct{}
+}
+
+func (c heldConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if len(b) > 0 && b[0] == 0x81 {
+		<-c.release
+	}
+	return n, err
+}
+
+type heldListener struct {
+	net.Listener
+	release chan struct{}
+}
+
+func (l heldListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return heldConn{Conn: c, release: l.release}, nil
+}
+
+// TestStreamShutdownDuringASendStillSendsTheCloseFrame checks that a
+// Shutdown that ends the handler's context while its Send has written the
+// message but not returned still closes the stream with 1001: the context
+// ending after the bytes went out must not cut the connection before the
+// close frame (the e2e SIGTERM test saw "unexpected EOF" about 1 run in 10).
+func TestStreamShutdownDuringASendStillSendsTheCloseFrame(t *testing.T) {
+	ctxEnded := make(chan struct{})
+	s := rpc.NewStreamServer()
+	rpc.RegisterStream(s, "Sub.Scribe", func(ctx context.Context, st *rpc.ServerStream) error {
+		context.AfterFunc(ctx, func() { close(ctxEnded) })
+		_ = st.Send(ctx, note{Text: "hello"})
+		return st.Recv(ctx, new(note))
+	})
+	release := make(chan struct{})
+	ts := httptest.NewUnstartedServer(budget.Inbound(budget.ServerPolicy{})(s))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Listener = heldListener{Listener: ts.Listener, release: release}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), streamWait)
+	defer cancel()
+	cs, err := rpc.DialStream(ctx, ts.URL+"/rpc/Sub.Scribe", rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	var got note
+	if err := cs.Recv(ctx, &got); err != nil || got.Text != "hello" {
+		t.Fatalf("Recv = %v, %v; want hello", got, err)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	select {
+	case <-ctxEnded:
+	case <-ctx.Done():
+		t.Fatal("Shutdown did not end the handler's context")
+	}
+	close(release) // the Send returns only now, after its context ended
+	var se *rpc.StreamError
+	if err := cs.Recv(ctx, new(note)); !errors.As(err, &se) || se.Code != rpc.CloseGoingAway {
+		t.Fatalf("the client's Recv = %v, want a 1001", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown = %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,10 +56,16 @@ type conn struct {
 
 	// Read's bookkeeping, touched by the connection's goroutine (and by the
 	// watch's goroutine only while the connection's does not read).
-	limit    int64 // bytes the request header may still take; <0: no limit
-	hitLimit bool
-	hasByte  bool // byteBuf holds a byte the watch read
-	byteBuf  [1]byte
+	limit   int64 // bytes the request header may still take; <0: no limit
+	hasByte bool  // byteBuf holds a byte the watch read
+	byteBuf [1]byte
+
+	// The raw bytes of the request header being read (framing.go).
+	raw       []byte
+	recording bool
+	faulty10  bool // the current request is of HTTP/1.0 and has Transfer-Encoding
+
+	kept bool // a request was read: the next is a kept-alive connection's
 
 	hdr  []byte // the final answer's header fields, serialized at WriteHeader
 	pend []byte // an answer's first body bytes, held until its framing is known
@@ -87,7 +92,6 @@ func newConn(s *Server, rwc net.Conn) *conn {
 func (c *conn) Read(p []byte) (int, error) {
 	if c.limit >= 0 {
 		if c.limit == 0 {
-			c.hitLimit = true
 			return 0, errHeaderTooLarge
 		}
 		if int64(len(p)) > c.limit {
@@ -106,6 +110,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	if c.limit >= 0 {
 		c.limit -= int64(n)
+	}
+	if c.recording {
+		c.raw = append(c.raw, p[:n]...)
 	}
 	return n, err
 }
@@ -133,6 +140,11 @@ func (c *conn) serve() {
 	c.br.Reset(c)
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.bw.Reset(c)
+	if d := c.srv.ReadHeaderTimeout; d > 0 {
+		// As net/http: the first request's header is due within
+		// ReadHeaderTimeout of the accept, even if no byte of it comes.
+		c.rwc.SetReadDeadline(time.Now().Add(d))
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			c.watch.abandon()
@@ -164,31 +176,42 @@ func (c *conn) serve() {
 
 // next waits for the next request and reads its header. It answers a bad
 // request itself, and reports false when the connection is done.
+//
+// Its deadlines and its header limit are net/http's: the first request's
+// header must come within ReadHeaderTimeout of the accept (the deadline is
+// set in serve), and the limit counts every byte read from the connection
+// until then; a later request is waited for with IdleTimeout until 4 bytes
+// of it are there (bytes not counted against the limit), then its header
+// must come within ReadHeaderTimeout.
 func (c *conn) next() (*http.Request, bool) {
 	s := c.srv
+	limit := s.maxHeaderBytes() + headerSlop
 	deadline := false
-	if c.br.Buffered() == 0 {
-		if d := s.idleTimeout(); d > 0 {
+	if !c.kept {
+		c.limit = limit
+		deadline = s.ReadHeaderTimeout > 0
+		if c.br.Buffered() == 0 && !c.waitIdle(1) {
+			return nil, false
+		}
+	} else {
+		if c.br.Buffered() < 4 {
+			if d := s.idleTimeout(); d > 0 {
+				c.rwc.SetReadDeadline(time.Now().Add(d))
+				deadline = true
+			}
+			if !c.waitIdle(4) {
+				return nil, false
+			}
+		}
+		if d := s.ReadHeaderTimeout; d > 0 {
 			c.rwc.SetReadDeadline(time.Now().Add(d))
 			deadline = true
+		} else if deadline {
+			c.rwc.SetReadDeadline(time.Time{})
+			deadline = false
 		}
-		c.state.Store(stateIdle)
-		if s.closing.Load() {
-			c.closeIfIdle()
-		}
-		_, err := c.br.Peek(1)
-		if !c.state.CompareAndSwap(stateIdle, stateActive) || err != nil {
-			return nil, false // closed by Shutdown, or by the client, or idle too long
-		}
+		c.limit = limit
 	}
-	if d := s.ReadHeaderTimeout; d > 0 {
-		c.rwc.SetReadDeadline(time.Now().Add(d))
-		deadline = true
-	} else if deadline {
-		c.rwc.SetReadDeadline(time.Time{})
-		deadline = false
-	}
-	c.limit, c.hitLimit = s.maxHeaderBytes()+headerSlop, false
 	if c.lastMethod == http.MethodPost {
 		// RFC 9112, section 2.2: a client may send an extra line break
 		// after a POST body; net/http skips up to four bytes of them.
@@ -199,36 +222,72 @@ func (c *conn) next() (*http.Request, bool) {
 		}
 		c.br.Discard(n)
 	}
+	c.recordHeader()
 	req, err := http.ReadRequest(c.br)
+	fr := c.stopRecording(req)
+	tooLarge := c.limit == 0 // as net/http: the error came with the limit reached
 	c.limit = -1
 	if err != nil {
-		c.refuse(err)
+		c.refuse(err, tooLarge)
 		return nil, false
 	}
 	if deadline {
 		c.rwc.SetReadDeadline(time.Time{})
 	}
+	c.kept = true
 	c.lastMethod = req.Method
 	if status, detail := check(req); status != 0 {
 		c.answer(status, detail)
 		return nil, false
 	}
+	switch fr {
+	case framingConflict:
+		c.answer(http.StatusBadRequest, "a request must not have both Content-Length and Transfer-Encoding (RFC 9112, section 6.3)")
+		return nil, false
+	case framingFaulty10:
+		c.faulty10 = true
+	}
 	return req, true
 }
 
+// waitIdle waits, as an idle connection that Shutdown may close, until the
+// reader holds n bytes, and reports whether they came.
+func (c *conn) waitIdle(n int) bool {
+	c.state.Store(stateIdle)
+	if c.srv.closing.Load() {
+		c.closeIfIdle()
+	}
+	_, err := c.br.Peek(n)
+	// Closed by Shutdown, or by the client, or idle too long.
+	return c.state.CompareAndSwap(stateIdle, stateActive) && err == nil
+}
+
 // refuse answers a request whose header could not be read, unless the
-// client left or was too slow.
-func (c *conn) refuse(err error) {
+// client left or was too slow, as net/http's server does: tooLarge says the
+// header limit was reached.
+func (c *conn) refuse(err error, tooLarge bool) {
 	switch {
-	case c.hitLimit:
+	case tooLarge:
 		c.answer(http.StatusRequestHeaderFieldsTooLarge, "the request line and header fields exceed the server's limit")
+	case isUnsupportedTE(err):
+		// Without the coding's name, which the client chose (net/http
+		// does not echo it either).
+		c.answer(http.StatusNotImplemented, "unsupported transfer encoding")
 	case isCommonNetReadError(err):
 		// The client closed, reset or timed out: nobody to answer.
-	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
-		c.answer(http.StatusNotImplemented, err.Error())
 	default:
-		c.answer(http.StatusBadRequest, err.Error())
+		c.answer(http.StatusBadRequest, clip(err.Error()))
 	}
+}
+
+// clip shortens an error's text for an answer's detail: http.ReadRequest
+// quotes the malformed line, which may be as long as the header limit.
+func clip(s string) string {
+	const max = 160
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
 
 // isCommonNetReadError tells the errors of reading a connection the client
@@ -272,18 +331,22 @@ func check(req *http.Request) (status int, detail string) {
 // the connection the polite way: the client gets to read the answer even
 // when it is still sending.
 func (c *conn) answer(status int, detail string) {
-	title := http.StatusText(status)
-	body := problem.Body(status, problem.TypeBadRequest, title, detail)
-	b := make([]byte, 0, 160+len(body))
-	b = appendStatusLine(b, true, status)
-	b = append(b, "Content-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
-	b = appendInt(b, int64(len(body)))
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
+	b := appendProblemAnswer(nil, status, detail)
 	c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
 	if _, err := c.rwc.Write(b); err == nil {
 		c.lingerClose()
 	}
+}
+
+// appendProblemAnswer appends a whole answer of the server's own: status,
+// a problem body with detail, and "Connection: close".
+func appendProblemAnswer(b []byte, status int, detail string) []byte {
+	body := problem.Body(status, problem.TypeBadRequest, http.StatusText(status), detail)
+	b = appendStatusLine(b, true, status)
+	b = append(b, "Content-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
+	b = appendInt(b, int64(len(body)))
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
 }
 
 // lingerClose half-closes the connection and reads what the client still
@@ -308,8 +371,13 @@ func (c *conn) serveOne(req *http.Request) bool {
 	w := &response{c: c, req: req, header: make(http.Header), declared: -1,
 		head: req.Method == http.MethodHead}
 	conn := req.Header["Connection"]
-	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && httpguts.HeaderValuesContainsToken(conn, "keep-alive")
-	w.wantsClose = req.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(conn, "close")
+	// An HTTP/1.0 request with Transfer-Encoding has faulty framing: its
+	// answer closes the connection (RFC 9112, section 6.1).
+	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && !c.faulty10 &&
+		httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+	// As net/http: the parsed request's Close counts, and the field too.
+	w.wantsClose = req.Close || httpguts.HeaderValuesContainsToken(conn, "close")
+	c.faulty10 = false
 	// As net/http: the first Expect field counts, and an empty one is none.
 	if ex := req.Header.Get("Expect"); ex != "" {
 		if !httpguts.HeaderValuesContainsToken([]string{ex}, "100-continue") {
@@ -335,5 +403,6 @@ func (c *conn) serveOne(req *http.Request) bool {
 		return false
 	}
 	w.finish()
+	w.clearDeadlines()
 	return !w.closeAfter && !gone && c.werr == nil
 }

@@ -16,9 +16,20 @@
 //
 // Requests are parsed by http.ReadRequest, the same code net/http's server
 // uses, so the framing of requests (Content-Length, chunked bodies and their
-// trailers, conflicting or duplicate lengths, header syntax and size) is
-// net/http's. On top, Server checks what net/http's server checks: the Host
-// field (present on HTTP/1.1, well formed), field names, the major version.
+// trailers, conflicting or duplicate lengths, header syntax) is net/http's.
+// On top, Server checks what net/http's server checks: the Host field
+// (present on HTTP/1.1, well formed), field names, the major version; and it
+// answers 501 or 400 as net/http does, by the type of http.ReadRequest's
+// error (framing.go). Its limits and timeouts are net/http's to the byte and
+// the moment: the header limit is MaxHeaderBytes plus 4096 bytes of slop,
+// counted in bytes read from the connection, from its first byte for the
+// first request and, for a later one, once 4 bytes of it came (so a later
+// request may have up to 4 KiB more, as with net/http); the first request's
+// header is due ReadHeaderTimeout after the accept, a later one's
+// ReadHeaderTimeout after its first bytes, which IdleTimeout waits for; a
+// connection that sends 1 to 3 bytes of a later request and then ends gets
+// no answer. The read and write deadlines a handler sets through
+// http.ResponseController end with its request.
 // Answers follow net/http's rules: the handler's Content-Length is used when
 // it sets one; an answer that ends within 4 KiB gets a computed length;
 // longer ones are chunked on HTTP/1.1 and delimited by closing on HTTP/1.0;
@@ -27,8 +38,15 @@
 // "Trailer" field or named with http.TrailerPrefix; "100 Continue" is sent
 // on the first read of a body whose client expects it; a body the handler
 // left unread is discarded, up to 256 KiB, to keep the connection, or the
-// connection is closed. The ResponseWriter implements http.Flusher,
-// http.Hijacker, and what http.ResponseController looks for.
+// connection is closed. A handler that panics (http.ErrAbortHandler
+// included) ends its connection without the rest of its answer: no
+// terminating chunk, no length computed from what it had written. The
+// ResponseWriter implements http.Flusher, http.Hijacker (whose reader holds
+// every byte read ahead, the watch's included), and what
+// http.ResponseController looks for.
+//
+// FuzzRequest, a differential fuzz test, holds the two servers to the same
+// answers, past the header limits too, but for the differences below.
 //
 // # Where it differs
 //
@@ -36,8 +54,23 @@
 //     starts only once a request has run for Server.WatchAfter (10 ms by
 //     default), instead of on every request: see watch.go. A client that
 //     leaves during a shorter request is noticed when its answer is written.
+//     A read deadline the handler set that fires while the watch reads is
+//     taken for the client leaving, as by net/http, unless the handler has
+//     cleared it or moved it later since.
 //   - Its own error answers (400, 417, 431, 501, 505) are problem bodies
 //     (application/problem+json), like every other error of the gateway.
+//   - A request with both Content-Length and Transfer-Encoding is refused
+//     with 400 and its connection closed (RFC 9112, section 6.3), and an
+//     HTTP/1.0 request with Transfer-Encoding is served and its connection
+//     closed (section 6.1); net/http's server serves both and keeps the
+//     connection, which lets a request hidden in the body through when a
+//     proxy in front reads the other length. See framing.go.
+//   - The tokens "close" and "keep-alive" of the Connection field, and
+//     "100-continue" of Expect, are looked for in the comma-separated lists
+//     of RFC 9110 (every Connection line; the first Expect line), where
+//     net/http searches the first line leniently, with a space separating
+//     tokens too ("Connection: 0 keep-alive" keeps an HTTP/1.0 connection
+//     there, not here).
 //   - Only HTTP/1.x: an HTTP/2 preface is answered 505 (net/http passes
 //     "PRI * HTTP/2.0" to the handler). There is no TLS; the gateway
 //     terminates none.
@@ -47,6 +80,12 @@
 //     so the two cases cannot be told apart.
 //   - HTTP/1.0 clients get no 1xx answers (RFC 9110, section 15.2).
 //   - The request's context does not carry http.ServerContextKey.
+//   - Shutdown closes at once a new connection on which no byte came yet;
+//     net/http's leaves it 5 seconds to send its first request.
+//
+// For listeners that net/http's server runs, NetHTTP brings its error
+// answers and its handling of chunked requests close to this server's (see
+// nethttp.go for what remains).
 //
 // # Connections
 //

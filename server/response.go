@@ -42,6 +42,8 @@ type response struct {
 	hijacked    bool
 	fullDuplex  bool
 
+	setReadDeadline, setWriteDeadline bool // by the handler
+
 	declared   int64 // the Content-Length the handler set, or -1
 	written    int64 // body bytes the handler wrote
 	chunked    bool
@@ -399,17 +401,50 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked, c.hijacked = true, true
 	c.srv.remove(c) // the handler owns it now: Shutdown and Close leave it alone
 	c.rwc.SetDeadline(time.Time{})
+	if c.hasByte {
+		// The byte the watch read goes into the reader, where the handler
+		// looks for what was read before it took the connection (as
+		// net/http puts it there).
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return nil, nil, fmt.Errorf("server: moving the byte read ahead into the reader: %w", err)
+		}
+	}
 	c.bw.Reset(c.orig)
 	return c.orig, bufio.NewReadWriter(c.br, c.bw), nil
 }
 
 // SetReadDeadline sets the connection's read deadline, for
-// http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+// http.ResponseController, until the request ends. The watch learns of it:
+// a deadline that fires while the watch reads is the client leaving only
+// if it has not been cleared or moved later since.
+func (w *response) SetReadDeadline(t time.Time) error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	w.setReadDeadline = true
+	return w.c.watch.setReadDeadline(t)
+}
 
 // SetWriteDeadline sets the connection's write deadline, for
-// http.ResponseController.
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+// http.ResponseController, until the request ends.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	w.setWriteDeadline = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
+
+// clearDeadlines clears the deadlines the handler set, once its request is
+// over, as net/http's server does.
+func (w *response) clearDeadlines() {
+	if w.setReadDeadline {
+		w.c.watch.setReadDeadline(time.Time{})
+	}
+	if w.setWriteDeadline {
+		w.c.rwc.SetWriteDeadline(time.Time{})
+	}
+}
 
 // EnableFullDuplex lets the handler read the request body after it started
 // answering, for http.ResponseController: the server then leaves the body

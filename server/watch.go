@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
 	"time"
 )
@@ -25,6 +27,7 @@ type watch struct {
 	state    uint8
 	timer    *time.Timer
 	cancel   context.CancelFunc // the current request's
+	deadline time.Time          // the read deadline the handler set, or zero
 	active   bool               // a request is being served
 	aborting bool               // end is interrupting the read
 	gone     bool               // the read saw the client leave
@@ -44,7 +47,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (w *watch) begin(cancel context.CancelFunc, now bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.cancel, w.active, w.gone = cancel, true, false
+	w.cancel, w.active, w.gone, w.deadline = cancel, true, false, time.Time{}
 	if now {
 		w.armLocked()
 	}
@@ -85,9 +88,24 @@ func (w *watch) read() {
 	w.mu.Unlock()
 
 	c := w.c
-	n, err := c.rwc.Read(c.byteBuf[:])
-
-	w.mu.Lock()
+	var n int
+	var err error
+	for {
+		if testHookWatchRead != nil {
+			testHookWatchRead()
+		}
+		n, err = c.rwc.Read(c.byteBuf[:])
+		if testHookWatchReadDone != nil {
+			testHookWatchReadDone(err)
+		}
+		w.mu.Lock()
+		if err == nil || w.aborting || !isTimeout(err) || w.deadlinePassedLocked() {
+			break
+		}
+		// A read deadline the handler set fired, and the handler has
+		// since cleared it or moved it later: the client did not leave.
+		w.mu.Unlock()
+	}
 	if n == 1 {
 		c.hasByte = true // the start of the next request: Read returns it first
 	}
@@ -100,6 +118,33 @@ func (w *watch) read() {
 	w.state = watchOff
 	w.done.Broadcast()
 	w.mu.Unlock()
+}
+
+// setReadDeadline sets the connection's read deadline for the handler, and
+// remembers it, under the lock the read takes to judge its error.
+func (w *watch) setReadDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deadline = t
+	return w.c.rwc.SetReadDeadline(t)
+}
+
+// deadlinePassedLocked reports whether the read deadline the handler set,
+// if any, has passed: a read that timed out then was stopped by it.
+func (w *watch) deadlinePassedLocked() bool {
+	return !w.deadline.IsZero() && !time.Now().Before(w.deadline)
+}
+
+// Hooks for tests: when set, they run before the watch reads, and when its
+// read returns, before the watch looks at the result.
+var (
+	testHookWatchRead     func()
+	testHookWatchReadDone func(error)
+)
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // end stops watching once the handler returned (or before a hijack), and

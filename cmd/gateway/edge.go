@@ -55,9 +55,17 @@ func newEdge(reg prometheus.Registerer) *edge {
 func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
 	routes := cfg.RouterRoutes()
 	limiters := make(map[limiterID]*middleware.RateLimiter)
+	// Every header a provider forwards a claim into is removed from every
+	// client request, first, on every route: with or without auth, and
+	// whatever the provider, a backend sees only values the gateway set.
+	var strip func(http.Handler) http.Handler
+	if names := cfg.ClaimHeaders(); len(names) > 0 {
+		strip = middleware.StripHeaders(names...)
+	}
 	for i := range routes {
 		r := &routes[i]
 		name := r.DisplayName()
+		r.Middleware = appendNonNil(r.Middleware, strip)
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})

@@ -89,3 +89,83 @@ func TestEdgePoliciesAndReload(t *testing.T) {
 		t.Errorf("%d limiters kept, want only the serving one", len(g.edge.limiters))
 	}
 }
+
+// TestClaimHeadersAreStrippedOnEveryRoute: a client cannot send a backend a
+// header that the gateway forwards a verified claim into, by any provider:
+// not through a route without auth, and not through one whose provider
+// forwards other claims. On a route with auth, only the gateway's value
+// arrives.
+func TestClaimHeadersAreStrippedOnEveryRoute(t *testing.T) {
+	secret := strings.Repeat("y", 32)
+	t.Setenv(edgeSecretEnv, secret)
+	seen := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	cfg, _ := loadFile(t, `auth:
+  jwt:
+    users:
+      algorithms: [HS256]
+      keys: [{hmac_secret_env: `+edgeSecretEnv+`}]
+      forward_claims: {sub: X-Sluice-Subject}
+    partners:
+      algorithms: [HS256]
+      keys: [{hmac_secret_env: `+edgeSecretEnv+`}]
+      forward_claims: {email: X-Partner-Email}
+`+configText(srv.Listener.Addr().String(), `  - {name: open, path: /open, service: svc}
+  - {name: authed, path: /authed, service: svc, auth: users}
+`))
+	logger, _ := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.handler()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}).
+		SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := func(path string) *http.Request {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("X-Sluice-Subject", "admin")
+		req.Header["X_sluice_subject"] = []string{"admin"}
+		req.Header.Set("X-Partner-Email", "root@example.com")
+		req.Header.Set("X-Other", "kept")
+		return req
+	}
+	for _, tt := range []struct {
+		path, token, subject string
+	}{
+		{"/open", "", ""},
+		{"/authed", tok, "u1"},
+	} {
+		req := forged(tt.path)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s = %d %s", tt.path, rec.Code, rec.Body)
+		}
+		var got http.Header
+		select {
+		case got = <-seen:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the backend received nothing", tt.path)
+		}
+		if v := got.Values("X-Sluice-Subject"); tt.subject == "" && len(v) != 0 || tt.subject != "" && (len(v) != 1 || v[0] != tt.subject) {
+			t.Errorf("%s: backend got X-Sluice-Subject %q, want %q", tt.path, v, tt.subject)
+		}
+		for _, f := range []string{"X_sluice_subject", "X-Partner-Email"} {
+			if v, ok := got[f]; ok {
+				t.Errorf("%s: backend got the client's %s: %q", tt.path, f, v)
+			}
+		}
+		if got.Get("X-Other") != "kept" {
+			t.Errorf("%s: an unrelated header was removed", tt.path)
+		}
+	}
+}

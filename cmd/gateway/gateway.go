@@ -106,7 +106,8 @@ func (g *gateway) install(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent})
+	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
+		Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout})
 	if err != nil {
 		return err
 	}
@@ -114,6 +115,9 @@ func (g *gateway) install(cfg *config.Config) error {
 	g.edge.limiters = limiters
 	return nil
 }
+
+// reservedPaths are the paths handler answers itself, before any route.
+var reservedPaths = []string{"/healthz", "/readyz"}
 
 // handler is the gateway's outermost handler on every listener.
 func (g *gateway) handler() http.Handler {
@@ -236,8 +240,12 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 			servers = append(servers, lean)
 			return nil
 		}
-		servers = append(servers, &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
-			IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog})
+		hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
+			IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
+		// Problem bodies for net/http's own errors, and a chunked request
+		// closes its connection (server.NetHTTP says why).
+		lns[len(lns)-1] = server.NetHTTP(hs, ln)
+		servers = append(servers, hs)
 		return nil
 	}
 	h := g.handler()

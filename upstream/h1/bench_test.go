@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,6 +46,54 @@ func BenchmarkRoundTripCanned(b *testing.B) {
 		}
 	})
 	benchTransports(b, url)
+}
+
+// BenchmarkPostSmall is h1 alone sending a POST with a 100-byte body: in
+// memory (GetBody set, written inline) and streamed (no GetBody, as a
+// proxied client's body: written from a goroutine of its own).
+func BenchmarkPostSmall(b *testing.B) {
+	url, _ := rawServer(b, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := strings.Repeat("x", 100)
+	for _, streamed := range []bool{false, true} {
+		name := "in-memory"
+		if streamed {
+			name = "streamed"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+				if streamed {
+					req.GetBody = nil
+				}
+				roundTrip(b, tr, req)
+			}
+		})
+	}
+}
+
+// BenchmarkReuseCheck is the check made before every reuse of a pooled
+// connection (see probe): one non-blocking peek at an idle TCP conn.
+func BenchmarkReuseCheck(b *testing.B) {
+	url, _ := rawServer(b, func(nc net.Conn, br *bufio.Reader) { br.ReadByte() })
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	nc, err := tr.dial(context.Background(), url[len("http://"):])
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newConn(tr.pool("x"), nc, 0)
+	defer nc.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.probe.ok() {
+			b.Fatal("an idle conn failed the check")
+		}
+	}
 }
 
 func benchTransports(b *testing.B, url string) {

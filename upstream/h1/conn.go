@@ -27,8 +27,6 @@ const (
 	stageResponse                    // some of the response arrived
 )
 
-var aLongTimeAgo = time.Unix(1, 0)
-
 // conn is a pooled connection. It carries one request at a time, and is
 // used only by the goroutine that holds it: the one in RoundTrip, then the
 // one reading the response body.
@@ -46,9 +44,9 @@ type conn struct {
 	idleSince   time.Time // when put idle
 	hasDeadline bool      // a deadline is set on nc
 	stop        func() bool
-	onCancel    func() // made once: sets a past deadline on nc
+	onCancel    func() // made once: closes nc
 
-	probe probe // liveness check of an idle conn (platform dependent)
+	probe probe // the check of an idle conn before reuse (platform dependent)
 }
 
 func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
@@ -56,7 +54,12 @@ func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
 	c := &conn{p: p, nc: nc, gen: gen, limit: math.MaxInt64}
 	c.br = bufio.NewReader(c)
 	c.bw = bufio.NewWriter(c)
-	c.onCancel = func() { nc.SetDeadline(aLongTimeAgo) }
+	// A request whose context ended cannot finish on this conn, so the
+	// conn is closed, not only given a past deadline: a backend still
+	// writing an answer that nobody reads (the client stopped reading, the
+	// budget ran out) learns at once that its work is unwanted, as with
+	// http.Transport, instead of when the answer's reader gives up.
+	c.onCancel = func() { nc.Close() }
 	c.probe.init(nc)
 	return c
 }
@@ -101,7 +104,15 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 	}
 	w0 := c.nwritten
 	var err error
-	if !writeRequest(c.bw, wr) {
+	switch {
+	case writeRequest(c.bw, wr):
+	case hasBody(wr):
+		if err = c.writeBody(ctx, wr); err == errBodyStalled {
+			// Its goroutine writes on, until the body's Read returns, to
+			// a conn that fail closes; c.nwritten is its to change.
+			return nil, stageWritten, c.fail(ctx, "write request", err)
+		}
+	default:
 		err = wr.Write(c.bw)
 	}
 	if err == nil {

@@ -12,7 +12,8 @@
 // the connection's buffered reader, and the connection goes back to the pool
 // when the body reaches EOF. There are no per-connection goroutines and no
 // channels on the hot path (a channel is used only to wait for a connection
-// when a host is at its MaxConnsPerHost bound).
+// when a host is at its MaxConnsPerHost bound, and a request with a body
+// that is not in memory is written from a goroutine of its own: see Errors).
 //
 // The protocol code is the standard library's: requests are written with
 // (*http.Request).Write and responses parsed with http.ReadResponse, so
@@ -55,10 +56,23 @@
 // Connections are pooled per req.URL.Host (":80" is implied), reused last-in
 // first-out, bounded per host by MaxConnsPerHost (busy and idle; callers
 // beyond it wait for a connection or for their context) and MaxIdlePerHost,
-// and closed after IdleTimeout idle. A connection is reused only when the
-// response body was read to EOF without error (or there was none), neither
-// side asked to close, the body was not delimited by the connection's close,
-// and the request was written entirely.
+// and closed after IdleTimeout idle. A connection goes back to the pool only
+// when the response body was read to EOF without error (or there was none),
+// neither side asked to close, the body was not delimited by the
+// connection's close, the request was written entirely, and no byte beyond
+// the answer's end was already read.
+//
+// A pooled connection is checked before every reuse, whatever the request,
+// with one non-blocking peek (recv with MSG_PEEK on Unix): if it received
+// any byte while idle (a late second answer, a body sent with a 204 or a HEAD
+// answer) or its end, it is closed and another is taken. A connection
+// carries a request only if it has been silent since its last answer, so
+// that no request reads an answer meant for another. http.Transport gets the
+// same guarantee from a goroutine reading each idle connection; the peek
+// costs one system call per reuse instead. Where it cannot be made (a conn
+// that is not a syscall.Conn, or a platform other than Unix), connections
+// are not reused at all. A server may still close a connection between the
+// check and the request: see the retry in Transport.RoundTrip.
 //
 // # Errors
 //
@@ -69,9 +83,18 @@
 // request to any connection wrap ErrNothingWritten, so that the caller may
 // send the request elsewhere whatever its method. A reused connection that
 // the server had closed is retried once on a fresh connection when that is
-// safe (see Transport.RoundTrip). On Linux, a connection about to carry a
-// request that could not be retried is first checked, without blocking, for
-// having been closed by the server while idle.
+// safe (see Transport.RoundTrip). A response body cut short (a
+// Content-Length or chunked body that ends early, a malformed chunk) fails
+// its Read with an error, never io.EOF. When the request's body fails to
+// read, RoundTrip's error wraps the body's error (errors.As finds it, as with
+// http.Transport, which returns it as is) but not ErrNothingWritten, the
+// request is not retried and the connection is closed. A request body's
+// Read that blocks (a client that stalls its upload) cannot be interrupted:
+// a request whose body has no GetBody (one that is not in memory, such as a
+// proxied client's) is written from a goroutine of its own, which RoundTrip
+// leaves behind when the context ends first, returning the context's error
+// and closing the connection; the goroutine ends when that Read returns, as
+// http.Transport's writer does. A body with GetBody is read inline.
 //
 // # Differences from http.Transport
 //

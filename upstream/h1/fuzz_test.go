@@ -119,6 +119,9 @@ func FuzzResponse(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
+	for _, tc := range truncations {
+		f.Add([]byte(tc.answer), false)
+	}
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
 		method := "GET"
 		if head {

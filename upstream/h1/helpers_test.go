@@ -101,10 +101,13 @@ func rawServer(t testing.TB, handle func(nc net.Conn, br *bufio.Reader)) (string
 		t.Fatal(err)
 	}
 	var accepts atomic.Int32
-	var wg sync.WaitGroup
+	var wg sync.WaitGroup // the accept loop and the handlers
 	var mu sync.Mutex
 	var conns []net.Conn
+	closed := false
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
@@ -112,9 +115,14 @@ func rawServer(t testing.TB, handle func(nc net.Conn, br *bufio.Reader)) (string
 			}
 			accepts.Add(1)
 			mu.Lock()
+			if closed { // accepted as the test ended
+				mu.Unlock()
+				nc.Close()
+				return
+			}
 			conns = append(conns, nc)
-			mu.Unlock()
 			wg.Add(1)
+			mu.Unlock()
 			go func() {
 				defer wg.Done()
 				defer nc.Close()
@@ -125,6 +133,7 @@ func rawServer(t testing.TB, handle func(nc net.Conn, br *bufio.Reader)) (string
 	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
+		closed = true
 		for _, nc := range conns {
 			nc.Close()
 		}

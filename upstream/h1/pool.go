@@ -77,9 +77,11 @@ func hostPort(host string) string {
 }
 
 // get returns a connection: the newest idle one unless fresh, else a new
-// one when the pool has room, else the first to be released. With probe,
-// idle conns are checked for having been closed by the server.
-func (p *hostPool) get(ctx context.Context, fresh, probe bool) (*conn, error) {
+// one when the pool has room, else the first to be released. A conn that
+// carried a request before (idle, or handed over by put) is checked first
+// and closed instead if it received any byte or its end while idle: see
+// probe.
+func (p *hostPool) get(ctx context.Context, fresh bool) (*conn, error) {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
@@ -90,20 +92,14 @@ func (p *hostPool) get(ctx context.Context, fresh, probe bool) (*conn, error) {
 	}
 	for !fresh && len(p.idle) > 0 {
 		c := p.popIdleLocked(len(p.idle) - 1)
-		if probe {
-			p.mu.Unlock()
-			if c.probe.ok() {
-				c.reused = true
-				return c, nil
-			}
-			c.nc.Close()
-			p.mu.Lock()
-			p.freeSlotLocked()
-			continue
-		}
 		p.mu.Unlock()
-		c.reused = true
-		return c, nil
+		if c.probe.ok() {
+			c.reused = true
+			return c, nil
+		}
+		c.nc.Close()
+		p.mu.Lock()
+		p.freeSlotLocked()
 	}
 	if fresh && p.total >= p.t.maxConns() && len(p.idle) > 0 {
 		p.popIdleLocked(0).nc.Close() // its slot is ours
@@ -118,12 +114,12 @@ func (p *hostPool) get(ctx context.Context, fresh, probe bool) (*conn, error) {
 	p.mu.Unlock()
 	select {
 	case c := <-w.ch:
-		if c == nil || fresh {
+		if c == nil || fresh || !c.probe.ok() {
 			p.mu.Lock()
 			if c != nil {
 				c.nc.Close()
 			}
-			return p.dial(ctx, p.gen)
+			return p.dial(ctx, p.gen) // with the slot of c
 		}
 		c.reused = true
 		return c, nil

@@ -6,14 +6,15 @@ import (
 	"unsafe"
 )
 
-// probe checks, without blocking, that the server has not closed (or
-// written to) an idle connection: one recv(MSG_PEEK|MSG_DONTWAIT) call. It
-// is made once per conn so that a check allocates nothing.
+// probe checks, without blocking, that an idle connection has received
+// nothing (no byte, no end) since its last answer: one
+// recv(MSG_PEEK|MSG_DONTWAIT) call. It is made once per conn so that a
+// check allocates nothing.
 type probe struct {
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool
 	buf   [1]byte
-	alive bool
+	clean bool
 }
 
 func (p *probe) init(nc net.Conn) {
@@ -31,20 +32,21 @@ func (p *probe) init(nc net.Conn) {
 		// the thread, so the scheduler need not be told (and sysmon woken).
 		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		p.alive = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
+		p.clean = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
 		return true
 	}
 }
 
-// ok reports whether the connection looks usable: nothing to read, not
-// closed. It reports true when it cannot tell.
+// ok reports whether the connection may carry a request: nothing to read,
+// not closed. It reports false when it cannot tell (a conn that is not a
+// syscall.Conn).
 func (p *probe) ok() bool {
 	if p.rc == nil {
-		return true
+		return false
 	}
-	p.alive = false
+	p.clean = false
 	if err := p.rc.Read(p.fn); err != nil {
 		return false
 	}
-	return p.alive
+	return p.clean
 }

@@ -28,9 +28,9 @@ var ErrNothingWritten = errors.New("h1: nothing written")
 // to use with the defaults. Its fields must not change once it is in use.
 type Transport struct {
 	// DialContext dials the connections. Nil means a net.Dialer with a
-	// 30 s TCP keep-alive. On Linux, a conn that implements syscall.Conn
-	// (as *net.TCPConn does) is checked for having been closed by the
-	// server before it is reused for a request that cannot be retried.
+	// 30 s TCP keep-alive. Only a conn that implements syscall.Conn (as
+	// *net.TCPConn does) can be checked before reuse, so only such conns
+	// are reused (see the package doc).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Fallback carries the requests this transport does not handle (see
@@ -139,7 +139,10 @@ func (t *Transport) fallback() http.RoundTripper {
 // rewind it, and an idempotent method (GET, HEAD, OPTIONS, TRACE, PUT,
 // DELETE) or an Idempotency-Key or X-Idempotency-Key field. A request of
 // which nothing was written is retried whatever its method, if its body can
-// be rewound.
+// be rewound. A request whose body failed to read is never retried, and
+// its error wraps the body's error but not ErrNothingWritten (as
+// http.Transport returns the body's error alone): the failure tells nothing
+// of the server.
 //
 // Requests sent to Fallback get its response and error unchanged.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -162,7 +165,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	wr := req // the request written: req, or a copy with a rewound body
 	wrote := false
 	for retried := false; ; retried = true {
-		c, err := t.get(ctx, req.URL.Host, retried, !retried && !replayable(req))
+		c, err := t.get(ctx, req.URL.Host, retried)
 		if err != nil {
 			closeBody(wr)
 			return nil, finalErr(ctx, err, wrote)
@@ -171,6 +174,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, st, err := c.roundTrip(ctx, req, wr)
 		if err == nil {
 			return resp, nil
+		}
+		if be := (*reqBodyError)(nil); errors.As(err, &be) {
+			// The body's fault, not the conn's: as http.Transport, return
+			// it without ErrNothingWritten, and do not send it again.
+			return nil, finalErr(ctx, err, true)
 		}
 		wrote = wrote || st != stageNothingWritten
 		if !retried && reused && ctx.Err() == nil && retryable(req, st, err) {
@@ -185,9 +193,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // get returns a connection to host, from the pool whose entry CloseHost
 // may have removed meanwhile.
-func (t *Transport) get(ctx context.Context, host string, fresh, probe bool) (*conn, error) {
+func (t *Transport) get(ctx context.Context, host string, fresh bool) (*conn, error) {
 	for {
-		c, err := t.pool(host).get(ctx, fresh, probe)
+		c, err := t.pool(host).get(ctx, fresh)
 		if err != errPoolGone {
 			return c, err
 		}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hugeBackend answers /huge with 64 MiB, more than the loopback socket
+// buffers hold, and anything else with 300 KiB.
+func hugeBackend(t *testing.T) string {
+	t.Helper()
+	chunk := bytes.Repeat([]byte("z"), 32<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := 300 << 10
+		if r.URL.Path == "/huge" {
+			n = 64 << 20
+		}
+		for n > 0 {
+			k := min(n, len(chunk))
+			if _, err := w.Write(chunk[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// A client that stops reading its answer has it cut off after the write
+// idle timeout, instead of holding the request for ever (issue 10, item 4).
+func TestClientThatStopsReadingIsCutOff(t *testing.T) {
+	for _, kind := range listenerKinds {
+		t.Run(kind, func(t *testing.T) {
+			cfg, _ := loadFile(t, "limits: {write_idle_timeout: 300ms}\n"+configText(hugeBackend(t),
+				"  - {path: /huge, service: svc, budget: {timeout: 5m, max: 5m}}\n"))
+			logger, logs := newLogger()
+			_, addr := startGateway(t, cfg, logger, kind)
+			c := dial(t, addr)
+			if _, err := io.WriteString(c, "GET /huge HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			// Read nothing: the answer fills the socket buffers, then stalls.
+			lines := logs.waitFor(t, "request", 1)
+			// net/http's server cancels the request when a write fails,
+			// so that the log says 499 there.
+			if st := lines[0]["status"]; lines[0]["aborted"] != true || (st != float64(200) && st != float64(499)) {
+				t.Errorf("access log %v, want the 200 (or 499) marked aborted", lines[0])
+			}
+			if cut := logs.waitFor(t, "answer cut short; aborting the connection", 1); !strings.Contains(cut[0]["error"].(string), "timeout") {
+				t.Errorf("abort logged as %v, want a write timeout", cut[0])
+			}
+		})
+	}
+}
+
+// The write deadline of an answer does not outlive it: the next answer on
+// the same connection, long after the write idle timeout, is whole.
+func TestWriteDeadlineIsClearedAfterTheAnswer(t *testing.T) {
+	for _, kind := range listenerKinds {
+		t.Run(kind, func(t *testing.T) {
+			cfg, _ := loadFile(t, "limits: {write_idle_timeout: 100ms}\n"+configText(hugeBackend(t),
+				"  - {path: /big, service: svc}\n"))
+			logger, _ := newLogger()
+			_, addr := startGateway(t, cfg, logger, kind)
+			client := &http.Client{Timeout: waitLimit, Transport: &http.Transport{MaxConnsPerHost: 1}}
+			reused := false
+			trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+			for i, path := range []string{"/big", "/healthz", "/big"} {
+				if i > 0 {
+					time.Sleep(300 * time.Millisecond) // past the write idle timeout: a deadline left set would fire
+				}
+				req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+				resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: %d, %d bytes, %v", path, resp.StatusCode, len(b), err)
+				}
+				if i > 0 && !reused {
+					t.Fatalf("%s: a new connection; the test needs the same one", path)
+				}
+			}
+		})
+	}
+}

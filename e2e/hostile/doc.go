@@ -1,0 +1,31 @@
+// Package hostile is the gateway's hostile-input suite: raw sockets against
+// the real gateway binary, on both listener servers ("sluice", the default,
+// and "net/http"), with backends that misbehave on purpose.
+//
+// It exists because an edge gateway is judged by what it does with input
+// nobody should send: smuggling attempts, oversized or malformed headers,
+// path traversal through rewrites, backends that answer wrongly or twice,
+// clients that stall or leave. Each case states a property a safe gateway
+// keeps (the gateway and the backend agree on where each request ends; no
+// client ever gets another request's answer; a broken answer never looks
+// complete; a client's fault never counts against a service), and the suite
+// checks it against each server. Grow it with every bug found.
+//
+// Run it with
+//
+//	go test -race ./e2e/hostile/
+//
+// It builds cmd/gateway once, starts one gateway process per listener
+// server with the suite's own configuration (short route budgets, one
+// service per case where a case's faults could touch another's breaker),
+// and prints one summary line per server at the end, with the cases that
+// failed (go test shows it with -v, or when the suite fails).
+//
+// Each case encodes the behaviour the gateway must have, not the behaviour
+// it has: a case fails until the bug it describes is fixed. The families
+// are in smuggle_test.go (request framing), limits_test.go (header and URI
+// sizes), paths_test.go (dot-segments through rewrites), upstream_test.go
+// (broken and unsolicited answers from a raw backend), slow_test.go (slow
+// and stalled clients), breaker_test.go (client faults vs breakers) and
+// misc_test.go (HEAD, claim headers, the listeners' own errors).
+package hostile

@@ -1,0 +1,88 @@
+package hostile
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gatewayProc is a running gateway binary whose JSON log is kept for the
+// failure report.
+type gatewayProc struct {
+	cmd       *exec.Cmd
+	mu        sync.Mutex
+	logs      []string
+	listening chan string // the address of each "listening" line, in order
+	done      chan struct{}
+}
+
+// startGateway runs the gateway on configFile and returns it once its
+// listeners are up, with their addresses in the configuration's order
+// (route listeners, then admin).
+func startGateway(t *testing.T, configFile string, listeners int) (*gatewayProc, []string) {
+	t.Helper()
+	g := &gatewayProc{listening: make(chan string, 8), done: make(chan struct{})}
+	g.cmd = exec.Command(gatewayBin, "-config", configFile, "-access-log=false")
+	out, err := g.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.cmd.Stderr = g.cmd.Stdout
+	if err := g.cmd.Start(); err != nil {
+		t.Fatalf("starting the gateway: %v", err)
+	}
+	go g.read(out)
+	t.Cleanup(func() {
+		_ = g.cmd.Process.Kill()
+		<-g.done
+		if t.Failed() {
+			g.mu.Lock()
+			logs := g.logs
+			if len(logs) > 100 {
+				t.Logf("gateway: (the last 100 of %d log lines)", len(logs))
+				logs = logs[len(logs)-100:]
+			}
+			for _, l := range logs {
+				t.Logf("gateway: %s", l)
+			}
+			g.mu.Unlock()
+		}
+	})
+	var addrs []string
+	deadline := time.After(hangLimit)
+	for len(addrs) < listeners {
+		select {
+		case a := <-g.listening:
+			addrs = append(addrs, a)
+		case <-g.done:
+			t.Fatal("the gateway exited before listening")
+		case <-deadline:
+			t.Fatal("the gateway did not start listening")
+		}
+	}
+	return g, addrs
+}
+
+func (g *gatewayProc) read(r io.Reader) {
+	defer close(g.done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		g.mu.Lock()
+		g.logs = append(g.logs, line)
+		g.mu.Unlock()
+		var l struct {
+			Msg     string `json:"msg"`
+			Address string `json:"address"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
+			g.listening <- l.Address
+		}
+	}
+	_ = g.cmd.Wait()
+}

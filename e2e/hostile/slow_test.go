@@ -1,0 +1,155 @@
+package hostile
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// headerTimeout is the listeners' ReadHeaderTimeout (cmd/gateway).
+const headerTimeout = 10 * time.Second
+
+// slack is what a loaded machine may add to a timeout before the suite
+// calls it missed.
+const slack = 8 * time.Second
+
+func slowCases() []hcase {
+	return []hcase{
+		{family: "slow-clients", name: "a connection that sends nothing is closed at the header timeout", run: func(t *testing.T, s *stack) {
+			c := dial(t, s.gw)
+			took, err := waitClosed(c, headerTimeout+slack)
+			if isTimeout(err) {
+				t.Fatalf("still open after %v; the header timeout is %v", took, headerTimeout)
+			}
+		}},
+		{family: "slow-clients", name: "a header sent a byte at a time is cut at the header timeout", run: func(t *testing.T, s *stack) {
+			c := dial(t, s.gw)
+			done := make(chan struct{})
+			defer close(done)
+			go trickle(c, "GET /stall/trickle HTTP/1.1\r\nHost: h\r\nX-Slow: "+strings.Repeat("a", 1000), done)
+			took, err := waitClosed(c, headerTimeout+slack)
+			if isTimeout(err) {
+				t.Fatalf("still reading the header after %v; the header timeout is %v", took, headerTimeout)
+			}
+		}},
+		{family: "slow-clients", name: "a stalled PUT body is answered 4xx within the route's 1s budget", run: func(t *testing.T, s *stack) {
+			stalledBody(t, s, http.MethodPut)
+		}},
+		{family: "slow-clients", name: "a stalled POST body is answered 4xx within the route's 1s budget", run: func(t *testing.T, s *stack) {
+			stalledBody(t, s, http.MethodPost)
+		}},
+		{family: "slow-clients", name: "260 stalled uploads leave the service's pool to a normal GET", alone: true, run: stalledUploadsSparePool},
+		{family: "slow-clients", name: "a client that never reads its answer holds no upstream connection past the budget", run: neverReads},
+	}
+}
+
+// trickle writes text to c one byte at a time, each 200ms, until done is
+// closed or a write fails. It is the hostile client's pace, not a wait.
+func trickle(c net.Conn, text string, done chan struct{}) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < len(text); i++ {
+		if _, err := c.Write([]byte{text[i]}); err != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		}
+	}
+}
+
+func stalledBody(t *testing.T, s *stack, method string) {
+	c := dial(t, s.gw)
+	start := time.Now()
+	if _, err := io.WriteString(c, method+" /stall/"+method+" HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(start.Add(time.Second + slack))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer %v after the body stalled (route budget 1s): %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	t.Logf("answered %d after %v: %s", resp.StatusCode, time.Since(start).Round(time.Millisecond), body)
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		t.Errorf("answered %d, want a 4xx: the stall is the client's", resp.StatusCode)
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		t.Errorf("answered with Content-Type %q, want application/problem+json", resp.Header.Get("Content-Type"))
+	}
+}
+
+// stalledUploads is more than the 256 connections the gateway keeps per
+// backend node.
+const stalledUploads = 260
+
+func stalledUploadsSparePool(t *testing.T, s *stack) {
+	base := metric(t, s, "sluice_requests_in_flight")
+	conns := make([]net.Conn, 0, stalledUploads)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		// The next case alone reads the gateway's counters: let these
+		// requests end first.
+		waitMetric(t, s, "sluice_requests_in_flight", func(v float64) bool { return v <= base })
+	}()
+	for i := range stalledUploads {
+		c, err := net.DialTimeout("tcp", s.gw, hangLimit)
+		if err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if _, err := fmt.Fprintf(c, "POST /pool-up/%d HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n0123456789", i); err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+	}
+	waitMetric(t, s, "sluice_requests_in_flight", func(v float64) bool { return v >= base+stalledUploads })
+	start := time.Now()
+	a, x := get(t, s.gw, "/pool-get/x")
+	t.Logf("GET while %d uploads stall: %s after %v", stalledUploads, x, time.Since(start).Round(time.Millisecond))
+	if !a.fromBackend() || a.status() != http.StatusOK {
+		t.Errorf("a normal GET to the service got %d (%s), want 200 from the backend: slow uploads starved its pool", a.status(), a.body)
+	}
+}
+
+func neverReads(t *testing.T, s *stack) {
+	c := dial(t, s.gw)
+	if _, err := io.WriteString(c, "GET /big/x HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.big.started:
+	case <-time.After(hangLimit):
+		t.Fatal("the backend never got to write its answer")
+	}
+	a, x := get(t, s.gw, "/big/small")
+	if a.status() != http.StatusOK || string(a.body) != "small" {
+		t.Errorf("another client of the service, meanwhile: %s", x)
+	}
+	select {
+	case err := <-s.big.ended:
+		if err == nil {
+			t.Errorf("the backend wrote all %d bytes to a client that reads nothing: the gateway held them", bigAnswer)
+		}
+	case <-time.After(2*time.Second + slack):
+		t.Fatalf("the backend is still writing %v after the route's 2s budget: the upstream connection is held by a client that never reads", 2*time.Second+slack)
+	}
+	// The client reads at last: the answer must not look complete.
+	x = readAll(c, http.MethodGet)
+	if isTimeout(x.end) {
+		t.Errorf("the connection was left open after its answer broke off: %v", x.end)
+	}
+	for _, a := range x.answers {
+		if a.bodyErr == nil && len(a.body) == bigAnswer {
+			t.Errorf("the answer arrived whole after the budget ended: %s", a)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// An answer is copied to the client write by write, each under a write
+// deadline of the write idle timeout, so that a client that stops reading
+// cannot hold the answer, its upstream connection and the goroutine for
+// ever. An answer that fails once its header is out, because the backend's
+// body broke, the budget ended, or the client stopped reading, is aborted
+// with http.ErrAbortHandler: the server cuts the connection, with no
+// terminating chunk, so that the client can tell a short answer from a
+// complete one, as with httputil.ReverseProxy.
+
+// DefaultWriteIdleTimeout is the write idle timeout when
+// Options.WriteIdleTimeout is zero.
+const DefaultWriteIdleTimeout = 30 * time.Second
+
+// flushAbove is the size of an answer past which its end is flushed under the
+// write deadline before the deadline is cleared: a smaller one fits the
+// server's buffers and the socket's, and flushing it early would cost a write.
+const flushAbove = 4 << 10
+
+// copier is the pooled state of one answer's copy.
+type copier struct {
+	buf   []byte
+	ctl   http.ResponseController
+	w     http.ResponseWriter
+	idle  time.Duration
+	armed bool // a write deadline of ours is set
+	can   bool // the writer can set write deadlines
+}
+
+var copiers = sync.Pool{New: func() any { return &copier{buf: make([]byte, 32<<10)} }}
+
+// Write writes p under a fresh write deadline.
+func (c *copier) Write(p []byte) (int, error) {
+	if c.can {
+		if err := c.ctl.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+			c.can = false
+		} else {
+			c.armed = true
+		}
+	}
+	return c.w.Write(p)
+}
+
+// answer writes resp's status, header and body to w, and aborts the
+// connection if the body cannot be copied whole.
+func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *http.Response) {
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	c := copiers.Get().(*copier)
+	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
+	n, err := io.CopyBuffer(c, resp.Body, c.buf) // c has no ReadFrom: the buffer is used
+	if err == nil && n > flushAbove && c.armed {
+		err = c.ctl.Flush()
+		if errors.Is(err, http.ErrNotSupported) {
+			err = nil
+		}
+	}
+	if err == nil && c.armed {
+		_ = c.ctl.SetWriteDeadline(time.Time{})
+	}
+	c.ctl, c.w = http.ResponseController{}, nil
+	copiers.Put(c)
+	if err == nil {
+		return
+	}
+	level := slog.LevelWarn
+	if ctx.Err() != nil {
+		level = slog.LevelInfo // the budget ended or the client left: see the access log
+	}
+	h.opts.Logger.LogAttrs(ctx, level, "answer cut short; aborting the connection",
+		slog.String("route", h.route.DisplayName()), slog.String("service", h.route.Service),
+		slog.Int("status", resp.StatusCode), slog.Int64("bytes", n), slog.String("error", err.Error()))
+	panic(http.ErrAbortHandler)
+}
