@@ -3,8 +3,8 @@
 # backend and Consul processes under load; each scenario prints its figures and
 # asserts its goal, with the gateway's default settings.
 #
-#   scripts/chaos.sh [short] [go test flags]   the short form, as CI runs it (-race; a few minutes)
-#   scripts/chaos.sh full [go test flags]      the full form: 300 req/s, 5 kills, 30 s outages
+#   scripts/chaos.sh [short] [go test flags]   the short form, as CI runs it (-race; about 1.5 minutes)
+#   scripts/chaos.sh full [go test flags]      the full form: 300 req/s, 5 kills, 30 s outages (about 3 minutes)
 #
 # For one scenario: scripts/chaos.sh short -run 'TestSIGKILL'. The table of figures is
 # printed again at the end.
