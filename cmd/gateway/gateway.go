@@ -206,6 +206,13 @@ func (g *gateway) adminHandler() http.Handler {
 	return mux
 }
 
+// The server a listener runs when its configuration names none: the lean
+// one on route listeners, net/http's on the admin listener.
+const (
+	defaultRouteServer = config.ServerSluice
+	defaultAdminServer = config.ServerNetHTTP
+)
+
 // httpServer is what the gateway needs of *server.Server and *http.Server.
 type httpServer interface {
 	Serve(net.Listener) error
@@ -250,13 +257,13 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 	}
 	h := g.handler()
 	for _, l := range g.cfg.Listeners {
-		if err := listen(l, h, config.ServerSluice); err != nil {
+		if err := listen(l, h, defaultRouteServer); err != nil {
 			closeAll(lns)
 			return err
 		}
 	}
 	if g.cfg.Admin != nil {
-		if err := listen(*g.cfg.Admin, g.adminHandler(), config.ServerNetHTTP); err != nil {
+		if err := listen(*g.cfg.Admin, g.adminHandler(), defaultAdminServer); err != nil {
 			closeAll(lns)
 			return err
 		}

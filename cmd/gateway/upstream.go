@@ -52,6 +52,19 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 // client builds the gateway's upstream client from the configuration.
 func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream.Client {
 	u := cfg.Upstream
+	opts := []upstream.Option{
+		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(retryPolicy(u)), upstream.WithLoads(r.loads),
+		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers), upstream.WithTransport(r.transport),
+	}
+	for name, svc := range cfg.Services {
+		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))
+	}
+	return upstream.New(reg, opts...)
+}
+
+// retryPolicy is the client's retry policy for u: upstream's defaults, with
+// the fields u sets.
+func retryPolicy(u config.Upstream) upstream.RetryPolicy {
 	p := upstream.DefaultRetryPolicy()
 	p.MaxRetries = max(u.MaxRetries, 0)
 	p.PerTryTimeout = u.PerTryTimeout
@@ -68,12 +81,5 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream
 	if u.Backoff.Cap > 0 {
 		p.BackoffCap = u.Backoff.Cap
 	}
-	opts := []upstream.Option{
-		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(p), upstream.WithLoads(r.loads),
-		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers), upstream.WithTransport(r.transport),
-	}
-	for name, svc := range cfg.Services {
-		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))
-	}
-	return upstream.New(reg, opts...)
+	return p
 }
