@@ -76,8 +76,20 @@ func (e *nodeError) Error() string {
 }
 func (e *nodeError) Unwrap() error { return ErrInvalidNode }
 
+// MetaInstance is the metadata key with which a process that announces
+// itself marks each start: a value of its own, new every time it starts.
+// A registration keeps its ID across a restart (Consul's defaults to the
+// address), so without the mark a node that crashed and came back before
+// its health check failed would look like the one that crashed, and carry
+// that one's ejection and failure penalty. With it, it is a new instance:
+// the caller's old connections to it are closed and its first call is a
+// probe.
+const MetaInstance = "sluice-instance"
+
 // Same reports whether n and o are the same instance: the same service, ID
-// and address, whichever snapshot each came from.
+// and address, and the same MetaInstance mark (or none), whichever snapshot
+// each came from.
 func (n *Node) Same(o *Node) bool {
-	return n == o || (n.Service == o.Service && n.ID == o.ID && n.Address == o.Address)
+	return n == o || (n.Service == o.Service && n.ID == o.ID && n.Address == o.Address &&
+		n.Metadata[MetaInstance] == o.Metadata[MetaInstance])
 }

@@ -63,6 +63,16 @@ func TestNodeSame(t *testing.T) {
 		{"other address", &registry.Node{Service: "svc", ID: "a", Address: "10.0.0.2:80"}, false},
 		{"other service", &registry.Node{Service: "other", ID: "a", Address: "10.0.0.1:80"}, false},
 		{"no ID", &registry.Node{Service: "svc", Address: "10.0.0.1:80"}, false},
+		{"other labels, no start mark", &registry.Node{Service: "svc", ID: "a", Address: "10.0.0.1:80",
+			Metadata: map[string]string{"zone": "b"}}, true},
+		{"a start mark where there was none: restarted", &registry.Node{Service: "svc", ID: "a", Address: "10.0.0.1:80",
+			Metadata: map[string]string{registry.MetaInstance: "7f3a"}}, false},
+	}
+	marked := func(mark string) *registry.Node {
+		return &registry.Node{Service: "svc", ID: "a", Address: "10.0.0.1:80", Metadata: map[string]string{registry.MetaInstance: mark}}
+	}
+	if !marked("1").Same(marked("1")) || marked("1").Same(marked("2")) {
+		t.Fatal("Same must compare the start marks: equal marks, same instance; other marks, a restart")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,6 +60,7 @@ func WithErrorHandler(f func(error)) AnnounceOption {
 // behind, when the first registration fails.
 func (r *Registry) Announce(ctx context.Context, reg registry.Registration, opts ...AnnounceOption) (*Announcement, error) {
 	reg = reg.WithDefaults()
+	reg.Node.Metadata = markStart(reg.Node.Metadata)
 	a := &Announcement{
 		r:        r,
 		reg:      reg,
@@ -83,6 +85,21 @@ func (r *Registry) Announce(ctx context.Context, reg registry.Registration, opts
 	a.cancel = cancel
 	go a.loop(loopCtx)
 	return a, nil
+}
+
+// markStart returns a copy of md with a registry.MetaInstance mark of its
+// own, unless md has one: every Announce is a start of the node, told apart
+// from the last one although the service ID stays.
+func markStart(md map[string]string) map[string]string {
+	if _, ok := md[registry.MetaInstance]; ok {
+		return md
+	}
+	out := make(map[string]string, len(md)+1)
+	for k, v := range md {
+		out[k] = v
+	}
+	out[registry.MetaInstance] = strconv.FormatUint(rand.Uint64(), 36)
+	return out
 }
 
 // ID returns the Consul service ID of the announced node.

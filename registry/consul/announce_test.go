@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/registry"
 )
 
 // manualTimer replaces time.After in the heartbeat loop: each call is reported
@@ -188,5 +190,39 @@ func TestShutdownOrder(t *testing.T) {
 	}
 	if want := []string{"deregister a", "server shutdown"}; !reflect.DeepEqual(order, want) {
 		t.Fatalf("order %q, want %q", order, want)
+	}
+}
+
+// TestAnnounceMarksEachStart checks that every Announce of the same node
+// carries a start mark of its own, so that callers tell a restarted node
+// from the one that crashed although its service ID is the same, and that a
+// mark the caller set is kept.
+func TestAnnounceMarksEachStart(t *testing.T) {
+	f := newFakeConsul()
+	r := NewFrom(f, f)
+	ctx := context.Background()
+	mark := func() string {
+		t.Helper()
+		a, err := r.Announce(ctx, reg("a", "10.0.0.5:80"), withAfter(newManualTimer().after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Stop(ctx)
+		sr, _ := f.registration("a")
+		return sr.Meta[registry.MetaInstance]
+	}
+	first, second := mark(), mark()
+	if first == "" || first == second {
+		t.Fatalf("start marks %q and %q, want two different ones", first, second)
+	}
+	rg := reg("b", "10.0.0.6:80")
+	rg.Node.Metadata = map[string]string{registry.MetaInstance: "mine"}
+	a, err := r.Announce(ctx, rg, withAfter(newManualTimer().after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(ctx)
+	if sr, _ := f.registration("b"); sr.Meta[registry.MetaInstance] != "mine" {
+		t.Fatalf("the caller's mark became %q", sr.Meta[registry.MetaInstance])
 	}
 }
