@@ -65,6 +65,19 @@ type Listener struct {
 	// (10ms); a negative value watches every request from its start, as
 	// net/http does. net/http's server ignores it.
 	WatchAfter time.Duration `yaml:"watch_after"`
+	// TLS, when set, makes the listener an HTTPS listener, which net/http's
+	// server serves (with HTTP/2 by ALPN) whatever Server says.
+	TLS *TLS `yaml:"tls"`
+	// H2C serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.x, for
+	// a cleartext listener behind a load balancer that speaks HTTP/2 to
+	// its backends. net/http's server serves such a listener.
+	H2C bool `yaml:"h2c"`
+	// RedirectHTTPS answers every request of a cleartext listener, except
+	// /healthz and /readyz, with a 308 to the same URL over https.
+	RedirectHTTPS bool `yaml:"redirect_https"`
+	// HTTPSPort is the port RedirectHTTPS sends clients to; zero means 443,
+	// which the URL leaves out.
+	HTTPSPort int `yaml:"https_port"`
 }
 
 // Limits bound how long the gateway waits on a slow client, on every

@@ -86,6 +86,9 @@ func (c *Config) validate() error {
 		if l.WatchAfter != 0 && l.Server == ServerNetHTTP {
 			return c.errorAt(fmt.Sprintf("listeners[%d].watch_after", i), "net/http's server watches every request: watch_after applies to server %q only", ServerSluice)
 		}
+		if err := c.checkListener(fmt.Sprintf("listeners[%d]", i), &c.Listeners[i]); err != nil {
+			return err
+		}
 	}
 	if c.Admin != nil {
 		if err := checkAddress(c.Admin.Address); err != nil {
@@ -96,6 +99,9 @@ func (c *Config) validate() error {
 		}
 		if c.Admin.WatchAfter != 0 && c.Admin.Server != ServerSluice {
 			return c.errorAt("admin.watch_after", "the admin listener runs net/http's server unless server is %q: watch_after applies to that server only", ServerSluice)
+		}
+		if err := c.checkListener("admin", c.Admin); err != nil {
+			return err
 		}
 	}
 	switch c.Registry.Kind {
