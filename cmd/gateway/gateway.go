@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -26,7 +25,6 @@ import (
 	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/selector"
-	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -49,6 +47,9 @@ type gateway struct {
 	accessLogger *slog.Logger
 	// pprof serves the profiler on the admin listener.
 	pprof bool
+	// certPoll is how often TLS listeners' certificate files are checked
+	// for changes; zero means certPollInterval.
+	certPoll time.Duration
 
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
@@ -119,23 +120,37 @@ func (g *gateway) install(cfg *config.Config) error {
 // reservedPaths are the paths handler answers itself, before any route.
 var reservedPaths = []string{"/healthz", "/readyz"}
 
-// handler is the gateway's outermost handler on every listener.
+// handler is the gateway's outermost handler on every listener that
+// serves routes.
 func (g *gateway) handler() http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return g.chain(g.reserved(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.router.Load().ServeHTTP(w, r)
+	})))
+}
+
+// reserved answers the reserved paths and passes every other request to
+// next.
+func (g *gateway) reserved(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			writeText(w, http.StatusOK, "ok\n")
 		case "/readyz":
 			g.readyz(w)
 		default:
-			g.router.Load().ServeHTTP(w, r)
+			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// chain wraps h in the middleware of every listener: access log, metrics,
+// recovery.
+func (g *gateway) chain(h http.Handler) http.Handler {
 	return middleware.Chain(
 		middleware.AccessLog(g.accessLogger, nil),
 		g.metrics.Handler,
 		middleware.Recover(g.logger),
-	)(inner)
+	)(h)
 }
 
 func (g *gateway) readyz(w http.ResponseWriter) {
@@ -213,66 +228,41 @@ const (
 	defaultAdminServer = config.ServerNetHTTP
 )
 
-// httpServer is what the gateway needs of *server.Server and *http.Server.
-type httpServer interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
-}
-
 // serve listens on every configured address until ctx ends, reloading routes
 // on each signal from reload, then drains.
 func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func() (*config.Config, error)) error {
-	var servers []httpServer
-	var lns []net.Listener
-	listen := func(l config.Listener, h http.Handler, defaultServer string) error {
-		ln, err := net.Listen("tcp", l.Address)
-		if err != nil {
-			return err
-		}
-		lns = append(lns, ln)
-		kind := l.Server
-		if kind == "" {
-			kind = defaultServer
-		}
-		// The limits of both servers, set once here.
-		lean := &server.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			WatchAfter:        l.WatchAfter,
-			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-		}
-		if kind == config.ServerSluice {
-			servers = append(servers, lean)
-			return nil
-		}
-		hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
-			IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
-		// Problem bodies for net/http's own errors, and a chunked request
-		// closes its connection (server.NetHTTP says why).
-		lns[len(lns)-1] = server.NetHTTP(hs, ln)
-		servers = append(servers, hs)
-		return nil
-	}
+	var ls []*listening
 	h := g.handler()
 	for _, l := range g.cfg.Listeners {
-		if err := listen(l, h, defaultRouteServer); err != nil {
-			closeAll(lns)
+		bound, err := g.listen(l, h, defaultRouteServer)
+		if err != nil {
+			closeAll(ls)
 			return err
 		}
+		ls = append(ls, bound)
 	}
 	if g.cfg.Admin != nil {
-		if err := listen(*g.cfg.Admin, g.adminHandler(), defaultAdminServer); err != nil {
-			closeAll(lns)
+		bound, err := g.listen(*g.cfg.Admin, g.adminHandler(), defaultAdminServer)
+		if err != nil {
+			closeAll(ls)
 			return err
 		}
+		ls = append(ls, bound)
 	}
-	errs := make(chan error, len(servers))
-	for i, srv := range servers {
-		g.logger.Info("listening", slog.String("address", lns[i].Addr().String()))
-		go func() { errs <- srv.Serve(lns[i]) }()
+	servers := make([]httpServer, len(ls))
+	errs := make(chan error, len(ls))
+	for i, l := range ls {
+		servers[i] = l.srv
+		g.logger.Info("listening", slog.String("address", l.ln.Addr().String()), slog.Bool("tls", l.certs != nil))
+		go func() { errs <- l.srv.Serve(l.ln) }()
 	}
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	poll := g.certPoll
+	if poll <= 0 {
+		poll = certPollInterval
+	}
+	g.watchCertificates(ls, poll, stopWatch)
 	g.logger.Info("gateway ready", slog.Int("routes", len(g.router.Load().Routes())),
 		slog.String("config", g.cfg.File()))
 
@@ -280,6 +270,7 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		select {
 		case <-reload:
 			g.reload(load)
+			g.reloadCertificates(ls)
 			continue
 		case err := <-errs:
 			if !errors.Is(err, http.ErrServerClosed) {
@@ -357,8 +348,8 @@ func (g *gateway) shutdown(servers []httpServer) error {
 	return nil
 }
 
-func closeAll(lns []net.Listener) {
-	for _, ln := range lns {
-		ln.Close()
+func closeAll(ls []*listening) {
+	for _, l := range ls {
+		l.ln.Close()
 	}
 }

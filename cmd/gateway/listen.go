@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/internal/tlscert"
+	"github.com/sluicehq/sluice/server"
+)
+
+// certPollInterval is how often a TLS listener's certificate files are
+// read to see whether they changed.
+const certPollInterval = 5 * time.Second
+
+// httpServer is what the gateway needs of *server.Server and *http.Server.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// listening is one bound listener: its server, and the certificates it
+// serves if it is a TLS listener.
+type listening struct {
+	ln    net.Listener
+	srv   httpServer
+	certs *tlscert.Store
+}
+
+// listen binds the address of l and prepares the server that serves h on
+// it. A listener with tls or h2c runs net/http's server whatever l.Server
+// says (config refuses "sluice" with them): the lean server speaks
+// HTTP/1.x only.
+func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string) (*listening, error) {
+	var certs *tlscert.Store
+	if l.TLS != nil {
+		// Loaded before binding, so that a file changed since the
+		// configuration was checked leaves no port bound.
+		var err error
+		if certs, err = tlscert.New(l.TLS.Pairs()); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", l.Address)
+	if err != nil {
+		return nil, err
+	}
+	kind := l.Server
+	if kind == "" {
+		kind = defaultServer
+	}
+	if l.TLS != nil || l.H2C {
+		kind = config.ServerNetHTTP
+	}
+	switch {
+	case l.RedirectHTTPS:
+		h = g.chain(g.reserved(redirectHTTPS(l.HTTPSPort)))
+	case l.TLS != nil && l.TLS.HSTS != nil:
+		h = hsts(*l.TLS.HSTS, h)
+	}
+	// The limits of both servers, set once here.
+	lean := &server.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		WatchAfter:        l.WatchAfter,
+		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+	}
+	if kind == config.ServerSluice {
+		return &listening{ln: ln, srv: lean}, nil
+	}
+	hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
+		IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
+	if l.H2C {
+		hs.Protocols = new(http.Protocols)
+		hs.Protocols.SetHTTP1(true)
+		hs.Protocols.SetUnencryptedHTTP2(true)
+	}
+	// Problem bodies for net/http's own errors, and a chunked request
+	// closes its connection (server.NetHTTP says why).
+	prepared := server.NetHTTP(hs, ln)
+	if certs == nil {
+		return &listening{ln: prepared, srv: hs}, nil
+	}
+	// Over TLS only the handler half of NetHTTP applies (chunked requests
+	// close their connection); the listener it returns is not served. Its
+	// connections cannot sit above TLS, where net/http must see the
+	// *tls.Conn itself to negotiate HTTP/2 and fill Request.TLS, and below
+	// TLS they would see only ciphertext: net/http's own error answers on
+	// a TLS listener stay text/plain.
+	cfg := l.TLS.Base()
+	cfg.GetCertificate = certs.GetCertificate
+	hs.TLSConfig = cfg
+	return &listening{ln: ln, srv: tlsServer{hs}, certs: certs}, nil
+}
+
+// tlsServer serves TLS, with HTTP/2 negotiated by ALPN, on the listeners
+// it is given.
+type tlsServer struct{ *http.Server }
+
+// Serve serves TLS on ln with the certificates of s.TLSConfig.
+func (s tlsServer) Serve(ln net.Listener) error { return s.ServeTLS(ln, "", "") }
+
+// watchCertificates polls the certificate files of every TLS listener
+// until stop is closed, serving changed files that load and logging those
+// that do not.
+func (g *gateway) watchCertificates(ls []*listening, interval time.Duration, stop <-chan struct{}) {
+	for _, l := range ls {
+		if l.certs == nil {
+			continue
+		}
+		addr := l.ln.Addr().String()
+		go l.certs.Watch(interval, stop, func(err error) { g.logCertReload(addr, "files changed", err) })
+	}
+}
+
+// reloadCertificates reads every TLS listener's certificate files again,
+// on SIGHUP.
+func (g *gateway) reloadCertificates(ls []*listening) {
+	for _, l := range ls {
+		if l.certs != nil {
+			g.logCertReload(l.ln.Addr().String(), "reload signal", l.certs.Reload())
+		}
+	}
+}
+
+func (g *gateway) logCertReload(addr, why string, err error) {
+	if err != nil {
+		g.logger.Error("certificate reload failed; the certificates already loaded keep serving",
+			slog.String("address", addr), slog.String("trigger", why), slog.String("error", err.Error()))
+		return
+	}
+	g.logger.Info("certificates reloaded", slog.String("address", addr), slog.String("trigger", why))
+}
