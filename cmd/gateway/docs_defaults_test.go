@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"math"
@@ -66,6 +67,18 @@ var codeDefaults = map[string]codeDefault{
 	"listeners[].watch_after": func(_ *testing.T, c *config.Config) any {
 		return or(c.Listeners[0].WatchAfter, server.DefaultWatchAfter)
 	},
+	"listeners[].h2c":            func(_ *testing.T, c *config.Config) any { return c.Listeners[0].H2C },
+	"listeners[].redirect_https": func(_ *testing.T, c *config.Config) any { return c.Listeners[0].RedirectHTTPS },
+	"listeners[].https_port": func(_ *testing.T, c *config.Config) any {
+		return or(c.Listeners[0].HTTPSPort, defaultHTTPSPort)
+	},
+	// No TLS listener in minimalConfig: what config gives one that leaves
+	// the field out.
+	"listeners[].tls.min_version": func(_ *testing.T, _ *config.Config) any {
+		return strings.TrimPrefix(tls.VersionName((&config.TLS{}).Base().MinVersion), "TLS ")
+	},
+	"listeners[].tls.hsts.max_age":            func(_ *testing.T, _ *config.Config) any { return config.DefaultHSTSMaxAge },
+	"listeners[].tls.hsts.include_subdomains": func(_ *testing.T, _ *config.Config) any { return config.HSTS{}.IncludeSubdomains },
 
 	"limits.body_idle_timeout": func(_ *testing.T, c *config.Config) any {
 		return or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)

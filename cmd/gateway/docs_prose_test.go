@@ -34,6 +34,7 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 
 		{"docs/configuration.md", fmt.Sprintf("for at most `shutdown_grace` (default %s)", prose(c.ShutdownGrace))},
 		{"docs/configuration.md", fmt.Sprintf("With the default `drain_delay: %s`", c.DrainDelay)},
+		{"docs/configuration.md", fmt.Sprintf("the gateway reads the files every %s", prose(certPollInterval))},
 
 		{"docs/architecture.md", fmt.Sprintf("A request that runs longer than %s has its connection watched", prose(or(c.Listeners[0].WatchAfter, server.DefaultWatchAfter)))},
 		{"docs/architecture.md", fmt.Sprintf("the body idle timeout (%s) from now", prose(or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)))},

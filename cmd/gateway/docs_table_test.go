@@ -24,6 +24,7 @@ type docRow struct {
 var sectionPaths = map[string]string{
 	"Top level":           "",
 	"Listeners and admin": "listeners[].", // and admin.: the same fields
+	"tls":                 "listeners[].tls.",
 	"registry.static":     "registry.static[].",
 	"services":            "services.*.",
 	"Routes":              "routes[].",

@@ -11,6 +11,10 @@ import (
 	"github.com/sluicehq/sluice/internal/problem"
 )
 
+// defaultHTTPSPort is where redirectHTTPS sends clients when the listener
+// names no port; it is left out of the URL.
+const defaultHTTPSPort = 443
+
 // redirectHTTPS answers every request with a 308 to the same host, path
 // and query over https, on port (0: 443, left out of the URL). 308 keeps
 // the method and body, so that a client that follows it repeats a POST as
@@ -27,7 +31,7 @@ func redirectHTTPS(port int) http.Handler {
 				"this listener redirects to https, which needs a Host header naming the host")
 			return
 		}
-		if port != 0 && port != 443 {
+		if port != 0 && port != defaultHTTPSPort {
 			host = net.JoinHostPort(host, strconv.Itoa(port))
 		} else if strings.Contains(host, ":") {
 			host = "[" + host + "]"
