@@ -27,17 +27,18 @@ type tlsGateway struct {
 	reload chan os.Signal
 }
 
-// budgetBackend answers every request with the protocol it came in on and
-// the budget header the gateway sent.
+// budgetBackend answers every request with the budget header the gateway
+// sent, followed by the request's body.
 func budgetBackend(t *testing.T) string {
 	t.Helper()
 	return serveHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "budget="+r.Header.Get(budget.HeaderName))
+		body, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, "budget="+r.Header.Get(budget.HeaderName)+string(body))
 	}), config.ServerNetHTTP)
 }
 
 // startServing writes a configuration of the given listeners (YAML list
-// items) and one route, /v1, to backend, in dir, and serves it; certPoll
+// items) and routes GET and POST /v1 to backend, in dir, and serves it; certPoll
 // is how often certificate files are checked.
 func startServing(t *testing.T, dir, listeners, backend string, certPoll time.Duration) *tlsGateway {
 	t.Helper()
@@ -49,6 +50,7 @@ registry:
     - {service: svc, address: "`+backend+`"}
 routes:
   - {path: /v1, service: svc}
+  - {method: POST, path: /v1, service: svc}
 `)
 	load := func() (*config.Config, error) { return config.Load(path) }
 	cfg, err := load()

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,8 +49,25 @@ func TestTLSListenerServesHTTP2ThroughTheSameChain(t *testing.T) {
 			t.Error("the default certificate was not served to a client asking for 127.0.0.1")
 		}
 	}
-	if got := tg.metric(t, `sluice_requests_total{code="200"}`); got != `sluice_requests_total{code="200"} 2` {
-		t.Errorf("metrics: %q, want both requests counted", got)
+	// A body of unknown length, streamed over HTTP/2, reaches the backend.
+	h2 := tlsClient(t, ca.Pool, true)
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(pw, "hello, ")
+		_, _ = io.WriteString(pw, "backend")
+		pw.Close()
+	}()
+	resp, err := h2.Post(url, "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.HasSuffix(string(body), "hello, backend") || strings.HasPrefix(string(body), "budget=hello") {
+		t.Errorf("a streamed POST over %s: %d %q", resp.Proto, resp.StatusCode, body)
+	}
+	if got := tg.metric(t, `sluice_requests_total{code="200"}`); got != `sluice_requests_total{code="200"} 3` {
+		t.Errorf("metrics: %q, want every request counted", got)
 	}
 
 	// SNI: a client asking for b.example gets its certificate.
@@ -73,7 +91,7 @@ func TestTLSListenerServesHTTP2ThroughTheSameChain(t *testing.T) {
 	client := tlsClient(t, ca.Pool, false)
 	req, _ := http.NewRequest("GET", url, strings.NewReader("x"))
 	req.ContentLength = -1 // chunked
-	resp, err := client.Do(req)
+	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
