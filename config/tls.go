@@ -80,10 +80,10 @@ func (t *TLS) Pairs() []tlscert.Pair {
 	return pairs
 }
 
-// Base returns the tls.Config of the listener without its certificates,
+// ServerConfig returns the tls.Config of the listener without its certificates,
 // which the caller provides (GetCertificate): the minimum version and the
 // client certificate policy.
-func (t *TLS) Base() *tls.Config {
+func (t *TLS) ServerConfig() *tls.Config {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ClientCAs: t.clientCAs}
 	if t.MinVersion == "1.3" {
 		cfg.MinVersion = tls.VersionTLS13

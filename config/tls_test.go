@@ -60,9 +60,9 @@ func TestTLSListener(t *testing.T) {
 	if len(pairs) != 2 || pairs[0].CertFile != filepath.Join(dir, "site.crt") || pairs[1].KeyFile != filepath.Join(dir, "other.key") {
 		t.Errorf("Pairs() = %v, want site then other, relative to the file's directory", pairs)
 	}
-	base := tl.Base()
+	base := tl.ServerConfig()
 	if base.MinVersion != tls.VersionTLS12 || base.ClientAuth != tls.RequireAndVerifyClientCert || base.ClientCAs == nil {
-		t.Errorf("Base() min %x auth %v CAs %v; want TLS 1.2, verified client certificates", base.MinVersion, base.ClientAuth, base.ClientCAs)
+		t.Errorf("ServerConfig() min %x auth %v CAs %v; want TLS 1.2, verified client certificates", base.MinVersion, base.ClientAuth, base.ClientCAs)
 	}
 	if h := tl.HSTS; h.MaxAge != config.DefaultHSTSMaxAge || !h.IncludeSubdomains {
 		t.Errorf("HSTS = %+v, want the default max age", *h)
@@ -72,8 +72,8 @@ func TestTLSListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tl := cfg.Listeners[0].TLS; tl.Base().MinVersion != tls.VersionTLS13 || tl.Base().ClientAuth != tls.NoClientCert || tl.HSTS.MaxAge != 0 {
-		t.Errorf("min_version 1.3, hsts max_age 0s: got %x, %v, %v", tl.Base().MinVersion, tl.Base().ClientAuth, tl.HSTS.MaxAge)
+	if tl := cfg.Listeners[0].TLS; tl.ServerConfig().MinVersion != tls.VersionTLS13 || tl.ServerConfig().ClientAuth != tls.NoClientCert || tl.HSTS.MaxAge != 0 {
+		t.Errorf("min_version 1.3, hsts max_age 0s: got %x, %v, %v", tl.ServerConfig().MinVersion, tl.ServerConfig().ClientAuth, tl.HSTS.MaxAge)
 	}
 }
 

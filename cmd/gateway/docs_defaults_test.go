@@ -75,7 +75,7 @@ var codeDefaults = map[string]codeDefault{
 	// No TLS listener in minimalConfig: what config gives one that leaves
 	// the field out.
 	"listeners[].tls.min_version": func(_ *testing.T, _ *config.Config) any {
-		return strings.TrimPrefix(tls.VersionName((&config.TLS{}).Base().MinVersion), "TLS ")
+		return strings.TrimPrefix(tls.VersionName((&config.TLS{}).ServerConfig().MinVersion), "TLS ")
 	},
 	"listeners[].tls.hsts.max_age":            func(_ *testing.T, _ *config.Config) any { return config.DefaultHSTSMaxAge },
 	"listeners[].tls.hsts.include_subdomains": func(_ *testing.T, _ *config.Config) any { return config.HSTS{}.IncludeSubdomains },

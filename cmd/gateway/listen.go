@@ -92,7 +92,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	// *tls.Conn itself to negotiate HTTP/2 and fill Request.TLS, and below
 	// TLS they would see only ciphertext: net/http's own error answers on
 	// a TLS listener stay text/plain.
-	cfg := l.TLS.Base()
+	cfg := l.TLS.ServerConfig()
 	cfg.GetCertificate = certs.GetCertificate
 	hs.TLSConfig = cfg
 	return &listening{ln: ln, srv: tlsServer{hs}, certs: certs}, nil
