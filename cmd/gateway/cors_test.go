@@ -74,7 +74,7 @@ func TestCORSPreflightsAnsweredAtTheEdge(t *testing.T) {
 	h := g.handler()
 
 	type want struct {
-		status                                      int
+		status                                        int
 		origin, methods, headers, credentials, maxAge string
 	}
 	tests := []struct {
