@@ -156,7 +156,19 @@ func NewCORS(s CORSSettings) (*CORS, error) {
 // (204, with the Access-Control-Allow-* fields when it is allowed and
 // without any when it is refused) and never reaches next; any other
 // request gets the fields its origin earns, then goes to next.
-func (c *CORS) Middleware(next http.Handler) http.Handler { return c.c.Handler(next) }
+// An OPTIONS request without Origin is no CORS request at all (rs/cors
+// would take one with Access-Control-Request-Method for a preflight): it
+// goes to next untouched.
+func (c *CORS) Middleware(next http.Handler) http.Handler {
+	h := c.c.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions && r.Header.Get("Origin") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Preflight returns the handler that answers preflights alone, for
 // router.Route.Preflight.
