@@ -205,3 +205,40 @@ func TestCORSRouteWithoutCORSUnaffected(t *testing.T) {
 		t.Errorf("backend hits %d, want 1", hits.Load())
 	}
 }
+
+// TestCORSOverBothServers sends a preflight and an actual request over a
+// real connection to each listener server: the preflight is answered
+// without the backend, the actual request reaches it with the CORS fields.
+func TestCORSOverBothServers(t *testing.T) {
+	t.Setenv(edgeSecretEnv, strings.Repeat("x", 32))
+	for _, kind := range listenerKinds {
+		backend, hits := corsBackend(t)
+		cfg, _ := loadFile(t, edgeConfig(backend, "1")+corsRoutes)
+		logger, _ := newLogger()
+		_, addr := startGateway(t, cfg, logger, kind)
+		send := func(method string, hdr map[string]string) *http.Response {
+			req, err := http.NewRequest(method, "http://"+addr+"/things", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		resp := send(http.MethodOptions, map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"})
+		if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || hits.Load() != 0 {
+			t.Errorf("%s: preflight = %d %v, backend hits %d", kind, resp.StatusCode, resp.Header, hits.Load())
+		}
+		resp = send(http.MethodGet, map[string]string{"Origin": "https://app.example.com"})
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || hits.Load() != 1 {
+			t.Errorf("%s: actual GET = %d %v, backend hits %d", kind, resp.StatusCode, resp.Header, hits.Load())
+		}
+	}
+}
