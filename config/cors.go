@@ -10,7 +10,8 @@ import (
 
 // CORS is a route's cross-origin policy (docs/configuration.md, "CORS").
 // A route without one takes defaults.cors; a route's own block replaces the
-// default whole, field by field defaults aside.
+// default whole (the fields it leaves out take the defaults below, not
+// those of defaults.cors).
 type CORS struct {
 	// Origins allowed: exact origins (https://app.example.com), one
 	// wildcard for subdomains (https://*.example.com), or "*" alone.
