@@ -49,6 +49,7 @@ type Config struct {
 	pos       map[string]Pos
 	verifiers map[string]*middleware.JWTVerifier
 	proxies   *middleware.TrustedProxies
+	cors      []*middleware.CORS // by route; nil where a route has none
 }
 
 // Listener is one address to serve on.
@@ -225,6 +226,8 @@ type CanarySplit struct {
 // RouteDefaults are the values a route takes when it does not set them.
 type RouteDefaults struct {
 	Budget Budget `yaml:"budget"`
+	// CORS is the cross-origin policy of every route without its own.
+	CORS *CORS `yaml:"cors"`
 }
 
 // Budget is a route's budget policy.
@@ -255,6 +258,8 @@ type Route struct {
 	Auth string `yaml:"auth"`
 	// RateLimit limits the requests of each client of the route.
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	// CORS answers the route's cross-origin requests and preflights.
+	CORS *CORS `yaml:"cors"`
 }
 
 // Error is a configuration error at a place in a file.

@@ -10,4 +10,7 @@
 // forwards their claims as headers; RateLimiter.Middleware keeps a token
 // bucket per client key in a bounded table (429 rate-limited), and waits
 // only as long as the request's budget allows. docs/auth.md describes both.
+// CORS (over github.com/rs/cors) answers a route's cross-origin preflights
+// and adds the Access-Control-* fields to its answers, outside the other two,
+// since a browser's preflight carries no token.
 package middleware

@@ -7,4 +7,9 @@
 // Matching is chi's and is deterministic: static segments win over
 // parameters, parameters over catch-alls, whatever the order of declaration.
 // Two routes that could match the same requests are an error at load time.
+//
+// CORS preflights are answered here, on every path where a route has a
+// Preflight, by the route of the method they ask about (preflight.go): a
+// browser sends them to a method and path that may have no OPTIONS route,
+// and they must never reach a backend.
 package router

@@ -16,7 +16,10 @@ var hopByHop = []string{
 }
 
 // copyHeader copies src into dst, leaving out hop-by-hop fields and those
-// that the Connection field names.
+// that the Connection field names. A field already in dst was set by the
+// edge (a route's CORS policy, before the request was forwarded) and is
+// kept: src's Vary values are added to dst's, so that a cache keys the
+// answer on both, and src's value of any other such field is dropped.
 func copyHeader(dst, src http.Header) {
 	var named []string
 	for _, v := range src["Connection"] {
@@ -37,6 +40,12 @@ outer:
 			if k == h {
 				continue outer
 			}
+		}
+		if prior := dst[k]; len(prior) > 0 {
+			if k == "Vary" {
+				dst[k] = append(prior[:len(prior):len(prior)], vv...)
+			}
+			continue
 		}
 		dst[k] = vv
 	}

@@ -37,6 +37,13 @@ type Route struct {
 	// after the route matched (path parameters are set) and before the
 	// budget is originated, which still counts from the request's arrival.
 	Middleware []func(http.Handler) http.Handler
+	// Preflight, when set, answers the CORS preflights that ask about this
+	// route (OPTIONS with Origin and Access-Control-Request-Method naming
+	// its method, on its path), before any Middleware and without calling
+	// the backend; the router then answers every preflight on the route's
+	// path itself (see preflight.go). Nil leaves OPTIONS requests to the
+	// routes, as any other method.
+	Preflight http.Handler
 }
 
 // DisplayName returns Name, or "METHOD pattern" when Name is empty.

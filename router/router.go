@@ -122,12 +122,18 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		}
 	}()
 	uses := make(map[string]pathUse, len(routes))
+	pre := preflightsByShape(routes)
 	for i := range routes {
 		current = i
 		r := routes[i]
 		var h http.Handler = &routeHandler{route: r, client: client, opts: opts}
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
+		}
+		// On a path where some route answers preflights, the route that
+		// also answers OPTIONS sees only the OPTIONS requests that are not.
+		if p := pre[shape(r.Path)]; p != nil && (r.Method == "*" || r.Method == http.MethodOptions) {
+			h = p.wrap(h)
 		}
 		if r.Method == "*" {
 			mux.Handle(r.Path, h)
@@ -140,6 +146,12 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		if _, own := seen[http.MethodHead+" "+shape(r.Path)]; r.Method == http.MethodGet && !own {
 			mux.Method(http.MethodHead, r.Path, h)
 			uses[http.MethodHead+" "+r.Path] = useOf(&r)
+		}
+	}
+	for s, p := range pre {
+		if _, own := seen[http.MethodOptions+" "+s]; !own && p.any == nil {
+			current = -1
+			mux.Method(http.MethodOptions, p.pattern, p.wrap(mux.MethodNotAllowedHandler()))
 		}
 	}
 	return &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved}, nil

@@ -172,11 +172,38 @@ var codeDefaults = map[string]codeDefault{
 		return or(s.MaxKeys, middleware.DefaultMaxKeys)
 	},
 
+	"routes[].cors": func(t *testing.T, c *config.Config) any {
+		d := load(t, strings.Replace(minimalConfig(keyFile(t)), "routes:", "defaults: {cors: {origins: [\"https://a.example\"]}}\nroutes:", 1))
+		if d.RouteCORS(0) == nil || c.RouteCORS(0) != nil {
+			return "no CORS"
+		}
+		return "defaults.cors"
+	},
+	"routes[].cors.headers": func(_ *testing.T, _ *config.Config) any {
+		var hs []any
+		for _, h := range middleware.DefaultCORSHeaders {
+			hs = append(hs, h)
+		}
+		return hs
+	},
+	"routes[].cors.credentials": func(t *testing.T, _ *config.Config) any { return corsBlock(t).Credentials },
+	"routes[].cors.max_age":     func(t *testing.T, _ *config.Config) any { return corsBlock(t).MaxAge },
+	"routes[].cors.disabled":    func(t *testing.T, _ *config.Config) any { return corsBlock(t).Disabled },
+
 	"auth.jwt.*.leeway":        func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].Leeway },
 	"auth.jwt.*.forward_token": func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].ForwardToken },
 	"auth.jwt.*.cache_size": func(_ *testing.T, c *config.Config) any {
 		return or(c.Auth.JWT["p"].CacheSize, middleware.DefaultTokenCacheSize)
 	},
+}
+
+// corsBlock returns the cors block of a route that writes only its origins.
+func corsBlock(t *testing.T) config.CORS {
+	d := load(t, strings.Replace(minimalConfig(keyFile(t)), "rate_limit: {rps: 2.5}", `cors: {origins: ["https://a.example"]}`, 1))
+	if d.RouteCORS(0) == nil {
+		t.Fatal("the route's cors block was not built")
+	}
+	return *d.Routes[0].CORS
 }
 
 func TestConfigurationDocDefaults(t *testing.T) {

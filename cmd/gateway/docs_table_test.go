@@ -30,6 +30,7 @@ var sectionPaths = map[string]string{
 	"Routes":              "routes[].",
 	"budget":              "routes[].budget.", // and defaults.budget.
 	"rate_limit":          "routes[].rate_limit.",
+	"cors":                "routes[].cors.", // and defaults.cors.
 	"auth":                "auth.jwt.*.",
 	"auth.jwt.*.keys":     "auth.jwt.*.keys[].",
 }

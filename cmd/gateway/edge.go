@@ -11,8 +11,8 @@ import (
 	"github.com/sluicehq/sluice/router"
 )
 
-// edge builds each route's edge policies (JWT authentication, per-client
-// rate limits) from the configuration, and keeps what must outlive a
+// edge builds each route's edge policies (CORS, JWT authentication,
+// per-client rate limits) from the configuration, and keeps what must outlive a
 // reload: the metrics, and the rate limiters by route and settings, so that
 // a reload that leaves a route's limit alone leaves its clients' buckets
 // alone too.
@@ -65,6 +65,16 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 	for i := range routes {
 		r := &routes[i]
 		name := r.DisplayName()
+		// CORS is outermost: a preflight carries no token and is answered
+		// here, before authentication and rate limits (the router sends
+		// the preflights of the route's path to Preflight, and this
+		// middleware answers one that reaches the route anyway); an edge
+		// refusal of an actual request (401, 429) carries the CORS fields
+		// too, so that the page can read it.
+		if policy := cfg.RouteCORS(i); policy != nil {
+			r.Preflight = policy.Preflight()
+			r.Middleware = append(r.Middleware, policy.Middleware)
+		}
 		r.Middleware = appendNonNil(r.Middleware, strip)
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
