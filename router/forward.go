@@ -59,10 +59,18 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, body *c
 				err = be
 			}
 		}
+		if h.route.Stream != nil {
+			err = streamFailure(out.Context(), err)
+		}
 		h.fail(out.Context(), w, err)
 		return
 	}
 	defer resp.Body.Close()
+	if h.route.Stream != nil {
+		if watch := watchOf(out.Context()); watch != nil && resp.Body != http.NoBody {
+			resp.Body = &idleBody{ReadCloser: resp.Body, w: watch}
+		}
+	}
 	h.answer(out.Context(), w, resp)
 }
 
