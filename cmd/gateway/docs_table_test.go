@@ -28,6 +28,7 @@ var sectionPaths = map[string]string{
 	"services":            "services.*.",
 	"Routes":              "routes[].",
 	"budget":              "routes[].budget.", // and defaults.budget.
+	"stream":              "routes[].stream.",
 	"rate_limit":          "routes[].rate_limit.",
 	"auth":                "auth.jwt.*.",
 	"auth.jwt.*.keys":     "auth.jwt.*.keys[].",
