@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -138,10 +139,11 @@ func (b *idleBody) Read(p []byte) (int, error) {
 
 // streamFailure returns the error that ended a stream under ctx: its idle
 // timeout reads as the end of a budget (504 before the answer's header),
-// anything else as it is.
+// whatever the call's error made of the cancellation (kept as text only, so
+// that no Problemer in it answers 499), anything else as it is.
 func streamFailure(ctx context.Context, err error) error {
 	if errors.Is(context.Cause(ctx), errStreamIdle) {
-		return errors.Join(context.DeadlineExceeded, errStreamIdle, err)
+		return fmt.Errorf("%w (%w): %s", errStreamIdle, context.DeadlineExceeded, err)
 	}
 	return err
 }

@@ -162,7 +162,8 @@ func TestStreamRouteIdleAndLifetime(t *testing.T) {
 	}
 }
 
-// A backend silent past the idle timeout before its header is answered 504.
+// A backend silent past the idle timeout before its header is answered 504
+// budget-spent, as a unary request at the end of its budget.
 func TestStreamRouteIdleBeforeTheHeader(t *testing.T) {
 	for _, kind := range listenerKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -182,9 +183,10 @@ func TestStreamRouteIdleBeforeTheHeader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusGatewayTimeout {
-				t.Fatalf("status %d, want 504", resp.StatusCode)
+			if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "budget-spent") {
+				t.Fatalf("status %d %s, want 504 budget-spent", resp.StatusCode, body)
 			}
 		})
 	}
