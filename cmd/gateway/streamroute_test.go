@@ -191,3 +191,43 @@ func TestStreamRouteIdleBeforeTheHeader(t *testing.T) {
 		})
 	}
 }
+
+// On a stream route, a client that stops reading is still cut off by the
+// write idle timeout, long before the stream's idle timeout or lifetime
+// would end it, and the backend's request ends with it.
+func TestStreamRouteClientThatStopsReadingIsCutOff(t *testing.T) {
+	event := "data: " + strings.Repeat("z", 32<<10) + "\n\n"
+	for _, kind := range listenerKinds {
+		t.Run(kind, func(t *testing.T) {
+			ended := make(chan struct{}, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer func() { ended <- struct{}{} }()
+				w.Header().Set("Content-Type", "text/event-stream")
+				for {
+					if _, err := io.WriteString(w, event); err != nil {
+						return
+					}
+					w.(http.Flusher).Flush()
+				}
+			}))
+			t.Cleanup(srv.Close)
+			cfg, _ := loadFile(t, "limits: {write_idle_timeout: 300ms}\n"+configText(srv.Listener.Addr().String(),
+				"  - {path: /s, service: svc, stream: {idle_timeout: 1h, max_lifetime: 1h}}\n"))
+			logger, logs := newLogger()
+			_, addr := startGateway(t, cfg, logger, kind)
+			c := dial(t, addr)
+			if _, err := io.WriteString(c, "GET /s HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			// Read nothing: the stream fills the socket buffers, then stalls.
+			if cut := logs.waitFor(t, "answer cut short; aborting the connection", 1); !strings.Contains(cut[0]["error"].(string), "timeout") {
+				t.Errorf("abort logged as %v, want a write timeout", cut[0])
+			}
+			select {
+			case <-ended:
+			case <-time.After(waitLimit):
+				t.Fatal("the backend's request did not end")
+			}
+		})
+	}
+}
