@@ -242,6 +242,17 @@ type Budget struct {
 	AllowRaise *bool `yaml:"allow_raise"`
 }
 
+// Stream bounds the streams of a stream route (router.StreamPolicy).
+type Stream struct {
+	// IdleTimeout ends a stream with no byte either way for this long.
+	// Default: router.DefaultStreamIdleTimeout.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxLifetime ends a stream this long after its request arrived; it is
+	// the budget the backend receives. Default:
+	// router.DefaultStreamMaxLifetime.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+}
+
 // Route maps a method and path to a service.
 type Route struct {
 	Name     string `yaml:"name"`
@@ -254,6 +265,9 @@ type Route struct {
 	// Idempotent lets the gateway retry the route's requests after they
 	// were sent, whatever their method (RPC routes forward as POST).
 	Idempotent bool `yaml:"idempotent"`
+	// Stream, when present (even as {}), makes this a stream route: the
+	// budget is replaced by an idle timeout and a maximum lifetime.
+	Stream *Stream `yaml:"stream"`
 	// Auth names the auth.jwt provider whose token every request needs.
 	Auth string `yaml:"auth"`
 	// RateLimit limits the requests of each client of the route.

@@ -206,6 +206,9 @@ func (c *Config) RouterRoutes() []router.Route {
 			Budget: budget.Policy{Timeout: r.Budget.Timeout, Max: r.Budget.Max, Min: r.Budget.Min,
 				AllowRaise: r.Budget.AllowRaise != nil && *r.Budget.AllowRaise},
 		}
+		if r.Stream != nil {
+			out[i].Stream = &router.StreamPolicy{IdleTimeout: r.Stream.IdleTimeout, MaxLifetime: r.Stream.MaxLifetime}
+		}
 	}
 	return out
 }

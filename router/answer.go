@@ -18,6 +18,11 @@ import (
 // with http.ErrAbortHandler: the server cuts the connection, with no
 // terminating chunk, so that the client can tell a short answer from a
 // complete one, as with httputil.ReverseProxy.
+//
+// A stream (see isStream) is flushed write by write, so that each event
+// reaches the client as the backend sends it; any other answer is left to
+// the server's buffering. Trailers the backend sent after its body follow
+// the body to the client (see trailers.go).
 
 // DefaultWriteIdleTimeout is the write idle timeout when
 // Options.WriteIdleTimeout is zero.
@@ -36,6 +41,7 @@ type copier struct {
 	idle  time.Duration
 	armed bool // a write deadline of ours is set
 	can   bool // the writer can set write deadlines
+	flush bool // flush after every write: the answer is a stream
 }
 
 var copiers = sync.Pool{New: func() any { return &copier{buf: make([]byte, 32<<10)} }}
@@ -49,22 +55,51 @@ func (c *copier) Write(p []byte) (int, error) {
 			c.armed = true
 		}
 	}
-	return c.w.Write(p)
+	n, err := c.w.Write(p)
+	if err == nil && c.flush {
+		err = c.flushNow()
+	}
+	return n, err
+}
+
+// flushNow sends what was written so far. A writer that cannot flush is
+// not a failure: the answer is then buffered as the server does.
+func (c *copier) flushNow() error {
+	err := c.ctl.Flush()
+	if errors.Is(err, http.ErrNotSupported) {
+		c.flush = false
+		return nil
+	}
+	return err
 }
 
 // answer writes resp's status, header and body to w, and aborts the
 // connection if the body cannot be copied whole.
 func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *http.Response) {
 	copyHeader(w.Header(), resp.Header)
+	declared := announceTrailers(w.Header(), resp.Trailer)
 	w.WriteHeader(resp.StatusCode)
 	c := copiers.Get().(*copier)
 	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
-	n, err := io.CopyBuffer(c, resp.Body, c.buf) // c has no ReadFrom: the buffer is used
-	if err == nil && n > flushAbove && c.armed {
-		err = c.ctl.Flush()
-		if errors.Is(err, http.ErrNotSupported) {
-			err = nil
+	c.flush = isStream(resp)
+	var n int64
+	var err error
+	if c.flush || declared > 0 {
+		// The header goes out now: a stream's client learns of it before
+		// the first event, and a body sent chunked can carry trailers.
+		_, err = c.Write(nil)
+		if err == nil && !c.flush {
+			err = c.flushNow()
 		}
+	}
+	if err == nil {
+		n, err = io.CopyBuffer(c, resp.Body, c.buf) // c has no ReadFrom: the buffer is used
+	}
+	if err == nil && n > flushAbove && c.armed && !c.flush {
+		err = c.flushNow()
+	}
+	if err == nil {
+		copyTrailers(w.Header(), resp.Trailer, declared)
 	}
 	if err == nil && c.armed {
 		_ = c.ctl.SetWriteDeadline(time.Time{})

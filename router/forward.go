@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 
 	"github.com/sluicehq/sluice/rpc"
@@ -15,6 +16,11 @@ import (
 // serveHTTP forwards r as plain HTTP under ctx. Its body is read before a
 // node is picked, up to MaxReplayBody bytes, and streamed beyond.
 func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	var early *hints
+	if wantsHints(r) {
+		early = &hints{w: w}
+		ctx = httptrace.WithClientTrace(ctx, early.trace())
+	}
 	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.RequestURI = ""
 	path, rawPath := h.upstreamPath(r)
@@ -24,13 +30,14 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 	out.Close = false
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		out.Body, out.ContentLength = nil, 0 // nothing to replay: retries stay possible
-		h.forward(w, out, nil)
+		h.forward(w, out, nil, early)
 		return
 	}
 	body := h.newClientBody(ctx, w, r, 0)
 	defer body.detach()
 	head, complete, err := body.hold(r.ContentLength, MaxReplayBody)
 	if err != nil {
+		early.close()
 		h.fail(ctx, w, err)
 		return
 	}
@@ -45,24 +52,34 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 		setReplayableBody(out, head)
 		out.TransferEncoding = nil
 	}
-	h.forward(w, out, body)
+	h.forward(w, out, body, early)
 }
 
 // forward sends out through the client and copies the answer to w. body,
 // when not nil, is the client's body out carries: when it failed, its
 // failure, the client's, is the answer, whatever the client's error says.
-func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, body *clientBody) {
+// early, when not nil, passes 103 answers on until the final answer.
+func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, body *clientBody, early *hints) {
 	resp, err := h.client.Do(out)
+	early.close()
 	if err != nil {
 		if body != nil {
 			if be := body.failure(out.Context()); be != nil {
 				err = be
 			}
 		}
+		if h.route.Stream != nil {
+			err = streamFailure(out.Context(), err)
+		}
 		h.fail(out.Context(), w, err)
 		return
 	}
 	defer resp.Body.Close()
+	if h.route.Stream != nil {
+		if watch := watchOf(out.Context()); watch != nil && resp.Body != http.NoBody {
+			resp.Body = &idleBody{ReadCloser: resp.Body, w: watch}
+		}
+	}
 	h.answer(out.Context(), w, resp)
 }
 

@@ -52,13 +52,16 @@ outer:
 }
 
 // outboundHeader builds the header of the request forwarded for r: the
-// client's fields less hop-by-hop ones and the budget fields the edge
-// consumed, plus X-Forwarded-For, -Host and -Proto.
+// client's fields less hop-by-hop ones, Expect, and the budget fields the
+// edge consumed, plus X-Forwarded-For, -Host and -Proto.
 func outboundHeader(r *http.Request) http.Header {
 	h := make(http.Header, len(r.Header)+3)
 	copyHeader(h, r.Header)
 	delete(h, budget.HeaderName)
 	delete(h, budget.GRPCHeaderName)
+	// The client's listener server answers "Expect: 100-continue" when the
+	// body is first read; the body then goes on as any other.
+	delete(h, "Expect")
 	// One backing array for the three values: one allocation, not three.
 	vals := make([]string, 3)
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {

@@ -33,6 +33,10 @@ type Route struct {
 	// Idempotent marks the route's requests safe to retry after they were
 	// sent, whatever their method.
 	Idempotent bool
+	// Stream, when not nil, makes this a stream route: Budget is replaced
+	// by the stream's idle timeout and maximum lifetime (see StreamPolicy).
+	// HTTP routes only.
+	Stream *StreamPolicy
 	// Middleware wraps the route's handler, the first outermost: it runs
 	// after the route matched (path parameters are set) and before the
 	// budget is originated, which still counts from the request's arrival.
@@ -63,7 +67,7 @@ var methods = map[string]bool{
 // configuration loader can point at where the route was written.
 type FieldError struct {
 	Route int    // index in the slice given to New
-	Field string // "method", "path", "service", "endpoint", "rewrite", "budget"
+	Field string // "method", "path", "service", "endpoint", "rewrite", "budget", "stream"
 	Err   error
 }
 
@@ -102,6 +106,14 @@ func (r *Route) validate(i int) error {
 	}
 	if err := r.Budget.Validate(); err != nil {
 		return fail("budget", err)
+	}
+	if r.Stream != nil {
+		if r.Endpoint != "" {
+			return fail("stream", errors.New("stream applies to HTTP routes, not RPC routes"))
+		}
+		if err := r.Stream.Validate(); err != nil {
+			return fail("stream", err)
+		}
 	}
 	return nil
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// its method; the gateway sets upstream.WithIdempotent. Nil leaves the
 	// context as it is: the Doer then decides by method alone.
 	MarkIdempotent func(context.Context) context.Context
+	// MarkStream returns a context that tells the Doer a request is a
+	// stream, whose attempt must not be cut by a per-try timeout or hedged;
+	// the gateway sets upstream.WithStream. Nil leaves the context as it is.
+	MarkStream func(context.Context) context.Context
 	// Reserved lists paths that the gateway answers itself, before any
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.
@@ -216,6 +220,10 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a, ok := w.(Arrival); ok {
 		start = a.Arrival()
 	}
+	if h.route.Stream != nil {
+		h.serveStream(w, r, start)
+		return
+	}
 	grant, err := h.route.Budget.Originate(r.Header, false)
 	if err != nil {
 		if err == budget.ErrBelowMinimum {
@@ -241,15 +249,22 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveRPC(ctx, w, r)
 		return
 	}
-	if h.route.Rewrite != "" {
-		// Checked again after rewriting: a rewrite never leads outside
-		// its target.
-		if path, _ := h.upstreamPath(r); !h.withinRewrite(path) {
-			refusePath(w, "the rewritten path leaves the route's rewrite target")
-			return
-		}
+	if !h.rewriteHolds(w, r) {
+		return
 	}
 	h.serveHTTP(ctx, w, r)
+}
+
+// rewriteHolds checks r's path again after rewriting, and answers 400 when
+// it leads outside the rewrite's target: a rewrite never does.
+func (h *routeHandler) rewriteHolds(w http.ResponseWriter, r *http.Request) bool {
+	if h.route.Rewrite != "" {
+		if path, _ := h.upstreamPath(r); !h.withinRewrite(path) {
+			refusePath(w, "the rewritten path leaves the route's rewrite target")
+			return false
+		}
+	}
+	return true
 }
 
 // upstreamPath returns the path an HTTP route forwards r to and, when the

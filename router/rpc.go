@@ -48,7 +48,7 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 	out.TransferEncoding, out.Trailer = nil, nil
 	setReplayableBody(out, body)
 	out.Close = false
-	h.forward(w, out, nil)
+	h.forward(w, out, nil, nil)
 }
 
 // readRPCBody reads the whole body of an RPC route's request, at most

@@ -80,7 +80,7 @@ func (c *Client) latencyOf(service string) *latency {
 }
 
 // perTry returns the timeout of an attempt of r to service, or 0 for none:
-// RetryPolicy.PerTryTimeout when positive, none when negative, and when zero
+// none for a stream (WithStream), else RetryPolicy.PerTryTimeout when positive, none when negative, and when zero
 // one derived from the budget left and the service's latency. A derived
 // timeout cuts only an attempt that a retry could follow (an idempotent,
 // replayable request, with retries left at this hop and in the retry
@@ -92,6 +92,8 @@ func (c *Client) latencyOf(service string) *latency {
 func (c *Client) perTry(ctx context.Context, r *http.Request, service string, attempt int, rb *RetryBudget) time.Duration {
 	p := &c.retry
 	switch {
+	case streaming(ctx):
+		return 0
 	case p.PerTryTimeout > 0:
 		return p.PerTryTimeout
 	case p.PerTryTimeout < 0 || attempt >= p.MaxRetries || !idempotent(ctx, r) || !replayable(r):

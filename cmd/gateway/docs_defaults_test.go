@@ -86,6 +86,12 @@ var codeDefaults = map[string]codeDefault{
 	"limits.write_idle_timeout": func(_ *testing.T, c *config.Config) any {
 		return or(c.Limits.WriteIdleTimeout, router.DefaultWriteIdleTimeout)
 	},
+	"routes[].stream.idle_timeout": func(_ *testing.T, _ *config.Config) any {
+		return router.StreamPolicy{}.WithDefaults().IdleTimeout // what RouterRoutes' zero becomes
+	},
+	"routes[].stream.max_lifetime": func(_ *testing.T, _ *config.Config) any {
+		return router.StreamPolicy{}.WithDefaults().MaxLifetime
+	},
 
 	"registry.kind":             func(_ *testing.T, c *config.Config) any { return c.Registry.Kind },
 	"registry.consul.address":   func(_ *testing.T, c *config.Config) any { return c.Registry.Consul.Address },

@@ -29,6 +29,7 @@ var sectionPaths = map[string]string{
 	"services":            "services.*.",
 	"Routes":              "routes[].",
 	"budget":              "routes[].budget.", // and defaults.budget.
+	"stream":              "routes[].stream.",
 	"rate_limit":          "routes[].rate_limit.",
 	"cors":                "routes[].cors.", // and defaults.cors.
 	"auth":                "auth.jwt.*.",

@@ -108,7 +108,7 @@ func (g *gateway) install(cfg *config.Config) error {
 		return err
 	}
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
-		Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout})
+		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"time"
 
@@ -143,6 +145,9 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
+		if err = got1xx(ctx, resp); err != nil {
+			return nil, stageResponse, c.fail(ctx, "read response header", err)
+		}
 	}
 	c.limit = math.MaxInt64
 	reuse := !resp.Close && !wr.Close && resp.StatusCode >= 200 &&
@@ -212,4 +217,14 @@ func (c *conn) release(reuse bool) {
 		c.hasDeadline = false
 	}
 	c.p.put(c, reuse)
+}
+
+// got1xx hands an informational answer to the request's
+// httptrace.ClientTrace.Got1xxResponse, as http.Transport does; an error it
+// returns ends the round trip. A request without the hook skips the answer.
+func got1xx(ctx context.Context, resp *http.Response) error {
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+		return trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header))
+	}
+	return nil
 }

@@ -19,7 +19,9 @@
 // (*http.Request).Write and responses parsed with http.ReadResponse, so
 // framing (Content-Length, chunked bodies and trailers, close-delimited
 // bodies, bodiless HEAD/204/304 answers, conflicting framing) behaves as in
-// net/http. Informational answers (100, 103, ...) are skipped; 101 is final.
+// net/http. Informational answers (100, 103, ...) are handed to the
+// request's httptrace.ClientTrace.Got1xxResponse, when it has one, and
+// otherwise skipped; 101 is final.
 // One exception, for speed: a request without a body (the common proxied
 // GET) is written by writeRequest, which follows Request.Write's rules
 // (request line, Host, User-Agent, Content-Length: 0 for POST, PUT and
