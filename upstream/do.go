@@ -80,9 +80,6 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		r.Header = make(http.Header)
 	}
 	rb := c.budgets.get(service)
-	if rb != nil {
-		rb.Request()
-	}
 	tk, err := c.breakers.admit(service)
 	if err != nil {
 		return nil, err
@@ -95,6 +92,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var kept *http.Response // the last answer a retry was made after, in memory
 	for attempt := 0; ; attempt++ {
 		node, n, err := c.pick(ctx, service, tried, pin)
+		if attempt == 0 {
+			if err != nil {
+				c.countRefusal(err)
+			} else if rb != nil {
+				rb.Request() // a call refused before sending is no request
+			}
+		}
 		if err != nil {
 			if kept != nil {
 				return giveBack(kept, cancel), nil
@@ -157,11 +161,14 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if outcome.Fault() {
 			tk.nodeFault(node)
 		}
+		now := c.now()
 		if outcome == Success || outcome == Rejected {
-			now := c.now()
 			c.latencyOf(service).observe(now.Sub(sent), now)
 		}
 		c.judge(node, outcome, err)
+		if c.limits != nil {
+			c.teach(node, outcome, resp, err, sent, now)
+		}
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
 			// An answer, the node's 504 at the end of the budget included,
@@ -238,9 +245,15 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}
-	node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
+	p := c.picker(service, nodes)
+	node, err := p.Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
 		return nil, 0, &NoNodesError{Service: service, Err: err}
+	}
+	if c.limits != nil {
+		if node, err = c.admit(ctx, service, p, node, tried, pin); err != nil {
+			return nil, total, err
+		}
 	}
 	return node, total, nil
 }

@@ -1,0 +1,108 @@
+package upstream
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// nodeLimit is one node's adaptive concurrency limit. Its published fields
+// (limit, minRTT) are read without a lock when a node is picked; the
+// samples that move them are folded in under mu.
+type nodeLimit struct {
+	s *LimitSettings
+
+	limit   atomic.Int64 // the limit in force, whole requests
+	minRTT  atomic.Int64 // ns; 0 until minRTTSamples answers were seen
+	samples atomic.Int64 // answers seen
+	used    atomic.Int64 // Unix ns of the last sample
+
+	mu      sync.Mutex
+	value   float64   // the limit, before rounding
+	curMin  int64     // least round trip of the current half window, ns
+	prevMin int64     // least round trip of the previous half window, ns
+	halfEnd time.Time // when the current half window ends
+}
+
+func newNodeLimit(s *LimitSettings, now time.Time) *nodeLimit {
+	nl := &nodeLimit{s: s, value: float64(s.Max), curMin: math.MaxInt64, prevMin: math.MaxInt64,
+		halfEnd: now.Add(minRTTWindow / 2)}
+	nl.limit.Store(int64(s.Max))
+	nl.used.Store(now.UnixNano())
+	return nl
+}
+
+// observe folds in an answer that came rtt after its attempt was sent.
+func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
+	x := int64(max(rtt, 0))
+	nl.used.Store(now.UnixNano())
+	n := nl.samples.Add(1)
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	nl.rotate(now)
+	nl.curMin = min(nl.curMin, x)
+	m := min(nl.curMin, nl.prevMin)
+	if n >= minRTTSamples {
+		nl.minRTT.Store(m)
+	}
+	nl.gradient(time.Duration(m), rtt)
+}
+
+// atLeast folds in an attempt that ended without an answer rtt after it was
+// sent: a lower bound of its round trip. It moves the limit only when even
+// that bound shows queueing, and never the minimum round trip.
+func (nl *nodeLimit) atLeast(rtt time.Duration, now time.Time) {
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	nl.rotate(now)
+	m := min(nl.curMin, nl.prevMin)
+	if m == math.MaxInt64 || rtt <= nl.target(time.Duration(m)) {
+		return
+	}
+	nl.gradient(time.Duration(m), rtt)
+}
+
+// backOff shrinks the limit after a timeout or an overloaded answer.
+func (nl *nodeLimit) backOff(time.Time) {
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	nl.set(nl.value * limitBackOff)
+}
+
+// rotate starts a new half window when the current one has ended: the
+// minimum round trip then forgets what is older than a window.
+func (nl *nodeLimit) rotate(now time.Time) {
+	if now.Before(nl.halfEnd) {
+		return
+	}
+	if now.Sub(nl.halfEnd) >= minRTTWindow/2 {
+		nl.prevMin = math.MaxInt64 // a whole half window went by without samples
+	} else {
+		nl.prevMin = nl.curMin
+	}
+	nl.curMin = math.MaxInt64
+	nl.halfEnd = now.Add(minRTTWindow / 2)
+}
+
+// target is the round trip below which answers show no queueing.
+func (nl *nodeLimit) target(minRTT time.Duration) time.Duration {
+	return max(time.Duration(nl.s.Tolerance*float64(minRTT)), minRTT+LimitSlack)
+}
+
+// gradient moves the limit after a round trip of rtt, against minRTT.
+func (nl *nodeLimit) gradient(minRTT, rtt time.Duration) {
+	g := 1.0
+	if rtt > 0 {
+		g = min(max(float64(nl.target(minRTT))/float64(rtt), 0.5), 1)
+	}
+	next := nl.value*g + math.Sqrt(nl.value)
+	nl.set((1-limitSmoothing)*nl.value + limitSmoothing*next)
+}
+
+// set stores v, clamped, as the limit.
+func (nl *nodeLimit) set(v float64) {
+	v = min(max(v, float64(nl.s.Min)), float64(nl.s.Max))
+	nl.value = v
+	nl.limit.Store(int64(v))
+}
