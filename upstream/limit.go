@@ -189,14 +189,14 @@ const (
 // admit tells whether n may take one more request, with inFlight requests
 // in flight on it and left of the call's budget. It takes no lock.
 func (l *Limits) admit(n *registry.Node, inFlight int64, left time.Duration) verdict {
-	nl := l.get(n)
-	if nl == nil {
-		return admitted // never answered: at Max
+	limit := int64(l.s.Max) // a node that never answered is at Max
+	if nl := l.get(n); nl != nil {
+		if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
+			return tooSlow
+		}
+		limit = nl.limit.Load()
 	}
-	if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
-		return tooSlow
-	}
-	if inFlight >= nl.limit.Load() {
+	if inFlight >= limit {
 		return full
 	}
 	return admitted

@@ -1,0 +1,118 @@
+package upstream
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// limitAt returns a fresh node limit with the default settings, started at
+// t0, and a function feeding it one answer of round trip rtt every step.
+func limitAt(t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Duration)) {
+	s := NewLimits(LimitSettings{}).s
+	nl := newNodeLimit(&s, t0)
+	now := t0
+	return nl, func(rtt time.Duration) {
+		now = now.Add(step)
+		nl.observe(rtt, now)
+	}
+}
+
+// TestLimitFallsUnderQueueingAndRecovers feeds a node answers of 100 ms,
+// then of 500 ms (five times its minimum: requests queue), then 100 ms again:
+// the limit falls from the maximum to a few requests and climbs back.
+func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), 10*time.Millisecond)
+	for range minRTTSamples {
+		answer(100 * time.Millisecond)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Fatalf("limit after answers at the minimum = %d, want %d", got, DefaultLimitMax)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != 100*time.Millisecond {
+		t.Fatalf("minRTT = %s, want 100ms", got)
+	}
+	for range 100 {
+		answer(500 * time.Millisecond)
+	}
+	low := nl.limit.Load()
+	if low > 10 {
+		t.Fatalf("limit after 100 answers at 5x the minimum = %d, want at most 10", low)
+	}
+	if low < DefaultLimitMin {
+		t.Fatalf("limit %d below the minimum %d", low, DefaultLimitMin)
+	}
+	for range 2000 {
+		answer(100 * time.Millisecond)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Errorf("limit after the queue cleared = %d, want back to %d", got, DefaultLimitMax)
+	}
+}
+
+// TestLimitIgnoresFastServiceNoise feeds a node answering in 0.1 to 2 ms:
+// the jitter is large relative to its minimum round trip, but far below
+// LimitSlack, so the limit never moves from the maximum.
+func TestLimitIgnoresFastServiceNoise(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), time.Millisecond)
+	r := rand.New(rand.NewPCG(1, 2))
+	lowest := nl.limit.Load()
+	for range 100_000 {
+		answer(100*time.Microsecond + time.Duration(r.Int64N(int64(1900*time.Microsecond))))
+		lowest = min(lowest, nl.limit.Load())
+	}
+	if lowest != DefaultLimitMax {
+		t.Errorf("limit fell to %d under sub-millisecond jitter, want it kept at %d", lowest, DefaultLimitMax)
+	}
+}
+
+// TestLimitRelearnsTheMinimum has a node become slower for good (10 ms to
+// 300 ms, with no queueing): within the minimum's window the new round trip
+// becomes the minimum and the limit climbs back, rather than the node being
+// held to a few requests forever.
+func TestLimitRelearnsTheMinimum(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), 100*time.Millisecond)
+	for range minRTTSamples {
+		answer(10 * time.Millisecond)
+	}
+	// 60 s of answers at 300 ms, ten a second.
+	for range 600 {
+		answer(300 * time.Millisecond)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != 300*time.Millisecond {
+		t.Errorf("minRTT = %s after a minute at 300ms, want 300ms", got)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Errorf("limit = %d once the slower round trip is the norm, want %d", got, DefaultLimitMax)
+	}
+}
+
+// TestLimitBackOffAndLowerBounds: a timeout shrinks the limit by 10 %; an
+// attempt cut short by the caller's budget shrinks it only when even its
+// partial round trip shows queueing, and never teaches the minimum (a tight
+// client's 50 ms budget says nothing of a 150 ms service).
+func TestLimitBackOffAndLowerBounds(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	nl, answer := limitAt(t0, 10*time.Millisecond)
+	for range minRTTSamples {
+		answer(150 * time.Millisecond)
+	}
+	nl.backOff(t0)
+	if got, want := nl.limit.Load(), int64(DefaultLimitMax*limitBackOff); got != want {
+		t.Fatalf("limit after a timeout = %d, want %d", got, want)
+	}
+	before := nl.limit.Load()
+	for range 100 {
+		nl.atLeast(50*time.Millisecond, t0.Add(time.Second))
+	}
+	if got := nl.limit.Load(); got != before {
+		t.Errorf("limit moved to %d on attempts cut at 50ms (below the minimum), want %d", got, before)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != 150*time.Millisecond {
+		t.Errorf("minRTT = %s after attempts cut at 50ms, want 150ms", got)
+	}
+	nl.atLeast(time.Second, t0.Add(time.Second))
+	if got := nl.limit.Load(); got >= before {
+		t.Errorf("limit = %d after an attempt cut at 1s (6x the minimum), want below %d", got, before)
+	}
+}
