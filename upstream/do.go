@@ -29,6 +29,11 @@ import (
 // budget, with an error that rpc.StatusOf maps to 504 (or 499 when the
 // caller left).
 //
+// A node at its concurrency limit (see Limits) is skipped; a call whose
+// every node is at its limit is refused before anything is sent, with an
+// *OverloadedError (503), and one whose budget left is below every node's
+// fastest answer with a *BudgetTooLowError (504).
+//
 // A context pinned with WithVersion confines every attempt to nodes of that
 // version.
 //
@@ -229,7 +234,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 }
 
 // pick discovers the nodes of service, leaves out the ejected ones and picks
-// one that this call has not tried.
+// one that this call has not tried and that its concurrency limit admits.
 func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
