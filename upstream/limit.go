@@ -79,8 +79,12 @@ type LimitSettings struct {
 //
 // The Client reads the limits when it picks a node (see Client.Do): a node
 // with as many requests in flight (selector.Loads) as its limit is full and
-// skipped; a call whose every node is full is refused at once with an
-// *OverloadedError (503, Retry-After). A node whose minimum round trip is
+// skipped; so is a node whose answers show queueing (their smoothed round
+// trip above the tolerance) when its minimum round trip plus one gap
+// between its answers for each request in flight on it (Little's law)
+// exceeds the budget the call has left: its queue says the call would not
+// end in time. A call whose every node is full is refused at once
+// with an *OverloadedError (503, Retry-After). A node whose minimum round trip is
 // known and exceeds the budget the call has left is skipped too; a call that
 // no node can answer within its budget is refused with a *BudgetTooLowError
 // (504).
@@ -193,6 +197,9 @@ func (l *Limits) admit(n *registry.Node, inFlight int64, left time.Duration) ver
 	if nl := l.get(n); nl != nil {
 		if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
 			return tooSlow
+		}
+		if left < nl.expected(inFlight) {
+			return full // its queue says the request would not end in time
 		}
 		limit = nl.limit.Load()
 	}

@@ -17,12 +17,23 @@ type nodeLimit struct {
 	minRTT  atomic.Int64 // ns; 0 until minRTTSamples answers were seen
 	samples atomic.Int64 // answers seen
 	used    atomic.Int64 // Unix ns of the last sample
+	// interval is the smoothed time between answers (ns) while the
+	// node's answers show queueing (their smoothed round trip above the
+	// target), 0 when they do not: then the node is busy, and a request
+	// sent now waits about one interval per request in flight ahead of it
+	// (Little's law).
+	interval atomic.Int64
 
 	mu      sync.Mutex
 	value   float64   // the limit, before rounding
 	curMin  int64     // least round trip of the current half window, ns
 	prevMin int64     // least round trip of the previous half window, ns
 	halfEnd time.Time // when the current half window ends
+	// srtt is the smoothed round trip (ns); gap the smoothed time between
+	// answers (ns), each gap cut to srtt (a longer one means the node sat
+	// idle); lastAt when the last answer came.
+	srtt, gap float64
+	lastAt    time.Time
 }
 
 func newNodeLimit(s *LimitSettings, now time.Time) *nodeLimit {
@@ -47,6 +58,7 @@ func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
 		nl.minRTT.Store(m)
 	}
 	nl.gradient(time.Duration(m), rtt)
+	nl.expect(time.Duration(m), rtt, now, n >= minRTTSamples)
 }
 
 // atLeast folds in an attempt that ended without an answer rtt after it was
@@ -61,6 +73,40 @@ func (nl *nodeLimit) atLeast(rtt time.Duration, now time.Time) {
 		return
 	}
 	nl.gradient(time.Duration(m), rtt)
+	nl.expect(time.Duration(m), rtt, now, nl.samples.Load() >= minRTTSamples)
+}
+
+// expect folds an answer (or a lower bound of one) into the smoothed round
+// trip and the smoothed gap between answers, and publishes the gap while
+// the round trip shows queueing and the minimum is trusted.
+func (nl *nodeLimit) expect(minRTT, rtt time.Duration, now time.Time, trusted bool) {
+	x := float64(rtt)
+	if nl.srtt == 0 {
+		nl.srtt = x
+	} else {
+		nl.srtt = 0.75*nl.srtt + 0.25*x
+	}
+	if !nl.lastAt.IsZero() {
+		g := min(float64(now.Sub(nl.lastAt)), nl.srtt)
+		nl.gap = 0.875*nl.gap + 0.125*max(g, 0)
+	}
+	nl.lastAt = now
+	var gap int64
+	if trusted && nl.srtt > float64(nl.target(minRTT)) {
+		gap = max(int64(nl.gap), 1)
+	}
+	nl.interval.Store(gap)
+}
+
+// expected returns how long a request sent to the node now, with inFlight
+// requests ahead of it, should take, or 0 when its answers show no
+// queueing.
+func (nl *nodeLimit) expected(inFlight int64) time.Duration {
+	gap := nl.interval.Load()
+	if gap == 0 {
+		return 0
+	}
+	return time.Duration(nl.minRTT.Load() + inFlight*gap)
 }
 
 // backOff shrinks the limit after a timeout or an overloaded answer.
