@@ -35,6 +35,9 @@ const (
 	// minimum round trip is trusted to refuse calls whose budget is below
 	// it.
 	minRTTSamples = 20
+	// queueSamples is how many answers a node must have given before its
+	// queue may refuse calls.
+	queueSamples = 4
 	// minRTTWindow is how far back the minimum round trip looks: it is the
 	// least of the current and the previous half window, so that a node
 	// that became slower for good is re-learnt within this long.

@@ -58,7 +58,7 @@ func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
 		nl.minRTT.Store(m)
 	}
 	nl.gradient(time.Duration(m), rtt)
-	nl.expect(time.Duration(m), rtt, now, n >= minRTTSamples)
+	nl.expect(time.Duration(m), rtt, now, n >= queueSamples)
 }
 
 // atLeast folds in an attempt that ended without an answer rtt after it was
@@ -73,12 +73,14 @@ func (nl *nodeLimit) atLeast(rtt time.Duration, now time.Time) {
 		return
 	}
 	nl.gradient(time.Duration(m), rtt)
-	nl.expect(time.Duration(m), rtt, now, nl.samples.Load() >= minRTTSamples)
+	nl.expect(time.Duration(m), rtt, now, nl.samples.Load() >= queueSamples)
 }
 
 // expect folds an answer (or a lower bound of one) into the smoothed round
 // trip and the smoothed gap between answers, and publishes the gap while
-// the round trip shows queueing and the minimum is trusted.
+// the round trip shows queueing and enough answers were seen. Few answers
+// are enough: a minimum learnt from few is too high if anything, which
+// makes the queue show later, not sooner.
 func (nl *nodeLimit) expect(minRTT, rtt time.Duration, now time.Time, trusted bool) {
 	x := float64(rtt)
 	if nl.srtt == 0 {
