@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/registry"
 )
 
 // limitAt returns a fresh node limit with the default settings, started at
@@ -114,5 +116,47 @@ func TestLimitBackOffAndLowerBounds(t *testing.T) {
 	nl.atLeast(time.Second, t0.Add(time.Second))
 	if got := nl.limit.Load(); got >= before {
 		t.Errorf("limit = %d after an attempt cut at 1s (6x the minimum), want below %d", got, before)
+	}
+}
+
+// TestLimitQueueRefusesWhatCannotEndInTime: a node answering one request
+// every 50 ms while its answers take 300 ms (three times its 100 ms
+// minimum: it is queueing) is expected to take its minimum plus 50 ms per
+// request in flight. With 6 in flight a call with 1 s left is admitted; with
+// 20 in flight (1.1 s expected) it is refused as full, and with none in
+// flight (the queue drained) admitted again. A node that answers at its
+// minimum is never refused this way, however many are in flight below its
+// limit.
+func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }})
+	busy := &registry.Node{Service: "svc", ID: "busy", Address: "10.0.0.1:80"}
+	calm := &registry.Node{Service: "svc", ID: "calm", Address: "10.0.0.2:80"}
+	for range minRTTSamples {
+		now = now.Add(100 * time.Millisecond)
+		l.observe(busy, 100*time.Millisecond, now)
+		l.observe(calm, 100*time.Millisecond, now)
+	}
+	for range 40 {
+		now = now.Add(50 * time.Millisecond)
+		l.observe(busy, 300*time.Millisecond, now)
+		l.observe(calm, 100*time.Millisecond, now)
+	}
+	if got := l.get(busy).expected(6); got < 350*time.Millisecond || got > 450*time.Millisecond {
+		t.Errorf("expected round trip with 6 in flight = %s, want about 400ms", got)
+	}
+	for _, tt := range []struct {
+		node     *registry.Node
+		inFlight int64
+		want     verdict
+	}{
+		{busy, 6, admitted},
+		{busy, 20, full},
+		{busy, 0, admitted},
+		{calm, 100, admitted},
+	} {
+		if got := l.admit(tt.node, tt.inFlight, time.Second); got != tt.want {
+			t.Errorf("%s with %d in flight and 1s left: verdict %d, want %d", tt.node.ID, tt.inFlight, got, tt.want)
+		}
 	}
 }
