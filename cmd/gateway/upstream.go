@@ -12,9 +12,8 @@ import (
 
 // resilience is the state about backends that lives for the whole process,
 // whatever reloads happen: in-flight counts, ejections, breakers and
-// concurrency limits, keyed
-// by node or service identity; and the connection pools, so that a reload
-// reuses the connections it finds open.
+// concurrency limits, keyed by node or service identity; and the connection
+// pools, so that a reload reuses the connections it finds open.
 type resilience struct {
 	loads     *selector.Loads
 	ejector   *selector.Ejector
