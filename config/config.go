@@ -154,7 +154,7 @@ type Upstream struct {
 // in flight before its answers queue, learnt from their round trips. A call
 // whose every node is at its limit is refused at once, 503 overloaded.
 type ConcurrencyLimit struct {
-	// Min is the least limit. Default 4.
+	// Min is the least limit. Default 20.
 	Min int `yaml:"min"`
 	// Max is the greatest limit, and where every node starts. Default 1000.
 	Max int `yaml:"max"`

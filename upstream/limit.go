@@ -11,8 +11,13 @@ import (
 
 // Defaults of LimitSettings.
 const (
-	// DefaultLimitMin is the least concurrency limit of a node.
-	DefaultLimitMin = 4
+	// DefaultLimitMin is the least concurrency limit of a node, as in
+	// Netflix's Gradient2. It is high enough that the latency spread of a
+	// service whose answers vary by design (a 3-hop chain whose lower hops
+	// retry with back-off takes 1 ms or 250 ms) never holds a node to fewer
+	// requests than it has in flight; the queue check, not the limit,
+	// sheds what a small node cannot serve within the budget.
+	DefaultLimitMin = 20
 	// DefaultLimitMax is the greatest concurrency limit of a node, and
 	// where every node starts: a limit only falls under measured queueing,
 	// so a burst on an idle gateway is never shed.
@@ -38,6 +43,10 @@ const (
 	// queueSamples is how many answers a node must have given before its
 	// queue may refuse calls.
 	queueSamples = 4
+	// queueShare is the share of the budget left that a busy node's queue
+	// may be expected to take: the rest covers the spread of the queue's
+	// pace and the answer's way back.
+	queueShare = 0.8
 	// minRTTWindow is how far back the minimum round trip looks: it is the
 	// least of the current and the previous half window, so that a node
 	// that became slower for good is re-learnt within this long.
@@ -85,8 +94,8 @@ type LimitSettings struct {
 // skipped; so is a node whose answers show queueing (their smoothed round
 // trip above the tolerance) when its minimum round trip plus one gap
 // between its answers for each request in flight on it (Little's law)
-// exceeds the budget the call has left: its queue says the call would not
-// end in time. A call whose every node is full is refused at once
+// exceeds four fifths of the budget the call has left: its queue says the
+// call would not end in time. A call whose every node is full is refused at once
 // with an *OverloadedError (503, Retry-After). A node whose minimum round trip is
 // known and exceeds the budget the call has left is skipped too; a call that
 // no node can answer within its budget is refused with a *BudgetTooLowError
@@ -201,7 +210,7 @@ func (l *Limits) admit(n *registry.Node, inFlight int64, left time.Duration) ver
 		if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
 			return tooSlow
 		}
-		if left < nl.expected(inFlight) {
+		if float64(left)*queueShare < float64(nl.expected(inFlight)) {
 			return full // its queue says the request would not end in time
 		}
 		limit = nl.limit.Load()

@@ -11,7 +11,12 @@ import (
 // limitAt returns a fresh node limit with the default settings, started at
 // t0, and a function feeding it one answer of round trip rtt every step.
 func limitAt(t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Duration)) {
-	s := NewLimits(LimitSettings{}).s
+	return limitWith(LimitSettings{}, t0, step)
+}
+
+// limitWith is limitAt with settings s.
+func limitWith(s LimitSettings, t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Duration)) {
+	s = NewLimits(s).s
 	nl := newNodeLimit(&s, t0)
 	now := t0
 	return nl, func(rtt time.Duration) {
@@ -24,7 +29,7 @@ func limitAt(t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Durati
 // then of 500 ms (five times its minimum: requests queue), then 100 ms again:
 // the limit falls from the maximum to a few requests and climbs back.
 func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
-	nl, answer := limitAt(time.Unix(1000, 0), 10*time.Millisecond)
+	nl, answer := limitWith(LimitSettings{Min: 1}, time.Unix(1000, 0), 10*time.Millisecond)
 	for range minRTTSamples {
 		answer(100 * time.Millisecond)
 	}
@@ -41,8 +46,8 @@ func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
 	if low > 10 {
 		t.Fatalf("limit after 100 answers at 5x the minimum = %d, want at most 10", low)
 	}
-	if low < DefaultLimitMin {
-		t.Fatalf("limit %d below the minimum %d", low, DefaultLimitMin)
+	if low < 1 {
+		t.Fatalf("limit %d below the minimum 1", low)
 	}
 	for range 2000 {
 		answer(100 * time.Millisecond)
