@@ -211,14 +211,25 @@ func (l *Limits) admit(n *registry.Node, inFlight int64, left time.Duration) ver
 			return tooSlow
 		}
 		if float64(left)*queueShare < float64(nl.expected(inFlight)) {
-			return full // its queue says the request would not end in time
+			return nl.full() // its queue says the request would not end in time
 		}
-		limit = nl.limit.Load()
+		if inFlight >= nl.limit.Load() {
+			return nl.full()
+		}
+		return admitted
 	}
 	if inFlight >= limit {
 		return full
 	}
 	return admitted
+}
+
+// full notes that the node refused a request, and says so.
+func (nl *nodeLimit) full() verdict {
+	if !nl.refused.Load() {
+		nl.refused.Store(true)
+	}
+	return full
 }
 
 // observe records an answer of n that came rtt after its attempt was sent.

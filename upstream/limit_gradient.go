@@ -17,6 +17,10 @@ type nodeLimit struct {
 	minRTT  atomic.Int64 // ns; 0 until minRTTSamples answers were seen
 	samples atomic.Int64 // answers seen
 	used    atomic.Int64 // Unix ns of the last sample
+	// refused is set when the node refused a request as full: it was
+	// overloaded during the current half window, so its answers then
+	// were queued and must not become its minimum.
+	refused atomic.Bool
 	// interval is the smoothed time between answers (ns) while the
 	// node's answers show queueing (their smoothed round trip above the
 	// target), 0 when they do not: then the node is busy, and a request
@@ -119,14 +123,21 @@ func (nl *nodeLimit) backOff(time.Time) {
 }
 
 // rotate starts a new half window when the current one has ended: the
-// minimum round trip then forgets what is older than a window.
+// minimum round trip then forgets what is older than a window, unless the
+// node refused requests as full meanwhile. Under an overload that lasts,
+// every answer is queued; a minimum re-learnt from them would make the
+// queue look normal, and the limit and the queue check would let the
+// overload in again.
 func (nl *nodeLimit) rotate(now time.Time) {
 	if now.Before(nl.halfEnd) {
 		return
 	}
-	if now.Sub(nl.halfEnd) >= minRTTWindow/2 {
+	switch {
+	case nl.refused.Swap(false):
+		nl.prevMin = min(nl.prevMin, nl.curMin)
+	case now.Sub(nl.halfEnd) >= minRTTWindow/2:
 		nl.prevMin = math.MaxInt64 // a whole half window went by without samples
-	} else {
+	default:
 		nl.prevMin = nl.curMin
 	}
 	nl.curMin = math.MaxInt64

@@ -165,3 +165,29 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitKeepsTheMinimumUnderLastingOverload: a node that keeps refusing
+// requests as full answers only from its queue (700 ms against 100 ms); a
+// minute of that must not make 700 ms its minimum, or the queue would look
+// normal and the overload be let in again.
+func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }})
+	n := &registry.Node{Service: "svc", ID: "n", Address: "10.0.0.1:80"}
+	for range minRTTSamples {
+		now = now.Add(100 * time.Millisecond)
+		l.observe(n, 100*time.Millisecond, now)
+	}
+	for i := range 1200 { // a minute, an answer every 50 ms
+		now = now.Add(50 * time.Millisecond)
+		l.observe(n, 700*time.Millisecond, now)
+		if i%20 == 0 {
+			if v := l.admit(n, 100, time.Second); v != full {
+				t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)
+			}
+		}
+	}
+	if got := time.Duration(l.get(n).minRTT.Load()); got != 100*time.Millisecond {
+		t.Errorf("minRTT after a minute of overload = %s, want 100ms kept", got)
+	}
+}
