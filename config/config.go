@@ -158,6 +158,25 @@ type Upstream struct {
 	Breaker Breaker `yaml:"breaker"`
 	// Ejection configures how failing nodes are kept out for a while.
 	Ejection Ejection `yaml:"ejection"`
+	// ConcurrencyLimit configures the adaptive concurrency limit of each
+	// node, with which overload is shed at once.
+	ConcurrencyLimit ConcurrencyLimit `yaml:"concurrency_limit"`
+}
+
+// ConcurrencyLimit configures the adaptive concurrency limit of each node
+// (see upstream.Limits; defaults there): how many requests a node may have
+// in flight before its answers queue, learnt from their round trips. A call
+// whose every node is at its limit is refused at once, 503 overloaded.
+type ConcurrencyLimit struct {
+	// Min is the least limit. Default 20.
+	Min int `yaml:"min"`
+	// Max is the greatest limit, and where every node starts. Default 1000.
+	Max int `yaml:"max"`
+	// Tolerance is how many times its minimum round trip a node's answers
+	// may take before its limit falls (at least 1). Default 2.
+	Tolerance float64 `yaml:"tolerance"`
+	// Disabled turns the limits off.
+	Disabled bool `yaml:"disabled"`
 }
 
 // RetryBudget bounds retries per service.

@@ -37,6 +37,9 @@ func TestServicesAndUpstreamValidation(t *testing.T) {
 		{"canary over 100%", base + "services:\n  s:\n    canary: [{version: 2.0.0, weight: 0.7}, {version: 3.0.0, weight: 0.5}]\n", "gateway.yaml:6:13: services.s.canary"},
 		{"retry ratio", base + "upstream: {retry_budget: {ratio: 2}}\n", "upstream.retry_budget.ratio"},
 		{"ejection percent", base + "upstream: {ejection: {max_ejected_percent: 101}}\n", "upstream.ejection.max_ejected_percent"},
+		{"limit min over max", base + "upstream: {concurrency_limit: {min: 10, max: 5}}\n", "upstream.concurrency_limit.min"},
+		{"limit tolerance", base + "upstream: {concurrency_limit: {tolerance: 0.5}}\n", "upstream.concurrency_limit.tolerance"},
+		{"limit negative", base + "upstream: {concurrency_limit: {max: -1}}\n", "upstream.concurrency_limit"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("gateway.yaml", []byte(tt.src))

@@ -141,6 +141,14 @@ func (c *Config) validate() error {
 	if r := c.Upstream.Breaker.FailureRatio; r < 0 || r > 1 {
 		return c.errorAt("upstream.breaker.failure_ratio", "must be between 0 and 1")
 	}
+	switch l := c.Upstream.ConcurrencyLimit; {
+	case l.Min < 0 || l.Max < 0:
+		return c.errorAt("upstream.concurrency_limit", "min and max must not be negative")
+	case l.Max > 0 && l.Min > l.Max:
+		return c.errorAt("upstream.concurrency_limit.min", "must not exceed max")
+	case l.Tolerance != 0 && l.Tolerance < 1:
+		return c.errorAt("upstream.concurrency_limit.tolerance", "must be at least 1")
+	}
 	for name, svc := range c.Services {
 		path := "services." + name
 		switch svc.Strategy {

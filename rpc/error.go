@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
@@ -47,6 +49,13 @@ func (e *Error) RetryAdvice() string {
 // the answer (docs/budget.md states the rule across hops).
 type RetryAdvisor interface {
 	RetryAdvice() string
+}
+
+// RetryAfterer is implemented by errors that tell when the caller may try
+// again, such as a service refusing calls while overloaded: WriteError sets
+// the Retry-After field to it, in whole seconds (at least 1).
+type RetryAfterer interface {
+	RetryAfter() time.Duration
 }
 
 // Errorf returns an *Error with the given status and a detail built as with
@@ -114,6 +123,12 @@ func WriteError(w http.ResponseWriter, err error) {
 	if errors.As(err, &ra) {
 		if advice := ra.RetryAdvice(); advice != "" {
 			w.Header().Set("Sluice-Retry", advice)
+		}
+	}
+	var rt RetryAfterer
+	if errors.As(err, &rt) {
+		if d := rt.RetryAfter(); d > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 		}
 	}
 	problem.Write(w, status, typ, title, detail)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
@@ -57,5 +59,26 @@ func TestErrorf(t *testing.T) {
 	}
 	if got := e.Error(); got != `rpc: 400 Bad Request: name "ada" is 3 long` {
 		t.Fatalf("Error() = %q", got)
+	}
+}
+
+type overloaded struct{ after time.Duration }
+
+func (overloaded) Error() string                  { return "overloaded" }
+func (overloaded) Problem() (int, string, string) { return 503, "urn:test:overloaded", "Overloaded" }
+func (o overloaded) RetryAfter() time.Duration    { return o.after }
+
+// TestWriteErrorRetryAfter: an error that says when to come back sets
+// Retry-After in whole seconds, rounded up; none when it says nothing.
+func TestWriteErrorRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		after time.Duration
+		want  string
+	}{{time.Second, "1"}, {1500 * time.Millisecond, "2"}, {time.Millisecond, "1"}, {0, ""}} {
+		rec := httptest.NewRecorder()
+		rpc.WriteError(rec, fmt.Errorf("wrapped: %w", overloaded{tt.after}))
+		if got := rec.Header().Get("Retry-After"); got != tt.want || rec.Code != 503 {
+			t.Errorf("after %s: %d, Retry-After %q; want 503, %q", tt.after, rec.Code, got, tt.want)
+		}
 	}
 }

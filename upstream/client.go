@@ -41,10 +41,12 @@ type Client struct {
 	budgets    *retryBudgets
 	ejector    *selector.Ejector
 	breakers   *Breakers
+	limits     *Limits
 	now        func() time.Time
 	rand       func(int64) int64
 	noEjector  bool
 	noBreakers bool
+	noLimits   bool
 
 	callWrappers    []func(CallFunc) CallFunc
 	attemptWrappers []func(http.RoundTripper) http.RoundTripper
@@ -152,6 +154,9 @@ func New(d Discoverer, opts ...Option) *Client {
 	}
 	if c.breakers == nil && !c.noBreakers {
 		c.breakers = NewBreakers(BreakerSettings{})
+	}
+	if c.limits == nil && !c.noLimits {
+		c.limits = NewLimits(LimitSettings{Now: c.now})
 	}
 	if c.retry.BudgetRatio >= 0 {
 		c.budgets = &retryBudgets{ratio: c.retry.BudgetRatio, floor: c.retry.BudgetFloor, now: c.now}

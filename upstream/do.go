@@ -29,6 +29,11 @@ import (
 // budget, with an error that rpc.StatusOf maps to 504 (or 499 when the
 // caller left).
 //
+// A node at its concurrency limit (see Limits) is skipped; a call whose
+// every node is at its limit is refused before anything is sent, with an
+// *OverloadedError (503), and one whose budget left is below every node's
+// fastest answer with a *BudgetTooLowError (504).
+//
 // A context pinned with WithVersion confines every attempt to nodes of that
 // version.
 //
@@ -80,9 +85,6 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		r.Header = make(http.Header)
 	}
 	rb := c.budgets.get(service)
-	if rb != nil {
-		rb.Request()
-	}
 	tk, err := c.breakers.admit(service)
 	if err != nil {
 		return nil, err
@@ -95,6 +97,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var kept *http.Response // the last answer a retry was made after, in memory
 	for attempt := 0; ; attempt++ {
 		node, n, err := c.pick(ctx, service, tried, pin)
+		if attempt == 0 {
+			if err != nil {
+				c.countRefusal(err)
+			} else if rb != nil {
+				rb.Request() // a call refused before sending is no request
+			}
+		}
 		if err != nil {
 			if kept != nil {
 				return giveBack(kept, cancel), nil
@@ -157,11 +166,14 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if outcome.Fault() {
 			tk.nodeFault(node)
 		}
+		now := c.now()
 		if outcome == Success || outcome == Rejected {
-			now := c.now()
 			c.latencyOf(service).observe(now.Sub(sent), now)
 		}
 		c.judge(node, outcome, err)
+		if c.limits != nil {
+			c.teach(node, outcome, resp, err, sent, now)
+		}
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
 			// An answer, the node's 504 at the end of the budget included,
@@ -222,7 +234,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 }
 
 // pick discovers the nodes of service, leaves out the ejected ones and picks
-// one that this call has not tried.
+// one that this call has not tried and that its concurrency limit admits.
 func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
@@ -238,9 +250,15 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}
-	node, err := c.picker(service, nodes).Pick(selector.PickInfo{Tried: tried, Version: pin})
+	p := c.picker(service, nodes)
+	node, err := p.Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
 		return nil, 0, &NoNodesError{Service: service, Err: err}
+	}
+	if c.limits != nil {
+		if node, err = c.admit(ctx, service, p, node, tried, pin); err != nil {
+			return nil, total, err
+		}
 	}
 	return node, total, nil
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/budget"
 
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/upstream/h1"
@@ -125,4 +128,55 @@ func refused(err error) bool {
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
+}
+
+// OverloadedError reports a call refused because every node of its service
+// that it could go to had as many requests in flight as its concurrency
+// limit (see Limits). Nothing was sent and no budget was spent; it is
+// nobody's fault that breakers, ejection or retry budgets should count. It
+// maps to 503 with Retry-After, and tells the layers above not to retry at
+// once (Sluice-Retry: no): retrying an overload only adds to it.
+type OverloadedError struct {
+	Service string
+}
+
+func (e *OverloadedError) Error() string {
+	return "upstream: service " + e.Service + " overloaded: every node is at its concurrency limit"
+}
+
+// RetryAdvice implements rpc.RetryAdvisor.
+func (e *OverloadedError) RetryAdvice() string { return RetryNo }
+
+// RetryAfter implements rpc.RetryAfterer.
+func (e *OverloadedError) RetryAfter() time.Duration { return LimitRetryAfter }
+
+// Problem implements rpc.Problemer.
+func (e *OverloadedError) Problem() (int, string, string) {
+	return http.StatusServiceUnavailable, problem.TypeOverloaded, "Service overloaded"
+}
+
+// BudgetTooLowError reports a call refused because the budget it had left
+// was below the fastest answer (the minimum round trip, see Limits) of every
+// node it could go to: it could not have ended in time. Nothing was sent.
+// The budget is the caller's choice, so it counts against nobody. It maps to
+// 504 budget-too-low, as a node refusing to start on too small a budget
+// does, and wraps budget.ErrBelowMinimum.
+type BudgetTooLowError struct {
+	Service string
+	// Left is the budget the call had; Need the least minimum round trip
+	// of the nodes.
+	Left, Need time.Duration
+}
+
+func (e *BudgetTooLowError) Error() string {
+	return "upstream: service " + e.Service + ": budget left " + e.Left.Round(time.Microsecond).String() +
+		" is below its fastest answer " + e.Need.Round(time.Microsecond).String()
+}
+
+// Unwrap returns budget.ErrBelowMinimum.
+func (e *BudgetTooLowError) Unwrap() error { return budget.ErrBelowMinimum }
+
+// Problem implements rpc.Problemer.
+func (e *BudgetTooLowError) Problem() (int, string, string) {
+	return http.StatusGatewayTimeout, problem.TypeBudgetTooLow, "Budget below the service's fastest answer"
 }

@@ -180,7 +180,8 @@ func (g *gateway) adminHandler() http.Handler {
 	}
 	mux.HandleFunc("GET /admin/upstream", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		out := map[string]any{"breakers": []upstream.BreakerState{}, "ejections": []selector.Ejection{}}
+		out := map[string]any{"breakers": []upstream.BreakerState{}, "ejections": []selector.Ejection{},
+			"limits": []upstream.NodeLimit{}}
 		if b := g.resilience.breakers; b != nil {
 			if st := b.States(); st != nil {
 				out["breakers"] = st
@@ -189,6 +190,11 @@ func (g *gateway) adminHandler() http.Handler {
 		if e := g.resilience.ejector; e != nil {
 			if ej := e.Ejections(); ej != nil {
 				out["ejections"] = ej
+			}
+		}
+		if l := g.resilience.limits; l != nil {
+			if st := l.States(); st != nil {
+				out["limits"] = st
 			}
 		}
 		_ = json.NewEncoder(w).Encode(out)

@@ -11,13 +11,14 @@ import (
 )
 
 // resilience is the state about backends that lives for the whole process,
-// whatever reloads happen: in-flight counts, ejections and breakers, keyed
-// by node or service identity; and the connection pools, so that a reload
-// reuses the connections it finds open.
+// whatever reloads happen: in-flight counts, ejections, breakers and
+// concurrency limits, keyed by node or service identity; and the connection
+// pools, so that a reload reuses the connections it finds open.
 type resilience struct {
 	loads     *selector.Loads
 	ejector   *selector.Ejector
 	breakers  *upstream.Breakers
+	limits    *upstream.Limits
 	transport *h1.Transport
 }
 
@@ -46,6 +47,20 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 			},
 		})
 	}
+	if l := u.ConcurrencyLimit; !l.Disabled {
+		r.limits = upstream.NewLimits(upstream.LimitSettings{Min: l.Min, Max: l.Max, Tolerance: l.Tolerance})
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sluice_upstream_shed_total",
+			Help: "Calls refused at once because every node of their service was at its concurrency limit.",
+		}, func() float64 { return float64(r.limits.Shed()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sluice_upstream_budget_too_low_total",
+			Help: "Calls refused at once because their budget was below every node's fastest answer.",
+		}, func() float64 { return float64(r.limits.TooLow()) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_upstream_limited_nodes", Help: "Nodes whose concurrency limit is below its maximum.",
+		}, func() float64 { return float64(len(r.limits.States())) }))
+	}
 	return r
 }
 
@@ -54,7 +69,8 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream
 	u := cfg.Upstream
 	opts := []upstream.Option{
 		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(retryPolicy(u)), upstream.WithLoads(r.loads),
-		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers), upstream.WithTransport(r.transport),
+		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers), upstream.WithLimits(r.limits),
+		upstream.WithTransport(r.transport),
 	}
 	for name, svc := range cfg.Services {
 		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))

@@ -30,6 +30,7 @@ const (
 	TypeMethod       = "urn:sluice:problem:method-not-allowed"
 	TypeInternal     = "urn:sluice:problem:internal"
 	TypeDraining     = "urn:sluice:problem:draining"
+	TypeOverloaded   = "urn:sluice:problem:overloaded"
 )
 
 // Write answers with a problem body. detail may be empty. It builds the body

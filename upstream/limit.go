@@ -1,0 +1,298 @@
+package upstream
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// Defaults of LimitSettings.
+const (
+	// DefaultLimitMin is the least concurrency limit of a node, as in
+	// Netflix's Gradient2. It is high enough that the latency spread of a
+	// service whose answers vary by design (a 3-hop chain whose lower hops
+	// retry with back-off takes 1 ms or 250 ms) never holds a node to fewer
+	// requests than it has in flight; the queue check, not the limit,
+	// sheds what a small node cannot serve within the budget.
+	DefaultLimitMin = 20
+	// DefaultLimitMax is the greatest concurrency limit of a node, and
+	// where every node starts: a limit only falls under measured queueing,
+	// so a burst on an idle gateway is never shed.
+	DefaultLimitMax = 1000
+	// DefaultLimitTolerance is how many times its minimum round trip a
+	// node's answers may take before its limit falls.
+	DefaultLimitTolerance = 2.0
+	// LimitSlack is the least excess over the minimum round trip that
+	// counts as queueing, so that the sub-millisecond noise of a fast
+	// service never shrinks its limit.
+	LimitSlack = 5 * time.Millisecond
+	// LimitRetryAfter is the Retry-After of a call refused because every
+	// node was at its limit.
+	LimitRetryAfter = time.Second
+)
+
+// Internals of the limit.
+const (
+	// minRTTSamples is how many answers a node must have given before its
+	// minimum round trip is trusted to refuse calls whose budget is below
+	// it.
+	minRTTSamples = 20
+	// queueSamples is how many answers a node must have given before its
+	// queue may refuse calls.
+	queueSamples = 4
+	// queueShare is the share of the budget left that a busy node's queue
+	// may be expected to take: the rest covers the spread of the queue's
+	// pace and the answer's way back.
+	queueShare = 0.8
+	// minRTTWindow is how far back the minimum round trip looks: it is the
+	// least of the current and the previous half window, so that a node
+	// that became slower for good is re-learnt within this long.
+	minRTTWindow = 30 * time.Second
+	// limitSmoothing is the weight of each new limit against the old one.
+	limitSmoothing = 0.2
+	// limitBackOff multiplies the limit after an attempt timed out or the
+	// node answered that it is overloaded.
+	limitBackOff = 0.9
+)
+
+// LimitSettings configure the adaptive concurrency limit of each node. The
+// zero value is usable: see the field comments for the defaults.
+type LimitSettings struct {
+	// Min is the least limit. Zero means DefaultLimitMin.
+	Min int
+	// Max is the greatest limit, and the starting one. Zero means
+	// DefaultLimitMax.
+	Max int
+	// Tolerance is how many times its minimum round trip a node may take
+	// before its limit falls (at least 1). Zero means
+	// DefaultLimitTolerance.
+	Tolerance float64
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Limits holds an adaptive concurrency limit per node, the "dynamic SLA" of
+// a node: how many requests it may have in flight before its answers queue.
+// It follows the gradient limits of Netflix's concurrency-limits and
+// Envoy's adaptive concurrency filter: each answer's round trip (from
+// sending to its header) is compared with the node's minimum round trip
+// over the last 30 s, and the limit shrinks as the ratio grows:
+//
+//	gradient = clamp(max(Tolerance × minRTT, minRTT + LimitSlack) / rtt, 0.5, 1)
+//	limit    = 0.8 × limit + 0.2 × (limit × gradient + √limit)
+//
+// clamped to [Min, Max]. An attempt cut by its per-try timeout, or an
+// answer 503 with Retry-After (the node says it is overloaded), multiplies
+// the limit by 0.9. Limits start at Max and fall only under measured
+// queueing.
+//
+// The Client reads the limits when it picks a node (see Client.Do): a node
+// with as many requests in flight (selector.Loads) as its limit is full and
+// skipped; so is a node whose answers show queueing (their smoothed round
+// trip above the tolerance) when its minimum round trip plus one gap
+// between its answers for each request in flight on it (Little's law)
+// exceeds four fifths of the budget the call has left: its queue says the
+// call would not end in time. A call whose every node is full is refused at once
+// with an *OverloadedError (503, Retry-After). A node whose minimum round trip is
+// known and exceeds the budget the call has left is skipped too; a call that
+// no node can answer within its budget is refused with a *BudgetTooLowError
+// (504).
+//
+// Limits are keyed by node identity, so they survive discovery refreshes and
+// configuration reloads: main owns one and hands it to every Client. Safe
+// for concurrent use; reading a limit takes no lock and allocates nothing.
+type Limits struct {
+	s     LimitSettings
+	table atomic.Pointer[map[limitKey]*nodeLimit]
+	mu    sync.Mutex // serialises writers of table
+	// sweepAt is the table size past which the next insertion forgets
+	// nodes that have not been used for a while.
+	sweepAt int
+
+	shed, tooLow atomic.Int64
+}
+
+// limitKey is a node's identity as a map key (hashing it allocates nothing).
+type limitKey struct{ service, id, address string }
+
+func keyOf(n *registry.Node) limitKey { return limitKey{n.Service, n.ID, n.Address} }
+
+// limitForget is how long a node must go unused before a sweep forgets its
+// limit (forgetting it only means it starts again at Max).
+const limitForget = 10 * time.Minute
+
+// NewLimits returns limits with settings s.
+func NewLimits(s LimitSettings) *Limits {
+	if s.Min <= 0 {
+		s.Min = DefaultLimitMin
+	}
+	if s.Max <= 0 {
+		s.Max = DefaultLimitMax
+	}
+	s.Max = max(s.Max, s.Min)
+	if s.Tolerance <= 0 {
+		s.Tolerance = DefaultLimitTolerance
+	}
+	s.Tolerance = max(s.Tolerance, 1)
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return &Limits{s: s, sweepAt: 1024}
+}
+
+// WithLimits sets the per-node concurrency limits. By default the client has
+// its own; main should own one and pass it to every Client, so that the
+// limits outlive a reload. A nil value disables them.
+func WithLimits(l *Limits) Option {
+	return func(c *Client) { c.limits = l; c.noLimits = l == nil }
+}
+
+// Limits returns the client's concurrency limits, or nil.
+func (c *Client) Limits() *Limits { return c.limits }
+
+// get returns n's limit, or nil when n has none yet.
+func (l *Limits) get(n *registry.Node) *nodeLimit {
+	if t := l.table.Load(); t != nil {
+		return (*t)[keyOf(n)]
+	}
+	return nil
+}
+
+// of returns n's limit, adding it at Max when unknown.
+func (l *Limits) of(n *registry.Node) *nodeLimit {
+	if nl := l.get(n); nl != nil {
+		return nl
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var old map[limitKey]*nodeLimit
+	if t := l.table.Load(); t != nil {
+		old = *t
+		if nl := old[keyOf(n)]; nl != nil {
+			return nl
+		}
+	}
+	now := l.s.Now()
+	sweep := len(old)+1 > l.sweepAt
+	next := make(map[limitKey]*nodeLimit, len(old)+1)
+	for k, nl := range old {
+		if sweep && now.Sub(time.Unix(0, nl.used.Load())) > limitForget {
+			continue
+		}
+		next[k] = nl
+	}
+	nl := newNodeLimit(&l.s, now)
+	next[keyOf(n)] = nl
+	if sweep {
+		l.sweepAt = max(2*len(next), 1024)
+	}
+	l.table.Store(&next)
+	return nl
+}
+
+// verdict is what a node's limit says of one more request.
+type verdict uint8
+
+const (
+	admitted verdict = iota
+	full             // as many in flight as its limit
+	tooSlow          // its minimum round trip exceeds the budget left
+)
+
+// admit tells whether n may take one more request, with inFlight requests
+// in flight on it and left of the call's budget. It takes no lock.
+func (l *Limits) admit(n *registry.Node, inFlight int64, left time.Duration) verdict {
+	limit := int64(l.s.Max) // a node that never answered is at Max
+	if nl := l.get(n); nl != nil {
+		if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
+			return tooSlow
+		}
+		if float64(left)*queueShare < float64(nl.expected(inFlight)) {
+			return nl.full() // its queue says the request would not end in time
+		}
+		if inFlight >= nl.limit.Load() {
+			return nl.full()
+		}
+		return admitted
+	}
+	if inFlight >= limit {
+		return full
+	}
+	return admitted
+}
+
+// full notes that the node refused a request, and says so.
+func (nl *nodeLimit) full() verdict {
+	if !nl.refused.Load() {
+		nl.refused.Store(true)
+	}
+	return full
+}
+
+// observe records an answer of n that came rtt after its attempt was sent.
+func (l *Limits) observe(n *registry.Node, rtt time.Duration, now time.Time) {
+	l.of(n).observe(rtt, now)
+}
+
+// atLeast records an attempt on n that ended without an answer rtt after it
+// was sent, when the call's budget ended or its caller left: its round trip
+// would have been longer. It can only shrink the limit, never teach the
+// minimum round trip.
+func (l *Limits) atLeast(n *registry.Node, rtt time.Duration, now time.Time) {
+	if nl := l.get(n); nl != nil {
+		nl.atLeast(rtt, now)
+	}
+}
+
+// backOff records an attempt on n that timed out or that the node refused
+// as overloaded.
+func (l *Limits) backOff(n *registry.Node, now time.Time) {
+	l.of(n).backOff(now)
+}
+
+// Shed returns how many calls were refused because every node was at its
+// limit; TooLow how many because no node could answer within their budget.
+func (l *Limits) Shed() int64 { return l.shed.Load() }
+
+// TooLow returns how many calls were refused because the budget they had
+// left was below the minimum round trip of every node.
+func (l *Limits) TooLow() int64 { return l.tooLow.Load() }
+
+// NodeLimit is the state of one node's limit, for admin endpoints.
+type NodeLimit struct {
+	Service string `json:"service"`
+	Node    string `json:"node"`
+	Limit   int64  `json:"limit"`
+	// MinRTT is the node's minimum round trip, once known.
+	MinRTT time.Duration `json:"min_rtt_ns"`
+	// Samples counts the answers seen.
+	Samples int64 `json:"samples"`
+}
+
+// States returns the nodes whose limit is below Max, sorted by service and
+// node.
+func (l *Limits) States() []NodeLimit {
+	t := l.table.Load()
+	if t == nil {
+		return nil
+	}
+	var out []NodeLimit
+	for k, nl := range *t {
+		lim := nl.limit.Load()
+		if lim >= int64(l.s.Max) {
+			continue
+		}
+		out = append(out, NodeLimit{Service: k.service, Node: k.address, Limit: lim,
+			MinRTT: time.Duration(nl.minRTT.Load()), Samples: nl.samples.Load()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].Node < out[j].Node
+	})
+	return out
+}

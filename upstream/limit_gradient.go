@@ -1,0 +1,167 @@
+package upstream
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// nodeLimit is one node's adaptive concurrency limit. Its published fields
+// (limit, minRTT) are read without a lock when a node is picked; the
+// samples that move them are folded in under mu.
+type nodeLimit struct {
+	s *LimitSettings
+
+	limit   atomic.Int64 // the limit in force, whole requests
+	minRTT  atomic.Int64 // ns; 0 until minRTTSamples answers were seen
+	samples atomic.Int64 // answers seen
+	used    atomic.Int64 // Unix ns of the last sample
+	// refused is set when the node refused a request as full: it was
+	// overloaded during the current half window, so its answers then
+	// were queued and must not become its minimum.
+	refused atomic.Bool
+	// interval is the smoothed time between answers (ns) while the
+	// node's answers show queueing (their smoothed round trip above the
+	// target), 0 when they do not: then the node is busy, and a request
+	// sent now waits about one interval per request in flight ahead of it
+	// (Little's law).
+	interval atomic.Int64
+
+	mu      sync.Mutex
+	value   float64   // the limit, before rounding
+	curMin  int64     // least round trip of the current half window, ns
+	prevMin int64     // least round trip of the previous half window, ns
+	halfEnd time.Time // when the current half window ends
+	// srtt is the smoothed round trip (ns); gap the smoothed time between
+	// answers (ns), each gap cut to srtt (a longer one means the node sat
+	// idle); lastAt when the last answer came.
+	srtt, gap float64
+	lastAt    time.Time
+}
+
+func newNodeLimit(s *LimitSettings, now time.Time) *nodeLimit {
+	nl := &nodeLimit{s: s, value: float64(s.Max), curMin: math.MaxInt64, prevMin: math.MaxInt64,
+		halfEnd: now.Add(minRTTWindow / 2)}
+	nl.limit.Store(int64(s.Max))
+	nl.used.Store(now.UnixNano())
+	return nl
+}
+
+// observe folds in an answer that came rtt after its attempt was sent.
+func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
+	x := int64(max(rtt, 0))
+	nl.used.Store(now.UnixNano())
+	n := nl.samples.Add(1)
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	nl.rotate(now)
+	nl.curMin = min(nl.curMin, x)
+	m := min(nl.curMin, nl.prevMin)
+	if n >= minRTTSamples {
+		nl.minRTT.Store(m)
+	}
+	nl.gradient(time.Duration(m), rtt)
+	nl.expect(time.Duration(m), rtt, now, n >= queueSamples)
+}
+
+// atLeast folds in an attempt that ended without an answer rtt after it was
+// sent: a lower bound of its round trip. It moves the limit only when even
+// that bound shows queueing, and never the minimum round trip.
+func (nl *nodeLimit) atLeast(rtt time.Duration, now time.Time) {
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	nl.rotate(now)
+	m := min(nl.curMin, nl.prevMin)
+	if m == math.MaxInt64 || rtt <= nl.target(time.Duration(m)) {
+		return
+	}
+	nl.gradient(time.Duration(m), rtt)
+	nl.expect(time.Duration(m), rtt, now, nl.samples.Load() >= queueSamples)
+}
+
+// expect folds an answer (or a lower bound of one) into the smoothed round
+// trip and the smoothed gap between answers, and publishes the gap while
+// the round trip shows queueing and enough answers were seen. Few answers
+// are enough: a minimum learnt from few is too high if anything, which
+// makes the queue show later, not sooner.
+func (nl *nodeLimit) expect(minRTT, rtt time.Duration, now time.Time, trusted bool) {
+	x := float64(rtt)
+	if nl.srtt == 0 {
+		nl.srtt = x
+	} else {
+		nl.srtt = 0.75*nl.srtt + 0.25*x
+	}
+	if !nl.lastAt.IsZero() {
+		g := min(float64(now.Sub(nl.lastAt)), nl.srtt)
+		nl.gap = 0.875*nl.gap + 0.125*max(g, 0)
+	}
+	nl.lastAt = now
+	var gap int64
+	if trusted && nl.srtt > float64(nl.target(minRTT)) {
+		gap = max(int64(nl.gap), 1)
+	}
+	nl.interval.Store(gap)
+}
+
+// expected returns how long a request sent to the node now, with inFlight
+// requests ahead of it, should take, or 0 when its answers show no
+// queueing.
+func (nl *nodeLimit) expected(inFlight int64) time.Duration {
+	gap := nl.interval.Load()
+	if gap == 0 {
+		return 0
+	}
+	return time.Duration(nl.minRTT.Load() + inFlight*gap)
+}
+
+// backOff shrinks the limit after a timeout or an overloaded answer.
+func (nl *nodeLimit) backOff(time.Time) {
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	nl.set(nl.value * limitBackOff)
+}
+
+// rotate starts a new half window when the current one has ended: the
+// minimum round trip then forgets what is older than a window, unless the
+// node refused requests as full meanwhile. Under an overload that lasts,
+// every answer is queued; a minimum re-learnt from them would make the
+// queue look normal, and the limit and the queue check would let the
+// overload in again.
+func (nl *nodeLimit) rotate(now time.Time) {
+	if now.Before(nl.halfEnd) {
+		return
+	}
+	switch {
+	case nl.refused.Swap(false):
+		nl.prevMin = min(nl.prevMin, nl.curMin)
+	case now.Sub(nl.halfEnd) >= minRTTWindow/2:
+		nl.prevMin = math.MaxInt64 // a whole half window went by without samples
+	default:
+		nl.prevMin = nl.curMin
+	}
+	nl.curMin = math.MaxInt64
+	nl.halfEnd = now.Add(minRTTWindow / 2)
+}
+
+// target is the round trip below which answers show no queueing.
+func (nl *nodeLimit) target(minRTT time.Duration) time.Duration {
+	return max(time.Duration(nl.s.Tolerance*float64(minRTT)), minRTT+LimitSlack)
+}
+
+// gradient moves the limit after a round trip of rtt, against minRTT.
+func (nl *nodeLimit) gradient(minRTT, rtt time.Duration) {
+	g := 1.0
+	if rtt > 0 {
+		g = min(max(float64(nl.target(minRTT))/float64(rtt), 0.5), 1)
+	}
+	next := nl.value*g + math.Sqrt(nl.value)
+	nl.set((1-limitSmoothing)*nl.value + limitSmoothing*next)
+}
+
+// set stores v, clamped, as the limit.
+func (nl *nodeLimit) set(v float64) {
+	v = min(max(v, float64(nl.s.Min)), float64(nl.s.Max))
+	nl.value = v
+	nl.limit.Store(int64(v))
+}

@@ -1,0 +1,193 @@
+package upstream
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// limitAt returns a fresh node limit with the default settings, started at
+// t0, and a function feeding it one answer of round trip rtt every step.
+func limitAt(t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Duration)) {
+	return limitWith(LimitSettings{}, t0, step)
+}
+
+// limitWith is limitAt with settings s.
+func limitWith(s LimitSettings, t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Duration)) {
+	s = NewLimits(s).s
+	nl := newNodeLimit(&s, t0)
+	now := t0
+	return nl, func(rtt time.Duration) {
+		now = now.Add(step)
+		nl.observe(rtt, now)
+	}
+}
+
+// TestLimitFallsUnderQueueingAndRecovers feeds a node answers of 100 ms,
+// then of 500 ms (five times its minimum: requests queue), then 100 ms again:
+// the limit falls from the maximum to a few requests and climbs back.
+func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
+	nl, answer := limitWith(LimitSettings{Min: 1}, time.Unix(1000, 0), 10*time.Millisecond)
+	for range minRTTSamples {
+		answer(100 * time.Millisecond)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Fatalf("limit after answers at the minimum = %d, want %d", got, DefaultLimitMax)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != 100*time.Millisecond {
+		t.Fatalf("minRTT = %s, want 100ms", got)
+	}
+	for range 100 {
+		answer(500 * time.Millisecond)
+	}
+	low := nl.limit.Load()
+	if low > 10 {
+		t.Fatalf("limit after 100 answers at 5x the minimum = %d, want at most 10", low)
+	}
+	if low < 1 {
+		t.Fatalf("limit %d below the minimum 1", low)
+	}
+	for range 2000 {
+		answer(100 * time.Millisecond)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Errorf("limit after the queue cleared = %d, want back to %d", got, DefaultLimitMax)
+	}
+}
+
+// TestLimitIgnoresFastServiceNoise feeds a node answering in 0.1 to 2 ms:
+// the jitter is large relative to its minimum round trip, but far below
+// LimitSlack, so the limit never moves from the maximum.
+func TestLimitIgnoresFastServiceNoise(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), time.Millisecond)
+	r := rand.New(rand.NewPCG(1, 2))
+	lowest := nl.limit.Load()
+	for range 100_000 {
+		answer(100*time.Microsecond + time.Duration(r.Int64N(int64(1900*time.Microsecond))))
+		lowest = min(lowest, nl.limit.Load())
+	}
+	if lowest != DefaultLimitMax {
+		t.Errorf("limit fell to %d under sub-millisecond jitter, want it kept at %d", lowest, DefaultLimitMax)
+	}
+}
+
+// TestLimitRelearnsTheMinimum has a node become slower for good (10 ms to
+// 300 ms, with no queueing): within the minimum's window the new round trip
+// becomes the minimum and the limit climbs back, rather than the node being
+// held to a few requests forever.
+func TestLimitRelearnsTheMinimum(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), 100*time.Millisecond)
+	for range minRTTSamples {
+		answer(10 * time.Millisecond)
+	}
+	// 60 s of answers at 300 ms, ten a second.
+	for range 600 {
+		answer(300 * time.Millisecond)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != 300*time.Millisecond {
+		t.Errorf("minRTT = %s after a minute at 300ms, want 300ms", got)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Errorf("limit = %d once the slower round trip is the norm, want %d", got, DefaultLimitMax)
+	}
+}
+
+// TestLimitBackOffAndLowerBounds: a timeout shrinks the limit by 10 %; an
+// attempt cut short by the caller's budget shrinks it only when even its
+// partial round trip shows queueing, and never teaches the minimum (a tight
+// client's 50 ms budget says nothing of a 150 ms service).
+func TestLimitBackOffAndLowerBounds(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	nl, answer := limitAt(t0, 10*time.Millisecond)
+	for range minRTTSamples {
+		answer(150 * time.Millisecond)
+	}
+	nl.backOff(t0)
+	if got, want := nl.limit.Load(), int64(DefaultLimitMax*limitBackOff); got != want {
+		t.Fatalf("limit after a timeout = %d, want %d", got, want)
+	}
+	before := nl.limit.Load()
+	for range 100 {
+		nl.atLeast(50*time.Millisecond, t0.Add(time.Second))
+	}
+	if got := nl.limit.Load(); got != before {
+		t.Errorf("limit moved to %d on attempts cut at 50ms (below the minimum), want %d", got, before)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != 150*time.Millisecond {
+		t.Errorf("minRTT = %s after attempts cut at 50ms, want 150ms", got)
+	}
+	nl.atLeast(time.Second, t0.Add(time.Second))
+	if got := nl.limit.Load(); got >= before {
+		t.Errorf("limit = %d after an attempt cut at 1s (6x the minimum), want below %d", got, before)
+	}
+}
+
+// TestLimitQueueRefusesWhatCannotEndInTime: a node answering one request
+// every 50 ms while its answers take 300 ms (three times its 100 ms
+// minimum: it is queueing) is expected to take its minimum plus 50 ms per
+// request in flight. With 6 in flight a call with 1 s left is admitted; with
+// 20 in flight (1.1 s expected) it is refused as full, and with none in
+// flight (the queue drained) admitted again. A node that answers at its
+// minimum is never refused this way, however many are in flight below its
+// limit.
+func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }})
+	busy := &registry.Node{Service: "svc", ID: "busy", Address: "10.0.0.1:80"}
+	calm := &registry.Node{Service: "svc", ID: "calm", Address: "10.0.0.2:80"}
+	for range minRTTSamples {
+		now = now.Add(100 * time.Millisecond)
+		l.observe(busy, 100*time.Millisecond, now)
+		l.observe(calm, 100*time.Millisecond, now)
+	}
+	for range 40 {
+		now = now.Add(50 * time.Millisecond)
+		l.observe(busy, 300*time.Millisecond, now)
+		l.observe(calm, 100*time.Millisecond, now)
+	}
+	if got := l.get(busy).expected(6); got < 350*time.Millisecond || got > 450*time.Millisecond {
+		t.Errorf("expected round trip with 6 in flight = %s, want about 400ms", got)
+	}
+	for _, tt := range []struct {
+		node     *registry.Node
+		inFlight int64
+		want     verdict
+	}{
+		{busy, 6, admitted},
+		{busy, 20, full},
+		{busy, 0, admitted},
+		{calm, 100, admitted},
+	} {
+		if got := l.admit(tt.node, tt.inFlight, time.Second); got != tt.want {
+			t.Errorf("%s with %d in flight and 1s left: verdict %d, want %d", tt.node.ID, tt.inFlight, got, tt.want)
+		}
+	}
+}
+
+// TestLimitKeepsTheMinimumUnderLastingOverload: a node that keeps refusing
+// requests as full answers only from its queue (700 ms against 100 ms); a
+// minute of that must not make 700 ms its minimum, or the queue would look
+// normal and the overload be let in again.
+func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }})
+	n := &registry.Node{Service: "svc", ID: "n", Address: "10.0.0.1:80"}
+	for range minRTTSamples {
+		now = now.Add(100 * time.Millisecond)
+		l.observe(n, 100*time.Millisecond, now)
+	}
+	for i := range 1200 { // a minute, an answer every 50 ms
+		now = now.Add(50 * time.Millisecond)
+		l.observe(n, 700*time.Millisecond, now)
+		if i%20 == 0 {
+			if v := l.admit(n, 100, time.Second); v != full {
+				t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)
+			}
+		}
+	}
+	if got := time.Duration(l.get(n).minRTT.Load()); got != 100*time.Millisecond {
+		t.Errorf("minRTT after a minute of overload = %s, want 100ms kept", got)
+	}
+}

@@ -1,0 +1,91 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/selector"
+)
+
+// admit returns node, the picker's choice for an attempt, when its limit
+// lets one more request in with the budget ctx has left; else another node
+// of p that the limits admit, avoiding the call's tried nodes while any
+// other is left. When no node is admitted it returns an *OverloadedError
+// if some node was only full, else a *BudgetTooLowError. The common case,
+// node admitted, takes no lock and allocates nothing.
+func (c *Client) admit(ctx context.Context, service string, p selector.Picker, node *registry.Node,
+	tried []*registry.Node, pin string) (*registry.Node, error) {
+	left := c.left(ctx)
+	v := c.limits.admit(node, c.loads.InFlight(node), left)
+	if v == admitted {
+		return node, nil
+	}
+	var exBuf [8]*registry.Node
+	var outBuf [4]*registry.Node
+	out := outBuf[:0] // the nodes the limits refused
+	anyFull, need := false, time.Duration(1<<63-1)
+	for {
+		out = append(out, node)
+		if v == full {
+			anyFull = true
+		} else if nl := c.limits.get(node); nl != nil {
+			need = min(need, time.Duration(nl.minRTT.Load()))
+		}
+		ex := append(append(exBuf[:0], tried...), out...)
+		next, err := p.Pick(selector.PickInfo{Tried: ex, Version: pin})
+		if err == nil && len(tried) > 0 && has(ex, next) {
+			// Every other node is refused: the tried ones may serve again.
+			next, err = p.Pick(selector.PickInfo{Tried: out, Version: pin})
+		}
+		if err != nil || has(out, next) {
+			if anyFull {
+				return nil, &OverloadedError{Service: service}
+			}
+			return nil, &BudgetTooLowError{Service: service, Left: left, Need: need}
+		}
+		node = next
+		if v = c.limits.admit(node, c.loads.InFlight(node), left); v == admitted {
+			return node, nil
+		}
+	}
+}
+
+// has reports whether n is in nodes, by identity.
+func has(nodes []*registry.Node, n *registry.Node) bool {
+	for _, x := range nodes {
+		if x.Same(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// countRefusal counts a call that its first pick refused.
+func (c *Client) countRefusal(err error) {
+	switch err.(type) {
+	case *OverloadedError:
+		c.limits.shed.Add(1)
+	case *BudgetTooLowError:
+		c.limits.tooLow.Add(1)
+	}
+}
+
+// teach tells node's limit what an attempt sent at sent showed: an answer's
+// round trip; a per-try timeout, or an answer 503 with Retry-After (the node
+// says it is overloaded), as a sign of overload; an attempt that the call's
+// end cut short, as a round trip at least that long. Other failures (a
+// refused connection, a lost one, a plain 5xx) are ejection's business.
+func (c *Client) teach(node *registry.Node, o Outcome, resp *http.Response, err error, sent, now time.Time) {
+	switch {
+	case o == Success || o == Rejected:
+		c.limits.observe(node, now.Sub(sent), now)
+	case o == Failed && resp == nil && errors.Is(err, context.DeadlineExceeded),
+		o == Failed && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		c.limits.backOff(node, now)
+	case o == Abandoned && resp == nil:
+		c.limits.atLeast(node, now.Sub(sent), now)
+	}
+}
