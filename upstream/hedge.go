@@ -31,7 +31,8 @@ func (a inFlight) release() {
 // on (RetryPolicy.HedgeAfter), retries are, and r may be sent twice
 // (idempotent, with a replayable body).
 func (c *Client) hedges(ctx context.Context, r *http.Request, attempt int) bool {
-	return c.retry.HedgeAfter > 0 && attempt == 0 && c.retry.MaxRetries > 0 && idempotent(ctx, r) && replayable(r)
+	return c.retry.HedgeAfter > 0 && attempt == 0 && c.retry.MaxRetries > 0 && idempotent(ctx, r) && replayable(r) &&
+		!upgrades(r)
 }
 
 // hedged sends out, the first attempt of r, as first says and, when no
