@@ -14,7 +14,12 @@ import (
 
 // serveHTTP forwards r as plain HTTP under ctx. Its body is read before a
 // node is picked, up to MaxReplayBody bytes, and streamed beyond.
+// A request that asks to switch protocols goes to serveUpgrade.
 func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if proto := upgradeProtocol(r.Header); proto != "" {
+		h.serveUpgrade(ctx, w, r, proto)
+		return
+	}
 	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.RequestURI = ""
 	path, rawPath := h.upstreamPath(r)

@@ -33,6 +33,10 @@ type Route struct {
 	// Idempotent marks the route's requests safe to retry after they were
 	// sent, whatever their method.
 	Idempotent bool
+	// Upgrades lists the protocols (Upgrade tokens, matched without regard
+	// to case) a client may switch to through an HTTP route; a request
+	// asking for another is refused with 400. Empty means "websocket" alone.
+	Upgrades []string
 	// Middleware wraps the route's handler, the first outermost: it runs
 	// after the route matched (path parameters are set) and before the
 	// budget is originated, which still counts from the request's arrival.

@@ -53,6 +53,17 @@ type Options struct {
 	// its method; the gateway sets upstream.WithIdempotent. Nil leaves the
 	// context as it is: the Doer then decides by method alone.
 	MarkIdempotent func(context.Context) context.Context
+	// UpgradeIdleTimeout ends a connection switched to another protocol
+	// (a WebSocket) when no byte went either way for this long; zero means
+	// DefaultUpgradeIdleTimeout. The request's budget bounds only the
+	// handshake.
+	UpgradeIdleTimeout time.Duration
+	// UpgradeMaxLifetime ends a switched connection this long after the
+	// switch, however busy; zero means DefaultUpgradeMaxLifetime.
+	UpgradeMaxLifetime time.Duration
+	// Tunnels, when not nil, tracks the switched connections, so that
+	// shutdown can end them (Tunnels.CloseAll).
+	Tunnels *Tunnels
 	// Reserved lists paths that the gateway answers itself, before any
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.
