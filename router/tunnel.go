@@ -51,7 +51,8 @@ func (o *Options) upgradeLimits() tunnelLimits {
 type tunnel struct {
 	client  net.Conn
 	backend io.ReadWriteCloser
-	ws      bool // the protocol is WebSocket: it ends with a close frame
+	ws      bool          // the protocol is WebSocket: it ends with a close frame
+	wIdle   time.Duration // bounds each write to the client
 
 	last    atomic.Int64 // unix nanoseconds of the last byte either way
 	ending  atomic.Bool  // end has begun: the client's bytes are discarded
@@ -59,8 +60,8 @@ type tunnel struct {
 	endOnce sync.Once
 }
 
-func newTunnel(client net.Conn, backend io.ReadWriteCloser, proto string) *tunnel {
-	t := &tunnel{client: client, backend: backend, ws: equalFold(proto, "websocket")}
+func newTunnel(client net.Conn, backend io.ReadWriteCloser, proto string, writeIdle time.Duration) *tunnel {
+	t := &tunnel{client: client, backend: backend, ws: equalFold(proto, "websocket"), wIdle: writeIdle}
 	t.last.Store(time.Now().UnixNano())
 	return t
 }
@@ -84,8 +85,10 @@ func (t *tunnel) end() {
 			t.client.Close()
 			return
 		}
-		t.wmu.Lock()
+		// A write of the backend's bytes blocked on a client that does not
+		// read gives up by this deadline, and lets the close frame go.
 		_ = t.client.SetWriteDeadline(time.Now().Add(closeGrace))
+		t.wmu.Lock()
 		_, err := t.client.Write(goingAway[:])
 		t.wmu.Unlock()
 		if err != nil {
@@ -188,8 +191,9 @@ func (t *tunnel) toBackend(early []byte) {
 	}
 }
 
-// toClient copies the backend's bytes to the client; at the backend's EOF
-// it half-closes the client's side.
+// toClient copies the backend's bytes to the client, each write bounded by
+// the write idle timeout; at the backend's EOF it half-closes the client's
+// side.
 func (t *tunnel) toClient() {
 	buf := make([]byte, 32<<10)
 	for {
@@ -197,6 +201,11 @@ func (t *tunnel) toClient() {
 		if n > 0 {
 			t.last.Store(time.Now().UnixNano())
 			t.wmu.Lock()
+			if t.ending.Load() {
+				t.wmu.Unlock()
+				return
+			}
+			_ = t.client.SetWriteDeadline(time.Now().Add(t.wIdle))
 			_, werr := t.client.Write(buf[:n])
 			t.wmu.Unlock()
 			if werr != nil {

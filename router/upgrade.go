@@ -114,7 +114,7 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 			"this connection cannot switch protocols")
 		return
 	}
-	t := newTunnel(conn, backend, proto)
+	t := newTunnel(conn, backend, proto, h.opts.WriteIdleTimeout)
 	if err := writeSwitch(conn, brw.Writer, resp.Header, proto, h.opts.WriteIdleTimeout); err != nil {
 		t.abort()
 		h.logUpgrade(ctx, slog.LevelInfo, "upgrade failed", "writing the 101 answer: "+err.Error())
