@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/router"
 )
 
@@ -110,4 +111,32 @@ func TestTunnelMaxLifetime(t *testing.T) {
 		}
 	}
 	wantGoingAway(t, c)
+}
+
+// TestTunnelOutlivesTheBudget: the budget bounds the handshake, not the
+// switched connection, which still echoes once the budget's deadline and
+// every context derived from it have passed.
+func TestTunnelOutlivesTheBudget(t *testing.T) {
+	b, _ := wsEcho(t)
+	short := budget.Policy{Timeout: 100 * time.Millisecond}
+	rt := (&setup{}).node("chat", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: short})
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// Not a wait for an event: the point is that time passes beyond the
+	// budget. Three budgets leave no doubt, whatever the machine's load.
+	time.Sleep(3 * short.Timeout)
+	if err := c.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.Read(ctx); err != nil || string(got) != "still here" {
+		t.Fatalf("echo after the budget = %q, %v", got, err)
+	}
 }
