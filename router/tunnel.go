@@ -56,6 +56,7 @@ type tunnel struct {
 
 	last    atomic.Int64 // unix nanoseconds of the last byte either way
 	ending  atomic.Bool  // end has begun: the client's bytes are discarded
+	over    atomic.Bool  // run has returned: timers have nothing to do
 	wmu     sync.Mutex   // one write at a time to the client
 	endOnce sync.Once
 }
@@ -133,6 +134,7 @@ func (t *tunnel) run(early []byte, lim tunnelLimits, reg *Tunnels) {
 	wg.Go(func() { t.toBackend(early) })
 	wg.Go(t.toClient)
 	wg.Wait()
+	t.over.Store(true)
 	t.abort()
 }
 
@@ -141,6 +143,9 @@ func (t *tunnel) watchIdle(idle time.Duration) *time.Timer {
 	var tm *time.Timer
 	var mu sync.Mutex
 	check := func() {
+		if t.over.Load() {
+			return
+		}
 		since := time.Since(time.Unix(0, t.last.Load()))
 		if since >= idle {
 			t.end()

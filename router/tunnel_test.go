@@ -140,3 +140,28 @@ func TestTunnelOutlivesTheBudget(t *testing.T) {
 		t.Fatalf("echo after the budget = %q, %v", got, err)
 	}
 }
+
+// TestUpgradeGoesThroughTheRouteMiddleware: auth and rate limits, which
+// are route middleware, refuse a handshake before any backend sees it.
+func TestUpgradeGoesThroughTheRouteMiddleware(t *testing.T) {
+	b, _ := wsEcho(t)
+	refuse := func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+	}
+	rt := (&setup{}).node("chat", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: policy,
+			Middleware: []func(http.Handler) http.Handler{refuse}})
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dial = %v, %v; want a 401", resp, err)
+	}
+	if n := b.hits.Load(); n != 0 {
+		t.Errorf("the backend saw %d handshakes", n)
+	}
+}
