@@ -15,7 +15,12 @@ import (
 
 // serveHTTP forwards r as plain HTTP under ctx. Its body is read before a
 // node is picked, up to MaxReplayBody bytes, and streamed beyond.
+// A request that asks to switch protocols goes to serveUpgrade.
 func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if proto := upgradeProtocol(r.Header); proto != "" {
+		h.serveUpgrade(ctx, w, r, proto)
+		return
+	}
 	var early *hints
 	if wantsHints(r) {
 		early = &hints{w: w}

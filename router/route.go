@@ -37,6 +37,10 @@ type Route struct {
 	// by the stream's idle timeout and maximum lifetime (see StreamPolicy).
 	// HTTP routes only.
 	Stream *StreamPolicy
+	// Upgrades lists the protocols (Upgrade tokens, matched without regard
+	// to case) a client may switch to through an HTTP route; a request
+	// asking for another is refused with 400. Empty means "websocket" alone.
+	Upgrades []string
 	// Middleware wraps the route's handler, the first outermost: it runs
 	// after the route matched (path parameters are set) and before the
 	// budget is originated, which still counts from the request's arrival.

@@ -57,6 +57,17 @@ type Options struct {
 	// stream, whose attempt must not be cut by a per-try timeout or hedged;
 	// the gateway sets upstream.WithStream. Nil leaves the context as it is.
 	MarkStream func(context.Context) context.Context
+	// UpgradeIdleTimeout ends a connection switched to another protocol
+	// (a WebSocket) when no byte went either way for this long; zero means
+	// DefaultUpgradeIdleTimeout. The request's budget bounds only the
+	// handshake.
+	UpgradeIdleTimeout time.Duration
+	// UpgradeMaxLifetime ends a switched connection this long after the
+	// switch, however busy; zero means DefaultUpgradeMaxLifetime.
+	UpgradeMaxLifetime time.Duration
+	// Tunnels, when not nil, tracks the switched connections, so that
+	// shutdown can end them (Tunnels.CloseAll).
+	Tunnels *Tunnels
 	// Reserved lists paths that the gateway answers itself, before any
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.

@@ -178,7 +178,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
-			resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel, acancel: acancel}
+			resp.Body = answerBody(resp.Body, done, cancel, acancel)
 			return resp, nil
 		case outcome == ClientFault:
 			// The client's own request failed the attempt: its error speaks
@@ -201,7 +201,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				if verdict == giveUpNoMore {
 					resp.Header.Set(RetryHeader, RetryNo)
 				}
-				resp.Body = &attemptBody{ReadCloser: resp.Body, done: done, cancel: cancel, acancel: acancel}
+				resp.Body = answerBody(resp.Body, done, cancel, acancel)
 				return resp, nil
 			}
 			done()

@@ -32,7 +32,7 @@ func (a inFlight) release() {
 // (idempotent, with a replayable body).
 func (c *Client) hedges(ctx context.Context, r *http.Request, attempt int) bool {
 	return c.retry.HedgeAfter > 0 && attempt == 0 && c.retry.MaxRetries > 0 && idempotent(ctx, r) && replayable(r) &&
-		!streaming(ctx)
+		!streaming(ctx) && !upgrades(r)
 }
 
 // hedged sends out, the first attempt of r, as first says and, when no

@@ -36,6 +36,9 @@ type gateway struct {
 	client   *upstream.Client
 	registry registry.Registry
 	router   atomic.Pointer[router.Router]
+	// tunnels are the connections switched to another protocol
+	// (WebSockets), across reloads: shutdown ends them after the drain.
+	tunnels  *router.Tunnels
 	draining atomic.Bool
 	promReg  *prometheus.Registry
 	metrics  *middleware.Metrics
@@ -57,7 +60,8 @@ type gateway struct {
 }
 
 func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, logger: logger, accessLogger: logger, promReg: prometheus.NewRegistry()}
+	g := &gateway{cfg: cfg, logger: logger, accessLogger: logger, promReg: prometheus.NewRegistry(),
+		tunnels: router.NewTunnels()}
 	g.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.metrics = middleware.NewMetrics(g.promReg)
 	reg, err := newRegistry(cfg)
@@ -108,7 +112,8 @@ func (g *gateway) install(cfg *config.Config) error {
 		return err
 	}
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
-		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout})
+		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
+		Tunnels: g.tunnels})
 	if err != nil {
 		return err
 	}
@@ -331,7 +336,9 @@ func (g *gateway) updateStatic(cfg *config.Config) {
 }
 
 // shutdown marks the gateway draining, stops accepting, and waits for
-// in-flight requests up to the shutdown grace.
+// in-flight requests up to the shutdown grace. Then it ends the proxied
+// WebSockets, which neither server's Shutdown waits for, with a close frame
+// of code 1001 (going away), waiting for them up to the grace again.
 func (g *gateway) shutdown(servers []httpServer) error {
 	g.draining.Store(true)
 	if d := g.cfg.DrainDelay; d > 0 {
@@ -347,6 +354,12 @@ func (g *gateway) shutdown(servers []httpServer) error {
 		wg.Go(func() { errs[i] = srv.Shutdown(ctx) })
 	}
 	wg.Wait()
+	tctx, tcancel := context.WithTimeout(context.Background(), g.cfg.ShutdownGrace)
+	defer tcancel()
+	if n := g.tunnels.Len(); n > 0 {
+		g.logger.Info("closing proxied connections", slog.Int("tunnels", n))
+	}
+	errs = append(errs, g.tunnels.CloseAll(tctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("draining: %w", err)
 	}

@@ -1,0 +1,159 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/problem"
+)
+
+// A request with "Connection: upgrade" and an Upgrade field asks to switch
+// the connection to another protocol, WebSocket most often. An HTTP route
+// forwards such a request with both fields kept, through the same client as
+// any request (selection, breaker, the budget bounding the handshake, and
+// the route's middleware: auth and rate limits apply at the handshake). A
+// backend's 101 answer turns the client's connection into a tunnel to the
+// backend's (see tunnel.go); any other answer is copied as usual.
+
+// upgradeProtocol returns the protocol h asks to switch to, or "" when h
+// asks for none: an Upgrade field without "upgrade" in Connection is a
+// hop-by-hop field like any other, and dropped.
+func upgradeProtocol(h http.Header) string {
+	if !hasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	return strings.TrimSpace(h.Get("Upgrade"))
+}
+
+// hasToken reports whether one of the comma-separated lists in vv holds
+// token, compared without regard to case.
+func hasToken(vv []string, token string) bool {
+	for _, v := range vv {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allowsUpgrade reports whether the route lets a client switch to proto.
+func (h *routeHandler) allowsUpgrade(proto string) bool {
+	allowed := h.route.Upgrades
+	if len(allowed) == 0 {
+		allowed = defaultUpgrades
+	}
+	for _, p := range allowed {
+		if strings.EqualFold(p, proto) {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultUpgrades are the protocols a route with no Upgrades allows.
+var defaultUpgrades = []string{"websocket"}
+
+// serveUpgrade forwards r, which asks to switch to proto, under ctx, the
+// handshake's budget.
+func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, proto string) {
+	if !h.allowsUpgrade(proto) {
+		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Upgrade not allowed",
+			fmt.Sprintf("route %s does not switch to protocol %q", h.route.DisplayName(), proto))
+		return
+	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Upgrade with a body",
+			"a request that switches protocols carries no body")
+		return
+	}
+	out := r.WithContext(ctx)
+	out.RequestURI = ""
+	path, rawPath := h.upstreamPath(r)
+	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}
+	out.Host = r.Host
+	out.Header = outboundHeader(r)
+	out.Header["Connection"] = []string{"Upgrade"}
+	out.Header["Upgrade"] = []string{proto}
+	out.Close = false
+	out.Body, out.ContentLength = nil, 0
+	resp, err := h.client.Do(out)
+	if err != nil {
+		h.fail(ctx, w, err)
+		return
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		h.answer(ctx, w, resp)
+		return
+	}
+	backend, ok := resp.Body.(io.ReadWriteCloser)
+	if got := upgradeProtocol(resp.Header); !ok || !strings.EqualFold(got, proto) {
+		resp.Body.Close()
+		detail := fmt.Sprintf("the backend switched to protocol %q when %q was asked", got, proto)
+		if !ok {
+			detail = "the backend's 101 answer came without a connection to write to"
+		}
+		h.logUpgrade(ctx, slog.LevelWarn, "upgrade refused", detail)
+		problem.Write(w, http.StatusBadGateway, problem.TypeUpstream, "Bad upgrade", detail)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		backend.Close()
+		h.logUpgrade(ctx, slog.LevelWarn, "upgrade failed", "cannot take the connection: "+err.Error())
+		problem.Write(w, http.StatusInternalServerError, problem.TypeInternal, "Upgrade failed",
+			"this connection cannot switch protocols")
+		return
+	}
+	t := newTunnel(conn, backend, proto, h.opts.WriteIdleTimeout)
+	if err := writeSwitch(conn, brw.Writer, resp.Header, proto, h.opts.WriteIdleTimeout); err != nil {
+		t.abort()
+		h.logUpgrade(ctx, slog.LevelInfo, "upgrade failed", "writing the 101 answer: "+err.Error())
+		return
+	}
+	// Bytes the client sent after its handshake, already read by the
+	// server, go first.
+	var early []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ = brw.Reader.Peek(n)
+	}
+	t.run(early, h.opts.upgradeLimits(), h.opts.Tunnels)
+}
+
+// writeSwitch writes the 101 answer to the client: the backend's header
+// less its hop-by-hop fields, with Connection and Upgrade of its own.
+func writeSwitch(conn interface{ SetWriteDeadline(time.Time) error }, bw *bufio.Writer,
+	backend http.Header, proto string, idle time.Duration) error {
+	hdr := make(http.Header, len(backend)+2)
+	copyHeader(hdr, backend)
+	hdr["Connection"] = []string{"Upgrade"}
+	hdr["Upgrade"] = []string{proto}
+	_ = conn.SetWriteDeadline(time.Now().Add(idle))
+	if _, err := bw.WriteString("HTTP/1.1 101 Switching Protocols\r\n"); err != nil {
+		return err
+	}
+	if err := hdr.Write(bw); err != nil {
+		return err
+	}
+	if _, err := bw.WriteString("\r\n"); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return conn.SetWriteDeadline(time.Time{})
+}
+
+func (h *routeHandler) logUpgrade(ctx context.Context, level slog.Level, msg, detail string) {
+	h.opts.Logger.LogAttrs(ctx, level, msg, slog.String("route", h.route.DisplayName()),
+		slog.String("service", h.route.Service), slog.String("detail", detail))
+}

@@ -1,0 +1,299 @@
+package router_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/rpc"
+	"github.com/sluicehq/sluice/server"
+)
+
+// wsEcho is a WebSocket backend that echoes every message; it records the
+// Upgrade field of each handshake it accepts.
+func wsEcho(t *testing.T) (*backend, chan string) {
+	t.Helper()
+	upgrades := make(chan string, 8)
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		upgrades <- r.Header.Get("Upgrade")
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		ctx := context.Background()
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if err := c.Write(ctx, typ, msg); err != nil {
+				return
+			}
+		}
+	})
+	return b, upgrades
+}
+
+// listenerServers serves h on loopback with each server a route listener
+// can use, and returns their base URLs by name.
+func listenerServers(t *testing.T, h http.Handler) map[string]string {
+	t.Helper()
+	std := httptest.NewServer(h)
+	t.Cleanup(std.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lean := &server.Server{Handler: h}
+	go lean.Serve(ln)
+	t.Cleanup(func() { lean.Close() })
+	return map[string]string{"net/http": std.URL, "sluice": "http://" + ln.Addr().String()}
+}
+
+// TestWebSocketThroughARoute echoes messages through a route on both
+// listener servers: the handshake's Upgrade field reaches the backend, and
+// bytes flow both ways once it answered 101.
+func TestWebSocketThroughARoute(t *testing.T) {
+	b, upgrades := wsEcho(t)
+	tunnels := router.NewTunnels()
+	s := (&setup{opts: router.Options{Tunnels: tunnels}}).node("chat", b.addr())
+	rt := s.build(t, router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: policy})
+	for name, base := range listenerServers(t, rt) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+			if err != nil {
+				t.Fatalf("dial through the gateway: %v", err)
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			if got := <-upgrades; got != "websocket" {
+				t.Errorf("the backend saw Upgrade %q", got)
+			}
+			for _, msg := range []string{"one", "two", strings.Repeat("x", 100<<10)} {
+				if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				_, got, err := c.Read(ctx)
+				if err != nil || string(got) != msg {
+					t.Fatalf("echo = %d bytes, %v; want %d bytes", len(got), err, len(msg))
+				}
+			}
+			if n := tunnels.Len(); n != 1 {
+				t.Errorf("%d tunnels tracked, want 1", n)
+			}
+			if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+}
+
+// TestUpgradeTheRouteDoesNotAllow is refused with 400 before any backend
+// is called; an Upgrade field without "upgrade" in Connection is dropped
+// as hop-by-hop, and the request forwarded as a plain one.
+func TestUpgradeTheRouteDoesNotAllow(t *testing.T) {
+	b := newBackend(t, nil)
+	rt := (&setup{}).node("svc", b.addr()).build(t, router.Route{Method: "GET", Path: "/x", Service: "svc", Budget: policy})
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("Connection", "keep-alive, Upgrade")
+	r.Header.Set("Upgrade", "h2c")
+	p := wantProblem(t, serve(rt, r), http.StatusBadRequest, problem.TypeBadRequest)
+	if !strings.Contains(p.Detail, `"h2c"`) {
+		t.Errorf("detail %q does not name the protocol", p.Detail)
+	}
+	if n := b.hits.Load(); n != 0 {
+		t.Errorf("the backend was called %d times", n)
+	}
+
+	r = httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("Upgrade", "h2c")
+	if rec := serve(rt, r); rec.Code != http.StatusOK {
+		t.Fatalf("plain request with a stray Upgrade = %d", rec.Code)
+	}
+	if got := b.last(t).Header.Get("Upgrade"); got != "" {
+		t.Errorf("a stray Upgrade reached the backend: %q", got)
+	}
+}
+
+// TestUpgradeAllowedByTheRoute lets a route allow another protocol, and an
+// answer other than 101 is copied as any answer.
+func TestUpgradeAllowedByTheRoute(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "no "+r.Header.Get("Upgrade")+" "+r.Header.Get("Connection"))
+	})
+	rt := (&setup{}).node("svc", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/x", Service: "svc", Upgrades: []string{"Custom"}, Budget: policy})
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "custom")
+	rec := serve(rt, r)
+	if rec.Code != http.StatusForbidden || rec.Body.String() != "no custom Upgrade" {
+		t.Fatalf("answer = %d %q", rec.Code, rec.Body)
+	}
+}
+
+// TestUpgradeToAnotherProtocolThanAsked is a 502: the client asked for one
+// protocol and the backend switched to another.
+func TestUpgradeToAnotherProtocolThanAsked(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "other")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	})
+	rt := (&setup{}).node("svc", b.addr()).build(t, router.Route{Method: "GET", Path: "/x", Service: "svc", Budget: policy})
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/x", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status = %d, want 502", resp.StatusCode)
+	}
+}
+
+// TestSluiceStreamThroughARoute runs the project's own sluice.stream.v1
+// chat through an HTTP route to /rpc/*.
+func TestSluiceStreamThroughARoute(t *testing.T) {
+	streams := rpc.NewStreamServer()
+	rpc.RegisterStream(streams, "Chat.Echo", func(ctx context.Context, st *rpc.ServerStream) error {
+		for {
+			var m map[string]string
+			if err := st.Recv(ctx, &m); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := st.Send(ctx, m); err != nil {
+				return err
+			}
+		}
+	})
+	b := httptest.NewServer(streams)
+	defer b.Close()
+	rt := (&setup{}).node("chat", b.Listener.Addr().String()).build(t,
+		router.Route{Method: "GET", Path: "/rpc/*", Service: "chat", Budget: policy})
+	for name, base := range listenerServers(t, rt) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			st, err := rpc.DialStream(ctx, base+"/rpc/Chat.Echo", rpc.DialOptions{})
+			if err != nil {
+				t.Fatalf("DialStream through the gateway: %v", err)
+			}
+			for _, text := range []string{"hello", "again"} {
+				if err := st.Send(ctx, map[string]string{"text": text}); err != nil {
+					t.Fatal(err)
+				}
+				var got map[string]string
+				if err := st.Recv(ctx, &got); err != nil || got["text"] != text {
+					t.Fatalf("Recv = %v, %v", got, err)
+				}
+			}
+			if err := st.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
+
+// wantGoingAway waits for c to be closed by the gateway with 1001.
+func wantGoingAway(t *testing.T, c *websocket.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+			t.Fatalf("read ended with %v (code %d), want a close with 1001", err, code)
+		}
+		return
+	}
+}
+
+// TestTunnelsCloseAllSendsGoingAway ends open WebSockets with 1001 on
+// both listener servers, and refuses none that was already closed.
+func TestTunnelsCloseAllSendsGoingAway(t *testing.T) {
+	b, _ := wsEcho(t)
+	tunnels := router.NewTunnels()
+	rt := (&setup{opts: router.Options{Tunnels: tunnels}}).node("chat", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: policy})
+	var conns []*websocket.Conn
+	for _, base := range listenerServers(t, rt) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		conns = append(conns, c)
+	}
+	waitUntil(t, func() bool { return tunnels.Len() == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- tunnels.CloseAll(ctx) }()
+	for _, c := range conns {
+		wantGoingAway(t, c)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("CloseAll: %v", err)
+	}
+	if n := tunnels.Len(); n != 0 {
+		t.Errorf("%d tunnels left", n)
+	}
+}
+
+// TestTunnelIdleTimeout ends a WebSocket with 1001 once no byte went either
+// way for the idle timeout, whatever the budget of its handshake.
+func TestTunnelIdleTimeout(t *testing.T) {
+	b, _ := wsEcho(t)
+	rt := (&setup{opts: router.Options{UpgradeIdleTimeout: 200 * time.Millisecond}}).node("chat", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: policy})
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	wantGoingAway(t, c)
+}
+
+// waitUntil waits until cond holds, failing after waitLimit.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
