@@ -110,6 +110,18 @@ var codeDefaults = map[string]codeDefault{
 	"upstream.backoff.cap":        func(_ *testing.T, c *config.Config) any { return retryPolicy(c.Upstream).BackoffCap },
 	"upstream.breaker.disabled":   func(_ *testing.T, c *config.Config) any { return c.Upstream.Breaker.Disabled },
 	"upstream.ejection.disabled":  func(_ *testing.T, c *config.Config) any { return c.Upstream.Ejection.Disabled },
+	"upstream.concurrency_limit.disabled": func(_ *testing.T, c *config.Config) any {
+		return c.Upstream.ConcurrencyLimit.Disabled
+	},
+	"upstream.concurrency_limit.min": func(_ *testing.T, c *config.Config) any {
+		return or(c.Upstream.ConcurrencyLimit.Min, upstream.DefaultLimitMin)
+	},
+	"upstream.concurrency_limit.max": func(_ *testing.T, c *config.Config) any {
+		return or(c.Upstream.ConcurrencyLimit.Max, upstream.DefaultLimitMax)
+	},
+	"upstream.concurrency_limit.tolerance": func(_ *testing.T, c *config.Config) any {
+		return or(c.Upstream.ConcurrencyLimit.Tolerance, upstream.DefaultLimitTolerance)
+	},
 	"upstream.breaker.window": func(_ *testing.T, c *config.Config) any {
 		return or(c.Upstream.Breaker.Window, upstream.DefaultBreakerWindow)
 	},
