@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"time"
 )
@@ -23,7 +25,8 @@ func NewRecorder(w http.ResponseWriter, start time.Time) *Recorder {
 func (r *Recorder) Arrival() time.Time { return r.start }
 
 // Status returns the status answered, 200 if the handler wrote without
-// choosing one, and 0 if it wrote nothing.
+// choosing one, 101 if it took the connection (a tunnel after a protocol
+// switch), and 0 if it wrote nothing.
 func (r *Recorder) Status() int { return r.status }
 
 // Bytes returns the number of body bytes written.
@@ -52,6 +55,19 @@ func (r *Recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack implements http.Hijacker by taking the wrapped writer's
+// connection (through its own Unwrap chain). A handler hijacks to switch
+// protocols, answering 101 on the raw connection where the Recorder cannot
+// see it, so a successful hijack records 101: the access log and metrics
+// then show tunnels as switched rather than as answering nothing.
+func (r *Recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
 }
 
 // Unwrap lets http.ResponseController reach the wrapped writer.
