@@ -92,6 +92,13 @@ type Limits struct {
 	// a client that reads nothing for this long has its answer cut off.
 	// Zero means router.DefaultWriteIdleTimeout (30s).
 	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
+	// TunnelIdleTimeout ends a connection switched to another protocol (a
+	// WebSocket, say) when no byte went either way for this long. Zero
+	// means router.DefaultUpgradeIdleTimeout.
+	TunnelIdleTimeout time.Duration `yaml:"tunnel_idle_timeout"`
+	// TunnelMaxLifetime ends a switched connection this long after the
+	// switch, however busy. Zero means router.DefaultUpgradeMaxLifetime.
+	TunnelMaxLifetime time.Duration `yaml:"tunnel_max_lifetime"`
 }
 
 // Server names of Listener.Server.
@@ -287,6 +294,10 @@ type Route struct {
 	// Stream, when present (even as {}), makes this a stream route: the
 	// budget is replaced by an idle timeout and a maximum lifetime.
 	Stream *Stream `yaml:"stream"`
+	// Upgrades lists the protocols (Upgrade tokens, such as websocket) a
+	// client may switch to through this HTTP route; empty means websocket
+	// alone (router.Route.Upgrades). HTTP routes only.
+	Upgrades []string `yaml:"upgrades"`
 	// Auth names the auth.jwt provider whose token every request needs.
 	Auth string `yaml:"auth"`
 	// RateLimit limits the requests of each client of the route.

@@ -65,6 +65,13 @@ func TestParseErrorsPointAtTheToken(t *testing.T) {
 		{"bad endpoint", nodes + "routes:\n  - path: /a\n    service: svc\n    endpoint: Hello\n", 7, 15, "routes[0].endpoint", "Service.Method"},
 		{"rewrite on RPC route", nodes + "routes:\n  - path: /a/*\n    service: svc\n    endpoint: A.B\n    rewrite: /x/\n",
 			8, 14, "routes[0].rewrite", "RPC"},
+		{"upgrades on RPC route", nodes + "routes:\n  - path: /a\n    service: svc\n    endpoint: A.B\n    upgrades: [websocket]\n",
+			8, 15, "routes[0].upgrades", "not RPC routes"},
+		{"upgrades not a token", nodes + "routes:\n  - {path: /a, service: svc, upgrades: [websocket, \"h 2\"]}\n",
+			5, 52, "routes[0].upgrades[1]", `"h 2"`},
+		{"upgrades not a list", nodes + "routes:\n  - {path: /a, service: svc, upgrades: websocket}\n",
+			5, 40, "routes[0].upgrades", "expected a list"},
+		{"negative tunnel idle timeout", "limits:\n  tunnel_idle_timeout: -1s\n", 2, 24, "limits.tunnel_idle_timeout", "must not be negative"},
 		{"bad path", nodes + "routes:\n  - path: /a/{id\n    service: svc\n", 5, 11, "routes[0].path", "unbalanced"},
 		{"missing path: at the route", nodes + "routes:\n  - service: svc\n", 5, 5, "routes[0].path", "start with /"},
 

@@ -169,6 +169,14 @@ func (c *Config) validate() error {
 				return c.errorAt(fmt.Sprintf("routes[%d].path", i), "%s is served by the gateway itself", p)
 			}
 		}
+		if len(r.Upgrades) > 0 && r.Endpoint != "" {
+			return c.errorAt(fmt.Sprintf("routes[%d].upgrades", i), "upgrades applies to HTTP routes, not RPC routes")
+		}
+		for j, p := range r.Upgrades {
+			if !isToken(p) {
+				return c.errorAt(fmt.Sprintf("routes[%d].upgrades[%d]", i, j), "protocol %q is not an Upgrade token (such as websocket)", p)
+			}
+		}
 		if c.Registry.Kind == "static" && r.Service != "" && !known[r.Service] {
 			return c.errorAt(fmt.Sprintf("routes[%d].service", i), "no node of service %q is listed under registry.static", r.Service)
 		}
@@ -210,7 +218,7 @@ func (c *Config) RouterRoutes() []router.Route {
 	for i, r := range c.Routes {
 		out[i] = router.Route{
 			Name: r.Name, Method: r.Method, Path: r.Path, Service: r.Service,
-			Endpoint: r.Endpoint, Rewrite: r.Rewrite, Idempotent: r.Idempotent,
+			Endpoint: r.Endpoint, Rewrite: r.Rewrite, Idempotent: r.Idempotent, Upgrades: r.Upgrades,
 			Budget: budget.Policy{Timeout: r.Budget.Timeout, Max: r.Budget.Max, Min: r.Budget.Min,
 				AllowRaise: r.Budget.AllowRaise != nil && *r.Budget.AllowRaise},
 		}
@@ -219,6 +227,14 @@ func (c *Config) RouterRoutes() []router.Route {
 		}
 	}
 	return out
+}
+
+// isToken reports whether p is an HTTP token, as an Upgrade protocol
+// must be: not empty, no space, control character or separator.
+func isToken(p string) bool {
+	return p != "" && !strings.ContainsFunc(p, func(c rune) bool {
+		return c <= ' ' || c >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", c)
+	})
 }
 
 func checkServer(name string) error {
