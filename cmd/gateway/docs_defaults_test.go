@@ -86,6 +86,12 @@ var codeDefaults = map[string]codeDefault{
 	"limits.write_idle_timeout": func(_ *testing.T, c *config.Config) any {
 		return or(c.Limits.WriteIdleTimeout, router.DefaultWriteIdleTimeout)
 	},
+	"limits.tunnel_idle_timeout": func(_ *testing.T, c *config.Config) any {
+		return or(c.Limits.TunnelIdleTimeout, router.DefaultUpgradeIdleTimeout)
+	},
+	"limits.tunnel_max_lifetime": func(_ *testing.T, c *config.Config) any {
+		return or(c.Limits.TunnelMaxLifetime, router.DefaultUpgradeMaxLifetime)
+	},
 	"routes[].stream.idle_timeout": func(_ *testing.T, _ *config.Config) any {
 		return router.StreamPolicy{}.WithDefaults().IdleTimeout // what RouterRoutes' zero becomes
 	},
