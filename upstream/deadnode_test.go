@@ -77,43 +77,73 @@ func TestARefusingNodeDrawsNoFirstAttempts(t *testing.T) {
 	}
 }
 
-// TestARestartedNodeIsProbedAtOnce ejects a node, then has it leave
-// discovery and come back (a new instance registering): its next call is a
-// probe, not the rest of the ejection.
+// TestARestartedNodeIsProbedAtOnce ejects a node, then has it come back as
+// a new instance, in the two ways a registry shows one: it leaves discovery
+// and registers again, or it stays listed under the same ID and address but
+// with a new start mark (registry.MetaInstance), as a process that crashed
+// and restarted before its health check failed does. Either way its next
+// call is a probe, not the rest of the ejection; the same start seen again
+// changes nothing.
 func TestARestartedNodeIsProbedAtOnce(t *testing.T) {
-	frozen := time.Unix(1000, 0)
-	clock := func() time.Time { return frozen }
-	bad := newBackend(t, "bad", status(http.StatusInternalServerError))
-	good := newBackend(t, "good", nil)
-	reg := staticOf(t, bad.node(), good.node())
-	ej := selector.NewEjector(selector.EjectSettings{Now: clock})
-	c := newClient(t, reg, upstream.WithEjector(ej), upstream.WithStrategy(inOrder),
-		upstream.WithLoads(selector.NewLoads(selector.WithClock(clock))))
-	call := func() {
-		resp, err := c.Do(get(t, context.Background(), "/"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, resp)
+	for _, tc := range []struct {
+		name string
+		back func(reg *registry.Static, bad, good *backend, call func())
+	}{
+		{"left discovery and registered again", func(reg *registry.Static, bad, good *backend, call func()) {
+			reg.Set(service, []*registry.Node{good.node()})
+			call()
+			reg.Set(service, []*registry.Node{started(bad, "first"), good.node()})
+		}},
+		{"started again under the same ID", func(reg *registry.Static, bad, good *backend, call func()) {
+			reg.Set(service, []*registry.Node{started(bad, "first"), good.node()}) // the same start, seen again
+			call()
+			reg.Set(service, []*registry.Node{started(bad, "second"), good.node()})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			frozen := time.Unix(1000, 0)
+			clock := func() time.Time { return frozen }
+			bad := newBackend(t, "bad", status(http.StatusInternalServerError))
+			good := newBackend(t, "good", nil)
+			reg := staticOf(t, started(bad, "first"), good.node())
+			ej := selector.NewEjector(selector.EjectSettings{Now: clock})
+			c := newClient(t, reg, upstream.WithEjector(ej), upstream.WithStrategy(inOrder),
+				upstream.WithLoads(selector.NewLoads(selector.WithClock(clock))))
+			call := func() {
+				resp, err := c.Do(get(t, context.Background(), "/"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				readAll(t, resp)
+			}
+			for range selector.DefaultEjectFaults {
+				call()
+			}
+			if len(ej.Ejections()) != 1 {
+				t.Fatalf("ejections %+v, want the bad node", ej.Ejections())
+			}
+			before := len(bad.seen())
+			call()
+			if n := len(bad.seen()); n != before {
+				t.Fatal("an ejected node got a call")
+			}
+			tc.back(reg, bad, good, call)
+			if n := len(bad.seen()); n != before {
+				t.Fatal("the node got a call before it came back")
+			}
+			call()
+			if n := len(bad.seen()); n != before+1 {
+				t.Fatalf("the node that came back got %d calls, want one probe at once", n-before)
+			}
+		})
 	}
-	for range selector.DefaultEjectFaults {
-		call()
-	}
-	if len(ej.Ejections()) != 1 {
-		t.Fatalf("ejections %+v, want the bad node", ej.Ejections())
-	}
-	before := len(bad.seen())
-	call()
-	if n := len(bad.seen()); n != before {
-		t.Fatal("an ejected node got a call")
-	}
-	reg.Set(service, []*registry.Node{good.node()}) // it leaves discovery
-	call()
-	reg.Set(service, []*registry.Node{bad.node(), good.node()}) // and registers again
-	call()
-	if n := len(bad.seen()); n != before+1 {
-		t.Fatalf("the node that registered again got %d calls, want one probe at once", n-before)
-	}
+}
+
+// started returns b's node with the start mark a registering process sets.
+func started(b *backend, mark string) *registry.Node {
+	n := b.node()
+	n.Metadata = map[string]string{registry.MetaInstance: mark}
+	return n
 }
 
 // TestPanicModeSkipsTheDeadNode ejects two nodes of three (they failed, and
