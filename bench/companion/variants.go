@@ -81,16 +81,7 @@ func variants(muxAddr, rpcAddr string, idle int) ([]variant, error) {
 		if err != nil {
 			return err
 		}
-		resp, err := plain.Do(hr)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return err
+		return drain(plain.Do(hr))
 	}
 	return []variant{
 		{name: "http.Client-post", side: "client", base: "http.Client-post",
@@ -112,16 +103,7 @@ func variants(muxAddr, rpcAddr string, idle int) ([]variant, error) {
 				if err != nil {
 					return err
 				}
-				resp, err := sluice.Do(hr)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				_, err = io.Copy(io.Discard, resp.Body)
-				if err == nil && resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-				return err
+				return drain(sluice.Do(hr))
 			}},
 		{name: "ServeMux", side: "server", base: "ServeMux", statsAddr: muxAddr,
 			what: "bare http.ServeMux handler decoding and encoding the JSON",
@@ -130,4 +112,18 @@ func variants(muxAddr, rpcAddr string, idle int) ([]variant, error) {
 			what: "budget.Inbound in front of rpc.Server",
 			call: postPlain(rpcAddr)},
 	}, nil
+}
+
+// drain reads an answer to its end and closes it; a status other than 200
+// is an error.
+func drain(resp *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return err
 }
