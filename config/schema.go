@@ -11,7 +11,7 @@ import (
 
 // SchemaID is the $id of the configuration's JSON Schema, and the name of
 // the file docs/ keeps it in.
-const SchemaID = "https://sluicehq.github.io/sluice/sluice.schema.json"
+const SchemaID = "https://raw.githubusercontent.com/sluicehq/sluice/main/docs/sluice.schema.json"
 
 // DurationPattern is the JSON Schema pattern of a duration field: what
 // time.ParseDuration reads, with a unit (a bare number is an error, as the
