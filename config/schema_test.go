@@ -146,23 +146,23 @@ func TestExampleConfigsMatchTheSchema(t *testing.T) {
 // routes as a whole.
 func TestSchemaRefusesWhatValidationRefuses(t *testing.T) {
 	schemaDetects := map[string]bool{
-		"address-without-port":     true, // pattern host:port
-		"bad-duration":             true, // duration pattern
-		"bad-endpoint":             true, // pattern Service.Method
-		"bool-typo":                true, // type boolean
-		"cors-without-origins":     true, // required origins, unless disabled
-		"duration-without-unit":    true, // type string: 5 is a number
-		"jwt-key-two-sources":      true, // oneOf the three key sources
-		"negative-duration":        true, // duration pattern has no sign
-		"rate-limit-zero-rps":      true, // exclusiveMinimum 0
-		"retries-below-minus-one":  true, // minimum -1
-		"retry-ratio-above-one":    true, // 0 to 1, or -1
-		"route-without-service":    true, // required service
-		"unknown-key":              true, // additionalProperties false
-		"unknown-method":           true, // method pattern
-		"unknown-registry-kind":    true, // enum
-		"unknown-strategy":         true, // enum
-		"yaml-syntax":              true, // not YAML: nothing to validate
+		"address-without-port":     true,  // pattern host:port
+		"bad-duration":             true,  // duration pattern
+		"bad-endpoint":             true,  // pattern Service.Method
+		"bool-typo":                true,  // type boolean
+		"cors-without-origins":     true,  // required origins, unless disabled
+		"duration-without-unit":    true,  // type string: 5 is a number
+		"jwt-key-two-sources":      true,  // oneOf the three key sources
+		"negative-duration":        true,  // duration pattern has no sign
+		"rate-limit-zero-rps":      true,  // exclusiveMinimum 0
+		"retries-below-minus-one":  true,  // minimum -1
+		"retry-ratio-above-one":    true,  // 0 to 1, or -1
+		"route-without-service":    true,  // required service
+		"unknown-key":              true,  // additionalProperties false
+		"unknown-method":           true,  // method pattern
+		"unknown-registry-kind":    true,  // enum
+		"unknown-strategy":         true,  // enum
+		"yaml-syntax":              true,  // not YAML: nothing to validate
 		"budget-min-above-timeout": false, // compares two fields, one maybe inherited from defaults
 		"conflicting-routes":       false, // compares routes with each other
 		"unknown-service":          false, // compares with registry.static

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// defaultHealthTimeout is how long healthcheck waits for an answer.
+const defaultHealthTimeout = 2 * time.Second
+
 // healthcheck asks a running gateway whether it is alive, for a container's
 // HEALTHCHECK (a scratch or distroless image has no shell and no curl): it
 // exits 0 when the URL answers 200 within the timeout, 1 otherwise. The
@@ -19,7 +22,7 @@ import (
 func (c *cli) healthcheck(ctx context.Context, args []string) error {
 	fs := c.flags("healthcheck")
 	url := fs.String("url", c.defaultHealthURL(), "`URL` to ask; /readyz instead of /healthz also fails while the gateway drains")
-	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the answer")
+	timeout := fs.Duration("timeout", defaultHealthTimeout, "how long to wait for the answer")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
