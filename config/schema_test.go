@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -197,5 +198,45 @@ func TestSchemaRefusesWhatValidationRefuses(t *testing.T) {
 	}
 	if len(files) != len(schemaDetects) {
 		t.Errorf("%d broken files, %d in the table", len(files), len(schemaDetects))
+	}
+}
+
+// TestSchemaEnumsAreWhatValidationAccepts takes each enumeration of the
+// schema from the schema itself, and checks that Parse and the schema
+// both accept every value of it in a file, and both refuse a value
+// outside it: a value added to validation but not to the schema (or the
+// other way) fails here.
+func TestSchemaEnumsAreWhatValidationAccepts(t *testing.T) {
+	var doc struct {
+		Defs map[string]struct {
+			Properties map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(config.JSONSchema(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	s := compileSchema(t)
+	tests := []struct {
+		def, field, yaml string // yaml has %q where the value goes
+	}{
+		{"Registry", "kind", "registry: {kind: %q}\n"},
+		{"Listener", "server", "listeners: [{address: \"127.0.0.1:0\", server: %q}]\n"},
+		{"Service", "strategy", "registry: {static: [{service: s, address: \"127.0.0.1:1\"}]}\nservices: {s: {strategy: %q}}\n"},
+	}
+	for _, tt := range tests {
+		enum := doc.Defs[tt.def].Properties[tt.field].Enum
+		if len(enum) < 2 {
+			t.Errorf("%s.%s: enum %v", tt.def, tt.field, enum)
+		}
+		for _, v := range append(enum, "bogus") {
+			text := fmt.Sprintf(tt.yaml, v)
+			_, perr := config.Parse("gw.yaml", []byte(text))
+			serr := againstSchema(s, []byte(text))
+			if want := v != "bogus"; (perr == nil) != want || (serr == nil) != want {
+				t.Errorf("%s.%s = %q: Parse says %v, the schema %v; want both to accept it: %v", tt.def, tt.field, v, perr, serr, want)
+			}
+		}
 	}
 }
