@@ -18,6 +18,8 @@ const SchemaID = "https://raw.githubusercontent.com/sluicehq/sluice/main/docs/sl
 // decoder says) and without a sign (a negative duration is an error).
 const DurationPattern = `^\+?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`
 
+//go:generate env SLUICE_WRITE_SCHEMA_DOCS=1 go test -run TestSchemaDocsGenerated .
+
 // JSONSchema returns the JSON Schema (draft 2020-12) of a configuration
 // file, derived from the Go types by the decoder's own rules: a field is
 // its yaml tag, an unknown key is an error (additionalProperties: false), a
@@ -28,8 +30,10 @@ const DurationPattern = `^\+?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`
 // catches what a schema cannot say (conflicting routes, unknown services,
 // files that do not exist).
 //
-// The output is stable: docs/sluice.schema.json is this text, and a test
-// keeps them equal.
+// Descriptions are the doc comments of the types and fields
+// (schema_docs.go, which go generate writes from them). The output is
+// stable: docs/sluice.schema.json is this text, and a test keeps them
+// equal.
 func JSONSchema() []byte {
 	g := &schemaGen{defs: map[string]any{}}
 	root := g.object(reflect.TypeFor[Config]())
@@ -91,12 +95,18 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 			continue
 		}
 		p := g.of(t.Field(i).Type)
+		if doc := schemaDocs[t.Name()+"."+name]; doc != "" {
+			p["description"] = doc
+		}
 		for k, v := range schemaRules[t.Name()+"."+name] {
 			p[k] = v
 		}
 		props[name] = p
 	}
 	s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if doc := schemaDocs[t.Name()]; doc != "" {
+		s["description"] = doc
+	}
 	for k, v := range schemaRules[t.Name()] {
 		s[k] = v
 	}
@@ -109,7 +119,7 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 // files of testdata/invalid, which both must refuse, keep them honest.
 var schemaRules = map[string]map[string]any{
 	"Listener":             {"required": []string{"address"}},
-	"Listener.address":     {"pattern": `^(\[[^\]]*\]|[^:\[\]]*):[^:]*$`, "description": "host:port"},
+	"Listener.address":     {"pattern": `^(\[[^\]]*\]|[^:\[\]]*):[^:]*$`},
 	"Listener.server":      {"enum": []string{"", ServerSluice, ServerNetHTTP}},
 	"Listener.https_port":  {"minimum": 0, "maximum": 65535},
 	"TLS.min_version":      {"enum": []string{"", "1.2", "1.3"}},
@@ -117,8 +127,8 @@ var schemaRules = map[string]map[string]any{
 	"Registry.kind":        {"enum": []string{"", "static", "consul"}},
 	"StaticNode":           {"required": []string{"service", "address"}},
 	"StaticNode.service":   {"minLength": 1},
-	"StaticNode.address":   {"pattern": `^(\[[^\]]*\]|[^:\[\]]*):[^:]*$`, "description": "host:port"},
-	"Upstream.max_retries": {"minimum": -1, "description": "-1 disables retries"},
+	"StaticNode.address":   {"pattern": `^(\[[^\]]*\]|[^:\[\]]*):[^:]*$`},
+	"Upstream.max_retries": {"minimum": -1},
 	"RetryBudget.ratio": {"anyOf": []any{
 		map[string]any{"const": -1}, map[string]any{"minimum": 0, "maximum": 1}}},
 	"RetryBudget.floor":            {"minimum": 0},

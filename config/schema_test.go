@@ -30,7 +30,7 @@ func TestCommittedSchemaIsGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(onDisk, config.JSONSchema()) {
-		t.Fatalf("%s differs from config.JSONSchema(): run go generate ./cmd/gateway", schemaFile)
+		t.Fatalf("%s differs from config.JSONSchema(): run go generate ./config ./cmd/gateway", schemaFile)
 	}
 }
 
