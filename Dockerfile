@@ -5,9 +5,12 @@
 #   docker run -p 8080:8080 -p 9901:9901 sluice           # the embedded default, on every interface
 #   docker run -p 8080:8080 -v $PWD/gateway.yaml:/etc/sluice/gateway.yaml:ro sluice -config /etc/sluice/gateway.yaml
 #
-# Base images are pinned by digest (deploy/README.md says how to refresh
-# them); deploy/dockerfile_test.go checks the rules this file keeps and
-# builds the gateway with the same command.
+# Base images are pinned by tag and digest; docs/operations.md says how to
+# refresh the digests. These two were not looked up in the registries (none
+# was reachable where this file was written) but taken from public
+# Dockerfiles pinning the same tags: refresh them before relying on them.
+# deploy/dockerfile_test.go checks the rules this file keeps and builds the
+# gateway with the same command.
 
 FROM golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647 AS build
 WORKDIR /src
