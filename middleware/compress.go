@@ -88,6 +88,9 @@ const DefaultCompressMinSize = 1024
 // CompressLevels are the names CompressSettings.Level accepts.
 var CompressLevels = []string{"fastest", "default", "best"}
 
+// DefaultCompressLevel is the level when CompressSettings.Level is empty.
+const DefaultCompressLevel = "default"
+
 // NewCompress checks s and returns the compression policy it describes.
 func NewCompress(s CompressSettings) (*Compress, error) {
 	c := &Compress{minSize: s.MinSize, excluded: s.TypesExcluded}
@@ -123,7 +126,7 @@ func NewCompress(s CompressSettings) (*Compress, error) {
 	}
 	level := s.Level
 	if level == "" {
-		level = "default"
+		level = DefaultCompressLevel
 	}
 	c.level = -1
 	for i, l := range CompressLevels {
