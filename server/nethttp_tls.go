@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -209,7 +208,3 @@ type tlsProblemConn struct {
 
 // ConnectionState returns the state of the connection's handshake.
 func (c *tlsProblemConn) ConnectionState() tls.ConnectionState { return c.state }
-
-// ReadFrom copies r to the TLS connection (which has no ReadFrom of its
-// own).
-func (c *tlsProblemConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.problemConn.Conn, r) }
