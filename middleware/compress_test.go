@@ -378,3 +378,32 @@ func TestCompressedEventsArriveAtOnce(t *testing.T) {
 }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 10*time.Second) }
+
+// TestCompressAbortedAnswerNeverLooksComplete: an answer aborted midway
+// (http.ErrAbortHandler, as the router does when the backend's body
+// breaks) goes through the compressing writer to the server, which cuts
+// the connection: the client sees an error, never a complete-looking body
+// (a wrapper that finished the answer instead would fail this).
+func TestCompressAbortedAnswerNeverLooksComplete(t *testing.T) {
+	c := newCompress(t, middleware.CompressSettings{})
+	srv := httptest.NewServer(c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, strings.Repeat("half an answer ", 5000))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})))
+	defer srv.Close()
+	for _, coding := range []string{"zstd", "br", "gzip"} {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.Header.Set("Accept-Encoding", coding)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.ReadAll(decoder(t, coding, res.Body))
+		res.Body.Close()
+		if err == nil {
+			t.Errorf("%s: an aborted answer decoded without error", coding)
+		}
+	}
+}
