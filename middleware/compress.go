@@ -39,6 +39,9 @@ import (
 //
 // Requests are never decompressed: a request's Content-Encoding is the
 // backend's business, so no request body can expand inside the gateway.
+//
+// A Compress is immutable once built and safe for concurrent use; its
+// encoders are pooled per coding, and shared by every route it serves.
 type Compress struct {
 	algs     []coding
 	minSize  int
