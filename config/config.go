@@ -49,7 +49,8 @@ type Config struct {
 	pos       map[string]Pos
 	verifiers map[string]*middleware.JWTVerifier
 	proxies   *middleware.TrustedProxies
-	cors      []*middleware.CORS // by route; nil where a route has none
+	cors      []*middleware.CORS     // by route; nil where a route has none
+	compress  []*middleware.Compress // by route; nil where a route has none
 }
 
 // Listener is one address to serve on.
@@ -254,6 +255,9 @@ type RouteDefaults struct {
 	Budget Budget `yaml:"budget"`
 	// CORS is the cross-origin policy of every route without its own.
 	CORS *CORS `yaml:"cors"`
+	// Compress is the response compression of every route without its
+	// own; none when absent.
+	Compress *Compress `yaml:"compress"`
 }
 
 // Budget is a route's budget policy.
@@ -304,6 +308,9 @@ type Route struct {
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// CORS answers the route's cross-origin requests and preflights.
 	CORS *CORS `yaml:"cors"`
+	// Compress compresses the route's answers; defaults.compress when
+	// absent.
+	Compress *Compress `yaml:"compress"`
 }
 
 // Error is a configuration error at a place in a file.

@@ -30,6 +30,23 @@ type Arrival interface {
 	Arrival() time.Time
 }
 
+// arrivalOf finds the Arrival of w, or of a writer w wraps (a route's
+// middleware may wrap the writer, as compression does, and then provides
+// Unwrap as http.ResponseController expects).
+func arrivalOf(w http.ResponseWriter) (Arrival, bool) {
+	for range 16 {
+		if a, ok := w.(Arrival); ok {
+			return a, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil, false
+		}
+		w = u.Unwrap()
+	}
+	return nil, false
+}
+
 // Options tune a Router. The zero value is usable.
 type Options struct {
 	// Logger receives one line per failure the router answers; nil discards.
@@ -228,7 +245,7 @@ type routeHandler struct {
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.opts.Now()
-	if a, ok := w.(Arrival); ok {
+	if a, ok := arrivalOf(w); ok {
 		start = a.Arrival()
 	}
 	if h.route.Stream != nil {
