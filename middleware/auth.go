@@ -23,7 +23,8 @@ func IdentityFrom(ctx context.Context) (*Identity, bool) {
 // Authenticate returns middleware that lets a request through only with a
 // valid bearer token (RFC 6750, Authorization field only), and otherwise
 // answers 401 with a WWW-Authenticate challenge and an unauthorized problem
-// body. onFailure, when not nil, is called with the AuthError's reason.
+// body (or 503, when the provider's JWKS has never loaded: the token may be
+// good, and no key is known to check it). onFailure, when not nil, is called with the AuthError's reason.
 //
 // Before anything else it removes every header the verifier forwards claims
 // into, so that a client cannot supply them; after verification it sets
@@ -34,7 +35,7 @@ func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Hand
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			stripHeaders(r.Header, forwarded)
-			id, err := v.verifyRequest(r.Header)
+			id, err := v.verifyRequest(r.Context(), r.Header)
 			if err != nil {
 				if onFailure != nil {
 					onFailure(err.Reason)
@@ -55,7 +56,7 @@ func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Hand
 	}
 }
 
-func (v *JWTVerifier) verifyRequest(h http.Header) (*Identity, *AuthError) {
+func (v *JWTVerifier) verifyRequest(ctx context.Context, h http.Header) (*Identity, *AuthError) {
 	fields := h["Authorization"]
 	if len(fields) == 0 {
 		return nil, authError(ReasonMissing, nil)
@@ -71,7 +72,7 @@ func (v *JWTVerifier) verifyRequest(h http.Header) (*Identity, *AuthError) {
 	if token == "" {
 		return nil, authError(ReasonMalformed, nil)
 	}
-	id, err := v.Verify(token)
+	id, err := v.VerifyContext(ctx, token)
 	if err != nil {
 		return nil, err.(*AuthError)
 	}
