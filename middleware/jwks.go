@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,11 @@ func NewJWKS(s JWKSSettings) (*JWKS, error) {
 	if len(s.Algorithms) == 0 {
 		return nil, errors.New("no algorithms")
 	}
+	for _, alg := range s.Algorithms {
+		if strings.HasPrefix(alg, "HS") {
+			return nil, fmt.Errorf("%s: a JWKS never supplies HMAC secrets (keys of type oct are left out)", alg)
+		}
+	}
 	if s.RefreshInterval < 0 || s.MinRefreshInterval < 0 || s.Timeout < 0 {
 		return nil, errors.New("intervals and timeout must not be negative")
 	}
@@ -210,12 +216,18 @@ func (k *JWKS) Adopt(prev *JWKS) bool {
 	return true
 }
 
-// current returns the key ring held, or nil.
+// current returns the key ring held, or nil, and starts a refresh in the
+// background when it is older than the refresh interval: a token found in
+// a verifier's cache never reaches ring, and must age the set all the same.
 func (k *JWKS) current() *keyRing {
-	if s := k.set.Load(); s != nil {
-		return s.ring
+	s := k.set.Load()
+	if s == nil {
+		return nil
 	}
-	return nil
+	if now := k.now(); now.Sub(s.fetched) >= k.s.RefreshInterval {
+		k.start(now)
+	}
+	return s.ring
 }
 
 // ring returns the keys to verify a token with: the set held, after a
@@ -229,8 +241,9 @@ func (k *JWKS) ring(ctx context.Context, kid string, named bool) (*keyRing, erro
 	case s == nil || named && !s.ring.has(kid):
 		if c := k.start(now); c != nil {
 			_ = k.wait(ctx, c) // a failure leaves the set held: looked at below
-			s = k.set.Load()
 		}
+		// Again, even when refused: a fetch may have ended since the load.
+		s = k.set.Load()
 	case now.Sub(s.fetched) >= k.s.RefreshInterval:
 		k.start(now)
 	}
