@@ -106,31 +106,38 @@ type jwksCall struct {
 }
 
 // NewJWKS checks s and returns a JWKS for it, holding no keys until its
-// first fetch (Prefetch, or the first token to verify).
+// first fetch (Prefetch, or the first token to verify). A fault in s is a
+// *SettingsError naming the field in the configuration's terms ("url",
+// "algorithms", "timeout", …).
 func NewJWKS(s JWKSSettings) (*JWKS, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want an absolute https URL", s.URL)
+		return nil, settingsErr("url", fmt.Errorf("%q: want an absolute https URL", s.URL))
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !loopbackHost(u.Hostname()) {
-			return nil, fmt.Errorf("url %q: http only to a loopback address; use https", s.URL)
+			return nil, settingsErr("url", fmt.Errorf("%q: http only to a loopback address; use https", s.URL))
 		}
 	default:
-		return nil, fmt.Errorf("url %q: want an https URL", s.URL)
+		return nil, settingsErr("url", fmt.Errorf("%q: want an https URL", s.URL))
 	}
 	if len(s.Algorithms) == 0 {
-		return nil, errors.New("no algorithms")
+		return nil, settingsErr("algorithms", errors.New("list at least one"))
 	}
 	for _, alg := range s.Algorithms {
 		if strings.HasPrefix(alg, "HS") {
-			return nil, fmt.Errorf("%s: a JWKS never supplies HMAC secrets (keys of type oct are left out)", alg)
+			return nil, settingsErr("algorithms", fmt.Errorf("%s: a JWKS never supplies HMAC secrets (its oct keys are left out)", alg))
 		}
 	}
-	if s.RefreshInterval < 0 || s.MinRefreshInterval < 0 || s.Timeout < 0 {
-		return nil, errors.New("intervals and timeout must not be negative")
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"refresh_interval", s.RefreshInterval}, {"min_refresh_interval", s.MinRefreshInterval}, {"timeout", s.Timeout}} {
+		if d.v < 0 {
+			return nil, settingsErr(d.field, errors.New("must not be negative"))
+		}
 	}
 	if s.RefreshInterval == 0 {
 		s.RefreshInterval = DefaultJWKSRefreshInterval
