@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -87,27 +86,6 @@ func (v *JWTVerifier) ForwardedHeaders() []string {
 		names[i] = c.header
 	}
 	return names
-}
-
-// StripHeaders returns middleware that removes the named request headers,
-// and their spellings with '_' for '-', before passing the request on. The
-// gateway puts it first on every route with the names of every header any
-// JWT provider forwards a claim into (JWTVerifier.ForwardedHeaders), so
-// that a client cannot send a backend what looks like a verified claim,
-// whether or not the route authenticates, nor with which provider.
-func StripHeaders(names ...string) func(http.Handler) http.Handler {
-	canon := make([]string, 0, len(names))
-	for _, n := range names {
-		if n = textproto.CanonicalMIMEHeaderKey(n); !slices.Contains(canon, n) {
-			canon = append(canon, n)
-		}
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			stripHeaders(r.Header, canon)
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // stripHeaders removes the canonical names from h, including spellings

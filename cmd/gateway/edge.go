@@ -55,13 +55,13 @@ func newEdge(reg prometheus.Registerer) *edge {
 func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
 	routes := cfg.RouterRoutes()
 	limiters := make(map[limiterID]*middleware.RateLimiter)
-	// Every header a provider forwards a claim into is removed from every
-	// client request, first, on every route: with or without auth, and
-	// whatever the provider, a backend sees only values the gateway set.
-	var strip func(http.Handler) http.Handler
-	if names := cfg.ClaimHeaders(); len(names) > 0 {
-		strip = middleware.StripHeaders(names...)
-	}
+	// Every header a backend could take for the gateway's word is removed
+	// from every client request, first, on every route (docs/auth.md,
+	// "Headers a backend may trust"): the claim headers of every provider,
+	// with or without auth and whatever the provider, Forwarded and
+	// X-Forwarded-* (X-Forwarded-For kept from trusted proxies), the
+	// client-address fields. The router then sets X-Forwarded-*.
+	strip := middleware.IdentityHeaders(cfg.ClaimHeaders(), cfg.Proxies())
 	for i := range routes {
 		r := &routes[i]
 		name := r.DisplayName()
@@ -75,7 +75,7 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			r.Preflight = policy.Preflight()
 			r.Middleware = append(r.Middleware, policy.Middleware)
 		}
-		r.Middleware = appendNonNil(r.Middleware, strip)
+		r.Middleware = append(r.Middleware, strip)
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
