@@ -56,6 +56,7 @@ func IdentityHeaders(claims []string, proxies *TrustedProxies) func(http.Handler
 			names = append(names, n)
 		}
 	}
+	m := newIdentityMatcher(names)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			keepXFF := false
@@ -64,16 +65,41 @@ func IdentityHeaders(claims []string, proxies *TrustedProxies) func(http.Handler
 					keepXFF = proxies.trusts(ap.Addr().Unmap())
 				}
 			}
-			stripIdentity(r.Header, names, keepXFF)
+			m.strip(r.Header, keepXFF)
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// stripIdentity removes names (canonical), every X-Forwarded-* field but
-// the canonical X-Forwarded-For when keepXFF, all their spellings with '_'
-// or in another case, and the '_' spellings of the budget fields.
-func stripIdentity(h http.Header, names []string, keepXFF bool) {
+// identityMatcher finds the headers IdentityHeaders removes. Most of a
+// request's fields are none of them: a field whose length or first letter
+// no name has is passed over without comparing it to each.
+type identityMatcher struct {
+	names   []string // canonical, removed in every spelling
+	budget  []string // removed in their '_' spellings only
+	lens    uint64   // bit n: some name has n bytes
+	letters uint32   // bit c-'a': some name starts with c, in any case
+}
+
+func newIdentityMatcher(names []string) *identityMatcher {
+	m := &identityMatcher{names: names, budget: budgetFields}
+	for _, n := range append(slices.Clone(names), budgetFields...) {
+		if len(n) < 64 {
+			m.lens |= 1 << len(n)
+		} else {
+			m.lens |= 1 << 63 // 63 stands for "63 or more"
+		}
+		if c := lower(n[0]); 'a' <= c && c <= 'z' {
+			m.letters |= 1 << (c - 'a')
+		}
+	}
+	return m
+}
+
+// strip removes from h the names, every X-Forwarded-* field but the
+// canonical X-Forwarded-For when keepXFF, all their spellings with '_' or
+// in another case, and the '_' spellings of the budget fields.
+func (m *identityMatcher) strip(h http.Header, keepXFF bool) {
 	for name := range h {
 		if keepXFF && name == "X-Forwarded-For" {
 			continue
@@ -82,20 +108,33 @@ func stripIdentity(h http.Header, names []string, keepXFF bool) {
 			delete(h, name)
 			continue
 		}
-		for _, n := range names {
+		if !m.mayMatch(name) {
+			continue
+		}
+		for _, n := range m.names {
 			if name == n || sameUnderscored(name, n) {
 				delete(h, name)
 				break
 			}
 		}
 		if strings.IndexByte(name, '_') >= 0 {
-			for _, n := range budgetFields {
+			for _, n := range m.budget {
 				if sameUnderscored(name, n) {
 					delete(h, name)
 				}
 			}
 		}
 	}
+}
+
+// mayMatch reports whether some name has name's length and first letter.
+func (m *identityMatcher) mayMatch(name string) bool {
+	l := min(len(name), 63)
+	if name == "" || m.lens&(1<<l) == 0 {
+		return false
+	}
+	c := lower(name[0])
+	return 'a' <= c && c <= 'z' && m.letters&(1<<(c-'a')) != 0
 }
 
 // forwardedPrefix reports whether name starts with "X-Forwarded-", in any
