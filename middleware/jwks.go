@@ -238,14 +238,15 @@ func (k *JWKS) current() *keyRing {
 }
 
 // ring returns the keys to verify a token with: the set held, after a
-// refresh when the token names a kid the set lacks (or there is no set),
+// refresh when the token names a kid (a non-empty string) the set lacks,
+// or when there is no set,
 // when the rate limit allows one. A set older than the refresh interval is
 // returned at once and refreshed in the background.
 func (k *JWKS) ring(ctx context.Context, kid string, named bool) (*keyRing, error) {
 	now := k.now()
 	s := k.set.Load()
 	switch {
-	case s == nil || named && !s.ring.has(kid):
+	case s == nil || named && kid != "" && !s.ring.has(kid):
 		if c := k.start(now); c != nil {
 			_ = k.wait(ctx, c) // a failure leaves the set held: looked at below
 		}

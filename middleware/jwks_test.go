@@ -183,11 +183,19 @@ func TestJWKSUnknownKidRefresh(t *testing.T) {
 	if n := c.srv.Fetches(); n != 3 {
 		t.Fatalf("%d fetches after 100 tokens with an unknown kid, want 3", n)
 	}
-	// A token without a kid never asks for a refresh.
+	// A token without a kid, or with one that is no string, never asks
+	// for a refresh.
 	c.clk.advance(time.Minute)
 	c.check(t, "no kid, key unknown", es256(t, never, ""), middleware.ReasonSignature)
+	numeric := jwt.NewWithClaims(jwt.SigningMethodES256, claims(map[string]any{"aud": "api"}))
+	numeric.Header["kid"] = 7
+	tok, err := numeric.SignedString(never)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.check(t, "kid not a string", tok, middleware.ReasonUnknownKey)
 	if n := c.srv.Fetches(); n != 3 {
-		t.Fatalf("%d fetches, want 3: a token without kid fetched", n)
+		t.Fatalf("%d fetches, want 3: a token without a string kid fetched", n)
 	}
 }
 

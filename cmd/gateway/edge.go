@@ -38,7 +38,7 @@ type limiterID struct {
 func newEdge(reg prometheus.Registerer) *edge {
 	e := &edge{
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_auth_failures_total", Help: "Requests refused with 401 by a route's JWT authentication, by route and reason.",
+			Name: "sluice_auth_failures_total", Help: "Requests refused by a route's JWT authentication (401; 503 for keys_unavailable), by route and reason.",
 		}, []string{"route", "reason"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
