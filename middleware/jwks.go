@@ -238,10 +238,9 @@ func (k *JWKS) current() *keyRing {
 }
 
 // ring returns the keys to verify a token with: the set held, after a
-// refresh when the token names a kid (a non-empty string) the set lacks,
-// or when there is no set,
-// when the rate limit allows one. A set older than the refresh interval is
-// returned at once and refreshed in the background.
+// refresh, when the rate limit allows one, if the token names a kid (a
+// non-empty string) the set lacks or there is no set yet. A set older than
+// the refresh interval is returned at once and refreshed in the background.
 func (k *JWKS) ring(ctx context.Context, kid string, named bool) (*keyRing, error) {
 	now := k.now()
 	s := k.set.Load()
