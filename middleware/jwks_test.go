@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -459,4 +461,45 @@ func mustJSON(v map[string]any) []byte {
 	b := jwktest.Set(v)
 	// Set wraps in {"keys":[...]}: take the member back out.
 	return b[len(`{"keys":[`) : len(b)-2]
+}
+
+// TestJWKSOverTLS: an https JWKS is verified against RootCAs (a private CA's
+// server is refused without them), and a redirect is not followed.
+func TestJWKSOverTLS(t *testing.T) {
+	a := ecKey(t)
+	set := jwktest.Set(jwktest.Key(&a.PublicKey, "a", "ES256"))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/jwks", http.StatusFound)
+			return
+		}
+		_, _ = w.Write(set)
+	}))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	for _, tt := range []struct {
+		name string
+		path string
+		ca   *x509.CertPool
+		ok   bool
+	}{
+		{"trusted CA", "/jwks", pool, true},
+		{"system roots only", "/jwks", nil, false},
+		{"redirect", "/moved", pool, false},
+	} {
+		k, err := middleware.NewJWKS(middleware.JWKSSettings{URL: srv.URL + tt.path, Algorithms: []string{"ES256"}, RootCAs: tt.ca})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var result string
+		k.Observe(func(r string, _ error) { result = r })
+		err = k.Refresh(context.Background())
+		if (err == nil) != tt.ok || k.Ready() != tt.ok {
+			t.Errorf("%s: Refresh = %v, ready %v, want ok %v", tt.name, err, k.Ready(), tt.ok)
+		}
+		if want := map[bool]string{true: middleware.JWKSLoaded, false: middleware.JWKSFailed}[tt.ok]; result != want {
+			t.Errorf("%s: result %s, want %s", tt.name, result, want)
+		}
+	}
 }
