@@ -90,6 +90,10 @@ type JWKS struct {
 	mu        sync.Mutex
 	call      *jwksCall // the fetch in flight, or nil
 	lastStart time.Time // when the last fetch started
+	// started mirrors lastStart (Unix nanoseconds), read without the lock
+	// by the requests that find the set stale: while the endpoint is down,
+	// they pass by instead of queueing on mu.
+	started atomic.Int64
 }
 
 // jwksSet is one fetched key set, immutable.
@@ -219,6 +223,9 @@ func (k *JWKS) Adopt(prev *JWKS) bool {
 	prev.mu.Unlock()
 	k.mu.Lock()
 	k.lastStart = last
+	if !last.IsZero() {
+		k.started.Store(last.UnixNano())
+	}
 	k.mu.Unlock()
 	return true
 }
@@ -232,9 +239,18 @@ func (k *JWKS) current() *keyRing {
 		return nil
 	}
 	if now := k.now(); now.Sub(s.fetched) >= k.s.RefreshInterval {
-		k.start(now)
+		k.refreshStale(now)
 	}
 	return s.ring
+}
+
+// refreshStale starts a background fetch of a stale set, unless the rate
+// limit refuses it, which it checks without the lock first.
+func (k *JWKS) refreshStale(now time.Time) {
+	if last := k.started.Load(); last != 0 && now.UnixNano()-last < int64(k.s.MinRefreshInterval) && now.UnixNano() >= last {
+		return
+	}
+	k.start(now)
 }
 
 // ring returns the keys to verify a token with: the set held, after a
@@ -252,7 +268,7 @@ func (k *JWKS) ring(ctx context.Context, kid string, named bool) (*keyRing, erro
 		// Again, even when refused: a fetch may have ended since the load.
 		s = k.set.Load()
 	case now.Sub(s.fetched) >= k.s.RefreshInterval:
-		k.start(now)
+		k.refreshStale(now)
 	}
 	if s == nil {
 		return nil, ErrKeysUnavailable
@@ -278,6 +294,7 @@ func (k *JWKS) start(now time.Time) *jwksCall {
 func (k *JWKS) launch(now time.Time) *jwksCall {
 	c := &jwksCall{done: make(chan struct{})}
 	k.call, k.lastStart = c, now
+	k.started.Store(now.UnixNano())
 	go func() {
 		c.err = k.fetch()
 		k.mu.Lock()
