@@ -33,8 +33,10 @@ type JWTProvider struct {
 	Audiences []string `yaml:"audiences"`
 	// Algorithms accepted; required. The token's alg must be one of them.
 	Algorithms []string `yaml:"algorithms"`
-	// Keys verify signatures; required.
+	// Keys verify signatures; required unless JWKS is given.
 	Keys []JWTKey `yaml:"keys"`
+	// JWKS fetches the keys from a JWK Set URL instead of Keys.
+	JWKS *JWKS `yaml:"jwks"`
 	// Leeway is the clock skew allowed on exp, nbf and iat. Default 30s.
 	Leeway time.Duration `yaml:"leeway"`
 	// ForwardClaims maps a claim to the request header it is sent to the
@@ -76,6 +78,7 @@ func (c *Config) applyAuthDefaults() {
 // buildVerifiers loads every provider's keys and builds its verifier.
 func (c *Config) buildVerifiers() error {
 	c.verifiers = make(map[string]*middleware.JWTVerifier, len(c.Auth.JWT))
+	c.jwks = make(map[string]*middleware.JWKS)
 	names := make([]string, 0, len(c.Auth.JWT))
 	for name := range c.Auth.JWT {
 		names = append(names, name)
@@ -97,6 +100,14 @@ func (c *Config) buildVerifiers() error {
 				return err
 			}
 			s.Keys = append(s.Keys, middleware.JWTKey{ID: k.ID, Key: key})
+		}
+		if p.JWKS != nil {
+			k, err := c.buildJWKS(p, path)
+			if err != nil {
+				return err
+			}
+			s.JWKS = k
+			c.jwks[name] = k
 		}
 		v, err := middleware.NewJWTVerifier(s)
 		if err != nil {

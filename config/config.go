@@ -48,6 +48,7 @@ type Config struct {
 	file      string
 	pos       map[string]Pos
 	verifiers map[string]*middleware.JWTVerifier
+	jwks      map[string]*middleware.JWKS // by provider; those with a jwks block
 	proxies   *middleware.TrustedProxies
 	cors      []*middleware.CORS     // by route; nil where a route has none
 	compress  []*middleware.Compress // by route; nil where a route has none

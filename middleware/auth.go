@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,7 +22,8 @@ func IdentityFrom(ctx context.Context) (*Identity, bool) {
 // Authenticate returns middleware that lets a request through only with a
 // valid bearer token (RFC 6750, Authorization field only), and otherwise
 // answers 401 with a WWW-Authenticate challenge and an unauthorized problem
-// body. onFailure, when not nil, is called with the AuthError's reason.
+// body (or 503, when the provider's JWKS has never loaded: the token may be
+// good, and no key is known to check it). onFailure, when not nil, is called with the AuthError's reason.
 //
 // Before anything else it removes every header the verifier forwards claims
 // into, so that a client cannot supply them; after verification it sets
@@ -34,7 +34,7 @@ func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Hand
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			stripHeaders(r.Header, forwarded)
-			id, err := v.verifyRequest(r.Header)
+			id, err := v.verifyRequest(r.Context(), r.Header)
 			if err != nil {
 				if onFailure != nil {
 					onFailure(err.Reason)
@@ -55,7 +55,7 @@ func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Hand
 	}
 }
 
-func (v *JWTVerifier) verifyRequest(h http.Header) (*Identity, *AuthError) {
+func (v *JWTVerifier) verifyRequest(ctx context.Context, h http.Header) (*Identity, *AuthError) {
 	fields := h["Authorization"]
 	if len(fields) == 0 {
 		return nil, authError(ReasonMissing, nil)
@@ -71,7 +71,7 @@ func (v *JWTVerifier) verifyRequest(h http.Header) (*Identity, *AuthError) {
 	if token == "" {
 		return nil, authError(ReasonMalformed, nil)
 	}
-	id, err := v.Verify(token)
+	id, err := v.VerifyContext(ctx, token)
 	if err != nil {
 		return nil, err.(*AuthError)
 	}
@@ -86,27 +86,6 @@ func (v *JWTVerifier) ForwardedHeaders() []string {
 		names[i] = c.header
 	}
 	return names
-}
-
-// StripHeaders returns middleware that removes the named request headers,
-// and their spellings with '_' for '-', before passing the request on. The
-// gateway puts it first on every route with the names of every header any
-// JWT provider forwards a claim into (JWTVerifier.ForwardedHeaders), so
-// that a client cannot send a backend what looks like a verified claim,
-// whether or not the route authenticates, nor with which provider.
-func StripHeaders(names ...string) func(http.Handler) http.Handler {
-	canon := make([]string, 0, len(names))
-	for _, n := range names {
-		if n = textproto.CanonicalMIMEHeaderKey(n); !slices.Contains(canon, n) {
-			canon = append(canon, n)
-		}
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			stripHeaders(r.Header, canon)
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // stripHeaders removes the canonical names from h, including spellings

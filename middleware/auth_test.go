@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -135,22 +136,47 @@ func TestParsePublicKeyPEM(t *testing.T) {
 	}
 }
 
-func TestStripHeaders(t *testing.T) {
-	var got http.Header
-	h := middleware.StripHeaders("x-sluice-subject", "X-Sluice-Email", "X-Sluice-Subject")(
-		http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
-	r, err := http.NewRequest("GET", "/", nil)
+// TestIdentityHeaders: claim headers, Forwarded, every X-Forwarded-* and
+// the client-address and URL-override fields go, in any case and with '_'
+// for '-'; X-Forwarded-For stays only from a trusted proxy; the rest stays.
+func TestIdentityHeaders(t *testing.T) {
+	proxies, err := middleware.ParseTrustedProxies([]string{"10.0.0.0/8"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Header = http.Header{
+	sent := http.Header{
 		"X-Sluice-Subject": {"admin"}, "X_sluice_subject": {"admin"}, "X_SLUICE_EMAIL": {"root@example.com"},
-		"X-Sluice-Email": {"root@example.com"}, "X-Other": {"kept"}, "X_other": {"kept"},
+		"X-Sluice-Email": {"root@example.com"}, "X-Forwarded-For": {"6.6.6.6"}, "X_forwarded_for": {"6.6.6.6"},
+		"X-Forwarded-Host": {"evil"}, "x-forwarded-prefix": {"/admin"}, "X_Forwarded_Ssl": {"on"},
+		"Forwarded": {"for=6.6.6.6"}, "X-Forwarded": {"for=6.6.6.6"}, "X-Real-Ip": {"6.6.6.6"}, "X_REAL_IP": {"6.6.6.6"},
+		"True-Client-Ip": {"6.6.6.6"}, "Client-Ip": {"6.6.6.6"}, "X-Client-Ip": {"6.6.6.6"},
+		"X-Cluster-Client-Ip": {"6.6.6.6"}, "X-Original-Forwarded-For": {"6.6.6.6"},
+		"X-Original-Url": {"/admin"}, "X-Rewrite-Url": {"/admin"},
+		"X-Other": {"kept"}, "X_other": {"kept"}, "X-Forwardedfor": {"kept: not a forwarding field"},
+		"Sluice-Budget": {"ms=100"}, "Sluice_budget": {"ms=99999"}, "Grpc_timeout": {"99S"},
 	}
-	h.ServeHTTP(nil, r)
-	want := http.Header{"X-Other": {"kept"}, "X_other": {"kept"}}
-	if len(got) != len(want) || got.Get("X-Other") != "kept" || len(got["X_other"]) != 1 {
-		t.Errorf("header after StripHeaders = %v, want %v", got, want)
+	for _, tt := range []struct {
+		peer    string
+		keepXFF bool
+	}{{"192.0.2.1:5000", false}, {"10.1.2.3:5000", true}, {"[::ffff:10.1.2.3]:5000", true}, {"garbage", false}} {
+		var got http.Header
+		h := middleware.IdentityHeaders([]string{"x-sluice-subject", "X-Sluice-Email", "X-Sluice-Subject"}, proxies)(
+			http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+		r, err := http.NewRequest("GET", "/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.RemoteAddr, r.Header = tt.peer, sent.Clone()
+		h.ServeHTTP(nil, r)
+		// Sluice-Budget stays for the router to read (and replace).
+		want := http.Header{"X-Other": {"kept"}, "X_other": {"kept"}, "X-Forwardedfor": sent["X-Forwardedfor"],
+			"Sluice-Budget": {"ms=100"}}
+		if tt.keepXFF {
+			want["X-Forwarded-For"] = []string{"6.6.6.6"}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("peer %s: header after IdentityHeaders = %v, want %v", tt.peer, got, want)
+		}
 	}
 }
 

@@ -21,23 +21,27 @@ const (
 	ReasonAudience     = "bad_audience"  // no "aud" value is a configured audience
 	ReasonMissingClaim = "missing_claim" // "exp" is missing, or "iss" or "aud" when they are checked
 	ReasonInvalid      = "invalid"       // any other claim error (a mistyped claim, say)
+	// ReasonKeysUnavailable: the provider's JWKS has never been fetched
+	// and could not be now. Answered 503, not 401: the token may be good.
+	ReasonKeysUnavailable = "keys_unavailable"
 )
 
 // reasonText is the error_description of each reason: fixed text, so that
 // nothing of the token is echoed, and within RFC 6750's character set.
 var reasonText = map[string]string{
-	ReasonMissing:      "a bearer token is required",
-	ReasonMalformed:    "the token is malformed",
-	ReasonTooLarge:     "the token is too large",
-	ReasonAlgorithm:    "the token's signing algorithm is not accepted",
-	ReasonUnknownKey:   "no key is known for the token",
-	ReasonSignature:    "the token's signature is invalid",
-	ReasonExpired:      "the token has expired",
-	ReasonNotYetValid:  "the token is not valid yet",
-	ReasonIssuer:       "the token's issuer is not accepted",
-	ReasonAudience:     "the token's audience is not accepted",
-	ReasonMissingClaim: "the token lacks a required claim",
-	ReasonInvalid:      "the token's claims are invalid",
+	ReasonMissing:         "a bearer token is required",
+	ReasonMalformed:       "the token is malformed",
+	ReasonTooLarge:        "the token is too large",
+	ReasonAlgorithm:       "the token's signing algorithm is not accepted",
+	ReasonUnknownKey:      "no key is known for the token",
+	ReasonSignature:       "the token's signature is invalid",
+	ReasonExpired:         "the token has expired",
+	ReasonNotYetValid:     "the token is not valid yet",
+	ReasonIssuer:          "the token's issuer is not accepted",
+	ReasonAudience:        "the token's audience is not accepted",
+	ReasonMissingClaim:    "the token lacks a required claim",
+	ReasonInvalid:         "the token's claims are invalid",
+	ReasonKeysUnavailable: "the keys to verify the token cannot be loaded now",
 }
 
 // challenges holds the WWW-Authenticate value of each reason, built once.
@@ -78,8 +82,14 @@ func (e *AuthError) Unwrap() error { return e.Err }
 func (e *AuthError) Description() string { return reasonText[e.Reason] }
 
 // writeUnauthorized answers 401 with the RFC 6750 challenge and a problem
-// body of type unauthorized.
+// body of type unauthorized; keys that cannot be loaded are 503 unavailable
+// with Retry-After instead.
 func writeUnauthorized(w http.ResponseWriter, e *AuthError) {
+	if e.Reason == ReasonKeysUnavailable {
+		w.Header().Set("Retry-After", "1")
+		problem.Write(w, http.StatusServiceUnavailable, problem.TypeKeysUnavailable, "Keys unavailable", e.Description())
+		return
+	}
 	w.Header().Set("WWW-Authenticate", challenges[e.Reason])
 	problem.Write(w, http.StatusUnauthorized, problem.TypeUnauthorized, "Unauthorized", e.Description())
 }

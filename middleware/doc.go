@@ -15,4 +15,12 @@
 // since a browser's preflight carries no token. Compress encodes a route's
 // answers (zstd, brotli, gzip) for the clients that accept it, outermost of
 // a route's policies; it never decodes requests.
+//
+// A JWTVerifier's keys are listed, or fetched from a JWK Set URL by a JWKS,
+// which keeps the last good set, refreshes it when it is stale or a token
+// names a kid it lacks (single-flight, rate-limited), and holds no goroutine
+// of its own. IdentityHeaders, first on every route, removes the headers a
+// client could forge to look like the gateway's word (claim headers,
+// Forwarded, X-Forwarded-*, X-Real-Ip, …), so that a backend may trust
+// those the gateway sets.
 package middleware

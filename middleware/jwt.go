@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -24,6 +25,9 @@ type JWTKey struct {
 	// Key is an HMAC secret ([]byte) or a public key: *rsa.PublicKey,
 	// *ecdsa.PublicKey or ed25519.PublicKey (see ParsePublicKeyPEM).
 	Key any
+	// Algorithm, when set, is the only algorithm the key may verify (a
+	// JWK's "alg"); empty means every algorithm its type fits.
+	Algorithm string
 }
 
 // JWTSettings configure a JWTVerifier: one issuer of tokens.
@@ -35,8 +39,12 @@ type JWTSettings struct {
 	// Algorithms lists the accepted signature algorithms (JWTAlgorithms);
 	// a token signed with any other is refused before a key is looked up.
 	Algorithms []string
-	// Keys verify signatures. Each must fit at least one algorithm.
+	// Keys verify signatures. Each must fit at least one algorithm. Give
+	// Keys or JWKS, not both.
 	Keys []JWTKey
+	// JWKS, when set, supplies the keys instead, fetched from a JWK Set
+	// URL; it must have been built for the same Algorithms.
+	JWKS *JWKS
 	// Leeway is the clock skew allowed on "exp", "nbf" and "iat".
 	Leeway time.Duration
 	// ForwardClaims maps a claim name to the request header it is copied
@@ -59,8 +67,8 @@ type JWTSettings struct {
 type JWTVerifier struct {
 	parser       *jwt.Parser
 	allowed      map[string]bool
-	byID         map[string]JWTKey
-	byAlg        map[string]any // alg → key, or a jwt.VerificationKeySet
+	keys         *keyRing // the configured keys; nil with jwks
+	jwks         *JWKS
 	claims       []claimHeader
 	forwardToken bool
 	cache        *tokenCache // nil when off
@@ -82,49 +90,36 @@ func NewJWTVerifier(s JWTSettings) (*JWTVerifier, error) {
 	if len(s.Algorithms) == 0 {
 		return nil, settingsErr("algorithms", errors.New("list at least one"))
 	}
-	if len(s.Keys) == 0 {
-		return nil, settingsErr("keys", errors.New("list at least one"))
+	switch {
+	case s.JWKS != nil && len(s.Keys) > 0:
+		return nil, settingsErr("jwks", errors.New("give keys or jwks, not both"))
+	case s.JWKS == nil && len(s.Keys) == 0:
+		return nil, settingsErr("keys", errors.New("list at least one (or give jwks)"))
 	}
-	v := &JWTVerifier{allowed: map[string]bool{}, byID: map[string]JWTKey{}, byAlg: map[string]any{},
-		forwardToken: s.ForwardToken}
+	v := &JWTVerifier{allowed: map[string]bool{}, jwks: s.JWKS, forwardToken: s.ForwardToken}
 	for _, alg := range s.Algorithms {
 		if !slices.Contains(JWTAlgorithms, alg) {
 			return nil, settingsErr("algorithms", fmt.Errorf("%q is not supported (use some of %v)", alg, JWTAlgorithms))
 		}
 		v.allowed[alg] = true
 	}
-	keySets := map[string][]jwt.VerificationKey{}
-	for i, k := range s.Keys {
-		algs, err := keyAlgorithms(k.Key)
+	if s.JWKS != nil {
+		if !sameSet(s.JWKS.s.Algorithms, s.Algorithms) {
+			return nil, settingsErr("jwks", fmt.Errorf("built for algorithms %v, not %v", s.JWKS.s.Algorithms, s.Algorithms))
+		}
+	} else {
+		ring, i, err := newKeyRing(s.Keys, s.Algorithms, true)
 		if err != nil {
-			return nil, settingsErr(fmt.Sprintf("keys[%d]", i), err)
-		}
-		fits := false
-		for _, alg := range algs {
-			if v.allowed[alg] {
-				fits = true
-				keySets[alg] = append(keySets[alg], k.Key)
+			if i >= 0 {
+				field := fmt.Sprintf("keys[%d]", i)
+				if errors.Is(err, errDuplicateKid) {
+					field += ".id"
+				}
+				return nil, settingsErr(field, err)
 			}
+			return nil, settingsErr("algorithms", err)
 		}
-		if !fits {
-			return nil, settingsErr(fmt.Sprintf("keys[%d]", i), fmt.Errorf("%s fits none of the algorithms %v (it fits %v)", keyKind(k.Key), s.Algorithms, algs))
-		}
-		if k.ID != "" {
-			if _, dup := v.byID[k.ID]; dup {
-				return nil, settingsErr(fmt.Sprintf("keys[%d].id", i), fmt.Errorf("id %q is given twice", k.ID))
-			}
-			v.byID[k.ID] = k
-		}
-	}
-	for alg := range v.allowed {
-		switch ks := keySets[alg]; len(ks) {
-		case 0:
-			return nil, settingsErr("algorithms", fmt.Errorf("no key fits %s", alg))
-		case 1:
-			v.byAlg[alg] = ks[0]
-		default:
-			v.byAlg[alg] = jwt.VerificationKeySet{Keys: ks}
-		}
+		v.keys = ring
 	}
 	headers := map[string]string{}
 	for claim, header := range s.ForwardClaims {
@@ -189,32 +184,44 @@ var (
 	errCritical   = errors.New("the token has critical header parameters")
 )
 
-// keyFor is the jwt.Keyfunc. The parser has already refused algorithms not
-// in the allowlist, so t.Method is one of them; the key is picked by kid
-// when the token names one, else by algorithm, and its type is checked
-// against the algorithm either way.
-func (v *JWTVerifier) keyFor(t *jwt.Token) (any, error) {
-	if _, ok := t.Header["crit"]; ok {
-		return nil, errCritical // RFC 7515 §4.1.11: we understand no extension
-	}
-	alg := t.Method.Alg()
-	kid, named := t.Header["kid"]
-	if !named {
-		if k, ok := v.byAlg[alg]; ok {
-			return k, nil
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
 		}
-		return nil, errUnknownKey
 	}
-	id, _ := kid.(string)
-	k, ok := v.byID[id]
-	if !ok || id == "" {
-		return nil, errUnknownKey
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
 	}
-	algs, _ := keyAlgorithms(k.Key)
-	if !slices.Contains(algs, alg) {
-		return nil, errKeyMisfit
+	return true
+}
+
+// keyFunc returns the jwt.Keyfunc of one verification under ctx, and
+// records in *ring the key ring it used. The parser has already refused
+// algorithms not in the allowlist, so t.Method is one of them; the key is
+// picked by kid when the token names one, else by algorithm, and its type
+// is checked against the algorithm either way. With a JWKS, a kid the
+// current set lacks asks for a refresh (JWKS.ring) and waits for it.
+func (v *JWTVerifier) keyFunc(ctx context.Context, ring **keyRing) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCritical // RFC 7515 §4.1.11: we understand no extension
+		}
+		kid, named := t.Header["kid"]
+		id, _ := kid.(string)
+		r := v.keys
+		if v.jwks != nil {
+			var err error
+			if r, err = v.jwks.ring(ctx, id, named); err != nil {
+				return nil, err
+			}
+		}
+		*ring = r
+		return r.lookup(t.Method.Alg(), id, named)
 	}
-	return k.Key, nil
 }
 
 // Verify checks a compact JWS token: size, algorithm, key, signature, then
@@ -222,33 +229,55 @@ func (v *JWTVerifier) keyFor(t *jwt.Token) (any, error) {
 // "aud" when configured). A failure is an *AuthError. A token that verified
 // before is found in the verifier's cache, and only its time claims are
 // checked again. The Identity returned is shared: do not modify it.
+//
+// With a JWKS, Verify may wait for a refresh of the key set (a token names
+// an unknown kid, or none was ever loaded): VerifyContext bounds that wait.
 func (v *JWTVerifier) Verify(token string) (*Identity, error) {
+	return v.VerifyContext(context.Background(), token)
+}
+
+// VerifyContext is Verify, waiting for a JWKS refresh no longer than ctx
+// allows.
+func (v *JWTVerifier) VerifyContext(ctx context.Context, token string) (*Identity, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, authError(ReasonTooLarge, nil)
 	}
 	var key [sha256.Size]byte
 	if v.cache != nil {
 		key = sha256.Sum256([]byte(token))
-		if id, ok := v.cache.get(key, v.now()); ok {
+		if id, ok := v.cache.get(key, v.now(), v.current()); ok {
 			return id, nil
 		}
 	}
 	claims := jwt.MapClaims{}
-	t, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
+	var ring *keyRing
+	t, err := v.parser.ParseWithClaims(token, claims, v.keyFunc(ctx, &ring))
 	if err != nil {
 		return nil, authError(v.classify(t, err), err)
 	}
 	id := &Identity{Claims: claims}
 	id.Subject, _ = claims["sub"].(string)
 	if v.cache != nil {
-		v.cache.put(key, id)
+		v.cache.put(key, id, ring)
 	}
 	return id, nil
+}
+
+// current returns the key ring in use now, without waiting: a cached token
+// is only good while the ring it verified against is the current one, so
+// that a key removed from a JWKS stops working for cached tokens too.
+func (v *JWTVerifier) current() *keyRing {
+	if v.jwks != nil {
+		return v.jwks.current()
+	}
+	return v.keys
 }
 
 // classify names the reason a token was refused, from jwt/v5's errors.
 func (v *JWTVerifier) classify(t *jwt.Token, err error) string {
 	switch {
+	case errors.Is(err, ErrKeysUnavailable):
+		return ReasonKeysUnavailable
 	case errors.Is(err, errUnknownKey):
 		return ReasonUnknownKey
 	case errors.Is(err, errKeyMisfit):

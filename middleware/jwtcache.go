@@ -32,6 +32,7 @@ type tokenCache struct {
 
 type cachedToken struct {
 	id       *Identity
+	ring     *keyRing  // the keys it verified against
 	exp, nbf time.Time // nbf zero when absent
 }
 
@@ -39,9 +40,11 @@ func newTokenCache(size int, leeway time.Duration) *tokenCache {
 	return &tokenCache{max: size, leeway: leeway, m: make(map[[sha256.Size]byte]cachedToken)}
 }
 
-// get returns the identity of a token that verified before and whose time
-// claims still hold at now. A stale entry is dropped.
-func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bool) {
+// get returns the identity of a token that verified before against ring,
+// the keys in use now, and whose time claims still hold at now. A stale
+// entry is dropped; one verified against other keys is a miss (verified
+// again, then replaced).
+func (c *tokenCache) get(key [sha256.Size]byte, now time.Time, ring *keyRing) (*Identity, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
@@ -52,16 +55,19 @@ func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bool)
 		delete(c.m, key)
 		return nil, false
 	}
+	if e.ring != ring {
+		return nil, false
+	}
 	return e.id, true
 }
 
 // put remembers a verified token, evicting an arbitrary entry when full.
-func (c *tokenCache) put(key [sha256.Size]byte, id *Identity) {
+func (c *tokenCache) put(key [sha256.Size]byte, id *Identity, ring *keyRing) {
 	exp, err := jwt.MapClaims(id.Claims).GetExpirationTime()
 	if err != nil || exp == nil { // exp is required: the parser saw it
 		return
 	}
-	e := cachedToken{id: id, exp: exp.Time}
+	e := cachedToken{id: id, ring: ring, exp: exp.Time}
 	if nbf, err := jwt.MapClaims(id.Claims).GetNotBefore(); err == nil && nbf != nil {
 		e.nbf = nbf.Time
 	}

@@ -241,6 +241,11 @@ var codeDefaults = map[string]codeDefault{
 	"auth.jwt.*.cache_size": func(_ *testing.T, c *config.Config) any {
 		return or(c.Auth.JWT["p"].CacheSize, middleware.DefaultTokenCacheSize)
 	},
+	// The provider of minimalConfig has no jwks block: its fields stay zero
+	// in any block that leaves them out, and middleware.NewJWKS applies these.
+	"auth.jwt.*.jwks.refresh_interval":     func(_ *testing.T, _ *config.Config) any { return middleware.DefaultJWKSRefreshInterval },
+	"auth.jwt.*.jwks.min_refresh_interval": func(_ *testing.T, _ *config.Config) any { return middleware.DefaultJWKSMinRefreshInterval },
+	"auth.jwt.*.jwks.timeout":              func(_ *testing.T, _ *config.Config) any { return middleware.DefaultJWKSTimeout },
 }
 
 // corsBlock returns the cors block of a route that writes only its origins.

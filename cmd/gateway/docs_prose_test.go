@@ -55,6 +55,9 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/auth.md", fmt.Sprintf("`cache_size` (default %s)", grouped(or(c.Auth.JWT["p"].CacheSize, middleware.DefaultTokenCacheSize)))},
 		{"docs/auth.md", fmt.Sprintf("with `max_wait: %s` (the default)", rl.MaxWait)},
 		{"docs/auth.md", fmt.Sprintf("at most `max_keys` buckets (default %s)", grouped(or(rs.MaxKeys, middleware.DefaultMaxKeys)))},
+		{"docs/auth.md", fmt.Sprintf("`refresh_interval` (default %s)", prose(middleware.DefaultJWKSRefreshInterval))},
+		{"docs/auth.md", fmt.Sprintf("(at most `timeout`, default %s)", prose(middleware.DefaultJWKSTimeout))},
+		{"docs/auth.md", fmt.Sprintf("`min_refresh_interval` (default %s)", prose(middleware.DefaultJWKSMinRefreshInterval))},
 
 		{"docs/consul.md", fmt.Sprintf("`WithDropGrace` (default %s, `registry.DefaultDropGrace`)", prose(registry.DefaultDropGrace))},
 

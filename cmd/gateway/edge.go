@@ -38,7 +38,7 @@ type limiterID struct {
 func newEdge(reg prometheus.Registerer) *edge {
 	e := &edge{
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_auth_failures_total", Help: "Requests refused with 401 by a route's JWT authentication, by route and reason.",
+			Name: "sluice_auth_failures_total", Help: "Requests refused by a route's JWT authentication (401; 503 for keys_unavailable), by route and reason.",
 		}, []string{"route", "reason"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
@@ -55,13 +55,13 @@ func newEdge(reg prometheus.Registerer) *edge {
 func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
 	routes := cfg.RouterRoutes()
 	limiters := make(map[limiterID]*middleware.RateLimiter)
-	// Every header a provider forwards a claim into is removed from every
-	// client request, first, on every route: with or without auth, and
-	// whatever the provider, a backend sees only values the gateway set.
-	var strip func(http.Handler) http.Handler
-	if names := cfg.ClaimHeaders(); len(names) > 0 {
-		strip = middleware.StripHeaders(names...)
-	}
+	// Every header a backend could take for the gateway's word is removed
+	// from every client request, first, on every route (docs/auth.md,
+	// "Headers a backend may trust"): the claim headers of every provider,
+	// with or without auth and whatever the provider, Forwarded and
+	// X-Forwarded-* (X-Forwarded-For kept from trusted proxies), the
+	// client-address fields. The router then sets X-Forwarded-*.
+	strip := middleware.IdentityHeaders(cfg.ClaimHeaders(), cfg.Proxies())
 	for i := range routes {
 		r := &routes[i]
 		name := r.DisplayName()
@@ -81,7 +81,7 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			r.Preflight = policy.Preflight()
 			r.Middleware = append(r.Middleware, policy.Middleware)
 		}
-		r.Middleware = appendNonNil(r.Middleware, strip)
+		r.Middleware = append(r.Middleware, strip)
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})

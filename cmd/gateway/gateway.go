@@ -45,6 +45,7 @@ type gateway struct {
 
 	resilience *resilience
 	edge       *edge
+	keys       *keySources
 
 	// accessLogger receives the access log; nil turns it off.
 	accessLogger *slog.Logger
@@ -75,6 +76,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	}
 	g.resilience = newResilience(cfg, g.promReg)
 	g.edge = newEdge(g.promReg)
+	g.keys = newKeySources(g.promReg, logger)
 	g.client = g.resilience.client(cfg, reg)
 	if err := g.install(cfg); err != nil {
 		return nil, err
@@ -111,6 +113,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	keys := g.keys.prepare(cfg)
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
 		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
 		UpgradeIdleTimeout: cfg.Limits.TunnelIdleTimeout, UpgradeMaxLifetime: cfg.Limits.TunnelMaxLifetime,
@@ -120,6 +123,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	}
 	g.router.Store(rt)
 	g.edge.limiters = limiters
+	g.keys.commit(keys)
 	return nil
 }
 
@@ -162,6 +166,10 @@ func (g *gateway) chain(h http.Handler) http.Handler {
 func (g *gateway) readyz(w http.ResponseWriter) {
 	if g.draining.Load() {
 		problem.Write(w, http.StatusServiceUnavailable, problem.TypeDraining, "Draining", "the gateway is shutting down")
+		return
+	}
+	if names := g.keys.notReady(); len(names) > 0 {
+		writeKeysNotReady(w, names)
 		return
 	}
 	writeText(w, http.StatusOK, "ready\n")

@@ -2,6 +2,7 @@ package hostile
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -20,7 +21,42 @@ func miscCases() []hcase {
 			}
 		}}
 	}
+	// forged sends identity fields a backend might believe: none may reach
+	// it, in any spelling, and X-Forwarded-For is the gateway's alone (no
+	// trusted_proxies here).
+	forged := func(id, name string, fields ...string) hcase {
+		return hcase{family: fam, name: name, run: func(t *testing.T, s *stack) {
+			a, x := get(t, s.gw, "/open/"+id+"/x", fields...)
+			if !a.fromBackend() {
+				t.Fatalf("not forwarded: %s", x)
+			}
+			for _, rec := range s.echo.matching("/open/" + id + "/") {
+				for field, v := range rec.Header {
+					norm := strings.ToLower(strings.ReplaceAll(field, "_", "-"))
+					switch {
+					case norm == "x-forwarded-for":
+						if len(v) != 1 || v[0] != "127.0.0.1" {
+							t.Errorf("the backend got X-Forwarded-For %q, want the gateway's peer alone", v)
+						}
+					case norm == "x-forwarded-host" || norm == "x-forwarded-proto":
+						if len(v) != 1 || v[0] == "evil.example" || v[0] == "https" {
+							t.Errorf("the backend got the client's %s %q", field, v)
+						}
+					case strings.HasPrefix(norm, "x-forwarded") || norm == "forwarded" || norm == "x-real-ip" ||
+						norm == "true-client-ip" || norm == "x-original-url" || norm == "x-sluice-subject":
+						t.Errorf("a client-sent %s reached the backend: %q", field, v)
+					}
+				}
+			}
+		}}
+	}
 	return []hcase{
+		forged("forged1", "client-sent X-Forwarded-For, -Host, -Proto are replaced by the gateway's",
+			"X-Forwarded-For: 6.6.6.6", "X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https"),
+		forged("forged2", "client-sent Forwarded, X-Real-Ip, True-Client-Ip, X-Forwarded-Prefix are removed",
+			"Forwarded: for=6.6.6.6", "X-Real-Ip: 6.6.6.6", "True-Client-Ip: 6.6.6.6", "X-Forwarded-Prefix: /admin"),
+		forged("forged3", "identity fields spelled with '_' or in odd case are removed",
+			"X_Forwarded_For: 6.6.6.6", "x_real_ip: 6.6.6.6", "X_SLUICE_SUBJECT: admin", "x-ORIGINAL-url: /admin"),
 		{family: fam, name: "HEAD on a GET route is answered like GET, not 405", run: func(t *testing.T, s *stack) {
 			x := sendMethod(t, s.gw, "HEAD /head/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", http.MethodHead)
 			if len(x.answers) != 1 || !x.closed() {

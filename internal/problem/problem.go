@@ -31,6 +31,9 @@ const (
 	TypeInternal     = "urn:sluice:problem:internal"
 	TypeDraining     = "urn:sluice:problem:draining"
 	TypeOverloaded   = "urn:sluice:problem:overloaded"
+	// TypeKeysUnavailable: a route's JWT provider has no keys yet (its JWKS
+	// was never fetched), so no token can be checked.
+	TypeKeysUnavailable = "urn:sluice:problem:keys-unavailable"
 )
 
 // Write answers with a problem body. detail may be empty. It builds the body
