@@ -382,6 +382,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c := &Config{file: file, pos: make(map[string]Pos)}
 	d := &decoder{file: file, pos: c.pos}
+	if err := d.expandEnv(&root, os.LookupEnv); err != nil {
+		return nil, err
+	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
