@@ -67,4 +67,3 @@ func TestEnvReferenceErrorsPointAtTheReference(t *testing.T) {
 		})
 	}
 }
-
