@@ -2,11 +2,14 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/config/source"
 )
 
 func TestEnvReferencesAreExpandedInValues(t *testing.T) {
@@ -65,5 +68,26 @@ func TestEnvReferenceErrorsPointAtTheReference(t *testing.T) {
 				t.Errorf("error %q at %d:%d, want %d:%d with %q", ce.Msg, ce.Line, ce.Column, tt.line, tt.col, tt.msg)
 			}
 		})
+	}
+}
+
+func TestParseInTakesRelativeFilesFromDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const text = nodes + `auth:
+  jwt:
+    p: {algorithms: [HS256], keys: [{hmac_secret_file: secret}]}
+`
+	if _, err := config.Parse("consul://127.0.0.1:8500/sluice/config", []byte(text)); err == nil {
+		t.Fatal("Parse found the key file next to a name that is no file")
+	}
+	c, err := config.ParseIn("consul://127.0.0.1:8500/sluice/config", dir, []byte(text))
+	if err != nil {
+		t.Fatalf("ParseIn: %v", err)
+	}
+	if c.Hash() != source.Hash([]byte(text)) {
+		t.Errorf("Hash() = %s, want the SHA-256 of the text", c.Hash())
 	}
 }
