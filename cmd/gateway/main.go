@@ -1,10 +1,13 @@
 // Command gateway is Sluice's edge API gateway. It serves the routes of a
 // YAML configuration file, or of the embedded default when none is given.
 //
-//	gateway [-config FILE] [-log-level info] [-print-default]
+//	gateway [-config FILE|consul://HOST:PORT/KEY] [-log-level info] [-print-default]
+//	gateway push FILE -consul HOST:PORT -key KEY
 //
-// SIGHUP reloads the configuration file's routes; a file with errors is
-// reported and the running configuration keeps serving. SIGTERM and SIGINT
+// The configuration is reloaded when its file changes (fsnotify) or its
+// Consul KV key changes (blocking queries), and on SIGHUP; a version with
+// errors is reported and the running configuration keeps serving. push
+// validates a file and writes it to Consul KV. SIGTERM and SIGINT
 // mark the gateway not ready, then drain in-flight requests for up to the
 // configured shutdown grace.
 package main
@@ -34,9 +37,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-chan os.Signal) error {
+	if len(args) > 0 && args[0] == "push" {
+		return push(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("config", "", "configuration `file`; empty serves the embedded default")
+	file := fs.String("config", "", "configuration `file`, or consul://HOST:PORT/KEY for a Consul KV key; empty serves the embedded default")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printDefault := fs.Bool("print-default", false, "print the embedded default configuration and exit")
 	accessLog := fs.Bool("access-log", true, "log one line per request (at info level)")
@@ -54,17 +60,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
-	load := func() (*config.Config, error) {
-		if *file == "" {
-			return config.Default(), nil
-		}
-		return config.Load(*file)
-	}
-	cfg, err := load()
+	src, err := newConfigSource(*file)
 	if err != nil {
 		return err
 	}
+	first := src.loadAtStart(ctx)
+	if first.err != nil {
+		return first.err
+	}
+	load := func() (*config.Config, error) {
+		l := src.load(ctx)
+		return l.cfg, l.err
+	}
+	cfg := first.cfg
 	gw, err := newGateway(cfg, logger)
+	if err == nil {
+		gw.src = src
+		gw.status.sameIndex(first.index)
+	}
 	if err == nil && !*accessLog {
 		gw.accessLogger = nil
 	}

@@ -91,7 +91,8 @@ func WithKVBackoff(base, ceiling time.Duration) KVOption {
 }
 
 // WithKVErrorHandler sets a function called, from Run's goroutine, with each
-// failed query. It must not block.
+// failed query, and with nil at the first query that succeeds after
+// failures. It must not block.
 func WithKVErrorHandler(f func(error)) KVOption { return func(w *KVWatcher) { w.onError = f } }
 
 // withKVClock replaces the timer and the random source, for tests.
@@ -145,6 +146,9 @@ func (w *KVWatcher) Run(ctx context.Context, since uint64, deliver func(Text, er
 				return
 			}
 			continue
+		}
+		if failures > 0 {
+			w.onError(nil)
 		}
 		failures = 0
 		var modify uint64
