@@ -132,4 +132,3 @@ func (f *forbiddenKV) Get(string, *api.QueryOptions) (*api.KVPair, *api.QueryMet
 func (f *forbiddenKV) CAS(*api.KVPair, *api.WriteOptions) (bool, *api.WriteMeta, error) {
 	return false, nil, errors.New("not reached")
 }
-
