@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/config/source"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/router"
@@ -213,6 +214,11 @@ var codeDefaults = map[string]codeDefault{
 	"routes[].cors.credentials": func(t *testing.T, _ *config.Config) any { return corsBlock(t).Credentials },
 	"routes[].cors.max_age":     func(t *testing.T, _ *config.Config) any { return corsBlock(t).MaxAge },
 	"routes[].cors.disabled":    func(t *testing.T, _ *config.Config) any { return corsBlock(t).Disabled },
+
+	"watch.disabled": func(_ *testing.T, c *config.Config) any { return c.Watch.Disabled },
+	"watch.debounce": func(_ *testing.T, c *config.Config) any {
+		return or(c.Watch.Debounce, source.DefaultDebounce)
+	},
 
 	"auth.jwt.*.leeway":        func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].Leeway },
 	"auth.jwt.*.forward_token": func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].ForwardToken },
