@@ -90,11 +90,20 @@ func TestConsulLeaderKilledUnderLoad(t *testing.T) {
 		return err == nil
 	})
 	var elected time.Duration
+	var discoveryErrors []string // what the gateway's cache reported during the election
 	eventually(t, "a new leader", 90*time.Second, func() bool {
+		if st, ok := gw.greeter(t); ok && st.LastError != "" {
+			discoveryErrors = append(discoveryErrors, st.LastError)
+		}
 		l := cluster.leader(follower)
 		elected = time.Since(killAt)
 		return l != nil && l != old
 	})
+	// Stale reads: the follower answered the gateway's discovery all along.
+	if len(discoveryErrors) > 0 {
+		t.Errorf("the gateway's discovery failed during the election (%d polls), want stale reads answered by the follower: %s",
+			len(discoveryErrors), discoveryErrors[0])
+	}
 	gw.waitGatewayNodes(t, 3, 90*time.Second)
 	discovery := time.Since(killAt)
 	reloaded := gp.waitLog(func(l map[string]any) bool { return l["msg"] == "configuration reloaded" })

@@ -29,6 +29,18 @@ func TestPushValidatesThenWritesWithCheckAndSet(t *testing.T) {
 		return out.String(), err
 	}
 
+	// A gateway cannot start on a key that does not exist, nor on a URL
+	// without a key.
+	url := "consul://" + agent.Addr() + "/sluice/config"
+	if err := run(context.Background(), []string{"-config", url}, &bytes.Buffer{}, &bytes.Buffer{}, nil); err == nil ||
+		!strings.Contains(err.Error(), url+": the key does not exist") {
+		t.Errorf("start on a missing key = %v, want it named as missing", err)
+	}
+	if err := run(context.Background(), []string{"-config", "consul://" + agent.Addr() + "/"}, &bytes.Buffer{}, &bytes.Buffer{}, nil); err == nil ||
+		!strings.Contains(err.Error(), "want consul://HOST:PORT/KEY") {
+		t.Errorf("start on a URL without a key = %v", err)
+	}
+
 	// A bad file: refused with its position, nothing written.
 	_, err := pushArgs(bad)
 	if err == nil || !strings.Contains(err.Error(), bad+":8:26: routes[0].service:") {

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,12 +54,15 @@ type kvRun struct {
 	timers    chan time.Duration // the back-off waits asked for
 	fire      chan time.Time
 	jitterMax chan int64 // the ceilings the jitter was drawn under
+	errs      chan error // what the error handler was given
 }
 
 func startKV(t *testing.T, since uint64) *kvRun {
 	r := &kvRun{t: t, kv: &fakeKV{calls: make(chan kvCall)}, out: make(chan delivered, 10),
-		timers: make(chan time.Duration, 10), fire: make(chan time.Time), jitterMax: make(chan int64, 10)}
+		timers: make(chan time.Duration, 10), fire: make(chan time.Time), jitterMax: make(chan int64, 10),
+		errs: make(chan error, 20)}
 	w := NewKVWatcher(r.kv, "consul://test/sluice/config", "sluice/config", WithKVWait(time.Minute),
+		WithKVErrorHandler(func(err error) { r.errs <- err }),
 		withKVClock(func(d time.Duration) <-chan time.Time {
 			r.timers <- d
 			return r.fire
@@ -185,5 +189,13 @@ func TestKVWatcherBacksOffWithFullJitterAndRereadsOnRecovery(t *testing.T) {
 	r.next()
 	if d := r.delivered(); len(d) != 1 || string(d[0].text.Data) != "v30" {
 		t.Fatalf("after recovery delivered %+v, want v30", d)
+	}
+	// The error handler saw each failure, then nil for the recovery.
+	var got []error
+	for len(r.errs) > 0 {
+		got = append(got, <-r.errs)
+	}
+	if len(got) != 7 || got[6] != nil || !strings.Contains(got[0].Error(), "No cluster leader") {
+		t.Errorf("the error handler got %v, want 6 leader losses and then nil", got)
 	}
 }
