@@ -18,7 +18,7 @@ if [[ $# -gt 0 && ( $1 == short || $1 == full ) ]]; then
 	shift
 fi
 race=(-race)
-if [[ $form == full && $# -eq 0 ]]; then
+if [[ $form == full ]]; then
 	race=() # the load generator runs in the test binary: keep it fast at 300 req/s
 fi
 
