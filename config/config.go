@@ -331,8 +331,9 @@ func (e *Error) Error() string {
 	return loc + ": " + e.Msg
 }
 
-// MaxFileBytes bounds the size of a configuration file.
-const MaxFileBytes = 1 << 20
+// MaxFileBytes bounds the size of a configuration file (and of a Consul KV
+// value), as package source reads it.
+const MaxFileBytes = source.MaxFileBytes
 
 //go:embed default.yaml
 var defaultYAML []byte
