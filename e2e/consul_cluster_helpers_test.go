@@ -77,7 +77,7 @@ func startConsulCluster(t *testing.T, n, multiplier int) *consulCluster {
 	c := &consulCluster{t: t}
 	for i := range n {
 		s := &consulServer{name: fmt.Sprintf("sluice-server-%d", i), dir: t.TempDir()}
-		s.http, s.serf, s.rpcPort = freePort(t), freePort(t), freePort(t)
+		s.http, s.serf, s.rpcPort = clusterFreePort(t), clusterFreePort(t), clusterFreePort(t)
 		c.servers = append(c.servers, s)
 	}
 	for _, s := range c.servers {
@@ -170,8 +170,8 @@ func (s *consulServer) kill(t *testing.T) {
 	<-s.done
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+// clusterFreePort returns a loopback TCP port that was free a moment ago.
+func clusterFreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -86,7 +86,7 @@ func (r *kvReplica) metric(t *testing.T, sample string) string {
 	return ""
 }
 
-func echoServer(t *testing.T) string {
+func kvEchoServer(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, r.URL.Path)
@@ -105,7 +105,7 @@ func pushFile(t *testing.T, agent, file string) (string, error) {
 func TestKVConfigReachesEveryReplicaAndABadOneIsRefusedByAll(t *testing.T) {
 	agent := consultest.Start(t)
 	kv := agent.Client().KV()
-	echo := echoServer(t)
+	echo := kvEchoServer(t)
 	dir := t.TempDir()
 	v1 := filepath.Join(dir, "v1.yaml")
 	writeFile(t, v1, fmt.Sprintf(kvConfig, echo, "/v1"))
