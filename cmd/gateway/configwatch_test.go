@@ -147,10 +147,12 @@ func TestFileChangeReloadsAndABadOneIsRefused(t *testing.T) {
 		t.Errorf("sluice_config_last_reload_timestamp_seconds = %q", v)
 	}
 
-	// A bad version, written in place: refused at its line and column, the
-	// running routes keep serving.
+	// A bad version: refused at its line and column, the running routes
+	// keep serving. (Renamed over the file: written in place, a loaded
+	// machine could let the debounce pass between the truncation and the
+	// write, and the gateway would first refuse an empty file.)
 	bad := v2 + "  - {path: /v3, service: svc, budget: {timeout: 5}}\n"
-	writeFile(t, path, bad)
+	replaceFile(t, path, bad)
 	failed := g.logs.waitFor(t, "configuration reload failed; the running configuration keeps serving", 1)
 	msg, _ := failed[0]["error"].(string)
 	if !strings.HasPrefix(msg, path+":9:49: routes[1].budget.timeout:") || failed[0]["result"] != "refused" {
