@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -62,7 +63,10 @@ func push(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if _, err := config.Parse(file, text.Data); err != nil {
+	// As a gateway reading the key will: relative file names from the
+	// working directory, the environment's variables.
+	wd, _ := os.Getwd()
+	if _, err := config.ParseIn(file, wd, text.Data); err != nil {
 		return fmt.Errorf("push: refused, nothing written: %w", err)
 	}
 	client, err := consulClient(*addr, *dc)
