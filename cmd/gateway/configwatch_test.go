@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/config/source"
 )
 
@@ -177,5 +180,41 @@ func TestWatchDisabledIsShown(t *testing.T) {
 	g := runGateway(t, "-config", path)
 	if c := g.config(); c.Watch.Mode != "off" {
 		t.Errorf("watch mode %q with watch.disabled, want off", c.Watch.Mode)
+	}
+}
+
+func TestAVersionIsAppliedOrReportedOnce(t *testing.T) {
+	backend := echoBackend(t)
+	cfg, _ := loadFile(t, configText(backend, "  - {path: /v1, service: svc}\n"))
+	logger, logs := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(result string) float64 {
+		return testutil.ToFloat64(g.status.reloads.WithLabelValues(sourceFile, result))
+	}
+	bad := loaded{hash: "bad", err: &config.Error{File: "gateway.yaml", Line: 3, Column: 5, Msg: "wrong"}}
+	g.applyLoaded(bad, false)
+	g.applyLoaded(bad, false) // the same text again: a second event of one write
+	if n := count(reloadRefused); n != 1 {
+		t.Errorf("the same bad text counted %v times, want once", n)
+	}
+	g.applyLoaded(bad, true) // SIGHUP reports it again
+	if n := count(reloadRefused); n != 2 {
+		t.Errorf("after SIGHUP the bad text counted %v times, want twice", n)
+	}
+	// The text that serves, seen again (a touch): nothing reloads.
+	g.applyLoaded(loaded{cfg: cfg, hash: cfg.Hash()}, false)
+	if n := count(reloadApplied); n != 0 {
+		t.Errorf("the serving text applied again %v times, want 0", n)
+	}
+	if found, _ := logs.find("configuration reloaded"); len(found) != 0 {
+		t.Errorf("logged %d reloads of the serving text", len(found))
+	}
+	// A read error is counted as such.
+	g.applyLoaded(loaded{err: os.ErrNotExist}, false)
+	if n := count(reloadError); n != 1 {
+		t.Errorf("a read error counted %v times as error, want once", n)
 	}
 }
