@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -170,7 +171,7 @@ func consulSource(value string) (*configSource, error) {
 
 // loadAtStart reads the configuration for the gateway's start. A Consul
 // source that cannot be reached (down, or electing a leader) is tried again
-// with back-off for up to startTimeout; a configuration error, or a key that
+// with full-jitter back-off for up to startTimeout; a configuration error, or a key that
 // does not exist, ends the start at once.
 func (s *configSource) loadAtStart(ctx context.Context) loaded {
 	if s.kind != sourceConsul {
@@ -178,7 +179,7 @@ func (s *configSource) loadAtStart(ctx context.Context) loaded {
 	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	wait := 100 * time.Millisecond
+	ceil := 100 * time.Millisecond
 	for {
 		l := s.load(ctx)
 		var ce *config.Error
@@ -188,11 +189,13 @@ func (s *configSource) loadAtStart(ctx context.Context) loaded {
 			}
 			return l
 		}
+		// Full jitter: replicas started together during an election do
+		// not ask together.
 		select {
 		case <-ctx.Done():
 			return l
-		case <-time.After(wait):
+		case <-time.After(time.Duration(rand.Int64N(int64(ceil)))):
 		}
-		wait = min(2*wait, 2*time.Second)
+		ceil = min(2*ceil, 2*time.Second)
 	}
 }
