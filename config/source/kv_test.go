@@ -199,3 +199,25 @@ func TestKVWatcherBacksOffWithFullJitterAndRereadsOnRecovery(t *testing.T) {
 		t.Errorf("the error handler got %v, want 6 leader losses and then nil", got)
 	}
 }
+
+func TestKVWatcherGetIsAStaleRead(t *testing.T) {
+	kv := &fakeKV{calls: make(chan kvCall)}
+	w := NewKVWatcher(kv, "consul://test/k", "k")
+	type result struct {
+		text Text
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		text, err := w.Get(context.Background())
+		got <- result{text, err}
+	}()
+	c := <-kv.calls
+	if !c.q.AllowStale || c.q.WaitIndex != 0 {
+		t.Errorf("Get sent %+v, want a stale read that does not block", c.q)
+	}
+	c.reply <- kvReply{meta: &api.QueryMeta{LastIndex: 3}}
+	if r := <-got; !errors.Is(r.err, ErrNoKey) || r.text.Name != "consul://test/k" {
+		t.Errorf("Get of a missing key = %+v, %v; want ErrNoKey", r.text, r.err)
+	}
+}
