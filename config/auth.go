@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -161,9 +160,7 @@ func (c *Config) loadKey(k JWTKey, path string) (any, error) {
 // readKeyFile reads a key file, at most 64 KiB; a relative name is taken
 // from the configuration file's directory.
 func (c *Config) readKeyFile(name string) ([]byte, error) {
-	if !filepath.IsAbs(name) {
-		name = filepath.Join(filepath.Dir(c.file), name)
-	}
+	name = c.resolve(name)
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err

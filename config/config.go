@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/sluicehq/sluice/config/source"
 	"github.com/sluicehq/sluice/middleware"
 )
 
@@ -44,8 +45,12 @@ type Config struct {
 	// TrustedProxies are the networks (CIDR prefixes or addresses) whose
 	// X-Forwarded-For is believed when a rate limit keys by client address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Watch says how changes of the configuration are followed.
+	Watch Watch `yaml:"watch"`
 
 	file      string
+	dir       string // relative file names are taken from here; "" means file's directory
+	hash      string // of the text parsed
 	pos       map[string]Pos
 	verifiers map[string]*middleware.JWTVerifier
 	jwks      map[string]*middleware.JWKS // by provider; those with a jwks block
@@ -334,8 +339,9 @@ func (e *Error) Error() string {
 	return loc + ": " + e.Msg
 }
 
-// MaxFileBytes bounds the size of a configuration file.
-const MaxFileBytes = 1 << 20
+// MaxFileBytes bounds the size of a configuration file (and of a Consul KV
+// value), as package source reads it.
+const MaxFileBytes = source.MaxFileBytes
 
 //go:embed default.yaml
 var defaultYAML []byte
@@ -374,6 +380,14 @@ func Load(file string) (*Config, error) {
 // errors. It applies defaults and validates, so a Config it returns is ready
 // to use.
 func Parse(file string, data []byte) (*Config, error) {
+	return ParseIn(file, "", data)
+}
+
+// ParseIn is Parse for a configuration that is not a file of its own, such
+// as one read from Consul KV: relative file names in it (keys, certificates)
+// are taken from dir instead of the directory of name. An empty dir is
+// Parse's rule.
+func ParseIn(file, dir string, data []byte) (*Config, error) {
 	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey()) // the decoder names duplicates itself
 	if err != nil {
 		return nil, syntaxError(file, err)
@@ -394,8 +408,8 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		return nil, &Error{File: file, Line: p.Line, Column: p.Column, Msg: "more than one YAML document"}
 	}
-	c := &Config{file: file, pos: make(map[string]Pos)}
-	d := &decoder{file: file, pos: c.pos}
+	c := &Config{file: file, dir: dir, hash: source.Hash(data), pos: make(map[string]Pos)}
+	d := &decoder{file: file, pos: c.pos, lookup: os.LookupEnv}
 	doc := docs[0].Body
 	if err := d.decode(doc, reflectValue(c), ""); err != nil {
 		return nil, err
@@ -409,6 +423,11 @@ func Parse(file string, data []byte) (*Config, error) {
 
 // File returns the name of the file the configuration came from.
 func (c *Config) File() string { return c.file }
+
+// Hash returns the hex SHA-256 of the text the configuration was parsed
+// from, before environment references were expanded (what sha256sum prints
+// for its file).
+func (c *Config) Hash() string { return c.hash }
 
 // errorAt returns an Error at the position of the field path, or of its
 // closest ancestor that was written in the file.

@@ -28,6 +28,9 @@ type decoder struct {
 	pos     map[string]Pos
 	nodes   int
 	anchors map[string]ast.Node // by name, as met in document order
+	// lookup finds environment variables for references in values (see
+	// env.go); nil expands none.
+	lookup func(string) (string, bool)
 }
 
 // position is where n starts, as a reader would point at it: a block
@@ -237,7 +240,10 @@ func (d *decoder) duration(n ast.Node, v reflect.Value, path string) error {
 	if !isScalar(n) {
 		return d.errorf(n, path, "expected a duration such as 2s or 150ms, got %s", kindName(n))
 	}
-	val := text(n)
+	val, err := d.value(n, path)
+	if err != nil {
+		return err
+	}
 	if _, err := strconv.ParseFloat(val, 64); err == nil {
 		return d.errorf(n, path, "duration %q has no unit: write it as, say, %sms or %ss", val, val, val)
 	}
@@ -256,7 +262,10 @@ func (d *decoder) scalar(n ast.Node, v reflect.Value, path string) error {
 	if !isScalar(n) {
 		return d.errorf(n, path, "expected a single value, got %s", kindName(n))
 	}
-	val := text(n)
+	val, err := d.value(n, path)
+	if err != nil {
+		return err
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(val)

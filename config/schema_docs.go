@@ -55,6 +55,7 @@ var schemaDocs = map[string]string{
 	"Config.shutdown_grace":        "ShutdownGrace bounds how long in-flight requests may drain on SIGTERM.",
 	"Config.trusted_proxies":       "TrustedProxies are the networks (CIDR prefixes or addresses) whose X-Forwarded-For is believed when a rate limit keys by client address.",
 	"Config.upstream":              "Upstream tunes calls to backends.",
+	"Config.watch":                 "Watch says how changes of the configuration are followed.",
 	"Consul":                       "Consul configures discovery through a Consul agent.",
 	"Consul.address":               "Address of the agent's HTTP API; empty means 127.0.0.1:8500.",
 	"Consul.datacenter":            "Datacenter to query; empty means the agent's own.",
@@ -153,4 +154,7 @@ var schemaDocs = map[string]string{
 	"Upstream.max_retries":         "MaxRetries bounds retries per request. Default 2; -1 disables retries.",
 	"Upstream.per_try_timeout":     "PerTryTimeout cuts each attempt to at most this long (never beyond the request's budget). Zero derives one from the budget left and the service's observed latency (upstream.RetryPolicy.PerTryTimeout); a negative value gives each attempt all that is left.",
 	"Upstream.retry_budget":        "RetryBudget bounds retries to a share of requests.",
+	"Watch":                        "Watch says how the gateway follows changes of its configuration source (a file, with fsnotify; a Consul KV key, with blocking queries). It takes effect when the gateway starts. SIGHUP reloads whatever it says.",
+	"Watch.debounce":               "Debounce is how long after the last change in a configuration file's directory the gateway reads the file. Zero means source.DefaultDebounce (200ms). Consul KV changes are read at once.",
+	"Watch.disabled":               "Disabled turns watching off: the configuration is read again only on SIGHUP.",
 }

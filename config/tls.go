@@ -214,9 +214,15 @@ func (c *Config) checkPair(path, certFile, keyFile string) error {
 }
 
 // resolve takes a relative file name from the configuration file's
-// directory.
+// directory (ParseIn's dir, for a configuration that is no file).
 func (c *Config) resolve(name string) string {
-	if name == "" || filepath.IsAbs(name) || c.file == "" {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	if c.dir != "" {
+		return filepath.Join(c.dir, name)
+	}
+	if c.file == "" {
 		return name
 	}
 	return filepath.Join(filepath.Dir(c.file), name)

@@ -4,7 +4,8 @@
 # asserts its goal, with the gateway's default settings.
 #
 #   scripts/chaos.sh [short] [go test flags]   the short form, as CI runs it (-race; about 1.5 minutes)
-#   scripts/chaos.sh full [go test flags]      the full form: 300 req/s, 5 kills, 30 s outages (about 3 minutes)
+#   scripts/chaos.sh full [go test flags]      the full form: 300 req/s, 5 kills, 30 s outages (about 3 minutes),
+#                                              and e2e's Consul leader kill with Consul's default raft_multiplier
 #
 # For one scenario: scripts/chaos.sh short -run 'TestSIGKILL'. The table of figures is
 # printed again at the end.
@@ -26,6 +27,11 @@ out=$(mktemp "${TMPDIR:-/tmp}/sluice-chaos.XXXXXX")
 trap 'rm -f "$out"' EXIT
 status=0
 SLUICE_CHAOS=$form go test "${race[@]}" -count=1 -v -timeout 40m "$@" ./e2e/chaos/ 2>&1 | tee "$out" || status=$?
+if [[ $form == full && $# -eq 0 ]]; then
+	# The Consul leader killed with Consul's default raft_multiplier (5): an
+	# election of about 15 s, where the normal suite runs it with 1.
+	SLUICE_CONSUL_RAFT_MULTIPLIER=5 go test -count=1 -v -timeout 10m -run 'TestConsulLeaderKilledUnderLoad' ./e2e/ 2>&1 | tee -a "$out" || status=$?
+fi
 echo
 echo "chaos suite ($form form): figures"
 sed -n 's/^ *[a-z_]*_test\.go:[0-9]*: \(| .*\)$/\1/p' "$out"

@@ -20,10 +20,11 @@ type cli struct {
 }
 
 // commands are the words the command line may start with; none means serve.
-var commands = []string{"serve", "validate", "routes", "schema", "healthcheck"}
+var commands = []string{"serve", "validate", "routes", "schema", "healthcheck", "push"}
 
 const usage = `usage:
-  gateway [serve] [-config FILE] [-listen ADDR] [-admin-listen ADDR] [flags]
+  gateway [serve] [-config FILE|consul://HOST:PORT/KEY] [-listen ADDR] [-admin-listen ADDR] [flags]
+  gateway push FILE -key KEY [-consul ADDR]   validate, then write to Consul KV
   gateway validate FILE...        check configuration files (- reads standard input)
   gateway routes FILE             print the route table, in match order
   gateway schema [-o FILE]        print the configuration's JSON Schema
@@ -62,6 +63,8 @@ func (c *cli) run(ctx context.Context, args []string, reload <-chan os.Signal) e
 		return c.schema(args)
 	case "healthcheck":
 		return c.healthcheck(ctx, args)
+	case "push":
+		return push(ctx, args, c.stdout, c.stderr)
 	}
 	return c.serve(ctx, args, reload)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/config/source"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/router"
@@ -235,6 +236,10 @@ var codeDefaults = map[string]codeDefault{
 		return or(compressBlock(t).Level, middleware.DefaultCompressLevel)
 	},
 	"routes[].compress.disabled": func(t *testing.T, _ *config.Config) any { return compressBlock(t).Disabled },
+	"watch.disabled": func(_ *testing.T, c *config.Config) any { return c.Watch.Disabled },
+	"watch.debounce": func(_ *testing.T, c *config.Config) any {
+		return or(c.Watch.Debounce, source.DefaultDebounce)
+	},
 
 	"auth.jwt.*.leeway":        func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].Leeway },
 	"auth.jwt.*.forward_token": func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].ForwardToken },

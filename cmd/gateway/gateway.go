@@ -58,6 +58,13 @@ type gateway struct {
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
 	staticServices map[string]bool
+
+	// src is where the configuration comes from and how its changes are
+	// watched (configsource.go); nil reloads only on SIGHUP with the load
+	// function serve is given.
+	src *configSource
+	// status records the version that serves (configstatus.go).
+	status *configStatus
 }
 
 func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
@@ -65,6 +72,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		tunnels: router.NewTunnels()}
 	g.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.metrics = middleware.NewMetrics(g.promReg)
+	g.status = newConfigStatus(g.promReg, sourceKind(cfg.File()), cfg.File())
 	reg, err := newRegistry(cfg)
 	if err != nil {
 		return nil, err
@@ -81,6 +89,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	if err := g.install(cfg); err != nil {
 		return nil, err
 	}
+	g.status.start(cfg.Hash(), 0)
 	return g, nil
 }
 
@@ -192,6 +201,7 @@ func (g *gateway) adminHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	mux.Handle("GET /admin/config", g.status)
 	mux.HandleFunc("GET /admin/upstream", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		out := map[string]any{"breakers": []upstream.BreakerState{}, "ejections": []selector.Ejection{},
@@ -283,14 +293,22 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		poll = certPollInterval
 	}
 	g.watchCertificates(ls, poll, stopWatch)
+	updates := g.watchConfig(ctx)
 	g.logger.Info("gateway ready", slog.Int("routes", len(g.router.Load().Routes())),
 		slog.String("config", g.cfg.File()))
 
 	for {
 		select {
 		case <-reload:
-			g.reload(load)
+			if g.src != nil {
+				g.applyLoaded(g.src.load(ctx), true)
+			} else {
+				g.reload(load)
+			}
 			g.reloadCertificates(ls)
+			continue
+		case l := <-updates:
+			g.applyLoaded(l, false)
 			continue
 		case err := <-errs:
 			if !errors.Is(err, http.ErrServerClosed) {
@@ -304,20 +322,14 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 	return g.shutdown(servers)
 }
 
+// reload reads the configuration with load and applies it, as SIGHUP does.
 func (g *gateway) reload(load func() (*config.Config, error)) {
 	cfg, err := load()
-	if err == nil {
-		err = g.install(cfg)
+	l := loaded{cfg: cfg, err: err}
+	if cfg != nil {
+		l.hash = cfg.Hash()
 	}
-	if err == nil {
-		g.updateStatic(cfg)
-	}
-	if err != nil {
-		g.logger.Error("configuration reload failed; the running configuration keeps serving", slog.String("error", err.Error()))
-		return
-	}
-	g.logger.Info("configuration reloaded", slog.Int("routes", len(cfg.Routes)),
-		slog.String("note", "listeners, registry and upstream settings take effect on restart"))
+	g.applyLoaded(l, true)
 }
 
 // updateStatic brings a static registry in line with a reloaded

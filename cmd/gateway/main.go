@@ -2,7 +2,8 @@
 // YAML configuration file, or of the embedded default when none is given,
 // and checks and explains configuration files:
 //
-//	gateway [serve] [-config FILE] [-listen ADDR] [-admin-listen ADDR] [-log-level info] [-print-default]
+//	gateway [serve] [-config FILE|consul://HOST:PORT/KEY] [-listen ADDR] [-admin-listen ADDR] [-log-level info] [-print-default]
+//	gateway push FILE -consul HOST:PORT -key KEY   validate, then write to Consul KV
 //	gateway validate FILE...     check files; - reads standard input
 //	gateway routes FILE          the route table, in match order
 //	gateway schema [-o FILE]     the configuration's JSON Schema
@@ -11,8 +12,10 @@
 // A word it does not know, or an argument left over after the flags, is a
 // usage error (exit status 2); a file with errors exits 1.
 //
-// SIGHUP reloads the configuration file's routes; a file with errors is
-// reported and the running configuration keeps serving. SIGTERM and SIGINT
+// The configuration is reloaded when its file changes (fsnotify) or its
+// Consul KV key changes (blocking queries), and on SIGHUP; a version with
+// errors is reported and the running configuration keeps serving. push
+// validates a file and writes it to Consul KV. SIGTERM and SIGINT
 // mark the gateway not ready, then drain in-flight requests for up to the
 // configured shutdown grace.
 package main

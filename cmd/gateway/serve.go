@@ -21,7 +21,7 @@ const (
 // serve runs the gateway: the default command.
 func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal) error {
 	fs := c.flags("serve")
-	file := fs.String("config", "", "configuration `file`; empty serves the embedded default")
+	file := fs.String("config", "", "configuration `file`, or consul://HOST:PORT/KEY for a Consul KV key; empty serves the embedded default")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	printDefault := fs.Bool("print-default", false, "print the embedded default configuration and exit")
 	accessLog := fs.Bool("access-log", true, "log one line per request (at info level)")
@@ -60,27 +60,37 @@ func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal)
 	}
 	logger := slog.New(slog.NewJSONHandler(c.stdout, &slog.HandlerOptions{Level: lvl}))
 
+	src, err := newConfigSource(*file)
+	if err != nil {
+		return err
+	}
+	if src.kind == sourceDefault {
+		base := src.load
+		src.load = func(ctx context.Context) loaded {
+			l := base(ctx)
+			if *listen != "" {
+				l.cfg.Listeners = []config.Listener{{Address: *listen}}
+			}
+			if *adminListen != "" && l.cfg.Admin != nil {
+				l.cfg.Admin.Address = *adminListen
+			}
+			return l
+		}
+	}
+	first := src.loadAtStart(ctx)
+	if first.err != nil {
+		return first.err
+	}
 	load := func() (*config.Config, error) {
-		if *file != "" {
-			return config.Load(*file)
-		}
-		cfg := config.Default()
-		if *listen != "" {
-			cfg.Listeners = []config.Listener{{Address: *listen}}
-		}
-		if *adminListen != "" && cfg.Admin != nil {
-			cfg.Admin.Address = *adminListen
-		}
-		return cfg, nil
+		l := src.load(ctx)
+		return l.cfg, l.err
 	}
-	cfg, err := load()
+	gw, err := newGateway(first.cfg, logger)
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, logger)
-	if err != nil {
-		return err
-	}
+	gw.src = src
+	gw.status.sameIndex(first.index)
 	if !*accessLog {
 		gw.accessLogger = nil
 	}

@@ -17,6 +17,17 @@
 //	Datacenter  Node.Datacenter
 //	Metadata    Service.Meta, plus each tag: "k=v" as k:v, a bare tag as tag:""
 //
+// Reads are stale reads (AllowStale): any Consul server answers them from its
+// own copy of the catalog, so discovery goes on while a cluster elects a new
+// leader (seconds; over ten with Consul's default raft_multiplier), where a
+// default-consistency read fails with 500 "No cluster leader", and the
+// leader does not serve every gateway's blocking queries alone. A follower's
+// copy lags the leader's by its replication delay, usually milliseconds: a
+// node's health change reaches gateways that much later, which the TTL check
+// and outlier ejection already tolerate. Register, Heartbeat and Deregister go
+// to the local agent, which keeps them without a leader and syncs them to the
+// servers by anti-entropy once there is one.
+//
 // The Registry talks to Consul through two small interfaces, Health and Agent, that
 // *api.Health and *api.Agent satisfy; tests swap them for fakes. Package consultest
 // runs a real Consul agent for integration tests.

@@ -100,8 +100,10 @@ func (r *Registry) Watch(ctx context.Context, service string, index uint64) (reg
 	return registry.Snapshot{Nodes: nodesFromEntries(entries), Index: idx}, nil
 }
 
+// query returns the options of a read: a stale read (see the package
+// documentation), in the registry's datacenter, bounded by ctx.
 func (r *Registry) query(ctx context.Context) *api.QueryOptions {
-	q := &api.QueryOptions{Datacenter: r.dc}
+	q := &api.QueryOptions{Datacenter: r.dc, AllowStale: true}
 	return q.WithContext(ctx)
 }
 

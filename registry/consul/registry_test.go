@@ -74,6 +74,27 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// Discovery reads are stale reads: any server answers them, also while the
+// cluster elects a leader.
+func TestReadsAreStale(t *testing.T) {
+	f := newFakeConsul()
+	r := NewFrom(f, f)
+	ctx := context.Background()
+	if _, err := r.Lookup(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Watch(ctx, "api", 0); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, q := range f.queries {
+		if !q.AllowStale || q.RequireConsistent {
+			t.Errorf("query %d: AllowStale %v, RequireConsistent %v; want a stale read", i, q.AllowStale, q.RequireConsistent)
+		}
+	}
+}
+
 func TestWatchContextEnds(t *testing.T) {
 	f := newFakeConsul()
 	r := NewFrom(f, f)

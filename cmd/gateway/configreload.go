@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// sourceKind names the source of a configuration by its name.
+func sourceKind(name string) string {
+	switch {
+	case strings.HasPrefix(name, consulScheme):
+		return sourceConsul
+	case name == defaultName:
+		return sourceDefault
+	}
+	return sourceFile
+}
+
+// watchConfig starts watching the configuration source, unless the
+// configuration turns it off, and returns the channel its versions arrive
+// on (nil, which never delivers, when nothing is watched). The watch ends
+// with ctx.
+func (g *gateway) watchConfig(ctx context.Context) <-chan loaded {
+	if g.src == nil || g.src.watch == nil || g.cfg.Watch.Disabled {
+		g.status.setWatch("off")
+		return nil
+	}
+	mode := "fsnotify"
+	if g.src.kind == sourceConsul {
+		mode = "blocking-query"
+	}
+	g.status.setWatch(mode)
+	applied, _ := g.status.current()
+	since := loaded{hash: applied, index: g.status.appliedIndex()}
+	out := make(chan loaded)
+	go func() {
+		if err := g.src.watch(ctx, since, g.cfg.Watch.Debounce, out, g.watchError); err != nil {
+			g.status.setWatch("off")
+			g.logger.Error("not watching the configuration; SIGHUP reloads it", slog.String("error", err.Error()))
+		}
+	}()
+	return out
+}
+
+// watchError records a failed read of the configuration's watch, or its
+// recovery (nil).
+func (g *gateway) watchError(err error) {
+	if err == nil {
+		g.status.watchOK()
+		g.logger.Info("configuration watch recovered", slog.String("source", g.src.name))
+		return
+	}
+	g.status.watchError(err)
+	g.logger.Warn("configuration watch failed; retrying, the running configuration keeps serving", slog.String("error", err.Error()))
+}
+
+// applyLoaded applies a version of the configuration, or records and logs
+// why it cannot serve. Unless forced (SIGHUP, which also reads key files
+// again), a version with the text that serves, or with the text last
+// refused, changes nothing.
+func (g *gateway) applyLoaded(l loaded, forced bool) {
+	applied, refused := g.status.current()
+	attrs := []any{slog.String("source", g.status.source), slog.String("hash", l.hash)}
+	if l.index != 0 {
+		attrs = append(attrs, slog.Uint64("index", l.index))
+	}
+	err := l.err
+	if err == nil {
+		if !forced && l.hash == applied {
+			g.status.sameIndex(l.index)
+			return
+		}
+		if err = g.install(l.cfg); err == nil {
+			g.updateStatic(l.cfg)
+			g.status.apply(l.hash, l.index, true)
+			g.logger.Info("configuration reloaded", append(attrs, slog.Int("routes", len(l.cfg.Routes)),
+				slog.String("note", "listeners, registry and upstream settings take effect on restart"))...)
+			return
+		}
+	}
+	if !forced && l.hash != "" && l.hash == refused {
+		return // reported already
+	}
+	result := reloadRefused
+	var ce *config.Error
+	if l.cfg == nil && !errors.As(err, &ce) {
+		result = reloadError
+	}
+	g.status.refuse(result, l.hash, l.index, err)
+	g.logger.Error("configuration reload failed; the running configuration keeps serving",
+		append(attrs, slog.String("error", err.Error()), slog.String("result", result))...)
+}
