@@ -53,6 +53,11 @@ type gateway struct {
 	// certPoll is how often TLS listeners' certificate files are checked
 	// for changes; zero means certPollInterval.
 	certPoll time.Duration
+	// acme obtains and renews the certificates of acme listeners, from
+	// the start of serve; acmeRenewCheck is how often it checks them,
+	// zero meaning certmagic's default (10 minutes).
+	acme           *acmeManager
+	acmeRenewCheck time.Duration
 
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
@@ -261,11 +266,16 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		}
 		ls = append(ls, bound)
 	}
+	if err := g.startACME(ls[:len(g.cfg.Listeners)]); err != nil {
+		closeAll(ls)
+		return err
+	}
+	defer g.stopACME()
 	servers := make([]httpServer, len(ls))
 	errs := make(chan error, len(ls))
 	for i, l := range ls {
 		servers[i] = l.srv
-		g.logger.Info("listening", slog.String("address", l.ln.Addr().String()), slog.Bool("tls", l.certs != nil))
+		g.logger.Info("listening", slog.String("address", l.ln.Addr().String()), slog.Bool("tls", l.tls))
 		go func() { errs <- l.srv.Serve(l.ln) }()
 	}
 	stopWatch := make(chan struct{})

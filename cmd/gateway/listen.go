@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mholt/acmez/v3"
+
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/tlscert"
 	"github.com/sluicehq/sluice/server"
@@ -28,6 +30,9 @@ type listening struct {
 	ln    net.Listener
 	srv   httpServer
 	certs *tlscert.Store
+	// tls is set on a TLS listener; acme, on one with an acme block.
+	tls  bool
+	acme *acmeSite
 }
 
 // listen binds the address of l and prepares the server that serves h on
@@ -36,7 +41,7 @@ type listening struct {
 // HTTP/1.x only.
 func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string) (*listening, error) {
 	var certs *tlscert.Store
-	if l.TLS != nil {
+	if l.TLS != nil && len(l.TLS.Pairs()) > 0 {
 		// Loaded before binding, so that a file changed since the
 		// configuration was checked leaves no port bound.
 		var err error
@@ -61,6 +66,10 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	case l.TLS != nil && l.TLS.HSTS != nil:
 		h = hsts(*l.TLS.HSTS, h)
 	}
+	if l.TLS == nil && defaultServer == defaultRouteServer {
+		// Before routes and redirect_https: http-01 challenges.
+		h = g.acmeChallenges(h)
+	}
 	// The limits of both servers, set once here.
 	lean := &server.Server{
 		Handler:           h,
@@ -83,7 +92,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	// Problem bodies for net/http's own errors, and a chunked request
 	// closes its connection (server.NetHTTP says why).
 	prepared := server.NetHTTP(hs, ln)
-	if certs == nil {
+	if l.TLS == nil {
 		return &listening{ln: prepared, srv: hs}, nil
 	}
 	// Over TLS only the handler half of NetHTTP applies (chunked requests
@@ -93,9 +102,18 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	// TLS they would see only ciphertext: net/http's own error answers on
 	// a TLS listener stay text/plain.
 	cfg := l.TLS.ServerConfig()
-	cfg.GetCertificate = certs.GetCertificate
+	bound := &listening{ln: ln, srv: tlsServer{hs}, certs: certs, tls: true}
+	if l.TLS.ACME != nil {
+		bound.acme = newACMESite(l.TLS.ACME)
+		cfg.GetCertificate = bound.acme.getCertificate(certs)
+		if l.TLS.ACME.Challenge == config.ChallengeTLSALPN {
+			cfg.NextProtos = []string{"h2", "http/1.1", acmez.ACMETLS1Protocol}
+		}
+	} else {
+		cfg.GetCertificate = certs.GetCertificate
+	}
 	hs.TLSConfig = cfg
-	return &listening{ln: ln, srv: tlsServer{hs}, certs: certs}, nil
+	return bound, nil
 }
 
 // tlsServer serves TLS, with HTTP/2 negotiated by ALPN, on the listeners
