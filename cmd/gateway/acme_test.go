@@ -89,7 +89,9 @@ routes:
 	g.acmeRenewCheck = renewCheck
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- g.serve(ctx, make(chan os.Signal), func() (*config.Config, error) { return config.Load(path) }) }()
+	go func() {
+		errc <- g.serve(ctx, make(chan os.Signal), func() (*config.Config, error) { return config.Load(path) })
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -153,7 +155,9 @@ func (e *acmeEnv) client(t *testing.T, fresh bool) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func (e *acmeEnv) url() string { return "https://" + net.JoinHostPort(acmeName, strconv.Itoa(e.tlsPort)) + "/v1" }
+func (e *acmeEnv) url() string {
+	return "https://" + net.JoinHostPort(acmeName, strconv.Itoa(e.tlsPort)) + "/v1"
+}
 
 // served GETs the route over TLS and returns the serial of the
 // certificate served, failing unless the answer is the backend's over
@@ -230,5 +234,70 @@ func TestACMEObtainsServesAndReusesACertificate(t *testing.T) {
 	}
 	if got, _ := logs.find("acme: obtaining a certificate"); len(got) != 0 || e.pebble.Issued() != issued {
 		t.Errorf("after a restart: %d orders begun, %d certificates issued; want the stored one reused", len(got), e.pebble.Issued()-issued)
+	}
+}
+
+// A certificate that nears its end is renewed by the running gateway and
+// the new one is served to new connections, while a connection opened
+// before keeps working and no request fails. Pebble's "shortlived"
+// profile issues 30-second certificates, renewed within their lifetime
+// (at the time Pebble's renewal information suggests, or in the last third).
+func TestACMERenewsWithoutARestartOrAFailedRequest(t *testing.T) {
+	e := newACMEEnv(t)
+	logs, _ := e.start(t, "renew", "        profile: shortlived\n", time.Second)
+	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
+	kept := e.client(t, false)
+	first, err := e.served(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests, serials := 0, map[string]bool{first: true}
+	tick := time.NewTicker(100 * time.Millisecond) // pacing the requests, not waiting for a condition
+	defer tick.Stop()
+	deadline := time.After(acmeLimit)
+	for len(serials) < 2 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no renewed certificate served after %v and %d requests; log:\n%s", acmeLimit, requests, logs.String())
+		}
+		requests += 2
+		serial, err := e.served(e.client(t, true))
+		if err != nil {
+			t.Fatalf("request %d on a new connection failed: %v", requests, err)
+		}
+		serials[serial] = true
+		if s, err := e.served(kept); err != nil || s != first {
+			t.Fatalf("request %d on the connection opened first: serial %s, %v; want it kept open with its certificate %s", requests, s, err, first)
+		}
+	}
+	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": true})
+	t.Logf("renewed after %d requests, none failed; %d certificates issued", requests, e.pebble.Issued())
+}
+
+// With tls-alpn-01 Pebble validates on the TLS listener itself; a static
+// certificate of the same listener is served for the names it covers
+// (SNI picks), the ACME one for its name.
+func TestACMETLSALPNBesideAStaticCertificate(t *testing.T) {
+	e := newACMEEnv(t)
+	_, site := siteCerts(t, e.dir)
+	logs, _ := e.start(t, "alpn", "        challenge: tls-alpn-01\n      cert_file: site.crt\n      key_file: site.key\n", 0)
+	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
+	if _, err := e.served(e.client(t, true)); err != nil {
+		t.Fatal(err)
+	}
+	if log := e.pebble.Log(); strings.Contains(log, "validate w/ HTTP") || !strings.Contains(log, "set VALID by completed challenge") {
+		t.Errorf("pebble validated over http-01, or not at all:\n%s", log)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", e.tlsPort)
+	for _, name := range []string{"127.0.0.1", ""} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ConnectionState().PeerCertificates[0]; !got.Equal(site.Cert) {
+			t.Errorf("SNI %q got %v, want the static certificate", name, got.DNSNames)
+		}
+		c.Close()
 	}
 }

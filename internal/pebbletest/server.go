@@ -193,3 +193,6 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+// Log returns what Pebble has written so far.
+func (s *Server) Log() string { return s.log.String() }
