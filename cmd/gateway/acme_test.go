@@ -301,3 +301,17 @@ func TestACMETLSALPNBesideAStaticCertificate(t *testing.T) {
 		c.Close()
 	}
 }
+
+// acmeDefaults returns the acme block of a configuration that leaves every
+// optional field out, for the documented defaults.
+func acmeDefaults(t *testing.T) *config.ACME {
+	t.Helper()
+	return load(t, `listeners:
+  - address: 127.0.0.1:0
+    tls: {acme: {domains: [a.example]}}
+registry:
+  static: [{service: s, address: "127.0.0.1:9"}]
+routes:
+  - {path: /p, service: s}
+`).Listeners[0].TLS.ACME
+}
