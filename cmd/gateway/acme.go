@@ -190,6 +190,9 @@ func (g *gateway) acmeEvent(_ context.Context, event string, data map[string]any
 		}
 		g.logger.Error("acme: obtaining a certificate failed; certmagic retries with back-off", attrs...)
 	case "cached_managed_cert":
+		// From storage at start, or once obtained: handshakes get it
+		// from now on. (A renewed certificate replaces its predecessor
+		// without this event.)
 		g.logger.Info("acme: certificate loaded", slog.Any("names", data["sans"]))
 	}
 	return nil

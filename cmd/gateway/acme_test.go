@@ -193,6 +193,7 @@ func TestACMEObtainsServesAndReusesACertificate(t *testing.T) {
 	e := newACMEEnv(t)
 	logs, stop := e.start(t, "store", "        challenge: http-01\n", 0)
 	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
+	waitLog(t, logs, "acme: certificate loaded", nil) // in the cache handshakes read
 	serial, err := e.served(e.client(t, true))
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +247,7 @@ func TestACMERenewsWithoutARestartOrAFailedRequest(t *testing.T) {
 	e := newACMEEnv(t)
 	logs, _ := e.start(t, "renew", "        profile: shortlived\n", time.Second)
 	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
+	waitLog(t, logs, "acme: certificate loaded", nil) // in the cache handshakes read
 	kept := e.client(t, false)
 	first, err := e.served(kept)
 	if err != nil {
@@ -283,6 +285,7 @@ func TestACMETLSALPNBesideAStaticCertificate(t *testing.T) {
 	_, site := siteCerts(t, e.dir)
 	logs, _ := e.start(t, "alpn", "        challenge: tls-alpn-01\n      cert_file: site.crt\n      key_file: site.key\n", 0)
 	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
+	waitLog(t, logs, "acme: certificate loaded", nil) // in the cache handshakes read
 	if _, err := e.served(e.client(t, true)); err != nil {
 		t.Fatal(err)
 	}
