@@ -199,10 +199,11 @@ func (g *gateway) acmeEvent(_ context.Context, event string, data map[string]any
 }
 
 // acmeChallenges answers ACME http-01 challenges for the names of every
-// acme listener that uses them, before next sees the request: on the
-// cleartext listeners, ahead of route matching and of redirect_https.
-// Other requests, /.well-known/acme-challenge/ ones without a challenge
-// under way among them, go to next.
+// acme listener that uses them, before next sees the request: on every
+// route listener (the CA asks a cleartext one), inside the access log and
+// metrics but ahead of route matching and of redirect_https. Other
+// requests, /.well-known/acme-challenge/ ones without a challenge under
+// way among them, go to next.
 func (g *gateway) acmeChallenges(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m := g.acme; m != nil && strings.HasPrefix(r.URL.Path, acmeChallengePath) {

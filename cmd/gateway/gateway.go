@@ -139,10 +139,10 @@ func (g *gateway) handler() http.Handler {
 	})))
 }
 
-// reserved answers the reserved paths and passes every other request to
-// next.
+// reserved answers the reserved paths, and ACME http-01 challenges, and
+// passes every other request to next.
 func (g *gateway) reserved(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return g.acmeChallenges(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			writeText(w, http.StatusOK, "ok\n")
@@ -151,7 +151,7 @@ func (g *gateway) reserved(next http.Handler) http.Handler {
 		default:
 			next.ServeHTTP(w, r)
 		}
-	})
+	}))
 }
 
 // chain wraps h in the middleware of every listener: access log, metrics,

@@ -66,10 +66,6 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	case l.TLS != nil && l.TLS.HSTS != nil:
 		h = hsts(*l.TLS.HSTS, h)
 	}
-	if l.TLS == nil && defaultServer == defaultRouteServer {
-		// Before routes and redirect_https: http-01 challenges.
-		h = g.acmeChallenges(h)
-	}
 	// The limits of both servers, set once here.
 	lean := &server.Server{
 		Handler:           h,
