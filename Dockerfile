@@ -9,6 +9,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/gateway ./cmd/gate
 
 FROM scratch
 COPY --from=build /out/gateway /gateway
+# The system's authorities, for the ACME server (tls.acme) and TLS backends.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 EXPOSE 8080 9901
 ENTRYPOINT ["/gateway"]

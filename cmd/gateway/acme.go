@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +91,13 @@ func (g *gateway) startACME(ls []*listening) error {
 	}
 	if len(sites) == 0 {
 		return nil
+	}
+	for _, s := range sites {
+		// A storage the gateway cannot write is a setup error, seen at
+		// start rather than when the first certificate is to be saved.
+		if err := os.MkdirAll(s.cfg.Storage, 0o700); err != nil {
+			return fmt.Errorf("tls.acme.storage: %w", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &acmeManager{sites: sites, cancel: cancel}

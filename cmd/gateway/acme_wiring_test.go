@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/tlscert"
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
@@ -125,5 +129,32 @@ routes:
 		if got := err == nil && c != nil && c.Leaf != nil && c.Leaf.Equal(static.Cert); got != tt.want {
 			t.Errorf("SNI %q ALPN %q, static %v: the static certificate %v, want %v (err %v)", tt.name, tt.alpn, tt.static, got, tt.want, err)
 		}
+	}
+}
+
+// A storage directory the gateway cannot make stops it at start, with the
+// field named, rather than failing when the first certificate is saved.
+func TestACMEStorageThatCannotBeMadeStopsTheStart(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "file"), "not a directory\n")
+	cfg, path := loadFile(t, `listeners:
+  - address: 127.0.0.1:0
+    tls: {acme: {domains: [a.example], storage: `+filepath.Join(dir, "file", "acme")+`}}
+admin: {address: "127.0.0.1:0"}
+registry:
+  static: [{service: s, address: "127.0.0.1:9"}]
+routes:
+  - {path: /p, service: s}
+`)
+	logger, _ := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit) // serving on would be the failure
+	defer cancel()
+	err = g.serve(ctx, make(chan os.Signal), func() (*config.Config, error) { return config.Load(path) })
+	if err == nil || !strings.Contains(err.Error(), "tls.acme.storage") {
+		t.Fatalf("serve = %v, want the storage error", err)
 	}
 }
