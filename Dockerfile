@@ -32,6 +32,8 @@ COPY --from=build /out/gateway /gateway
 # with -config says where it listens itself (these variables do not move
 # it); healthcheck asks the port of SLUICE_LISTEN.
 ENV SLUICE_LISTEN=0.0.0.0:8080 SLUICE_ADMIN_LISTEN=0.0.0.0:9901
+# The system's authorities, for the ACME server (tls.acme) and TLS backends.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 EXPOSE 8080 9901
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/gateway", "healthcheck"]

@@ -5,6 +5,15 @@ package config
 // schemaDocs are the doc comments of the configuration's types and
 // fields, for the descriptions of JSONSchema.
 var schemaDocs = map[string]string{
+	"ACME":                         "ACME asks a TLS listener to obtain and renew its certificates itself, from an ACME certificate authority (RFC 8555) such as Let's Encrypt. The gateway keeps them on disk, renews them before they expire and serves a renewed certificate without a restart.",
+	"ACME.ca_roots":                "CARoots names a PEM file of authorities trusted, beside the system's, for the connection to the ACME server: for a private CA or a test server such as Pebble.",
+	"ACME.challenge":               "Challenge is how the CA checks that the gateway answers for a name: \"tls-alpn-01\" (the default: on the TLS listener itself, which the CA reaches on port 443) or \"http-01\" (on the cleartext listeners, which the CA reaches on port 80).",
+	"ACME.directory":               "Directory is the URL of the CA's ACME directory; left out, DefaultACMEDirectory (Let's Encrypt). It must be https.",
+	"ACME.domains":                 "Domains are the host names to obtain certificates for, one certificate each. Wildcards are refused: they need the dns-01 challenge, which the gateway does not solve.",
+	"ACME.email":                   "Email is the contact address of the ACME account, where the CA writes about expiring certificates and changes of terms. Optional.",
+	"ACME.profile":                 "Profile names a certificate profile the CA offers (Let's Encrypt's \"classic\", \"tlsserver\", \"shortlived\"); left out, the CA's default.",
+	"ACME.renewal_window_ratio":    "RenewalWindowRatio is the part of a certificate's lifetime, at its end, in which it is renewed, between 0 and 1 exclusive; left out, DefaultRenewalWindowRatio. A CA that suggests a renewal window (ACME Renewal Information, RFC 9773) is followed instead.",
+	"ACME.storage":                 "Storage is the directory where accounts, keys and certificates are kept, so that a restart reuses them; left out, DefaultACMEStorage. A relative name is taken from the configuration file's directory.",
 	"Auth":                         "Auth declares the ways routes may authenticate requests.",
 	"Auth.jwt":                     "JWT holds bearer-token verifiers by name; a route names one in its auth field.",
 	"Backoff":                      "Backoff is the full-jitter exponential wait between attempts.",
@@ -138,6 +147,7 @@ var schemaDocs = map[string]string{
 	"Stream.idle_timeout":          "IdleTimeout ends a stream with no byte either way for this long. Default: router.DefaultStreamIdleTimeout.",
 	"Stream.max_lifetime":          "MaxLifetime ends a stream this long after its request arrived; it is the budget the backend receives. Default: router.DefaultStreamMaxLifetime.",
 	"TLS":                          "TLS configures an HTTPS listener. Certificates are read again when their files change on disk and on SIGHUP (package internal/tlscert).",
+	"TLS.acme":                     "ACME, when set, obtains and renews certificates for its domains from an ACME CA, beside the static ones (see ACME).",
 	"TLS.cert_file":                "CertFile and KeyFile name the PEM certificate chain and private key of the listener's default certificate. A relative name is taken from the configuration file's directory.",
 	"TLS.certificates":             "Certificates are more certificates, chosen by the name the client asks for (SNI). The first certificate (CertFile, or else the first of the list) is served to a client whose name none covers.",
 	"TLS.client_auth":              "ClientAuth asks clients for a certificate: \"request\" (asked, not required, not verified), \"require\" (required, not verified), \"verify_if_given\" (not required; one given must be signed by ClientCAFile) or \"verify\" (required and signed by ClientCAFile, the default when ClientCAFile is set). Empty, without ClientCAFile: no client certificate is asked for.",

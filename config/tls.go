@@ -38,6 +38,9 @@ type TLS struct {
 	ClientAuth string `yaml:"client_auth"`
 	// HSTS, when set, adds Strict-Transport-Security to every answer.
 	HSTS *HSTS `yaml:"hsts"`
+	// ACME, when set, obtains and renews certificates for its domains
+	// from an ACME CA, beside the static ones (see ACME).
+	ACME *ACME `yaml:"acme"`
 
 	clientCAs *x509.CertPool
 }
@@ -128,6 +131,9 @@ func (c *Config) checkListener(path string, l *Listener) error {
 	if l.RedirectHTTPS {
 		return c.errorAt(path+".redirect_https", "redirect_https is for cleartext listeners: this one has tls")
 	}
+	if l.TLS.ACME != nil && path == "admin" {
+		return c.errorAt(path+".tls.acme", "acme is for route listeners: give the admin listener cert_file and key_file")
+	}
 	return c.checkTLS(path+".tls", l.TLS)
 }
 
@@ -135,8 +141,13 @@ func (c *Config) checkTLS(path string, t *TLS) error {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return c.errorAt(path, "give both cert_file and key_file")
 	}
-	if t.CertFile == "" && len(t.Certificates) == 0 {
-		return c.errorAt(path, "a TLS listener needs a certificate: give cert_file and key_file, or certificates")
+	if t.CertFile == "" && len(t.Certificates) == 0 && t.ACME == nil {
+		return c.errorAt(path, "a TLS listener needs a certificate: give cert_file and key_file, certificates, or acme")
+	}
+	if t.ACME != nil {
+		if err := c.checkACME(path+".acme", t.ACME); err != nil {
+			return err
+		}
 	}
 	t.CertFile, t.KeyFile = c.resolve(t.CertFile), c.resolve(t.KeyFile)
 	if err := c.checkPair(path, t.CertFile, t.KeyFile); err != nil {

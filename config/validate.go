@@ -90,6 +90,9 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if err := c.checkACMEListeners(); err != nil {
+		return err
+	}
 	if c.Admin != nil {
 		if err := checkAddress(c.Admin.Address); err != nil {
 			return c.errorAt("admin.address", "%v", err)

@@ -80,6 +80,8 @@ var codeDefaults = map[string]codeDefault{
 	},
 	"listeners[].tls.hsts.max_age":            func(_ *testing.T, _ *config.Config) any { return config.DefaultHSTSMaxAge },
 	"listeners[].tls.hsts.include_subdomains": func(_ *testing.T, _ *config.Config) any { return config.HSTS{}.IncludeSubdomains },
+	"listeners[].tls.acme.directory":          func(t *testing.T, _ *config.Config) any { return acmeDefaults(t).Directory },
+	"listeners[].tls.acme.challenge":          func(t *testing.T, _ *config.Config) any { return acmeDefaults(t).Challenge },
 
 	"limits.body_idle_timeout": func(_ *testing.T, c *config.Config) any {
 		return or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
@@ -35,6 +37,7 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/configuration.md", fmt.Sprintf("for at most `shutdown_grace` (default %s)", prose(c.ShutdownGrace))},
 		{"docs/configuration.md", fmt.Sprintf("With the default `drain_delay: %s`", c.DrainDelay)},
 		{"docs/configuration.md", fmt.Sprintf("the gateway reads the files every %s", prose(certPollInterval))},
+		{"docs/configuration.md", fmt.Sprintf("Certificates are checked every %s", prose(certmagic.DefaultRenewCheckInterval))},
 
 		{"docs/architecture.md", fmt.Sprintf("A request that runs longer than %s has its connection watched", prose(or(c.Listeners[0].WatchAfter, server.DefaultWatchAfter)))},
 		{"docs/architecture.md", fmt.Sprintf("the body idle timeout (%s) from now", prose(or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)))},

@@ -25,6 +25,7 @@ var sectionPaths = map[string]string{
 	"Top level":           "",
 	"Listeners and admin": "listeners[].", // and admin.: the same fields
 	"tls":                 "listeners[].tls.",
+	"tls.acme":            "listeners[].tls.acme.",
 	"registry.static":     "registry.static[].",
 	"services":            "services.*.",
 	"Routes":              "routes[].",

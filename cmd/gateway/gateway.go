@@ -54,6 +54,11 @@ type gateway struct {
 	// certPoll is how often TLS listeners' certificate files are checked
 	// for changes; zero means certPollInterval.
 	certPoll time.Duration
+	// acme obtains and renews the certificates of acme listeners, from
+	// the start of serve; acmeRenewCheck is how often it checks them,
+	// zero meaning certmagic's default (10 minutes).
+	acme           *acmeManager
+	acmeRenewCheck time.Duration
 
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
@@ -147,10 +152,10 @@ func (g *gateway) handler() http.Handler {
 	})))
 }
 
-// reserved answers the reserved paths and passes every other request to
-// next.
+// reserved answers the reserved paths, and ACME http-01 challenges, and
+// passes every other request to next.
 func (g *gateway) reserved(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return g.acmeChallenges(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			writeText(w, http.StatusOK, "ok\n")
@@ -159,7 +164,7 @@ func (g *gateway) reserved(next http.Handler) http.Handler {
 		default:
 			next.ServeHTTP(w, r)
 		}
-	})
+	}))
 }
 
 // chain wraps h in the middleware of every listener: access log, metrics,
@@ -279,11 +284,16 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		}
 		ls = append(ls, bound)
 	}
+	if err := g.startACME(ls[:len(g.cfg.Listeners)]); err != nil {
+		closeAll(ls)
+		return err
+	}
+	defer g.stopACME()
 	servers := make([]httpServer, len(ls))
 	errs := make(chan error, len(ls))
 	for i, l := range ls {
 		servers[i] = l.srv
-		g.logger.Info("listening", slog.String("address", l.ln.Addr().String()), slog.Bool("tls", l.certs != nil))
+		g.logger.Info("listening", slog.String("address", l.ln.Addr().String()), slog.Bool("tls", l.tls))
 		go func() { errs <- l.srv.Serve(l.ln) }()
 	}
 	stopWatch := make(chan struct{})

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mholt/acmez/v3"
+
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/tlscert"
 	"github.com/sluicehq/sluice/server"
@@ -28,6 +30,9 @@ type listening struct {
 	ln    net.Listener
 	srv   httpServer
 	certs *tlscert.Store
+	// tls is set on a TLS listener; acme, on one with an acme block.
+	tls  bool
+	acme *acmeSite
 }
 
 // listen binds the address of l and prepares the server that serves h on
@@ -36,7 +41,7 @@ type listening struct {
 // HTTP/1.x only.
 func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string) (*listening, error) {
 	var certs *tlscert.Store
-	if l.TLS != nil {
+	if l.TLS != nil && len(l.TLS.Pairs()) > 0 {
 		// Loaded before binding, so that a file changed since the
 		// configuration was checked leaves no port bound.
 		var err error
@@ -83,12 +88,22 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	// Problem bodies for net/http's own errors, and a chunked request
 	// closes its connection (server.NetHTTP says why); over TLS the same,
 	// with the handshake done by the listener (server.NetHTTPTLS).
-	if certs == nil {
+	if l.TLS == nil {
 		return &listening{ln: server.NetHTTP(hs, ln), srv: hs}, nil
 	}
 	cfg := l.TLS.ServerConfig()
-	cfg.GetCertificate = certs.GetCertificate
-	return &listening{ln: server.NetHTTPTLS(hs, ln, cfg), srv: hs, certs: certs}, nil
+	bound := &listening{srv: hs, certs: certs, tls: true}
+	if l.TLS.ACME != nil {
+		bound.acme = newACMESite(l.TLS.ACME)
+		cfg.GetCertificate = bound.acme.getCertificate(certs)
+		if l.TLS.ACME.Challenge == config.ChallengeTLSALPN {
+			cfg.NextProtos = []string{"h2", "http/1.1", acmez.ACMETLS1Protocol}
+		}
+	} else {
+		cfg.GetCertificate = certs.GetCertificate
+	}
+	bound.ln = server.NetHTTPTLS(hs, ln, cfg)
+	return bound, nil
 }
 
 // watchCertificates polls the certificate files of every TLS listener
