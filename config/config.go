@@ -44,6 +44,8 @@ type Config struct {
 	// TrustedProxies are the networks (CIDR prefixes or addresses) whose
 	// X-Forwarded-For is believed when a rate limit keys by client address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Tracing exports OpenTelemetry spans of requests; off by default.
+	Tracing Tracing `yaml:"tracing"`
 
 	file      string
 	pos       map[string]Pos
