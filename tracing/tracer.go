@@ -33,13 +33,14 @@ func New(tp trace.TracerProvider) *Tracer {
 }
 
 // Inject writes the trace context of ctx's span into h, replacing the
-// traceparent and tracestate fields h had. A context without a valid span
+// traceparent and tracestate fields h had (the trace's tracestate goes on
+// with the span, as W3C trace context says). A context without a valid span
 // leaves h as it is.
 func (t *Tracer) Inject(ctx context.Context, h http.Header) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return
 	}
-	delete(h, "Tracestate") // an incoming tracestate belongs to the incoming parent
+	delete(h, "Tracestate") // the span's own state, if any, replaces it
 	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
 }
 
