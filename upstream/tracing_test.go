@@ -108,7 +108,7 @@ func TestAttemptSpans(t *testing.T) {
 			tracing.AttrService: service, tracing.AttrNode: node, tracing.AttrAttempt: int64(i),
 			tracing.AttrHop: int64(2), tracing.AttrRetries: int64(i), tracing.AttrOutcome: outcome,
 			tracing.AttrBudgetGranted: 5000.0,
-			tracing.AttrRequestID: "rid-1",
+			tracing.AttrRequestID:     "rid-1",
 		} {
 			if got := a[k].AsInterface(); got != want {
 				t.Errorf("attempt %d: %s = %v, want %v", i, k, got, want)
