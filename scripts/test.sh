@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test: builds (once, cached) the Consul agent the registry tests
-# run against, then the whole suite with the race detector.
+# run against and the Jaeger all-in-one the tracing test exports to, then
+# the whole suite with the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f scripts/consul.sh ]; then
   bash scripts/consul.sh build
+fi
+if [ -f scripts/jaeger.sh ]; then
+  # The tracing e2e test fails (not skips) when SLUICE_JAEGER is set.
+  SLUICE_JAEGER="$(bash scripts/jaeger.sh build)"
+  export SLUICE_JAEGER
 fi
 go vet ./...
 exec go test -race -count=1 -timeout 25m "$@" ./...
