@@ -140,7 +140,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		}
 		var buf [48]byte
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
-		if c.tracer != nil {
+		if c.tracer != nil && !hedging {
 			c.tracer.Inject(actx, r.Header)
 			span.SetRequestID(r.Header)
 		}

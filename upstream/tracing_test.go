@@ -137,3 +137,51 @@ func TestTracingOffLeavesTraceparent(t *testing.T) {
 		t.Errorf("node saw traceparent %q, want %q untouched", parents, clientTraceparent)
 	}
 }
+
+// A hedged call's two attempts are two spans, each the caller's child, the
+// second marked a hedge; the hung one ends, abandoned, once cancelled.
+func TestHedgedAttemptSpans(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	defer tp.Shutdown(context.Background())
+	hung, good := hungAndGood(t)
+	c := newClient(t, staticOf(t, hung.node(), good.node()), upstream.WithStrategy(inOrder),
+		upstream.WithEjector(nil), upstream.WithRetryPolicy(hedging(20*time.Millisecond)), upstream.WithTracer(tracing.New(tp)))
+	ctx, caller := tp.Tracer("test").Start(context.Background(), "caller")
+	ctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	resp, err := c.Do(get(t, ctx, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); body != "good" {
+		t.Fatalf("answer %q, want the hedge's", body)
+	}
+	var attempts []sdktrace.ReadOnlySpan
+	waitFor(t, func() bool {
+		attempts = attempts[:0]
+		for _, s := range sr.Ended() {
+			if s.SpanKind() == trace.SpanKindClient {
+				attempts = append(attempts, s)
+			}
+		}
+		return len(attempts) == 2
+	}, "both attempt spans to end")
+	got := map[string]string{}
+	for _, s := range attempts {
+		if s.Parent().SpanID() != caller.SpanContext().SpanID() {
+			t.Errorf("attempt span parent %v, want the caller's", s.Parent().SpanID())
+		}
+		a := map[attribute.Key]attribute.Value{}
+		for _, kv := range s.Attributes() {
+			a[kv.Key] = kv.Value
+		}
+		got[a[tracing.AttrNode].AsString()] = a[tracing.AttrOutcome].AsString()
+		if hedge := a[tracing.AttrHedge].AsBool(); hedge != (a[tracing.AttrNode].AsString() == good.node().Address) {
+			t.Errorf("span to %s: hedge %v", a[tracing.AttrNode].AsString(), hedge)
+		}
+	}
+	if got[good.node().Address] != "success" || got[hung.node().Address] == "" {
+		t.Errorf("outcomes by node %v: want the hedge a success and the hung attempt ended", got)
+	}
+}
