@@ -26,9 +26,10 @@ type routeKey struct{}
 // Route wraps next, the handler of the gateway route named route that calls
 // service, so that each request is a server span named route: the child of
 // the request's traceparent when it has a valid one, starting at the
-// request's arrival when w knows it. The span ends when next returns, with
-// the status w recorded (5xx marks it an error). Attempt spans started
-// under it carry the route's name.
+// request's arrival when w knows it (an Arrival method, as router.Arrival).
+// The span ends when next returns, with the status w recorded when w has a
+// Status method, as the gateway's middleware.Recorder does (5xx marks the
+// span an error). Attempt spans started under it carry the route's name.
 func (t *Tracer) Route(route, service string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := t.extract(r.Context(), r.Header)
