@@ -47,6 +47,7 @@ extensions:
         memory:
           max_traces: 10000
   jaeger_query:
+    enable_tracing: false # its own spans would go to 127.0.0.1:4317, whoever listens there
     storage:
       traces: mem
     http:

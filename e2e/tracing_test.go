@@ -91,6 +91,8 @@ func TestTraceThroughTheChain(t *testing.T) {
 		}
 		chain = append(chain, s)
 		parent = s.SpanID
+		t.Logf("%-9s %-15s %-6v hop %v granted %v ms, left %v ms, %v", s.Service, s.OperationName, s.Tags["span.kind"],
+			s.Tags["sluice.hop"], s.Tags["sluice.budget.granted_ms"], s.Tags["sluice.budget.remaining_ms"], s.Tags["sluice.outcome"])
 	}
 
 	gwServer, gwAttempt := chain[0], chain[1]
