@@ -66,11 +66,16 @@ func (s Settings) Validate() error {
 
 // FieldError names the Settings field that is wrong, by its YAML key.
 type FieldError struct {
+	// Field is the YAML key: endpoint, protocol or sample_ratio.
 	Field string
-	Err   error
+	// Err says what is wrong with it.
+	Err error
 }
 
+// Error returns "field: what is wrong".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns Err.
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // endpoint splits e into a URL (when it has a scheme) or a host:port.
