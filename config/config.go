@@ -47,6 +47,8 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Watch says how changes of the configuration are followed.
 	Watch Watch `yaml:"watch"`
+	// Tracing exports OpenTelemetry spans of requests; off by default.
+	Tracing Tracing `yaml:"tracing"`
 
 	file      string
 	dir       string // relative file names are taken from here; "" means file's directory

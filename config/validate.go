@@ -73,6 +73,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyAuthDefaults()
 	c.applyRateLimitDefaults()
+	c.applyTracingDefaults()
 }
 
 func (c *Config) validate() error {
@@ -190,6 +191,9 @@ func (c *Config) validate() error {
 			return c.errorAt(fmt.Sprintf("routes[%d].%s", fe.Route, fe.Field), "%v", fe.Err)
 		}
 		return c.errorAt("routes", "%v", err)
+	}
+	if err := c.validateTracing(); err != nil {
+		return err
 	}
 	return c.validateEdge()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // Doer sends a request to the service its URL's host names. *upstream.Client
@@ -89,6 +90,10 @@ type Options struct {
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.
 	Reserved []string
+	// Tracer, when not nil, makes each request a route a server span named
+	// by the route, with the budget granted (tracing.Tracer.Route); the
+	// Doer then makes the attempts' spans. Nil, the default, traces nothing.
+	Tracer *tracing.Tracer
 }
 
 // Router serves a fixed set of routes. It is immutable and safe for
@@ -161,6 +166,9 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		var h http.Handler = &routeHandler{route: r, client: client, opts: opts}
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
+		}
+		if opts.Tracer != nil {
+			h = opts.Tracer.Route(r.DisplayName(), r.Service, h)
 		}
 		// On a path where some route answers preflights, the route that
 		// also answers OPTIONS sees only the OPTIONS requests that are not.
@@ -270,6 +278,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := budget.NewContext(r.Context(), info)
 	defer cancel()
+	if h.opts.Tracer != nil {
+		tracing.Budget(ctx, info)
+	}
 	if h.route.Idempotent && h.opts.MarkIdempotent != nil {
 		ctx = h.opts.MarkIdempotent(ctx)
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: builds (once, cached) the Consul agent the registry tests
-# run against and Pebble, the ACME server of the certificate tests, then the
-# whole suite with the race detector.
+# run against, Pebble, the ACME server of the certificate tests, and the
+# Jaeger all-in-one the tracing test exports to, then the whole suite with
+# the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f scripts/consul.sh ]; then
@@ -9,5 +10,10 @@ if [ -f scripts/consul.sh ]; then
 fi
 SLUICE_PEBBLE=$(bash scripts/pebble.sh build)
 export SLUICE_PEBBLE
+if [ -f scripts/jaeger.sh ]; then
+  # The tracing e2e test fails (not skips) when SLUICE_JAEGER is set.
+  SLUICE_JAEGER="$(bash scripts/jaeger.sh build)"
+  export SLUICE_JAEGER
+fi
 go vet ./...
 exec go test -race -count=1 -timeout 25m "$@" ./...

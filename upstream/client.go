@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // Discoverer finds the current nodes of a service. registry.Registry and
@@ -47,6 +48,7 @@ type Client struct {
 	noEjector  bool
 	noBreakers bool
 	noLimits   bool
+	tracer     *tracing.Tracer // nil: tracing off
 
 	callWrappers    []func(CallFunc) CallFunc
 	attemptWrappers []func(http.RoundTripper) http.RoundTripper
@@ -132,6 +134,12 @@ func (c *Client) Ejector() *selector.Ejector { return c.ejector }
 
 // Breakers returns the client's circuit breakers, or nil.
 func (c *Client) Breakers() *Breakers { return c.breakers }
+
+// WithTracer makes each attempt a client span of t, the child of the span in
+// the call's context, and sends the attempt's own traceparent in place of the
+// one the request had. Nil, the default, leaves tracing off: no span is made
+// and the request's traceparent, if any, goes as it is.
+func WithTracer(t *tracing.Tracer) Option { return func(c *Client) { c.tracer = t } }
 
 // WithClock sets the clock the client reads the budget with. Tests use it.
 func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }

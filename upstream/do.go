@@ -9,6 +9,7 @@ import (
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // Do sends r to a node of the service that r.URL.Host names and returns the
@@ -127,13 +128,22 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			}
 			return nil, firstErr(lastErr, fmt.Errorf("upstream: %s: %w", service, err))
 		}
+		var span tracing.AttemptSpan
+		if c.tracer != nil && !hedging { // a hedged call's attempts are traced as they go (hedge.go)
+			actx, span = c.tracer.StartAttempt(actx, tracing.Attempt{Service: service, Node: node.Address, Number: attempt, Sent: h})
+		}
 		out, err := attemptRequest(actx, r, node, attempt)
 		if err != nil {
+			span.End("not-sent", nil, err)
 			acancel()
 			return nil, err
 		}
 		var buf [48]byte
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
+		if c.tracer != nil && !hedging {
+			c.tracer.Inject(actx, r.Header)
+			span.SetRequestID(r.Header)
+		}
 
 		done := c.loads.Start(node)
 		sent := c.now()
@@ -163,6 +173,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			outcome = Abandoned // the node will not start on the budget the call has
 		}
 		final = outcome
+		span.End(outcome.String(), resp, err)
 		if outcome.Fault() {
 			tk.nodeFault(node)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // inFlight is one attempt of a hedged call: where it went, what releases
@@ -48,16 +49,23 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 	// The attempts must not share the header map a later attempt writes.
 	out.Header = r.Header.Clone()
 	results := make(chan inFlight, 2)
-	launch := func(a inFlight, req *http.Request) {
+	launch := func(a inFlight, req *http.Request, number int) {
 		go func() {
+			var span tracing.AttemptSpan
+			if c.tracer != nil {
+				req, span = c.traceHedged(req, service, a.node, number)
+			}
 			a.resp, a.err = c.attempt.RoundTrip(req)
 			if a.err == nil && a.resp.Body == nil {
 				a.resp.Body = http.NoBody
 			}
+			if c.tracer != nil {
+				span.End(classify(ctx, a.resp, a.err, c.left(ctx), c.slack()).String(), a.resp, a.err)
+			}
 			results <- a
 		}()
 	}
-	launch(first, out)
+	launch(first, out, 0)
 	timer := time.NewTimer(c.retry.HedgeAfter)
 	select {
 	case a := <-results:
@@ -69,7 +77,7 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 	if !ok {
 		return <-results, nil
 	}
-	launch(second, req)
+	launch(second, req, 1)
 	a := <-results
 	if a.err != nil || retryableStatus(a.resp.StatusCode) {
 		// The first to end failed: the other may still answer.
@@ -131,4 +139,16 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 	req.Header = r.Header.Clone()
 	req.Header.Set(budget.HeaderName, h.String())
 	return inFlight{node: node, done: c.loads.Start(node), cancel: hcancel, at: c.now()}, req, true
+}
+
+// traceHedged starts the span of one attempt of a hedged call, whose request
+// req has a header of its own, and sends its traceparent.
+func (c *Client) traceHedged(req *http.Request, service string, node *registry.Node, number int) (*http.Request, tracing.AttemptSpan) {
+	sent, _ := budget.ParseFields(req.Header.Values(budget.HeaderName))
+	ctx, span := c.tracer.StartAttempt(req.Context(), tracing.Attempt{
+		Service: service, Node: node.Address, Number: number, Hedge: number > 0, Sent: sent})
+	req = req.WithContext(ctx)
+	c.tracer.Inject(ctx, req.Header)
+	span.SetRequestID(req.Header)
+	return req, span
 }

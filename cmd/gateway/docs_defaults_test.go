@@ -242,6 +242,15 @@ var codeDefaults = map[string]codeDefault{
 	"watch.debounce": func(_ *testing.T, c *config.Config) any {
 		return or(c.Watch.Debounce, source.DefaultDebounce)
 	},
+	"tracing.enabled":  func(_ *testing.T, c *config.Config) any { return c.Tracing.Enabled },
+	"tracing.exporter": func(_ *testing.T, c *config.Config) any { return c.Tracing.Exporter },
+	"tracing.protocol": func(_ *testing.T, c *config.Config) any { return c.Tracing.Protocol },
+	"tracing.endpoint": func(t *testing.T, c *config.Config) any {
+		g := load(t, minimalConfig(keyFile(t))+"tracing: {protocol: grpc}\n")
+		return []any{c.Tracing.Endpoint, g.Tracing.Endpoint}
+	},
+	"tracing.sample_ratio": func(_ *testing.T, c *config.Config) any { return *c.Tracing.SampleRatio },
+	"tracing.service_name": func(_ *testing.T, c *config.Config) any { return c.Tracing.ServiceName },
 
 	"auth.jwt.*.leeway":        func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].Leeway },
 	"auth.jwt.*.forward_token": func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].ForwardToken },

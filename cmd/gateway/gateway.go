@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/selector"
+	"github.com/sluicehq/sluice/tracing"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -46,6 +47,11 @@ type gateway struct {
 	resilience *resilience
 	edge       *edge
 	keys       *keySources
+
+	// tracer makes the spans of requests; nil when tracing is off.
+	// stopTracing flushes the last spans at shutdown.
+	tracer      *tracing.Tracer
+	stopTracing func(context.Context) error
 
 	// accessLogger receives the access log; nil turns it off.
 	accessLogger *slog.Logger
@@ -90,7 +96,10 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	g.resilience = newResilience(cfg, g.promReg)
 	g.edge = newEdge(g.promReg)
 	g.keys = newKeySources(g.promReg, logger)
-	g.client = g.resilience.client(cfg, reg)
+	if g.tracer, g.stopTracing, err = newTracing(cfg); err != nil {
+		return nil, err
+	}
+	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer))
 	if err := g.install(cfg); err != nil {
 		return nil, err
 	}
@@ -131,7 +140,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
 		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
 		UpgradeIdleTimeout: cfg.Limits.TunnelIdleTimeout, UpgradeMaxLifetime: cfg.Limits.TunnelMaxLifetime,
-		Tunnels: g.tunnels})
+		Tunnels: g.tunnels, Tracer: g.tracer})
 	if err != nil {
 		return err
 	}
@@ -391,6 +400,7 @@ func (g *gateway) shutdown(servers []httpServer) error {
 		g.logger.Info("closing proxied connections", slog.Int("tunnels", n))
 	}
 	errs = append(errs, g.tunnels.CloseAll(tctx))
+	errs = append(errs, g.stopTracing(tctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("draining: %w", err)
 	}

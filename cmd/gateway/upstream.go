@@ -65,7 +65,7 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 }
 
 // client builds the gateway's upstream client from the configuration.
-func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream.Client {
+func (r *resilience) client(cfg *config.Config, reg registry.Registry, more ...upstream.Option) *upstream.Client {
 	u := cfg.Upstream
 	opts := []upstream.Option{
 		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(retryPolicy(u)), upstream.WithLoads(r.loads),
@@ -75,7 +75,7 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry) *upstream
 	for name, svc := range cfg.Services {
 		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))
 	}
-	return upstream.New(reg, opts...)
+	return upstream.New(reg, append(opts, more...)...)
 }
 
 // retryPolicy is the client's retry policy for u: upstream's defaults, with

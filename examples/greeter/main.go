@@ -66,7 +66,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9101", "address to serve on")
 	fail := flag.Bool("fail", false, "answer every request 503, as a broken node would (for demos and tests)")
 	logger := demo.Logger("greeter")
-	demo.Main(func() error {
+	demo.Main("greeter", func() error {
 		srv := rpc.NewServer()
 		rpc.Register(srv, "Greeter.Hello", func(ctx context.Context, req *HelloRequest) (*HelloResponse, error) {
 			if req.Name == "" {

@@ -19,7 +19,7 @@ func main() {
 	var peers demo.Peers
 	flag.Var(&peers, "peers", "nodes of the services called, as name=host:port,...")
 	logger := demo.Logger("inventory")
-	demo.Main(func() error {
+	demo.Main("inventory", func() error {
 		if len(peers) == 0 {
 			_ = peers.Set("pricing=127.0.0.1:9104")
 		}

@@ -19,7 +19,7 @@ func main() {
 	var peers demo.Peers
 	flag.Var(&peers, "peers", "nodes of the services called, as name=host:port,...")
 	logger := demo.Logger("orders")
-	demo.Main(func() error {
+	demo.Main("orders", func() error {
 		if len(peers) == 0 {
 			_ = peers.Set("inventory=127.0.0.1:9103")
 		}

@@ -34,7 +34,7 @@ func main() {
 	delay := flag.Duration("delay", 0, "time every quote takes")
 	logger := demo.Logger("pricing")
 	var started, completed, cancelled atomic.Int64
-	demo.Main(func() error {
+	demo.Main("pricing", func() error {
 		srv := rpc.NewServer()
 		rpc.Register(srv, "Pricing.Quote", func(ctx context.Context, req *demo.ChainRequest) (*demo.ChainResponse, error) {
 			wait := *delay

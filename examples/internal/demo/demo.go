@@ -95,13 +95,13 @@ func Client(peers Peers) (*upstream.Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		return upstream.New(registry.NewCache(consul.New(c))), nil
+		return upstream.New(registry.NewCache(consul.New(c)), upstream.WithTracer(tracer)), nil
 	}
 	reg, err := registry.NewStatic(peers...)
 	if err != nil {
 		return nil, err
 	}
-	return upstream.New(reg), nil
+	return upstream.New(reg, upstream.WithTracer(tracer)), nil
 }
 
 // Logger returns the examples' structured logger.
@@ -124,15 +124,16 @@ func Serve(service, addr string, h http.Handler, logger *slog.Logger, onShutdown
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler: budget.Inbound(budget.ServerPolicy{
-			Max: 30 * time.Second,
-			OnBadHeader: func(r *http.Request, err error) {
-				logger.Warn("bad budget header; using the default", slog.String("error", err.Error()))
-			},
-		})(h),
-		ReadHeaderTimeout: 10 * time.Second,
+	h = budget.Inbound(budget.ServerPolicy{
+		Max: 30 * time.Second,
+		OnBadHeader: func(r *http.Request, err error) {
+			logger.Warn("bad budget header; using the default", slog.String("error", err.Error()))
+		},
+	})(h)
+	if tracer != nil {
+		h = tracer.Inbound(h) // outside the budget: refusals are traced too
 	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("listening", slog.String("address", ln.Addr().String()))
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ln) }()
@@ -178,10 +179,16 @@ func Serve(service, addr string, h http.Handler, logger *slog.Logger, onShutdown
 	return nil
 }
 
-// Main parses flags and runs serve, exiting with a message on error.
-func Main(serve func() error) {
+// Main parses flags, starts tracing as service when -otlp asks, and runs
+// serve, exiting with a message on error.
+func Main(service string, serve func() error) {
 	flag.Parse()
-	if err := serve(); err != nil {
+	stop, err := startTracing(service)
+	if err == nil {
+		err = serve()
+		stop()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
