@@ -30,6 +30,27 @@ type Arrival interface {
 	Arrival() time.Time
 }
 
+// Annotator is implemented by response writers that record, for the
+// access log and the metrics, which route served a request and the budget
+// it was granted; the gateway's middleware.Recorder does. The router notes
+// the route before the route's edge policies run, so that a request they
+// refuse counts under its route too.
+type Annotator interface {
+	NoteRoute(name, service string)
+	NoteBudget(granted time.Duration, deadline time.Time)
+}
+
+// noteRoute tells an Annotator that r serves the request, then serves it.
+func noteRoute(r *Route, next http.Handler) http.Handler {
+	name, service := r.DisplayName(), r.Service
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if a, ok := w.(Annotator); ok {
+			a.NoteRoute(name, service)
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
 // Options tune a Router. The zero value is usable.
 type Options struct {
 	// Logger receives one line per failure the router answers; nil discards.
@@ -145,6 +166,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
 		}
+		h = noteRoute(&r, h)
 		// On a path where some route answers preflights, the route that
 		// also answers OPTIONS sees only the OPTIONS requests that are not.
 		if p := pre[shape(r.Path)]; p != nil && (r.Method == "*" || r.Method == http.MethodOptions) {
@@ -250,6 +272,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetSpent, "Budget spent",
 			"the budget ran below this route's minimum before the request could be forwarded")
 		return
+	}
+	if a, ok := w.(Annotator); ok {
+		a.NoteBudget(grant, info.Deadline)
 	}
 	ctx, cancel := budget.NewContext(r.Context(), info)
 	defer cancel()

@@ -47,6 +47,7 @@ type Client struct {
 	noEjector  bool
 	noBreakers bool
 	noLimits   bool
+	obs        Observer
 
 	callWrappers    []func(CallFunc) CallFunc
 	attemptWrappers []func(http.RoundTripper) http.RoundTripper

@@ -42,6 +42,9 @@ type gateway struct {
 	draining atomic.Bool
 	promReg  *prometheus.Registry
 	metrics  *middleware.Metrics
+	// proxies are the trusted proxies of the configuration serving, whose
+	// X-Request-Id the gateway keeps.
+	proxies atomic.Pointer[middleware.TrustedProxies]
 
 	resilience *resilience
 	edge       *edge
@@ -119,6 +122,7 @@ func (g *gateway) install(cfg *config.Config) error {
 		return err
 	}
 	g.router.Store(rt)
+	g.proxies.Store(cfg.Proxies())
 	g.edge.limiters = limiters
 	return nil
 }
@@ -149,11 +153,12 @@ func (g *gateway) reserved(next http.Handler) http.Handler {
 	})
 }
 
-// chain wraps h in the middleware of every listener: access log, metrics,
-// recovery.
+// chain wraps h in the middleware of every listener: access log, request
+// id, metrics, recovery.
 func (g *gateway) chain(h http.Handler) http.Handler {
 	return middleware.Chain(
 		middleware.AccessLog(g.accessLogger, nil),
+		middleware.RequestID(g.proxies.Load),
 		g.metrics.Handler,
 		middleware.Recover(g.logger),
 	)(h)
