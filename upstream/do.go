@@ -109,6 +109,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			}
 		}
 		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded {
+				c.exhausted(ctx, service) // the budget ended before a node was found
+			}
 			if kept != nil {
 				return giveBack(kept, cancel), nil
 			}
