@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,20 @@ type Metrics struct {
 	inflight prometheus.Gauge
 	aborted  prometheus.Counter
 	granted  *prometheus.HistogramVec
+	// series caches each label set's children (seriesKey → *series), so
+	// that a request costs one map lookup, not three label hashes.
+	series sync.Map
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	granted  atomic.Pointer[prometheus.Observer] // looked up at the first budget: not every route grants one
 }
 
 // DurationBuckets are the classic buckets of the gateway's latency
@@ -107,11 +123,25 @@ func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
 	if route == "" {
 		route = NoRoute
 	}
-	method := MethodLabel(r.Method)
-	m.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
-	m.duration.WithLabelValues(route, method, classLabel(status)).Observe(time.Since(rec.Arrival()).Seconds())
+	k := seriesKey{route, MethodLabel(r.Method), status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(k.route, k.method, statusLabel(status)),
+			duration: m.duration.WithLabelValues(k.route, k.method, classLabel(status)),
+		})
+	}
+	s := v.(*series)
+	s.requests.Inc()
+	s.duration.Observe(time.Since(rec.Arrival()).Seconds())
 	if g := rec.notes.granted; g > 0 {
-		m.granted.WithLabelValues(route).Observe(g.Seconds())
+		o := s.granted.Load()
+		if o == nil { // two requests racing here both look the same child up
+			h := m.granted.WithLabelValues(k.route)
+			o = &h
+			s.granted.Store(o)
+		}
+		(*o).Observe(g.Seconds())
 	}
 }
 

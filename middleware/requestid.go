@@ -26,17 +26,18 @@ import (
 func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id := ""
-			if v := r.Header[requestid.HeaderName]; len(v) == 1 && requestid.Valid(v[0]) && peerTrusted(trusted, r) {
-				id = v[0]
-			} else {
-				id = requestid.New()
+			v := r.Header[requestid.HeaderName]
+			if len(v) != 1 || !requestid.Valid(v[0]) || !peerTrusted(trusted, r) {
+				// One slice for both headers: a field value of length 1
+				// and capacity 1 is never appended to in place.
+				v = []string{requestid.New()}
 				if r.Header == nil {
 					r.Header = make(http.Header)
 				}
-				r.Header[requestid.HeaderName] = []string{id}
+				r.Header[requestid.HeaderName] = v
 			}
-			w.Header()[requestid.HeaderName] = []string{id}
+			id := v[0]
+			w.Header()[requestid.HeaderName] = v
 			rec, _ := w.(*Recorder)
 			next.ServeHTTP(w, r.WithContext(&requestCtx{Context: r.Context(), id: id, rec: rec}))
 		})
