@@ -40,7 +40,8 @@ type ServerPolicy struct {
 // request's own, so a caller that disconnects still cancels the work.
 // Handlers read what they received with FromContext. A valid X-Request-Id
 // on the request (see package requestid) goes into the context too, so
-// that requestid.FromContext reads it and the upstream client sends it on.
+// that requestid.FromContext reads it and the upstream client sends it on,
+// and onto the answer, so that every problem body names it.
 func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 	if p.Default <= 0 {
 		p.Default = DefaultServerTimeout
@@ -76,11 +77,9 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 			var id string
 			if v := r.Header[requestid.HeaderName]; len(v) == 1 && requestid.Valid(v[0]) {
 				id = v[0]
+				w.Header()[requestid.HeaderName] = v // echoed, and named by every problem body
 			}
 			if h.Remaining < p.Min {
-				if id != "" {
-					w.Header()[requestid.HeaderName] = []string{id} // the problem body names it
-				}
 				problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetTooLow,
 					"Budget below the minimum", "the remaining budget is below this service's minimum; no work was done")
 				return
