@@ -145,3 +145,31 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestHistogramsAreNativeToo: the duration histogram carries native
+// (sparse) buckets beside its classic ones, for a Prometheus that scrapes
+// them.
+func TestHistogramsAreNativeToo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := middleware.NewMetrics(reg)
+	h := middleware.Chain(middleware.AccessLog(nil, nil), m.Handler)(http.NotFoundHandler())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_request_duration_seconds" {
+			continue
+		}
+		hist := mf.GetMetric()[0].GetHistogram()
+		if len(hist.GetBucket()) != len(middleware.DurationBuckets) {
+			t.Errorf("%d classic buckets, want %d", len(hist.GetBucket()), len(middleware.DurationBuckets))
+		}
+		if hist.Schema == nil || len(hist.GetPositiveSpan())+len(hist.GetNegativeSpan()) == 0 && hist.GetZeroCount() == 0 {
+			t.Errorf("no native histogram: %v", hist)
+		}
+		return
+	}
+	t.Fatal("no sluice_request_duration_seconds")
+}
