@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // obsGateway is a gateway with routes that, between them, make every
@@ -169,8 +167,6 @@ func families(t *testing.T, reg prometheus.Gatherer) map[string]familyInfo {
 
 type familyInfo struct{ typ, labels, help string }
 
-var _ = dto.MetricType_COUNTER
-
 // sampleNames returns the names of the samples of a text exposition.
 func sampleNames(text string) map[string]bool {
 	names := make(map[string]bool)
@@ -187,5 +183,3 @@ func sampleNames(text string) map[string]bool {
 	}
 	return names
 }
-
-var _ io.Reader = (*strings.Reader)(nil)
