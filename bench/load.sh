@@ -6,7 +6,7 @@
 # connections), p50/p99 latency at a fixed moderate rate (bench/rate), and
 # the proxy's peak RSS. bench/README.md explains how to read the results.
 #
-#   bench/load.sh                          # 3 rounds × 7 targets × (10 s wrk + 5 s fixed rate), ~6 min
+#   bench/load.sh                          # 3 rounds × 8 targets × (10 s wrk + 5 s fixed rate), ~7 min
 #   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~1.5 min
 #   INSTALL=1 bench/load.sh                # first installs wrk and nginx with apt-get where missing
 #   TARGETS="revproxy sluice" bench/load.sh
@@ -14,7 +14,10 @@
 # Targets, run interleaved in this order in every round:
 #   direct       the greeter, GET /hello/bench, no proxy
 #   nginx        nginx (Debian's package), plain reverse proxy, upstream keep-alive
-#   revproxy     bench/revproxy: httputil.NewSingleHostReverseProxy, all defaults
+#   revproxy     bench/revproxy: httputil.ReverseProxy on a tuned http.Transport
+#                (idle connections >= the load's concurrency): THE Go baseline
+#   revproxy-default  the same on http.DefaultTransport (2 idle connections
+#                per backend), a labelled extra row only, never the baseline
 #   sluice       the gateway, default policies, HTTP pass-through route GET /hello/*
 #   sluice-nethttp  the same, with net/http's server on the listener instead of
 #                the gateway's lean one (server: net/http), to weigh the server half
@@ -70,7 +73,7 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 ACCESS_LOG=${ACCESS_LOG:-0}
 PIN=${PIN:-1}
 RESULTS=${RESULTS-bench/results}
-ALL_TARGETS=(direct nginx revproxy sluice sluice-nethttp sluice-prod sluice-rpc)
+ALL_TARGETS=(direct nginx revproxy revproxy-default sluice sluice-nethttp sluice-prod sluice-rpc)
 BASE=${BASE:-}
 [[ -z $BASE ]] || ALL_TARGETS+=(sluice-base)
 read -r -a TARGETS <<<"${TARGETS:-${ALL_TARGETS[*]}}"
@@ -301,15 +304,23 @@ NGINX
 fi
 
 # --- revproxy --------------------------------------------------------------
-if wants revproxy; then
+# revproxy is the tuned baseline: it keeps at least as many idle connections
+# to the greeter as either load has concurrent connections, so it never dials
+# under load. revproxy-default is http.DefaultTransport (2 idle per host).
+rp_idle=$(( CONNECTIONS > RATE_CONNECTIONS ? CONNECTIONS : RATE_CONNECTIONS ))
+rp_idle=$(( rp_idle * 2 ))
+for rp in revproxy revproxy-default; do
+  wants "$rp" || continue
+  rp_transport=tuned
+  [[ $rp == revproxy-default ]] && rp_transport=default
   GOMAXPROCS=$PROXY_PROCS "${pin_proxy[@]}" "$work/bin/revproxy" -listen 127.0.0.1:0 -target "http://$backend" \
-    2>"$work/revproxy.log" &
+    -transport "$rp_transport" -idle "$rp_idle" 2>"$work/$rp.log" &
   rp_pid=$!
   pids+=("$rp_pid")
-  url[revproxy]="http://$(listen_addr "$work/revproxy.log" "$rp_pid")/hello/bench"
-  cpu_pids[revproxy]=$rp_pid
-  rss_pid[revproxy]=$rp_pid
-fi
+  url[$rp]="http://$(listen_addr "$work/$rp.log" "$rp_pid")/hello/bench"
+  cpu_pids[$rp]=$rp_pid
+  rss_pid[$rp]=$rp_pid
+done
 
 # --- the gateways ----------------------------------------------------------
 # start_gateway NAME [BINARY]: starts the gateway (BINARY, by default the one
@@ -682,16 +693,16 @@ report() {
   echo "medians of $ROUNDS rounds; throughput and CPU: wrk -t$THREADS -c$CONNECTIONS for ${DURATION}s; latency: $RATE req/s open loop over $RATE_CONNECTIONS connections for ${RATE_DURATION}s"
   echo "pinned: $pinned (proxies on CPU 0, load and greeters on CPU 1); one worker per proxy; gateway log level $LOG_LEVEL, access log $access_log; RSS peak reset per run: $hwm_reset_ok; load average before: $load1"
   echo
-  printf '%-11s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' \
+  printf '%-16s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' \
     target req/s x_rp x_ngx busy% us/req x_rp x_ngx @rate p50_ms x_rp x_ngx p99_ms x_rp x_ngx MiB be_us
   local t
   for t in "${ALL_TARGETS[@]}"; do
     if [[ " ${skipped[*]} " == *" $t "* ]]; then
-      printf '%-11s skipped: not installed (INSTALL=1 installs it)\n' "$t"
+      printf '%-16s skipped: not installed (INSTALL=1 installs it)\n' "$t"
       continue
     fi
     wants "$t" || continue
-    printf '%-11s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' "$t" \
+    printf '%-16s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' "$t" \
       "$(num %.0f "${med[$t.rps]}")" "$(ratio "$t" rps revproxy)" "$(ratio "$t" rps nginx)" "$(num %.0f "${med[$t.busy]}")" \
       "$(num %.2f "${med[$t.cpu]}")" "$(ratio "$t" cpu revproxy)" "$(ratio "$t" cpu nginx)" \
       "$(num %.2f "${med[$t.cpu_rate]}")" \
@@ -704,7 +715,7 @@ report() {
   echo "proxy was not the bottleneck, CPU 1 was). us/req: the proxy's CPU (user+system, nginx master+worker)"
   echo "per request during the wrk run; @rate: the same during the fixed-rate run. p50_ms, p99_ms: latency at the"
   echo "fixed rate. MiB: the proxy's peak RSS (VmHWM; nginx: the worker). be_us: the greeters' CPU per"
-  echo "request. x_rp, x_ngx: the value over revproxy's, over nginx's in the same round, median of the"
+  echo "request. x_rp, x_ngx: the value over revproxy's (the tuned ReverseProxy), over nginx's in the same round, median of the"
   echo "rounds (so not always the ratio of the medians shown). direct has no proxy: '-'."
   if [[ $pinned == yes ]]; then
     echo

@@ -3,13 +3,13 @@ package config
 import (
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/sluicehq/sluice/middleware"
 )
@@ -49,7 +49,8 @@ type Config struct {
 	pos       map[string]Pos
 	verifiers map[string]*middleware.JWTVerifier
 	proxies   *middleware.TrustedProxies
-	cors      []*middleware.CORS // by route; nil where a route has none
+	cors      []*middleware.CORS     // by route; nil where a route has none
+	compress  []*middleware.Compress // by route; nil where a route has none
 }
 
 // Listener is one address to serve on.
@@ -254,6 +255,9 @@ type RouteDefaults struct {
 	Budget Budget `yaml:"budget"`
 	// CORS is the cross-origin policy of every route without its own.
 	CORS *CORS `yaml:"cors"`
+	// Compress is the response compression of every route without its
+	// own; none when absent.
+	Compress *Compress `yaml:"compress"`
 }
 
 // Budget is a route's budget policy.
@@ -304,6 +308,9 @@ type Route struct {
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// CORS answers the route's cross-origin requests and preflights.
 	CORS *CORS `yaml:"cors"`
+	// Compress compresses the route's answers; defaults.compress when
+	// absent.
+	Compress *Compress `yaml:"compress"`
 }
 
 // Error is a configuration error at a place in a file.
@@ -366,26 +373,29 @@ func Load(file string) (*Config, error) {
 // errors. It applies defaults and validates, so a Config it returns is ready
 // to use.
 func Parse(file string, data []byte) (*Config, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{File: file, Msg: "the file is empty"}
-		}
-		return nil, syntaxError(file, data, err)
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey()) // the decoder names duplicates itself
+	if err != nil {
+		return nil, syntaxError(file, err)
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &Error{File: file, Line: extra.Line, Column: extra.Column, Msg: "more than one YAML document"}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, syntaxError(file, data, err) // garbage after the first document
+	var docs []*ast.DocumentNode
+	for _, doc := range f.Docs {
+		if doc.Body != nil {
+			docs = append(docs, doc)
+		}
+	}
+	switch {
+	case len(docs) == 0:
+		return nil, &Error{File: file, Msg: "the file is empty"}
+	case len(docs) > 1:
+		p := position(docs[1].Body)
+		if docs[1].Start != nil && docs[1].Start.Position != nil {
+			p = Pos{docs[1].Start.Position.Line, docs[1].Start.Position.Column}
+		}
+		return nil, &Error{File: file, Line: p.Line, Column: p.Column, Msg: "more than one YAML document"}
 	}
 	c := &Config{file: file, pos: make(map[string]Pos)}
 	d := &decoder{file: file, pos: c.pos}
-	doc := &root
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		doc = doc.Content[0]
-	}
+	doc := docs[0].Body
 	if err := d.decode(doc, reflectValue(c), ""); err != nil {
 		return nil, err
 	}

@@ -166,3 +166,34 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 		t.Error("Parse accepted a list as a route")
 	}
 }
+
+// TestYAMLValueForms checks the value forms a configuration may use, as the
+// one parser reads them: quoted, single-quoted and block strings, anchors and
+// aliases, explicit tags and explicit nulls.
+func TestYAMLValueForms(t *testing.T) {
+	src := nodes + `defaults:
+  budget: &b {timeout: "2s"}
+routes:
+  - path: '/a'
+    service: !!str svc
+    budget: *b
+  - path: |-
+      /b
+    service: svc
+    budget: ~
+`
+	c, err := config.Parse("gw.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Routes) != 2 || c.Routes[0].Path != "/a" || c.Routes[1].Path != "/b" || c.Routes[0].Service != "svc" {
+		t.Fatalf("routes %+v", c.Routes)
+	}
+	if c.Routes[0].Budget.Timeout.String() != "2s" {
+		t.Errorf("aliased budget: %v", c.Routes[0].Budget.Timeout)
+	}
+	_, err = config.Parse("gw.yaml", []byte("upstream: *nowhere\n"))
+	if err == nil {
+		t.Fatal("an unknown alias was accepted")
+	}
+}

@@ -64,6 +64,9 @@ func (c *Config) validateEdge() error {
 	if err := c.buildCORS(); err != nil {
 		return err
 	}
+	if err := c.buildCompress(); err != nil {
+		return err
+	}
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
 		if r.Auth != "" && c.verifiers[r.Auth] == nil {

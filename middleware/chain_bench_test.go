@@ -52,12 +52,6 @@ func BenchmarkEdgeChain(b *testing.B) {
 	}
 }
 
-type discardWriter struct{ h http.Header }
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(int)             {}
-
 // cpuTime returns the process's user and system CPU time so far.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

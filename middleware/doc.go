@@ -12,5 +12,7 @@
 // only as long as the request's budget allows. docs/auth.md describes both.
 // CORS (over github.com/rs/cors) answers a route's cross-origin preflights
 // and adds the Access-Control-* fields to its answers, outside the other two,
-// since a browser's preflight carries no token.
+// since a browser's preflight carries no token. Compress encodes a route's
+// answers (zstd, brotli, gzip) for the clients that accept it, outermost of
+// a route's policies; it never decodes requests.
 package middleware

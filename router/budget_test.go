@@ -190,3 +190,30 @@ func TestArrivalChargesTheBudget(t *testing.T) {
 		})
 	}
 }
+
+// hidingWriter wraps a ResponseWriter as a route's middleware may (to
+// compress, say): it hides the methods of the one below but Unwrap.
+type hidingWriter struct{ w http.ResponseWriter }
+
+func (h hidingWriter) Header() http.Header         { return h.w.Header() }
+func (h hidingWriter) Write(p []byte) (int, error) { return h.w.Write(p) }
+func (h hidingWriter) WriteHeader(code int)        { h.w.WriteHeader(code) }
+func (h hidingWriter) Unwrap() http.ResponseWriter { return h.w }
+
+// TestArrivalFoundBehindAWrapper: the arrival time of the outermost writer
+// still charges the budget when a middleware wrapped the writer.
+func TestArrivalFoundBehindAWrapper(t *testing.T) {
+	be := newBackend(t, nil)
+	clock := fixedClock()
+	s := &setup{opts: router.Options{Now: clock}, copts: []upstream.Option{upstream.WithClock(clock), upstream.WithMargin(margin)}}
+	p := budget.Policy{Timeout: 2 * time.Second, Min: 100 * time.Millisecond}
+	rt := s.node("svc", be.addr()).build(t, router.Route{Method: "GET", Path: "/a", Service: "svc", Budget: p})
+	w := arrivalWriter{ResponseRecorder: httptest.NewRecorder(), at: clock().Add(-300 * time.Millisecond)}
+	rt.ServeHTTP(hidingWriter{hidingWriter{w}}, httptest.NewRequest("GET", "/a", nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("answer %d %s", w.Code, w.Body)
+	}
+	if got, want := received(t, be.last(t)), 1700*time.Millisecond-margin; got != want {
+		t.Errorf("the backend received %v, want %v", got, want)
+	}
+}

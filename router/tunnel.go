@@ -2,8 +2,10 @@ package router
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,11 +18,15 @@ import (
 // finish sending and still read. The unary budget, which bounded the
 // handshake, does not bound the tunnel: an idle timeout (no byte either
 // way) and a maximum lifetime do. When the tunnel ends for one of these, or
-// because the gateway shuts down, a WebSocket client is sent a close frame
-// with code 1001 (going away) before its connection is closed. The close
-// frame is written between two writes of the backend's bytes: should the
-// backend have been cut in the middle of one of its frames, the client sees
-// a broken frame instead, as it would on any cut connection.
+// because the gateway shuts down, both peers of a WebSocket are sent a close
+// frame with code 1001 (going away) before their connections are closed:
+// the client an unmasked one, as from a server, the backend a masked one,
+// as from a client (RFC 6455, section 5.3), so that the node's WebSocket
+// library sees the end of the conversation as "going away" rather than a
+// broken connection. Each close frame is written between two writes of the
+// other peer's bytes: should that peer have been cut in the middle of one
+// of its frames, the receiver sees a broken frame instead, as it would on
+// any cut connection.
 
 // DefaultUpgradeIdleTimeout and DefaultUpgradeMaxLifetime bound a tunnel
 // when Options leaves them zero.
@@ -58,6 +64,7 @@ type tunnel struct {
 	ending  atomic.Bool  // end has begun: the client's bytes are discarded
 	over    atomic.Bool  // run has returned: timers have nothing to do
 	wmu     sync.Mutex   // one write at a time to the client
+	bmu     sync.Mutex   // one write at a time to the backend
 	endOnce sync.Once
 }
 
@@ -75,17 +82,21 @@ func (t *tunnel) abort() {
 	t.backend.Close()
 }
 
-// end closes the tunnel gracefully: the backend's connection at once, then
-// a WebSocket client gets a close frame with code 1001 and a little time to
-// close its side. It may be called more than once and from any goroutine.
+// end closes the tunnel gracefully. Other than a WebSocket, both
+// connections are closed at once. A WebSocket's peers each get a close
+// frame with code 1001 and a little time (closeGrace) to close their side:
+// what they send meanwhile is read and dropped. It may be called more than
+// once and from any goroutine; it returns once both close frames are
+// written (or could not be), within about 2 × closeGrace.
 func (t *tunnel) end() {
 	t.endOnce.Do(func() {
 		t.ending.Store(true)
-		t.backend.Close()
 		if !t.ws {
+			t.backend.Close()
 			t.client.Close()
 			return
 		}
+		t.endBackend()
 		// A write of the backend's bytes blocked on a client that does not
 		// read gives up by this deadline, and lets the close frame go.
 		_ = t.client.SetWriteDeadline(time.Now().Add(closeGrace))
@@ -101,9 +112,37 @@ func (t *tunnel) end() {
 	})
 }
 
+// endBackend sends the backend a masked close frame with code 1001 and
+// half-closes its connection; the connection is closed closeGrace later
+// whatever the backend does, which also ends a write blocked on a backend
+// that does not read.
+func (t *tunnel) endBackend() {
+	cut := time.AfterFunc(closeGrace, func() { t.backend.Close() })
+	frame := maskedGoingAway()
+	t.bmu.Lock()
+	_, err := t.backend.Write(frame[:])
+	t.bmu.Unlock()
+	if err != nil {
+		cut.Stop()
+		t.backend.Close()
+		return
+	}
+	closeWrite(t.backend)
+}
+
 // goingAway is a WebSocket close frame from a server (unmasked) with code
 // 1001: FIN and opcode 8, a payload of 2 bytes, the code big-endian.
 var goingAway = [4]byte{0x88, 0x02, 0x03, 0xE9}
+
+// maskedGoingAway returns the close frame with code 1001 as a client sends
+// it: the mask bit set, a fresh masking key, the payload masked by it.
+func maskedGoingAway() [8]byte {
+	var f [8]byte
+	f[0], f[1] = 0x88, 0x80|0x02
+	binary.LittleEndian.PutUint32(f[2:6], rand.Uint32())
+	f[6], f[7] = goingAway[2]^f[2], goingAway[3]^f[3]
+	return f
+}
 
 // closeWrite half-closes c when it can, and closes it when it cannot.
 func closeWrite(c any) {
@@ -166,7 +205,13 @@ func (t *tunnel) watchIdle(idle time.Duration) *time.Timer {
 // discards until the client closes or the grace ends.
 func (t *tunnel) toBackend(early []byte) {
 	if len(early) > 0 {
-		if _, err := t.backend.Write(early); err != nil {
+		t.bmu.Lock()
+		var err error
+		if !t.ending.Load() {
+			_, err = t.backend.Write(early)
+		}
+		t.bmu.Unlock()
+		if err != nil {
 			t.abort()
 			return
 		}
@@ -176,11 +221,15 @@ func (t *tunnel) toBackend(early []byte) {
 		n, err := t.client.Read(buf)
 		if n > 0 {
 			t.last.Store(time.Now().UnixNano())
+			t.bmu.Lock()
+			var werr error
 			if !t.ending.Load() {
-				if _, werr := t.backend.Write(buf[:n]); werr != nil && !t.ending.Load() {
-					t.abort()
-					return
-				}
+				_, werr = t.backend.Write(buf[:n])
+			}
+			t.bmu.Unlock()
+			if werr != nil && !t.ending.Load() {
+				t.abort()
+				return
 			}
 		}
 		if errors.Is(err, io.EOF) && !t.ending.Load() {
@@ -198,7 +247,8 @@ func (t *tunnel) toBackend(early []byte) {
 
 // toClient copies the backend's bytes to the client, each write bounded by
 // the write idle timeout; at the backend's EOF it half-closes the client's
-// side.
+// side. Once the tunnel is ending it reads and discards until the backend
+// closes or the grace ends.
 func (t *tunnel) toClient() {
 	buf := make([]byte, 32<<10)
 	for {
@@ -208,7 +258,10 @@ func (t *tunnel) toClient() {
 			t.wmu.Lock()
 			if t.ending.Load() {
 				t.wmu.Unlock()
-				return
+				if err != nil {
+					return
+				}
+				continue
 			}
 			_ = t.client.SetWriteDeadline(time.Now().Add(t.wIdle))
 			_, werr := t.client.Write(buf[:n])
@@ -292,7 +345,7 @@ func (ts *Tunnels) CloseAll(ctx context.Context) error {
 	}
 	ts.mu.Unlock()
 	for _, t := range open {
-		t.end()
+		go t.end() // each may wait on its peers for a while
 	}
 	if gone == nil {
 		return nil

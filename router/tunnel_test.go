@@ -165,3 +165,68 @@ func TestUpgradeGoesThroughTheRouteMiddleware(t *testing.T) {
 		t.Errorf("the backend saw %d handshakes", n)
 	}
 }
+
+// TestTunnelsCloseAllSendsGoingAwayToTheBackend: at shutdown the node's end
+// of a proxied WebSocket gets a close frame with code 1001 too, which its
+// WebSocket library reads as the peer going away (not a broken
+// connection), on both listener servers.
+func TestTunnelsCloseAllSendsGoingAwayToTheBackend(t *testing.T) {
+	ended := make(chan error, 2)
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(context.Background())
+			if err != nil {
+				ended <- err
+				return
+			}
+			if err := c.Write(context.Background(), typ, msg); err != nil {
+				ended <- err
+				return
+			}
+		}
+	})
+	tunnels := router.NewTunnels()
+	rt := (&setup{opts: router.Options{Tunnels: tunnels}}).node("chat", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: policy})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var conns []*websocket.Conn
+	for _, base := range listenerServers(t, rt) {
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		// One echo, so that the backend is in its read loop.
+		if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tunnels.CloseAll(ctx) }()
+	for _, c := range conns {
+		wantGoingAway(t, c)
+	}
+	for range conns {
+		select {
+		case err := <-ended:
+			if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+				t.Errorf("the backend's read ended with %v (code %d), want a close with 1001", err, code)
+			}
+		case <-ctx.Done():
+			t.Fatal("the backend's connection did not end")
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("CloseAll: %v", err)
+	}
+}

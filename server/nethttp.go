@@ -60,8 +60,11 @@ func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
 		if prev != nil {
 			ctx = prev(ctx, c)
 		}
-		if pc, ok := c.(*problemConn); ok {
+		switch pc := c.(type) {
+		case *problemConn:
 			ctx = context.WithValue(ctx, problemConnKey{}, pc)
+		case *tlsProblemConn: // NetHTTPTLS's
+			ctx = context.WithValue(ctx, problemConnKey{}, pc.problemConn)
 		}
 		return ctx
 	}

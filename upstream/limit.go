@@ -72,14 +72,19 @@ type LimitSettings struct {
 	Tolerance float64
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Lag returns the caller's own recent scheduling lag, which is taken
+	// out of every round trip before it is judged (see schedlag.go). Nil
+	// means the process's, sampled from the Go runtime every 100 ms.
+	Lag func() time.Duration
 }
 
 // Limits holds an adaptive concurrency limit per node, the "dynamic SLA" of
 // a node: how many requests it may have in flight before its answers queue.
 // It follows the gradient limits of Netflix's concurrency-limits and
 // Envoy's adaptive concurrency filter: each answer's round trip (from
-// sending to its header) is compared with the node's minimum round trip
-// over the last 30 s, and the limit shrinks as the ratio grows:
+// sending to its header, less the caller's own scheduling lag: see
+// LimitSettings.Lag) is compared with the node's minimum round trip over
+// the last 30 s, and the limit shrinks as the ratio grows:
 //
 //	gradient = clamp(max(Tolerance × minRTT, minRTT + LimitSlack) / rtt, 0.5, 1)
 //	limit    = 0.8 × limit + 0.2 × (limit × gradient + √limit)
@@ -139,6 +144,10 @@ func NewLimits(s LimitSettings) *Limits {
 	s.Tolerance = max(s.Tolerance, 1)
 	if s.Now == nil {
 		s.Now = time.Now
+	}
+	if s.Lag == nil {
+		ownLag.start()
+		s.Lag = ownLag.Load
 	}
 	return &Limits{s: s, sweepAt: 1024}
 }

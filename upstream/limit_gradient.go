@@ -61,8 +61,20 @@ func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
 	if n >= minRTTSamples {
 		nl.minRTT.Store(m)
 	}
+	rtt = nl.own(rtt, time.Duration(m))
 	nl.gradient(time.Duration(m), rtt)
 	nl.expect(time.Duration(m), rtt, now, n >= queueSamples)
+}
+
+// own returns the part of a round trip that is the node's: rtt less the
+// caller's recent scheduling lag (see schedlag.go), but never below the
+// node's minimum round trip, nor above rtt.
+func (nl *nodeLimit) own(rtt, minRTT time.Duration) time.Duration {
+	lag := nl.s.Lag()
+	if lag <= 0 {
+		return rtt
+	}
+	return max(rtt-lag, min(rtt, minRTT))
 }
 
 // atLeast folds in an attempt that ended without an answer rtt after it was
@@ -73,7 +85,10 @@ func (nl *nodeLimit) atLeast(rtt time.Duration, now time.Time) {
 	defer nl.mu.Unlock()
 	nl.rotate(now)
 	m := min(nl.curMin, nl.prevMin)
-	if m == math.MaxInt64 || rtt <= nl.target(time.Duration(m)) {
+	if m == math.MaxInt64 {
+		return
+	}
+	if rtt = nl.own(rtt, time.Duration(m)); rtt <= nl.target(time.Duration(m)) {
 		return
 	}
 	nl.gradient(time.Duration(m), rtt)

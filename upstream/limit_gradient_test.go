@@ -14,8 +14,15 @@ func limitAt(t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Durati
 	return limitWith(LimitSettings{}, t0, step)
 }
 
-// limitWith is limitAt with settings s.
+// noLag is a caller that never lags: the unit tests' round trips are
+// judged as they are given, whatever the machine's load.
+func noLag() time.Duration { return 0 }
+
+// limitWith is limitAt with settings s (and no lag unless s has one).
 func limitWith(s LimitSettings, t0 time.Time, step time.Duration) (*nodeLimit, func(rtt time.Duration)) {
+	if s.Lag == nil {
+		s.Lag = noLag
+	}
 	s = NewLimits(s).s
 	nl := newNodeLimit(&s, t0)
 	now := t0
@@ -134,7 +141,7 @@ func TestLimitBackOffAndLowerBounds(t *testing.T) {
 // limit.
 func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := NewLimits(LimitSettings{Now: func() time.Time { return now }})
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }, Lag: noLag})
 	busy := &registry.Node{Service: "svc", ID: "busy", Address: "10.0.0.1:80"}
 	calm := &registry.Node{Service: "svc", ID: "calm", Address: "10.0.0.2:80"}
 	for range minRTTSamples {
@@ -172,7 +179,7 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 // normal and the overload be let in again.
 func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := NewLimits(LimitSettings{Now: func() time.Time { return now }})
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }, Lag: noLag})
 	n := &registry.Node{Service: "svc", ID: "n", Address: "10.0.0.1:80"}
 	for range minRTTSamples {
 		now = now.Add(100 * time.Millisecond)
@@ -189,5 +196,34 @@ func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
 	}
 	if got := time.Duration(l.get(n).minRTT.Load()); got != 100*time.Millisecond {
 		t.Errorf("minRTT after a minute of overload = %s, want 100ms kept", got)
+	}
+}
+
+// TestLimitDiscountsTheCallersOwnLag feeds a node answers of 1 ms while the
+// caller lags 20 ms (every answer is read 20 ms late): the limit stays at
+// the maximum, since the node is not to blame. When the node itself slows
+// to 100 ms beyond the lag, the limit falls as before.
+func TestLimitDiscountsTheCallersOwnLag(t *testing.T) {
+	lag := time.Duration(0)
+	nl, answer := limitWith(LimitSettings{Min: 1, Lag: func() time.Duration { return lag }},
+		time.Unix(1000, 0), time.Millisecond)
+	for range minRTTSamples {
+		answer(time.Millisecond)
+	}
+	lag = 20 * time.Millisecond
+	for range 500 {
+		answer(lag + time.Millisecond)
+	}
+	if got := nl.limit.Load(); got != DefaultLimitMax {
+		t.Fatalf("limit after answers late by the caller's own lag = %d, want %d", got, DefaultLimitMax)
+	}
+	if got := time.Duration(nl.minRTT.Load()); got != time.Millisecond {
+		t.Fatalf("minRTT = %s, want 1ms", got)
+	}
+	for range 100 {
+		answer(lag + 100*time.Millisecond)
+	}
+	if got := nl.limit.Load(); got > 10 {
+		t.Fatalf("limit after the node slowed to 100 ms beyond the lag = %d, want at most 10", got)
 	}
 }

@@ -31,10 +31,13 @@ type TransportOptions struct {
 
 // NewLeanTransport returns the transport a Client uses by default: an
 // h1.Transport, which does each HTTP/1.1 round trip in the caller's
-// goroutine, with the pool limits of o, in front of NewTransportWith(o) for
-// what it does not handle (TLS, upgrades, Expect: 100-continue, large or
-// unknown-length request bodies). It closes the connections of a node that
-// left discovery, busy ones as they are released.
+// goroutine, with the pool limits of o, in front of its default Fallback, an
+// http.Transport, for what it does not handle (TLS, upgrades, Expect:
+// 100-continue, large or unknown-length request bodies). Both count their
+// connections to a node against the one MaxConnsPerNode, and only the h1
+// pool keeps plain-HTTP connections idle: one pool and one limit per node.
+// It closes the connections of a node that left discovery, busy ones as
+// they are released.
 //
 // It is the default because it spends less CPU per request than
 // http.Transport (no per-connection goroutines, no channel hand-offs) with
@@ -47,7 +50,6 @@ func NewLeanTransport(o TransportOptions) *h1.Transport {
 	o = o.withDefaults()
 	return &h1.Transport{
 		DialContext:     dialer.DialContext,
-		Fallback:        NewTransportWith(o),
 		MaxConnsPerHost: o.MaxConnsPerNode,
 		MaxIdlePerHost:  o.MaxIdlePerNode,
 		IdleTimeout:     o.IdleTimeout,

@@ -214,6 +214,28 @@ var codeDefaults = map[string]codeDefault{
 	"routes[].cors.max_age":     func(t *testing.T, _ *config.Config) any { return corsBlock(t).MaxAge },
 	"routes[].cors.disabled":    func(t *testing.T, _ *config.Config) any { return corsBlock(t).Disabled },
 
+	"routes[].compress": func(t *testing.T, c *config.Config) any {
+		d := load(t, strings.Replace(minimalConfig(keyFile(t)), "routes:", "defaults: {compress: {}}\nroutes:", 1))
+		if d.RouteCompress(0) == nil || c.RouteCompress(0) != nil {
+			return "no compression"
+		}
+		return "defaults.compress"
+	},
+	"routes[].compress.algorithms": func(_ *testing.T, _ *config.Config) any {
+		var as []any
+		for _, a := range middleware.DefaultCompressAlgorithms {
+			as = append(as, a)
+		}
+		return as
+	},
+	"routes[].compress.min_size": func(t *testing.T, _ *config.Config) any {
+		return []any{middleware.DefaultCompressMinSize, compressBlock(t).MinSize}
+	},
+	"routes[].compress.level": func(t *testing.T, _ *config.Config) any {
+		return or(compressBlock(t).Level, middleware.DefaultCompressLevel)
+	},
+	"routes[].compress.disabled": func(t *testing.T, _ *config.Config) any { return compressBlock(t).Disabled },
+
 	"auth.jwt.*.leeway":        func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].Leeway },
 	"auth.jwt.*.forward_token": func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].ForwardToken },
 	"auth.jwt.*.cache_size": func(_ *testing.T, c *config.Config) any {
@@ -228,6 +250,15 @@ func corsBlock(t *testing.T) config.CORS {
 		t.Fatal("the route's cors block was not built")
 	}
 	return *d.Routes[0].CORS
+}
+
+// compressBlock returns the compress block of a route that writes it empty.
+func compressBlock(t *testing.T) config.Compress {
+	d := load(t, strings.Replace(minimalConfig(keyFile(t)), "rate_limit: {rps: 2.5}", `compress: {}`, 1))
+	if d.RouteCompress(0) == nil {
+		t.Fatal("the route's compress block was not built")
+	}
+	return *d.Routes[0].Compress
 }
 
 func TestConfigurationDocDefaults(t *testing.T) {

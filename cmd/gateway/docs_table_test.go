@@ -31,7 +31,8 @@ var sectionPaths = map[string]string{
 	"budget":              "routes[].budget.", // and defaults.budget.
 	"stream":              "routes[].stream.",
 	"rate_limit":          "routes[].rate_limit.",
-	"cors":                "routes[].cors.", // and defaults.cors.
+	"cors":                "routes[].cors.",     // and defaults.cors.
+	"compress":            "routes[].compress.", // and defaults.compress.
 	"auth":                "auth.jwt.*.",
 	"auth.jwt.*.keys":     "auth.jwt.*.keys[].",
 }

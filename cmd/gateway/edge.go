@@ -65,6 +65,12 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 	for i := range routes {
 		r := &routes[i]
 		name := r.DisplayName()
+		// Compression is outermost, so that the edge's own answers are
+		// compressed like the backend's (when large enough), and the
+		// writer every other layer sees is the one that compresses.
+		if policy := cfg.RouteCompress(i); policy != nil {
+			r.Middleware = append(r.Middleware, policy.Middleware)
+		}
 		// CORS is outermost: a preflight carries no token and is answered
 		// here, before authentication and rate limits (the router sends
 		// the preflights of the route's path to Preflight, and this

@@ -81,29 +81,15 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		hs.Protocols.SetUnencryptedHTTP2(true)
 	}
 	// Problem bodies for net/http's own errors, and a chunked request
-	// closes its connection (server.NetHTTP says why).
-	prepared := server.NetHTTP(hs, ln)
+	// closes its connection (server.NetHTTP says why); over TLS the same,
+	// with the handshake done by the listener (server.NetHTTPTLS).
 	if certs == nil {
-		return &listening{ln: prepared, srv: hs}, nil
+		return &listening{ln: server.NetHTTP(hs, ln), srv: hs}, nil
 	}
-	// Over TLS only the handler half of NetHTTP applies (chunked requests
-	// close their connection); the listener it returns is not served. Its
-	// connections cannot sit above TLS, where net/http must see the
-	// *tls.Conn itself to negotiate HTTP/2 and fill Request.TLS, and below
-	// TLS they would see only ciphertext: net/http's own error answers on
-	// a TLS listener stay text/plain.
 	cfg := l.TLS.ServerConfig()
 	cfg.GetCertificate = certs.GetCertificate
-	hs.TLSConfig = cfg
-	return &listening{ln: ln, srv: tlsServer{hs}, certs: certs}, nil
+	return &listening{ln: server.NetHTTPTLS(hs, ln, cfg), srv: hs, certs: certs}, nil
 }
-
-// tlsServer serves TLS, with HTTP/2 negotiated by ALPN, on the listeners
-// it is given.
-type tlsServer struct{ *http.Server }
-
-// Serve serves TLS on ln with the certificates of s.TLSConfig.
-func (s tlsServer) Serve(ln net.Listener) error { return s.ServeTLS(ln, "", "") }
 
 // watchCertificates polls the certificate files of every TLS listener
 // until stop is closed, serving changed files that load and logging those

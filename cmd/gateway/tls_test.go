@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -272,4 +273,80 @@ func handshakeCert(t *testing.T, addr string, ca *certtest.CA) *x509.Certificate
 	}
 	defer c.Close()
 	return c.ConnectionState().PeerCertificates[0]
+}
+
+// net/http's own error answers on a TLS listener are problem bodies, as on
+// a cleartext one: a malformed request line, a header over the limit, an
+// unsupported version, each written as raw bytes over TLS (HTTP/1.1 by
+// ALPN, or no ALPN at all). A client that speaks plain HTTP to the TLS port
+// gets a 400 problem too. HTTP/2 still negotiates, and a good request is
+// answered as before.
+func TestTLSListenerErrorsAreProblems(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := siteCerts(t, dir)
+	tg := startServing(t, dir, `  - address: 127.0.0.1:0
+    tls: {cert_file: site.crt, key_file: site.key}
+`, budgetBackend(t), time.Hour)
+	addr := tg.addrs[0]
+	tests := []struct {
+		name   string
+		alpn   []string
+		raw    string
+		status int
+	}{
+		{"garbage request line", []string{"http/1.1"}, "GARBAGE\r\nHost: h\r\n\r\n", 400},
+		{"garbage request line, no ALPN", nil, "GARBAGE\r\nHost: h\r\n\r\n", 400},
+		{"header too large", []string{"http/1.1"}, "GET /v1 HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", 431},
+		{"unsupported version", []string{"http/1.1"}, "GET /v1 HTTP/3.0\r\nHost: h\r\n\r\n", 505},
+		{"bad Host", []string{"http/1.1"}, "GET /v1 HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"good request", []string{"http/1.1"}, "GET /v1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, NextProtos: tt.alpn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(waitLimit))
+			if _, err := io.WriteString(c, tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("answered %d %q, want %d", resp.StatusCode, body, tt.status)
+			}
+			if ct := resp.Header.Get("Content-Type"); tt.status != 200 && (ct != "application/problem+json" || !strings.Contains(string(body), `"status":`)) {
+				t.Errorf("answered with Content-Type %q: %q, want a problem body", ct, body)
+			}
+		})
+	}
+	t.Run("plain HTTP to the TLS port", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(waitLimit))
+		_, _ = io.WriteString(c, "GET /v1 HTTP/1.1\r\nHost: h\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("answered %d %q %q, want a 400 problem", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	})
+	t.Run("HTTP/2 still negotiated", func(t *testing.T) {
+		resp, _ := fetch(t, tlsClient(t, ca.Pool, true), "https://"+addr+"/v1")
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Errorf("answered %d over %s", resp.StatusCode, resp.Proto)
+		}
+	})
 }

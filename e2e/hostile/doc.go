@@ -26,6 +26,7 @@
 // are in smuggle_test.go (request framing), limits_test.go (header and URI
 // sizes), paths_test.go (dot-segments through rewrites), upstream_test.go
 // (broken and unsolicited answers from a raw backend), slow_test.go (slow
-// and stalled clients), breaker_test.go (client faults vs breakers) and
-// misc_test.go (HEAD, claim headers, the listeners' own errors).
+// and stalled clients), breaker_test.go (client faults vs breakers),
+// misc_test.go (HEAD, claim headers, the listeners' own errors) and
+// compress_test.go (hostile Accept-Encoding fields, compressed requests).
 package hostile

@@ -19,7 +19,7 @@ type hcase struct {
 func families() []hcase {
 	var all []hcase
 	for _, f := range [][]hcase{smugglingCases(), limitCases(), pathCases(), upstreamAnswerCases(),
-		slowCases(), breakerCases(), miscCases()} {
+		slowCases(), breakerCases(), miscCases(), compressCases()} {
 		all = append(all, f...)
 	}
 	return all

@@ -43,7 +43,9 @@
 // # What it falls back for
 //
 // These requests go to Transport.Fallback (by default an *http.Transport
-// with the same dialer and limits):
+// with the same dialer, whose connections count against MaxConnsPerHost
+// with this transport's, and which keeps no plain-HTTP connection idle: see
+// shared.go):
 //
 //   - any scheme other than "http" (https above all);
 //   - requests with "Expect: 100-continue";

@@ -109,19 +109,30 @@ func (p *hostPool) get(ctx context.Context, fresh bool) (*conn, error) {
 		p.total++
 		return p.dial(ctx, p.gen)
 	}
+	c, err := p.waitLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || fresh || !c.probe.ok() {
+		p.mu.Lock()
+		if c != nil {
+			c.nc.Close()
+		}
+		return p.dial(ctx, p.gen) // with the slot of c
+	}
+	c.reused = true
+	return c, nil
+}
+
+// waitLocked queues for the first conn released, called with p.mu held
+// when the pool is full; it releases p.mu. It returns a conn handed over,
+// or nil for a freed slot, which the caller then holds either way.
+func (p *hostPool) waitLocked(ctx context.Context) (*conn, error) {
 	w := &waiter{ch: make(chan *conn, 1)}
 	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
 	select {
 	case c := <-w.ch:
-		if c == nil || fresh || !c.probe.ok() {
-			p.mu.Lock()
-			if c != nil {
-				c.nc.Close()
-			}
-			return p.dial(ctx, p.gen) // with the slot of c
-		}
-		c.reused = true
 		return c, nil
 	case <-ctx.Done():
 		p.mu.Lock()
@@ -142,6 +153,41 @@ func (p *hostPool) get(ctx context.Context, fresh bool) (*conn, error) {
 		}
 		return nil, fmt.Errorf("h1: waiting for a connection to %s: %w", p.addr, ctx.Err())
 	}
+}
+
+// acquire takes a slot of the host's limit for a connection that the
+// default Fallback dials (see sharedDial): a free one, else that of the
+// oldest idle conn, which is closed, else the first one released. release
+// gives it back.
+func (p *hostPool) acquire(ctx context.Context) error {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return errPoolGone
+	}
+	if p.total < p.t.maxConns() {
+		p.total++
+		p.mu.Unlock()
+		return nil
+	}
+	if len(p.idle) > 0 {
+		c := p.popIdleLocked(0) // its slot is ours
+		p.mu.Unlock()
+		c.nc.Close()
+		return nil
+	}
+	c, err := p.waitLocked(ctx)
+	if c != nil {
+		c.nc.Close() // its slot is ours
+	}
+	return err
+}
+
+// release frees a slot taken by acquire.
+func (p *hostPool) release() {
+	p.mu.Lock()
+	p.freeSlotLocked()
+	p.mu.Unlock()
 }
 
 // dial dials a conn for a slot already counted in total. It is called with

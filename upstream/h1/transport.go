@@ -35,11 +35,15 @@ type Transport struct {
 
 	// Fallback carries the requests this transport does not handle (see
 	// the package doc). Nil means an *http.Transport, made on first use,
-	// with the same dialer and limits and no compression.
+	// with the same dialer and no compression, whose connections count
+	// against MaxConnsPerHost with this transport's own and which keeps no
+	// plain-HTTP connection idle (see shared.go). A Fallback set here keeps
+	// its own pool and limits.
 	Fallback http.RoundTripper
 
-	// MaxConnsPerHost bounds the connections to one host, busy and idle.
-	// Callers beyond it wait for one. Zero or less means
+	// MaxConnsPerHost bounds the connections to one host, busy and idle,
+	// this transport's and the default Fallback's together. Callers beyond
+	// it wait for one. Zero or less means
 	// DefaultMaxConnsPerHost.
 	MaxConnsPerHost int
 
@@ -111,14 +115,9 @@ func (t *Transport) fallback() http.RoundTripper {
 		return t.Fallback
 	}
 	t.fbOnce.Do(func() {
-		dial := t.DialContext
-		if dial == nil {
-			dial = defaultDialer.DialContext
-		}
 		fb := &http.Transport{
-			DialContext:           dial,
+			DialContext:           t.sharedDial, // counts with this transport's pools: see shared.go
 			MaxIdleConnsPerHost:   t.maxIdle(),
-			MaxConnsPerHost:       t.maxConns(),
 			IdleConnTimeout:       t.idleTimeout(),
 			ExpectContinueTimeout: time.Second,
 			DisableCompression:    true,
@@ -151,7 +150,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("h1: nil Request.URL: %w", ErrNothingWritten)
 	}
 	if needsFallback(req) || t.bodyTooBig(req) {
-		return t.fallback().RoundTrip(req)
+		return t.toFallback(req)
 	}
 	ctx := req.Context()
 	if err := validate(req); err != nil {

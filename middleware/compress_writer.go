@@ -1,0 +1,270 @@
+package middleware
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// compressWriter decides, once per answer, whether to compress it, and then
+// either passes the answer through or encodes its body. It decides at the
+// final WriteHeader when the header tells enough (a Content-Length, a
+// Content-Type), else once MinSize bytes of body arrived, at the first
+// Flush, or when the handler returns, whichever is first; until then the
+// header and the first bytes wait here.
+type compressWriter struct {
+	http.ResponseWriter
+	c      *Compress
+	alg    coding // what the client accepts best; noCoding: none
+	state  uint8
+	status int
+	buf    []byte // the body's first bytes, while deciding
+	enc    encoder
+}
+
+// The states of a compressWriter.
+const (
+	cwStart    uint8 = iota // no final header yet
+	cwDeciding              // header held, first bytes buffered
+	cwPlain                 // passing through
+	cwEncoding              // compressing
+	cwDone                  // finished or hijacked
+)
+
+func (c *Compress) newWriter(w http.ResponseWriter, alg coding) *compressWriter {
+	return &compressWriter{ResponseWriter: w, c: c, alg: alg}
+}
+
+// Unwrap lets http.ResponseController reach the writer below for what this
+// one does not do itself (write deadlines, full duplex).
+func (w *compressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// WriteHeader implements http.ResponseWriter. 1xx answers pass at once.
+func (w *compressWriter) WriteHeader(code int) {
+	if code < 200 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.state != cwStart {
+		return
+	}
+	w.status = code
+	h := w.ResponseWriter.Header()
+	if !w.eligible(h) {
+		w.plain()
+		return
+	}
+	addVary(h)
+	size := int64(-1)
+	if cl := h["Content-Length"]; len(cl) == 1 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
+			size = n
+		}
+	}
+	switch {
+	case w.alg == noCoding || (size >= 0 && size < int64(w.c.minSize)):
+		w.plain()
+	case size >= 0 && len(h["Content-Type"]) > 0:
+		w.encode()
+	default:
+		w.state = cwDeciding
+	}
+}
+
+// eligible reports whether an answer of w.status with header h may be
+// compressed at all, whatever the client accepts and its size.
+func (w *compressWriter) eligible(h http.Header) bool {
+	switch w.status {
+	case http.StatusNoContent, http.StatusPartialContent, http.StatusNotModified:
+		return false
+	}
+	if len(h["Content-Encoding"]) > 0 || len(h["Content-Range"]) > 0 || hasNoTransform(h["Cache-Control"]) {
+		return false
+	}
+	if ct := h["Content-Type"]; len(ct) > 0 && w.c.excludes(ct[0]) {
+		return false
+	}
+	return true
+}
+
+// Write implements http.ResponseWriter.
+func (w *compressWriter) Write(p []byte) (int, error) {
+	if w.state == cwStart {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch w.state {
+	case cwPlain:
+		return w.ResponseWriter.Write(p)
+	case cwEncoding:
+		return w.enc.Write(p)
+	case cwDeciding:
+		if len(w.buf)+len(p) < w.c.minSize {
+			if w.buf == nil {
+				w.buf = make([]byte, 0, w.c.minSize)
+			}
+			w.buf = append(w.buf, p...)
+			return len(p), nil
+		}
+		if err := w.decide(p); err != nil {
+			return 0, err
+		}
+		return w.Write(p)
+	}
+	return 0, errWriteAfterFinish
+}
+
+// decide ends the deciding state with the body's first bytes, w.buf then
+// next: it compresses unless the sniffed type is excluded, and writes the
+// buffered bytes. next is left for the caller to write.
+func (w *compressWriter) decide(next []byte) error {
+	h := w.ResponseWriter.Header()
+	if len(h["Content-Type"]) == 0 {
+		if len(w.buf) == 0 && len(next) == 0 {
+			w.plain() // nothing to sniff: let the server do as it does
+			return w.writeBuffered()
+		}
+		sniff := append(w.buf[:len(w.buf):len(w.buf)], next[:min(len(next), 512)]...)
+		ct := http.DetectContentType(sniff)
+		if w.c.excludes(ct) {
+			w.plain()
+			return w.writeBuffered()
+		}
+		h["Content-Type"] = []string{ct}
+	}
+	w.encode()
+	return w.writeBuffered()
+}
+
+func (w *compressWriter) writeBuffered() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	b := w.buf
+	w.buf = nil
+	_, err := w.Write(b)
+	return err
+}
+
+// plain sends the held header as it is.
+func (w *compressWriter) plain() {
+	w.state = cwPlain
+	w.ResponseWriter.WriteHeader(w.status)
+}
+
+// encode rewrites the header for the coding and sends it.
+func (w *compressWriter) encode() {
+	h := w.ResponseWriter.Header()
+	delete(h, "Content-Length")
+	delete(h, "Accept-Ranges")
+	h["Content-Encoding"] = []string{codingNames[w.alg]}
+	if et := h["Etag"]; len(et) == 1 && strings.HasPrefix(et[0], `"`) {
+		h["Etag"] = []string{"W/" + et[0]}
+	}
+	w.state = cwEncoding
+	w.ResponseWriter.WriteHeader(w.status)
+	w.enc = w.c.pools[w.alg].get(w.ResponseWriter)
+}
+
+// FlushError flushes the compressor, then the connection: what the handler
+// wrote so far reaches the client now. An answer still being decided is
+// compressed if it is one (see Compress).
+func (w *compressWriter) FlushError() error {
+	if w.state == cwStart {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.state == cwDeciding {
+		if err := w.decide(nil); err != nil {
+			return err
+		}
+	}
+	if w.state == cwEncoding {
+		if err := w.enc.Flush(); err != nil {
+			return err
+		}
+	}
+	if w.state == cwDone {
+		return errWriteAfterFinish
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher.
+func (w *compressWriter) Flush() { _ = w.FlushError() }
+
+// Hijack hands the connection over; nothing more is compressed.
+func (w *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.release()
+	}
+	return conn, brw, err
+}
+
+// finish ends the answer once the handler returned: an answer still being
+// decided is short, and goes as it is; a compressed one gets the end of its
+// coding.
+func (w *compressWriter) finish() {
+	switch w.state {
+	case cwDeciding:
+		w.plain()
+		_ = w.writeBuffered()
+	case cwEncoding:
+		_ = w.enc.Close() // a failure here is the connection's, which its server sees
+	}
+	w.release()
+}
+
+// release returns the encoder, leaving the coded stream unfinished (an
+// aborted answer must not look complete).
+func (w *compressWriter) release() {
+	if w.enc != nil {
+		w.c.pools[w.alg].put(w.enc)
+		w.enc = nil
+	}
+	w.state = cwDone
+}
+
+// excludes reports whether the media type of the Content-Type ct is one
+// never compressed.
+func (c *Compress) excludes(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	typ, _, _ := strings.Cut(ct, "/")
+	for _, x := range c.excluded {
+		if strings.EqualFold(x, ct) || (strings.HasSuffix(x, "/*") && strings.EqualFold(x[:len(x)-2], typ)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasNoTransform reports whether Cache-Control forbids transforming the
+// answer (RFC 9111, section 5.2.2.6).
+func hasNoTransform(vv []string) bool {
+	for _, v := range vv {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-transform") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addVary adds Accept-Encoding to h's Vary, unless it is there or Vary is
+// "*".
+func addVary(h http.Header) {
+	for _, v := range h["Vary"] {
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "*" || strings.EqualFold(f, "Accept-Encoding") {
+				return
+			}
+		}
+	}
+	h["Vary"] = append(h["Vary"], "Accept-Encoding")
+}

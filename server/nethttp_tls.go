@@ -1,0 +1,210 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Over TLS, NetHTTP's connection wrapper cannot sit where it does in
+// cleartext: below TLS it would see only ciphertext, and above it net/http
+// no longer sees a *tls.Conn, which it needs to negotiate HTTP/2 (ALPN) and
+// to fill Request.TLS. NetHTTPTLS therefore does the TLS handshake itself,
+// in the listener, each in a goroutine of its own so that a slow handshake
+// holds no other connection, and then hands net/http:
+//
+//   - a connection that negotiated HTTP/2 (or any protocol other than
+//     HTTP/1.x) as the *tls.Conn itself: net/http serves it as it would
+//     have (HTTP/2 frames its own errors, and has no text/plain ones);
+//   - an HTTP/1.x connection wrapped as in cleartext, so that net/http's
+//     own error answers (400, 431, 501, 505, 417) become problem bodies. The
+//     wrapper reports the TLS state (ConnectionState), from which net/http
+//     fills Request.TLS as usual.
+//
+// A client that speaks plain HTTP to the TLS port gets a 400 problem body
+// in plain HTTP, where net/http would write a text/plain one. Other failed
+// handshakes are logged to the server's ErrorLog as net/http logs them.
+
+// NetHTTPTLS prepares hs to serve TLS with cfg on ln, as NetHTTP does in
+// cleartext: it wraps hs.Handler and hs.ConnContext (see NetHTTP), sets
+// hs.TLSConfig to a copy of cfg offering HTTP/2 and HTTP/1.1 by ALPN (only
+// HTTP/1.1 when hs.Protocols leaves HTTP/2 out), and returns the listener
+// hs must serve, with hs.Serve (not ServeTLS). Handshakes are bounded by
+// hs.ReadHeaderTimeout (when set), as net/http bounds them. Call it before
+// hs serves.
+func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener {
+	NetHTTP(hs, ln)
+	cfg = cfg.Clone()
+	var protos []string
+	if hs.Protocols == nil || hs.Protocols.HTTP2() {
+		protos = append(protos, "h2")
+	}
+	protos = append(protos, "http/1.1")
+	for _, p := range cfg.NextProtos {
+		if !slices.Contains(protos, p) {
+			protos = append(protos, p)
+		}
+	}
+	cfg.NextProtos = protos
+	hs.TLSConfig = cfg // net/http sets HTTP/2 up when its NextProtos name h2
+	return &tlsListener{Listener: ln, cfg: cfg, timeout: hs.ReadHeaderTimeout, logf: logfOf(hs),
+		conns: make(chan acceptResult), done: make(chan struct{})}
+}
+
+// logfOf returns the logger net/http's server itself would use.
+func logfOf(hs *http.Server) func(string, ...any) {
+	return func(format string, args ...any) {
+		if hs.ErrorLog != nil {
+			hs.ErrorLog.Printf(format, args...)
+		}
+	}
+}
+
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+// tlsListener accepts TCP connections, shakes hands with each in a
+// goroutine, and returns them once TLS is up.
+type tlsListener struct {
+	net.Listener
+	cfg     *tls.Config
+	timeout time.Duration
+	logf    func(string, ...any)
+
+	start     sync.Once
+	conns     chan acceptResult
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	shaking map[net.Conn]struct{} // connections in their handshake
+	closed  bool
+}
+
+// Accept returns the next connection whose handshake succeeded.
+func (l *tlsListener) Accept() (net.Conn, error) {
+	l.start.Do(func() { go l.acceptLoop() })
+	select {
+	case r := <-l.conns:
+		return r.c, r.err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; connections still shaking hands are closed.
+func (l *tlsListener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.done)
+		l.mu.Lock()
+		l.closed = true
+		for c := range l.shaking {
+			c.Close()
+		}
+		l.mu.Unlock()
+	})
+	return l.Listener.Close()
+}
+
+// track records c as shaking hands, or closes it and returns false when
+// the listener is closed.
+func (l *tlsListener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return false
+	}
+	if l.shaking == nil {
+		l.shaking = make(map[net.Conn]struct{})
+	}
+	l.shaking[c] = struct{}{}
+	return true
+}
+
+func (l *tlsListener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.shaking, c)
+	l.mu.Unlock()
+}
+
+func (l *tlsListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			select {
+			case l.conns <- acceptResult{err: err}:
+			case <-l.done:
+				return
+			}
+			if !isTemporary(err) {
+				return
+			}
+			// A transient failure, which net/http's Serve backs off from
+			// before it accepts again.
+			continue
+		}
+		go l.handshake(c)
+	}
+}
+
+func (l *tlsListener) handshake(raw net.Conn) {
+	if !l.track(raw) {
+		return
+	}
+	defer l.untrack(raw)
+	tc := tls.Server(raw, l.cfg)
+	if l.timeout > 0 {
+		_ = raw.SetDeadline(time.Now().Add(l.timeout))
+	}
+	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			_ = re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = re.Conn.Write(appendProblemAnswer(nil, http.StatusBadRequest, "this port speaks HTTPS: the client sent plain HTTP"))
+			re.Conn.Close()
+			l.logf("http: TLS handshake error from %s: client sent an HTTP request to an HTTPS server", raw.RemoteAddr())
+			return
+		}
+		raw.Close()
+		l.logf("http: TLS handshake error from %s: %v", raw.RemoteAddr(), err)
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	var c net.Conn = tc
+	st := tc.ConnectionState()
+	if p := st.NegotiatedProtocol; p == "" || p == "http/1.1" || p == "http/1.0" {
+		c = &tlsProblemConn{problemConn: &problemConn{Conn: tc}, state: st}
+	}
+	select {
+	case l.conns <- acceptResult{c: c}:
+	case <-l.done:
+		tc.Close()
+	}
+}
+
+// looksLikeHTTP reports whether the first bytes of a TLS record are the
+// start of a plain HTTP request instead (net/http checks the same).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// tlsProblemConn is a problemConn over TLS: it tells net/http the
+// connection's TLS state, for Request.TLS.
+type tlsProblemConn struct {
+	*problemConn
+	state tls.ConnectionState
+}
+
+// ConnectionState returns the state of the connection's handshake.
+func (c *tlsProblemConn) ConnectionState() tls.ConnectionState { return c.state }

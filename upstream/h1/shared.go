@@ -1,0 +1,73 @@
+package h1
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// One limit per host, whichever transport carries the request.
+//
+// The default Fallback is an *http.Transport with a pool of its own. Were
+// its connections not counted with this transport's, a node could be sent
+// twice MaxConnsPerHost connections, and two pools would age, check and
+// evict connections to one node in two ways. So the default Fallback dials
+// through sharedDial, which takes a slot of the host's pool (waiting for one
+// like any request of this transport) and gives it back when the
+// connection closes; and a plain-HTTP request it carries is sent with
+// Connection: close (upgrades and CONNECT excepted: their connection is the
+// caller's), so that every reusable connection to an http node sits in this
+// transport's pool, checked before reuse as the package doc says. What the
+// Fallback carries (uploads over MaxInlineBody or of unknown length,
+// Expect: 100-continue, trailers) pays a dial per request: little beside
+// the body it sends. Connections to https nodes, which only the Fallback
+// carries, stay pooled there and count against the same limit.
+//
+// A Fallback set by the caller keeps its own pool and limits.
+
+// sharedDial dials addr for the default Fallback within the host's limit.
+func (t *Transport) sharedDial(ctx context.Context, _, addr string) (net.Conn, error) {
+	for {
+		p := t.pool(addr)
+		err := p.acquire(ctx)
+		if err == errPoolGone {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		nc, err := t.dial(ctx, addr)
+		if err != nil {
+			p.release()
+			return nil, err
+		}
+		return &slotConn{Conn: nc, p: p}, nil
+	}
+}
+
+// slotConn is a Fallback connection holding a slot of its host's pool
+// until it is closed.
+type slotConn struct {
+	net.Conn
+	p    *hostPool
+	once sync.Once
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.p.release)
+	return err
+}
+
+// toFallback sends req to Fallback; see the comment at the top of the file
+// for the copy with Close set.
+func (t *Transport) toFallback(req *http.Request) (*http.Response, error) {
+	if t.Fallback != nil || req.URL.Scheme != "http" || req.Close || req.Method == http.MethodConnect ||
+		len(req.Header["Upgrade"]) > 0 || hasToken(req.Header["Connection"], "upgrade") {
+		return t.fallback().RoundTrip(req)
+	}
+	r2 := *req
+	r2.Close = true
+	return t.fallback().RoundTrip(&r2)
+}
