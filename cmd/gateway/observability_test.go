@@ -109,6 +109,9 @@ func TestRandomPathsKeepSeriesFlat(t *testing.T) {
 	send := func(n int) {
 		for i := range n {
 			m := methods[i%len(methods)]
+			if i%4 == 3 {
+				m = fmt.Sprintf("M%X", rand.Uint32()) // a method nobody ever sent
+			}
 			p := fmt.Sprintf("/r%x/%x", rand.Uint64(), rand.Uint64())
 			if i%3 == 0 {
 				p = "/ok" // a real route, by odd methods too
