@@ -61,7 +61,7 @@ func NewUpstream(reg prometheus.Registerer) *Upstream {
 			BudgetBuckets), []string{"hop"}),
 		exhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_budget_exhausted_total",
-			Help: "Requests that ran out of budget, by the hop where they did (0 is the gateway): too little left to send an attempt, the budget ending during an attempt or a back-off, or a backend refusing one below its minimum.",
+			Help: "Requests that ran out of budget, by the hop where they did (0 is the gateway): below the route's minimum before the gateway forwarded them, too little left to send an attempt, the budget ending before a node was found, during an attempt or a back-off, or a backend refusing one below its minimum.",
 		}, []string{"hop"}),
 	}
 	reg.MustRegister(u.attempts, u.latency, u.refusals, u.ejections, u.transitions, u.remaining, u.received, u.exhausted)

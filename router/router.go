@@ -122,6 +122,11 @@ type Options struct {
 	// Tunnels, when not nil, tracks the switched connections, so that
 	// shutdown can end them (Tunnels.CloseAll).
 	Tunnels *Tunnels
+	// OnBudgetSpent, when not nil, is told of each request refused 504
+	// budget-spent because its budget ran below the route's minimum before
+	// it could be forwarded (hop 0 ran out), with the route's service: the
+	// gateway counts it in sluice_budget_exhausted_total. It must not block.
+	OnBudgetSpent func(r *http.Request, service string)
 	// Reserved lists paths that the gateway answers itself, before any
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.
@@ -302,6 +307,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info := budget.Info{Deadline: start.Add(grant), Received: grant}
 	if info.Remaining(h.opts.Now()) < h.route.Budget.MinOrDefault() {
+		if h.opts.OnBudgetSpent != nil {
+			h.opts.OnBudgetSpent(r, h.route.Service)
+		}
 		problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetSpent, "Budget spent",
 			"the budget ran below this route's minimum before the request could be forwarded")
 		return

@@ -117,7 +117,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
 		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
 		UpgradeIdleTimeout: cfg.Limits.TunnelIdleTimeout, UpgradeMaxLifetime: cfg.Limits.TunnelMaxLifetime,
-		Tunnels: g.tunnels})
+		Tunnels: g.tunnels, OnBudgetSpent: g.budgetSpent})
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ routes:
   - {name: bad, path: /bad, service: bad}
   - {name: limited, path: /limited, service: ok, rate_limit: {rps: 0.001, burst: 1}}
   - {name: private, path: /private, service: ok, auth: users}
+  - {name: spent, path: /spent, service: ok, budget: {timeout: 1ms, min: 1ms}}
 `)
 	g, err := newGateway(cfg, nil)
 	if err != nil {
@@ -185,4 +186,19 @@ func sampleNames(text string) map[string]bool {
 		}
 	}
 	return names
+}
+
+// TestBudgetSpentAtTheEdgeCounts: a request whose budget runs below its
+// route's minimum before it is forwarded (a 1 ms budget with a 1 ms
+// minimum: the edge's own microseconds spend it) is refused 504 and counted
+// out of budget at hop 0.
+func TestBudgetSpentAtTheEdgeCounts(t *testing.T) {
+	g := obsGateway(t)
+	rec := get(g.handler(), "/spent")
+	if rec.Code != http.StatusGatewayTimeout || !strings.Contains(rec.Body.String(), "budget-spent") {
+		t.Fatalf("/spent = %d %s, want 504 budget-spent", rec.Code, rec.Body)
+	}
+	if v := counter(t, g.promReg, "sluice_budget_exhausted_total", map[string]string{"hop": "0"}); v != 1 {
+		t.Errorf("sluice_budget_exhausted_total{hop=\"0\"} = %v, want 1", v)
+	}
 }

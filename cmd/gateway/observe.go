@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/metrics"
@@ -20,4 +21,10 @@ func (o gatewayObserver) AttemptStart(ctx context.Context, service string, node 
 		rec.NoteAttempt(node.Address)
 	}
 	o.Upstream.AttemptStart(ctx, service, node, h)
+}
+
+// budgetSpent counts a request whose budget ran out at the edge (hop 0),
+// before it could be forwarded: router.Options.OnBudgetSpent.
+func (g *gateway) budgetSpent(r *http.Request, service string) {
+	g.resilience.metrics.BudgetExhausted(r.Context(), service, 0)
 }
