@@ -3,6 +3,8 @@ package budget
 import (
 	"context"
 	"time"
+
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // Info describes the budget of the request a context belongs to.
@@ -28,20 +30,30 @@ type ctxKey struct{}
 // info.Deadline (or ctx's own, if that is earlier). The cancel function must
 // be called, as with context.WithDeadline.
 func NewContext(ctx context.Context, info Info) (context.Context, context.CancelFunc) {
+	return newContext(ctx, info, "")
+}
+
+func newContext(ctx context.Context, info Info, requestID string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithDeadline(ctx, info.Deadline)
-	return &infoCtx{Context: ctx, info: info}, cancel
+	return &infoCtx{Context: ctx, info: info, requestID: requestID}, cancel
 }
 
 // infoCtx carries an Info inline: one allocation where context.WithValue
-// would take two (the context and the boxed Info), on every request.
+// would take two (the context and the boxed Info), on every request. At a
+// backend it carries the request's id too (requestid.FromContext), for the
+// same price.
 type infoCtx struct {
 	context.Context
-	info Info
+	info      Info
+	requestID string
 }
 
 func (c *infoCtx) Value(key any) any {
 	if key == (ctxKey{}) {
 		return c
+	}
+	if key == requestid.ContextKey && c.requestID != "" {
+		return c.requestID
 	}
 	return c.Context.Value(key)
 }

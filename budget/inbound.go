@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // DefaultServerTimeout is the budget a backend gives a request that arrives
@@ -25,6 +26,11 @@ type ServerPolicy struct {
 	// OnBadHeader, when not nil, is told of each malformed Sluice-Budget field
 	// before the default applies, for logging. It must not write a response.
 	OnBadHeader func(r *http.Request, err error)
+	// Observe, when not nil, is told of every request: the budget it
+	// arrived with (after the default and the clamp), and whether it was
+	// refused as below Min. Package metrics records it as the budget
+	// received and exhausted per hop. It must not write a response.
+	Observe func(r *http.Request, h Header, refused bool)
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -32,7 +38,10 @@ type ServerPolicy struct {
 // Inbound returns middleware that turns the Sluice-Budget field of each request
 // into its context's deadline. The deadline's context is a child of the
 // request's own, so a caller that disconnects still cancels the work.
-// Handlers read what they received with FromContext.
+// Handlers read what they received with FromContext. A valid X-Request-Id
+// on the request (see package requestid) goes into the context too, so
+// that requestid.FromContext reads it and the upstream client sends it on,
+// and onto the answer, so that every problem body names it.
 func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 	if p.Default <= 0 {
 		p.Default = DefaultServerTimeout
@@ -62,17 +71,25 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 			if p.Max > 0 && h.Remaining > p.Max {
 				h.Remaining = p.Max
 			}
+			if p.Observe != nil {
+				p.Observe(r, h, h.Remaining < p.Min)
+			}
+			var id string
+			if v := r.Header[requestid.HeaderName]; len(v) == 1 && requestid.Valid(v[0]) {
+				id = v[0]
+				w.Header()[requestid.HeaderName] = v // echoed, and named by every problem body
+			}
 			if h.Remaining < p.Min {
 				problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetTooLow,
 					"Budget below the minimum", "the remaining budget is below this service's minimum; no work was done")
 				return
 			}
-			ctx, cancel := NewContext(r.Context(), Info{
+			ctx, cancel := newContext(r.Context(), Info{
 				Deadline: start.Add(h.Remaining),
 				Received: h.Remaining,
 				Hop:      h.Hop,
 				Retries:  h.Retries,
-			})
+			}, id)
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

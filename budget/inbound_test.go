@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // fixedClock returns a ServerPolicy.Now that always answers t.
@@ -267,5 +269,64 @@ func TestOutgoing(t *testing.T) {
 				t.Fatalf("Outgoing = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestInboundCarriesTheRequestID: a valid X-Request-Id reaches the
+// handler's context and the answer, and a refusal's problem body names it;
+// an invalid one goes nowhere.
+func TestInboundCarriesTheRequestID(t *testing.T) {
+	for _, tc := range []struct{ id, want string }{{"abc-1", "abc-1"}, {"bad id", ""}} {
+		var inCtx string
+		h := Inbound(ServerPolicy{Min: 10 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inCtx = requestid.FromContext(r.Context())
+		}))
+		for _, field := range []string{"ms=1000", "ms=1"} { // served, then refused below Min
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set(HeaderName, field)
+			req.Header.Set(requestid.HeaderName, tc.id)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if got := rec.Header().Get(requestid.HeaderName); got != tc.want {
+				t.Errorf("id %q, %s: answer's id %q, want %q", tc.id, field, got, tc.want)
+			}
+			if field == "ms=1" && rec.Code == http.StatusGatewayTimeout {
+				if has := strings.Contains(rec.Body.String(), `"request_id":"`+tc.want+`"`); has != (tc.want != "") {
+					t.Errorf("id %q: refusal body %s", tc.id, rec.Body)
+				}
+			}
+		}
+		if inCtx != tc.want {
+			t.Errorf("id %q: the handler's context has %q, want %q", tc.id, inCtx, tc.want)
+		}
+	}
+}
+
+// TestInboundObserve: Observe hears every request's budget after the
+// default and the clamp, and whether it was refused.
+func TestInboundObserve(t *testing.T) {
+	type seen struct {
+		h       Header
+		refused bool
+	}
+	var got []seen
+	h := Inbound(ServerPolicy{Min: 10 * time.Millisecond, Max: time.Second, Default: 500 * time.Millisecond,
+		Observe: func(_ *http.Request, h Header, refused bool) { got = append(got, seen{h, refused}) }})(http.NotFoundHandler())
+	for _, field := range []string{"ms=5000, hop=2", "ms=1, hop=3", ""} {
+		req := httptest.NewRequest("GET", "/", nil)
+		if field != "" {
+			req.Header.Set(HeaderName, field)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	want := []seen{{Header{Remaining: time.Second, Hop: 2}, false}, {Header{Remaining: time.Millisecond, Hop: 3}, true},
+		{Header{Remaining: 500 * time.Millisecond}, false}}
+	if len(got) != len(want) {
+		t.Fatalf("observed %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("request %d: observed %+v, want %+v", i, got[i], want[i])
+		}
 	}
 }

@@ -5,10 +5,16 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // AccessLog returns middleware that logs one structured line per request,
-// at the end of it: method, path, status, duration, bytes, remote address.
+// at the end of it: method, path, status, duration, bytes, remote address;
+// and, when known, the route and its service, the node of the last upstream
+// attempt and the number of attempts, the budget granted and what was left
+// of it at the end (negative when the answer ran past it), the request's id
+// (the answer's X-Request-Id) and the trace id of a W3C traceparent field.
 // A request whose client went away before the answer is logged with status
 // 499. A request whose handler aborted its answer (a panic, such as
 // http.ErrAbortHandler, that the server turns into a cut connection) is
@@ -56,5 +62,51 @@ func logRequest(logger *slog.Logger, now func() time.Time, rec *Recorder, r *htt
 	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
+	attrs = appendNotes(attrs, rec, r, now)
 	logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// appendNotes adds what the layers below noted about the request.
+func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, now func() time.Time) []slog.Attr {
+	n := &rec.notes
+	if n.route != "" {
+		attrs = append(attrs, slog.String("route", n.route), slog.String("service", n.service))
+	}
+	if n.attempts > 0 {
+		attrs = append(attrs, slog.String("node", n.node), slog.Int("attempts", n.attempts))
+	}
+	if n.granted > 0 {
+		attrs = append(attrs, slog.Duration("budget_granted", n.granted), slog.Duration("budget_left", n.deadline.Sub(now())))
+	}
+	if v := rec.Header()[requestid.HeaderName]; len(v) > 0 {
+		attrs = append(attrs, slog.String("request_id", v[0]))
+	}
+	if id := TraceID(r.Header); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	return attrs
+}
+
+// TraceID returns the trace id of h's W3C traceparent field
+// (version-traceid-parentid-flags, each lowercase hex), or "" when there is
+// none, it is malformed or the id is all zeros, which the recommendation
+// declares invalid.
+func TraceID(h http.Header) string {
+	v := h["Traceparent"]
+	if len(v) != 1 || len(v[0]) < 55 || v[0][2] != '-' || v[0][35] != '-' || v[0][52] != '-' {
+		return ""
+	}
+	id := v[0][3:35]
+	zero := true
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return ""
+		}
+		zero = zero && c == '0'
+	}
+	if zero || v[0][:2] == "ff" {
+		return ""
+	}
+	return id
 }

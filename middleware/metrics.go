@@ -4,30 +4,77 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// NoRoute is the route label of requests that no route served: an unknown
+// path, a refused path, a reserved path such as /healthz, an error of the
+// listener's own. Paths never become labels, so a scan of random paths
+// adds no series.
+const NoRoute = "(none)"
+
 // Metrics holds the gateway's request metrics. Register it with a
 // prometheus.Registerer of main's choosing; there is no global.
+//
+// Their labels are bounded: route is a route's name from the configuration
+// (or NoRoute), method one of the methods of RFC 9110 and PATCH, or OTHER,
+// code a status between 100 and 599, class its first digit ("2xx").
 type Metrics struct {
 	requests *prometheus.CounterVec
-	duration prometheus.Histogram
+	duration *prometheus.HistogramVec
 	inflight prometheus.Gauge
 	aborted  prometheus.Counter
+	granted  *prometheus.HistogramVec
+	// series caches each label set's children (seriesKey → *series), so
+	// that a request costs one map lookup, not three label hashes.
+	series sync.Map
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	granted  atomic.Pointer[prometheus.Observer] // looked up at the first budget: not every route grants one
+}
+
+// DurationBuckets are the classic buckets of the gateway's latency
+// histograms, in seconds; the histograms are native too (see Histogram).
+var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// BudgetBuckets are the classic buckets of the budget histograms, in
+// seconds: budgets reach further than latencies.
+var BudgetBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// HistogramOpts returns the options of a Sluice histogram: the classic
+// buckets given, for every Prometheus and every dashboard, and a native
+// (sparse) histogram beside them, which a Prometheus scraping with native
+// histograms enabled reads instead, at a resolution of about 10 %.
+func HistogramOpts(name, help string, buckets []float64) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{
+		Name: name, Help: help, Buckets: buckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: time.Hour,
+	}
 }
 
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_requests_total", Help: "Requests answered by the gateway, by status code.",
-		}, []string{"code"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "sluice_request_duration_seconds", Help: "Time from a request's arrival to the end of its answer.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}),
+			Name: "sluice_requests_total", Help: "Requests answered by the gateway, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(HistogramOpts("sluice_request_duration_seconds",
+			"Time from a request's arrival to the end of its answer, by route, method and status class.", DurationBuckets),
+			[]string{"route", "method", "class"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_requests_in_flight", Help: "Requests being served.",
 		}),
@@ -35,15 +82,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_requests_aborted_total",
 			Help: "Requests whose answer was cut off after its header was sent (also counted in sluice_requests_total).",
 		}),
+		granted: prometheus.NewHistogramVec(HistogramOpts("sluice_budget_granted_seconds",
+			"Budget the gateway granted requests at the edge (hop 0), by route.", BudgetBuckets), []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inflight, m.aborted)
+	reg.MustRegister(m.requests, m.duration, m.inflight, m.aborted, m.granted)
 	return m
 }
 
 // Handler returns middleware that records each request. It must sit inside
-// AccessLog, whose Recorder it reads the status and arrival from. A request
-// whose handler panics (http.ErrAbortHandler cutting an answer short) is
-// recorded too, and counted as aborted; the panic goes on.
+// AccessLog, whose Recorder it reads the status, the arrival and the route
+// from. A request whose handler panics (http.ErrAbortHandler cutting an
+// answer short) is recorded too, and counted as aborted; the panic goes on.
 func (m *Metrics) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.inflight.Inc()
@@ -70,8 +119,42 @@ func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
 	if r.Context().Err() == context.Canceled {
 		status = 499 // as AccessLog logs it: the client left
 	}
-	m.requests.WithLabelValues(statusLabel(status)).Inc()
-	m.duration.Observe(time.Since(rec.Arrival()).Seconds())
+	route := rec.notes.route
+	if route == "" {
+		route = NoRoute
+	}
+	k := seriesKey{route, MethodLabel(r.Method), status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(k.route, k.method, statusLabel(status)),
+			duration: m.duration.WithLabelValues(k.route, k.method, classLabel(status)),
+		})
+	}
+	s := v.(*series)
+	s.requests.Inc()
+	s.duration.Observe(time.Since(rec.Arrival()).Seconds())
+	if g := rec.notes.granted; g > 0 {
+		o := s.granted.Load()
+		if o == nil { // two requests racing here both look the same child up
+			h := m.granted.WithLabelValues(k.route)
+			o = &h
+			s.granted.Store(o)
+		}
+		(*o).Observe(g.Seconds())
+	}
+}
+
+// MethodLabel returns the method label of a request's method: the method
+// itself for the methods of RFC 9110 and PATCH, "OTHER" for any other, so
+// that a client cannot add series by inventing methods.
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 var statusLabels = func() map[int]string {
@@ -82,9 +165,26 @@ var statusLabels = func() map[int]string {
 	return m
 }()
 
+// statusLabel returns the code label of status: the code from 100 to 599,
+// "0" for an answer never written (a client that left first is 499),
+// "other" beyond.
 func statusLabel(code int) string {
 	if s, ok := statusLabels[code]; ok {
 		return s
 	}
-	return strconv.Itoa(code)
+	if code == 0 {
+		return "0"
+	}
+	return "other"
+}
+
+var classLabels = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// classLabel returns the status class label: "2xx" for 200 to 299, and so
+// on; "0xx" for an answer never written.
+func classLabel(code int) string {
+	if c := code / 100; c >= 0 && c < len(classLabels) {
+		return classLabels[c]
+	}
+	return "other"
 }

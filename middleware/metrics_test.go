@@ -6,19 +6,25 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicehq/sluice/middleware"
+	"github.com/sluicehq/sluice/router"
 )
 
-func TestMetricsCountByCode(t *testing.T) {
+func TestMetricsCountByRouteMethodAndCode(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := middleware.NewMetrics(reg)
 	var inflight float64
 	h := middleware.Chain(middleware.AccessLog(nil, nil), m.Handler)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight = gauge(t, reg, "sluice_requests_in_flight")
+		if r.URL.Path != "/missing" { // as the router notes a matched route
+			w.(router.Annotator).NoteRoute("r"+r.URL.Path, "svc")
+			w.(router.Annotator).NoteBudget(2*time.Second, time.Now().Add(2*time.Second))
+		}
 		switch r.URL.Path {
 		case "/ok":
 			_, _ = w.Write([]byte("ok"))
@@ -31,21 +37,21 @@ func TestMetricsCountByCode(t *testing.T) {
 	}))
 
 	requests := []struct {
-		path   string
-		cancel bool
+		method, path string
+		cancel       bool
 	}{
-		{"/ok", false}, {"/ok", false}, {"/ok", false},
-		{"/created", false},
-		{"/missing", false}, {"/missing", false},
-		{"/silent", true},  // the client left before any answer: 499
-		{"/missing", true}, // the client left: 499, as the access log says, whatever was chosen
+		{"GET", "/ok", false}, {"GET", "/ok", false}, {"POST", "/ok", false},
+		{"PUT", "/created", false},
+		{"GET", "/missing", false}, {"BREW", "/missing", false}, // an invented method is OTHER
+		{"GET", "/silent", true},  // the client left before any answer: 499
+		{"GET", "/missing", true}, // the client left: 499, as the access log says, whatever was chosen
 	}
 	for _, req := range requests {
 		ctx, cancel := context.WithCancel(context.Background())
 		if req.cancel {
 			cancel()
 		}
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", req.path, nil).WithContext(ctx))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.path, nil).WithContext(ctx))
 		cancel()
 		if inflight != 1 {
 			t.Errorf("in flight during %s = %v, want 1", req.path, inflight)
@@ -53,12 +59,15 @@ func TestMetricsCountByCode(t *testing.T) {
 	}
 
 	const want = `
-# HELP sluice_requests_total Requests answered by the gateway, by status code.
+# HELP sluice_requests_total Requests answered by the gateway, by route, method and status code.
 # TYPE sluice_requests_total counter
-sluice_requests_total{code="200"} 3
-sluice_requests_total{code="201"} 1
-sluice_requests_total{code="404"} 2
-sluice_requests_total{code="499"} 2
+sluice_requests_total{code="200",method="GET",route="r/ok"} 2
+sluice_requests_total{code="200",method="POST",route="r/ok"} 1
+sluice_requests_total{code="201",method="PUT",route="r/created"} 1
+sluice_requests_total{code="404",method="GET",route="(none)"} 1
+sluice_requests_total{code="404",method="OTHER",route="(none)"} 1
+sluice_requests_total{code="499",method="GET",route="(none)"} 1
+sluice_requests_total{code="499",method="GET",route="r/silent"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sluice_requests_total"); err != nil {
 		t.Error(err)
@@ -66,11 +75,17 @@ sluice_requests_total{code="499"} 2
 	if got := gauge(t, reg, "sluice_requests_in_flight"); got != 0 {
 		t.Errorf("in flight after = %v, want 0", got)
 	}
-	if n, err := testutil.GatherAndCount(reg, "sluice_request_duration_seconds"); err != nil || n != 1 {
-		t.Errorf("duration histogram: %d series, %v", n, err)
+	// Durations by class: r/ok GET 2xx, r/ok POST 2xx, r/created PUT 2xx,
+	// (none) GET 4xx, (none) OTHER 4xx, r/silent GET 4xx.
+	if n, err := testutil.GatherAndCount(reg, "sluice_request_duration_seconds"); err != nil || n != 6 {
+		t.Errorf("duration histogram: %d series, %v; want 6", n, err)
 	}
 	if c := histogramCount(t, reg, "sluice_request_duration_seconds"); c != uint64(len(requests)) {
 		t.Errorf("duration observations = %d, want %d", c, len(requests))
+	}
+	// The budget granted, per route: 5 requests were granted one.
+	if c := histogramCount(t, reg, "sluice_budget_granted_seconds"); c != 5 {
+		t.Errorf("budget granted observations = %d, want 5", c)
 	}
 }
 
@@ -120,9 +135,41 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+			var n uint64
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+			return n
 		}
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestHistogramsAreNativeToo: the duration histogram carries native
+// (sparse) buckets beside its classic ones, for a Prometheus that scrapes
+// them.
+func TestHistogramsAreNativeToo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := middleware.NewMetrics(reg)
+	h := middleware.Chain(middleware.AccessLog(nil, nil), m.Handler)(http.NotFoundHandler())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_request_duration_seconds" {
+			continue
+		}
+		hist := mf.GetMetric()[0].GetHistogram()
+		if len(hist.GetBucket()) != len(middleware.DurationBuckets) {
+			t.Errorf("%d classic buckets, want %d", len(hist.GetBucket()), len(middleware.DurationBuckets))
+		}
+		if hist.Schema == nil || len(hist.GetPositiveSpan())+len(hist.GetNegativeSpan()) == 0 && hist.GetZeroCount() == 0 {
+			t.Errorf("no native histogram: %v", hist)
+		}
+		return
+	}
+	t.Fatal("no sluice_request_duration_seconds")
 }

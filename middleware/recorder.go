@@ -8,12 +8,16 @@ import (
 )
 
 // Recorder wraps a ResponseWriter to remember when the request arrived, the
-// status answered and the bytes written. It implements router.Arrival.
+// status answered and the bytes written, and what the layers below noted
+// about the request (notes.go): its route, its budget, its attempts. It
+// implements router.Arrival and router.Annotator. A Recorder belongs to one
+// request; its notes are written by the goroutine serving it.
 type Recorder struct {
 	http.ResponseWriter
 	start  time.Time
 	status int
 	bytes  int64
+	notes  notes
 }
 
 // NewRecorder returns a Recorder for a request that arrived at start.

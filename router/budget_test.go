@@ -144,7 +144,9 @@ func TestBudgetRefusals(t *testing.T) {
 func TestArrivalChargesTheBudget(t *testing.T) {
 	be := newBackend(t, nil)
 	clock := fixedClock()
-	s := &setup{opts: router.Options{Now: clock}, copts: []upstream.Option{upstream.WithClock(clock), upstream.WithMargin(margin)}}
+	var spent []string // the services of the requests refused budget-spent
+	s := &setup{opts: router.Options{Now: clock, OnBudgetSpent: func(_ *http.Request, service string) { spent = append(spent, service) }},
+		copts: []upstream.Option{upstream.WithClock(clock), upstream.WithMargin(margin)}}
 	p := budget.Policy{Timeout: 2 * time.Second, Min: 100 * time.Millisecond}
 	rt := s.node("svc", be.addr()).build(t,
 		router.Route{Method: "GET", Path: "/a", Service: "svc", Budget: p},
@@ -167,7 +169,7 @@ func TestArrivalChargesTheBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := be.hits.Load()
+			before, spentBefore := be.hits.Load(), len(spent)
 			req := httptest.NewRequest("GET", tt.path, nil)
 			if tt.ask != "" {
 				req.Header.Set(budget.HeaderName, tt.ask)
@@ -179,7 +181,13 @@ func TestArrivalChargesTheBudget(t *testing.T) {
 				if be.hits.Load() != before {
 					t.Error("the backend was called with a spent budget")
 				}
+				if len(spent) != spentBefore+1 || spent[len(spent)-1] != "svc" {
+					t.Errorf("OnBudgetSpent heard %v, want svc once more", spent)
+				}
 				return
+			}
+			if len(spent) != spentBefore {
+				t.Error("OnBudgetSpent told of a request that was forwarded")
 			}
 			if w.Code != http.StatusOK {
 				t.Fatalf("answer %d %s", w.Code, w.Body)

@@ -31,12 +31,49 @@ type Arrival interface {
 	Arrival() time.Time
 }
 
+// Annotator is implemented by response writers that record, for the
+// access log and the metrics, which route served a request and the budget
+// it was granted; the gateway's middleware.Recorder does. The router notes
+// the route before the route's edge policies run, so that a request they
+// refuse counts under its route too.
+type Annotator interface {
+	NoteRoute(name, service string)
+	NoteBudget(granted time.Duration, deadline time.Time)
+}
+
+// noteRoute tells an Annotator that r serves the request, then serves it.
+func noteRoute(r *Route, next http.Handler) http.Handler {
+	name, service := r.DisplayName(), r.Service
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if a, ok := w.(Annotator); ok {
+			a.NoteRoute(name, service)
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
 // arrivalOf finds the Arrival of w, or of a writer w wraps (a route's
 // middleware may wrap the writer, as compression does, and then provides
 // Unwrap as http.ResponseController expects).
 func arrivalOf(w http.ResponseWriter) (Arrival, bool) {
 	for range 16 {
 		if a, ok := w.(Arrival); ok {
+			return a, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil, false
+		}
+		w = u.Unwrap()
+	}
+	return nil, false
+}
+
+// annotatorOf finds the Annotator of w, or of a writer w wraps, as
+// arrivalOf finds the Arrival.
+func annotatorOf(w http.ResponseWriter) (Annotator, bool) {
+	for range 16 {
+		if a, ok := w.(Annotator); ok {
 			return a, true
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
@@ -86,6 +123,11 @@ type Options struct {
 	// Tunnels, when not nil, tracks the switched connections, so that
 	// shutdown can end them (Tunnels.CloseAll).
 	Tunnels *Tunnels
+	// OnBudgetSpent, when not nil, is told of each request refused 504
+	// budget-spent because its budget ran below the route's minimum before
+	// it could be forwarded (hop 0 ran out), with the route's service: the
+	// gateway counts it in sluice_budget_exhausted_total. It must not block.
+	OnBudgetSpent func(r *http.Request, service string)
 	// Reserved lists paths that the gateway answers itself, before any
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.
@@ -167,6 +209,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
 		}
+		h = noteRoute(&r, h)
 		if opts.Tracer != nil {
 			h = opts.Tracer.Route(r.DisplayName(), r.Service, h)
 		}
@@ -272,9 +315,15 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info := budget.Info{Deadline: start.Add(grant), Received: grant}
 	if info.Remaining(h.opts.Now()) < h.route.Budget.MinOrDefault() {
+		if h.opts.OnBudgetSpent != nil {
+			h.opts.OnBudgetSpent(r, h.route.Service)
+		}
 		problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetSpent, "Budget spent",
 			"the budget ran below this route's minimum before the request could be forwarded")
 		return
+	}
+	if a, ok := annotatorOf(w); ok {
+		a.NoteBudget(grant, info.Deadline)
 	}
 	ctx, cancel := budget.NewContext(r.Context(), info)
 	defer cancel()

@@ -40,6 +40,10 @@ type EjectSettings struct {
 	// otherwise draw traffic. One attempt per RefusedFor then probes it.
 	// Zero means 250ms.
 	RefusedFor time.Duration
+	// OnEject, when set, is told of every ejection as it starts (a node
+	// ejected again from probation included), for metrics. It is called
+	// with the Ejector's lock held: it must not call back into it.
+	OnEject func(n *registry.Node)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -152,6 +156,9 @@ func (e *Ejector) Report(n *registry.Node, fault bool) {
 		h.until = now.Add(min(time.Duration(h.ejections)*e.s.BaseTime, e.s.MaxTime))
 		h.faults, h.probation = 0, true
 		e.gen.Add(1)
+		if e.s.OnEject != nil {
+			e.s.OnEject(n)
+		}
 	}
 }
 

@@ -188,3 +188,24 @@ func TestEjectorFastPathAllocatesNothing(t *testing.T) {
 		t.Errorf("healthy path allocates %v per call", a)
 	}
 }
+
+// TestOnEjectCountsEachEjection checks that OnEject hears every ejection,
+// the one after probation included, and nothing else.
+func TestOnEjectCountsEachEjection(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	var ejected []string
+	e := NewEjector(EjectSettings{ConsecutiveFaults: 3, BaseTime: time.Second, Now: c.now,
+		OnEject: func(n *registry.Node) { ejected = append(ejected, n.Address) }})
+	nodes := ejectNodes(3)
+	fail(e, nodes[0], 2)
+	if len(ejected) != 0 {
+		t.Fatalf("ejected %v after 2 faults, want none", ejected)
+	}
+	fail(e, nodes[0], 1)
+	fail(e, nodes[0], 5) // still ejected: stragglers add nothing
+	c.advance(2 * time.Second)
+	fail(e, nodes[0], 1) // on probation: ejected again at once
+	if len(ejected) != 2 || ejected[0] != nodes[0].Address || ejected[1] != nodes[0].Address {
+		t.Fatalf("ejections %v, want node 0 twice", ejected)
+	}
+}

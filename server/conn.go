@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/internal/rawio"
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // A connection is active while it reads or serves a request, idle while it
@@ -339,11 +340,17 @@ func (c *conn) answer(status int, detail string) {
 }
 
 // appendProblemAnswer appends a whole answer of the server's own: status,
-// a problem body with detail, and "Connection: close".
+// a problem body with detail, and "Connection: close". A request the server
+// refuses never reaches the handlers that name requests, so it gets a fresh
+// id here, in X-Request-Id and in the body, like every other problem the
+// gateway writes.
 func appendProblemAnswer(b []byte, status int, detail string) []byte {
-	body := problem.Body(status, problem.TypeBadRequest, http.StatusText(status), detail)
+	id := requestid.New()
+	body := problem.BodyFor(status, problem.TypeBadRequest, http.StatusText(status), detail, id)
 	b = appendStatusLine(b, true, status)
-	b = append(b, "Content-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
+	b = append(b, requestid.HeaderName+": "...)
+	b = append(b, id...)
+	b = append(b, "\r\nContent-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
 	b = appendInt(b, int64(len(body)))
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)

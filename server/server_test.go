@@ -980,12 +980,18 @@ func checkProblem(t testing.TB, rc *rawConn, r *rawResponse, status int) {
 		Title  string `json:"title"`
 		Status int    `json:"status"`
 		Detail string `json:"detail"`
+		ID     string `json:"request_id"`
 	}
 	if err := json.Unmarshal(r.body, &p); err != nil {
 		t.Fatalf("problem body %q: %v", r.body, err)
 	}
 	if p.Status != status || p.Title != http.StatusText(status) || p.Type == "" {
 		t.Errorf("problem %+v, want status %d titled %q", p, status, http.StatusText(status))
+	}
+	// Refused before any handler, the request still gets an id, in the
+	// body and in the header alike.
+	if p.ID == "" || r.header.Get("X-Request-Id") != p.ID {
+		t.Errorf("request id: body %q, header %q, want the same, not empty", p.ID, r.header.Get("X-Request-Id"))
 	}
 	if !hasToken(r.header, "Connection", "close") {
 		t.Errorf("no Connection: close: %q", r.lines)

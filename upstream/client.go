@@ -49,6 +49,7 @@ type Client struct {
 	noBreakers bool
 	noLimits   bool
 	tracer     *tracing.Tracer // nil: tracing off
+	obs        Observer
 
 	callWrappers    []func(CallFunc) CallFunc
 	attemptWrappers []func(http.RoundTripper) http.RoundTripper

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/requestid"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/tracing"
 )
@@ -85,6 +86,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	if r.Header == nil { // net/http treats it as empty; attempts share it and set the budget in it
 		r.Header = make(http.Header)
 	}
+	if id := requestid.FromContext(ctx); id != "" && len(r.Header[requestid.HeaderName]) == 0 {
+		r.Header[requestid.HeaderName] = []string{id} // every attempt names the request
+	}
 	rb := c.budgets.get(service)
 	tk, err := c.breakers.admit(service)
 	if err != nil {
@@ -106,6 +110,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			}
 		}
 		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded {
+				c.exhausted(ctx, service) // the budget ended before a node was found
+			}
 			if kept != nil {
 				return giveBack(kept, cancel), nil
 			}
@@ -123,6 +130,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
+			c.exhausted(ctx, service)
 			if kept != nil {
 				return giveBack(kept, cancel), nil
 			}
@@ -145,13 +153,17 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			span.SetRequestID(r.Header)
 		}
 
+		if c.obs != nil {
+			c.obs.AttemptStart(actx, service, node, h)
+		}
 		done := c.loads.Start(node)
 		sent := c.now()
+		kind := kindOf(attempt)
 		var resp *http.Response
 		if hedging {
 			a, other := c.hedged(ctx, r, service, pin, out,
-				inFlight{node: node, done: done, cancel: acancel, at: sent}, rb)
-			node, done, acancel, sent, resp, err = a.node, a.done, a.cancel, a.at, a.resp, a.err
+				inFlight{node: node, done: done, cancel: acancel, at: sent, kind: kind}, rb)
+			node, done, acancel, sent, resp, err, kind = a.node, a.done, a.cancel, a.at, a.resp, a.err, a.kind
 			if other != nil {
 				tried = append(tried, other)
 			}
@@ -178,6 +190,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			tk.nodeFault(node)
 		}
 		now := c.now()
+		if c.obs != nil {
+			c.obs.AttemptEnd(ctx, service, node, kind, outcome, now.Sub(sent))
+		}
 		if outcome == Success || outcome == Rejected {
 			c.latencyOf(service).observe(now.Sub(sent), now)
 		}
@@ -201,6 +216,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		case outcome == Abandoned:
 			done()
 			acancel()
+			c.exhausted(ctx, service)
 			return nil, &budgetEndError{service: service, node: node.Address, ctxErr: ctx.Err(), err: err}
 		}
 		tried = append(tried, node)
@@ -239,6 +255,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		acancel()
 		if err := sleep(ctx, wait); err != nil {
 			final = Abandoned
+			c.exhausted(ctx, service)
 			return nil, fmt.Errorf("upstream: %s: waiting to retry: %w", service, err)
 		}
 	}

@@ -17,6 +17,7 @@ type inFlight struct {
 	done   func()             // ends its count in Loads
 	cancel context.CancelFunc // ends its context
 	at     time.Time
+	kind   AttemptKind
 	resp   *http.Response
 	err    error
 }
@@ -87,7 +88,9 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 		} else if b.node.Same(first.node) {
 			a, b = b, a // both failed: the first attempt's failure is returned
 		}
-		c.judge(b.node, classify(ctx, b.resp, b.err, c.left(ctx), c.slack()), b.err)
+		o := classify(ctx, b.resp, b.err, c.left(ctx), c.slack())
+		c.judge(b.node, o, b.err)
+		c.observeEnd(ctx, service, b, o)
 		b.release()
 		return a, other(a, first.node, second.node)
 	}
@@ -95,8 +98,10 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 	// released when it ends.
 	if a.node.Same(first.node) {
 		second.cancel()
+		c.observeEnd(ctx, service, second, Abandoned)
 	} else {
 		first.cancel()
+		c.observeEnd(ctx, service, first, Abandoned)
 	}
 	go func() { (<-results).release() }()
 	return a, other(a, first.node, second.node)
@@ -122,6 +127,9 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 		return inFlight{}, nil, false
 	}
 	if rb != nil && !rb.TryRetry() {
+		if c.obs != nil {
+			c.obs.RetryRefused(service)
+		}
 		return inFlight{}, nil, false
 	}
 	actx, _ := c.attemptContext(ctx, service, node, 1, 0) // no per-try cut: a cancel
@@ -138,7 +146,18 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 	}
 	req.Header = r.Header.Clone()
 	req.Header.Set(budget.HeaderName, h.String())
-	return inFlight{node: node, done: c.loads.Start(node), cancel: hcancel, at: c.now()}, req, true
+	if c.obs != nil {
+		c.obs.AttemptStart(hctx, service, node, h)
+	}
+	return inFlight{node: node, done: c.loads.Start(node), cancel: hcancel, at: c.now(), kind: HedgeAttempt}, req, true
+}
+
+// observeEnd tells the observer how a hedged call's other attempt, a,
+// ended.
+func (c *Client) observeEnd(ctx context.Context, service string, a inFlight, o Outcome) {
+	if c.obs != nil {
+		c.obs.AttemptEnd(ctx, service, a.node, a.kind, o, c.now().Sub(a.at))
+	}
 }
 
 // traceHedged starts the span of one attempt of a hedged call, whose request

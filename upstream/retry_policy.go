@@ -152,6 +152,9 @@ func (c *Client) decide(ctx context.Context, r *http.Request, resp *http.Respons
 		return giveUpNoMore, 0 // no budget left for an attempt worth making
 	}
 	if rb != nil && !rb.TryRetry() {
+		if c.obs != nil {
+			c.obs.RetryRefused(r.URL.Host)
+		}
 		return giveUpNoMore, 0 // the service is failing broadly: stop multiplying load
 	}
 	return retry, wait

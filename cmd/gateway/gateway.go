@@ -43,6 +43,9 @@ type gateway struct {
 	draining atomic.Bool
 	promReg  *prometheus.Registry
 	metrics  *middleware.Metrics
+	// proxies are the trusted proxies of the configuration serving, whose
+	// X-Request-Id the gateway keeps.
+	proxies atomic.Pointer[middleware.TrustedProxies]
 
 	resilience *resilience
 	edge       *edge
@@ -140,11 +143,12 @@ func (g *gateway) install(cfg *config.Config) error {
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
 		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
 		UpgradeIdleTimeout: cfg.Limits.TunnelIdleTimeout, UpgradeMaxLifetime: cfg.Limits.TunnelMaxLifetime,
-		Tunnels: g.tunnels, Tracer: g.tracer})
+		Tunnels: g.tunnels, Tracer: g.tracer, OnBudgetSpent: g.budgetSpent})
 	if err != nil {
 		return err
 	}
 	g.router.Store(rt)
+	g.proxies.Store(cfg.Proxies())
 	g.edge.limiters = limiters
 	g.keys.commit(keys)
 	return nil
@@ -176,11 +180,12 @@ func (g *gateway) reserved(next http.Handler) http.Handler {
 	}))
 }
 
-// chain wraps h in the middleware of every listener: access log, metrics,
-// recovery.
+// chain wraps h in the middleware of every listener: access log, request
+// id, metrics, recovery.
 func (g *gateway) chain(h http.Handler) http.Handler {
 	return middleware.Chain(
 		middleware.AccessLog(g.accessLogger, nil),
+		middleware.RequestID(g.proxies.Load),
 		g.metrics.Handler,
 		middleware.Recover(g.logger),
 	)(h)

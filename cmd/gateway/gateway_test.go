@@ -57,7 +57,7 @@ func TestHandlerServesRoutesWithLogsAndMetrics(t *testing.T) {
 		t.Errorf("access log %v", lines)
 	}
 	metrics := get(g.adminHandler(), "/metrics").Body.String()
-	for _, want := range []string{`sluice_requests_total{code="200"} 1`, `sluice_requests_total{code="404"} 1`, "go_goroutines"} {
+	for _, want := range []string{`sluice_requests_total{code="200",method="GET",route="GET /v1"} 1`, `sluice_requests_total{code="404",method="GET",route="(none)"} 1`, "go_goroutines"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

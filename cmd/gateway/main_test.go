@@ -125,7 +125,7 @@ func testRunServesReloadsAndDrains(t *testing.T, server string) {
 	if code, _ := fetch(front + "/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
-	if code, body := fetch(admin + "/metrics"); code != 200 || !strings.Contains(body, `sluice_requests_total{code="200"}`) {
+	if code, body := fetch(admin + "/metrics"); code != 200 || !strings.Contains(body, `sluice_requests_total{code="200",method="GET",route="GET /v1"}`) {
 		t.Errorf("admin /metrics = %d, without the request count", code)
 	}
 

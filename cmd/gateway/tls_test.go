@@ -67,8 +67,11 @@ func TestTLSListenerServesHTTP2ThroughTheSameChain(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.HasSuffix(string(body), "hello, backend") || strings.HasPrefix(string(body), "budget=hello") {
 		t.Errorf("a streamed POST over %s: %d %q", resp.Proto, resp.StatusCode, body)
 	}
-	if got := tg.metric(t, `sluice_requests_total{code="200"}`); got != `sluice_requests_total{code="200"} 3` {
-		t.Errorf("metrics: %q, want every request counted", got)
+	if got := tg.metric(t, `sluice_requests_total{code="200",method="GET",route="GET /v1"}`); got != `sluice_requests_total{code="200",method="GET",route="GET /v1"} 2` {
+		t.Errorf("metrics: %q, want both GETs counted", got)
+	}
+	if got := tg.metric(t, `sluice_requests_total{code="200",method="POST",route="POST /v1"}`); got != `sluice_requests_total{code="200",method="POST",route="POST /v1"} 1` {
+		t.Errorf("metrics: %q, want the POST counted", got)
 	}
 
 	// SNI: a client asking for b.example gets its certificate.
@@ -118,7 +121,7 @@ func TestH2CListener(t *testing.T) {
 	if resp.ProtoMajor != 1 || resp.StatusCode != 200 {
 		t.Errorf("HTTP/1.1 beside h2c: %s %d", resp.Proto, resp.StatusCode)
 	}
-	if got := tg.metric(t, `sluice_requests_total{code="200"}`); got != `sluice_requests_total{code="200"} 2` {
+	if got := tg.metric(t, `sluice_requests_total{code="200",method="GET",route="GET /v1"}`); got != `sluice_requests_total{code="200",method="GET",route="GET /v1"} 2` {
 		t.Errorf("metrics: %q, want both requests counted", got)
 	}
 }
@@ -179,7 +182,7 @@ func TestRedirectHTTPSListener(t *testing.T) {
 	if resp := get(tg.addrs[1], "example.com", "/healthz"); resp.StatusCode != 200 {
 		t.Errorf("/healthz on a redirecting listener: %d, want 200", resp.StatusCode)
 	}
-	if got := tg.metric(t, `sluice_requests_total{code="308"}`); got != `sluice_requests_total{code="308"} 3` {
+	if got := tg.metric(t, `sluice_requests_total{code="308",method="POST",route="(none)"}`); got != `sluice_requests_total{code="308",method="POST",route="(none)"} 3` {
 		t.Errorf("metrics: %q, want the redirects counted", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
@@ -20,15 +21,20 @@ type resilience struct {
 	breakers  *upstream.Breakers
 	limits    *upstream.Limits
 	transport *h1.Transport
+	// metrics counts attempts, ejections, breaker transitions and the
+	// budget per hop (package metrics).
+	metrics *metrics.Upstream
 }
 
 func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
-	r := &resilience{loads: selector.NewLoads(), transport: upstream.NewLeanTransport(upstream.TransportOptions{})}
+	r := &resilience{loads: selector.NewLoads(), transport: upstream.NewLeanTransport(upstream.TransportOptions{}),
+		metrics: metrics.NewUpstream(reg)}
 	u := cfg.Upstream
 	if !u.Ejection.Disabled {
 		r.ejector = selector.NewEjector(selector.EjectSettings{
 			ConsecutiveFaults: u.Ejection.ConsecutiveFaults, BaseTime: u.Ejection.BaseTime,
 			MaxTime: u.Ejection.MaxTime, MaxEjectedPercent: u.Ejection.MaxEjectedPercent,
+			OnEject: r.metrics.Ejected,
 		})
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluice_upstream_ejected_nodes", Help: "Nodes kept out of selection after consecutive faults.",
@@ -42,8 +48,9 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 		r.breakers = upstream.NewBreakers(upstream.BreakerSettings{
 			Window: u.Breaker.Window, MinCalls: u.Breaker.MinCalls, FailureRatio: u.Breaker.FailureRatio,
 			OpenFor: u.Breaker.OpenFor,
-			OnStateChange: func(service string, _, to upstream.CircuitState) {
+			OnStateChange: func(service string, from, to upstream.CircuitState) {
 				state.WithLabelValues(service).Set(float64(to)) // closed 0, half-open 1, open 2
+				r.metrics.BreakerTransition(service, from, to)
 			},
 		})
 	}
@@ -70,7 +77,7 @@ func (r *resilience) client(cfg *config.Config, reg registry.Registry, more ...u
 	opts := []upstream.Option{
 		upstream.WithMargin(u.Margin), upstream.WithRetryPolicy(retryPolicy(u)), upstream.WithLoads(r.loads),
 		upstream.WithEjector(r.ejector), upstream.WithBreakers(r.breakers), upstream.WithLimits(r.limits),
-		upstream.WithTransport(r.transport),
+		upstream.WithTransport(r.transport), upstream.WithObserver(gatewayObserver{r.metrics}),
 	}
 	for name, svc := range cfg.Services {
 		opts = append(opts, upstream.WithServiceStrategy(name, svc.Build(r.loads)))

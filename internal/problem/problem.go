@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // ContentType is the media type of a problem body.
@@ -36,21 +38,34 @@ const (
 	TypeKeysUnavailable = "urn:sluice:problem:keys-unavailable"
 )
 
-// Write answers with a problem body. detail may be empty. It builds the body
-// by hand so that it costs one allocation, and it never fails on odd input:
-// strings are JSON-escaped.
+// Write answers with a problem body. detail may be empty. When the answer
+// already carries an X-Request-Id field (the gateway sets it on every answer
+// before any handler runs), the body names that id in its request_id member,
+// so that a client can quote it. It builds the body by hand so that it costs
+// one allocation, and it never fails on odd input: strings are JSON-escaped.
 func Write(w http.ResponseWriter, status int, typ, title, detail string) {
 	h := w.Header()
+	var id string
+	if v := h[requestid.HeaderName]; len(v) > 0 {
+		id = v[0]
+	}
 	h.Set("Content-Type", ContentType)
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
 	w.WriteHeader(status)
-	_, _ = w.Write(Body(status, typ, title, detail))
+	_, _ = w.Write(BodyFor(status, typ, title, detail, id))
 }
 
 // Body returns the JSON text of a problem, ending with a newline.
 func Body(status int, typ, title, detail string) []byte {
-	b := make([]byte, 0, 96+len(typ)+len(title)+len(detail))
+	return BodyFor(status, typ, title, detail, "")
+}
+
+// BodyFor returns the JSON text of a problem about the request whose id is
+// requestID, named in a request_id member (an extension member, as RFC 9457
+// allows), or left out when requestID is empty.
+func BodyFor(status int, typ, title, detail, requestID string) []byte {
+	b := make([]byte, 0, 96+len(typ)+len(title)+len(detail)+len(requestID))
 	b = append(b, `{"type":`...)
 	b = appendJSONString(b, typ)
 	b = append(b, `,"title":`...)
@@ -60,6 +75,10 @@ func Body(status int, typ, title, detail string) []byte {
 	if detail != "" {
 		b = append(b, `,"detail":`...)
 		b = appendJSONString(b, detail)
+	}
+	if requestID != "" {
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, requestID)
 	}
 	return append(b, "}\n"...)
 }

@@ -130,3 +130,26 @@ func TestBodyAllocatesOnce(t *testing.T) {
 		t.Fatalf("Body allocates %v times, want 1", allocs)
 	}
 }
+
+// TestWriteNamesTheRequestID checks that an answer carrying X-Request-Id
+// gets a body naming it, escaped, and that one without has no such member.
+func TestWriteNamesTheRequestID(t *testing.T) {
+	for _, id := range []string{"", "0af7651916cd43dd8448eb211c80319c", `odd"id`} {
+		w := httptest.NewRecorder()
+		if id != "" {
+			w.Header().Set("X-Request-Id", id)
+		}
+		Write(w, 502, TypeUpstream, "Upstream failed", "")
+		var got map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("id %q: %v: %s", id, err, w.Body)
+		}
+		rid, has := got["request_id"]
+		if id == "" && has {
+			t.Errorf("no id: body has request_id %v", rid)
+		}
+		if id != "" && rid != id {
+			t.Errorf("id %q: body request_id = %v", id, rid)
+		}
+	}
+}

@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/upstream"
@@ -83,6 +86,14 @@ var (
 	drain      = flag.Duration("propagation-delay", -1, "how long to wait after deregistering before draining; negative means 3s")
 )
 
+// promReg and observed are the example's metrics: the budget it receives
+// and what its calls to its peers do, under the gateway's names (package
+// metrics), served at /metrics.
+var (
+	promReg  = prometheus.NewRegistry()
+	observed = metrics.NewUpstream(promReg)
+)
+
 func consulClient() (*api.Client, error) {
 	return api.NewClient(&api.Config{Address: *consulAddr})
 }
@@ -95,18 +106,38 @@ func Client(peers Peers) (*upstream.Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		return upstream.New(registry.NewCache(consul.New(c)), upstream.WithTracer(tracer)), nil
+		return upstream.New(registry.NewCache(consul.New(c)), upstream.WithTracer(tracer), upstream.WithObserver(observed)), nil
 	}
 	reg, err := registry.NewStatic(peers...)
 	if err != nil {
 		return nil, err
 	}
-	return upstream.New(reg, upstream.WithTracer(tracer)), nil
+	return upstream.New(reg, upstream.WithTracer(tracer), upstream.WithObserver(observed)), nil
 }
 
 // Logger returns the examples' structured logger.
 func Logger(service string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, nil)).With(slog.String("service", service))
+}
+
+// Handler returns what an example serves: its metrics at /metrics, and
+// every other path by h behind the budget middleware, whose budgets the
+// metrics record by hop, and, when -otlp asks, the tracing middleware.
+func Handler(h http.Handler, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+	h = budget.Inbound(budget.ServerPolicy{
+		Max: 30 * time.Second,
+		OnBadHeader: func(r *http.Request, err error) {
+			logger.Warn("bad budget header; using the default", slog.String("error", err.Error()))
+		},
+		Observe: observed.Inbound,
+	})(h)
+	if tracer != nil {
+		h = tracer.Inbound(h) // outside the budget: refusals are traced too
+	}
+	mux.Handle("/", h)
+	return mux
 }
 
 // Serve serves h on addr behind the budget middleware until SIGTERM or
@@ -124,16 +155,10 @@ func Serve(service, addr string, h http.Handler, logger *slog.Logger, onShutdown
 	if err != nil {
 		return err
 	}
-	h = budget.Inbound(budget.ServerPolicy{
-		Max: 30 * time.Second,
-		OnBadHeader: func(r *http.Request, err error) {
-			logger.Warn("bad budget header; using the default", slog.String("error", err.Error()))
-		},
-	})(h)
-	if tracer != nil {
-		h = tracer.Inbound(h) // outside the budget: refusals are traced too
+	srv := &http.Server{
+		Handler:           Handler(h, logger),
+		ReadHeaderTimeout: 10 * time.Second,
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("listening", slog.String("address", ln.Addr().String()))
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ln) }()

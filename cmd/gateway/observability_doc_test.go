@@ -1,0 +1,92 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/metrics"
+)
+
+// docMetrics reads the metrics table of docs/observability.md: name →
+// type and labels (sorted, comma-separated).
+func docMetrics(t *testing.T) map[string]familyInfo {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]familyInfo)
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "| `sluice_") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 {
+			t.Fatalf("metrics table row %q: too few cells", line)
+		}
+		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		var labels []string
+		for _, l := range strings.Split(cells[3], ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				labels = append(labels, l)
+			}
+		}
+		sort.Strings(labels)
+		if _, dup := out[name]; dup {
+			t.Errorf("%s listed twice", name)
+		}
+		out[name] = familyInfo{typ: strings.TrimSpace(cells[2]), labels: strings.Join(labels, ", ")}
+	}
+	return out
+}
+
+// TestObservabilityDocListsEveryMetric checks docs/observability.md's table
+// against the metrics the gateway exports after traffic that moves them
+// all, and those a backend exports through package metrics: every metric
+// listed, none invented, each with its type and labels.
+func TestObservabilityDocListsEveryMetric(t *testing.T) {
+	g := obsGateway(t)
+	traffic(t, g.handler())
+	// No provider of this configuration fetches a JWK Set: one label set
+	// makes the registered family show.
+	g.keys.refresh.WithLabelValues("provider", "loaded")
+	got := families(t, g.promReg)
+
+	// A backend's: budget.Inbound observed by package metrics.
+	backend := prometheus.NewRegistry()
+	m := metrics.NewUpstream(backend)
+	budget.Inbound(budget.ServerPolicy{Observe: m.Inbound})(nil).ServeHTTP(httptest.NewRecorder(),
+		func() *http.Request {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set(budget.HeaderName, "ms=0, hop=1")
+			return r
+		}())
+	for name, f := range families(t, backend) {
+		if _, ok := got[name]; !ok {
+			got[name] = f
+		}
+	}
+
+	doc := docMetrics(t)
+	for name, f := range got {
+		d, ok := doc[name]
+		switch {
+		case !ok:
+			t.Errorf("%s (%s {%s}) is exported but not in docs/observability.md", name, f.typ, f.labels)
+		case d.typ != f.typ || d.labels != f.labels:
+			t.Errorf("%s: docs say %s {%s}, the code %s {%s}", name, d.typ, d.labels, f.typ, f.labels)
+		}
+	}
+	for name := range doc {
+		if _, ok := got[name]; !ok {
+			t.Errorf("docs/observability.md lists %s, which nothing exports", name)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package requestid
+
+import (
+	"context"
+	"math/rand/v2"
+)
+
+// HeaderName is the HTTP field that carries a request's id, on requests
+// (from the client to the gateway, and from each hop to the next) and on
+// the answer the gateway gives.
+const HeaderName = "X-Request-Id"
+
+// MaxLen is the longest id accepted from a peer. Longer ones are replaced.
+const MaxLen = 128
+
+// Valid reports whether s may be taken as an id from a trusted peer: 1 to
+// MaxLen bytes of ASCII letters, digits and -_.:+=/@, enough for UUIDs,
+// ULIDs, hex and base64 ids, and nothing that could break a log line, a
+// JSON string or a header.
+func Valid(s string) bool {
+	if len(s) == 0 || len(s) > MaxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '=' || c == '/' || c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// New returns a fresh id: 128 random bits as 32 lowercase hex digits, the
+// size of a W3C trace id. It draws from the runtime's per-thread ChaCha8
+// generator (math/rand/v2), which takes no lock and makes no system call:
+// ids are unpredictable and, at 128 bits, do not collide in practice. It
+// costs one allocation, the string.
+func New() string {
+	var b [32]byte
+	for half := 0; half < 2; half++ {
+		v := rand.Uint64()
+		for i := 0; i < 16; i++ {
+			b[half*16+i] = hexDigits[v>>60]
+			v <<= 4
+		}
+	}
+	return string(b[:])
+}
+
+// contextKey is the type of ContextKey.
+type contextKey struct{}
+
+// ContextKey is the key under which a context holds a request's id, as a
+// string. NewContext stores it; a package with its own context type (the
+// budget's, which carries the id without another allocation) answers it
+// from its Value method.
+var ContextKey any = contextKey{}
+
+// NewContext returns a child of ctx that carries id.
+func NewContext(ctx context.Context, id string) context.Context {
+	return &idCtx{Context: ctx, id: id}
+}
+
+// idCtx carries the id inline: one allocation.
+type idCtx struct {
+	context.Context
+	id string
+}
+
+func (c *idCtx) Value(key any) any {
+	if key == ContextKey {
+		return c.id
+	}
+	return c.Context.Value(key)
+}
+
+// FromContext returns the id of the request ctx belongs to, or "" when no
+// id reached it.
+func FromContext(ctx context.Context) string {
+	id, _ := ctx.Value(ContextKey).(string)
+	return id
+}

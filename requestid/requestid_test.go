@@ -1,0 +1,69 @@
+package requestid
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestValid(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"0af7651916cd43dd8448eb211c80319c", true},
+		{"01ARZ3NDEKTSV4RRFFQ69G5FAV", true},
+		{"f47ac10b-58cc-4372-a567-0e02b2c3d479", true},
+		{"Root=1-5759e988-bd862e3fe1be46a994272793", true},
+		{"a", true},
+		{strings.Repeat("a", MaxLen), true},
+		{"", false},
+		{strings.Repeat("a", MaxLen+1), false},
+		{"has space", false},
+		{"quote\"", false},
+		{"line\nbreak", false},
+		{"semi;colon", false},
+		{"caf\xc3\xa9", false},
+		{"<script>", false},
+	} {
+		if got := Valid(tc.id); got != tc.want {
+			t.Errorf("Valid(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}
+
+func TestNewIsValidHexAndDistinct(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 10000 {
+		id := New()
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" || !Valid(id) {
+			t.Fatalf("New() = %q, want 32 lowercase hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("New() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestContext(t *testing.T) {
+	if got := FromContext(context.Background()); got != "" {
+		t.Errorf("FromContext(background) = %q, want empty", got)
+	}
+	ctx := NewContext(context.Background(), "abc")
+	type other struct{}
+	ctx = context.WithValue(ctx, other{}, 1)
+	if got := FromContext(ctx); got != "abc" {
+		t.Errorf("FromContext = %q, want abc", got)
+	}
+	if ctx.Value(other{}) != 1 {
+		t.Error("other values lost")
+	}
+}
+
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = New()
+	}
+}
