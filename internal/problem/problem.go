@@ -31,6 +31,9 @@ const (
 	TypeInternal     = "urn:sluice:problem:internal"
 	TypeDraining     = "urn:sluice:problem:draining"
 	TypeOverloaded   = "urn:sluice:problem:overloaded"
+	// TypeLimiterDown: a route whose global rate limit fails closed could
+	// not reach its store.
+	TypeLimiterDown = "urn:sluice:problem:rate-limit-unavailable"
 )
 
 // Write answers with a problem body. detail may be empty. It builds the body

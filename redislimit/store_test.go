@@ -1,0 +1,184 @@
+package redislimit_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/redislimit"
+	"github.com/sluicehq/sluice/redislimit/redistest"
+)
+
+func newStore(t *testing.T, addr string, o redislimit.Options) *redislimit.Store {
+	t.Helper()
+	o.Addr = addr
+	s, err := redislimit.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// redisMicros returns Redis's clock in microseconds, asked on c.
+func redisMicros(t *testing.T, c net.Conn) int64 {
+	t.Helper()
+	// TIME answers a two-element array; read it whole.
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("TIME\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 128)
+	n, err := c.Read(buf)
+	for err == nil && strings.Count(string(buf[:n]), "\r\n") < 5 {
+		var m int
+		m, err = c.Read(buf[n:])
+		n += m
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Split(string(buf[:n]), "\r\n") // *2 $10 secs $6 micros
+	sec, err1 := strconv.ParseInt(f[2], 10, 64)
+	us, err2 := strconv.ParseInt(f[4], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("TIME reply %q", buf[:n])
+	}
+	return sec*1e6 + us
+}
+
+// TestGCRABurst: a quiet key gets its burst at once, the remaining count
+// going down by one each time, then a refusal that says when the next
+// request is allowed and when the bucket is full; a refusal costs nothing.
+func TestGCRABurst(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv.Addr, redislimit.Options{Timeout: time.Second})
+	ctx := context.Background()
+	const rps, burst = 0.1, 5 // one token every 10 s: the test's own time is negligible
+	for i := range burst {
+		d, err := s.Allow(ctx, "burst", rps, burst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed || d.Remaining != burst-1-i {
+			t.Fatalf("request %d: %+v, want allowed with %d remaining", i+1, d, burst-1-i)
+		}
+		if want := time.Duration(i+1) * 10 * time.Second; d.ResetAfter > want || d.ResetAfter < want-time.Second {
+			t.Fatalf("request %d: reset after %v, want about %v", i+1, d.ResetAfter, want)
+		}
+	}
+	for range 3 {
+		d, err := s.Allow(ctx, "burst", rps, burst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed || d.Remaining != 0 {
+			t.Fatalf("over the burst: %+v, want refused", d)
+		}
+		if d.RetryAfter > 10*time.Second || d.RetryAfter < 9*time.Second {
+			t.Fatalf("retry after %v, want just under 10s", d.RetryAfter)
+		}
+		if d.ResetAfter > 50*time.Second || d.ResetAfter < 49*time.Second {
+			t.Fatalf("reset after %v, want just under 50s (refusals must not count)", d.ResetAfter)
+		}
+	}
+	// Another key has its own bucket.
+	if d, err := s.Allow(ctx, "other", rps, burst); err != nil || !d.Allowed || d.Remaining != burst-1 {
+		t.Fatalf("other key: %+v, %v", d, err)
+	}
+	// The state is one key, which expires when the bucket would be full.
+	pttl, err := strconv.Atoi(strings.TrimPrefix(srv.Do(t, "PTTL", redislimit.DefaultPrefix+"burst"), ":"))
+	if err != nil || pttl <= 40_000 || pttl > 50_000 {
+		t.Fatalf("PTTL = %d (%v), want in (40000, 50000] ms", pttl, err)
+	}
+}
+
+// TestGCRAExactOverWindow: a key asked without pause for a second gets
+// exactly its burst plus rps per second of Redis time, within one request.
+func TestGCRAExactOverWindow(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv.Addr, redislimit.Options{Timeout: time.Second})
+	ctx := context.Background()
+	// A burst of 50 holds 250 ms of tokens: a pause of the asking loop
+	// (a loaded machine, the race detector) shorter than that loses none.
+	const rps, burst = 200, 50
+	// Dial and load the script first, so that the window holds only calls.
+	if _, err := s.Allow(ctx, "warm-up", rps, burst); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t0 := redisMicros(t, c)
+	allowed, asked := 0, 0
+	var firstDone, lastStart time.Time
+	for end := time.Now().Add(time.Second); time.Now().Before(end); asked++ {
+		lastStart = time.Now()
+		d, err := s.Allow(ctx, "steady", rps, burst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if firstDone.IsZero() {
+			firstDone = time.Now()
+		}
+		if d.Allowed {
+			allowed++
+		}
+	}
+	t1 := redisMicros(t, c)
+	// The calls ran in Redis within [t0, t1], and over at least the time
+	// from the first call's answer to the last call's sending.
+	outer, inner := float64(t1-t0)/1e6, lastStart.Sub(firstDone).Seconds()
+	t.Logf("asked %d, allowed %d; calls' window between %.4f and %.4f s: burst + rps*window in [%.2f, %.2f]",
+		asked, allowed, inner, outer, burst+rps*inner, burst+rps*outer)
+	if asked < 2*allowed {
+		t.Skipf("machine too slow to drive the key at twice its rate (%d asked)", asked)
+	}
+	if float64(allowed) > burst+rps*outer+1 || float64(allowed) < burst+rps*inner-1 {
+		t.Fatalf("allowed %d, want burst + rps*window within one request", allowed)
+	}
+}
+
+func TestUnreachableFailsFastThenBreaks(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := newStore(t, addr, redislimit.Options{Timeout: 20 * time.Millisecond, Failures: 2, Cooldown: time.Hour})
+	for i := range 2 {
+		start := time.Now()
+		_, err := s.Allow(context.Background(), "k", 10, 1)
+		if err == nil || errors.Is(err, redislimit.ErrUnavailable) {
+			t.Fatalf("try %d: err = %v, want a connection error", i, err)
+		}
+		if el := time.Since(start); el > time.Second {
+			t.Fatalf("try %d took %v", i, el)
+		}
+	}
+	if st := s.State(); st != redislimit.StateOpen {
+		t.Fatalf("state %s, want open", st)
+	}
+	start := time.Now()
+	if _, err := s.Allow(context.Background(), "k", 10, 1); !errors.Is(err, redislimit.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if el := time.Since(start); el > 10*time.Millisecond {
+		t.Fatalf("open breaker took %v to answer", el)
+	}
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	for _, o := range []redislimit.Options{{}, {Addr: "x:1", Timeout: -1}, {Addr: "x:1", Failures: -1}} {
+		if _, err := redislimit.New(o); err == nil {
+			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+}
