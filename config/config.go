@@ -44,6 +44,9 @@ type Config struct {
 	// TrustedProxies are the networks (CIDR prefixes or addresses) whose
 	// X-Forwarded-For is believed when a rate limit keys by client address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Redis is the store of the global rate limits (rate_limit.global),
+	// shared by every replica; see redis.go.
+	Redis *Redis `yaml:"redis"`
 
 	file      string
 	pos       map[string]Pos

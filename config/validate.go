@@ -73,6 +73,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyAuthDefaults()
 	c.applyRateLimitDefaults()
+	c.applyRedisDefaults()
 }
 
 func (c *Config) validate() error {

@@ -20,9 +20,12 @@ import (
 // rounded up to whole seconds: a client that spends q requests per w
 // seconds is never refused. r is the requests left now (the whole tokens in
 // the bucket), t the seconds until the bucket is full again, rounded up.
+//
+// The names are in Go's canonical form (field names are case-insensitive),
+// since the values are put in the header map directly.
 const (
-	headerRateLimitPolicy = "RateLimit-Policy"
-	headerRateLimit       = "RateLimit"
+	headerRateLimitPolicy = "Ratelimit-Policy"
+	headerRateLimit       = "Ratelimit"
 )
 
 // rateLimitFields are a limit's precomputed RateLimit-Policy value and the

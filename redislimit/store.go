@@ -22,7 +22,7 @@ const (
 	DefaultFailures = 3
 	// DefaultCooldown is how long the open breaker keeps requests off Redis
 	// before one probe.
-	DefaultCooldown = time.Second
+	DefaultCooldown = 500 * time.Millisecond
 	// DefaultPrefix starts every key the Store writes.
 	DefaultPrefix = "sluice:rl:"
 )
@@ -134,6 +134,20 @@ func (s *Store) Allow(ctx context.Context, key string, rps float64, burst int) (
 	d, err := parseGCRA(v)
 	s.breaker.done(probe, err == nil)
 	return d, err
+}
+
+// Warm connects and loads the script, so that the first decisions need
+// neither a dial nor a second round trip: a gateway calls it at start,
+// with a deadline of its own. An error (Redis not there yet) is no reason
+// not to serve: decisions fall back until Redis is reachable.
+func (s *Store) Warm(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redislimit: %w", err)
+	}
+	if err := gcra.Load(ctx, s.client).Err(); err != nil {
+		return fmt.Errorf("redislimit: load script: %w", err)
+	}
+	return nil
 }
 
 // State returns the breaker's state: StateClosed, StateOpen or

@@ -182,3 +182,5 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func startRedis(t *testing.T) *redistest.Server { return redistest.Start(t) }

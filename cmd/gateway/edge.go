@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -22,6 +23,8 @@ type edge struct {
 	// limiters are those of the routes serving; only the goroutine that
 	// installs routers touches it.
 	limiters map[limiterID]*middleware.RateLimiter
+	// global keeps the Redis store of global rate limits.
+	global *globalLimits
 }
 
 // limiterID is what a rate limiter's buckets depend on: the route (its
@@ -33,9 +36,12 @@ type limiterID struct {
 	burst, keys  int
 	key          string
 	trustProxies string
+	// share marks the local share of a global limit (rps and burst are
+	// then the share's).
+	share bool
 }
 
-func newEdge(reg prometheus.Registerer) *edge {
+func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 	e := &edge{
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_auth_failures_total", Help: "Requests refused with 401 by a route's JWT authentication, by route and reason.",
@@ -44,6 +50,7 @@ func newEdge(reg prometheus.Registerer) *edge {
 			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
 		}, []string{"route"}),
 		limiters: map[limiterID]*middleware.RateLimiter{},
+		global:   newGlobalLimits(reg, logger),
 	}
 	reg.MustRegister(e.authFailures, e.rateLimited)
 	return e
@@ -81,7 +88,29 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
 			auth = v.Authenticate(func(reason string) { failures.WithLabelValues(reason).Inc() })
 		}
+		// A route's limit is per replica (RouteRateLimit) or global, kept
+		// in Redis (RouteGlobalRateLimit; globallimit.go).
 		settings, policy, ok := cfg.RouteRateLimit(i)
+		if gp, share, global := cfg.RouteGlobalRateLimit(i); global {
+			store, err := e.global.store(cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: share.RPS, burst: share.Burst, keys: share.MaxKeys,
+				key: cfg.Routes[i].RateLimit.Key, trustProxies: strings.Join(cfg.TrustedProxies, ","), share: true}
+			lim := e.limiters[id]
+			if lim == nil {
+				if lim, err = middleware.NewRateLimiter(share); err != nil {
+					return nil, nil, err
+				}
+			}
+			limiters[id] = lim
+			gp = e.global.policy(name, gp, lim)
+			gp.Scope = name + " " + r.Method + " " + r.Path
+			gp.OnLimited = e.rateLimited.WithLabelValues(name).Inc
+			limit = middleware.GlobalRateLimit(store, gp)
+			policy.Key = gp.Key
+		}
 		if ok {
 			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: settings.RPS, burst: settings.Burst, keys: settings.MaxKeys,
 				key: cfg.Routes[i].RateLimit.Key, trustProxies: strings.Join(cfg.TrustedProxies, ",")}
@@ -94,6 +123,7 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			}
 			limiters[id] = lim
 			policy.OnLimited = e.rateLimited.WithLabelValues(name).Inc
+			policy.Name = name
 			limit = lim.Middleware(policy)
 		}
 		// A limit by subject needs the verified token, so it runs after

@@ -74,7 +74,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		g.staticServices[n.Service] = true
 	}
 	g.resilience = newResilience(cfg, g.promReg)
-	g.edge = newEdge(g.promReg)
+	g.edge = newEdge(g.promReg, logger)
 	g.client = g.resilience.client(cfg, reg)
 	if err := g.install(cfg); err != nil {
 		return nil, err
@@ -120,6 +120,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	}
 	g.router.Store(rt)
 	g.edge.limiters = limiters
+	g.edge.global.commit()
 	return nil
 }
 

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/middleware"
+	"github.com/sluicehq/sluice/redislimit"
+)
+
+// warmTimeout bounds the connection and script load a new Redis store
+// makes in the background; decisions fall back until Redis answers.
+const warmTimeout = 2 * time.Second
+
+// globalLimits keeps what the routes' global rate limits need across
+// reloads: the Redis store (one per redis block; a reload that leaves the
+// block alone keeps its pool and breaker) and the metrics.
+type globalLimits struct {
+	logger    *slog.Logger
+	decisions *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	// stores are by redis block; only the goroutine that installs routers
+	// touches them. next is the store the routes last built use.
+	stores map[config.Redis]*redislimit.Store
+	next   *redislimit.Store
+}
+
+func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimits {
+	g := &globalLimits{
+		logger: logger,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rate_limit_decisions_total",
+			Help: "Decisions of routes' global rate limits, by route and source: global (Redis decided), local (Redis could not: the replica's share decided) or closed (Redis could not: 503).",
+		}, []string{"route", "source"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_rate_limit_decision_seconds",
+			Help:    "Time a global rate limit took to decide a request, by source.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+		}, []string{"source"}),
+		stores: map[config.Redis]*redislimit.Store{},
+	}
+	reg.MustRegister(g.decisions, g.latency)
+	return g
+}
+
+// store returns the store of cfg's redis block, making it (and warming it
+// in the background) when the block is new.
+func (g *globalLimits) store(cfg *config.Config) (*redislimit.Store, error) {
+	key := *cfg.Redis
+	if s := g.stores[key]; s != nil {
+		g.next = s
+		return s, nil
+	}
+	opts, _ := cfg.RedisOptions()
+	s, err := redislimit.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	g.stores[key], g.next = s, s
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+		defer cancel()
+		if err := s.Warm(ctx); err != nil {
+			g.logger.Warn("redis not reachable yet: global rate limits fall back until it is", "address", opts.Addr, "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// policy completes route name's policy p with its store, its local share
+// and the metrics.
+func (g *globalLimits) policy(name string, p middleware.GlobalRateLimitPolicy, local *middleware.RateLimiter) middleware.GlobalRateLimitPolicy {
+	p.Name = name
+	p.Local = local
+	counters := map[string]prometheus.Counter{}
+	observers := map[string]prometheus.Observer{}
+	for _, src := range []string{middleware.SourceGlobal, middleware.SourceLocal, middleware.SourceClosed} {
+		counters[src] = g.decisions.WithLabelValues(name, src)
+		observers[src] = g.latency.WithLabelValues(src)
+	}
+	p.OnDecision = func(d time.Duration, src string) {
+		counters[src].Inc()
+		observers[src].Observe(d.Seconds())
+	}
+	return p
+}
+
+// commit closes the stores the installed routes no longer use.
+func (g *globalLimits) commit() {
+	for k, s := range g.stores {
+		if s != g.next {
+			delete(g.stores, k)
+			_ = s.Close()
+		}
+	}
+	g.next = nil
+}
