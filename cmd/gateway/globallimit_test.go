@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluicehq/sluice/redislimit/redistest"
+)
+
+// TestGlobalLimitAcrossGatewaysIgnoresRetries: two gateways (two
+// replicas) sharing one Redis hold one client to one global limit, their
+// RateLimit fields counting down across both; and the gateway's own
+// retries (every request's first attempt fails with a 503 and is retried)
+// spend none of the client's quota: the limit runs once per client
+// request, at the edge.
+func TestGlobalLimitAcrossGatewaysIgnoresRetries(t *testing.T) {
+	srv := redistest.Start(t)
+	var (
+		mu       sync.Mutex
+		attempts = map[string]int{}
+	)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Test-Request")
+		mu.Lock()
+		attempts[id]++
+		n := attempts[id]
+		mu.Unlock()
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // retried: a GET is idempotent
+			return
+		}
+		_, _ = fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	text := configText(backend.Listener.Addr().String(),
+		`  - {name: api, path: /api, service: svc, rate_limit: {rps: 0.01, burst: 3, key: "header:X-Api-Key", global: true}}
+`) + "redis: {address: \"" + srv.Addr + "\", timeout: 1s, replicas: 2}\n"
+	var (
+		hs []http.Handler
+		gs []*gateway
+	)
+	for range 2 {
+		cfg, _ := loadFile(t, text)
+		logger, _ := newLogger()
+		g, err := newGateway(cfg, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, gs = append(hs, g.handler()), append(gs, g)
+	}
+	send := func(i int) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/api", nil)
+		req.Header.Set("X-Api-Key", "client-1")
+		req.Header.Set("X-Test-Request", fmt.Sprint(i))
+		rec := httptest.NewRecorder()
+		hs[i%2].ServeHTTP(rec, req)
+		return rec
+	}
+	for i, want := range []string{`"api";r=2;t=100`, `"api";r=1;t=200`, `"api";r=0;t=300`} {
+		rec := send(i)
+		if rec.Code != http.StatusOK || rec.Body.String() != "ok" {
+			t.Fatalf("request %d via gateway %d: %d %q", i+1, i%2+1, rec.Code, rec.Body)
+		}
+		if got := rec.Header().Get("RateLimit"); got != want {
+			t.Errorf("request %d: RateLimit %q, want %q", i+1, got, want)
+		}
+		if got := rec.Header().Get("RateLimit-Policy"); got != `"api";q=3;w=300` {
+			t.Errorf("request %d: RateLimit-Policy %q", i+1, got)
+		}
+	}
+	mu.Lock()
+	for i := range 3 {
+		if attempts[fmt.Sprint(i)] != 2 {
+			t.Errorf("request %d reached the backend %d times, want 2 (a retry)", i+1, attempts[fmt.Sprint(i)])
+		}
+	}
+	mu.Unlock()
+	// Three requests, six attempts: the quota of 3 is spent by the
+	// requests alone, on either gateway.
+	for i := 3; i < 5; i++ {
+		rec := send(i)
+		if rec.Code != http.StatusTooManyRequests || !strings.HasPrefix(rec.Header().Get("RateLimit"), `"api";r=0;`) {
+			t.Fatalf("request %d via gateway %d: %d, RateLimit %q; want 429 with r=0", i+1, i%2+1, rec.Code, rec.Header().Get("RateLimit"))
+		}
+	}
+	// Gateway 1 decided requests 1, 3 and 5, all with Redis.
+	if n := testutil.ToFloat64(gs[0].edge.global.decisions.WithLabelValues("api", "global")); n != 3 {
+		t.Errorf("sluice_rate_limit_decisions_total{route=api,source=global} = %v, want 3", n)
+	}
+	if n := testutil.ToFloat64(gs[0].edge.rateLimited.WithLabelValues("api")); n != 1 {
+		t.Errorf("sluice_rate_limited_total{route=api} = %v, want 1", n)
+	}
+}
