@@ -62,6 +62,7 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
 	routes := cfg.RouterRoutes()
 	limiters := make(map[limiterID]*middleware.RateLimiter)
+	e.global.next = nil // set again by the first global limit of cfg
 	// Every header a provider forwards a claim into is removed from every
 	// client request, first, on every route: with or without auth, and
 	// whatever the provider, a backend sees only values the gateway set.

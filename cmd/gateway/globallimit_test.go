@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/redislimit/redistest"
 )
 
@@ -95,5 +96,61 @@ func TestGlobalLimitAcrossGatewaysIgnoresRetries(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(gs[0].edge.rateLimited.WithLabelValues("api")); n != 1 {
 		t.Errorf("sluice_rate_limited_total{route=api} = %v, want 1", n)
+	}
+}
+
+// TestGlobalLimitStoreAcrossReloads: a reload that keeps the redis block
+// keeps its store (pool, breaker) and the route's Redis state; one that
+// changes it makes a new store and closes the old.
+func TestGlobalLimitStoreAcrossReloads(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := echoBackend(t)
+	text := func(timeout string) string {
+		return configText(backend, `  - {name: api, path: /api, service: svc, rate_limit: {rps: 0.01, burst: 1, global: true}}
+`) + "redis: {address: \"" + srv.Addr + "\", timeout: " + timeout + "}\n"
+	}
+	cfg, path := loadFile(t, text("1s"))
+	logger, logs := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.handler()
+	if rec := get(h, "/api"); rec.Code != http.StatusOK {
+		t.Fatalf("first /api = %d", rec.Code)
+	}
+	first := g.edge.global.stores
+	if len(first) != 1 {
+		t.Fatalf("%d stores, want 1", len(first))
+	}
+	var store0 any
+	for _, s := range first {
+		store0 = s
+	}
+	load := func() (*config.Config, error) { return config.Load(path) }
+	g.reload(load)
+	logs.waitFor(t, "configuration reloaded", 1)
+	if rec := get(h, "/api"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("/api after an unchanged reload = %d, want 429 (Redis kept the client's state)", rec.Code)
+	}
+	for _, s := range g.edge.global.stores {
+		if any(s) != store0 || len(g.edge.global.stores) != 1 {
+			t.Fatal("an unchanged redis block got a new store")
+		}
+	}
+	writeFile(t, path, text("900ms"))
+	g.reload(load)
+	logs.waitFor(t, "configuration reloaded", 2)
+	if len(g.edge.global.stores) != 1 {
+		t.Fatalf("%d stores after a changed redis block, want 1 (the old one closed)", len(g.edge.global.stores))
+	}
+	for _, s := range g.edge.global.stores {
+		if any(s) == store0 {
+			t.Fatal("a changed redis block kept the old store")
+		}
+	}
+	// Redis's state is Redis's: the new store sees the same bucket.
+	if rec := get(h, "/api"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("/api after a changed redis block = %d, want 429", rec.Code)
 	}
 }
