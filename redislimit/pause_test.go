@@ -90,9 +90,9 @@ func recoveredAll(ds []decision, t time.Time) bool {
 	return n >= 3*replicas
 }
 
-// decisionStats returns the count, 99th percentile and maximum of the
-// decisions' durations made between from and to.
-func decisionStats(ds []decision, from, to time.Time) (n int, p99, most time.Duration, sources map[string]int) {
+// decisionStats returns the count, median, 99th percentile and maximum of
+// the decisions' durations made between from and to.
+func decisionStats(ds []decision, from, to time.Time) (n int, p50, p99, most time.Duration, sources map[string]int) {
 	var took []time.Duration
 	sources = map[string]int{}
 	for _, d := range ds {
@@ -103,10 +103,10 @@ func decisionStats(ds []decision, from, to time.Time) (n int, p99, most time.Dur
 		sources[d.source]++
 	}
 	if len(took) == 0 {
-		return 0, 0, 0, sources
+		return 0, 0, 0, 0, sources
 	}
 	slices.Sort(took)
-	return len(took), took[len(took)*99/100], took[len(took)-1], sources
+	return len(took), took[len(took)/2], took[len(took)*99/100], took[len(took)-1], sources
 }
 
 // TestRedisPausedUnderLoad is issue 14's second check: Redis stopped under
@@ -117,10 +117,10 @@ func TestRedisPausedUnderLoad(t *testing.T) {
 	// machine before the stop falls back to the local share: no failure.
 	run := runPause(t, middleware.FailOpen, redislimit.DefaultTimeout)
 	pause := run.resumedAt.Sub(run.pausedAt)
-	n, p99, most, sources := decisionStats(run.decisions, run.pausedAt, run.resumedAt)
+	n, p50, p99, most, sources := decisionStats(run.decisions, run.pausedAt, run.resumedAt)
 	rate := float64(run.during[200]) / pause.Seconds()
-	t.Logf("before: %v; Redis stopped %v: %v, accepted %.1f/s; after: %v; decisions while stopped: %d, p99 %v, max %v, by source %v; Redis decided again %v after SIGCONT",
-		run.before, pause.Round(time.Millisecond), run.during, rate, run.after, n, p99, most, sources, run.recovered.Round(time.Millisecond))
+	t.Logf("before: %v; Redis stopped %v: %v, accepted %.1f/s; after: %v; decisions while stopped: %d, median %v, p99 %v, max %v, by source %v; Redis decided again %v after SIGCONT",
+		run.before, pause.Round(time.Millisecond), run.during, rate, run.after, n, p50, p99, most, sources, run.recovered.Round(time.Millisecond))
 	for _, m := range []map[int]int{run.before, run.during, run.after} {
 		if len(m) > 2 || m[200] == 0 && m[429] == 0 || m[200]+m[429] != sumOf(m) {
 			t.Fatalf("a request failed (an answer other than 200 or 429): %v", m)
@@ -129,6 +129,7 @@ func TestRedisPausedUnderLoad(t *testing.T) {
 	if p99 > redislimit.DefaultTimeout+p99Slack || most > redislimit.DefaultTimeout+maxSlack {
 		t.Errorf("decisions while Redis was stopped: p99 %v, max %v; want the %v timeout + %v, + %v", p99, most, redislimit.DefaultTimeout, p99Slack, maxSlack)
 	}
+	checkBreaker(t, p50)
 	if sources[middleware.SourceLocal] == 0 {
 		t.Errorf("no decision fell back to the local share while Redis was stopped: %v", sources)
 	}
@@ -150,15 +151,16 @@ func TestRedisPausedFailClosed(t *testing.T) {
 	// under the race detector, 5 ms sometimes passes with Redis up).
 	run := runPause(t, middleware.FailClosed, 25*time.Millisecond)
 	pause := run.resumedAt.Sub(run.pausedAt)
-	n, p99, most, sources := decisionStats(run.decisions, run.pausedAt, run.resumedAt)
-	t.Logf("before: %v; Redis stopped %v: %v; after: %v; decisions while stopped: %d, p99 %v, max %v, by source %v; Redis decided again %v after SIGCONT",
-		run.before, pause.Round(time.Millisecond), run.during, run.after, n, p99, most, sources, run.recovered.Round(time.Millisecond))
+	n, p50, p99, most, sources := decisionStats(run.decisions, run.pausedAt, run.resumedAt)
+	t.Logf("before: %v; Redis stopped %v: %v; after: %v; decisions while stopped: %d, median %v, p99 %v, max %v, by source %v; Redis decided again %v after SIGCONT",
+		run.before, pause.Round(time.Millisecond), run.during, run.after, n, p50, p99, most, sources, run.recovered.Round(time.Millisecond))
 	if run.before[503] != 0 || run.during[503] == 0 || run.during[200] > 3*limitBurst {
 		t.Errorf("want no 503 before the stop and (nearly) only 503 during it: %v, %v", run.before, run.during)
 	}
 	if p99 > 25*time.Millisecond+p99Slack || most > 25*time.Millisecond+maxSlack {
 		t.Errorf("decisions while Redis was stopped: p99 %v, max %v; want the 25ms timeout + %v, + %v", p99, most, p99Slack, maxSlack)
 	}
+	checkBreaker(t, p50)
 	if run.recovered == 0 || run.after[200] == 0 {
 		t.Fatalf("no recovery after SIGCONT: %v", run.after)
 	}
@@ -170,4 +172,14 @@ func sumOf(m map[int]int) int {
 		s += v
 	}
 	return s
+}
+
+// checkBreaker checks that most decisions while Redis was stopped did not
+// wait for it: the breaker answers them at once. Without it every one
+// would wait the whole timeout.
+func checkBreaker(t *testing.T, p50 time.Duration) {
+	t.Helper()
+	if p50 > time.Millisecond {
+		t.Errorf("median decision while Redis was stopped took %v: the breaker should answer most at once", p50)
+	}
 }
