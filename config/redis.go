@@ -25,10 +25,11 @@ type Redis struct {
 	// wait and round trip). Default 5ms.
 	Timeout time.Duration `yaml:"timeout"`
 	// Failures is how many consecutive failed decisions make the gateway
-	// stop trying Redis for Cooldown. Default 3.
+	// stop sending decisions to Redis until a background probe finds it
+	// back. Default 3.
 	Failures int `yaml:"failures"`
-	// Cooldown is how long Redis is left alone after Failures failures,
-	// before one request tries it again. Default 500ms.
+	// Cooldown is how often that probe tries Redis (and how long each try
+	// may wait). Default 500ms.
 	Cooldown time.Duration `yaml:"cooldown"`
 	// PoolSize is the most connections to Redis. Default 0: go-redis's,
 	// 10 per CPU.

@@ -1,89 +1,67 @@
 package redislimit
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // breaker remembers that Redis is failing, so that while it is known to be
 // down no request spends the timeout on it: after failures consecutive
-// failures it opens for cooldown, during which allow says no at once; then
-// one caller at a time probes (half-open), and the first success closes it.
-// This is what envoyproxy/ratelimit lacked (its issue #462): with Redis
-// down, every request there waited for the client's timeout before failing
-// open. It is safe for concurrent use.
+// failures it opens, and allow says no at once until the Store's
+// background probe (probe.go) finds Redis back and closes it. No request
+// is ever the probe. This is what envoyproxy/ratelimit lacked (its issue
+// #462): with Redis down, every request there waited for the client's
+// timeout before failing open. It is safe for concurrent use.
 type breaker struct {
 	failures int
-	cooldown time.Duration
-	now      func() time.Time
 
-	mu        sync.Mutex
-	fails     int       // consecutive failures while closed
-	openUntil time.Time // zero when closed
-	probing   bool      // a half-open probe is in flight
+	mu    sync.Mutex
+	fails int // consecutive failures while closed
+	open  bool
 }
 
-// State names, as State reports them.
+// State names, as Store.State reports them.
 const (
-	StateClosed   = "closed"
-	StateOpen     = "open"
-	StateHalfOpen = "half-open"
+	StateClosed = "closed"
+	StateOpen   = "open"
 )
 
-// allow reports whether the caller may try Redis; probe is true when the
-// caller is the one half-open probe, which must then report its outcome.
-func (b *breaker) allow() (ok, probe bool) {
+// allow reports whether a caller may try Redis.
+func (b *breaker) allow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.openUntil.IsZero() {
-		return true, false
-	}
-	if b.probing || b.now().Before(b.openUntil) {
-		return false, false
-	}
-	b.probing = true
-	return true, true
+	return !b.open
 }
 
-// done records the outcome of a call that allow let through.
-func (b *breaker) done(probe, ok bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if probe {
-		b.probing = false
-	}
-	if ok {
-		b.fails, b.openUntil = 0, time.Time{}
-		return
-	}
-	if probe || !b.openUntil.IsZero() {
-		b.openUntil = b.now().Add(b.cooldown)
-		return
-	}
-	b.fails++
-	if b.fails >= b.failures {
-		b.fails = 0
-		b.openUntil = b.now().Add(b.cooldown)
-	}
-}
-
-// release ends a probe that proved nothing (its caller left): the next
-// caller probes instead.
-func (b *breaker) release() {
-	b.mu.Lock()
-	b.probing = false
-	b.mu.Unlock()
-}
-
-// state returns StateClosed, StateOpen or StateHalfOpen.
-func (b *breaker) state() string {
+// done records the outcome of a call that allow let through, and reports
+// whether this failure opened the breaker (the caller then starts the
+// probe).
+func (b *breaker) done(ok bool) (opened bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
-	case b.openUntil.IsZero():
+	case ok:
+		b.fails = 0
+		return false
+	case b.open:
+		return false
+	}
+	b.fails++
+	if b.fails < b.failures {
+		return false
+	}
+	b.fails, b.open = 0, true
+	return true
+}
+
+// close closes the breaker: Redis answered the probe.
+func (b *breaker) close() {
+	b.mu.Lock()
+	b.fails, b.open = 0, false
+	b.mu.Unlock()
+}
+
+// state returns StateClosed or StateOpen.
+func (b *breaker) state() string {
+	if b.allow() {
 		return StateClosed
-	case b.probing || !b.now().Before(b.openUntil):
-		return StateHalfOpen
 	}
 	return StateOpen
 }

@@ -8,8 +8,9 @@
 // times the limit. It is written so that a Redis that is down or stopped
 // costs a request at most the Store's own timeout (milliseconds, not
 // go-redis's seconds) and, once Redis is known to be failing, nothing at
-// all: a breaker on Redis itself answers ErrUnavailable at once for a
-// cooldown, then lets one probe through, and the pool reconnects by itself.
+// all: a breaker on Redis itself answers ErrUnavailable at once until a
+// background probe (never a request) finds Redis back, and the pool
+// reconnects by itself.
 // What a request does without Redis (a local share of the limit, or a
 // refusal) is the caller's business: see middleware.GlobalRateLimiter.
 package redislimit

@@ -154,8 +154,10 @@ func TestRedisPausedFailClosed(t *testing.T) {
 	n, p50, p99, most, sources := decisionStats(run.decisions, run.pausedAt, run.resumedAt)
 	t.Logf("before: %v; Redis stopped %v: %v; after: %v; decisions while stopped: %d, median %v, p99 %v, max %v, by source %v; Redis decided again %v after SIGCONT",
 		run.before, pause.Round(time.Millisecond), run.during, run.after, n, p50, p99, most, sources, run.recovered.Round(time.Millisecond))
-	if run.before[503] != 0 || run.during[503] == 0 || run.during[200] > 3*limitBurst {
-		t.Errorf("want no 503 before the stop and (nearly) only 503 during it: %v, %v", run.before, run.during)
+	// Before the stop, a decision slower than the timeout on a loaded
+	// machine is a 503 too: at most 2 %.
+	if run.before[503]*50 > sumOf(run.before) || run.during[503] == 0 || run.during[200] > 3*limitBurst {
+		t.Errorf("want (nearly) no 503 before the stop and (nearly) only 503 during it: %v, %v", run.before, run.during)
 	}
 	if p99 > 25*time.Millisecond+p99Slack || most > 25*time.Millisecond+maxSlack {
 		t.Errorf("decisions while Redis was stopped: p99 %v, max %v; want the 25ms timeout + %v, + %v", p99, most, p99Slack, maxSlack)

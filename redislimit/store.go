@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,15 +21,16 @@ const (
 	// DefaultFailures is how many consecutive failed decisions open the
 	// breaker.
 	DefaultFailures = 3
-	// DefaultCooldown is how long the open breaker keeps requests off Redis
-	// before one probe.
+	// DefaultCooldown is how often the open breaker's background probe
+	// tries Redis (and how long each try may wait).
 	DefaultCooldown = 500 * time.Millisecond
 	// DefaultPrefix starts every key the Store writes.
 	DefaultPrefix = "sluice:rl:"
 )
 
 // ErrUnavailable is returned, at once, while the breaker is open: Redis
-// failed recently and is not tried again before the cooldown ends.
+// failed recently and no request tries it before the background probe has
+// found it back.
 var ErrUnavailable = errors.New("redislimit: redis unavailable (breaker open)")
 
 // Options configure a Store. Zero values take the defaults above.
@@ -46,21 +48,22 @@ type Options struct {
 	PoolSize int
 	// Failures is how many consecutive failures open the breaker.
 	Failures int
-	// Cooldown is how long the breaker stays open before a probe.
+	// Cooldown is how often the open breaker's probe tries Redis.
 	Cooldown time.Duration
 	// Prefix starts every key.
 	Prefix string
-	// Now returns the time for the breaker; nil means time.Now.
-	Now func() time.Time
 }
 
 // Store decides requests against limits kept in Redis. It is safe for
 // concurrent use; it implements middleware.GlobalStore.
 type Store struct {
-	client  *redis.Client
-	timeout time.Duration
-	prefix  string
-	breaker *breaker
+	client   *redis.Client
+	timeout  time.Duration
+	cooldown time.Duration
+	prefix   string
+	breaker  *breaker
+	closed   chan struct{} // closed by Close: ends the probe
+	once     sync.Once
 }
 
 var _ middleware.GlobalStore = (*Store)(nil)
@@ -78,9 +81,6 @@ func New(o Options) (*Store, error) {
 	o.Failures = or(o.Failures, DefaultFailures)
 	o.Cooldown = or(o.Cooldown, DefaultCooldown)
 	o.Prefix = or(o.Prefix, DefaultPrefix)
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	client := redis.NewClient(&redis.Options{
 		Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
 		// Every wait is bounded by the decision's context: the dial, the
@@ -103,8 +103,8 @@ func New(o Options) (*Store, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
-	return &Store{client: client, timeout: o.Timeout, prefix: o.Prefix,
-		breaker: &breaker{failures: o.Failures, cooldown: o.Cooldown, now: o.Now}}, nil
+	return &Store{client: client, timeout: o.Timeout, cooldown: o.Cooldown, prefix: o.Prefix,
+		breaker: &breaker{failures: o.Failures}, closed: make(chan struct{})}, nil
 }
 
 // Allow decides one request of key under a limit of rps requests a second
@@ -113,26 +113,24 @@ func New(o Options) (*Store, error) {
 // Redis fails or is too slow; a caller whose ctx ends first gets ctx's error,
 // which does not count against Redis.
 func (s *Store) Allow(ctx context.Context, key string, rps float64, burst int) (middleware.RateDecision, error) {
-	ok, probe := s.breaker.allow()
-	if !ok {
+	if !s.breaker.allow() {
 		return middleware.RateDecision{}, ErrUnavailable
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	v, err := gcra.Run(cctx, s.client, []string{s.prefix + key}, 1e6/rps, burst).Result()
 	cancel()
 	if err != nil && ctx.Err() != nil {
-		// The client left: not Redis's fault.
-		if probe {
-			s.breaker.release()
-		}
-		return middleware.RateDecision{}, ctx.Err()
+		return middleware.RateDecision{}, ctx.Err() // the client left: not Redis's fault
 	}
-	if err != nil {
-		s.breaker.done(probe, false)
-		return middleware.RateDecision{}, fmt.Errorf("redislimit: %w", err)
+	var d middleware.RateDecision
+	if err == nil {
+		d, err = parseGCRA(v)
+	} else {
+		err = fmt.Errorf("redislimit: %w", err)
 	}
-	d, err := parseGCRA(v)
-	s.breaker.done(probe, err == nil)
+	if s.breaker.done(err == nil) {
+		go s.probe()
+	}
 	return d, err
 }
 
@@ -150,12 +148,14 @@ func (s *Store) Warm(ctx context.Context) error {
 	return nil
 }
 
-// State returns the breaker's state: StateClosed, StateOpen or
-// StateHalfOpen.
+// State returns the breaker's state: StateClosed or StateOpen.
 func (s *Store) State() string { return s.breaker.state() }
 
-// Close closes the connections.
-func (s *Store) Close() error { return s.client.Close() }
+// Close ends the probe and closes the connections.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return s.client.Close()
+}
 
 func or[T comparable](v, d T) T {
 	var zero T

@@ -145,6 +145,10 @@ func TestGCRAExactOverWindow(t *testing.T) {
 	}
 }
 
+// TestUnreachableFailsFastThenBreaks: with nothing listening, a decision
+// fails within the Store's timeout; after Failures of them the breaker
+// answers at once without trying; and when Redis appears at the address
+// the background probe finds it and closes the breaker by itself.
 func TestUnreachableFailsFastThenBreaks(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -152,7 +156,7 @@ func TestUnreachableFailsFastThenBreaks(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := newStore(t, addr, redislimit.Options{Timeout: 20 * time.Millisecond, Failures: 2, Cooldown: time.Hour})
+	s := newStore(t, addr, redislimit.Options{Timeout: 20 * time.Millisecond, Failures: 2, Cooldown: 50 * time.Millisecond})
 	for i := range 2 {
 		start := time.Now()
 		_, err := s.Allow(context.Background(), "k", 10, 1)
@@ -172,6 +176,17 @@ func TestUnreachableFailsFastThenBreaks(t *testing.T) {
 	}
 	if el := time.Since(start); el > 10*time.Millisecond {
 		t.Fatalf("open breaker took %v to answer", el)
+	}
+	redistest.StartAt(t, addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.State() != redislimit.StateClosed {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe did not find Redis back within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the condition
+	}
+	if d, err := s.Allow(context.Background(), "k", 10, 1); err != nil || !d.Allowed {
+		t.Fatalf("after the probe: %+v, %v", d, err)
 	}
 }
 

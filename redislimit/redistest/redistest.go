@@ -53,35 +53,60 @@ func Binary(t testing.TB) string {
 // answers PING, and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary(t)
 	var lastErr error
 	for range 5 {
 		port, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-		s.cmd.Dir = t.TempDir()
-		if err := s.cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(exited) }()
-		if lastErr = waitPing(s.Addr, exited, 10*time.Second); lastErr == nil {
-			t.Cleanup(func() {
-				_ = s.cmd.Process.Signal(syscall.SIGCONT)
-				_ = s.cmd.Process.Kill()
-				<-exited
-			})
+		s, err := start(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
 			return s
 		}
-		_ = s.cmd.Process.Kill()
-		<-exited // the port was taken meanwhile, most likely: another one
+		lastErr = err // the port was taken meanwhile, most likely: another one
 	}
 	t.Fatalf("redis-server did not start: %v", lastErr)
 	return nil
+}
+
+// StartAt starts a redis-server on addr (a loopback host:port), as Start
+// does.
+func StartAt(t testing.TB, addr string) *Server {
+	t.Helper()
+	s, err := start(t, addr)
+	if err != nil {
+		t.Fatalf("redis-server did not start: %v", err)
+	}
+	return s
+}
+
+func start(t testing.TB, addr string) (*Server, error) {
+	t.Helper()
+	bin := Binary(t)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: addr}
+	s.cmd = exec.Command(bin, "--port", port, "--bind", host,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	s.cmd.Dir = t.TempDir()
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(exited) }()
+	if err := waitPing(s.Addr, exited, 10*time.Second); err != nil {
+		_ = s.cmd.Process.Kill()
+		<-exited
+		return nil, err
+	}
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+		_ = s.cmd.Process.Kill()
+		<-exited
+	})
+	return s, nil
 }
 
 // Pause stops the process (SIGSTOP): it keeps its port and connections but
