@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,8 @@ type globalLimits struct {
 	// touches them. next is the store the routes last built use.
 	stores map[config.Redis]*redislimit.Store
 	next   *redislimit.Store
+	// current is the store of the routes serving, for the breaker gauge.
+	current atomic.Pointer[redislimit.Store]
 }
 
 func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimits {
@@ -43,7 +46,16 @@ func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimi
 		}, []string{"source"}),
 		stores: map[config.Redis]*redislimit.Store{},
 	}
-	reg.MustRegister(g.decisions, g.latency)
+	breaker := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sluice_redis_breaker_open",
+		Help: "1 while this replica sends no rate limit decision to Redis (it failed; a background probe waits for it to answer), 0 otherwise or without Redis.",
+	}, func() float64 {
+		if s := g.current.Load(); s != nil && s.State() == redislimit.StateOpen {
+			return 1
+		}
+		return 0
+	})
+	reg.MustRegister(g.decisions, g.latency, breaker)
 	return g
 }
 
@@ -97,5 +109,6 @@ func (g *globalLimits) commit() {
 			_ = s.Close()
 		}
 	}
+	g.current.Store(g.next)
 	g.next = nil
 }

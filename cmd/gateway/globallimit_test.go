@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -152,5 +153,57 @@ func TestGlobalLimitStoreAcrossReloads(t *testing.T) {
 	// Redis's state is Redis's: the new store sees the same bucket.
 	if rec := get(h, "/api"); rec.Code != http.StatusTooManyRequests {
 		t.Fatalf("/api after a changed redis block = %d, want 429", rec.Code)
+	}
+}
+
+// TestRedisBreakerGauge: sluice_redis_breaker_open is 1 while a stopped
+// Redis is left alone, the requests meanwhile decided by the local share
+// (fail-open), and 0 again once the probe finds Redis back.
+func TestRedisBreakerGauge(t *testing.T) {
+	srv := redistest.Start(t)
+	backend := echoBackend(t)
+	cfg, _ := loadFile(t, configText(backend, `  - {name: api, path: /api, service: svc, rate_limit: {rps: 1000, global: true}}
+`)+"redis: {address: \""+srv.Addr+"\", timeout: 20ms, cooldown: 50ms}\n")
+	logger, _ := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.handler()
+	gauge := func() float64 {
+		mfs, err := g.promReg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_redis_breaker_open" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no sluice_redis_breaker_open")
+		return -1
+	}
+	if rec := get(h, "/api"); rec.Code != http.StatusOK || gauge() != 0 {
+		t.Fatalf("Redis up: %d, gauge %v", rec.Code, gauge())
+	}
+	srv.Pause(t)
+	for i := range 3 {
+		if rec := get(h, "/api"); rec.Code != http.StatusOK {
+			t.Fatalf("request %d with Redis stopped: %d, want 200 from the local share", i+1, rec.Code)
+		}
+	}
+	if gauge() != 1 {
+		t.Fatalf("gauge %v after 3 failed decisions, want 1", gauge())
+	}
+	if n := testutil.ToFloat64(g.edge.global.decisions.WithLabelValues("api", "local")); n < 3 {
+		t.Errorf("local decisions %v, want at least 3", n)
+	}
+	srv.Resume(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for gauge() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker did not close within 10 s of SIGCONT")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the condition
 	}
 }
