@@ -201,3 +201,62 @@ func TestNewRefusesBadOptions(t *testing.T) {
 }
 
 func startRedis(t *testing.T) *redistest.Server { return redistest.Start(t) }
+
+// TestSlowRedisLateAnswerIsDropped: a Redis that answers after the timeout
+// (DEBUG SLEEP blocks it) costs a decision the timeout, not more; and the
+// late answer is never read as the answer of a later decision (the
+// connection it was due on is dropped). A decision that timed out may
+// still have been counted by Redis, as with any remote counter.
+func TestSlowRedisLateAnswerIsDropped(t *testing.T) {
+	srv := startRedis(t)
+	s := newStore(t, srv.Addr, redislimit.Options{Timeout: 50 * time.Millisecond, Failures: 1000})
+	ctx := context.Background()
+	const rps, burst = 0.001, 100
+	if d, err := s.Allow(ctx, "slow", rps, burst); err != nil || d.Remaining != burst-1 {
+		t.Fatalf("first: %+v, %v", d, err)
+	}
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("DEBUG SLEEP 0.5\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until Redis is asleep: a PING on another connection goes
+	// unanswered.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = p.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		_, _ = p.Write([]byte("PING\r\n"))
+		_, err = p.Read(make([]byte, 16))
+		p.Close()
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("DEBUG SLEEP did not take effect")
+		}
+	}
+	start := time.Now()
+	_, err = s.Allow(ctx, "slow", rps, burst)
+	if took := time.Since(start); err == nil || took > 500*time.Millisecond {
+		t.Fatalf("decision during the sleep: err %v after %v, want a timeout after about 50ms", err, took)
+	}
+	// Once Redis is awake, answers line up with their requests: the one
+	// that timed out was executed late (98 left), this one leaves 97.
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 16)); err != nil {
+		t.Fatalf("DEBUG SLEEP's answer: %v", err)
+	}
+	for want := burst - 3; want > burst-6; want-- {
+		d, err := s.Allow(ctx, "slow", rps, burst)
+		if err != nil || !d.Allowed || d.Remaining != want {
+			t.Fatalf("after the sleep: %+v, %v; want allowed with %d remaining", d, err, want)
+		}
+	}
+}

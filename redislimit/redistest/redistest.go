@@ -89,7 +89,8 @@ func start(t testing.TB, addr string) (*Server, error) {
 	}
 	s := &Server{Addr: addr}
 	s.cmd = exec.Command(bin, "--port", port, "--bind", host,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+		"--enable-debug-command", "local") // DEBUG SLEEP plays a slow Redis
 	s.cmd.Dir = t.TempDir()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
