@@ -1,7 +1,6 @@
 package config
 
 import (
-	"math"
 	"os"
 	"time"
 
@@ -38,7 +37,9 @@ type Redis struct {
 	KeyPrefix string `yaml:"key_prefix"`
 	// Replicas is how many gateway replicas share the limits: without
 	// Redis, a fail-open route lets each replica admit its share, the
-	// limit divided by Replicas. Default 1.
+	// limit divided by the replicas. Default 0: counted through Redis
+	// (each replica says it is alive every second; the last count is kept
+	// while Redis is away).
 	Replicas int `yaml:"replicas"`
 
 	password string
@@ -60,7 +61,6 @@ func (c *Config) applyRedisDefaults() {
 		r.Failures = or(r.Failures, redislimit.DefaultFailures)
 		r.Cooldown = or(r.Cooldown, redislimit.DefaultCooldown)
 		r.KeyPrefix = or(r.KeyPrefix, redislimit.DefaultPrefix)
-		r.Replicas = or(r.Replicas, 1)
 	}
 	for i := range c.Routes {
 		if rl := c.Routes[i].RateLimit; rl != nil && rl.Global && rl.Fallback == "" {
@@ -89,8 +89,8 @@ func (c *Config) validateRedis() error {
 		return c.errorAt("redis.cooldown", "must be above 0s")
 	case r.PoolSize < 0:
 		return c.errorAt("redis.pool_size", "must not be negative")
-	case r.Replicas < 1:
-		return c.errorAt("redis.replicas", "must be at least 1")
+	case r.Replicas < 0:
+		return c.errorAt("redis.replicas", "must be 0 (counted through Redis) or more")
 	}
 	if r.PasswordEnv != "" {
 		v, ok := os.LookupEnv(r.PasswordEnv)
@@ -136,9 +136,9 @@ func (c *Config) RedisOptions() (redislimit.Options, bool) {
 
 // RouteGlobalRateLimit returns route i's global rate limit policy (without
 // Name, Scope, Local and the callbacks, which the caller sets) and the
-// settings of the replica's local share, for fail-open; false when the
-// route has no global limit. The share is the limit and the burst divided
-// by redis.replicas, rounded up.
+// limit's settings, of which a replica's fail-open share
+// (middleware.LocalShare) is the part redis.replicas (or the count of
+// replicas) gives; false when the route has no global limit.
 func (c *Config) RouteGlobalRateLimit(i int) (middleware.GlobalRateLimitPolicy, middleware.RateLimitSettings, bool) {
 	rl := c.Routes[i].RateLimit
 	if rl == nil || !rl.Global {
@@ -149,8 +149,7 @@ func (c *Config) RouteGlobalRateLimit(i int) (middleware.GlobalRateLimitPolicy, 
 	if rl.Fallback == FallbackClosed {
 		p.Fallback = middleware.FailClosed
 	}
-	n := float64(c.Redis.Replicas)
-	return p, middleware.RateLimitSettings{RPS: rl.RPS / n, Burst: max(1, int(math.Ceil(float64(rl.Burst)/n))), MaxKeys: rl.MaxKeys}, true
+	return p, middleware.RateLimitSettings{RPS: rl.RPS, Burst: rl.Burst, MaxKeys: rl.MaxKeys}, true
 }
 
 func or[T comparable](v, d T) T {

@@ -17,8 +17,8 @@ const redisRoutes = "routes:\n  - path: /a\n    service: svc\n    rate_limit: {r
 	"  - path: /c\n    service: svc\n    rate_limit: {rps: 10}\n"
 
 // TestRedisDefaultsAndShares: a redis block takes the documented defaults,
-// a global limit fails open by default, and its local share is the limit
-// divided by redis.replicas, rounded up.
+// a global limit fails open by default, and gives the limit its share is
+// made of.
 func TestRedisDefaultsAndShares(t *testing.T) {
 	t.Setenv("SLUICE_TEST_REDIS_PASSWORD", "s3cret")
 	c, err := config.Parse("gw.yaml", []byte(nodes+"redis: {address: \"127.0.0.1:6379\", replicas: 3, password_env: SLUICE_TEST_REDIS_PASSWORD}\n"+redisRoutes))
@@ -33,7 +33,7 @@ func TestRedisDefaultsAndShares(t *testing.T) {
 	}
 	p, share, ok := c.RouteGlobalRateLimit(0)
 	if !ok || p.RPS != 100 || p.Burst != 10 || p.Fallback != middleware.FailOpen ||
-		share.RPS != 100.0/3 || share.Burst != 4 || share.MaxKeys != middleware.DefaultMaxKeys {
+		share.RPS != 100 || share.Burst != 10 || share.MaxKeys != middleware.DefaultMaxKeys || c.Redis.Replicas != 3 {
 		t.Fatalf("route 0: %+v, share %+v, %v", p, share, ok)
 	}
 	if p, _, ok := c.RouteGlobalRateLimit(1); !ok || p.Fallback != middleware.FailClosed {
@@ -64,7 +64,7 @@ func TestRedisErrorsPointAtTheField(t *testing.T) {
 		{"max_wait with global", nodes + redis + route("{rps: 1, global: true, max_wait: 10ms}"), "routes[0].rate_limit.max_wait", "per-replica limit only"},
 		{"no address", nodes + "redis: {db: 1}\n", "redis.address", ""},
 		{"slow timeout", nodes + "redis: {address: \"127.0.0.1:6379\", timeout: 3s}\n", "redis.timeout", "at most 1s"},
-		{"no replicas", nodes + "redis: {address: \"127.0.0.1:6379\", replicas: -1}\n", "redis.replicas", "at least 1"},
+		{"negative replicas", nodes + "redis: {address: \"127.0.0.1:6379\", replicas: -1}\n", "redis.replicas", "0 (counted through Redis) or more"},
 		{"password env unset", nodes + "redis: {address: \"127.0.0.1:6379\", password_env: SLUICE_TEST_UNSET_VAR}\n", "redis.password_env", "SLUICE_TEST_UNSET_VAR is not set"},
 		{"unknown field", nodes + "redis: {address: \"127.0.0.1:6379\", passwd: x}\n", "redis", "passwd"},
 	}

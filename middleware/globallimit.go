@@ -64,10 +64,10 @@ type GlobalRateLimitPolicy struct {
 	Burst int
 	// Fallback says what happens when the store cannot decide.
 	Fallback Fallback
-	// Local holds the replica's share of the limit, used with FailOpen
-	// while the store cannot decide; nil refuses such requests as
-	// FailClosed does.
-	Local *RateLimiter
+	// Local is the replica's share of the limit, used with FailOpen while
+	// the store cannot decide; nil refuses such requests as FailClosed
+	// does.
+	Local *LocalShare
 	// OnLimited, when not nil, is called for each request refused with 429.
 	OnLimited func()
 	// OnDecision, when not nil, is called with each decision's duration
@@ -108,7 +108,7 @@ func GlobalRateLimit(store GlobalStore, p GlobalRateLimitPolicy) func(http.Handl
 				return // the client left: the access log says 499
 			case p.Fallback == FailOpen && p.Local != nil:
 				source = SourceLocal
-				d.Allowed, d.RetryAfter = p.Local.allowLocal(w.Header(), fields, key)
+				d.Allowed, d.RetryAfter = p.Local.limiter().allowLocal(w.Header(), fields, key)
 			default:
 				source = SourceClosed
 			}

@@ -99,7 +99,7 @@ func TestGlobalRateLimitFailOpen(t *testing.T) {
 	store.answers = append(store.answers, scripted{d: middleware.RateDecision{Allowed: true, Remaining: 9}})
 	// A limit of 30/s in bursts of 9 over 3 replicas: a share of 10/s in
 	// bursts of 3.
-	local, err := middleware.NewRateLimiter(middleware.RateLimitSettings{RPS: 10, Burst: 3, Now: c.now})
+	local, err := middleware.NewLocalShare(middleware.RateLimitSettings{RPS: 30, Burst: 9, Now: c.now}, func() int { return 3 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +153,28 @@ func TestGlobalRateLimitClientLeft(t *testing.T) {
 	w := g.do(ctx, "192.0.2.7:1")
 	if g.passed != 0 || g.limited != 0 || w.Body.Len() != 0 || len(g.sources) != 0 {
 		t.Fatalf("passed %d limited %d body %q sources %v", g.passed, g.limited, w.Body, g.sources)
+	}
+}
+
+// TestLocalShareFollowsTheCount: the share is the limit over the count,
+// the burst rounded up, and follows a count that changes.
+func TestLocalShareFollowsTheCount(t *testing.T) {
+	n := 3
+	l, err := middleware.NewLocalShare(middleware.RateLimitSettings{RPS: 100, Burst: 10}, func() int { return n })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		n     int
+		rps   float64
+		burst int
+	}{{3, 100.0 / 3, 4}, {3, 100.0 / 3, 4}, {1, 100, 10}, {0, 100, 10}, {20, 5, 1}} {
+		n = tc.n
+		if s := l.Settings(); s.RPS != tc.rps || s.Burst != tc.burst {
+			t.Errorf("count %d: share %v/s burst %d, want %v/s burst %d", tc.n, s.RPS, s.Burst, tc.rps, tc.burst)
+		}
+	}
+	if _, err := middleware.NewLocalShare(middleware.RateLimitSettings{RPS: 0, Burst: 1}, func() int { return 1 }); err == nil {
+		t.Error("a share of a zero limit was accepted")
 	}
 }

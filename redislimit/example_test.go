@@ -11,7 +11,8 @@ import (
 )
 
 // A limit of 100 requests a second per API key, shared by every replica
-// through one Redis; without Redis, each of the 3 replicas admits its share.
+// through one Redis; without Redis, each replica admits its share, the
+// limit divided by the replicas counted through Redis.
 func Example() {
 	store, err := redislimit.New(redislimit.Options{Addr: "127.0.0.1:6379"}) // 5 ms per decision
 	if err != nil {
@@ -25,7 +26,8 @@ func Example() {
 	cancel()
 
 	key, _ := middleware.ParseRateLimitKey("header:X-Api-Key", nil)
-	share, _ := middleware.NewRateLimiter(middleware.RateLimitSettings{RPS: 100.0 / 3, Burst: 34})
+	store.CountReplicas("gateway-1") // unique per replica: a host name, a pod name
+	share, _ := middleware.NewLocalShare(middleware.RateLimitSettings{RPS: 100, Burst: 100}, store.Replicas)
 	limit := middleware.GlobalRateLimit(store, middleware.GlobalRateLimitPolicy{
 		Name: "api", Scope: "api GET /v1", Key: key, RPS: 100, Burst: 100,
 		Fallback: middleware.FailOpen, Local: share,

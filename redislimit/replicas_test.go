@@ -2,7 +2,6 @@ package redislimit_test
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -61,9 +60,9 @@ func newReplicas(t *testing.T, addr string, o redislimit.Options, fb middleware.
 	hs := make([]http.Handler, replicas)
 	for i := range hs {
 		// The replica's share: the limit and burst divided by the
-		// replica count, rounded up, as config builds it.
-		local, err := middleware.NewRateLimiter(middleware.RateLimitSettings{RPS: float64(limitRPS) / replicas,
-			Burst: int(math.Ceil(float64(limitBurst) / replicas))})
+		// replica count (the burst rounded up).
+		local, err := middleware.NewLocalShare(middleware.RateLimitSettings{RPS: limitRPS, Burst: limitBurst},
+			func() int { return replicas })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,8 +63,9 @@ type Store struct {
 	cooldown time.Duration
 	prefix   string
 	breaker  *breaker
-	closed   chan struct{} // closed by Close: ends the probe
+	closed   chan struct{} // closed by Close: ends the probe and the heartbeat
 	once     sync.Once
+	replicas atomic.Int64 // the last count of replicas (replicas.go)
 }
 
 var _ middleware.GlobalStore = (*Store)(nil)

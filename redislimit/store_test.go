@@ -260,3 +260,40 @@ func TestSlowRedisLateAnswerIsDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestCountReplicas: stores that count replicas see each other through
+// Redis, see one that stopped go after three heartbeats, and keep the
+// last count while Redis is stopped.
+func TestCountReplicas(t *testing.T) {
+	srv := startRedis(t)
+	var stores []*redislimit.Store
+	for _, id := range []string{"a", "b", "c"} {
+		s := newStore(t, srv.Addr, redislimit.Options{Timeout: time.Second})
+		s.CountReplicas(id)
+		stores = append(stores, s)
+	}
+	waitCount := func(ss []*redislimit.Store, want int) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for _, s := range ss {
+			for s.Replicas() != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("Replicas() = %d, want %d", s.Replicas(), want)
+				}
+				time.Sleep(20 * time.Millisecond) // polling the condition
+			}
+		}
+	}
+	waitCount(stores, 3)
+	_ = stores[2].Close() // its heartbeat stops
+	waitCount(stores[:2], 2)
+	srv.Pause(t)
+	// Two heartbeats fail meanwhile: the count stays.
+	time.Sleep(2 * redislimit.HeartbeatEvery) // let heartbeats fail; nothing to wait for
+	for _, s := range stores[:2] {
+		if n := s.Replicas(); n != 2 {
+			t.Fatalf("with Redis stopped: Replicas() = %d, want the last count, 2", n)
+		}
+	}
+	srv.Resume(t)
+}

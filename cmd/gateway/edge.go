@@ -37,7 +37,7 @@ type limiterID struct {
 	key          string
 	trustProxies string
 	// share marks the local share of a global limit (rps and burst are
-	// then the share's).
+	// the global limit's; globallimit.go keeps shares apart).
 	share bool
 }
 
@@ -62,7 +62,7 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
 	routes := cfg.RouterRoutes()
 	limiters := make(map[limiterID]*middleware.RateLimiter)
-	e.global.next = nil // set again by the first global limit of cfg
+	e.global.next, e.global.nextShares = nil, nil // set again by cfg's global limits
 	// Every header a provider forwards a claim into is removed from every
 	// client request, first, on every route: with or without auth, and
 	// whatever the provider, a backend sees only values the gateway set.
@@ -92,21 +92,18 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 		// A route's limit is per replica (RouteRateLimit) or global, kept
 		// in Redis (RouteGlobalRateLimit; globallimit.go).
 		settings, policy, ok := cfg.RouteRateLimit(i)
-		if gp, share, global := cfg.RouteGlobalRateLimit(i); global {
+		if gp, full, global := cfg.RouteGlobalRateLimit(i); global {
 			store, err := e.global.store(cfg)
 			if err != nil {
 				return nil, nil, err
 			}
-			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: share.RPS, burst: share.Burst, keys: share.MaxKeys,
+			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: full.RPS, burst: full.Burst, keys: full.MaxKeys,
 				key: cfg.Routes[i].RateLimit.Key, trustProxies: strings.Join(cfg.TrustedProxies, ","), share: true}
-			lim := e.limiters[id]
-			if lim == nil {
-				if lim, err = middleware.NewRateLimiter(share); err != nil {
-					return nil, nil, err
-				}
+			share, err := e.global.share(id, full, cfg, store)
+			if err != nil {
+				return nil, nil, err
 			}
-			limiters[id] = lim
-			gp = e.global.policy(name, gp, lim)
+			gp = e.global.policy(name, gp, share)
 			gp.Scope = name + " " + r.Method + " " + r.Path
 			gp.OnLimited = e.rateLimited.WithLabelValues(name).Inc
 			limit = middleware.GlobalRateLimit(store, gp)

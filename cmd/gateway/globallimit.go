@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +31,9 @@ type globalLimits struct {
 	// touches them. next is the store the routes last built use.
 	stores map[config.Redis]*redislimit.Store
 	next   *redislimit.Store
+	// shares are the fail-open shares of the routes serving, by route,
+	// limit and redis block; nextShares those the routes last built use.
+	shares, nextShares map[shareID]*middleware.LocalShare
 	// current is the store of the routes serving, for the breaker gauge.
 	current atomic.Pointer[redislimit.Store]
 }
@@ -45,6 +51,7 @@ func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimi
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
 		}, []string{"source"}),
 		stores: map[config.Redis]*redislimit.Store{},
+		shares: map[shareID]*middleware.LocalShare{},
 	}
 	breaker := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sluice_redis_breaker_open",
@@ -73,6 +80,9 @@ func (g *globalLimits) store(cfg *config.Config) (*redislimit.Store, error) {
 		return nil, err
 	}
 	g.stores[key], g.next = s, s
+	if cfg.Redis.Replicas == 0 {
+		s.CountReplicas(replicaID())
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
 		defer cancel()
@@ -83,9 +93,51 @@ func (g *globalLimits) store(cfg *config.Config) (*redislimit.Store, error) {
 	return s, nil
 }
 
-// policy completes route name's policy p with its store, its local share
-// and the metrics.
-func (g *globalLimits) policy(name string, p middleware.GlobalRateLimitPolicy, local *middleware.RateLimiter) middleware.GlobalRateLimitPolicy {
+// shareID is what a fail-open share depends on: the route and its limit,
+// and the redis block (its store and its replica count).
+type shareID struct {
+	limiterID
+	redis config.Redis
+}
+
+// share returns the fail-open share of the global limit full (route id),
+// kept across reloads that change neither the limit nor the redis block:
+// the limit divided by redis.replicas, or, when that is 0, by the replicas
+// store counts through Redis.
+func (g *globalLimits) share(id limiterID, full middleware.RateLimitSettings, cfg *config.Config, store *redislimit.Store) (*middleware.LocalShare, error) {
+	sid := shareID{limiterID: id, redis: *cfg.Redis}
+	if g.nextShares == nil {
+		g.nextShares = map[shareID]*middleware.LocalShare{}
+	}
+	if l := g.shares[sid]; l != nil {
+		g.nextShares[sid] = l
+		return l, nil
+	}
+	count := store.Replicas
+	if n := cfg.Redis.Replicas; n > 0 {
+		count = func() int { return n }
+	}
+	l, err := middleware.NewLocalShare(full, count)
+	if err != nil {
+		return nil, err
+	}
+	g.nextShares[sid] = l
+	return l, nil
+}
+
+// replicaID names this process in the replica count: host, process and a
+// random part, so that a restarted replica is a new one (the old one is
+// forgotten after three heartbeats).
+func replicaID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// policy completes route name's policy p with its local share and the
+// metrics.
+func (g *globalLimits) policy(name string, p middleware.GlobalRateLimitPolicy, local *middleware.LocalShare) middleware.GlobalRateLimitPolicy {
 	p.Name = name
 	p.Local = local
 	counters := map[string]prometheus.Counter{}
@@ -111,4 +163,8 @@ func (g *globalLimits) commit() {
 	}
 	g.current.Store(g.next)
 	g.next = nil
+	g.shares, g.nextShares = g.nextShares, nil
+	if g.shares == nil {
+		g.shares = map[shareID]*middleware.LocalShare{}
+	}
 }
