@@ -207,3 +207,27 @@ func TestRedisBreakerGauge(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling the condition
 	}
 }
+
+// TestLocalLimitFields: a per-replica limit's answers carry the RateLimit
+// fields too, named after the route.
+func TestLocalLimitFields(t *testing.T) {
+	cfg, _ := loadFile(t, configText(echoBackend(t), `  - {name: limited, path: /limited, service: svc, rate_limit: {rps: 0.001, burst: 1}}
+`))
+	logger, _ := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.handler()
+	for _, want := range []struct {
+		code  int
+		limit string
+	}{{http.StatusOK, `"limited";r=0;t=1000`}, {http.StatusTooManyRequests, `"limited";r=0;t=1000`}} {
+		rec := get(h, "/limited")
+		if rec.Code != want.code || rec.Header().Get("RateLimit") != want.limit ||
+			rec.Header().Get("RateLimit-Policy") != `"limited";q=1;w=1000` {
+			t.Fatalf("%d, RateLimit %q, RateLimit-Policy %q; want %d, %q", rec.Code, rec.Header().Get("RateLimit"),
+				rec.Header().Get("RateLimit-Policy"), want.code, want.limit)
+		}
+	}
+}
