@@ -166,9 +166,18 @@ func TestThreeReplicasShareOneLimit(t *testing.T) {
 	if rate < 95 || rate > 105 {
 		t.Fatalf("accepted %.2f req/s over 3 replicas, want 95 to 105", rate)
 	}
+	// Seconds 2 to 4, the burst spent: 100 each. A request is counted in
+	// the second it was sent, and a goroutine that runs late under load
+	// moves an admission across a second's edge, so a second alone is
+	// looser than the three together.
+	steadySum := 0
 	for s, n := range perSecond[1:] {
-		if n < 90 || n > 110 {
+		steadySum += n
+		if n < 80 || n > 120 {
 			t.Errorf("second %d: accepted %d, want about 100", s+2, n)
 		}
+	}
+	if steadySum < 285 || steadySum > 315 {
+		t.Errorf("seconds 2 to 4: accepted %d, want 285 to 315", steadySum)
 	}
 }
