@@ -49,6 +49,9 @@ type Config struct {
 	Watch Watch `yaml:"watch"`
 	// Tracing exports OpenTelemetry spans of requests; off by default.
 	Tracing Tracing `yaml:"tracing"`
+	// Redis is the store of the global rate limits (rate_limit.global),
+	// shared by every replica; see redis.go.
+	Redis *Redis `yaml:"redis"`
 
 	file      string
 	dir       string // relative file names are taken from here; "" means file's directory

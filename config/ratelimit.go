@@ -25,6 +25,12 @@ type RateLimit struct {
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxKeys bounds the keys remembered. Default 100000.
 	MaxKeys int `yaml:"max_keys"`
+	// Global keeps the limit in Redis, shared by every replica, instead
+	// of in each replica (redis.go).
+	Global bool `yaml:"global"`
+	// Fallback is what a global limit does without Redis: open (the
+	// default: each replica admits its share) or closed (503).
+	Fallback string `yaml:"fallback"`
 }
 
 func (c *Config) applyRateLimitDefaults() {
@@ -48,6 +54,9 @@ func (c *Config) applyRateLimitDefaults() {
 // validateEdge checks trusted_proxies, auth and each route's auth and
 // rate_limit, and builds the verifiers.
 func (c *Config) validateEdge() error {
+	if err := c.validateRedis(); err != nil {
+		return err
+	}
 	for i, p := range c.TrustedProxies {
 		if _, err := middleware.ParseTrustedProxies([]string{p}); err != nil {
 			return c.errorAt(fmt.Sprintf("trusted_proxies[%d]", i), "%q is neither a CIDR prefix nor an IP address", p)
@@ -93,6 +102,9 @@ func (c *Config) validateEdge() error {
 		if key.NeedsIdentity() && r.Auth == "" {
 			return c.errorAt(path+".key", "key subject needs the route to authenticate: set its auth")
 		}
+		if err := c.validateGlobalLimit(path, rl); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -113,11 +125,12 @@ func (c *Config) providerNames() string {
 func (c *Config) Proxies() *middleware.TrustedProxies { return c.proxies }
 
 // RouteRateLimit returns the limiter settings and the policy of route i's
-// rate limit (the policy without OnLimited), and false when it has none.
+// per-replica rate limit (the policy without OnLimited), and false when it
+// has none or a global one (RouteGlobalRateLimit).
 func (c *Config) RouteRateLimit(i int) (middleware.RateLimitSettings, middleware.RateLimitPolicy, bool) {
 	r := c.Routes[i]
 	rl := r.RateLimit
-	if rl == nil {
+	if rl == nil || rl.Global {
 		return middleware.RateLimitSettings{}, middleware.RateLimitPolicy{}, false
 	}
 	key, _ := middleware.ParseRateLimitKey(rl.Key, c.proxies) // checked at load

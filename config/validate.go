@@ -74,6 +74,7 @@ func (c *Config) applyDefaults() {
 	c.applyAuthDefaults()
 	c.applyRateLimitDefaults()
 	c.applyTracingDefaults()
+	c.applyRedisDefaults()
 }
 
 func (c *Config) validate() error {

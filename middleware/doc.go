@@ -10,6 +10,11 @@
 // forwards their claims as headers; RateLimiter.Middleware keeps a token
 // bucket per client key in a bounded table (429 rate-limited), and waits
 // only as long as the request's budget allows. docs/auth.md describes both.
+// GlobalRateLimit asks a GlobalStore (redislimit's Redis store) instead, so
+// that a limit holds across replicas, and decides by the replica's
+// LocalShare or refuses (503) when the store cannot answer in time
+// (docs/ratelimit.md). Both set the RateLimit-Policy and RateLimit fields of
+// the IETF draft on every answer.
 // CORS (over github.com/rs/cors) answers a route's cross-origin preflights
 // and adds the Access-Control-* fields to its answers, outside the other two,
 // since a browser's preflight carries no token. Compress encodes a route's

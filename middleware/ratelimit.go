@@ -66,6 +66,9 @@ func (l *RateLimiter) Len() int { return l.table.len() }
 
 // RateLimitPolicy says how one route draws from a RateLimiter.
 type RateLimitPolicy struct {
+	// Name names the limit in the RateLimit-Policy and RateLimit header
+	// fields (the route's name); empty means "default".
+	Name string
 	// Key picks a request's bucket.
 	Key RateLimitKey
 	// MaxWait is how long a request over the limit may wait for a token,
@@ -84,19 +87,24 @@ type RateLimitPolicy struct {
 // Middleware returns middleware that lets a request through when its
 // client's bucket has a token, and otherwise answers 429 with Retry-After
 // (whole seconds, rounded up) and a rate-limited problem body, after
-// waiting up to p.MaxWait when that is enough. It must run inside
-// AccessLog, so that the wait is charged to the request's budget.
+// waiting up to p.MaxWait when that is enough. Either answer carries the
+// RateLimit-Policy and RateLimit header fields (see ratelimitheaders.go).
+// It must run inside AccessLog, so that the wait is charged to the
+// request's budget.
 func (l *RateLimiter) Middleware(p RateLimitPolicy) func(http.Handler) http.Handler {
 	if p.Sleep == nil {
 		p.Sleep = sleepCtx
 	}
+	fields := newRateLimitFields(p.Name, l.rps, l.table.burst)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var buf [keyBufLen]byte
 			key := p.Key.append(buf[:0], r)
 			now := l.now()
 			lim := l.table.get(key, now)
-			if lim.AllowN(now, 1) {
+			ok := lim.AllowN(now, 1)
+			l.setFields(w.Header(), fields, lim, now)
+			if ok {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -122,6 +130,26 @@ func (l *RateLimiter) Middleware(p RateLimitPolicy) func(http.Handler) http.Hand
 			writeTooMany(w, retry)
 		})
 	}
+}
+
+// setFields sets the RateLimit fields from lim's tokens at now.
+func (l *RateLimiter) setFields(h http.Header, f rateLimitFields, lim *rate.Limiter, now time.Time) {
+	tokens := lim.TokensAt(now)
+	f.set(h, int(math.Floor(tokens)), seconds((float64(l.table.burst)-tokens)/l.rps))
+}
+
+// allowLocal takes a token of key's bucket at now, for a global limit's
+// fail-open share, and sets the RateLimit fields from it; it returns
+// whether the request may pass and, when not, how long until it could.
+func (l *RateLimiter) allowLocal(h http.Header, f rateLimitFields, key []byte) (bool, time.Duration) {
+	now := l.now()
+	lim := l.table.get(key, now)
+	ok := lim.AllowN(now, 1)
+	l.setFields(h, f, lim, now)
+	if ok {
+		return true, 0
+	}
+	return false, seconds((1 - lim.TokensAt(now)) / l.rps)
 }
 
 // waitAllowed returns how long r may wait and keep at least the route's

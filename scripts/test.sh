@@ -15,5 +15,8 @@ if [ -f scripts/jaeger.sh ]; then
   SLUICE_JAEGER="$(bash scripts/jaeger.sh build)"
   export SLUICE_JAEGER
 fi
+# The Redis tests run Debian's redis-server (.ci/run installs it); naming it
+# here makes them fail, not skip, when it is missing.
+export SLUICE_REDIS_SERVER="${SLUICE_REDIS_SERVER:-$(command -v redis-server || echo redis-server)}"
 go vet ./...
 exec go test -race -count=1 -timeout 25m "$@" ./...

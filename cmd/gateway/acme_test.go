@@ -192,7 +192,7 @@ func (e *acmeEnv) served(c *http.Client) (string, error) {
 func TestACMEObtainsServesAndReusesACertificate(t *testing.T) {
 	e := newACMEEnv(t)
 	began := time.Now()
-	logs, stop := e.start(t, "store", "        challenge: http-01\n", 0)
+	logs, stop := e.start(t, "store", "        challenge: http-01\n        profile: default\n", 0)
 	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
 	waitLog(t, logs, "acme: certificate loaded", nil) // in the cache handshakes read
 	t.Logf("first certificate served %v after the gateway started", time.Since(began).Round(time.Millisecond))
@@ -226,7 +226,7 @@ func TestACMEObtainsServesAndReusesACertificate(t *testing.T) {
 	}
 	stop()
 
-	logs, _ = e.start(t, "store", "        challenge: http-01\n", 0)
+	logs, _ = e.start(t, "store", "        challenge: http-01\n        profile: default\n", 0)
 	waitLog(t, logs, "acme: certificate loaded", nil)
 	again, err := e.served(e.client(t, true))
 	if err != nil {
@@ -286,7 +286,7 @@ func TestACMERenewsWithoutARestartOrAFailedRequest(t *testing.T) {
 func TestACMETLSALPNBesideAStaticCertificate(t *testing.T) {
 	e := newACMEEnv(t)
 	_, site := siteCerts(t, e.dir)
-	logs, _ := e.start(t, "alpn", "        challenge: tls-alpn-01\n      cert_file: site.crt\n      key_file: site.key\n", 0)
+	logs, _ := e.start(t, "alpn", "        challenge: tls-alpn-01\n        profile: default\n      cert_file: site.crt\n      key_file: site.key\n", 0)
 	waitLog(t, logs, "acme: certificate obtained", map[string]any{"name": acmeName, "renewal": false})
 	waitLog(t, logs, "acme: certificate loaded", nil) // in the cache handshakes read
 	if _, err := e.served(e.client(t, true)); err != nil {

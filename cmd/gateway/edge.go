@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -22,6 +23,8 @@ type edge struct {
 	// limiters are those of the routes serving; only the goroutine that
 	// installs routers touches it.
 	limiters map[limiterID]*middleware.RateLimiter
+	// global keeps the Redis store of global rate limits.
+	global *globalLimits
 }
 
 // limiterID is what a rate limiter's buckets depend on: the route (its
@@ -33,9 +36,12 @@ type limiterID struct {
 	burst, keys  int
 	key          string
 	trustProxies string
+	// share marks the local share of a global limit (rps and burst are
+	// the global limit's; globallimit.go keeps shares apart).
+	share bool
 }
 
-func newEdge(reg prometheus.Registerer) *edge {
+func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 	e := &edge{
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_auth_failures_total", Help: "Requests refused by a route's JWT authentication (401; 503 for keys_unavailable), by route and reason.",
@@ -44,6 +50,7 @@ func newEdge(reg prometheus.Registerer) *edge {
 			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
 		}, []string{"route"}),
 		limiters: map[limiterID]*middleware.RateLimiter{},
+		global:   newGlobalLimits(reg, logger),
 	}
 	reg.MustRegister(e.authFailures, e.rateLimited)
 	return e
@@ -55,6 +62,7 @@ func newEdge(reg prometheus.Registerer) *edge {
 func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middleware.RateLimiter, error) {
 	routes := cfg.RouterRoutes()
 	limiters := make(map[limiterID]*middleware.RateLimiter)
+	e.global.next, e.global.nextShares = nil, nil // set again by cfg's global limits
 	// Every header a backend could take for the gateway's word is removed
 	// from every client request, first, on every route (docs/auth.md,
 	// "Headers a backend may trust"): the claim headers of every provider,
@@ -87,7 +95,26 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
 			auth = v.Authenticate(func(reason string) { failures.WithLabelValues(reason).Inc() })
 		}
+		// A route's limit is per replica (RouteRateLimit) or global, kept
+		// in Redis (RouteGlobalRateLimit; globallimit.go).
 		settings, policy, ok := cfg.RouteRateLimit(i)
+		if gp, full, global := cfg.RouteGlobalRateLimit(i); global {
+			store, err := e.global.store(cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: full.RPS, burst: full.Burst, keys: full.MaxKeys,
+				key: cfg.Routes[i].RateLimit.Key, trustProxies: strings.Join(cfg.TrustedProxies, ","), share: true}
+			share, err := e.global.share(id, full, cfg, store)
+			if err != nil {
+				return nil, nil, err
+			}
+			gp = e.global.policy(name, gp, share)
+			gp.Scope = name + " " + r.Method + " " + r.Path
+			gp.OnLimited = e.rateLimited.WithLabelValues(name).Inc
+			limit = middleware.GlobalRateLimit(store, gp)
+			policy.Key = gp.Key
+		}
 		if ok {
 			id := limiterID{route: name + "\x00" + r.Method + " " + r.Path, rps: settings.RPS, burst: settings.Burst, keys: settings.MaxKeys,
 				key: cfg.Routes[i].RateLimit.Key, trustProxies: strings.Join(cfg.TrustedProxies, ",")}
@@ -100,6 +127,7 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			}
 			limiters[id] = lim
 			policy.OnLimited = e.rateLimited.WithLabelValues(name).Inc
+			policy.Name = name
 			limit = lim.Middleware(policy)
 		}
 		// A limit by subject needs the verified token, so it runs after

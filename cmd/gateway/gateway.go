@@ -97,7 +97,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		g.staticServices[n.Service] = true
 	}
 	g.resilience = newResilience(cfg, g.promReg)
-	g.edge = newEdge(g.promReg)
+	g.edge = newEdge(g.promReg, logger)
 	g.keys = newKeySources(g.promReg, logger)
 	if g.tracer, g.stopTracing, err = newTracing(cfg); err != nil {
 		return nil, err
@@ -151,6 +151,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	g.proxies.Store(cfg.Proxies())
 	g.edge.limiters = limiters
 	g.keys.commit(keys)
+	g.edge.global.commit()
 	return nil
 }
 

@@ -55,8 +55,11 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	g := obsGateway(t)
 	traffic(t, g.handler())
 	// No provider of this configuration fetches a JWK Set: one label set
-	// makes the registered family show.
+	// makes each registered family show.
 	g.keys.refresh.WithLabelValues("provider", "loaded")
+	// Nor has a route a global rate limit (they need a Redis).
+	g.edge.global.decisions.WithLabelValues("route", "global")
+	g.edge.global.latency.WithLabelValues("global")
 	got := families(t, g.promReg)
 
 	// A backend's: budget.Inbound observed by package metrics.

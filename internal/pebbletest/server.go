@@ -29,8 +29,9 @@ type Options struct {
 	// the http-01 and tls-alpn-01 challenges, on 127.0.0.1.
 	HTTPPort, TLSPort int
 	// Profiles are the certificate profiles offered, by name, with the
-	// lifetime of their certificates; "default" is the one an order that
-	// names none gets. Left empty: a default of 90 days.
+	// lifetime of their certificates. Left empty: "default", of 90 days.
+	// Pebble gives an order that names no profile one picked at random:
+	// with several offered, a test names the one it means.
 	Profiles map[string]time.Duration
 }
 

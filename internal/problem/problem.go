@@ -36,6 +36,9 @@ const (
 	// TypeKeysUnavailable: a route's JWT provider has no keys yet (its JWKS
 	// was never fetched), so no token can be checked.
 	TypeKeysUnavailable = "urn:sluice:problem:keys-unavailable"
+	// TypeLimiterDown: a route whose global rate limit fails closed could
+	// not reach its store.
+	TypeLimiterDown = "urn:sluice:problem:rate-limit-unavailable"
 )
 
 // Write answers with a problem body. detail may be empty. When the answer
