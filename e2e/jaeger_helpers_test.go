@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testbin"
 )
 
 // jaegerStartTimeout bounds how long a Jaeger all-in-one may take to serve
@@ -74,30 +75,20 @@ type jaeger struct {
 	otlpHTTP, otlpGRPC, query string // host:port each
 }
 
-// jaegerBinary returns the Jaeger binary: $SLUICE_JAEGER, which
-// scripts/test.sh sets, or the one scripts/jaeger.sh build cached. When
-// there is none it fails the test under scripts/test.sh (SLUICE_JAEGER set)
-// or CI, and skips it otherwise.
+// jaegerProgram is the all-in-one scripts/jaeger.sh builds (cached), which
+// scripts/test.sh names in SLUICE_JAEGER.
+var jaegerProgram = testbin.Program{
+	Name:   "jaeger",
+	Env:    "SLUICE_JAEGER",
+	Script: "scripts/jaeger.sh",
+	Hint:   "run scripts/jaeger.sh build (about 9 minutes the first time)",
+}
+
+// jaegerBinary returns the Jaeger binary; see package testbin for when a
+// missing one fails the test.
 func jaegerBinary(t *testing.T) string {
 	t.Helper()
-	if bin := os.Getenv("SLUICE_JAEGER"); bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("SLUICE_JAEGER=%s: %v", bin, err)
-		}
-		return bin
-	}
-	var out, stderr bytes.Buffer
-	cmd := exec.Command("bash", filepath.Join("..", "scripts", "jaeger.sh"), "path")
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err == nil {
-		return strings.TrimSpace(out.String())
-	}
-	msg := "jaeger binary not built: run scripts/jaeger.sh build"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return jaegerProgram.Find(t)
 }
 
 // freeAddr returns a loopback address nothing listens on now.

@@ -197,7 +197,14 @@ routes:
 	if rec := call("ms=200"); rec.Code != http.StatusGatewayTimeout {
 		t.Errorf("a out of budget: %d, want 504", rec.Code)
 	}
-	if v := counter(t, regA, "sluice_budget_exhausted_total", map[string]string{"hop": "1"}); v != 1 {
+	// a counts it after the gateway has answered (a's deadline and the
+	// gateway's end together): wait for the count, within a bound.
+	hop1 := map[string]string{"hop": "1"}
+	for deadline := time.Now().Add(10 * time.Second); counter(t, regA, "sluice_budget_exhausted_total", hop1) == 0 &&
+		time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if v := counter(t, regA, "sluice_budget_exhausted_total", hop1); v != 1 {
 		t.Errorf("a's sluice_budget_exhausted_total{hop=\"1\"} = %v, want 1", v)
 	}
 	if v := counter(t, regA, "sluice_budget_exhausted_total", nil); v != 1 {

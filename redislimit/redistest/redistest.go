@@ -7,13 +7,14 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testbin"
 )
 
 // EnvBinary names the variable scripts/test.sh sets to the redis-server
@@ -28,25 +29,20 @@ type Server struct {
 	cmd  *exec.Cmd
 }
 
+// redisServer is Debian's redis-server, which .ci/run installs and
+// scripts/test.sh names in EnvBinary.
+var redisServer = testbin.Program{
+	Name: "redis-server",
+	Env:  EnvBinary,
+	Hint: "install Debian's redis-server (apt-get install redis-server), as .ci/run does",
+}
+
 // Binary returns the redis-server to run: $SLUICE_REDIS_SERVER, or
 // redis-server from PATH. When there is none it fails the test under
-// scripts/test.sh or CI, and skips it otherwise.
+// scripts/test.sh or CI, and skips it otherwise (see package testbin).
 func Binary(t testing.TB) string {
 	t.Helper()
-	name := os.Getenv(EnvBinary)
-	if name == "" {
-		name = "redis-server"
-	}
-	bin, err := exec.LookPath(name)
-	if err == nil {
-		return bin
-	}
-	msg := "redis-server not found (" + err.Error() + "): install Debian's redis-server (apt-get install redis-server), as .ci/run does"
-	if os.Getenv(EnvBinary) != "" || os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return redisServer.Find(t)
 }
 
 // Start starts a redis-server on a free loopback port, waits until it

@@ -1,65 +1,24 @@
 package consultest
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/testbin"
 )
 
-// script is the path of the build script relative to the repository root.
-const script = "scripts/consul.sh"
+// consul is the Consul agent scripts/consul.sh builds (cached), which
+// scripts/test.sh names in SLUICE_CONSUL.
+var consul = testbin.Program{
+	Name:   "consul",
+	Env:    "SLUICE_CONSUL",
+	Script: "scripts/consul.sh",
+	Hint:   "run scripts/consul.sh build",
+}
 
-// Binary returns the path of the cached Consul binary, as reported by
-// `scripts/consul.sh path` run from the repository root. When there is none it
-// fails the test if the CI environment variable is set and skips it otherwise.
+// Binary returns the path of the Consul binary. When there is none it fails
+// the test under scripts/test.sh or CI, and skips it otherwise (see
+// package testbin).
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin, err := binary()
-	if err == nil {
-		return bin
-	}
-	msg := "consul binary not built: run scripts/consul.sh build (" + err.Error() + ")"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func binary() (string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	var out, stderr bytes.Buffer
-	cmd := exec.Command("bash", filepath.Join(root, script), "path")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", errors.New(strings.TrimSpace(script + " path: " + err.Error() + " " + stderr.String()))
-	}
-	return strings.TrimSpace(out.String()), nil
-}
-
-// repoRoot walks up from the working directory (the package under test) to the
-// directory holding the build script.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, script)); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New(script + " not found above the working directory")
-		}
-		dir = parent
-	}
+	return consul.Find(t)
 }
