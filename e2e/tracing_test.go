@@ -54,9 +54,15 @@ func TestTraceThroughTheChain(t *testing.T) {
 	_, _ = rand.Read(tid[:])
 	traceID := hex.EncodeToString(tid[:])
 	const clientSpan = "00f067aa0ba902b7"
-	resp := get(t, gw+"/orders/widget", "traceparent", "00-"+traceID+"-"+clientSpan+"-01", "X-Request-Id", "e2e-trace-1")
+	// The client is not a trusted proxy: the gateway makes the request id
+	// (the one it answers with), which every span then carries.
+	resp := get(t, gw+"/orders/widget", "traceparent", "00-"+traceID+"-"+clientSpan+"-01", "X-Request-Id", "forged")
 	if resp.status != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	requestID := resp.header.Get("X-Request-Id")
+	if requestID == "" || requestID == "forged" {
+		t.Fatalf("answered with request id %q, want one the gateway made", requestID)
 	}
 
 	spans := j.waitTrace(t, traceID, 7)
@@ -97,12 +103,12 @@ func TestTraceThroughTheChain(t *testing.T) {
 
 	gwServer, gwAttempt := chain[0], chain[1]
 	if gwServer.Tags["sluice.route"] != "order" || gwServer.num("sluice.budget.granted_ms") != 3000 ||
-		gwServer.Tags["sluice.request_id"] != "e2e-trace-1" || gwServer.num("http.response.status_code") != 200 {
+		gwServer.Tags["sluice.request_id"] != requestID || gwServer.num("http.response.status_code") != 200 {
 		t.Errorf("gateway span tags %v: want route order, 3000 ms granted, the request id, status 200", gwServer.Tags)
 	}
 	if gwAttempt.Tags["sluice.route"] != "order" || gwAttempt.Tags["sluice.node"] != orders ||
 		gwAttempt.num("sluice.attempt") != 0 || gwAttempt.Tags["sluice.outcome"] != "success" ||
-		gwAttempt.Tags["sluice.request_id"] != "e2e-trace-1" {
+		gwAttempt.Tags["sluice.request_id"] != requestID {
 		t.Errorf("gateway attempt tags %v: want route order, node %s, attempt 0, success, the request id", gwAttempt.Tags, orders)
 	}
 	// Each hop: the attempt carries hop n and the budget left, which the
