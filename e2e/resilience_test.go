@@ -36,10 +36,8 @@ routes:
 
 // failures counts the requests a greeter started with -fail has failed.
 func failures(p *proc) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	n := 0
-	for _, l := range p.logs {
+	for _, l := range p.Lines() {
 		if l["msg"] == "failing on purpose" {
 			n++
 		}

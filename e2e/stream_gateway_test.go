@@ -29,7 +29,7 @@ routes:
 
 // nthChatEnded waits for the n-th (from 1) "chat ended" line of the greeter.
 func nthChatEnded(p *proc, n int) map[string]any {
-	p.t.Helper()
+	p.T().Helper()
 	seen := 0
 	return p.waitLog(func(l map[string]any) bool {
 		if l["msg"] != "chat ended" {

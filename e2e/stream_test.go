@@ -132,7 +132,7 @@ func recvGreeting(t *testing.T, st *upstream.Stream, name string, n int) chatRep
 // chatEnded waits for the greeter's log line saying a stream's handler
 // returned, and returns it.
 func chatEnded(p *proc) map[string]any {
-	p.t.Helper()
+	p.T().Helper()
 	return p.waitLog(func(l map[string]any) bool { return l["msg"] == "chat ended" })
 }
 

@@ -7,27 +7,14 @@ package main
 
 import (
 	"context"
-	"flag"
-	"net/http"
 
 	"github.com/sluicehq/sluice/examples/internal/demo"
 	"github.com/sluicehq/sluice/rpc"
+	"github.com/sluicehq/sluice/upstream"
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:9103", "address to serve on")
-	var peers demo.Peers
-	flag.Var(&peers, "peers", "nodes of the services called, as name=host:port,...")
-	logger := demo.Logger("inventory")
-	demo.Main("inventory", func() error {
-		if len(peers) == 0 {
-			_ = peers.Set("pricing=127.0.0.1:9104")
-		}
-		client, err := demo.Client(peers)
-		if err != nil {
-			return err
-		}
-		srv := rpc.NewServer()
+	demo.Middle("inventory", "127.0.0.1:9103", "pricing=127.0.0.1:9104", func(srv *rpc.Server, client *upstream.Client) {
 		rpc.Register(srv, "Inventory.Check", func(ctx context.Context, req *demo.ChainRequest) (*demo.ChainResponse, error) {
 			me := demo.Report(ctx, "inventory")
 			var rsp demo.ChainResponse
@@ -38,8 +25,5 @@ func main() {
 			rsp.Budgets = append([]demo.Budget{me}, rsp.Budgets...)
 			return &rsp, nil
 		})
-		mux := http.NewServeMux()
-		mux.Handle(rpc.PathPrefix, srv)
-		return demo.Serve("inventory", *listen, mux, logger)
 	})
 }

@@ -7,27 +7,15 @@ package main
 
 import (
 	"context"
-	"flag"
 	"net/http"
 
 	"github.com/sluicehq/sluice/examples/internal/demo"
 	"github.com/sluicehq/sluice/rpc"
+	"github.com/sluicehq/sluice/upstream"
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:9102", "address to serve on")
-	var peers demo.Peers
-	flag.Var(&peers, "peers", "nodes of the services called, as name=host:port,...")
-	logger := demo.Logger("orders")
-	demo.Main("orders", func() error {
-		if len(peers) == 0 {
-			_ = peers.Set("inventory=127.0.0.1:9103")
-		}
-		client, err := demo.Client(peers)
-		if err != nil {
-			return err
-		}
-		srv := rpc.NewServer()
+	demo.Middle("orders", "127.0.0.1:9102", "inventory=127.0.0.1:9103", func(srv *rpc.Server, client *upstream.Client) {
 		rpc.Register(srv, "Orders.Get", func(ctx context.Context, req *demo.ChainRequest) (*demo.ChainResponse, error) {
 			if req.Item == "" {
 				return nil, rpc.Errorf(http.StatusBadRequest, "item is required")
@@ -40,8 +28,5 @@ func main() {
 			rsp.Budgets = append([]demo.Budget{me}, rsp.Budgets...)
 			return &rsp, nil
 		})
-		mux := http.NewServeMux()
-		mux.Handle(rpc.PathPrefix, srv)
-		return demo.Serve("orders", *listen, mux, logger)
 	})
 }

@@ -1,4 +1,4 @@
-package chaos
+package proc
 
 import (
 	"os/exec"
