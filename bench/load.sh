@@ -416,8 +416,8 @@ upstream:
   per_try_timeout: 500ms
   retry_budget: {ratio: 0.2, floor: 10}
   backoff: {base: 25ms, cap: 250ms}
-  breaker: {consecutive_faults: 5, open_for: 5s}
-  ejection: {consecutive_faults: 5, base_time: 30s, max_time: 5m, max_ejected_percent: 50}
+  breaker: {window: 10s, min_calls: 20, failure_ratio: 0.8, open_for: 5s}
+  ejection: {consecutive_faults: 5, base_time: 2s, max_time: 30s, max_ejected_percent: 50}
 services:
   greeter:
     strategy: least_loaded

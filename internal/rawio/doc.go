@@ -23,5 +23,27 @@
 // Writes use send(2) with MSG_NOSIGNAL, so that a write to a connection the
 // peer reset fails with EPIPE without raising SIGPIPE.
 //
+// # What it pays, measured
+//
+// bench/load.sh, one run, the gateway pinned to one core, against the same
+// gateway built without this package (BASE=, the raw peek of upstream/h1
+// removed too): 85 µs of CPU per request at 2,000 requests/s with it, 126
+// without (33 % less; the issue that asked for the measure kept it if it
+// paid 5 %), and 57 against 60 µs at saturation (4 %), where the process
+// never goes idle and sysmon never sleeps.
+//
+// # The invariant it relies on
+//
+// A raw call must never block, or it would hold its thread with the
+// scheduler unaware: so Conn calls read and send only through
+// syscall.RawConn's Read and Write, on a descriptor the runtime's poller
+// owns and keeps non-blocking, and returns EAGAIN to the poller, which
+// parks the goroutine as net.Conn does. The kernel touches no Go memory but
+// the buffer passed, which the caller owns for the call, so the race
+// detector's blindness to the raw call hides nothing: the buffer's reads
+// and writes are the caller's, before and after, in its goroutine. A
+// descriptor that is not a *net.TCPConn (TLS, a test's pipe) is left to
+// net.Conn.
+//
 // Elsewhere than on Linux, Wrap returns the connection unchanged.
 package rawio
