@@ -77,7 +77,30 @@ func (c *Config) applyDefaults() {
 	c.applyRedisDefaults()
 }
 
+// validate checks the configuration after its defaults. Its parts are
+// independent, so that a file with several mistakes hears of each part's
+// first at once (gateway validate prints them all): the listeners, the
+// registry, the upstream settings, the services, the default budget, the
+// routes, tracing and the edge policies. The routes are checked against the
+// static registry's services only when the registry itself is valid.
 func (c *Config) validate() error {
+	known, regErr := c.validateRegistry()
+	if regErr != nil {
+		known = nil
+	}
+	return errors.Join(
+		c.validateListeners(),
+		regErr,
+		c.validateUpstream(),
+		c.validateServices(),
+		c.validateDefaultBudget(),
+		c.validateRoutes(known),
+		c.validateTracing(),
+		c.validateEdge(),
+	)
+}
+
+func (c *Config) validateListeners() error {
 	for i, l := range c.Listeners {
 		if err := checkAddress(l.Address); err != nil {
 			return c.errorAt(fmt.Sprintf("listeners[%d].address", i), "%v", err)
@@ -109,19 +132,29 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateRegistry checks the registry and returns the services its static
+// nodes belong to.
+func (c *Config) validateRegistry() (map[string]bool, error) {
+	known := make(map[string]bool)
 	switch c.Registry.Kind {
 	case "static", "consul":
 	default:
-		return c.errorAt("registry.kind", "unknown registry kind %q: use static or consul", c.Registry.Kind)
+		return nil, c.errorAt("registry.kind", "unknown registry kind %q: use static or consul", c.Registry.Kind)
 	}
-	known := make(map[string]bool)
 	for i, n := range c.Registry.Static {
 		node := n.node()
 		if err := node.Validate(); err != nil {
-			return c.errorAt(fmt.Sprintf("registry.static[%d]", i), "%v", err)
+			return nil, c.errorAt(fmt.Sprintf("registry.static[%d]", i), "%v", err)
 		}
 		known[n.Service] = true
 	}
+	return known, nil
+}
+
+func (c *Config) validateUpstream() error {
 	if c.Upstream.MaxRetries < -1 {
 		return c.errorAt("upstream.max_retries", "must be -1 (no retries) or more")
 	}
@@ -154,6 +187,10 @@ func (c *Config) validate() error {
 	case l.Tolerance != 0 && l.Tolerance < 1:
 		return c.errorAt("upstream.concurrency_limit.tolerance", "must be at least 1")
 	}
+	return nil
+}
+
+func (c *Config) validateServices() error {
 	for name, svc := range c.Services {
 		path := "services." + name
 		switch svc.Strategy {
@@ -165,9 +202,19 @@ func (c *Config) validate() error {
 			return c.errorAt(path+".canary", "%v", err)
 		}
 	}
+	return nil
+}
+
+func (c *Config) validateDefaultBudget() error {
 	if err := (budget.Policy{Timeout: c.Defaults.Budget.Timeout, Max: c.Defaults.Budget.Max, Min: c.Defaults.Budget.Min}).Validate(); err != nil {
 		return c.errorAt("defaults.budget", "%v", err)
 	}
+	return nil
+}
+
+// validateRoutes checks the routes, and their services against known when
+// it is not nil.
+func (c *Config) validateRoutes(known map[string]bool) error {
 	for i, r := range c.Routes {
 		for _, p := range ReservedPaths {
 			if r.Path == p {
@@ -182,7 +229,7 @@ func (c *Config) validate() error {
 				return c.errorAt(fmt.Sprintf("routes[%d].upgrades[%d]", i, j), "protocol %q is not an Upgrade token (such as websocket)", p)
 			}
 		}
-		if c.Registry.Kind == "static" && r.Service != "" && !known[r.Service] {
+		if known != nil && c.Registry.Kind == "static" && r.Service != "" && !known[r.Service] {
 			return c.errorAt(fmt.Sprintf("routes[%d].service", i), "no node of service %q is listed under registry.static", r.Service)
 		}
 	}
@@ -193,10 +240,7 @@ func (c *Config) validate() error {
 		}
 		return c.errorAt("routes", "%v", err)
 	}
-	if err := c.validateTracing(); err != nil {
-		return err
-	}
-	return c.validateEdge()
+	return nil
 }
 
 func checkAddress(a string) error {

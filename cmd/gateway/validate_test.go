@@ -105,3 +105,35 @@ func TestValidateGoodFilesAndStdin(t *testing.T) {
 		t.Errorf("validate missing: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestValidateReportsEachPartsError: a file with mistakes in independent
+// parts (a listener, the upstream settings, a route) gets one line for each,
+// in the file's order, each at its own line and column.
+func TestValidateReportsEachPartsError(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "three.yaml")
+	writeFile(t, bad, `listeners:
+  - address: "8080"
+registry:
+  static:
+    - {service: svc, address: "127.0.0.1:9"}
+upstream:
+  max_retries: -2
+routes:
+  - {path: /a, service: nope}
+`)
+	code, _, stderr := invoke(t, "", nil, "validate", bad)
+	want := []string{
+		bad + ":2:14: listeners[0].address: ",
+		bad + ":7:16: upstream.max_retries: ",
+		bad + ":9:25: routes[0].service: ",
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if code != 1 || len(lines) != len(want) {
+		t.Fatalf("validate: exit %d, stderr:\n%s\nwant %d lines", code, stderr, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %q, want it to start %q", i+1, lines[i], w)
+		}
+	}
+}
