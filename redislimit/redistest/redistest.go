@@ -29,12 +29,12 @@ type Server struct {
 	cmd  *exec.Cmd
 }
 
-// redisServer is Debian's redis-server, which .ci/run installs and
-// scripts/test.sh names in EnvBinary.
+// redisServer is Debian's redis-server, which scripts/test.sh installs when
+// missing and names in EnvBinary.
 var redisServer = testbin.Program{
 	Name: "redis-server",
 	Env:  EnvBinary,
-	Hint: "install Debian's redis-server (apt-get install redis-server), as .ci/run does",
+	Hint: "install Debian's redis-server (apt-get install redis-server), as scripts/test.sh does",
 }
 
 // Binary returns the redis-server to run: $SLUICE_REDIS_SERVER, or
