@@ -19,63 +19,24 @@
 set -euo pipefail
 
 CONSUL_VERSION=1.14.11
-CACHE_ROOT="${SLUICE_CACHE:-$HOME/.cache/sluice}"
-CONSUL_DIR="$CACHE_ROOT/consul-$CONSUL_VERSION"
-CONSUL_BIN="$CONSUL_DIR/consul"
+TOOL=consul.sh
+# shellcheck source=lib/cached.sh
+source "$(dirname "$0")/lib/cached.sh"
+cached_init "consul-$CONSUL_VERSION" consul
 
-die() {
-	echo "consul.sh: $*" >&2
-	exit 1
-}
-
-usage() {
-	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-
-cmd_path() {
-	[[ -x "$CONSUL_BIN" ]] || return 1
-	echo "$CONSUL_BIN"
-}
-
-cmd_build() {
-	if [[ -x "$CONSUL_BIN" ]]; then
-		echo "$CONSUL_BIN"
-		return 0
-	fi
-	command -v go >/dev/null || die "go toolchain not found in PATH"
-	local work src start
-	start=$(date +%s)
-	work=$(mktemp -d "${TMPDIR:-/tmp}/consul-build.XXXXXX")
-	# shellcheck disable=SC2064 # expand $work now
-	trap "chmod -R u+w '$work' 2>/dev/null; rm -rf '$work'" EXIT
-
-	# Build outside any module so the caller's go.mod plays no part.
-	export GOFLAGS=-mod=mod GOWORK=off GO111MODULE=on
-	src=$(cd "$work" && go mod download -json "github.com/hashicorp/consul@v$CONSUL_VERSION" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-	[[ -n "$src" && -d "$src" ]] || die "go mod download of consul v$CONSUL_VERSION failed"
-
-	cp -R "$src" "$work/consul"
-	chmod -R u+w "$work/consul"
-	cd "$work/consul"
-	# The module zip leaves out the nested api, sdk and proto-public modules that the
-	# replace directives point at; use the versions go.mod requires, from the proxy.
+# The module zip leaves out the nested api, sdk and proto-public modules that
+# the replace directives point at: use the versions go.mod requires, from the
+# proxy.
+drop_nested_replaces() {
 	go mod edit \
 		-dropreplace=github.com/hashicorp/consul/api \
 		-dropreplace=github.com/hashicorp/consul/sdk \
 		-dropreplace=github.com/hashicorp/consul/proto-public
-	if grep -Eq '=>[[:space:]]*\.' go.mod; then
-		die "consul go.mod still has a local replace: $(grep -E '=>[[:space:]]*\.' go.mod)"
-	fi
-	echo "consul.sh: building consul v$CONSUL_VERSION (takes minutes)..." >&2
-	go mod download
-	mkdir -p "$CONSUL_DIR"
-	CGO_ENABLED=0 go build -trimpath -o "$CONSUL_BIN.tmp" \
-		-ldflags "-X github.com/hashicorp/consul/version.GitCommit=modproxy -X github.com/hashicorp/consul/version.VersionPrerelease=" .
-	mv "$CONSUL_BIN.tmp" "$CONSUL_BIN"
-	echo "consul.sh: built in $(($(date +%s) - start))s" >&2
-	echo "$CONSUL_BIN"
+}
+
+cmd_build() {
+	build_from_module github.com/hashicorp/consul "$CONSUL_VERSION" . drop_nested_replaces \
+		"-X github.com/hashicorp/consul/version.GitCommit=modproxy -X github.com/hashicorp/consul/version.VersionPrerelease="
 }
 
 # free_port prints a TCP port on 127.0.0.1 that nothing listens on right now.
@@ -166,5 +127,5 @@ build) cmd_build ;;
 path) cmd_path ;;
 start) cmd_start "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
-*) usage ;;
+*) usage 17 ;;
 esac

@@ -14,28 +14,14 @@
 set -euo pipefail
 
 PEBBLE_VERSION=2.10.3
-CACHE_ROOT="${SLUICE_CACHE:-$HOME/.cache/sluice}"
-PEBBLE_DIR="$CACHE_ROOT/pebble-v$PEBBLE_VERSION"
-PEBBLE_BIN="$PEBBLE_DIR/pebble"
-
-die() {
-	echo "pebble.sh: $*" >&2
-	exit 1
-}
-
-usage() {
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-
-cmd_path() {
-	[[ -x "$PEBBLE_BIN" ]] || return 1
-	echo "$PEBBLE_BIN"
-}
+TOOL=pebble.sh
+# shellcheck source=lib/cached.sh
+source "$(dirname "$0")/lib/cached.sh"
+cached_init "pebble-v$PEBBLE_VERSION" pebble
 
 cmd_build() {
-	if [[ -x "$PEBBLE_BIN" ]]; then
-		echo "$PEBBLE_BIN"
+	if [[ -x "$CACHED_BIN" ]]; then
+		echo "$CACHED_BIN"
 		return 0
 	fi
 	command -v go >/dev/null || die "go toolchain not found in PATH"
@@ -44,19 +30,20 @@ cmd_build() {
 	work=$(mktemp -d "${TMPDIR:-/tmp}/pebble-build.XXXXXX")
 	# shellcheck disable=SC2064 # expand $work now
 	trap "rm -rf '$work'" EXIT
-	mkdir -p "$PEBBLE_DIR"
+	mkdir -p "$CACHED_DIR"
 	echo "pebble.sh: installing pebble v$PEBBLE_VERSION..." >&2
-	# Installed outside any module so the caller's go.mod plays no part.
+	# Pebble's module has no replace directive: go install, outside any
+	# module so the caller's go.mod plays no part.
 	(cd "$work" && GOFLAGS=-mod=mod GOWORK=off GO111MODULE=on CGO_ENABLED=0 GOBIN="$work/bin" \
 		go install -trimpath "github.com/letsencrypt/pebble/v2/cmd/pebble@v$PEBBLE_VERSION") ||
 		die "go install of pebble v$PEBBLE_VERSION failed"
-	mv "$work/bin/pebble" "$PEBBLE_BIN"
+	mv "$work/bin/pebble" "$CACHED_BIN"
 	echo "pebble.sh: installed in $(($(date +%s) - start))s" >&2
-	echo "$PEBBLE_BIN"
+	echo "$CACHED_BIN"
 }
 
 case "${1:-}" in
 build) cmd_build ;;
 path) cmd_path ;;
-*) usage ;;
+*) usage 13 ;;
 esac

@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# cached.sh: what scripts/consul.sh, jaeger.sh and pebble.sh share, sourced
+# by each: one program of the tests, built or installed once into the cache
+# ($SLUICE_CACHE, default $HOME/.cache/sluice) and found there by `path`.
+#
+# The sourcing script sets TOOL (its name in messages), and calls
+# cached_init DIR BIN to name the cache directory and binary under the cache
+# root; it then has CACHED_DIR and CACHED_BIN, and die, usage LINES,
+# cmd_path and build_from_module.
+
+CACHE_ROOT="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+
+# cached_init DIR BIN sets CACHED_DIR=$CACHE_ROOT/DIR and CACHED_BIN=CACHED_DIR/BIN.
+cached_init() {
+	CACHED_DIR="$CACHE_ROOT/$1"
+	CACHED_BIN="$CACHED_DIR/$2"
+}
+
+die() {
+	echo "$TOOL: $*" >&2
+	exit 1
+}
+
+# usage LINES prints the calling script's header comment (lines 2..LINES).
+usage() {
+	sed -n "2,${1}p" "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+# cmd_path prints the cached binary's path, or fails when there is none.
+cmd_path() {
+	[[ -x "$CACHED_BIN" ]] || return 1
+	echo "$CACHED_BIN"
+}
+
+# build_from_module MODULE VERSION PACKAGE [PREPARE [LDFLAGS]] builds PACKAGE
+# of MODULE@vVERSION into the cache, once, and prints the binary's path. It
+# builds inside a copy of the module's source from the Go module proxy,
+# outside any module of the caller's, so that the module's own replace
+# directives hold (`go install module@version` refuses a module that has
+# them). PREPARE, when given, is a function run in the copy before the
+# build (to edit its go.mod); a replace pointing at a local directory left
+# after it is an error.
+build_from_module() {
+	local module=$1 version=$2 pkg=$3 prepare=${4:-} ldflags=${5:-}
+	if [[ -x "$CACHED_BIN" ]]; then
+		echo "$CACHED_BIN"
+		return 0
+	fi
+	command -v go >/dev/null || die "go toolchain not found in PATH"
+	local work src start
+	start=$(date +%s)
+	work=$(mktemp -d "${TMPDIR:-/tmp}/$TOOL-build.XXXXXX")
+	# shellcheck disable=SC2064 # expand $work now
+	trap "chmod -R u+w '$work' 2>/dev/null; rm -rf '$work'" EXIT
+	export GOFLAGS=-mod=mod GOWORK=off GO111MODULE=on
+	src=$(cd "$work" && go mod download -json "$module@v$version" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -n "$src" && -d "$src" ]] || die "go mod download of $module v$version failed"
+	cp -R "$src" "$work/src"
+	chmod -R u+w "$work/src"
+	cd "$work/src"
+	[[ -z "$prepare" ]] || "$prepare"
+	if grep -Eq '=>[[:space:]]*\.' go.mod; then
+		die "$module's go.mod has a local replace: $(grep -E '=>[[:space:]]*\.' go.mod)"
+	fi
+	echo "$TOOL: building $module v$version (takes minutes)..." >&2
+	go mod download
+	mkdir -p "$CACHED_DIR"
+	CGO_ENABLED=0 go build -trimpath -o "$CACHED_BIN.tmp" -ldflags "$ldflags" "$pkg"
+	mv "$CACHED_BIN.tmp" "$CACHED_BIN"
+	echo "$TOOL: built in $(($(date +%s) - start))s" >&2
+	echo "$CACHED_BIN"
+}
