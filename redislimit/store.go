@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,12 @@ type Options struct {
 	Cooldown time.Duration
 	// Prefix starts every key.
 	Prefix string
+	// Logger, when not nil, receives go-redis's own messages (a dial that
+	// failed, a connection dropped from the pool) at debug level: the
+	// breaker and its metric already say when Redis is away, and go-redis
+	// would otherwise print them unstructured on standard error. go-redis
+	// has one logger per process: the last Store made with one sets it.
+	Logger *slog.Logger
 }
 
 // Store decides requests against limits kept in Redis. It is safe for
@@ -105,6 +112,9 @@ func New(o Options) (*Store, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
+	if o.Logger != nil {
+		redis.SetLogger(redisLogger{o.Logger})
+	}
 	return &Store{client: client, timeout: o.Timeout, cooldown: o.Cooldown, prefix: o.Prefix,
 		breaker: &breaker{failures: o.Failures}, closed: make(chan struct{})}, nil
 }
@@ -165,4 +175,11 @@ func or[T comparable](v, d T) T {
 		return d
 	}
 	return v
+}
+
+// redisLogger hands go-redis's messages to a slog.Logger at debug level.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -75,6 +75,10 @@ func (g *globalLimits) store(cfg *config.Config) (*redislimit.Store, error) {
 		return s, nil
 	}
 	opts, _ := cfg.RedisOptions()
+	opts.Logger = g.logger
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s, err := redislimit.New(opts)
 	if err != nil {
 		return nil, err
