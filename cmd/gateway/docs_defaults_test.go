@@ -238,7 +238,7 @@ var codeDefaults = map[string]codeDefault{
 		return or(compressBlock(t).Level, middleware.DefaultCompressLevel)
 	},
 	"routes[].compress.disabled": func(t *testing.T, _ *config.Config) any { return compressBlock(t).Disabled },
-	"watch.disabled": func(_ *testing.T, c *config.Config) any { return c.Watch.Disabled },
+	"watch.disabled":             func(_ *testing.T, c *config.Config) any { return c.Watch.Disabled },
 	"watch.debounce": func(_ *testing.T, c *config.Config) any {
 		return or(c.Watch.Debounce, source.DefaultDebounce)
 	},
