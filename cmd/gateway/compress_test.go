@@ -49,28 +49,9 @@ func TestCompressedEventsThroughTheGateway(t *testing.T) {
 	for _, kind := range listenerKinds {
 		for _, coding := range []string{"gzip", "zstd"} {
 			t.Run(kind+"/"+coding, func(t *testing.T) {
-				flushed := make(chan time.Time, events)
-				ack := make(chan struct{})
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					w.Header().Set("Content-Type", "text/event-stream")
-					w.WriteHeader(http.StatusOK)
-					w.(http.Flusher).Flush()
-					for i := range events {
-						fmt.Fprintf(w, "id: %d\ndata: {\"event\": %d, \"text\": \"a JSON payload\"}\n\n", i, i)
-						t0 := time.Now()
-						w.(http.Flusher).Flush()
-						flushed <- t0
-						select {
-						case <-ack:
-						case <-r.Context().Done():
-							return
-						case <-time.After(waitLimit):
-							return
-						}
-						time.Sleep(10 * time.Millisecond) // the backend's pace, not a wait for a condition
-					}
-				}))
-				t.Cleanup(srv.Close)
+				srv, flushed, ack := eventBackend(t, events, func(i int) string {
+					return fmt.Sprintf(`{"event": %d, "text": "a JSON payload"}`, i)
+				})
 				cfg, _ := loadFile(t, configText(srv.Listener.Addr().String(), "  - {path: /events, service: svc, compress: {}}\n"))
 				logger, _ := newLogger()
 				_, addr := startGateway(t, cfg, logger, kind)

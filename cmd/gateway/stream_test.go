@@ -22,28 +22,7 @@ func TestServerSentEventsAreFlushedOneByOne(t *testing.T) {
 	const events = 100
 	for _, kind := range listenerKinds {
 		t.Run(kind, func(t *testing.T) {
-			flushed := make(chan time.Time, events)
-			ack := make(chan struct{})
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.WriteHeader(http.StatusOK)
-				w.(http.Flusher).Flush()
-				for i := range events {
-					fmt.Fprintf(w, "id: %d\ndata: event %d\n\n", i, i)
-					t0 := time.Now()
-					w.(http.Flusher).Flush()
-					flushed <- t0
-					select {
-					case <-ack:
-					case <-r.Context().Done():
-						return
-					case <-time.After(waitLimit):
-						return
-					}
-					time.Sleep(10 * time.Millisecond) // the backend's pace, not a wait for a condition
-				}
-			}))
-			t.Cleanup(srv.Close)
+			srv, flushed, ack := eventBackend(t, events, func(i int) string { return fmt.Sprintf("event %d", i) })
 			cfg, _ := loadFile(t, configText(srv.Listener.Addr().String(), "  - {path: /events, service: svc}\n"))
 			logger, _ := newLogger()
 			_, addr := startGateway(t, cfg, logger, kind)
@@ -126,4 +105,36 @@ func TestTrailersReachTheClient(t *testing.T) {
 			})
 		}
 	}
+}
+
+// eventBackend is a backend that answers every request with a stream of n
+// server-sent events, data(i) each: it flushes each one, sends its flush
+// time on flushed, and waits for the test's ack (or the request's end, or
+// waitLimit) before pacing the next 10 ms later. It stops when the test
+// ends.
+func eventBackend(t *testing.T, n int, data func(i int) string) (srv *httptest.Server, flushed chan time.Time, ack chan struct{}) {
+	t.Helper()
+	flushed = make(chan time.Time, n)
+	ack = make(chan struct{})
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		for i := range n {
+			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", i, data(i))
+			t0 := time.Now()
+			w.(http.Flusher).Flush()
+			flushed <- t0
+			select {
+			case <-ack:
+			case <-r.Context().Done():
+				return
+			case <-time.After(waitLimit):
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // the backend's pace, not a wait for a condition
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, flushed, ack
 }
