@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/sluicehq/sluice/registry/consul/consultest"
+
+	"github.com/sluicehq/sluice/internal/testbin"
 )
 
 // consulServer is one server of a consulCluster.
@@ -75,9 +76,10 @@ func startConsulCluster(t *testing.T, n, multiplier int) *consulCluster {
 	t.Helper()
 	bin := consultest.Binary(t)
 	c := &consulCluster{t: t}
+	ps := testbin.FreePorts(t, 3*n) // all distinct
 	for i := range n {
 		s := &consulServer{name: fmt.Sprintf("sluice-server-%d", i), dir: t.TempDir()}
-		s.http, s.serf, s.rpcPort = clusterFreePort(t), clusterFreePort(t), clusterFreePort(t)
+		s.http, s.serf, s.rpcPort = ps[3*i], ps[3*i+1], ps[3*i+2]
 		c.servers = append(c.servers, s)
 	}
 	for _, s := range c.servers {
@@ -168,15 +170,4 @@ func (s *consulServer) kill(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-s.done
-}
-
-// clusterFreePort returns a loopback TCP port that was free a moment ago.
-func clusterFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -67,3 +67,16 @@ func TestMissingFailsWhenNamed(t *testing.T) {
 		}
 	}
 }
+
+func TestFreePortsAreDistinct(t *testing.T) {
+	for range 50 {
+		ps := FreePorts(t, 4)
+		seen := map[int]bool{}
+		for _, p := range ps {
+			if p <= 0 || seen[p] {
+				t.Fatalf("FreePorts = %v: want 4 distinct ports", ps)
+			}
+			seen[p] = true
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/sluicehq/sluice/internal/testbin"
 )
 
 // StartTimeout bounds how long Start and Restart wait for a leader.
@@ -45,9 +46,8 @@ func Start(t testing.TB) *Agent {
 	t.Helper()
 	bin := Binary(t)
 	a := &Agent{t: t, bin: bin, dir: t.TempDir()}
-	for _, p := range []*int{&a.ports.http, &a.ports.serfLAN, &a.ports.server} {
-		*p = freePort(t)
-	}
+	ps := testbin.FreePorts(t, 3) // distinct: see FreePorts
+	a.ports.http, a.ports.serfLAN, a.ports.server = ps[0], ps[1], ps[2]
 	t.Cleanup(func() {
 		if t.Failed() {
 			a.logTail()
@@ -193,15 +193,4 @@ func (a *Agent) logTailLocked() {
 		lines = lines[len(lines)-30:]
 	}
 	a.t.Logf("consultest: last lines of %s/consul.log:\n%s", a.dir, strings.Join(lines, "\n"))
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("consultest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
