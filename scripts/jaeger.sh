@@ -59,18 +59,7 @@ cmd_start() {
 cmd_stop() {
 	local dir=${1:-}
 	[[ -n "$dir" ]] || die "stop needs a directory"
-	local pidfile="$dir/jaeger.pid" pid
-	[[ -f "$pidfile" ]] || return 0
-	pid=$(cat "$pidfile")
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidfile"
+	stop_pidfile "$dir/jaeger.pid"
 }
 
 case "${1:-}" in

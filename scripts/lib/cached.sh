@@ -72,3 +72,20 @@ build_from_module() {
 	echo "$TOOL: built in $(($(date +%s) - start))s" >&2
 	echo "$CACHED_BIN"
 }
+
+# stop_pidfile PIDFILE stops the process whose pid PIDFILE holds: SIGTERM,
+# up to 10 s to exit, then SIGKILL; the file is removed. No file: nothing.
+stop_pidfile() {
+	local pidfile=$1 pid
+	[[ -f "$pidfile" ]] || return 0
+	pid=$(cat "$pidfile")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidfile"
+}
