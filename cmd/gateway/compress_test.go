@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -49,9 +46,8 @@ func TestCompressedEventsThroughTheGateway(t *testing.T) {
 	for _, kind := range listenerKinds {
 		for _, coding := range []string{"gzip", "zstd"} {
 			t.Run(kind+"/"+coding, func(t *testing.T) {
-				srv, flushed, ack := eventBackend(t, events, func(i int) string {
-					return fmt.Sprintf(`{"event": %d, "text": "a JSON payload"}`, i)
-				})
+				payload := func(i int) string { return fmt.Sprintf(`{"event": %d, "text": "a JSON payload"}`, i) }
+				srv, flushed, ack := eventBackend(t, events, payload)
 				cfg, _ := loadFile(t, configText(srv.Listener.Addr().String(), "  - {path: /events, service: svc, compress: {}}\n"))
 				logger, _ := newLogger()
 				_, addr := startGateway(t, cfg, logger, kind)
@@ -66,29 +62,7 @@ func TestCompressedEventsThroughTheGateway(t *testing.T) {
 				if ce := resp.Header.Get("Content-Encoding"); ce != coding {
 					t.Fatalf("Content-Encoding %q, want %q", ce, coding)
 				}
-				br := bufio.NewReader(decodeBody(t, coding, resp.Body))
-				delays := make([]time.Duration, 0, events)
-				for i := range events {
-					var ev strings.Builder
-					for {
-						line, err := br.ReadString('\n')
-						if err != nil {
-							t.Fatalf("event %d: %v after %q", i, err, ev.String())
-						}
-						if line == "\n" {
-							break
-						}
-						ev.WriteString(line)
-					}
-					got := time.Now()
-					if want := fmt.Sprintf("id: %d\ndata: {\"event\": %d, \"text\": \"a JSON payload\"}\n", i, i); ev.String() != want {
-						t.Fatalf("event %d: %q, want %q", i, ev.String(), want)
-					}
-					delays = append(delays, got.Sub(<-flushed))
-					if i < events-1 {
-						ack <- struct{}{}
-					}
-				}
+				delays := readFlushedEvents(t, decodeBody(t, coding, resp.Body), events, flushed, ack, payload)
 				slices.Sort(delays)
 				t.Logf("%s %s: %d events, delay from the backend's flush to the decoded event: p50 %v, p90 %v, max %v",
 					kind, coding, events, delays[events/2], delays[events*9/10], delays[events-1])

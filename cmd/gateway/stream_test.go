@@ -35,29 +35,7 @@ func TestServerSentEventsAreFlushedOneByOne(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 				t.Fatalf("Content-Type %q", ct)
 			}
-			br := bufio.NewReader(resp.Body)
-			delays := make([]time.Duration, 0, events)
-			for i := range events {
-				var ev strings.Builder
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						t.Fatalf("event %d: %v after %q", i, err, ev.String())
-					}
-					if line == "\n" {
-						break
-					}
-					ev.WriteString(line)
-				}
-				got := time.Now()
-				if want := fmt.Sprintf("id: %d\ndata: event %d\n", i, i); ev.String() != want {
-					t.Fatalf("event %d: %q, want %q", i, ev.String(), want)
-				}
-				delays = append(delays, got.Sub(<-flushed))
-				if i < events-1 {
-					ack <- struct{}{}
-				}
-			}
+			delays := readFlushedEvents(t, resp.Body, events, flushed, ack, func(i int) string { return fmt.Sprintf("event %d", i) })
 			slices.Sort(delays)
 			t.Logf("%s: %d events, delay from the backend's flush to the client: p50 %v, p90 %v, max %v",
 				kind, events, delays[events/2], delays[events*9/10], delays[events-1])
@@ -137,4 +115,35 @@ func eventBackend(t *testing.T, n int, data func(i int) string) (srv *httptest.S
 	}))
 	t.Cleanup(srv.Close)
 	return srv, flushed, ack
+}
+
+// readFlushedEvents reads n events of an eventBackend from body, checks each one's
+// id and data(i), acks all but the last, and returns the delays from the
+// backend's flush of each event to its arrival here.
+func readFlushedEvents(t *testing.T, body io.Reader, n int, flushed <-chan time.Time, ack chan<- struct{}, data func(i int) string) []time.Duration {
+	t.Helper()
+	br := bufio.NewReader(body)
+	delays := make([]time.Duration, 0, n)
+	for i := range n {
+		var ev strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("event %d: %v after %q", i, err, ev.String())
+			}
+			if line == "\n" {
+				break
+			}
+			ev.WriteString(line)
+		}
+		got := time.Now()
+		if want := fmt.Sprintf("id: %d\ndata: %s\n", i, data(i)); ev.String() != want {
+			t.Fatalf("event %d: %q, want %q", i, ev.String(), want)
+		}
+		delays = append(delays, got.Sub(<-flushed))
+		if i < n-1 {
+			ack <- struct{}{}
+		}
+	}
+	return delays
 }
