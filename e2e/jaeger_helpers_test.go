@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,27 +92,22 @@ func jaegerBinary(t *testing.T) string {
 	return jaegerProgram.Find(t)
 }
 
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startJaeger runs a Jaeger all-in-one on free loopback ports and waits
 // until its query API answers and its OTLP receivers accept. It is killed
 // when the test ends.
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
 	bin := jaegerBinary(t)
-	j := &jaeger{otlpHTTP: freeAddr(t), otlpGRPC: freeAddr(t), query: freeAddr(t)}
+	// Its four ports are picked at once, so that no two are the same (see
+	// testbin.FreePorts).
+	addrs := make([]string, 4)
+	for i, p := range testbin.FreePorts(t, len(addrs)) {
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	j := &jaeger{otlpHTTP: addrs[0], otlpGRPC: addrs[1], query: addrs[2]}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "jaeger.yaml")
-	writeFile(t, cfg, fmt.Sprintf(jaegerConfig, j.query, freeAddr(t), j.otlpGRPC, j.otlpHTTP))
+	writeFile(t, cfg, fmt.Sprintf(jaegerConfig, j.query, addrs[3], j.otlpGRPC, j.otlpHTTP))
 	logFile, err := os.Create(filepath.Join(dir, "jaeger.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -43,9 +43,10 @@ type acmeEnv struct {
 
 func newACMEEnv(t *testing.T) *acmeEnv {
 	t.Helper()
-	e := &acmeEnv{dir: t.TempDir(), httpPort: pebbletest.FreePort(t), tlsPort: pebbletest.FreePort(t), backend: echoBackend(t)}
-	e.pebble = pebbletest.Start(t, e.dir, pebbletest.Options{HTTPPort: e.httpPort, TLSPort: e.tlsPort,
+	e := &acmeEnv{dir: t.TempDir(), backend: echoBackend(t)}
+	e.pebble = pebbletest.Start(t, e.dir, pebbletest.Options{
 		Profiles: map[string]time.Duration{"default": 90 * 24 * time.Hour, "shortlived": 30 * time.Second}})
+	e.httpPort, e.tlsPort = e.pebble.HTTPPort, e.pebble.TLSPort
 	e.rootPEM, e.roots = e.pebble.Root(t)
 	return e
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testbin"
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
 
@@ -26,7 +26,9 @@ const startLimit = 30 * time.Second
 // Options configure a Pebble server.
 type Options struct {
 	// HTTPPort and TLSPort are where Pebble's validation authority dials
-	// the http-01 and tls-alpn-01 challenges, on 127.0.0.1.
+	// the http-01 and tls-alpn-01 challenges, on 127.0.0.1. Left zero,
+	// Start picks free ones, distinct from each other and from Pebble's
+	// own ports, and the Server says which.
 	HTTPPort, TLSPort int
 	// Profiles are the certificate profiles offered, by name, with the
 	// lifetime of their certificates. Left empty: "default", of 90 days.
@@ -42,6 +44,10 @@ type Server struct {
 	// CAFile is the PEM file of the authority that signed Pebble's own
 	// HTTPS certificate: what an ACME client must trust to talk to it.
 	CAFile string
+	// HTTPPort and TLSPort are the ports of 127.0.0.1 that Pebble dials
+	// to validate http-01 and tls-alpn-01 challenges: the test's
+	// listeners belong there.
+	HTTPPort, TLSPort int
 
 	mgmt   string
 	client *http.Client
@@ -68,7 +74,16 @@ func Start(t testing.TB, dir string, opts Options) *Server {
 	for name, d := range opts.Profiles {
 		profiles[name] = map[string]any{"description": name, "validityPeriod": int64(d / time.Second)}
 	}
-	listen, mgmt := FreePort(t), FreePort(t)
+	// Every port Pebble knows is picked at once, so that no two are the
+	// same (see testbin.FreePorts).
+	ps := testbin.FreePorts(t, 4)
+	listen, mgmt := ps[0], ps[1]
+	if opts.HTTPPort == 0 {
+		opts.HTTPPort = ps[2]
+	}
+	if opts.TLSPort == 0 {
+		opts.TLSPort = ps[3]
+	}
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", listen),
 		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", mgmt),
@@ -117,6 +132,7 @@ func Start(t testing.TB, dir string, opts Options) *Server {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}
 	t.Cleanup(tr.CloseIdleConnections)
 	s := &Server{Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", listen), CAFile: caFile,
+		HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort,
 		mgmt: fmt.Sprintf("https://127.0.0.1:%d", mgmt), client: &http.Client{Transport: tr, Timeout: startLimit}, log: logs}
 	deadline := time.Now().Add(startLimit)
 	for {
@@ -162,18 +178,6 @@ func (s *Server) Root(t testing.TB) ([]byte, *x509.CertPool) {
 // log.
 func (s *Server) Issued() int {
 	return strings.Count(s.log.String(), "Issued certificate serial ")
-}
-
-// FreePort returns a TCP port of 127.0.0.1 that nothing listened on a
-// moment ago: for a listener whose port Pebble must know before it starts.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // syncBuffer is a bytes buffer safe for a process's output and a reader.
