@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestConsulLeaderKilledUnderLoad runs a 3-server Consul cluster, a gateway
@@ -57,7 +59,7 @@ func TestConsulLeaderKilledUnderLoad(t *testing.T) {
 	gw := &consulGateway{p: gp, url: "http://" + gp.addr(0), admin: "http://" + gp.addr(1)}
 	ld := startLoad(t, gw.url, 50, 2*time.Minute, httpRoute, rpcRoute)
 	gw.waitGatewayNodes(t, 2, 30*time.Second)
-	ld.waitServedN(t, time.Time{}, 10, 30*time.Second, greeters...)
+	ld.WaitServed(t, time.Time{}, 10, 30*time.Second, greeters...)
 
 	// A third greeter, not in Consul yet: the catalog change that shows
 	// when discovery works again.
@@ -117,12 +119,12 @@ func TestConsulLeaderKilledUnderLoad(t *testing.T) {
 	if g := get(t, gw.url+"/v2/hello/Ada"); g.status != 200 {
 		t.Errorf("the route of the version pushed during the election: %d %s", g.status, g.body)
 	}
-	ld.waitServed(t, time.Now(), 10*time.Second, thirdAddr)
-	ld.waitMore(t, time.Now(), 50, 10*time.Second)
-	ld.stop()
+	ld.WaitServed(t, time.Now(), 1, 10*time.Second, thirdAddr)
+	waitMore(t, ld, time.Now(), 50, 10*time.Second)
+	ld.Stop()
 
-	all := summarize(ld.snapshot())
-	during := summarize(hitsBetween(ld.snapshot(), killAt, killAt.Add(discovery)))
+	all := summarize(ld.Hits())
+	during := summarize(eload.Between(ld.Hits(), killAt, killAt.Add(discovery)))
 	t.Logf("leader SIGKILLed (raft_multiplier %d): new leader seen %s after the kill; catalog write accepted at %s; push done at %s; a replica started after the kill was ready at %s",
 		multiplier, elected.Round(time.Millisecond), registered.Round(time.Millisecond), pushTook.Round(time.Millisecond), lateStart.Round(time.Millisecond))
 	// (Whether it came up before the new leader depends on how fast the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 	"github.com/sluicehq/sluice/registry/consul/consultest"
 )
 
@@ -215,208 +216,51 @@ func poll(t *testing.T, what string, within, every time.Duration, cond func() bo
 	return time.Since(start)
 }
 
-// hit is one request of the load generator.
-type hit struct {
-	route      string
-	start, end time.Time
-	status     int
-	err        error
-	node       string // the greeter that answered, from its budget report
-	retries    int    // retries the gateway spent before that greeter
-}
+// hit is one request of the load generator and what came back
+// (e2e/internal/load, shared with the chaos suite).
+type hit = eload.Hit
 
-func (h hit) ok() bool { return h.err == nil && h.status == http.StatusOK && h.node != "" }
-
-func (h hit) String() string {
-	if h.err != nil {
-		return fmt.Sprintf("%s at %s: %v", h.route, h.start.Format("15:04:05.000"), h.err)
-	}
-	return fmt.Sprintf("%s at %s: status %d from %q (retries %d)", h.route, h.start.Format("15:04:05.000"), h.status, h.node, h.retries)
-}
-
-// load sends GETs through the gateway at a fixed rate from a few goroutines,
-// for at most a given time, and records every answer. Ticks that find every
-// worker busy are skipped, not queued, so a slow gateway is not flooded.
-type load struct {
-	client  *http.Client
-	quit    chan struct{}
-	done    chan struct{}
-	stopper sync.Once
-
-	mu      sync.Mutex
-	hits    []hit
-	skipped int
-}
-
-// startLoad starts rate requests a second to base+route+name, taking the
-// routes in turn, until limit passes or stop is called. The test's cleanup
-// stops it.
-func startLoad(t *testing.T, base string, rate int, limit time.Duration, routes ...string) *load {
+// startLoad starts rate GETs a second, evenly spaced, to base+route+"nN",
+// taking the routes in turn, until limit passes or the load is stopped. The
+// test's cleanup stops it.
+func startLoad(t *testing.T, base string, rate int, limit time.Duration, routes ...string) *eload.Load {
 	t.Helper()
-	workers := max(4, rate/10)
-	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: workers, IdleConnTimeout: 30 * time.Second}
-	l := &load{
-		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+	return eload.Start(t, base, eload.Config{Rate: rate, Workers: max(4, rate/10), Limit: limit,
+		Timeout: 10 * time.Second, Decode: decodeBudget, Next: func(i int) eload.Request {
+			id := "n" + strconv.Itoa(i)
+			return eload.Request{Method: http.MethodGet, Path: routes[i%len(routes)] + id, ID: id}
+		}})
+}
+
+// decodeBudget reads a greeter's answer: a success reports, in its budget,
+// the node that answered and the retries the gateway spent before it. Any
+// other status is a failure.
+func decodeBudget(h *hit, b []byte) error {
+	if h.Status != http.StatusOK {
+		return fmt.Errorf("status %d: %s", h.Status, strings.TrimSpace(string(b)))
 	}
-	tokens := make(chan int)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(tokens)
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		defer tick.Stop()
-		end := time.NewTimer(limit)
-		defer end.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-l.quit:
-				return
-			case <-end.C:
-				return
-			case <-tick.C:
-			}
-			select {
-			case tokens <- i:
-			default:
-				l.mu.Lock()
-				l.skipped++
-				l.mu.Unlock()
-			}
-		}
-	})
-	for range workers {
-		wg.Go(func() {
-			for i := range tokens {
-				l.do(base, routes[i%len(routes)], i)
-			}
-		})
+	var body struct {
+		Budget struct {
+			Node    string `json:"node"`
+			Retries int    `json:"retries"`
+		} `json:"budget"`
 	}
-	go func() {
-		wg.Wait()
-		tr.CloseIdleConnections()
-		close(l.done)
-	}()
-	t.Cleanup(l.stop)
-	return l
-}
-
-func (l *load) do(base, route string, i int) {
-	h := hit{route: route, start: time.Now()}
-	resp, err := l.client.Get(base + route + "n" + strconv.Itoa(i))
-	if err == nil {
-		h.status = resp.StatusCode
-		var body struct {
-			Budget struct {
-				Node    string `json:"node"`
-				Retries int    `json:"retries"`
-			} `json:"budget"`
-		}
-		b, rerr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch {
-		case rerr != nil:
-			err = rerr
-		case resp.StatusCode == http.StatusOK:
-			if jerr := json.Unmarshal(b, &body); jerr != nil {
-				err = fmt.Errorf("decoding %q: %w", b, jerr)
-			}
-			h.node, h.retries = body.Budget.Node, body.Budget.Retries
-		default:
-			err = fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-		}
+	if err := json.Unmarshal(b, &body); err != nil {
+		return fmt.Errorf("decoding %q: %w", b, err)
 	}
-	h.err, h.end = err, time.Now()
-	l.mu.Lock()
-	l.hits = append(l.hits, h)
-	l.mu.Unlock()
+	h.Node, h.Retries = body.Budget.Node, body.Budget.Retries
+	return nil
 }
 
-// stop ends the load and waits for the requests in flight.
-func (l *load) stop() {
-	l.stopper.Do(func() { close(l.quit) })
-	<-l.done
-}
-
-// wait waits for the load to reach its time limit.
-func (l *load) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case <-l.done:
-	case <-time.After(time.Minute):
-		t.Fatal("the load generator did not finish")
-	}
-}
-
-// snapshot returns the hits so far. Hits are only appended, so the returned
-// prefix is never written again.
-func (l *load) snapshot() []hit {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.hits[:len(l.hits):len(l.hits)]
-}
-
-// waitFor polls the hits until cond accepts them, failing after within.
-func (l *load) waitFor(t *testing.T, what string, within time.Duration, cond func([]hit) bool) time.Duration {
-	t.Helper()
-	return eventually(t, what, within, func() bool { return cond(l.snapshot()) })
-}
-
-// waitServed waits until every node has answered a request started at or
-// after since.
-func (l *load) waitServed(t *testing.T, since time.Time, within time.Duration, nodes ...string) {
-	t.Helper()
-	l.waitServedN(t, since, 1, within, nodes...)
-}
-
-// waitServedN waits until every node has answered n requests started at or
-// after since.
-func (l *load) waitServedN(t *testing.T, since time.Time, n int, within time.Duration, nodes ...string) {
-	t.Helper()
-	l.waitFor(t, fmt.Sprintf("%d answers from each of %v", n, nodes), within, func(hs []hit) bool {
-		seen := map[string]int{}
-		for _, h := range hs {
-			if h.ok() && !h.start.Before(since) {
-				seen[h.node]++
-			}
-		}
-		for _, node := range nodes {
-			if seen[node] < n {
-				return false
-			}
-		}
-		return true
-	})
-}
+// route returns the route of a hit's path: the path less its last segment.
+func route(h hit) string { return h.Path[:strings.LastIndexByte(h.Path, '/')+1] }
 
 // waitMore waits until n requests started at or after since have ended.
-func (l *load) waitMore(t *testing.T, since time.Time, n int, within time.Duration) {
+func waitMore(t *testing.T, ld *eload.Load, since time.Time, n int, within time.Duration) {
 	t.Helper()
-	l.waitFor(t, fmt.Sprintf("%d more requests", n), within, func(hs []hit) bool {
-		return len(hitsSince(hs, since)) >= n
+	ld.WaitFor(t, fmt.Sprintf("%d more requests", n), within, func(hs []hit) bool {
+		return len(eload.Since(hs, since)) >= n
 	})
-}
-
-// hitsSince returns the hits started at or after since.
-func hitsSince(hs []hit, since time.Time) []hit {
-	var out []hit
-	for _, h := range hs {
-		if !h.start.Before(since) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// hitsBetween returns the hits started in [from, to).
-func hitsBetween(hs []hit, from, to time.Time) []hit {
-	var out []hit
-	for _, h := range hs {
-		if !h.start.Before(from) && h.start.Before(to) {
-			out = append(out, h)
-		}
-	}
-	return out
 }
 
 // loadSummary counts hits per route and per node, and lists the failures.
@@ -430,12 +274,12 @@ type loadSummary struct {
 func summarize(hs []hit) loadSummary {
 	s := loadSummary{total: len(hs), failures: map[string][]hit{}, byNode: map[string]int{}}
 	for _, h := range hs {
-		if !h.ok() {
-			s.failures[h.route] = append(s.failures[h.route], h)
+		if !h.OK() {
+			s.failures[route(h)] = append(s.failures[route(h)], h)
 			continue
 		}
-		s.byNode[h.node]++
-		if h.retries > 0 {
+		s.byNode[h.Node]++
+		if h.Retries > 0 {
 			s.retried++
 		}
 	}
@@ -449,13 +293,7 @@ func (s loadSummary) mustNotFail(t *testing.T, what string, routes ...string) {
 	t.Helper()
 	for _, r := range routes {
 		if f := s.failures[r]; len(f) > 0 {
-			for i, h := range f {
-				if i == 10 {
-					t.Logf("... and %d more", len(f)-i)
-					break
-				}
-				t.Logf("failed: %s", h)
-			}
+			eload.LogFailures(t, f)
 			t.Errorf("%s: %d of the requests to %s failed, want none", what, len(f), r)
 		}
 	}

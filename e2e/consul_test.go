@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/registry/consul/consultest"
 )
@@ -31,7 +32,7 @@ func TestConsulSIGKILLedNodeIsDropped(t *testing.T) {
 	b := startGreeter(t, agent, "-ttl", ttl.String())
 	gw := startConsulGateway(t, agent.Addr())
 	ld := startLoad(t, gw.url, 60, 2*time.Minute, httpRoute, rpcRoute)
-	ld.waitServedN(t, time.Time{}, 20, 30*time.Second, a.addr, b.addr) // steady traffic on both
+	ld.WaitServed(t, time.Time{}, 20, 30*time.Second, a.addr, b.addr) // steady traffic on both
 
 	killAt := time.Now()
 	b.p.signal(syscall.SIGKILL)
@@ -42,14 +43,14 @@ func TestConsulSIGKILLedNodeIsDropped(t *testing.T) {
 	// gateway has stopped sending to b once a clean stretch of answers
 	// follows the last such request.
 	var lastToB time.Time
-	ld.waitFor(t, "a clean second of traffic on the survivor alone", ttl+30*time.Second, func(hs []hit) bool {
+	ld.WaitFor(t, "a clean second of traffic on the survivor alone", ttl+30*time.Second, func(hs []hit) bool {
 		lastToB = killAt
-		for _, h := range hitsSince(hs, killAt) {
-			if h.retries > 0 || h.node == b.addr {
-				lastToB = h.start
+		for _, h := range eload.Since(hs, killAt) {
+			if h.Retries > 0 || h.Node == b.addr {
+				lastToB = h.Start
 			}
 		}
-		return time.Since(lastToB) > time.Second && len(hitsSince(hs, lastToB)) > 40
+		return time.Since(lastToB) > time.Second && len(eload.Since(hs, lastToB)) > 40
 	})
 	gw.waitGatewayNodes(t, 1, 10*time.Second) // it was discovery, not luck
 	detect := lastToB.Sub(killAt)
@@ -59,9 +60,9 @@ func TestConsulSIGKILLedNodeIsDropped(t *testing.T) {
 		t.Errorf("the gateway kept sending to the killed node for %s, want within %s", detect, limit)
 	}
 
-	ld.stop()
-	all := summarize(ld.snapshot())
-	since := summarize(hitsSince(ld.snapshot(), killAt))
+	ld.Stop()
+	all := summarize(ld.Hits())
+	since := summarize(eload.Since(ld.Hits(), killAt))
 	t.Logf("SIGKILL: %d requests in all, %d after the kill, of which %d answered by the survivor after a retry; failures: GET %s %d, RPC %s %d",
 		all.total, since.total, since.retried, httpRoute, all.failed(httpRoute), rpcRoute, all.failed(rpcRoute))
 	all.mustNotFail(t, "SIGKILL", httpRoute)
@@ -104,7 +105,7 @@ func TestConsulSIGTERMedNodeLosesNoRequest(t *testing.T) {
 	b := startGreeter(t, agent, "-ttl", "2s", "-propagation-delay", "1s")
 	gw := startConsulGateway(t, agent.Addr())
 	ld := startLoad(t, gw.url, 60, 2*time.Minute, httpRoute, rpcRoute)
-	ld.waitServedN(t, time.Time{}, 20, 30*time.Second, a.addr, b.addr) // steady traffic on both
+	ld.WaitServed(t, time.Time{}, 20, 30*time.Second, a.addr, b.addr) // steady traffic on both
 
 	termAt := time.Now()
 	b.p.signal(syscall.SIGTERM)
@@ -115,22 +116,22 @@ func TestConsulSIGTERMedNodeLosesNoRequest(t *testing.T) {
 	gwAt := gw.waitGatewayNodes(t, 1, 30*time.Second)
 	b.stopped(t)
 	exitAt := time.Now()
-	ld.waitMore(t, exitAt, 60, 30*time.Second)
-	ld.stop()
+	waitMore(t, ld, exitAt, 60, 30*time.Second)
+	ld.Stop()
 
-	hs := ld.snapshot()
+	hs := ld.Hits()
 	var lastB time.Time
 	servedAfterDereg := 0
 	for _, h := range hs {
-		if h.ok() && h.node == b.addr {
-			lastB = h.start
-			if !h.start.Before(deregAt) {
+		if h.OK() && h.Node == b.addr {
+			lastB = h.Start
+			if !h.Start.Before(deregAt) {
 				servedAfterDereg++
 			}
 		}
 	}
-	for _, h := range hitsSince(hs, gwAt) {
-		if h.node == b.addr {
+	for _, h := range eload.Since(hs, gwAt) {
+		if h.Node == b.addr {
 			t.Errorf("after the gateway dropped the stopped node it still served %s", h)
 		}
 	}
@@ -159,7 +160,7 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 	b := startGreeter(t, agent, flags...)
 	gw := startConsulGateway(t, agent.Addr())
 	ld := startLoad(t, gw.url, 60, 3*time.Minute, httpRoute, rpcRoute)
-	ld.waitServedN(t, time.Time{}, 20, 30*time.Second, a.addr, b.addr) // steady traffic on both
+	ld.WaitServed(t, time.Time{}, 20, 30*time.Second, a.addr, b.addr) // steady traffic on both
 	gw.waitGatewayNodes(t, 2, 30*time.Second)
 
 	const outage = 30 * time.Second
@@ -181,7 +182,7 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 		return hasAddr(up, a.addr) && hasAddr(up, b.addr)
 	})
 	resyncAt := gw.waitGatewayNodes(t, 2, 30*time.Second)
-	during := summarize(hitsBetween(ld.snapshot(), stopAt, restartAt))
+	during := summarize(eload.Between(ld.Hits(), stopAt, restartAt))
 	t.Logf("outage: %s without Consul (gateway saw it after %s; at the end stale for %s, serving %d nodes): %d requests, by node %v; failures: GET %d, RPC %d",
 		restartAt.Sub(stopAt).Round(time.Millisecond), noticed.Round(time.Millisecond), st.StaleFor, st.Nodes,
 		during.total, during.byNode, during.failed(httpRoute), during.failed(rpcRoute))
@@ -194,8 +195,8 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 
 	// A node started after Consul's return.
 	c := startGreeter(t, agent, flags...)
-	ld.waitServed(t, c.registeredAt, 30*time.Second, c.addr)
-	took := firstAnswer(ld.snapshot(), c.addr).Sub(c.registeredAt)
+	ld.WaitServed(t, c.registeredAt, 1, 30*time.Second, c.addr)
+	took := firstAnswer(ld.Hits(), c.addr).Sub(c.registeredAt)
 	t.Logf("outage: a node registered after Consul's return got its first request %s after registering", took.Round(time.Millisecond))
 	if took > 10*time.Second {
 		t.Errorf("the new node got traffic %s after registering, want within 10s", took)
@@ -206,11 +207,11 @@ func TestConsulOutageKeepsServing(t *testing.T) {
 	a.p.signal(syscall.SIGTERM)
 	gwAt := gw.waitGatewayNodes(t, 2, 30*time.Second)
 	a.stopped(t)
-	ld.waitMore(t, time.Now(), 60, 30*time.Second)
-	ld.stop()
-	hs := ld.snapshot()
-	for _, h := range hitsSince(hs, gwAt) {
-		if h.node == a.addr {
+	waitMore(t, ld, time.Now(), 60, 30*time.Second)
+	ld.Stop()
+	hs := ld.Hits()
+	for _, h := range eload.Since(hs, gwAt) {
+		if h.Node == a.addr {
 			t.Errorf("after the gateway dropped the stopped node it still served %s", h)
 		}
 	}
@@ -228,20 +229,20 @@ func TestConsulNewNodeGetsTraffic(t *testing.T) {
 	a := startGreeter(t, agent)
 	gw := startConsulGateway(t, agent.Addr())
 	ld := startLoad(t, gw.url, 60, time.Minute, httpRoute, rpcRoute)
-	ld.waitServedN(t, time.Time{}, 20, 30*time.Second, a.addr)
+	ld.WaitServed(t, time.Time{}, 20, 30*time.Second, a.addr)
 
 	b := startGreeter(t, agent)
-	ld.waitServed(t, b.registeredAt, 30*time.Second, b.addr)
-	took := firstAnswer(ld.snapshot(), b.addr).Sub(b.registeredAt)
+	ld.WaitServed(t, b.registeredAt, 1, 30*time.Second, b.addr)
+	took := firstAnswer(ld.Hits(), b.addr).Sub(b.registeredAt)
 	t.Logf("new node: first request %s after it registered", took.Round(time.Millisecond))
 	if took > 10*time.Second {
 		t.Errorf("the new node got traffic %s after registering, want within 10s", took)
 	}
 	since := time.Now()
-	ld.waitMore(t, since, 60, 30*time.Second)
-	ld.stop()
-	hs := ld.snapshot()
-	later := summarize(hitsSince(hs, since))
+	waitMore(t, ld, since, 60, 30*time.Second)
+	ld.Stop()
+	hs := ld.Hits()
+	later := summarize(eload.Since(hs, since))
 	if later.byNode[a.addr] == 0 || later.byNode[b.addr] == 0 {
 		t.Errorf("after the new node joined, requests by node %v, want both", later.byNode)
 	}
@@ -260,8 +261,8 @@ func TestConsulRequestsDoNotGrowWithTraffic(t *testing.T) {
 	proxy := startConsulProxy(t, agent.Addr())
 	gw := startConsulGateway(t, proxy.addr)
 	warm := startLoad(t, gw.url, 20, 30*time.Second, httpRoute, rpcRoute)
-	warm.waitServed(t, time.Time{}, 30*time.Second, a.addr) // the first lookup starts the watch
-	warm.stop()
+	warm.WaitServed(t, time.Time{}, 1, 30*time.Second, a.addr) // the first lookup starts the watch
+	warm.Stop()
 	gw.waitGatewayNodes(t, 1, 10*time.Second)
 
 	const window = 3 * time.Second
@@ -274,16 +275,13 @@ func TestConsulRequestsDoNotGrowWithTraffic(t *testing.T) {
 	run := func(rate int) result {
 		from := time.Now()
 		ld := startLoad(t, gw.url, rate, window, httpRoute, rpcRoute)
-		ld.wait(t)
+		ld.Wait(t)
 		to := time.Now()
-		hs := ld.snapshot()
+		hs := ld.Hits()
 		s := summarize(hs)
 		s.mustNotFail(t, "counting Consul requests", httpRoute, rpcRoute)
 		all, health := proxy.count(from, to)
-		ld.mu.Lock()
-		skipped := ld.skipped
-		ld.mu.Unlock()
-		return result{rate: rate, hits: len(hs), achieved: achievedRate(hs, to.Sub(from)), all: all, health: health, skipped: skipped}
+		return result{rate: rate, hits: len(hs), achieved: achievedRate(hs, to.Sub(from)), all: all, health: health, skipped: ld.Skipped()}
 	}
 	slow, fast := run(20), run(200)
 	total, _ := proxy.count(time.Time{}, time.Now())
@@ -305,8 +303,8 @@ func TestConsulRequestsDoNotGrowWithTraffic(t *testing.T) {
 func firstAnswer(hs []hit, node string) time.Time {
 	var first time.Time
 	for _, h := range hs {
-		if h.ok() && h.node == node && (first.IsZero() || h.end.Before(first)) {
-			first = h.end
+		if h.OK() && h.Node == node && (first.IsZero() || h.End.Before(first)) {
+			first = h.End
 		}
 	}
 	return first

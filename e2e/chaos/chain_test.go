@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestChainBrownout sends GETs through a chain of three hops of chaosnodes,
@@ -33,7 +35,7 @@ func TestChainBrownout(t *testing.T) {
 	c.nodes(2, "mid", "-next", "leaf")
 	c.nodes(2, "front", "-next", "mid")
 	ld := startLoad(t, c.url, cfg.chainRate, workers(cfg.chainRate, time.Second), 5*time.Minute, gets("/chain/", nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(leaves)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(leaves)...)
 
 	before, failedBefore := requests(leaves)
 	from := time.Now()
@@ -41,11 +43,11 @@ func TestChainBrownout(t *testing.T) {
 		l.set(0, 0.5)
 	}
 	time.Sleep(cfg.chainWindow)
-	ld.stop()
+	ld.Stop()
 	after, failedAfter := requests(leaves)
 	leafAttempts, leafFailed := after-before, failedAfter-failedBefore
 
-	s := tallyOf(startedSince(ld.snapshot(), from), http.MethodGet)
+	s := tallyOf(eload.Since(ld.Hits(), from), http.MethodGet)
 	success := float64(s.ok) / float64(s.sent)
 	attempts := float64(leafAttempts) / float64(s.sent)
 	figures(t, "3-hop, leaf 50% 503",

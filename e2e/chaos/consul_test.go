@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestConsulOutage stops the Consul agent for the outage under GETs and
@@ -15,7 +17,7 @@ func TestConsulOutage(t *testing.T) {
 	c := newCluster(t)
 	nodes := c.nodes(3, "work")
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), 5*time.Minute, getsAndPosts(nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 	eventually(t, "the gateway to serve the 3 nodes", time.Minute, func() bool { return c.gatewaySees("work", 3) })
 
 	down := time.Now()
@@ -25,11 +27,11 @@ func TestConsulOutage(t *testing.T) {
 	c.agent.Restart()
 	restarted := time.Now()
 	resync := eventually(t, "the gateway to re-sync the 3 nodes", 2*time.Minute, func() bool { return c.gatewaySees("work", 3) })
-	ld.waitServed(t, time.Now(), 20, time.Minute, addrs(nodes)...)
-	ld.stop()
+	ld.WaitServed(t, time.Now(), 20, time.Minute, addrs(nodes)...)
+	ld.Stop()
 
-	hs := ld.snapshot()
-	during := tallyOf(startedBetween(hs, down, back), "")
+	hs := ld.Hits()
+	during := tallyOf(eload.Between(hs, down, back), "")
 	gets, posts := tallyOf(hs, http.MethodGet), tallyOf(hs, http.MethodPost)
 	figures(t, "Consul down",
 		"%s down, %d req/s | during: %d sent, %d failed | re-synced %s after Consul's return (restart took %s) | whole run: GET %d sent, %d failed %s; POST %d sent, %d failed %s",

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestSIGSTOP stops one of three nodes (SIGSTOP: its connections stay open
@@ -16,7 +18,7 @@ func TestSIGSTOP(t *testing.T) {
 	c := newCluster(t)
 	nodes := c.nodes(3, "work")
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, 2*time.Second), 5*time.Minute, gets("/work/", budgetHeader(time.Second)))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
 	b := nodes[1]
 	stopped := time.Now()
@@ -32,16 +34,16 @@ func TestSIGSTOP(t *testing.T) {
 	// Back in service: reported, not a goal.
 	backIn := "not within 30s"
 	for end := resumed.Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if tallyOf(startedSince(ld.snapshot(), resumed), "").byNode[b.addr] > 0 {
+		if tallyOf(eload.Since(ld.Hits(), resumed), "").byNode[b.addr] > 0 {
 			backIn = ms(time.Since(resumed))
 			break
 		}
 	}
-	ld.stop()
+	ld.Stop()
 
-	hs := ld.snapshot()
+	hs := ld.Hits()
 	all := tallyOf(hs, http.MethodGet)
-	during := tallyOf(startedBetween(hs, stopped, resumed), http.MethodGet)
+	during := tallyOf(eload.Between(hs, stopped, resumed), http.MethodGet)
 	crit := "not within the stop"
 	if critical >= 0 {
 		crit = "after " + ms(critical)

@@ -41,7 +41,7 @@ func killScenario(t *testing.T, svc time.Duration) {
 	nodes := c.nodes(3, "work", "-delay", svc.String())
 	limit := time.Duration(cfg.kills)*cfg.killEvery + 3*time.Minute // a bound; stop ends it
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), limit, getsAndPosts(nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
 	var kills []kill
 	for k := range cfg.kills {
@@ -52,25 +52,25 @@ func killScenario(t *testing.T, svc time.Duration) {
 		b.restart()
 		time.Sleep(time.Until(before.Add(cfg.killEvery)))
 	}
-	ld.stop()
+	ld.Stop()
 
-	hs := ld.snapshot()
+	hs := ld.Hits()
 	gets, posts := tallyOf(hs, http.MethodGet), tallyOf(hs, http.MethodPost)
 	w := c.readWrites()
 	var inFlight, lost, duplicated, failedWritten, maybeWritten int
 	var outside []hit // POST failures the goal does not allow
 	for _, h := range hs {
-		if h.method != http.MethodPost {
+		if h.Method != http.MethodPost {
 			continue
 		}
-		written := w.written[h.id] > 0
-		if h.ok() {
+		written := w.written[h.ID] > 0
+		if h.OK() {
 			if !written {
 				lost++
 			}
 			continue
 		}
-		maybe := h.err == nil && h.status == http.StatusBadGateway && h.typ == problem.TypeMaybeDone
+		maybe := h.Err == nil && h.Status == http.StatusBadGateway && h.Type == problem.TypeMaybeDone
 		switch {
 		case maybe && written:
 			maybeWritten++
@@ -79,7 +79,7 @@ func killScenario(t *testing.T, svc time.Duration) {
 		}
 		onKilled := false
 		for _, k := range kills {
-			if h.start.Before(k.gone) && h.end.After(k.before) && !w.receivedElsewhere(h.id, k.node) {
+			if h.Start.Before(k.gone) && h.End.After(k.before) && !w.receivedElsewhere(h.ID, k.node) {
 				onKilled = true
 			}
 		}
@@ -98,7 +98,7 @@ func killScenario(t *testing.T, svc time.Duration) {
 	figures(t, "SIGKILL svc="+svc.String(),
 		"%d kills, %d req/s | GET %d sent, %d failed %s | POST %d sent, %d failed %s, %d of them in flight on the killed node | lost %d, duplicated %d, failed-but-written %d (may-have-been-processed and written: %d) | ticks skipped %d",
 		len(kills), cfg.rate, gets.sent, gets.failures(), gets.kindList(), posts.sent, posts.failures(), posts.kindList(),
-		inFlight, lost, duplicated, failedWritten, maybeWritten, ld.skips())
+		inFlight, lost, duplicated, failedWritten, maybeWritten, ld.Skipped())
 
 	if gets.failures() > 0 {
 		gets.showFailures(t)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestOverload offers three times what three nodes can serve (each serves
@@ -31,24 +33,24 @@ func TestOverload(t *testing.T) {
 	warm(t, c, bs)
 
 	ld := startLoad(t, c.url, offered, workers(offered, 2*budget), 5*time.Minute, gets("/work/", budgetHeader(budget)))
-	from := ld.sent.Add(warmup)
+	from := ld.Started().Add(warmup)
 	time.Sleep(warmup + cfg.overload)
 	end := time.Now()
-	ld.stop()
+	ld.Stop()
 
-	win := startedBetween(ld.snapshot(), from, end)
+	win := eload.Between(ld.Hits(), from, end)
 	var ok, shed, late int
 	var admittedFailed []hit
 	for _, h := range win {
 		switch {
-		case h.err == nil && (h.status == http.StatusTooManyRequests ||
-			h.status == http.StatusServiceUnavailable && h.retryAfter != ""):
+		case h.Err == nil && (h.Status == http.StatusTooManyRequests ||
+			h.Status == http.StatusServiceUnavailable && h.RetryAfter != ""):
 			shed++
-		case !h.ok():
+		case !h.OK():
 			admittedFailed = append(admittedFailed, h)
 		default:
 			ok++
-			if h.end.Sub(h.start) > budget+grace {
+			if h.End.Sub(h.Start) > budget+grace {
 				late++
 			}
 		}
@@ -103,7 +105,7 @@ func warm(t *testing.T, c *cluster, bs []*backend) {
 func quantileOK(hs []hit, q float64) time.Duration {
 	var ok []hit
 	for _, h := range hs {
-		if h.ok() {
+		if h.OK() {
 			ok = append(ok, h)
 		}
 	}

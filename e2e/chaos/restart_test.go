@@ -17,18 +17,18 @@ func TestSIGTERMRollingRestart(t *testing.T) {
 	c := newCluster(t)
 	nodes := c.nodes(3, "work")
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), 5*time.Minute, getsAndPosts(nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
 	from := time.Now()
 	for _, b := range nodes {
 		b.term()
 		b.restart()
-		ld.waitServed(t, b.registeredAt, 20, time.Minute, b.addr)
+		ld.WaitServed(t, b.registeredAt, 20, time.Minute, b.addr)
 	}
 	took := time.Since(from)
-	ld.stop()
+	ld.Stop()
 
-	hs := ld.snapshot()
+	hs := ld.Hits()
 	gets, posts := tallyOf(hs, http.MethodGet), tallyOf(hs, http.MethodPost)
 	lost, duplicated := writeFaults(c.readWrites(), hs)
 	figures(t, "SIGTERM rolling restart",
@@ -55,7 +55,7 @@ func TestReadd(t *testing.T) {
 	c := newCluster(t)
 	nodes := c.nodes(3, "work")
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), 10*time.Minute, gets("/work/", nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
 	var delays []string
 	slow := 0
@@ -75,11 +75,11 @@ func TestReadd(t *testing.T) {
 			slow++
 			t.Errorf("restart %d: node %s got its first request %s after passing its check, want within %s", i+1, b.addr, d, goal)
 		}
-		ld.waitServed(t, time.Now(), 20, 2*time.Minute, addrs(nodes)...)
+		ld.WaitServed(t, time.Now(), 20, 2*time.Minute, addrs(nodes)...)
 	}
-	ld.stop()
+	ld.Stop()
 
-	gets := tallyOf(ld.snapshot(), http.MethodGet)
+	gets := tallyOf(ld.Hits(), http.MethodGet)
 	figures(t, "readd", "%d restarts, %d req/s | first request after passing: %s | GET %d sent, %d failed %s",
 		cfg.readds, cfg.rate, strings.Join(delays, ", "), gets.sent, gets.failures(), gets.kindList())
 	if gets.failures() > 0 {
@@ -92,7 +92,7 @@ func TestReadd(t *testing.T) {
 // the ids written more than once (duplicated).
 func writeFaults(w writeLog, hs []hit) (lost, duplicated int) {
 	for _, h := range hs {
-		if h.method == http.MethodPost && h.ok() && w.written[h.id] == 0 {
+		if h.Method == http.MethodPost && h.OK() && w.written[h.ID] == 0 {
 			lost++
 		}
 	}

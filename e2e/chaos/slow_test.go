@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestSlowNode adds 800 ms to one node of three under GETs. Goal: no GET
@@ -14,17 +16,17 @@ func TestSlowNode(t *testing.T) {
 	c := newCluster(t)
 	nodes := c.nodes(3, "work")
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, 2*time.Second), 5*time.Minute, gets("/work/", nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
 	slow := nodes[0]
 	slow.set(800*time.Millisecond, 0)
 	from := time.Now()
 	time.Sleep(cfg.window)
-	ld.stop()
+	ld.Stop()
 
-	hs := ld.snapshot()
+	hs := ld.Hits()
 	all := tallyOf(hs, http.MethodGet)
-	win := startedSince(hs, from)
+	win := eload.Since(hs, from)
 	s := tallyOf(win, http.MethodGet)
 	figures(t, "one node +800ms",
 		"%s, %d req/s | GET %d sent, %d failed %s | slow node's share %.1f%% | latency p50 %s, p99 %s",
@@ -45,19 +47,19 @@ func TestBrownout(t *testing.T) {
 	c := newCluster(t)
 	nodes := c.nodes(3, "work")
 	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), 5*time.Minute, gets("/work/", nil))
-	ld.waitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
 
 	before, _ := requests(nodes)
 	from := time.Now()
 	nodes[0].set(0, 0.5)
 	time.Sleep(cfg.window)
-	ld.stop()
+	ld.Stop()
 	after, _ := requests(nodes)
 	attemptsSeen := after - before
 
-	hs := ld.snapshot()
+	hs := ld.Hits()
 	all := tallyOf(hs, http.MethodGet)
-	s := tallyOf(startedSince(hs, from), http.MethodGet)
+	s := tallyOf(eload.Since(hs, from), http.MethodGet)
 	attempts := float64(attemptsSeen) / float64(s.sent)
 	figures(t, "one node 50% 503",
 		"%s, %d req/s | GET %d sent, %d failed %s | %.3f attempts per request | browned-out node's share of successes %.1f%%",
@@ -78,7 +80,7 @@ func quantile(hs []hit, q float64) time.Duration {
 	}
 	ds := make([]time.Duration, len(hs))
 	for i, h := range hs {
-		ds[i] = h.end.Sub(h.start)
+		ds[i] = h.End.Sub(h.Start)
 	}
 	slices.Sort(ds)
 	return ds[min(len(ds)-1, int(q*float64(len(ds))))]

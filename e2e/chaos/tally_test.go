@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // tally counts the hits of one method: successes by node and failures by
@@ -21,13 +23,13 @@ type tally struct {
 func tallyOf(hs []hit, method string) tally {
 	s := tally{kinds: map[string]int{}, byNode: map[string]int{}}
 	for _, h := range hs {
-		if method != "" && h.method != method {
+		if method != "" && h.Method != method {
 			continue
 		}
 		s.sent++
-		if h.ok() {
+		if h.OK() {
 			s.ok++
-			s.byNode[h.node]++
+			s.byNode[h.Node]++
 			continue
 		}
 		s.failed = append(s.failed, h)
@@ -39,10 +41,10 @@ func tallyOf(hs []hit, method string) tally {
 // kindOf names a failure: the status and the problem type's last part, or
 // "transport" for a request that got no answer.
 func kindOf(h hit) string {
-	if h.err != nil && h.status == 0 {
+	if h.Err != nil && h.Status == 0 {
 		return "transport"
 	}
-	return fmt.Sprintf("%d %s", h.status, strings.TrimPrefix(h.typ, "urn:sluice:problem:"))
+	return fmt.Sprintf("%d %s", h.Status, strings.TrimPrefix(h.Type, "urn:sluice:problem:"))
 }
 
 // failures returns the count of failed hits.
@@ -79,29 +81,7 @@ func (s tally) share(node string) float64 {
 // showFailures logs up to ten of the failed hits, for a failing goal.
 func (s tally) showFailures(t *testing.T) {
 	t.Helper()
-	for i, h := range s.failed {
-		if i == 10 {
-			t.Logf("... and %d more", len(s.failed)-i)
-			return
-		}
-		t.Logf("failed: %s", h)
-	}
-}
-
-// startedBetween returns the hits that started in [from, to).
-func startedBetween(hs []hit, from, to time.Time) []hit {
-	var out []hit
-	for _, h := range hs {
-		if !h.start.Before(from) && h.start.Before(to) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// startedSince returns the hits that started at or after from.
-func startedSince(hs []hit, from time.Time) []hit {
-	return startedBetween(hs, from, time.Now().Add(time.Hour))
+	eload.LogFailures(t, s.failed)
 }
 
 // figures prints a scenario's figures as one table row, so that the rows of

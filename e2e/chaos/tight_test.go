@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	eload "github.com/sluicehq/sluice/e2e/internal/load"
 )
 
 // TestTightClient has one client ask for a 50 ms budget (Sluice-Budget:
@@ -17,23 +19,23 @@ func TestTightClient(t *testing.T) {
 	nodes := c.nodes(3, "work", "-delay", "150ms")
 	rate := max(20, cfg.rate/4)
 	others := startLoad(t, c.url, rate, workers(rate, 2*time.Second), 5*time.Minute, gets("/work/", nil))
-	others.waitServed(t, time.Time{}, 10, time.Minute, addrs(nodes)...)
+	others.WaitServed(t, time.Time{}, 10, time.Minute, addrs(nodes)...)
 
 	from := time.Now()
 	tight := startLoad(t, c.url, rate, workers(rate, time.Second), 5*time.Minute, gets("/work/", budgetHeader(50*time.Millisecond)))
 	time.Sleep(cfg.window)
-	tight.stop()
-	others.stop()
+	tight.Stop()
+	others.Stop()
 
-	ts := tallyOf(tight.snapshot(), "")
+	ts := tallyOf(tight.Hits(), "")
 	not504 := 0
-	for _, h := range tight.snapshot() {
-		if h.err != nil || h.status != http.StatusGatewayTimeout {
+	for _, h := range tight.Hits() {
+		if h.Err != nil || h.Status != http.StatusGatewayTimeout {
 			not504++
 		}
 	}
-	all := tallyOf(others.snapshot(), "")
-	during := tallyOf(startedSince(others.snapshot(), from), "")
+	all := tallyOf(others.Hits(), "")
+	during := tallyOf(eload.Since(others.Hits(), from), "")
 	figures(t, "tight client",
 		"%s, %d + %d req/s | tight (ms=50, nodes need 150ms): %d sent, %d not 504 %s | others: %d sent while it ran, %d failed in the whole run %s",
 		ms(cfg.window), rate, rate, ts.sent, not504, ts.kindList(), during.sent, all.failures(), all.kindList())
