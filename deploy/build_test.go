@@ -10,10 +10,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testbin"
 )
 
 // shellWords splits a RUN line as sh would for the simple words the
@@ -128,9 +131,10 @@ func TestImageBinary(t *testing.T) {
 		t.Fatalf("SLUICE_LISTEN %q: %v", vars["SLUICE_LISTEN"], err)
 	}
 	adminHost, _, _ := net.SplitHostPort(vars["SLUICE_ADMIN_LISTEN"])
+	ports := testbin.FreePorts(t, 2) // distinct: see FreePorts
 	runEnv := append(os.Environ(),
-		"SLUICE_LISTEN="+net.JoinHostPort(host, freePort(t)),
-		"SLUICE_ADMIN_LISTEN="+net.JoinHostPort(adminHost, freePort(t)))
+		"SLUICE_LISTEN="+net.JoinHostPort(host, strconv.Itoa(ports[0])),
+		"SLUICE_ADMIN_LISTEN="+net.JoinHostPort(adminHost, strconv.Itoa(ports[1])))
 
 	logs := new(syncBuffer)
 	gw := exec.CommandContext(ctx, bin)
@@ -212,16 +216,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }

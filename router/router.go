@@ -52,37 +52,22 @@ func noteRoute(r *Route, next http.Handler) http.Handler {
 	})
 }
 
-// arrivalOf finds the Arrival of w, or of a writer w wraps (a route's
-// middleware may wrap the writer, as compression does, and then provides
-// Unwrap as http.ResponseController expects).
-func arrivalOf(w http.ResponseWriter) (Arrival, bool) {
+// writerAs finds w as a T (Arrival, Annotator), or a writer w wraps that
+// is one: a route's middleware may wrap the writer, as compression does,
+// and then provides Unwrap as http.ResponseController expects.
+func writerAs[T any](w http.ResponseWriter) (T, bool) {
 	for range 16 {
-		if a, ok := w.(Arrival); ok {
+		if a, ok := w.(T); ok {
 			return a, true
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
-			return nil, false
+			break
 		}
 		w = u.Unwrap()
 	}
-	return nil, false
-}
-
-// annotatorOf finds the Annotator of w, or of a writer w wraps, as
-// arrivalOf finds the Arrival.
-func annotatorOf(w http.ResponseWriter) (Annotator, bool) {
-	for range 16 {
-		if a, ok := w.(Annotator); ok {
-			return a, true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil, false
-		}
-		w = u.Unwrap()
-	}
-	return nil, false
+	var none T
+	return none, false
 }
 
 // Options tune a Router. The zero value is usable.
@@ -296,7 +281,7 @@ type routeHandler struct {
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.opts.Now()
-	if a, ok := arrivalOf(w); ok {
+	if a, ok := writerAs[Arrival](w); ok {
 		start = a.Arrival()
 	}
 	if h.route.Stream != nil {
@@ -322,7 +307,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the budget ran below this route's minimum before the request could be forwarded")
 		return
 	}
-	if a, ok := annotatorOf(w); ok {
+	if a, ok := writerAs[Annotator](w); ok {
 		a.NoteBudget(grant, info.Deadline)
 	}
 	ctx, cancel := budget.NewContext(r.Context(), info)

@@ -51,10 +51,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
+		port := testbin.FreePorts(t, 1)[0]
 		s, err := start(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			return s
@@ -141,15 +138,6 @@ func (s *Server) Do(t testing.TB, args ...string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimRight(line, "\r\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitPing waits until addr answers PING with PONG, the process exits, or
