@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/promhist"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/upstream"
 )
@@ -38,7 +39,7 @@ func NewUpstream(reg prometheus.Registerer) *Upstream {
 			Name: "sluice_upstream_attempts_total",
 			Help: "Attempts sent to a service's nodes, by service, outcome (as upstream.Outcome classifies it) and kind (first, retry, hedge).",
 		}, []string{"service", "outcome", "kind"}),
-		latency: prometheus.NewHistogramVec(histogramOpts("sluice_upstream_attempt_duration_seconds",
+		latency: prometheus.NewHistogramVec(promhist.Opts("sluice_upstream_attempt_duration_seconds",
 			"Time from sending an attempt to its answer's header or its failure, by service.", DurationBuckets),
 			[]string{"service"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -53,10 +54,10 @@ func NewUpstream(reg prometheus.Registerer) *Upstream {
 			Name: "sluice_upstream_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by service, from and to (closed, half-open, open).",
 		}, []string{"service", "from", "to"}),
-		remaining: prometheus.NewHistogramVec(histogramOpts("sluice_budget_remaining_seconds",
+		remaining: prometheus.NewHistogramVec(promhist.Opts("sluice_budget_remaining_seconds",
 			"Budget left, as sent in Sluice-Budget, when each upstream attempt starts, by service and hop (the receiver's hop number, from the wire header).",
 			BudgetBuckets), []string{"service", "hop"}),
-		received: prometheus.NewHistogramVec(histogramOpts("sluice_budget_received_seconds",
+		received: prometheus.NewHistogramVec(promhist.Opts("sluice_budget_received_seconds",
 			"Budget a backend received with a request (budget.Inbound, after its default and clamp), by hop.",
 			BudgetBuckets), []string{"hop"}),
 		exhausted: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/internal/promhist"
 )
 
 // NoRoute is the route label of requests that no route served: an unknown
@@ -46,24 +48,22 @@ type series struct {
 }
 
 // DurationBuckets are the classic buckets of the gateway's latency
-// histograms, in seconds; the histograms are native too (see Histogram).
-var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+// histograms, in seconds; the histograms are native too (see
+// HistogramOpts).
+var DurationBuckets = promhist.Durations
 
 // BudgetBuckets are the classic buckets of the budget histograms, in
 // seconds: budgets reach further than latencies.
-var BudgetBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+var BudgetBuckets = promhist.Budgets
 
 // HistogramOpts returns the options of a Sluice histogram: the classic
 // buckets given, for every Prometheus and every dashboard, and a native
 // (sparse) histogram beside them, which a Prometheus scraping with native
-// histograms enabled reads instead, at a resolution of about 10 %.
+// histograms enabled reads instead, at a resolution of about 10 %. The
+// upstream client's and backends' histograms (package metrics) have the
+// same shape.
 func HistogramOpts(name, help string, buckets []float64) prometheus.HistogramOpts {
-	return prometheus.HistogramOpts{
-		Name: name, Help: help, Buckets: buckets,
-		NativeHistogramBucketFactor:     1.1,
-		NativeHistogramMaxBucketNumber:  160,
-		NativeHistogramMinResetDuration: time.Hour,
-	}
+	return promhist.Opts(name, help, buckets)
 }
 
 // NewMetrics creates the metrics and registers them with reg.
