@@ -39,70 +39,60 @@ cmd_build() {
 		"-X github.com/hashicorp/consul/version.GitCommit=modproxy -X github.com/hashicorp/consul/version.VersionPrerelease="
 }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on right now.
-free_port() {
-	python3 - <<'EOF' 2>/dev/null && return 0
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
+# free_ports N prints N distinct TCP ports of 127.0.0.1 that nothing
+# listens on right now, every socket held until all are known (an agent
+# given one port twice exits at start; internal/testbin.FreePorts does the
+# same for the tests).
+free_ports() {
+	python3 - "$1" <<'EOF' 2>/dev/null && return 0
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
 EOF
-	local p
-	for _ in $(seq 1 50); do
+	local ports=() p
+	for _ in $(seq 1 200); do
+		((${#ports[@]} < $1)) || break
 		p=$((20000 + RANDOM % 30000))
+		[[ " ${ports[*]} " != *" $p "* ]] || continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
+			ports+=("$p")
 		fi
 	done
-	die "no free port found"
+	((${#ports[@]} == $1)) || die "no free ports found"
+	echo "${ports[*]}"
+}
+
+# consul_ready: the agent at $http_port has a leader.
+consul_ready() {
+	local leader
+	leader=$(curl -fsS --max-time 2 "http://127.0.0.1:$http_port/v1/status/leader" 2>/dev/null || true)
+	[[ -n "$leader" && "$leader" != '""' ]]
 }
 
 cmd_start() {
-	local dir=${1:-}
-	[[ -n "$dir" ]] || die "start needs a directory"
-	local bin
+	local dir bin ports free
+	dir=$(start_dir "${1:-}" consul)
 	bin=$(cmd_path) || die "consul binary not built: run scripts/consul.sh build"
 	mkdir -p "$dir/data"
-	dir=$(cd "$dir" && pwd)
-	if [[ -f "$dir/consul.pid" ]] && kill -0 "$(cat "$dir/consul.pid")" 2>/dev/null; then
-		die "an agent already runs from $dir (pid $(cat "$dir/consul.pid"))"
-	fi
-	local http=${CONSUL_HTTP_PORT:-$(free_port)}
-	local serf=${CONSUL_SERF_LAN_PORT:-$(free_port)}
-	local server=${CONSUL_SERVER_PORT:-$(free_port)}
+	ports=$(free_ports 3)
+	read -r -a free <<<"$ports"
+	http_port=${CONSUL_HTTP_PORT:-${free[0]}}
+	local serf=${CONSUL_SERF_LAN_PORT:-${free[1]}}
+	local server=${CONSUL_SERVER_PORT:-${free[2]}}
 	# Serf WAN (federation) is unused on a single dev agent: -1 disables it.
 	local wan=${CONSUL_SERF_WAN_PORT:--1}
-	local timeout=${CONSUL_START_TIMEOUT:-30}
 
-	"$bin" agent -dev \
+	run_until_ready "$dir" consul "${CONSUL_START_TIMEOUT:-30}" consul_ready \
+		"$bin" agent -dev \
 		-bind=127.0.0.1 -client=127.0.0.1 -advertise=127.0.0.1 \
 		-node=sluice-dev -data-dir="$dir/data" \
-		-http-port="$http" -dns-port=-1 -grpc-port=-1 -grpc-tls-port=-1 \
-		-serf-lan-port="$serf" -serf-wan-port="$wan" -server-port="$server" \
-		>"$dir/consul.log" 2>&1 </dev/null &
-	local pid=$!
-	echo "$pid" >"$dir/consul.pid"
-
-	local deadline=$(($(date +%s) + timeout)) leader=""
-	while :; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			tail -n 20 "$dir/consul.log" >&2 || true
-			die "consul exited during start; log in $dir/consul.log"
-		fi
-		leader=$(curl -fsS --max-time 2 "http://127.0.0.1:$http/v1/status/leader" 2>/dev/null || true)
-		if [[ -n "$leader" && "$leader" != '""' ]]; then
-			break
-		fi
-		if (($(date +%s) >= deadline)); then
-			kill "$pid" 2>/dev/null || true
-			tail -n 20 "$dir/consul.log" >&2 || true
-			die "no leader after ${timeout}s; log in $dir/consul.log"
-		fi
-		sleep 0.1
-	done
-	echo "CONSUL_HTTP_ADDR=127.0.0.1:$http"
+		-http-port="$http_port" -dns-port=-1 -grpc-port=-1 -grpc-tls-port=-1 \
+		-serf-lan-port="$serf" -serf-wan-port="$wan" -server-port="$server"
+	echo "CONSUL_HTTP_ADDR=127.0.0.1:$http_port"
 }
 
 cmd_stop() {

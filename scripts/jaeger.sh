@@ -26,33 +26,17 @@ cmd_build() {
 	build_from_module github.com/jaegertracing/jaeger "$JAEGER_VERSION" ./cmd/jaeger
 }
 
+# jaeger_ready: the query API answers.
+jaeger_ready() {
+	curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:16686/api/services" 2>/dev/null
+}
+
 cmd_start() {
-	local dir=${1:-}
-	[[ -n "$dir" ]] || die "start needs a directory"
-	local bin
+	local dir bin
+	dir=$(start_dir "${1:-}" jaeger)
 	bin=$(cmd_path) || die "jaeger binary not built: run scripts/jaeger.sh build"
-	mkdir -p "$dir"
-	dir=$(cd "$dir" && pwd)
-	if [[ -f "$dir/jaeger.pid" ]] && kill -0 "$(cat "$dir/jaeger.pid")" 2>/dev/null; then
-		die "jaeger already runs from $dir (pid $(cat "$dir/jaeger.pid"))"
-	fi
-	local timeout=${JAEGER_START_TIMEOUT:-60}
 	# Without --config the binary runs its embedded all-in-one configuration.
-	"$bin" >"$dir/jaeger.log" 2>&1 </dev/null &
-	local pid=$!
-	echo "$pid" >"$dir/jaeger.pid"
-	local deadline=$(($(date +%s) + timeout))
-	until curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:16686/api/services" 2>/dev/null; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			tail -n 20 "$dir/jaeger.log" >&2 || true
-			die "jaeger exited during start; log in $dir/jaeger.log"
-		fi
-		if (($(date +%s) >= deadline)); then
-			kill "$pid" 2>/dev/null || true
-			die "no query API after ${timeout}s; log in $dir/jaeger.log"
-		fi
-		sleep 0.2
-	done
+	run_until_ready "$dir" jaeger "${JAEGER_START_TIMEOUT:-60}" jaeger_ready "$bin"
 	echo "JAEGER_QUERY=127.0.0.1:16686"
 }
 

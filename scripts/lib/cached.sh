@@ -73,6 +73,44 @@ build_from_module() {
 	echo "$CACHED_BIN"
 }
 
+# start_dir DIR NAME prints DIR's absolute path, made if need be; it dies
+# when DIR is empty or the process whose pid DIR/NAME.pid holds still runs.
+start_dir() {
+	local dir=$1 name=$2
+	[[ -n "$dir" ]] || die "start needs a directory"
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	if [[ -f "$dir/$name.pid" ]] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+		die "$name already runs from $dir (pid $(cat "$dir/$name.pid"))"
+	fi
+	echo "$dir"
+}
+
+# run_until_ready DIR NAME TIMEOUT READY CMD... runs CMD in the background,
+# its output in DIR/NAME.log and its pid in DIR/NAME.pid, and waits until
+# the command READY succeeds. The process exiting first, or TIMEOUT seconds
+# passing (it is then killed), dies with the log's last lines.
+run_until_ready() {
+	local dir=$1 name=$2 timeout=$3 ready=$4
+	shift 4
+	"$@" >"$dir/$name.log" 2>&1 </dev/null &
+	local pid=$!
+	echo "$pid" >"$dir/$name.pid"
+	local deadline=$(($(date +%s) + timeout))
+	until "$ready"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 20 "$dir/$name.log" >&2 || true
+			die "$name exited during start; log in $dir/$name.log"
+		fi
+		if (($(date +%s) >= deadline)); then
+			kill "$pid" 2>/dev/null || true
+			tail -n 20 "$dir/$name.log" >&2 || true
+			die "$name not ready ($ready) after ${timeout}s; log in $dir/$name.log"
+		fi
+		sleep 0.1
+	done
+}
+
 # stop_pidfile PIDFILE stops the process whose pid PIDFILE holds: SIGTERM,
 # up to 10 s to exit, then SIGKILL; the file is removed. No file: nothing.
 stop_pidfile() {
