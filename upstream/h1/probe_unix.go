@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build unix
 
 package h1
 
@@ -8,8 +8,9 @@ import (
 )
 
 // probe checks, without blocking, that an idle connection has received
-// nothing (no byte, no end) since its last answer: one recv(MSG_PEEK) on
-// the non-blocking socket.
+// nothing (no byte, no end) since its last answer: one non-blocking
+// recv(MSG_PEEK), made by peek (per platform). It is made once per conn so
+// that a check allocates nothing.
 type probe struct {
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool
@@ -27,13 +28,7 @@ func (p *probe) init(nc net.Conn) {
 		return
 	}
 	p.rc = rc
-	p.fn = func(fd uintptr) bool {
-		// The runtime's poller keeps the socket non-blocking: with nothing
-		// to read, recv fails with EAGAIN at once.
-		_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK)
-		p.clean = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true
-	}
+	p.fn = p.peek
 }
 
 // ok reports whether the connection may carry a request: nothing to read,
