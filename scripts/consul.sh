@@ -22,6 +22,7 @@ CONSUL_VERSION=1.14.11
 TOOL=consul.sh
 # shellcheck source=lib/cached.sh
 source "$(dirname "$0")/lib/cached.sh"
+DAEMON=consul
 cached_init "consul-$CONSUL_VERSION" consul
 
 # The module zip leaves out the nested api, sdk and proto-public modules that
@@ -75,7 +76,7 @@ consul_ready() {
 
 cmd_start() {
 	local dir bin ports free
-	dir=$(start_dir "${1:-}" consul)
+	dir=$(start_dir "$1")
 	bin=$(cmd_path) || die "consul binary not built: run scripts/consul.sh build"
 	mkdir -p "$dir/data"
 	ports=$(free_ports 3)
@@ -86,7 +87,7 @@ cmd_start() {
 	# Serf WAN (federation) is unused on a single dev agent: -1 disables it.
 	local wan=${CONSUL_SERF_WAN_PORT:--1}
 
-	run_until_ready "$dir" consul "${CONSUL_START_TIMEOUT:-30}" consul_ready \
+	run_until_ready "$dir" "${CONSUL_START_TIMEOUT:-30}" consul_ready \
 		"$bin" agent -dev \
 		-bind=127.0.0.1 -client=127.0.0.1 -advertise=127.0.0.1 \
 		-node=sluice-dev -data-dir="$dir/data" \
@@ -95,16 +96,4 @@ cmd_start() {
 	echo "CONSUL_HTTP_ADDR=127.0.0.1:$http_port"
 }
 
-cmd_stop() {
-	local dir=${1:-}
-	[[ -n "$dir" ]] || die "stop needs a directory"
-	stop_pidfile "$dir/consul.pid"
-}
-
-case "${1:-}" in
-build) cmd_build ;;
-path) cmd_path ;;
-start) cmd_start "${2:-}" ;;
-stop) cmd_stop "${2:-}" ;;
-*) usage 17 ;;
-esac
+cached_main 17 "$@"

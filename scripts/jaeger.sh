@@ -20,6 +20,7 @@ JAEGER_VERSION=1.75.0
 TOOL=jaeger.sh
 # shellcheck source=lib/cached.sh
 source "$(dirname "$0")/lib/cached.sh"
+DAEMON=jaeger
 cached_init "jaeger-v$JAEGER_VERSION" jaeger
 
 cmd_build() {
@@ -33,23 +34,11 @@ jaeger_ready() {
 
 cmd_start() {
 	local dir bin
-	dir=$(start_dir "${1:-}" jaeger)
+	dir=$(start_dir "$1")
 	bin=$(cmd_path) || die "jaeger binary not built: run scripts/jaeger.sh build"
 	# Without --config the binary runs its embedded all-in-one configuration.
-	run_until_ready "$dir" jaeger "${JAEGER_START_TIMEOUT:-60}" jaeger_ready "$bin"
+	run_until_ready "$dir" "${JAEGER_START_TIMEOUT:-60}" jaeger_ready "$bin"
 	echo "JAEGER_QUERY=127.0.0.1:16686"
 }
 
-cmd_stop() {
-	local dir=${1:-}
-	[[ -n "$dir" ]] || die "stop needs a directory"
-	stop_pidfile "$dir/jaeger.pid"
-}
-
-case "${1:-}" in
-build) cmd_build ;;
-path) cmd_path ;;
-start) cmd_start "${2:-}" ;;
-stop) cmd_stop "${2:-}" ;;
-*) usage 16 ;;
-esac
+cached_main 16 "$@"

@@ -42,8 +42,4 @@ cmd_build() {
 	echo "$CACHED_BIN"
 }
 
-case "${1:-}" in
-build) cmd_build ;;
-path) cmd_path ;;
-*) usage 13 ;;
-esac
+cached_main 13 "$@"

@@ -73,26 +73,25 @@ build_from_module() {
 	echo "$CACHED_BIN"
 }
 
-# start_dir DIR NAME prints DIR's absolute path, made if need be; it dies
-# when DIR is empty or the process whose pid DIR/NAME.pid holds still runs.
+# start_dir DIR prints DIR's absolute path, made if need be; it dies when
+# the process whose pid DIR/$DAEMON.pid holds still runs.
 start_dir() {
-	local dir=$1 name=$2
-	[[ -n "$dir" ]] || die "start needs a directory"
-	mkdir -p "$dir"
-	dir=$(cd "$dir" && pwd)
-	if [[ -f "$dir/$name.pid" ]] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
-		die "$name already runs from $dir (pid $(cat "$dir/$name.pid"))"
+	local dir
+	mkdir -p "$1"
+	dir=$(cd "$1" && pwd)
+	if [[ -f "$dir/$DAEMON.pid" ]] && kill -0 "$(cat "$dir/$DAEMON.pid")" 2>/dev/null; then
+		die "$DAEMON already runs from $dir (pid $(cat "$dir/$DAEMON.pid"))"
 	fi
 	echo "$dir"
 }
 
-# run_until_ready DIR NAME TIMEOUT READY CMD... runs CMD in the background,
-# its output in DIR/NAME.log and its pid in DIR/NAME.pid, and waits until
-# the command READY succeeds. The process exiting first, or TIMEOUT seconds
+# run_until_ready DIR TIMEOUT READY CMD... runs CMD in the background, its
+# output in DIR/$DAEMON.log and its pid in DIR/$DAEMON.pid, and waits
+# until the command READY succeeds. The process exiting first, or TIMEOUT seconds
 # passing (it is then killed), dies with the log's last lines.
 run_until_ready() {
-	local dir=$1 name=$2 timeout=$3 ready=$4
-	shift 4
+	local dir=$1 name=$DAEMON timeout=$2 ready=$3
+	shift 3
 	"$@" >"$dir/$name.log" 2>&1 </dev/null &
 	local pid=$!
 	echo "$pid" >"$dir/$name.pid"
@@ -126,4 +125,25 @@ stop_pidfile() {
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	rm -f "$pidfile"
+}
+
+# cached_main LINES [COMMAND [DIR]] runs the script's command: build
+# (cmd_build) and path, and, for a script with cmd_start, start DIR and
+# stop DIR; anything else prints the usage (lines 2..LINES of the script).
+cached_main() {
+	local lines=$1 cmd=${2:-} dir=${3:-}
+	case "$cmd" in
+	build) cmd_build ;;
+	path) cmd_path ;;
+	start | stop)
+		declare -F cmd_start >/dev/null || usage "$lines"
+		[[ -n "$dir" ]] || die "$cmd needs a directory"
+		if [[ $cmd == start ]]; then
+			cmd_start "$dir"
+		else
+			stop_pidfile "$dir/$DAEMON.pid"
+		fi
+		;;
+	*) usage "$lines" ;;
+	esac
 }
