@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -14,8 +15,9 @@ import (
 // gateway's default route. parseResponse reads the common answer (a status
 // line, a few well-formed fields, a Content-Length) in one pass over the
 // bytes already buffered, into the same *http.Response ReadResponse would
-// return, with three or four allocations; it declines anything else, without
-// consuming a byte, and readResponse then calls ReadResponse.
+// return, with four allocations up to eight field values; it declines
+// anything else, without consuming a byte, and readResponse then calls
+// ReadResponse.
 
 // readResponse reads the answer to req from br as http.ReadResponse does:
 // by parseResponse when it accepts the answer, else by ReadResponse.
@@ -215,13 +217,7 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 	if canonical {
 		s = string(buf[:end])
 	} else {
-		var scratch [maxFastHeader]byte
-		b := scratch[:end]
-		copy(b, buf)
-		for _, f := range fields[:nf] {
-			canonicalize(b[f.k : f.k+f.kn])
-		}
-		s = string(b)
+		s = canonicalCopy(buf[:end], fields[:nf])
 	}
 
 	fr := &fastResponse{}
@@ -334,20 +330,29 @@ type lockedBody struct{ b *fastBody }
 
 func (l lockedBody) Read(p []byte) (int, error) { return l.b.readLocked(p) }
 
-// canonicalize puts key, a token, in canonical form in place: upper case
-// first and after each hyphen, lower case elsewhere, as
-// http.CanonicalHeaderKey.
-func canonicalize(key []byte) {
-	upper := true
-	for i, c := range key {
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+// canonicalCopy returns a copy of the header block with the keys of
+// fields in canonical form, as http.CanonicalHeaderKey makes them: upper
+// case first and after each hyphen, lower case elsewhere.
+func canonicalCopy(block []byte, fields []field) string {
+	var sb strings.Builder
+	sb.Grow(len(block))
+	at := 0
+	for _, f := range fields {
+		sb.Write(block[at:f.k])
+		upper := true
+		for _, c := range block[f.k : f.k+f.kn] {
+			if upper && 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			} else if !upper && 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			sb.WriteByte(c)
+			upper = c == '-'
 		}
-		key[i] = c
-		upper = c == '-'
+		at = int(f.k + f.kn)
 	}
+	sb.Write(block[at:])
+	return sb.String()
 }
 
 // foldEq reports whether b equals s, ASCII letters compared without case.

@@ -359,3 +359,36 @@ func FuzzParseResponse(f *testing.F) {
 		differential(t, data, rd)
 	})
 }
+
+// BenchmarkReadResponse compares readResponse with http.ReadResponse on
+// answers of a Go server and of a proxy sending lower-case keys, their
+// bodies read.
+func BenchmarkReadResponse(b *testing.B) {
+	answers := []struct{ name, data string }{
+		{"go", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Thu, 03 Dec 2026 23:55:36 GMT\r\nContent-Length: 12\r\n\r\nhello, world"},
+		{"proxy", "HTTP/1.1 200 OK\r\nserver: envoy\r\ndate: Thu, 03 Dec 2026 23:55:36 GMT\r\ncontent-type: application/json\r\ncontent-length: 12\r\nx-envoy-upstream-service-time: 3\r\nvary: Accept-Encoding\r\ncache-control: no-store\r\n\r\nhello, world"},
+	}
+	for _, a := range answers {
+		for _, p := range []struct {
+			name string
+			read func(*bufio.Reader, *http.Request) (*http.Response, error)
+		}{{"h1", readResponse}, {"ReadResponse", http.ReadResponse}} {
+			b.Run(a.name+"/"+p.name, func(b *testing.B) {
+				data := []byte(a.data)
+				r := bytes.NewReader(data)
+				br := bufio.NewReader(r)
+				req := &http.Request{Method: "GET"}
+				b.ReportAllocs()
+				for b.Loop() {
+					r.Reset(data)
+					br.Reset(r)
+					resp, err := p.read(br, req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+				}
+			})
+		}
+	}
+}
