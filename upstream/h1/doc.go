@@ -34,10 +34,10 @@
 // And the common answer is parsed by parseResponse, without net/textproto
 // (whose line and value strings were the largest share of a response's
 // allocations), into the Response http.ReadResponse would return, with four
-// allocations (up to eight field values) instead of about ten: the response with its body, the header
-// map, and one string for the whole header block, of which the status, keys
-// and values are substrings (a value kept keeps the block, at most 4 KiB,
-// alive). It takes an answer whose header is wholly in the connection's
+// allocations instead of about ten (up to six field values): the response
+// with its body, the header map, and one string for the whole header block,
+// of which the status, keys and values are substrings (a value kept keeps
+// the block, at most 4 KiB, alive). It takes an answer whose header is wholly in the connection's
 // buffer, at most 4 KiB and 64 fields: "HTTP/1.1" or "HTTP/1.0", a status
 // from 200 to 599 but 204 and 304, field lines of a token, a colon and
 // visible ASCII, CRLF line ends, exactly one Content-Length of at most 18

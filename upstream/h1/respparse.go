@@ -15,7 +15,7 @@ import (
 // gateway's default route. parseResponse reads the common answer (a status
 // line, a few well-formed fields, a Content-Length) in one pass over the
 // bytes already buffered, into the same *http.Response ReadResponse would
-// return, with four allocations up to eight field values; it declines
+// return, with four allocations up to six field values; it declines
 // anything else, without consuming a byte, and readResponse then calls
 // ReadResponse.
 
@@ -52,7 +52,7 @@ type field struct {
 type fastResponse struct {
 	resp http.Response
 	body fastBody
-	vals [8]string
+	vals [6]string
 }
 
 // parseResponse parses the response to req at the start of br when the
