@@ -392,3 +392,47 @@ func BenchmarkReadResponse(b *testing.B) {
 		}
 	}
 }
+
+// The header limit counts the bytes of informational answers and of the
+// final header alike, whichever of parseResponse and http.ReadResponse
+// reads the final one: a header of exactly maxHeaderBytes is read, one a
+// byte longer fails with errHeaderTooLarge.
+func TestHeaderLimitIsExact(t *testing.T) {
+	const final = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+	early := func(pad int) string {
+		return "HTTP/1.1 103 Early Hints\r\nLink: " + strings.Repeat("a", pad) + "\r\n\r\n"
+	}
+	overhead := len(early(0))
+	for _, over := range []int{0, 1} {
+		var b strings.Builder
+		left := maxHeaderBytes + over - len(final)
+		for left >= 2*(overhead+2000) {
+			b.WriteString(early(2000))
+			left -= overhead + 2000
+		}
+		pad := (left - 2*overhead) / 2
+		b.WriteString(early(pad))
+		b.WriteString(early(left - 2*overhead - pad))
+		b.WriteString(final)
+		if b.Len() != maxHeaderBytes+over {
+			t.Fatalf("header of %d bytes, want %d", b.Len(), maxHeaderBytes+over)
+		}
+		url, _ := rawServer(t, replies(b.String()+"ok"))
+		tr, _ := newTransport(t)
+		resp, err := tr.RoundTrip(mustReq(t, "GET", url, ""))
+		if over > 0 {
+			if !errors.Is(err, errHeaderTooLarge) {
+				t.Errorf("%d bytes over: err %v, want errHeaderTooLarge", over, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("header of exactly maxHeaderBytes: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "ok" || err != nil {
+			t.Errorf("body %q, %v", body, err)
+		}
+	}
+}
