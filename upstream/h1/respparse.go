@@ -10,14 +10,14 @@ import (
 
 // Reading a response header with http.ReadResponse costs a string per line,
 // a string per field value and per uncommon key, a textproto.Reader and the
-// framing state: about 10 allocations for a typical answer, and net/textproto
-// was the largest share of the header's CPU and heap in a profile of the
-// gateway's default route. parseResponse reads the common answer (a status
-// line, a few well-formed fields, a Content-Length) in one pass over the
-// bytes already buffered, into the same *http.Response ReadResponse would
-// return, with four allocations up to six field values; it declines
-// anything else, without consuming a byte, and readResponse then calls
-// ReadResponse.
+// framing state: about 10 allocations for a typical answer. In a profile of
+// the gateway's default route, ReadResponse made about 16% of a proxied
+// request's allocations, net/textproto's header parsing most of them.
+// parseResponse reads the common answer (a status line, a few well-formed
+// fields, a Content-Length) in one pass over the bytes already buffered,
+// into the same *http.Response ReadResponse would return, with four
+// allocations up to six field values; it declines anything else, without
+// consuming a byte, and readResponse then calls ReadResponse.
 
 // readResponse reads the answer to req from br as http.ReadResponse does:
 // by parseResponse when it accepts the answer, else by ReadResponse.
