@@ -131,7 +131,7 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 	c.limit = maxHeaderBytes
 	var resp *http.Response
 	for {
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err = readResponse(c.br, req)
 		if err != nil {
 			st := stageResponse
 			if c.nread == r0 {

@@ -22,12 +22,32 @@
 // net/http. Informational answers (100, 103, ...) are handed to the
 // request's httptrace.ClientTrace.Got1xxResponse, when it has one, and
 // otherwise skipped; 101 is final.
-// One exception, for speed: a request without a body (the common proxied
+//
+// Two exceptions, for speed, each held to the standard library by a
+// differential fuzz test. A request without a body (the common proxied
 // GET) is written by writeRequest, which follows Request.Write's rules
 // (request line, Host, User-Agent, Content-Length: 0 for POST, PUT and
 // PATCH, excluded fields) without allocating; FuzzWriteRequest holds its
 // output to Request.Write's. Anything else it declines (a body, Close,
 // punycode or zoned hosts, httptrace hooks) goes to Request.Write.
+//
+// And the common answer is parsed by parseResponse, without net/textproto
+// (whose line and value strings were the largest share of a response's
+// allocations), into the Response http.ReadResponse would return, with four
+// allocations instead of about ten (up to six field values): the response
+// with its body, the header map, and one string for the whole header block,
+// of which the status, keys and values are substrings (a value kept keeps
+// the block, at most 4 KiB, alive). It takes an answer whose header is wholly in the connection's
+// buffer, at most 4 KiB and 64 fields: "HTTP/1.1" or "HTTP/1.0", a status
+// from 200 to 599 but 204 and 304, field lines of a token, a colon and
+// visible ASCII, CRLF line ends, exactly one Content-Length of at most 18
+// digits, at most one Connection field ("close" or "keep-alive"), to a
+// request other than HEAD. Anything else it declines without consuming a
+// byte, and ReadResponse reads it: 1xx answers, chunked and close-delimited
+// bodies, Transfer-Encoding or Trailer fields, repeated Content-Length,
+// obs-fold, bare LF, spaces before a colon, other bytes, a header split
+// over reads. FuzzParseResponse holds it to ReadResponse: every field of the
+// response, each Read and Close of the body, and the bytes consumed.
 //
 // # What it handles
 //
