@@ -53,10 +53,17 @@ func (c *infoCtx) Value(key any) any {
 		return c
 	}
 	if key == requestid.ContextKey && c.requestID != "" {
-		return c.requestID
+		return requestIDOf{c} // a requestid.Carrier: the string would be boxed on every call
 	}
 	return c.Context.Value(key)
 }
+
+// requestIDOf is the requestid.Carrier of an infoCtx. It is a type of its
+// own, not a method of infoCtx, so that the Carrier is there only when the
+// context holds an id: one with none must let the parent's answer through.
+type requestIDOf struct{ c *infoCtx }
+
+func (r requestIDOf) RequestID() string { return r.c.requestID }
 
 // FromContext returns the budget information of ctx's request. ok is false
 // for a context that no budget reached: one NewContext did not derive.
