@@ -82,10 +82,23 @@ func FromContext(ctx context.Context) (info Info, ok bool) {
 // A context with no deadline gets fallback as its budget. Outgoing returns
 // ErrSpent when less than a millisecond would be left to send.
 func Outgoing(ctx context.Context, now time.Time, margin, fallback time.Duration, retries int) (Header, error) {
+	return OutgoingWithin(ctx, time.Time{}, now, margin, fallback, retries)
+}
+
+// OutgoingWithin is Outgoing for an attempt that must also end by
+// deadline, when it is not zero and earlier than ctx's: the budget sent is
+// then what is left to deadline, as Outgoing would compute it for a context
+// derived from ctx with that deadline, without deriving one.
+func OutgoingWithin(ctx context.Context, deadline, now time.Time, margin, fallback time.Duration, retries int) (Header, error) {
 	info, _ := FromContext(ctx)
 	left := fallback
 	if d, ok := ctx.Deadline(); ok {
+		if !deadline.IsZero() && deadline.Before(d) {
+			d = deadline
+		}
 		left = d.Sub(now)
+	} else if !deadline.IsZero() {
+		left = deadline.Sub(now)
 	}
 	left -= margin
 	if left < time.Millisecond {

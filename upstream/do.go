@@ -119,15 +119,16 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		actx, acancel := c.attemptContext(ctx, service, node, attempt, c.perTry(ctx, r, service, attempt, rb))
+		perTry := c.perTry(ctx, r, service, attempt, rb)
 		hedging := c.hedges(ctx, r, attempt)
+		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging)
 		if hedging { // the first attempt must be cancellable should the hedge win
 			var hc context.CancelFunc
 			actx, hc = context.WithCancel(actx)
 			pc := acancel
 			acancel = func() { hc(); pc() }
 		}
-		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
+		h, err := budget.OutgoingWithin(actx, try, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
 			c.exhausted(ctx, service)
@@ -167,6 +168,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			if other != nil {
 				tried = append(tried, other)
 			}
+		} else if !try.IsZero() {
+			resp, err = c.byDeadline.RoundTripBy(out, try)
 		} else {
 			resp, err = c.attempt.RoundTrip(out)
 		}
@@ -293,16 +296,36 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 
 // attemptContext returns the context of one attempt: the call's, cut to the
 // per-try timeout t when positive, and carrying the Attempt when wrappers
-// want it.
-func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration) (context.Context, context.CancelFunc) {
-	cancel := context.CancelFunc(func() {})
+// want it. When own is true and the transport keeps a deadline of the
+// attempt's own (a deadlineTransport, with no attempt wrappers), the cut is
+// left to it: the context is the call's and try is the attempt's deadline,
+// to send the attempt with (RoundTripBy) and to compute its budget with
+// (budget.OutgoingWithin). That spares a context, its timer and its
+// cancellation hooks per attempt. try is zero otherwise.
+func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration,
+	own bool) (actx context.Context, cancel context.CancelFunc, try time.Time) {
+	cancel = nop
 	if t > 0 {
-		ctx, cancel = context.WithDeadline(ctx, c.now().Add(t))
+		dl := c.now().Add(t)
+		if own && c.byDeadline != nil && len(c.attemptWrappers) == 0 {
+			return ctx, cancel, dl
+		}
+		ctx, cancel = context.WithDeadline(ctx, dl)
 	}
 	if len(c.attemptWrappers) > 0 {
 		ctx = context.WithValue(ctx, attemptKey{}, Attempt{Service: service, Node: node, Number: n})
 	}
-	return ctx, cancel
+	return ctx, cancel, time.Time{}
+}
+
+// nop is the cancel function of an attempt that has no context of its own.
+func nop() {}
+
+// deadlineTransport is a transport that cuts a round trip at a deadline of
+// its own, as if the request's context had that deadline, without one made
+// for it: *h1.Transport, the default.
+type deadlineTransport interface {
+	RoundTripBy(req *http.Request, deadline time.Time) (*http.Response, error)
 }
 
 // firstErr returns the earlier failure when there was one: a retry that

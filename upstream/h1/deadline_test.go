@@ -1,0 +1,151 @@
+package h1
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The tests below hold RoundTripBy to what RoundTrip does under a context
+// with the same deadline: the same kind of failure at the same stage (the
+// cause in parentheses differs: the connection's own timeout, where the
+// context's end closes the connection), and a clean connection after a
+// round trip that ended in time.
+
+// byDeadline is a round trip cut at d from now, either way: through a
+// context with that deadline, or RoundTripBy. It returns the body read, or
+// the error of the round trip or of reading the body.
+type byDeadline func(tr *Transport, req *http.Request, d time.Duration) (string, error)
+
+var deadlineWays = []struct {
+	name string
+	rt   byDeadline
+}{
+	{"context", func(tr *Transport, req *http.Request, d time.Duration) (string, error) {
+		ctx, cancel := context.WithDeadline(req.Context(), time.Now().Add(d))
+		defer cancel()
+		return readResp(tr.RoundTrip(req.WithContext(ctx)))
+	}},
+	{"RoundTripBy", func(tr *Transport, req *http.Request, d time.Duration) (string, error) {
+		return readResp(tr.RoundTripBy(req, time.Now().Add(d)))
+	}},
+}
+
+func readResp(resp *http.Response, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// outline is what must be the same either way: the body, and the error
+// without its cause in parentheses, and what it wraps.
+type outline struct {
+	body, err           string
+	deadline, unwritten bool
+}
+
+func outlineOf(body string, err error) outline {
+	o := outline{body: body}
+	if err != nil {
+		o.err, _, _ = strings.Cut(err.Error(), " (")
+		o.deadline = errors.Is(err, context.DeadlineExceeded)
+		o.unwritten = errors.Is(err, ErrNothingWritten)
+	}
+	return o
+}
+
+func TestRoundTripByAsAContextDeadline(t *testing.T) {
+	cases := []struct {
+		name  string
+		serve func(t *testing.T) (*Transport, string, func())
+		req   func(t *testing.T, url string) *http.Request
+		d     time.Duration
+		want  outline
+	}{
+		{"no answer", func(t *testing.T) (*Transport, string, func()) {
+			url, _ := rawServer(t, stalling("", make(chan struct{}, 1)))
+			tr, _ := newTransport(t)
+			return tr, url, nil
+		}, getReq, 100 * time.Millisecond, outline{err: "h1: read response header: context deadline exceeded", deadline: true}},
+		{"body stalls", func(t *testing.T) (*Transport, string, func()) {
+			url, _ := rawServer(t, stalling("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart", make(chan struct{}, 1)))
+			tr, _ := newTransport(t)
+			return tr, url, nil
+		}, getReq, time.Second, outline{body: "part", err: "h1: read body: context deadline exceeded", deadline: true}},
+		{"deadline passed", func(t *testing.T) (*Transport, string, func()) {
+			url, _ := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			tr, _ := newTransport(t)
+			return tr, url, nil
+		}, getReq, -time.Second, outline{err: "h1: context deadline exceeded: h1: nothing written", deadline: true, unwritten: true}},
+		{"no connection free", func(t *testing.T) (*Transport, string, func()) {
+			url, _ := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			tr, _ := newTransport(t)
+			tr.MaxConnsPerHost = 1
+			held, err := tr.RoundTrip(getReq(t, url)) // its body keeps the only conn
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr, url, func() { held.Body.Close() }
+		}, getReq, 100 * time.Millisecond, outline{err: "h1: waiting for a connection to", deadline: true, unwritten: true}},
+		{"fallback, no answer", func(t *testing.T) (*Transport, string, func()) {
+			url, _ := rawServer(t, stalling("", make(chan struct{}, 1)))
+			tr, _ := newTransport(t)
+			return tr, url, nil
+		}, func(t *testing.T, url string) *http.Request {
+			req := mustReq(t, "PUT", url, "body")
+			req.Header.Set("Upgrade", "test") // a request for Fallback
+			req.Header.Set("Connection", "Upgrade")
+			return req
+		}, 100 * time.Millisecond, outline{err: "context deadline exceeded", deadline: true}},
+		{"in time", func(t *testing.T) (*Transport, string, func()) {
+			url, _ := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			tr, _ := newTransport(t)
+			return tr, url, nil
+		}, getReq, 10 * time.Second, outline{body: "ok"}},
+	}
+	for _, tc := range cases {
+		for _, way := range deadlineWays {
+			t.Run(tc.name+"/"+way.name, func(t *testing.T) {
+				tr, url, done := tc.serve(t)
+				got := outlineOf(way.rt(tr, tc.req(t, url), tc.d))
+				if done != nil {
+					done()
+				}
+				if tc.want.err != "" && strings.HasPrefix(got.err, tc.want.err) {
+					got.err = tc.want.err // the rest names the address
+				}
+				if got != tc.want {
+					t.Errorf("got %+v, want %+v", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestRoundTripByLeavesTheConnClean: a round trip that ended in time leaves
+// no deadline on its conn: the next round trip reuses it after the
+// deadline passed.
+func TestRoundTripByLeavesTheConnClean(t *testing.T) {
+	url, accepts := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	tr, _ := newTransport(t)
+	deadline := time.Now().Add(100 * time.Millisecond)
+	if body, err := readResp(tr.RoundTripBy(getReq(t, url), deadline)); err != nil || body != "ok" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+	time.Sleep(time.Until(deadline) + 10*time.Millisecond)
+	if code, body := get(t, tr, url); code != 200 || body != "ok" {
+		t.Fatalf("%d %q", code, body)
+	}
+	if n := accepts.Load(); n != 1 {
+		t.Fatalf("%d conns, want 1", n)
+	}
+}
+
+func getReq(t *testing.T, url string) *http.Request { return mustReq(t, "GET", url, "") }
