@@ -1,9 +1,11 @@
 package h1
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,3 +151,84 @@ func TestRoundTripByLeavesTheConnClean(t *testing.T) {
 }
 
 func getReq(t *testing.T, url string) *http.Request { return mustReq(t, "GET", url, "") }
+
+// TestRoundTripAtAsACopy holds RoundTripAt(req, addr, d) to sending a copy
+// of req whose URL's host is addr, with RoundTripBy (or RoundTrip for a zero
+// d): the server gets the same request, the caller the same answer; req
+// itself is sent, not a copy, unless it goes to Fallback or has no Host.
+func TestRoundTripAtAsACopy(t *testing.T) {
+	type seen struct{ line, host string }
+	srvSeen := make(chan seen, 4)
+	url, _ := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+		for {
+			req, ok := readRequest(br)
+			if !ok {
+				return
+			}
+			srvSeen <- seen{req.Method + " " + req.RequestURI, req.Host}
+			if req.Header.Get("Upgrade") != "" {
+				io.WriteString(nc, "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno")
+				return
+			}
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	addr := strings.TrimPrefix(url, "http://")
+	for _, tc := range []struct {
+		name     string
+		host     string
+		upgrade  bool
+		deadline time.Duration
+		asIs     bool
+	}{
+		{"no deadline", "api.example", false, 0, true},
+		{"deadline", "api.example", false, 10 * time.Second, true},
+		{"no Host", "", false, time.Second, false},
+		{"to Fallback", "api.example", true, time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _ := newTransport(t)
+			mk := func(target string) *http.Request {
+				req := mustReq(t, "GET", target, "")
+				req.Host = tc.host
+				if tc.upgrade {
+					req.Header.Set("Upgrade", "test")
+					req.Header.Set("Connection", "Upgrade")
+				}
+				return req
+			}
+			// The reference: a copy aimed at addr.
+			ref := mk("http://" + addr + "/p?q=1")
+			var resp *http.Response
+			var err error
+			if tc.deadline == 0 {
+				resp, err = tr.RoundTrip(ref)
+			} else {
+				resp, err = tr.RoundTripBy(ref, time.Now().Add(tc.deadline))
+			}
+			wantBody, wantErr := readResp(resp, err)
+			want := <-srvSeen
+
+			req := mk("http://svc.internal/p?q=1") // a name no resolver knows
+			var dl time.Time
+			if tc.deadline != 0 {
+				dl = time.Now().Add(tc.deadline)
+			}
+			resp, err = tr.RoundTripAt(req, addr, dl)
+			sentAsIs := err == nil && resp.Request == req
+			body, err := readResp(resp, err)
+			if body != wantBody || (err == nil) != (wantErr == nil) {
+				t.Fatalf("answer %q, %v; a copy got %q, %v", body, err, wantBody, wantErr)
+			}
+			if got := <-srvSeen; got != want {
+				t.Errorf("the server saw %+v; from a copy %+v", got, want)
+			}
+			if sentAsIs != tc.asIs {
+				t.Errorf("req sent as it is: %v, want %v", sentAsIs, tc.asIs)
+			}
+			if req.URL.Host != "svc.internal" {
+				t.Errorf("req's URL changed to %s", req.URL)
+			}
+		})
+	}
+}

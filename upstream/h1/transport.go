@@ -153,7 +153,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if needsFallback(req) || t.bodyTooBig(req) {
 		return t.toFallback(req)
 	}
-	return t.roundTrip(req, time.Time{})
+	return t.roundTrip(req, req.URL.Host, time.Time{})
 }
 
 // RoundTripBy is RoundTrip with a deadline of the round trip's own, for a
@@ -175,20 +175,58 @@ func (t *Transport) RoundTripBy(req *http.Request, deadline time.Time) (*http.Re
 		return t.RoundTrip(req)
 	}
 	if req.URL == nil || needsFallback(req) || t.bodyTooBig(req) || hasBody(req) && req.GetBody == nil {
-		ctx, cancel := context.WithDeadline(req.Context(), deadline)
-		resp, err := t.RoundTrip(req.WithContext(ctx))
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		if resp.Body == nil || resp.Body == http.NoBody {
-			cancel() // nothing more to read under ctx
-			return resp, nil
-		}
-		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		return t.byContext(req, deadline)
+	}
+	return t.roundTrip(req, req.URL.Host, deadline)
+}
+
+// RoundTripAt is RoundTripBy, or RoundTrip when deadline is zero, for req
+// sent to the server at addr (host:port) instead of req.URL.Host: it does
+// what they would do with a copy of req whose URL's host is addr, without
+// the copy when it can (it makes one for a request it gives to Fallback).
+// It spares a caller that picks the server (a load balancer) a copy of the
+// request per round trip. req.Host must be set: it names the host the
+// request is for; with it empty, req.URL.Host would.
+func (t *Transport) RoundTripAt(req *http.Request, addr string, deadline time.Time) (*http.Response, error) {
+	if req.URL == nil || req.Host == "" || addr == "" || needsFallback(req) || t.bodyTooBig(req) ||
+		!deadline.IsZero() && hasBody(req) && req.GetBody == nil {
+		return t.copyTo(req, addr, deadline)
+	}
+	if dl, ok := req.Context().Deadline(); ok && !deadline.Before(dl) {
+		deadline = time.Time{} // the context's comes first
+	}
+	return t.roundTrip(req, addr, deadline)
+}
+
+// copyTo sends a copy of req aimed at addr, as RoundTripAt describes.
+func (t *Transport) copyTo(req *http.Request, addr string, deadline time.Time) (*http.Response, error) {
+	if req.URL != nil {
+		r2 := *req
+		u := *req.URL
+		u.Host = addr
+		r2.URL = &u
+		req = &r2
+	}
+	if deadline.IsZero() {
+		return t.RoundTrip(req)
+	}
+	return t.RoundTripBy(req, deadline)
+}
+
+// byContext does what RoundTripBy describes under a context with deadline.
+func (t *Transport) byContext(req *http.Request, deadline time.Time) (*http.Response, error) {
+	ctx, cancel := context.WithDeadline(req.Context(), deadline)
+	resp, err := t.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		cancel() // nothing more to read under ctx
 		return resp, nil
 	}
-	return t.roundTrip(req, deadline)
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
 }
 
 // cancelBody is the body of a response read under a context of
@@ -205,8 +243,8 @@ func (b *cancelBody) Close() error {
 }
 
 // roundTrip does the round trip of req, one this transport handles itself,
-// under req's context and, when not zero, its own deadline try.
-func (t *Transport) roundTrip(req *http.Request, try time.Time) (*http.Response, error) {
+// to addr, under req's context and, when not zero, its own deadline try.
+func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*http.Response, error) {
 	ctx := req.Context()
 	if err := validate(req); err != nil {
 		closeBody(req)
@@ -219,7 +257,7 @@ func (t *Transport) roundTrip(req *http.Request, try time.Time) (*http.Response,
 	wr := req // the request written: req, or a copy with a rewound body
 	wrote := false
 	for retried := false; ; retried = true {
-		c, err := t.get(ctx, try, req.URL.Host, retried)
+		c, err := t.get(ctx, try, addr, retried)
 		if err != nil {
 			closeBody(wr)
 			return nil, finalErr(ctx, try, err, wrote)
