@@ -23,10 +23,10 @@ import (
 // copy of r aimed at its node, or, over the default transport, r itself for
 // the first attempt of a request without a body (the transport aims it at
 // the node): r is left as it was either way, and the answer's Request is
-// the request sent. A failed attempt is
-// retried on another node when the request provably never left (any method),
-// or when it may have but the method is idempotent, within the client's retry
-// count and while the budget lasts. A retried request with a body needs
+// the request sent. A failed attempt is retried on another node when the
+// request provably never left (any method), or when it may have but the
+// method is idempotent, within the client's retry count and while the
+// budget lasts. A retried request with a body needs
 // r.GetBody, as http.NewRequest sets for in-memory bodies. When the retries
 // end with no answer of their own, Do returns the last answer a node gave.
 //
@@ -305,7 +305,7 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 // want it. When own is true and the transport keeps a deadline of the
 // attempt's own (a deadlineTransport, with no attempt wrappers), the cut is
 // left to it: the context is the call's and try is the attempt's deadline,
-// to send the attempt with (RoundTripBy) and to compute its budget with
+// to send the attempt with (RoundTripAt) and to compute its budget with
 // (budget.OutgoingWithin). That spares a context, its timer and its
 // cancellation hooks per attempt. try is zero otherwise.
 func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration,
