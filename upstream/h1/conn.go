@@ -42,10 +42,12 @@ type conn struct {
 	nread, nwritten int64
 	limit           int64 // bytes left to read; maxHeaderBytes during the header
 
-	reused      bool      // the conn carried a request before this one
-	idleSince   time.Time // when put idle
-	hasDeadline bool      // the context's deadline is set on nc
-	try         time.Time // the round trip's own deadline, set on nc; zero: none
+	reused      bool        // the conn carried a request before this one
+	idleSince   time.Time   // when put idle
+	hasDeadline bool        // the context's deadline is set on nc
+	try         time.Time   // the round trip's own deadline; zero: none
+	tryTimer    *time.Timer // runs onCancel at try; made once, reset per round trip
+	tryArmed    bool        // tryTimer runs for this round trip
 	stop        func() bool
 	onCancel    func() // made once: closes nc
 
@@ -100,9 +102,10 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	// clearing the deadline on the socket as well would cost two timer
 	// updates per request. Only a context with a deadline but no Done
 	// channel, which no standard context is, gets the socket deadline.
-	// A round trip's own deadline is set on the socket: that spares the
-	// context, the timer and the cancellation hooks a context of its own
-	// would cost, for the same two timer updates.
+	// A round trip's own deadline closes the conn when it passes, as the
+	// end of a context with that deadline would, through a timer the conn
+	// keeps for its life: that spares the context, its timer and its
+	// cancellation hooks per round trip.
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.onCancel)
 	} else if dl, ok := ctx.Deadline(); ok && (try.IsZero() || dl.Before(try)) {
@@ -110,8 +113,12 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		c.hasDeadline = true
 	}
 	if !try.IsZero() && !c.hasDeadline {
-		c.nc.SetDeadline(try)
-		c.try = try
+		c.try, c.tryArmed = try, true
+		if c.tryTimer == nil {
+			c.tryTimer = time.AfterFunc(time.Until(try), c.onCancel)
+		} else {
+			c.tryTimer.Reset(time.Until(try))
+		}
 	}
 	w0 := c.nwritten
 	var err error
@@ -218,14 +225,18 @@ func ctxErr(ctx context.Context, try time.Time, op string, err error, fired, had
 	return fmt.Errorf("h1: %s: %w", op, err)
 }
 
-// stopCancel stops the context's AfterFunc and reports whether it ran (or
-// is running): then the conn has a past deadline and must not be reused.
+// stopCancel stops the context's AfterFunc and the round trip's own
+// deadline, and reports whether either ran (or is running): then the conn
+// is closed and must not be reused.
 func (c *conn) stopCancel() (fired bool) {
-	if c.stop == nil {
-		return false
+	if c.stop != nil {
+		fired = !c.stop()
+		c.stop = nil
 	}
-	fired = !c.stop()
-	c.stop = nil
+	if c.tryArmed {
+		c.tryArmed = false
+		fired = !c.tryTimer.Stop() || fired
+	}
 	return fired
 }
 
@@ -235,7 +246,7 @@ func (c *conn) release(reuse bool) {
 	if c.stopCancel() || c.br.Buffered() > 0 { // unasked-for bytes
 		reuse = false
 	}
-	if reuse && (c.hasDeadline || !c.try.IsZero()) {
+	if reuse && c.hasDeadline {
 		reuse = c.nc.SetDeadline(time.Time{}) == nil
 	}
 	c.hasDeadline, c.try = false, time.Time{}

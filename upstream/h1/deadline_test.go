@@ -14,8 +14,7 @@ import (
 
 // The tests below hold RoundTripBy to what RoundTrip does under a context
 // with the same deadline: the same kind of failure at the same stage (the
-// cause in parentheses differs: the connection's own timeout, where the
-// context's end closes the connection), and a clean connection after a
+// cause in parentheses names addresses), and a clean connection after a
 // round trip that ended in time.
 
 // byDeadline is a round trip cut at d from now, either way: through a

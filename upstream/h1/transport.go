@@ -167,9 +167,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 //
 // It makes that context only when it must (the request goes to Fallback or
 // has a body it writes from a goroutine, or deadline is not earlier than
-// the context's). Otherwise the deadline is the connection's I/O deadline,
-// and the wait for a connection and the dial, if any, run under a context
-// with the deadline.
+// the context's). Otherwise a timer the connection keeps for its life
+// closes it at the deadline, as the context's end would, and the wait for a
+// connection and the dial, if any, run under a context with the deadline.
 func (t *Transport) RoundTripBy(req *http.Request, deadline time.Time) (*http.Response, error) {
 	if dl, ok := req.Context().Deadline(); ok && !deadline.Before(dl) {
 		return t.RoundTrip(req)
