@@ -231,3 +231,42 @@ func TestRoundTripAtAsACopy(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundTripByClosesTheConnAtTheDeadline: when the deadline passes while
+// nobody reads the answer's body, the conn is closed at once, either way,
+// so that the server learns that its answer is unwanted.
+func TestRoundTripByClosesTheConnAtTheDeadline(t *testing.T) {
+	for _, way := range deadlineWays {
+		t.Run(way.name, func(t *testing.T) {
+			closed := make(chan struct{})
+			url, _ := rawServer(t, func(nc net.Conn, br *bufio.Reader) {
+				if _, ok := readRequest(br); !ok {
+					return
+				}
+				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart")
+				io.Copy(io.Discard, nc) // until the client closes
+				close(closed)
+			})
+			tr, _ := newTransport(t)
+			deadline := time.Now().Add(200 * time.Millisecond)
+			var resp *http.Response
+			var err error
+			if way.name == "context" {
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
+				defer cancel()
+				resp, err = tr.RoundTrip(getReq(t, url).WithContext(ctx))
+			} else {
+				resp, err = tr.RoundTripBy(getReq(t, url), deadline)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			select { // the body is not read meanwhile
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the conn was still open 10s after the deadline")
+			}
+		})
+	}
+}
