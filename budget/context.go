@@ -53,10 +53,17 @@ func (c *infoCtx) Value(key any) any {
 		return c
 	}
 	if key == requestid.ContextKey && c.requestID != "" {
-		return c.requestID
+		return requestIDOf{c} // a requestid.Carrier: the string would be boxed on every call
 	}
 	return c.Context.Value(key)
 }
+
+// requestIDOf is the requestid.Carrier of an infoCtx. It is a type of its
+// own, not a method of infoCtx, so that the Carrier is there only when the
+// context holds an id: one with none must let the parent's answer through.
+type requestIDOf struct{ c *infoCtx }
+
+func (r requestIDOf) RequestID() string { return r.c.requestID }
 
 // FromContext returns the budget information of ctx's request. ok is false
 // for a context that no budget reached: one NewContext did not derive.
@@ -75,10 +82,23 @@ func FromContext(ctx context.Context) (info Info, ok bool) {
 // A context with no deadline gets fallback as its budget. Outgoing returns
 // ErrSpent when less than a millisecond would be left to send.
 func Outgoing(ctx context.Context, now time.Time, margin, fallback time.Duration, retries int) (Header, error) {
+	return OutgoingWithin(ctx, time.Time{}, now, margin, fallback, retries)
+}
+
+// OutgoingWithin is Outgoing for an attempt that must also end by
+// deadline, when it is not zero and earlier than ctx's: the budget sent is
+// then what is left to deadline, as Outgoing would compute it for a context
+// derived from ctx with that deadline, without deriving one.
+func OutgoingWithin(ctx context.Context, deadline, now time.Time, margin, fallback time.Duration, retries int) (Header, error) {
 	info, _ := FromContext(ctx)
 	left := fallback
 	if d, ok := ctx.Deadline(); ok {
+		if !deadline.IsZero() && deadline.Before(d) {
+			d = deadline
+		}
 		left = d.Sub(now)
+	} else if !deadline.IsZero() {
+		left = deadline.Sub(now)
 	}
 	left -= margin
 	if left < time.Millisecond {

@@ -272,6 +272,44 @@ func TestOutgoing(t *testing.T) {
 	}
 }
 
+// TestOutgoingWithin checks that an attempt's own deadline gives the
+// budget that Outgoing gives for a context derived with that deadline,
+// whichever of the two deadlines is earlier, with or without a budget.
+func TestOutgoingWithin(t *testing.T) {
+	t0 := time.Now()
+	info := Info{Deadline: t0.Add(2 * time.Second), Hop: 1, Retries: 1}
+	for _, tc := range []struct {
+		name   string
+		parent func() (context.Context, context.CancelFunc)
+		try    time.Duration
+	}{
+		{"attempt's deadline earlier", func() (context.Context, context.CancelFunc) {
+			return NewContext(context.Background(), info)
+		}, 300 * ms},
+		{"budget's deadline earlier", func() (context.Context, context.CancelFunc) {
+			return NewContext(context.Background(), info)
+		}, 5 * time.Second},
+		{"no deadline but the attempt's", func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		}, 300 * ms},
+		{"attempt's deadline spent", func() (context.Context, context.CancelFunc) {
+			return NewContext(context.Background(), info)
+		}, ms / 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent, cancel := tc.parent()
+			defer cancel()
+			derived, dcancel := context.WithDeadline(parent, t0.Add(tc.try))
+			defer dcancel()
+			want, wantErr := Outgoing(derived, t0, ms, 10*time.Second, 1)
+			got, err := OutgoingWithin(parent, t0.Add(tc.try), t0, ms, 10*time.Second, 1)
+			if got != want || err != wantErr {
+				t.Errorf("OutgoingWithin = %+v, %v; Outgoing with a derived context = %+v, %v", got, err, want, wantErr)
+			}
+		})
+	}
+}
+
 // TestInboundCarriesTheRequestID: a valid X-Request-Id reaches the
 // handler's context and the answer, and a refusal's problem body names it;
 // an invalid one goes nowhere.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"sync"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/sluicehq/sluice/requestid"
 )
@@ -23,6 +26,13 @@ import (
 // request's Recorder (RecorderFromContext), so that the upstream client's
 // observer can note each attempt on it. trusted is called per request, so
 // that a reload can change it; it may return nil (trust no one).
+//
+// The context holds a chi routing context too (chi.RouteContext), empty, for
+// the router's chi.Mux below to fill in: a Mux that finds one routes with it
+// instead of copying the request once more to add its own. It is taken from
+// a pool and given back when the handler returns, as chi does with its own,
+// so that a handler must not keep it (or URLParam's source) beyond that;
+// chi.Context.Clone makes a copy that may outlive the request.
 func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +49,10 @@ func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 			id := v[0]
 			w.Header()[requestid.HeaderName] = v
 			rec, _ := w.(*Recorder)
-			next.ServeHTTP(w, r.WithContext(&requestCtx{Context: r.Context(), id: id, rec: rec}))
+			route := routePool.Get().(*chi.Context)
+			route.Reset()
+			next.ServeHTTP(w, r.WithContext(&requestCtx{Context: r.Context(), id: id, rec: rec, route: route}))
+			routePool.Put(route)
 		})
 	}
 }
@@ -56,11 +69,18 @@ func peerTrusted(trusted func() *TrustedProxies, r *http.Request) bool {
 	return err == nil && t.trusts(ap.Addr().Unmap())
 }
 
-// requestCtx carries the request's id and Recorder in one allocation.
+// routePool holds the chi routing contexts of requests, as a chi.Mux pools
+// its own.
+var routePool = sync.Pool{New: func() any { return chi.NewRouteContext() }}
+
+// requestCtx carries the request's id, its Recorder and its chi routing
+// context in one allocation. Its Value answers with pointers only (itself as
+// the requestid.Carrier), so that no call allocates.
 type requestCtx struct {
 	context.Context
-	id  string
-	rec *Recorder
+	id    string
+	rec   *Recorder
+	route *chi.Context
 }
 
 type recorderKey struct{}
@@ -68,12 +88,17 @@ type recorderKey struct{}
 func (c *requestCtx) Value(key any) any {
 	switch key {
 	case requestid.ContextKey:
-		return c.id
+		return c
 	case recorderKey{}:
 		return c.rec
+	case chi.RouteCtxKey:
+		return c.route
 	}
 	return c.Context.Value(key)
 }
+
+// RequestID implements requestid.Carrier.
+func (c *requestCtx) RequestID() string { return c.id }
 
 // RecorderFromContext returns the Recorder of the request ctx belongs to,
 // as RequestID put it there, or nil.

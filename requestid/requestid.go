@@ -56,10 +56,18 @@ func New() string {
 type contextKey struct{}
 
 // ContextKey is the key under which a context holds a request's id, as a
-// string. NewContext stores it; a package with its own context type (the
-// budget's, which carries the id without another allocation) answers it
-// from its Value method.
+// string or as a Carrier. NewContext stores it; a package with its own
+// context type (the budget's, the gateway's request context, which carry the
+// id without another allocation) answers it from its Value method, with the
+// context itself as the Carrier: a string returned from Value is boxed, one
+// allocation per call, a pointer is not.
 var ContextKey any = contextKey{}
+
+// Carrier is what a context's Value may answer for ContextKey instead of
+// the id itself: a value that holds the id.
+type Carrier interface {
+	RequestID() string
+}
 
 // NewContext returns a child of ctx that carries id.
 func NewContext(ctx context.Context, id string) context.Context {
@@ -74,14 +82,22 @@ type idCtx struct {
 
 func (c *idCtx) Value(key any) any {
 	if key == ContextKey {
-		return c.id
+		return c // a Carrier: the id itself would be boxed on every call
 	}
 	return c.Context.Value(key)
 }
 
+// RequestID implements Carrier.
+func (c *idCtx) RequestID() string { return c.id }
+
 // FromContext returns the id of the request ctx belongs to, or "" when no
 // id reached it.
 func FromContext(ctx context.Context) string {
-	id, _ := ctx.Value(ContextKey).(string)
-	return id
+	switch v := ctx.Value(ContextKey).(type) {
+	case string:
+		return v
+	case Carrier:
+		return v.RequestID()
+	}
+	return ""
 }

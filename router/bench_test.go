@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/upstream"
@@ -26,7 +28,10 @@ import (
 //     answer;
 //   - loopback: the same over the client's default transport (h1) to a real
 //     server on loopback, and loopback-http.Transport over net/http's; the
-//     backend's server half runs in the same process and is counted too.
+//     backend's server half runs in the same process and is counted too;
+//   - loopback-edge: loopback with what the gateway puts in front of the
+//     router on every request: a request context the server cancels (and the
+//     request copy that carries it), the Recorder and the request id.
 
 // benchWriter is a ResponseWriter that keeps nothing, reusing its header.
 type benchWriter struct {
@@ -80,9 +85,25 @@ func benchRoutes(n int) []router.Route {
 }
 
 func runProxyBench(b *testing.B, d router.Doer) {
+	runProxyBenchWith(b, d, false)
+}
+
+// runProxyBenchWith runs the benchmark's request through the router, and
+// with edge through the gateway's outer layers too, as its server calls
+// them: under a context of its own that ends when the handler returns.
+func runProxyBenchWith(b *testing.B, d router.Doer, edge bool) {
 	rt, err := router.New(benchRoutes(50), d, router.Options{})
 	if err != nil {
 		b.Fatal(err)
+	}
+	var h http.Handler = rt
+	if edge {
+		inner := middleware.Chain(middleware.AccessLog(nil, nil), middleware.RequestID(nil))(rt)
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithCancel(r.Context())
+			inner.ServeHTTP(w, r.WithContext(ctx))
+			cancel()
+		})
 	}
 	r := httptest.NewRequest(http.MethodGet, "http://gateway/hello/bench", nil)
 	r.RemoteAddr = "127.0.0.1:40000"
@@ -92,7 +113,7 @@ func runProxyBench(b *testing.B, d router.Doer) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w.reset()
-		rt.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 		if w.status != http.StatusOK {
 			b.Fatalf("status %d", w.status)
 		}
@@ -121,6 +142,11 @@ func BenchmarkProxiedRequest(b *testing.B) {
 		tr := upstream.NewLeanTransport(upstream.TransportOptions{})
 		defer tr.CloseIdleConnections()
 		runProxyBench(b, benchClient(b, srv.Listener.Addr().String(), tr))
+	})
+	b.Run("loopback-edge", func(b *testing.B) {
+		tr := upstream.NewLeanTransport(upstream.TransportOptions{})
+		defer tr.CloseIdleConnections()
+		runProxyBenchWith(b, benchClient(b, srv.Listener.Addr().String(), tr), true)
 	})
 	b.Run("loopback-http.Transport", func(b *testing.B) {
 		tr := upstream.NewTransport()

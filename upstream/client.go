@@ -55,6 +55,7 @@ type Client struct {
 	attemptWrappers []func(http.RoundTripper) http.RoundTripper
 	call            CallFunc          // do, wrapped in callWrappers
 	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
+	byDeadline      deadlineTransport // attempt, when it is one; else nil
 
 	pickers    sync.Map // service name → *atomic.Pointer[pickerEntry]
 	latencies  sync.Map // service name → *latency, for derived per-try timeouts
@@ -187,6 +188,7 @@ func New(d Discoverer, opts ...Option) *Client {
 	for i := len(c.attemptWrappers) - 1; i >= 0; i-- {
 		c.attempt = c.attemptWrappers[i](c.attempt)
 	}
+	c.byDeadline, _ = c.attempt.(deadlineTransport)
 	c.call = c.doWithDeadline
 	for i := len(c.callWrappers) - 1; i >= 0; i-- {
 		c.call = c.callWrappers[i](c.call)

@@ -19,10 +19,14 @@ import (
 // Each attempt goes to a node chosen at that moment, carries the budget left
 // at that moment in its Sluice-Budget field, and runs under r's context; a
 // context with no deadline gets the client's default timeout. Do sets that
-// field in r.Header, so r must not be in use elsewhere. A failed attempt is
-// retried on another node when the request provably never left (any method),
-// or when it may have but the method is idempotent, within the client's retry
-// count and while the budget lasts. A retried request with a body needs
+// field in r.Header, so r must not be in use elsewhere. An attempt sends a
+// copy of r aimed at its node, or, over the default transport, r itself for
+// the first attempt of a request without a body (the transport aims it at
+// the node): r is left as it was either way, and the answer's Request is
+// the request sent. A failed attempt is retried on another node when the
+// request provably never left (any method), or when it may have but the
+// method is idempotent, within the client's retry count and while the
+// budget lasts. A retried request with a body needs
 // r.GetBody, as http.NewRequest sets for in-memory bodies. When the retries
 // end with no answer of their own, Do returns the last answer a node gave.
 //
@@ -119,15 +123,16 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		actx, acancel := c.attemptContext(ctx, service, node, attempt, c.perTry(ctx, r, service, attempt, rb))
+		perTry := c.perTry(ctx, r, service, attempt, rb)
 		hedging := c.hedges(ctx, r, attempt)
+		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging)
 		if hedging { // the first attempt must be cancellable should the hedge win
 			var hc context.CancelFunc
 			actx, hc = context.WithCancel(actx)
 			pc := acancel
 			acancel = func() { hc(); pc() }
 		}
-		h, err := budget.Outgoing(actx, c.now(), c.margin, c.timeout, attempt)
+		h, err := budget.OutgoingWithin(actx, try, c.now(), c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
 			c.exhausted(ctx, service)
@@ -140,11 +145,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if c.tracer != nil && !hedging { // a hedged call's attempts are traced as they go (hedge.go)
 			actx, span = c.tracer.StartAttempt(actx, tracing.Attempt{Service: service, Node: node.Address, Number: attempt, Sent: h})
 		}
-		out, err := attemptRequest(actx, r, node, attempt)
-		if err != nil {
-			span.End("not-sent", nil, err)
-			acancel()
-			return nil, err
+		out := r // the first attempt's request, when the transport can aim r at node itself
+		if !c.sendsAsIs(r, attempt, cancel == nil && !hedging && c.tracer == nil && (perTry <= 0 || !try.IsZero())) {
+			if out, err = attemptRequest(actx, r, node, attempt); err != nil {
+				span.End("not-sent", nil, err)
+				acancel()
+				return nil, err
+			}
 		}
 		var buf [48]byte
 		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
@@ -167,6 +174,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			if other != nil {
 				tried = append(tried, other)
 			}
+		} else if c.byDeadline != nil {
+			resp, err = c.byDeadline.RoundTripAt(out, node.Address, try)
 		} else {
 			resp, err = c.attempt.RoundTrip(out)
 		}
@@ -293,16 +302,48 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 
 // attemptContext returns the context of one attempt: the call's, cut to the
 // per-try timeout t when positive, and carrying the Attempt when wrappers
-// want it.
-func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration) (context.Context, context.CancelFunc) {
-	cancel := context.CancelFunc(func() {})
+// want it. When own is true and the transport keeps a deadline of the
+// attempt's own (a deadlineTransport, with no attempt wrappers), the cut is
+// left to it: the context is the call's and try is the attempt's deadline,
+// to send the attempt with (RoundTripAt) and to compute its budget with
+// (budget.OutgoingWithin). That spares a context, its timer and its
+// cancellation hooks per attempt. try is zero otherwise.
+func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration,
+	own bool) (actx context.Context, cancel context.CancelFunc, try time.Time) {
+	cancel = nop
 	if t > 0 {
-		ctx, cancel = context.WithDeadline(ctx, c.now().Add(t))
+		dl := c.now().Add(t)
+		if own && c.byDeadline != nil && len(c.attemptWrappers) == 0 {
+			return ctx, cancel, dl
+		}
+		ctx, cancel = context.WithDeadline(ctx, dl)
 	}
 	if len(c.attemptWrappers) > 0 {
 		ctx = context.WithValue(ctx, attemptKey{}, Attempt{Service: service, Node: node, Number: n})
 	}
-	return ctx, cancel
+	return ctx, cancel, time.Time{}
+}
+
+// nop is the cancel function of an attempt that has no context of its own.
+func nop() {}
+
+// deadlineTransport is a transport that sends a request to a node other
+// than its URL's host and cuts the round trip at a deadline of its own, as
+// if the request were a copy aimed at the node, under a context with that
+// deadline, without either made for it: *h1.Transport, the default.
+type deadlineTransport interface {
+	RoundTripAt(req *http.Request, addr string, deadline time.Time) (*http.Response, error)
+}
+
+// sendsAsIs reports whether attempt of r can send r itself, not a copy:
+// the first attempt, over a deadlineTransport (which aims it at the node),
+// when its context is r's own (sameCtx: no per-try context, no tracing,
+// no hedge, no deadline of Do's making), and r is what attemptRequest would
+// copy it as, but for its URL's host: no body to watch, a Host field, an
+// "http" URL. Retries and hedges get copies of their own.
+func (c *Client) sendsAsIs(r *http.Request, attempt int, sameCtx bool) bool {
+	return attempt == 0 && sameCtx && c.byDeadline != nil && len(c.attemptWrappers) == 0 &&
+		(r.Body == nil || r.Body == http.NoBody) && r.Host != "" && r.URL.Scheme == "http"
 }
 
 // firstErr returns the earlier failure when there was one: a retry that

@@ -132,7 +132,7 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 		}
 		return inFlight{}, nil, false
 	}
-	actx, _ := c.attemptContext(ctx, service, node, 1, 0) // no per-try cut: a cancel
+	actx, _, _ := c.attemptContext(ctx, service, node, 1, 0, false) // no per-try cut: a cancel
 	hctx, hcancel := context.WithCancel(actx)
 	h, err := budget.Outgoing(hctx, c.now(), c.margin, c.timeout, 1)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 var errReadOnClosed = errors.New("h1: read on closed response body")
@@ -19,6 +20,7 @@ var errReadOnClosed = errors.New("h1: read on closed response body")
 type body struct {
 	c     *conn // nil once released
 	ctx   context.Context
+	try   time.Time     // the round trip's own deadline; zero: none
 	rc    io.ReadCloser // net/http's framing reader over c.br
 	reuse bool          // the response allows reusing the conn
 	left  int64         // bytes left of a Content-Length, or -1
@@ -66,7 +68,7 @@ func (b *body) Read(p []byte) (int, error) {
 	case err != nil:
 		fired, hadDeadline := b.c.stopCancel(), b.c.hasDeadline
 		b.releaseLocked(false)
-		err = ctxErr(b.ctx, "", err, fired, hadDeadline)
+		err = ctxErr(b.ctx, b.try, "", err, fired, hadDeadline)
 		b.err = err
 	}
 	return n, err

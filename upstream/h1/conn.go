@@ -42,9 +42,12 @@ type conn struct {
 	nread, nwritten int64
 	limit           int64 // bytes left to read; maxHeaderBytes during the header
 
-	reused      bool      // the conn carried a request before this one
-	idleSince   time.Time // when put idle
-	hasDeadline bool      // a deadline is set on nc
+	reused      bool        // the conn carried a request before this one
+	idleSince   time.Time   // when put idle
+	hasDeadline bool        // the context's deadline is set on nc
+	try         time.Time   // the round trip's own deadline; zero: none
+	tryTimer    *time.Timer // runs onCancel at try; made once, reset per round trip
+	tryArmed    bool        // tryTimer runs for this round trip
 	stop        func() bool
 	onCancel    func() // made once: closes nc
 
@@ -91,18 +94,31 @@ var errHeaderTooLarge = fmt.Errorf("h1: response header exceeds %d bytes", maxHe
 
 // roundTrip writes wr, the request or its rewound copy, and reads the
 // response to req. On error the conn is gone; on success it belongs to the
-// response body (or is back in the pool when there is none).
-func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Response, stage, error) {
+// response body (or is back in the pool when there is none). try, when not
+// zero, is the round trip's own deadline (see RoundTripBy), before ctx's.
+func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Request) (*http.Response, stage, error) {
 	// A context that can end ends at its deadline too (context.WithDeadline
 	// cancels it then), so the AfterFunc alone bounds the I/O: setting and
 	// clearing the deadline on the socket as well would cost two timer
 	// updates per request. Only a context with a deadline but no Done
 	// channel, which no standard context is, gets the socket deadline.
+	// A round trip's own deadline closes the conn when it passes, as the
+	// end of a context with that deadline would, through a timer the conn
+	// keeps for its life: that spares the context, its timer and its
+	// cancellation hooks per round trip.
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.onCancel)
-	} else if dl, ok := ctx.Deadline(); ok {
+	} else if dl, ok := ctx.Deadline(); ok && (try.IsZero() || dl.Before(try)) {
 		c.nc.SetDeadline(dl)
 		c.hasDeadline = true
+	}
+	if !try.IsZero() && !c.hasDeadline {
+		c.try, c.tryArmed = try, true
+		if c.tryTimer == nil {
+			c.tryTimer = time.AfterFunc(time.Until(try), c.onCancel)
+		} else {
+			c.tryTimer.Reset(time.Until(try))
+		}
 	}
 	w0 := c.nwritten
 	var err error
@@ -156,23 +172,37 @@ func (c *conn) roundTrip(ctx context.Context, req, wr *http.Request) (*http.Resp
 		c.release(reuse)
 		return resp, stageResponse, nil
 	}
-	resp.Body = &body{c: c, ctx: ctx, rc: resp.Body, reuse: reuse, left: resp.ContentLength}
+	resp.Body = &body{c: c, ctx: ctx, try: try, rc: resp.Body, reuse: reuse, left: resp.ContentLength}
 	return resp, stageResponse, nil
 }
 
 // fail closes the conn after an error of op and returns the error to
-// report: one that wraps ctx.Err() when the context's end caused it.
+// report: one that wraps ctx.Err() when the context's end caused it, or
+// context.DeadlineExceeded when the round trip's own deadline passed.
 func (c *conn) fail(ctx context.Context, op string, err error) error {
 	fired := c.stopCancel()
-	hadDeadline := c.hasDeadline
+	hadDeadline, try := c.hasDeadline, c.try
 	c.p.put(c, false)
-	return ctxErr(ctx, op, err, fired, hadDeadline)
+	return ctxErr(ctx, try, op, err, fired, hadDeadline)
 }
 
-// ctxErr returns err, wrapped to satisfy errors.Is(err, ctx.Err()) if ctx
-// has ended or err is the timeout of ctx's deadline (which is the conn's
-// only deadline, so ctx is ending too).
-func ctxErr(ctx context.Context, op string, err error, fired, hadDeadline bool) error {
+// ended returns why a round trip under ctx with its own deadline try (zero
+// for none) must stop, or nil: ctx's error, else context.DeadlineExceeded
+// once try has passed, as a context with that deadline would say.
+func ended(ctx context.Context, try time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !try.IsZero() && !time.Now().Before(try) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// ctxErr returns err, wrapped to satisfy errors.Is(err, ended(ctx, try)) if
+// the round trip has ended, or err is the timeout of ctx's deadline (which
+// is the conn's only deadline, so ctx is ending too).
+func ctxErr(ctx context.Context, try time.Time, op string, err error, fired, hadDeadline bool) error {
 	if !fired && hadDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
 		// The conn's timer can fire before ctx's timer for the same
 		// instant: wait for ctx, boundedly.
@@ -183,7 +213,7 @@ func ctxErr(ctx context.Context, op string, err error, fired, hadDeadline bool) 
 		}
 		t.Stop()
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ended(ctx, try); cerr != nil {
 		if op == "" {
 			return fmt.Errorf("h1: read body: %w (%w)", cerr, err)
 		}
@@ -195,14 +225,18 @@ func ctxErr(ctx context.Context, op string, err error, fired, hadDeadline bool) 
 	return fmt.Errorf("h1: %s: %w", op, err)
 }
 
-// stopCancel stops the context's AfterFunc and reports whether it ran (or
-// is running): then the conn has a past deadline and must not be reused.
+// stopCancel stops the context's AfterFunc and the round trip's own
+// deadline, and reports whether either ran (or is running): then the conn
+// is closed and must not be reused.
 func (c *conn) stopCancel() (fired bool) {
-	if c.stop == nil {
-		return false
+	if c.stop != nil {
+		fired = !c.stop()
+		c.stop = nil
 	}
-	fired = !c.stop()
-	c.stop = nil
+	if c.tryArmed {
+		c.tryArmed = false
+		fired = !c.tryTimer.Stop() || fired
+	}
 	return fired
 }
 
@@ -214,8 +248,8 @@ func (c *conn) release(reuse bool) {
 	}
 	if reuse && c.hasDeadline {
 		reuse = c.nc.SetDeadline(time.Time{}) == nil
-		c.hasDeadline = false
 	}
+	c.hasDeadline, c.try = false, time.Time{}
 	c.p.put(c, reuse)
 }
 

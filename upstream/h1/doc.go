@@ -103,7 +103,11 @@
 // The request's context bounds the whole round trip, body reads included:
 // its deadline becomes the connection's, and its cancellation interrupts any
 // read or write in progress. Errors caused by the context ending satisfy
-// errors.Is(err, ctx.Err()). Errors of a round trip that wrote no byte of the
+// errors.Is(err, ctx.Err()). Transport.RoundTripBy adds a deadline of the
+// round trip's own (the upstream client's per-try timeout), kept by a timer
+// of the connection's that closes it when the deadline passes, rather than
+// in a context made per round trip: it behaves as that context would, its
+// errors wrapping context.DeadlineExceeded. Errors of a round trip that wrote no byte of the
 // request to any connection wrap ErrNothingWritten, so that the caller may
 // send the request elsewhere whatever its method. A reused connection that
 // the server had closed is retried once on a fresh connection when that is

@@ -81,7 +81,7 @@ func hostPort(host string) string {
 // carried a request before (idle, or handed over by put) is checked first
 // and closed instead if it received any byte or its end while idle: see
 // probe.
-func (p *hostPool) get(ctx context.Context, fresh bool) (*conn, error) {
+func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool) (*conn, error) {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
@@ -100,6 +100,12 @@ func (p *hostPool) get(ctx context.Context, fresh bool) (*conn, error) {
 		c.nc.Close()
 		p.mu.Lock()
 		p.freeSlotLocked()
+	}
+	// What follows may block: it ends at try too.
+	if !try.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, try)
+		defer cancel()
 	}
 	if fresh && p.total >= p.t.maxConns() && len(p.idle) > 0 {
 		p.popIdleLocked(0).nc.Close() // its slot is ours

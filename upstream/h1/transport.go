@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -152,59 +153,152 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if needsFallback(req) || t.bodyTooBig(req) {
 		return t.toFallback(req)
 	}
+	return t.roundTrip(req, req.URL.Host, time.Time{})
+}
+
+// RoundTripBy is RoundTrip with a deadline of the round trip's own, for a
+// caller that would otherwise derive a context with that deadline for each
+// round trip (a per-try timeout): it behaves as RoundTrip(req.WithContext(
+// ctx)) where ctx is req's context with deadline as well, and the response
+// body's Close cancels ctx. Its errors satisfy errors.Is(err,
+// context.DeadlineExceeded) once deadline has passed, as they would with
+// such a context; the response body, like every part of the round trip,
+// fails at the deadline.
+//
+// It makes that context only when it must (the request goes to Fallback or
+// has a body it writes from a goroutine, or deadline is not earlier than
+// the context's). Otherwise a timer the connection keeps for its life
+// closes it at the deadline, as the context's end would, and the wait for a
+// connection and the dial, if any, run under a context with the deadline.
+func (t *Transport) RoundTripBy(req *http.Request, deadline time.Time) (*http.Response, error) {
+	if dl, ok := req.Context().Deadline(); ok && !deadline.Before(dl) {
+		return t.RoundTrip(req)
+	}
+	if req.URL == nil || needsFallback(req) || t.bodyTooBig(req) || hasBody(req) && req.GetBody == nil {
+		return t.byContext(req, deadline)
+	}
+	return t.roundTrip(req, req.URL.Host, deadline)
+}
+
+// RoundTripAt is RoundTripBy, or RoundTrip when deadline is zero, for req
+// sent to the server at addr (host:port) instead of req.URL.Host: it does
+// what they would do with a copy of req whose URL's host is addr, without
+// the copy when it can (it makes one for a request it gives to Fallback).
+// It spares a caller that picks the server (a load balancer) a copy of the
+// request per round trip. req.Host must be set: it names the host the
+// request is for; with it empty, req.URL.Host would.
+func (t *Transport) RoundTripAt(req *http.Request, addr string, deadline time.Time) (*http.Response, error) {
+	if req.URL == nil || req.Host == "" || addr == "" || needsFallback(req) || t.bodyTooBig(req) ||
+		!deadline.IsZero() && hasBody(req) && req.GetBody == nil {
+		return t.copyTo(req, addr, deadline)
+	}
+	if dl, ok := req.Context().Deadline(); ok && !deadline.Before(dl) {
+		deadline = time.Time{} // the context's comes first
+	}
+	return t.roundTrip(req, addr, deadline)
+}
+
+// copyTo sends a copy of req aimed at addr, as RoundTripAt describes.
+func (t *Transport) copyTo(req *http.Request, addr string, deadline time.Time) (*http.Response, error) {
+	if req.URL != nil {
+		r2 := *req
+		u := *req.URL
+		u.Host = addr
+		r2.URL = &u
+		req = &r2
+	}
+	if deadline.IsZero() {
+		return t.RoundTrip(req)
+	}
+	return t.RoundTripBy(req, deadline)
+}
+
+// byContext does what RoundTripBy describes under a context with deadline.
+func (t *Transport) byContext(req *http.Request, deadline time.Time) (*http.Response, error) {
+	ctx, cancel := context.WithDeadline(req.Context(), deadline)
+	resp, err := t.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		cancel() // nothing more to read under ctx
+		return resp, nil
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody is the body of a response read under a context of
+// RoundTripBy's making, which its Close cancels.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// roundTrip does the round trip of req, one this transport handles itself,
+// to addr, under req's context and, when not zero, its own deadline try.
+func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*http.Response, error) {
 	ctx := req.Context()
 	if err := validate(req); err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("%w: %w", err, ErrNothingWritten)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ended(ctx, try); err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("h1: %w: %w", err, ErrNothingWritten)
 	}
 	wr := req // the request written: req, or a copy with a rewound body
 	wrote := false
 	for retried := false; ; retried = true {
-		c, err := t.get(ctx, req.URL.Host, retried)
+		c, err := t.get(ctx, try, addr, retried)
 		if err != nil {
 			closeBody(wr)
-			return nil, finalErr(ctx, err, wrote)
+			return nil, finalErr(ctx, try, err, wrote)
 		}
 		reused := c.reused
-		resp, st, err := c.roundTrip(ctx, req, wr)
+		resp, st, err := c.roundTrip(ctx, try, req, wr)
 		if err == nil {
 			return resp, nil
 		}
 		if be := (*reqBodyError)(nil); errors.As(err, &be) {
 			// The body's fault, not the conn's: as http.Transport, return
 			// it without ErrNothingWritten, and do not send it again.
-			return nil, finalErr(ctx, err, true)
+			return nil, finalErr(ctx, try, err, true)
 		}
 		wrote = wrote || st != stageNothingWritten
-		if !retried && reused && ctx.Err() == nil && retryable(req, st, err) {
+		if !retried && reused && ended(ctx, try) == nil && retryable(req, st, err) {
 			if rw, ok := rewind(req); ok {
 				wr = rw
 				continue
 			}
 		}
-		return nil, finalErr(ctx, err, wrote)
+		return nil, finalErr(ctx, try, err, wrote)
 	}
 }
 
 // get returns a connection to host, from the pool whose entry CloseHost
-// may have removed meanwhile.
-func (t *Transport) get(ctx context.Context, host string, fresh bool) (*conn, error) {
+// may have removed meanwhile. The wait for one and the dial end at try too,
+// when not zero.
+func (t *Transport) get(ctx context.Context, try time.Time, host string, fresh bool) (*conn, error) {
 	for {
-		c, err := t.pool(host).get(ctx, fresh)
+		c, err := t.pool(host).get(ctx, try, fresh)
 		if err != errPoolGone {
 			return c, err
 		}
 	}
 }
 
-// finalErr makes err satisfy errors.Is(err, ctx.Err()) when the context has
-// ended, and wrap ErrNothingWritten when nothing was written.
-func finalErr(ctx context.Context, err error, wrote bool) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+// finalErr makes err satisfy errors.Is(err, ended(ctx, try)) when the round
+// trip has ended, and wrap ErrNothingWritten when nothing was written.
+func finalErr(ctx context.Context, try time.Time, err error, wrote bool) error {
+	if cerr := ended(ctx, try); cerr != nil && !errors.Is(err, cerr) {
 		err = fmt.Errorf("%w (%w)", cerr, err)
 	}
 	if !wrote && !errors.Is(err, ErrNothingWritten) {
