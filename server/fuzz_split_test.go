@@ -84,9 +84,10 @@ func splitRequests(input []byte) (skip string, cut cutAt) {
 		_, hasCL := fields["Content-Length"]
 		_, hasTE := fields["Transfer-Encoding"]
 		is10 := req.ProtoMajor == 1 && req.ProtoMinor == 0
-		if hasCL && (hasTE && (is10 || len(req.TransferEncoding) > 0)) {
+		if req.ProtoMajor == 1 && hasCL && (hasTE && (is10 || len(req.TransferEncoding) > 0)) {
 			// A conflict http.ReadRequest let through (on HTTP/1.1, it
-			// refuses a Transfer-Encoding other than chunked itself).
+			// refuses a Transfer-Encoding other than chunked itself). On
+			// another major version, both servers answer 505 first.
 			return "", cutAt{index: i, refused: true}
 		}
 		if hasTE && is10 {
