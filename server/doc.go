@@ -18,13 +18,13 @@
 // uses, so the framing of requests (Content-Length, chunked bodies and their
 // trailers, conflicting or duplicate lengths, header syntax) is net/http's.
 // The common request (HTTP/1.1, an origin-form target without escapes, one
-// Host field, plain field lines, no body, its header already buffered) is
-// read by readFast instead, into the request http.ReadRequest would have
-// made, in fewer allocations and with its context from the start; it
-// consumes nothing of any other, which http.ReadRequest then reads (see
-// reqparse.go; FuzzReadFast holds the two to the same result). Since
-// readFast reads only what is already buffered, the header limit below
-// applies to both alike. On top, Server checks what net/http's server
+// Host field, plain field lines, no body or one of a declared length, its
+// header already buffered) is read by readFast instead, into the request
+// http.ReadRequest would have made, in fewer allocations and with its
+// context from the start; it consumes nothing of any other, which
+// http.ReadRequest then reads (see reqparse.go; FuzzReadFast holds the two
+// to the same result). Since readFast reads only what is already buffered,
+// the header limit below applies to both alike. On top, Server checks what net/http's server
 // checks, whichever read the request: the Host field (present on HTTP/1.1,
 // well formed), field names, the major version; and it answers 501 or 400
 // as net/http does, by the type of http.ReadRequest's error (framing.go).

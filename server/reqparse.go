@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 
@@ -16,10 +17,10 @@ import (
 // the URL, every field value, the header map and its value slices, the
 // request; and the server then copies the request to give it its context.
 // Most requests an API gateway serves are plain: an origin-form target, a
-// few fields, no body. readFast reads those itself, into one string and
-// one request that carries its context from the start
-// (http.NewRequestWithContext), and leaves every other request, untouched,
-// to http.ReadRequest.
+// few fields, no body or one of a declared length. readFast reads those
+// itself, into one string and one request that carries its context from
+// the start (http.NewRequestWithContext), and leaves every other request,
+// untouched, to http.ReadRequest.
 //
 // The subset it reads is one whose result it can tell exactly: the request
 // line "METHOD SP target SP HTTP/1.1" with a token for the method (not
@@ -29,13 +30,16 @@ import (
 // "#" after it); then field lines "name: value" with a token name, a value of
 // printable ASCII, spaces and tabs, and CRLF line ends; exactly one Host
 // field; no Transfer-Encoding, no Pragma (which http.ReadRequest may turn
-// into a Cache-Control field), and no Content-Length but a single "0". The
+// into a Cache-Control field), and at most one Content-Length, of 1 to 18
+// digits (a length http.ReadRequest neither refuses nor reconciles with
+// another). The body is read as http.ReadRequest's is (lengthBody). The
 // whole header must be in the reader's buffer already; readFast peeks at it
 // and consumes it only once it has read it all. Anything else (obs-fold, a
 // bare LF or CR, a space before a colon, NUL, non-ASCII bytes, absolute-form
-// targets, "*", percent-escapes, a body) is read by http.ReadRequest from
-// the same position, as if readFast were not there. FuzzReadFast holds the
-// two to the same request, field by field, and to the same bytes consumed.
+// targets, "*", percent-escapes, a chunked body, repeated lengths) is read
+// by http.ReadRequest from the same position, as if readFast were not
+// there. FuzzReadFast holds the two to the same request, field by field,
+// to the same reads of the body, and to the same bytes consumed.
 //
 // The request's strings (method, target, URL parts, field names and values)
 // are cut from one string holding a copy of the header, never from the
@@ -67,6 +71,7 @@ type fastHead struct {
 	targetEnd  int // the target is buf[methodEnd+1:targetEnd]
 	query      int // the first "?" of the target, or -1
 	forceQuery bool
+	length     int64 // the Content-Length, 0 without one
 	nf         int
 	fields     [maxFastFields]fastField
 }
@@ -92,7 +97,7 @@ func (c *conn) readFast() (*http.Request, context.CancelFunc) {
 // its header from br; or, if it cannot (never), returns nil, having
 // consumed nothing.
 func (h *fastHead) read(ctx context.Context, br *bufio.Reader, buf []byte) *http.Request {
-	req := h.build(ctx, buf)
+	req := h.build(ctx, br, buf)
 	if req != nil {
 		br.Discard(h.n)
 	}
@@ -146,7 +151,7 @@ func (h *fastHead) scan(buf []byte) bool {
 
 	// The field lines, up to the empty line.
 	hosts, lengths := 0, 0
-	h.nf = 0
+	h.nf, h.length = 0, 0
 	for {
 		if i+1 < len(buf) && buf[i] == '\r' && buf[i+1] == '\n' {
 			h.n = i + 2
@@ -193,11 +198,17 @@ func (h *fastHead) scan(buf []byte) bool {
 		case nameIs(name, "Host"):
 			hosts++
 		case nameIs(name, "Content-Length"):
-			// Only the one length that means no body: http.ReadRequest
-			// frames any other, and reconciles repeated ones.
+			// One length, in digits that cannot overflow: http.ReadRequest
+			// refuses or reconciles the others.
 			lengths++
-			if lengths > 1 || string(value) != "0" {
+			if lengths > 1 || len(value) == 0 || len(value) > 18 {
 				return false
+			}
+			for _, c := range value {
+				if c < '0' || c > '9' {
+					return false
+				}
+				h.length = h.length*10 + int64(c-'0')
 			}
 		case nameIs(name, "Transfer-Encoding"), nameIs(name, "Pragma"):
 			return false
@@ -206,9 +217,9 @@ func (h *fastHead) scan(buf []byte) bool {
 }
 
 // build makes the request scan described, with ctx as its context, as
-// http.ReadRequest would have read it. buf is the buffer scan read; nothing
-// of the request refers to it.
-func (h *fastHead) build(ctx context.Context, buf []byte) *http.Request {
+// http.ReadRequest would have read it from br. buf is the buffer scan read;
+// nothing of the request refers to it.
+func (h *fastHead) build(ctx context.Context, br *bufio.Reader, buf []byte) *http.Request {
 	s := h.text(buf)
 	method := s[:h.methodEnd]
 	if m, ok := commonMethods[method]; ok {
@@ -264,6 +275,10 @@ func (h *fastHead) build(ctx context.Context, buf []byte) *http.Request {
 	}
 	req.Close = httpguts.HeaderValuesContainsToken(hdr["Connection"], "close")
 	req.Body = http.NoBody
+	if h.length > 0 {
+		req.ContentLength = h.length
+		req.Body = &lengthBody{src: io.LimitedReader{R: br, N: h.length}}
+	}
 	return req
 }
 
@@ -293,6 +308,37 @@ func (h *fastHead) text(buf []byte) string {
 	sb.Write(buf[at:h.n])
 	return sb.String()
 }
+
+// lengthBody is the body of a request readFast read that has a
+// Content-Length: that many bytes of the connection, read as the body
+// http.ReadRequest makes reads them. Its last bytes come with io.EOF, a
+// connection that ends early is io.ErrUnexpectedEOF, and once at the end it
+// stays there. The server serializes its reads (body) and never closes it.
+type lengthBody struct {
+	src    io.LimitedReader
+	sawEOF bool
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.sawEOF {
+		return 0, io.EOF
+	}
+	n, err := b.src.Read(p)
+	if err == io.EOF {
+		b.sawEOF = true
+		if b.src.N > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err == nil && n > 0 && b.src.N == 0 {
+		err = io.EOF
+		b.sawEOF = true
+	}
+	return n, err
+}
+
+// Close does nothing: what is left of the body is the server's to discard.
+func (b *lengthBody) Close() error { return nil }
 
 // isTokenByte reports whether c may be part of a token (RFC 9110, section
 // 5.6.2): a method or a field name.
