@@ -93,10 +93,19 @@ func splitRequests(input []byte) (skip string, cut cutAt) {
 		if hasTE && is10 {
 			return "", cutAt{index: i}
 		}
+		// The body is read again as the servers read it, through a buffer
+		// of their size: where a chunked body's trailer ends (whether
+		// http.ReadRequest's body finds the empty line ending it) depends
+		// on how far the buffer lets it look ahead.
+		sr := &countingReader{r: bytes.NewReader(input)}
+		sbr := bufio.NewReaderSize(sr, 4096)
+		if req, err = http.ReadRequest(sbr); err != nil {
+			return "", cut
+		}
 		if _, err := io.Copy(io.Discard, req.Body); err != nil {
 			return "", cut
 		}
-		input = input[cr.n-br.Buffered():]
+		input = input[sr.n-sbr.Buffered():]
 	}
 	return "", cut
 }
