@@ -401,3 +401,41 @@ func TestServerReadsFast(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadHeader measures reading the benchmark's request, with its
+// context, by readFast's parts and by http.ReadRequest and the copy that
+// gives it its context.
+func BenchmarkReadHeader(b *testing.B) {
+	input := []byte(readFastSeeds[0])
+	src := bytes.NewReader(input)
+	br := bufio.NewReaderSize(src, 4096)
+	ctx := context.Background()
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			src.Reset(input)
+			br.Reset(src)
+			var h fastHead
+			buf, _ := br.Peek(len(input))
+			if !h.scan(buf) {
+				b.Fatal("not read")
+			}
+			benchSink = h.read(ctx, br, buf)
+		}
+	})
+	b.Run("net-http", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			src.Reset(input)
+			br.Reset(src)
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchSink = req.WithContext(ctx)
+		}
+	})
+}
+
+// benchSink keeps a benchmark's result alive, as a handler would.
+var benchSink *http.Request
