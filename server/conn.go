@@ -168,15 +168,18 @@ func (c *conn) serve() {
 		c.srv.remove(c)
 	}()
 	for {
-		req, ok := c.next()
-		if !ok || !c.serveOne(req) {
+		req, cancel, ok := c.next()
+		if !ok || !c.serveOne(req, cancel) {
 			return
 		}
 	}
 }
 
 // next waits for the next request and reads its header. It answers a bad
-// request itself, and reports false when the connection is done.
+// request itself, and reports false when the connection is done. A request
+// read by readFast comes with its context already, and the function that
+// cancels it; one read by http.ReadRequest gets its context in serveOne, and
+// cancel is nil.
 //
 // Its deadlines and its header limit are net/http's: the first request's
 // header must come within ReadHeaderTimeout of the accept (the deadline is
@@ -184,7 +187,7 @@ func (c *conn) serve() {
 // until then; a later request is waited for with IdleTimeout until 4 bytes
 // of it are there (bytes not counted against the limit), then its header
 // must come within ReadHeaderTimeout.
-func (c *conn) next() (*http.Request, bool) {
+func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 	s := c.srv
 	limit := s.maxHeaderBytes() + headerSlop
 	deadline := false
@@ -192,7 +195,7 @@ func (c *conn) next() (*http.Request, bool) {
 		c.limit = limit
 		deadline = s.ReadHeaderTimeout > 0
 		if c.br.Buffered() == 0 && !c.waitIdle(1) {
-			return nil, false
+			return nil, nil, false
 		}
 	} else {
 		if c.br.Buffered() < 4 {
@@ -201,7 +204,7 @@ func (c *conn) next() (*http.Request, bool) {
 				deadline = true
 			}
 			if !c.waitIdle(4) {
-				return nil, false
+				return nil, nil, false
 			}
 		}
 		if d := s.ReadHeaderTimeout; d > 0 {
@@ -224,13 +227,17 @@ func (c *conn) next() (*http.Request, bool) {
 		c.br.Discard(n)
 	}
 	c.recordHeader()
-	req, err := http.ReadRequest(c.br)
+	req, cancel := c.readFast()
+	var err error
+	if req == nil {
+		req, err = http.ReadRequest(c.br)
+	}
 	fr := c.stopRecording(req)
 	tooLarge := c.limit == 0 // as net/http: the error came with the limit reached
 	c.limit = -1
 	if err != nil {
 		c.refuse(err, tooLarge)
-		return nil, false
+		return nil, nil, false
 	}
 	if deadline {
 		c.rwc.SetReadDeadline(time.Time{})
@@ -238,17 +245,29 @@ func (c *conn) next() (*http.Request, bool) {
 	c.kept = true
 	c.lastMethod = req.Method
 	if status, detail := check(req); status != 0 {
+		if cancel != nil {
+			cancel()
+		}
 		c.answer(status, detail)
-		return nil, false
+		return nil, nil, false
 	}
 	switch fr {
 	case framingConflict:
+		if cancel != nil {
+			cancel()
+		}
 		c.answer(http.StatusBadRequest, "a request must not have both Content-Length and Transfer-Encoding (RFC 9112, section 6.3)")
-		return nil, false
+		return nil, nil, false
 	case framingFaulty10:
 		c.faulty10 = true
 	}
-	return req, true
+	return req, cancel, true
+}
+
+// requestContext makes the context of a request: it carries c.ctx's
+// values, and is canceled when the handler returns or the client leaves.
+func (c *conn) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithCancel(c.ctx)
 }
 
 // waitIdle waits, as an idle connection that Shutdown may close, until the
@@ -370,10 +389,15 @@ func (c *conn) lingerClose() {
 
 // serveOne runs the handler for one request and finishes its answer. It
 // reports whether the connection can serve another.
-func (c *conn) serveOne(req *http.Request) bool {
-	ctx, cancel := context.WithCancel(c.ctx)
+func (c *conn) serveOne(req *http.Request, cancel context.CancelFunc) bool {
 	parsed := req
-	req = req.WithContext(ctx)
+	if cancel == nil {
+		// Read by http.ReadRequest: the handler's request is a copy with
+		// its context.
+		var ctx context.Context
+		ctx, cancel = c.requestContext()
+		req = req.WithContext(ctx)
+	}
 	req.RemoteAddr = c.remote
 	w := &response{c: c, req: req, header: make(http.Header), declared: -1,
 		head: req.Method == http.MethodHead}

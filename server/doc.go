@@ -17,11 +17,19 @@
 // Requests are parsed by http.ReadRequest, the same code net/http's server
 // uses, so the framing of requests (Content-Length, chunked bodies and their
 // trailers, conflicting or duplicate lengths, header syntax) is net/http's.
-// On top, Server checks what net/http's server checks: the Host field
-// (present on HTTP/1.1, well formed), field names, the major version; and it
-// answers 501 or 400 as net/http does, by the type of http.ReadRequest's
-// error (framing.go). Its limits and timeouts are net/http's to the byte and
-// the moment: the header limit is MaxHeaderBytes plus 4096 bytes of slop,
+// The common request (HTTP/1.1, an origin-form target without escapes, one
+// Host field, plain field lines, no body or one of a declared length, its
+// header already buffered) is read by readFast instead, into the request
+// http.ReadRequest would have made, in fewer allocations and with its
+// context from the start; it consumes nothing of any other, which
+// http.ReadRequest then reads (see reqparse.go; FuzzReadFast holds the two
+// to the same result). Since readFast reads only what is already buffered,
+// the header limit below applies to both alike. On top, Server checks what net/http's server
+// checks, whichever read the request: the Host field (present on HTTP/1.1,
+// well formed), field names, the major version; and it answers 501 or 400
+// as net/http does, by the type of http.ReadRequest's error (framing.go).
+// Its limits and timeouts are net/http's to the byte and the moment: the
+// header limit is MaxHeaderBytes plus 4096 bytes of slop,
 // counted in bytes read from the connection, from its first byte for the
 // first request and, for a later one, once 4 bytes of it came (so a later
 // request may have up to 4 KiB more, as with net/http); the first request's

@@ -51,12 +51,16 @@ func (c *conn) stopRecording(req *http.Request) framing {
 	if req == nil {
 		return framingOK
 	}
+	// What the reader holds now came after the header.
+	return framingOf(req, raw[:len(raw)-c.br.Buffered()])
+}
+
+// framingOf returns the framing of req, given the raw bytes of its header.
+func framingOf(req *http.Request, head []byte) framing {
 	chunked := len(req.TransferEncoding) > 0
 	if !chunked && (req.ProtoMajor != 1 || req.ProtoMinor != 0) {
 		return framingOK
 	}
-	// What the reader holds now came after the header.
-	head := raw[:len(raw)-c.br.Buffered()]
 	hasCL := headerHasField(head, "Content-Length")
 	hasTE := chunked || headerHasField(head, "Transfer-Encoding")
 	switch {

@@ -84,18 +84,28 @@ func splitRequests(input []byte) (skip string, cut cutAt) {
 		_, hasCL := fields["Content-Length"]
 		_, hasTE := fields["Transfer-Encoding"]
 		is10 := req.ProtoMajor == 1 && req.ProtoMinor == 0
-		if hasCL && (hasTE && (is10 || len(req.TransferEncoding) > 0)) {
+		if req.ProtoMajor == 1 && hasCL && (hasTE && (is10 || len(req.TransferEncoding) > 0)) {
 			// A conflict http.ReadRequest let through (on HTTP/1.1, it
-			// refuses a Transfer-Encoding other than chunked itself).
+			// refuses a Transfer-Encoding other than chunked itself). On
+			// another major version, both servers answer 505 first.
 			return "", cutAt{index: i, refused: true}
 		}
 		if hasTE && is10 {
 			return "", cutAt{index: i}
 		}
+		// The body is read again as the servers read it, through a buffer
+		// of their size: where a chunked body's trailer ends (whether
+		// http.ReadRequest's body finds the empty line ending it) depends
+		// on how far the buffer lets it look ahead.
+		sr := &countingReader{r: bytes.NewReader(input)}
+		sbr := bufio.NewReaderSize(sr, 4096)
+		if req, err = http.ReadRequest(sbr); err != nil {
+			return "", cut
+		}
 		if _, err := io.Copy(io.Discard, req.Body); err != nil {
 			return "", cut
 		}
-		input = input[cr.n-br.Buffered():]
+		input = input[sr.n-sbr.Buffered():]
 	}
 	return "", cut
 }

@@ -364,7 +364,7 @@ func TestParsedCloseHonored(t *testing.T) {
 		}
 		answer <- r
 	}()
-	if c.serveOne(req) {
+	if c.serveOne(req, nil) {
 		t.Error("the connection would serve another request")
 	}
 	r := wait(t, answer, "the answer")
