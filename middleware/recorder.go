@@ -18,6 +18,11 @@ type Recorder struct {
 	status int
 	bytes  int64
 	notes  notes
+	// reqCtx and id are RequestID's, when it runs inside AccessLog: the
+	// request's context and the one value of its X-Request-Id fields,
+	// made with the Recorder rather than by two allocations of their own.
+	reqCtx requestCtx
+	id     [1]string
 }
 
 // NewRecorder returns a Recorder for a request that arrived at start.

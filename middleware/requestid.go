@@ -36,11 +36,20 @@ import (
 func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec, _ := w.(*Recorder)
+			// The Recorder has room for the id's field value and the
+			// context, unless another RequestID above took it.
+			own := rec != nil && rec.reqCtx.Context == nil
 			v := r.Header[requestid.HeaderName]
 			if len(v) != 1 || !requestid.Valid(v[0]) || !peerTrusted(trusted, r) {
 				// One slice for both headers: a field value of length 1
 				// and capacity 1 is never appended to in place.
-				v = []string{requestid.New()}
+				if own {
+					rec.id[0] = requestid.New()
+					v = rec.id[:]
+				} else {
+					v = []string{requestid.New()}
+				}
 				if r.Header == nil {
 					r.Header = make(http.Header)
 				}
@@ -48,10 +57,16 @@ func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 			}
 			id := v[0]
 			w.Header()[requestid.HeaderName] = v
-			rec, _ := w.(*Recorder)
 			route := routePool.Get().(*chi.Context)
 			route.Reset()
-			next.ServeHTTP(w, r.WithContext(&requestCtx{Context: r.Context(), id: id, rec: rec, route: route}))
+			var ctx *requestCtx
+			if own {
+				ctx = &rec.reqCtx
+			} else {
+				ctx = new(requestCtx)
+			}
+			*ctx = requestCtx{Context: r.Context(), id: id, rec: rec, route: route}
+			next.ServeHTTP(w, r.WithContext(ctx))
 			routePool.Put(route)
 		})
 	}
