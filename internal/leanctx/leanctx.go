@@ -1,0 +1,457 @@
+// Package leanctx is a cancellable context with an optional deadline that
+// costs one allocation and arms no timer unless someone waits on it.
+//
+// # Why
+//
+// A proxied request used to make three standard-library contexts: package
+// server's cancellable request context, the budget's deadline context
+// (context.WithDeadline: a runtime timer, the context, its cancel function,
+// a children map in its parent) and, in upstream/h1, a context.AfterFunc per
+// round trip (another context, a stop function, the parent's Done channel
+// and another map entry). Most requests end long before their deadline, and
+// nobody waits on their Done channel: the connection that carries the round
+// trip enforces the deadline itself (upstream/h1 closes it then). A Ctx pays
+// for those things only when they are used:
+//
+//   - it is one object: cancellation callbacks live in a small slice
+//     inside it (OnCancel, Ctx.Register), a lean child registers there
+//     directly, with no closure;
+//   - it arms no timer for its deadline. Deadline reports it; Err reports
+//     context.DeadlineExceeded once it has passed (and ends the context
+//     then); a timer is armed only when Done or the AfterFunc method (which
+//     package context uses for a child) is called, since only those can
+//     wait for the deadline;
+//   - its Done channel is made when Done is first called.
+//
+// For every other consumer it is a context.Context like those of package
+// context: see the semantics below.
+//
+// # Semantics
+//
+// A Ctx ends, once, with Err context.Canceled when Cancel is called, with
+// context.DeadlineExceeded at its deadline, or with its parent's Err when
+// its parent ends. Its deadline is the earlier of its own and its parent's.
+// Once it has ended, Done is closed, Err is not nil, and every registered
+// callback has run or is running; context.Cause returns the parent's cause
+// when the end came from a parent that had one, else Err.
+//
+// The end at the deadline is observed, not scheduled: it happens when Err
+// is called at or after the deadline, or when the timer fires that Done or
+// AfterFunc armed. A callback registered with OnCancel or Register alone is
+// therefore not run at the deadline: whoever registers one must enforce
+// Deadline itself (upstream/h1 closes its connection by a timer of its own,
+// which it keeps for the connection's life). Done and the AfterFunc method
+// do arm the timer, so any consumer that waits (a select on Done, a
+// child made by package context, context.AfterFunc) sees the end at the
+// deadline, as with context.WithDeadline.
+//
+// Callbacks run in the goroutine that ends the context (the one calling
+// Cancel, the timer's, one whose Err found the deadline passed, or the
+// parent's ender), after its locks are released, not in a goroutine of
+// their own as with context.AfterFunc: they must be quick and must not wait
+// for that goroutine. A parent that is a Ctx (or a context that only adds
+// values to one) ends its lean children synchronously; any other parent
+// that can end is followed with context.AfterFunc, whose goroutine ends the
+// child shortly after, and the child's Err checks the parent's meanwhile.
+package leanctx
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ctx is a cancellable context with an optional deadline. Make one with
+// WithCancel, WithDeadline or Init; it must not be copied after.
+type Ctx struct {
+	parent   context.Context
+	deadline time.Time // the earlier of its own and the parent's; zero: none
+
+	ended atomic.Bool  // set once err, cause and done are final
+	done  atomic.Value // chan struct{}, made lazily
+
+	mu       sync.Mutex
+	err      error
+	cause    error       // a parent's cause, when the end came with one; nil: err
+	timer    *time.Timer // armed by Done or AfterFunc when there is a deadline
+	lean     *Ctx        // the lean parent it is registered with, or nil
+	leanID   uint64      // its registration there
+	foreign  bool        // the parent can end and is not lean: followed by AfterFunc
+	stopFrgn func() bool // the AfterFunc on a foreign parent
+	causeVal any         // what Value answers for cancelKey once ended with a cause
+	regs     []entry     // callbacks and lean children; nil once ended
+	inline   [2]entry    // regs' first backing array
+	nextID   uint64
+}
+
+// entry is a callback or a lean child to end.
+type entry struct {
+	id    uint64
+	f     func()
+	child *Ctx
+}
+
+// closedchan is the Done channel of a Ctx that ended before anyone asked.
+var closedchan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// WithCancel returns a Ctx that ends when its Cancel is called or parent
+// ends, with parent's deadline.
+func WithCancel(parent context.Context) *Ctx {
+	c := new(Ctx)
+	c.Init(parent, time.Time{})
+	return c
+}
+
+// WithDeadline returns a Ctx that ends when its Cancel is called, parent
+// ends, or d passes (a zero d is no deadline of its own), whichever comes
+// first. No timer is armed for d unless Done or AfterFunc is called: see
+// the package documentation.
+func WithDeadline(parent context.Context, d time.Time) *Ctx {
+	c := new(Ctx)
+	c.Init(parent, d)
+	return c
+}
+
+// Init makes c, a zero Ctx that the caller embeds in a struct of its own to
+// spare an allocation, what WithDeadline(parent, d) returns. It must be
+// called once, before any other method, and c must not be copied after.
+func (c *Ctx) Init(parent context.Context, d time.Time) {
+	if parent == nil {
+		panic("leanctx: nil parent")
+	}
+	c.parent = parent
+	c.regs = c.inline[:0]
+	if pd, ok := parent.Deadline(); ok && (d.IsZero() || pd.Before(d)) {
+		d = pd
+	}
+	c.deadline = d
+	if p := From(parent); p != nil {
+		p.mu.Lock()
+		if !p.ended.Load() {
+			c.lean = p
+			c.leanID = p.addLocked(entry{child: c})
+			p.mu.Unlock()
+		} else {
+			err, cause := p.err, p.cause
+			p.mu.Unlock()
+			c.end(err, cause, true)
+			return
+		}
+	} else if parent.Done() != nil {
+		if err := parent.Err(); err != nil {
+			c.end(err, context.Cause(parent), true)
+			return
+		}
+		c.foreign = true
+		stop := context.AfterFunc(parent, c.parentEnded)
+		c.mu.Lock()
+		if !c.ended.Load() {
+			c.stopFrgn = stop
+		}
+		c.mu.Unlock()
+	}
+	if !d.IsZero() && !time.Now().Before(d) {
+		c.end(context.DeadlineExceeded, nil, false)
+	}
+}
+
+// parentEnded ends c after its foreign parent.
+func (c *Ctx) parentEnded() {
+	c.end(c.parent.Err(), context.Cause(c.parent), true)
+}
+
+// Cancel ends c with context.Canceled, unless it has ended already. It may
+// be called more than once, from any goroutine.
+func (c *Ctx) Cancel() { c.end(context.Canceled, nil, false) }
+
+// end ends c with err and cause (nil when none but err), runs its callbacks
+// and ends its children; fromParent says its parent's end ends it, which
+// then forgets it by itself.
+func (c *Ctx) end(err, cause error, fromParent bool) {
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.err, c.cause = err, cause
+	if d, _ := c.done.Load().(chan struct{}); d != nil {
+		close(d)
+	} else {
+		c.done.Store(closedchan)
+	}
+	c.ended.Store(true)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	regs := c.regs
+	c.regs = nil
+	lean, leanID, stop := c.lean, c.leanID, c.stopFrgn
+	c.lean, c.stopFrgn = nil, nil
+	c.mu.Unlock()
+
+	if lean != nil && !fromParent {
+		lean.remove(leanID)
+	}
+	if stop != nil {
+		stop()
+	}
+	for _, e := range regs {
+		if e.child != nil {
+			e.child.end(err, cause, true)
+		} else {
+			e.f()
+		}
+	}
+}
+
+// expire ends c at its deadline; Done's and AfterFunc's timer runs it.
+func (c *Ctx) expire() { c.end(context.DeadlineExceeded, nil, false) }
+
+// Deadline returns the earlier of c's deadline and its parent's.
+func (c *Ctx) Deadline() (deadline time.Time, ok bool) {
+	return c.deadline, !c.deadline.IsZero()
+}
+
+// Done returns a channel closed when c ends. The first call makes it, and,
+// when c has a deadline, arms a timer that ends c then.
+func (c *Ctx) Done() <-chan struct{} {
+	if d := c.done.Load(); d != nil {
+		return d.(chan struct{})
+	}
+	c.mu.Lock()
+	d, _ := c.done.Load().(chan struct{})
+	if d == nil {
+		d = make(chan struct{})
+		c.done.Store(d)
+		c.armLocked()
+	}
+	c.mu.Unlock()
+	return d
+}
+
+// armLocked arms the deadline's timer, once, while c has not ended. A
+// deadline already passed fires it at once, in the timer's goroutine: the
+// callers may hold locks its callbacks take.
+func (c *Ctx) armLocked() {
+	if c.timer == nil && !c.deadline.IsZero() && !c.ended.Load() {
+		c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)
+	}
+}
+
+// Err returns nil while c has not ended, else why it did. Called at or
+// after the deadline, it ends c with context.DeadlineExceeded (running its
+// callbacks in the caller's goroutine); with a foreign parent that has
+// ended, it ends c with the parent's error.
+func (c *Ctx) Err() error {
+	if c.ended.Load() {
+		return c.err
+	}
+	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		c.expire()
+		return c.err
+	}
+	if c.foreign {
+		if err := c.parent.Err(); err != nil {
+			c.end(err, context.Cause(c.parent), true)
+			return c.err
+		}
+	}
+	return nil
+}
+
+// Value returns the parent's value for key. To package context's key of its
+// own cancellation it answers c itself, which is how From finds c through
+// contexts that only add values, and package context finds no *cancelCtx
+// there (context.Cause then returns Err), or, once c ended with a cause of
+// its parent's, one that gives context.Cause that cause.
+func (c *Ctx) Value(key any) any {
+	if cancelKey != nil && key == cancelKey {
+		if c.ended.Load() && c.cause != nil {
+			return c.causeValue()
+		}
+		return c
+	}
+	return c.parent.Value(key)
+}
+
+// causeValue returns a value of package context's own for cancelKey that
+// holds c's cause, made once.
+func (c *Ctx) causeValue() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.causeVal == nil {
+		cc, cancel := context.WithCancelCause(context.Background())
+		cancel(c.cause)
+		c.causeVal = cc.Value(cancelKey)
+	}
+	return c.causeVal
+}
+
+// AfterFunc runs f once c ends, in the goroutine that ends it (in a
+// goroutine of its own if c has ended already), and arms the deadline's
+// timer as Done does. It is there for package context, which uses it to
+// follow c with a child of its own and, through it, for context.AfterFunc;
+// the returned function stops f, as context.AfterFunc's does.
+func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	id := c.addLocked(entry{f: f})
+	c.armLocked()
+	c.mu.Unlock()
+	return func() bool { return c.remove(id) }
+}
+
+// Register arranges for f to run once c ends, at once in the caller's
+// goroutine if it has already, and returns the registration, whose Stop
+// undoes it. Unlike AfterFunc it arms no timer: f does not run at the
+// deadline unless something else armed one or Err observed it, so the
+// caller must enforce Deadline itself. It allocates nothing but when the
+// registrations outgrow c's room for two.
+func (c *Ctx) Register(f func()) Registration {
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.mu.Unlock()
+		f()
+		return Registration{}
+	}
+	id := c.addLocked(entry{f: f})
+	c.mu.Unlock()
+	return Registration{c: c, id: id}
+}
+
+// addLocked adds e and returns its id.
+func (c *Ctx) addLocked(e entry) uint64 {
+	c.nextID++
+	e.id = c.nextID
+	c.regs = append(c.regs, e)
+	return e.id
+}
+
+// remove drops the registration id and reports whether it was there, so
+// that it will never run. The last entry takes its place: the order of
+// callbacks is unspecified.
+func (c *Ctx) remove(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.regs {
+		if e.id == id {
+			last := len(c.regs) - 1
+			c.regs[i] = c.regs[last]
+			c.regs[last] = entry{}
+			c.regs = c.regs[:last]
+			return true
+		}
+	}
+	return false
+}
+
+// String describes c, as package context's contexts describe themselves.
+func (c *Ctx) String() string {
+	if c.deadline.IsZero() {
+		return "leanctx.WithCancel"
+	}
+	return "leanctx.WithDeadline(" + c.deadline.String() + ")"
+}
+
+// Registration is a callback registered by Register or OnCancel.
+type Registration struct {
+	c    *Ctx
+	id   uint64
+	stop func() bool // context.AfterFunc's, for a context that is not lean
+}
+
+// Stop undoes the registration. It reports whether it stopped the callback
+// from running: false if the callback has run or is running, or Stop was
+// called before. A zero Registration's Stop reports false.
+func (r Registration) Stop() bool {
+	switch {
+	case r.c != nil:
+		return r.c.remove(r.id)
+	case r.stop != nil:
+		return r.stop()
+	}
+	return false
+}
+
+// OnCancel arranges for f to run once ctx ends, as context.AfterFunc does,
+// and returns the function that stops it. When ctx is lean (From finds a
+// Ctx) f is registered there (see Ctx.Register: no timer, f runs in the
+// goroutine that ends ctx, and at once if it has ended); otherwise it is
+// context.AfterFunc(ctx, f).
+func OnCancel(ctx context.Context, f func()) (stop func() bool) {
+	if c := From(ctx); c != nil {
+		return c.Register(f).Stop
+	}
+	return context.AfterFunc(ctx, f)
+}
+
+// Watch is OnCancel returning the registration as a value, which spares the
+// stop function's allocation.
+func Watch(ctx context.Context, f func()) Registration {
+	if c := From(ctx); c != nil {
+		return c.Register(f)
+	}
+	return Registration{stop: context.AfterFunc(ctx, f)}
+}
+
+// From returns the Ctx whose end is ctx's end: ctx itself, or the Ctx that
+// ctx wraps with values only (context.WithValue, or a type of its own that
+// embeds it and overrides Value alone). It returns nil for any other
+// context, including a child that package context made of a Ctx (which
+// answers package context's key itself): such a child can end earlier.
+//
+// A context type of its own that embeds a Ctx (or a context that only
+// adds values to one) and ends earlier than it, overriding Done and Err but
+// passing every Value on, would be taken for the Ctx: no such type is in
+// Sluice or in package context.
+func From(ctx context.Context) *Ctx {
+	if c, ok := ctx.(*Ctx); ok {
+		return c
+	}
+	if cancelKey == nil {
+		return nil
+	}
+	c, _ := ctx.Value(cancelKey).(*Ctx)
+	return c
+}
+
+// cancelKey is the key that package context's own cancellable contexts
+// answer with themselves (context.Cause and context.WithCancel ask for it),
+// found by asking context.Cause about a context that notes the key asked.
+// It is nil if that failed (From then finds only a Ctx itself).
+var cancelKey = func() any {
+	p := &keyProbe{}
+	context.Cause(p)
+	if p.key == nil {
+		return nil
+	}
+	// Package context's own answer to it must be the context itself.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if ctx.Value(p.key) != any(ctx) {
+		return nil
+	}
+	return p.key
+}()
+
+// keyProbe is an ended context that notes the first key asked of it.
+type keyProbe struct{ key any }
+
+func (*keyProbe) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*keyProbe) Done() <-chan struct{}       { return closedchan }
+func (*keyProbe) Err() error                  { return context.Canceled }
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
