@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/requestid"
 )
 
@@ -34,6 +35,15 @@ func NewContext(ctx context.Context, info Info) (context.Context, context.Cancel
 }
 
 func newContext(ctx context.Context, info Info, requestID string) (context.Context, context.CancelFunc) {
+	if leanctx.From(ctx) != nil || ctx.Done() == nil {
+		// A parent that is lean, or that never ends (Background): the
+		// deadline is a lean context's, inline, which arms no timer unless
+		// someone waits on Done (package leanctx).
+		c := &infoCtx{info: info, requestID: requestID}
+		c.lean.Init(ctx, info.Deadline)
+		c.Context = &c.lean
+		return c, c.lean.Cancel
+	}
 	ctx, cancel := context.WithDeadline(ctx, info.Deadline)
 	return &infoCtx{Context: ctx, info: info, requestID: requestID}, cancel
 }
@@ -41,11 +51,25 @@ func newContext(ctx context.Context, info Info, requestID string) (context.Conte
 // infoCtx carries an Info inline: one allocation where context.WithValue
 // would take two (the context and the boxed Info), on every request. At a
 // backend it carries the request's id too (requestid.FromContext), for the
-// same price.
+// same price. Under a parent that is lean or never ends, it holds its
+// deadline context too, a leanctx.Ctx, as its Context.
 type infoCtx struct {
 	context.Context
 	info      Info
 	requestID string
+	lean      leanctx.Ctx // Context, when it points here
+}
+
+// AfterFunc lets package context follow an infoCtx over a lean context
+// with a child of its own through the lean context's AfterFunc, rather
+// than with a goroutine per child (the way it follows any other context
+// type of its own). Over one of package context's, package context finds
+// that one first and never calls it.
+func (c *infoCtx) AfterFunc(f func()) (stop func() bool) {
+	if a, ok := c.Context.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(c.Context, f)
 }
 
 func (c *infoCtx) Value(key any) any {

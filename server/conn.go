@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/internal/rawio"
 	"github.com/sluicehq/sluice/requestid"
@@ -266,8 +267,12 @@ func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 
 // requestContext makes the context of a request: it carries c.ctx's
 // values, and is canceled when the handler returns or the client leaves.
+// It is a lean one (package leanctx): one allocation and its cancel
+// function, where context.WithCancel also makes a children map and, once
+// the round trip's transport watches it, a Done channel.
 func (c *conn) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithCancel(c.ctx)
+	ctx := leanctx.WithCancel(c.ctx)
+	return ctx, ctx.Cancel
 }
 
 // waitIdle waits, as an idle connection that Shutdown may close, until the

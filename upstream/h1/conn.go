@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/internal/rawio"
 )
 
@@ -49,7 +50,9 @@ type conn struct {
 	tryTimer    *time.Timer // runs onCancel at try; made once, reset per round trip
 	tryArmed    bool        // tryTimer runs for this round trip
 	stop        func() bool
-	onCancel    func() // made once: closes nc
+	lean        bool                 // leanReg holds the round trip's registration
+	leanReg     leanctx.Registration // with a lean context, instead of stop
+	onCancel    func()               // made once: closes nc
 
 	probe probe // the check of an idle conn before reuse (platform dependent)
 }
@@ -105,19 +108,29 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	// A round trip's own deadline closes the conn when it passes, as the
 	// end of a context with that deadline would, through a timer the conn
 	// keeps for its life: that spares the context, its timer and its
-	// cancellation hooks per round trip.
-	if ctx.Done() != nil {
+	// cancellation hooks per round trip. A lean context (package leanctx:
+	// the server's request context, the budget's) arms no timer for its
+	// deadline, so it is not asked for Done: its cancellation is registered
+	// with it (no allocation), and its deadline, when the earlier, is cut
+	// by that same timer.
+	cut := try
+	if lc := leanctx.From(ctx); lc != nil {
+		c.lean, c.leanReg = true, lc.Register(c.onCancel)
+		if dl, ok := ctx.Deadline(); ok && (cut.IsZero() || dl.Before(cut)) {
+			cut = dl
+		}
+	} else if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.onCancel)
 	} else if dl, ok := ctx.Deadline(); ok && (try.IsZero() || dl.Before(try)) {
 		c.nc.SetDeadline(dl)
 		c.hasDeadline = true
 	}
-	if !try.IsZero() && !c.hasDeadline {
+	if !cut.IsZero() && !c.hasDeadline {
 		c.try, c.tryArmed = try, true
 		if c.tryTimer == nil {
-			c.tryTimer = time.AfterFunc(time.Until(try), c.onCancel)
+			c.tryTimer = time.AfterFunc(time.Until(cut), c.onCancel)
 		} else {
-			c.tryTimer.Reset(time.Until(try))
+			c.tryTimer.Reset(time.Until(cut))
 		}
 	}
 	w0 := c.nwritten
@@ -232,6 +245,10 @@ func (c *conn) stopCancel() (fired bool) {
 	if c.stop != nil {
 		fired = !c.stop()
 		c.stop = nil
+	}
+	if c.lean {
+		fired = !c.leanReg.Stop() || fired
+		c.lean, c.leanReg = false, leanctx.Registration{}
 	}
 	if c.tryArmed {
 		c.tryArmed = false

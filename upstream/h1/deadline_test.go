@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/leanctx"
 )
 
 // The tests below hold RoundTripBy to what RoundTrip does under a context
@@ -33,6 +35,18 @@ var deadlineWays = []struct {
 	}},
 	{"RoundTripBy", func(tr *Transport, req *http.Request, d time.Duration) (string, error) {
 		return readResp(tr.RoundTripBy(req, time.Now().Add(d)))
+	}},
+	// A lean context arms no timer for its deadline: the conn's timer cuts
+	// the round trip, as with RoundTripBy, and the result must be the same.
+	{"leanctx", func(tr *Transport, req *http.Request, d time.Duration) (string, error) {
+		ctx := leanctx.WithDeadline(req.Context(), time.Now().Add(d))
+		defer ctx.Cancel()
+		return readResp(tr.RoundTrip(req.WithContext(ctx)))
+	}},
+	{"leanctx with values", func(tr *Transport, req *http.Request, d time.Duration) (string, error) {
+		ctx := leanctx.WithDeadline(req.Context(), time.Now().Add(d))
+		defer ctx.Cancel()
+		return readResp(tr.RoundTrip(req.WithContext(context.WithValue(ctx, "k", "v"))))
 	}},
 }
 
@@ -251,11 +265,16 @@ func TestRoundTripByClosesTheConnAtTheDeadline(t *testing.T) {
 			deadline := time.Now().Add(200 * time.Millisecond)
 			var resp *http.Response
 			var err error
-			if way.name == "context" {
+			switch way.name {
+			case "context":
 				ctx, cancel := context.WithDeadline(context.Background(), deadline)
 				defer cancel()
 				resp, err = tr.RoundTrip(getReq(t, url).WithContext(ctx))
-			} else {
+			case "leanctx", "leanctx with values":
+				ctx := leanctx.WithDeadline(context.Background(), deadline)
+				defer ctx.Cancel()
+				resp, err = tr.RoundTrip(getReq(t, url).WithContext(ctx))
+			default:
 				resp, err = tr.RoundTripBy(getReq(t, url), deadline)
 			}
 			if err != nil {

@@ -1,0 +1,130 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/leanctx"
+	"github.com/sluicehq/sluice/requestid"
+)
+
+// parents are the parents a budget's context may have: one that never
+// ends, a lean one (package server's request context), one wrapped in
+// values, and one of package context's.
+func parents() []struct {
+	name   string
+	ctx    context.Context
+	cancel func()
+	lean   bool
+} {
+	lean := leanctx.WithCancel(context.Background())
+	lean2 := leanctx.WithCancel(context.Background())
+	std, cancel := context.WithCancel(context.Background())
+	return []struct {
+		name   string
+		ctx    context.Context
+		cancel func()
+		lean   bool
+	}{
+		{"background", context.Background(), func() {}, true},
+		{"lean", lean, lean.Cancel, true},
+		{"lean with values", requestid.NewContext(lean2, "id-1"), lean2.Cancel, true},
+		{"context", std, cancel, false},
+	}
+}
+
+// The budget's context is the same whatever its parent: a lean one under a
+// parent that is lean or never ends, one of package context's otherwise.
+func TestNewContextParents(t *testing.T) {
+	for _, p := range parents() {
+		t.Run(p.name, func(t *testing.T) {
+			defer p.cancel()
+			info := Info{Deadline: time.Now().Add(time.Hour), Received: time.Hour}
+			ctx, cancel := NewContext(p.ctx, info)
+			if got := leanctx.From(ctx) != nil; got != p.lean {
+				t.Fatalf("lean = %v, want %v", got, p.lean)
+			}
+			if got, ok := FromContext(ctx); !ok || got != info {
+				t.Fatalf("FromContext = %+v, %v", got, ok)
+			}
+			if d, ok := ctx.Deadline(); !ok || !d.Equal(info.Deadline) {
+				t.Fatalf("Deadline = %v, %v", d, ok)
+			}
+			if ctx.Err() != nil {
+				t.Fatal(ctx.Err())
+			}
+			// A child of package context's follows it.
+			child, cancelChild := context.WithCancel(ctx)
+			defer cancelChild()
+			p.cancel()
+			if p.name != "background" { // which cancel does not end
+				select {
+				case <-child.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatal("the parent's end did not reach a child of the budget's context")
+				}
+			}
+			cancel()
+			if !errors.Is(ctx.Err(), context.Canceled) {
+				t.Fatalf("Err after cancel = %v", ctx.Err())
+			}
+			<-ctx.Done()
+			<-child.Done()
+		})
+	}
+}
+
+// A budget that runs out ends its context: at once for a waiter on Done
+// (the lean context arms its timer when Done is asked), and for Err.
+func TestNewContextEndsAtTheDeadline(t *testing.T) {
+	for _, p := range parents() {
+		t.Run(p.name, func(t *testing.T) {
+			defer p.cancel()
+			deadline := time.Now().Add(20 * time.Millisecond)
+			ctx, cancel := NewContext(p.ctx, Info{Deadline: deadline, Received: 20 * time.Millisecond})
+			defer cancel()
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("Done not closed at the deadline")
+			}
+			if time.Now().Before(deadline) || ctx.Err() != context.DeadlineExceeded {
+				t.Fatalf("ended at %v, before %v, or Err %v", time.Now(), deadline, ctx.Err())
+			}
+			if _, err := Outgoing(ctx, time.Now(), 0, time.Second, 0); err != ErrSpent {
+				t.Fatalf("Outgoing after the deadline: %v, want ErrSpent", err)
+			}
+		})
+	}
+}
+
+// A budget already spent ends its context at once, whatever the parent.
+func TestNewContextSpent(t *testing.T) {
+	for _, p := range parents() {
+		t.Run(p.name, func(t *testing.T) {
+			defer p.cancel()
+			ctx, cancel := NewContext(p.ctx, Info{Deadline: time.Now().Add(-time.Millisecond)})
+			defer cancel()
+			if ctx.Err() != context.DeadlineExceeded {
+				t.Fatalf("Err = %v", ctx.Err())
+			}
+			<-ctx.Done()
+		})
+	}
+}
+
+func TestNewContextKeepsTheRequestID(t *testing.T) {
+	for _, p := range parents() {
+		if p.name != "lean with values" {
+			continue
+		}
+		ctx, cancel := NewContext(p.ctx, Info{Deadline: time.Now().Add(time.Hour)})
+		if got := requestid.FromContext(ctx); got != "id-1" {
+			t.Fatalf("request id %q", got)
+		}
+		cancel()
+		p.cancel()
+	}
+}
