@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/router"
@@ -90,7 +90,8 @@ func runProxyBench(b *testing.B, d router.Doer) {
 
 // runProxyBenchWith runs the benchmark's request through the router, and
 // with edge through the gateway's outer layers too, as its server calls
-// them: under a context of its own that ends when the handler returns.
+// them: under a context of its own that ends when the handler returns, a
+// lean one as package server makes.
 func runProxyBenchWith(b *testing.B, d router.Doer, edge bool) {
 	rt, err := router.New(benchRoutes(50), d, router.Options{})
 	if err != nil {
@@ -100,9 +101,9 @@ func runProxyBenchWith(b *testing.B, d router.Doer, edge bool) {
 	if edge {
 		inner := middleware.Chain(middleware.AccessLog(nil, nil), middleware.RequestID(nil))(rt)
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, cancel := context.WithCancel(r.Context())
+			ctx := leanctx.WithCancel(r.Context()) // as package server's
 			inner.ServeHTTP(w, r.WithContext(ctx))
-			cancel()
+			ctx.Cancel()
 		})
 	}
 	r := httptest.NewRequest(http.MethodGet, "http://gateway/hello/bench", nil)
