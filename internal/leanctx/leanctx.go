@@ -68,7 +68,7 @@ type Ctx struct {
 	parent   context.Context
 	deadline time.Time // the earlier of its own and the parent's; zero: none
 
-	ended atomic.Bool  // set once err, cause and done are final
+	ended atomic.Bool  // set once err and cause are final, just before done is closed
 	done  atomic.Value // chan struct{}, made lazily
 
 	mu       sync.Mutex
@@ -178,13 +178,15 @@ func (c *Ctx) end(err, cause error, fromParent bool) {
 		c.mu.Unlock()
 		return
 	}
+	// ended first, so that a waiter woken by Done finds Err set; Err
+	// waits for Done in turn, so that no one sees Err set and Done open.
 	c.err, c.cause = err, cause
+	c.ended.Store(true)
 	if d, _ := c.done.Load().(chan struct{}); d != nil {
 		close(d)
 	} else {
 		c.done.Store(closedchan)
 	}
-	c.ended.Store(true)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
@@ -249,6 +251,7 @@ func (c *Ctx) armLocked() {
 // ended, it ends c with the parent's error.
 func (c *Ctx) Err() error {
 	if c.ended.Load() {
+		<-c.Done() // closed by now, or in a moment by end
 		return c.err
 	}
 	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {

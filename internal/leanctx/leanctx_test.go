@@ -470,8 +470,20 @@ func TestEndsOnceUnderRace(t *testing.T) {
 		}
 		wg.Go(func() { c.Cancel() })
 		wg.Go(func() { p.Cancel() })
+		wg.Go(func() {
+			if c.Err() != nil && !isClosed(c.Done()) {
+				t.Error("Err set, Done open")
+			}
+		})
 		wg.Go(func() { c.Err() })
-		wg.Go(func() { <-c.Done() })
+		for range 2 {
+			wg.Go(func() {
+				<-c.Done()
+				if c.Err() == nil {
+					t.Error("Done closed, Err nil")
+				}
+			})
+		}
 		wg.Go(func() { context.AfterFunc(c, func() {}) })
 		wg.Wait()
 		if got := runs.Load() + stopped.Load(); got != regs {
