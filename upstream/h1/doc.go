@@ -102,7 +102,12 @@
 //
 // The request's context bounds the whole round trip, body reads included:
 // its deadline becomes the connection's, and its cancellation interrupts any
-// read or write in progress. Errors caused by the context ending satisfy
+// read or write in progress. A lean context (internal/leanctx: the
+// gateway's request and budget contexts), which arms no timer for its
+// deadline, is not asked for Done: the round trip registers with it
+// (leanctx's Register, with no allocation, instead of context.AfterFunc),
+// and the connection's own timer, the one RoundTripBy uses, closes it at the
+// context's deadline. Errors caused by the context ending satisfy
 // errors.Is(err, ctx.Err()). Transport.RoundTripBy adds a deadline of the
 // round trip's own (the upstream client's per-try timeout), kept by a timer
 // of the connection's that closes it when the deadline passes, rather than
