@@ -83,6 +83,7 @@ type Ctx struct {
 	regs     []entry     // callbacks and lean children; nil once ended
 	inline   [2]entry    // regs' first backing array
 	nextID   uint64
+	waited   bool // Done or AfterFunc was called while live
 }
 
 // entry is a callback or a lean child to end.
@@ -230,6 +231,7 @@ func (c *Ctx) Done() <-chan struct{} {
 	if d == nil {
 		d = make(chan struct{})
 		c.done.Store(d)
+		c.waited = true
 		c.armLocked()
 	}
 	c.mu.Unlock()
@@ -308,6 +310,7 @@ func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
 		return func() bool { return false }
 	}
 	id := c.addLocked(entry{f: f})
+	c.waited = true
 	c.armLocked()
 	c.mu.Unlock()
 	return func() bool { return c.remove(id) }
@@ -355,6 +358,15 @@ func (c *Ctx) remove(id uint64) bool {
 		}
 	}
 	return false
+}
+
+// Waited reports whether Done or AfterFunc has been called on c while it
+// was live: whether a timer may have been armed for its deadline. It is
+// there for tests of code meant to follow c without (upstream/h1's).
+func (c *Ctx) Waited() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waited
 }
 
 // String describes c, as package context's contexts describe themselves.

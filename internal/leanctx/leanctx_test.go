@@ -77,7 +77,13 @@ func TestDoneIsLazyAndArmsTheTimer(t *testing.T) {
 		t.Fatal("a channel or a timer before Done")
 	}
 	r.Stop()
+	if c.Waited() {
+		t.Fatal("Waited before Done")
+	}
 	d := c.Done()
+	if !c.Waited() {
+		t.Fatal("not Waited after Done")
+	}
 	if c.timer == nil {
 		t.Fatal("Done armed no timer for the deadline")
 	}

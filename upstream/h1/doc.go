@@ -104,7 +104,8 @@
 // its deadline becomes the connection's, and its cancellation interrupts any
 // read or write in progress. A lean context (internal/leanctx: the
 // gateway's request and budget contexts), which arms no timer for its
-// deadline, is not asked for Done: the round trip registers with it
+// deadline, is not asked for Done on a pooled connection (a dial, which
+// waits on Done, arms its timer): the round trip registers with it
 // (leanctx's Register, with no allocation, instead of context.AfterFunc),
 // and the connection's own timer, the one RoundTripBy uses, closes it at the
 // context's deadline. Errors caused by the context ending satisfy

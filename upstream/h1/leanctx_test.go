@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/leanctx"
 )
@@ -90,5 +91,30 @@ func TestLeanRegistrationEndsWithTheRoundTrip(t *testing.T) {
 				t.Fatalf("%d conns, want 1: a later Cancel closed a conn back in the pool", n)
 			}
 		})
+	}
+}
+
+// A round trip on a pooled conn under a lean context with a deadline, the
+// gateway's common case, neither asks for its Done channel nor makes it arm
+// a timer: the conn's timer keeps the deadline. (A dial does ask: the
+// dialer waits on Done.)
+func TestLeanRoundTripArmsNoContextTimer(t *testing.T) {
+	url, _ := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	tr, _ := newTransport(t)
+	if code, _ := get(t, tr, url); code != 200 { // the conn to reuse
+		t.Fatal(code)
+	}
+	for _, way := range leanWays {
+		for range 2 {
+			lc := leanctx.WithDeadline(context.Background(), time.Now().Add(time.Hour))
+			req, _ := http.NewRequestWithContext(way.wrap(lc), "GET", url, nil)
+			if body, err := readResp(tr.RoundTrip(req)); err != nil || body != "ok" {
+				t.Fatalf("%s: %q, %v", way.name, body, err)
+			}
+			if lc.Waited() {
+				t.Fatalf("%s: the round trip asked the lean context for Done or AfterFunc", way.name)
+			}
+			lc.Cancel()
+		}
 	}
 }
