@@ -28,16 +28,15 @@
 // checks, whichever read the request: the Host field (present on HTTP/1.1,
 // well formed), field names, the major version; and it answers 501 or 400
 // as net/http does, by the type of http.ReadRequest's error (framing.go).
-// Its limits and timeouts are net/http's to the byte and the moment (but
-// for IdleTimeout's grain, below): the
-// header limit is MaxHeaderBytes plus 4096 bytes of slop,
-// counted in bytes read from the connection, from its first byte for the
-// first request and, for a later one, once 4 bytes of it came (so a later
-// request may have up to 4 KiB more, as with net/http); the first request's
-// header is due ReadHeaderTimeout after the accept, a later one's
-// ReadHeaderTimeout after its first bytes, which IdleTimeout waits for; a
-// connection that sends 1 to 3 bytes of a later request and then ends gets
-// no answer. The read and write deadlines a handler sets through
+// Its limits and timeouts are net/http's to the byte and the moment (but for
+// IdleTimeout's grain, below): the header limit is MaxHeaderBytes plus 4096
+// bytes of slop, counted in bytes read from the connection, from its first
+// byte for the first request and, for a later one, once 4 bytes of it came
+// (so a later request may have up to 4 KiB more, as with net/http); the
+// first request's header is due ReadHeaderTimeout after the accept, a later
+// one's ReadHeaderTimeout after its first bytes, which IdleTimeout waits
+// for; a connection that sends 1 to 3 bytes of a later request and then ends
+// gets no answer. The read and write deadlines a handler sets through
 // http.ResponseController end with its request.
 // Answers follow net/http's rules: the handler's Content-Length is used when
 // it sets one; an answer that ends within 4 KiB gets a computed length;
@@ -116,8 +115,8 @@
 // one read sets none, the header deadline being wanted only for a header
 // that comes in pieces, and a deadline left stale on the socket (the idle
 // one while a body is read, say) is replaced before anything is read under
-// it. Reads and writes go through package rawio, which
-// spares the scheduler's system-call bookkeeping. Shutdown closes the
+// it. Reads and writes go through package rawio, which spares the
+// scheduler's system-call bookkeeping. Shutdown closes the
 // listeners and the idle connections, lets requests in flight finish (their
 // answers say "Connection: close"), and returns once all are closed.
 package server
