@@ -35,6 +35,15 @@ import (
 //     whole with its first bytes, i.e. when it comes in pieces;
 //   - none while the handler runs, wanted once the head was read, and set
 //     only if the handler or the watch reads the socket.
+//
+// Measured with BenchmarkServeKeepAlive, 40 interleaved runs each of the
+// code before and after on a loaded 2-core machine (medians): the process's
+// CPU per request (cpu-ns/op, the raw client's included) went from 32.0 to
+// 25.3 µs with the gateway's limits and a write deadline around the write
+// (sluice-gateway), and from 28.5 to 25.5 µs with no limits and no deadline
+// (sluice, which saves the watch's timer work only: see watch.go). The wall
+// time per request, dominated by the machine's load, did not change
+// measurably.
 
 // deadline is the read or the write deadline of one connection.
 type deadline struct {
