@@ -48,6 +48,7 @@ type Client struct {
 	noEjector  bool
 	noBreakers bool
 	noLimits   bool
+	clockSet   bool            // now is not time.Now (WithClock)
 	tracer     *tracing.Tracer // nil: tracing off
 	obs        Observer
 
@@ -144,7 +145,7 @@ func (c *Client) Breakers() *Breakers { return c.breakers }
 func WithTracer(t *tracing.Tracer) Option { return func(c *Client) { c.tracer = t } }
 
 // WithClock sets the clock the client reads the budget with. Tests use it.
-func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now, c.clockSet = now, true } }
 
 // New returns a client that finds nodes through d.
 func New(d Discoverer, opts ...Option) *Client {

@@ -114,11 +114,11 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 		return nil, err
 	}
 	final, nodes := Abandoned, 0 // the handshakes' outcome, for the breaker
-	defer func() { tk.done(final, nodes) }()
+	defer func() { tk.done(final, nodes, time.Time{}) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, n, err := c.pick(hctx, service, tried, PinnedVersion(ctx))
+		node, n, err := c.pick(hctx, service, tried, PinnedVersion(ctx), c.now())
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +139,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 		outcome, answer := openOutcome(hctx, err, c.left(hctx), c.slack())
 		final = outcome
 		if outcome.Fault() {
-			tk.nodeFault(node)
+			tk.nodeFault(node, time.Time{})
 		}
 		c.judge(node, outcome, err)
 		switch {
