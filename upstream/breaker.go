@@ -158,7 +158,15 @@ func (b *Breakers) admit(service string) (ticket, error) {
 	if b == nil {
 		return ticket{}, nil
 	}
-	br := b.get(service)
+	return b.get(service).admit()
+}
+
+// admit asks br, when not nil, for a call, as Breakers.admit does.
+func (br *breaker) admit() (ticket, error) {
+	if br == nil {
+		return ticket{}, nil
+	}
+	service := br.service
 	if CircuitState(br.state.Load()) == CircuitClosed {
 		return ticket{br: br}, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/registry"
@@ -58,9 +57,7 @@ type Client struct {
 	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
 	byDeadline      deadlineTransport // attempt, when it is one; else nil
 
-	pickers    sync.Map // service name → *atomic.Pointer[pickerEntry]
-	latencies  sync.Map // service name → *latency, for derived per-try timeouts
-	discovered sync.Map // service name → *atomic.Pointer[[]*registry.Node]
+	services sync.Map // service name → *service (service.go)
 }
 
 // Option configures a Client.
@@ -226,19 +223,16 @@ type pickerEntry struct {
 	picker selector.Picker
 }
 
-// picker returns the picker for nodes, building it when the snapshot changed.
-func (c *Client) picker(service string, nodes []*registry.Node) selector.Picker {
-	v, ok := c.pickers.Load(service)
-	if !ok {
-		v, _ = c.pickers.LoadOrStore(service, new(atomic.Pointer[pickerEntry]))
-	}
-	p := v.(*atomic.Pointer[pickerEntry])
+// picker returns the picker for nodes of svc, named name, building it when
+// the snapshot changed.
+func (c *Client) picker(svc *service, name string, nodes []*registry.Node) selector.Picker {
+	p := &svc.picker
 	old := p.Load()
 	if old != nil && sameSlice(old.nodes, nodes) {
 		return old.picker
 	}
 	strategy := c.strategy
-	if st, ok := c.strategies[service]; ok {
+	if st, ok := c.strategies[name]; ok {
 		strategy = st
 	}
 	e := &pickerEntry{nodes: nodes, picker: strategy(nodes)}

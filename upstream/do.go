@@ -93,8 +93,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	if id := requestid.FromContext(ctx); id != "" && len(r.Header[requestid.HeaderName]) == 0 {
 		r.Header[requestid.HeaderName] = []string{id} // every attempt names the request
 	}
-	rb := c.budgets.get(service)
-	tk, err := c.breakers.admit(service)
+	svc := c.service(service)
+	rb := svc.budget
+	tk, err := svc.breaker.admit()
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		// the pick's budget left, the per-try timeout, the budget sent and
 		// the time it was sent (a few microseconds apart otherwise).
 		now := c.now()
-		node, n, err := c.pick(ctx, service, tried, pin, now)
+		node, n, err := c.pick(ctx, svc, service, tried, pin, now)
 		if attempt == 0 {
 			if err != nil {
 				c.countRefusal(err)
@@ -127,7 +128,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		perTry := c.perTry(ctx, r, service, attempt, rb, now)
+		perTry := c.perTry(ctx, r, svc, attempt, rb, now)
 		hedging := c.hedges(ctx, r, attempt)
 		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging, now)
 		if hedging { // the first attempt must be cancellable should the hedge win
@@ -207,7 +208,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.obs.AttemptEnd(ctx, service, node, kind, outcome, end.Sub(sent))
 		}
 		if outcome == Success || outcome == Rejected {
-			c.latencyOf(service).observe(end.Sub(sent), end)
+			svc.latency.observe(end.Sub(sent), end)
 		}
 		c.judge(node, outcome, err)
 		if c.limits != nil {
@@ -274,10 +275,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	}
 }
 
-// pick discovers the nodes of service, leaves out the ejected ones and picks
-// one that this call has not tried and that its concurrency limit admits,
-// with the budget ctx has left at now.
-func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string, now time.Time) (*registry.Node, int, error) {
+// pick discovers the nodes of svc, named service, leaves out the ejected
+// ones and picks one that this call has not tried and that its concurrency
+// limit admits, with the budget ctx has left at now.
+func (c *Client) pick(ctx context.Context, svc *service, service string, tried []*registry.Node, pin string,
+	now time.Time) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -288,11 +290,11 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
 	total := len(nodes)
-	c.noteSnapshot(service, nodes)
+	c.noteSnapshot(svc, nodes)
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}
-	p := c.picker(service, nodes)
+	p := c.picker(svc, service, nodes)
 	node, err := p.Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
 		return nil, 0, &NoNodesError{Service: service, Err: err}

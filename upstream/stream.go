@@ -105,11 +105,12 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	if err != nil {
 		return nil, err
 	}
-	rb := c.budgets.get(service)
+	svc := c.service(service)
+	rb := svc.budget
 	if rb != nil {
 		rb.Request()
 	}
-	tk, err := c.breakers.admit(service)
+	tk, err := svc.breaker.admit()
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, n, err := c.pick(hctx, service, tried, PinnedVersion(ctx), c.now())
+		node, n, err := c.pick(hctx, svc, service, tried, PinnedVersion(ctx), c.now())
 		if err != nil {
 			return nil, err
 		}
