@@ -103,6 +103,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var end time.Time            // when the last attempt ended, on the client's clock
 	defer func() { tk.done(final, nodes, c.shared(end)) }()
 	var tried []*registry.Node // allocated only when a retry or a hedge happens
+	var ca *callAlloc          // made by the first attempt sent
 	var lastErr error          // the previous attempt's failure, should a retry not start
 	var kept *http.Response    // the last answer a retry was made after, in memory
 	for attempt := 0; ; attempt++ {
@@ -158,8 +159,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				return nil, err
 			}
 		}
+		if ca == nil {
+			ca = new(callAlloc)
+		}
 		var buf [48]byte
-		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
+		r.Header[budget.HeaderName] = ca.budgetField(attempt, string(h.Append(buf[:0])))
 		if c.tracer != nil && !hedging {
 			c.tracer.Inject(actx, r.Header)
 			span.SetRequestID(r.Header)
@@ -218,7 +222,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
-			resp.Body = answerBody(resp.Body, done, cancel, acancel)
+			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			return resp, nil
 		case outcome == ClientFault:
 			// The client's own request failed the attempt: its error speaks
@@ -242,7 +246,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				if verdict == giveUpNoMore {
 					resp.Header.Set(RetryHeader, RetryNo)
 				}
-				resp.Body = answerBody(resp.Body, done, cancel, acancel)
+				resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 				return resp, nil
 			}
 			done()
