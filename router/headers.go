@@ -9,11 +9,18 @@ import (
 	"github.com/sluicehq/sluice/budget"
 )
 
-// hopByHop lists the fields that describe one connection, not the request,
-// and so never cross a proxy (RFC 9110, section 7.6.1).
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// hopByHop reports whether k, a canonical field name, is one of the fields
+// that describe one connection, not the request, and so never cross a proxy
+// (RFC 9110, section 7.6.1). A switch, which the compiler turns into a
+// search by length and value, rather than a loop over a list: every field
+// of every request and answer is checked.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // copyHeader copies src into dst, leaving out hop-by-hop fields and those
@@ -32,10 +39,8 @@ func copyHeader(dst, src http.Header) {
 	}
 outer:
 	for k, vv := range src {
-		for _, h := range hopByHop {
-			if k == h {
-				continue outer
-			}
+		if hopByHop(k) {
+			continue
 		}
 		for _, h := range named {
 			if k == h {
