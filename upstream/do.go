@@ -109,8 +109,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	for attempt := 0; ; attempt++ {
 		// One reading of the clock serves the attempt until it is sent:
 		// the pick's budget left, the per-try timeout, the budget sent and
-		// the time it was sent (a few microseconds apart otherwise).
+		// the time it was sent (a few microseconds apart otherwise). A call
+		// that ends before this attempt ends leaves its breaker to read
+		// the clock (end is zero), not to take the last attempt's end.
 		now := c.now()
+		end = time.Time{}
 		node, n, err := c.pick(ctx, svc, service, tried, pin, now)
 		if attempt == 0 {
 			if err != nil {
