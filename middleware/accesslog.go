@@ -49,9 +49,10 @@ func AccessLog(logger *slog.Logger, now func() time.Time) func(http.Handler) htt
 	}
 }
 
-// maxAttrs is the most attributes a line has: six, aborted, and seven
-// from the notes.
-const maxAttrs = 14
+// maxAttrs is the most attributes a line has: six, aborted, and eight
+// from the notes and the request's fields (route, service, node, attempts,
+// budget granted and left, request id, trace id).
+const maxAttrs = 15
 
 func logRequest(logger *slog.Logger, ownClock bool, rec *Recorder, r *http.Request, aborted bool) {
 	if logger == nil || !logger.Enabled(r.Context(), slog.LevelInfo) {
