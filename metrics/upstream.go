@@ -28,6 +28,8 @@ type Upstream struct {
 	remaining   *prometheus.HistogramVec
 	received    *prometheus.HistogramVec
 	exhausted   *prometheus.CounterVec
+	// series holds each service's per-attempt children (series.go).
+	series seriesCache
 }
 
 var _ upstream.Observer = (*Upstream)(nil)
@@ -71,15 +73,19 @@ func NewUpstream(reg prometheus.Registerer) *Upstream {
 
 // AttemptStart implements upstream.Observer: the budget an attempt carries.
 func (u *Upstream) AttemptStart(_ context.Context, service string, _ *registry.Node, h budget.Header) {
-	u.remaining.WithLabelValues(service, HopLabel(h.Hop)).Observe(h.Remaining.Seconds())
+	child(&u.series.of(service).remaining[hopIndex(h.Hop)], func() prometheus.Observer {
+		return u.remaining.WithLabelValues(service, HopLabel(h.Hop))
+	}).Observe(h.Remaining.Seconds())
 }
 
 // AttemptEnd implements upstream.Observer: the attempt's outcome and
 // latency.
 func (u *Upstream) AttemptEnd(_ context.Context, service string, _ *registry.Node, kind upstream.AttemptKind,
 	o upstream.Outcome, d time.Duration) {
-	u.attempts.WithLabelValues(service, OutcomeLabel(o), kind.String()).Inc()
-	u.latency.WithLabelValues(service).Observe(d.Seconds())
+	u.attemptCounter(service, o, kind).Inc()
+	child(&u.series.of(service).latency, func() prometheus.Observer {
+		return u.latency.WithLabelValues(service)
+	}).Observe(d.Seconds())
 }
 
 // RetryRefused implements upstream.Observer.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/requestid"
@@ -22,28 +24,37 @@ import (
 // nothing but still installs the Recorder, which the router reads the
 // arrival time from. now may be nil for time.Now.
 func AccessLog(logger *slog.Logger, now func() time.Time) func(http.Handler) http.Handler {
+	// With the default clock the line's time is the request's end, read
+	// once (Recorder.Ended), instead of one more reading by slog.
+	ownClock := now != nil
 	if now == nil {
 		now = time.Now
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rec := NewRecorder(w, now())
+			rec.now = now
 			returned := false
 			defer func() {
 				// Runs while a panic unwinds, without recovering it: the
 				// server still sees it and cuts the connection.
 				if !returned {
-					logRequest(logger, now, rec, r, true)
+					logRequest(logger, ownClock, rec, r, true)
 				}
 			}()
 			next.ServeHTTP(rec, r)
 			returned = true
-			logRequest(logger, now, rec, r, false)
+			logRequest(logger, ownClock, rec, r, false)
 		})
 	}
 }
 
-func logRequest(logger *slog.Logger, now func() time.Time, rec *Recorder, r *http.Request, aborted bool) {
+// maxAttrs is the most attributes a line has: six, aborted, and eight
+// from the notes and the request's fields (route, service, node, attempts,
+// budget granted and left, request id, trace id).
+const maxAttrs = 15
+
+func logRequest(logger *slog.Logger, ownClock bool, rec *Recorder, r *http.Request, aborted bool) {
 	if logger == nil || !logger.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
@@ -51,23 +62,50 @@ func logRequest(logger *slog.Logger, now func() time.Time, rec *Recorder, r *htt
 	if r.Context().Err() == context.Canceled {
 		status = 499
 	}
-	attrs := []slog.Attr{
+	end := rec.Ended()
+	var buf [maxAttrs]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
-		slog.Duration("duration", now().Sub(rec.start)),
+		slog.Duration("duration", end.Sub(rec.start)),
 		slog.Int64("bytes", rec.bytes),
 		slog.String("remote", r.RemoteAddr),
-	}
+	)
 	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
-	attrs = appendNotes(attrs, rec, r, now)
-	logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	attrs = appendNotes(attrs, rec, r, end)
+	if ownClock {
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		return
+	}
+	// As LogAttrs would, but at the end already read, and with the
+	// caller's program counter found once (it is always this line's).
+	rd := slog.NewRecord(end, slog.LevelInfo, "request", logRequestPC())
+	rd.AddAttrs(attrs...)
+	_ = logger.Handler().Handle(r.Context(), rd)
 }
 
-// appendNotes adds what the layers below noted about the request.
-func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, now func() time.Time) []slog.Attr {
+// requestPC is the program counter logRequest logs its lines from, for a
+// handler that adds the source (slog.HandlerOptions.AddSource).
+var requestPC atomic.Uintptr
+
+// logRequestPC returns the program counter of its caller's call, found at
+// the first call: the one place that calls it.
+func logRequestPC() uintptr {
+	if pc := requestPC.Load(); pc != 0 {
+		return pc
+	}
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:]) // skip runtime.Callers and logRequestPC
+	requestPC.Store(pcs[0])
+	return pcs[0]
+}
+
+// appendNotes adds what the layers below noted about the request, which
+// ended at end.
+func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, end time.Time) []slog.Attr {
 	n := &rec.notes
 	if n.route != "" {
 		attrs = append(attrs, slog.String("route", n.route), slog.String("service", n.service))
@@ -76,7 +114,7 @@ func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, now func() t
 		attrs = append(attrs, slog.String("node", n.node), slog.Int("attempts", n.attempts))
 	}
 	if n.granted > 0 {
-		attrs = append(attrs, slog.Duration("budget_granted", n.granted), slog.Duration("budget_left", n.deadline.Sub(now())))
+		attrs = append(attrs, slog.Duration("budget_granted", n.granted), slog.Duration("budget_left", n.deadline.Sub(end)))
 	}
 	if v := rec.Header()[requestid.HeaderName]; len(v) > 0 {
 		attrs = append(attrs, slog.String("request_id", v[0]))

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -133,7 +132,7 @@ func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
 	}
 	s := v.(*series)
 	s.requests.Inc()
-	s.duration.Observe(time.Since(rec.Arrival()).Seconds())
+	s.duration.Observe(rec.Ended().Sub(rec.Arrival()).Seconds())
 	if g := rec.notes.granted; g > 0 {
 		o := s.granted.Load()
 		if o == nil { // two requests racing here both look the same child up

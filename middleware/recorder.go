@@ -14,7 +14,12 @@ import (
 // request; its notes are written by the goroutine serving it.
 type Recorder struct {
 	http.ResponseWriter
-	start  time.Time
+	start time.Time
+	// now is the access log's clock (nil: time.Now); end is when the
+	// handler ended on it, read once by the first layer that asks
+	// (Ended), so that the metrics and the access log share one reading.
+	now    func() time.Time
+	end    time.Time
 	status int
 	bytes  int64
 	notes  notes
@@ -32,6 +37,22 @@ func NewRecorder(w http.ResponseWriter, start time.Time) *Recorder {
 
 // Arrival returns when the request started to arrive.
 func (r *Recorder) Arrival() time.Time { return r.start }
+
+// Ended returns when the request's handling ended: the time of the first
+// call, on the clock its arrival was read with (AccessLog's), and the same
+// time on every later call. The layers that report a request once its
+// handler has returned (Metrics, AccessLog) call it, so that they report
+// the same end for one reading of the clock.
+func (r *Recorder) Ended() time.Time {
+	if r.end.IsZero() {
+		if r.now != nil {
+			r.end = r.now()
+		} else {
+			r.end = time.Now()
+		}
+	}
+	return r.end
+}
 
 // Status returns the status answered, 200 if the handler wrote without
 // choosing one, 101 if it took the connection (a tunnel after a protocol

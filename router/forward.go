@@ -29,9 +29,8 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.RequestURI = ""
 	path, rawPath := h.upstreamPath(r)
-	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}
+	setOutbound(out, r, url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery})
 	out.Host = r.Host
-	out.Header = outboundHeader(r)
 	out.Close = false
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		out.Body, out.ContentLength = nil, 0 // nothing to replay: retries stay possible

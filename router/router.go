@@ -280,9 +280,11 @@ type routeHandler struct {
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := h.opts.Now()
+	var start time.Time
 	if a, ok := writerAs[Arrival](w); ok {
 		start = a.Arrival()
+	} else {
+		start = h.opts.Now()
 	}
 	if h.route.Stream != nil {
 		h.serveStream(w, r, start)

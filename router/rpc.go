@@ -40,9 +40,8 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.Method = http.MethodPost
 	out.RequestURI = ""
-	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: rpc.Path(h.route.Endpoint)}
+	setOutbound(out, r, url.URL{Scheme: "http", Host: h.route.Service, Path: rpc.Path(h.route.Endpoint)})
 	out.Host = h.route.Service
-	out.Header = outboundHeader(r)
 	out.Header.Set("Content-Type", rpc.ContentType)
 	out.Header.Del("Content-Length")
 	out.TransferEncoding, out.Trailer = nil, nil

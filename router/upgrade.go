@@ -78,9 +78,8 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 	out := r.WithContext(ctx)
 	out.RequestURI = ""
 	path, rawPath := h.upstreamPath(r)
-	out.URL = &url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}
+	setOutbound(out, r, url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery})
 	out.Host = r.Host
-	out.Header = outboundHeader(r)
 	out.Header["Connection"] = []string{"Upgrade"}
 	out.Header["Upgrade"] = []string{proto}
 	out.Close = false

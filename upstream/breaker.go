@@ -84,6 +84,9 @@ func (s CircuitState) String() string {
 type Breakers struct {
 	s BreakerSettings
 	m sync.Map // service → *breaker
+	// ownClock is true when s.Now was set: the breakers then read it
+	// rather than take the time a call read (see ticket.done).
+	ownClock bool
 }
 
 // NewBreakers returns an empty set of breakers with settings s.
@@ -103,10 +106,11 @@ func NewBreakers(s BreakerSettings) *Breakers {
 	if s.Probes <= 0 {
 		s.Probes = 1
 	}
-	if s.Now == nil {
+	own := s.Now != nil
+	if !own {
 		s.Now = time.Now
 	}
-	return &Breakers{s: s}
+	return &Breakers{s: s, ownClock: own}
 }
 
 // breakerSlices is how many slices a window is kept in.
@@ -114,9 +118,10 @@ const breakerSlices = 10
 
 // breaker is one service's circuit breaker.
 type breaker struct {
-	service string
-	s       *BreakerSettings
-	state   atomic.Int32 // a CircuitState; read without the lock on the fast path
+	service  string
+	s        *BreakerSettings
+	ownClock bool
+	state    atomic.Int32 // a CircuitState; read without the lock on the fast path
 
 	mu       sync.Mutex
 	slices   [breakerSlices]breakerSlice
@@ -136,7 +141,7 @@ func (b *Breakers) get(service string) *breaker {
 	if v, ok := b.m.Load(service); ok {
 		return v.(*breaker)
 	}
-	v, _ := b.m.LoadOrStore(service, &breaker{service: service, s: &b.s, faulty: make(map[string]time.Time)})
+	v, _ := b.m.LoadOrStore(service, &breaker{service: service, s: &b.s, ownClock: b.ownClock, faulty: make(map[string]time.Time)})
 	return v.(*breaker)
 }
 
@@ -153,7 +158,15 @@ func (b *Breakers) admit(service string) (ticket, error) {
 	if b == nil {
 		return ticket{}, nil
 	}
-	br := b.get(service)
+	return b.get(service).admit()
+}
+
+// admit asks br, when not nil, for a call, as Breakers.admit does.
+func (br *breaker) admit() (ticket, error) {
+	if br == nil {
+		return ticket{}, nil
+	}
+	service := br.service
 	if CircuitState(br.state.Load()) == CircuitClosed {
 		return ticket{br: br}, nil
 	}
@@ -177,20 +190,23 @@ func (b *Breakers) admit(service string) (ticket, error) {
 }
 
 // nodeFault records an attempt of the call that failed on n by a
-// dependency fault, for the spread of faults over the service's nodes.
-func (t ticket) nodeFault(n *registry.Node) {
+// dependency fault, for the spread of faults over the service's nodes. now
+// is when it failed, as the caller read time.Now; zero makes the breaker
+// read its clock.
+func (t ticket) nodeFault(n *registry.Node, now time.Time) {
 	if t.br == nil {
 		return
 	}
-	now := t.br.s.Now()
+	now = t.br.now(now)
 	t.br.mu.Lock()
 	t.br.faulty[n.Key()] = now
 	t.br.mu.Unlock()
 }
 
 // done ends the call with its final outcome; nodes is how many nodes the
-// service had when the call last looked.
-func (t ticket) done(o Outcome, nodes int) {
+// service had when the call last looked, now when its last attempt ended,
+// as the caller read time.Now (zero: the breaker reads its clock).
+func (t ticket) done(o Outcome, nodes int, now time.Time) {
 	br := t.br
 	if br == nil {
 		return
@@ -200,7 +216,7 @@ func (t ticket) done(o Outcome, nodes int) {
 	if !t.probe && !fault && CircuitState(br.state.Load()) == CircuitClosed && !counted {
 		return
 	}
-	now := br.s.Now()
+	now = br.now(now)
 	br.mu.Lock()
 	defer br.mu.Unlock()
 	if nodes > 0 {
@@ -235,6 +251,16 @@ func (t ticket) done(o Outcome, nodes int) {
 	if br.shouldOpen(now) {
 		br.open(now)
 	}
+}
+
+// now returns t, a reading of time.Now by the caller, unless it is zero or
+// the breakers have a clock of their own (BreakerSettings.Now): then the
+// breaker's clock.
+func (br *breaker) now(t time.Time) time.Time {
+	if t.IsZero() || br.ownClock {
+		return br.s.Now()
+	}
+	return t
 }
 
 // slice returns the current slice of the window, resetting a stale one.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/registry"
@@ -48,6 +47,7 @@ type Client struct {
 	noEjector  bool
 	noBreakers bool
 	noLimits   bool
+	clockSet   bool            // now is not time.Now (WithClock)
 	tracer     *tracing.Tracer // nil: tracing off
 	obs        Observer
 
@@ -57,9 +57,7 @@ type Client struct {
 	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
 	byDeadline      deadlineTransport // attempt, when it is one; else nil
 
-	pickers    sync.Map // service name → *atomic.Pointer[pickerEntry]
-	latencies  sync.Map // service name → *latency, for derived per-try timeouts
-	discovered sync.Map // service name → *atomic.Pointer[[]*registry.Node]
+	services sync.Map // service name → *service (service.go)
 }
 
 // Option configures a Client.
@@ -144,7 +142,7 @@ func (c *Client) Breakers() *Breakers { return c.breakers }
 func WithTracer(t *tracing.Tracer) Option { return func(c *Client) { c.tracer = t } }
 
 // WithClock sets the clock the client reads the budget with. Tests use it.
-func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now, c.clockSet = now, true } }
 
 // New returns a client that finds nodes through d.
 func New(d Discoverer, opts ...Option) *Client {
@@ -225,19 +223,16 @@ type pickerEntry struct {
 	picker selector.Picker
 }
 
-// picker returns the picker for nodes, building it when the snapshot changed.
-func (c *Client) picker(service string, nodes []*registry.Node) selector.Picker {
-	v, ok := c.pickers.Load(service)
-	if !ok {
-		v, _ = c.pickers.LoadOrStore(service, new(atomic.Pointer[pickerEntry]))
-	}
-	p := v.(*atomic.Pointer[pickerEntry])
+// picker returns the picker for nodes of svc, named name, building it when
+// the snapshot changed.
+func (c *Client) picker(svc *service, name string, nodes []*registry.Node) selector.Picker {
+	p := &svc.picker
 	old := p.Load()
 	if old != nil && sameSlice(old.nodes, nodes) {
 		return old.picker
 	}
 	strategy := c.strategy
-	if st, ok := c.strategies[service]; ok {
+	if st, ok := c.strategies[name]; ok {
 		strategy = st
 	}
 	e := &pickerEntry{nodes: nodes, picker: strategy(nodes)}

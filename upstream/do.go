@@ -93,24 +93,33 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	if id := requestid.FromContext(ctx); id != "" && len(r.Header[requestid.HeaderName]) == 0 {
 		r.Header[requestid.HeaderName] = []string{id} // every attempt names the request
 	}
-	rb := c.budgets.get(service)
-	tk, err := c.breakers.admit(service)
+	svc := c.service(service)
+	rb := svc.budget
+	tk, err := svc.breaker.admit()
 	if err != nil {
 		return nil, err
 	}
 	final, nodes := Abandoned, 0 // the call's outcome, for the breaker
-	defer func() { tk.done(final, nodes) }()
-	var triedBuf [4]*registry.Node
-	tried := triedBuf[:0]
-	var lastErr error       // the previous attempt's failure, should a retry not start
-	var kept *http.Response // the last answer a retry was made after, in memory
+	var end time.Time            // when the last attempt ended, on the client's clock
+	defer func() { tk.done(final, nodes, c.shared(end)) }()
+	var tried []*registry.Node // allocated only when a retry or a hedge happens
+	var ca *callAlloc          // made by the first attempt sent
+	var lastErr error          // the previous attempt's failure, should a retry not start
+	var kept *http.Response    // the last answer a retry was made after, in memory
 	for attempt := 0; ; attempt++ {
-		node, n, err := c.pick(ctx, service, tried, pin)
+		// One reading of the clock serves the attempt until it is sent:
+		// the pick's budget left, the per-try timeout, the budget sent and
+		// the time it was sent (a few microseconds apart otherwise). A call
+		// that ends before this attempt ends leaves its breaker to read
+		// the clock (end is zero), not to take the last attempt's end.
+		now := c.now()
+		end = time.Time{}
+		node, n, err := c.pick(ctx, svc, service, tried, pin, now)
 		if attempt == 0 {
 			if err != nil {
 				c.countRefusal(err)
 			} else if rb != nil {
-				rb.Request() // a call refused before sending is no request
+				rb.requestAt(now) // a call refused before sending is no request
 			}
 		}
 		if err != nil {
@@ -123,16 +132,16 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		perTry := c.perTry(ctx, r, service, attempt, rb)
+		perTry := c.perTry(ctx, r, svc, attempt, rb, now)
 		hedging := c.hedges(ctx, r, attempt)
-		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging)
+		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging, now)
 		if hedging { // the first attempt must be cancellable should the hedge win
 			var hc context.CancelFunc
 			actx, hc = context.WithCancel(actx)
 			pc := acancel
 			acancel = func() { hc(); pc() }
 		}
-		h, err := budget.OutgoingWithin(actx, try, c.now(), c.margin, c.timeout, attempt)
+		h, err := budget.OutgoingWithin(actx, try, now, c.margin, c.timeout, attempt)
 		if err != nil {
 			acancel()
 			c.exhausted(ctx, service)
@@ -153,8 +162,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				return nil, err
 			}
 		}
+		if ca == nil {
+			ca = new(callAlloc)
+		}
 		var buf [48]byte
-		r.Header[budget.HeaderName] = []string{string(h.Append(buf[:0]))}
+		r.Header[budget.HeaderName] = ca.budgetField(attempt, string(h.Append(buf[:0])))
 		if c.tracer != nil && !hedging {
 			c.tracer.Inject(actx, r.Header)
 			span.SetRequestID(r.Header)
@@ -164,7 +176,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.obs.AttemptStart(actx, service, node, h)
 		}
 		done := c.loads.Start(node)
-		sent := c.now()
+		sent := now
 		kind := kindOf(attempt)
 		var resp *http.Response
 		if hedging {
@@ -189,31 +201,31 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if err == nil && resp.Body == nil { // a RoundTripper breaking its contract
 			resp.Body = http.NoBody
 		}
-		outcome := classify(ctx, resp, err, c.left(ctx), c.slack())
+		end = c.now() // the attempt's one reading after it ended
+		outcome := classify(ctx, resp, err, c.leftAt(ctx, end), c.slack())
 		if outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp) {
 			outcome = Abandoned // the node will not start on the budget the call has
 		}
 		final = outcome
 		span.End(outcome.String(), resp, err)
 		if outcome.Fault() {
-			tk.nodeFault(node)
+			tk.nodeFault(node, c.shared(end))
 		}
-		now := c.now()
 		if c.obs != nil {
-			c.obs.AttemptEnd(ctx, service, node, kind, outcome, now.Sub(sent))
+			c.obs.AttemptEnd(ctx, service, node, kind, outcome, end.Sub(sent))
 		}
 		if outcome == Success || outcome == Rejected {
-			c.latencyOf(service).observe(now.Sub(sent), now)
+			svc.latency.observe(end.Sub(sent), end)
 		}
 		c.judge(node, outcome, err)
 		if c.limits != nil {
-			c.teach(node, outcome, resp, err, sent, now)
+			c.teach(node, outcome, resp, err, sent, end)
 		}
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
-			resp.Body = answerBody(resp.Body, done, cancel, acancel)
+			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			return resp, nil
 		case outcome == ClientFault:
 			// The client's own request failed the attempt: its error speaks
@@ -237,7 +249,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				if verdict == giveUpNoMore {
 					resp.Header.Set(RetryHeader, RetryNo)
 				}
-				resp.Body = answerBody(resp.Body, done, cancel, acancel)
+				resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 				return resp, nil
 			}
 			done()
@@ -270,9 +282,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	}
 }
 
-// pick discovers the nodes of service, leaves out the ejected ones and picks
-// one that this call has not tried and that its concurrency limit admits.
-func (c *Client) pick(ctx context.Context, service string, tried []*registry.Node, pin string) (*registry.Node, int, error) {
+// pick discovers the nodes of svc, named service, leaves out the ejected
+// ones and picks one that this call has not tried and that its concurrency
+// limit admits, with the budget ctx has left at now.
+func (c *Client) pick(ctx context.Context, svc *service, service string, tried []*registry.Node, pin string,
+	now time.Time) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -283,17 +297,17 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
 	total := len(nodes)
-	c.noteSnapshot(service, nodes)
+	c.noteSnapshot(svc, nodes)
 	if c.ejector != nil {
 		nodes = c.ejector.Available(service, nodes)
 	}
-	p := c.picker(service, nodes)
+	p := c.picker(svc, service, nodes)
 	node, err := p.Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
 		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
 	if c.limits != nil {
-		if node, err = c.admit(ctx, service, p, node, tried, pin); err != nil {
+		if node, err = c.admit(ctx, service, p, node, tried, pin, now); err != nil {
 			return nil, total, err
 		}
 	}
@@ -301,7 +315,7 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 }
 
 // attemptContext returns the context of one attempt: the call's, cut to the
-// per-try timeout t when positive, and carrying the Attempt when wrappers
+// per-try timeout t from now when positive, and carrying the Attempt when wrappers
 // want it. When own is true and the transport keeps a deadline of the
 // attempt's own (a deadlineTransport, with no attempt wrappers), the cut is
 // left to it: the context is the call's and try is the attempt's deadline,
@@ -309,10 +323,10 @@ func (c *Client) pick(ctx context.Context, service string, tried []*registry.Nod
 // (budget.OutgoingWithin). That spares a context, its timer and its
 // cancellation hooks per attempt. try is zero otherwise.
 func (c *Client) attemptContext(ctx context.Context, service string, node *registry.Node, n int, t time.Duration,
-	own bool) (actx context.Context, cancel context.CancelFunc, try time.Time) {
+	own bool, now time.Time) (actx context.Context, cancel context.CancelFunc, try time.Time) {
 	cancel = nop
 	if t > 0 {
-		dl := c.now().Add(t)
+		dl := now.Add(t)
 		if own && c.byDeadline != nil && len(c.attemptWrappers) == 0 {
 			return ctx, cancel, dl
 		}
@@ -357,11 +371,27 @@ func firstErr(earlier, err error) error {
 
 // left returns what is left of the call's budget on the client's clock.
 func (c *Client) left(ctx context.Context) time.Duration {
+	return c.leftAt(ctx, c.now())
+}
+
+// leftAt returns what is left of the call's budget at now, a reading of
+// the client's clock.
+func (c *Client) leftAt(ctx context.Context, now time.Time) time.Duration {
 	d, ok := ctx.Deadline()
 	if !ok {
 		return c.timeout
 	}
-	return d.Sub(c.now())
+	return d.Sub(now)
+}
+
+// shared returns now, a reading of the client's clock, for the breakers to
+// use instead of reading their own; or the zero time, which makes them read
+// their own, when the client's clock is not time.Now (WithClock).
+func (c *Client) shared(now time.Time) time.Time {
+	if c.clockSet {
+		return time.Time{}
+	}
+	return now
 }
 
 // slack is how close to its end a budget counts as spent when an attempt

@@ -122,7 +122,7 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 	if c.left(ctx) < c.retry.HedgeAfter+c.slack() {
 		return inFlight{}, nil, false // no room for a second attempt to finish
 	}
-	node, _, err := c.pick(ctx, service, []*registry.Node{tried}, pin)
+	node, _, err := c.pick(ctx, c.service(service), service, []*registry.Node{tried}, pin, c.now())
 	if err != nil || node.Same(tried) {
 		return inFlight{}, nil, false
 	}
@@ -132,7 +132,7 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 		}
 		return inFlight{}, nil, false
 	}
-	actx, _, _ := c.attemptContext(ctx, service, node, 1, 0, false) // no per-try cut: a cancel
+	actx, _, _ := c.attemptContext(ctx, service, node, 1, 0, false, time.Time{}) // no per-try cut: a cancel
 	hctx, hcancel := context.WithCancel(actx)
 	h, err := budget.Outgoing(hctx, c.now(), c.margin, c.timeout, 1)
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 // if some node was only full, else a *BudgetTooLowError. The common case,
 // node admitted, takes no lock and allocates nothing.
 func (c *Client) admit(ctx context.Context, service string, p selector.Picker, node *registry.Node,
-	tried []*registry.Node, pin string) (*registry.Node, error) {
-	left := c.left(ctx)
+	tried []*registry.Node, pin string, now time.Time) (*registry.Node, error) {
+	left := c.leftAt(ctx, now)
 	v := c.limits.admit(node, c.loads.InFlight(node), left)
 	if v == admitted {
 		return node, nil

@@ -71,15 +71,8 @@ func (l *latency) high(now time.Time) (time.Duration, bool) {
 	return time.Duration(max(l.srtt+4*l.rttv, l.peakNow(now))), true
 }
 
-func (c *Client) latencyOf(service string) *latency {
-	if v, ok := c.latencies.Load(service); ok {
-		return v.(*latency)
-	}
-	v, _ := c.latencies.LoadOrStore(service, new(latency))
-	return v.(*latency)
-}
-
-// perTry returns the timeout of an attempt of r to service, or 0 for none:
+// perTry returns the timeout of an attempt of r to svc starting at now
+// (on the client's clock), or 0 for none:
 // none for a stream (WithStream), else RetryPolicy.PerTryTimeout when positive, none when negative, and when zero
 // one derived from the budget left and the service's latency. A derived
 // timeout cuts only an attempt that a retry could follow (an idempotent,
@@ -89,7 +82,7 @@ func (c *Client) latencyOf(service string) *latency {
 // that a retry still has the time a normal answer takes; else half of what
 // is left, if that still exceeds the high latency; else no cut. A node that
 // hangs then costs a call one per-try timeout, not its whole budget.
-func (c *Client) perTry(ctx context.Context, r *http.Request, service string, attempt int, rb *RetryBudget) time.Duration {
+func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, attempt int, rb *RetryBudget, now time.Time) time.Duration {
 	p := &c.retry
 	switch {
 	case streaming(ctx):
@@ -102,12 +95,11 @@ func (c *Client) perTry(ctx context.Context, r *http.Request, service string, at
 	if info, ok := budget.FromContext(ctx); ok && info.Retries > 0 && !p.AfterUpstreamRetries {
 		return 0 // a sent failure would not be retried here
 	}
-	now := c.now()
-	high, ok := c.latencyOf(service).high(now)
-	if !ok || rb != nil && !rb.CanRetry() {
+	high, ok := svc.latency.high(now)
+	if !ok || rb != nil && !rb.canRetryAt(now) {
 		return 0
 	}
-	left := c.left(ctx)
+	left := c.leftAt(ctx, now)
 	want := max(DefaultPerTryFloor, DefaultPerTryFactor*high)
 	switch {
 	case 2*want <= left:

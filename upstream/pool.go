@@ -3,7 +3,6 @@ package upstream
 import (
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/registry"
@@ -138,12 +137,8 @@ func (c *Client) departed(gone []*registry.Node) {
 
 // noteSnapshot remembers the nodes discovery gave for service and, when
 // they changed, lets go of the connections of the nodes that left.
-func (c *Client) noteSnapshot(service string, nodes []*registry.Node) {
-	v, ok := c.discovered.Load(service)
-	if !ok {
-		v, _ = c.discovered.LoadOrStore(service, new(atomic.Pointer[[]*registry.Node]))
-	}
-	p := v.(*atomic.Pointer[[]*registry.Node])
+func (c *Client) noteSnapshot(svc *service, nodes []*registry.Node) {
+	p := &svc.discovered
 	old := p.Load()
 	if old != nil && sameSlice(*old, nodes) {
 		return

@@ -80,9 +80,9 @@ func call(b *Breakers, o Outcome, nodes int, faults ...string) error {
 		return err
 	}
 	for _, id := range faults {
-		tk.nodeFault(testNode(id))
+		tk.nodeFault(testNode(id), time.Time{})
 	}
-	tk.done(o, nodes)
+	tk.done(o, nodes, time.Time{})
 	return nil
 }
 
@@ -176,11 +176,11 @@ func TestBreakerHalfOpensWithAProbe(t *testing.T) {
 	if _, err := b.admit("svc"); err == nil {
 		t.Fatal("a half-open breaker let two probes through")
 	}
-	tk.done(Abandoned, 1) // a probe that proved nothing frees its place
+	tk.done(Abandoned, 1, time.Time{}) // a probe that proved nothing frees its place
 	if tk, err = b.admit("svc"); err != nil {
 		t.Fatalf("no second probe after an abandoned one: %v", err)
 	}
-	tk.done(Failed, 1)
+	tk.done(Failed, 1, time.Time{})
 	if st := b.States(); st[0].State != "open" {
 		t.Fatalf("after a failed probe: %+v, want open", st)
 	}
@@ -188,7 +188,7 @@ func TestBreakerHalfOpensWithAProbe(t *testing.T) {
 	if tk, err = b.admit("svc"); err != nil {
 		t.Fatal(err)
 	}
-	tk.done(Success, 1)
+	tk.done(Success, 1, time.Time{})
 	if st := b.States(); st[0].State != "closed" || st[0].Calls != 0 {
 		t.Errorf("after a good probe: %+v, want closed with a fresh window", st)
 	}

@@ -61,31 +61,41 @@ func (b *RetryBudget) bucket(slot int64) *retryBucket {
 	return k
 }
 
-func (b *RetryBudget) slot() int64 { return b.now().UnixNano() / int64(retryBudgetResolution) }
+func (b *RetryBudget) slot() int64 { return slotOf(b.now()) }
+
+func slotOf(t time.Time) int64 { return t.UnixNano() / int64(retryBudgetResolution) }
 
 // Request records a request (a first attempt), which earns retries.
-func (b *RetryBudget) Request() {
+func (b *RetryBudget) Request() { b.requestAt(b.now()) }
+
+// requestAt is Request at now, a reading of the budget's clock.
+func (b *RetryBudget) requestAt(now time.Time) {
 	b.mu.Lock()
-	b.bucket(b.slot()).requests++
+	b.bucket(slotOf(now)).requests++
 	b.mu.Unlock()
 }
 
 // TryRetry spends one retry if the budget allows it, and reports whether it
 // did.
 func (b *RetryBudget) TryRetry() bool {
-	return b.retry(true)
+	return b.retry(true, b.now())
 }
 
 // CanRetry reports whether the budget would allow one retry now, spending
 // nothing.
 func (b *RetryBudget) CanRetry() bool {
-	return b.retry(false)
+	return b.canRetryAt(b.now())
 }
 
-func (b *RetryBudget) retry(spend bool) bool {
+// canRetryAt is CanRetry at now, a reading of the budget's clock.
+func (b *RetryBudget) canRetryAt(now time.Time) bool {
+	return b.retry(false, now)
+}
+
+func (b *RetryBudget) retry(spend bool, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	slot := b.slot()
+	slot := slotOf(now)
 	var requests, retries float64
 	oldest := slot - int64(len(b.buckets)) + 1
 	for i := range b.buckets {

@@ -105,20 +105,21 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	if err != nil {
 		return nil, err
 	}
-	rb := c.budgets.get(service)
+	svc := c.service(service)
+	rb := svc.budget
 	if rb != nil {
 		rb.Request()
 	}
-	tk, err := c.breakers.admit(service)
+	tk, err := svc.breaker.admit()
 	if err != nil {
 		return nil, err
 	}
 	final, nodes := Abandoned, 0 // the handshakes' outcome, for the breaker
-	defer func() { tk.done(final, nodes) }()
+	defer func() { tk.done(final, nodes, time.Time{}) }()
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, n, err := c.pick(hctx, service, tried, PinnedVersion(ctx))
+		node, n, err := c.pick(hctx, svc, service, tried, PinnedVersion(ctx), c.now())
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +140,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 		outcome, answer := openOutcome(hctx, err, c.left(hctx), c.slack())
 		final = outcome
 		if outcome.Fault() {
-			tk.nodeFault(node)
+			tk.nodeFault(node, time.Time{})
 		}
 		c.judge(node, outcome, err)
 		switch {

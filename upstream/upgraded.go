@@ -34,7 +34,12 @@ func (b *upgradedBody) CloseWrite() error {
 // answerBody wraps body, an attempt's answer, so that its Close ends the
 // attempt; a writable body (a 101's connection) stays writable.
 func answerBody(body io.ReadCloser, done func(), cancel, acancel context.CancelFunc) io.ReadCloser {
-	ab := &attemptBody{ReadCloser: body, done: done, cancel: cancel, acancel: acancel}
+	return answerBodyIn(new(attemptBody), body, done, cancel, acancel)
+}
+
+// answerBodyIn is answerBody with ab, unused, as the wrapper.
+func answerBodyIn(ab *attemptBody, body io.ReadCloser, done func(), cancel, acancel context.CancelFunc) io.ReadCloser {
+	*ab = attemptBody{ReadCloser: body, done: done, cancel: cancel, acancel: acancel}
 	if w, ok := body.(io.Writer); ok {
 		return &upgradedBody{attemptBody: ab, w: w}
 	}

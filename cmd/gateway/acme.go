@@ -207,28 +207,28 @@ func (g *gateway) acmeEvent(_ context.Context, event string, data map[string]any
 	return nil
 }
 
-// acmeChallenges answers ACME http-01 challenges for the names of every
-// acme listener that uses them, before next sees the request: on every
-// route listener (the CA asks a cleartext one), inside the access log and
-// metrics but ahead of route matching and of redirect_https. Other
-// requests, /.well-known/acme-challenge/ ones without a challenge under
-// way among them, go to next.
-func (g *gateway) acmeChallenges(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m := g.acme; m != nil && strings.HasPrefix(r.URL.Path, acmeChallengePath) {
-			for _, s := range m.sites {
-				if s.cfg.Challenge != config.ChallengeHTTP {
-					continue
-				}
-				for _, iss := range s.magic.Issuers {
-					if ai, ok := iss.(*certmagic.ACMEIssuer); ok && ai.HandleHTTPChallenge(w, r) {
-						return
-					}
-				}
+// acmeChallenge answers r if it is an ACME http-01 challenge for the names
+// of an acme listener that uses them, and reports whether it did. It runs
+// on every route listener (the CA asks a cleartext one), inside the access
+// log and metrics but ahead of route matching and of redirect_https
+// (gateway.reserved). Other requests, /.well-known/acme-challenge/ ones
+// without a challenge under way among them, are left to the caller.
+func (g *gateway) acmeChallenge(w http.ResponseWriter, r *http.Request) bool {
+	m := g.acme
+	if m == nil || !strings.HasPrefix(r.URL.Path, acmeChallengePath) {
+		return false
+	}
+	for _, s := range m.sites {
+		if s.cfg.Challenge != config.ChallengeHTTP {
+			continue
+		}
+		for _, iss := range s.magic.Issuers {
+			if ai, ok := iss.(*certmagic.ACMEIssuer); ok && ai.HandleHTTPChallenge(w, r) {
+				return true
 			}
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	return false
 }
 
 // acmeChallengePath is where http-01 challenges are asked (RFC 8555 8.3).

@@ -161,24 +161,30 @@ var reservedPaths = []string{"/healthz", "/readyz"}
 // handler is the gateway's outermost handler on every listener that
 // serves routes.
 func (g *gateway) handler() http.Handler {
-	return g.chain(g.reserved(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.router.Load().ServeHTTP(w, r)
-	})))
+	return g.chain(g.reserved(nil))
 }
 
-// reserved answers the reserved paths, and ACME http-01 challenges, and
-// passes every other request to next.
+// reserved answers ACME http-01 challenges and the reserved paths, and
+// passes every other request to next, or, when next is nil, to the router
+// serving: one layer, which checks the challenges' prefix itself.
 func (g *gateway) reserved(next http.Handler) http.Handler {
-	return g.acmeChallenges(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.acmeChallenge(w, r) {
+			return
+		}
 		switch r.URL.Path {
 		case "/healthz":
 			writeText(w, http.StatusOK, "ok\n")
 		case "/readyz":
 			g.readyz(w)
 		default:
-			next.ServeHTTP(w, r)
+			if next != nil {
+				next.ServeHTTP(w, r)
+			} else {
+				g.router.Load().ServeHTTP(w, r)
+			}
 		}
-	}))
+	})
 }
 
 // chain wraps h in the middleware of every listener: access log, request

@@ -1,0 +1,35 @@
+package upstream
+
+import (
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// service is what a Client keeps about one service: its retry budget, its
+// breaker, its latency estimate, the last snapshot of its nodes and the
+// picker over them. A call finds it with one lookup by the service's name
+// and reads each of these from it, where it took one map lookup each.
+type service struct {
+	budget  *RetryBudget // nil without a retry budget
+	breaker *breaker     // nil without breakers
+	latency latency
+	// picker is the picker over the nodes the last call could pick from;
+	// discovered the last snapshot discovery gave (see noteSnapshot).
+	picker     atomic.Pointer[pickerEntry]
+	discovered atomic.Pointer[[]*registry.Node]
+}
+
+// service returns what the client keeps about the service named name,
+// making it at the first call.
+func (c *Client) service(name string) *service {
+	if v, ok := c.services.Load(name); ok {
+		return v.(*service)
+	}
+	s := &service{budget: c.budgets.get(name)}
+	if c.breakers != nil {
+		s.breaker = c.breakers.get(name)
+	}
+	v, _ := c.services.LoadOrStore(name, s)
+	return v.(*service)
+}
