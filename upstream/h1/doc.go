@@ -130,10 +130,11 @@
 // 1.15 (the rest are the client side's), and all system calls from 11.2 to
 // 9.7 (9.8 to 9.0 without the runtime's nanosleep and futex, which vary
 // with the load). The CPU of h1 alone, in a process of its own against a
-// canned backend, pinned, GOMAXPROCS=1: 16.25 µs per round trip instead of
-// 18.25 with 16 round trips in flight (medians of 10 interleaved runs, -11
-// %); sequential round trips, each of which parks and wakes the process,
-// cost 66 µs either way, the difference lost in that noise.
+// canned backend, pinned, GOMAXPROCS=1, with 16 round trips in flight:
+// 16.25 µs per round trip instead of 18.25, then 14.75 instead of 16.25
+// (medians of two series of 10 and 12 interleaved runs: -11 and -9 %);
+// sequential round trips, each of which parks and wakes the process, cost
+// 66 µs either way, the difference lost in that noise.
 //
 // # Errors
 //
