@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -51,6 +52,11 @@ type conn struct {
 	remote string
 	ctx    context.Context // carries http.LocalAddrContextKey
 	state  atomic.Int32
+	base   time.Time // the accept, and the origin of since
+
+	// The socket's deadlines, set when a read or write needs them
+	// (deadline.go).
+	rd, wd deadline
 
 	br *bufio.Reader // reads through conn.Read
 	bw *bufio.Writer
@@ -80,12 +86,35 @@ type conn struct {
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rawio.Wrap(rwc), orig: rwc, limit: -1}
+	c := &conn{srv: s, rwc: rawio.Wrap(rwc), orig: rwc, limit: -1, base: time.Now()}
 	c.remote = rwc.RemoteAddr().String()
 	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
-	c.watch.c = c
+	c.rd.rwc = c.rwc
+	c.wd.rwc, c.wd.write = c.rwc, true
+	c.watch.c, c.watch.after = c, s.watchAfter()
 	c.watch.done.L = &c.watch.mu
 	return c
+}
+
+// since is the time since the accept, by the monotonic clock alone: cheaper
+// than time.Now.
+func (c *conn) since() time.Duration { return time.Since(c.base) }
+
+// now is time.Now, read from the monotonic clock alone.
+func (c *conn) now() time.Time { return c.base.Add(c.since()) }
+
+// readSocket reads the socket under the read deadline wanted.
+func (c *conn) readSocket(p []byte) (int, error) {
+	c.rd.begin()
+	defer c.rd.end()
+	return c.rwc.Read(p)
+}
+
+// writeSocket writes to the socket under the write deadline wanted.
+func (c *conn) writeSocket(p []byte) (int, error) {
+	c.wd.begin()
+	defer c.wd.end()
+	return c.rwc.Write(p)
 }
 
 // Read feeds the buffered reader: the byte the watch read comes first, and
@@ -107,7 +136,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	if c.hasByte {
 		p[0], c.hasByte, n = c.byteBuf[0], false, 1
 	} else {
-		n, err = c.rwc.Read(p)
+		n, err = c.readSocket(p)
 	}
 	if c.limit >= 0 {
 		c.limit -= int64(n)
@@ -123,7 +152,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	if c.werr != nil {
 		return 0, c.werr
 	}
-	n, err := c.rwc.Write(p)
+	n, err := c.writeSocket(p)
 	if err != nil {
 		c.werr = err
 	}
@@ -144,7 +173,7 @@ func (c *conn) serve() {
 	if d := c.srv.ReadHeaderTimeout; d > 0 {
 		// As net/http: the first request's header is due within
 		// ReadHeaderTimeout of the accept, even if no byte of it comes.
-		c.rwc.SetReadDeadline(time.Now().Add(d))
+		c.rd.Set(c.base.Add(d))
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -184,35 +213,29 @@ func (c *conn) serve() {
 // Its deadlines and its header limit are net/http's: the first request's
 // header must come within ReadHeaderTimeout of the accept (the deadline is
 // set in serve), and the limit counts every byte read from the connection
-// until then; a later request is waited for with IdleTimeout until 4 bytes
-// of it are there (bytes not counted against the limit), then its header
-// must come within ReadHeaderTimeout.
+// until then; a later request is waited for with IdleTimeout (up to a grain
+// later: see idleGrain) until 4 bytes of it are there (bytes not counted
+// against the limit), then its header must come within ReadHeaderTimeout.
+// That deadline is wanted only when the header is not whole in the reader
+// by then: else no read is left for it to bound.
 func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 	s := c.srv
 	limit := s.maxHeaderBytes() + headerSlop
-	deadline := false
 	if !c.kept {
 		c.limit = limit
-		deadline = s.ReadHeaderTimeout > 0
 		if c.br.Buffered() == 0 && !c.waitIdle(1) {
 			return nil, nil, false
 		}
 	} else {
 		if c.br.Buffered() < 4 {
 			if d := s.idleTimeout(); d > 0 {
-				c.rwc.SetReadDeadline(time.Now().Add(d))
-				deadline = true
+				c.rd.setWithin(c.now().Add(d), idleGrain(d))
+			} else {
+				c.rd.Set(time.Time{})
 			}
 			if !c.waitIdle(4) {
 				return nil, nil, false
 			}
-		}
-		if d := s.ReadHeaderTimeout; d > 0 {
-			c.rwc.SetReadDeadline(time.Now().Add(d))
-			deadline = true
-		} else if deadline {
-			c.rwc.SetReadDeadline(time.Time{})
-			deadline = false
 		}
 		c.limit = limit
 	}
@@ -230,6 +253,15 @@ func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 	req, cancel := c.readFast()
 	var err error
 	if req == nil {
+		if c.kept && !headBuffered(c.br) {
+			// The header comes in pieces: it is due ReadHeaderTimeout
+			// after its first bytes, which just came.
+			var t time.Time
+			if d := s.ReadHeaderTimeout; d > 0 {
+				t = time.Now().Add(d)
+			}
+			c.rd.Set(t)
+		}
 		req, err = http.ReadRequest(c.br)
 	}
 	fr := c.stopRecording(req)
@@ -239,9 +271,9 @@ func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 		c.refuse(err, tooLarge)
 		return nil, nil, false
 	}
-	if deadline {
-		c.rwc.SetReadDeadline(time.Time{})
-	}
+	// No deadline bounds the body or the watch: the one left on the socket
+	// is stale, and replaced before they read (deadline.go).
+	c.rd.Set(time.Time{})
 	c.kept = true
 	c.lastMethod = req.Method
 	if status, detail := check(req); status != 0 {
@@ -262,6 +294,14 @@ func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 		c.faulty10 = true
 	}
 	return req, cancel, true
+}
+
+// headBuffered reports whether br holds a whole request header, up to the
+// empty line that ends it: then reading it reads nothing from the
+// connection. A header whose lines end in a bare LF counts as not whole.
+func headBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	return bytes.Contains(buf, []byte("\r\n\r\n"))
 }
 
 // requestContext makes the context of a request: it carries c.ctx's
@@ -352,8 +392,8 @@ func check(req *http.Request) (status int, detail string) {
 // when it is still sending.
 func (c *conn) answer(status int, detail string) {
 	b := appendProblemAnswer(nil, status, detail)
-	c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
-	if _, err := c.rwc.Write(b); err == nil {
+	c.wd.Set(time.Now().Add(time.Second))
+	if _, err := c.writeSocket(b); err == nil {
 		c.lingerClose()
 	}
 }
@@ -383,7 +423,9 @@ func (c *conn) lingerClose() {
 	if cw, ok := c.rwc.(closeWriter); ok {
 		cw.CloseWrite()
 	}
-	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.rd.Set(time.Now().Add(500 * time.Millisecond))
+	c.rd.begin()
+	defer c.rd.end()
 	io.Copy(io.Discard, io.LimitReader(c.rwc, maxPostHandlerRead))
 }
 

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -149,5 +153,345 @@ func (g *gate) isOpen() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// deadlineListener hands out connections that count the deadlines set on
+// them, note the read deadline each read starts under while noting is set,
+// and report the bytes every read returned.
+type deadlineListener struct {
+	net.Listener
+	sets   atomic.Int64 // Set*Deadline calls, on every connection
+	noting atomic.Bool
+	reads  chan int // the size of every read that returned bytes
+
+	mu    sync.Mutex
+	noted []time.Time // the read deadlines of the reads made while noting
+}
+
+func listenDeadlines(t testing.TB) *deadlineListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &deadlineListener{Listener: ln, reads: make(chan int, 1024)}
+}
+
+func (l *deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &deadlineConn{Conn: c, l: l}, nil
+}
+
+// notedDeadlines returns the read deadlines noted so far.
+func (l *deadlineListener) notedDeadlines() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.noted...)
+}
+
+type deadlineConn struct {
+	net.Conn
+	l  *deadlineListener
+	mu sync.Mutex
+	rd time.Time // the read deadline
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.l.sets.Add(1)
+	c.mu.Lock()
+	c.rd = t
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.l.sets.Add(1)
+	c.mu.Lock()
+	c.rd = t
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.l.sets.Add(1)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if c.l.noting.Load() {
+		c.mu.Lock()
+		rd := c.rd
+		c.mu.Unlock()
+		c.l.mu.Lock()
+		c.l.noted = append(c.l.noted, rd)
+		c.l.mu.Unlock()
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		select {
+		case c.l.reads <- n:
+		default:
+		}
+	}
+	return n, err
+}
+
+// TestDeadlineCallsPerRequest proves that a kept-alive request costs no
+// deadline call on the common path, with the gateway's limits, whether or
+// not the handler sets and clears a write deadline around its write (as
+// the gateway's routes do): the idle deadline is set again about once per
+// grain (a second here), not per request, the header deadline only for a
+// header that comes in pieces, and the handler's write deadline only for a
+// write that reaches the socket while it is set. It used to be six calls.
+func TestDeadlineCallsPerRequest(t *testing.T) {
+	const n = 200
+	req := "GET /v1/items/42 HTTP/1.1\r\nHost: bench.test\r\n\r\n"
+	for _, tt := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"no handler deadline", benchHandler},
+		{"handler write deadline", benchGatewayHandler},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln := listenDeadlines(t)
+			startServerOn(t, ln, tt.h, func(s *Server) {
+				s.ReadHeaderTimeout, s.IdleTimeout = 10*time.Second, 2*time.Minute
+				// A request the watch reads costs deadlines (to read,
+				// and to stop the read), which a loaded machine could
+				// cause by holding a request for WatchAfter: not here.
+				s.WatchAfter = time.Hour
+			})
+			rc := dialRaw(t, ln.Addr().String())
+			rc.send(req)
+			rc.read("GET").checkOK(t, string(benchBody))
+			before, start := ln.sets.Load(), time.Now()
+			for range n {
+				rc.send(req)
+				rc.read("GET").checkOK(t, string(benchBody))
+			}
+			calls := ln.sets.Load() - before
+			// The first wait's idle deadline (if not counted before),
+			// and one per second the requests took.
+			allowed := 1 + int64(time.Since(start)/time.Second) + 1
+			t.Logf("%d deadline calls for %d kept-alive requests", calls, n)
+			if calls > allowed {
+				t.Errorf("%d deadline calls for %d kept-alive requests, want at most %d", calls, n, allowed)
+			}
+		})
+	}
+}
+
+// TestSlowBodyAfterHeader proves that a body read after its header is
+// bounded by no deadline the server set for the header or the wait before
+// it (which it leaves stale on the socket rather than clear it): with short
+// ReadHeaderTimeout and IdleTimeout and no deadline for bodies, a body that
+// stalls past both is read whole. Whether the header came at once (on a new
+// connection, or a kept-alive one) or in pieces (which sets the header
+// deadline); on both servers. The connection notes the read deadline of
+// every read of the body: none may have one.
+func TestSlowBodyAfterHeader(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	l := limits{readHeaderTimeout: timeout, idleTimeout: timeout}
+	stale := timeout + idleGrain(timeout) // the latest a stale deadline could be, after it was set
+	for _, tt := range []struct {
+		name   string
+		kept   bool
+		pieces []string
+	}{
+		{"new connection", false, []string{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab"}},
+		{"kept-alive", true, []string{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab"}},
+		{"header in pieces", true, []string{"POST / HTTP/1.1\r\nHost: x\r\n", "Content-Length: 5\r\n\r\nab"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reading := make(chan time.Time, 1)
+			bodies := make(chan string, 1)
+			var ln *deadlineListener
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost {
+					return
+				}
+				ln.noting.Store(true)
+				reading <- time.Now() // every deadline the server set for the header is older
+				b, err := io.ReadAll(r.Body)
+				ln.noting.Store(false)
+				if err != nil {
+					b = []byte(err.Error())
+				}
+				bodies <- string(b)
+			})
+			for _, lean := range []bool{true, false} {
+				ln = listenDeadlines(t)
+				name := "net-http"
+				if lean {
+					name = "sluice"
+					startServerOn(t, ln, h, func(s *Server) {
+						s.ReadHeaderTimeout, s.IdleTimeout = l.readHeaderTimeout, l.idleTimeout
+					})
+				} else {
+					startNetHTTPOn(t, ln, h, l, true)
+				}
+				rc := dialRaw(t, ln.Addr().String())
+				if tt.kept {
+					rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+					rc.read("GET")
+				}
+				for i, piece := range tt.pieces {
+					if i > 0 {
+						// The server read the piece before: the next comes
+						// in another read.
+						for got := 0; got < len(tt.pieces[i-1]); {
+							got += wait(t, ln.reads, "the server to read the piece")
+						}
+					}
+					for len(ln.reads) > 0 {
+						<-ln.reads
+					}
+					rc.send(piece)
+				}
+				began := wait(t, reading, "the handler to read the body")
+				// Past every deadline the server set before the body, by the
+				// clock: a stale one would have failed the read by now.
+				time.Sleep(time.Until(began.Add(stale + 50*time.Millisecond)))
+				rc.send("cde")
+				if got := wait(t, bodies, "the body"); got != "abcde" {
+					t.Errorf("%s: the handler read %q, want %q", name, got, "abcde")
+				}
+				for _, d := range ln.notedDeadlines() {
+					if !d.IsZero() {
+						t.Errorf("%s: the body was read under a deadline %v after it began", name, d.Sub(began))
+					}
+				}
+				rc.read("POST")
+			}
+		})
+	}
+}
+
+// TestHeaderTimeoutKeptAlive proves that a later request on a kept-alive
+// connection whose header stalls is cut ReadHeaderTimeout after its first
+// bytes, however long IdleTimeout is, on both servers: the header deadline,
+// set only for a header that comes in pieces, is set for it.
+func TestHeaderTimeoutKeptAlive(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	for _, srv := range bothServers(t, h, limits{readHeaderTimeout: 100 * time.Millisecond, idleTimeout: time.Hour}) {
+		rc := dialRaw(t, srv.addr) // reads fail after waitLimit
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		rc.read("GET").checkOK(t, "ok")
+		rc.send("GET / HTTP/1.1\r\nHost: x\r\n")
+		rc.expectClosed()
+	}
+}
+
+// setsConn records the deadlines set on it; nothing else of it is used.
+type setsConn struct {
+	net.Conn
+	sets []time.Time
+}
+
+func (c *setsConn) SetReadDeadline(t time.Time) error {
+	c.sets = append(c.sets, t)
+	return nil
+}
+
+// TestLazyDeadline proves that a deadline reaches the socket only when a
+// read needs it, or at once when a read is under way, and that the idle
+// deadline is kept while it is within its grain.
+func TestLazyDeadline(t *testing.T) {
+	sc := &setsConn{}
+	d := &deadline{rwc: sc}
+	expect := func(step string, want ...time.Time) {
+		t.Helper()
+		if len(sc.sets) != len(want) {
+			t.Fatalf("%s: the socket's deadline was set to %v, want %v", step, sc.sets, want)
+		}
+		for i := range want {
+			if !sc.sets[i].Equal(want[i]) {
+				t.Fatalf("%s: the socket's deadline was set to %v, want %v", step, sc.sets, want)
+			}
+		}
+		sc.sets = nil
+	}
+	base := time.Now()
+	t1, t2 := base.Add(time.Second), base.Add(2*time.Second)
+
+	d.Set(t1)
+	d.Set(time.Time{})
+	d.begin()
+	d.end()
+	expect("set and cleared before a read")
+
+	d.Set(t1)
+	expect("set with no read under way")
+	d.begin()
+	expect("a read", t1)
+	d.Set(t2)
+	expect("set during the read", t2)
+	d.end()
+	d.Set(t1)
+	d.Set(t2)
+	d.begin()
+	d.end()
+	expect("set and set back before a read")
+
+	grain := 10 * time.Millisecond
+	lo := base.Add(time.Minute)
+	d.setWithin(lo, grain)
+	d.begin()
+	d.end()
+	expect("the first idle wait", lo.Add(grain))
+	d.Set(time.Time{}) // the handler's time: stale, not cleared
+	d.setWithin(lo.Add(grain/2), grain)
+	d.begin()
+	d.end()
+	expect("an idle wait within the grain")
+	d.setWithin(lo.Add(grain+1), grain)
+	d.begin()
+	d.end()
+	expect("an idle wait past the grain", lo.Add(2*grain+1))
+
+	d.setNow(time.Time{})
+	expect("set now", time.Time{})
+}
+
+// TestWatchCountsFromItsRequest proves that the watch of a request starts
+// once that request has run for WatchAfter, not earlier, even though the
+// timer the previous request set is left running: when it fires, it sets
+// itself again for the request it finds.
+func TestWatchCountsFromItsRequest(t *testing.T) {
+	const after = 100 * time.Millisecond
+	reads := make(chan time.Time, 1)
+	testHookWatchRead = func() {
+		select {
+		case reads <- time.Now():
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookWatchRead = nil })
+	released := make(chan error, 1)
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+			released <- r.Context().Err()
+		}
+	}), func(s *Server) { s.WatchAfter = after })
+	rc := dialRaw(t, ts.addr)
+	rc.send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+	rc.read("GET")
+	// Half of WatchAfter later: a watch counted from the first request
+	// would start half of it too early, a margin no timer is late by.
+	time.Sleep(after / 2)
+	sent := time.Now()
+	rc.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	if began := wait(t, reads, "the watch to read"); began.Sub(sent) < after {
+		t.Errorf("the watch read %v after the request was sent, want at least %v", began.Sub(sent), after)
+	}
+	rc.c.Close()
+	if err := wait(t, released, "the handler's release"); err != context.Canceled {
+		t.Errorf("context error %v, want context.Canceled", err)
 	}
 }

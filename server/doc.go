@@ -28,15 +28,15 @@
 // checks, whichever read the request: the Host field (present on HTTP/1.1,
 // well formed), field names, the major version; and it answers 501 or 400
 // as net/http does, by the type of http.ReadRequest's error (framing.go).
-// Its limits and timeouts are net/http's to the byte and the moment: the
-// header limit is MaxHeaderBytes plus 4096 bytes of slop,
-// counted in bytes read from the connection, from its first byte for the
-// first request and, for a later one, once 4 bytes of it came (so a later
-// request may have up to 4 KiB more, as with net/http); the first request's
-// header is due ReadHeaderTimeout after the accept, a later one's
-// ReadHeaderTimeout after its first bytes, which IdleTimeout waits for; a
-// connection that sends 1 to 3 bytes of a later request and then ends gets
-// no answer. The read and write deadlines a handler sets through
+// Its limits and timeouts are net/http's to the byte and the moment (but for
+// IdleTimeout's grain, below): the header limit is MaxHeaderBytes plus 4096
+// bytes of slop, counted in bytes read from the connection, from its first
+// byte for the first request and, for a later one, once 4 bytes of it came
+// (so a later request may have up to 4 KiB more, as with net/http); the
+// first request's header is due ReadHeaderTimeout after the accept, a later
+// one's ReadHeaderTimeout after its first bytes, which IdleTimeout waits
+// for; a connection that sends 1 to 3 bytes of a later request and then ends
+// gets no answer. The read and write deadlines a handler sets through
 // http.ResponseController end with its request.
 // Answers follow net/http's rules: the handler's Content-Length is used when
 // it sets one; an answer that ends within 4 KiB gets a computed length;
@@ -65,6 +65,17 @@
 //     A read deadline the handler set that fires while the watch reads is
 //     taken for the client leaving, as by net/http, unless the handler has
 //     cleared it or moved it later since.
+//   - A kept-alive connection idle for IdleTimeout is closed up to a grain
+//     later than net/http closes it, never sooner: a 64th of IdleTimeout, at
+//     most a second. Its idle deadline is left on the socket while it is
+//     within the grain, so that a busy connection sets it once per grain
+//     instead of once per request (see deadline.go).
+//   - The read and write deadlines a handler sets through
+//     http.ResponseController reach the socket at once only when a read or
+//     write is under way; else just before the next one, which they bound
+//     as they would have. So a deadline set and cleared around writes the
+//     buffer takes costs nothing, and an error setting one (on a connection
+//     already closed) comes with that read or write, not from the call.
 //   - Its own error answers (400, 417, 431, 501, 505) are problem bodies
 //     (application/problem+json), like every other error of the gateway.
 //   - A request with both Content-Length and Transfer-Encoding is refused
@@ -99,8 +110,13 @@
 //
 // One goroutine per connection reads a request, runs the handler and writes
 // the answer, which goes out in one write when it fits the 4 KiB buffer.
-// Buffers are pooled. Reads and writes go through package rawio, which
-// spares the scheduler's system-call bookkeeping. Shutdown closes the
+// Buffers are pooled. Deadlines reach the socket only when a read or write
+// needs them (deadline.go): a kept-alive request whose header comes whole in
+// one read sets none, the header deadline being wanted only for a header
+// that comes in pieces, and a deadline left stale on the socket (the idle
+// one while a body is read, say) is replaced before anything is read under
+// it. Reads and writes go through package rawio, which spares the
+// scheduler's system-call bookkeeping. Shutdown closes the
 // listeners and the idle connections, lets requests in flight finish (their
 // answers say "Connection: close"), and returns once all are closed.
 package server

@@ -38,6 +38,12 @@ func startNetHTTP(t testing.TB, h http.Handler, l limits, prepare bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startNetHTTPOn(t, ln, h, l, prepare)
+}
+
+// startNetHTTPOn is startNetHTTP on the listener ln.
+func startNetHTTPOn(t testing.TB, ln net.Listener, h http.Handler, l limits, prepare bool) string {
+	t.Helper()
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: l.readHeaderTimeout, IdleTimeout: l.idleTimeout,
 		MaxHeaderBytes: l.maxHeaderBytes, ErrorLog: log.New(io.Discard, "", 0)}
 	if prepare {

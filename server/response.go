@@ -400,7 +400,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.watch.end()
 	w.hijacked, c.hijacked = true, true
 	c.srv.remove(c) // the handler owns it now: Shutdown and Close leave it alone
-	c.rwc.SetDeadline(time.Time{})
+	// The handler reads and writes the socket itself: the deadlines it
+	// has, stale ones included, go now.
+	c.rd.setNow(time.Time{})
+	c.wd.setNow(time.Time{})
 	if c.hasByte {
 		// The byte the watch read goes into the reader, where the handler
 		// looks for what was read before it took the connection (as
@@ -414,35 +417,42 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline sets the connection's read deadline, for
-// http.ResponseController, until the request ends. The watch learns of it:
-// a deadline that fires while the watch reads is the client leaving only
-// if it has not been cleared or moved later since.
+// http.ResponseController, until the request ends. It bounds the reads
+// under way at once, and the next ones, the watch's included: a deadline
+// that fires while the watch reads is the client leaving only if it has not
+// been cleared or moved later since. With no read under way the socket gets
+// it only before the next read (deadline.go), so an error setting it shows
+// there.
 func (w *response) SetReadDeadline(t time.Time) error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}
 	w.setReadDeadline = true
-	return w.c.watch.setReadDeadline(t)
+	return w.c.rd.Set(t)
 }
 
 // SetWriteDeadline sets the connection's write deadline, for
-// http.ResponseController, until the request ends.
+// http.ResponseController, until the request ends. It bounds the writes to
+// the connection under way at once, and the next ones; with none under way
+// the socket gets it only before the next write, so that a deadline set
+// and cleared around writes the buffer takes whole costs nothing, and an
+// error setting it shows in that write.
 func (w *response) SetWriteDeadline(t time.Time) error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}
 	w.setWriteDeadline = true
-	return w.c.rwc.SetWriteDeadline(t)
+	return w.c.wd.Set(t)
 }
 
 // clearDeadlines clears the deadlines the handler set, once its request is
 // over, as net/http's server does.
 func (w *response) clearDeadlines() {
 	if w.setReadDeadline {
-		w.c.watch.setReadDeadline(time.Time{})
+		w.c.rd.Set(time.Time{})
 	}
 	if w.setWriteDeadline {
-		w.c.rwc.SetWriteDeadline(time.Time{})
+		w.c.wd.Set(time.Time{})
 	}
 }
 

@@ -32,7 +32,9 @@ type Server struct {
 	ReadHeaderTimeout time.Duration
 
 	// IdleTimeout bounds the wait for the next request on a kept-alive
-	// connection. Zero means ReadHeaderTimeout; both zero, no bound.
+	// connection: an idle one is closed after it, and up to a 64th of it
+	// (at most a second) later. Zero means ReadHeaderTimeout; both zero, no
+	// bound.
 	IdleTimeout time.Duration
 
 	// MaxHeaderBytes bounds the size of a request's line and header fields;

@@ -64,6 +64,12 @@ func startServer(t testing.TB, h http.Handler, configure ...func(*Server)) *test
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerOn(t, ln, h, configure...)
+}
+
+// startServerOn is startServer on the listener ln.
+func startServerOn(t testing.TB, ln net.Listener, h http.Handler, configure ...func(*Server)) *testServer {
+	t.Helper()
 	logs := &logBuffer{}
 	s := &Server{Handler: h, ErrorLog: log.New(logs, "", 0)}
 	for _, f := range configure {

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,126 +15,173 @@ import (
 // behind the gateway included). Noticing needs a read on the connection
 // that blocks while the handler runs: a goroutine and a system call per
 // request, which net/http's server pays on every request. The watch pays
-// them only for requests that run longer than Server.WatchAfter: a timer,
-// reset and stopped on the connection's goroutine, starts the read when it
-// fires. A request with a body is watched once its body was read to the end
+// them only for requests that run longer than Server.WatchAfter, counted
+// from the request's start: a timer starts the read then. A request with a
+// body is watched once its body was read to the end, counted from then
 // (before that, the handler's reads notice the client leaving), and a
 // request whose connection already holds the next one (pipelining) is not
 // watched at all.
+//
+// Most requests end well before WatchAfter, and each used to reset the timer
+// and stop it, under a mutex: timer work in the runtime, twice a request.
+// Now a request only records when it began to want watching, in atomics, and
+// the timer is left running across requests: when it fires, it starts the
+// read if the request then served has been waiting long enough, or sets
+// itself for the moment it will have, or, with no request wanting watching,
+// stops. A busy connection resets its timer about once per WatchAfter, not
+// twice per request. The mutex is left to the watch's read, which only a
+// request longer than WatchAfter pays for.
 type watch struct {
-	c *conn
+	c     *conn
+	after time.Duration // Server.WatchAfter, or its default
 
-	mu       sync.Mutex
-	done     sync.Cond // signalled when a read ends
-	state    uint8
-	timer    *time.Timer
-	cancel   context.CancelFunc // the current request's
-	deadline time.Time          // the read deadline the handler set, or zero
-	active   bool               // a request is being served
-	aborting bool               // end is interrupting the read
-	gone     bool               // the read saw the client leave
+	// state holds the flags below and, above them, the number of the
+	// request, so that the timer cannot mistake one request for a later
+	// one with the same flags.
+	state   atomic.Uint64
+	armedAt atomic.Int64 // when the request began to want watching, as c.since
+	timer   *time.Timer  // runs fire; made by the first request that wants it
+
+	// Written by begin before it sets wActive, read by the read it allows.
+	cancel context.CancelFunc // the current request's
+	// Written by the read before it clears wReading, read by end after.
+	gone bool // the read saw the client leave
+
+	mu       sync.Mutex // the read's: held to end it, and to judge its error
+	done     sync.Cond  // signalled when a read ends
+	aborting bool       // end is interrupting the read
 }
 
 const (
-	watchOff     uint8 = iota
-	watchArmed         // the timer will start a read
-	watchReading       // a read is blocked on the connection
+	wActive  uint64 = 1 << iota // a request is being served
+	wArmed                      // it wants watching from armedAt+after on
+	wPending                    // the timer is set: fire will look at the state
+	wReading                    // a read is under way, or about to be
+	wRequest uint64 = 1 << 8    // one request, in the count above the flags
 )
 
 // aLongTimeAgo is a deadline in the past, which interrupts a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
 // begin starts watching for a new request, whose context cancel cancels,
-// and arms the watch at once when now is set.
+// and arms the watch at once when now is set. Only the connection's
+// goroutine calls it, between end and the handler.
 func (w *watch) begin(cancel context.CancelFunc, now bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.cancel, w.active, w.gone, w.deadline = cancel, true, false, time.Time{}
-	if now {
-		w.armLocked()
+	w.cancel, w.gone = cancel, false
+	if !now {
+		w.state.Add(wRequest | wActive) // neither wActive nor wReading was set
+		return
+	}
+	w.armAdding(wRequest | wActive)
+}
+
+// arm makes the current request want watching from now on, unless it is
+// over or wants it already.
+func (w *watch) arm() { w.armAdding(0) }
+
+// armAdding is arm; add, added to the state first, makes begin's request
+// the current one.
+func (w *watch) armAdding(add uint64) {
+	if w.after >= 0 {
+		w.armedAt.Store(int64(w.c.since()))
+	}
+	for {
+		s := w.state.Load()
+		n := s + add
+		if n&wActive == 0 || n&(wArmed|wReading) != 0 {
+			return
+		}
+		n |= wArmed
+		switch {
+		case w.after < 0:
+			n |= wReading // read at once
+		case n&wPending == 0:
+			n |= wPending // the timer is ours to set
+		}
+		if !w.state.CompareAndSwap(s, n) {
+			continue
+		}
+		switch {
+		case n&wReading != 0:
+			go w.read()
+		case s&wPending == 0:
+			w.setTimer(w.after)
+		}
+		return
 	}
 }
 
-// arm starts the timer, unless the request is over or already watched.
-func (w *watch) arm() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.armLocked()
-}
-
-func (w *watch) armLocked() {
-	if !w.active || w.state != watchOff {
-		return
-	}
-	after := w.c.srv.watchAfter()
-	w.state = watchArmed
-	if after < 0 {
-		go w.read()
-		return
-	}
+// setTimer sets the timer to fire after d. Only who set wPending calls it:
+// begin or arm when they set it, fire while it is set.
+func (w *watch) setTimer(d time.Duration) {
 	if w.timer == nil {
-		w.timer = time.AfterFunc(after, w.read)
-		return
+		// Made never to fire, then reset: fire cannot run before the
+		// timer is in w.timer.
+		w.timer = time.AfterFunc(math.MaxInt64, w.fire)
 	}
-	w.timer.Reset(after)
+	w.timer.Reset(d)
 }
 
-// read waits for the client to send or leave; the timer runs it.
-func (w *watch) read() {
-	w.mu.Lock()
-	if w.state != watchArmed {
-		w.mu.Unlock() // stopped, or a late run for a past request
-		return
+// fire runs when the timer does: it starts the read if the request served
+// has wanted watching for w.after, sets the timer again if it will have
+// later, and else lets the timer be.
+func (w *watch) fire() {
+	for {
+		s := w.state.Load()
+		if s&(wActive|wArmed|wReading) != wActive|wArmed {
+			if w.state.CompareAndSwap(s, s&^wPending) {
+				return
+			}
+			continue
+		}
+		// armedAt is that of the request in s, or of a later one, which
+		// changed s: then the swap below fails and fire looks again.
+		if left := w.after - (w.c.since() - time.Duration(w.armedAt.Load())); left > 0 {
+			w.setTimer(left) // early at worst, for a later request: fire looks again
+			return
+		}
+		if w.state.CompareAndSwap(s, (s|wReading)&^wPending) {
+			w.read()
+			return
+		}
 	}
-	w.state = watchReading
-	w.mu.Unlock()
+}
 
+// read waits for the client to send or leave; fire or arm runs it, once it
+// set wReading.
+func (w *watch) read() {
 	c := w.c
 	var n int
 	var err error
+	w.mu.Lock()
 	for {
+		w.mu.Unlock()
 		if testHookWatchRead != nil {
 			testHookWatchRead()
 		}
-		n, err = c.rwc.Read(c.byteBuf[:])
+		n, err = c.readSocket(c.byteBuf[:])
 		if testHookWatchReadDone != nil {
 			testHookWatchReadDone(err)
 		}
 		w.mu.Lock()
-		if err == nil || w.aborting || !isTimeout(err) || w.deadlinePassedLocked() {
-			break
-		}
 		// A read deadline the handler set fired, and the handler has
 		// since cleared it or moved it later: the client did not leave.
-		w.mu.Unlock()
+		if err == nil || w.aborting || !isTimeout(err) || c.rd.passed(time.Now()) {
+			break
+		}
 	}
 	if n == 1 {
 		c.hasByte = true // the start of the next request: Read returns it first
 	}
 	if err != nil && !w.aborting {
 		w.gone = true
-		if w.cancel != nil {
-			w.cancel()
-		}
+		w.cancel()
 	}
-	w.state = watchOff
+	// The request is watched no more: a body read to its end later does
+	// not start another read.
+	w.state.And(^wReading)
 	w.done.Broadcast()
 	w.mu.Unlock()
-}
-
-// setReadDeadline sets the connection's read deadline for the handler, and
-// remembers it, under the lock the read takes to judge its error.
-func (w *watch) setReadDeadline(t time.Time) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.deadline = t
-	return w.c.rwc.SetReadDeadline(t)
-}
-
-// deadlinePassedLocked reports whether the read deadline the handler set,
-// if any, has passed: a read that timed out then was stopped by it.
-func (w *watch) deadlinePassedLocked() bool {
-	return !w.deadline.IsZero() && !time.Now().Before(w.deadline)
 }
 
 // Hooks for tests: when set, they run before the watch reads, and when its
@@ -148,36 +197,43 @@ func isTimeout(err error) bool {
 }
 
 // end stops watching once the handler returned (or before a hijack), and
-// reports whether the client left.
+// reports whether the client left. Only the connection's goroutine calls
+// it. The timer is left set: when it fires, it finds no request to watch.
 func (w *watch) end() (gone bool) {
+	for {
+		s := w.state.Load()
+		if s&wReading != 0 {
+			w.stopRead()
+			continue
+		}
+		if w.state.CompareAndSwap(s, s&^(wActive|wArmed)) {
+			return w.gone
+		}
+	}
+}
+
+// stopRead interrupts the watch's read and waits for it to end.
+func (w *watch) stopRead() {
+	c := w.c
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.active = false
-	switch w.state {
-	case watchArmed:
-		if w.timer != nil {
-			w.timer.Stop() // a run that already started finds the state off
-		}
-		w.state = watchOff
-	case watchReading:
-		w.aborting = true
-		w.c.rwc.SetReadDeadline(aLongTimeAgo)
-		for w.state == watchReading {
-			w.done.Wait()
-		}
-		w.aborting = false
-		w.c.rwc.SetReadDeadline(time.Time{})
+	if w.state.Load()&wReading == 0 {
+		return
 	}
-	return w.gone
+	w.aborting = true
+	c.rd.setNow(aLongTimeAgo)
+	for w.state.Load()&wReading != 0 {
+		w.done.Wait()
+	}
+	w.aborting = false
+	// No deadline, as after the handler, until the next wait sets one.
+	c.rd.Set(time.Time{})
 }
 
 // abandon ends the watch of a request whose handler panicked.
 func (w *watch) abandon() {
 	w.end()
-	w.mu.Lock()
-	cancel := w.cancel
-	w.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if w.cancel != nil {
+		w.cancel()
 	}
 }
