@@ -45,5 +45,16 @@
 // descriptor that is not a *net.TCPConn (TLS, a test's pipe) is left to
 // net.Conn.
 //
-// Elsewhere than on Linux, Wrap returns the connection unchanged.
+// # Exchange
+//
+// A client that reuses a pooled connection checks it (a peek), sends the
+// request, and reads the answer: made as Write then Read, the read usually
+// comes before the answer and returns EAGAIN, one system call for nothing,
+// and the check is a wait on the poller of its own. Conn.Exchange makes the
+// three in one syscall.RawConn.Read: the peek and the send right after the
+// poller is reset for reading, then the wait, then one read. See
+// exchange.go.
+//
+// Elsewhere than on Linux, Wrap returns the connection unchanged, and no
+// connection is an Exchanger.
 package rawio

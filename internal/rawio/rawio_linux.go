@@ -28,6 +28,10 @@ type Conn struct {
 	wn      int
 	werrno  syscall.Errno
 	writeFn func(uintptr) bool
+
+	x          exchange // an Exchange's state, under both mutexes
+	exchangeFn func(uintptr) bool
+	checkFn    func(uintptr) bool
 }
 
 // Wrap returns a Conn for a *net.TCPConn, and any other connection as it is.
@@ -42,6 +46,7 @@ func Wrap(nc net.Conn) net.Conn {
 	}
 	c := &Conn{TCPConn: tc, rc: rc}
 	c.readFn, c.writeFn = c.read, c.write
+	c.exchangeFn, c.checkFn = c.exchange, checked
 	return c
 }
 
@@ -53,6 +58,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	return c.readLocked(p)
+}
+
+// readLocked is Read, with c.rmu held.
+func (c *Conn) readLocked(p []byte) (int, error) {
 	c.rbuf, c.rn, c.rerrno = p, 0, 0
 	err := c.rc.Read(c.readFn)
 	c.rbuf = nil
@@ -93,6 +103,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(p)
+}
+
+// writeLocked is Write, with c.wmu held.
+func (c *Conn) writeLocked(p []byte) (int, error) {
 	c.wbuf, c.wn, c.werrno = p, 0, 0
 	err := c.rc.Write(c.writeFn)
 	c.wbuf = nil

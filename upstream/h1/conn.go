@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ const (
 	stageNothingWritten stage = iota // no byte of the request left
 	stageWritten                     // some did; no byte of the response arrived
 	stageResponse                    // some of the response arrived
+	stageNotQuiet                    // a reused conn failed its check: nothing written
 )
 
 // conn is a pooled connection. It carries one request at a time, and is
@@ -55,6 +57,13 @@ type conn struct {
 	onCancel    func()               // made once: closes nc
 
 	probe probe // the check of an idle conn before reuse (platform dependent)
+
+	// Sending by exchange (see exchange.go).
+	ex       rawio.Exchanger // nc, when it is one; else nil
+	out      []byte          // the request to send by exchange
+	pending  bool            // the next Read sends out, by exchange
+	quiet    bool            // that exchange first checks the conn
+	notQuiet bool            // the last exchange found the conn not quiet
 }
 
 func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
@@ -69,6 +78,7 @@ func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
 	// http.Transport, instead of when the answer's reader gives up.
 	c.onCancel = func() { nc.Close() }
 	c.probe.init(nc)
+	c.ex, _ = nc.(rawio.Exchanger)
 	return c
 }
 
@@ -80,7 +90,13 @@ func (c *conn) Read(p []byte) (int, error) {
 	if int64(len(p)) > c.limit {
 		p = p[:c.limit]
 	}
-	n, err := c.nc.Read(p)
+	var n int
+	var err error
+	if c.pending {
+		n, err = c.exchange(p)
+	} else {
+		n, err = c.nc.Read(p)
+	}
 	c.nread += int64(n)
 	c.limit -= int64(n)
 	return n, err
@@ -134,8 +150,22 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		}
 	}
 	w0 := c.nwritten
-	var err error
+	// A reused conn that the pool handed out unchecked (an Exchanger's)
+	// is checked here, right before the request is sent: by the exchange
+	// itself for a request without a body, else by a probe before the
+	// body is read. See exchange.go.
+	check := c.reused && c.ex != nil
+	if check && hasBody(wr) {
+		if !c.probe.ok() {
+			return nil, stageNotQuiet, c.fail(ctx, "reuse idle connection", rawio.ErrNotQuiet)
+		}
+		check = false
+	}
+	exchange, err := c.buffer(wr)
 	switch {
+	case exchange || err != nil:
+	case check && !c.probe.ok():
+		return nil, stageNotQuiet, c.fail(ctx, "reuse idle connection", rawio.ErrNotQuiet)
 	case writeRequest(c.bw, wr):
 	case hasBody(wr):
 		if err = c.writeBody(ctx, wr); err == errBodyStalled {
@@ -146,7 +176,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	default:
 		err = wr.Write(c.bw)
 	}
-	if err == nil {
+	if err == nil && !exchange {
 		err = c.bw.Flush()
 	}
 	if err != nil {
@@ -158,6 +188,30 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	}
 	r0 := c.nread
 	c.limit = maxHeaderBytes
+	if exchange {
+		// The first read of the answer sends the request (see Read).
+		c.pending, c.quiet = true, check
+		_, err = c.br.Peek(1)
+		c.pending = false
+		short := c.nwritten-w0 < int64(len(c.out))
+		if cap(c.out) > maxKeptOut {
+			c.out = nil
+		}
+		if err != nil {
+			switch {
+			case c.notQuiet:
+				return nil, stageNotQuiet, c.fail(ctx, "reuse idle connection", err)
+			case c.nwritten == w0:
+				return nil, stageNothingWritten, c.fail(ctx, "write request", err)
+			case short:
+				return nil, stageWritten, c.fail(ctx, "write request", err)
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // as readResponse says it
+			}
+			return nil, stageWritten, c.fail(ctx, "read response header", err)
+		}
+	}
 	var resp *http.Response
 	for {
 		resp, err = readResponse(c.br, req)

@@ -13,13 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/rawio"
 )
 
 // dialer dials TCP and counts dials and the conns it made that are open.
+// Its conns go through rawio, as the default dialer's do, and are
+// Exchangers where rawio makes them so (Linux), unless noExchange: then a
+// reused conn is checked by its probe when the pool hands it out.
 type dialer struct {
-	dials   atomic.Int32
-	open    atomic.Int32
-	maxOpen atomic.Int32
+	dials      atomic.Int32
+	open       atomic.Int32
+	maxOpen    atomic.Int32
+	noExchange bool
 }
 
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -35,8 +41,29 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			break
 		}
 	}
-	return &countedConn{Conn: nc, d: d}, nil
+	cc := &countedConn{Conn: rawio.Wrap(nc), d: d}
+	if x, ok := cc.Conn.(rawio.Exchanger); ok && !d.noExchange {
+		return &exchangeConn{countedConn: cc, x: x}, nil
+	}
+	return cc, nil
 }
+
+// exchangeConn is a countedConn that is a rawio.Exchanger.
+type exchangeConn struct {
+	*countedConn
+	x rawio.Exchanger
+}
+
+func (c *exchangeConn) Exchange(req, p []byte, quiet bool) (int, int, error) {
+	return c.x.Exchange(req, p, quiet)
+}
+
+// checkModes are the two ways a reused conn is checked: by its exchange,
+// or by a probe as the pool hands it out.
+var checkModes = []struct {
+	name       string
+	noExchange bool
+}{{"exchange", false}, {"probe", true}}
 
 type countedConn struct {
 	net.Conn

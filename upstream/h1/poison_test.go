@@ -96,13 +96,23 @@ func idleConn(t *testing.T, tr *Transport, url string) *conn {
 	return p.idle[0]
 }
 
-// checkPoisoned runs the two requests against p: the first with method;
-// then, if p writes late bytes, it waits until they reached the idle conn;
-// then a GET, which must get its own answer on a new conn.
-func checkPoisoned(t *testing.T, p *poisoner, method, wantFirst string) {
+// checkPoisoned runs the two requests against a poisoner with answer and
+// late, once for each of checkModes: the first with method; then, if late
+// is set, it waits until the late bytes reached the idle conn; then a GET,
+// which must get its own answer on a new conn.
+func checkPoisoned(t *testing.T, answer func(id, method string) string, late, method, wantFirst string) {
+	for _, m := range checkModes {
+		t.Run(m.name, func(t *testing.T) {
+			tr, d := newTransport(t)
+			d.noExchange = m.noExchange
+			checkPoisonedBy(t, tr, newPoisoner(answer, late), method, wantFirst)
+		})
+	}
+}
+
+func checkPoisonedBy(t *testing.T, tr *Transport, p *poisoner, method, wantFirst string) {
 	t.Helper()
 	url, _ := rawServer(t, p.serve)
-	tr, _ := newTransport(t)
 	if code, body := sendID(t, tr, method, url, "id-1"); code/100 != 2 || body != wantFirst {
 		t.Fatalf("first answer %d %q, want %q", code, body, wantFirst)
 	}
@@ -125,7 +135,7 @@ func checkPoisoned(t *testing.T, p *poisoner, method, wantFirst string) {
 }
 
 func TestUnsolicitedAnswerAfterContentLength(t *testing.T) {
-	checkPoisoned(t, newPoisoner(idAnswer, unsolicited), "GET", "id-1")
+	checkPoisoned(t, idAnswer, unsolicited, "GET", "id-1")
 }
 
 func TestLateBytesAfter204(t *testing.T) {
@@ -135,7 +145,7 @@ func TestLateBytesAfter204(t *testing.T) {
 		}
 		return idAnswer(id, method)
 	}
-	checkPoisoned(t, newPoisoner(answer, unsolicited), "GET", "")
+	checkPoisoned(t, answer, unsolicited, "GET", "")
 }
 
 // A backend that sends a body with its answer to HEAD, a little later.
@@ -146,7 +156,7 @@ func TestBodyAfterHeadAnswer(t *testing.T) {
 		}
 		return idAnswer(id, method)
 	}
-	checkPoisoned(t, newPoisoner(answer, unsolicited), "HEAD", "")
+	checkPoisoned(t, answer, unsolicited, "HEAD", "")
 }
 
 // Bytes after the answer's end in the same write are in the conn's buffer
@@ -158,15 +168,24 @@ func TestExtraBytesInSameWrite(t *testing.T) {
 		}
 		return idAnswer(id, method)
 	}
-	checkPoisoned(t, newPoisoner(answer, ""), "GET", "id-1")
+	checkPoisoned(t, answer, "", "GET", "id-1")
 }
 
 // A conn handed straight from a finished request to one waiting for a slot
 // is checked like an idle one.
 func TestUnsolicitedAnswerOnHandOff(t *testing.T) {
+	for _, m := range checkModes {
+		t.Run(m.name, func(t *testing.T) {
+			tr, d := newTransport(t)
+			d.noExchange = m.noExchange
+			unsolicitedAnswerOnHandOff(t, tr)
+		})
+	}
+}
+
+func unsolicitedAnswerOnHandOff(t *testing.T, tr *Transport) {
 	p := newPoisoner(idAnswer, unsolicited)
 	url, _ := rawServer(t, p.serve)
-	tr, _ := newTransport(t)
 	tr.MaxConnsPerHost = 1
 	req := mustReq(t, "GET", url, "")
 	req.Header.Set("X-Id", "id-1")

@@ -80,7 +80,8 @@ func hostPort(host string) string {
 // one when the pool has room, else the first to be released. A conn that
 // carried a request before (idle, or handed over by put) is checked first
 // and closed instead if it received any byte or its end while idle: see
-// probe.
+// probe. An Exchanger is handed out unchecked: its round trip checks it,
+// right before the request is sent (see exchange.go).
 func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool) (*conn, error) {
 	p.mu.Lock()
 	if p.dead {
@@ -93,7 +94,7 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool) (*conn, e
 	for !fresh && len(p.idle) > 0 {
 		c := p.popIdleLocked(len(p.idle) - 1)
 		p.mu.Unlock()
-		if c.probe.ok() {
+		if c.ex != nil || c.probe.ok() {
 			c.reused = true
 			return c, nil
 		}
@@ -119,7 +120,7 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool) (*conn, e
 	if err != nil {
 		return nil, err
 	}
-	if c == nil || fresh || !c.probe.ok() {
+	if c == nil || fresh || c.ex == nil && !c.probe.ok() {
 		p.mu.Lock()
 		if c != nil {
 			c.nc.Close()

@@ -22,30 +22,39 @@ const defaultUserAgent = "Go-http-client/1.1"
 // Request.Write. validate must have accepted req. FuzzWriteRequest holds it
 // to Request.Write's output.
 func writeRequest(bw *bufio.Writer, req *http.Request) bool {
+	b, ok := appendRequest(bw.AvailableBuffer(), req)
+	if ok {
+		bw.Write(b)
+	}
+	return ok
+}
+
+// appendRequest is writeRequest appending to b: it returns b with the
+// request, or b unchanged and false.
+func appendRequest(b []byte, req *http.Request) ([]byte, bool) {
 	if req.Body != nil && req.Body != http.NoBody || req.ContentLength != 0 ||
 		req.Close || len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 ||
 		req.Method == http.MethodConnect || req.URL.Opaque != "" ||
 		httptrace.ContextClientTrace(req.Context()) != nil {
-		return false
+		return b, false
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	if !plainHost(host) {
-		return false // punycode, zones, or an invalid host: Request.Write's work
+		return b, false // punycode, zones, or an invalid host: Request.Write's work
 	}
 	uri := req.URL.RequestURI()
 	for i := 0; i < len(uri); i++ {
-		if b := uri[i]; b < ' ' || b == 0x7f {
-			return false // Request.Write refuses it
+		if c := uri[i]; c < ' ' || c == 0x7f {
+			return b, false // Request.Write refuses it
 		}
 	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	b := bw.AvailableBuffer()
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, uri...)
@@ -81,8 +90,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) bool {
 		}
 	}
 	b = append(b, "\r\n"...)
-	bw.Write(b)
-	return true
+	return b, true
 }
 
 // plainHost reports whether host is an ASCII Host value without an IPv6

@@ -256,7 +256,8 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 	}
 	wr := req // the request written: req, or a copy with a rewound body
 	wrote := false
-	for retried := false; ; retried = true {
+	retried := false
+	for {
 		c, err := t.get(ctx, try, addr, retried)
 		if err != nil {
 			closeBody(wr)
@@ -267,17 +268,27 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 		if err == nil {
 			return resp, nil
 		}
+		if st == stageNotQuiet && ended(ctx, try) == nil {
+			// The reused conn received bytes or its end while idle, and
+			// was closed with nothing sent (nor any byte of the body
+			// read): take another, as the pool does with an idle conn
+			// that fails its probe. Not a retry.
+			continue
+		}
 		if be := (*reqBodyError)(nil); errors.As(err, &be) {
 			// The body's fault, not the conn's: as http.Transport, return
 			// it without ErrNothingWritten, and do not send it again.
 			return nil, finalErr(ctx, try, err, true)
 		}
-		wrote = wrote || st != stageNothingWritten
+		wrote = wrote || st != stageNothingWritten && st != stageNotQuiet
 		if !retried && reused && ended(ctx, try) == nil && retryable(req, st, err) {
 			if rw, ok := rewind(req); ok {
-				wr = rw
+				wr, retried = rw, true
 				continue
 			}
+		}
+		if st == stageNotQuiet {
+			closeBody(wr)
 		}
 		return nil, finalErr(ctx, try, err, wrote)
 	}
