@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"net"
 	"net/http"
@@ -23,14 +24,18 @@ import (
 // connection that is not an Exchanger is used (the pool's probe, the write,
 // then reads). The client runs in a child process under strace, the
 // backend in this one, so only the client's calls are counted. It skips
-// where strace is missing or cannot trace. See the package doc for the
+// where strace is missing (unless SLUICE_STRACE names it) or cannot trace. See the package doc for the
 // numbers and the command to count a whole gateway.
 func TestSyscallsPerRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a child process under strace")
 	}
-	strace, err := exec.LookPath("strace")
+	// scripts/test.sh names strace in SLUICE_STRACE: then it must be there.
+	strace, err := exec.LookPath(cmp.Or(os.Getenv("SLUICE_STRACE"), "strace"))
 	if err != nil {
+		if os.Getenv("SLUICE_STRACE") != "" {
+			t.Fatalf("SLUICE_STRACE: %v", err)
+		}
 		t.Skip("strace is not installed")
 	}
 	url, _ := rawServer(t, keepAlive("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world"))
