@@ -80,3 +80,18 @@ func TestFreePortsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// TestFreePortsBelowEphemeral: where the kernel's ephemeral range can be
+// read, the ports are below it, where no outgoing connection can take one
+// before the program binds it.
+func TestFreePortsBelowEphemeral(t *testing.T) {
+	lo, hi := belowEphemeral()
+	if hi-lo < 1000 {
+		t.Skip("no ephemeral range to stay below on this system")
+	}
+	for _, p := range FreePorts(t, 20) {
+		if p < lo || p >= hi {
+			t.Errorf("port %d, want in [%d, %d)", p, lo, hi)
+		}
+	}
+}
