@@ -31,16 +31,32 @@ type ctxKey struct{}
 // info.Deadline (or ctx's own, if that is earlier). The cancel function must
 // be called, as with context.WithDeadline.
 func NewContext(ctx context.Context, info Info) (context.Context, context.CancelFunc) {
-	return newContext(ctx, info, "")
+	return newContext(ctx, info, "", time.Time{})
 }
 
-func newContext(ctx context.Context, info Info, requestID string) (context.Context, context.CancelFunc) {
+// NewContextAt is NewContext for a caller that has just read the clock, at
+// now, to check the budget left (as the gateway's router does): a lean
+// deadline context takes its first look at the deadline at now rather than
+// reading the clock again (see leanctx.Ctx.InitAt). now must be that fresh
+// reading of time.Now, never an older time nor another clock's; a zero now
+// makes it NewContext.
+func NewContextAt(ctx context.Context, info Info, now time.Time) (context.Context, context.CancelFunc) {
+	return newContext(ctx, info, "", now)
+}
+
+// newContext makes the context of NewContext; a zero now means the clock
+// has not been read.
+func newContext(ctx context.Context, info Info, requestID string, now time.Time) (context.Context, context.CancelFunc) {
 	if leanctx.From(ctx) != nil || ctx.Done() == nil {
 		// A parent that is lean, or that never ends (Background): the
 		// deadline is a lean context's, inline, which arms no timer unless
 		// someone waits on Done (package leanctx).
 		c := &infoCtx{info: info, requestID: requestID}
-		c.lean.Init(ctx, info.Deadline)
+		if now.IsZero() {
+			c.lean.Init(ctx, info.Deadline)
+		} else {
+			c.lean.InitAt(ctx, info.Deadline, now)
+		}
 		c.Context = &c.lean
 		return c, c.lean.Cancel
 	}

@@ -128,3 +128,26 @@ func TestNewContextKeepsTheRequestID(t *testing.T) {
 		p.cancel()
 	}
 }
+
+// NewContextAt takes the caller's reading of the clock as its first look at
+// the deadline, rather than reading the clock again: a deadline after now
+// leaves the context live at birth (its callbacks do not run), one not
+// after now ends it at once.
+func TestNewContextAtJudgesAtNow(t *testing.T) {
+	d := time.Now().Add(-time.Second) // past on the real clock
+	for _, tc := range []struct {
+		now   time.Time
+		ended bool
+	}{{d.Add(-time.Millisecond), false}, {d, true}} {
+		ctx, cancel := NewContextAt(context.Background(), Info{Deadline: d}, tc.now)
+		ran := false
+		leanctx.Watch(ctx, func() { ran = true })
+		if ran != tc.ended {
+			t.Errorf("now %v before the deadline: ended at birth %v, want %v", d.Sub(tc.now), ran, tc.ended)
+		}
+		if ctx.Err() != context.DeadlineExceeded {
+			t.Errorf("Err past the deadline = %v", ctx.Err())
+		}
+		cancel()
+	}
+}

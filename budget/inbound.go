@@ -89,7 +89,7 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 				Received: h.Remaining,
 				Hop:      h.Hop,
 				Retries:  h.Retries,
-			}, id)
+			}, id, time.Time{})
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

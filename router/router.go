@@ -144,7 +144,8 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
-	if opts.Now == nil {
+	realClock := opts.Now == nil
+	if realClock {
 		opts.Now = time.Now
 	}
 	if opts.BodyIdleTimeout <= 0 {
@@ -190,7 +191,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	for i := range routes {
 		current = i
 		r := routes[i]
-		var h http.Handler = &routeHandler{route: r, client: client, opts: opts}
+		var h http.Handler = &routeHandler{route: r, client: client, opts: opts, realClock: realClock}
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
 		}
@@ -277,6 +278,9 @@ type routeHandler struct {
 	route  Route
 	client Doer
 	opts   Options
+	// realClock: opts.Now is time.Now, whose reading the budget's lean
+	// context can take as its own (budget.NewContextAt).
+	realClock bool
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +305,8 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := budget.Info{Deadline: start.Add(grant), Received: grant}
-	if info.Remaining(h.opts.Now()) < h.route.Budget.MinOrDefault() {
+	now := h.opts.Now()
+	if info.Remaining(now) < h.route.Budget.MinOrDefault() {
 		if h.opts.OnBudgetSpent != nil {
 			h.opts.OnBudgetSpent(r, h.route.Service)
 		}
@@ -312,7 +317,10 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a, ok := writerAs[Annotator](w); ok {
 		a.NoteBudget(grant, info.Deadline)
 	}
-	ctx, cancel := budget.NewContext(r.Context(), info)
+	if !h.realClock {
+		now = time.Time{} // not time.Now's: the context reads its own
+	}
+	ctx, cancel := budget.NewContextAt(r.Context(), info, now)
 	defer cancel()
 	if h.opts.Tracer != nil {
 		tracing.Budget(ctx, info)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/internal/problem"
 )
 
@@ -88,9 +89,11 @@ func isClientFault(err error) bool {
 // classify returns the outcome of an attempt that returned resp and err,
 // under the call's context ctx. left is what was left of the call's budget
 // when the attempt ended; a budget with no more than slack left counts as
-// spent, as an ended ctx does.
-func classify(ctx context.Context, resp *http.Response, err error, left, slack time.Duration) Outcome {
-	spent := ctx.Err() != nil || left <= slack
+// spent, as an ended ctx does. now, when not zero, is the reading of
+// time.Now that left was computed at, taken once the attempt ended: ctx's
+// deadline is judged at it (leanctx.ErrAt), not at one more reading.
+func classify(ctx context.Context, now time.Time, resp *http.Response, err error, left, slack time.Duration) Outcome {
+	spent := leanctx.ErrAt(ctx, now) != nil || left <= slack
 	if err != nil {
 		if isClientFault(err) {
 			return ClientFault

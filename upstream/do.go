@@ -202,7 +202,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp.Body = http.NoBody
 		}
 		end = c.now() // the attempt's one reading after it ended
-		outcome := classify(ctx, resp, err, c.leftAt(ctx, end), c.slack())
+		outcome := classify(ctx, c.shared(end), resp, err, c.leftAt(ctx, end), c.slack())
 		if outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp) {
 			outcome = Abandoned // the node will not start on the budget the call has
 		}

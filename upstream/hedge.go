@@ -61,7 +61,7 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 				a.resp.Body = http.NoBody
 			}
 			if c.tracer != nil {
-				span.End(classify(ctx, a.resp, a.err, c.left(ctx), c.slack()).String(), a.resp, a.err)
+				span.End(classify(ctx, time.Time{}, a.resp, a.err, c.left(ctx), c.slack()).String(), a.resp, a.err)
 			}
 			results <- a
 		}()
@@ -88,7 +88,7 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 		} else if b.node.Same(first.node) {
 			a, b = b, a // both failed: the first attempt's failure is returned
 		}
-		o := classify(ctx, b.resp, b.err, c.left(ctx), c.slack())
+		o := classify(ctx, time.Time{}, b.resp, b.err, c.left(ctx), c.slack())
 		c.judge(b.node, o, b.err)
 		c.observeEnd(ctx, service, b, o)
 		b.release()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/rpc"
 )
@@ -240,9 +241,26 @@ func TestClassify(t *testing.T) {
 		if left == 0 {
 			left = time.Second
 		}
-		if got := classify(tt.ctx, tt.resp, tt.err, left, 5*time.Millisecond); got != tt.want {
+		if got := classify(tt.ctx, time.Time{}, tt.resp, tt.err, left, 5*time.Millisecond); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// classify judges a lean context's deadline at the attempt's end it is
+// given, not at a reading of the clock of its own (one more per attempt):
+// at a now past the deadline, the budget has ended however far ahead of
+// the clock that deadline is.
+func TestClassifyJudgesTheDeadlineAtNow(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	reset := errors.New("connection reset by peer")
+	before := leanctx.WithDeadline(context.Background(), d)
+	if got := classify(before, d.Add(-time.Second), nil, reset, time.Second, 5*time.Millisecond); got != Failed {
+		t.Errorf("before the deadline: %v, want %v", got, Failed)
+	}
+	after := leanctx.WithDeadline(context.Background(), d)
+	if got := classify(after, d, nil, reset, time.Second, 5*time.Millisecond); got != Abandoned {
+		t.Errorf("at the deadline: %v, want %v", got, Abandoned)
 	}
 }
 

@@ -194,7 +194,7 @@ func openOutcome(ctx context.Context, err error, left, slack time.Duration) (Out
 		if re.Retry != "" {
 			resp.Header.Set(RetryHeader, re.Retry)
 		}
-		return classify(ctx, resp, nil, left, slack), resp
+		return classify(ctx, time.Time{}, resp, nil, left, slack), resp
 	case notSent(err):
 		return NotSent, nil
 	}

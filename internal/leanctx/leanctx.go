@@ -121,7 +121,16 @@ func WithDeadline(parent context.Context, d time.Time) *Ctx {
 // Init makes c, a zero Ctx that the caller embeds in a struct of its own to
 // spare an allocation, what WithDeadline(parent, d) returns. It must be
 // called once, before any other method, and c must not be copied after.
-func (c *Ctx) Init(parent context.Context, d time.Time) {
+func (c *Ctx) Init(parent context.Context, d time.Time) { c.InitAt(parent, d, time.Time{}) }
+
+// InitAt is Init for a caller that has just read the clock: c ends at once
+// if its deadline is not after now, instead of after a reading of its own.
+// A deadline that passes between that reading and the call is observed
+// later, by Err or the timer of Done, as one passing right after Init
+// would be: now must be a reading taken just before, never an older time
+// kept for other uses. A zero now makes it Init, which reads the clock only
+// when there is a deadline.
+func (c *Ctx) InitAt(parent context.Context, d, now time.Time) {
 	if parent == nil {
 		panic("leanctx: nil parent")
 	}
@@ -156,9 +165,17 @@ func (c *Ctx) Init(parent context.Context, d time.Time) {
 		}
 		c.mu.Unlock()
 	}
-	if !d.IsZero() && !time.Now().Before(d) {
+	if !d.IsZero() && !clockAt(now).Before(d) {
 		c.end(context.DeadlineExceeded, nil, false)
 	}
+}
+
+// clockAt returns now, or a reading of the clock when now is zero.
+func clockAt(now time.Time) time.Time {
+	if now.IsZero() {
+		return time.Now()
+	}
+	return now
 }
 
 // parentEnded ends c after its foreign parent.
@@ -251,12 +268,21 @@ func (c *Ctx) armLocked() {
 // after the deadline, it ends c with context.DeadlineExceeded (running its
 // callbacks in the caller's goroutine); with a foreign parent that has
 // ended, it ends c with the parent's error.
-func (c *Ctx) Err() error {
+func (c *Ctx) Err() error { return c.ErrAt(time.Time{}) }
+
+// ErrAt is Err with now as the current time, for a caller that has just
+// read the clock and would otherwise make Err read it again: at or after
+// the deadline, it ends c with context.DeadlineExceeded. now must be a
+// reading taken after every event the caller wants the answer to cover
+// (the end of an attempt, say), never an older time: one read before the
+// deadline passed reports nil although Err would not. A zero now makes it
+// Err, which reads the clock only when c has a deadline and has not ended.
+func (c *Ctx) ErrAt(now time.Time) error {
 	if c.ended.Load() {
 		<-c.Done() // closed by now, or in a moment by end
 		return c.err
 	}
-	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+	if !c.deadline.IsZero() && !clockAt(now).Before(c.deadline) {
 		c.expire()
 		return c.err
 	}
@@ -407,6 +433,17 @@ func OnCancel(ctx context.Context, f func()) (stop func() bool) {
 		return c.Register(f).Stop
 	}
 	return context.AfterFunc(ctx, f)
+}
+
+// ErrAt returns ctx.Err(), judging the deadline of a lean ctx (one From
+// finds) at now instead of a reading of the clock of its own: see
+// Ctx.ErrAt, whose rule for now holds here too (a zero now makes it
+// ctx.Err()). Any other context answers its own Err.
+func ErrAt(ctx context.Context, now time.Time) error {
+	if c := From(ctx); c != nil {
+		return c.ErrAt(now)
+	}
+	return ctx.Err()
 }
 
 // Watch is OnCancel returning the registration as a value, which spares the

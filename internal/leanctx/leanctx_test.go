@@ -165,6 +165,63 @@ func TestPastDeadlineEndsAtOnce(t *testing.T) {
 	}
 }
 
+// ErrAt judges the deadline at the time given, not at a reading of its
+// own: a deadline far ahead of the clock has passed at a later now, and one
+// just passed has not at an earlier now. ErrAt, the function, does the same
+// for a context that only adds values to a Ctx, and answers any other
+// context's own Err.
+func TestErrAt(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	c := WithDeadline(context.Background(), d)
+	if err := c.ErrAt(d.Add(-time.Nanosecond)); err != nil {
+		t.Fatalf("ErrAt before the deadline = %v", err)
+	}
+	if c.ended.Load() {
+		t.Fatal("ErrAt before the deadline ended c")
+	}
+	if err := c.ErrAt(time.Time{}); err != nil {
+		t.Fatalf("ErrAt(zero), an hour before the deadline = %v", err)
+	}
+	wrapped := context.WithValue(c, struct{}{}, 1)
+	if err := ErrAt(wrapped, d); err != context.DeadlineExceeded {
+		t.Fatalf("ErrAt(ctx, deadline) = %v", err)
+	}
+	if !c.ended.Load() || c.Err() != context.DeadlineExceeded {
+		t.Fatal("ErrAt at the deadline did not end c")
+	}
+	if err := c.ErrAt(d.Add(-time.Hour)); err != context.DeadlineExceeded {
+		t.Fatalf("ErrAt once ended = %v", err)
+	}
+
+	past := WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	if err := ErrAt(past, time.Time{}); err != context.DeadlineExceeded {
+		t.Fatalf("ErrAt(ctx, zero) past the deadline = %v", err)
+	}
+	std, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ErrAt(std, time.Now().Add(-time.Hour)); err != context.Canceled {
+		t.Fatalf("ErrAt of package context's = %v", err)
+	}
+}
+
+// InitAt takes its first look at the deadline at the time given.
+func TestInitAt(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	var live, dead, zero Ctx
+	live.InitAt(context.Background(), d, d.Add(-time.Nanosecond))
+	if live.ended.Load() {
+		t.Fatal("InitAt before the deadline ended it")
+	}
+	dead.InitAt(context.Background(), d, d)
+	if !dead.ended.Load() || dead.Err() != context.DeadlineExceeded {
+		t.Fatal("InitAt at the deadline left it live")
+	}
+	zero.InitAt(context.Background(), time.Now().Add(-time.Second), time.Time{})
+	if !zero.ended.Load() {
+		t.Fatal("InitAt with a zero now, past the deadline, left it live")
+	}
+}
+
 func TestParentDeadlineIsInherited(t *testing.T) {
 	pd := time.Now().Add(time.Hour)
 	p := WithDeadline(context.Background(), pd)

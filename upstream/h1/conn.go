@@ -256,12 +256,22 @@ func (c *conn) fail(ctx context.Context, op string, err error) error {
 // ended returns why a round trip under ctx with its own deadline try (zero
 // for none) must stop, or nil: ctx's error, else context.DeadlineExceeded
 // once try has passed, as a context with that deadline would say.
-func ended(ctx context.Context, try time.Time) error {
-	if err := ctx.Err(); err != nil {
+func ended(ctx context.Context, try time.Time) error { return endedAt(ctx, try, time.Time{}) }
+
+// endedAt is ended judged at now, a reading of time.Now just taken, which
+// spares a lean ctx's Err (see leanctx.ErrAt) and try's check a reading
+// each; a zero now makes it ended.
+func endedAt(ctx context.Context, try, now time.Time) error {
+	if err := leanctx.ErrAt(ctx, now); err != nil {
 		return err
 	}
-	if !try.IsZero() && !time.Now().Before(try) {
-		return context.DeadlineExceeded
+	if !try.IsZero() {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if !now.Before(try) {
+			return context.DeadlineExceeded
+		}
 	}
 	return nil
 }

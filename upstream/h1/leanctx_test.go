@@ -118,3 +118,24 @@ func TestLeanRoundTripArmsNoContextTimer(t *testing.T) {
 		}
 	}
 }
+
+// endedAt judges both deadlines, the lean context's and the round trip's
+// own, at the time given, so that the round trip's start reads the clock
+// once for both (and for the pool's eviction).
+func TestEndedAtJudgesAtNow(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	for _, w := range leanWays {
+		if err := endedAt(w.wrap(leanctx.WithDeadline(context.Background(), d)), time.Time{}, d.Add(-time.Second)); err != nil {
+			t.Errorf("%s: before its deadline: %v", w.name, err)
+		}
+		if err := endedAt(w.wrap(leanctx.WithDeadline(context.Background(), d)), time.Time{}, d); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: at its deadline: %v", w.name, err)
+		}
+	}
+	if err := endedAt(context.Background(), d, d.Add(-time.Second)); err != nil {
+		t.Errorf("before try: %v", err)
+	}
+	if err := endedAt(context.Background(), d, d); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("at try: %v", err)
+	}
+}

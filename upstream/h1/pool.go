@@ -81,15 +81,17 @@ func hostPort(host string) string {
 // carried a request before (idle, or handed over by put) is checked first
 // and closed instead if it received any byte or its end while idle: see
 // probe. An Exchanger is handed out unchecked: its round trip checks it,
-// right before the request is sent (see exchange.go).
-func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool) (*conn, error) {
+// right before the request is sent (see exchange.go). now, when not zero,
+// is a reading of time.Now just taken (see Transport.clockAt): the idle
+// conns are evicted at it.
+func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool, now time.Time) (*conn, error) {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
 		return nil, errPoolGone
 	}
 	if len(p.idle) > 0 {
-		p.evictLocked(p.t.clock())
+		p.evictLocked(p.t.clockAt(now))
 	}
 	for !fresh && len(p.idle) > 0 {
 		c := p.popIdleLocked(len(p.idle) - 1)

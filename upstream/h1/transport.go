@@ -97,11 +97,19 @@ func (t *Transport) idleTimeout() time.Duration {
 	return t.IdleTimeout
 }
 
-func (t *Transport) clock() time.Time {
-	if t.now != nil {
+func (t *Transport) clock() time.Time { return t.clockAt(time.Time{}) }
+
+// clockAt returns now, a reading of time.Now just taken, as the time on
+// the transport's clock, or reads that clock when now is zero or the clock
+// is not time.Now (tests set one).
+func (t *Transport) clockAt(now time.Time) time.Time {
+	switch {
+	case t.now != nil:
 		return t.now()
+	case now.IsZero():
+		return time.Now()
 	}
-	return time.Now()
+	return now
 }
 
 func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
@@ -250,7 +258,10 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 		closeBody(req)
 		return nil, fmt.Errorf("%w: %w", err, ErrNothingWritten)
 	}
-	if err := ended(ctx, try); err != nil {
+	// The one reading of the clock at the start: whether the round trip
+	// has ended already, and which idle conns have been idle too long.
+	now := time.Now()
+	if err := endedAt(ctx, try, now); err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("h1: %w: %w", err, ErrNothingWritten)
 	}
@@ -258,7 +269,8 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 	wrote := false
 	retried := false
 	for {
-		c, err := t.get(ctx, try, addr, retried)
+		c, err := t.get(ctx, try, addr, retried, now)
+		now = time.Time{} // a later conn, after a failure, is got at a reading of its own
 		if err != nil {
 			closeBody(wr)
 			return nil, finalErr(ctx, try, err, wrote)
@@ -296,10 +308,11 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 
 // get returns a connection to host, from the pool whose entry CloseHost
 // may have removed meanwhile. The wait for one and the dial end at try too,
-// when not zero.
-func (t *Transport) get(ctx context.Context, try time.Time, host string, fresh bool) (*conn, error) {
+// when not zero. now, when not zero, is a reading of time.Now just taken,
+// for the pool's eviction of idle conns.
+func (t *Transport) get(ctx context.Context, try time.Time, host string, fresh bool, now time.Time) (*conn, error) {
 	for {
-		c, err := t.pool(host).get(ctx, try, fresh)
+		c, err := t.pool(host).get(ctx, try, fresh, now)
 		if err != errPoolGone {
 			return c, err
 		}
