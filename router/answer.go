@@ -40,8 +40,26 @@ type copier struct {
 	w     http.ResponseWriter
 	idle  time.Duration
 	armed bool // a write deadline of ours is set
-	can   bool // the writer can set write deadlines
+	can   bool // the writer can set write deadlines, and each Write sets one
 	flush bool // flush after every write: the answer is a stream
+}
+
+// writeIdler is a writer that bounds each of its writes to the connection
+// by an idle timeout itself, reading the clock only for those (package
+// server's): the copier sets it once rather than a deadline per Write,
+// which spares a reading of the clock per Write, and every reading for an
+// answer the server's buffer takes whole.
+type writeIdler interface {
+	SetWriteIdleTimeout(time.Duration) error
+}
+
+// arm bounds the writes of the answer: by the writer's own idle timeout
+// when it has one (then no Write sets a deadline), else by a deadline each
+// Write sets.
+func (c *copier) arm() {
+	if wi, ok := writerAs[writeIdler](c.w); ok && wi.SetWriteIdleTimeout(c.idle) == nil {
+		c.armed, c.can = true, false
+	}
 }
 
 var copiers = sync.Pool{New: func() any { return &copier{buf: make([]byte, 32<<10)} }}
@@ -81,6 +99,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	w.WriteHeader(resp.StatusCode)
 	c := copiers.Get().(*copier)
 	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
+	c.arm()
 	c.flush = isStream(resp)
 	var n int64
 	var err error
@@ -102,7 +121,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 		copyTrailers(w.Header(), resp.Trailer, declared)
 	}
 	if err == nil && c.armed {
-		_ = c.ctl.SetWriteDeadline(time.Time{})
+		_ = c.ctl.SetWriteDeadline(time.Time{}) // ends a writeIdler's timeout too
 	}
 	c.ctl, c.w = http.ResponseController{}, nil
 	copiers.Put(c)

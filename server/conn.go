@@ -91,7 +91,7 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	c.remote = rwc.RemoteAddr().String()
 	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
 	c.rd.rwc = c.rwc
-	c.wd.rwc, c.wd.write = c.rwc, true
+	c.wd.rwc, c.wd.write, c.wd.now = c.rwc, true, c.now
 	c.watch.c, c.watch.after = c, s.watchAfter()
 	c.watch.done.L = &c.watch.mu
 	return c

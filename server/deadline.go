@@ -44,15 +44,27 @@ import (
 // (sluice, which saves the watch's timer work only: see watch.go). The wall
 // time per request, dominated by the machine's load, did not change
 // measurably.
+//
+// A handler's write deadline may also be an idle timeout (setIdle, which
+// response.SetWriteIdleTimeout offers): each write to the socket then runs
+// under a deadline that long from its start, read off the clock before it.
+// A proxy copying an answer write by write wants that; setting an absolute
+// deadline before each of its writes read the clock every time, though
+// most writes, and every write of a small answer, go to the buffer alone.
 
 // deadline is the read or the write deadline of one connection.
 type deadline struct {
 	rwc   net.Conn
 	write bool // the write deadline; else the read deadline
 
-	mu   sync.Mutex // held while the socket's deadline is set, and for want and set
+	mu   sync.Mutex // held while the socket's deadline is set, and for want, set and idle
 	want time.Time  // the deadline the next read (write) must run under
 	set  time.Time  // the deadline the socket has
+	// idle, when positive, makes each read (write) want a deadline idle
+	// after its start, read on now (see setIdle); want is then stale for
+	// good, so that begin renews it.
+	idle time.Duration
+	now  func() time.Time
 
 	// state is the number of reads (writes) under way, shifted left by one,
 	// with dlStale set while want and set differ.
@@ -70,8 +82,28 @@ const (
 func (d *deadline) Set(t time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.want = t
+	d.want, d.idle = t, 0
 	return d.changedLocked()
+}
+
+// setIdle makes every read (write) from now on, the one under way
+// included, run under a deadline of idle from its start, until Set,
+// setWithin or setNow; zero or less clears it, and the deadline with it.
+// The clock is read only when a read (write) happens: a deadline set and
+// cleared around writes the buffer takes whole reads it not at all.
+func (d *deadline) setIdle(idle time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if idle <= 0 {
+		d.want, d.idle = time.Time{}, 0
+		return d.changedLocked()
+	}
+	d.idle = idle
+	if d.state.Or(dlStale) >= dlUser {
+		d.want = d.now().Add(idle)
+		return d.putLocked()
+	}
+	return nil
 }
 
 // setWithin makes the deadline at least lo and at most lo+grain: it keeps
@@ -82,6 +114,7 @@ func (d *deadline) setWithin(lo time.Time, grain time.Duration) {
 	hi := lo.Add(grain)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.idle = 0
 	switch {
 	case within(d.set, lo, hi):
 		d.want = d.set
@@ -103,7 +136,7 @@ func within(t, lo, hi time.Time) bool {
 func (d *deadline) setNow(t time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.want = t
+	d.want, d.idle = t, 0
 	return d.syncLocked()
 }
 
@@ -123,6 +156,11 @@ func (d *deadline) changedLocked() error {
 // syncLocked sets the socket's deadline to want.
 func (d *deadline) syncLocked() error {
 	d.state.And(^uint32(dlStale))
+	return d.putLocked()
+}
+
+// putLocked sets the socket's deadline to want, leaving state alone.
+func (d *deadline) putLocked() error {
 	if d.want == d.set {
 		return nil
 	}
@@ -146,6 +184,14 @@ func (d *deadline) begin() {
 		s := d.state.Load()
 		if s&dlStale != 0 {
 			d.mu.Lock()
+			if d.idle > 0 {
+				// Counted under mu, as setIdle counts on; want stays stale.
+				d.want = d.now().Add(d.idle)
+				d.putLocked() // an error shows in the read (write) itself
+				d.state.Add(dlUser)
+				d.mu.Unlock()
+				return
+			}
 			if d.state.Load()&dlStale != 0 {
 				d.syncLocked() // an error shows in the read (write) itself
 			}

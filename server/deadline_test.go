@@ -24,19 +24,42 @@ func TestWriteDeadline(t *testing.T) {
 			errs <- err
 			return
 		}
-		chunk := []byte(strings.Repeat("x", 1<<20))
-		for {
-			if _, err := w.Write(chunk); err != nil {
-				errs <- err
-				return
-			}
-		}
+		errs <- writeUntilFails(w)
 	})
 	for _, srv := range bothServers(t, h, limits{}) {
 		rc := dialRaw(t, srv.addr)
 		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
 		if err := wait(t, errs, "the write to fail"); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("%s: the write failed with %v, want the deadline's error", srv.name, err)
+		}
+	}
+}
+
+// TestWriteIdleTimeout proves that a write idle timeout a handler sets
+// (SetWriteIdleTimeout) ends its writes to a client that does not read.
+func TestWriteIdleTimeout(t *testing.T) {
+	errs := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := w.(interface{ SetWriteIdleTimeout(time.Duration) error }).SetWriteIdleTimeout(100 * time.Millisecond); err != nil {
+			errs <- err
+			return
+		}
+		errs <- writeUntilFails(w)
+	})
+	srv := startServer(t, h)
+	rc := dialRaw(t, srv.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	if err := wait(t, errs, "the write to fail"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the write failed with %v, want the deadline's error", err)
+	}
+}
+
+// writeUntilFails writes to w until a write fails, and returns its error.
+func writeUntilFails(w http.ResponseWriter) error {
+	chunk := []byte(strings.Repeat("x", 1<<20))
+	for {
+		if _, err := w.Write(chunk); err != nil {
+			return err
 		}
 	}
 }
@@ -398,6 +421,8 @@ func (c *setsConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+func (c *setsConn) SetWriteDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+
 // TestLazyDeadline proves that a deadline reaches the socket only when a
 // read needs it, or at once when a read is under way, and that the idle
 // deadline is kept while it is within its grain.
@@ -456,6 +481,57 @@ func TestLazyDeadline(t *testing.T) {
 
 	d.setNow(time.Time{})
 	expect("set now", time.Time{})
+}
+
+// TestIdleWriteDeadline proves that a write idle timeout (setIdle) reads
+// the clock only for the writes that happen, each under a deadline of the
+// timeout from its start, and none for a timeout set and cleared with no
+// write in between; that one set during a write bounds it at once; and
+// that Set ends it.
+func TestIdleWriteDeadline(t *testing.T) {
+	sc := &setsConn{}
+	clock, reads := time.Now(), 0
+	d := &deadline{rwc: sc, now: func() time.Time { reads++; return clock }}
+	expect := func(step string, wantReads int, want ...time.Time) {
+		t.Helper()
+		if reads != wantReads || len(sc.sets) != len(want) {
+			t.Fatalf("%s: %d clock readings, the socket's deadline set to %v; want %d, %v", step, reads, sc.sets, wantReads, want)
+		}
+		for i := range want {
+			if !sc.sets[i].Equal(want[i]) {
+				t.Fatalf("%s: the socket's deadline was set to %v, want %v", step, sc.sets, want)
+			}
+		}
+		sc.sets, reads = nil, 0
+	}
+	const idle = time.Minute
+
+	d.setIdle(idle)
+	d.setIdle(0)
+	d.begin()
+	d.end()
+	expect("set and cleared before a write", 0)
+
+	d.setIdle(idle)
+	expect("set with no write under way", 0)
+	d.begin()
+	d.end()
+	expect("a write", 1, clock.Add(idle))
+	clock = clock.Add(time.Second)
+	d.begin()
+	d.end()
+	expect("the next write", 1, clock.Add(idle))
+	d.Set(time.Time{})
+	d.begin()
+	d.end()
+	expect("cleared by Set", 0, time.Time{})
+
+	d.begin()
+	d.setIdle(idle)
+	expect("set during a write", 1, clock.Add(idle))
+	d.setIdle(0)
+	expect("cleared during the write", 0, time.Time{})
+	d.end()
 }
 
 // TestWatchCountsFromItsRequest proves that the watch of a request starts

@@ -445,6 +445,22 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 	return w.c.wd.Set(t)
 }
 
+// SetWriteIdleTimeout makes each write to the connection, until the
+// request ends or the write deadline is set, run under a deadline of d
+// from the write's start; zero or less clears it, and the write deadline
+// with it. It is what a handler that sets a deadline of d before each write
+// of its own gets (the gateway's router copying an answer), without
+// reading the clock for each: the server reads it only before the writes
+// that reach the connection, and not at all for an answer the buffer takes
+// whole before the handler clears the deadline.
+func (w *response) SetWriteIdleTimeout(d time.Duration) error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	w.setWriteDeadline = true
+	return w.c.wd.setIdle(d)
+}
+
 // clearDeadlines clears the deadlines the handler set, once its request is
 // over, as net/http's server does.
 func (w *response) clearDeadlines() {
