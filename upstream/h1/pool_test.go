@@ -207,3 +207,19 @@ func TestHostWithoutPort(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// monoNow, the pools' clock, keeps a monotonic reading, so that its times
+// subtract on the monotonic clock from one another and from time.Now's
+// (the round trip's start, with which get evicts), and reads what
+// time.Now does.
+func TestMonoNow(t *testing.T) {
+	before := time.Now()
+	m := monoNow()
+	after := time.Now()
+	if !strings.Contains(m.String(), " m=") {
+		t.Fatalf("monoNow() = %v, without a monotonic reading", m)
+	}
+	if m.Before(before) || m.After(after) {
+		t.Fatalf("monoNow() = %v, not between the readings of time.Now around it, %v and %v", m, before, after)
+	}
+}

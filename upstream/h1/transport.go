@@ -65,7 +65,7 @@ type Transport struct {
 	// than zero, no bound.
 	MaxInlineBody int64
 
-	now func() time.Time // the clock; nil means time.Now (tests set it)
+	now func() time.Time // the pool's clock; nil means monoNow (tests set it)
 
 	mu    sync.Mutex                           // serializes changes of hosts; guards fb
 	hosts atomic.Pointer[map[string]*hostPool] // copied on write
@@ -97,20 +97,30 @@ func (t *Transport) idleTimeout() time.Duration {
 	return t.IdleTimeout
 }
 
+// clock returns the time on the clock the pools time idle conns with.
 func (t *Transport) clock() time.Time { return t.clockAt(time.Time{}) }
 
 // clockAt returns now, a reading of time.Now just taken, as the time on
-// the transport's clock, or reads that clock when now is zero or the clock
-// is not time.Now (tests set one).
+// the pools' clock, or reads that clock when now is zero or the clock is a
+// test's.
 func (t *Transport) clockAt(now time.Time) time.Time {
 	switch {
 	case t.now != nil:
 		return t.now()
 	case now.IsZero():
-		return time.Now()
+		return monoNow()
 	}
 	return now
 }
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is time.Now read off the monotonic clock alone, one reading
+// where time.Now takes two (the wall clock's too): the pools only ever
+// subtract their times from one another, which package time does on the
+// monotonic readings.
+func monoNow() time.Time { return monoBase.Add(time.Since(monoBase)) }
 
 func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if t.DialContext != nil {
