@@ -62,7 +62,7 @@ type deadline struct {
 	set  time.Time  // the deadline the socket has
 	// idle, when positive, makes each read (write) want a deadline idle
 	// after its start, read on now (see setIdle); want is then stale for
-	// good, so that begin renews it.
+	// good, so that begin renews it. Only the write deadline has a now.
 	idle time.Duration
 	now  func() time.Time
 
