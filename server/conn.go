@@ -198,8 +198,8 @@ func (c *conn) serve() {
 		c.srv.remove(c)
 	}()
 	for {
-		req, cancel, ok := c.next()
-		if !ok || !c.serveOne(req, cancel) {
+		req, ctx, ok := c.next()
+		if !ok || !c.serveOne(req, ctx) {
 			return
 		}
 	}
@@ -207,9 +207,9 @@ func (c *conn) serve() {
 
 // next waits for the next request and reads its header. It answers a bad
 // request itself, and reports false when the connection is done. A request
-// read by readFast comes with its context already, and the function that
-// cancels it; one read by http.ReadRequest gets its context in serveOne, and
-// cancel is nil.
+// read by readFast comes with its context already, which the server
+// cancels; one read by http.ReadRequest gets its context in serveOne, and
+// ctx is nil.
 //
 // Its deadlines and its header limit are net/http's: the first request's
 // header must come within ReadHeaderTimeout of the accept (the deadline is
@@ -219,7 +219,7 @@ func (c *conn) serve() {
 // against the limit), then its header must come within ReadHeaderTimeout.
 // That deadline is wanted only when the header is not whole in the reader
 // by then: else no read is left for it to bound.
-func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
+func (c *conn) next() (_ *http.Request, ctx *leanctx.Ctx, _ bool) {
 	s := c.srv
 	limit := s.maxHeaderBytes() + headerSlop
 	if !c.kept {
@@ -251,7 +251,7 @@ func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 		c.br.Discard(n)
 	}
 	c.recordHeader()
-	req, cancel := c.readFast()
+	req, ctx := c.readFast()
 	var err error
 	if req == nil {
 		if c.kept && !headBuffered(c.br) {
@@ -278,23 +278,23 @@ func (c *conn) next() (_ *http.Request, cancel context.CancelFunc, _ bool) {
 	c.kept = true
 	c.lastMethod = req.Method
 	if status, detail := check(req); status != 0 {
-		if cancel != nil {
-			cancel()
+		if ctx != nil {
+			ctx.Cancel()
 		}
 		c.answer(status, detail)
 		return nil, nil, false
 	}
 	switch fr {
 	case framingConflict:
-		if cancel != nil {
-			cancel()
+		if ctx != nil {
+			ctx.Cancel()
 		}
 		c.answer(http.StatusBadRequest, "a request must not have both Content-Length and Transfer-Encoding (RFC 9112, section 6.3)")
 		return nil, nil, false
 	case framingFaulty10:
 		c.faulty10 = true
 	}
-	return req, cancel, true
+	return req, ctx, true
 }
 
 // headBuffered reports whether br holds a whole request header, up to the
@@ -307,12 +307,12 @@ func headBuffered(br *bufio.Reader) bool {
 
 // requestContext makes the context of a request: it carries c.ctx's
 // values, and is canceled when the handler returns or the client leaves.
-// It is a lean one (package leanctx): one allocation and its cancel
-// function, where context.WithCancel also makes a children map and, once
-// the round trip's transport watches it, a Done channel.
-func (c *conn) requestContext() (context.Context, context.CancelFunc) {
-	ctx := leanctx.WithCancel(c.ctx)
-	return ctx, ctx.Cancel
+// It is a lean one (package leanctx): one allocation, where
+// context.WithCancel also makes a children map and, once the round trip's
+// transport watches it, a Done channel; and it is passed as itself, not as
+// a cancel function, whose method value would be one allocation more.
+func (c *conn) requestContext() *leanctx.Ctx {
+	return leanctx.WithCancel(c.ctx)
 }
 
 // waitIdle waits, as an idle connection that Shutdown may close, until the
@@ -436,13 +436,12 @@ func (c *conn) lingerClose() {
 
 // serveOne runs the handler for one request and finishes its answer. It
 // reports whether the connection can serve another.
-func (c *conn) serveOne(req *http.Request, cancel context.CancelFunc) bool {
+func (c *conn) serveOne(req *http.Request, ctx *leanctx.Ctx) bool {
 	parsed := req
-	if cancel == nil {
+	if ctx == nil {
 		// Read by http.ReadRequest: the handler's request is a copy with
 		// its context.
-		var ctx context.Context
-		ctx, cancel = c.requestContext()
+		ctx = c.requestContext()
 		req = req.WithContext(ctx)
 	}
 	req.RemoteAddr = c.remote
@@ -459,7 +458,7 @@ func (c *conn) serveOne(req *http.Request, cancel context.CancelFunc) bool {
 	// As net/http: the first Expect field counts, and an empty one is none.
 	if ex := req.Header.Get("Expect"); ex != "" {
 		if !httpguts.HeaderValuesContainsToken([]string{ex}, "100-continue") {
-			cancel()
+			ctx.Cancel()
 			c.answer(http.StatusExpectationFailed, `the only expectation served is "100-continue"`)
 			return false
 		}
@@ -471,12 +470,12 @@ func (c *conn) serveOne(req *http.Request, cancel context.CancelFunc) bool {
 			expectContinue: w.canContinue.Load()}
 		req.Body = w.body
 	}
-	c.watch.begin(cancel, w.body == nil && c.br.Buffered() == 0)
+	c.watch.begin(ctx, w.body == nil && c.br.Buffered() == 0)
 
 	c.srv.Handler.ServeHTTP(w, req)
 
 	gone := c.watch.end()
-	cancel()
+	ctx.Cancel()
 	if w.hijacked {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sluicehq/sluice/internal/leanctx"
 )
 
 // Reading the common request without http.ReadRequest.
@@ -79,18 +81,19 @@ type fastHead struct {
 // readFast reads the next request if it is of the subset above and wholly
 // buffered, with a context from c.requestContext. It returns nil, having
 // consumed nothing, otherwise.
-func (c *conn) readFast() (*http.Request, context.CancelFunc) {
+func (c *conn) readFast() (*http.Request, *leanctx.Ctx) {
 	var h fastHead
 	buf, _ := c.br.Peek(c.br.Buffered())
 	if !h.scan(buf) {
 		return nil, nil
 	}
-	ctx, cancel := c.requestContext()
+	ctx := c.requestContext()
 	req := h.read(ctx, c.br, buf)
 	if req == nil {
-		cancel()
+		ctx.Cancel()
+		return nil, nil
 	}
-	return req, cancel
+	return req, ctx
 }
 
 // read builds the request scan found in buf, what br holds, and consumes
