@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -51,9 +50,9 @@ import (
 // one with more goes to http.ReadRequest.
 const maxFastFields = 64
 
-// smallHeader is how many keys the header map http.NewRequestWithContext
-// makes holds without growing; a request with more field lines gets a map
-// made for them.
+// smallHeader is how many keys a header map made without a size hint holds
+// without growing; a request with more field lines gets a map made for
+// them. It is also how many field values a reqBlock has room for.
 const smallHeader = 8
 
 // fastField is one field line of a head: the spans of its name and of its
@@ -77,27 +76,28 @@ type fastHead struct {
 }
 
 // readFast reads the next request if it is of the subset above and wholly
-// buffered, with a context from c.requestContext. It returns nil, having
-// consumed nothing, otherwise.
-func (c *conn) readFast() (*http.Request, context.CancelFunc) {
+// buffered, in a block of c.newBlock. It returns nil, having consumed
+// nothing, otherwise.
+func (c *conn) readFast() (*http.Request, *reqBlock) {
 	var h fastHead
 	buf, _ := c.br.Peek(c.br.Buffered())
 	if !h.scan(buf) {
 		return nil, nil
 	}
-	ctx, cancel := c.requestContext()
-	req := h.read(ctx, c.br, buf)
+	blk := c.newBlock()
+	req := h.read(blk, c.br, buf)
 	if req == nil {
-		cancel()
+		blk.ctx.Cancel()
+		return nil, nil
 	}
-	return req, cancel
+	return req, blk
 }
 
 // read builds the request scan found in buf, what br holds, and consumes
 // its header from br; or, if it cannot (never), returns nil, having
 // consumed nothing.
-func (h *fastHead) read(ctx context.Context, br *bufio.Reader, buf []byte) *http.Request {
-	req := h.build(ctx, br, buf)
+func (h *fastHead) read(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Request {
+	req := h.build(blk, br, buf)
 	if req != nil {
 		br.Discard(h.n)
 	}
@@ -216,21 +216,25 @@ func (h *fastHead) scan(buf []byte) bool {
 	}
 }
 
-// build makes the request scan described, with ctx as its context, as
+// build makes the request scan described, with blk's context, as
 // http.ReadRequest would have read it from br. buf is the buffer scan read;
 // nothing of the request refers to it.
-func (h *fastHead) build(ctx context.Context, br *bufio.Reader, buf []byte) *http.Request {
+func (h *fastHead) build(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Request {
 	s := h.text(buf)
 	method := s[:h.methodEnd]
 	if m, ok := commonMethods[method]; ok {
 		method = m
 	}
-	// An empty URL makes the *url.URL the request keeps, which is then
-	// filled in as url.ParseRequestURI would have.
-	req, err := http.NewRequestWithContext(ctx, method, "", nil)
-	if err != nil {
-		return nil // never, for a token method: http.ReadRequest then reads it
+	// The request http.NewRequestWithContext would make for an empty URL,
+	// with blk's URL, filled in below as url.ParseRequestURI would have:
+	// WithContext copies it from the stack, the request's one allocation.
+	tmpl := http.Request{Method: method, URL: &blk.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+	if h.nf-1 > smallHeader {
+		tmpl.Header = make(http.Header, h.nf-1)
+	} else {
+		tmpl.Header = make(http.Header)
 	}
+	req := tmpl.WithContext(&blk.ctx)
 	target := s[h.methodEnd+1 : h.targetEnd]
 	req.RequestURI = target
 	u := req.URL
@@ -246,13 +250,13 @@ func (h *fastHead) build(ctx context.Context, br *bufio.Reader, buf []byte) *htt
 
 	// The Host field is not kept in the header (http.ReadRequest deletes
 	// it), but in req.Host.
-	if h.nf-1 > smallHeader {
-		req.Header = make(http.Header, h.nf-1)
-	}
 	hdr := req.Header
 	// As textproto: a key's first value is a slice of one shared array,
 	// with no room to grow into the next key's.
-	vals := make([]string, h.nf)
+	vals := blk.vals[:]
+	if h.nf > len(vals) {
+		vals = make([]string, h.nf)
+	}
 	for i, f := range h.fields[:h.nf] {
 		key := s[f.ks:f.ke]
 		if k, ok := commonKeys[key]; ok {

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readFastSeeds are requests readFast reads, and requests it must leave to
@@ -100,7 +101,8 @@ var readFastSeeds = []string{
 
 // readByBoth reads input with readFast's parts, through a reader that
 // returns at most chunk bytes per call (all of them if chunk is 0), and
-// with http.ReadRequest from another; each gets the same context. It
+// with http.ReadRequest from another; each gets the same context: that of
+// the block readFast's parts are given, made under ctx. It
 // returns both requests and how many bytes each consumed, and the reader
 // readFast's parts read; fast is nil if readFast left the request to
 // http.ReadRequest.
@@ -108,10 +110,12 @@ func readByBoth(input []byte, chunk int, ctx context.Context) (fast, ref *http.R
 	src := &chunkReader{b: input, chunk: chunk}
 	br = bufio.NewReaderSize(src, 4096)
 	var h fastHead
+	blk := testBlock(ctx)
+	ctx = &blk.ctx
 	if _, err := br.Peek(1); err == nil {
 		buf, _ := br.Peek(br.Buffered())
 		if h.scan(buf) {
-			fast = h.read(ctx, br, buf)
+			fast = h.read(blk, br, buf)
 			fastN = len(input) - len(src.b) - br.Buffered()
 		}
 	}
@@ -357,7 +361,7 @@ func TestReadFastOwnsItsStrings(t *testing.T) {
 	if !h.scan(b) {
 		t.Fatal("readFast does not read the request")
 	}
-	req := h.read(context.Background(), br, b)
+	req := h.read(testBlock(context.Background()), br, b)
 	br.Reset(strings.NewReader(strings.Repeat("Z", 4096)))
 	if b, _ := br.Peek(len(input)); string(b) != strings.Repeat("Z", len(input)) {
 		t.Fatal("the buffer was not overwritten")
@@ -420,7 +424,7 @@ func BenchmarkReadHeader(b *testing.B) {
 			if !h.scan(buf) {
 				b.Fatal("not read")
 			}
-			benchSink = h.read(ctx, br, buf)
+			benchSink = h.read(testBlock(ctx), br, buf)
 		}
 	})
 	b.Run("net-http", func(b *testing.B) {
@@ -439,3 +443,11 @@ func BenchmarkReadHeader(b *testing.B) {
 
 // benchSink keeps a benchmark's result alive, as a handler would.
 var benchSink *http.Request
+
+// testBlock makes the block of a request read in a test, under ctx, as
+// conn.newBlock does under the connection's context.
+func testBlock(ctx context.Context) *reqBlock {
+	blk := new(reqBlock)
+	blk.ctx.Init(ctx, time.Time{})
+	return blk
+}

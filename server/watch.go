@@ -1,13 +1,14 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"math"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/leanctx"
 )
 
 // The watch notices a client leaving while its request runs, and cancels the
@@ -43,7 +44,7 @@ type watch struct {
 	timer   *time.Timer  // runs fire; made by the first request that wants it
 
 	// Written by begin before it sets wActive, read by the read it allows.
-	cancel context.CancelFunc // the current request's
+	ctx *leanctx.Ctx // the current request's context, which a leaving client cancels
 	// Written by the read before it clears wReading, read by end after.
 	gone bool // the read saw the client leave
 
@@ -63,11 +64,11 @@ const (
 // aLongTimeAgo is a deadline in the past, which interrupts a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// begin starts watching for a new request, whose context cancel cancels,
+// begin starts watching for a new request, whose context is ctx,
 // and arms the watch at once when now is set. Only the connection's
 // goroutine calls it, between end and the handler.
-func (w *watch) begin(cancel context.CancelFunc, now bool) {
-	w.cancel, w.gone = cancel, false
+func (w *watch) begin(ctx *leanctx.Ctx, now bool) {
+	w.ctx, w.gone = ctx, false
 	if !now {
 		w.state.Add(wRequest | wActive) // neither wActive nor wReading was set
 		return
@@ -175,7 +176,7 @@ func (w *watch) read() {
 	}
 	if err != nil && !w.aborting {
 		w.gone = true
-		w.cancel()
+		w.ctx.Cancel()
 	}
 	// The request is watched no more: a body read to its end later does
 	// not start another read.
@@ -233,7 +234,7 @@ func (w *watch) stopRead() {
 // abandon ends the watch of a request whose handler panicked.
 func (w *watch) abandon() {
 	w.end()
-	if w.cancel != nil {
-		w.cancel()
+	if w.ctx != nil {
+		w.ctx.Cancel()
 	}
 }
