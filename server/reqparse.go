@@ -18,8 +18,9 @@ import (
 // Most requests an API gateway serves are plain: an origin-form target, a
 // few fields, no body or one of a declared length. readFast reads those
 // itself, into one string and one request that carries its context from
-// the start (http.NewRequestWithContext), and leaves every other request,
-// untouched, to http.ReadRequest.
+// the start (copied once, by WithContext, from a template on the stack),
+// with its context, URL, response and field values in one block (reqBlock),
+// and leaves every other request, untouched, to http.ReadRequest.
 //
 // The subset it reads is one whose result it can tell exactly: the request
 // line "METHOD SP target SP HTTP/1.1" with a token for the method (not
