@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/requestid"
 )
 
@@ -63,11 +64,11 @@ routes:
 	defer g.resilience.transport.CloseIdleConnections()
 	h := g.handler()
 
-	// The request as the lean server passes it: its own cancellable
-	// context, made once here, so that the server's allocations are not
-	// counted.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// The request as the lean server passes it: its own cancellable lean
+	// context (package leanctx, as package server makes it), made once
+	// here, so that the server's allocations are not counted.
+	ctx := leanctx.WithCancel(context.Background())
+	defer ctx.Cancel()
 	r := httptest.NewRequest(http.MethodGet, "http://gateway.test/hello/bench", nil).WithContext(ctx)
 	r.RemoteAddr = "127.0.0.1:40000"
 	r.Header.Set("User-Agent", "wrk")

@@ -1,4 +1,4 @@
-package h1
+package socktest
 
 import (
 	"net"
@@ -7,11 +7,15 @@ import (
 	"unsafe"
 )
 
-// inq returns how many bytes wait to be read in nc's socket, without
-// reading them (ioctl SIOCINQ, alias FIONREAD).
-func inq(t testing.TB, nc net.Conn) int {
+// Inq returns how many bytes wait to be read in nc's socket, without
+// reading them (ioctl SIOCINQ, alias FIONREAD). nc must be a syscall.Conn.
+func Inq(t testing.TB, nc net.Conn) int {
 	t.Helper()
-	rc, err := nc.(syscall.Conn).SyscallConn()
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		t.Fatalf("socktest: %T has no socket", nc)
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
