@@ -85,7 +85,6 @@ type conn struct {
 	werr       error // the first error writing to the client
 
 	watch watch
-	yield yielder // before waiting for a kept-alive request (yield.go)
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
@@ -96,7 +95,6 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	c.wd.rwc, c.wd.write, c.wd.now = c.rwc, true, c.now
 	c.watch.c, c.watch.after = c, s.watchAfter()
 	c.watch.done.L = &c.watch.mu
-	c.yield.w, _ = c.rwc.(waiter)
 	return c
 }
 
@@ -236,11 +234,9 @@ func (c *conn) next() (_ *http.Request, blk *reqBlock, _ bool) {
 			} else {
 				c.rd.Set(time.Time{})
 			}
-			yielded := c.br.Buffered() == 0 && c.yield.before()
 			if !c.waitIdle(4) {
 				return nil, nil, false
 			}
-			c.yield.after(yielded)
 		}
 		c.limit = limit
 	}

@@ -116,10 +116,7 @@
 // that comes in pieces, and a deadline left stale on the socket (the idle
 // one while a body is read, say) is replaced before anything is read under
 // it. Reads and writes go through package rawio, which spares the
-// scheduler's system-call bookkeeping. Under load, a kept-alive connection
-// that has answered lets the goroutines that are ready run before it reads
-// for its next request, which then often finds the request there rather
-// than nothing (yield.go). Shutdown closes the
+// scheduler's system-call bookkeeping. Shutdown closes the
 // listeners and the idle connections, lets requests in flight finish (their
 // answers say "Connection: close"), and returns once all are closed.
 package server

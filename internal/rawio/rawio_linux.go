@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -23,7 +22,6 @@ type Conn struct {
 	rn     int
 	rerrno syscall.Errno
 	readFn func(uintptr) bool
-	waits  atomic.Uint32 // reads that found nothing and waited (Waits)
 
 	wmu     sync.Mutex
 	wbuf    []byte
@@ -89,7 +87,6 @@ func (c *Conn) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			c.waits.Add(1)
 			return false // wait until readable
 		default:
 			c.rerrno = e
@@ -97,12 +94,6 @@ func (c *Conn) read(fd uintptr) bool {
 		}
 	}
 }
-
-// Waits counts the Reads that found no data and waited for the poller (one
-// per wait, so a Read may add more than one). A caller that compares it
-// before and after a Read learns whether the data was already there when
-// it asked, which the Read's result does not say.
-func (c *Conn) Waits() uint32 { return c.waits.Load() }
 
 // Write writes all of p, waiting for room as net.Conn's Write does, unless
 // the deadline passes, the connection is closed, or the peer reset it.

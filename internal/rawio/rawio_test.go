@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/socktest"
 )
 
 // pair returns a wrapped client side and the plain server side of a
@@ -220,43 +218,5 @@ func BenchmarkPingPong(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// Waits counts a read that found nothing and waited for the poller, and
-// not one whose data was there already.
-func TestWaits(t *testing.T) {
-	c, s := pair(t)
-	rc := c.(*Conn)
-	buf := make([]byte, 8)
-	got := make(chan string, 1)
-	go func() {
-		n, _ := c.Read(buf)
-		got <- string(buf[:n])
-	}()
-	for rc.Waits() == 0 { // the read has found nothing and is waiting
-		runtime.Gosched()
-	}
-	if _, err := s.Write([]byte("a")); err != nil {
-		t.Fatal(err)
-	}
-	if g := <-got; g != "a" {
-		t.Fatalf("read %q, want a", g)
-	}
-	if w := rc.Waits(); w != 1 {
-		t.Fatalf("Waits = %d after one read that waited, want 1", w)
-	}
-
-	if _, err := s.Write([]byte("b")); err != nil {
-		t.Fatal(err)
-	}
-	for socktest.Inq(t, rc.TCPConn) == 0 { // the byte is in the socket
-		runtime.Gosched()
-	}
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "b" {
-		t.Fatalf("read %q, %v; want b", buf[:n], err)
-	}
-	if w := rc.Waits(); w != 1 {
-		t.Fatalf("Waits = %d after a read whose byte was there, want 1", w)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/socktest"
 )
 
 // A backend that writes bytes nobody asked for on a connection (a late
@@ -121,7 +119,7 @@ func checkPoisonedBy(t *testing.T, tr *Transport, p *poisoner, method, wantFirst
 	if p.late != "" {
 		c := idleConn(t, tr, url)
 		close(p.lateCh)
-		waitFor(t, "the late bytes to reach the idle conn", func() bool { return socktest.Inq(t, c.nc) == len(p.late) })
+		waitFor(t, "the late bytes to reach the idle conn", func() bool { return inq(t, c.nc) == len(p.late) })
 	}
 	if code, body := sendID(t, tr, "GET", url, "id-2"); code != 200 || body != "id-2" {
 		t.Fatalf("second request got %d %q, want its own answer %q", code, body, "id-2")
@@ -212,7 +210,7 @@ func unsolicitedAnswerOnHandOff(t *testing.T, tr *Transport) {
 	// The late answer arrives before the first body is read to its end.
 	close(p.lateCh)
 	c := resp.Body.(*body).c
-	waitFor(t, "the late bytes", func() bool { return c.br.Buffered()+socktest.Inq(t, c.nc) == len("id-1")+len(unsolicited) })
+	waitFor(t, "the late bytes", func() bool { return c.br.Buffered()+inq(t, c.nc) == len("id-1")+len(unsolicited) })
 	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "id-1" {
 		t.Fatalf("first body %q, %v", b, err)
 	}

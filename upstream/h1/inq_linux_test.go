@@ -1,4 +1,4 @@
-package socktest
+package h1
 
 import (
 	"net"
@@ -7,15 +7,11 @@ import (
 	"unsafe"
 )
 
-// Inq returns how many bytes wait to be read in nc's socket, without
-// reading them (ioctl SIOCINQ, alias FIONREAD). nc must be a syscall.Conn.
-func Inq(t testing.TB, nc net.Conn) int {
+// inq returns how many bytes wait to be read in nc's socket, without
+// reading them (ioctl SIOCINQ, alias FIONREAD).
+func inq(t testing.TB, nc net.Conn) int {
 	t.Helper()
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		t.Fatalf("socktest: %T has no socket", nc)
-	}
-	rc, err := sc.SyscallConn()
+	rc, err := nc.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
