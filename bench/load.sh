@@ -685,6 +685,16 @@ ratio() {
   done | sort -g | awk '{v[NR] = $1} END {
     if (NR == 0) print "-"; else printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# byround TARGET KEY BASE: TARGET's value over BASE's in each round, in the
+# order of the rounds, "-" for a round where either is missing.
+byround() {
+  local r a b
+  for r in $(seq 1 "$ROUNDS"); do
+    a=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$1.kv")
+    b=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$3.kv")
+    awk -v a="$a" -v b="$b" 'BEGIN {if (a != "na" && a != "nan" && b != "na" && b != "nan" && b + 0 != 0) printf "%.2f\n", a / b; else print "-"}'
+  done | paste -sd' '
+}
 # num FORMAT VALUE: printf, or "-" for a missing value.
 num() { if [[ $2 == na || -z $2 ]]; then echo -; else printf "$1" "$2"; fi; }
 
@@ -717,6 +727,17 @@ report() {
   echo "fixed rate. MiB: the proxy's peak RSS (VmHWM; nginx: the worker). be_us: the greeters' CPU per"
   echo "request. x_rp, x_ngx: the value over revproxy's (the tuned ReverseProxy), over nginx's in the same round, median of the"
   echo "rounds (so not always the ratio of the medians shown). direct has no proxy: '-'."
+  if wants nginx && [[ $ROUNDS -gt 1 ]]; then
+    # The spread of a run: a median of ratios hides how far the rounds
+    # were apart, and a difference smaller than that spread says nothing.
+    echo
+    echo "us/req and p99_ms over nginx's, round by round:"
+    for t in "${ALL_TARGETS[@]}"; do
+      [[ $t == nginx || $t == direct ]] && continue
+      wants "$t" || continue
+      printf '  %-16s us/req %s   p99_ms %s\n' "$t" "$(byround "$t" cpu nginx)" "$(byround "$t" p99 nginx)"
+    done
+  fi
   if [[ $pinned == yes ]]; then
     echo
     local n what
