@@ -28,8 +28,15 @@ func BenchmarkRoundTrip(b *testing.B) {
 // answers every GET with canned bytes and allocates nothing per request, so
 // that allocs/op and most of ns/op are the client's.
 func BenchmarkRoundTripCanned(b *testing.B) {
-	url, _ := rawServer(b, func(nc net.Conn, br *bufio.Reader) {
-		answer := []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world")
+	url, _ := rawServer(b, cannedGETs("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world"))
+	benchTransports(b, url)
+}
+
+// cannedGETs is a rawServer handler that answers every GET with answer,
+// allocating nothing per request.
+func cannedGETs(answer string) func(net.Conn, *bufio.Reader) {
+	return func(nc net.Conn, br *bufio.Reader) {
+		b := []byte(answer)
 		for {
 			for { // a GET ends at its empty line
 				line, err := br.ReadSlice('\n')
@@ -40,12 +47,11 @@ func BenchmarkRoundTripCanned(b *testing.B) {
 					break
 				}
 			}
-			if _, err := nc.Write(answer); err != nil {
+			if _, err := nc.Write(b); err != nil {
 				return
 			}
 		}
-	})
-	benchTransports(b, url)
+	}
 }
 
 // BenchmarkPostSmall is h1 alone sending a POST with a 100-byte body: in

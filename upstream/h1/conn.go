@@ -239,7 +239,14 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		c.release(reuse)
 		return resp, stageResponse, nil
 	}
-	resp.Body = &body{c: c, ctx: ctx, try: try, rc: resp.Body, reuse: reuse, left: resp.ContentLength}
+	var b *body
+	if fb, ok := resp.Body.(*fastBody); ok {
+		b = fb.wrap // room in the same allocation as the response
+	} else {
+		b = new(body)
+	}
+	*b = body{c: c, ctx: ctx, try: try, rc: resp.Body, reuse: reuse, left: resp.ContentLength}
+	resp.Body = b
 	return resp, stageResponse, nil
 }
 

@@ -35,7 +35,8 @@
 // (whose line and value strings were the largest share of a response's
 // allocations), into the Response http.ReadResponse would return, with four
 // allocations instead of about ten (up to six field values): the response
-// with its body, the header map, and one string for the whole header block,
+// with its body and the round trip's wrapper of that body (conn.go), the
+// header map, and one string for the whole header block,
 // of which the status, keys and values are substrings (a value kept keeps
 // the block, at most 4 KiB, alive). It takes an answer whose header is wholly in the connection's
 // buffer, at most 4 KiB and 64 fields: "HTTP/1.1" or "HTTP/1.0", a status

@@ -48,10 +48,12 @@ type field struct {
 }
 
 // fastResponse is a response and its body in one allocation, with room
-// for the value slices of a small header.
+// for the value slices of a small header and for the connection's body
+// (conn.go) that the round trip wraps body in.
 type fastResponse struct {
 	resp http.Response
 	body fastBody
+	wrap body
 	vals [6]string
 }
 
@@ -264,6 +266,7 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 	} else {
 		fr.body.lr = io.LimitedReader{R: br, N: length}
 		fr.body.closing = closing
+		fr.body.wrap = &fr.wrap
 		resp.Body = &fr.body
 	}
 	br.Discard(end)
@@ -278,6 +281,7 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 // http.ErrBodyReadAfterClose.
 type fastBody struct {
 	mu      sync.Mutex // serializes Read and Close
+	wrap    *body      // the fastResponse's room for the body that wraps this one
 	lr      io.LimitedReader
 	closing bool // the response ends the connection
 	sawEOF  bool

@@ -3,12 +3,15 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/leanctx"
 )
 
 // parseResponse is held to http.ReadResponse: the same input, read the same
@@ -434,5 +437,33 @@ func TestHeaderLimitIsExact(t *testing.T) {
 		if string(body) != "ok" || err != nil {
 			t.Errorf("body %q, %v", body, err)
 		}
+	}
+}
+
+// A round trip whose answer parseResponse reads allocates no more than
+// parseResponse does: the round trip's wrapper of the body takes the room
+// the parsed response keeps for it, and a lean context (the gateway's)
+// is watched without allocating.
+func TestRoundTripAllocs(t *testing.T) {
+	url, _ := rawServer(t, cannedGETs("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world"))
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	ctx := leanctx.WithCancel(context.Background())
+	defer ctx.Cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func() {
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	do() // the connection is dialed and pooled
+	if allocs := testing.AllocsPerRun(100, do); allocs > 4 {
+		t.Errorf("%v allocations a round trip, want at most parseResponse's 4", allocs)
 	}
 }
