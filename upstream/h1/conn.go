@@ -240,7 +240,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		return resp, stageResponse, nil
 	}
 	var b *body
-	if fb, ok := resp.Body.(*fastBody); ok {
+	if fb, ok := resp.Body.(*fastBody); ok && fb.wrap != nil {
 		b = fb.wrap // room in the same allocation as the response
 	} else {
 		b = new(body)
