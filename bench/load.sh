@@ -671,29 +671,28 @@ declare -A med
 for t in "${TARGETS[@]}"; do
   for k in rps cpu busy cpu_rate becpu rss p50 p99 rate_rps wrk_p50 wrk_p99 cpu0_other cpu1_other; do med[$t.$k]=$(median "$t" "$k"); done
 done
+# roundratios TARGET KEY BASE: TARGET's value over BASE's in each round, one
+# line per round in the order of the rounds, "-" where either is missing.
+roundratios() {
+  local r a b
+  for r in $(seq 1 "$ROUNDS"); do
+    a=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$1.kv")
+    b=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$3.kv")
+    awk -v a="$a" -v b="$b" 'BEGIN {if (a != "na" && a != "nan" && b != "na" && b != "nan" && b + 0 != 0) printf "%.6f\n", a / b; else print "-"}'
+  done
+}
 # ratio TARGET KEY BASE: the median over rounds of TARGET's value over BASE's
 # in the same round, "-" when either is missing. Within a round the two ran a
 # minute apart at most, so a drift of the machine's speed between rounds
 # cancels out.
 ratio() {
-  local r a b
   wants "$3" || { echo -; return; }
-  for r in $(seq 1 "$ROUNDS"); do
-    a=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$1.kv")
-    b=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$3.kv")
-    awk -v a="$a" -v b="$b" 'BEGIN {if (a != "na" && a != "nan" && b != "na" && b != "nan" && b + 0 != 0) printf "%.6f\n", a / b}'
-  done | sort -g | awk '{v[NR] = $1} END {
+  roundratios "$@" | awk '$1 != "-"' | sort -g | awk '{v[NR] = $1} END {
     if (NR == 0) print "-"; else printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-# byround TARGET KEY BASE: TARGET's value over BASE's in each round, in the
-# order of the rounds, "-" for a round where either is missing.
+# byround TARGET KEY BASE: the ratios of roundratios on one line, to two places.
 byround() {
-  local r a b
-  for r in $(seq 1 "$ROUNDS"); do
-    a=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$1.kv")
-    b=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/runs/r$r-$3.kv")
-    awk -v a="$a" -v b="$b" 'BEGIN {if (a != "na" && a != "nan" && b != "na" && b != "nan" && b + 0 != 0) printf "%.2f\n", a / b; else print "-"}'
-  done | paste -sd' '
+  roundratios "$@" | awk '{if ($1 == "-") print "-"; else printf "%.2f\n", $1}' | paste -sd' '
 }
 # num FORMAT VALUE: printf, or "-" for a missing value.
 num() { if [[ $2 == na || -z $2 ]]; then echo -; else printf "$1" "$2"; fi; }
