@@ -42,8 +42,10 @@ type Route struct {
 	// asking for another is refused with 400. Empty means "websocket" alone.
 	Upgrades []string
 	// Middleware wraps the route's handler, the first outermost: it runs
-	// after the route matched (path parameters are set) and before the
-	// budget is originated, which still counts from the request's arrival.
+	// after the route matched (its path parameters are in chi's routing
+	// context, read with chi.URLParam; the router does not copy them into
+	// http.Request.PathValue, dispatch.go says why) and before the budget
+	// is originated, which still counts from the request's arrival.
 	Middleware []func(http.Handler) http.Handler
 	// Preflight, when set, answers the CORS preflights that ask about this
 	// route (OPTIONS with Origin and Access-Control-Request-Method naming

@@ -132,6 +132,9 @@ type Router struct {
 	// route does with the client's path.
 	uses     map[string]pathUse
 	reserved []string
+	// handlers holds what each route registered with mux, for dispatch
+	// (dispatch.go).
+	handlers map[handlerKey]http.Handler
 }
 
 // New checks routes and returns a router that forwards through client. It
@@ -187,6 +190,8 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		}
 	}()
 	uses := make(map[string]pathUse, len(routes))
+	rt = &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved,
+		handlers: make(map[handlerKey]http.Handler, 2*len(routes))}
 	pre := preflightsByShape(routes)
 	for i := range routes {
 		current = i
@@ -204,26 +209,22 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		if p := pre[shape(r.Path)]; p != nil && (r.Method == "*" || r.Method == http.MethodOptions) {
 			h = p.wrap(h)
 		}
-		if r.Method == "*" {
-			mux.Handle(r.Path, h)
-		} else {
-			mux.Method(r.Method, r.Path, h)
-		}
+		rt.handle(r.Method, r.Path, h)
 		uses[r.Method+" "+r.Path] = useOf(&r)
 		// HEAD is allowed wherever GET is (RFC 9110, section 9.3.2): a GET
 		// route answers it too, unless a HEAD route of the same shape does.
 		if _, own := seen[http.MethodHead+" "+shape(r.Path)]; r.Method == http.MethodGet && !own {
-			mux.Method(http.MethodHead, r.Path, h)
+			rt.handle(http.MethodHead, r.Path, h)
 			uses[http.MethodHead+" "+r.Path] = useOf(&r)
 		}
 	}
 	for s, p := range pre {
 		if _, own := seen[http.MethodOptions+" "+s]; !own && p.any == nil {
 			current = -1
-			mux.Method(http.MethodOptions, p.pattern, p.wrap(mux.MethodNotAllowedHandler()))
+			rt.handle(http.MethodOptions, p.pattern, p.wrap(mux.MethodNotAllowedHandler()))
 		}
 	}
-	return &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved}, nil
+	return rt, nil
 }
 
 // allowed lists the methods that some route answers on r's path, for the
@@ -267,7 +268,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refusePath(w, why)
 		return
 	}
-	rt.mux.ServeHTTP(w, r)
+	rt.dispatch(w, r)
 }
 
 // Routes returns the router's routes, in declaration order.

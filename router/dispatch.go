@@ -1,0 +1,93 @@
+package router
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Why the router calls a route's handler itself, after chi found it.
+//
+// chi's Mux, on a match, copies each of the path's parameters into the
+// request (http.Request.SetPathValue). A chi pattern is not one of
+// net/http's, so every copy lands in a map the request allocates: two
+// allocations, on every request to a route with a parameter or a
+// catch-all, for values that nothing in the gateway reads; the router and
+// the route's policies read chi.URLParam. So on a request the router asks
+// chi's tree for the route (Mux.Find: the same lookup, into the same
+// routing context), and calls the handler it registered for that method
+// and pattern, as chi's own dispatch would, setting the request's Pattern
+// as chi does. Where no route matches, chi answers, as it always has (404,
+// 405); the routing context is left as chi's lookup would find it.
+//
+// A route's handler therefore reads its path's parameters with
+// chi.URLParam (or chi.RouteContext), not http.Request.PathValue.
+
+// handlerKey names a handler registered with the mux: the method as chi
+// keeps it ("*" for every method) and the pattern.
+type handlerKey struct{ method, pattern string }
+
+// handle registers h with the mux for method ("*": every method) and
+// pattern, and remembers it for dispatch.
+func (rt *Router) handle(method, pattern string, h http.Handler) {
+	if method == "*" {
+		rt.mux.Handle(pattern, h)
+	} else {
+		method = strings.ToUpper(method)
+		rt.mux.Method(method, pattern, h)
+	}
+	rt.handlers[handlerKey{method, pattern}] = h
+}
+
+// dispatch routes r as chi's Mux does, without copying the path's
+// parameters into r's path values.
+func (rt *Router) dispatch(w http.ResponseWriter, r *http.Request) {
+	rctx, _ := r.Context().Value(chi.RouteCtxKey).(*chi.Context)
+	if rctx == nil {
+		// As chi's Mux.ServeHTTP: a routing context of its own. The
+		// gateway's middleware.RequestID provides one without these two
+		// allocations.
+		rctx = chi.NewRouteContext()
+		rctx.Routes = rt.mux
+		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
+	}
+	if h := rt.find(rctx, r); h != nil {
+		r.Pattern = rctx.RoutePattern()
+		h.ServeHTTP(w, r)
+		return
+	}
+	rt.mux.ServeHTTP(w, r) // no route: chi's 404 or 405
+}
+
+// find looks r's route up in rctx, as chi's routeHTTP does, and returns its
+// handler, or nil. A lookup that finds no route leaves rctx's parameters
+// and patterns as they were, for chi's own lookup to run again.
+func (rt *Router) find(rctx *chi.Context, r *http.Request) http.Handler {
+	path := rctx.RoutePath
+	if path == "" {
+		if path = r.URL.RawPath; path == "" {
+			path = r.URL.Path
+		}
+		if path == "" {
+			path = "/"
+		}
+	}
+	method := rctx.RouteMethod
+	if method == "" {
+		method = r.Method
+	}
+	pattern := rt.mux.Find(rctx, method, path)
+	if pattern == "" {
+		return nil
+	}
+	h := rt.handlers[handlerKey{method, pattern}]
+	if h == nil {
+		h = rt.handlers[handlerKey{"*", pattern}]
+	}
+	if h != nil {
+		rctx.RouteMethod = method
+	}
+	return h
+}
