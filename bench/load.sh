@@ -640,6 +640,7 @@ run() {
     echo "cpu0_other=$other"
     echo "cpu1_other=$other1"
     echo "reqs=$reqs"
+    echo "non2xx=$(awk -v b="${bad:-0}" -v n="$reqs" 'BEGIN {printf "%.2f", 100 * b / n}')"
   } >"$work/runs/$label-$target.kv"
 }
 
@@ -669,7 +670,7 @@ median() {
 }
 declare -A med
 for t in "${TARGETS[@]}"; do
-  for k in rps cpu busy cpu_rate becpu rss p50 p99 rate_rps wrk_p50 wrk_p99 cpu0_other cpu1_other; do med[$t.$k]=$(median "$t" "$k"); done
+  for k in rps cpu busy cpu_rate becpu rss p50 p99 rate_rps wrk_p50 wrk_p99 cpu0_other cpu1_other non2xx; do med[$t.$k]=$(median "$t" "$k"); done
 done
 # roundratios TARGET KEY BASE: TARGET's value over BASE's in each round, one
 # line per round in the order of the rounds, "-" where either is missing.
@@ -702,8 +703,8 @@ report() {
   echo "medians of $ROUNDS rounds; throughput and CPU: wrk -t$THREADS -c$CONNECTIONS for ${DURATION}s; latency: $RATE req/s open loop over $RATE_CONNECTIONS connections for ${RATE_DURATION}s"
   echo "pinned: $pinned (proxies on CPU 0, load and greeters on CPU 1); one worker per proxy; gateway log level $LOG_LEVEL, access log $access_log; RSS peak reset per run: $hwm_reset_ok; load average before: $load1"
   echo
-  printf '%-16s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' \
-    target req/s x_rp x_ngx busy% us/req x_rp x_ngx @rate p50_ms x_rp x_ngx p99_ms x_rp x_ngx MiB be_us
+  printf '%-16s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s %5s\n' \
+    target req/s x_rp x_ngx busy% us/req x_rp x_ngx @rate p50_ms x_rp x_ngx p99_ms x_rp x_ngx MiB be_us err%
   local t
   for t in "${ALL_TARGETS[@]}"; do
     if [[ " ${skipped[*]} " == *" $t "* ]]; then
@@ -711,20 +712,21 @@ report() {
       continue
     fi
     wants "$t" || continue
-    printf '%-16s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s\n' "$t" \
+    printf '%-16s %8s %5s %5s %5s  %7s %5s %5s %7s  %7s %5s %5s  %7s %5s %5s  %6s %7s %5s\n' "$t" \
       "$(num %.0f "${med[$t.rps]}")" "$(ratio "$t" rps revproxy)" "$(ratio "$t" rps nginx)" "$(num %.0f "${med[$t.busy]}")" \
       "$(num %.2f "${med[$t.cpu]}")" "$(ratio "$t" cpu revproxy)" "$(ratio "$t" cpu nginx)" \
       "$(num %.2f "${med[$t.cpu_rate]}")" \
       "$(num %.3f "${med[$t.p50]}")" "$(ratio "$t" p50 revproxy)" "$(ratio "$t" p50 nginx)" \
       "$(num %.3f "${med[$t.p99]}")" "$(ratio "$t" p99 revproxy)" "$(ratio "$t" p99 nginx)" \
-      "$(num %.1f "${med[$t.rss]}")" "$(num %.2f "${med[$t.becpu]}")"
+      "$(num %.1f "${med[$t.rss]}")" "$(num %.2f "${med[$t.becpu]}")" "$(num %.2f "${med[$t.non2xx]}")"
   done
   echo
   echo "req/s: wrk's, closed loop. busy%: the share of its core the proxy used meanwhile (below ~95: the"
   echo "proxy was not the bottleneck, CPU 1 was). us/req: the proxy's CPU (user+system, nginx master+worker)"
   echo "per request during the wrk run; @rate: the same during the fixed-rate run. p50_ms, p99_ms: latency at the"
   echo "fixed rate. MiB: the proxy's peak RSS (VmHWM; nginx: the worker). be_us: the greeters' CPU per"
-  echo "request. x_rp, x_ngx: the value over revproxy's (the tuned ReverseProxy), over nginx's in the same round, median of the"
+  echo "request. err%: the share of wrk's answers that were not 2xx (the gateway sheds with 503 when its backend queues)."
+  echo "x_rp, x_ngx: the value over revproxy's (the tuned ReverseProxy), over nginx's in the same round, median of the"
   echo "rounds (so not always the ratio of the medians shown). direct has no proxy: '-'."
   if wants nginx && [[ $ROUNDS -gt 1 ]]; then
     # The spread of a run: a median of ratios hides how far the rounds
