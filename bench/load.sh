@@ -6,7 +6,7 @@
 # connections), p50/p99 latency at a fixed moderate rate (bench/rate), and
 # the proxy's peak RSS. bench/README.md explains how to read the results.
 #
-#   bench/load.sh                          # 3 rounds × 8 targets × (10 s wrk + 5 s fixed rate), ~7 min
+#   bench/load.sh                          # 3 rounds × 9 targets × (10 s wrk + 5 s fixed rate), ~8 min
 #   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~1.5 min
 #   INSTALL=1 bench/load.sh                # first installs wrk and nginx with apt-get where missing
 #   TARGETS="revproxy sluice" bench/load.sh
@@ -18,6 +18,9 @@
 #                (idle connections >= the load's concurrency): THE Go baseline
 #   revproxy-default  the same on http.DefaultTransport (2 idle connections
 #                per backend), a labelled extra row only, never the baseline
+#   floor        bench/floor: the gateway's HTTP halves alone (package server,
+#                upstream/h1) around a handler that only copies: the least
+#                the gateway could cost; sluice's us/req less floor's is its own work
 #   sluice       the gateway, default policies, HTTP pass-through route GET /hello/*
 #   sluice-nethttp  the same, with net/http's server on the listener instead of
 #                the gateway's lean one (server: net/http), to weigh the server half
@@ -73,7 +76,7 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 ACCESS_LOG=${ACCESS_LOG:-0}
 PIN=${PIN:-1}
 RESULTS=${RESULTS-bench/results}
-ALL_TARGETS=(direct nginx revproxy revproxy-default sluice sluice-nethttp sluice-prod sluice-rpc)
+ALL_TARGETS=(direct nginx revproxy revproxy-default floor sluice sluice-nethttp sluice-prod sluice-rpc)
 BASE=${BASE:-}
 [[ -z $BASE ]] || ALL_TARGETS+=(sluice-base)
 read -r -a TARGETS <<<"${TARGETS:-${ALL_TARGETS[*]}}"
@@ -155,8 +158,8 @@ if [[ $PIN == 1 ]] && command -v taskset >/dev/null && [[ $(nproc --all 2>/dev/n
   pin_proxy=(taskset -c 0) pin_load=(taskset -c 1) pinned=yes
 fi
 
-echo "building the gateway, the greeter, revproxy and rate..." >&2
-go build -o "$work/bin/" ./cmd/gateway ./examples/greeter ./bench/revproxy ./bench/rate ./bench/jwtmint
+echo "building the gateway, the greeter, revproxy, floor and rate..." >&2
+go build -o "$work/bin/" ./cmd/gateway ./examples/greeter ./bench/revproxy ./bench/floor ./bench/rate ./bench/jwtmint
 if wants sluice-base; then
   [[ -n $BASE ]] || die "target sluice-base needs BASE=<git revision>"
   echo "building the gateway at $BASE..." >&2
@@ -321,6 +324,18 @@ for rp in revproxy revproxy-default; do
   cpu_pids[$rp]=$rp_pid
   rss_pid[$rp]=$rp_pid
 done
+
+# --- floor -----------------------------------------------------------------
+# floor is the gateway's two HTTP halves with nothing between them.
+if wants floor; then
+  GOMAXPROCS=$PROXY_PROCS "${pin_proxy[@]}" "$work/bin/floor" -listen 127.0.0.1:0 -target "$backend" \
+    2>"$work/floor.log" &
+  floor_pid=$!
+  pids+=("$floor_pid")
+  url[floor]="http://$(listen_addr "$work/floor.log" "$floor_pid")/hello/bench"
+  cpu_pids[floor]=$floor_pid
+  rss_pid[floor]=$floor_pid
+fi
 
 # --- the gateways ----------------------------------------------------------
 # start_gateway NAME [BINARY]: starts the gateway (BINARY, by default the one
