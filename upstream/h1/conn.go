@@ -45,12 +45,11 @@ type conn struct {
 	nread, nwritten int64
 	limit           int64 // bytes left to read; maxHeaderBytes during the header
 
-	reused      bool        // the conn carried a request before this one
-	idleSince   time.Time   // when put idle
-	hasDeadline bool        // the context's deadline is set on nc
-	try         time.Time   // the round trip's own deadline; zero: none
-	tryTimer    *time.Timer // runs onCancel at try; made once, reset per round trip
-	tryArmed    bool        // tryTimer runs for this round trip
+	reused      bool      // the conn carried a request before this one
+	idleSince   time.Time // when put idle
+	hasDeadline bool      // the context's deadline is set on nc
+	try         time.Time // the round trip's own deadline; zero: none
+	cut         cutTimer  // closes the conn at the round trip's earliest deadline (cut.go)
 	stop        func() bool
 	lean        bool                 // leanReg holds the round trip's registration
 	leanReg     leanctx.Registration // with a lean context, instead of stop
@@ -80,6 +79,13 @@ func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
 	c.probe.init(nc)
 	c.ex, _ = nc.(rawio.Exchanger)
 	return c
+}
+
+// close closes the connection for good, and stops its deadline's timer,
+// which would otherwise hold the conn until it fires.
+func (c *conn) close() {
+	c.cut.stop()
+	c.nc.Close()
 }
 
 // Read reads from the connection, counting, within the header limit.
@@ -123,7 +129,8 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	// channel, which no standard context is, gets the socket deadline.
 	// A round trip's own deadline closes the conn when it passes, as the
 	// end of a context with that deadline would, through a timer the conn
-	// keeps for its life: that spares the context, its timer and its
+	// keeps for its life and moves only when it must (cut.go): that spares
+	// the context, its timer and its
 	// cancellation hooks per round trip. A lean context (package leanctx:
 	// the server's request context, the budget's) arms no timer for its
 	// deadline, so it is not asked for Done: its cancellation is registered
@@ -142,12 +149,8 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		c.hasDeadline = true
 	}
 	if !cut.IsZero() && !c.hasDeadline {
-		c.try, c.tryArmed = try, true
-		if c.tryTimer == nil {
-			c.tryTimer = time.AfterFunc(time.Until(cut), c.onCancel)
-		} else {
-			c.tryTimer.Reset(time.Until(cut))
-		}
+		c.try = try
+		c.cut.arm(cut, c.onCancel)
 	}
 	w0 := c.nwritten
 	// A reused conn that the pool handed out unchecked (an Exchanger's)
@@ -321,11 +324,7 @@ func (c *conn) stopCancel() (fired bool) {
 		fired = !c.leanReg.Stop() || fired
 		c.lean, c.leanReg = false, leanctx.Registration{}
 	}
-	if c.tryArmed {
-		c.tryArmed = false
-		fired = !c.tryTimer.Stop() || fired
-	}
-	return fired
+	return c.cut.disarm() || fired
 }
 
 // release ends the request the conn carried and gives the conn back to the

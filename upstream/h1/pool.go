@@ -100,7 +100,7 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool, now time.
 			c.reused = true
 			return c, nil
 		}
-		c.nc.Close()
+		c.close()
 		p.mu.Lock()
 		p.freeSlotLocked()
 	}
@@ -111,7 +111,7 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool, now time.
 		defer cancel()
 	}
 	if fresh && p.total >= p.t.maxConns() && len(p.idle) > 0 {
-		p.popIdleLocked(0).nc.Close() // its slot is ours
+		p.popIdleLocked(0).close() // its slot is ours
 		return p.dial(ctx, p.gen)
 	}
 	if p.total < p.t.maxConns() {
@@ -125,7 +125,7 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool, now time.
 	if c == nil || fresh || c.ex == nil && !c.probe.ok() {
 		p.mu.Lock()
 		if c != nil {
-			c.nc.Close()
+			c.close()
 		}
 		return p.dial(ctx, p.gen) // with the slot of c
 	}
@@ -182,12 +182,12 @@ func (p *hostPool) acquire(ctx context.Context) error {
 	if len(p.idle) > 0 {
 		c := p.popIdleLocked(0) // its slot is ours
 		p.mu.Unlock()
-		c.nc.Close()
+		c.close()
 		return nil
 	}
 	c, err := p.waitLocked(ctx)
 	if c != nil {
-		c.nc.Close() // its slot is ours
+		c.close() // its slot is ours
 	}
 	return err
 }
@@ -236,7 +236,7 @@ func (p *hostPool) put(c *conn, reuse bool) {
 	}
 	p.freeSlotLocked()
 	p.mu.Unlock()
-	c.nc.Close()
+	c.close()
 }
 
 // freeSlotLocked gives the slot of a closed conn to the first waiter, or
@@ -273,7 +273,7 @@ func (p *hostPool) evictLocked(now time.Time) {
 	timeout := p.t.idleTimeout()
 	n := 0
 	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= timeout {
-		p.idle[n].nc.Close()
+		p.idle[n].close()
 		p.freeSlotLocked()
 		n++
 	}
@@ -312,7 +312,7 @@ func (p *hostPool) closeIdle(forget bool) (empty bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.idle {
-		c.nc.Close()
+		c.close()
 		p.total-- // no waiters while conns are idle
 	}
 	clear(p.idle)
