@@ -76,6 +76,7 @@ func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
 	// budget ran out) learns at once that its work is unwanted, as with
 	// http.Transport, instead of when the answer's reader gives up.
 	c.onCancel = func() { nc.Close() }
+	c.cut.fire = c.onCancel
 	c.probe.init(nc)
 	c.ex, _ = nc.(rawio.Exchanger)
 	return c
@@ -130,12 +131,11 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	// A round trip's own deadline closes the conn when it passes, as the
 	// end of a context with that deadline would, through a timer the conn
 	// keeps for its life and moves only when it must (cut.go): that spares
-	// the context, its timer and its
-	// cancellation hooks per round trip. A lean context (package leanctx:
-	// the server's request context, the budget's) arms no timer for its
-	// deadline, so it is not asked for Done: its cancellation is registered
-	// with it (no allocation), and its deadline, when the earlier, is cut
-	// by that same timer.
+	// the context, its timer and its cancellation hooks per round trip. A
+	// lean context (package leanctx: the server's request context, the
+	// budget's) arms no timer for its deadline, so it is not asked for
+	// Done: its cancellation is registered with it (no allocation), and its
+	// deadline, when the earlier, is cut by that same timer.
 	cut := try
 	if lc := leanctx.From(ctx); lc != nil {
 		c.lean, c.leanReg = true, lc.Register(c.onCancel)
@@ -150,7 +150,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	}
 	if !cut.IsZero() && !c.hasDeadline {
 		c.try = try
-		c.cut.arm(cut, c.onCancel)
+		c.cut.arm(cut)
 	}
 	w0 := c.nwritten
 	// A reused conn that the pool handed out unchecked (an Exchanger's)

@@ -26,20 +26,21 @@ import (
 // cutTimer closes a conn at the deadline of the round trip it carries.
 // arm and disarm bracket each round trip; stop ends the timer for good.
 type cutTimer struct {
+	fire func() // closes the conn; set once, before the first arm
+
 	mu       sync.Mutex
 	t        *time.Timer
 	armed    time.Time // when t is set to fire; zero: not known to be set
 	deadline time.Time // the current round trip's; zero: none under way
-	fire     func()    // closes the conn
 	fired    bool      // fire ran for the current round trip
 	sets     int       // times t was set, for the tests
 }
 
 // arm makes fire run at deadline, unless disarm comes first.
-func (c *cutTimer) arm(deadline time.Time, fire func()) {
+func (c *cutTimer) arm(deadline time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.deadline, c.fire, c.fired = deadline, fire, false
+	c.deadline, c.fired = deadline, false
 	if c.t == nil {
 		c.t = time.AfterFunc(time.Until(deadline), c.run)
 	} else if c.armed.IsZero() || deadline.Before(c.armed) {
@@ -57,7 +58,7 @@ func (c *cutTimer) disarm() (fired bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fired = c.fired
-	c.deadline, c.fire, c.fired = time.Time{}, nil, false
+	c.deadline, c.fired = time.Time{}, false
 	return fired
 }
 
@@ -68,7 +69,7 @@ func (c *cutTimer) stop() {
 	if c.t != nil {
 		c.t.Stop()
 	}
-	c.armed, c.deadline, c.fire = time.Time{}, time.Time{}, nil
+	c.armed, c.deadline = time.Time{}, time.Time{}
 }
 
 // run is the timer's function: it fires for a round trip whose deadline
@@ -88,7 +89,6 @@ func (c *cutTimer) run() {
 		return
 	}
 	c.fired = true
-	fire := c.fire
 	c.mu.Unlock()
-	fire()
+	c.fire()
 }
