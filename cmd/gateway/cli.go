@@ -17,6 +17,9 @@ type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// profiling, when set, is told at serve's start whether -pprof serves
+	// the profiler (main sets sampleHeap; tests leave the runtime alone).
+	profiling func(on bool)
 }
 
 // commands are the words the command line may start with; none means serve.

@@ -101,26 +101,38 @@ func TestDefaultListenAddresses(t *testing.T) {
 
 // TestEmbeddedDefaultListensWhereTold serves the embedded default with its
 // listeners moved by the image's variables and by the flags, which win:
-// without them it would take 127.0.0.1:8080 and 127.0.0.1:9901.
+// without them it would take 127.0.0.1:8080 and 127.0.0.1:9901. It also
+// checks that serve tells the cli's profiling hook whether -pprof is on.
 func TestEmbeddedDefaultListensWhereTold(t *testing.T) {
 	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
+		name  string
+		env   map[string]string
+		args  []string
+		pprof bool
 	}{
-		{"variables", map[string]string{envListen: "127.0.0.1:0", envAdminListen: "127.0.0.1:0"}, nil},
+		{"variables", map[string]string{envListen: "127.0.0.1:0", envAdminListen: "127.0.0.1:0"}, nil, false},
 		{"flags over variables", map[string]string{envListen: "127.0.0.1:8080", envAdminListen: "127.0.0.1:9901"},
-			[]string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0"}},
+			[]string{"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-pprof"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			logs := newLogBuffer()
+			profiling := make(chan bool, 1)
 			c := &cli{stdin: strings.NewReader(""), stdout: logs, stderr: logs,
-				getenv: func(k string) string { return tt.env[k] }}
+				getenv:    func(k string) string { return tt.env[k] },
+				profiling: func(on bool) { profiling <- on }}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- c.run(ctx, append([]string{"-access-log=false"}, tt.args...), nil) }()
 			listening := logs.waitFor(t, "listening", 2)
+			select {
+			case on := <-profiling:
+				if on != tt.pprof {
+					t.Errorf("profiling told %v, want %v", on, tt.pprof)
+				}
+			default:
+				t.Error("serve did not tell the profiling hook whether -pprof is on")
+			}
 			for _, l := range listening {
 				addr := l["address"].(string)
 				if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":8080") || strings.HasSuffix(addr, ":9901") {

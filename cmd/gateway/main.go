@@ -36,7 +36,7 @@ func main() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	tuneGC(os.Getenv)
-	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, profiling: sampleHeap}
 	code := exitStatus(c.run(ctx, os.Args[1:], hup), os.Stderr)
 	stop()
 	os.Exit(code)

@@ -95,5 +95,8 @@ func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal)
 		gw.accessLogger = nil
 	}
 	gw.pprof = *pprofOn
+	if c.profiling != nil {
+		c.profiling(*pprofOn)
+	}
 	return gw.serve(ctx, reload, load)
 }
