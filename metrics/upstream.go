@@ -21,12 +21,12 @@ import (
 // selector.EjectSettings.OnEject. Safe for concurrent use.
 type Upstream struct {
 	attempts    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
+	latency     *promhist.Vec
 	refusals    *prometheus.CounterVec
 	ejections   *prometheus.CounterVec
 	transitions *prometheus.CounterVec
-	remaining   *prometheus.HistogramVec
-	received    *prometheus.HistogramVec
+	remaining   *promhist.Vec
+	received    *promhist.Vec
 	exhausted   *prometheus.CounterVec
 	// series holds each service's per-attempt children (series.go).
 	series seriesCache
@@ -41,8 +41,8 @@ func NewUpstream(reg prometheus.Registerer) *Upstream {
 			Name: "sluice_upstream_attempts_total",
 			Help: "Attempts sent to a service's nodes, by service, outcome (as upstream.Outcome classifies it) and kind (first, retry, hedge).",
 		}, []string{"service", "outcome", "kind"}),
-		latency: prometheus.NewHistogramVec(promhist.Opts("sluice_upstream_attempt_duration_seconds",
-			"Time from sending an attempt to its answer's header or its failure, by service.", DurationBuckets),
+		latency: promhist.NewVec("sluice_upstream_attempt_duration_seconds",
+			"Time from sending an attempt to its answer's header or its failure, by service.", DurationBuckets,
 			[]string{"service"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_upstream_retry_budget_refusals_total",
@@ -56,12 +56,12 @@ func NewUpstream(reg prometheus.Registerer) *Upstream {
 			Name: "sluice_upstream_breaker_transitions_total",
 			Help: "Circuit breaker state changes, by service, from and to (closed, half-open, open).",
 		}, []string{"service", "from", "to"}),
-		remaining: prometheus.NewHistogramVec(promhist.Opts("sluice_budget_remaining_seconds",
+		remaining: promhist.NewVec("sluice_budget_remaining_seconds",
 			"Budget left, as sent in Sluice-Budget, when each upstream attempt starts, by service and hop (the receiver's hop number, from the wire header).",
-			BudgetBuckets), []string{"service", "hop"}),
-		received: prometheus.NewHistogramVec(promhist.Opts("sluice_budget_received_seconds",
+			BudgetBuckets, []string{"service", "hop"}),
+		received: promhist.NewVec("sluice_budget_received_seconds",
 			"Budget a backend received with a request (budget.Inbound, after its default and clamp), by hop.",
-			BudgetBuckets), []string{"hop"}),
+			BudgetBuckets, []string{"hop"}),
 		exhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_budget_exhausted_total",
 			Help: "Requests that ran out of budget, by the hop where they did (0 is the gateway): below the route's minimum before the gateway forwarded them, too little left to send an attempt, the budget ending before a node was found, during an attempt or a back-off, or a backend refusing one below its minimum.",

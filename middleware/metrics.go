@@ -26,10 +26,10 @@ const NoRoute = "(none)"
 // code a status between 100 and 599, class its first digit ("2xx").
 type Metrics struct {
 	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	duration *promhist.Vec
 	inflight prometheus.Gauge
 	aborted  prometheus.Counter
-	granted  *prometheus.HistogramVec
+	granted  *promhist.Vec
 	// series caches each label set's children (seriesKey → *series), so
 	// that a request costs one map lookup, not three label hashes.
 	series sync.Map
@@ -60,7 +60,8 @@ var BudgetBuckets = promhist.Budgets
 // (sparse) histogram beside them, which a Prometheus scraping with native
 // histograms enabled reads instead, at a resolution of about 10 %. The
 // upstream client's and backends' histograms (package metrics) have the
-// same shape.
+// same shape. Sluice's own are not client_golang's histograms but cheaper
+// ones that write the same metrics for the same observations.
 func HistogramOpts(name, help string, buckets []float64) prometheus.HistogramOpts {
 	return promhist.Opts(name, help, buckets)
 }
@@ -71,8 +72,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_requests_total", Help: "Requests answered by the gateway, by route, method and status code.",
 		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(HistogramOpts("sluice_request_duration_seconds",
-			"Time from a request's arrival to the end of its answer, by route, method and status class.", DurationBuckets),
+		duration: promhist.NewVec("sluice_request_duration_seconds",
+			"Time from a request's arrival to the end of its answer, by route, method and status class.", DurationBuckets,
 			[]string{"route", "method", "class"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_requests_in_flight", Help: "Requests being served.",
@@ -81,8 +82,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_requests_aborted_total",
 			Help: "Requests whose answer was cut off after its header was sent (also counted in sluice_requests_total).",
 		}),
-		granted: prometheus.NewHistogramVec(HistogramOpts("sluice_budget_granted_seconds",
-			"Budget the gateway granted requests at the edge (hop 0), by route.", BudgetBuckets), []string{"route"}),
+		granted: promhist.NewVec("sluice_budget_granted_seconds",
+			"Budget the gateway granted requests at the edge (hop 0), by route.", BudgetBuckets, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inflight, m.aborted, m.granted)
 	return m
