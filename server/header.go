@@ -46,27 +46,31 @@ func appendField(b []byte, key, value string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendFields appends the fields of h, except the framing ones the server
-// writes itself, those named with http.TrailerPrefix (whose presence it
-// reports) and, when skip is set, those skip names.
-func appendFields(b []byte, h http.Header, skip func(string) bool) (_ []byte, trailerPrefix bool) {
+// appendFields appends the fields of h that are sent (sendable).
+func appendFields(b []byte, h http.Header) []byte {
 	for k, vv := range h {
-		switch k {
-		case "Content-Length", "Transfer-Encoding", "Connection":
-			continue
-		}
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			trailerPrefix = true
-			continue
-		}
-		if skip != nil && skip(k) || !httpguts.ValidHeaderFieldName(k) {
-			continue
-		}
-		for _, v := range vv {
-			b = appendField(b, k, v)
+		if send, _ := sendable(k); send {
+			for _, v := range vv {
+				b = appendField(b, k, v)
+			}
 		}
 	}
-	return b, trailerPrefix
+	return b
+}
+
+// sendable reports whether the field named k goes out with the answer's
+// header: not the framing ones the server writes itself, not those named
+// with http.TrailerPrefix (prefixed reports those: they are trailers), not
+// a name that is no valid token.
+func sendable(k string) (send, prefixed bool) {
+	switch k {
+	case "Content-Length", "Transfer-Encoding", "Connection":
+		return false, false
+	}
+	if strings.HasPrefix(k, http.TrailerPrefix) {
+		return false, true
+	}
+	return httpguts.ValidHeaderFieldName(k), false
 }
 
 var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")

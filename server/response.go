@@ -106,7 +106,7 @@ func (w *response) informational(code int) {
 	}
 	c := w.c
 	b := appendStatusLine(c.hdr[:0], true, code)
-	b, _ = appendFields(b, w.header, nil)
+	b = appendFields(b, w.header)
 	b = append(b, "\r\n"...)
 	c.hdr = b
 	c.bw.Write(b)
@@ -115,41 +115,60 @@ func (w *response) informational(code int) {
 
 // snapshot serializes the header fields as they are at WriteHeader, as
 // net/http sends them: later changes to the map count only for trailers.
+// One pass over the map notes the fields that shape the answer and appends
+// the ones sent: a lookup per field of note would hash each name again.
 func (w *response) snapshot() {
-	h := w.header
-	if cl, ok := h["Content-Length"]; ok && len(cl) > 0 {
-		v, err := strconv.ParseInt(cl[0], 10, 64)
-		if err == nil && v >= 0 {
-			w.declared = v
-		} else {
-			w.c.srv.logf("server: invalid Content-Length of %q", cl[0])
+	b := w.c.hdr[:0]
+	for k, vv := range w.header {
+		switch k {
+		case "Content-Length":
+			if len(vv) > 0 {
+				v, err := strconv.ParseInt(vv[0], 10, 64)
+				if err == nil && v >= 0 {
+					w.declared = v
+				} else {
+					w.c.srv.logf("server: invalid Content-Length of %q", vv[0])
+				}
+			}
+		case "Transfer-Encoding":
+			if len(vv) > 0 {
+				w.te = vv[0]
+			}
+		case "Connection":
+			w.connection = vv
+		case "Content-Type":
+			w.hasType = true
+			if w.status == http.StatusNotModified {
+				continue // as net/http: a 304 sends none
+			}
+		case "Date":
+			w.hasDate = true
+		case "Content-Encoding":
+			w.hasEncoding = len(vv) > 0 && vv[0] != ""
+		case "Trailer":
+			for _, v := range vv {
+				for name := range strings.SplitSeq(v, ",") {
+					if name = textproto.TrimString(name); name == "" {
+						continue
+					}
+					name = http.CanonicalHeaderKey(name)
+					if httpguts.ValidTrailerHeader(name) {
+						w.trailers = append(w.trailers, name)
+					}
+				}
+			}
+		}
+		send, prefixed := sendable(k)
+		if prefixed {
+			w.prefixTrailers = true
+		}
+		if send {
+			for _, v := range vv {
+				b = appendField(b, k, v)
+			}
 		}
 	}
-	if te := h["Transfer-Encoding"]; len(te) > 0 {
-		w.te = te[0]
-	}
-	w.connection = h["Connection"]
-	_, w.hasType = h["Content-Type"]
-	_, w.hasDate = h["Date"]
-	if ce := h["Content-Encoding"]; len(ce) > 0 && ce[0] != "" {
-		w.hasEncoding = true
-	}
-	for _, v := range h["Trailer"] {
-		for name := range strings.SplitSeq(v, ",") {
-			if name = textproto.TrimString(name); name == "" {
-				continue
-			}
-			name = http.CanonicalHeaderKey(name)
-			if httpguts.ValidTrailerHeader(name) {
-				w.trailers = append(w.trailers, name)
-			}
-		}
-	}
-	var skip func(string) bool
-	if w.status == http.StatusNotModified {
-		skip = func(k string) bool { return k == "Content-Type" }
-	}
-	w.c.hdr, w.prefixTrailers = appendFields(w.c.hdr[:0], h, skip)
+	w.c.hdr = b
 }
 
 func (w *response) Write(p []byte) (int, error) {
