@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/internal/promhist"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/redislimit"
 )
@@ -26,7 +27,7 @@ const warmTimeout = 2 * time.Second
 type globalLimits struct {
 	logger    *slog.Logger
 	decisions *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
+	latency   *promhist.Vec
 	// stores are by redis block; only the goroutine that installs routers
 	// touches them. next is the store the routes last built use.
 	stores map[config.Redis]*redislimit.Store
@@ -45,11 +46,9 @@ func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimi
 			Name: "sluice_rate_limit_decisions_total",
 			Help: "Decisions of routes' global rate limits, by route and source: global (Redis decided), local (Redis could not: the replica's share decided) or closed (Redis could not: 503).",
 		}, []string{"route", "source"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sluice_rate_limit_decision_seconds",
-			Help:    "Time a global rate limit took to decide a request, by source.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
-		}, []string{"source"}),
+		latency: promhist.NewVec("sluice_rate_limit_decision_seconds",
+			"Time a global rate limit took to decide a request, by source.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}, []string{"source"}),
 		stores: map[config.Redis]*redislimit.Store{},
 		shares: map[shareID]*middleware.LocalShare{},
 	}
