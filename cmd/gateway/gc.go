@@ -25,10 +25,10 @@ func tuneGC(getenv func(string) string) {
 // profile. Go samples one allocation in every 512 KiB by default, and each
 // sample walks the allocating goroutine's stack: on the gateway's request
 // path, which allocates a few KiB a request, that cost about 0.3 µs of CPU
-// a request (1 % of it) in bench/README.md's profiles ("The gap to nginx").
-// The heap profile is read only through /debug/pprof/, which the gateway
-// serves with -pprof alone, so without it the sampling buys nothing. With
-// it, the runtime's default stays.
+// a request (about 1 % of its user time) in bench/README.md's profiles
+// ("The gap to nginx"). The heap profile is read only through
+// /debug/pprof/, which the gateway serves with -pprof alone, so without it
+// the sampling buys nothing. With it, the runtime's default stays.
 func sampleHeap(on bool) {
 	if !on {
 		runtime.MemProfileRate = 0

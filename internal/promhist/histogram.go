@@ -29,10 +29,11 @@ import (
 //
 // Two differences from client_golang, both at Write:
 //   - Past 160 populated native buckets, client_golang resets the
-//     histogram (at most once an hour, Opts's NativeHistogramMinResetDuration)
-//     or halves its resolution for good; Write here lowers the resolution
-//     of what it writes only, until no more than 160 buckets are, and
-//     never resets.
+//     histogram if its last reset is an hour old (Opts's
+//     NativeHistogramMinResetDuration), and otherwise widens its zero
+//     bucket or halves its resolution until that hour is up. Write here
+//     lowers the resolution of what it writes only, until no more than 160
+//     buckets are, and never resets.
 //   - client_golang swaps two sets of counters so that a Write sees whole
 //     observations only. Here Observe adds to the count first and Write
 //     reads it last, so a Write racing an Observe may count it without its
