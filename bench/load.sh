@@ -6,8 +6,8 @@
 # connections), p50/p99 latency at a fixed moderate rate (bench/rate), and
 # the proxy's peak RSS. bench/README.md explains how to read the results.
 #
-#   bench/load.sh                          # 3 rounds × 9 targets × (10 s wrk + 5 s fixed rate), ~8 min
-#   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~1.5 min
+#   bench/load.sh                          # 3 rounds × 9 targets × (10 s wrk + 5 s fixed rate), then 10 × 9 × 3 s paired, ~13 min
+#   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~2 min
 #   INSTALL=1 bench/load.sh                # first installs wrk and nginx with apt-get where missing
 #   TARGETS="revproxy sluice" bench/load.sh
 #
@@ -35,6 +35,11 @@
 #   DURATION=10         seconds of wrk per target and round (BENCH_QUICK=1: 2)
 #   RATE_DURATION=5     seconds of fixed-rate load per target and round (quick: 2)
 #   WARMUP=2            seconds of untimed wrk per target before round 1 (quick: 1)
+#   PAIRS=10            after the rounds, short wrk runs per target with the
+#                       targets back to back, for CPU per request only (quick: 2;
+#                       0: none): a few seconds apart, the targets share a slot
+#                       of the machine's speed, which the rounds' long runs do not
+#   PAIR_DURATION=3     seconds of each of those runs (quick: 1)
 #   CONNECTIONS=64      wrk connections
 #   THREADS=1           wrk threads
 #   RATE=2000           requests/s of the fixed-rate run
@@ -62,10 +67,14 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 RATE_DURATION=${RATE_DURATION:-5}
 WARMUP=${WARMUP:-2}
+PAIRS=${PAIRS:-10}
+PAIR_DURATION=${PAIR_DURATION:-3}
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
   DURATION=2
   RATE_DURATION=2
   WARMUP=1
+  PAIRS=2
+  PAIR_DURATION=1
 fi
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
@@ -82,8 +91,8 @@ BASE=${BASE:-}
 read -r -a TARGETS <<<"${TARGETS:-${ALL_TARGETS[*]}}"
 
 die() { echo "load.sh: $*" >&2; exit 1; }
-for v in ROUNDS DURATION RATE_DURATION WARMUP CONNECTIONS THREADS RATE RATE_CONNECTIONS PROXY_PROCS; do
-  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || [[ $v == WARMUP && ${!v} == 0 ]] || die "$v must be a positive whole number, got '${!v}'"
+for v in ROUNDS DURATION RATE_DURATION WARMUP CONNECTIONS THREADS RATE RATE_CONNECTIONS PROXY_PROCS PAIRS PAIR_DURATION; do
+  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || [[ ($v == WARMUP || $v == PAIRS) && ${!v} == 0 ]] || die "$v must be a positive whole number, got '${!v}'"
 done
 [[ ${#TARGETS[@]} -gt 0 ]] || die "TARGETS is empty"
 for t in "${TARGETS[@]}"; do
@@ -677,6 +686,28 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# pair TARGET LABEL: one short wrk run, for the proxy's CPU per request.
+pair() {
+  local target=$1 out="$work/pairs/$2-$1.wrk.txt" cp=${cpu_pids[$1]:-} p0 p1 reqs hdr
+  [[ -n $cp ]] || return 0
+  auth_flag -H "$target"
+  p0=$(cpu_ticks $cp)
+  "${pin_load[@]}" timeout $((PAIR_DURATION + 30)) wrk -t "$THREADS" -c "$CONNECTIONS" -d "${PAIR_DURATION}s" --timeout 5s \
+    "${hdr[@]}" "${url[$target]}" >"$out" 2>&1 || die "wrk failed on $target: $(cat "$out")"
+  p1=$(cpu_ticks $cp)
+  alive "$target"
+  reqs=$(awk '/requests in/ {print $1; exit}' "$out")
+  [[ $reqs =~ ^[0-9]+$ && $reqs -gt 0 ]] || die "no requests counted in $out: $(cat "$out")"
+  echo "cpu=$(us_per_req $((p1 - p0)) "$reqs")" >"$work/pairs/$2-$target.kv"
+}
+if [[ $PAIRS -gt 0 ]]; then
+  mkdir -p "$work/pairs"
+  echo "pairs: $PAIRS × ${#TARGETS[@]} targets × ${PAIR_DURATION}s wrk, back to back" >&2
+  for r in $(seq 1 "$PAIRS"); do
+    for t in "${TARGETS[@]}"; do pair "$t" "p$r"; done
+  done
+fi
+
 # --- report ----------------------------------------------------------------
 # median TARGET KEY: the median over rounds of one value ("na" when none).
 median() {
@@ -709,6 +740,23 @@ ratio() {
 # byround TARGET KEY BASE: the ratios of roundratios on one line, to two places.
 byround() {
   roundratios "$@" | awk '{if ($1 == "-") print "-"; else printf "%.2f\n", $1}' | paste -sd' '
+}
+# pairmedian TARGET: the median of its paired runs' CPU per request.
+pairmedian() {
+  cat "$work"/pairs/p*-"$1".kv 2>/dev/null | awk -F= '$1 == "cpu" {print $2}' | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) print "-"; else printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+# pairratios TARGET: "MEDIAN (MIN-MAX)" of its paired runs' CPU per request
+# over nginx's in the same pair.
+pairratios() {
+  local r a b
+  for r in $(seq 1 "$PAIRS"); do
+    a=$(awk -F= '$1 == "cpu" {print $2}' "$work/pairs/p$r-$1.kv" 2>/dev/null)
+    b=$(awk -F= '$1 == "cpu" {print $2}' "$work/pairs/p$r-nginx.kv" 2>/dev/null)
+    [[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN {if (b + 0 > 0) printf "%.6f\n", a / b}'
+  done | sort -g | awk '{v[NR] = $1} END {
+    if (NR == 0) { print "-"; exit }
+    printf "%.2f (%.2f-%.2f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }'
 }
 # num FORMAT VALUE: printf, or "-" for a missing value.
 num() { if [[ $2 == na || -z $2 ]]; then echo -; else printf "$1" "$2"; fi; }
@@ -752,6 +800,18 @@ report() {
       [[ $t == nginx || $t == direct ]] && continue
       wants "$t" || continue
       printf '  %-16s us/req %s   p99_ms %s\n' "$t" "$(byround "$t" cpu nginx)" "$(byround "$t" p99 nginx)"
+    done
+  fi
+  if wants nginx && [[ $PAIRS -gt 0 ]]; then
+    # The same CPU per request, from runs a few seconds apart: the ratio to
+    # nginx of each pair, then the median and the range of those ratios.
+    echo
+    echo "paired runs ($PAIRS × ${PAIR_DURATION}s of wrk per target, the targets back to back): us/req, median; over nginx's in the same pair, median (range):"
+    for t in "${ALL_TARGETS[@]}"; do
+      [[ $t == direct ]] && continue
+      wants "$t" || continue
+      [[ -n ${cpu_pids[$t]:-} ]] || continue
+      printf '  %-16s %7s  %s\n' "$t" "$(pairmedian "$t")" "$(pairratios "$t")"
     done
   fi
   if [[ $pinned == yes ]]; then
