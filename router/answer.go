@@ -57,7 +57,7 @@ type writeIdler interface {
 // when it has one (then no Write sets a deadline), else by a deadline each
 // Write sets.
 func (c *copier) arm() {
-	if wi, ok := writerAs[writeIdler](c.w); ok && wi.SetWriteIdleTimeout(c.idle) == nil {
+	if wi, ok := writerAs(c.w, asWriteIdler); ok && wi.SetWriteIdleTimeout(c.idle) == nil {
 		c.armed, c.can = true, false
 	}
 }
