@@ -29,23 +29,11 @@ func hopByHop(k string) bool {
 // kept: src's Vary values are added to dst's, so that a cache keys the
 // answer on both, and src's value of any other such field is dropped.
 func copyHeader(dst, src http.Header) {
-	var named []string
-	for _, v := range src["Connection"] {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				named = append(named, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-outer:
+	var buf [4]string
+	named := connectionNamed(buf[:0], src)
 	for k, vv := range src {
-		if hopByHop(k) {
+		if !crosses(k, named) {
 			continue
-		}
-		for _, h := range named {
-			if k == h {
-				continue outer
-			}
 		}
 		if prior := dst[k]; len(prior) > 0 {
 			if k == "Vary" {
@@ -55,6 +43,35 @@ outer:
 		}
 		dst[k] = vv
 	}
+}
+
+// connectionNamed appends to named the fields h's Connection field names,
+// in their canonical form. The callers pass an array on their stack: a
+// request's Connection field names none or a few.
+func connectionNamed(named []string, h http.Header) []string {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				named = append(named, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	return named
+}
+
+// crosses reports whether the field k crosses the proxy: it is not
+// hop-by-hop, and not one of named, the fields its header's Connection
+// field names.
+func crosses(k string, named []string) bool {
+	if hopByHop(k) {
+		return false
+	}
+	for _, n := range named {
+		if k == n {
+			return false
+		}
+	}
+	return true
 }
 
 // outbound holds what a forward allocates for its request besides the
@@ -78,13 +95,24 @@ func setOutbound(out, r *http.Request, u url.URL) {
 // edge consumed, plus X-Forwarded-For, -Host and -Proto, whose values it
 // keeps in vals.
 func outboundHeader(r *http.Request, vals *[3]string) http.Header {
+	// One pass into an empty map: no field is there to keep (copyHeader's
+	// lookup) nor to delete afterwards.
 	h := make(http.Header, len(r.Header)+3)
-	copyHeader(h, r.Header)
-	delete(h, budget.HeaderName)
-	delete(h, budget.GRPCHeaderName)
-	// The client's listener server answers "Expect: 100-continue" when the
-	// body is first read; the body then goes on as any other.
-	delete(h, "Expect")
+	var buf [4]string
+	named := connectionNamed(buf[:0], r.Header)
+	for k, vv := range r.Header {
+		switch k {
+		case budget.HeaderName, budget.GRPCHeaderName, // consumed by the edge
+			// The client's listener server answers "Expect: 100-continue"
+			// when the body is first read; the body then goes on as any other.
+			"Expect",
+			"X-Forwarded-Host", "X-Forwarded-Proto": // set below
+			continue
+		}
+		if crosses(k, named) {
+			h[k] = vv
+		}
+	}
 	// One backing array for the three values, not three allocations.
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
