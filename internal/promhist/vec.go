@@ -18,8 +18,11 @@ type Vec struct {
 	upper  []float64
 	labels int
 
-	mu       sync.Mutex
-	children map[string]*Histogram
+	// children maps the label values, joined by a byte UTF-8 never has, to
+	// their *Histogram. A sync.Map: a backend's budget.Inbound looks its
+	// hop's histogram up on every request, from many goroutines at once,
+	// and a found child takes no lock.
+	children sync.Map
 }
 
 var _ prometheus.Collector = (*Vec)(nil)
@@ -28,17 +31,17 @@ var _ prometheus.Collector = (*Vec)(nil)
 // buckets (upper bounds, increasing, +Inf implied) and labels' names.
 func NewVec(name, help string, buckets []float64, labels []string) *Vec {
 	return &Vec{
-		desc:     prometheus.NewDesc(name, help, labels, nil),
-		upper:    buckets,
-		labels:   len(labels),
-		children: make(map[string]*Histogram),
+		desc:   prometheus.NewDesc(name, help, labels, nil),
+		upper:  buckets,
+		labels: len(labels),
 	}
 }
 
 // WithLabelValues returns the histogram of values (one per label, in
 // NewVec's order), made at the first call. As client_golang's, it panics
-// when the number of values is wrong or one is not UTF-8. It takes a
-// mutex: callers on a hot path keep what it returns.
+// when the number of values is wrong or one is not UTF-8. A call with more
+// than one value joins them into a new string: callers on a hot path keep
+// what it returns.
 func (v *Vec) WithLabelValues(values ...string) prometheus.Observer {
 	if len(values) != v.labels {
 		panic(fmt.Sprintf("promhist: %d label values for %d labels: %q", len(values), v.labels, values))
@@ -49,14 +52,12 @@ func (v *Vec) WithLabelValues(values ...string) prometheus.Observer {
 		}
 	}
 	key := strings.Join(values, "\xff")
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	h := v.children[key]
-	if h == nil {
-		h = newHistogram(v.desc, prometheus.MakeLabelPairs(v.desc, values), v.upper, time.Now())
-		v.children[key] = h
+	if h, ok := v.children.Load(key); ok {
+		return h.(*Histogram)
 	}
-	return h
+	h, _ := v.children.LoadOrStore(key,
+		newHistogram(v.desc, prometheus.MakeLabelPairs(v.desc, values), v.upper, time.Now()))
+	return h.(*Histogram)
 }
 
 // Describe implements prometheus.Collector.
@@ -64,13 +65,8 @@ func (v *Vec) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }
 
 // Collect implements prometheus.Collector.
 func (v *Vec) Collect(ch chan<- prometheus.Metric) {
-	v.mu.Lock()
-	hs := make([]*Histogram, 0, len(v.children))
-	for _, h := range v.children {
-		hs = append(hs, h)
-	}
-	v.mu.Unlock()
-	for _, h := range hs {
-		ch <- h
-	}
+	v.children.Range(func(_, h any) bool {
+		ch <- h.(*Histogram)
+		return true
+	})
 }
