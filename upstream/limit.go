@@ -51,8 +51,10 @@ const (
 	// least of the current and the previous half window, so that a node
 	// that became slower for good is re-learnt within this long.
 	minRTTWindow = 30 * time.Second
-	// limitSmoothing is the weight of each new limit against the old one.
-	limitSmoothing = 0.2
+	// limitWindow is how long the gradients of a node's answers are
+	// gathered before the limit moves by their mean (Envoy's adaptive
+	// concurrency filter updates its limit every 100 ms too).
+	limitWindow = 100 * time.Millisecond
 	// limitBackOff multiplies the limit after an attempt timed out or the
 	// node answered that it is overloaded.
 	limitBackOff = 0.9
@@ -84,12 +86,15 @@ type LimitSettings struct {
 // Envoy's adaptive concurrency filter: each answer's round trip (from
 // sending to its header, less the caller's own scheduling lag: see
 // LimitSettings.Lag) is compared with the node's minimum round trip over
-// the last 30 s, and the limit shrinks as the ratio grows:
+// the last 30 s, and the limit shrinks as the ratio grows, once every
+// 100 ms by the mean gradient of the answers of those 100 ms:
 //
 //	gradient = clamp(max(Tolerance × minRTT, minRTT + LimitSlack) / rtt, 0.5, 1)
-//	limit    = 0.8 × limit + 0.2 × (limit × gradient + √limit)
+//	limit    = limit × mean gradient + √limit
 //
-// clamped to [Min, Max]. An attempt cut by its per-try timeout, or an
+// clamped to [Min, Max]. So a hiccup that makes every request in flight
+// late at once moves the limit by the share of the window's answers it
+// made late, and queueing that lasts halves it every 100 ms. An attempt cut by its per-try timeout, or an
 // answer 503 with Retry-After (the node says it is overloaded), multiplies
 // the limit by 0.9. Limits start at Max and fall only under measured
 // queueing.

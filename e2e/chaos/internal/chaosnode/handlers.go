@@ -28,8 +28,11 @@ type node struct {
 	addr  string
 	set   atomic.Pointer[settings]
 	slots chan struct{} // nil: no concurrency limit
-	next  string        // the service /work calls instead of working
-	up    *upstream.Client
+	// paused is write-locked while the node pauses: every answer due
+	// meanwhile waits for its read lock.
+	paused sync.RWMutex
+	next   string // the service /work calls instead of working
+	up     *upstream.Client
 
 	logMu sync.Mutex
 	log   *os.File // the write log, or nil
@@ -117,10 +120,31 @@ func (n *node) serve(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	n.paused.RLock()
+	n.paused.RUnlock()
 	if s.fail > 0 && rand.Float64() < s.fail {
 		return rpc.Errorf(http.StatusServiceUnavailable, "failing on purpose")
 	}
 	return nil
+}
+
+// pauses holds every answer for pause once every every, until ctx ends:
+// the requests in flight then all come back late together, as from a node
+// whose garbage collector stopped the world or whose container used up its
+// CPU quota for the period.
+func (n *node) pauses(ctx context.Context, pause, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n.paused.Lock()
+		time.Sleep(pause)
+		n.paused.Unlock()
+	}
 }
 
 // forward makes the request to the next service and passes its answer back,

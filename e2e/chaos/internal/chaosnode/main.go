@@ -1,6 +1,8 @@
 // Command chaosnode is the backend the chaos suite (package e2e/chaos) runs
 // behind the gateway: a node whose service time, failure rate and
-// concurrency are set by flags and can be changed while it runs, that
+// concurrency are set by flags and can be changed while it runs, that can
+// stall every request at once for a moment now and then (-pause, as a
+// garbage collector's pause or a container's CPU quota does), that
 // registers itself in Consul, and that keeps a log of the writes it makes so
 // the suite can tell lost, duplicated and failed-but-written requests apart.
 //
@@ -55,11 +57,13 @@ func main() {
 		concurrency = flag.Int("concurrency", 0, "requests served at once; more wait their turn (0: no limit)")
 		writes      = flag.String("writes", "", "`file` the write log is appended to (POST /write)")
 		next        = flag.String("next", "", "`service` that /work calls, through Consul, instead of working itself")
+		pause       = flag.Duration("pause", 0, "every -pause-every, hold every answer for this long (0: never)")
+		pauseEvery  = flag.Duration("pause-every", time.Second, "how often -pause holds the answers")
 	)
 	flag.Parse()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	if err := run(logger, *listen, *consulAddr, *service, *ttl, *drain, *writes, *next,
-		settings{delay: *delay, fail: *fail}, *concurrency); err != nil {
+		settings{delay: *delay, fail: *fail}, *concurrency, *pause, *pauseEvery); err != nil {
 		fmt.Fprintln(os.Stderr, "chaosnode:", err)
 		os.Exit(1)
 	}
@@ -67,7 +71,7 @@ func main() {
 
 // run serves until SIGTERM, then withdraws from Consul and drains.
 func run(logger *slog.Logger, listen, consulAddr, service string, ttl, drain time.Duration,
-	writes, next string, s settings, concurrency int) error {
+	writes, next string, s settings, concurrency int, pause, pauseEvery time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -82,6 +86,9 @@ func run(logger *slog.Logger, listen, consulAddr, service string, ttl, drain tim
 	n.set.Store(&s)
 	if concurrency > 0 {
 		n.slots = make(chan struct{}, concurrency)
+	}
+	if pause > 0 {
+		go n.pauses(ctx, pause, max(pauseEvery, pause))
 	}
 	if writes != "" {
 		f, err := os.OpenFile(writes, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
