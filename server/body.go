@@ -74,23 +74,24 @@ func (b *body) done() bool {
 
 // discard reads and drops what the handler left of the body, up to
 // maxPostHandlerRead bytes, so that the connection can serve the next
-// request. It reports false when the connection must close instead: the rest
-// is too big or reading it failed. A body the handler closed early is
-// discarded too, as net/http's server does on Close.
-func (b *body) discard() bool {
+// request. It reports false when the connection must close instead, and
+// tooBig when that is because the rest is too big, not because reading it
+// failed. A body the handler closed early is discarded too, as net/http's
+// server does on Close.
+func (b *body) discard() (ok, tooBig bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case b.sawEOF:
-		return true
+		return true, false
 	case b.size >= 0 && b.size-b.read >= maxPostHandlerRead:
-		return false
+		return false, true
 	}
 	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
 	b.read += n
 	if err == io.EOF {
 		b.eof()
-		return true
+		return true, false
 	}
-	return false
+	return false, err == nil
 }

@@ -54,7 +54,11 @@
 // http.ResponseController looks for.
 //
 // FuzzRequest, a differential fuzz test, holds the two servers to the same
-// answers, past the header limits too, but for the differences below.
+// answers, past the header limits too, but for the differences below;
+// FuzzAnswer holds them to the same answers for the same handler (a script
+// of statuses, header fields, writes and flushes the fuzzer writes, careless
+// and hostile ones included), and this server's answers to being readable
+// by http.ReadResponse whatever the handler did.
 //
 // # Where it differs
 //
@@ -97,7 +101,18 @@
 //     without, and one in absolute form without a Host field is accepted
 //     with the target's authority: http.ReadRequest drops the Host field,
 //     so the two cases cannot be told apart.
-//   - HTTP/1.0 clients get no 1xx answers (RFC 9110, section 15.2).
+//   - HTTP/1.0 clients get no 1xx answers (RFC 9110, section 15.2), and no
+//     1xx answer carries the handler's Connection field.
+//   - A framing field a handler set in the map under a non-canonical name
+//     ("content-length", "Transfer-encoding", "CONNECTION") is not sent:
+//     net/http sends it beside its own framing, two lengths or codings a
+//     client or a proxy between them may each read its own way. Nor is the
+//     second of two Content-Length values, nor the handler's own
+//     Transfer-Encoding (net/http sends both, and its client refuses both).
+//   - An answer ending within 4 KiB gets a length where net/http's, past
+//     2 KiB, is chunked (or, to HTTP/1.0, ends with the connection); so is
+//     one whose handler set a Content-Length that is no number, or a Trailer
+//     field that names no trailer a client would take.
 //   - The request's context does not carry http.ServerContextKey.
 //   - Shutdown closes at once a new connection on which no byte came yet;
 //     net/http's leaves it 5 seconds to send its first request.

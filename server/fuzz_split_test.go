@@ -240,28 +240,32 @@ var fuzzServers struct {
 func fuzzAddrs(t *testing.T) (ours, theirs string) {
 	fuzzServers.once.Do(func() {
 		quiet := log.New(io.Discard, "", 0)
-		lnOurs, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fuzzServers.err = err
-			return
-		}
-		lnTheirs, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			lnOurs.Close()
-			fuzzServers.err = err
-			return
-		}
-		s := &Server{Handler: http.HandlerFunc(echoHandler), ErrorLog: quiet, MaxHeaderBytes: fuzzMaxHeaderBytes}
-		hs := &http.Server{Handler: http.HandlerFunc(echoHandler), ErrorLog: quiet, DisableGeneralOptionsHandler: true,
-			MaxHeaderBytes: fuzzMaxHeaderBytes}
-		go s.Serve(lnOurs)
-		go hs.Serve(lnTheirs)
-		fuzzServers.ours, fuzzServers.theirs = lnOurs.Addr().String(), lnTheirs.Addr().String()
+		fuzzServers.ours, fuzzServers.theirs, fuzzServers.err = servePair(
+			&Server{Handler: http.HandlerFunc(echoHandler), ErrorLog: quiet, MaxHeaderBytes: fuzzMaxHeaderBytes},
+			&http.Server{Handler: http.HandlerFunc(echoHandler), ErrorLog: quiet, DisableGeneralOptionsHandler: true,
+				MaxHeaderBytes: fuzzMaxHeaderBytes})
 	})
 	if fuzzServers.err != nil {
 		t.Fatal(fuzzServers.err)
 	}
 	return fuzzServers.ours, fuzzServers.theirs
+}
+
+// servePair has s and hs serve on listeners of their own on loopback, for
+// the rest of the process, and returns their addresses.
+func servePair(s *Server, hs *http.Server) (ours, theirs string, err error) {
+	lnOurs, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	lnTheirs, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		lnOurs.Close()
+		return "", "", err
+	}
+	go s.Serve(lnOurs)
+	go hs.Serve(lnTheirs)
+	return lnOurs.Addr().String(), lnTheirs.Addr().String(), nil
 }
 
 // exchange sends input on a new connection, half-closes it, and returns

@@ -59,9 +59,18 @@ func appendFields(b []byte, h http.Header) []byte {
 }
 
 // sendable reports whether the field named k goes out with the answer's
-// header: not the framing ones the server writes itself, not those named
-// with http.TrailerPrefix (prefixed reports those: they are trailers), not
-// a name that is no valid token.
+// header: not the framing ones the server writes itself, in whatever case
+// a handler wrote their names, not those named with http.TrailerPrefix
+// (prefixed reports those: they are trailers), not a name that is no valid
+// token.
+//
+// A handler that sets w.Header()["content-length"] writes past
+// Header.Set's canonical names: the server, which looks up
+// "Content-Length", does not see it, and a client, whose names are
+// case-insensitive, would read it beside the length the server sends, two
+// lengths that a proxy between them may each read its own way. net/http
+// sends it, and its own client then refuses the answer (FuzzAnswer found
+// it); here it goes, as the canonical fields' copies do.
 func sendable(k string) (send, prefixed bool) {
 	switch k {
 	case "Content-Length", "Transfer-Encoding", "Connection":
@@ -70,7 +79,24 @@ func sendable(k string) (send, prefixed bool) {
 	if strings.HasPrefix(k, http.TrailerPrefix) {
 		return false, true
 	}
+	if framingName(k) {
+		return false, false
+	}
 	return httpguts.ValidHeaderFieldName(k), false
+}
+
+// framingName reports whether k names a framing field in a case other than the
+// canonical one. Only the names as long as one are compared.
+func framingName(k string) bool {
+	switch len(k) {
+	case len("Content-Length"):
+		return strings.EqualFold(k, "Content-Length")
+	case len("Transfer-Encoding"):
+		return strings.EqualFold(k, "Transfer-Encoding")
+	case len("Connection"):
+		return strings.EqualFold(k, "Connection")
+	}
+	return false
 }
 
 var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")

@@ -189,6 +189,12 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		// Counted all the same, as net/http counts it: every later write
+		// fails too (a shorter one would put bytes from further on in the
+		// handler's body where these belong), and the connection closes
+		// after the answer (finish), whose framing the handler lost track
+		// of.
+		w.written += int64(len(p))
 		return 0, http.ErrContentLength
 	}
 	w.written += int64(len(p))
@@ -269,9 +275,13 @@ func (w *response) commit(final bool, first []byte) {
 	if w.body != nil && w.body.expectContinue && !w.body.done() {
 		w.closeAfter = true // the body was never asked for
 	}
-	if w.body != nil && req.ContentLength != 0 && !w.closeAfter && !w.fullDuplex && !w.body.discard() {
-		w.closeAfter = true
-		c.linger = true
+	tooBig := false
+	if w.body != nil && req.ContentLength != 0 && !w.closeAfter && !w.fullDuplex {
+		var ok bool
+		if ok, tooBig = w.body.discard(); !ok {
+			w.closeAfter = true
+			c.linger = true
+		}
 	}
 
 	if hasCL && hasTE && w.te != "identity" {
@@ -297,7 +307,9 @@ func (w *response) commit(final bool, first []byte) {
 			httpguts.HeaderValuesContainsToken(w.connection, "Upgrade"))
 	if dropConnection {
 		connection = ""
-		if req.ProtoAtLeast(1, 1) {
+		if req.ProtoAtLeast(1, 1) || tooBig {
+			// To an HTTP/1.0 client too when the body it sent is too big
+			// to read past, as net/http says it (FuzzAnswer).
 			connection = "close"
 		}
 	}
@@ -352,9 +364,11 @@ func (w *response) finish() {
 	if !w.head && bodyAllowedForStatus(w.status) && w.declared >= 0 && w.written != w.declared {
 		w.closeAfter = true // the client counts bytes that never came
 	}
-	if w.body != nil && !w.closeAfter && !w.body.discard() {
-		w.closeAfter = true
-		w.c.linger = true
+	if w.body != nil && !w.closeAfter {
+		if ok, _ := w.body.discard(); !ok {
+			w.closeAfter = true
+			w.c.linger = true
+		}
 	}
 	w.c.bw.Flush()
 }

@@ -733,9 +733,12 @@ func TestNoBodyStatuses(t *testing.T) {
 }
 
 // TestDeclaredLengthMismatch proves that writing past a declared
-// Content-Length fails with http.ErrContentLength (and the answer stays
-// well-framed), and that writing less closes the connection after the
-// answer, since the client would count bytes that never come.
+// Content-Length fails with http.ErrContentLength, and so does every write
+// after it, even one that would fit (it would put later bytes where the
+// refused ones belong); the answer stays well-framed, and the connection
+// closes after it, as net/http's does. Writing less closes the connection
+// after the answer too, since the client would count bytes that never
+// come.
 func TestDeclaredLengthMismatch(t *testing.T) {
 	errs := make(chan error, 1)
 	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -746,7 +749,14 @@ func TestDeclaredLengthMismatch(t *testing.T) {
 				errs <- fmt.Errorf("first write: %w", err)
 				return
 			}
-			_, err := io.WriteString(w, "!")
+			if _, err := io.WriteString(w, "!"); err != http.ErrContentLength {
+				errs <- fmt.Errorf("writing past the length returned %v, want http.ErrContentLength", err)
+				return
+			}
+			_, err := io.WriteString(w, "")
+			if err == nil {
+				_, err = io.WriteString(w, "?")
+			}
 			errs <- err
 		case "/less":
 			w.Header().Set("Content-Length", "10")
@@ -763,10 +773,11 @@ func TestDeclaredLengthMismatch(t *testing.T) {
 		r.checkOK(t, "hello")
 		r.checkLength(t)
 		if err := wait(t, errs, "the handler"); err != http.ErrContentLength {
-			t.Errorf("writing past the length returned %v, want http.ErrContentLength", err)
+			t.Errorf("a write after the refused one returned %v, want http.ErrContentLength", err)
 		}
-		rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		rc.read("GET").checkOK(t, "next")
+		if rest, err := io.ReadAll(rc.br); len(rest) != 0 || err != nil {
+			t.Errorf("after the answer: %q, %v; want the connection's end", rest, err)
+		}
 	})
 	t.Run("less", func(t *testing.T) {
 		rc := dialRaw(t, ts.addr)

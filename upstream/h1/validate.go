@@ -3,12 +3,22 @@ package h1
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // validate rejects what http.Transport rejects before writing: a missing
 // host, and a method or header field that is not well formed (field values
 // may not hold control characters other than tab). Request.Write checks the
 // Host field itself.
+//
+// It also rejects, where http.Transport does not, a field whose name is
+// Host, Content-Length, Transfer-Encoding or Trailer in a case other than
+// the canonical one (Header.Set would have made it canonical): the writers
+// leave out or write those fields themselves under their canonical names,
+// and would send such a field beside theirs, a second Host or a length the
+// body does not have, which the node would read its own way: a bodiless
+// GET with "content-length: 5" would make the node take the next request's
+// first 5 bytes on the pooled connection as this one's body.
 func validate(req *http.Request) error {
 	if req.URL.Host == "" {
 		return fmt.Errorf("h1: no Host in request URL")
@@ -20,6 +30,9 @@ func validate(req *http.Request) error {
 		if !isToken(k) {
 			return fmt.Errorf("h1: invalid header field name %q", k)
 		}
+		if framedByWriter(k) {
+			return fmt.Errorf("h1: header field name %q is %q in another case: the request would carry both", k, http.CanonicalHeaderKey(k))
+		}
 		for _, v := range vv {
 			if !validValue(v) {
 				return fmt.Errorf("h1: invalid header field value for %q", k)
@@ -27,6 +40,26 @@ func validate(req *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// framedByWriter reports whether k is, in a case other than the canonical
+// one, the name of a field the request writers handle themselves. Only the
+// names as long as one are compared.
+func framedByWriter(k string) bool {
+	var name string
+	switch len(k) {
+	case len("Host"):
+		name = "Host"
+	case len("Content-Length"):
+		name = "Content-Length"
+	case len("Transfer-Encoding"):
+		name = "Transfer-Encoding"
+	case len("Trailer"):
+		name = "Trailer"
+	default:
+		return false
+	}
+	return k != name && strings.EqualFold(k, name)
 }
 
 // isToken reports whether s is an RFC 9110 token.
