@@ -788,7 +788,7 @@ report() {
   echo "proxy was not the bottleneck, CPU 1 was). us/req: the proxy's CPU (user+system, nginx master+worker)"
   echo "per request during the wrk run; @rate: the same during the fixed-rate run. p50_ms, p99_ms: latency at the"
   echo "fixed rate. MiB: the proxy's peak RSS (VmHWM; nginx: the worker). be_us: the greeters' CPU per"
-  echo "request. err%: the share of wrk's answers that were not 2xx (the gateway sheds with 503 when its backend queues)."
+  echo "request. err%: the share of wrk's answers that were not 2xx (the greeter never fails: any is the proxy's)."
   echo "x_rp, x_ngx: the value over revproxy's (the tuned ReverseProxy), over nginx's in the same round, median of the"
   echo "rounds (so not always the ratio of the medians shown). direct has no proxy: '-'."
   if wants nginx && [[ $ROUNDS -gt 1 ]]; then
