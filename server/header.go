@@ -70,7 +70,8 @@ func appendFields(b []byte, h http.Header) []byte {
 // case-insensitive, would read it beside the length the server sends, two
 // lengths that a proxy between them may each read its own way. net/http
 // sends it, and its own client then refuses the answer (FuzzAnswer found
-// it); here it goes, as the canonical fields' copies do.
+// it); here it is left out, as the canonical one is, whose value the
+// server writes itself.
 func sendable(k string) (send, prefixed bool) {
 	switch k {
 	case "Content-Length", "Transfer-Encoding", "Connection":
