@@ -132,7 +132,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	if ctx.Err() != nil {
 		level = slog.LevelInfo // the budget ended or the client left: see the access log
 	}
-	h.opts.Logger.LogAttrs(ctx, level, "answer cut short; aborting the connection",
+	h.logFailure(ctx, level, "answer cut short; aborting the connection",
 		slog.String("route", h.route.DisplayName()), slog.String("service", h.route.Service),
 		slog.Int("status", resp.StatusCode), slog.Int64("bytes", n), slog.String("error", err.Error()))
 	panic(http.ErrAbortHandler)

@@ -1,11 +1,16 @@
 package router_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,5 +225,76 @@ func TestIdempotentRouteRetriesAfterSending(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFailureLogsAreSampled: a service with no node fails every request
+// alike; the router logs the first LogLinesPerSecond of them a second and
+// drops the rest (the metrics count them), route by route, so that a
+// fault on every request cannot flood the log. internal/logsample's tests
+// hold the count of dropped lines that the next logged one reports.
+func TestFailureLogsAreSampled(t *testing.T) {
+	var logs lockedBuffer
+	s := &setup{opts: router.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}}
+	rt := s.build(t,
+		router.Route{Method: "GET", Path: "/ghost", Service: "ghost", Budget: policy},
+		router.Route{Method: "GET", Path: "/phantom", Service: "phantom", Budget: policy},
+	)
+	const n = 200
+	start := time.Now()
+	for range n {
+		wantProblem(t, serve(rt, httptest.NewRequest("GET", "/ghost", nil)), http.StatusServiceUnavailable, problem.TypeNoNodes)
+	}
+	wantProblem(t, serve(rt, httptest.NewRequest("GET", "/phantom", nil)), http.StatusServiceUnavailable, problem.TypeNoNodes)
+	windows := int(time.Since(start)/time.Second) + 1
+	var ghost, phantom int
+	for line := range strings.Lines(logs.String()) {
+		if !strings.Contains(line, `"msg":"upstream call failed"`) {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `"service":"ghost"`):
+			ghost++
+		case strings.Contains(line, `"service":"phantom"`):
+			phantom++
+		}
+	}
+	if ghost < router.LogLinesPerSecond || ghost > windows*router.LogLinesPerSecond {
+		t.Errorf("%d lines for %d failures in %d second(s), want %d to %d", ghost, n, windows,
+			router.LogLinesPerSecond, windows*router.LogLinesPerSecond)
+	}
+	if phantom != 1 {
+		t.Errorf("%d lines for the other route's one failure, want 1", phantom)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDocsStateLogLinesPerSecond: docs/observability.md states the rate at
+// which failure lines are logged, which the code sets.
+func TestDocsStateLogLinesPerSecond(t *testing.T) {
+	doc, err := os.ReadFile("../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("it logs the first %d lines a second of each route", router.LogLinesPerSecond)
+	if !strings.Contains(strings.Join(strings.Fields(string(doc)), " "), want) {
+		t.Errorf("docs/observability.md does not say %q", want)
 	}
 }

@@ -103,7 +103,7 @@ func (h *routeHandler) fail(ctx context.Context, w http.ResponseWriter, err erro
 	if be != nil && be.Err != nil {
 		attrs = append(attrs, slog.String("cause", be.Err.Error()))
 	}
-	h.opts.Logger.LogAttrs(ctx, level, msg, attrs...)
+	h.logFailure(ctx, level, msg, attrs...)
 	rpc.WriteError(w, err)
 }
 

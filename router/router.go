@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/logsample"
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/tracing"
 )
@@ -202,6 +203,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 			rt, err = nil, &FieldError{Route: current, Field: "path", Err: fmt.Errorf("%v", p)}
 		}
 	}()
+	logs := logsample.New(LogLinesPerSecond, time.Second, nil)
 	uses := make(map[string]pathUse, len(routes))
 	rt = &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved,
 		handlers: make(map[handlerKey]http.Handler, 2*len(routes))}
@@ -209,7 +211,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	for i := range routes {
 		current = i
 		r := routes[i]
-		var h http.Handler = &routeHandler{route: r, client: client, opts: opts, realClock: realClock}
+		var h http.Handler = &routeHandler{route: r, client: client, opts: opts, realClock: realClock, logs: logs}
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
 		}
@@ -295,6 +297,30 @@ type routeHandler struct {
 	// realClock: opts.Now is time.Now, whose reading the budget's lean
 	// context can take as its own (budget.NewContextAt).
 	realClock bool
+	// logs samples the lines logged per failed request; nil logs them all.
+	logs *logsample.Sampler
+}
+
+// LogLinesPerSecond is how many lines a second the router logs of each
+// route's failures of one kind ("upstream call failed", "answer cut short;
+// aborting the connection", ...); the first line logged after some were
+// dropped says how many in its "suppressed" attribute. The metrics count
+// every failure. See package internal/logsample.
+const LogLinesPerSecond = 5
+
+// logFailure logs a line of a request's failure at level, unless lines of
+// its kind are being dropped (LogLinesPerSecond).
+func (h *routeHandler) logFailure(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if h.logs != nil {
+		ok, dropped := h.logs.Allow(h.route.DisplayName() + "\x00" + msg)
+		if !ok {
+			return
+		}
+		if dropped > 0 {
+			attrs = append(attrs, slog.Int("suppressed", dropped))
+		}
+	}
+	h.opts.Logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

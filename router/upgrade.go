@@ -153,6 +153,6 @@ func writeSwitch(conn interface{ SetWriteDeadline(time.Time) error }, bw *bufio.
 }
 
 func (h *routeHandler) logUpgrade(ctx context.Context, level slog.Level, msg, detail string) {
-	h.opts.Logger.LogAttrs(ctx, level, msg, slog.String("route", h.route.DisplayName()),
+	h.logFailure(ctx, level, msg, slog.String("route", h.route.DisplayName()),
 		slog.String("service", h.route.Service), slog.String("detail", detail))
 }
