@@ -96,7 +96,8 @@ type LimitSettings struct {
 // late at once moves the limit by the share of the window's answers it
 // made late, and queueing that lasts halves it every 100 ms. An attempt
 // cut by its per-try timeout, or an answer 503 with Retry-After (the node
-// says it is overloaded), multiplies the limit by 0.9. Limits start at Max
+// says it is overloaded), multiplies the limit by 0.9, once per 100 ms
+// however many come in them. Limits start at Max
 // and fall only under measured queueing.
 //
 // The Client reads the limits when it picks a node (see Client.Do): a node

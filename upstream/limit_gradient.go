@@ -43,6 +43,8 @@ type nodeLimit struct {
 	winSum float64
 	winN   int
 	winEnd time.Time
+	// backOffEnd is when the next back-off may shrink the limit.
+	backOffEnd time.Time
 }
 
 func newNodeLimit(s *LimitSettings, now time.Time) *nodeLimit {
@@ -135,10 +137,18 @@ func (nl *nodeLimit) expected(inFlight int64) time.Duration {
 	return time.Duration(nl.minRTT.Load() + inFlight*gap)
 }
 
-// backOff shrinks the limit after a timeout or an overloaded answer.
-func (nl *nodeLimit) backOff(time.Time) {
+// backOff shrinks the limit after a timeout or an overloaded answer, once
+// per limitWindow however many come in it: the requests in flight on a node
+// that stalls past their per-try timeout, or that answers a burst with 503,
+// all say so together, and 64 such back-offs at once took a limit of 1000
+// to its minimum (0.9^64), as each answer's gradient did (see gradient).
+func (nl *nodeLimit) backOff(now time.Time) {
 	nl.mu.Lock()
 	defer nl.mu.Unlock()
+	if now.Before(nl.backOffEnd) {
+		return
+	}
+	nl.backOffEnd = now.Add(limitWindow)
 	nl.set(nl.value * limitBackOff)
 }
 

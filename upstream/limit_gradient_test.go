@@ -263,3 +263,26 @@ func TestLimitRidesOutHiccups(t *testing.T) {
 		t.Errorf("limit after a second of queueing = %d, want the minimum %d", got, DefaultLimitMin)
 	}
 }
+
+// TestLimitBacksOffOncePerWindow: the 64 requests in flight on a node that
+// stalls past their per-try timeout all time out together; that is one sign
+// of overload, not 64: the limit shrinks by 10 % once per 100 ms, and
+// 0.9^64 would have taken it from 1000 to its minimum.
+func TestLimitBacksOffOncePerWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	nl, _ := limitAt(t0, time.Millisecond)
+	for range 64 {
+		nl.backOff(t0)
+	}
+	if got, want := nl.limit.Load(), int64(DefaultLimitMax*limitBackOff); got != want {
+		t.Fatalf("limit after 64 timeouts at once = %d, want %d", got, want)
+	}
+	nl.backOff(t0.Add(limitWindow - time.Millisecond))
+	if got, want := nl.limit.Load(), int64(DefaultLimitMax*limitBackOff); got != want {
+		t.Fatalf("limit after another timeout in the same window = %d, want %d", got, want)
+	}
+	nl.backOff(t0.Add(limitWindow))
+	if got, want := nl.limit.Load(), int64(DefaultLimitMax*limitBackOff*limitBackOff); got != want {
+		t.Fatalf("limit after a timeout in the next window = %d, want %d", got, want)
+	}
+}
