@@ -302,17 +302,23 @@ type routeHandler struct {
 }
 
 // LogLinesPerSecond is how many lines a second the router logs of each
-// route's failures of one kind ("upstream call failed", "answer cut short;
-// aborting the connection", ...); the first line logged after some were
+// route's failures of one kind, a message at a level ("upstream call
+// failed" at warn, "answer cut short; aborting the connection", ...); the first line logged after some were
 // dropped says how many in its "suppressed" attribute. The metrics count
 // every failure. See package internal/logsample.
 const LogLinesPerSecond = 5
 
 // logFailure logs a line of a request's failure at level, unless lines of
-// its kind are being dropped (LogLinesPerSecond).
+// its kind (route, message and level) are being dropped
+// (LogLinesPerSecond). A level the logger leaves out counts for nothing:
+// the clients that left (info) do not use up the budget of the failures
+// (warn).
 func (h *routeHandler) logFailure(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !h.opts.Logger.Enabled(ctx, level) {
+		return
+	}
 	if h.logs != nil {
-		ok, dropped := h.logs.Allow(h.route.DisplayName() + "\x00" + msg)
+		ok, dropped := h.logs.Allow(h.route.DisplayName() + "\x00" + msg + "\x00" + level.String())
 		if !ok {
 			return
 		}

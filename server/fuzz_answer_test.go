@@ -509,12 +509,12 @@ func compareScripted(sc *script, a, b scripted) string {
 	if len(ours) != len(theirs) {
 		return fmt.Sprintf("%d answers here, %d from net/http", len(ours), len(theirs))
 	}
-	final := true // until the first final answer is seen
+	seenFinal := false
 	for i := range ours {
 		x, y := ours[i], theirs[i]
-		first := final && !strings.HasPrefix(x.status, "1")
+		first := !seenFinal && !strings.HasPrefix(x.status, "1") // the first final answer
 		if first {
-			final = false
+			seenFinal = true
 		}
 		if strings.HasPrefix(x.status, "1") {
 			delete(y.header, "Connection")
