@@ -45,48 +45,39 @@ func NewContextAt(ctx context.Context, info Info, now time.Time) (context.Contex
 }
 
 // newContext makes the context of NewContext; a zero now means the clock
-// has not been read.
+// has not been read. The deadline is a lean context's, inline, whatever the
+// parent: it arms no timer unless someone waits on Done, and under a parent
+// of package context's (net/http's request context, at a backend) it
+// follows the parent only once something waits on it or registers with it
+// (package leanctx), where context.WithDeadline cost a timer, a cancel
+// context and an entry in the parent's children on every request.
 func newContext(ctx context.Context, info Info, requestID string, now time.Time) (context.Context, context.CancelFunc) {
-	if leanctx.From(ctx) != nil || ctx.Done() == nil {
-		// A parent that is lean, or that never ends (Background): the
-		// deadline is a lean context's, inline, which arms no timer unless
-		// someone waits on Done (package leanctx).
-		c := &infoCtx{info: info, requestID: requestID}
-		if now.IsZero() {
-			c.lean.Init(ctx, info.Deadline)
-		} else {
-			c.lean.InitAt(ctx, info.Deadline, now)
-		}
-		c.Context = &c.lean
-		return c, c.lean.Cancel
+	c := &infoCtx{info: info, requestID: requestID}
+	if now.IsZero() {
+		c.lean.Init(ctx, info.Deadline)
+	} else {
+		c.lean.InitAt(ctx, info.Deadline, now)
 	}
-	ctx, cancel := context.WithDeadline(ctx, info.Deadline)
-	return &infoCtx{Context: ctx, info: info, requestID: requestID}, cancel
+	c.Context = &c.lean
+	return c, c.lean.Cancel
 }
 
 // infoCtx carries an Info inline: one allocation where context.WithValue
 // would take two (the context and the boxed Info), on every request. At a
 // backend it carries the request's id too (requestid.FromContext), for the
-// same price. Under a parent that is lean or never ends, it holds its
-// deadline context too, a leanctx.Ctx, as its Context.
+// same price. It holds its deadline context too, a leanctx.Ctx, as its
+// Context.
 type infoCtx struct {
 	context.Context
 	info      Info
 	requestID string
-	lean      leanctx.Ctx // Context, when it points here
+	lean      leanctx.Ctx // Context, which points here
 }
 
-// AfterFunc lets package context follow an infoCtx over a lean context
-// with a child of its own through the lean context's AfterFunc, rather
-// than with a goroutine per child (the way it follows any other context
-// type of its own). Over one of package context's, package context finds
-// that one first and never calls it.
-func (c *infoCtx) AfterFunc(f func()) (stop func() bool) {
-	if a, ok := c.Context.(interface{ AfterFunc(func()) func() bool }); ok {
-		return a.AfterFunc(f)
-	}
-	return context.AfterFunc(c.Context, f)
-}
+// AfterFunc lets package context follow an infoCtx with a child of its own
+// through the lean context's AfterFunc, rather than with a goroutine per
+// child (the way it follows any other context type of its own).
+func (c *infoCtx) AfterFunc(f func()) (stop func() bool) { return c.lean.AfterFunc(f) }
 
 func (c *infoCtx) Value(key any) any {
 	if key == (ctxKey{}) {

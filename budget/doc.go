@@ -20,15 +20,16 @@
 // # The context
 //
 // NewContext's context ends at the budget's deadline, or when its parent
-// ends. Under a parent that is a lean context (internal/leanctx: the
-// gateway's request context) or that never ends, it is a lean one, held
-// inline in the context that carries the Info: it arms no timer for the
-// deadline until something waits on Done (a select, a child of package
-// context's, context.AfterFunc), since the transport that carries the
-// request (upstream/h1) cuts the round trip at that deadline itself; Err
-// reports context.DeadlineExceeded from the deadline on either way. Under
-// any other parent (a backend's net/http request context), it is
-// context.WithDeadline's. The budget's semantics do not change with it:
+// ends. It is a lean one (internal/leanctx), held inline in the context
+// that carries the Info: it arms no timer for the deadline until something
+// waits on Done (a select, a child of package context's,
+// context.AfterFunc), since the transport that carries the request
+// (upstream/h1) cuts the round trip at that deadline itself; Err reports
+// context.DeadlineExceeded from the deadline on either way. Under a parent
+// of package context's (a backend's net/http request context) it follows
+// the parent only once something waits on it or registers with it, and Err
+// asks the parent meanwhile; under the gateway's lean request context, its
+// parent ends it directly. The budget's semantics do not change with it:
 // once the deadline passes no more work starts and no retry is made.
 //
 // Within Sluice the package depends on requestid, internal/problem and

@@ -53,6 +53,11 @@
 // values to one) ends its lean children synchronously; any other parent
 // that can end is followed with context.AfterFunc, whose goroutine ends the
 // child shortly after, and the child's Err checks the parent's meanwhile.
+// That AfterFunc too is paid only when used: it is set up by the first
+// Done, AfterFunc, Register (or OnCancel) or lean child, and a child that
+// nothing waits on learns of its parent's end through Err alone (under
+// net/http's server, whose request contexts are package context's, a
+// backend's handler that never waits on its context spares it).
 package leanctx
 
 import (
@@ -71,19 +76,20 @@ type Ctx struct {
 	ended atomic.Bool  // set once err and cause are final, just before done is closed
 	done  atomic.Value // chan struct{}, made lazily
 
-	mu       sync.Mutex
-	err      error
-	cause    error       // a parent's cause, when the end came with one; nil: err
-	timer    *time.Timer // armed by Done or AfterFunc when there is a deadline
-	lean     *Ctx        // the lean parent it is registered with, or nil
-	leanID   uint64      // its registration there
-	foreign  bool        // the parent can end and is not lean: followed by AfterFunc
-	stopFrgn func() bool // the AfterFunc on a foreign parent
-	causeVal any         // what Value answers for cancelKey once ended with a cause
-	regs     []entry     // callbacks and lean children; nil once ended
-	inline   [2]entry    // regs' first backing array
-	nextID   uint64
-	waited   bool // Done or AfterFunc was called while live
+	mu        sync.Mutex
+	err       error
+	cause     error       // a parent's cause, when the end came with one; nil: err
+	timer     *time.Timer // armed by Done or AfterFunc when there is a deadline
+	lean      *Ctx        // the lean parent it is registered with, or nil
+	leanID    uint64      // its registration there
+	foreign   bool        // the parent can end and is not lean: followed by AfterFunc once needed
+	following bool        // follow has asked for the AfterFunc on the foreign parent
+	stopFrgn  func() bool // the AfterFunc on a foreign parent
+	causeVal  any         // what Value answers for cancelKey once ended with a cause
+	regs      []entry     // callbacks and lean children; nil once ended
+	inline    [2]entry    // regs' first backing array
+	nextID    uint64
+	waited    bool // Done or AfterFunc was called while live
 }
 
 // entry is a callback or a lean child to end.
@@ -146,6 +152,7 @@ func (c *Ctx) InitAt(parent context.Context, d, now time.Time) {
 			c.lean = p
 			c.leanID = p.addLocked(entry{child: c})
 			p.mu.Unlock()
+			p.follow()
 		} else {
 			err, cause := p.err, p.cause
 			p.mu.Unlock()
@@ -157,13 +164,10 @@ func (c *Ctx) InitAt(parent context.Context, d, now time.Time) {
 			c.end(err, context.Cause(parent), true)
 			return
 		}
+		// Followed (context.AfterFunc, a few allocations and an entry in
+		// the parent's children) only once something needs its end pushed:
+		// see follow. Err checks the parent meanwhile.
 		c.foreign = true
-		stop := context.AfterFunc(parent, c.parentEnded)
-		c.mu.Lock()
-		if !c.ended.Load() {
-			c.stopFrgn = stop
-		}
-		c.mu.Unlock()
 	}
 	if !d.IsZero() && !clockAt(now).Before(d) {
 		c.end(context.DeadlineExceeded, nil, false)
@@ -176,6 +180,37 @@ func clockAt(now time.Time) time.Time {
 		return time.Now()
 	}
 	return now
+}
+
+// follow makes a foreign parent's end end c, once: with context.AfterFunc,
+// whose goroutine ends c shortly after the parent. It is called by what
+// waits for c's end or must run at it (Done, AfterFunc, Register, a lean
+// child): until then nothing needs the end pushed, since Err checks the
+// parent itself, and a request whose handler never waits on its context
+// (most of a backend's) spares the AfterFunc. It is called without c.mu
+// held: context.AfterFunc may call a method of the parent's own that
+// runs f at once.
+func (c *Ctx) follow() {
+	if !c.foreign {
+		return
+	}
+	c.mu.Lock()
+	if c.following || c.ended.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.following = true
+	c.mu.Unlock()
+	stop := context.AfterFunc(c.parent, c.parentEnded)
+	c.mu.Lock()
+	if c.ended.Load() {
+		// end ran meanwhile and found no stop function to call.
+		c.mu.Unlock()
+		stop()
+		return
+	}
+	c.stopFrgn = stop
+	c.mu.Unlock()
 }
 
 // parentEnded ends c after its foreign parent.
@@ -252,6 +287,7 @@ func (c *Ctx) Done() <-chan struct{} {
 		c.armLocked()
 	}
 	c.mu.Unlock()
+	c.follow()
 	return d
 }
 
@@ -339,6 +375,7 @@ func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
 	c.waited = true
 	c.armLocked()
 	c.mu.Unlock()
+	c.follow()
 	return func() bool { return c.remove(id) }
 }
 
@@ -357,6 +394,7 @@ func (c *Ctx) Register(f func()) Registration {
 	}
 	id := c.addLocked(entry{f: f})
 	c.mu.Unlock()
+	c.follow()
 	return Registration{c: c, id: id}
 }
 

@@ -349,6 +349,122 @@ func TestForeignParent(t *testing.T) {
 	})
 }
 
+// countingParent is a cancellable context of package context's that counts
+// the calls of its AfterFunc method. It hides the context it wraps from
+// Value, so that context.AfterFunc calls that method rather than register
+// with the wrapped one directly.
+type countingParent struct {
+	context.Context
+	afterFuncs atomic.Int32
+}
+
+func (p *countingParent) Value(any) any { return nil }
+
+func (p *countingParent) AfterFunc(f func()) func() bool {
+	p.afterFuncs.Add(1)
+	return context.AfterFunc(p.Context, f)
+}
+
+// TestForeignParentFollowedOnceNeeded: a child of a foreign parent sets up
+// no AfterFunc until something waits on it or registers with it, sees the
+// parent's end through Err meanwhile, and follows it at most once.
+func TestForeignParentFollowedOnceNeeded(t *testing.T) {
+	newParent := func() (*countingParent, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		return &countingParent{Context: ctx}, cancel
+	}
+	t.Run("nothing waits", func(t *testing.T) {
+		p, cancel := newParent()
+		c := WithDeadline(p, time.Now().Add(time.Hour))
+		if n := p.afterFuncs.Load(); n != 0 {
+			t.Fatalf("%d AfterFuncs on the parent before anything waited", n)
+		}
+		if c.Err() != nil {
+			t.Fatal("live child reports an error")
+		}
+		cancel()
+		if c.Err() != context.Canceled || !isClosed(c.Done()) {
+			t.Fatalf("Err = %v after the parent's end", c.Err())
+		}
+		if n := p.afterFuncs.Load(); n != 0 {
+			t.Fatalf("%d AfterFuncs on the parent for a child that had ended", n)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		wait func(c *Ctx) <-chan struct{} // what waits, and a channel closed at c's end
+	}{
+		{"Done", func(c *Ctx) <-chan struct{} { return c.Done() }},
+		{"AfterFunc", func(c *Ctx) <-chan struct{} {
+			ran := make(chan struct{})
+			c.AfterFunc(func() { close(ran) })
+			return ran
+		}},
+		{"Register", func(c *Ctx) <-chan struct{} {
+			ran := make(chan struct{})
+			c.Register(func() { close(ran) })
+			return ran
+		}},
+		{"OnCancel", func(c *Ctx) <-chan struct{} {
+			ran := make(chan struct{})
+			OnCancel(c, func() { close(ran) })
+			return ran
+		}},
+		{"lean child", func(c *Ctx) <-chan struct{} { return WithCancel(c).Done() }},
+		{"package context's child", func(c *Ctx) <-chan struct{} {
+			ctx, cancel := context.WithCancel(c)
+			t.Cleanup(cancel)
+			return ctx.Done()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, cancel := newParent()
+			defer cancel()
+			c := WithCancel(p)
+			ended := tc.wait(c)
+			if n := p.afterFuncs.Load(); n != 1 {
+				t.Fatalf("%d AfterFuncs on the parent, want 1", n)
+			}
+			tc.wait(c)
+			c.Done()
+			if n := p.afterFuncs.Load(); n != 1 {
+				t.Fatalf("%d AfterFuncs on the parent after more waiters, want 1", n)
+			}
+			cancel()
+			waitClosed(t, ended, "the waiter")
+			if c.Err() != context.Canceled {
+				t.Fatalf("Err = %v", c.Err())
+			}
+		})
+	}
+	t.Run("ended child stops following", func(t *testing.T) {
+		p, cancel := newParent()
+		defer cancel()
+		c := WithCancel(p)
+		c.Done()
+		c.Cancel()
+		if c.stopFrgn != nil {
+			t.Fatal("the AfterFunc on the parent was kept")
+		}
+		if !context.AfterFunc(p, func() {})() {
+			t.Fatal("control: AfterFunc on the parent did not register")
+		}
+	})
+	t.Run("allocations", func(t *testing.T) {
+		p, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var c Ctx
+		allocs := testing.AllocsPerRun(100, func() {
+			c = Ctx{}
+			c.Init(p, time.Time{})
+			c.Cancel()
+		})
+		if allocs != 0 {
+			t.Fatalf("Init under a foreign parent, then Cancel: %v allocations, want 0", allocs)
+		}
+	})
+}
+
 func TestFrom(t *testing.T) {
 	c := WithCancel(context.Background())
 	defer c.Cancel()
