@@ -187,7 +187,7 @@ func clockAt(now time.Time) time.Time {
 // waits for c's end or must run at it (Done, AfterFunc, Register, a lean
 // child): until then nothing needs the end pushed, since Err checks the
 // parent itself, and a request whose handler never waits on its context
-// (most of a backend's) spares the AfterFunc. It is called without c.mu
+// spares the AfterFunc. It is called without c.mu
 // held: context.AfterFunc may call a method of the parent's own that
 // runs f at once.
 func (c *Ctx) follow() {
