@@ -163,6 +163,9 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 		want     verdict
 	}{
 		{busy, 6, admitted},
+		// About 600 ms expected: within the 1 s left, but more than half
+		// of it (queueShare), which a stall could eat.
+		{busy, 10, full},
 		{busy, 20, full},
 		{busy, 0, admitted},
 		{calm, 100, admitted},
