@@ -106,6 +106,15 @@ func splitRequests(input []byte) (skip string, cut cutAt) {
 			return "", cut
 		}
 		input = input[sr.n-sbr.Buffered():]
+		if req.Method == http.MethodPost {
+			// Both servers skip up to four line breaks after a POST
+			// (RFC 9112, section 2.2), before the next request.
+			n := 0
+			for n < 4 && n < len(input) && (input[n] == '\r' || input[n] == '\n') {
+				n++
+			}
+			input = input[n:]
+		}
 	}
 	return "", cut
 }
