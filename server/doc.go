@@ -42,7 +42,10 @@
 // it sets one; an answer that ends within 4 KiB gets a computed length;
 // longer ones are chunked on HTTP/1.1 and delimited by closing on HTTP/1.0;
 // HEAD, 1xx, 204 and 304 carry no body; a missing Content-Type is sniffed
-// with http.DetectContentType; trailers are sent when declared with the
+// with http.DetectContentType from the body's first 512 bytes, or from all
+// it wrote before it flushed or returned when that is less (small writes
+// are held for it even under a declared length, as net/http's buffer holds
+// them); trailers are sent when declared with the
 // "Trailer" field or named with http.TrailerPrefix; "100 Continue" is sent
 // on the first read of a body whose client expects it; a body the handler
 // left unread is discarded, up to 256 KiB, to keep the connection, or the

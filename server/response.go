@@ -204,6 +204,13 @@ func (w *response) Write(p []byte) (int, error) {
 			w.c.pend = append(w.c.pend, p...)
 			return n, nil
 		}
+		if w.declared >= 0 && w.sniffs() && len(w.c.pend)+len(p) < sniffLen {
+			// The framing is known, but not the type: held until sniffing
+			// has its 512 bytes, as net/http's buffer holds them, so
+			// that small writes are guessed from together.
+			w.c.pend = append(w.c.pend, p...)
+			return n, nil
+		}
 		// Held bytes and this write's first ones, up to what sniffing
 		// reads, go out together, so that a missing Content-Type is guessed
 		// from the body's start even when it came in small writes.
@@ -224,6 +231,12 @@ func (w *response) Write(p []byte) (int, error) {
 
 // sniffLen is how much of a body http.DetectContentType reads.
 const sniffLen = 512
+
+// sniffs reports whether the answer's Content-Type will be guessed from its
+// body's start (commit).
+func (w *response) sniffs() bool {
+	return !w.hasType && !w.hasEncoding && w.te == "" && bodyAllowedForStatus(w.status)
+}
 
 func (w *response) writeBody(p []byte) (int, error) {
 	bw := w.c.bw
@@ -333,7 +346,7 @@ func (w *response) commit(final bool, first []byte) {
 	if w.chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
-	if bodyAllowed && !w.hasType && !w.hasEncoding && !hasTE && len(sniff) > 0 {
+	if w.sniffs() && len(sniff) > 0 {
 		b = appendField(b, "Content-Type", http.DetectContentType(sniff))
 	}
 	if !w.hasDate {
