@@ -433,18 +433,28 @@ func appendProblemAnswer(b []byte, status int, detail string) []byte {
 	return append(b, body...)
 }
 
-// lingerClose half-closes the connection and reads what the client still
-// sends, for up to half a second, so that closing with unread bytes does not
-// reset the connection before the client read the answer.
+// lingerTime is how long a connection closed with the client still sending
+// waits before it closes (net/http's figure).
+const lingerTime = 500 * time.Millisecond
+
+// lingerClose half-closes the connection and, for half a second, reads what
+// the client still sends, so that closing with unread bytes does not reset
+// the connection before the client read the answer: a reset drops what the
+// kernel had not sent yet. It reads no more than maxPostHandlerRead; a
+// client that sends on past that is waited for all the same, without
+// reading, as net/http waits.
 func (c *conn) lingerClose() {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := c.rwc.(closeWriter); ok {
 		cw.CloseWrite()
 	}
-	c.rd.Set(time.Now().Add(500 * time.Millisecond))
+	end := time.Now().Add(lingerTime)
+	c.rd.Set(end)
 	c.rd.begin()
 	defer c.rd.end()
-	io.Copy(io.Discard, io.LimitReader(c.rwc, maxPostHandlerRead))
+	if n, _ := io.Copy(io.Discard, io.LimitReader(c.rwc, maxPostHandlerRead)); n == maxPostHandlerRead {
+		time.Sleep(time.Until(end))
+	}
 }
 
 // serveOne runs the handler for one request and finishes its answer. It

@@ -377,11 +377,19 @@ func (w *response) finish() {
 	if !w.head && bodyAllowedForStatus(w.status) && w.declared >= 0 && w.written != w.declared {
 		w.closeAfter = true // the client counts bytes that never came
 	}
-	if w.body != nil && !w.closeAfter {
+	switch {
+	case w.body == nil:
+	case !w.closeAfter:
 		if ok, _ := w.body.discard(); !ok {
 			w.closeAfter = true
 			w.c.linger = true
 		}
+	case !w.body.done():
+		// Closing anyway (an answer delimited by the close, say), with
+		// the client perhaps still sending the body: closing on unread
+		// bytes would reset the connection, and the reset can drop the
+		// answer's end before the client read it (found by FuzzAnswer).
+		w.c.linger = true
 	}
 	w.c.bw.Flush()
 }

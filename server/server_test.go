@@ -535,6 +535,89 @@ func TestSniffAcrossWrites(t *testing.T) {
 	}
 }
 
+// TestSniffAcrossWritesDeclaredLength proves that a missing Content-Type is
+// sniffed from the body's start even when the handler declared its length
+// and wrote the start in small pieces, as net/http, whose buffer holds them:
+// "00000000" alone is text, and the binary byte of the next write makes the
+// body octets (found by FuzzAnswer).
+func TestSniffAcrossWritesDeclaredLength(t *testing.T) {
+	ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "9")
+		io.WriteString(w, "00000000")
+		io.WriteString(w, "\b")
+	}))
+	rc := dialRaw(t, ts.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := rc.read("GET")
+	r.checkOK(t, "00000000\b")
+	if got := r.header["Content-Type"]; !equalStrings(got, []string{"application/octet-stream"}) {
+		t.Errorf("Content-Type %q, want application/octet-stream", got)
+	}
+}
+
+// TestUnreadBodyKeepsAnswer proves that a connection closed after an answer
+// whose request body the handler left unread lingers long enough for a
+// client that reads slowly to get the whole answer. Closing with the
+// client's bytes unread makes the kernel reset the connection and drop what
+// it had not sent yet. Both cases were found by FuzzAnswer: a body too large
+// to discard, after which the server closed as soon as it had read 256 KiB
+// more of it; and an answer that closes the connection anyway (here the
+// handler's "Connection: close"), after which it closed without reading
+// the body at all. net/http waits half a second; so does the server.
+func TestUnreadBodyKeepsAnswer(t *testing.T) {
+	const answer = 4 << 20
+	for _, tc := range []struct {
+		name  string
+		body  int
+		close bool
+	}{
+		{"too large to discard", 4 << 20, false},
+		{"answer closes", 128 << 10, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.close {
+					w.Header().Set("Connection", "close")
+				}
+				w.Header().Set("Content-Length", strconv.Itoa(answer))
+				w.Write(make([]byte, answer))
+			}))
+			rc := dialRaw(t, ts.addr)
+			// A receive buffer of a fixed size (the kernel's tuning
+			// grows it) keeps much of the answer in the server's socket
+			// until the client reads it; not below the loopback's
+			// segment size, or the client's window updates wait for
+			// the sender's probes.
+			if err := rc.c.SetReadBuffer(256 << 10); err != nil {
+				t.Fatal(err)
+			}
+			rc.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(tc.body) + "\r\n\r\n")
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := rc.c.Write(make([]byte, tc.body))
+				wrote <- err
+			}()
+			r := rc.readHead()
+			if !hasToken(r.header, "Connection", "close") {
+				t.Fatalf("no Connection: close: %q", r.lines)
+			}
+			// A slow reader: 64 reads of 64 KiB, a millisecond apart,
+			// well within the half second.
+			got, buf := 0, make([]byte, 64<<10)
+			for got < answer {
+				n, err := io.ReadFull(rc.br, buf[:min(len(buf), answer-got)])
+				got += n
+				if err != nil {
+					t.Fatalf("read %d of the answer's %d bytes: %v", got, answer, err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			rc.c.Close()
+			<-wrote
+		})
+	}
+}
+
 // TestResponseFraming proves how an HTTP/1.1 answer is framed: a body that
 // ends within the server's 4096-byte hold gets a Content-Length, a longer
 // one without a declared length is chunked, a declared length is kept, and
