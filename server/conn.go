@@ -433,28 +433,28 @@ func appendProblemAnswer(b []byte, status int, detail string) []byte {
 	return append(b, body...)
 }
 
-// lingerTime is how long a connection closed with the client still sending
-// waits before it closes (net/http's figure).
+// lingerTime is how long a connection closed with the client perhaps still
+// sending lingers before it closes (net/http's figure).
 const lingerTime = 500 * time.Millisecond
 
-// lingerClose half-closes the connection and, for half a second, reads what
-// the client still sends, so that closing with unread bytes does not reset
-// the connection before the client read the answer: a reset drops what the
-// kernel had not sent yet. It reads no more than maxPostHandlerRead; a
-// client that sends on past that is waited for all the same, without
-// reading, as net/http waits.
+// lingerClose half-closes the connection and, for up to lingerTime, reads
+// and drops what the client still sends, until the client ends its side.
+// Closing a socket with bytes unread resets the connection, and the reset
+// drops the part of the answer the kernel has not sent yet: drained, the
+// close is an orderly one, after which the kernel still delivers the answer
+// to a client that reads it slowly. (net/http reads nothing and waits out
+// the half second: a client still sending then is reset, and one that had
+// not read the answer's end by then loses it.) A client still sending at
+// the end of the half second is reset all the same.
 func (c *conn) lingerClose() {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := c.rwc.(closeWriter); ok {
 		cw.CloseWrite()
 	}
-	end := time.Now().Add(lingerTime)
-	c.rd.Set(end)
+	c.rd.Set(time.Now().Add(lingerTime))
 	c.rd.begin()
 	defer c.rd.end()
-	if n, _ := io.Copy(io.Discard, io.LimitReader(c.rwc, maxPostHandlerRead)); n == maxPostHandlerRead {
-		time.Sleep(time.Until(end))
-	}
+	io.Copy(io.Discard, c.rwc)
 }
 
 // serveOne runs the handler for one request and finishes its answer. It

@@ -47,6 +47,7 @@ routes:
   - {name: pool-up, method: "*", path: /pool-up/*, service: pool, budget: {timeout: 30s, max: 30s}}
   - {name: pool-get, method: GET, path: /pool-get/*, service: pool, budget: {timeout: 3s, max: 3s}}
   - {name: big, method: GET, path: /big/*, service: big, budget: {timeout: 2s, max: 2s}}
+  - {name: big-up, method: POST, path: /big-up/*, service: big}
   - {name: zip, method: "*", path: /zip/*, service: echo, compress: {min_size: -1, algorithms: [gzip]}}
 `
 
