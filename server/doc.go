@@ -49,10 +49,10 @@
 // "Trailer" field or named with http.TrailerPrefix; "100 Continue" is sent
 // on the first read of a body whose client expects it; a body the handler
 // left unread is discarded, up to 256 KiB, to keep the connection, or the
-// connection is closed, after up to half a second's linger, as net/http
-// closes it, so that the client still sending does not get a reset that
-// destroys the end of its answer (also when the answer closes the
-// connection anyway). A handler that panics (http.ErrAbortHandler
+// connection is closed once what the client still sends was drained (for
+// up to half a second, net/http's linger), so that the close does not reset
+// the connection and destroy the end of the answer (also when the answer
+// closes the connection anyway). A handler that panics (http.ErrAbortHandler
 // included) ends its connection without the rest of its answer: no
 // terminating chunk, no length computed from what it had written. The
 // ResponseWriter implements http.Flusher, http.Hijacker (whose reader holds
