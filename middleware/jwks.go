@@ -178,7 +178,8 @@ func (k *JWKS) URL() string { return k.s.URL }
 
 // Observe sets the function told of every fetch's result (one of the JWKS
 // result constants) and its error, if any: the gateway logs and counts
-// them. It may be called at any time; nil stops it.
+// them. It is told once the fetch is over (a token may start the next) and
+// before Refresh returns it. It may be called at any time; nil stops it.
 func (k *JWKS) Observe(fn func(result string, err error)) {
 	if fn == nil {
 		k.observe.Store(nil)
@@ -296,10 +297,17 @@ func (k *JWKS) launch(now time.Time) *jwksCall {
 	k.call, k.lastStart = c, now
 	k.started.Store(now.UnixNano())
 	go func() {
-		c.err = k.fetch()
+		result, err := k.get()
 		k.mu.Lock()
 		k.call = nil
 		k.mu.Unlock()
+		// Reported once the fetch is no longer in flight, so that the
+		// observer never hears of a fetch a token could still join, and
+		// before its waiters wake, so that they find it reported.
+		if fn := k.observe.Load(); fn != nil {
+			(*fn)(result, err)
+		}
+		c.err = err
 		close(c.done)
 	}()
 	return c
@@ -315,15 +323,8 @@ func (k *JWKS) wait(ctx context.Context, c *jwksCall) error {
 	}
 }
 
-// fetch gets the document, and keeps its key set when it is a good one.
-func (k *JWKS) fetch() error {
-	result, err := k.get()
-	if fn := k.observe.Load(); fn != nil {
-		(*fn)(result, err)
-	}
-	return err
-}
-
+// get fetches the document, keeps its key set when it is a good one, and
+// says how the fetch ended (JWKSLoaded and the other results).
 func (k *JWKS) get() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), k.s.Timeout)
 	defer cancel()
