@@ -393,6 +393,9 @@ func Parse(file string, data []byte) (*Config, error) {
 // are taken from dir instead of the directory of name. An empty dir is
 // Parse's rule.
 func ParseIn(file, dir string, data []byte) (*Config, error) {
+	if err := checkShape(file, data); err != nil {
+		return nil, err
+	}
 	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey()) // the decoder names duplicates itself
 	if err != nil {
 		return nil, syntaxError(file, err)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -285,8 +286,10 @@ func (d *decoder) scalar(n ast.Node, v reflect.Value, path string) error {
 		}
 		v.SetInt(i)
 	case reflect.Float64:
+		// strconv also reads nan and inf, which no field means and
+		// which slip through range checks (NaN compares false).
 		f, err := strconv.ParseFloat(val, 64)
-		if err != nil {
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return d.errorf(n, path, "expected a number, got %q", val)
 		}
 		v.SetFloat(f)

@@ -197,3 +197,61 @@ routes:
 		t.Fatal("an unknown alias was accepted")
 	}
 }
+
+// TestParseRefusesNonFiniteNumbers: strconv reads nan and inf, which no
+// number field means and which range checks let through (NaN compares
+// false), so that ratio: nan loaded as a retry budget of NaN. Found by
+// FuzzLoad.
+func TestParseRefusesNonFiniteNumbers(t *testing.T) {
+	for _, tt := range []struct{ yaml, path string }{
+		{"upstream:\n  retry_budget: {ratio: nan}\n", "upstream.retry_budget.ratio"},
+		{"upstream:\n  breaker: {failure_ratio: NaN}\n", "upstream.breaker.failure_ratio"},
+		{"upstream:\n  concurrency_limit: {tolerance: inf}\n", "upstream.concurrency_limit.tolerance"},
+		{"upstream:\n  retry_budget: {floor: +Infinity}\n", "upstream.retry_budget.floor"},
+		{"upstream:\n  retry_budget: {ratio: -inf}\n", "upstream.retry_budget.ratio"},
+	} {
+		_, err := config.Parse("gw.yaml", []byte(tt.yaml))
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Line != 2 || ce.Path != tt.path || !strings.Contains(ce.Msg, "expected a number") {
+			t.Errorf("Parse(%q) = %v, want an error at gw.yaml:2 %s: expected a number", tt.yaml, err, tt.path)
+		}
+	}
+}
+
+// TestParseBoundsTheShape: the parser takes time quadratic in the nesting
+// depth and in the entries of one block mapping, so that a file of some
+// 200 kB of brackets held it for more than a minute. Such files are refused,
+// at the token beyond the bound, before they are parsed; a mapping of
+// 5000 entries still loads.
+func TestParseBoundsTheShape(t *testing.T) {
+	keys := func(n int) string {
+		var b strings.Builder
+		b.WriteString("services:\n  s:\n    require:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "      k%d: v\n", i)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name, yaml string
+		line, col  int
+		msg        string
+	}{
+		{"flow", "upstream: " + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + "\n", 1, 1011, "nested more than 1000 levels"},
+		{"flow mappings", "upstream: " + strings.Repeat("{a: ", 1001) + "x" + strings.Repeat("}", 1001) + "\n", 1, 4011, "nested more than 1000 levels"},
+		{"compact sequences", "routes:\n" + strings.Repeat("- ", 1001) + "x\n", 2, 2001, "nested more than 1000 levels"},
+		{"wide mapping", keys(5001), 5004, 7, "a mapping of more than 5000 entries"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("gw.yaml", []byte(tt.yaml))
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Line != tt.line || ce.Column != tt.col || !strings.Contains(ce.Msg, tt.msg) {
+				t.Errorf("Parse = %v, want gw.yaml:%d:%d: …%s…", err, tt.line, tt.col, tt.msg)
+			}
+		})
+	}
+	if _, err := config.Parse("gw.yaml", []byte(keys(5000))); err != nil {
+		t.Errorf("a mapping of 5000 entries: %v", err)
+	}
+}
