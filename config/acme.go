@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -9,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/tlscert"
 )
 
 // ACME asks a TLS listener to obtain and renew its certificates itself,
@@ -132,7 +133,7 @@ func (c *Config) checkACME(path string, a *ACME) error {
 	}
 	if a.CARoots != "" {
 		a.CARoots = c.resolve(a.CARoots)
-		data, err := os.ReadFile(a.CARoots)
+		data, err := tlscert.ReadFile(a.CARoots, tlscert.MaxFileBytes)
 		if err != nil {
 			return c.errorAt(path+".ca_roots", "%v", err)
 		}
@@ -210,7 +211,7 @@ func (c *Config) checkACMEListeners() error {
 // leaf returns the parsed certificate of a pair checkPair has loaded, or
 // nil.
 func (c *Config) leaf(certFile, keyFile string) *x509.Certificate {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := tlscert.LoadPair(tlscert.Pair{CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		return nil
 	}

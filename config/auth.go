@@ -3,13 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/tlscert"
 	"github.com/sluicehq/sluice/middleware"
 )
 
@@ -157,23 +157,14 @@ func (c *Config) loadKey(k JWTKey, path string) (any, error) {
 	return nil, c.errorAt(path+".public_key_file", "%v", err)
 }
 
-// readKeyFile reads a key file, at most 64 KiB; a relative name is taken
-// from the configuration file's directory.
+// maxKeyFileBytes bounds a JWT key file: a PEM public key or an HMAC
+// secret is at most a few kilobytes.
+const maxKeyFileBytes = 64 << 10
+
+// readKeyFile reads a key file, at most maxKeyFileBytes, and no special
+// file; a relative name is taken from the configuration file's directory.
 func (c *Config) readKeyFile(name string) ([]byte, error) {
-	name = c.resolve(name)
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > 64<<10 {
-		return nil, fmt.Errorf("%s: larger than 64 KiB", name)
-	}
-	return data, nil
+	return tlscert.ReadFile(c.resolve(name), maxKeyFileBytes)
 }
 
 // ClaimHeaders returns the names of every request header some auth.jwt

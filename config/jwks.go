@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/tlscert"
 	"github.com/sluicehq/sluice/middleware"
 )
 
@@ -36,7 +37,7 @@ func (c *Config) buildJWKS(p JWTProvider, provider string) (*middleware.JWKS, er
 	s := middleware.JWKSSettings{URL: j.URL, Algorithms: p.Algorithms, RefreshInterval: j.RefreshInterval,
 		MinRefreshInterval: j.MinRefreshInterval, Timeout: j.Timeout}
 	if j.CAFile != "" {
-		pem, err := c.readKeyFile(j.CAFile)
+		pem, err := tlscert.ReadFile(c.resolve(j.CAFile), tlscert.MaxFileBytes)
 		if err != nil {
 			return nil, c.errorAt(path+".ca_file", "%v", err)
 		}

@@ -186,7 +186,7 @@ func (c *Config) checkTLS(path string, t *TLS) error {
 	}
 	if t.ClientCAFile != "" {
 		t.ClientCAFile = c.resolve(t.ClientCAFile)
-		data, err := os.ReadFile(t.ClientCAFile)
+		data, err := tlscert.ReadFile(t.ClientCAFile, tlscert.MaxFileBytes)
 		if err != nil {
 			return c.errorAt(path+".client_ca_file", "%v", err)
 		}
@@ -218,7 +218,7 @@ func (c *Config) checkPair(path, certFile, keyFile string) error {
 	if _, err := os.Stat(keyFile); err != nil {
 		return c.errorAt(path+".key_file", "%v", err)
 	}
-	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+	if _, err := tlscert.LoadPair(tlscert.Pair{CertFile: certFile, KeyFile: keyFile}); err != nil {
 		return c.errorAt(path+".cert_file", "certificate %s with key %s: %v", certFile, keyFile, err)
 	}
 	return nil

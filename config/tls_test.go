@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
@@ -118,6 +120,55 @@ func TestTLSListenerErrorsPointAtTheField(t *testing.T) {
 			}
 			if ce.Line != tt.line || ce.Column != tt.col || ce.Path != tt.path || !strings.Contains(ce.Msg, tt.msg) {
 				t.Errorf("got %v\nwant gw.yaml:%d:%d: %s: ...%s...", err, tt.line, tt.col, tt.path, tt.msg)
+			}
+		})
+	}
+}
+
+// TestSpecialFilesRefused: a certificate, key or CA bundle named by the
+// operator that is a named pipe or a device is refused at its field. Read
+// as a file, a pipe with no writer held the load (and every reload) forever
+// and /dev/zero filled memory.
+func TestSpecialFilesRefused(t *testing.T) {
+	dir := tlsDir(t)
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.pem"), 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero.pem")); err != nil {
+		t.Fatal(err)
+	}
+	const l = "listeners:\n  - address: 127.0.0.1:0\n"
+	tests := []struct {
+		name, yaml, path string
+	}{
+		{"CA bundle a pipe", l + "    tls: {cert_file: site.crt, key_file: site.key, client_ca_file: pipe.pem}\n", "listeners[0].tls.client_ca_file"},
+		{"CA bundle a device", l + "    tls: {cert_file: site.crt, key_file: site.key, client_ca_file: zero.pem}\n", "listeners[0].tls.client_ca_file"},
+		{"certificate a pipe", l + "    tls: {cert_file: pipe.pem, key_file: site.key}\n", "listeners[0].tls.cert_file"},
+		{"key a device", l + "    tls: {cert_file: site.crt, key_file: zero.pem}\n", "listeners[0].tls.cert_file"},
+		{"ACME roots a pipe", l + "    tls: {acme: {domains: [a.example], ca_roots: pipe.pem}}\n", "listeners[0].tls.acme.ca_roots"},
+		{"JWT key a pipe", "auth:\n  jwt:\n    users:\n      algorithms: [ES256]\n      keys: [{public_key_file: pipe.pem}]\n", "auth.jwt.users.keys[0].public_key_file"},
+		{"JWKS CA a device", "auth:\n  jwt:\n    users:\n      algorithms: [ES256]\n      jwks: {url: \"https://a.example/jwks\", ca_file: zero.pem}\n", "auth.jwt.users.jwks.ca_file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "gw.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := config.Load(path)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the load has not returned after 10 s")
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Path != tt.path || !strings.Contains(ce.Msg, "not a regular file") {
+				t.Errorf("got %v, want an error at %s: not a regular file", err, tt.path)
 			}
 		})
 	}

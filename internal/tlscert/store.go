@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +25,7 @@ func Load(pairs []Pair) ([]*tls.Certificate, error) {
 	}
 	certs := make([]*tls.Certificate, len(pairs))
 	for i, p := range pairs {
-		c, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+		c, err := LoadPair(p)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s with key %s: %w", p.CertFile, p.KeyFile, err)
 		}
@@ -130,7 +129,7 @@ func (s *Store) stat() string {
 	h := sha256.New()
 	for _, p := range s.pairs {
 		for _, name := range []string{p.CertFile, p.KeyFile} {
-			data, err := os.ReadFile(name)
+			data, err := ReadFile(name, MaxFileBytes)
 			if err != nil {
 				fmt.Fprintf(h, "%s: unreadable\n", name)
 				continue
