@@ -103,12 +103,17 @@ func parseCodingElement(e string) (name string, q int, ok bool) {
 		} else {
 			p, e = trimOWS(e), ""
 		}
-		if len(p) >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' {
-			v, good := parseQ(p[2:])
-			if !good {
-				return name, 0, false
+		if len(p) >= 2 && (p[0] == 'q' || p[0] == 'Q') {
+			if rest := trimOWS(p[1:]); len(rest) > 0 && rest[0] == '=' {
+				// The weight. OWS before "=" makes it malformed (RFC 9110
+				// §5.6.6), not another parameter: "gzip;q =0" refuses
+				// gzip, and taken at full weight it chose gzip.
+				v, good := parseQ(rest[1:])
+				if !good || len(rest) != len(p)-1 {
+					return name, 0, false
+				}
+				q = v
 			}
-			q = v
 		}
 		if e == "" {
 			return name, q, true

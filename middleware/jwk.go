@@ -16,8 +16,8 @@ import (
 // A JWK Set (RFC 7517) carries the public keys an issuer signs tokens with.
 // Only what verification needs is read, and a key is taken only when it is
 // plainly meant for it: "use" absent or "sig", "key_ops" absent or holding
-// "verify", a key type and curve the verifier knows (RSA of MinRSABits or
-// more, EC P-256/P-384/P-521, OKP Ed25519), and an "alg", when present,
+// "verify", a key type and curve the verifier knows (RSA of MinRSABits to
+// MaxRSABits, EC P-256/P-384/P-521, OKP Ed25519), and an "alg", when present,
 // that the key's type can verify (the key is then held to that algorithm).
 // Symmetric keys ("kty": "oct") are never taken: a secret published at a URL
 // would let anyone who can read it sign tokens, and an HMAC key in a JWKS is
@@ -120,9 +120,14 @@ func (k *jwk) rsa() (*rsa.PublicKey, error) {
 	if err != nil || len(e) == 0 || len(e) > 4 {
 		return nil, errors.New("bad e")
 	}
+	// crypto/rsa refuses an even modulus and an exponent above 2³¹-1 at
+	// every verification: such a key is malformed, not one to keep.
 	exp := int(new(big.Int).SetBytes(e).Int64())
-	if exp < 3 || exp%2 == 0 {
+	if exp < 3 || exp%2 == 0 || exp > 1<<31-1 {
 		return nil, errors.New("bad e")
+	}
+	if n[len(n)-1]%2 == 0 {
+		return nil, errors.New("bad n: even")
 	}
 	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
 }

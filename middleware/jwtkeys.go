@@ -11,10 +11,16 @@ import (
 	"fmt"
 )
 
-// Minimum key sizes NewJWTVerifier accepts.
+// Key sizes NewJWTVerifier accepts.
 const (
 	MinHMACSecretBytes = 32   // RFC 7518 §3.2: at least the hash's size; 32 for HS256
 	MinRSABits         = 2048 // RFC 7518 §3.3
+	// MaxRSABits bounds what one signature check can cost: crypto/rsa has
+	// no bound, and its time grows as the square of the modulus, so that a
+	// JWKS endpoint publishing a key of a million bits (well within its
+	// 1 MiB document) would make each token of its kid cost 16 s of CPU.
+	// At 8192 bits a check costs about a millisecond.
+	MaxRSABits = 8192
 )
 
 // JWTAlgorithms lists the signature algorithms a JWTVerifier can be allowed
@@ -71,6 +77,9 @@ func keyAlgorithms(key any) ([]string, error) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < MinRSABits {
 			return nil, fmt.Errorf("RSA key of %d bits: it needs at least %d", k.N.BitLen(), MinRSABits)
+		}
+		if k.N.BitLen() > MaxRSABits {
+			return nil, fmt.Errorf("RSA key of %d bits: at most %d are taken", k.N.BitLen(), MaxRSABits)
 		}
 		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, nil
 	case *ecdsa.PublicKey:

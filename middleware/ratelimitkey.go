@@ -82,8 +82,12 @@ func appendKey(dst []byte, kind byte, v string) []byte {
 }
 
 // appendIP appends the key of address a: IPv6 addresses by their /64, which
-// one client usually holds whole.
+// one client usually holds whole. No address (a peer's that cannot be read)
+// has a key of its own: As16 of the zero Addr is that of "::".
 func appendIP(dst []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(dst, keyIP)
+	}
 	if a.Is6() {
 		if p, err := a.Prefix(64); err == nil {
 			a = p.Addr()

@@ -61,6 +61,8 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/auth.md", fmt.Sprintf("`refresh_interval` (default %s)", prose(middleware.DefaultJWKSRefreshInterval))},
 		{"docs/auth.md", fmt.Sprintf("(at most `timeout`, default %s)", prose(middleware.DefaultJWKSTimeout))},
 		{"docs/auth.md", fmt.Sprintf("`min_refresh_interval` (default %s)", prose(middleware.DefaultJWKSMinRefreshInterval))},
+		{"docs/auth.md", fmt.Sprintf("keys (RSA of %d to %d bits, ECDSA", middleware.MinRSABits, middleware.MaxRSABits)},
+		{"docs/auth.md", fmt.Sprintf("listed keys (RSA of %d to %d bits, EC", middleware.MinRSABits, middleware.MaxRSABits)},
 
 		{"docs/consul.md", fmt.Sprintf("`WithDropGrace` (default %s, `registry.DefaultDropGrace`)", prose(registry.DefaultDropGrace))},
 
