@@ -37,12 +37,20 @@ func (g *gateway) watchConfig(ctx context.Context) <-chan loaded {
 	applied, _ := g.status.current()
 	since := loaded{hash: applied, index: g.status.appliedIndex()}
 	out := make(chan loaded)
+	started, ended := make(chan struct{}), make(chan struct{})
 	go func() {
-		if err := g.src.watch(ctx, since, g.cfg.Watch.Debounce, out, g.watchError); err != nil {
+		defer close(ended)
+		if err := g.src.watch(ctx, since, g.cfg.Watch.Debounce, out, g.watchError, func() { close(started) }); err != nil {
 			g.status.setWatch("off")
 			g.logger.Error("not watching the configuration; SIGHUP reloads it", slog.String("error", err.Error()))
 		}
 	}()
+	// The gateway says it is ready once the watch is: a change written
+	// right after that is seen.
+	select {
+	case <-started:
+	case <-ended:
+	}
 	return out
 }
 

@@ -53,8 +53,11 @@ type configSource struct {
 	// load reads and parses the configuration now (on start and SIGHUP).
 	load func(ctx context.Context) loaded
 	// watch, when not nil, runs until ctx ends, sending on out each version
-	// that may differ from since. Each send gives up when ctx ends.
-	watch func(ctx context.Context, since loaded, debounce time.Duration, out chan<- loaded, onError func(error)) error
+	// that may differ from since, a change made before it was called
+	// included. It calls started once it sees every later change (and
+	// returns an error without calling it if it cannot watch). Each send
+	// gives up when ctx ends.
+	watch func(ctx context.Context, since loaded, debounce time.Duration, out chan<- loaded, onError func(error), started func()) error
 }
 
 // newConfigSource reads the -config flag: empty for the embedded default,
@@ -83,18 +86,23 @@ func fileSource(path string) *configSource {
 	}
 	return &configSource{kind: sourceFile, name: path,
 		load: func(context.Context) loaded { return read() },
-		watch: func(ctx context.Context, since loaded, debounce time.Duration, out chan<- loaded, onError func(error)) error {
+		watch: func(ctx context.Context, since loaded, debounce time.Duration, out chan<- loaded, onError func(error), started func()) error {
 			fw, err := source.WatchFile(path, debounce, source.WithFileErrorHandler(onError))
 			if err != nil {
 				return err
 			}
 			defer fw.Close()
+			started()
 			last := since.hash
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-fw.Changes():
+			// The file is read once at once: a change written after since
+			// was read and before the watch began made no event.
+			for first := true; ; first = false {
+				if !first {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-fw.Changes():
+					}
 				}
 				l := read()
 				if l.err == nil || l.hash != "" {
@@ -158,7 +166,10 @@ func consulSource(value string) (*configSource, error) {
 	}
 	return &configSource{kind: sourceConsul, name: name,
 		load: func(ctx context.Context) loaded { return parse(watcher().Get(ctx)) },
-		watch: func(ctx context.Context, since loaded, _ time.Duration, out chan<- loaded, onError func(error)) error {
+		watch: func(ctx context.Context, since loaded, _ time.Duration, out chan<- loaded, onError func(error), started func()) error {
+			// A blocking query from since's index sees every change made
+			// after it, whenever it is first asked.
+			started()
 			watcher(source.WithKVErrorHandler(onError)).Run(ctx, since.index, func(t source.Text, err error) {
 				select {
 				case out <- parse(t, err):

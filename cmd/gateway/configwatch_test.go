@@ -218,3 +218,57 @@ func TestAVersionIsAppliedOrReportedOnce(t *testing.T) {
 		t.Errorf("a read error counted %v times as error, want once", n)
 	}
 }
+
+// TestFileWatchSeesAChangeBeforeIt: a version written after the one the
+// gateway loaded and before its watch began made no event; the watch reads
+// the file once when it begins, and sends it. An unchanged file sends
+// nothing. (The gateway loads the file, then starts watching it: a change
+// in between waited for the next one.)
+func TestFileWatchSeesAChangeBeforeIt(t *testing.T) {
+	backend := echoBackend(t)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeFile(t, path, configText(backend, "  - {path: /v1, service: svc}\n"))
+	v2 := configText(backend, "  - {path: /v2, service: svc}\n")
+	v3 := configText(backend, "  - {path: /v3, service: svc}\n")
+	src := fileSource(path)
+	// watch starts watching from since and returns once the watch began.
+	watch := func(since loaded) <-chan loaded {
+		ctx, cancel := context.WithCancel(context.Background())
+		out, started, ended := make(chan loaded, 1), make(chan struct{}), make(chan struct{})
+		t.Cleanup(func() { cancel(); <-ended })
+		go func() {
+			defer close(ended)
+			if err := src.watch(ctx, since, time.Millisecond, out, func(error) {}, func() { close(started) }); err != nil {
+				t.Error(err)
+			}
+		}()
+		select {
+		case <-started:
+		case <-ended:
+			t.FailNow()
+		}
+		return out
+	}
+	next := func(out <-chan loaded, want string) {
+		t.Helper()
+		select {
+		case got := <-out:
+			if got.err != nil || got.hash != source.Hash([]byte(want)) {
+				t.Errorf("sent %v (hash %s), want the hash of %q", got.err, got.hash, want)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("nothing sent in %v", waitLimit)
+		}
+	}
+
+	// Unchanged when the watch begins: the first version sent is the next.
+	l := src.load(context.Background())
+	out := watch(l)
+	replaceFile(t, path, v2) // renamed over it: no empty file to read between two writes
+	next(out, v2)
+
+	// Changed between the load and the watch: sent at once.
+	l = src.load(context.Background())
+	replaceFile(t, path, v3)
+	next(watch(l), v3)
+}
