@@ -16,7 +16,8 @@ type gatewayProc struct {
 	cmd       *exec.Cmd
 	mu        sync.Mutex
 	logs      []string
-	listening chan string // the address of each "listening" line, in order
+	listening chan string   // the address of each "listening" line, in order
+	ready     chan struct{} // closed at the "gateway ready" line
 	done      chan struct{}
 }
 
@@ -25,8 +26,10 @@ type gatewayProc struct {
 // (route listeners, then admin).
 func startGateway(t *testing.T, configFile string, listeners int) (*gatewayProc, []string) {
 	t.Helper()
-	g := &gatewayProc{listening: make(chan string, 8), done: make(chan struct{})}
-	g.cmd = exec.Command(gatewayBin, "-config", configFile, "-access-log=false")
+	g := &gatewayProc{listening: make(chan string, 8), ready: make(chan struct{}), done: make(chan struct{})}
+	// -pprof: the goroutines of a gateway that keeps some after the suite
+	// are its failure's report (checkReleased).
+	g.cmd = exec.Command(gatewayBin, "-config", configFile, "-access-log=false", "-pprof")
 	out, err := g.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +67,15 @@ func startGateway(t *testing.T, configFile string, listeners int) (*gatewayProc,
 			t.Fatal("the gateway did not start listening")
 		}
 	}
+	// Ready, its configuration watch has begun: what the gateway holds
+	// from then on is what it holds idle (checkReleased).
+	select {
+	case <-g.ready:
+	case <-g.done:
+		t.Fatal("the gateway exited before it was ready")
+	case <-deadline:
+		t.Fatal("the gateway did not say it was ready")
+	}
 	return g, addrs
 }
 
@@ -80,8 +92,13 @@ func (g *gatewayProc) read(r io.Reader) {
 			Msg     string `json:"msg"`
 			Address string `json:"address"`
 		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
-			g.listening <- l.Address
+		if json.Unmarshal([]byte(line), &l) == nil {
+			switch l.Msg {
+			case "listening":
+				g.listening <- l.Address
+			case "gateway ready":
+				close(g.ready)
+			}
 		}
 	}
 	_ = g.cmd.Wait()

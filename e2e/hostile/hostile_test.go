@@ -29,7 +29,8 @@ func families() []hcase {
 // The servers run side by side, and within a server the cases run
 // concurrently (in goroutines, not t.Parallel, so that -parallel does not
 // serialise cases that spend their time waiting for a timeout), except
-// those marked alone, which run first, one at a time.
+// those marked alone, which run first, one at a time. Then the gateway must
+// give back every goroutine, file and request the cases made it hold.
 func TestHostile(t *testing.T) {
 	cases := families()
 	var wg sync.WaitGroup
@@ -37,6 +38,7 @@ func TestHostile(t *testing.T) {
 		wg.Go(func() {
 			t.Run(srv.name, func(t *testing.T) {
 				s := newStack(t, srv.name, srv.config)
+				before := held(t, s)
 				for _, c := range cases {
 					if c.alone {
 						runCase(t, s, c)
@@ -49,6 +51,7 @@ func TestHostile(t *testing.T) {
 					}
 				}
 				cw.Wait()
+				checkReleased(t, s, before)
 			})
 		})
 	}
