@@ -104,15 +104,18 @@ func parseCodingElement(e string) (name string, q int, ok bool) {
 			p, e = trimOWS(e), ""
 		}
 		if len(p) >= 2 && (p[0] == 'q' || p[0] == 'Q') {
-			if rest := trimOWS(p[1:]); len(rest) > 0 && rest[0] == '=' {
-				// The weight. OWS before "=" makes it malformed (RFC 9110
-				// §5.6.6), not another parameter: "gzip;q =0" refuses
-				// gzip, and taken at full weight it chose gzip.
-				v, good := parseQ(rest[1:])
-				if !good || len(rest) != len(p)-1 {
+			switch rest := trimOWS(p[1:]); {
+			case p[1] == '=': // the weight
+				v, good := parseQ(p[2:])
+				if !good {
 					return name, 0, false
 				}
 				q = v
+			case len(rest) > 0 && rest[0] == '=':
+				// OWS before "=" makes the weight malformed (RFC 9110
+				// §5.6.6), not another parameter: "gzip;q =0" refuses
+				// gzip, and taken at full weight it chose gzip.
+				return name, 0, false
 			}
 		}
 		if e == "" {
