@@ -26,14 +26,17 @@ func IdentityFrom(ctx context.Context) (*Identity, bool) {
 // good, and no key is known to check it). onFailure, when not nil, is called with the AuthError's reason.
 //
 // Before anything else it removes every header the verifier forwards claims
-// into, so that a client cannot supply them; after verification it sets
-// them from the token, removes Authorization unless ForwardToken is set,
-// and puts the Identity in the request's context (IdentityFrom).
+// into, so that a client cannot supply them, and the client's Connection
+// options naming them, so that a client cannot have the gateway drop them
+// either; after verification it sets them from the token, removes
+// Authorization unless ForwardToken is set, and puts the Identity in the
+// request's context (IdentityFrom).
 func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Handler) http.Handler {
 	forwarded := v.ForwardedHeaders()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			stripHeaders(r.Header, forwarded)
+			unnameConnection(r.Header, forwarded)
 			id, err := v.verifyRequest(r.Context(), r.Header)
 			if err != nil {
 				if onFailure != nil {
@@ -109,6 +112,53 @@ func stripHeaders(h http.Header, names []string) {
 			}
 		}
 	}
+}
+
+// unnameConnection removes from h's Connection field the options naming
+// one of names. A proxy drops the fields its client's Connection field
+// names (RFC 9110, section 7.6.1), and the router does so after the edge
+// has set the claim headers: "Connection: X-Sluice-Subject" would have the
+// gateway drop the subject it verified, and a backend that takes a missing
+// claim header for an internal caller would believe the request came from
+// no user at all. The client's own fields of those names are removed
+// already, so the options named nothing of the client's.
+func unnameConnection(h http.Header, names []string) {
+	vv := h["Connection"]
+	if len(names) == 0 || len(vv) == 0 {
+		return
+	}
+	kept := make([]string, 0, len(vv))
+	changed := false
+	for _, v := range vv {
+		var opts []string
+		for f := range strings.SplitSeq(v, ",") {
+			if t := strings.TrimSpace(f); t != "" && namesOne(t, names) {
+				changed = true
+				continue
+			}
+			opts = append(opts, f)
+		}
+		if v = strings.TrimSpace(strings.Join(opts, ",")); v != "" {
+			kept = append(kept, v)
+		}
+	}
+	switch {
+	case !changed:
+	case len(kept) == 0:
+		delete(h, "Connection")
+	default:
+		h["Connection"] = kept
+	}
+}
+
+// namesOne reports whether the field name t is one of names, in any case.
+func namesOne(t string, names []string) bool {
+	for _, n := range names {
+		if strings.EqualFold(t, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameUnderscored reports whether a and b are equal ignoring case and

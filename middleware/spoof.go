@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"io"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -14,8 +15,9 @@ import (
 // was for (X-Forwarded-Host, -Proto, -Prefix, X-Original-Url…). A client
 // can send any of them. So that a backend may trust them, the gateway removes
 // every one of them from every client request, on every route, before
-// anything else runs, and sets those it vouches for itself. docs/auth.md
-// states the rule.
+// anything else runs, and sets those it vouches for itself. So too the
+// fields that make a backend read another method than the one the gateway
+// routed. docs/auth.md states the rule.
 
 // spoofable are the headers, besides the claim headers and every
 // X-Forwarded-* one, that the gateway never passes on from a client: it
@@ -31,6 +33,14 @@ var spoofable = []string{
 	"X-Original-Forwarded-For", // ingress-nginx
 	"X-Original-Url",           // IIS, Symfony: replaces the request's path
 	"X-Rewrite-Url",            // IIS, Symfony: replaces the request's path
+	// Method overrides replace the request's method, as the two above its
+	// path: GET /items/7 with X-Http-Method-Override: DELETE passes a
+	// route that allows GET alone, or GET without auth, and Express's
+	// method-override, Symfony, Laravel and Spring's filters delete. The
+	// gateway routes any method a client sends: no client needs them.
+	"X-Http-Method-Override",
+	"X-Http-Method",
+	"X-Method-Override",
 }
 
 // budgetFields are read by the router in their canonical spelling, and
@@ -66,9 +76,47 @@ func IdentityHeaders(claims []string, proxies *TrustedProxies) func(http.Handler
 				}
 			}
 			m.strip(r.Header, keepXFF)
+			guardTrailers(r, m)
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// guardTrailers makes r's body strip, once it has ended, the fields of
+// r's trailer section that IdentityHeaders removes from its header, and
+// the budget fields. The router forwards a client's trailers when it
+// declared some (its Trailer field): "Trailer: X-Sluice-Subject" and the
+// field after the last chunk would otherwise reach the backend, where a
+// server that merges trailers into the header (Tomcat's allowed trailer
+// headers, some CGI gateways) believes it. They arrive only as the body
+// ends, after every layer ran, so the body's last read removes them, before
+// the forward writes them. A request that declared none has no trailers
+// the router forwards, and keeps its body as it is.
+func guardTrailers(r *http.Request, m *identityMatcher) {
+	if len(r.Trailer) == 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	r.Body = &trailerGuard{ReadCloser: r.Body, r: r, m: m}
+}
+
+// trailerGuard is a request body that strips its request's trailers at
+// its end (guardTrailers). The reader of the body and the writer of the
+// trailers are one goroutine, one after the other.
+type trailerGuard struct {
+	io.ReadCloser
+	r *http.Request
+	m *identityMatcher
+}
+
+func (g *trailerGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	if err == io.EOF {
+		g.m.strip(g.r.Trailer, false) // a trailer is never a proxy's
+		for _, f := range budgetFields {
+			delete(g.r.Trailer, f)
+		}
+	}
+	return n, err
 }
 
 // identityMatcher finds the headers IdentityHeaders removes. Most of a

@@ -32,8 +32,10 @@ import (
 //     lines), and a path that is not UTF-8 once decoded (%c0%ae is the
 //     overlong '.' of old decoders);
 //   - a path that a lax backend would read as the path of another route, or
-//     as one the gateway reserves: read with an encoded slash or backslash
-//     (%2F, %5C) or a backslash as a slash, empty segments merged, a
+//     as one the gateway reserves: read decoded (chi matches an escaped
+//     path as escaped, so /%61dmin/x is not /admin/x to it, and is to every
+//     backend), with an encoded slash or backslash (%2F, %5C) or a
+//     backslash as a slash, empty segments merged, a
 //     trailing slash dropped, ";..." cut off each segment, trailing dots
 //     and spaces too (laxReading). A path whose lax reading reaches the
 //     same route, or none, is forwarded as it came, so that names holding a
@@ -99,11 +101,17 @@ func laxReading(p string) string {
 	return string(b)
 }
 
-// readsOtherwise reports whether a lax backend may read u's path as
-// another: whether it holds an encoded slash or backslash, or something
-// laxReading changes (a backslash, a ';', an empty segment, a trailing
-// slash, a segment ending in a dot or a space).
+// readsOtherwise reports whether a backend may read u's path as another
+// than the one the router matches: whether the client escaped it otherwise
+// than the default encoding (RawPath set: chi then matches the escaped
+// form, /%61dmin/x, which a catch-all takes, while every backend decodes it
+// to /admin/x), or it holds something laxReading changes (a backslash, a
+// ';', an empty segment, a trailing slash, a segment ending in a dot or a
+// space).
 func readsOtherwise(u *url.URL) bool {
+	if u.RawPath != "" {
+		return true // an encoded slash or backslash among others
+	}
 	p := u.Path
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
@@ -117,21 +125,6 @@ func readsOtherwise(u *url.URL) bool {
 			if i == len(p)-1 || p[i+1] == '/' {
 				return true
 			}
-		}
-	}
-	return hasEncodedSlash(u.RawPath)
-}
-
-// hasEncodedSlash reports whether an escaped path holds %2F or %5C, in
-// either case.
-func hasEncodedSlash(raw string) bool {
-	for i := 0; i+2 < len(raw); i++ {
-		if raw[i] != '%' {
-			continue
-		}
-		switch raw[i+1 : i+3] {
-		case "2F", "2f", "5C", "5c":
-			return true
 		}
 	}
 	return false
