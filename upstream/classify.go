@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -120,6 +121,23 @@ func classify(ctx context.Context, now time.Time, resp *http.Response, err error
 		return Abandoned
 	}
 	return Failed
+}
+
+// unfitAnswer returns an error when resp, the answer to out, is none a
+// caller can take: a status outside 100-999 (http.ReadResponse reads "000"
+// as 0; no ResponseWriter can write it, WriteHeader panics), or 101
+// Switching Protocols to a request that asked to switch to nothing (its
+// client would be told the connection now speaks another protocol). Such an
+// answer is the node's broken one: the attempt fails, blamed on the node,
+// as when its status line does not parse.
+func unfitAnswer(out *http.Request, resp *http.Response) error {
+	switch {
+	case resp.StatusCode < 100 || resp.StatusCode > 999:
+		return fmt.Errorf("malformed answer: status %d", resp.StatusCode)
+	case resp.StatusCode == http.StatusSwitchingProtocols && !upgrades(out):
+		return errors.New("malformed answer: 101 Switching Protocols to a request that asked for no upgrade")
+	}
+	return nil
 }
 
 // retryableStatus reports whether an idempotent request that got status may

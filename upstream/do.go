@@ -201,6 +201,12 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if err == nil && resp.Body == nil { // a RoundTripper breaking its contract
 			resp.Body = http.NoBody
 		}
+		if err == nil {
+			if err = unfitAnswer(out, resp); err != nil {
+				resp.Body.Close()
+				resp = nil
+			}
+		}
 		end = c.now() // the attempt's one reading after it ended
 		outcome := classify(ctx, c.shared(end), resp, err, c.leftAt(ctx, end), c.slack())
 		if outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp) {

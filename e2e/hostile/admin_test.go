@@ -57,9 +57,10 @@ func waitMetric(t *testing.T, s *stack, name string, cond func(float64) bool) {
 // upstreamState is GET /admin/upstream of the admin listener.
 type upstreamState struct {
 	Breakers []struct {
-		Service           string `json:"service"`
-		State             string `json:"state"`
-		ConsecutiveFaults uint32 `json:"consecutive_faults"`
+		Service string `json:"service"`
+		State   string `json:"state"`
+		Calls   int    `json:"calls"`
+		Faults  int    `json:"faults"`
 	} `json:"breakers"`
 	Ejections []struct {
 		Node string `json:"node"`

@@ -10,7 +10,7 @@ import (
 
 func breakerCases() []hcase {
 	return []hcase{{family: "client-faults-vs-breakers", alone: true,
-		name: "10 malformed chunked bodies and 10 abandoned bodies leave the breaker closed", run: clientFaultsSpareBreaker}}
+		name: "malformed and abandoned bodies, held or streamed, leave the breaker closed", run: clientFaultsSpareBreaker}}
 }
 
 // clientFaultsSpareBreaker: faults in the client's request (a malformed
@@ -36,24 +36,54 @@ func clientFaultsSpareBreaker(t *testing.T, s *stack) {
 		}
 		c.Close()
 	}
-	// Wait until the gateway has finished all 20.
-	waitMetric(t, s, "sluice_requests_total", func(v float64) bool { return v >= base+20 })
+	// Bodies past the router's replay buffer are streamed to the node as
+	// they come, so their faults end an attempt in flight: the case where
+	// the upstream client must tell the client's fault from the node's.
+	big := strings.Repeat("x", 100<<10)
+	for i := range 5 {
+		x := send(t, s.gw, fmt.Sprintf("POST /brk/streamed-malformed%d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\nzz\r\nx\r\n0\r\n\r\n", i, len(big), big))
+		if len(x.answers) == 0 {
+			t.Errorf("streamed malformed body %d: no answer (%v)", i, x.end)
+			continue
+		}
+		if a := x.answers[0]; a.status() < 400 || a.status() >= 500 {
+			t.Errorf("streamed malformed body %d: answered %d %s, want a 4xx: the fault is the client's", i, a.status(), a.body)
+		}
+	}
+	for i := range 5 {
+		c := dial(t, s.gw)
+		if _, err := io.WriteString(c, fmt.Sprintf("POST /brk/streamed-abandoned%d HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s", i, 2*len(big), big)); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// Wait until the gateway has finished all 30.
+	waitMetric(t, s, "sluice_requests_total", func(v float64) bool { return v >= base+30 })
 
+	a, x := get(t, s.gw, "/brk/after")
+	if !a.fromBackend() || a.status() != http.StatusOK {
+		t.Errorf("another client's normal request: %s, want 200 from the backend", x)
+	}
+	// The normal request made sure the service has a breaker to read.
 	st := adminUpstream(t, s)
 	t.Logf("admin/upstream after the client faults: %+v", st)
+	found := false
 	for _, b := range st.Breakers {
-		if b.Service == "brk" && (b.State != "closed" || b.ConsecutiveFaults != 0) {
-			t.Errorf("the service's breaker is %s with %d consecutive faults: client faults were counted against it", b.State, b.ConsecutiveFaults)
+		if b.Service != "brk" {
+			continue
 		}
+		found = true
+		if b.State != "closed" || b.Faults != 0 {
+			t.Errorf("the service's breaker is %s with %d faults in %d calls: client faults were counted against it", b.State, b.Faults, b.Calls)
+		}
+	}
+	if !found {
+		t.Errorf("no breaker for service brk in /admin/upstream")
 	}
 	for _, e := range st.Ejections {
 		if strings.Contains(e.Node, "brk") {
 			t.Errorf("node %s was ejected for its clients' faults", e.Node)
 		}
-	}
-	a, x := get(t, s.gw, "/brk/after")
-	if !a.fromBackend() || a.status() != http.StatusOK {
-		t.Errorf("another client's normal request: %s, want 200 from the backend", x)
 	}
 	for _, rec := range s.brk.matching("/brk/") {
 		if rec.BodyErr == nil && rec.RequestURI != "/brk/after" {

@@ -29,4 +29,9 @@
 // and stalled clients), breaker_test.go (client faults vs breakers),
 // misc_test.go (HEAD, claim headers, the listeners' own errors) and
 // compress_test.go (hostile Accept-Encoding fields, compressed requests).
+// The audits' cases, which need routes of their own, run on gateways of
+// their own: audit_gateway_test.go (a route's policies spelled around:
+// escaped letters, Connection options, method overrides, trailers; what a
+// 5xx tells of the network) and audit_backend_test.go (answers with no
+// HTTP status, or a 101 nobody asked for).
 package hostile

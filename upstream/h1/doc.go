@@ -176,6 +176,9 @@
 // if the server also reads the rest of the body; one that closes the
 // connection instead fails the round trip. A response with both
 // Content-Length and "Transfer-Encoding: chunked" is read as chunked, as
-// net/http does. Request.Cancel is ignored: use the context. PUT and DELETE
+// net/http does. An answer whose status line's code is below 100 ("000",
+// "099", "+99", which http.ReadResponse takes) fails the round trip as a
+// malformed one: no status is below 100, and no ResponseWriter can pass one
+// on. Request.Cancel is ignored: use the context. PUT and DELETE
 // count as idempotent for the retry of a stale connection.
 package h1

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -20,13 +21,27 @@ import (
 // consuming a byte, and readResponse then calls ReadResponse.
 
 // readResponse reads the answer to req from br as http.ReadResponse does:
-// by parseResponse when it accepts the answer, else by ReadResponse.
+// by parseResponse when it accepts the answer, else by ReadResponse. An
+// answer whose status is below 100 is refused, where ReadResponse takes it
+// (see badStatus).
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	if resp, ok, err := parseResponse(br, req); ok {
 		return resp, err
 	}
-	return http.ReadResponse(br, req)
+	resp, err := http.ReadResponse(br, req)
+	if err == nil && badStatus(resp.StatusCode) {
+		return nil, fmt.Errorf("h1: malformed HTTP status code in status line %q", resp.Status)
+	}
+	return resp, err
 }
+
+// badStatus reports whether code, read from a status line's three
+// characters, is no HTTP status: ReadResponse reads "000", "099" or "+99"
+// as 0 or 99, which no status is (RFC 9110, section 15: 100 to 599), which
+// no ResponseWriter can write (WriteHeader panics below 100), and which a
+// caller would take for neither a failure nor an answer to retry. Such an
+// answer is a broken one, the backend's fault, as "2x0" is.
+func badStatus(code int) bool { return code < 100 }
 
 // Bounds of what parseResponse accepts.
 const (
