@@ -77,6 +77,7 @@ type conn struct {
 	kept bool // a request was read: the next is a kept-alive connection's
 
 	hdr  []byte // the final answer's header fields, serialized at WriteHeader
+	body *body  // the current request's body, nil if none: retired at the end
 	pend []byte // an answer's first body bytes, held until its framing is known
 
 	lastMethod string // of the previous request
@@ -191,6 +192,10 @@ func (c *conn) serve() {
 				c.lingerClose()
 			}
 			c.rwc.Close()
+			// After the close, which ends a read of the body under way: a
+			// goroutine the handler left may read the body still, and must
+			// not get at the reader once the pool has it.
+			c.retireBody()
 			c.br.Reset(nil)
 			readerPool.Put(c.br)
 			c.bw.Reset(nil)
@@ -457,6 +462,20 @@ func (c *conn) lingerClose() {
 	io.Copy(io.Discard, c.rwc)
 }
 
+// retireBody closes the last request's body for good as the connection
+// ends, as net/http's server closes each request's body once its handler
+// returned: a later read fails with http.ErrBodyReadAfterClose instead of
+// reading the connection's reader, pooled by then (nil, or another
+// connection's). A kept-alive connection's earlier bodies need it not: each
+// was read to its end, where a read returns io.EOF without touching the
+// reader.
+func (c *conn) retireBody() {
+	if c.body != nil {
+		c.body.Close()
+		c.body = nil
+	}
+}
+
 // serveOne runs the handler for one request and finishes its answer. It
 // reports whether the connection can serve another.
 func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
@@ -494,6 +513,7 @@ func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
 			expectContinue: w.canContinue.Load()}
 		req.Body = w.body
 	}
+	c.body = w.body
 	c.watch.begin(ctx, w.body == nil && c.br.Buffered() == 0)
 
 	c.srv.Handler.ServeHTTP(w, req)

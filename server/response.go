@@ -111,6 +111,7 @@ func (w *response) informational(code int) {
 	c.hdr = b
 	c.bw.Write(b)
 	c.bw.Flush()
+	c.releaseHdr()
 }
 
 // snapshot serializes the header fields as they are at WriteHeader, as
@@ -354,11 +355,23 @@ func (w *response) commit(final bool, first []byte) {
 	}
 	b = append(b, "\r\n"...)
 	c.bw.Write(b)
+	c.releaseHdr()
 	if len(c.pend) > 0 {
 		if !w.head && bodyAllowed {
 			w.writeBody(c.pend)
 		}
 		c.pend = c.pend[:0]
+	}
+}
+
+// releaseHdr lets go of c.hdr once what it held was written, if a large
+// header or trailer made it grow: kept, it would hold that memory for as
+// long as the connection lives, idle ones included, where every answer after
+// needs a few hundred bytes (a backend's 10 MiB header, or one echoing the
+// client's 64 KiB, pinned per kept-alive connection). As c.raw is let go.
+func (c *conn) releaseHdr() {
+	if cap(c.hdr) > 2*pendCap {
+		c.hdr = nil
 	}
 }
 
@@ -416,6 +429,7 @@ func (w *response) writeTrailers() {
 	b = append(b, "\r\n"...)
 	w.c.hdr = b
 	w.c.bw.Write(b)
+	w.c.releaseHdr()
 }
 
 // Flush sends what was written so far.
