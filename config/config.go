@@ -98,7 +98,9 @@ type Listener struct {
 type Limits struct {
 	// BodyIdleTimeout bounds each read of a request body the gateway
 	// forwards: a client that sends no byte of its body for this long is
-	// answered 408. Zero means router.DefaultBodyIdleTimeout (10s).
+	// answered 408. A body no route reads (a 404, a 401) must come within
+	// it too, or the answer goes out with the connection closed. Zero
+	// means router.DefaultBodyIdleTimeout (10s).
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// WriteIdleTimeout bounds each write of an answer's body to the client:
 	// a client that reads nothing for this long has its answer cut off.

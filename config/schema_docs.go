@@ -103,7 +103,7 @@ var schemaDocs = map[string]string{
 	"JWTProvider.keys":             "Keys verify signatures; required unless JWKS is given.",
 	"JWTProvider.leeway":           "Leeway is the clock skew allowed on exp, nbf and iat. Default 30s.",
 	"Limits":                       "Limits bound how long the gateway waits on a slow client, on every listener. Zero values mean the router's defaults.",
-	"Limits.body_idle_timeout":     "BodyIdleTimeout bounds each read of a request body the gateway forwards: a client that sends no byte of its body for this long is answered 408. Zero means router.DefaultBodyIdleTimeout (10s).",
+	"Limits.body_idle_timeout":     "BodyIdleTimeout bounds each read of a request body the gateway forwards: a client that sends no byte of its body for this long is answered 408. A body no route reads (a 404, a 401) must come within it too, or the answer goes out with the connection closed. Zero means router.DefaultBodyIdleTimeout (10s).",
 	"Limits.tunnel_idle_timeout":   "TunnelIdleTimeout ends a connection switched to another protocol (a WebSocket, say) when no byte went either way for this long. Zero means router.DefaultUpgradeIdleTimeout.",
 	"Limits.tunnel_max_lifetime":   "TunnelMaxLifetime ends a switched connection this long after the switch, however busy. Zero means router.DefaultUpgradeMaxLifetime.",
 	"Limits.write_idle_timeout":    "WriteIdleTimeout bounds each write of an answer's body to the client: a client that reads nothing for this long has its answer cut off. Zero means router.DefaultWriteIdleTimeout (30s).",

@@ -149,6 +149,9 @@ type Router struct {
 	// handlers holds what each route registered with mux, for dispatch
 	// (dispatch.go).
 	handlers map[handlerKey]http.Handler
+	// bodyIdle is Options.BodyIdleTimeout, which bounds the drain of a
+	// body the answer left unread (boundDrain).
+	bodyIdle time.Duration
 }
 
 // New checks routes and returns a router that forwards through client. It
@@ -205,7 +208,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	}()
 	logs := logsample.New(LogLinesPerSecond, time.Second, nil)
 	uses := make(map[string]pathUse, len(routes))
-	rt = &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved,
+	rt = &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved, bodyIdle: opts.BodyIdleTimeout,
 		handlers: make(map[handlerKey]http.Handler, 2*len(routes))}
 	pre := preflightsByShape(routes)
 	for i := range routes {
@@ -279,11 +282,34 @@ func conflictKeys(method, s string) []string {
 // another one than the router matches is refused with 400 before any route
 // sees it (see path.go).
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // a body, of a known length or not
+		rt.boundDrain(w, r)
+	}
 	if why := rt.checkPath(r); why != "" {
 		refusePath(w, why)
 		return
 	}
 	rt.dispatch(w, r)
+}
+
+// boundDrain bounds, by the body idle timeout from now, what the listener's
+// server reads of r's body if no route reads it. An answer that does not
+// read the body (a 404, a 401, a refused path) leaves it to the server,
+// which reads it, up to 256 KiB, so that the connection can serve another
+// request, before it writes the answer, as net/http's does. With no
+// deadline, a client that declared a body and never sent it held its
+// connection, and its answer, for as long as it liked; now it gets the
+// answer, with the connection closed, after the body idle timeout. A route
+// that reads the body replaces this deadline with its own (clientBody: one
+// per read, one in the past after a failed read, none at the end), and
+// bounds what it leaves to the server as it detaches. An upgrade is left
+// alone: its connection becomes the tunnel's.
+func (rt *Router) boundDrain(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "" {
+		return
+	}
+	// The socket's clock, not Options.Now.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.bodyIdle))
 }
 
 // Routes returns the router's routes, in declaration order.

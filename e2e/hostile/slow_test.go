@@ -44,6 +44,7 @@ func slowCases() []hcase {
 		{family: "slow-clients", name: "a stalled POST body is answered 4xx within the route's 1s budget", run: func(t *testing.T, s *stack) {
 			stalledBody(t, s, http.MethodPost)
 		}},
+		{family: "slow-clients", name: "a body declared to no route and never sent: 404 at the body idle timeout, then the close", run: declaredBodyNeverSent},
 		{family: "slow-clients", name: "260 stalled uploads leave the service's pool to a normal GET", alone: true, run: stalledUploadsSparePool},
 		{family: "slow-clients", name: "a client that never reads its answer holds no upstream connection past the budget", run: neverReads},
 		{family: "slow-clients", name: "a client still sending a body the backend left unread gets its whole 4 MiB answer", run: unreadBodyWholeAnswer},
@@ -190,5 +191,26 @@ func unreadBodyWholeAnswer(t *testing.T, s *stack) {
 	got, err := io.Copy(io.Discard, resp.Body)
 	if err != nil || got != unreadAnswer {
 		t.Fatalf("read %d of the answer's %d bytes: %v", got, unreadAnswer, err)
+	}
+}
+
+// declaredBodyNeverSent: a request that declares a body, to a path no
+// route serves, whose body never comes. The answer (404) does not read the
+// body; the server then reads its rest, up to 256 KiB, to keep the
+// connection, before it writes the answer. That read must end (the router
+// bounds it by the body idle timeout, 10 s here): the client gets its 404
+// and the connection closes, where it was held, answer and all, for as long
+// as the client liked.
+func declaredBodyNeverSent(t *testing.T, s *stack) {
+	c := dial(t, s.gw)
+	if _, err := io.WriteString(c, "POST /nowhere/x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	x := readAll(c, http.MethodPost)
+	if len(x.answers) != 1 || x.answers[0].status() != http.StatusNotFound {
+		t.Fatalf("%s, want one 404", x)
+	}
+	if isTimeout(x.end) {
+		t.Fatalf("the connection stayed open past %v, its declared body never sent", hangLimit)
 	}
 }
