@@ -166,17 +166,27 @@ func (b *clientBody) fail(be *BodyError) {
 }
 
 // failure returns the error that ended the body, or nil. ctx is the
-// request's: when its budget has ended while a read of the body was still
-// waiting for the client (a read that is about to fail on the same
-// deadline), that is the client's failure too.
-func (b *clientBody) failure(ctx context.Context) *BodyError {
+// request's, err the upstream client's. A read of the body still waiting
+// for the client is the client's failure too when the request's budget
+// has ended (a read that is about to fail on the same deadline), or when
+// the upstream client found the attempt timed out on the body, not the
+// node (a per-try timeout: err is a client fault).
+func (b *clientBody) failure(ctx context.Context, err error) *BodyError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.err == nil && b.inRead && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if b.err != nil || !b.inRead {
+		return b.err
+	}
+	var cf interface{ ClientFault() bool }
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &BodyError{Status: http.StatusRequestTimeout, Err: ctx.Err(),
 			Reason: "the request's budget ran out while its body was still arriving"}
+	case errors.As(err, &cf) && cf.ClientFault():
+		return &BodyError{Status: http.StatusRequestTimeout, Err: err,
+			Reason: "the attempt's timeout came while its body was still arriving"}
 	}
-	return b.err
+	return nil
 }
 
 // Close implements io.Closer. It leaves the client's body open: the server

@@ -68,7 +68,7 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, body *c
 	early.close()
 	if err != nil {
 		if body != nil {
-			if be := body.failure(out.Context()); be != nil {
+			if be := body.failure(out.Context(), err); be != nil {
 				err = be
 			}
 		}

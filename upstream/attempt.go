@@ -3,11 +3,13 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
 
+	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/registry"
 )
 
@@ -48,18 +50,61 @@ func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, a
 // watchedBody is a request body that remembers a read error the client
 // caused (one with ClientFault() true), however the transport then wraps
 // or hides it: net/http's request writer, for one, wraps body read errors in
-// a type with no Unwrap. The transport may read it from another goroutine.
+// a type with no Unwrap. It also knows whether a Read is under way: an
+// attempt that timed out while its transport waited on the client's body
+// was cut by the client's slowness, not the node's (clientsFault). The
+// transport may read it from another goroutine.
 type watchedBody struct {
 	io.ReadCloser
-	fault atomic.Pointer[error]
+	fault   atomic.Pointer[error]
+	reading atomic.Bool
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
+	b.reading.Store(true)
 	n, err := b.ReadCloser.Read(p)
+	b.reading.Store(false)
 	if err != nil && err != io.EOF && isClientFault(err) {
 		b.fault.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// clientsFault returns the client's share of err, the error of an attempt
+// that sent out under ctx, or nil: the body's own failure, however the
+// transport wrapped it; or, when the attempt's own timeout fired (ctx, the
+// call's, still running) while the transport was still waiting on the
+// body, a stalledBodyError. With a per-try timeout, a client trickling its
+// upload would otherwise fail each attempt as the node's fault, and eject
+// the service's nodes one by one.
+func clientsFault(ctx context.Context, out *http.Request, err error) error {
+	wb, ok := out.Body.(*watchedBody)
+	if !ok {
+		return nil
+	}
+	if f := wb.fault.Load(); f != nil {
+		return *f
+	}
+	if wb.reading.Load() && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return &stalledBodyError{err}
+	}
+	return nil
+}
+
+// stalledBodyError is an attempt's timeout that fired while the transport
+// waited on the client's request body: the client's fault, answered 408 as
+// the router answers a body that stalls.
+type stalledBodyError struct{ err error }
+
+func (e *stalledBodyError) Error() string {
+	return "the request body was still arriving at the attempt's timeout: " + e.err.Error()
+}
+func (e *stalledBodyError) Unwrap() error     { return e.err }
+func (e *stalledBodyError) ClientFault() bool { return true }
+
+// Problem implements rpc.Problemer.
+func (e *stalledBodyError) Problem() (status int, typ, title string) {
+	return http.StatusRequestTimeout, problem.TypeBadRequest, "Request body too slow"
 }
 
 // attemptBody is the body of an attempt's answer. Its first Close ends the

@@ -222,3 +222,42 @@ func TestBudgetBelowANodesMinimumBlamesNobody(t *testing.T) {
 		t.Fatalf("%d attempts for 30 calls: a budget too low was retried", n)
 	}
 }
+
+// TestStalledUploadPastThePerTryTimeoutBlamesNobody: with a per-try timeout
+// set, a client that stalls its streamed upload lets the timeout fire while
+// the transport waits on the client's body, not on the node. That is the
+// client's slowness: the call fails with 408, not retried, and neither the
+// breaker nor the ejector counts it against the node (else slow uploads
+// could eject every node of a service).
+func TestStalledUploadPastThePerTryTimeoutBlamesNobody(t *testing.T) {
+	b := newBackend(t, "a", nil)
+	var attempts atomic.Int64
+	// The gateway's transport, which gives up on a body's Read at the
+	// attempt's end (net/http's waits for the Read to return).
+	tr := upstream.NewLeanTransport(upstream.TransportOptions{})
+	t.Cleanup(tr.CloseIdleConnections)
+	c := upstream.New(staticOf(t, b.node()), upstream.WithTransport(tr), countAttempts(&attempts),
+		upstream.WithRetryPolicy(upstream.RetryPolicy{MaxRetries: 2, PerTryTimeout: 50 * time.Millisecond}))
+	for range 10 {
+		pr, pw := io.Pipe()
+		go pw.Write([]byte("the start of a body that never ends"))
+		req, err := http.NewRequest(http.MethodPut, "http://"+service+"/up", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := attempts.Load()
+		resp, err := c.Do(req)
+		pw.Close()
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("a stalled upload was answered")
+		}
+		if status, _, _ := rpc.StatusOf(err); status != http.StatusRequestTimeout {
+			t.Fatalf("status %d (%v), want 408: the stall is the client's", status, err)
+		}
+		if n := attempts.Load() - before; n != 1 {
+			t.Fatalf("%d attempts, want 1: a client's stall is not retried", n)
+		}
+	}
+	assertNobodyBlamed(t, c)
+}

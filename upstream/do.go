@@ -192,10 +192,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp, err = c.attempt.RoundTrip(out)
 		}
 		if err != nil {
-			if wb, ok := out.Body.(*watchedBody); ok {
-				if f := wb.fault.Load(); f != nil {
-					err = *f // however the transport wrapped it, the client's fault
-				}
+			if cf := clientsFault(ctx, out, err); cf != nil {
+				err = cf
 			}
 		}
 		if err == nil && resp.Body == nil { // a RoundTripper breaking its contract
