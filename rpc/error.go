@@ -113,9 +113,10 @@ func StatusOf(err error) (status int, typ, title string) {
 }
 
 // WriteError answers with the problem body that StatusOf chooses for err.
-// The detail is err's text for 4xx answers and for failures Sluice itself
-// classified; an unclassified 500 says nothing of its cause, which may be
-// private.
+// The detail is an *Error's own Detail, which its author chose for the
+// caller, or err's text for other 4xx answers (the caller's own fault, about
+// what it sent); any other 5xx says nothing of its cause, which may be
+// private (see detailOf).
 func WriteError(w http.ResponseWriter, err error) {
 	status, typ, title := StatusOf(err)
 	detail := detailOf(err, status)
@@ -135,14 +136,19 @@ func WriteError(w http.ResponseWriter, err error) {
 }
 
 // detailOf is the detail an answer with status gives for err: an *Error's
-// own, err's text when Sluice classified it, nothing for an unclassified
-// 500, whose cause may be private.
+// own, err's text for a 4xx, nothing for a 5xx. The text of a 5xx that
+// Sluice classified is no less private than an unclassified 500's: the
+// upstream client's errors, a handler's call that ran out of budget
+// wrapped in its own words, name the service's nodes, their addresses and
+// the transport's errors. The gateway passes a backend's answer on as it
+// is, so such a detail reached the edge's clients, which the gateway's own
+// 5xx answers deliberately do not tell (router.untoldCause).
 func detailOf(err error, status int) string {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
 		return e.Detail
-	case status != http.StatusInternalServerError:
+	case status < http.StatusInternalServerError:
 		return err.Error()
 	}
 	return ""

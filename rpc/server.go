@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"mime"
+	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/problem"
 )
@@ -111,28 +115,137 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			problem.Write(w, http.StatusRequestEntityTooLarge, problem.TypeBadRequest,
-				"Request body too large", fmt.Sprintf("the limit is %d bytes", limit))
-			return
-		}
-		WriteError(w, err)
-		return
-	}
-	rsp, err := fn(r.Context(), body)
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
-	out, err := json.Marshal(rsp)
+	out, err := answer(r, name, fn, body)
 	if err != nil {
-		WriteError(w, fmt.Errorf("rpc: encoding the response of %s: %w", name, err))
+		WriteError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(out, '\n'))
+}
+
+// errPanicked is the failure of an endpoint that panicked: unclassified, so
+// answered 500 with no detail.
+var errPanicked = errors.New("rpc: the endpoint panicked")
+
+// answer runs the endpoint fn on body and encodes its response. A panic in
+// the handler (or in its response's MarshalJSON) is answered as an
+// unclassified failure, 500 internal, rather than by net/http cutting the
+// connection: a caller, or the gateway, then gets an answer instead of a
+// lost connection (502 may-have-been-processed, retried on other nodes for
+// idempotent calls, where the same input panics again). The panic goes to
+// the log, as net/http would have logged it, never to the caller.
+// http.ErrAbortHandler is a deliberate abort and is passed on.
+func answer(r *http.Request, name string, fn endpointFunc, body []byte) (out []byte, err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		logPanic(r, name, v)
+		out, err = nil, errPanicked
+	}()
+	rsp, err := fn(r.Context(), body)
+	if err != nil {
+		return nil, err
+	}
+	out, err = json.Marshal(rsp)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: encoding the response of %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// logPanic logs an endpoint's panic with its stack where net/http logs the
+// panics it recovers: the http.Server's ErrorLog, else the log package's.
+func logPanic(r *http.Request, name string, v any) {
+	logf := log.Printf
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ErrorLog != nil {
+		logf = srv.ErrorLog.Printf
+	}
+	logf("rpc: panic serving %s from %s: %v\n%s", name, r.RemoteAddr, v, debug.Stack())
+}
+
+// readBody reads r's body, at most limit bytes, by the request's deadline
+// (the caller's budget, under budget.Inbound): a body still arriving when
+// the budget has run out would otherwise hold the handler, its connection
+// and up to limit bytes for as long as the caller cares to trickle it
+// (net/http bounds it only by a ReadTimeout, which a backend that serves
+// streams cannot set). The deadline is the connection's: net/http clears it
+// itself as the body's end is read, before it reads the connection again.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if deadline, ok := r.Context().Deadline(); ok && r.ContentLength != 0 && r.Body != http.NoBody &&
+		beforeReadTimeout(r, deadline) {
+		setReadDeadline(w, deadline)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(r.Context(), w, err, limit)
+	}
+	return body, nil
+}
+
+// setReadDeadline sets the read deadline of w's connection, as
+// http.ResponseController does, without the allocations of its refusal
+// (every call in tests, under a recorder): a writer that cannot set it
+// leaves the body to its server's timeouts.
+func setReadDeadline(w http.ResponseWriter, deadline time.Time) {
+	for {
+		switch t := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			_ = t.SetReadDeadline(deadline)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
+}
+
+// beforeReadTimeout reports whether deadline is earlier than the read
+// deadline that r's server's ReadTimeout may have set, so that setting it
+// never gives a body more time than the server's operator allows.
+func beforeReadTimeout(r *http.Request, deadline time.Time) bool {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return !ok || srv.ReadTimeout <= 0 || deadline.Before(time.Now().Add(srv.ReadTimeout))
+}
+
+// bodyError is the answer to a request whose body could not be read: the
+// caller's fault, 4xx, never the 500 of a failure of this server's. ctx is
+// the request's.
+func bodyError(ctx context.Context, w http.ResponseWriter, err error, limit int64) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Type: problem.TypeBadRequest,
+			Title: "Request body too large", Detail: fmt.Sprintf("the limit is %d bytes", limit)}
+	}
+	// The rest of the body, if any, cannot be found in the connection.
+	w.Header().Set("Connection", "close")
+	var ne net.Error
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return &Error{Status: http.StatusRequestTimeout, Type: problem.TypeBadRequest,
+			Title: "Request body too slow", Detail: "the request's budget ran out while its body was still arriving"}
+	case ctxErr != nil:
+		return ctxErr // the caller left: 499, sent to nobody
+	case errors.As(err, &ne) && ne.Timeout():
+		return &Error{Status: http.StatusRequestTimeout, Type: problem.TypeBadRequest,
+			Title: "Request body too slow", Detail: "the body did not arrive within the server's read timeout"}
+	case errors.As(err, new(*net.OpError)):
+		// Its text names this server's addresses.
+		return &Error{Status: http.StatusBadRequest, Type: problem.TypeBadRequest,
+			Title: "Malformed request body", Detail: "the connection failed while the body was arriving"}
+	}
+	return &Error{Status: http.StatusBadRequest, Type: problem.TypeBadRequest,
+		Title: "Malformed request body", Detail: "malformed or cut short: " + err.Error()}
 }
