@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -74,7 +75,11 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 			return nil, fmt.Errorf("%w: the body must be a JSON object: %v", errBadBody, jsonProblem(err))
 		}
 	}
-	for k, vv := range r.URL.Query() {
+	query := r.URL.Query()
+	for k := range query {
+		dropFolded(fields, k)
+	}
+	for k, vv := range query {
 		if len(vv) == 1 {
 			fields[k], _ = json.Marshal(vv[0])
 		} else {
@@ -87,6 +92,11 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 		// former are still escaped. Unescaping the latter again would turn
 		// /greet/100%2525 into "100%" and refuse /greet/50%25.
 		escaped := r.URL.RawPath != ""
+		for _, k := range rc.URLParams.Keys {
+			if k != "*" {
+				dropFolded(fields, k)
+			}
+		}
 		for i, k := range rc.URLParams.Keys {
 			if k == "*" {
 				continue
@@ -102,6 +112,21 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 		}
 	}
 	return json.Marshal(fields)
+}
+
+// dropFolded removes from fields every member that a JSON decoder could
+// take for the member k, about to be set from a source that wins over
+// theirs: encoding/json, and many decoders like it, match member names to
+// fields ignoring case (with Unicode's folding: "ſ" is "s", "K" is "k") and
+// keep the last match, and json.Marshal sorts names, so the body's "userid"
+// came after the path's "userId" and replaced it in the backend. Members of
+// the same source are left as they are: the client wrote them all.
+func dropFolded(fields map[string]json.RawMessage, k string) {
+	for f := range fields {
+		if f != k && strings.EqualFold(f, k) {
+			delete(fields, f)
+		}
+	}
 }
 
 func jsonProblem(err error) string {

@@ -18,6 +18,7 @@ var rpcRoutes = []router.Route{
 	{Name: "update", Method: "POST", Path: "/users/{id}", Service: "users", Endpoint: "Users.Update", Budget: policy},
 	{Name: "greet", Method: "GET", Path: "/greet/{name}", Service: "users", Endpoint: "Greeter.Hello", Budget: policy},
 	{Name: "lookup", Method: "GET", Path: "/lookup", Service: "users", Endpoint: "Users.Lookup", Budget: policy},
+	{Name: "acct", Method: "POST", Path: "/acct/{userId}", Service: "users", Endpoint: "Users.Get", Budget: policy},
 }
 
 func TestRPCMergesBodyQueryAndPath(t *testing.T) {
@@ -44,6 +45,24 @@ func TestRPCMergesBodyQueryAndPath(t *testing.T) {
 			wantFields: map[string]any{
 				"id": "42", "name": "query", "keep": true, "n": 1.5, "tags": []any{"a", "b"},
 			},
+		},
+		// A JSON decoder matches names ignoring case, "ſ" folding to "s",
+		// and keeps the last match: members the client spelled otherwise
+		// must not reach the backend beside the path's (or the query's).
+		{
+			name: "body members spelled otherwise do not override the path", method: "POST",
+			target: "/acct/me", body: `{"userid":"victim","uſerId":"victim","USERID":"victim","keep":1}`,
+			wantPath: "/rpc/Users.Get", wantFields: map[string]any{"userId": "me", "keep": 1.0},
+		},
+		{
+			name: "query parameters spelled otherwise do not override the path", method: "POST",
+			target: "/acct/me?userid=victim&UserId=victim", wantPath: "/rpc/Users.Get",
+			wantFields: map[string]any{"userId": "me"},
+		},
+		{
+			name: "body members spelled otherwise do not override the query", method: "POST",
+			target: "/users/42?Name=query", body: `{"name":"body","NAME":"body"}`, wantPath: "/rpc/Users.Update",
+			wantFields: map[string]any{"id": "42", "Name": "query"},
 		},
 		{
 			name: "body alone", method: "POST", target: "/users/7", body: `{"nested":{"a":[1,2]}}`,
