@@ -419,14 +419,15 @@ func ParseIn(file, dir string, data []byte) (*Config, error) {
 		return nil, &Error{File: file, Line: p.Line, Column: p.Column, Msg: "more than one YAML document"}
 	}
 	c := &Config{file: file, dir: dir, hash: source.Hash(data), pos: make(map[string]Pos)}
-	d := &decoder{file: file, pos: c.pos, lookup: os.LookupEnv}
+	env := &envValues{}
+	d := &decoder{file: file, pos: c.pos, lookup: os.LookupEnv, env: env}
 	doc := docs[0].Body
 	if err := d.decode(doc, reflectValue(c), ""); err != nil {
-		return nil, err
+		return nil, env.redact(err)
 	}
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
-		return nil, err
+		return nil, env.redact(err)
 	}
 	return c, nil
 }

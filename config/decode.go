@@ -32,6 +32,9 @@ type decoder struct {
 	// lookup finds environment variables for references in values (see
 	// env.go); nil expands none.
 	lookup func(string) (string, bool)
+	// env remembers the values lookup found, which errors must not show
+	// (redact.go); nil remembers none.
+	env *envValues
 }
 
 // position is where n starts, as a reader would point at it: a block

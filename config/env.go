@@ -27,8 +27,15 @@ func (d *decoder) value(n ast.Node, path string) (string, error) {
 	if d.lookup == nil || !strings.Contains(s, "$") {
 		return s, nil
 	}
-	v, off, msg := expandValue(s, d.lookup)
+	lookup := d.lookup
+	if d.env != nil {
+		lookup = d.env.lookup(path, lookup)
+	}
+	v, off, msg := expandValue(s, lookup)
 	if msg == "" {
+		if d.env != nil {
+			d.env.field(path, s, v)
+		}
 		return v, nil
 	}
 	p := position(n)

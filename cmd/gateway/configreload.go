@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -66,6 +68,37 @@ func (g *gateway) watchError(err error) {
 	g.logger.Warn("configuration watch failed; retrying, the running configuration keeps serving", slog.String("error", err.Error()))
 }
 
+// restartOnly names the settings of next that differ from those the
+// gateway started with, cfg, and that only a restart applies
+// (docs/configuration.md, Reload): a reload that changes them serves its
+// routes, but the process goes on listening, draining and calling
+// upstream as cfg says, which the version's hash alone would hide. Values
+// are compared as JSON: what the file says, not what was loaded from it.
+func restartOnly(cfg, next *config.Config) []string {
+	var out []string
+	for _, s := range []struct {
+		name      string
+		was, next any
+	}{
+		{"listeners", cfg.Listeners, next.Listeners},
+		{"admin", cfg.Admin, next.Admin},
+		{"shutdown_grace", cfg.ShutdownGrace, next.ShutdownGrace},
+		{"drain_delay", cfg.DrainDelay, next.DrainDelay},
+		{"registry", []any{cfg.Registry.Kind, cfg.Registry.Consul}, []any{next.Registry.Kind, next.Registry.Consul}},
+		{"upstream", cfg.Upstream, next.Upstream},
+		{"services", cfg.Services, next.Services},
+		{"tracing", cfg.Tracing, next.Tracing},
+		{"watch", cfg.Watch, next.Watch},
+	} {
+		a, errA := json.Marshal(s.was)
+		b, errB := json.Marshal(s.next)
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
 // applyLoaded applies a version of the configuration, or records and logs
 // why it cannot serve. Unless forced (SIGHUP, which also reads key files
 // again), a version with the text that serves, or with the text last
@@ -80,13 +113,21 @@ func (g *gateway) applyLoaded(l loaded, forced bool) {
 	if err == nil {
 		if !forced && l.hash == applied {
 			g.status.sameIndex(l.index)
+			if g.status.clearRefused() {
+				g.logger.Info("configuration source holds the version serving again; the last refusal no longer applies", attrs...)
+			}
 			return
 		}
 		if err = g.install(l.cfg); err == nil {
 			g.updateStatic(l.cfg)
-			g.status.apply(l.hash, l.index, true)
-			g.logger.Info("configuration reloaded", append(attrs, slog.Int("routes", len(l.cfg.Routes)),
-				slog.String("note", "listeners, registry and upstream settings take effect on restart"))...)
+			pending := restartOnly(g.cfg, l.cfg)
+			g.status.apply(l.hash, l.index, true, pending...)
+			level, attrs := slog.LevelInfo, append(attrs, slog.Int("routes", len(l.cfg.Routes)),
+				slog.String("note", "listeners, registry and upstream settings take effect on restart"))
+			if len(pending) > 0 {
+				level, attrs = slog.LevelWarn, append(attrs, slog.Any("restart_required", pending))
+			}
+			g.logger.Log(context.Background(), level, "configuration reloaded", attrs...)
 			return
 		}
 	}

@@ -42,6 +42,10 @@ type configVersion struct {
 	Index uint64    `json:"index,omitempty"` // Consul KV ModifyIndex
 	At    time.Time `json:"at"`
 	Error string    `json:"error,omitempty"`
+	// RestartRequired names the settings of an applied version that
+	// differ from those the process started with and serves by
+	// (listeners, shutdown_grace, ...): only a restart applies them.
+	RestartRequired []string `json:"restart_required,omitempty"`
 }
 
 // watchState is how the watch of the source fares.
@@ -84,12 +88,12 @@ func (s *configStatus) setWatch(mode string) {
 // start records the version the gateway started with.
 func (s *configStatus) start(hash string, index uint64) { s.apply(hash, index, false) }
 
-// apply records a version applied; counted as a reload unless it is the
-// start.
-func (s *configStatus) apply(hash string, index uint64, reload bool) {
+// apply records a version applied, of which the settings named by
+// pending wait for a restart; counted as a reload unless it is the start.
+func (s *configStatus) apply(hash string, index uint64, reload bool, pending ...string) {
 	now := s.now()
 	s.mu.Lock()
-	s.applied = configVersion{Hash: hash, Index: index, At: now}
+	s.applied = configVersion{Hash: hash, Index: index, At: now, RestartRequired: pending}
 	s.refused = nil
 	s.mu.Unlock()
 	s.info.Reset()
@@ -129,6 +133,18 @@ func (s *configStatus) sameIndex(index uint64) {
 	s.applied.Index = index
 	s.mu.Unlock()
 	s.index.Set(float64(index))
+}
+
+// clearRefused forgets the latest refusal, when the source holds the
+// version that serves again (a bad edit reverted, a file emptied then
+// written back the same): /admin/config would otherwise go on showing an
+// error the source no longer has. It reports whether there was one.
+func (s *configStatus) clearRefused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	had := s.refused != nil
+	s.refused = nil
+	return had
 }
 
 // watchError records a failed read of the watch; watchOK its recovery.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -63,7 +64,7 @@ func (k *keySources) commit(sources map[string]*middleware.JWKS) { k.serving.Sto
 func (k *keySources) observer(name string, src *middleware.JWKS) func(string, error) {
 	return func(result string, err error) {
 		k.refresh.WithLabelValues(name, result).Inc()
-		attrs := []slog.Attr{slog.String("provider", name), slog.String("url", src.URL()), slog.String("result", result)}
+		attrs := []slog.Attr{slog.String("provider", name), slog.String("url", redactURL(src.URL())), slog.String("result", result)}
 		switch {
 		case result == middleware.JWKSLoaded:
 			k.logger.LogAttrs(context.Background(), slog.LevelInfo, "JWKS keys loaded", attrs...)
@@ -75,6 +76,18 @@ func (k *keySources) observer(name string, src *middleware.JWKS) func(string, er
 				append(attrs, slog.String("error", err.Error()))...)
 		}
 	}
+}
+
+// redactURL returns u with the password of its user information replaced
+// by xxxxx, as net/http's own errors show it: a JWKS URL may carry the
+// credentials its server asks for (https://reader:secret@id.example/...),
+// and the log is no place for them.
+func redactURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return u // the configuration checked it: unreachable
+	}
+	return parsed.Redacted()
 }
 
 // notReady returns the providers whose sources have never loaded keys,
