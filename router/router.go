@@ -283,7 +283,7 @@ func conflictKeys(method, s string) []string {
 // sees it (see path.go).
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 { // a body, of a known length or not
-		rt.boundDrain(w, r)
+		rt.boundDrain(w)
 	}
 	if why := rt.checkPath(r); why != "" {
 		refusePath(w, why)
@@ -302,12 +302,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer, with the connection closed, after the body idle timeout. A route
 // that reads the body replaces this deadline with its own (clientBody: one
 // per read, one in the past after a failed read, none at the end), and
-// bounds what it leaves to the server as it detaches. An upgrade is left
-// alone: its connection becomes the tunnel's.
-func (rt *Router) boundDrain(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Upgrade") != "" {
-		return
-	}
+// bounds what it leaves to the server as it detaches. A handshake with a
+// body is refused (serveUpgrade): no connection this is set on becomes a
+// tunnel.
+func (rt *Router) boundDrain(w http.ResponseWriter) {
 	// The socket's clock, not Options.Now.
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.bodyIdle))
 }

@@ -20,7 +20,8 @@ import (
 // any request (selection, breaker, the budget bounding the handshake, and
 // the route's middleware: auth and rate limits apply at the handshake). A
 // backend's 101 answer turns the client's connection into a tunnel to the
-// backend's (see tunnel.go); any other answer is copied as usual.
+// backend's (see tunnel.go); any other answer is copied as usual. The
+// Upgrade field of an HTTP/1.0 request is ignored (withoutUpgrade).
 
 // upgradeProtocol returns the protocol h asks to switch to, or "" when h
 // asks for none: an Upgrade field without "upgrade" in Connection is a
@@ -65,6 +66,10 @@ var defaultUpgrades = []string{"websocket"}
 // serveUpgrade forwards r, which asks to switch to proto, under ctx, the
 // handshake's budget.
 func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, proto string) {
+	if !r.ProtoAtLeast(1, 1) {
+		h.serveHTTP(ctx, w, withoutUpgrade(r))
+		return
+	}
 	if !h.allowsUpgrade(proto) {
 		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Upgrade not allowed",
 			fmt.Sprintf("route %s does not switch to protocol %q", h.route.DisplayName(), proto))
@@ -128,12 +133,28 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 	t.run(early, h.opts.upgradeLimits(), h.opts.Tunnels)
 }
 
+// withoutUpgrade returns a copy of r, an HTTP/1.0 request, with its Upgrade
+// field dropped: a server ignores the Upgrade field of an HTTP/1.0 request
+// (RFC 9110, section 7.8), since an HTTP/1.0 proxy before it may have
+// passed the field on without knowing it is hop-by-hop, and would take the
+// tunnel's bytes for answers. The request goes on as a plain one.
+func withoutUpgrade(r *http.Request) *http.Request {
+	r2 := *r
+	r2.Header = r.Header.Clone()
+	delete(r2.Header, "Upgrade")
+	return &r2
+}
+
 // writeSwitch writes the 101 answer to the client: the backend's header
 // less its hop-by-hop fields, with Connection and Upgrade of its own.
 func writeSwitch(conn interface{ SetWriteDeadline(time.Time) error }, bw *bufio.Writer,
 	backend http.Header, proto string, idle time.Duration) error {
 	hdr := make(http.Header, len(backend)+2)
 	copyHeader(hdr, backend)
+	// A 1xx answer has no body, and a server must not send it a
+	// Content-Length (RFC 9110, section 8.6): a client or proxy before the
+	// gateway that believed one would take the tunnel's first bytes for it.
+	delete(hdr, "Content-Length")
 	hdr["Connection"] = []string{"Upgrade"}
 	hdr["Upgrade"] = []string{proto}
 	_ = conn.SetWriteDeadline(time.Now().Add(idle))

@@ -32,6 +32,9 @@
 // The audits' cases, which need routes of their own, run on gateways of
 // their own: audit_gateway_test.go (a route's policies spelled around:
 // escaped letters, Connection options, method overrides, trailers; what a
-// 5xx tells of the network) and audit_backend_test.go (answers with no
-// HTTP status, or a 101 nobody asked for).
+// 5xx tells of the network), audit_backend_test.go (answers with no
+// HTTP status, or a 101 nobody asked for), audit_upgrade_test.go
+// (handshakes a backend does not switch, HTTP/1.0 ones, tunnels' bounds and
+// half-closes, shutdown with a tunnel open) and pertry_test.go (uploads
+// stalled past a per-try timeout).
 package hostile

@@ -54,6 +54,18 @@ type slotConn struct {
 	once sync.Once
 }
 
+// CloseWrite half-closes the connection when it can: a 101's connection,
+// which net/http returns as the answer's body, is this conn, and a tunnel
+// passes its client's end of stream on through it (without it the tunnel
+// closed the backend's connection whole, and the backend's reply after the
+// client's half-close was lost).
+func (c *slotConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return http.ErrNotSupported
+}
+
 func (c *slotConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.p.release)
