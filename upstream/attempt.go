@@ -116,9 +116,51 @@ type attemptBody struct {
 	cancel  context.CancelFunc // nil when the caller's context had a deadline
 	acancel context.CancelFunc // ends the attempt's own context
 	closed  atomic.Bool
+	verdict pendingVerdict // the answer's judgment, when its body's end gives it
+}
+
+// pendingVerdict is the judgment of an answer (Success or Rejected) put off
+// until its body ends: an answer is the node's success only once its body
+// came whole. A node that answers 200 and cuts the body fails fast, so it
+// would otherwise look the least loaded and, judged well, draw ever more
+// traffic that its clients all lose. c is nil when there is none to give.
+type pendingVerdict struct {
+	c       *Client
+	ctx     context.Context // the call's
+	node    *registry.Node
+	outcome Outcome // the answer's, as its head was classified
+	given   atomic.Bool
+}
+
+// give judges the answer once: as its head was classified when the body
+// ended well (err nil or io.EOF, or the caller closed it before its end),
+// else as classifyBody finds the failure.
+func (v *pendingVerdict) give(err error) {
+	if v.c == nil || !v.given.CompareAndSwap(false, true) {
+		return
+	}
+	o := v.outcome
+	if err != nil && err != io.EOF {
+		now := v.c.now()
+		o = classifyBody(v.ctx, v.c.shared(now), err, v.c.leftAt(v.ctx, now), v.c.slack())
+	} else {
+		err = nil
+	}
+	v.c.judge(v.node, o, err)
+}
+
+func (b *attemptBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.verdict.give(err)
+	}
+	return n, err
 }
 
 func (b *attemptBody) Close() error {
+	// Judged before the body is closed: a read that Close cuts short is
+	// not the node's failure.
+	b.verdict.give(nil)
 	err := b.ReadCloser.Close()
 	if b.closed.CompareAndSwap(false, true) {
 		b.done()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/leanctx"
@@ -121,6 +122,19 @@ func classify(ctx context.Context, now time.Time, resp *http.Response, err error
 		return Abandoned
 	}
 	return Failed
+}
+
+// classifyBody returns the outcome of an answer whose body failed with err
+// while it was read, as classify would that of an attempt failing so: a
+// body the node cut (the connection lost, a malformed or short body) is
+// Failed, one the caller left or whose budget ended is Abandoned. A body
+// that ran past a deadline is Abandoned too: how long a body takes is also
+// the pace its reader reads at, which is the caller's, not the node's.
+func classifyBody(ctx context.Context, now time.Time, err error, left, slack time.Duration) Outcome {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return Abandoned
+	}
+	return classify(ctx, now, nil, err, left, slack)
 }
 
 // unfitAnswer returns an error when resp, the answer to out, is none a

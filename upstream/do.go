@@ -221,7 +221,10 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if outcome == Success || outcome == Rejected {
 			svc.latency.observe(end.Sub(sent), end)
 		}
-		c.judge(node, outcome, err)
+		later := judgedAtEnd(outcome, resp)
+		if !later {
+			c.judge(node, outcome, err)
+		}
 		if c.limits != nil {
 			c.teach(node, outcome, resp, err, sent, end)
 		}
@@ -230,6 +233,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
+			if later {
+				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome}
+			}
 			return resp, nil
 		case outcome == ClientFault:
 			// The client's own request failed the attempt: its error speaks
@@ -403,6 +409,15 @@ func (c *Client) shared(now time.Time) time.Time {
 // runs one margin (per hop) earlier than its caller's.
 func (c *Client) slack() time.Duration {
 	return max(c.retry.MinAttempt, 2*c.margin, time.Millisecond)
+}
+
+// judgedAtEnd reports whether the attempt that ended in outcome with resp
+// is judged when the answer's body ends, not now: an answer (Success or
+// Rejected) with a body to come, which the node may yet cut. A 101's body
+// is a tunnel, whose end says nothing of the node.
+func judgedAtEnd(o Outcome, resp *http.Response) bool {
+	return (o == Success || o == Rejected) && resp.Body != http.NoBody &&
+		resp.StatusCode != http.StatusSwitchingProtocols
 }
 
 // judge tells the ejector and the node's load what an attempt on node

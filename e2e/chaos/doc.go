@@ -13,7 +13,8 @@
 // when CI is set, as in every Consul test of the project.
 //
 // The backend is internal/chaosnode: its service time, failure rate and
-// concurrency are set by flags or changed while it runs, it can stall every
+// concurrency are set by flags or changed while it runs (as is the share of
+// its answers it cuts short mid-body), it can stall every
 // answer at once for a moment now and then (-pause), and it keeps a
 // write log that tells lost, duplicated and failed-but-written requests apart.
 package chaos

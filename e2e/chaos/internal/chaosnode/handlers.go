@@ -21,6 +21,7 @@ import (
 type settings struct {
 	delay time.Duration // service time of every request
 	fail  float64       // share of requests answered 503
+	cut   float64       // share of answers cut short: 200, then the connection drops mid-body
 }
 
 // node serves the chaos suite's requests and counts them.
@@ -184,7 +185,21 @@ func (n *node) answer(w http.ResponseWriter, r *http.Request) {
 		a.Hop, a.Retries = info.Hop, info.Retries
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if s := n.set.Load(); s.cut > 0 && rand.Float64() < s.cut {
+		n.cutShort(w, a)
+	}
 	_ = json.NewEncoder(w).Encode(a)
+}
+
+// cutShort answers 200 with half of a's body, then drops the connection:
+// the answer of a node that crashes, or whose proxy resets, mid-body.
+func (n *node) cutShort(w http.ResponseWriter, a answer) {
+	n.failed.Add(1)
+	b, _ := json.Marshal(a)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b[:len(b)/2])
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
 }
 
 // record appends one line to the write log. Each line is one write to a
@@ -207,8 +222,9 @@ func (n *node) stats(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// change sets the service time (delay, a Go duration) and the failure rate
-// (fail, from 0 to 1); a parameter left out keeps its value.
+// change sets the service time (delay, a Go duration), the failure rate
+// (fail, from 0 to 1) and the share of answers cut short (cut, from 0 to
+// 1); a parameter left out keeps its value.
 func (n *node) change(w http.ResponseWriter, r *http.Request) {
 	s := *n.set.Load()
 	q := r.URL.Query()
@@ -227,6 +243,14 @@ func (n *node) change(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.fail = f
+	}
+	if v := q.Get("cut"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			http.Error(w, "bad cut", http.StatusBadRequest)
+			return
+		}
+		s.cut = f
 	}
 	n.set.Store(&s)
 	w.WriteHeader(http.StatusNoContent)

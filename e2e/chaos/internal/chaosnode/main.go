@@ -17,7 +17,8 @@
 // and, outside the budget and the counters:
 //
 //	GET  /_chaos/stats             {"requests","failed","first_request_ns",...}
-//	POST /_chaos/set?delay=&fail=  changes the service time or failure rate
+//	POST /_chaos/set?delay=&fail=&cut=  changes the service time, failure rate
+//	                                    or share of answers cut short mid-body
 //
 // The process logs JSON lines on standard error: "listening" (address),
 // "registered" and "stopped", each with at_ns, the Unix time in nanoseconds.
