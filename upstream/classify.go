@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/leanctx"
@@ -150,8 +151,21 @@ func unfitAnswer(out *http.Request, resp *http.Response) error {
 		return fmt.Errorf("malformed answer: status %d", resp.StatusCode)
 	case resp.StatusCode == http.StatusSwitchingProtocols && !upgrades(out):
 		return errors.New("malformed answer: 101 Switching Protocols to a request that asked for no upgrade")
+	case resp.StatusCode == http.StatusSwitchingProtocols && !switchesAsAsked(out.Header, resp.Header):
+		return fmt.Errorf("malformed answer: 101 Switching Protocols to %q when %q was asked",
+			resp.Header.Get("Upgrade"), out.Header.Get("Upgrade"))
 	}
 	return nil
+}
+
+// switchesAsAsked reports whether a 101 answer with header got switches to
+// the protocol the request's header asked for: "upgrade" in its Connection
+// field and the same Upgrade field, in any case. Any other 101 leaves the
+// caller a connection that speaks it does not know what (the router
+// refuses it with 502): the node's broken answer, retried elsewhere.
+func switchesAsAsked(asked, got http.Header) bool {
+	return upgrades(&http.Request{Header: got}) &&
+		strings.EqualFold(strings.TrimSpace(got.Get("Upgrade")), strings.TrimSpace(asked.Get("Upgrade")))
 }
 
 // retryableStatus reports whether an idempotent request that got status may

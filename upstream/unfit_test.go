@@ -20,13 +20,18 @@ type closeCounter struct {
 
 func (b closeCounter) Close() error { b.closed.Add(1); return nil }
 
-// answering returns a transport whose every attempt gets status, with a
-// body that counts its closes.
-func answering(status int, closed *atomic.Int64) upstream.Option {
+// answering returns a transport whose every attempt gets status with
+// header (nil for none), and a body that counts its closes.
+func answering(status int, header http.Header, closed *atomic.Int64) upstream.Option {
 	return upstream.WithTransport(roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		return &http.Response{StatusCode: status, Header: http.Header{},
+		return &http.Response{StatusCode: status, Header: header.Clone(),
 			Body: closeCounter{http.NoBody, closed}, Request: r}, nil
 	}))
+}
+
+// switched is the header of a 101 that switches to proto.
+func switched(proto string) http.Header {
+	return http.Header{"Connection": {"Upgrade"}, "Upgrade": {proto}}
 }
 
 // TestUnfitAnswersFailTheAttempt: an answer no caller can take (a status
@@ -41,7 +46,7 @@ func TestUnfitAnswersFailTheAttempt(t *testing.T) {
 		var closed atomic.Int64
 		c := upstream.New(staticOf(t,
 			&registry.Node{Service: service, Address: "127.0.0.1:1"},
-			&registry.Node{Service: service, Address: "127.0.0.1:2"}), answering(status, &closed))
+			&registry.Node{Service: service, Address: "127.0.0.1:2"}), answering(status, switched("websocket"), &closed))
 		resp, err := c.Do(get(t, context.Background(), "/x"))
 		if err == nil {
 			resp.Body.Close()
@@ -65,20 +70,40 @@ func TestUnfitAnswersFailTheAttempt(t *testing.T) {
 }
 
 // TestSwitchingProtocolsAnswersAnUpgrade: a 101 to a request that asked to
-// switch protocols is the answer it asked for.
+// switch protocols is the answer it asked for when it switches to the
+// protocol asked, in any case; a 101 to another protocol, or to none, is
+// the node's broken answer.
 func TestSwitchingProtocolsAnswersAnUpgrade(t *testing.T) {
-	var closed atomic.Int64
-	c := upstream.New(staticOf(t, &registry.Node{Service: service, Address: "127.0.0.1:1"}),
-		answering(http.StatusSwitchingProtocols, &closed))
-	req := get(t, context.Background(), "/ws")
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("an upgrade's 101 failed: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d, want 101", resp.StatusCode)
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+		ok     bool
+	}{
+		{"the protocol asked", switched("websocket"), true},
+		{"the protocol asked, in another case", switched("WebSocket"), true},
+		{"another protocol", switched("h2c"), false},
+		{"no Upgrade field", http.Header{"Connection": {"Upgrade"}}, false},
+		{"no upgrade in Connection", http.Header{"Upgrade": {"websocket"}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var closed atomic.Int64
+			c := upstream.New(staticOf(t, &registry.Node{Service: service, Address: "127.0.0.1:1"}),
+				answering(http.StatusSwitchingProtocols, tt.header, &closed))
+			req := get(t, context.Background(), "/ws")
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			resp, err := c.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("an upgrade's 101 failed: %v", err)
+			case tt.ok && resp.StatusCode != http.StatusSwitchingProtocols:
+				t.Fatalf("status %d, want 101", resp.StatusCode)
+			case !tt.ok && err == nil:
+				t.Fatalf("a 101 with %v was taken as the answer", tt.header)
+			}
+		})
 	}
 }
