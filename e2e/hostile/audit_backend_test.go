@@ -6,11 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Backends that answer in ways the upstream-answers family does not try: a
@@ -163,8 +162,7 @@ func newBackendAuditStack(t *testing.T, name, server string) *stack {
 	t.Helper()
 	s := &stack{server: name, raw: map[string]*rawBackend{}}
 	var b strings.Builder
-	fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", server: %q}\n", server)
-	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
+	gatewayYAML(&b, server, time.Second)
 	b.WriteString("registry:\n  kind: static\n  static:\n")
 	for _, c := range backendAuditCases {
 		rb := newRawBackend(t, c.answer)
@@ -175,11 +173,7 @@ func newBackendAuditStack(t *testing.T, name, server string) *stack {
 	for _, c := range backendAuditCases {
 		fmt.Fprintf(&b, "  - {name: audit-%s, method: GET, path: /audit/%s/*, service: audit-%s}\n", c.slug, c.slug, c.slug)
 	}
-	file := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc, addrs := startGateway(t, file, 2)
+	proc, addrs := startWith(t, b.String())
 	s.proc, s.gw, s.admin = proc, addrs[0], addrs[1]
 	return s
 }

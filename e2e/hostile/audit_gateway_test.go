@@ -54,8 +54,7 @@ func newEdgeAuditStack(t *testing.T, server string) *edgeAuditStack {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", server: %q}\n", server)
-	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
+	gatewayYAML(&b, server, time.Second)
 	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: echo, id: echo-1, address: %q}\n"+
 		"    - {service: down, id: down-1, address: %q}\n", s.echo.Listener.Addr().String(), s.down)
 	fmt.Fprintf(&b, `auth:
@@ -68,11 +67,7 @@ defaults:
   budget: {timeout: 5s, max: 10s, min: 1ms}
 `, secret)
 	b.WriteString(edgeAuditRoutes)
-	file := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, addrs := startGateway(t, file, 2)
+	_, addrs := startWith(t, b.String())
 	s.gw = addrs[0]
 	return s
 }

@@ -181,8 +181,7 @@ func newUpStack(t *testing.T, name, server, limits string, routes ...upRoute) *u
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", server: %q}\n", server)
-	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 5s\n")
+	gatewayYAML(&b, server, 5*time.Second)
 	if limits != "" {
 		b.WriteString("limits: " + limits + "\n")
 	}
@@ -204,11 +203,7 @@ routes:
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - {name: up-%s, method: \"*\", path: /%s/*, service: up-%s%s}\n", r.slug, r.slug, r.slug, r.extra)
 	}
-	file := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc, addrs := startGateway(t, file, 2)
+	proc, addrs := startWith(t, b.String())
 	s.proc, s.gw, s.admin = proc, addrs[0], addrs[1]
 	return s
 }

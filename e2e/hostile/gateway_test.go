@@ -3,8 +3,12 @@ package hostile
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,4 +106,25 @@ func (g *gatewayProc) read(r io.Reader) {
 		}
 	}
 	_ = g.cmd.Wait()
+}
+
+// gatewayYAML begins the configuration of a gateway of the suite's: its
+// route listener on the listener server named server and its admin
+// listener, both on ports the system chooses, and grace as its
+// shutdown_grace. The caller writes the rest.
+func gatewayYAML(b *strings.Builder, server string, grace time.Duration) {
+	fmt.Fprintf(b, "listeners:\n  - {address: \"127.0.0.1:0\", server: %q}\n", server)
+	fmt.Fprintf(b, "admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: %s\n", grace)
+}
+
+// startWith writes config to a file of the test's and starts a gateway on
+// it, with its two listeners (gatewayYAML): it returns the gateway and the
+// addresses of its route and admin listeners.
+func startWith(t *testing.T, config string) (*gatewayProc, []string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startGateway(t, file, 2)
 }

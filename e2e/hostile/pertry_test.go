@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -94,17 +92,12 @@ func newPerTryStack(t *testing.T, name, server string) *stack {
 	t.Helper()
 	s := &stack{server: name, echo: newEchoBackend(t)}
 	var b strings.Builder
-	fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", server: %q}\n", server)
-	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
+	gatewayYAML(&b, server, time.Second)
 	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: up, id: up-1, address: %q}\n", s.echo.Listener.Addr().String())
 	fmt.Fprintf(&b, "upstream: {per_try_timeout: %s}\n", perTryTimeout)
 	b.WriteString("defaults:\n  budget: {timeout: 15s, max: 15s, min: 1ms}\n")
 	b.WriteString("routes:\n  - {name: up, method: \"*\", path: /up/*, service: up}\n")
-	file := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc, addrs := startGateway(t, file, 2)
+	proc, addrs := startWith(t, b.String())
 	s.proc, s.gw, s.admin = proc, addrs[0], addrs[1]
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // servers are the listener servers every case runs against, by the name
@@ -61,8 +62,7 @@ func newStack(t *testing.T, name, server string) *stack {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", server: %q}\n", server)
-	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
+	gatewayYAML(&b, server, time.Second)
 	b.WriteString("registry:\n  kind: static\n  static:\n")
 	node := func(service, addr string) {
 		fmt.Fprintf(&b, "    - {service: %s, id: %s-1, address: %q}\n", service, service, addr)
@@ -100,11 +100,7 @@ defaults:
 		fmt.Fprintf(&b, "  - {name: up-%s, method: GET, path: /up/%s/*, service: up-%s, budget: {timeout: %s, max: %s}}\n",
 			c.slug, c.slug, c.slug, c.budget, c.budget)
 	}
-	file := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc, addrs := startGateway(t, file, 2)
+	proc, addrs := startWith(t, b.String())
 	s.proc, s.gw, s.admin = proc, addrs[0], addrs[1]
 	return s
 }
