@@ -27,15 +27,25 @@ func ParseTrustedProxies(cidrs []string) (*TrustedProxies, error) {
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			// An IPv4-mapped prefix means the IPv4 one: the addresses it
+			// is compared with are unmapped.
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		t.prefixes = append(t.prefixes, p.Masked())
 	}
 	return t, nil
 }
 
+// trusts reports whether a is in one of the trusted prefixes. A zoned
+// address (fe80::1%eth0, a link-local peer) is judged without its zone:
+// netip.Prefix.Contains says no to any zone, and a link-local proxy that
+// trusted_proxies names (fe80::/10) was never believed.
 func (t *TrustedProxies) trusts(a netip.Addr) bool {
 	if t == nil {
 		return false
 	}
+	a = a.WithZone("")
 	for _, p := range t.prefixes {
 		if p.Contains(a) {
 			return true

@@ -10,21 +10,23 @@ import (
 )
 
 // fuzzTrustSets are the trusted networks FuzzClientIP picks from: none,
-// the networks of TestClientIP, and everyone.
+// the networks of TestClientIP, everyone, and an IPv4-mapped prefix with
+// the link-local one (whose peers come zoned).
 var fuzzTrustSets = [][]string{
 	nil,
 	{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"},
 	{"0.0.0.0/0", "::/0"},
+	{"::ffff:10.0.0.0/104", "fe80::/10"},
 }
 
 // refTrusts is TrustedProxies.trusts restated with net.IPNet instead of
-// netip.Prefix. A zoned address is never trusted: netip.Prefix.Contains
-// says no to any zone, which errs on the safe side (the peer is taken for
-// the client), and the reference holds the code to it.
+// netip.Prefix. A zoned address is judged by its address alone: the zone
+// names the interface, not the host's network.
 func refTrusts(cidrs []string, a netip.Addr) bool {
-	if !a.IsValid() || a.Zone() != "" {
+	if !a.IsValid() {
 		return false
 	}
+	a = a.WithZone("")
 	for _, c := range cidrs {
 		if !strings.Contains(c, "/") {
 			if strings.Contains(c, ":") {
@@ -36,6 +38,10 @@ func refTrusts(cidrs []string, a netip.Addr) bool {
 		_, n, err := net.ParseCIDR(c)
 		if err != nil {
 			panic(err)
+		}
+		if ones, bits := n.Mask.Size(); bits == 8*net.IPv6len && ones >= 96 && n.IP.To4() != nil {
+			// An IPv4-mapped prefix stands for the IPv4 one.
+			n = &net.IPNet{IP: n.IP.To4(), Mask: net.CIDRMask(ones-96, 8*net.IPv4len)}
 		}
 		// net.IPNet takes an IPv4 address and its IPv4-mapped form for
 		// the same; the addresses here are unmapped, so only a prefix of

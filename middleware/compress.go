@@ -16,8 +16,9 @@ import (
 //   - HEAD requests and requests that switch protocols (WebSockets) are not
 //     touched at all;
 //   - 1xx, 204, 206 and 304 answers, and any answer with Content-Range;
-//   - an answer the backend already encoded (Content-Encoding), or marked
-//     Cache-Control: no-transform;
+//   - an answer the backend already encoded (Content-Encoding), marked
+//     Cache-Control: no-transform, or whose bytes a digest vouches for
+//     (Content-Digest, Repr-Digest, Digest, Content-MD5);
 //   - an answer whose media type is excluded (images, video, archives, …:
 //     CompressSettings.TypesExcluded);
 //   - an answer shorter than CompressSettings.MinSize: by its Content-Length,
@@ -28,7 +29,8 @@ import (
 // ETag becomes weak (W/"…": the bytes differ from the identity
 // representation's), and gets Vary: Accept-Encoding, which every answer that
 // could have been compressed gets too, so that caches keep the variants
-// apart. A missing Content-Type is sniffed from the first bytes, as the
+// apart; a 304 gets it as well, and says weak the ETag the client named
+// weak. A missing Content-Type is sniffed from the first bytes, as the
 // servers would have done on the identity body.
 //
 // Streams: every Flush flushes the compressor before the connection, so a
@@ -186,7 +188,7 @@ func (c *Compress) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cw := c.newWriter(w, c.negotiate(r.Header["Accept-Encoding"]))
+		cw := c.newWriter(w, c.negotiate(r.Header["Accept-Encoding"]), r.Header["If-None-Match"])
 		finished := false
 		defer func() {
 			if !finished { // a panic (an aborted answer): the stream stays unfinished

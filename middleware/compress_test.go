@@ -141,7 +141,8 @@ func TestCompressLeavesAlone(t *testing.T) {
 			answer{200, map[string]string{"Content-Type": "text/plain"}, big}, true},
 		{"HEAD", "HEAD", nil, answer{200, map[string]string{"Content-Type": "text/plain", "Content-Length": "3600"}, ""}, false},
 		{"204", "GET", nil, answer{204, nil, ""}, false},
-		{"304", "GET", nil, answer{304, map[string]string{"Etag": `"a"`}, ""}, false},
+		// A 304 carries the Vary of the 200 it stands for (RFC 9110, section 15.4.5).
+		{"304", "GET", nil, answer{304, map[string]string{"Etag": `"a"`}, ""}, true},
 		{"206", "GET", nil, answer{206, map[string]string{"Content-Type": "text/plain", "Content-Range": "bytes 0-3599/9000"}, big}, false},
 		{"Content-Range on a 416", "GET", nil, answer{416, map[string]string{"Content-Type": "text/plain", "Content-Range": "bytes */9000"}, big}, false},
 		{"already encoded", "GET", nil, answer{200, map[string]string{"Content-Type": "text/plain", "Content-Encoding": "gzip"}, big}, false},

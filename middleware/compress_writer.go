@@ -22,6 +22,7 @@ type compressWriter struct {
 	status int
 	buf    []byte // the body's first bytes, while deciding
 	enc    encoder
+	inm    []string // the request's If-None-Match, for a 304 (notModified)
 }
 
 // The states of a compressWriter.
@@ -33,8 +34,8 @@ const (
 	cwDone                  // finished or hijacked
 )
 
-func (c *Compress) newWriter(w http.ResponseWriter, alg coding) *compressWriter {
-	return &compressWriter{ResponseWriter: w, c: c, alg: alg}
+func (c *Compress) newWriter(w http.ResponseWriter, alg coding, inm []string) *compressWriter {
+	return &compressWriter{ResponseWriter: w, c: c, alg: alg, inm: inm}
 }
 
 // Unwrap lets http.ResponseController reach the writer below for what this
@@ -52,6 +53,9 @@ func (w *compressWriter) WriteHeader(code int) {
 	}
 	w.status = code
 	h := w.ResponseWriter.Header()
+	if code == http.StatusNotModified {
+		w.notModified(h)
+	}
 	if !w.eligible(h) {
 		w.plain()
 		return
@@ -80,13 +84,48 @@ func (w *compressWriter) eligible(h http.Header) bool {
 	case http.StatusNoContent, http.StatusPartialContent, http.StatusNotModified:
 		return false
 	}
-	if len(h["Content-Encoding"]) > 0 || len(h["Content-Range"]) > 0 || hasNoTransform(h["Cache-Control"]) {
+	return w.c.mayEncode(h)
+}
+
+// mayEncode reports whether an answer with header h may be compressed,
+// whatever its status, the client and its size.
+func (c *Compress) mayEncode(h http.Header) bool {
+	if len(h["Content-Encoding"]) > 0 || len(h["Content-Range"]) > 0 || hasNoTransform(h["Cache-Control"]) || hasDigest(h) {
 		return false
 	}
-	if ct := h["Content-Type"]; len(ct) > 0 && w.c.excludes(ct[0]) {
+	if ct := h["Content-Type"]; len(ct) > 0 && c.excludes(ct[0]) {
 		return false
 	}
 	return true
+}
+
+// notModified gives a 304, which stands for the 200 the client holds,
+// that 200's Vary (RFC 9110, section 15.4.5) and, when the client holds
+// its ETag weak (W/"v1", as a compressed answer carried it) and the
+// backend's 304 has it strong ("v1"), the weak form again. Left strong,
+// the client's cache would take its compressed bytes for the backend's,
+// and ask for the rest of them by If-Range with "v1": the backend's
+// 206 would splice identity bytes into a compressed body.
+func (w *compressWriter) notModified(h http.Header) {
+	if !w.c.mayEncode(h) {
+		return
+	}
+	addVary(h)
+	if et := h["Etag"]; len(et) == 1 && strings.HasPrefix(et[0], `"`) && listsWeak(w.inm, et[0]) {
+		h["Etag"] = []string{"W/" + et[0]}
+	}
+}
+
+// listsWeak reports whether the If-None-Match values inm name the
+// opaque tag tag (quotes included) weak: an entity-tag holds no '"', so
+// W/ and tag found together are that element.
+func listsWeak(inm []string, tag string) bool {
+	for _, v := range inm {
+		if strings.Contains(v, "W/"+tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // Write implements http.ResponseWriter.
@@ -101,9 +140,9 @@ func (w *compressWriter) Write(p []byte) (int, error) {
 		return w.enc.Write(p)
 	case cwDeciding:
 		if len(w.buf)+len(p) < w.c.minSize {
-			if w.buf == nil {
-				w.buf = make([]byte, 0, w.c.minSize)
-			}
+			// Grown as bytes come, never made MinSize at once: a large
+			// min_size would otherwise cost every short streamed answer
+			// (each client's request) that much memory.
 			w.buf = append(w.buf, p...)
 			return len(p), nil
 		}
@@ -250,6 +289,23 @@ func hasNoTransform(vv []string) bool {
 			if strings.EqualFold(strings.TrimSpace(d), "no-transform") {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// digestFields are the fields that vouch for an answer's bytes (RFC 9530's
+// Content-Digest and Repr-Digest, RFC 3230's Digest, Content-MD5), each
+// over the bytes as sent or over their content coding: compressed, the
+// answer would carry a digest of other bytes, and a client that checks it
+// would take the gateway's answer for a corrupted one.
+var digestFields = []string{"Content-Digest", "Repr-Digest", "Digest", "Content-Md5"}
+
+// hasDigest reports whether h has one of digestFields.
+func hasDigest(h http.Header) bool {
+	for _, f := range digestFields {
+		if len(h[f]) > 0 {
+			return true
 		}
 	}
 	return false

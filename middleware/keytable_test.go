@@ -49,6 +49,12 @@ func TestClientIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A link-local proxy's address comes zoned; an IPv4-mapped prefix
+	// stands for the IPv4 one.
+	odd, err := middleware.ParseTrustedProxies([]string{"fe80::/10", "::ffff:172.16.0.0/108"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		proxies *middleware.TrustedProxies
@@ -67,6 +73,9 @@ func TestClientIP(t *testing.T) {
 		{"IPv6 peer", proxies, "[2001:db8::1]:5", []string{"[2001:db9::5]:443"}, "2001:db9::5"},
 		{"IPv4-mapped peer", nil, "[::ffff:198.51.100.1]:5", nil, "198.51.100.1"},
 		{"bad remote", proxies, "@", nil, "invalid IP"},
+		{"zoned link-local proxy", odd, "[fe80::1%eth0]:5", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"proxy in an IPv4-mapped prefix", odd, "172.16.0.9:5", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"peer outside the IPv4-mapped prefix", odd, "172.32.0.9:5", []string{"203.0.113.9"}, "172.32.0.9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

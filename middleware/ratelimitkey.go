@@ -34,8 +34,8 @@ type RateLimitKey struct {
 // TrustedProxies.ClientIP; IPv6 clients by their /64), "subject" (the
 // verified token's sub, which needs Authenticate to run first) or
 // "header:NAME" (the value of header NAME). Requests without a subject, or
-// without the header, are keyed by their address instead. proxies may be
-// nil.
+// without the header (or with it on more than one line), are keyed by their
+// address instead. proxies may be nil.
 func ParseRateLimitKey(s string, proxies *TrustedProxies) (RateLimitKey, error) {
 	k := RateLimitKey{proxies: proxies}
 	switch {
@@ -66,7 +66,12 @@ func (k RateLimitKey) append(dst []byte, r *http.Request) []byte {
 			return appendKey(dst, keySubject, id.Subject)
 		}
 	case keyHeader:
-		if v := r.Header[k.header]; len(v) > 0 && v[0] != "" {
+		// A field sent more than once is no key: the gateway cannot tell
+		// which line the backend reads (Go's the first, PHP behind
+		// FastCGI the last, others both joined), so keying by one would
+		// let a client draw a fresh bucket with a made-up line beside the
+		// key the backend takes. Such a request is keyed by its address.
+		if v := r.Header[k.header]; len(v) == 1 && v[0] != "" {
 			return appendKey(dst, keyHeader, v[0])
 		}
 	}

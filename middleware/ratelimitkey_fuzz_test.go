@@ -30,8 +30,8 @@ func (q fuzzKeyRequest) build(header string) *http.Request {
 }
 
 // keyedValue is what a key of kind k stands for, as ParseRateLimitKey's
-// documentation says, written as text: the subject, or the header's (first)
-// value, when present and not empty; else the client address (ClientIP,
+// documentation says, written as text: the subject, or the header's value,
+// when present on one line and not empty; else the client address (ClientIP,
 // which FuzzClientIP holds to its promises), an IPv6 one by its /64, or the
 // absence of an address, which no address stands for.
 func keyedValue(k RateLimitKey, r *http.Request) string {
@@ -41,7 +41,7 @@ func keyedValue(k RateLimitKey, r *http.Request) string {
 			return "subject " + id.Subject
 		}
 	case keyHeader:
-		if v := r.Header.Values(k.header); len(v) > 0 && v[0] != "" {
+		if v := r.Header.Values(k.header); len(v) == 1 && v[0] != "" {
 			return "header " + v[0]
 		}
 	}

@@ -35,6 +35,7 @@
 // 5xx tells of the network), audit_backend_test.go (answers with no
 // HTTP status, or a 101 nobody asked for), audit_upgrade_test.go
 // (handshakes a backend does not switch, HTTP/1.0 ones, tunnels' bounds and
-// half-closes, shutdown with a tunnel open) and pertry_test.go (uploads
-// stalled past a per-try timeout).
+// half-closes, shutdown with a tunnel open), audit_limits_test.go (rate
+// limit keys sent twice, compressed answers a digest or a 304 vouches for)
+// and pertry_test.go (uploads stalled past a per-try timeout).
 package hostile
