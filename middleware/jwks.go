@@ -30,6 +30,16 @@ const (
 	DefaultJWKSTimeout = 5 * time.Second
 	// MaxJWKSBytes bounds a JWK Set document; a larger one is refused.
 	MaxJWKSBytes = 1 << 20
+	// MaxJWKSKeys bounds the keys a JWK Set may hold; a set with more is
+	// refused. A token without a kid is tried against every key of its
+	// algorithm, so a set of thousands (a megabyte holds some 6,000 EC
+	// keys) would make each made-up kid-less token cost a CPU-second. The
+	// major issuers publish fewer than ten.
+	MaxJWKSKeys = 64
+	// maxJWKSHeaderBytes bounds the response's header: net/http's default
+	// (10 MiB) would let the server make each fetch hold ten times
+	// MaxJWKSBytes. A JWKS answer's header is a few hundred bytes.
+	maxJWKSHeaderBytes = 64 << 10
 )
 
 // Results of a JWKS fetch, as given to the observer (JWKS.Observe): the
@@ -159,6 +169,7 @@ func NewJWKS(s JWKSSettings) (*JWKS, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConnsPerHost = 1
+	tr.MaxResponseHeaderBytes = maxJWKSHeaderBytes
 	k.client = &http.Client{Transport: tr, Timeout: s.Timeout,
 		// A redirect is not followed: the URL configured is the one trusted.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -358,6 +369,9 @@ func (k *JWKS) get() (string, error) {
 	keys, _, err := parseJWKSet(data)
 	if err != nil {
 		return JWKSRefused, err
+	}
+	if len(keys) > MaxJWKSKeys {
+		return JWKSRefused, fmt.Errorf("%d keys: at most %d are taken", len(keys), MaxJWKSKeys)
 	}
 	ring, _, err := newKeyRing(keys, k.s.Algorithms, false)
 	if err != nil {

@@ -55,6 +55,7 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/budget.md", fmt.Sprintf("Back-off is full-jitter exponential (%s base, %s cap)", prose(p.BackoffBase), prose(p.BackoffCap))},
 
 		{"docs/auth.md", fmt.Sprintf("the provider's `leeway` (default %s)", prose(c.Auth.JWT["p"].Leeway))},
+		{"docs/auth.md", fmt.Sprintf("more than %d usable keys", middleware.MaxJWKSKeys)},
 		{"docs/auth.md", fmt.Sprintf("`cache_size` (default %s)", grouped(or(c.Auth.JWT["p"].CacheSize, middleware.DefaultTokenCacheSize)))},
 		{"docs/auth.md", fmt.Sprintf("with `max_wait: %s` (the default)", rl.MaxWait)},
 		{"docs/auth.md", fmt.Sprintf("at most `max_keys` buckets (default %s)", grouped(or(rs.MaxKeys, middleware.DefaultMaxKeys)))},

@@ -73,8 +73,9 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	return certs[0], nil
 }
 
-// Reload reads every file again and, if all load, serves the new
-// certificates. On an error the certificates already loaded keep serving.
+// Reload reads every file again and, if all load and none has expired,
+// serves the new certificates. On an error the certificates already loaded
+// keep serving.
 func (s *Store) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -87,7 +88,26 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
+	if err := expired(s.pairs, certs, time.Now()); err != nil {
+		return err
+	}
 	s.certs.Store(&certs)
+	return nil
+}
+
+// expired returns an error naming the first certificate of certs (loaded
+// from pairs) that is no longer valid at now. A reload refuses it: served,
+// it would fail every client's handshake, while the pair held may still
+// verify (an old file copied back, a renewal tool writing what it had
+// cached). A certificate not yet valid is taken: a fresh one may start a
+// clock-skew's width ahead, and files refused are not tried again until
+// they change.
+func expired(pairs []Pair, certs []*tls.Certificate, now time.Time) error {
+	for i, c := range certs {
+		if c.Leaf != nil && now.After(c.Leaf.NotAfter) {
+			return fmt.Errorf("certificate %s: expired at %s", pairs[i].CertFile, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
 	return nil
 }
 
