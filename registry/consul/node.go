@@ -2,6 +2,7 @@ package consul
 
 import (
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,11 +39,25 @@ func NodeFromEntry(e *api.ServiceEntry) (*registry.Node, bool) {
 		Datacenter: dc,
 		Metadata:   metadata(s.Meta, s.Tags),
 	}
-	if host == "" || n.Validate() != nil {
+	if !validHost(host) || n.Validate() != nil {
 		return nil, false
 	}
 	n.Version = n.Metadata[MetaVersion]
 	return n, true
+}
+
+// validHost reports whether host can be dialled as the host of host:port: an
+// IP address (IPv6 with a zone too) or a name. An address that already holds
+// a port ("10.0.0.1:8080"), a URL or brackets would otherwise be joined into
+// "[10.0.0.1:8080]:80", which Node.Validate accepts and no dial can reach.
+func validHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return !strings.ContainsAny(host, ":/[]@ \t")
 }
 
 // metadata merges Meta and tags; Meta wins over a tag with the same key.

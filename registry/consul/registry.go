@@ -13,6 +13,13 @@ import (
 // unchanged snapshot, when no WithWaitTime option is given.
 const DefaultWaitTime = 5 * time.Minute
 
+// MinUnchangedWatch is the least time a Watch takes when Consul's answer did
+// not move the index: Consul answers that way only when its wait time ends, so
+// an agent (or proxy) that answers at once without moving the index, or
+// without an X-Consul-Index at all, would otherwise be polled in a busy loop.
+// Consul's blocking-query documentation asks clients to rate-limit.
+const MinUnchangedWatch = time.Second
+
 // Registry is a registry.Registry over a Consul agent. It is safe for concurrent
 // use; it keeps no state of its own besides its settings, so every Lookup and
 // Watch is a request to Consul (wrap it in a registry.Cache to serve lookups from
@@ -22,6 +29,8 @@ type Registry struct {
 	agent  Agent
 	wait   time.Duration
 	dc     string
+	now    func() time.Time                     // tests replace the clock
+	after  func(time.Duration) <-chan time.Time // of the pacing in Watch
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -54,7 +63,7 @@ func New(c *api.Client, opts ...Option) *Registry {
 // NewFrom returns a Registry over the given health and agent endpoints; tests
 // pass fakes here.
 func NewFrom(h Health, a Agent, opts ...Option) *Registry {
-	r := &Registry{health: h, agent: a, wait: DefaultWaitTime}
+	r := &Registry{health: h, agent: a, wait: DefaultWaitTime, now: time.Now, after: time.After}
 	for _, o := range opts {
 		o(r)
 	}
@@ -77,11 +86,23 @@ func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node
 // passing instances of service: it returns when the service's index moves past
 // index, or after the wait time with an unchanged snapshot. Consul's index also
 // moves on changes that leave the node set equal, so callers compare node sets
-// when identity matters. The returned Index is never zero.
+// when identity matters. The returned Index is never zero. An answer that did
+// not move the index returns no sooner than MinUnchangedWatch after the call.
 //
 // A request bounded only by ctx could hang on a dead connection; Watch bounds
 // it by the wait time plus Consul's jitter and a margin.
 func (r *Registry) Watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
+	start := r.now()
+	snap, err := r.watch(ctx, service, index)
+	if err == nil && index > 0 && snap.Index == index {
+		err = r.pace(ctx, start)
+	}
+	return snap, err
+}
+
+// watch is one blocking query, bounded by the wait time plus Consul's jitter
+// and a margin.
+func (r *Registry) watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.wait+r.wait/16+10*time.Second)
 	defer cancel()
 	q := r.query(ctx)
@@ -98,6 +119,21 @@ func (r *Registry) Watch(ctx context.Context, service string, index uint64) (reg
 		idx = 1
 	}
 	return registry.Snapshot{Nodes: nodesFromEntries(entries), Index: idx}, nil
+}
+
+// pace waits until MinUnchangedWatch after start, or ctx ends. An index going
+// backwards (a restored snapshot) is not paced: that answer is news.
+func (r *Registry) pace(ctx context.Context, start time.Time) error {
+	d := MinUnchangedWatch - r.now().Sub(start)
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-r.after(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // query returns the options of a read: a stale read (see the package
