@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/registry/consul"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/upstream"
@@ -56,6 +57,8 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 
 		{"docs/auth.md", fmt.Sprintf("the provider's `leeway` (default %s)", prose(c.Auth.JWT["p"].Leeway))},
 		{"docs/auth.md", fmt.Sprintf("more than %d usable keys", middleware.MaxJWKSKeys)},
+
+		{"docs/consul.md", fmt.Sprintf("returns no sooner than %s after it began", prose(consul.MinUnchangedWatch))},
 		{"docs/auth.md", fmt.Sprintf("`cache_size` (default %s)", grouped(or(c.Auth.JWT["p"].CacheSize, middleware.DefaultTokenCacheSize)))},
 		{"docs/auth.md", fmt.Sprintf("with `max_wait: %s` (the default)", rl.MaxWait)},
 		{"docs/auth.md", fmt.Sprintf("at most `max_keys` buckets (default %s)", grouped(or(rs.MaxKeys, middleware.DefaultMaxKeys)))},
