@@ -57,8 +57,6 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 
 		{"docs/auth.md", fmt.Sprintf("the provider's `leeway` (default %s)", prose(c.Auth.JWT["p"].Leeway))},
 		{"docs/auth.md", fmt.Sprintf("more than %d usable keys", middleware.MaxJWKSKeys)},
-
-		{"docs/consul.md", fmt.Sprintf("returns no sooner than %s after it began", prose(consul.MinUnchangedWatch))},
 		{"docs/auth.md", fmt.Sprintf("`cache_size` (default %s)", grouped(or(c.Auth.JWT["p"].CacheSize, middleware.DefaultTokenCacheSize)))},
 		{"docs/auth.md", fmt.Sprintf("with `max_wait: %s` (the default)", rl.MaxWait)},
 		{"docs/auth.md", fmt.Sprintf("at most `max_keys` buckets (default %s)", grouped(or(rs.MaxKeys, middleware.DefaultMaxKeys)))},
@@ -68,6 +66,7 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/auth.md", fmt.Sprintf("keys (RSA of %d to %d bits, ECDSA", middleware.MinRSABits, middleware.MaxRSABits)},
 		{"docs/auth.md", fmt.Sprintf("listed keys (RSA of %d to %d bits, EC", middleware.MinRSABits, middleware.MaxRSABits)},
 
+		{"docs/consul.md", fmt.Sprintf("returns no sooner than %s after it began", prose(consul.MinUnchangedWatch))},
 		{"docs/consul.md", fmt.Sprintf("`WithDropGrace` (default %s, `registry.DefaultDropGrace`)", prose(registry.DefaultDropGrace))},
 
 		{"docs/rpc.md", fmt.Sprintf("the body idle timeout (%s by default)", prose(or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)))},
