@@ -64,10 +64,20 @@ func BenchmarkInboundServer(b *testing.B) {
 // what they were brought down to: 22 when the budget's context under a
 // parent of package context's was context.WithDeadline's and the body went
 // through a json.Decoder, 15 since.
+//
+// Under the race detector a call may take one more on average: its
+// sync.Pool drops pooled values at random (race_on_test.go), so
+// encoding/json's encode state and buffer are made again for about a
+// quarter of the calls, and the average, which AllocsPerRun truncates,
+// came out 15 or 16 from one run to the next (CI failed on it).
 func TestInboundServerAllocations(t *testing.T) {
 	call := inboundCall(t)
-	if n := testing.AllocsPerRun(100, call); n > 15 {
-		t.Fatalf("%v allocations a call, want at most 15", n)
+	limit := 15.0
+	if raceEnabled {
+		limit++
+	}
+	if n := testing.AllocsPerRun(100, call); n > limit {
+		t.Fatalf("%v allocations a call, want at most %v", n, limit)
 	}
 }
 
