@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"os"
 )
 
 // MaxFileBytes bounds a certificate, key or CA bundle file. The largest in
@@ -12,22 +11,25 @@ import (
 const MaxFileBytes = 1 << 20
 
 // ReadFile reads a PEM file of at most limit bytes. It refuses what is not
-// a regular file, before opening it: the files are named by an operator,
-// and a slip such as /dev/zero, /dev/stdin or a named pipe would otherwise
-// hold a configuration load or a reload forever, or fill memory.
+// a regular file: the files are named by an operator, and a slip such as
+// /dev/zero, /dev/stdin or a named pipe would otherwise hold a
+// configuration load or a reload forever, or fill memory. The file is
+// opened without waiting and checked as opened, not before: a check by
+// name, then an open, would let a file swapped for a pipe in between hold
+// the open.
 func ReadFile(name string, limit int64) ([]byte, error) {
-	fi, err := os.Stat(name)
+	f, err := openNoWait(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
