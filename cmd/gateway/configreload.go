@@ -119,7 +119,7 @@ func (g *gateway) applyLoaded(l loaded, forced bool) {
 			return
 		}
 		if err = g.install(l.cfg); err == nil {
-			g.updateStatic(l.cfg)
+			g.dropStatic(l.cfg)
 			pending := restartOnly(g.cfg, l.cfg)
 			g.status.apply(l.hash, l.index, true, pending...)
 			level, attrs := slog.LevelInfo, append(attrs, slog.Int("routes", len(l.cfg.Routes)),

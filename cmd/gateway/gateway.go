@@ -147,6 +147,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	g.setStatic(cfg) // before the routes that need the nodes serve
 	g.router.Store(rt)
 	g.proxies.Store(cfg.Proxies())
 	g.edge.limiters = limiters
@@ -363,28 +364,52 @@ func (g *gateway) reload(load func() (*config.Config, error)) {
 	g.applyLoaded(l, true)
 }
 
-// updateStatic brings a static registry in line with a reloaded
-// configuration, so that a route to a service the new file lists has its
-// nodes. Services the new file no longer lists are left with none.
-func (g *gateway) updateStatic(cfg *config.Config) {
-	st, ok := g.registry.(*registry.Static)
-	if !ok || cfg.Registry.Kind != "static" {
+// A static registry follows a reloaded configuration in two steps around
+// the swap of routes (install): the nodes of every service the new file
+// lists are set before its routes serve, so that a route to a service only
+// the new file lists has its nodes from its first request (set after, its
+// first requests got 503 no-nodes); the services it no longer lists are
+// left with none after, when no new route leads to them.
+
+// setStatic gives a static registry the nodes of every service cfg lists.
+func (g *gateway) setStatic(cfg *config.Config) {
+	st, ok := g.staticOf(cfg)
+	if !ok {
 		return
 	}
+	for service, nodes := range staticGroups(cfg) {
+		st.Set(service, nodes)
+		g.staticServices[service] = true
+	}
+}
+
+// dropStatic leaves the services that cfg no longer lists with no nodes.
+func (g *gateway) dropStatic(cfg *config.Config) {
+	st, ok := g.staticOf(cfg)
+	if !ok {
+		return
+	}
+	listed := staticGroups(cfg)
+	for service := range g.staticServices {
+		if _, ok := listed[service]; !ok {
+			st.Set(service, nil)
+		}
+	}
+}
+
+// staticOf returns the gateway's static registry, when cfg is served by one.
+func (g *gateway) staticOf(cfg *config.Config) (*registry.Static, bool) {
+	st, ok := g.registry.(*registry.Static)
+	return st, ok && cfg.Registry.Kind == "static"
+}
+
+// staticGroups returns cfg's static nodes by service.
+func staticGroups(cfg *config.Config) map[string][]*registry.Node {
 	groups := make(map[string][]*registry.Node)
 	for _, n := range cfg.StaticNodes() {
 		groups[n.Service] = append(groups[n.Service], n)
 	}
-	for service := range g.staticServices {
-		if _, ok := groups[service]; !ok {
-			groups[service] = nil
-		}
-	}
-	g.staticServices = make(map[string]bool, len(groups))
-	for service, nodes := range groups {
-		st.Set(service, nodes)
-		g.staticServices[service] = true
-	}
+	return groups
 }
 
 // shutdown marks the gateway draining, stops accepting, and waits for
