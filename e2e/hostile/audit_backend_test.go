@@ -139,22 +139,16 @@ func checkFieldNotForwarded(field string) func(t *testing.T, s *stack, c backend
 // TestAuditBackends runs backendAuditCases against a gateway of their own
 // on each listener server, the cases of a server side by side.
 func TestAuditBackends(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newBackendAuditStack(t, srv.name, srv.config)
-				var cw sync.WaitGroup
-				for _, c := range backendAuditCases {
-					cw.Go(func() {
-						runCase(t, s, hcase{family: "audit-backends", name: c.name, run: func(t *testing.T, s *stack) { c.check(t, s, c) }})
-					})
-				}
-				cw.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newBackendAuditStack(t, srv.name, srv.config)
+		var cw sync.WaitGroup
+		for _, c := range backendAuditCases {
+			cw.Go(func() {
+				runCase(t, s, hcase{family: "audit-backends", name: c.name, run: func(t *testing.T, s *stack) { c.check(t, s, c) }})
 			})
-		})
-	}
-	wg.Wait()
+		}
+		cw.Wait()
+	})
 }
 
 // newBackendAuditStack starts a gateway with one service and route per audit case.

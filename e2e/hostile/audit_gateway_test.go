@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,24 +46,12 @@ type edgeAuditStack struct {
 func newEdgeAuditStack(t *testing.T, server string) *edgeAuditStack {
 	t.Helper()
 	s := &edgeAuditStack{echo: newEchoBackend(t), down: edgeRefusingAddr(t)}
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "hmac.secret")
-	if err := os.WriteFile(secret, []byte(edgeAuditSecret), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
 	gatewayYAML(&b, server, time.Second)
 	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: echo, id: echo-1, address: %q}\n"+
 		"    - {service: down, id: down-1, address: %q}\n", s.echo.Listener.Addr().String(), s.down)
-	fmt.Fprintf(&b, `auth:
-  jwt:
-    users:
-      algorithms: [HS256]
-      keys: [{id: k1, hmac_secret_file: %q}]
-      forward_claims: {sub: X-Sluice-Subject}
-defaults:
-  budget: {timeout: 5s, max: 10s, min: 1ms}
-`, secret)
+	usersYAML(t, &b, edgeAuditSecret)
+	b.WriteString("defaults:\n  budget: {timeout: 5s, max: 10s, min: 1ms}\n")
 	b.WriteString(edgeAuditRoutes)
 	_, addrs := startWith(t, b.String())
 	s.gw = addrs[0]
@@ -186,23 +172,17 @@ func edgeAuditCases() []edgeAuditCase {
 // TestAuditEdgeGateway runs the audit's cases against a gateway of their own on
 // each listener server, side by side, the cases concurrently.
 func TestAuditEdgeGateway(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newEdgeAuditStack(t, srv.config)
-				var cw sync.WaitGroup
-				for _, c := range edgeAuditCases() {
-					cw.Go(func() {
-						t.Run(c.name, func(t *testing.T) {
-							defer func() { tally.add(srv.name, "edge-audit", c.name, t.Failed()) }()
-							c.run(t, s)
-						})
-					})
-				}
-				cw.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newEdgeAuditStack(t, srv.config)
+		var cw sync.WaitGroup
+		for _, c := range edgeAuditCases() {
+			cw.Go(func() {
+				t.Run(c.name, func(t *testing.T) {
+					defer func() { tally.add(srv.name, "edge-audit", c.name, t.Failed()) }()
+					c.run(t, s)
+				})
 			})
-		})
-	}
-	wg.Wait()
+		}
+		cw.Wait()
+	})
 }

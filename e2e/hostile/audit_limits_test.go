@@ -90,20 +90,14 @@ func limitsAuditCases() []struct {
 // TestAuditLimits runs the limits audit's cases against a gateway of
 // their own on each listener server, side by side.
 func TestAuditLimits(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newUpStack(t, srv.name, srv.config, "", limitsAuditRoutes()...)
-				var cw sync.WaitGroup
-				for _, c := range limitsAuditCases() {
-					cw.Go(func() {
-						runCase(t, s.stack, hcase{family: "audit-limits", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
-					})
-				}
-				cw.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newUpStack(t, srv.name, srv.config, "", limitsAuditRoutes()...)
+		var cw sync.WaitGroup
+		for _, c := range limitsAuditCases() {
+			cw.Go(func() {
+				runCase(t, s.stack, hcase{family: "audit-limits", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
 			})
-		})
-	}
-	wg.Wait()
+		}
+		cw.Wait()
+	})
 }

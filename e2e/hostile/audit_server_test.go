@@ -41,20 +41,14 @@ func serverAuditCases() []hcase {
 // server.
 func TestAuditServer(t *testing.T) {
 	cases := serverAuditCases()
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newStack(t, srv.name, srv.config)
-				var cw sync.WaitGroup
-				for _, c := range cases {
-					cw.Go(func() { runCase(t, s, c) })
-				}
-				cw.Wait()
-			})
-		})
-	}
-	wg.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newStack(t, srv.name, srv.config)
+		var cw sync.WaitGroup
+		for _, c := range cases {
+			cw.Go(func() { runCase(t, s, c) })
+		}
+		cw.Wait()
+	})
 }
 
 // auditHiddenIn returns at least n bytes of whole requests for /open/<id>/SMUGGLED:

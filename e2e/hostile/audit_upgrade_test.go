@@ -20,8 +20,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,12 +31,11 @@ import (
 // each with its switch function, and once that answer switched the
 // connection (by the backend's own lights) records every byte it reads.
 type upBackend struct {
-	ln     net.Listener
+	*connServer
 	answer upAnswer
 	mu     sync.Mutex
 	reqs   []string // "METHOD target" of each request read, with X-Probe
 	raw    bytes.Buffer
-	conns  []net.Conn
 }
 
 // upAnswer answers req on c and reports whether the connection is switched
@@ -47,29 +44,9 @@ type upAnswer func(c net.Conn, req *http.Request) (switched, keep bool)
 
 func newUpBackend(t *testing.T, answer upAnswer) *upBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &upBackend{ln: ln, answer: answer}
-	go b.accept()
-	t.Cleanup(b.close)
+	b := &upBackend{answer: answer}
+	b.connServer = serveConns(t, b.serve)
 	return b
-}
-
-func (b *upBackend) addr() string { return b.ln.Addr().String() }
-
-func (b *upBackend) accept() {
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.conns = append(b.conns, c)
-		b.mu.Unlock()
-		go b.serve(c)
-	}
 }
 
 func (b *upBackend) serve(c net.Conn) {
@@ -114,15 +91,6 @@ func (b *upBackend) seen() (reqs []string, raw string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.reqs...), b.raw.String()
-}
-
-func (b *upBackend) close() {
-	b.ln.Close()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, c := range b.conns {
-		c.Close()
-	}
 }
 
 // writeAnswer writes out and reports a kept, unswitched connection.
@@ -175,11 +143,6 @@ type upStack struct {
 func newUpStack(t *testing.T, name, server, limits string, routes ...upRoute) *upStack {
 	t.Helper()
 	s := &upStack{stack: &stack{server: name}, b: map[string]*upBackend{}}
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "hmac.secret")
-	if err := os.WriteFile(secret, []byte(edgeAuditSecret), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
 	gatewayYAML(&b, server, 5*time.Second)
 	if limits != "" {
@@ -190,16 +153,8 @@ func newUpStack(t *testing.T, name, server, limits string, routes ...upRoute) *u
 		s.b[r.slug] = newUpBackend(t, r.answer)
 		fmt.Fprintf(&b, "    - {service: up-%s, id: up-%s-1, address: %q}\n", r.slug, r.slug, s.b[r.slug].addr())
 	}
-	fmt.Fprintf(&b, `auth:
-  jwt:
-    users:
-      algorithms: [HS256]
-      keys: [{id: k1, hmac_secret_file: %q}]
-      forward_claims: {sub: X-Sluice-Subject}
-defaults:
-  budget: {timeout: 2s, max: 2s, min: 1ms}
-routes:
-`, secret)
+	usersYAML(t, &b, edgeAuditSecret)
+	b.WriteString("defaults:\n  budget: {timeout: 2s, max: 2s, min: 1ms}\nroutes:\n")
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - {name: up-%s, method: \"*\", path: /%s/*, service: up-%s%s}\n", r.slug, r.slug, r.slug, r.extra)
 	}
@@ -495,22 +450,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestAuditUpgrades runs the handshake cases against a gateway of their
 // own on each listener server, the cases of a server side by side.
 func TestAuditUpgrades(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newUpStack(t, srv.name, srv.config, "{body_idle_timeout: 1s}", upgradeRoutes()...)
-				var cw sync.WaitGroup
-				for _, c := range upgradeCases() {
-					cw.Go(func() {
-						runCase(t, s.stack, hcase{family: "audit-upgrades", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
-					})
-				}
-				cw.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newUpStack(t, srv.name, srv.config, "{body_idle_timeout: 1s}", upgradeRoutes()...)
+		var cw sync.WaitGroup
+		for _, c := range upgradeCases() {
+			cw.Go(func() {
+				runCase(t, s.stack, hcase{family: "audit-upgrades", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
 			})
-		})
-	}
-	wg.Wait()
+		}
+		cw.Wait()
+	})
 }
 
 // tunnelRoutes are the routes of the tunnel-bounds gateway.
@@ -541,120 +490,108 @@ func tunnelRoutes(flooded chan<- error, stop <-chan struct{}) []upRoute {
 // tunnel ends, whatever its peers do, and the gateway then holds no more
 // goroutines, files or requests than before them.
 func TestAuditTunnelBounds(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				flooded, stop := make(chan error, 1), make(chan struct{})
-				t.Cleanup(func() { close(stop) })
-				s := newUpStack(t, srv.name, srv.config,
-					"{tunnel_idle_timeout: 1s, tunnel_max_lifetime: 3s, write_idle_timeout: 1s}", tunnelRoutes(flooded, stop)...)
-				before := held(t, s.stack)
-				var cw sync.WaitGroup
-				for _, c := range []struct {
-					name string
-					run  func(t *testing.T)
-				}{
-					{"a silent tunnel ends with 1001 to both peers", func(t *testing.T) {
-						c, br := mustSwitch(t, s.gw, handshake("/silent/x"))
-						if got, err := readUntilEnd(c, br); got != goingAway || err != nil {
-							t.Errorf("the client read %q, %v: want a close frame with 1001, then EOF", got, err)
-						}
-						waitFor(t, "the backend's close frame", func() bool {
-							_, raw := s.b["silent"].seen()
-							return strings.HasPrefix(raw, "\x88\x82")
-						})
-					}},
-					{"a busy tunnel ends at its maximum lifetime", func(t *testing.T) {
-						c, br := mustSwitch(t, s.gw, handshake("/quiet/busy"))
-						go func() {
-							for {
-								if _, err := io.WriteString(c, "tick"); err != nil {
-									return
-								}
-								time.Sleep(100 * time.Millisecond)
-							}
-						}()
-						if got, err := readUntilEnd(c, br); got != goingAway || err != nil {
-							t.Errorf("the client read %q, %v: want a close frame with 1001, then EOF", got, err)
-						}
-					}},
-					{"a client that reads nothing frees the backend's connection", func(t *testing.T) {
-						mustSwitch(t, s.gw, handshake("/flood/x"))
-						select {
-						case err := <-flooded:
-							t.Logf("the backend's write failed: %v", err)
-						case <-time.After(hangLimit):
-							t.Errorf("the backend still writes to a client that reads nothing after %v", hangLimit)
-						}
-					}},
-					{"a backend that reads nothing frees the client's connection", func(t *testing.T) {
-						c, _ := mustSwitch(t, s.gw, handshake("/deaf/x"))
-						_ = c.SetWriteDeadline(time.Now().Add(hangLimit))
-						buf := make([]byte, 32<<10)
-						for {
-							if _, err := c.Write(buf); err != nil {
-								if isTimeout(err) {
-									t.Errorf("the client's writes still block after %v", hangLimit)
-								}
-								return
-							}
-						}
-					}},
-					{"clients that reset their tunnels", func(t *testing.T) {
-						for i := range 20 {
-							c := dial(t, s.gw)
-							_, _ = io.WriteString(c, handshake("/quiet/reset")+"x")
-							if i%2 == 0 {
-								_, _ = bufio.NewReader(c).ReadByte()
-							}
-							_ = c.(*net.TCPConn).SetLinger(0)
-							c.Close()
-						}
-					}},
-				} {
-					cw.Go(func() {
-						runCase(t, s.stack, hcase{family: "audit-tunnels", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t) }})
-					})
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		flooded, stop := make(chan error, 1), make(chan struct{})
+		t.Cleanup(func() { close(stop) })
+		s := newUpStack(t, srv.name, srv.config,
+			"{tunnel_idle_timeout: 1s, tunnel_max_lifetime: 3s, write_idle_timeout: 1s}", tunnelRoutes(flooded, stop)...)
+		before := held(t, s.stack)
+		var cw sync.WaitGroup
+		for _, c := range []struct {
+			name string
+			run  func(t *testing.T)
+		}{
+			{"a silent tunnel ends with 1001 to both peers", func(t *testing.T) {
+				c, br := mustSwitch(t, s.gw, handshake("/silent/x"))
+				if got, err := readUntilEnd(c, br); got != goingAway || err != nil {
+					t.Errorf("the client read %q, %v: want a close frame with 1001, then EOF", got, err)
 				}
-				cw.Wait()
-				checkReleased(t, s.stack, before)
+				waitFor(t, "the backend's close frame", func() bool {
+					_, raw := s.b["silent"].seen()
+					return strings.HasPrefix(raw, "\x88\x82")
+				})
+			}},
+			{"a busy tunnel ends at its maximum lifetime", func(t *testing.T) {
+				c, br := mustSwitch(t, s.gw, handshake("/quiet/busy"))
+				go func() {
+					for {
+						if _, err := io.WriteString(c, "tick"); err != nil {
+							return
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+				}()
+				if got, err := readUntilEnd(c, br); got != goingAway || err != nil {
+					t.Errorf("the client read %q, %v: want a close frame with 1001, then EOF", got, err)
+				}
+			}},
+			{"a client that reads nothing frees the backend's connection", func(t *testing.T) {
+				mustSwitch(t, s.gw, handshake("/flood/x"))
+				select {
+				case err := <-flooded:
+					t.Logf("the backend's write failed: %v", err)
+				case <-time.After(hangLimit):
+					t.Errorf("the backend still writes to a client that reads nothing after %v", hangLimit)
+				}
+			}},
+			{"a backend that reads nothing frees the client's connection", func(t *testing.T) {
+				c, _ := mustSwitch(t, s.gw, handshake("/deaf/x"))
+				_ = c.SetWriteDeadline(time.Now().Add(hangLimit))
+				buf := make([]byte, 32<<10)
+				for {
+					if _, err := c.Write(buf); err != nil {
+						if isTimeout(err) {
+							t.Errorf("the client's writes still block after %v", hangLimit)
+						}
+						return
+					}
+				}
+			}},
+			{"clients that reset their tunnels", func(t *testing.T) {
+				for i := range 20 {
+					c := dial(t, s.gw)
+					_, _ = io.WriteString(c, handshake("/quiet/reset")+"x")
+					if i%2 == 0 {
+						_, _ = bufio.NewReader(c).ReadByte()
+					}
+					_ = c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				}
+			}},
+		} {
+			cw.Go(func() {
+				runCase(t, s.stack, hcase{family: "audit-tunnels", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t) }})
 			})
-		})
-	}
-	wg.Wait()
+		}
+		cw.Wait()
+		checkReleased(t, s.stack, before)
+	})
 }
 
 // TestAuditTunnelShutdown: a gateway told to stop with a WebSocket open
 // sends its client a close frame with 1001 and its backend a masked one,
 // and exits 0 once the client closed its side.
 func TestAuditTunnelShutdown(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newUpStack(t, srv.name, srv.config, "", upRoute{slug: "ws", answer: switchWith(wsSwitch)})
-				c, br := mustSwitch(t, s.gw, handshake("/ws/x"))
-				if err := s.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-					t.Fatal(err)
-				}
-				if got, err := readUntilEnd(c, br); got != goingAway || err != nil {
-					t.Errorf("the client read %q, %v: want a close frame with 1001, then EOF", got, err)
-				}
-				c.Close()
-				select {
-				case <-s.proc.done:
-				case <-time.After(hangLimit):
-					t.Fatalf("the gateway did not exit within %v", hangLimit)
-				}
-				if code := s.proc.cmd.ProcessState.ExitCode(); code != 0 {
-					t.Errorf("the gateway exited %d, want 0", code)
-				}
-				if _, raw := s.b["ws"].seen(); !strings.HasPrefix(raw, "\x88\x82") {
-					t.Errorf("the backend read %x, want a masked close frame", raw)
-				}
-			})
-		})
-	}
-	wg.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newUpStack(t, srv.name, srv.config, "", upRoute{slug: "ws", answer: switchWith(wsSwitch)})
+		c, br := mustSwitch(t, s.gw, handshake("/ws/x"))
+		if err := s.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readUntilEnd(c, br); got != goingAway || err != nil {
+			t.Errorf("the client read %q, %v: want a close frame with 1001, then EOF", got, err)
+		}
+		c.Close()
+		select {
+		case <-s.proc.done:
+		case <-time.After(hangLimit):
+			t.Fatalf("the gateway did not exit within %v", hangLimit)
+		}
+		if code := s.proc.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("the gateway exited %d, want 0", code)
+		}
+		if _, raw := s.b["ws"].seen(); !strings.HasPrefix(raw, "\x88\x82") {
+			t.Errorf("the backend read %x, want a masked close frame", raw)
+		}
+	})
 }

@@ -128,3 +128,27 @@ func startWith(t *testing.T, config string) (*gatewayProc, []string) {
 	}
 	return startGateway(t, file, 2)
 }
+
+// onEachServer runs test as a subtest per listener server, side by side.
+func onEachServer(t *testing.T, test func(t *testing.T, srv listenerServer)) {
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			t.Run(srv.name, func(t *testing.T) { test(t, srv) })
+		})
+	}
+	wg.Wait()
+}
+
+// usersYAML writes the auth provider "users" of the suite's gateways:
+// HS256 tokens signed with secret (written to a file of the test's), their
+// sub forwarded as X-Sluice-Subject.
+func usersYAML(t *testing.T, b *strings.Builder, secret string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "hmac.secret")
+	if err := os.WriteFile(file, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(b, "auth:\n  jwt:\n    users:\n      algorithms: [HS256]\n"+
+		"      keys: [{id: k1, hmac_secret_file: %q}]\n      forward_claims: {sub: X-Sluice-Subject}\n", file)
+}

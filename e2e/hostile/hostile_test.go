@@ -33,29 +33,23 @@ func families() []hcase {
 // give back every goroutine, file and request the cases made it hold.
 func TestHostile(t *testing.T) {
 	cases := families()
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newStack(t, srv.name, srv.config)
-				before := held(t, s)
-				for _, c := range cases {
-					if c.alone {
-						runCase(t, s, c)
-					}
-				}
-				var cw sync.WaitGroup
-				for _, c := range cases {
-					if !c.alone {
-						cw.Go(func() { runCase(t, s, c) })
-					}
-				}
-				cw.Wait()
-				checkReleased(t, s, before)
-			})
-		})
-	}
-	wg.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newStack(t, srv.name, srv.config)
+		before := held(t, s)
+		for _, c := range cases {
+			if c.alone {
+				runCase(t, s, c)
+			}
+		}
+		var cw sync.WaitGroup
+		for _, c := range cases {
+			if !c.alone {
+				cw.Go(func() { runCase(t, s, c) })
+			}
+		}
+		cw.Wait()
+		checkReleased(t, s, before)
+	})
 }
 
 func runCase(t *testing.T, s *stack, c hcase) {

@@ -30,17 +30,11 @@ const perTryTimeout = 300 * time.Millisecond
 // TestStalledUploadsPastThePerTryTimeout runs the case on each listener
 // server.
 func TestStalledUploadsPastThePerTryTimeout(t *testing.T) {
-	var wg sync.WaitGroup
-	for _, srv := range servers {
-		wg.Go(func() {
-			t.Run(srv.name, func(t *testing.T) {
-				s := newPerTryStack(t, srv.name, srv.config)
-				runCase(t, s, hcase{family: "slow-clients", name: "uploads stalled past the per-try timeout: 408, nobody blamed",
-					run: stalledPastPerTry})
-			})
-		})
-	}
-	wg.Wait()
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		s := newPerTryStack(t, srv.name, srv.config)
+		runCase(t, s, hcase{family: "slow-clients", name: "uploads stalled past the per-try timeout: 408, nobody blamed",
+			run: stalledPastPerTry})
+	})
 }
 
 // stalledPastPerTry sends stalled uploads past the replay buffer (so that

@@ -13,10 +13,9 @@ import (
 // answer what no HTTP server library would write: a second answer nobody
 // asked for, a body shorter than declared, a chunk size that is no number.
 type rawBackend struct {
-	ln     net.Listener
+	*connServer
 	answer rawAnswer
 	mu     sync.Mutex
-	conns  []net.Conn
 	nreq   int
 	served chan served // every request's connection, once answered
 }
@@ -34,28 +33,60 @@ type rawAnswer func(conn net.Conn, req *http.Request, n int) (keepAlive bool)
 
 func newRawBackend(t *testing.T, answer rawAnswer) *rawBackend {
 	t.Helper()
+	b := &rawBackend{answer: answer, served: make(chan served, 64)}
+	b.connServer = serveConns(t, b.serve)
+	return b
+}
+
+// connServer is a loopback listener whose every connection serve handles
+// on a goroutine of its own; the connections close with the test. The raw
+// backends of the suite are made of one.
+type connServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func serveConns(t *testing.T, serve func(net.Conn)) *connServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &rawBackend{ln: ln, answer: answer, served: make(chan served, 64)}
-	go b.accept()
-	t.Cleanup(b.close)
-	return b
+	s := &connServer{ln: ln}
+	go s.accept(serve)
+	t.Cleanup(s.close)
+	return s
 }
 
-func (b *rawBackend) addr() string { return b.ln.Addr().String() }
+func (s *connServer) addr() string { return s.ln.Addr().String() }
 
-func (b *rawBackend) accept() {
+func (s *connServer) accept(serve func(net.Conn)) {
 	for {
-		c, err := b.ln.Accept()
+		c, err := s.ln.Accept()
 		if err != nil {
 			return
 		}
-		b.mu.Lock()
-		b.conns = append(b.conns, c)
-		b.mu.Unlock()
-		go b.serve(c)
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+		go serve(c)
+	}
+}
+
+// connections is the number of connections the server has accepted.
+func (s *connServer) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *connServer) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
 	}
 }
 
@@ -82,21 +113,5 @@ func (b *rawBackend) serve(c net.Conn) {
 		if !keep {
 			return
 		}
-	}
-}
-
-// connections is the number of connections the backend has accepted.
-func (b *rawBackend) connections() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.conns)
-}
-
-func (b *rawBackend) close() {
-	b.ln.Close()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, c := range b.conns {
-		c.Close()
 	}
 }

@@ -2,8 +2,6 @@ package hostile
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +9,11 @@ import (
 
 // servers are the listener servers every case runs against, by the name
 // subtests use and the value of listeners[].server.
-var servers = []struct{ name, config string }{
+// listenerServer is one of the gateway's listener servers: its name in
+// subtests, and in the configuration.
+type listenerServer struct{ name, config string }
+
+var servers = []listenerServer{
 	{"sluice", "sluice"},
 	{"net-http", "net/http"},
 }
@@ -56,11 +58,6 @@ func newStack(t *testing.T, name, server string) *stack {
 	t.Helper()
 	s := &stack{server: name, echo: newEchoBackend(t), brk: newEchoBackend(t), pool: newEchoBackend(t),
 		big: newBigBackend(t), raw: map[string]*rawBackend{}}
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "hmac.secret")
-	if err := os.WriteFile(secret, []byte("a secret of the hostile suite, 32+ bytes long"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
 	gatewayYAML(&b, server, time.Second)
 	b.WriteString("registry:\n  kind: static\n  static:\n")
@@ -83,15 +80,8 @@ func newStack(t *testing.T, name, server string) *stack {
 		s.raw[c.slug] = rb
 		node("up-"+c.slug, rb.addr())
 	}
-	fmt.Fprintf(&b, `auth:
-  jwt:
-    users:
-      algorithms: [HS256]
-      keys: [{id: k1, hmac_secret_file: %q}]
-      forward_claims: {sub: X-Sluice-Subject}
-defaults:
-  budget: {timeout: 5s, max: 10s, min: 1ms}
-`, secret)
+	usersYAML(t, &b, "a secret of the hostile suite, 32+ bytes long")
+	b.WriteString("defaults:\n  budget: {timeout: 5s, max: 10s, min: 1ms}\n")
 	b.WriteString(routesYAML)
 	for i := range smuggling {
 		fmt.Fprintf(&b, "  - {name: %s, method: \"*\", path: /smug/%s/*, service: %s}\n", smuggleID(i), smuggleID(i), smuggleID(i))
