@@ -35,6 +35,19 @@ func TestHostilePathsAreRefused(t *testing.T) {
 	}
 	rt := s.build(t, hostileRoutes()...)
 	for _, target := range []string{
+		// Escaped letters: chi matches the client's escaped path whenever
+		// it differs from the default encoding, and every backend decodes
+		// it. /%61dmin/panel is no route's path escaped, so the catch-all
+		// took it, and the backend read /admin/panel, the path of a route
+		// of its own (behind auth, say), reached without its policies.
+		"/%61dmin/panel",         // the catch-all's, read as the exact route's
+		"/%61%64%6d%69%6e/panel", // every letter escaped
+		"/admin/p%61nel",         // the exact route's first segment, its last escaped
+		"/admin/%70anel?x=1",     // with a query
+		"/pub/%61dmin/x",         // under a rewrite, read as /pub/admin/*'s target
+		"/p%75b/admin/x",         // the rewrite's own prefix escaped
+		"/%68ealthz",             // a reserved path
+		"/%66iles/x",             // the catch-all's, read as /files/*'s
 		// Dot-segments, as the issue found them.
 		"/pub/../private/x",
 		"/pub/%2e%2e/private/x",
@@ -154,6 +167,10 @@ func TestOrdinaryPathsPassUnchanged(t *testing.T) {
 		{"/pub//x", "/public/x"},
 		{"/app/x", "/app/x"},
 		{"/admin/panel", "/admin/panel"},
+		// Escapes that every reading keeps on the route they matched.
+		{"/files/%61", "/files/%61"},
+		{"/pub/%e2%82%ac", "/public/%e2%82%ac"},
+		{"/any/%41", "/any/%41"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
