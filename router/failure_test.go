@@ -30,7 +30,7 @@ func TestUpstreamFailures(t *testing.T) {
 		router.Route{Method: "POST", Path: "/down-rpc", Service: "down", Endpoint: "A.B", Budget: policy},
 	)
 	// The cause is the gateway's log's, not the client's: no detail names
-	// the service's nodes or the transport's error (untoldCause).
+	// the service's nodes or the transport's error (rpc.WriteError).
 	tests := []struct {
 		method, path string
 		status       int

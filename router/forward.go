@@ -104,30 +104,8 @@ func (h *routeHandler) fail(ctx context.Context, w http.ResponseWriter, err erro
 		attrs = append(attrs, slog.String("cause", be.Err.Error()))
 	}
 	h.logFailure(ctx, level, msg, attrs...)
-	rpc.WriteError(w, untoldCause(err))
+	rpc.WriteError(w, err)
 }
-
-// untoldCause returns err as the client may see it. A failure the gateway
-// answers 5xx for is the upstream's (no nodes, a node that did not answer,
-// a budget that ran out on it): its text names the service's nodes, their
-// addresses and the transport's errors, the network behind the edge, which
-// is the log's to tell (fail logs it, the request id links the two). The
-// client gets the status, type and title, and the Sluice-Retry and
-// Retry-After fields, all read through Unwrap. The client's own faults
-// (4xx: its body) keep their text, which is about what it sent.
-func untoldCause(err error) error {
-	if status, _, _ := rpc.StatusOf(err); status < http.StatusInternalServerError {
-		return err
-	}
-	return untold{err}
-}
-
-// untold is an error whose text is not told: rpc.WriteError then answers
-// without a detail.
-type untold struct{ cause error }
-
-func (untold) Error() string   { return "" }
-func (e untold) Unwrap() error { return e.cause }
 
 // setReplayableBody makes body the body of out, which a retry can send
 // again, with its length.

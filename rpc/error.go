@@ -140,9 +140,10 @@ func WriteError(w http.ResponseWriter, err error) {
 // Sluice classified is no less private than an unclassified 500's: the
 // upstream client's errors, a handler's call that ran out of budget
 // wrapped in its own words, name the service's nodes, their addresses and
-// the transport's errors. The gateway passes a backend's answer on as it
-// is, so such a detail reached the edge's clients, which the gateway's own
-// 5xx answers deliberately do not tell (router.untoldCause).
+// the transport's errors, the network behind the service, which is the
+// log's to tell. The gateway's own failures are answered here too, and it
+// passes a backend's answer on as it is: either way such a detail reached
+// the edge's clients.
 func detailOf(err error, status int) string {
 	var e *Error
 	switch {
