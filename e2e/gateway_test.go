@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,6 +137,39 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	}
 	if err := s.gateway.wait(); err != nil {
 		t.Fatalf("gateway exited with %v, want a clean exit", err)
+	}
+}
+
+// A second signal ends a drain at once: the process dies by the signal
+// instead of waiting out the grace for a request that would hold it.
+func TestSecondSIGTERMEndsTheDrain(t *testing.T) {
+	s := startStack(t)
+	before := s.stats(t)
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, s.gw+"/orders/widget?slow=20s", nil)
+		req.Header.Set("Sluice-Budget", "ms=25000")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	s.waitStats(t, func(st pricingStats) bool { return st.Started > before.Started })
+	s.gateway.signal(syscall.SIGTERM)
+	s.gateway.waitLog(hasMsg("draining"))
+	s.gateway.signal(syscall.SIGTERM)
+	err := s.gateway.wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("gateway exited with %v, want death by SIGTERM", err)
+	}
+	if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Fatalf("gateway exited with %v, want death by SIGTERM (the drain waited instead)", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the slow request was answered whole: the drain was not cut short")
 	}
 }
 

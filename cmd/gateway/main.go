@@ -17,7 +17,8 @@
 // errors is reported and the running configuration keeps serving. push
 // validates a file and writes it to Consul KV. SIGTERM and SIGINT
 // mark the gateway not ready, then drain in-flight requests for up to the
-// configured shutdown grace.
+// configured shutdown grace; a second SIGTERM or SIGINT ends the process at
+// once.
 package main
 
 import (
@@ -31,7 +32,7 @@ import (
 //go:generate go run . schema -o ../../docs/sluice.schema.json
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := stopContext()
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -47,4 +48,25 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-chan os.Signal) error {
 	c := &cli{stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	return c.run(ctx, args, reload)
+}
+
+// stopContext returns a context that the first SIGTERM or SIGINT ends. The
+// handler is removed before the context ends, so that a second signal has
+// its default effect: the process ends at once, cutting the drain short (a
+// drain may take drain_delay and twice the shutdown grace), as an operator
+// who signals twice means. signal.NotifyContext would keep catching, and
+// ignoring, every later signal until the drain is over.
+func stopContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		select {
+		case <-sig:
+		case <-ctx.Done():
+		}
+		signal.Stop(sig)
+		cancel()
+	}()
+	return ctx, cancel
 }
