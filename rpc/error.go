@@ -38,7 +38,7 @@ type Error struct {
 // RetryAdvice implements RetryAdvisor: a handler failing with an error that
 // a callee answered "Sluice-Retry: no" passes the "no" on.
 func (e *Error) RetryAdvice() string {
-	if e.Retry == "no" {
+	if e != nil && e.Retry == "no" {
 		return "no"
 	}
 	return ""
@@ -64,8 +64,13 @@ func Errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Title: http.StatusText(status), Detail: fmt.Sprintf(format, args...)}
 }
 
-// Error implements error.
+// Error implements error. A nil *Error, which a handler returns as a
+// non-nil error when it returns a typed nil pointer, reads as an internal
+// error, here and in Problem, rather than panic.
 func (e *Error) Error() string {
+	if e == nil {
+		return "rpc: nil *rpc.Error"
+	}
 	msg := e.Title
 	if e.Detail != "" {
 		msg += ": " + e.Detail
@@ -75,6 +80,9 @@ func (e *Error) Error() string {
 
 // Problem implements Problemer.
 func (e *Error) Problem() (status int, typ, title string) {
+	if e == nil {
+		return http.StatusInternalServerError, problem.TypeInternal, "Internal error"
+	}
 	status = e.Status
 	if status < 400 || status > 599 {
 		status = http.StatusInternalServerError // not a failure status: 0 would panic in WriteHeader, 2xx would pass as success
@@ -148,6 +156,9 @@ func detailOf(err error, status int) string {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
+		if e == nil {
+			return ""
+		}
 		return e.Detail
 	case status < http.StatusInternalServerError:
 		return err.Error()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +81,33 @@ func TestWriteErrorRetryAfter(t *testing.T) {
 		if got := rec.Header().Get("Retry-After"); got != tt.want || rec.Code != 503 {
 			t.Errorf("after %s: %d, Retry-After %q; want 503, %q", tt.after, rec.Code, got, tt.want)
 		}
+	}
+}
+
+// A handler that returns a typed nil *Error returns a non-nil error: it is
+// answered as an internal error, as any unclassified failure, not a panic.
+func TestNilErrorIsAnInternalError(t *testing.T) {
+	var nilErr *rpc.Error
+	rec := httptest.NewRecorder()
+	rpc.WriteError(rec, fmt.Errorf("wrapped: %w", nilErr))
+	if rec.Code != http.StatusInternalServerError || rec.Header().Get("Sluice-Retry") != "" {
+		t.Fatalf("a nil *Error was answered %d %v", rec.Code, rec.Header())
+	}
+	if status, typ, _ := rpc.StatusOf(nilErr); status != http.StatusInternalServerError || typ != problem.TypeInternal {
+		t.Fatalf("StatusOf(nil *Error) = %d %s", status, typ)
+	}
+	if msg := nilErr.Error(); msg == "" {
+		t.Fatal("a nil *Error has no text")
+	}
+
+	s := rpc.NewServer()
+	rpc.Register(s, "Test.Nil", func(context.Context, *struct{}) (*struct{}, error) {
+		var e *rpc.Error
+		return nil, e
+	})
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/rpc/Test.Nil", strings.NewReader("{}")))
+	if rec.Code != http.StatusInternalServerError || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("a handler's nil *Error was answered %d %q: %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 	}
 }
