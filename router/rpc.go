@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -70,13 +71,23 @@ var errBadBody = errors.New("bad request")
 // parameters into the JSON object the endpoint gets.
 func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 	fields := make(map[string]json.RawMessage)
+	// JSON is UTF-8 (RFC 8259, section 8.1). encoding/json would read a
+	// member name's invalid bytes as U+FFFD and pass a value's through as
+	// they came, so the backend's decoder, not the gateway, would decide
+	// what they mean; a query's %FF would become U+FFFD unseen.
+	if !utf8.Valid(raw) {
+		return nil, fmt.Errorf("%w: the body is not UTF-8", errBadBody)
+	}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 			return nil, fmt.Errorf("%w: the body must be a JSON object: %v", errBadBody, jsonProblem(err))
 		}
 	}
 	query := r.URL.Query()
-	for k := range query {
+	for k, vv := range query {
+		if !utf8.ValidString(k) || !validStrings(vv) {
+			return nil, fmt.Errorf("%w: query parameter %q is not UTF-8", errBadBody, strings.ToValidUTF8(k, "\uFFFD"))
+		}
 		dropFolded(fields, k)
 	}
 	for k, vv := range query {
@@ -127,6 +138,16 @@ func dropFolded(fields map[string]json.RawMessage, k string) {
 			delete(fields, f)
 		}
 	}
+}
+
+// validStrings reports whether every one of vv is UTF-8.
+func validStrings(vv []string) bool {
+	for _, v := range vv {
+		if !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
 }
 
 func jsonProblem(err error) string {

@@ -149,6 +149,8 @@ func TestRPCRejectsBadBodies(t *testing.T) {
 		{"number", `12`, http.StatusBadRequest},
 		{"truncated object", `{"a":`, http.StatusBadRequest},
 		{"two values", `{} {}`, http.StatusBadRequest},
+		{"invalid UTF-8 in a value", "{\"a\":\"ad\xc0min\"}", http.StatusBadRequest},
+		{"invalid UTF-8 in a name", "{\"user\xffid\":1}", http.StatusBadRequest},
 		{"one byte over the limit", `{"a":"` + strings.Repeat("x", 64-7) + `"}`, http.StatusRequestEntityTooLarge},
 		{"far over the limit", strings.Repeat(" ", 1<<20), http.StatusRequestEntityTooLarge},
 	}
@@ -157,6 +159,10 @@ func TestRPCRejectsBadBodies(t *testing.T) {
 			rec := serve(rt, httptest.NewRequest("POST", "/users/1", strings.NewReader(tt.body)))
 			wantProblem(t, rec, tt.status, problem.TypeBadRequest)
 		})
+	}
+	for _, query := range []string{"?name=%FF", "?%C0=1", "?a=1&a=%E2%82"} {
+		rec := serve(rt, httptest.NewRequest("POST", "/users/1"+query, strings.NewReader("{}")))
+		wantProblem(t, rec, http.StatusBadRequest, problem.TypeBadRequest)
 	}
 	if n := be.hits.Load(); n != 0 {
 		t.Errorf("the backend was called %d times for bad bodies", n)
