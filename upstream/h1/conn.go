@@ -38,7 +38,8 @@ const (
 type conn struct {
 	p   *hostPool
 	nc  net.Conn
-	br  *bufio.Reader // reads from the conn itself, to count
+	br  *bufio.Reader // reads from tap, which reads from the conn itself, to count
+	tap headerTap     // keeps the header ReadResponse reads (connfield.go)
 	bw  *bufio.Writer // writes to the conn itself, to count
 	gen uint64        // the pool's generation when dialled
 
@@ -68,7 +69,8 @@ type conn struct {
 func newConn(p *hostPool, nc net.Conn, gen uint64) *conn {
 	nc = rawio.Wrap(nc)
 	c := &conn{p: p, nc: nc, gen: gen, limit: math.MaxInt64}
-	c.br = bufio.NewReader(c)
+	c.tap.r = c
+	c.br = bufio.NewReader(&c.tap)
 	c.bw = bufio.NewWriter(c)
 	// A request whose context ended cannot finish on this conn, so the
 	// conn is closed, not only given a past deadline: a backend still
@@ -217,7 +219,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	}
 	var resp *http.Response
 	for {
-		resp, err = readResponse(c.br, req)
+		resp, err = readResponse(c.br, &c.tap, req)
 		if err != nil {
 			st := stageResponse
 			if c.nread == r0 {

@@ -33,7 +33,8 @@
 //
 // And the common answer is parsed by parseResponse, without net/textproto
 // (whose line and value strings were the largest share of a response's
-// allocations), into the Response http.ReadResponse would return, with four
+// allocations), into the Response http.ReadResponse would return (but for
+// a "Connection: close" field, kept: see Differences), with four
 // allocations instead of about ten (up to six field values): the response
 // with its body and the round trip's wrapper of that body (conn.go), the
 // header map, and one string for the whole header block,
@@ -180,5 +181,9 @@
 // "099", "+99", which http.ReadResponse takes) fails the round trip as a
 // malformed one: no status is below 100, and no ResponseWriter can pass one
 // on. Request.Cancel is ignored: use the context. PUT and DELETE
-// count as idempotent for the retry of a stale connection.
+// count as idempotent for the retry of a stale connection. An answer's
+// Connection fields are kept in its Header, where http.ReadResponse
+// deletes them when they hold "close": they name the fields a proxy must
+// not forward ("Connection: close, X-Hop"), which the gateway's router
+// leaves out only if it sees them (see connfield.go).
 package h1

@@ -20,19 +20,29 @@ import (
 // allocations up to six field values; it declines anything else, without
 // consuming a byte, and readResponse then calls ReadResponse.
 
-// readResponse reads the answer to req from br as http.ReadResponse does:
-// by parseResponse when it accepts the answer, else by ReadResponse. An
-// answer whose status is below 100 is refused, where ReadResponse takes it
-// (see badStatus).
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+// readResponse reads the answer to req from br, which reads from tap, as
+// http.ReadResponse does: by parseResponse when it accepts the answer, else
+// by ReadResponse. Two differences: an answer whose status is below 100 is
+// refused, where ReadResponse takes it (see badStatus), and the answer's
+// Connection fields are kept, where ReadResponse deletes them when they
+// hold "close" (see connfield.go).
+func readResponse(br *bufio.Reader, tap *headerTap, req *http.Request) (*http.Response, error) {
 	if resp, ok, err := parseResponse(br, req); ok {
 		return resp, err
 	}
+	tap.start(br)
 	resp, err := http.ReadResponse(br, req)
-	if err == nil && badStatus(resp.StatusCode) {
+	header := tap.stop()
+	if err != nil {
+		return nil, err
+	}
+	if badStatus(resp.StatusCode) {
 		return nil, fmt.Errorf("h1: malformed HTTP status code in status line %q", resp.Status)
 	}
-	return resp, err
+	if err := keepConnection(resp, header); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // badStatus reports whether code, read from a status line's three
@@ -76,7 +86,8 @@ type fastResponse struct {
 // whole header is buffered and is one it fully understands, which ok
 // reports. When !ok it has consumed nothing, and the caller must read the
 // response with http.ReadResponse; when ok the result, the response or the
-// error, and the bytes consumed from br are those of http.ReadResponse.
+// error, and the bytes consumed from br are those of http.ReadResponse,
+// but that a "Connection: close" field is kept (see connfield.go).
 //
 // It accepts: a status line "HTTP/1.1 " or "HTTP/1.0 ", a status from 200 to
 // 599 other than 204 and 304, and an optional reason of visible ASCII,
@@ -211,15 +222,15 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 	}
 
 	// Connection: close, or HTTP/1.0 without keep-alive, ends the conn.
+	// The field is kept, where ReadResponse deletes "close" from an
+	// HTTP/1.1 header (see connfield.go).
 	http10 := buf[7] == '0'
 	closing := http10
-	dropConn := false
 	if conn >= 0 {
 		f := fields[conn]
 		switch v := buf[f.v : f.v+f.vn]; {
 		case foldEq(v, "close"):
 			closing = true
-			dropConn = !http10 // ReadResponse deletes it from an HTTP/1.1 header
 		case foldEq(v, "keep-alive"):
 			closing = false
 		default:
@@ -245,19 +256,12 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 	if http10 {
 		resp.Proto, resp.ProtoMinor = "HTTP/1.0", 0
 	}
-	nvals := nf
-	if dropConn {
-		nvals--
-	}
-	h := make(http.Header, nvals)
+	h := make(http.Header, nf)
 	vals := fr.vals[:]
-	if nvals > len(vals) {
-		vals = make([]string, nvals)
+	if nf > len(vals) {
+		vals = make([]string, nf)
 	}
-	for j, f := range fields[:nf] {
-		if j == conn && dropConn {
-			continue
-		}
+	for _, f := range fields[:nf] {
 		key, val := s[f.k:f.k+f.kn], s[f.v:f.v+f.vn]
 		if vv := h[key]; vv != nil {
 			h[key] = append(vv, val)
