@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/registry"
@@ -123,13 +124,19 @@ type attemptBody struct {
 // until its body ends: an answer is the node's success only once its body
 // came whole. A node that answers 200 and cuts the body fails fast, so it
 // would otherwise look the least loaded and, judged well, draw ever more
-// traffic that its clients all lose. c is nil when there is none to give.
+// traffic that its clients all lose. The same holds of the service: a
+// service whose every node cuts its bodies would be all successes to its
+// breaker, which would never open, so the call's breaker ticket, when it
+// counts at the end (ticket.countsAtEnd), is done here too. c is nil when
+// there is none to give.
 type pendingVerdict struct {
 	c       *Client
 	ctx     context.Context // the call's
 	node    *registry.Node
+	tk      ticket  // the call's breaker ticket, or the zero ticket when the call counted it
 	outcome Outcome // the answer's, as its head was classified
 	given   atomic.Bool
+	nodes   int32 // the service's nodes as the call last saw them, for tk (an int32 fills the padding)
 }
 
 // give judges the answer once: as its head was classified when the body
@@ -139,14 +146,31 @@ func (v *pendingVerdict) give(err error) {
 	if v.c == nil || !v.given.CompareAndSwap(false, true) {
 		return
 	}
-	o := v.outcome
+	o, at := v.outcome, time.Time{}
 	if err != nil && err != io.EOF {
 		now := v.c.now()
-		o = classifyBody(v.ctx, v.c.shared(now), err, v.c.leftAt(v.ctx, now), v.c.slack())
+		at = v.c.shared(now)
+		o = classifyBody(v.ctx, at, err, v.c.leftAt(v.ctx, now), v.c.slack())
 	} else {
 		err = nil
 	}
 	v.c.judge(v.node, o, err)
+	v.count(o, at)
+}
+
+// count ends the call's breaker ticket as its body ended, in o, at (zero:
+// the breaker reads its clock; a body may end long after its head, too
+// long for the head's time to fall in the breaker's window). Only the
+// node's fault changes what the head said: a body whose caller left, or
+// whose budget ran out, is the answer its head was, as one the caller
+// closed early is.
+func (v *pendingVerdict) count(o Outcome, at time.Time) {
+	if !o.Fault() {
+		v.tk.done(v.outcome, int(v.nodes), at)
+		return
+	}
+	v.tk.nodeFault(v.node, at)
+	v.tk.done(o, int(v.nodes), at)
 }
 
 func (b *attemptBody) Read(p []byte) (int, error) {

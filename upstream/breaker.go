@@ -28,7 +28,11 @@ const (
 // attempts, over a sliding window, and opens only when all of these hold:
 // at least MinCalls calls ended in the window, at least FailureRatio of them
 // with a dependency fault, and the faults of their attempts came from more
-// than half of the service's nodes.
+// than half of the service's nodes. A call whose answer came with a body
+// counts when that body ends: an answer the node cut short mid-body is a
+// failed call, however good its head looked. A half-open breaker's probe
+// is the exception: it counts at its answer's head, as the breaker admits
+// no other call until it does.
 type BreakerSettings struct {
 	// Window is how far back calls count. Zero means 10s; it is kept in
 	// ten slices, so a call is forgotten between Window and 1.1 Window
@@ -188,6 +192,15 @@ func (br *breaker) admit() (ticket, error) {
 	br.probing++
 	return ticket{br: br, probe: true}, nil
 }
+
+// countsAtEnd reports whether the ticket may be done when its call's
+// answer's body ends rather than when the call returns: any real ticket
+// but a probe's. A probe counts at its answer's head: while its probes are
+// out a half-open breaker refuses every other call, and a body may stream
+// for as long as its caller reads, or never be closed at all; that would
+// hold the service refused for as long. A service that cuts its bodies
+// then closes on a probe and opens again after MinCalls cut calls.
+func (t ticket) countsAtEnd() bool { return t.br != nil && !t.probe }
 
 // nodeFault records an attempt of the call that failed on n by a
 // dependency fault, for the spread of faults over the service's nodes. now

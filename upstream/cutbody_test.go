@@ -98,24 +98,7 @@ func TestABodyTheCallerLeavesBlamesNobody(t *testing.T) {
 	c := newClient(t, staticOf(t, a.node(), b.node(), c3.node()), upstream.WithLoads(loads))
 	var left atomic.Int64
 	for i := range 3 * selector.DefaultEjectFaults * 4 {
-		ctx, cancel := context.WithCancel(context.Background())
-		resp, err := c.Do(get(t, ctx, "/"))
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			t.Fatal(err)
-		}
-		if i%2 == 0 {
-			cancel() // the caller leaves while the body is read
-			if _, err := io.ReadAll(resp.Body); err == nil {
-				t.Fatal("a body whose caller left came whole")
-			}
-		}
-		resp.Body.Close()
-		cancel()
+		readSome(t, c, i%2 == 0)
 		left.Add(1)
 	}
 	for _, n := range []*backend{a, b, c3} {
@@ -124,4 +107,28 @@ func TestABodyTheCallerLeavesBlamesNobody(t *testing.T) {
 		}
 	}
 	assertNobodyBlamed(t, c)
+}
+
+// readSome makes one call with c and reads the first bytes of its answer's
+// body; with leave, its caller then leaves (its context is cancelled) while
+// the rest is read; either way it closes the body.
+func readSome(t *testing.T, c *upstream.Client, leave bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp, err := c.Do(get(t, ctx, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	if leave {
+		cancel()
+		if _, err := io.ReadAll(resp.Body); err == nil {
+			t.Fatal("a body whose caller left came whole")
+		}
+	}
 }

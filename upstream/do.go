@@ -44,7 +44,9 @@ import (
 // version.
 //
 // The caller must close the response body: the request counts as in flight
-// on its node, for the least-loaded strategy, until it does.
+// on its node, for the least-loaded strategy, until it does. An answer with
+// a body is judged when its body ends: one the node cut short counts
+// against the node and, as a failed call, for the service's breaker.
 func (c *Client) Do(r *http.Request) (*http.Response, error) { return c.call(r) }
 
 // doWithDeadline gives a call without a deadline the client's default
@@ -101,6 +103,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	}
 	final, nodes := Abandoned, 0 // the call's outcome, for the breaker
 	var end time.Time            // when the last attempt ended, on the client's clock
+	// An answer whose body is judged at its end takes tk along (tk is then
+	// the zero ticket here): its body's end counts the call.
 	defer func() { tk.done(final, nodes, c.shared(end)) }()
 	var tried []*registry.Node // allocated only when a retry or a hedge happens
 	var ca *callAlloc          // made by the first attempt sent
@@ -235,6 +239,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			if later {
 				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome}
+				if tk.countsAtEnd() {
+					// The call counts for the breaker as its body ends.
+					ca.body.verdict.tk, ca.body.verdict.nodes = tk, int32(nodes)
+					tk = ticket{}
+				}
 			}
 			return resp, nil
 		case outcome == ClientFault:
