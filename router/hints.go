@@ -49,7 +49,9 @@ func (h *hints) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{Got1xxResponse: h.got}
 }
 
-// got writes a 103 answer's fields to the client; other codes are dropped.
+// got writes a 103 answer's fields to the client, less those for the
+// backend's hop alone, as the final answer's are (copyHeader); other codes
+// are dropped.
 func (h *hints) got(code int, header textproto.MIMEHeader) error {
 	if code != http.StatusEarlyHints {
 		return nil
@@ -61,7 +63,12 @@ func (h *hints) got(code int, header textproto.MIMEHeader) error {
 	}
 	dst := h.w.Header()
 	var added []string
+	var buf [4]string
+	named := connectionNamed(buf[:0], http.Header(header))
 	for k, vv := range header {
+		if !crosses(k, named) || k == "Content-Length" {
+			continue // the backend's hop only; no 1xx has a length (RFC 9110, 8.6)
+		}
 		if _, had := dst[k]; had {
 			continue // a field of the final answer's, set by a middleware
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +19,13 @@ import (
 type hintRecorder struct {
 	*httptest.ResponseRecorder
 	informational []int
+	sent          []http.Header // the header each 1xx went with
 }
 
 func (w *hintRecorder) WriteHeader(code int) {
 	if code >= 100 && code < 200 {
 		w.informational = append(w.informational, code)
+		w.sent = append(w.sent, w.Header().Clone())
 		return
 	}
 	w.ResponseRecorder.WriteHeader(code)
@@ -81,6 +84,43 @@ func TestEarlyHintsOnlyForNavigationsAndBeforeTheAnswer(t *testing.T) {
 				t.Errorf("the hint's Link stayed in the final header")
 			}
 		})
+	}
+}
+
+// A backend's 103 passes on its end-to-end fields only: not the hop-by-hop
+// ones, nor those its Connection field names, nor a Content-Length, which
+// no 1xx may carry (RFC 9110, section 8.6).
+func TestEarlyHintsLoseHopFields(t *testing.T) {
+	doer := doerFunc(func(r *http.Request) (*http.Response, error) {
+		if trace := httptrace.ContextClientTrace(r.Context()); trace != nil && trace.Got1xxResponse != nil {
+			_ = trace.Got1xxResponse(http.StatusEarlyHints, textproto.MIMEHeader{
+				"Link":              {"</a.css>; rel=preload"},
+				"Connection":        {"X-Hop, close"},
+				"X-Hop":             {"secret"},
+				"Keep-Alive":        {"timeout=5"},
+				"Transfer-Encoding": {"chunked"},
+				"Upgrade":           {"h2c"},
+				"Content-Length":    {"5"},
+			})
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: 2,
+			Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+	})
+	rt, err := router.New([]router.Route{{Method: "GET", Path: "/p", Service: "svc",
+		Budget: budget.Policy{Timeout: time.Minute}}}, doer, router.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/p", nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	w := &hintRecorder{ResponseRecorder: httptest.NewRecorder()}
+	rt.ServeHTTP(w, req)
+	if len(w.sent) != 1 {
+		t.Fatalf("1xx %v, want one 103", w.informational)
+	}
+	want := http.Header{"Link": {"</a.css>; rel=preload"}}
+	if got := w.sent[0]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("the 103 went with %v, want %v", got, want)
 	}
 }
 
