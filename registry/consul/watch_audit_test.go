@@ -79,7 +79,7 @@ func newStubRegistry(t *testing.T, s *stubAgent) (*Registry, <-chan time.Duratio
 
 // An agent that answers a blocking query at once without moving the index (a
 // Consul bug that sends index 0, a proxy that strips X-Consul-Index or does not
-// block) must not be polled in a busy loop: Watch takes MinUnchangedWatch.
+// block) must not be polled in a busy loop: Watch takes MinWatchInterval.
 func TestAuditWatchPacesAnswersThatDoNotMoveTheIndex(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -101,8 +101,8 @@ func TestAuditWatchPacesAnswersThatDoNotMoveTheIndex(t *testing.T) {
 			}
 			select {
 			case d := <-paused:
-				if d != MinUnchangedWatch {
-					t.Fatalf("paused %s, want %s", d, MinUnchangedWatch)
+				if d != MinWatchInterval {
+					t.Fatalf("paused %s, want %s", d, MinWatchInterval)
 				}
 			default:
 				t.Fatal("an unchanged answer that came at once was not paced: the cache would spin")
