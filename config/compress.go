@@ -23,6 +23,12 @@ type Compress struct {
 	TypesExcluded []string `yaml:"types_excluded"`
 	// Level is fastest, default or best. Default "default".
 	Level string `yaml:"level"`
+	// MaxEncoders is how many answers the gateway compresses at once,
+	// counted across every route: each holds an encoder of 1 to 6 MiB until
+	// it ends, so streams and slow clients could otherwise hold any amount.
+	// The route's answers beyond it go uncompressed. Default 0:
+	// middleware.DefaultCompressMaxEncoders.
+	MaxEncoders int `yaml:"max_encoders"`
 	// Disabled turns a route's compression off, when defaults.compress
 	// sets one.
 	Disabled bool `yaml:"disabled"`
@@ -59,6 +65,9 @@ func (cc *Compress) build(c *Config, path string) (*middleware.Compress, error) 
 	if cc.MinSize < -1 {
 		return nil, c.errorAt(path+".min_size", "must be -1 (any size), 0 (the default, %d) or more", middleware.DefaultCompressMinSize)
 	}
+	if cc.MaxEncoders < 0 {
+		return nil, c.errorAt(path+".max_encoders", "must be 0 (the default, %d) or more", middleware.DefaultCompressMaxEncoders)
+	}
 	for i, t := range cc.TypesExcluded {
 		if err := middleware.CheckCompressType(t); err != nil {
 			return nil, c.errorAt(fmt.Sprintf("%s.types_excluded[%d]", path, i), "%v", err)
@@ -69,7 +78,7 @@ func (cc *Compress) build(c *Config, path string) (*middleware.Compress, error) 
 		types = middleware.DefaultCompressTypesExcluded
 	}
 	policy, err := middleware.NewCompress(middleware.CompressSettings{Algorithms: cc.Algorithms, MinSize: cc.MinSize,
-		TypesExcluded: types, Level: cc.Level})
+		TypesExcluded: types, Level: cc.Level, MaxEncoders: cc.MaxEncoders})
 	if err != nil {
 		at := path
 		if cc.Level != "" {

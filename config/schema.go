@@ -152,6 +152,7 @@ var schemaRules = map[string]map[string]any{
 	"RateLimit.rps":                {"exclusiveMinimum": 0},
 	"RateLimit.burst":              {"minimum": 0},
 	"RateLimit.max_keys":           {"minimum": 0},
+	"Compress.max_encoders":        {"minimum": 0},
 	"RateLimit.key":                {"pattern": "^(|ip|subject|header:[ \t]*[^ \t:]+[ \t]*)$"},
 	"CORS": {"anyOf": []any{ // origins, unless the policy is switched off
 		map[string]any{"required": []string{"origins"}, "properties": map[string]any{"origins": map[string]any{"minItems": 1}}},

@@ -44,6 +44,7 @@ var schemaDocs = map[string]string{
 	"Compress.algorithms":          "Algorithms offered, the preferred first: zstd, br, gzip. Default: middleware.DefaultCompressAlgorithms.",
 	"Compress.disabled":            "Disabled turns a route's compression off, when defaults.compress sets one.",
 	"Compress.level":               "Level is fastest, default or best. Default \"default\".",
+	"Compress.max_encoders":        "MaxEncoders is how many answers the gateway compresses at once, counted across every route: each holds an encoder of 1 to 6 MiB until it ends, so streams and slow clients could otherwise hold any amount. The route's answers beyond it go uncompressed. Default 0: middleware.DefaultCompressMaxEncoders.",
 	"Compress.min_size":            "MinSize is the smallest answer compressed, in bytes. Default 0: middleware.DefaultCompressMinSize; -1 compresses any size.",
 	"Compress.types_excluded":      "TypesExcluded are the media types never compressed (type/subtype or type/*); they replace middleware.DefaultCompressTypesExcluded.",
 	"ConcurrencyLimit":             "ConcurrencyLimit configures the adaptive concurrency limit of each node (see upstream.Limits; defaults there): how many requests a node may have in flight before its answers queue, learnt from their round trips. A call whose every node is at its limit is refused at once, 503 overloaded.",

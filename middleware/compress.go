@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // Compress encodes a route's answers for the client (the response's
@@ -39,17 +40,29 @@ import (
 // bytes arrived, and without a Content-Length (a stream), is compressed
 // from its start: its size cannot be known.
 //
+// Memory: an answer being compressed holds its encoder, of about 1 to 6
+// MiB by coding and level (compress_encoders.go), until it ends, and a
+// stream or a client that reads slowly makes that as long as it likes. So
+// an answer is compressed only while fewer than CompressSettings.MaxEncoders
+// answers of the whole process are (every route's, and those begun under a
+// configuration since replaced); beyond, it goes uncompressed, as to a
+// client that accepts no coding, with the same Vary. Without the bound,
+// thousands of connections each asking for a stream and reading it slowly
+// would hold gigabytes.
+//
 // Requests are never decompressed: a request's Content-Encoding is the
 // backend's business, so no request body can expand inside the gateway.
 //
 // A Compress is immutable once built and safe for concurrent use; its
 // encoders are pooled per coding, and shared by every route it serves.
 type Compress struct {
-	algs     []coding
-	minSize  int
-	excluded []string
-	level    int
-	pools    [numCodings]encoderPool
+	algs        []coding
+	minSize     int
+	excluded    []string
+	level       int
+	pools       [numCodings]encoderPool
+	maxEncoders int64
+	inUse       *atomic.Int64 // &encodersInUse; a test's own counter in tests
 }
 
 // CompressSettings configure Compress. The zero value takes every default.
@@ -69,6 +82,10 @@ type CompressSettings struct {
 	// Level is "fastest", "default" or "best", mapped to each coding's own
 	// scale (compressLevels). Empty means "default".
 	Level string
+	// MaxEncoders is how many answers the process compresses at once,
+	// counted across every Compress, beyond which this one's answers go
+	// uncompressed. Zero means DefaultCompressMaxEncoders.
+	MaxEncoders int
 }
 
 // The defaults of CompressSettings.
@@ -90,6 +107,17 @@ var (
 // eats most of the gain, and one TCP segment carries the answer anyway.
 const DefaultCompressMinSize = 1024
 
+// DefaultCompressMaxEncoders is CompressSettings.MaxEncoders when zero.
+// At the default level an encoder holds about 2 MiB (zstd, which the
+// default order and today's browsers pick first), 1 MiB (gzip) or 3.5 MiB
+// (brotli, once its window filled): 128 of them are 256 MiB of zstd, and
+// at most about 450 MiB, a bound a gateway's host affords. And 128 is many
+// answers being written at once: one of the gateway's ordinary answers
+// holds its encoder for the milliseconds of its writing, so only streams
+// and slow clients fill the count, and the answers beyond it still go out,
+// uncompressed.
+const DefaultCompressMaxEncoders = 128
+
 // CompressLevels are the names CompressSettings.Level accepts.
 var CompressLevels = []string{"fastest", "default", "best"}
 
@@ -98,7 +126,13 @@ const DefaultCompressLevel = "default"
 
 // NewCompress checks s and returns the compression policy it describes.
 func NewCompress(s CompressSettings) (*Compress, error) {
-	c := &Compress{minSize: s.MinSize, excluded: s.TypesExcluded}
+	c := &Compress{minSize: s.MinSize, excluded: s.TypesExcluded, maxEncoders: int64(s.MaxEncoders), inUse: &encodersInUse}
+	switch {
+	case c.maxEncoders == 0:
+		c.maxEncoders = DefaultCompressMaxEncoders
+	case c.maxEncoders < 0:
+		return nil, fmt.Errorf("compression max_encoders %d: must be 0 (the default, %d) or more", s.MaxEncoders, DefaultCompressMaxEncoders)
+	}
 	if c.minSize == 0 {
 		c.minSize = DefaultCompressMinSize
 	}
@@ -189,14 +223,11 @@ func (c *Compress) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		cw := c.newWriter(w, c.negotiate(r.Header["Accept-Encoding"]), r.Header["If-None-Match"])
-		finished := false
-		defer func() {
-			if !finished { // a panic (an aborted answer): the stream stays unfinished
-				cw.release()
-			}
-		}()
+		// Whatever happens, the encoder goes back and its count with it: after
+		// finish, and when next or finish panics (an aborted answer, whose
+		// coded stream stays unfinished).
+		defer cw.release()
 		next.ServeHTTP(cw, r)
-		finished = true
 		cw.finish()
 	})
 }

@@ -3,6 +3,7 @@ package middleware
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -84,3 +85,29 @@ func (p encoderPool) put(e encoder) {
 	e.Reset(io.Discard)
 	p.p.Put(e)
 }
+
+// encodersInUse counts the encoders that answers hold, in the whole
+// process: every Compress (every route's, and those of configurations
+// since replaced, whose answers may still be streaming) draws on it, so
+// that MaxEncoders bounds what the gateway holds, not what one route does.
+// Idle encoders in the pools are not counted: sync.Pool lets the garbage
+// collector take them.
+var encodersInUse atomic.Int64
+
+// acquireEncoder counts one more encoder in use and reports true, or
+// reports false when c.maxEncoders are in use already. It never waits: an
+// answer refused one goes uncompressed at once.
+func (c *Compress) acquireEncoder() bool {
+	for {
+		n := c.inUse.Load()
+		if n >= c.maxEncoders {
+			return false
+		}
+		if c.inUse.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// releaseEncoder counts one encoder less in use.
+func (c *Compress) releaseEncoder() { c.inUse.Add(-1) }

@@ -192,8 +192,15 @@ func (w *compressWriter) plain() {
 	w.ResponseWriter.WriteHeader(w.status)
 }
 
-// encode rewrites the header for the coding and sends it.
+// encode rewrites the header for the coding and sends it, or sends the
+// header as it is when the process holds MaxEncoders encoders already. The
+// count is taken before the encoder: a refused answer must not cost one.
 func (w *compressWriter) encode() {
+	if !w.c.acquireEncoder() {
+		w.plain()
+		return
+	}
+	w.enc = w.c.pools[w.alg].get(w.ResponseWriter) // counted from here: release gives both back
 	h := w.ResponseWriter.Header()
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")
@@ -203,7 +210,6 @@ func (w *compressWriter) encode() {
 	}
 	w.state = cwEncoding
 	w.ResponseWriter.WriteHeader(w.status)
-	w.enc = w.c.pools[w.alg].get(w.ResponseWriter)
 }
 
 // FlushError flushes the compressor, then the connection: what the handler
@@ -243,7 +249,7 @@ func (w *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // finish ends the answer once the handler returned: an answer still being
 // decided is short, and goes as it is; a compressed one gets the end of its
-// coding.
+// coding. The caller releases w after.
 func (w *compressWriter) finish() {
 	switch w.state {
 	case cwDeciding:
@@ -252,15 +258,16 @@ func (w *compressWriter) finish() {
 	case cwEncoding:
 		_ = w.enc.Close() // a failure here is the connection's, which its server sees
 	}
-	w.release()
 }
 
-// release returns the encoder, leaving the coded stream unfinished (an
-// aborted answer must not look complete).
+// release returns the encoder and its count, leaving the coded stream
+// unfinished (an aborted answer must not look complete). It may be called
+// again: once the encoder is back, it does nothing.
 func (w *compressWriter) release() {
 	if w.enc != nil {
 		w.c.pools[w.alg].put(w.enc)
 		w.enc = nil
+		w.c.releaseEncoder()
 	}
 	w.state = cwDone
 }

@@ -237,6 +237,9 @@ var codeDefaults = map[string]codeDefault{
 	"routes[].compress.level": func(t *testing.T, _ *config.Config) any {
 		return or(compressBlock(t).Level, middleware.DefaultCompressLevel)
 	},
+	"routes[].compress.max_encoders": func(t *testing.T, _ *config.Config) any {
+		return []any{middleware.DefaultCompressMaxEncoders, compressBlock(t).MaxEncoders}
+	},
 	"routes[].compress.disabled": func(t *testing.T, _ *config.Config) any { return compressBlock(t).Disabled },
 	"watch.disabled":             func(_ *testing.T, c *config.Config) any { return c.Watch.Disabled },
 	"watch.debounce": func(_ *testing.T, c *config.Config) any {
