@@ -153,6 +153,7 @@ var schemaRules = map[string]map[string]any{
 	"RateLimit.burst":              {"minimum": 0},
 	"RateLimit.max_keys":           {"minimum": 0},
 	"Compress.max_encoders":        {"minimum": 0},
+	"Tracing.client_context":       {"enum": []string{"", ClientContextLink, ClientContextContinue}},
 	"RateLimit.key":                {"pattern": "^(|ip|subject|header:[ \t]*[^ \t:]+[ \t]*)$"},
 	"CORS": {"anyOf": []any{ // origins, unless the policy is switched off
 		map[string]any{"required": []string{"origins"}, "properties": map[string]any{"origins": map[string]any{"minItems": 1}}},

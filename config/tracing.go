@@ -21,18 +21,37 @@ type Tracing struct {
 	Endpoint string `yaml:"endpoint"`
 	// Protocol is "http" (OTLP/HTTP, the default) or "grpc".
 	Protocol string `yaml:"protocol"`
-	// SampleRatio is the share of new traces sampled, 0 to 1; a request
-	// that arrives with a traceparent follows its sampled flag. Unset
-	// means DefaultSampleRatio.
+	// SampleRatio is the share of new traces sampled, 0 to 1; with
+	// client_context continue, a request that arrives with a traceparent
+	// follows its sampled flag. Unset means DefaultSampleRatio.
 	SampleRatio *float64 `yaml:"sample_ratio"`
 	// ServiceName is the spans' service.name; empty means "sluice".
 	ServiceName string `yaml:"service_name"`
+	// ClientContext is what the gateway does with the trace context
+	// (traceparent, tracestate, baggage) a client sends: "link" (the default)
+	// starts a new trace per request, sampled at sample_ratio, that links
+	// the client's, and sends backends the gateway's context only; with
+	// tracing off it removes the client's fields before forwarding.
+	// "continue" makes each request's span the child of the client's, and
+	// follows its sampled flag; with tracing off the fields go to the
+	// backend untouched. Continue only for trusted clients (another traced
+	// proxy): any other client could hide from the traces, flood them, or
+	// put the gateway's spans in someone else's trace.
+	ClientContext string `yaml:"client_context"`
 }
+
+// Values of Tracing.ClientContext.
+const (
+	ClientContextLink     = "link"
+	ClientContextContinue = "continue"
+)
 
 // Defaults of the tracing section.
 const (
 	DefaultTracingExporter = "otlp"
 	DefaultSampleRatio     = 1.0
+	// DefaultClientContext distrusts the clients: the gateway is an edge.
+	DefaultClientContext = ClientContextLink
 )
 
 func (c *Config) applyTracingDefaults() {
@@ -56,11 +75,19 @@ func (c *Config) applyTracingDefaults() {
 	if t.ServiceName == "" {
 		t.ServiceName = otlp.DefaultServiceName
 	}
+	if t.ClientContext == "" {
+		t.ClientContext = DefaultClientContext
+	}
 }
 
 func (c *Config) validateTracing() error {
 	if c.Tracing.Exporter != DefaultTracingExporter {
 		return c.errorAt("tracing.exporter", "unknown exporter %q: use otlp", c.Tracing.Exporter)
+	}
+	switch c.Tracing.ClientContext {
+	case ClientContextLink, ClientContextContinue:
+	default:
+		return c.errorAt("tracing.client_context", "unknown client_context %q: use link or continue", c.Tracing.ClientContext)
 	}
 	if err := c.Tracing.Settings().Validate(); err != nil {
 		var fe *otlp.FieldError
@@ -71,6 +98,12 @@ func (c *Config) validateTracing() error {
 	}
 	return nil
 }
+
+// TrustsClients reports whether the gateway continues the trace context
+// its clients send (client_context continue), rather than linking it and
+// keeping it from the backends (link, the default; an empty value, before
+// defaults, is link too).
+func (t Tracing) TrustsClients() bool { return t.ClientContext == ClientContextContinue }
 
 // Settings returns the exporter's settings, after defaults.
 func (t Tracing) Settings() otlp.Settings {

@@ -41,11 +41,37 @@ func TestTracingErrors(t *testing.T) {
 		{"tracing:\n  endpoint: collector\n", 2, 13, "tracing.endpoint"},
 		{"tracing:\n  endpoint: \"http://\"\n", 2, 13, "tracing.endpoint"},
 		{"tracing:\n  sample_ratio: all\n", 2, 17, "tracing.sample_ratio"},
+		{"tracing:\n  client_context: trust\n", 2, 19, "tracing.client_context"},
 	} {
 		_, err := config.Parse("gw.yaml", []byte(nodes+tt.yaml))
 		var ce *config.Error
 		if !errors.As(err, &ce) || ce.Line != tt.line+3 || ce.Column != tt.col || ce.Path != tt.path {
 			t.Errorf("%q: %v, want gw.yaml:%d:%d at %s", tt.yaml, err, tt.line+3, tt.col, tt.path)
 		}
+	}
+}
+
+// A client's trace context is linked, not continued, unless the file says
+// continue; either holds with tracing off too.
+func TestTracingClientContext(t *testing.T) {
+	for _, tt := range []struct {
+		yaml, want string
+		trusts     bool
+	}{
+		{"", config.ClientContextLink, false},
+		{"tracing: {client_context: link}\n", config.ClientContextLink, false},
+		{"tracing: {client_context: continue}\n", config.ClientContextContinue, true},
+		{"tracing: {enabled: true, client_context: continue}\n", config.ClientContextContinue, true},
+	} {
+		c, err := config.Parse("gw.yaml", []byte(nodes+tt.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if got := c.Tracing.ClientContext; got != tt.want || c.Tracing.TrustsClients() != tt.trusts {
+			t.Errorf("%q: client_context %q, trusts clients %v; want %q, %v", tt.yaml, got, c.Tracing.TrustsClients(), tt.want, tt.trusts)
+		}
+	}
+	if (config.Tracing{}).TrustsClients() {
+		t.Error("a Tracing before defaults trusts the clients: unset must mean link")
 	}
 }

@@ -21,6 +21,7 @@ tracing:
   protocol: grpc
   endpoint: %s
   service_name: gateway
+  client_context: continue # the test's client is trusted: the trace starts at its span
 routes:
   - name: order
     method: GET
@@ -35,8 +36,9 @@ routes:
 // a real Jaeger (the gateway and inventory over OTLP/gRPC, orders and
 // pricing over OTLP/HTTP), and reads the trace back from Jaeger's query API:
 // one trace, each hop a server span that is the child of its caller's
-// attempt span, the first a child of the client's traceparent, with the
-// budget granted shrinking hop by hop.
+// attempt span, the first a child of the client's traceparent (the gateway
+// continues it: client_context continue), with the budget granted shrinking
+// hop by hop.
 func TestTraceThroughTheChain(t *testing.T) {
 	j := startJaeger(t)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100") // export within 100ms, not 5s: the processes inherit it

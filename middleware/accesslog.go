@@ -16,7 +16,9 @@ import (
 // and, when known, the route and its service, the node of the last upstream
 // attempt and the number of attempts, the budget granted and what was left
 // of it at the end (negative when the answer ran past it), the request's id
-// (the answer's X-Request-Id) and the trace id of a W3C traceparent field.
+// (the answer's X-Request-Id) and the trace id: the gateway's own trace's
+// when it traced the request (Recorder.NoteTrace), else that of the
+// request's W3C traceparent field.
 // A request whose client went away before the answer is logged with status
 // 499. A request whose handler aborted its answer (a panic, such as
 // http.ErrAbortHandler, that the server turns into a cut connection) is
@@ -119,7 +121,9 @@ func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, end time.Tim
 	if v := rec.Header()[requestid.HeaderName]; len(v) > 0 {
 		attrs = append(attrs, slog.String("request_id", v[0]))
 	}
-	if id := TraceID(r.Header); id != "" {
+	if id := n.trace; id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	} else if id := TraceID(r.Header); id != "" {
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
 	return attrs

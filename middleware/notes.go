@@ -13,6 +13,7 @@ type notes struct {
 	attempts       int
 	granted        time.Duration
 	deadline       time.Time
+	trace          string // the gateway's own trace of the request, when it made one
 }
 
 // NoteRoute records the route that matched the request and the service it
@@ -28,6 +29,12 @@ func (r *Recorder) NoteRoute(name, service string) {
 func (r *Recorder) NoteBudget(granted time.Duration, deadline time.Time) {
 	r.notes.granted, r.notes.deadline = granted, deadline
 }
+
+// NoteTrace records the id of the trace the gateway's own span of the
+// request is in (package tracing's Route notes it), which the access log
+// reports instead of the client's: with tracing.client_context link the
+// two differ, and the log must lead to the gateway's trace.
+func (r *Recorder) NoteTrace(id string) { r.notes.trace = id }
 
 // NoteAttempt records an upstream attempt of the request, to node (its
 // address).

@@ -6,10 +6,13 @@
 // costs nothing when it is off.
 //
 // A nil *Tracer is off: callers test for nil and take no other path, so no
-// span, context or header is made or touched, and an incoming traceparent
-// passes through the gateway as the client sent it. When on, each span is a
-// child of the incoming W3C traceparent, and the traceparent sent onwards is
-// the attempt span's own.
+// span, context or header is made or touched by it (the gateway, with its
+// clients untrusted, removes their traceparent with StripContext). When
+// on, each span is a child of the incoming W3C traceparent, and the
+// traceparent sent onwards is the attempt span's own. A server whose
+// clients are the public does not let them choose the trace or whether it
+// is sampled: with PublicEndpoint its server spans start new traces that
+// link the incoming context.
 //
 // The package depends on the OpenTelemetry API only; building an SDK
 // provider that exports over OTLP is package tracing/otlp's business, so a

@@ -25,24 +25,35 @@ type routeKey struct{}
 
 // Route wraps next, the handler of the gateway route named route that calls
 // service, so that each request is a server span named route: the child of
-// the request's traceparent when it has a valid one, starting at the
-// request's arrival when w knows it (an Arrival method, as router.Arrival).
-// The span ends when next returns, with the status w recorded when w has a
-// Status method, as the gateway's middleware.Recorder does (5xx marks the
-// span an error). Attempt spans started under it carry the route's name.
+// the request's traceparent when it has a valid one (with PublicEndpoint,
+// the root of a new trace that links it, and next gets the request without
+// the client's traceparent and tracestate), starting at the request's
+// arrival when w knows it (an Arrival method, as router.Arrival). The span
+// ends when next returns, with the status w recorded when w has a Status
+// method, as the gateway's middleware.Recorder does (5xx marks the span an
+// error). Attempt spans started under it carry the route's name. A w with
+// a NoteTrace method is told the id of the span's trace, for the access log.
 func (t *Tracer) Route(route, service string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := t.extract(r.Context(), r.Header)
+		ctx, opts := t.incoming(r.Context(), r.Header)
+		if t.public {
+			r = withoutContext(r)
+		}
 		ctx = context.WithValue(ctx, routeKey{}, route)
-		opts := []trace.SpanStartOption{
+		opts = append(opts,
 			trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(AttrRoute.String(route), AttrService.String(service),
 				attrMethod.String(r.Method), attrPath.String(r.URL.Path)),
-		}
+		)
 		if a, ok := w.(arrival); ok {
 			opts = append(opts, trace.WithTimestamp(a.Arrival()))
 		}
 		ctx, span := t.tracer.Start(ctx, route, opts...)
+		if n, ok := w.(traceNoter); ok {
+			if sc := span.SpanContext(); sc.IsValid() {
+				n.NoteTrace(sc.TraceID().String())
+			}
+		}
 		if id := r.Header.Get(RequestIDHeader); id != "" {
 			span.SetAttributes(AttrRequestID.String(id))
 		}
@@ -51,16 +62,28 @@ func (t *Tracer) Route(route, service string, next http.Handler) http.Handler {
 	})
 }
 
+// traceNoter is implemented by response writers that log a request's
+// trace id, as the gateway's middleware.Recorder does: Route tells it the
+// trace of its span, which with PublicEndpoint is not the one the client's
+// traceparent names.
+type traceNoter interface{ NoteTrace(id string) }
+
 // Inbound wraps a backend's handler so that each request is a server span,
 // the child of the caller's traceparent (an attempt span of the gateway or
-// of another backend's upstream.Client). The span carries the budget and
-// hop that the request's Sluice-Budget field names. Put it outside
-// budget.Inbound, so that requests the budget refuses are traced too. The
-// span's name is the RPC endpoint (Service.Method) for a path under /rpc/,
-// else the method: paths are not names, to keep names few.
+// of another backend's upstream.Client); with PublicEndpoint, for a backend
+// that public clients reach, the root of a new trace that links it, and
+// the handler gets the request without the caller's traceparent and
+// tracestate. The span carries the budget and hop that the request's
+// Sluice-Budget field names. Put it outside budget.Inbound, so that
+// requests the budget refuses are traced too. The span's name is the RPC
+// endpoint (Service.Method) for a path under /rpc/, else the method: paths
+// are not names, to keep names few.
 func (t *Tracer) Inbound(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := t.extract(r.Context(), r.Header)
+		ctx, opts := t.incoming(r.Context(), r.Header)
+		if t.public {
+			r = withoutContext(r)
+		}
 		name := r.Method
 		if ep, ok := strings.CutPrefix(r.URL.Path, "/rpc/"); ok && ep != "" && !strings.Contains(ep, "/") {
 			name = ep
@@ -75,7 +98,8 @@ func (t *Tracer) Inbound(next http.Handler) http.Handler {
 		if id := r.Header.Get(RequestIDHeader); id != "" {
 			attrs = append(attrs, AttrRequestID.String(id))
 		}
-		ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+		opts = append(opts, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+		ctx, span := t.tracer.Start(ctx, name, opts...)
 		sw := &statusWriter{ResponseWriter: w}
 		defer endServer(span, sw)
 		next.ServeHTTP(sw, r.WithContext(ctx))

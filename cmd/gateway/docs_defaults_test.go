@@ -252,8 +252,9 @@ var codeDefaults = map[string]codeDefault{
 		g := load(t, minimalConfig(keyFile(t))+"tracing: {protocol: grpc}\n")
 		return []any{c.Tracing.Endpoint, g.Tracing.Endpoint}
 	},
-	"tracing.sample_ratio": func(_ *testing.T, c *config.Config) any { return *c.Tracing.SampleRatio },
-	"tracing.service_name": func(_ *testing.T, c *config.Config) any { return c.Tracing.ServiceName },
+	"tracing.sample_ratio":   func(_ *testing.T, c *config.Config) any { return *c.Tracing.SampleRatio },
+	"tracing.service_name":   func(_ *testing.T, c *config.Config) any { return c.Tracing.ServiceName },
+	"tracing.client_context": func(_ *testing.T, c *config.Config) any { return c.Tracing.ClientContext },
 
 	"auth.jwt.*.leeway":        func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].Leeway },
 	"auth.jwt.*.forward_token": func(_ *testing.T, c *config.Config) any { return c.Auth.JWT["p"].ForwardToken },

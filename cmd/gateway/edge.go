@@ -25,6 +25,10 @@ type edge struct {
 	limiters map[limiterID]*middleware.RateLimiter
 	// global keeps the Redis store of global rate limits.
 	global *globalLimits
+	// traceFilter, when not nil, removes the client's trace context from
+	// every route's requests (clientTraceFilter): set at start, as the
+	// tracing section is read then.
+	traceFilter func(http.Handler) http.Handler
 }
 
 // limiterID is what a rate limiter's buckets depend on: the route (its
@@ -68,7 +72,9 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 	// "Headers a backend may trust"): the claim headers of every provider,
 	// with or without auth and whatever the provider, Forwarded and
 	// X-Forwarded-* (X-Forwarded-For kept from trusted proxies), the
-	// client-address fields. The router then sets X-Forwarded-*.
+	// client-address fields. The router then sets X-Forwarded-*. So are
+	// the client's traceparent and tracestate, with tracing off, unless
+	// tracing.client_context trusts them (clientTraceFilter).
 	strip := middleware.IdentityHeaders(cfg.ClaimHeaders(), cfg.Proxies())
 	for i := range routes {
 		r := &routes[i]
@@ -89,7 +95,7 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			r.Preflight = policy.Preflight()
 			r.Middleware = append(r.Middleware, policy.Middleware)
 		}
-		r.Middleware = append(r.Middleware, strip)
+		r.Middleware = appendNonNil(r.Middleware, strip, e.traceFilter)
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})

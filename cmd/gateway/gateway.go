@@ -102,6 +102,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	if g.tracer, g.stopTracing, err = newTracing(cfg); err != nil {
 		return nil, err
 	}
+	g.edge.traceFilter = clientTraceFilter(cfg)
 	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer))
 	if err := g.install(cfg); err != nil {
 		return nil, err

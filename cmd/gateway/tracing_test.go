@@ -12,18 +12,18 @@ import (
 	"testing"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// otlpReceiver is an OTLP/HTTP receiver that keeps the spans posted to it.
-type otlpReceiver struct {
+// spanReceiver is an OTLP/HTTP receiver that keeps the spans posted to it.
+type spanReceiver struct {
 	mu    sync.Mutex
-	spans map[string]string // span name → span id (hex)
-	kinds map[string]string // span name → kind
+	spans []*tracepb.Span
 }
 
-func newOTLPReceiver(t *testing.T) (*otlpReceiver, string) {
-	rc := &otlpReceiver{spans: make(map[string]string), kinds: make(map[string]string)}
+func newSpanReceiver(t *testing.T) (*spanReceiver, string) {
+	rc := &spanReceiver{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var req coltrace.ExportTraceServiceRequest
@@ -34,10 +34,7 @@ func newOTLPReceiver(t *testing.T) (*otlpReceiver, string) {
 		rc.mu.Lock()
 		for _, rs := range req.ResourceSpans {
 			for _, ss := range rs.ScopeSpans {
-				for _, s := range ss.Spans {
-					rc.spans[s.Name] = hex.EncodeToString(s.SpanId)
-					rc.kinds[s.Name] = s.Kind.String()
-				}
+				rc.spans = append(rc.spans, ss.Spans...)
 			}
 		}
 		rc.mu.Unlock()
@@ -47,12 +44,24 @@ func newOTLPReceiver(t *testing.T) (*otlpReceiver, string) {
 	return rc, srv.Listener.Addr().String()
 }
 
+// named returns the span called name, or nil.
+func (rc *spanReceiver) named(name string) *tracepb.Span {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, s := range rc.spans {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // The gateway traces a request when tracing is on (the route's span and its
 // attempt's, whose traceparent the node gets), and flushes the spans when it
 // stops: the batch delay here is an hour, so only the shutdown sends them.
 func TestTracingExportsAndFlushesOnShutdown(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
-	rc, receiver := newOTLPReceiver(t)
+	rc, receiver := newSpanReceiver(t)
 	parents := make(chan string, 1)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parents <- r.Header.Get("traceparent")
@@ -79,12 +88,11 @@ func TestTracingExportsAndFlushesOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.kinds["v1-route"] != "SPAN_KIND_SERVER" || rc.kinds["svc"] != "SPAN_KIND_CLIENT" {
-		t.Fatalf("spans exported: %v, want v1-route (server) and svc (client)", rc.kinds)
+	route, attempt := rc.named("v1-route"), rc.named("svc")
+	if route == nil || attempt == nil || route.Kind != tracepb.Span_SPAN_KIND_SERVER || attempt.Kind != tracepb.Span_SPAN_KIND_CLIENT {
+		t.Fatalf("spans exported: route %v, attempt %v; want v1-route (server) and svc (client)", route, attempt)
 	}
-	if len(parent) != 55 || parent[36:52] != rc.spans["svc"] {
-		t.Errorf("the node got traceparent %q, want one naming the attempt span %s", parent, rc.spans["svc"])
+	if id := hex.EncodeToString(attempt.SpanId); len(parent) != 55 || parent[36:52] != id {
+		t.Errorf("the node got traceparent %q, want one naming the attempt span %s", parent, id)
 	}
 }

@@ -38,8 +38,9 @@ type Settings struct {
 	// ProtocolGRPC.
 	Protocol string
 	// SampleRatio is the share of traces started here that are sampled,
-	// 0 to 1. A request that arrives with a traceparent follows its
-	// sampled flag instead.
+	// 0 to 1. A span whose parent context says sampled (or not) follows
+	// it instead; a server span made with tracing.PublicEndpoint, as the
+	// gateway's are by default, has no parent and is sampled at this ratio.
 	SampleRatio float64
 	// ServiceName is the service.name of the spans' resource; empty means
 	// DefaultServiceName.
