@@ -8,6 +8,7 @@ import (
 	"time"
 
 	eload "github.com/sluicehq/sluice/e2e/internal/load"
+	"github.com/sluicehq/sluice/internal/problem"
 )
 
 // cutGoal is the largest share of requests that may fail while one node of
@@ -44,8 +45,47 @@ func TestCutBodies(t *testing.T) {
 			s.showFailures(t)
 			t.Errorf("%d of %d requests failed, want at most %.0f%%", s.failures(), s.sent, 100*cutGoal)
 		}
+		if n := s.kinds["503 circuit-open"]; n > 0 {
+			t.Errorf("%d requests answered 503 circuit-open, want none: one node of three is not an outage", n)
+		}
 	}
 }
+
+// TestEveryNodeCutsBodies makes all three nodes answer every request 200
+// and drop the connection mid-body: the service is down, though every
+// answer's head says it is fine. Goal: the breaker opens, with the default
+// settings, within cutBreakerWithin: the gateway answers 503 circuit-open
+// without sending. A breaker that counted answers at their heads saw only
+// successes and never opened.
+func TestEveryNodeCutsBodies(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	nodes := c.nodes(3, "work")
+	ld := startLoad(t, c.url, cfg.rate, workers(cfg.rate, time.Second), 5*time.Minute, getsAndPosts(nil))
+	ld.WaitServed(t, time.Time{}, 20, time.Minute, addrs(nodes)...)
+
+	for _, b := range nodes {
+		b.setCut(1)
+	}
+	from := time.Now()
+	took := ld.WaitFor(t, "the breaker to open", cutBreakerWithin, func(hs []eload.Hit) bool {
+		for _, h := range eload.Since(hs, from) {
+			if h.Status == http.StatusServiceUnavailable && h.Type == problem.TypeCircuitOpen {
+				return true
+			}
+		}
+		return false
+	})
+	ld.Stop()
+	gets := tallyOf(eload.Since(ld.Hits(), from), http.MethodGet)
+	figures(t, "every node cuts bodies", "%d req/s | breaker open after %s | GET %d sent, %s",
+		cfg.rate, ms(took), gets.sent, gets.kindList())
+}
+
+// cutBreakerWithin bounds the wait for the breaker to open in
+// TestEveryNodeCutsBodies: it opens after 20 calls in its window, a tenth
+// of a second at the load's rate; the bound is for a loaded machine.
+const cutBreakerWithin = time.Minute
 
 // setCut sets the share of the node's answers cut short mid-body.
 func (b *backend) setCut(share float64) {
