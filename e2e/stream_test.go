@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/refused"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/rpc"
 	"github.com/sluicehq/sluice/selector"
@@ -231,12 +231,7 @@ func TestStreamOpenRetriesOnAnotherNode(t *testing.T) {
 	}
 
 	t.Run("a dead address", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead := ln.Addr().String()
-		ln.Close() // nothing listens there now: connections are refused
+		dead := refused.Addr(t)
 		_, live := startGreeterProc(t)
 		c, tr := streamClient(t, dead, live)
 		openAll(t, c, live)

@@ -3,13 +3,13 @@ package upstream_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/refused"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
@@ -84,13 +84,7 @@ func (b *backend) seen() []hit {
 // deadNode returns a node whose port refuses connections: nothing is sent.
 func deadNode(t *testing.T, id string) *registry.Node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return &registry.Node{Service: service, ID: id, Address: addr}
+	return &registry.Node{Service: service, ID: id, Address: refused.Addr(t)}
 }
 
 func staticOf(t *testing.T, nodes ...*registry.Node) *registry.Static {
