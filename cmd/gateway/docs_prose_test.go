@@ -66,7 +66,7 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/auth.md", fmt.Sprintf("keys (RSA of %d to %d bits, ECDSA", middleware.MinRSABits, middleware.MaxRSABits)},
 		{"docs/auth.md", fmt.Sprintf("listed keys (RSA of %d to %d bits, EC", middleware.MinRSABits, middleware.MaxRSABits)},
 
-		{"docs/consul.md", fmt.Sprintf("sooner than %s after the previous one on that service started (`consul.MinWatchInterval`)", prose(consul.MinWatchInterval))},
+		{"docs/consul.md", fmt.Sprintf("%d may start back to back (`consul.WatchBurst`), and beyond them one every %s (`consul.MinWatchInterval`)", consul.WatchBurst, prose(consul.MinWatchInterval))},
 		{"docs/consul.md", fmt.Sprintf("returns no sooner than %s after it began", prose(consul.MinWatchInterval))},
 		{"docs/consul.md", fmt.Sprintf("`WithDropGrace` (default %s, `registry.DefaultDropGrace`)", prose(registry.DefaultDropGrace))},
 

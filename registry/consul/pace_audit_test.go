@@ -118,12 +118,14 @@ func (f *flappingAgent) requests() []flappingRequest {
 	return append([]flappingRequest(nil), f.asked...)
 }
 
-// A service whose index moves on every answer is fetched at most once per
-// MinWatchInterval by the cache's watch loop, not in a busy loop: N seconds of
-// (fake) time hold at most N+1 blocking queries, besides the first, index-zero
-// fetch.
+// A service whose index moves on every answer is fetched about once per
+// MinWatchInterval by the cache's watch loop, not in a busy loop: past the
+// first WatchBurst blocking queries, which start back to back, each starts at
+// least MinWatchInterval after the one before it, and N seconds of (fake)
+// time hold at most WatchBurst+N blocking queries, besides the first,
+// index-zero fetch.
 func TestAuditWatchFetchesAFlappingServiceOncePerInterval(t *testing.T) {
-	const fetches = 12 // the first (index 0) and 11 blocking queries
+	const fetches = 1 + WatchBurst + 12 // the first (index 0) and the blocking queries
 	clock := newFakeClock(true)
 	agent := &flappingAgent{clock: clock, limit: fetches}
 	srv := httptest.NewServer(agent)
@@ -145,9 +147,9 @@ func TestAuditWatchFetchesAFlappingServiceOncePerInterval(t *testing.T) {
 	if asked[0].index != "" && asked[0].index != "0" {
 		t.Fatalf("first request asked from index %s, want a non-blocking fetch", asked[0].index)
 	}
-	for i := 2; i < len(asked); i++ {
+	for i := 1 + WatchBurst; i < len(asked); i++ {
 		if gap := asked[i].at.Sub(asked[i-1].at); gap < MinWatchInterval {
-			t.Fatalf("blocking query %d started %s after the one before it, want at least %s: a service whose index keeps moving is fetched in a busy loop",
+			t.Fatalf("blocking query %d started %s after the one before it, want at least %s past the burst: a service whose index keeps moving is fetched in a busy loop",
 				i, gap, MinWatchInterval)
 		}
 	}
@@ -158,16 +160,15 @@ func TestAuditWatchFetchesAFlappingServiceOncePerInterval(t *testing.T) {
 			inWindow++
 		}
 	}
-	if most := int(window/MinWatchInterval) + 1; inWindow > most {
+	if most := WatchBurst + int(window/MinWatchInterval); inWindow > most {
 		t.Fatalf("%s of fake time held %d blocking queries, want at most %d", window, inWindow, most)
 	}
 }
 
-// The pacing holds back no news: the first change after a quiet spell comes at
-// once; right after an answer with news the next query waits out the rest of
-// MinWatchInterval, and the changes made meanwhile come batched in its one
-// answer; a query that blocked for longer than the interval leaves nothing to
-// wait for.
+// The pacing holds back no news: a burst of changes comes at once, one by
+// one; past the burst the next query waits for its token, and the changes
+// made meanwhile come batched in its one answer; after a quiet spell, and
+// after a query that blocked for longer than the interval, nothing waits.
 func TestAuditWatchPacingHoldsBackNoNews(t *testing.T) {
 	f := newFakeConsul()
 	r := NewFrom(f, f, WithWaitTime(time.Hour))
@@ -201,9 +202,11 @@ func TestAuditWatchPacingHoldsBackNoNews(t *testing.T) {
 		})
 		return got, asked
 	}
+	registered := 0
 	register := func(id string) {
 		t.Helper()
-		if err := r.Register(ctx, reg(id, "10.0.0.5:80"+id[1:])); err != nil {
+		registered++
+		if err := r.Register(ctx, reg(id, fmt.Sprintf("10.0.0.5:%d", 8000+registered))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,25 +223,32 @@ func TestAuditWatchPacingHoldsBackNoNews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first blocking query asks at once; a change comes at once.
-	got, asked := watch(snap.Index)
-	if !asked {
-		t.Fatal("the first blocking query waited")
+	// The first WatchBurst blocking queries ask at once, each answered with
+	// news at once: a node that registers, then passes its check, is not
+	// held back.
+	nodes := 0
+	for i := range max(WatchBurst, 2) { // at least two: a registration, then its check passing
+		got, asked := watch(snap.Index)
+		if !asked {
+			t.Fatalf("blocking query %d of the burst waited: the second of two changes in a row came late", i+1)
+		}
+		nodes++
+		register(fmt.Sprintf("a%d", nodes))
+		snap = answer(got, nodes)
 	}
-	register("a1")
-	snap = answer(got, 1)
 
-	// Right after that news, the next query waits out the interval; changes
-	// made meanwhile are batched into its one answer.
-	got, asked = watch(snap.Index)
+	// Past the burst, the next query waits for its token; changes made
+	// meanwhile are batched into its one answer.
+	got, asked := watch(snap.Index)
 	if asked {
-		t.Fatal("the blocking query after an answer with news started at once: a service whose index keeps moving would be fetched in a busy loop")
+		t.Fatal("the blocking query past the burst started at once: a service whose index keeps moving would be fetched in a busy loop")
 	}
-	register("a2")
-	register("a3")
+	register("b1")
+	register("b2")
+	nodes += 2
 	before := queries()
 	clock.Advance(MinWatchInterval)
-	snap = answer(got, 3)
+	snap = answer(got, nodes)
 	if n := queries() - before; n != 1 {
 		t.Fatalf("the paced query took %d requests, want 1", n)
 	}
@@ -252,22 +262,23 @@ func TestAuditWatchPacingHoldsBackNoNews(t *testing.T) {
 		t.Fatal("the first query after a quiet spell waited")
 	}
 	clock.Advance(5 * time.Minute) // the query blocks for a long time
-	register("a4")
-	snap = answer(got, 4)
+	register("c1")
+	nodes++
+	snap = answer(got, nodes)
 	// It blocked for longer than the interval: the next one asks at once.
 	got, asked = watch(snap.Index)
 	if !asked {
 		t.Fatal("the query after one that blocked for minutes waited")
 	}
-	register("a5")
-	answer(got, 5)
+	register("c2")
+	answer(got, nodes+1)
 	if w := clock.waited()[waits:]; len(w) != 0 {
 		t.Fatalf("news after a quiet spell waited %v", w)
 	}
 }
 
-// The start of each service's latest blocking query is forgotten once it can
-// no longer hold anything back, so services that are never watched again (a
+// A service's bucket is forgotten once it is full again, and so can no
+// longer hold anything back, so services that are never watched again (a
 // dropped route's) do not pile up in the Registry.
 func TestAuditWatchForgetsServicesNoLongerWatched(t *testing.T) {
 	s := &stubAgent{}

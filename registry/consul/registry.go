@@ -14,34 +14,35 @@ import (
 // unchanged snapshot, when no WithWaitTime option is given.
 const DefaultWaitTime = 5 * time.Minute
 
-// MinWatchInterval is the least time between the starts of two blocking
-// queries on one service: Watch never asks Consul about a service from a
-// non-zero index sooner than this after it last did so (on the same Registry).
-// A service whose index moves on every answer (a large one whose checks'
-// output keeps changing, many nodes flapping) is thus fetched and decoded at
-// most once per interval, the changes in between batched into the next
-// answer, as consul-template and Envoy do; Consul's blocking-query
-// documentation asks clients to rate-limit.
+// MinWatchInterval and WatchBurst pace Watch's blocking queries on one
+// service (on one Registry), as a token bucket: WatchBurst queries may start
+// back to back, and beyond them one per MinWatchInterval. A service whose
+// index moves on every answer (a large one whose checks' output keeps
+// changing, many nodes flapping) is thus fetched and decoded about once per
+// interval, the changes in between batched into the next answer, as
+// consul-template and Envoy do; Consul's blocking-query documentation asks
+// clients to rate-limit. The burst is for the changes that come in short
+// series and must not wait: a node registers (one move of the index) and
+// then passes its check (another), and paced at once the second would
+// arrive up to a second late.
 //
 // The wait falls where it holds back no news. An answer that moved the index,
-// or turned it back (a restored snapshot), returns at once, and the next Watch
-// waits out the rest of the interval before it asks; after a quiet spell
-// nothing is left to wait out, so the first change comes at once. An answer
-// that did not move the index returns no sooner than MinWatchInterval after
-// its query started: Consul answers that way only when its wait time ends, and
-// an agent (or proxy) that answers at once without moving the index, or
-// without an X-Consul-Index at all, must not make Watch a busy loop. A Watch
-// from index zero does not block: it asks at once and does not count.
-//
-// The interval runs from start to start rather than from an answer to the
-// next question, so a query that blocked for longer leaves nothing to wait
-// for, and a slow answer (thousands of nodes to decode) does not lower the
-// rate further.
+// or turned it back (a restored snapshot), returns at once, and only a query
+// past the burst waits before it asks; after a quiet spell the bucket is full
+// again. An answer that did not move the index returns no sooner than
+// MinWatchInterval after its query started: Consul answers that way only when
+// its wait time ends, and an agent (or proxy) that answers at once without
+// moving the index, or without an X-Consul-Index at all, must not make Watch a
+// busy loop. A Watch from index zero does not block: it asks at once and
+// takes no token.
 const MinWatchInterval = time.Second
+
+// WatchBurst: see MinWatchInterval.
+const WatchBurst = 4
 
 // Registry is a registry.Registry over a Consul agent. It is safe for concurrent
 // use; it keeps no state of its own besides its settings and, to pace Watch
-// (see MinWatchInterval), when each service's latest blocking query started,
+// (see MinWatchInterval), each service's bucket of blocking queries,
 // so every Lookup and Watch is a request to Consul (wrap it in a
 // registry.Cache to serve lookups from memory).
 type Registry struct {
@@ -53,8 +54,8 @@ type Registry struct {
 	after  func(time.Duration) <-chan time.Time // of the pacing in Watch
 
 	mu    sync.Mutex
-	asked map[string]time.Time // service → start of its latest blocking query
-	swept time.Time            // when asked last forgot its old entries
+	asked map[string]watchBucket // service → its blocking queries' bucket
+	swept time.Time              // when asked last forgot its full buckets
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -88,7 +89,7 @@ func New(c *api.Client, opts ...Option) *Registry {
 // pass fakes here.
 func NewFrom(h Health, a Agent, opts ...Option) *Registry {
 	r := &Registry{health: h, agent: a, wait: DefaultWaitTime, now: time.Now, after: time.After,
-		asked: make(map[string]time.Time)}
+		asked: make(map[string]watchBucket)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -112,9 +113,10 @@ func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node
 // index, or after the wait time with an unchanged snapshot. Consul's index also
 // moves on changes that leave the node set equal, so callers compare node sets
 // when identity matters. The returned Index is never zero. Watch starts a
-// service's blocking queries at least MinWatchInterval apart: an answer that
-// moved the index returns at once and the next Watch waits before asking; one
-// that did not returns no sooner than MinWatchInterval after its query began.
+// service's blocking queries no faster than WatchBurst back to back and one
+// per MinWatchInterval beyond: an answer that moved the index returns at once,
+// and a Watch past the burst waits before asking; one that did not move it
+// returns no sooner than MinWatchInterval after its query began.
 //
 // A request bounded only by ctx could hang on a dead connection; Watch bounds
 // it by the wait time plus Consul's jitter and a margin.
@@ -154,35 +156,60 @@ func (r *Registry) watch(ctx context.Context, service string, index uint64) (reg
 	return registry.Snapshot{Nodes: nodesFromEntries(entries), Index: idx}, nil
 }
 
-// turn takes the next start of a blocking query on service, MinWatchInterval
-// after the previous one's or now if that is later, and waits for it (or for
-// ctx to end). Taking the turn under the lock spaces concurrent Watches of one
-// service too.
+// watchBucket is a service's token bucket of blocking queries: tokens at
+// time at, at most WatchBurst, one more every MinWatchInterval. at may be
+// in the future: the start a waiting query took.
+type watchBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// tokensAt returns the bucket's tokens at now, refilled since b.at.
+func (b watchBucket) tokensAt(now time.Time) float64 {
+	if !now.After(b.at) {
+		return b.tokens
+	}
+	return min(WatchBurst, b.tokens+float64(now.Sub(b.at))/float64(MinWatchInterval))
+}
+
+// turn takes the start of the next blocking query on service from its
+// bucket, now or, past the burst, when the next token comes, and waits for
+// it (or for ctx to end). Taking it under the lock paces concurrent Watches
+// of one service too.
 func (r *Registry) turn(ctx context.Context, service string) (time.Time, error) {
 	now := r.now()
 	r.mu.Lock()
-	start := now
-	if next := r.asked[service].Add(MinWatchInterval); next.After(now) {
-		start = next
+	b, ok := r.asked[service]
+	if !ok {
+		b = watchBucket{tokens: WatchBurst, at: now}
+	} else if now.After(b.at) {
+		b = watchBucket{tokens: b.tokensAt(now), at: now}
 	}
-	r.asked[service] = start
+	start := now
+	if b.tokens >= 1 {
+		b.tokens--
+	} else {
+		start = b.at.Add(time.Duration((1 - b.tokens) * float64(MinWatchInterval)))
+		b = watchBucket{tokens: 0, at: start}
+	}
+	r.asked[service] = b
 	r.forgetLocked(now)
 	r.mu.Unlock()
 	return start, r.waitUntil(ctx, start)
 }
 
 // forgetLocked drops, at most once per MinWatchInterval, the services whose
-// latest blocking query started at least MinWatchInterval before now: their
-// next one starts at once, as if they had never been asked about. So asked
-// holds only the services asked about lately, however many come and go (a
-// service dropped from the configuration is never watched again).
+// buckets are full again: their next query starts as if they had never been
+// asked about. So asked holds only the services asked about lately, however
+// many come and go (a service dropped from the configuration is never
+// watched again).
 func (r *Registry) forgetLocked(now time.Time) {
 	if now.Sub(r.swept) < MinWatchInterval {
 		return
 	}
 	r.swept = now
-	for service, start := range r.asked {
-		if now.Sub(start) >= MinWatchInterval {
+	for service, b := range r.asked {
+		if b.tokensAt(now) >= WatchBurst {
 			delete(r.asked, service)
 		}
 	}
