@@ -38,6 +38,7 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/configuration.md", fmt.Sprintf("for at most `shutdown_grace` (default %s)", prose(c.ShutdownGrace))},
 		{"docs/configuration.md", fmt.Sprintf("With the default `drain_delay: %s`", c.DrainDelay)},
 		{"docs/configuration.md", fmt.Sprintf("the gateway reads the files every %s", prose(certPollInterval))},
+		{"docs/configuration.md", fmt.Sprintf("An HTTP/2 connection may have at most %d requests in flight", h2MaxStreams)},
 		{"docs/configuration.md", fmt.Sprintf("Certificates are checked every %s", prose(certmagic.DefaultRenewCheckInterval))},
 
 		{"docs/architecture.md", fmt.Sprintf("A request that runs longer than %s has its connection watched", prose(or(c.Listeners[0].WatchAfter, server.DefaultWatchAfter)))},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/tlscert"
+	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/server"
 )
 
@@ -80,6 +81,8 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	}
 	hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
 		IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
+	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2MaxStreams,
+		WriteByteTimeout: h2WriteByteTimeout(g.cfg.Limits.WriteIdleTimeout)}
 	if l.H2C {
 		hs.Protocols = new(http.Protocols)
 		hs.Protocols.SetHTTP1(true)
@@ -104,6 +107,28 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	}
 	bound.ln = server.NetHTTPTLS(hs, ln, cfg)
 	return bound, nil
+}
+
+// h2MaxStreams is how many requests one HTTP/2 connection may have in
+// flight at once. Each holds a connection to a node (a node's pool keeps
+// 256), so Go's default of 250 let one client's TCP connection take a
+// node's whole pool; 100 is the least RFC 9113 recommends a server allow,
+// and what Envoy's guidance for an edge proxy sets.
+const h2MaxStreams = 100
+
+// h2WriteByteTimeout bounds how long an HTTP/2 connection may have frames
+// to write and write no byte: the write idle timeout of the limits the
+// gateway started with (idle; zero means router.DefaultWriteIdleTimeout).
+// The router's write idle timeout sets a stream's write deadline, which
+// net/http's HTTP/2 server enforces by resetting the stream: a frame that
+// waits behind a connection whose client reads nothing at all. Without
+// this bound such a client held its handlers, and the connection, for
+// ever (on HTTP/1 the deadline is the connection's and closes it).
+func h2WriteByteTimeout(idle time.Duration) time.Duration {
+	if idle <= 0 {
+		return router.DefaultWriteIdleTimeout
+	}
+	return idle
 }
 
 // watchCertificates polls the certificate files of every TLS listener
