@@ -36,6 +36,11 @@
 // HTTP status, or a 101 nobody asked for), audit_upgrade_test.go
 // (handshakes a backend does not switch, HTTP/1.0 ones, tunnels' bounds and
 // half-closes, shutdown with a tunnel open), audit_limits_test.go (rate
-// limit keys sent twice, compressed answers a digest or a 304 vouches for)
-// and pertry_test.go (uploads stalled past a per-try timeout).
+// limit keys sent twice, compressed answers a digest or a 304 vouches for),
+// pertry_test.go (uploads stalled past a per-try timeout), hop_audit_test.go
+// (a backend's Connection field naming fields for its hop, with close) and
+// h2_audit_test.go (HTTP/2 with prior knowledge, raw frames: rapid reset,
+// CONTINUATION floods, stream limits, clients that grant no window or never
+// read, slow bodies, trailers, connection fields, pseudo-headers, lengths,
+// header lists).
 package hostile
