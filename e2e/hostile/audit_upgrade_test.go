@@ -438,10 +438,16 @@ func handshakePolicies(t *testing.T, s *upStack) {
 // waitFor polls cond until it holds, or fails the test after hangLimit.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(hangLimit)
+	waitWithin(t, what, hangLimit, cond)
+}
+
+// waitWithin polls cond until it holds, or fails the test after limit.
+func waitWithin(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", hangLimit, what)
+			t.Fatalf("waited %v for %s", limit, what)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition, not waiting for luck
 	}

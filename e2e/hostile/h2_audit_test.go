@@ -580,13 +580,7 @@ func h2ZeroWindow(t *testing.T, s *h2Stack) {
 // waitCount polls v until cond holds, or fails after limit.
 func waitCount(t *testing.T, what string, v *atomic.Int64, cond func(int64) bool, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond(v.Load()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %d after %v", what, v.Load(), limit)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition
-	}
+	waitWithin(t, what, limit, func() bool { return cond(v.Load()) })
 }
 
 // h2SocketNeverRead: a client grants all the window there is, asks for
@@ -879,18 +873,10 @@ func h2ConcurrentStreams(t *testing.T, s *h2Stack) {
 	// Every stream settles: its answer is being written by the backend, or
 	// it ended (the gateway's concurrency limit may shed some, 503, on a
 	// loaded machine; a stream's budget may run out while it waits).
-	var ended int64
-	deadline := time.Now().Add(hangLimit)
-	for {
-		ended = h.endedAmong(1, maxStreams)
-		if b.writing.Load()+ended >= int64(maxStreams) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d streams ended, %d backend answers being written, want %d in all", hangLimit, ended, b.writing.Load(), maxStreams)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition
-	}
+	waitFor(t, "every stream to settle", func() bool {
+		return b.writing.Load()+h.endedAmong(1, maxStreams) >= int64(maxStreams)
+	})
+	ended := h.endedAmong(1, maxStreams)
 	t.Logf("one connection holds %d backend answers (%d backend connections, %d streams ended)", b.writing.Load(), b.open.Load(), ended)
 	over := uint32(2*maxStreams + 1)
 	if err := h.request(over, "GET", "/many/over", true); err != nil {
