@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -34,14 +33,8 @@ func limitsAuditRoutes() []upRoute {
 	}
 }
 
-func limitsAuditCases() []struct {
-	name string
-	run  func(t *testing.T, s *upStack)
-} {
-	return []struct {
-		name string
-		run  func(t *testing.T, s *upStack)
-	}{
+func limitsAuditCases() []upCase {
+	return []upCase{
 		{"an API key sent beside made-up lines of its field draws from no fresh bucket", func(t *testing.T, s *upStack) {
 			for i := range 2 {
 				if a, x := get(t, s.gw, "/keyed/k", "X-Api-Key: key-of-alice"); a.status() != http.StatusOK {
@@ -90,14 +83,5 @@ func limitsAuditCases() []struct {
 // TestAuditLimits runs the limits audit's cases against a gateway of
 // their own on each listener server, side by side.
 func TestAuditLimits(t *testing.T) {
-	onEachServer(t, func(t *testing.T, srv listenerServer) {
-		s := newUpStack(t, srv.name, srv.config, "", limitsAuditRoutes()...)
-		var cw sync.WaitGroup
-		for _, c := range limitsAuditCases() {
-			cw.Go(func() {
-				runCase(t, s.stack, hcase{family: "audit-limits", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
-			})
-		}
-		cw.Wait()
-	})
+	runUpCases(t, "audit-limits", "", limitsAuditRoutes(), limitsAuditCases())
 }

@@ -270,26 +270,19 @@ func upgradeRoutes() []upRoute {
 
 // upgradeCases are the handshake cases, each on its own route of the
 // gateway upgradeRoutes makes.
-func upgradeCases() []struct {
-	name string
-	run  func(t *testing.T, s *upStack)
-} {
-	type c = struct {
-		name string
-		run  func(t *testing.T, s *upStack)
-	}
-	var cs []c
+func upgradeCases() []upCase {
+	var cs []upCase
 	for _, r := range notSwitched {
-		cs = append(cs, c{"no switch on " + r.slug, func(t *testing.T, s *upStack) { checkNotSwitched(t, s, r.slug) }})
+		cs = append(cs, upCase{"no switch on " + r.slug, func(t *testing.T, s *upStack) { checkNotSwitched(t, s, r.slug) }})
 	}
 	return append(cs,
-		c{"an HTTP/1.0 handshake is not switched", http10NotSwitched},
-		c{"a handshake declaring a body it never sends: 400, then the close", handshakeBodyNeverSent},
-		c{"a handshake with a body or to a protocol the route refuses reaches no backend", refusedHandshakes},
-		c{"a 101 reaches the client without the backend's Content-Length", switchWithoutLength},
-		c{"bytes sent before the 101 reach the backend once, after the switch", earlyBytes},
-		c{"the backend's half-close: the client reads its last bytes, and can still send", backendHalfClose},
-		c{"auth, claim headers and rate limits apply to handshakes", handshakePolicies},
+		upCase{"an HTTP/1.0 handshake is not switched", http10NotSwitched},
+		upCase{"a handshake declaring a body it never sends: 400, then the close", handshakeBodyNeverSent},
+		upCase{"a handshake with a body or to a protocol the route refuses reaches no backend", refusedHandshakes},
+		upCase{"a 101 reaches the client without the backend's Content-Length", switchWithoutLength},
+		upCase{"bytes sent before the 101 reach the backend once, after the switch", earlyBytes},
+		upCase{"the backend's half-close: the client reads its last bytes, and can still send", backendHalfClose},
+		upCase{"auth, claim headers and rate limits apply to handshakes", handshakePolicies},
 	)
 }
 
@@ -456,12 +449,25 @@ func waitWithin(t *testing.T, what string, limit time.Duration, cond func() bool
 // TestAuditUpgrades runs the handshake cases against a gateway of their
 // own on each listener server, the cases of a server side by side.
 func TestAuditUpgrades(t *testing.T) {
+	runUpCases(t, "audit-upgrades", "{body_idle_timeout: 1s}", upgradeRoutes(), upgradeCases())
+}
+
+// upCase is one case of a gateway of routes of its own (an upStack).
+type upCase struct {
+	name string
+	run  func(t *testing.T, s *upStack)
+}
+
+// runUpCases runs cases, of family, against a gateway of routes and
+// limits of their own on each listener server, the cases of a server side
+// by side.
+func runUpCases(t *testing.T, family, limits string, routes []upRoute, cases []upCase) {
 	onEachServer(t, func(t *testing.T, srv listenerServer) {
-		s := newUpStack(t, srv.name, srv.config, "{body_idle_timeout: 1s}", upgradeRoutes()...)
+		s := newUpStack(t, srv.name, srv.config, limits, routes...)
 		var cw sync.WaitGroup
-		for _, c := range upgradeCases() {
+		for _, c := range cases {
 			cw.Go(func() {
-				runCase(t, s.stack, hcase{family: "audit-upgrades", name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
+				runCase(t, s.stack, hcase{family: family, name: c.name, run: func(t *testing.T, _ *stack) { c.run(t, s) }})
 			})
 		}
 		cw.Wait()
