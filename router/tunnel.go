@@ -156,13 +156,12 @@ func closeWrite(c any) {
 
 // run copies both ways until both directions have ended, early being what
 // the client sent after its handshake. It returns when the tunnel is over
-// and both connections are closed.
-func (t *tunnel) run(early []byte, lim tunnelLimits, reg *Tunnels) {
-	if reg != nil {
-		if !reg.add(t) {
-			t.end() // the gateway is shutting down
-		}
-		defer reg.remove(t)
+// and both connections are closed, and no longer tracked in reg, where
+// register put it; open is what register reported.
+func (t *tunnel) run(early []byte, lim tunnelLimits, reg *Tunnels, open bool) {
+	defer t.unregister(reg)
+	if !open {
+		t.end() // the gateway is shutting down
 	}
 	life := time.AfterFunc(lim.life, t.end)
 	defer life.Stop()
@@ -301,6 +300,18 @@ type Tunnels struct {
 
 // NewTunnels returns an empty set of tunnels.
 func NewTunnels() *Tunnels { return &Tunnels{open: make(map[*tunnel]struct{})} }
+
+// register tracks t in reg, when not nil, and reports whether the gateway
+// is not shutting down (reg's CloseAll not called). It must be followed by
+// unregister.
+func (t *tunnel) register(reg *Tunnels) bool { return reg == nil || reg.add(t) }
+
+// unregister stops tracking t in reg, when not nil.
+func (t *tunnel) unregister(reg *Tunnels) {
+	if reg != nil {
+		reg.remove(t)
+	}
+}
 
 // Len returns the number of open tunnels.
 func (ts *Tunnels) Len() int {

@@ -119,8 +119,17 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 		return
 	}
 	t := newTunnel(conn, backend, proto, h.opts.WriteIdleTimeout)
-	if err := writeSwitch(conn, brw.Writer, resp.Header, proto, h.opts.WriteIdleTimeout); err != nil {
+	// The tunnel is tracked before its 101 goes out: a shutdown between the
+	// two found no tunnel to end and let the process exit under a client
+	// that had its 101. The 101 is written under the client's write lock,
+	// so that a close frame from that shutdown (tunnel.end) follows it.
+	open := t.register(h.opts.Tunnels)
+	t.wmu.Lock()
+	err = writeSwitch(conn, brw.Writer, resp.Header, proto, h.opts.WriteIdleTimeout)
+	t.wmu.Unlock()
+	if err != nil {
 		t.abort()
+		t.unregister(h.opts.Tunnels)
 		h.logUpgrade(ctx, slog.LevelInfo, "upgrade failed", "writing the 101 answer: "+err.Error())
 		return
 	}
@@ -130,7 +139,7 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ = brw.Reader.Peek(n)
 	}
-	t.run(early, h.opts.upgradeLimits(), h.opts.Tunnels)
+	t.run(early, h.opts.upgradeLimits(), h.opts.Tunnels, open)
 }
 
 // withoutUpgrade returns a copy of r, an HTTP/1.0 request, with its Upgrade

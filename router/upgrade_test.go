@@ -1,6 +1,8 @@
 package router_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -299,4 +301,58 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// The tunnel is tracked from before its 101 goes out: a shutdown while the
+// 101 is being written ends it with a close frame after the 101. Tracked
+// only once the 101 was out, such a tunnel was not found by a shutdown in
+// between, which let the process exit under a client that had its 101
+// (e2e/hostile's TestAuditTunnelShutdown failed so, one run in several).
+func TestTunnelTrackedBeforeItsSwitch(t *testing.T) {
+	b, _ := wsEcho(t)
+	tunnels := router.NewTunnels()
+	rt := (&setup{opts: router.Options{Tunnels: tunnels}}).node("chat", b.addr()).build(t,
+		router.Route{Method: "GET", Path: "/ws", Service: "chat", Budget: policy})
+	client, server := net.Pipe()
+	defer client.Close()
+	r := httptest.NewRequest("GET", "/ws", nil)
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	go rt.ServeHTTP(&pipeHijacker{conn: server, header: http.Header{}}, r)
+
+	// Nothing reads the pipe yet, so the 101 waits to be written.
+	waitUntil(t, func() bool { return tunnels.Len() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- tunnels.CloseAll(ctx) }()
+	br := bufio.NewReader(client)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("the client got %v, %v; want the 101 first", resp, err)
+	}
+	frame := make([]byte, 4)
+	if _, err := io.ReadFull(br, frame); err != nil || !bytes.Equal(frame, []byte{0x88, 0x02, 0x03, 0xe9}) {
+		t.Fatalf("after the 101 the client read %x, %v; want a close frame with 1001", frame, err)
+	}
+	client.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("CloseAll: %v", err)
+	}
+}
+
+// pipeHijacker is a ResponseWriter whose connection, one end of a
+// net.Pipe, a handler takes with Hijack.
+type pipeHijacker struct {
+	conn   net.Conn
+	header http.Header
+}
+
+func (w *pipeHijacker) Header() http.Header         { return w.header }
+func (w *pipeHijacker) Write(p []byte) (int, error) { return w.conn.Write(p) }
+func (w *pipeHijacker) WriteHeader(int)             {}
+func (w *pipeHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.conn, bufio.NewReadWriter(bufio.NewReader(w.conn), bufio.NewWriter(w.conn)), nil
 }
