@@ -24,7 +24,9 @@ import (
 // header's bytes, which a headerTap keeps while ReadResponse reads them.
 // That is the one deliberate difference between h1's header and
 // ReadResponse's; the differential tests allow for it and for nothing
-// else (connectionKept in respparse_test.go).
+// else (connectionKept in respparse_test.go). The default Fallback's
+// answers, which net/http's transport reads, keep them too, read again from
+// the bytes a tap on its conns keeps (fallbackconn.go).
 
 // maxKeptTap bounds the buffer a headerTap keeps between answers: a larger
 // one, kept for a rare large header, is dropped.
@@ -77,8 +79,8 @@ var errConnectionLost = errors.New("h1: cannot read again the Connection field o
 // cause, fails the round trip: an answer whose fields not to forward are
 // unknown is not passed on.
 func keepConnection(resp *http.Response, header []byte) error {
-	if !resp.Close || !resp.ProtoAtLeast(1, 1) || resp.Header["Connection"] != nil {
-		return nil // not deleted
+	if !connectionDeleted(resp) {
+		return nil
 	}
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(header)))
 	if _, err := tp.ReadLine(); err != nil { // the status line
@@ -92,4 +94,12 @@ func keepConnection(resp *http.Response, header []byte) error {
 		resp.Header["Connection"] = vv
 	}
 	return nil
+}
+
+// connectionDeleted reports whether http.ReadResponse may have deleted
+// resp's Connection fields: it does for an answer of HTTP/1.1 or later
+// whose fields hold "close" (net/http's shouldClose), and then sets Close
+// (which it sets too for a body delimited by the connection's close).
+func connectionDeleted(resp *http.Response) bool {
+	return resp.Close && resp.ProtoAtLeast(1, 1) && resp.Header["Connection"] == nil
 }

@@ -66,8 +66,9 @@
 //
 // These requests go to Transport.Fallback (by default an *http.Transport
 // with the same dialer, whose connections count against MaxConnsPerHost
-// with this transport's, and which keeps no plain-HTTP connection idle: see
-// shared.go):
+// with this transport's, which keeps no plain-HTTP connection idle (see
+// shared.go), and whose plain-HTTP answers keep their Connection fields
+// as this transport's do (see fallbackconn.go)):
 //
 //   - any scheme other than "http" (https above all);
 //   - requests with "Expect: 100-continue";
@@ -185,5 +186,7 @@
 // Connection fields are kept in its Header, where http.ReadResponse
 // deletes them when they hold "close": they name the fields a proxy must
 // not forward ("Connection: close, X-Hop"), which the gateway's router
-// leaves out only if it sees them (see connfield.go).
+// leaves out only if it sees them (see connfield.go); so do the plain-HTTP
+// answers of the default Fallback (fallbackconn.go), whose round trip fails
+// when they cannot be read again.
 package h1

@@ -73,13 +73,20 @@ func (c *slotConn) Close() error {
 }
 
 // toFallback sends req to Fallback; see the comment at the top of the file
-// for the copy with Close set.
+// for the copy with Close set, and fallbackconn.go for the default
+// Fallback's round trip.
 func (t *Transport) toFallback(req *http.Request) (*http.Response, error) {
-	if t.Fallback != nil || req.URL.Scheme != "http" || req.Close || req.Method == http.MethodConnect ||
-		len(req.Header["Upgrade"]) > 0 || hasToken(req.Header["Connection"], "upgrade") {
+	if t.Fallback != nil {
+		return t.Fallback.RoundTrip(req)
+	}
+	if req.URL.Scheme != "http" {
 		return t.fallback().RoundTrip(req)
+	}
+	if req.Close || req.Method == http.MethodConnect ||
+		len(req.Header["Upgrade"]) > 0 || hasToken(req.Header["Connection"], "upgrade") {
+		return t.tappedTrip(req)
 	}
 	r2 := *req
 	r2.Close = true
-	return t.fallback().RoundTrip(&r2)
+	return t.tappedTrip(&r2)
 }

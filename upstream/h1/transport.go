@@ -38,8 +38,11 @@ type Transport struct {
 	// the package doc). Nil means an *http.Transport, made on first use,
 	// with the same dialer and no compression, whose connections count
 	// against MaxConnsPerHost with this transport's own and which keeps no
-	// plain-HTTP connection idle (see shared.go). A Fallback set here keeps
-	// its own pool and limits.
+	// plain-HTTP connection idle (see shared.go), and whose plain-HTTP
+	// answers keep their Connection fields as this transport's do
+	// (fallbackconn.go). A
+	// Fallback set here keeps its own pool and limits, and its answers are
+	// passed on as it returns them.
 	Fallback http.RoundTripper
 
 	// MaxConnsPerHost bounds the connections to one host, busy and idle,
@@ -135,7 +138,10 @@ func (t *Transport) fallback() http.RoundTripper {
 	}
 	t.fbOnce.Do(func() {
 		fb := &http.Transport{
-			DialContext:           t.sharedDial, // counts with this transport's pools: see shared.go
+			// Dials within this transport's limits (shared.go), conns
+			// that keep an answer's head (fallbackconn.go).
+			DialContext:           t.dialTapped,
+			ReadBufferSize:        fallbackReadBuffer,
 			MaxIdleConnsPerHost:   t.maxIdle(),
 			IdleConnTimeout:       t.idleTimeout(),
 			ExpectContinueTimeout: time.Second,

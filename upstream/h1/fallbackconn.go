@@ -1,0 +1,224 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// The default Fallback keeps an answer's Connection fields too.
+//
+// Its *http.Transport reads answers with http.ReadResponse, which deletes a
+// Connection field holding "close", and with it the names of the fields not
+// to forward (connfield.go): a plain-HTTP backend's "Connection: close,
+// X-Hop" to a large upload (sent with Connection: close, so its answer most
+// often closes too) passed X-Hop on to the client. The transport's reader
+// is out of reach, so the bytes it reads are kept below it: every conn the
+// default Fallback dials for plain HTTP is a tapConn, which a round trip
+// arms when net/http hands it the conn (httptrace's GotConn) and which
+// keeps what the transport reads until RoundTrip returns. When the answer lost its Connection fields, they are
+// read again from those bytes; when that cannot be done, the round trip
+// fails, as h1's own does (errConnectionLost), rather than pass an answer
+// whose fields not to forward are unknown.
+//
+// The bytes kept must be the answer's own, never those of an earlier answer
+// or bytes the server sent unasked that the transport's buffer held when
+// the conn was handed over. Two checks make sure of it. The kept bytes
+// start with a Read made while that buffer was empty: bufio.Reader reads
+// into the free part of its buffer, so a Read shorter than the buffer
+// (fallbackReadBuffer) means it held bytes, read before the tap was armed,
+// that the answer's head may start with. And the head read again from them
+// must be the one the transport returned: the same status line and the same
+// fields, but those ReadResponse changes; a head it began to read from
+// bytes buffered before (whole lines, read before a Read into an empty
+// buffer) lacks some of its fields in the kept bytes, and fails that.
+//
+// This is the rare path (large uploads, Expect: 100-continue, trailers,
+// upgrades); h1's own round trips do none of it. https requests, which the
+// gateway never makes (it reaches its nodes over plain HTTP), go to the
+// Fallback untapped: their answers are net/http's, Connection deletion
+// included, since a tap under TLS would take the handshake from net/http.
+
+// fallbackReadBuffer is the size of the default Fallback's read buffer,
+// set on it so that a tapConn can tell from the length of a Read whether
+// the buffer held bytes.
+const fallbackReadBuffer = 4 << 10
+
+// maxKeptHead bounds what a tapConn keeps for one answer: a head the
+// transport takes (maxHeaderBytes, its default too) and the rest of the
+// read that ended it.
+const maxKeptHead = maxHeaderBytes + fallbackReadBuffer
+
+// tapConn is a plain-HTTP connection of the default Fallback, the conn
+// sharedDial made. While armed, it keeps what the transport reads from it.
+type tapConn struct {
+	net.Conn
+
+	mu      sync.Mutex // Reads are the transport's readLoop's, arm and take a round trip's
+	armed   bool
+	keeping bool // kept starts with a Read made into an empty buffer
+	lost    bool // the answer's head may not be wholly in kept
+	kept    []byte
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	empty := len(p) >= fallbackReadBuffer // see the comment at the top of the file
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if c.armed {
+		c.keep(p[:n], empty)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// keep keeps b, read into a buffer that was empty or not.
+func (c *tapConn) keep(b []byte, empty bool) {
+	switch {
+	case c.lost:
+	case !c.keeping && !empty, len(c.kept)+len(b) > maxKeptHead:
+		c.lost, c.kept = true, nil
+	default:
+		c.keeping = true
+		c.kept = append(c.kept, b...)
+	}
+}
+
+// arm starts keeping the bytes of an answer to come.
+func (c *tapConn) arm() {
+	c.mu.Lock()
+	c.armed, c.keeping, c.lost, c.kept = true, false, false, nil
+	c.mu.Unlock()
+}
+
+// take stops keeping and returns what was kept, and whether it holds the
+// answer's bytes from its first.
+func (c *tapConn) take() ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept, ok := c.kept, c.keeping && !c.lost
+	c.armed, c.kept = false, nil
+	return kept, ok
+}
+
+// CloseWrite half-closes the connection when it can: a 101's connection,
+// which net/http returns as the answer's body, is this conn (see
+// slotConn.CloseWrite).
+func (c *tapConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return http.ErrNotSupported
+}
+
+// dialTapped dials addr for the default Fallback's plain-HTTP requests.
+func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.Conn, error) {
+	nc, err := t.sharedDial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &tapConn{Conn: nc}, nil
+}
+
+// tappedTrip sends req, a request of the default Fallback's, with the tap
+// of the conn it gets armed, and puts back in the answer the Connection
+// fields ReadResponse deleted. The answer's Request is req.
+func (t *Transport) tappedTrip(req *http.Request) (*http.Response, error) {
+	var got atomic.Pointer[tapConn] // the conn of the try that answers, when net/http tries again
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		c, _ := info.Conn.(*tapConn)
+		if c != nil {
+			c.arm()
+		}
+		if old := got.Swap(c); old != nil && old != c {
+			old.take()
+		}
+	}}
+	resp, err := t.fallback().RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	var kept []byte
+	ok := false
+	c := got.Swap(nil)
+	if c != nil {
+		kept, ok = c.take()
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp.Request = req
+	if connectionDeleted(resp) && (!ok || restoreConnection(resp, kept) != nil) {
+		resp.Body.Close()
+		return nil, errConnectionLost
+	}
+	return resp, nil
+}
+
+// restoreConnection puts back in resp the Connection fields ReadResponse
+// deleted, read again from head, the bytes the transport read from the
+// first of its answer on: informational heads, skipped as the transport
+// skips them, then resp's. The head read there must be resp's own (see the
+// comment at the top of the file).
+func restoreConnection(resp *http.Response, head []byte) error {
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return errConnectionLost
+		}
+		h, err := tp.ReadMIMEHeader()
+		if err != nil {
+			return errConnectionLost
+		}
+		proto, status, _ := strings.Cut(line, " ") // as ReadResponse
+		status = strings.TrimLeft(status, " ")
+		code, _, _ := strings.Cut(status, " ")
+		if n, err := strconv.Atoi(code); err == nil && len(code) == 3 && n >= 100 && n <= 199 && n != 101 {
+			continue
+		}
+		if proto != resp.Proto || status != resp.Status || !sameFields(resp.Header, h) {
+			return errConnectionLost
+		}
+		if vv := h["Connection"]; vv != nil {
+			resp.Header["Connection"] = vv
+		}
+		return nil
+	}
+}
+
+// sameFields reports whether got, a header ReadResponse returned, holds
+// the fields of sent, as read from the wire, but those ReadResponse deletes
+// or adds: Connection, Transfer-Encoding, Content-Length, Trailer and
+// Cache-Control (added for Pragma: no-cache).
+func sameFields(got http.Header, sent textproto.MIMEHeader) bool {
+	n := 0
+	for k, vv := range sent {
+		if !changedByRead(k) {
+			if !slices.Equal(got[k], vv) {
+				return false
+			}
+			n++
+		}
+	}
+	for k := range got {
+		if !changedByRead(k) {
+			n--
+		}
+	}
+	return n == 0
+}
+
+func changedByRead(key string) bool {
+	switch key {
+	case "Connection", "Transfer-Encoding", "Content-Length", "Trailer", "Cache-Control":
+		return true
+	}
+	return false
+}
