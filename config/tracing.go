@@ -27,16 +27,18 @@ type Tracing struct {
 	SampleRatio *float64 `yaml:"sample_ratio"`
 	// ServiceName is the spans' service.name; empty means "sluice".
 	ServiceName string `yaml:"service_name"`
-	// ClientContext is what the gateway does with the trace context
-	// (traceparent, tracestate, baggage) a client sends: "link" (the default)
-	// starts a new trace per request, sampled at sample_ratio, that links
-	// the client's, and sends backends the gateway's context only; with
-	// tracing off it removes the client's fields before forwarding.
-	// "continue" makes each request's span the child of the client's, and
-	// follows its sampled flag; with tracing off the fields go to the
-	// backend untouched. Continue only for trusted clients (another traced
-	// proxy): any other client could hide from the traces, flood them, or
-	// put the gateway's spans in someone else's trace.
+	// ClientContext is what the gateway does with the trace context a
+	// client sends (W3C's traceparent, tracestate and baggage, and the B3,
+	// Jaeger, OpenTracing, Datadog, AWS X-Ray and Google Cloud fields):
+	// "link" (the default) starts a new trace per request, sampled at
+	// sample_ratio, that links the client's traceparent, and removes all of
+	// the client's fields before forwarding, tracing on or off, so that
+	// backends get the gateway's context only. "continue" makes each
+	// request's span the child of the client's, and follows its sampled
+	// flag; the other formats' fields, and with tracing off the W3C ones, go
+	// to the backend untouched. Continue only for trusted clients (another
+	// traced proxy): any other client could hide from the traces, flood
+	// them, or put the gateway's spans in someone else's trace.
 	ClientContext string `yaml:"client_context"`
 }
 

@@ -7,12 +7,14 @@
 //
 // A nil *Tracer is off: callers test for nil and take no other path, so no
 // span, context or header is made or touched by it (the gateway, with its
-// clients untrusted, removes their traceparent with StripContext). When
-// on, each span is a child of the incoming W3C traceparent, and the
-// traceparent sent onwards is the attempt span's own. A server whose
-// clients are the public does not let them choose the trace or whether it
-// is sampled: with PublicEndpoint its server spans start new traces that
-// link the incoming context.
+// clients untrusted, removes their trace context with StripContext: W3C's
+// fields and those of the other formats a backend may read, B3, Jaeger's,
+// Datadog's and the like). When on, each span is a child of the incoming
+// W3C traceparent, and the traceparent sent onwards is the attempt span's
+// own. A server whose clients are the public does not let them choose the
+// trace or whether it is sampled: with PublicEndpoint its server spans
+// start new traces that link the incoming context, and its handler gets
+// none of those fields.
 //
 // The package depends on the OpenTelemetry API only; building an SDK
 // provider that exports over OTLP is package tracing/otlp's business, so a

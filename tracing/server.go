@@ -27,12 +27,13 @@ type routeKey struct{}
 // service, so that each request is a server span named route: the child of
 // the request's traceparent when it has a valid one (with PublicEndpoint,
 // the root of a new trace that links it, and next gets the request without
-// the client's traceparent and tracestate), starting at the request's
-// arrival when w knows it (an Arrival method, as router.Arrival). The span
-// ends when next returns, with the status w recorded when w has a Status
-// method, as the gateway's middleware.Recorder does (5xx marks the span an
-// error). Attempt spans started under it carry the route's name. A w with
-// a NoteTrace method is told the id of the span's trace, for the access log.
+// the client's trace context fields, W3C's or another format's), starting at
+// the request's arrival when w knows it (an Arrival method, as
+// router.Arrival). The span ends when next returns, with the status w
+// recorded when w has a Status method, as the gateway's middleware.Recorder
+// does (5xx marks the span an error). Attempt spans started under it carry
+// the route's name. A w with a NoteTrace method is told the id of the span's
+// trace, for the access log.
 func (t *Tracer) Route(route, service string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, opts := t.incoming(r.Context(), r.Header)
@@ -71,13 +72,13 @@ type traceNoter interface{ NoteTrace(id string) }
 // Inbound wraps a backend's handler so that each request is a server span,
 // the child of the caller's traceparent (an attempt span of the gateway or
 // of another backend's upstream.Client); with PublicEndpoint, for a backend
-// that public clients reach, the root of a new trace that links it, and
-// the handler gets the request without the caller's traceparent and
-// tracestate. The span carries the budget and hop that the request's
-// Sluice-Budget field names. Put it outside budget.Inbound, so that
-// requests the budget refuses are traced too. The span's name is the RPC
-// endpoint (Service.Method) for a path under /rpc/, else the method: paths
-// are not names, to keep names few.
+// that public clients reach, the root of a new trace that links it, and the
+// handler gets the request without the caller's trace context fields, W3C's
+// or another format's. The span carries the budget and hop that the
+// request's Sluice-Budget field names. Put it outside budget.Inbound, so
+// that requests the budget refuses are traced too. The span's name is the
+// RPC endpoint (Service.Method) for a path under /rpc/, else the method:
+// paths are not names, to keep names few.
 func (t *Tracer) Inbound(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, opts := t.incoming(r.Context(), r.Header)

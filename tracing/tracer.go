@@ -33,8 +33,9 @@ type Option func(*Tracer)
 // context a request arrives with, as otelhttp's WithPublicEndpoint does:
 // each starts a new trace, sampled by the provider's own sampler, and keeps
 // the request's valid traceparent as a link, not as its parent; the request
-// the handler is given carries neither traceparent nor tracestate, so that
-// nothing it forwards continues them. Without it a parent-based sampler
+// the handler is given carries no trace context field of the client's
+// (traceparent, tracestate, baggage, nor another format's: contextField), so
+// that nothing it forwards continues them. Without it a parent-based sampler
 // lets any client choose whether it is traced (the sampled flag: out of
 // sight, or every request into the trace store) and which trace the spans
 // join. It is for servers whose clients are the public internet: the
@@ -89,36 +90,51 @@ func (t *Tracer) incoming(ctx context.Context, h http.Header) (context.Context, 
 	return ctx, opts
 }
 
-// StripContext is middleware that removes the traceparent, tracestate and
-// baggage fields from a request before next sees it, so that what next forwards
-// carries no trace context of the client's: a backend's tracer would
-// continue it as its caller's. It is what the gateway does with tracing off
-// and client_context link, the trust boundary being the edge. next is
-// given a copy of the request (only when it has either field), so the
-// caller's request, which an access log reads, keeps them.
+// StripContext is middleware that removes the client's trace context from
+// a request before next sees it: W3C's traceparent, tracestate and baggage,
+// and the fields of the other formats a backend's tracer may read (B3,
+// Jaeger, OpenTracing, Datadog, AWS X-Ray, Google Cloud: contextField), so
+// that what next forwards carries no trace context of the client's: a
+// backend's tracer would continue it as its caller's. It is what the
+// gateway does with tracing off and client_context link, the trust
+// boundary being the edge. next is given a copy of the request (only when
+// it has such a field), so the caller's request, which an access log
+// reads, keeps them.
 func StripContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, withoutContext(r))
 	})
 }
 
-// withoutContext returns r when it has none of traceparent, tracestate
-// and baggage, else a shallow copy of r whose header is a copy without
+// withoutContext returns r when it has no trace context field
+// (contextField), else a shallow copy of r whose header is a copy without
 // them. W3C baggage travels with the trace context, and OpenTelemetry's
 // propagators hand it to a backend's code as its caller's: from a public
-// client, it is no more to be trusted than the trace it rides with.
+// client, it is no more to be trusted than the trace it rides with; nor
+// are the other formats' traces and baggage, which the gateway does not
+// propagate but a backend may read.
 func withoutContext(r *http.Request) *http.Request {
-	_, tp := r.Header["Traceparent"]
-	_, ts := r.Header["Tracestate"]
-	_, bg := r.Header["Baggage"]
-	if !tp && !ts && !bg {
+	if !hasContext(r.Header) {
 		return r
 	}
 	h := r.Header.Clone()
-	delete(h, "Traceparent")
-	delete(h, "Tracestate")
-	delete(h, "Baggage")
+	for k := range h {
+		if contextField(k) {
+			delete(h, k)
+		}
+	}
 	r = r.WithContext(r.Context())
 	r.Header = h
 	return r
+}
+
+// hasContext reports whether h has a trace context field: one pass over
+// its keys, without allocating.
+func hasContext(h http.Header) bool {
+	for k := range h {
+		if mayBeContextField(k) && contextField(k) {
+			return true
+		}
+	}
+	return false
 }

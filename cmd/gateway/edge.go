@@ -73,7 +73,7 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 	// with or without auth and whatever the provider, Forwarded and
 	// X-Forwarded-* (X-Forwarded-For kept from trusted proxies), the
 	// client-address fields. The router then sets X-Forwarded-*. So are
-	// the client's traceparent and tracestate, with tracing off, unless
+	// the client's trace context fields, with tracing off, unless
 	// tracing.client_context trusts them (clientTraceFilter).
 	strip := middleware.IdentityHeaders(cfg.ClaimHeaders(), cfg.Proxies())
 	for i := range routes {

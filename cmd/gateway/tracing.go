@@ -31,7 +31,8 @@ func newTracing(cfg *config.Config) (*tracing.Tracer, func(context.Context) erro
 }
 
 // clientTraceFilter returns the route middleware that keeps a client's
-// traceparent and tracestate from the backends when tracing is off and
+// trace context fields (W3C's and the other formats': tracing.StripContext)
+// from the backends when tracing is off and
 // client_context is link: a backend's tracer would continue them, so a
 // client would choose its trace and whether it is sampled there. Nil
 // otherwise: with tracing on the route span does it (PublicEndpoint), and

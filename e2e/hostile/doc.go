@@ -38,9 +38,12 @@
 // half-closes, shutdown with a tunnel open), audit_limits_test.go (rate
 // limit keys sent twice, compressed answers a digest or a 304 vouches for),
 // pertry_test.go (uploads stalled past a per-try timeout), hop_audit_test.go
-// (a backend's Connection field naming fields for its hop, with close) and
-// h2_audit_test.go (HTTP/2 with prior knowledge, raw frames: rapid reset,
-// CONTINUATION floods, stream limits, clients that grant no window or never
-// read, slow bodies, trailers, connection fields, pseudo-headers, lengths,
-// header lists).
+// (a backend's Connection field naming fields for its hop, with close, to
+// small requests and to uploads the transport's fallback carries),
+// trace_audit_test.go (a client's trace context in every format a backend
+// may read, on each route kind, tracing on and off) and h2_audit_test.go
+// (HTTP/2 with prior knowledge, raw frames: rapid reset, CONTINUATION
+// floods, stream limits, clients that grant no window or never read, slow
+// bodies, trailers, connection fields, pseudo-headers, lengths, header
+// lists).
 package hostile
