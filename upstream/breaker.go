@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,9 @@ const (
 // attempts, over a sliding window, and opens only when all of these hold:
 // at least MinCalls calls ended in the window, at least FailureRatio of them
 // with a dependency fault, and the faults of their attempts came from more
-// than half of the service's nodes. A call whose answer came with a body
+// than half of the service's nodes; and, when calls came from more than one
+// caller (Caller), they still hold without the caller whose calls failed
+// most (see callers.go). A call whose answer came with a body
 // counts when that body ends: an answer the node cut short mid-body is a
 // failed call, however good its head looked. A half-open breaker's probe
 // is the exception: it counts at its answer's head, as the breaker admits
@@ -54,6 +57,12 @@ type BreakerSettings struct {
 	// and logs. It is called with the breaker's lock held: it must not
 	// call back into the breakers.
 	OnStateChange func(service string, from, to CircuitState)
+	// Caller returns who a call is made for (the gateway's client, by
+	// address), so that one caller whose requests fail (a request that
+	// makes every node answer 500, sent over and over) cannot open the
+	// breaker for every caller: see callers.go. Nil, or the zero Addr,
+	// means one caller, as a backend's client that calls for itself is.
+	Caller func(*http.Request) netip.Addr
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -139,6 +148,7 @@ type breaker struct {
 type breakerSlice struct {
 	slot          int64
 	calls, faults int
+	callers       sliceCallers // who made the calls and who failed most: callers.go
 }
 
 func (b *Breakers) get(service string) *breaker {
@@ -152,33 +162,38 @@ func (b *Breakers) get(service string) *breaker {
 // ticket is one call's admission by a breaker. The zero ticket (no
 // breakers) records nothing.
 type ticket struct {
-	br    *breaker
-	probe bool
+	br     *breaker
+	probe  bool
+	caller netip.Addr // who the call is made for (BreakerSettings.Caller)
 }
 
-// admit asks service's breaker for a call. The ticket must be ended with
-// done, once.
-func (b *Breakers) admit(service string) (ticket, error) {
+// admit asks service's breaker for a call made for r (nil: a call of the
+// client's own). The ticket must be ended with done, once.
+func (b *Breakers) admit(service string, r *http.Request) (ticket, error) {
 	if b == nil {
 		return ticket{}, nil
 	}
-	return b.get(service).admit()
+	return b.get(service).admit(r)
 }
 
 // admit asks br, when not nil, for a call, as Breakers.admit does.
-func (br *breaker) admit() (ticket, error) {
+func (br *breaker) admit(r *http.Request) (ticket, error) {
 	if br == nil {
 		return ticket{}, nil
 	}
 	service := br.service
+	var caller netip.Addr
+	if r != nil && br.s.Caller != nil {
+		caller = br.s.Caller(r)
+	}
 	if CircuitState(br.state.Load()) == CircuitClosed {
-		return ticket{br: br}, nil
+		return ticket{br: br, caller: caller}, nil
 	}
 	br.mu.Lock()
 	defer br.mu.Unlock()
 	switch CircuitState(br.state.Load()) {
 	case CircuitClosed:
-		return ticket{br: br}, nil
+		return ticket{br: br, caller: caller}, nil
 	case CircuitOpen:
 		if br.s.Now().Sub(br.openedAt) < br.s.OpenFor {
 			return ticket{}, &CircuitOpenError{Service: service, State: CircuitOpen}
@@ -190,7 +205,7 @@ func (br *breaker) admit() (ticket, error) {
 		return ticket{}, &CircuitOpenError{Service: service, State: CircuitHalfOpen}
 	}
 	br.probing++
-	return ticket{br: br, probe: true}, nil
+	return ticket{br: br, probe: true, caller: caller}, nil
 }
 
 // countsAtEnd reports whether the ticket may be done when its call's
@@ -257,10 +272,12 @@ func (t ticket) done(o Outcome, nodes int, now time.Time) {
 	}
 	sl := br.slice(now)
 	sl.calls++
+	sl.callers.call(t.caller, sl.calls == 1)
 	if !fault {
 		return
 	}
 	sl.faults++
+	sl.callers.fault(t.caller)
 	if br.shouldOpen(now) {
 		br.open(now)
 	}
@@ -306,8 +323,11 @@ func (br *breaker) window(now time.Time) (calls, faults, failing int) {
 
 func (br *breaker) shouldOpen(now time.Time) bool {
 	calls, faults, failing := br.window(now)
-	return calls >= br.s.MinCalls && float64(faults) >= br.s.FailureRatio*float64(calls) &&
-		failing*2 > max(br.nodes, 1)
+	if calls < br.s.MinCalls || float64(faults) < br.s.FailureRatio*float64(calls) ||
+		failing*2 <= max(br.nodes, 1) {
+		return false
+	}
+	return br.failingForOthers(now, calls, faults)
 }
 
 func (br *breaker) open(now time.Time) {

@@ -97,7 +97,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	}
 	svc := c.service(service)
 	rb := svc.budget
-	tk, err := svc.breaker.admit()
+	tk, err := svc.breaker.admit(r)
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	if rb != nil {
 		rb.Request()
 	}
-	tk, err := svc.breaker.admit()
+	tk, err := svc.breaker.admit(nil) // a call of the client's own: one caller
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/http"
+	"net/netip"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/config"
@@ -26,7 +29,10 @@ type resilience struct {
 	metrics *metrics.Upstream
 }
 
-func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
+// newResilience builds the parts of the upstream client that outlive
+// reloads; caller names the client a request is made for, for the
+// breakers (gateway.caller).
+func newResilience(cfg *config.Config, reg prometheus.Registerer, caller func(*http.Request) netip.Addr) *resilience {
 	r := &resilience{loads: selector.NewLoads(), transport: upstream.NewLeanTransport(upstream.TransportOptions{}),
 		metrics: metrics.NewUpstream(reg)}
 	u := cfg.Upstream
@@ -47,7 +53,7 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 		reg.MustRegister(state)
 		r.breakers = upstream.NewBreakers(upstream.BreakerSettings{
 			Window: u.Breaker.Window, MinCalls: u.Breaker.MinCalls, FailureRatio: u.Breaker.FailureRatio,
-			OpenFor: u.Breaker.OpenFor,
+			OpenFor: u.Breaker.OpenFor, Caller: caller,
 			OnStateChange: func(service string, from, to upstream.CircuitState) {
 				state.WithLabelValues(service).Set(float64(to)) // closed 0, half-open 1, open 2
 				r.metrics.BreakerTransition(service, from, to)
@@ -105,4 +111,17 @@ func retryPolicy(u config.Upstream) upstream.RetryPolicy {
 		p.BackoffCap = u.Backoff.Cap
 	}
 	return p
+}
+
+// caller is who a request is made for, as the breakers tell callers apart
+// (upstream.BreakerSettings.Caller): the client's address, read through
+// the trusted proxies of the running configuration, an IPv6 one as its /64
+// (what one host is commonly given, so one client cannot pass for many).
+func (g *gateway) caller(r *http.Request) netip.Addr {
+	a := g.proxies.Load().ClientIP(r)
+	if a.Is6() {
+		p, _ := a.Prefix(64) // an IPv6 address always has a /64
+		return p.Addr()
+	}
+	return a
 }

@@ -1,0 +1,128 @@
+package upstream
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// callerBreakers returns breakers with the defaults whose Caller reads a
+// request's RemoteAddr, as the gateway's reads its client's address.
+func callerBreakers(clk *fakeClock) *Breakers {
+	return NewBreakers(BreakerSettings{Now: clk.now, Caller: func(r *http.Request) netip.Addr {
+		return netip.MustParseAddr(r.RemoteAddr)
+	}})
+}
+
+// callFor runs one call through b's breaker of svc made for the client at
+// addr, ending with o after a fault on every node of three when it is one.
+func callFor(b *Breakers, addr string, o Outcome) error {
+	tk, err := b.admit("svc", &http.Request{RemoteAddr: addr})
+	if err != nil {
+		return err
+	}
+	if o.Fault() {
+		for _, id := range []string{"a", "b", "c"} {
+			tk.nodeFault(testNode(id), time.Time{})
+		}
+	}
+	tk.done(o, 3, time.Time{})
+	return nil
+}
+
+// TestOneCallerCannotOpenTheBreaker: a client that sends, 50 times a
+// second, a request every node fails, beside ten clients whose calls
+// succeed once a second each, never has the others refused: the failures
+// are its own. Without the caller rule, the breaker opened once the window
+// held 20 calls (83 % of calls failed, on every node).
+func TestOneCallerCannotOpenTheBreaker(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	b := callerBreakers(clk)
+	for tick := range 300 { // 30 s in steps of 100 ms
+		clk.advance(100 * time.Millisecond)
+		for range 5 {
+			if err := callFor(b, "203.0.113.66", Failed); err != nil {
+				t.Fatalf("after %s: the poisoning client's call refused: %v", time.Duration(tick)*100*time.Millisecond, err)
+			}
+		}
+		if tick%10 == 0 {
+			for i := range 10 {
+				addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}).String()
+				if err := callFor(b, addr, Success); err != nil {
+					t.Fatalf("after %s: %s refused: %v", time.Duration(tick)*100*time.Millisecond, addr, err)
+				}
+			}
+		}
+	}
+	if st := b.States(); st[0].State != "closed" {
+		t.Errorf("breaker %+v, want closed", st[0])
+	}
+}
+
+// TestEveryCallerFailingOpensTheBreaker: when the service fails every
+// caller, the big one and the small ones, the breaker opens as it would
+// for one caller; and it does for one caller alone.
+func TestEveryCallerFailingOpensTheBreaker(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every int // every this many ticks of 100 ms, other callers call
+		calls int // this many, one each
+	}{
+		{"one caller", 0, 0},
+		{"a big caller and small ones", 5, 1}, // 2 calls a second, against 50
+		{"callers alike", 1, 5},               // 50 a second, against 50
+	} {
+		clk := &fakeClock{t: time.Unix(1000, 0)}
+		b := callerBreakers(clk)
+		opened := time.Duration(0)
+		for tick := 1; tick <= 100 && opened == 0; tick++ {
+			clk.advance(100 * time.Millisecond)
+			calls := []string{"203.0.113.66", "203.0.113.66", "203.0.113.66", "203.0.113.66", "203.0.113.66"}
+			if tc.every > 0 && tick%tc.every == 0 {
+				for i := range tc.calls {
+					calls = append(calls, netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}).String())
+				}
+			}
+			for _, addr := range calls {
+				var open *CircuitOpenError
+				if err := callFor(b, addr, Failed); errors.As(err, &open) {
+					opened = time.Duration(tick) * 100 * time.Millisecond
+					break
+				}
+			}
+		}
+		if opened == 0 {
+			t.Errorf("%s: every call failed for 10 s and the breaker stayed closed", tc.name)
+		} else if opened > 3*time.Second {
+			t.Errorf("%s: the breaker opened after %s, want within 3 s", tc.name, opened)
+		}
+	}
+}
+
+// TestSliceCallersCountsTheHeaviest: the counters keep the caller with
+// most of a slice's faults, short by no more than the faults the others
+// could not be counted for.
+func TestSliceCallersCountsTheHeaviest(t *testing.T) {
+	var s sliceCallers
+	top := netip.MustParseAddr("203.0.113.66")
+	others := 0
+	for i := range 200 {
+		if i%4 == 3 { // a quarter of the faults, each from another caller
+			s.fault(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
+			others++
+			continue
+		}
+		s.fault(top)
+	}
+	for _, h := range s.heavy {
+		if h.caller == top {
+			if h.faults < 150-others || h.faults > 150 {
+				t.Errorf("the top caller counted %d faults, want 150 less at most %d", h.faults, others)
+			}
+			return
+		}
+	}
+	t.Errorf("the top caller is not among %+v", s.heavy)
+}
