@@ -15,7 +15,10 @@ const ContentType = "application/json"
 var ErrBadEndpoint = errors.New("rpc: endpoint must be Service.Method, each an identifier")
 
 // Path returns the URL path of an endpoint: Path("Greeter.Hello") is
-// "/rpc/Greeter.Hello".
+// "/rpc/Greeter.Hello". It neither checks nor escapes endpoint, so that
+// Path("../admin") is "/rpc/../admin": validate a name that did not come
+// from a checked source first (ValidateEndpoint), as Register, the
+// gateway's configuration, and the upstream client's Call and Stream do.
 func Path(endpoint string) string { return PathPrefix + endpoint }
 
 // ValidateEndpoint checks that endpoint is two identifiers joined by a dot.

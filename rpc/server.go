@@ -122,7 +122,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := answer(r, name, fn, body)
 	if err != nil {
-		WriteError(w, err)
+		writeFailure(w, r, name, err)
 		return
 	}
 	w.Header().Set("Content-Type", ContentType)
@@ -144,15 +144,9 @@ var errPanicked = errors.New("rpc: the endpoint panicked")
 // http.ErrAbortHandler is a deliberate abort and is passed on.
 func answer(r *http.Request, name string, fn endpointFunc, body []byte) (out []byte, err error) {
 	defer func() {
-		v := recover()
-		if v == nil {
-			return
+		if caught(r, name, recover()) {
+			out, err = nil, errPanicked
 		}
-		if v == http.ErrAbortHandler {
-			panic(v)
-		}
-		logPanic(r, name, v)
-		out, err = nil, errPanicked
 	}()
 	rsp, err := fn(r.Context(), body)
 	if err != nil {
@@ -163,6 +157,38 @@ func answer(r *http.Request, name string, fn endpointFunc, body []byte) (out []b
 		return nil, fmt.Errorf("rpc: encoding the response of %s: %w", name, err)
 	}
 	return out, nil
+}
+
+// writeFailure answers the error an endpoint failed with, as WriteError
+// does. The error's methods are the handler's code as much as its body is:
+// one that panics, such as the Problem method of a typed nil pointer (a
+// handler's "var err *SomeError; return nil, err") that reads a field, is
+// answered as a panicking handler is, 500 internal with the panic logged,
+// rather than by net/http cutting the connection. The fields WriteError
+// may have set before the panic are its own, and go.
+func writeFailure(w http.ResponseWriter, r *http.Request, name string, err error) {
+	defer func() {
+		if caught(r, name, recover()) {
+			w.Header().Del("Sluice-Retry")
+			w.Header().Del("Retry-After")
+			WriteError(w, errPanicked)
+		}
+	}()
+	WriteError(w, err)
+}
+
+// caught takes v, what recover returned in an endpoint's code: nothing;
+// http.ErrAbortHandler, a deliberate abort, passed on; or a panic, which
+// it logs. It reports whether there was a panic to answer.
+func caught(r *http.Request, name string, v any) bool {
+	if v == nil {
+		return false
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	logPanic(r, name, v)
+	return true
 }
 
 // logPanic logs an endpoint's panic with its stack where net/http logs the

@@ -24,6 +24,12 @@ const (
 	DefaultTimeout    = 10 * time.Second
 	DefaultMargin     = time.Millisecond
 	DefaultMaxRetries = 2
+	// DefaultMaxAnswerBytes bounds the 2xx answers Call reads (see
+	// WithMaxAnswerBytes): 4 MiB, gRPC's default for received messages.
+	// It is four times rpc.DefaultMaxBodyBytes, the bound on requests,
+	// since an answer (a list, a page) is often larger than what asked for
+	// it, and a caller sizes its own requests but not its callees' answers.
+	DefaultMaxAnswerBytes = 4 << 20
 )
 
 // Client calls named services. It is safe for concurrent use; make one per
@@ -48,6 +54,7 @@ type Client struct {
 	noBreakers bool
 	noLimits   bool
 	clockSet   bool            // now is not time.Now (WithClock)
+	maxAnswer  int64           // WithMaxAnswerBytes; 0: DefaultMaxAnswerBytes
 	tracer     *tracing.Tracer // nil: tracing off
 	obs        Observer
 
@@ -111,6 +118,15 @@ func WithEjector(e *selector.Ejector) Option {
 func WithBreakers(b *Breakers) Option {
 	return func(c *Client) { c.breakers = b; c.noBreakers = b == nil }
 }
+
+// WithMaxAnswerBytes bounds the body of the 2xx answers Call reads to n
+// bytes: a larger one fails the call with an *AnswerError wrapping
+// ErrAnswerTooLarge (502), its connection closed, without being read past
+// n, so that a callee cannot make its caller hold more than that. A
+// discarded answer (a nil rsp) is drained up to n and then closed. Zero or
+// less means DefaultMaxAnswerBytes. Do is not bounded: its caller reads
+// the body.
+func WithMaxAnswerBytes(n int64) Option { return func(c *Client) { c.maxAnswer = n } }
 
 // CallFunc is one logical call: all attempts of a request.
 type CallFunc func(r *http.Request) (*http.Response, error)

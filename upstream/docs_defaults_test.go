@@ -56,6 +56,8 @@ func TestDocsStateTheClientDefaults(t *testing.T) {
 		doc, re, code string
 	}{
 		{rpcDoc, "`WithMaxRetries` \\((\\d+) retries", strconv.Itoa(upstream.DefaultMaxRetries)},
+		{rpcDoc, "`WithMaxAnswerBytes` \\((\\d+) MiB", strconv.Itoa(upstream.DefaultMaxAnswerBytes >> 20)},
+		{rpcDoc, "one JSON value followed only by white space, of at most (\\d+) MiB", strconv.Itoa(upstream.DefaultMaxAnswerBytes >> 20)},
 		{rpcDoc, "retries, so at most (\\d+) attempts", strconv.Itoa(upstream.DefaultMaxRetries + 1)},
 		{rpcDoc, "retries stop at `WithMaxRetries` \\((\\d+)\\)", strconv.Itoa(upstream.DefaultMaxRetries)},
 		{rpcDoc, "`WithMargin` \\((\\d+) ms", ms(upstream.DefaultMargin)},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
@@ -179,4 +180,39 @@ func (e *BudgetTooLowError) Unwrap() error { return budget.ErrBelowMinimum }
 // Problem implements rpc.Problemer.
 func (e *BudgetTooLowError) Problem() (int, string, string) {
 	return http.StatusGatewayTimeout, problem.TypeBudgetTooLow, "Budget below the service's fastest answer"
+}
+
+// ErrAnswerTooLarge is the Err of an *AnswerError for an answer larger than
+// the client's bound (WithMaxAnswerBytes).
+var ErrAnswerTooLarge = errors.New("upstream: answer too large")
+
+// AnswerError reports a 2xx answer that Call could not take: larger than
+// the client's bound (Err is ErrAnswerTooLarge, Limit the bound), or not
+// one JSON value that decodes into the call's response (Err is the
+// decoder's error). The callee answered, buggy or compromised, with nothing
+// a caller can use; its handler ran. It maps to 502
+// may-have-been-processed, as a call that got no answer does, with no
+// detail: what the callee sent is the log's to tell.
+type AnswerError struct {
+	Service  string
+	Endpoint string
+	// Limit is the bound the answer exceeded, when it did.
+	Limit int64
+	Err   error
+}
+
+func (e *AnswerError) Error() string {
+	if errors.Is(e.Err, ErrAnswerTooLarge) {
+		return "upstream: the answer of " + e.Service + "." + e.Endpoint + " exceeded " +
+			strconv.FormatInt(e.Limit, 10) + " bytes"
+	}
+	return "upstream: decoding the answer of " + e.Service + "." + e.Endpoint + ": " + e.Err.Error()
+}
+
+// Unwrap returns Err.
+func (e *AnswerError) Unwrap() error { return e.Err }
+
+// Problem implements rpc.Problemer.
+func (e *AnswerError) Problem() (int, string, string) {
+	return http.StatusBadGateway, problem.TypeMaybeDone, "Upstream answer unusable; the request was processed"
 }
