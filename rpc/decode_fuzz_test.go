@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/problem"
 )
@@ -15,8 +16,12 @@ import (
 // referenceAnswer is what the server answered to body before it decoded
 // with json.Unmarshal: one json.Decoder.Decode, then nothing but white
 // space (Decoder.Token reaching io.EOF), or a 400 whose detail is the
-// decoder's error or "data after the JSON value".
+// decoder's error or "data after the JSON value"; and, since the server
+// refuses what is not UTF-8 before it decodes, a 400 for that.
 func referenceAnswer(body []byte) (status int, detail string, rsp *echoRsp) {
+	if !utf8.Valid(body) {
+		return http.StatusBadRequest, "the body is not UTF-8", nil
+	}
 	var req echoReq
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/problem"
 )
@@ -52,6 +53,13 @@ func Register[Req, Rsp any](s *Server, endpoint string, handler func(ctx context
 	}
 	s.endpoints[endpoint] = func(ctx context.Context, body []byte) (any, error) {
 		req := new(Req)
+		if !utf8.Valid(body) {
+			// JSON is UTF-8 (RFC 8259, section 8.1); encoding/json would
+			// turn each bad byte into U+FFFD and hand the handler other
+			// text than was sent, as the gateway's RPC routes refuse to.
+			return nil, &Error{Status: http.StatusBadRequest, Type: problem.TypeBadRequest,
+				Title: "Malformed request body", Detail: "the body is not UTF-8"}
+		}
 		if len(bytes.TrimSpace(body)) > 0 {
 			// json.Unmarshal accepts exactly the bodies that one
 			// Decoder.Decode followed by nothing but white space does,
