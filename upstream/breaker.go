@@ -349,7 +349,10 @@ func (br *breaker) setState(to CircuitState) {
 }
 
 // BreakerState is a breaker's state, for admin endpoints and metrics: the
-// calls and faults of its window, and how many nodes failed in it.
+// calls and faults of its window, and how many nodes failed in it; and,
+// when more than one caller made the calls, the caller whose calls failed
+// most, whom the breaker leaves out (callers.go): a client whose faults
+// are most of the window's is one sending requests the service fails.
 type BreakerState struct {
 	Service      string `json:"service"`
 	State        string `json:"state"`
@@ -357,6 +360,11 @@ type BreakerState struct {
 	Faults       int    `json:"faults"`
 	FailingNodes int    `json:"failing_nodes"`
 	Nodes        int    `json:"nodes"`
+	// HeaviestCaller and HeaviestCallerFaults name the caller with most
+	// faults in the window and count them (a lower bound), when calls came
+	// from more than one caller and one failed.
+	HeaviestCaller       string `json:"heaviest_caller,omitempty"`
+	HeaviestCallerFaults int    `json:"heaviest_caller_faults,omitempty"`
 }
 
 // States lists every breaker's state, sorted by service.
@@ -371,8 +379,12 @@ func (b *Breakers) States() []BreakerState {
 		if st == CircuitOpen && now.Sub(br.openedAt) >= br.s.OpenFor {
 			st = CircuitHalfOpen // the next call will probe
 		}
-		out = append(out, BreakerState{Service: k.(string), State: st.String(),
-			Calls: calls, Faults: faults, FailingNodes: failing, Nodes: br.nodes})
+		bs := BreakerState{Service: k.(string), State: st.String(),
+			Calls: calls, Faults: faults, FailingNodes: failing, Nodes: br.nodes}
+		if top, many := br.heaviest(now); many && top.faults > 0 {
+			bs.HeaviestCaller, bs.HeaviestCallerFaults = top.caller.String(), top.faults
+		}
+		out = append(out, bs)
 		br.mu.Unlock()
 		return true
 	})

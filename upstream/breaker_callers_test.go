@@ -56,8 +56,9 @@ func TestOneCallerCannotOpenTheBreaker(t *testing.T) {
 			}
 		}
 	}
-	if st := b.States(); st[0].State != "closed" {
-		t.Errorf("breaker %+v, want closed", st[0])
+	st := b.States()[0]
+	if st.State != "closed" || st.HeaviestCaller != "203.0.113.66" || st.HeaviestCallerFaults < 400 {
+		t.Errorf("breaker %+v, want closed, naming the poisoning client with its 500 faults of the window", st)
 	}
 }
 

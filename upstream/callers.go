@@ -81,15 +81,14 @@ func (s *sliceCallers) fault(c netip.Addr) {
 	}
 }
 
-// failingForOthers reports whether the window's calls and faults, which
-// meet the breaker's rule, still meet it without the caller that failed
-// most, when more than one caller made them.
-func (br *breaker) failingForOthers(now time.Time, calls, faults int) bool {
+// heaviest returns the caller whose calls failed most in the window, with
+// its count of faults, and whether more than one caller made its calls.
+func (br *breaker) heaviest(now time.Time) (top heavyCaller, many bool) {
 	slot := now.UnixNano() / int64(br.s.Window/breakerSlices)
 	var tally [breakerSlices * heavyCallers]heavyCaller
 	n := 0
 	var first netip.Addr
-	seen, many := false, false
+	seen := false
 	for i := range br.slices {
 		sl := &br.slices[i]
 		if sl.slot <= slot-breakerSlices || sl.slot > slot || sl.calls == 0 {
@@ -115,13 +114,22 @@ func (br *breaker) failingForOthers(now time.Time, calls, faults int) bool {
 			tally[j].faults += h.faults
 		}
 	}
+	for _, h := range tally[:n] {
+		if h.faults > top.faults {
+			top = h
+		}
+	}
+	return top, many
+}
+
+// failingForOthers reports whether the window's calls and faults, which
+// meet the breaker's rule, still meet it without the caller that failed
+// most, when more than one caller made them.
+func (br *breaker) failingForOthers(now time.Time, calls, faults int) bool {
+	top, many := br.heaviest(now)
 	if !many {
 		return true
 	}
-	top := 0
-	for _, h := range tally[:n] {
-		top = max(top, h.faults)
-	}
-	others, othersFaults := calls-top, faults-top
+	others, othersFaults := calls-top.faults, faults-top.faults
 	return others >= max(br.s.MinCalls/4, 1) && float64(othersFaults) >= br.s.FailureRatio*float64(others)
 }
