@@ -28,7 +28,8 @@ type Config struct {
 	// listeners still accept, so that load balancers stop sending before the
 	// gateway stops accepting. Zero (the default) stops accepting at once.
 	DrainDelay time.Duration `yaml:"drain_delay"`
-	// Limits bound how long the gateway waits on a slow client.
+	// Limits bound how long the gateway waits on a slow client, and how
+	// large a header it takes from a backend.
 	Limits Limits `yaml:"limits"`
 	// Registry says where services are found.
 	Registry Registry `yaml:"registry"`
@@ -94,7 +95,8 @@ type Listener struct {
 }
 
 // Limits bound how long the gateway waits on a slow client, on every
-// listener. Zero values mean the router's defaults.
+// listener, and how large a header it takes from a backend. Zero values
+// mean the defaults of the packages they are handed to (router's, h1's).
 type Limits struct {
 	// BodyIdleTimeout bounds each read of a request body the gateway
 	// forwards: a client that sends no byte of its body for this long is
@@ -113,6 +115,17 @@ type Limits struct {
 	// TunnelMaxLifetime ends a switched connection this long after the
 	// switch, however busy. Zero means router.DefaultUpgradeMaxLifetime.
 	TunnelMaxLifetime time.Duration `yaml:"tunnel_max_lifetime"`
+	// MaxBackendHeaderBytes bounds the header of a backend's answer, its
+	// informational (1xx) answers included, in bytes: a larger one is
+	// answered 502, as a malformed answer is, and counts against the node.
+	// A backend's bytes are not trusted: the gateway holds a header whole
+	// while it reads it, on each of up to 256 connections per node, and
+	// passes it on to the client. Zero means
+	// h1.DefaultMaxResponseHeaderBytes (64 KiB, as a client's request
+	// header); at most 10 MiB. Read at start: a reload keeps the value the
+	// gateway started with, as the connection pools it bounds live for the
+	// whole process.
+	MaxBackendHeaderBytes int `yaml:"max_backend_header_bytes"`
 }
 
 // Server names of Listener.Server.
@@ -226,7 +239,9 @@ type Breaker struct {
 	MinCalls int `yaml:"min_calls"`
 	// FailureRatio of calls failed by a dependency fault (after retries)
 	// opens the breaker, when the faults come from more than half of the
-	// service's nodes. Default 0.8.
+	// service's nodes and, when more than one client called, the other
+	// clients' calls fail at this ratio too without the client whose calls
+	// failed most (one client cannot open it for all). Default 0.8.
 	FailureRatio float64 `yaml:"failure_ratio"`
 	// OpenFor is how long it stays open before a probe. Default 5s.
 	OpenFor time.Duration `yaml:"open_for"`

@@ -92,6 +92,7 @@ func (c *Config) validate() error {
 		c.validateListeners(),
 		regErr,
 		c.validateUpstream(),
+		c.validateLimits(),
 		c.validateServices(),
 		c.validateDefaultBudget(),
 		c.validateRoutes(known),
@@ -186,6 +187,22 @@ func (c *Config) validateUpstream() error {
 		return c.errorAt("upstream.concurrency_limit.min", "must not exceed max")
 	case l.Tolerance != 0 && l.Tolerance < 1:
 		return c.errorAt("upstream.concurrency_limit.tolerance", "must be at least 1")
+	}
+	return nil
+}
+
+// Bounds of limits.max_backend_header_bytes. Below 1 KiB an ordinary
+// answer's status line, Date, Content-Type and a cookie or two no longer
+// fit (and a value meant in KiB is caught); above 10 MiB, net/http's own
+// default, is the exposure the setting exists to bound.
+const (
+	minBackendHeaderBytes = 1 << 10
+	maxBackendHeaderBytes = 10 << 20
+)
+
+func (c *Config) validateLimits() error {
+	if n := c.Limits.MaxBackendHeaderBytes; n != 0 && (n < minBackendHeaderBytes || n > maxBackendHeaderBytes) {
+		return c.errorAt("limits.max_backend_header_bytes", "must be from %d (1 KiB) to %d (10 MiB), or 0 for the default (64 KiB)", minBackendHeaderBytes, maxBackendHeaderBytes)
 	}
 	return nil
 }

@@ -26,6 +26,13 @@ type TransportOptions struct {
 	MaxIdlePerNode int
 	// IdleTimeout closes a connection idle for this long.
 	IdleTimeout time.Duration
+	// MaxResponseHeaderBytes bounds the bytes read for a node's answer
+	// header, its informational (1xx) answers included: a larger one fails
+	// the attempt, a broken answer of the node's (Failed). Zero means
+	// h1.DefaultMaxResponseHeaderBytes, 64 KiB, not net/http's 10 MiB: a
+	// node's bytes are not trusted, and each of its connections may hold
+	// a header (see h1.Transport.MaxResponseHeaderBytes).
+	MaxResponseHeaderBytes int64
 }
 
 // NewLeanTransport returns the transport a Client uses by default: an
@@ -48,10 +55,11 @@ type TransportOptions struct {
 func NewLeanTransport(o TransportOptions) *h1.Transport {
 	o = o.withDefaults()
 	return &h1.Transport{
-		DialContext:     dialer.DialContext,
-		MaxConnsPerHost: o.MaxConnsPerNode,
-		MaxIdlePerHost:  o.MaxIdlePerNode,
-		IdleTimeout:     o.IdleTimeout,
+		DialContext:            dialer.DialContext,
+		MaxConnsPerHost:        o.MaxConnsPerNode,
+		MaxIdlePerHost:         o.MaxIdlePerNode,
+		IdleTimeout:            o.IdleTimeout,
+		MaxResponseHeaderBytes: o.MaxResponseHeaderBytes,
 	}
 }
 
@@ -67,6 +75,9 @@ func (o TransportOptions) withDefaults() TransportOptions {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.MaxResponseHeaderBytes <= 0 {
+		o.MaxResponseHeaderBytes = h1.DefaultMaxResponseHeaderBytes
+	}
 	return o
 }
 
@@ -81,14 +92,15 @@ func NewTransport() *http.Transport { return NewTransportWith(TransportOptions{}
 func NewTransportWith(o TransportOptions) *http.Transport {
 	o = o.withDefaults()
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          0, // bounded per node instead
-		MaxIdleConnsPerHost:   o.MaxIdlePerNode,
-		MaxConnsPerHost:       o.MaxConnsPerNode,
-		IdleConnTimeout:       o.IdleTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           0, // bounded per node instead
+		MaxIdleConnsPerHost:    o.MaxIdlePerNode,
+		MaxConnsPerHost:        o.MaxConnsPerNode,
+		IdleConnTimeout:        o.IdleTimeout,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: o.MaxResponseHeaderBytes,
 	}
 }
 

@@ -89,6 +89,7 @@ func restartOnly(cfg, next *config.Config) []string {
 		{"services", cfg.Services, next.Services},
 		{"tracing", cfg.Tracing, next.Tracing},
 		{"watch", cfg.Watch, next.Watch},
+		{"limits.max_backend_header_bytes", cfg.Limits.MaxBackendHeaderBytes, next.Limits.MaxBackendHeaderBytes},
 	} {
 		a, errA := json.Marshal(s.was)
 		b, errB := json.Marshal(s.next)

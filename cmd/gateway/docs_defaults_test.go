@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/server"
 	"github.com/sluicehq/sluice/upstream"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // The defaults docs/configuration.md states are checked against the code
@@ -94,6 +95,9 @@ var codeDefaults = map[string]codeDefault{
 	},
 	"limits.tunnel_max_lifetime": func(_ *testing.T, c *config.Config) any {
 		return or(c.Limits.TunnelMaxLifetime, router.DefaultUpgradeMaxLifetime)
+	},
+	"limits.max_backend_header_bytes": func(_ *testing.T, c *config.Config) any {
+		return or(c.Limits.MaxBackendHeaderBytes, int(h1.DefaultMaxResponseHeaderBytes))
 	},
 	"routes[].stream.idle_timeout": func(_ *testing.T, _ *config.Config) any {
 		return router.StreamPolicy{}.WithDefaults().IdleTimeout // what RouterRoutes' zero becomes

@@ -33,8 +33,10 @@ type resilience struct {
 // reloads; caller names the client a request is made for, for the
 // breakers (gateway.caller).
 func newResilience(cfg *config.Config, reg prometheus.Registerer, caller func(*http.Request) netip.Addr) *resilience {
-	r := &resilience{loads: selector.NewLoads(), transport: upstream.NewLeanTransport(upstream.TransportOptions{}),
-		metrics: metrics.NewUpstream(reg)}
+	// The transport lives across reloads, so its header bound is the
+	// starting configuration's (limits.max_backend_header_bytes).
+	tr := upstream.NewLeanTransport(upstream.TransportOptions{MaxResponseHeaderBytes: int64(cfg.Limits.MaxBackendHeaderBytes)})
+	r := &resilience{loads: selector.NewLoads(), transport: tr, metrics: metrics.NewUpstream(reg)}
 	u := cfg.Upstream
 	if !u.Ejection.Disabled {
 		r.ejector = selector.NewEjector(selector.EjectSettings{

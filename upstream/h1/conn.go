@@ -18,9 +18,21 @@ import (
 	"github.com/sluicehq/sluice/internal/rawio"
 )
 
-// maxHeaderBytes bounds the bytes read for the response header, 1xx
-// answers included, as http.Transport's default MaxResponseHeaderBytes.
-const maxHeaderBytes = 10 << 20
+// maxHeaderBytes is the bound on the bytes read for an answer's header,
+// its informational answers included, of a Transport that sets none.
+const maxHeaderBytes = DefaultMaxResponseHeaderBytes
+
+// max1xxAnswers bounds the informational (1xx) answers before the final
+// one that a round trip hands to its Got1xxResponse hook; later ones are
+// read, their bytes counted in the header's bound, and dropped. The
+// router passes a 103 it is handed on to the client, so a backend that
+// sent them without end would have the gateway write a head to its client
+// for every few bytes it sent, thousands within the byte bound alone.
+// net/http's transport failed the round trip past 5 (its max1xxResponses)
+// until Go 1.24, and now hands a hook every one, its byte bound started
+// again after each; h1 drops them instead, as it does those of a request
+// without the hook, and keeps one bound on the bytes of all.
+const max1xxAnswers = 5
 
 // stage is how far a failed round trip went.
 type stage uint8
@@ -44,7 +56,7 @@ type conn struct {
 	gen uint64        // the pool's generation when dialled
 
 	nread, nwritten int64
-	limit           int64 // bytes left to read; maxHeaderBytes during the header
+	limit           int64 // bytes left to read; the header's bound during the header
 
 	reused      bool      // the conn carried a request before this one
 	idleSince   time.Time // when put idle
@@ -118,7 +130,18 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-var errHeaderTooLarge = fmt.Errorf("h1: response header exceeds %d bytes", maxHeaderBytes)
+// errHeaderTooLarge is wrapped by the error of a round trip whose answer's
+// header, its informational answers included, is over the transport's
+// MaxResponseHeaderBytes. The node's doing, after it was sent the request:
+// the caller takes it as any other broken answer (upstream's Failed: a
+// 502, the node blamed).
+var errHeaderTooLarge = errors.New("h1: response header too large")
+
+// headerTooLarge returns the error of an answer whose header took all of
+// bound's bytes.
+func headerTooLarge(bound int64) error {
+	return fmt.Errorf("%w: over %d bytes, informational answers included", errHeaderTooLarge, bound)
+}
 
 // roundTrip writes wr, the request or its rewound copy, and reads the
 // response to req. On error the conn is gone; on success it belongs to the
@@ -192,7 +215,8 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		return nil, st, c.fail(ctx, "write request", err)
 	}
 	r0 := c.nread
-	c.limit = maxHeaderBytes
+	bound := c.p.t.maxHeaderBytes()
+	c.limit = bound
 	if exchange {
 		// The first read of the answer sends the request (see Read).
 		c.pending, c.quiet = true, check
@@ -218,7 +242,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		}
 	}
 	var resp *http.Response
-	for {
+	for n1xx := 0; ; n1xx++ {
 		resp, err = readResponse(c.br, &c.tap, req)
 		if err != nil {
 			st := stageResponse
@@ -226,12 +250,15 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 				st = stageWritten
 			}
 			if c.limit <= 0 {
-				err = errHeaderTooLarge
+				err = headerTooLarge(bound)
 			}
 			return nil, st, c.fail(ctx, "read response header", err)
 		}
 		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
+		}
+		if n1xx >= max1xxAnswers {
+			continue // read, counted, dropped: see max1xxAnswers
 		}
 		if err = got1xx(ctx, resp); err != nil {
 			return nil, stageResponse, c.fail(ctx, "read response header", err)

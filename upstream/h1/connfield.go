@@ -35,7 +35,8 @@ const maxKeptTap = 16 << 10
 // headerTap is the reader under a conn's bufio.Reader. While on, it keeps
 // what it reads, after what the bufio.Reader held when it was turned on:
 // the header ReadResponse reads, and whatever follows it in those reads.
-// It keeps at most what the conn lets the header take (maxHeaderBytes).
+// It keeps at most what the conn lets the header take
+// (Transport.MaxResponseHeaderBytes).
 type headerTap struct {
 	r    io.Reader
 	on   bool

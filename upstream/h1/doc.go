@@ -20,8 +20,13 @@
 // framing (Content-Length, chunked bodies and trailers, close-delimited
 // bodies, bodiless HEAD/204/304 answers, conflicting framing) behaves as in
 // net/http. Informational answers (100, 103, ...) are handed to the
-// request's httptrace.ClientTrace.Got1xxResponse, when it has one, and
-// otherwise skipped; 101 is final.
+// request's httptrace.ClientTrace.Got1xxResponse, when it has one (the
+// first 5; later ones are dropped), and otherwise skipped; 101 is final.
+// An answer's header, its informational answers' included, is bounded by
+// Transport.MaxResponseHeaderBytes, 64 KiB by default where net/http's
+// transport allows 10 MiB: a backend's bytes are not trusted. A larger one
+// fails the round trip, on this transport's connections and the default
+// Fallback's alike.
 //
 // Two exceptions, for speed, each held to the standard library by a
 // differential fuzz test. A request without a body (the common proxied

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -42,6 +43,20 @@ import (
 // bytes buffered before (whole lines, read before a Read into an empty
 // buffer) lacks some of its fields in the kept bytes, and fails that.
 //
+// The tap also holds the default Fallback to the header bound of h1's own
+// round trips: Transport.MaxResponseHeaderBytes for the bytes of the
+// answer's heads, its informational ones included, and max1xxAnswers
+// informational answers handed to the caller's Got1xxResponse. The
+// http.Transport bounds each head it reads, but starts its count again
+// after each informational answer that it gives a hook, and gives the hook
+// every one: a backend could send 103s without end, each passed on to the
+// client. So a tapConn, while armed, reads no more than the bound (with
+// the rest of a read that ends a head: fallbackReadBuffer) and then fails
+// the round trip with errHeaderTooLarge; and the round trip's trace
+// replaces the caller's rather than being composed with it (withTap), to
+// drop the informational answers past max1xxAnswers before the caller's
+// hook sees them.
+//
 // This is the rare path (large uploads, Expect: 100-continue, trailers,
 // upgrades); h1's own round trips do none of it. https requests, which the
 // gateway never makes (it reaches its nodes over plain HTTP), go to the
@@ -53,9 +68,11 @@ import (
 // the buffer held bytes.
 const fallbackReadBuffer = 4 << 10
 
-// maxKeptHead bounds what a tapConn keeps for one answer: a head the
-// transport takes (maxHeaderBytes, its default too) and the rest of the
-// read that ended it.
+// maxKeptHead bounds what a tapConn keeps for one answer, and what it reads
+// for it while armed, when its transport sets no bound: a head the
+// transport takes (maxHeaderBytes, the default bound) and the rest of the
+// read that ended it. A tapConn of a Transport with a bound of its own
+// keeps that bound plus fallbackReadBuffer (see Transport.dialTapped).
 const maxKeptHead = maxHeaderBytes + fallbackReadBuffer
 
 // tapConn is a plain-HTTP connection of the default Fallback, the conn
@@ -63,15 +80,32 @@ const maxKeptHead = maxHeaderBytes + fallbackReadBuffer
 type tapConn struct {
 	net.Conn
 
+	maxKept int64 // the bound on an answer's bytes read while armed; zero: maxKeptHead
+
 	mu      sync.Mutex // Reads are the transport's readLoop's, arm and take a round trip's
 	armed   bool
-	keeping bool // kept starts with a Read made into an empty buffer
-	lost    bool // the answer's head may not be wholly in kept
+	keeping bool  // kept starts with a Read made into an empty buffer
+	lost    bool  // the answer's head may not be wholly in kept
+	read    int64 // bytes read since armed
+	refused error // why Reads fail, the answer being over its bound; nil: they do not
 	kept    []byte
 }
 
 func (c *tapConn) Read(p []byte) (int, error) {
 	empty := len(p) >= fallbackReadBuffer // see the comment at the top of the file
+	c.mu.Lock()
+	if c.refused == nil && c.armed && c.read >= c.bound() {
+		c.refused = headerTooLarge(c.bound() - fallbackReadBuffer)
+		c.lost, c.kept = true, nil // the head goes on past what is kept
+	}
+	refused, left := c.refused, c.bound()-c.read
+	if c.armed && int64(len(p)) > left {
+		p = p[:left] // as the transport's own bound does, and h1's
+	}
+	c.mu.Unlock()
+	if refused != nil {
+		return 0, refused
+	}
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
 	if c.armed {
@@ -81,11 +115,20 @@ func (c *tapConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// bound returns the most an answer may have read while the conn is armed.
+func (c *tapConn) bound() int64 {
+	if c.maxKept > 0 {
+		return c.maxKept
+	}
+	return maxKeptHead
+}
+
 // keep keeps b, read into a buffer that was empty or not.
 func (c *tapConn) keep(b []byte, empty bool) {
+	c.read += int64(len(b))
 	switch {
 	case c.lost:
-	case !c.keeping && !empty, len(c.kept)+len(b) > maxKeptHead:
+	case !c.keeping && !empty:
 		c.lost, c.kept = true, nil
 	default:
 		c.keeping = true
@@ -97,7 +140,20 @@ func (c *tapConn) keep(b []byte, empty bool) {
 func (c *tapConn) arm() {
 	c.mu.Lock()
 	c.armed, c.keeping, c.lost, c.kept = true, false, false, nil
+	c.read, c.refused = 0, nil
 	c.mu.Unlock()
+}
+
+// refusal returns why the answer is refused: the conn refused to read
+// more of it, or the transport read as much of it as its own bound lets it
+// (its error says so in words of its own). Nil when neither.
+func (c *tapConn) refusal() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused == nil && c.read >= c.bound()-fallbackReadBuffer {
+		return headerTooLarge(c.bound() - fallbackReadBuffer)
+	}
+	return c.refused
 }
 
 // take stops keeping and returns what was kept, and whether it holds the
@@ -126,7 +182,7 @@ func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.C
 	if err != nil {
 		return nil, err
 	}
-	return &tapConn{Conn: nc}, nil
+	return &tapConn{Conn: nc, maxKept: t.maxHeaderBytes() + fallbackReadBuffer}, nil
 }
 
 // tappedTrip sends req, a request of the default Fallback's, with the tap
@@ -134,23 +190,19 @@ func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.C
 // fields ReadResponse deleted. The answer's Request is req.
 func (t *Transport) tappedTrip(req *http.Request) (*http.Response, error) {
 	var got atomic.Pointer[tapConn] // the conn of the try that answers, when net/http tries again
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		c, _ := info.Conn.(*tapConn)
-		if c != nil {
-			c.arm()
-		}
-		if old := got.Swap(c); old != nil && old != c {
-			old.take()
-		}
-	}}
-	resp, err := t.fallback().RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	resp, err := t.fallback().RoundTrip(req.WithContext(withTap(req.Context(), &got)))
 	var kept []byte
 	ok := false
+	var refused error
 	c := got.Swap(nil)
 	if c != nil {
+		refused = c.refusal()
 		kept, ok = c.take()
 	}
 	if err != nil {
+		if refused != nil {
+			return nil, fmt.Errorf("h1: read response header: %w (%w)", refused, err)
+		}
 		return nil, err
 	}
 	resp.Request = req
@@ -159,6 +211,61 @@ func (t *Transport) tappedTrip(req *http.Request) (*http.Response, error) {
 		return nil, errConnectionLost
 	}
 	return resp, nil
+}
+
+// withTap returns ctx with the client trace of a tapped round trip: its
+// GotConn arms the tapConn net/http hands the round trip and keeps it in
+// got, and its Got1xxResponse drops the informational answers past
+// max1xxAnswers; each then calls the caller's own hook, if any. A caller's
+// trace is not composed with it, as httptrace.WithClientTrace would do,
+// which calls every hook of both whatever the first returns: it is
+// replaced, for net/http's look-up, by a copy with those two hooks
+// wrapped (tracedCtx). Its other hooks, and the dial's (package net's,
+// under a key of its own), are the caller's still.
+func withTap(ctx context.Context, got *atomic.Pointer[tapConn]) context.Context {
+	caller := httptrace.ContextClientTrace(ctx)
+	var trace httptrace.ClientTrace
+	if caller != nil {
+		trace = *caller
+	}
+	trace.GotConn = func(info httptrace.GotConnInfo) {
+		c, _ := info.Conn.(*tapConn)
+		if c != nil {
+			c.arm()
+		}
+		if old := got.Swap(c); old != nil && old != c {
+			old.take()
+		}
+		if caller != nil && caller.GotConn != nil {
+			caller.GotConn(info)
+		}
+	}
+	var n1xx atomic.Int32 // net/http's readLoop calls the hook
+	trace.Got1xxResponse = func(code int, header textproto.MIMEHeader) error {
+		if n1xx.Add(1) > max1xxAnswers || caller == nil || caller.Got1xxResponse == nil {
+			return nil
+		}
+		return caller.Got1xxResponse(code, header)
+	}
+	if caller == nil {
+		return httptrace.WithClientTrace(ctx, &trace)
+	}
+	return &tracedCtx{Context: ctx, caller: caller, trace: &trace}
+}
+
+// tracedCtx is a context whose client trace, the value
+// httptrace.ContextClientTrace finds, is trace in place of caller.
+type tracedCtx struct {
+	context.Context
+	caller, trace *httptrace.ClientTrace
+}
+
+func (c *tracedCtx) Value(key any) any {
+	v := c.Context.Value(key)
+	if t, ok := v.(*httptrace.ClientTrace); ok && t == c.caller {
+		return c.trace
+	}
+	return v
 }
 
 // restoreConnection puts back in resp the Connection fields ReadResponse

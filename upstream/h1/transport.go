@@ -17,6 +17,18 @@ import (
 const (
 	DefaultMaxConnsPerHost = 256
 	DefaultIdleTimeout     = 30 * time.Second
+
+	// DefaultMaxResponseHeaderBytes is the default of
+	// Transport.MaxResponseHeaderBytes: 64 KiB, where net/http's
+	// transport allows 10 MiB. Every byte a backend sends is untrusted:
+	// a header is held whole in memory while it is read, on each of up to
+	// DefaultMaxConnsPerHost connections per node, and the gateway passes
+	// it on to its client; at 10 MiB one misbehaving node (or one whose
+	// cookies grew without end) could make the gateway hold gigabytes and
+	// send clients multi-MiB headers. 64 KiB is what the gateway allows a
+	// client's request header, far above any real answer's (Envoy's
+	// default is 60 KiB, nginx's proxy buffer 4 or 8 KiB).
+	DefaultMaxResponseHeaderBytes = 64 << 10
 )
 
 // ErrNothingWritten is wrapped by every error of a round trip that wrote no
@@ -68,6 +80,16 @@ type Transport struct {
 	// than zero, no bound.
 	MaxInlineBody int64
 
+	// MaxResponseHeaderBytes bounds the bytes read for an answer's
+	// header, status line included, with those of the informational (1xx)
+	// answers before it; no more than 5 of those are read. An answer over
+	// it fails the round trip, as a malformed one does, on this
+	// transport's own connections and on the default Fallback's (its
+	// http.Transport's MaxResponseHeaderBytes, and the tap of its
+	// plain-HTTP conns for the 1xx: see fallbackconn.go). Zero or less
+	// means DefaultMaxResponseHeaderBytes.
+	MaxResponseHeaderBytes int64
+
 	now func() time.Time // the pool's clock; nil means monoNow (tests set it)
 
 	mu    sync.Mutex                           // serializes changes of hosts; guards fb
@@ -91,6 +113,13 @@ func (t *Transport) maxIdle() int {
 		return m
 	}
 	return t.MaxIdlePerHost
+}
+
+func (t *Transport) maxHeaderBytes() int64 {
+	if t.MaxResponseHeaderBytes <= 0 {
+		return DefaultMaxResponseHeaderBytes
+	}
+	return t.MaxResponseHeaderBytes
 }
 
 func (t *Transport) idleTimeout() time.Duration {
@@ -140,12 +169,13 @@ func (t *Transport) fallback() http.RoundTripper {
 		fb := &http.Transport{
 			// Dials within this transport's limits (shared.go), conns
 			// that keep an answer's head (fallbackconn.go).
-			DialContext:           t.dialTapped,
-			ReadBufferSize:        fallbackReadBuffer,
-			MaxIdleConnsPerHost:   t.maxIdle(),
-			IdleConnTimeout:       t.idleTimeout(),
-			ExpectContinueTimeout: time.Second,
-			DisableCompression:    true,
+			DialContext:            t.dialTapped,
+			ReadBufferSize:         fallbackReadBuffer,
+			MaxResponseHeaderBytes: t.maxHeaderBytes(),
+			MaxIdleConnsPerHost:    t.maxIdle(),
+			IdleConnTimeout:        t.idleTimeout(),
+			ExpectContinueTimeout:  time.Second,
+			DisableCompression:     true,
 		}
 		t.mu.Lock()
 		t.fb = fb
