@@ -120,13 +120,19 @@ func (c *Client) maxAnswerBytes() int64 {
 	return c.maxAnswer
 }
 
-// decodeError turns a non-2xx answer into an *rpc.Error.
+// decodeError turns a non-2xx answer into an *rpc.Error. A problem body
+// gives its fields; another body is the detail of a 4xx (a service's words
+// on what was wrong with the request) but not of a 5xx: that is a stack
+// trace, a proxy's error page, what a failing server prints, and an
+// *rpc.Error's detail is written as it is, so a handler that returned the
+// error would pass it on, up to the edge's clients.
 func decodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &rpc.Error{}
-	if problem.IsProblem(resp.Header.Get("Content-Type")) {
+	switch {
+	case problem.IsProblem(resp.Header.Get("Content-Type")):
 		_ = json.Unmarshal(b, e)
-	} else {
+	case resp.StatusCode < 500:
 		e.Detail = strings.TrimSpace(string(b))
 	}
 	e.Status = resp.StatusCode

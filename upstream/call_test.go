@@ -75,9 +75,12 @@ func TestCallAnswers(t *testing.T) {
 			problem.Write(w, http.StatusServiceUnavailable, "urn:test:y", "Y", "")
 			// the status line wins over {"status":200}
 		}, true, &rpc.Error{Status: 503, Type: "urn:test:y", Title: "Y"}, false},
-		{"plain text error", func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "  boom  ", http.StatusInternalServerError)
-		}, true, &rpc.Error{Status: 500, Title: "Internal Server Error", Detail: "boom"}, false},
+		{"plain text 4xx", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "  no such widget  ", http.StatusNotFound)
+		}, true, &rpc.Error{Status: 404, Title: "Not Found", Detail: "no such widget"}, false},
+		{"plain text 5xx", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "  boom  ", http.StatusInternalServerError) // not kept: decodeError
+		}, true, &rpc.Error{Status: 500, Title: "Internal Server Error"}, false},
 		{"empty error", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotFound)
 		}, true, &rpc.Error{Status: 404, Title: "Not Found"}, false},
