@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -175,7 +176,14 @@ func TestSecondSIGTERMEndsTheDrain(t *testing.T) {
 
 func TestReloadKeepsServingOnBadConfig(t *testing.T) {
 	s := startStack(t)
-	writeFile(t, s.configFile, "routes:\n  - path: /x\n    timeout: 5\n")
+	// Replaced whole, as deploy tools and editors do: a read while
+	// os.WriteFile writes in place can see the file empty, and the
+	// refusal would be of that.
+	tmp := s.configFile + ".new"
+	writeFile(t, tmp, "routes:\n  - path: /x\n    timeout: 5\n")
+	if err := os.Rename(tmp, s.configFile); err != nil {
+		t.Fatal(err)
+	}
 	s.gateway.signal(syscall.SIGHUP)
 	l := s.gateway.waitLog(hasMsg("configuration reload failed"))
 	msg, _ := l["error"].(string)

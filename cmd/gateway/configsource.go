@@ -94,15 +94,16 @@ func fileSource(path string) *configSource {
 			defer fw.Close()
 			started()
 			last := since.hash
-			// The file is read once at once: a change written after since
-			// was read and before the watch began made no event.
-			for first := true; ; first = false {
-				if !first {
-					select {
-					case <-ctx.Done():
-						return nil
-					case <-fw.Changes():
-					}
+			// The watcher's first report comes a debounce period after it
+			// began, for a change written after since was read and before
+			// the watch began, which made no event; read at once, a write
+			// begun right after the gateway said it was ready was read half
+			// done (an empty file refused, or a valid prefix applied).
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-fw.Changes():
 				}
 				l := read()
 				if l.err == nil || l.hash != "" {

@@ -52,7 +52,12 @@ func ReadFile(path string) (Text, error) {
 //
 // Changes come debounced: one report once no event has come for the
 // debounce period. A report means "may have changed": the caller reads the
-// file and compares. Create one with WatchFile and end it with Close.
+// file and compares. The first report comes one debounce period after the
+// watch begins (or once the events that follow settle), as if an event had
+// come then: a change made before the watch began made no event, and a
+// caller that read the file at once instead could catch a write half done
+// (an empty file, or a valid prefix of the new one). Create one with
+// WatchFile and end it with Close.
 type FileWatcher struct {
 	path     string
 	base     string
@@ -130,7 +135,7 @@ func (fw *FileWatcher) Close() error {
 // loop turns the events into debounced reports until events closes.
 func (fw *FileWatcher) loop(events <-chan fsnotify.Event, errs <-chan error) {
 	defer close(fw.done)
-	var timer <-chan time.Time
+	timer := fw.after(fw.debounce) // the first report: see FileWatcher
 	for {
 		select {
 		case ev, ok := <-events:

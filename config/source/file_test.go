@@ -125,6 +125,7 @@ type fakeLoop struct {
 	dir    string
 	events chan fsnotify.Event
 	timers chan chan time.Time
+	begun  chan time.Time // the timer of the first report, started as the loop begins
 }
 
 func newFakeLoop(t *testing.T) *fakeLoop {
@@ -140,6 +141,11 @@ func newFakeLoop(t *testing.T) *fakeLoop {
 	}
 	go l.fw.loop(l.events, nil)
 	t.Cleanup(func() { close(l.events); <-l.fw.done })
+	select {
+	case l.begun = <-l.timers:
+	case <-time.After(waitLimit):
+		t.Fatal("the watch began with no wait for its first report")
+	}
 	return l
 }
 
@@ -156,6 +162,36 @@ func (l *fakeLoop) timer() chan time.Time {
 		return c
 	default:
 		return nil
+	}
+}
+
+// TestFileWatcherReportsOnceAfterItBegins: with no event, one report
+// comes a debounce period after the watch began (a change made before it
+// made no event); an event before then restarts that wait, as any does.
+func TestFileWatcherReportsOnceAfterItBegins(t *testing.T) {
+	l := newFakeLoop(t)
+	l.begun <- time.Now()
+	select {
+	case <-l.fw.Changes():
+	case <-time.After(waitLimit):
+		t.Fatal("no report a debounce period after the watch began")
+	}
+	l = newFakeLoop(t)
+	l.event("gateway.yaml") // a write begun as the watch began
+	l.event("other.yaml")
+	next := l.timer()
+	l.begun <- time.Now() // replaced: reports nothing
+	l.event("other.yaml")
+	select {
+	case <-l.fw.Changes():
+		t.Fatal("a report while the write's events were still coming")
+	default:
+	}
+	next <- time.Now()
+	select {
+	case <-l.fw.Changes():
+	case <-time.After(waitLimit):
+		t.Fatal("no report once the write's events settled")
 	}
 }
 
