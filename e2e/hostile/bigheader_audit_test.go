@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,22 +70,11 @@ func TestBigBackendHeader(t *testing.T) {
 // by a goroutine of the test's.
 func waitLogged(t *testing.T, g *gatewayProc, parts ...string) {
 	t.Helper()
-	deadline := time.Now().Add(hangLimit)
-	for {
+	waitFor(t, fmt.Sprintf("a log line with %q", parts), func() bool {
 		g.mu.Lock()
-		for _, l := range g.logs {
-			if containsAll(l, parts) {
-				g.mu.Unlock()
-				return
-			}
-		}
-		g.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Errorf("the gateway logged no line with %q", parts)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer g.mu.Unlock()
+		return slices.ContainsFunc(g.logs, func(l string) bool { return containsAll(l, parts) })
+	})
 }
 
 func containsAll(s string, parts []string) bool {
