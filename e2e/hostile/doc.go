@@ -40,6 +40,9 @@
 // pertry_test.go (uploads stalled past a per-try timeout), hop_audit_test.go
 // (a backend's Connection field naming fields for its hop, with close, to
 // small requests and to uploads the transport's fallback carries),
+// bigheader_audit_test.go (answer headers over the backend bound, 1xx
+// included), poison_test.go (one client sending a request every node
+// fails, which must not open the breaker for the others),
 // trace_audit_test.go (a client's trace context in every format a backend
 // may read, on each route kind, tracing on and off) and h2_audit_test.go
 // (HTTP/2 with prior knowledge, raw frames: rapid reset, CONTINUATION
