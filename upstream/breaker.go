@@ -30,7 +30,7 @@ const (
 // at least MinCalls calls ended in the window, at least FailureRatio of them
 // with a dependency fault, and the faults of their attempts came from more
 // than half of the service's nodes; and, when calls came from more than one
-// caller (Caller), they still hold without the caller whose calls failed
+// caller (WithCaller), they still hold without the caller whose calls failed
 // most (see callers.go). A call whose answer came with a body
 // counts when that body ends: an answer the node cut short mid-body is a
 // failed call, however good its head looked. A half-open breaker's probe
@@ -57,12 +57,6 @@ type BreakerSettings struct {
 	// and logs. It is called with the breaker's lock held: it must not
 	// call back into the breakers.
 	OnStateChange func(service string, from, to CircuitState)
-	// Caller returns who a call is made for (the gateway's client, by
-	// address), so that one caller whose requests fail (a request that
-	// makes every node answer 500, sent over and over) cannot open the
-	// breaker for every caller: see callers.go. Nil, or the zero Addr,
-	// means one caller, as a backend's client that calls for itself is.
-	Caller func(*http.Request) netip.Addr
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -164,28 +158,25 @@ func (b *Breakers) get(service string) *breaker {
 type ticket struct {
 	br     *breaker
 	probe  bool
-	caller netip.Addr // who the call is made for (BreakerSettings.Caller)
+	caller netip.Addr // who the call is made for (WithCaller)
 }
 
-// admit asks service's breaker for a call made for r (nil: a call of the
-// client's own). The ticket must be ended with done, once.
-func (b *Breakers) admit(service string, r *http.Request) (ticket, error) {
+// admit asks service's breaker for a call made for caller (the zero Addr:
+// the one caller of a client without WithCaller). The ticket must be ended
+// with done, once.
+func (b *Breakers) admit(service string, caller netip.Addr) (ticket, error) {
 	if b == nil {
 		return ticket{}, nil
 	}
-	return b.get(service).admit(r)
+	return b.get(service).admit(caller)
 }
 
 // admit asks br, when not nil, for a call, as Breakers.admit does.
-func (br *breaker) admit(r *http.Request) (ticket, error) {
+func (br *breaker) admit(caller netip.Addr) (ticket, error) {
 	if br == nil {
 		return ticket{}, nil
 	}
 	service := br.service
-	var caller netip.Addr
-	if r != nil && br.s.Caller != nil {
-		caller = br.s.Caller(r)
-	}
 	if CircuitState(br.state.Load()) == CircuitClosed {
 		return ticket{br: br, caller: caller}, nil
 	}

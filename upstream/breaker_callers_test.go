@@ -2,24 +2,18 @@ package upstream
 
 import (
 	"errors"
-	"net/http"
 	"net/netip"
 	"testing"
 	"time"
 )
 
-// callerBreakers returns breakers with the defaults whose Caller reads a
-// request's RemoteAddr, as the gateway's reads its client's address.
-func callerBreakers(clk *fakeClock) *Breakers {
-	return NewBreakers(BreakerSettings{Now: clk.now, Caller: func(r *http.Request) netip.Addr {
-		return netip.MustParseAddr(r.RemoteAddr)
-	}})
-}
+// callerBreakers returns breakers with the defaults.
+func callerBreakers(clk *fakeClock) *Breakers { return NewBreakers(BreakerSettings{Now: clk.now}) }
 
 // callFor runs one call through b's breaker of svc made for the client at
 // addr, ending with o after a fault on every node of three when it is one.
 func callFor(b *Breakers, addr string, o Outcome) error {
-	tk, err := b.admit("svc", &http.Request{RemoteAddr: addr})
+	tk, err := b.admit("svc", netip.MustParseAddr(addr))
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,29 @@
 package upstream
 
 import (
+	"net/http"
 	"net/netip"
 	"time"
 )
+
+// WithCaller tells the client who each call is made for: f returns the
+// address of the client a request came from (the gateway's reads it
+// through its trusted proxies). It keeps one caller from taking a service
+// from the others: its failing calls cannot open the service's breaker
+// (below), and its calls in flight cannot fill the service's concurrency
+// limits (limit_share.go). Without it, every call is one caller's, as a
+// backend's client calling for itself is.
+func WithCaller(f func(*http.Request) netip.Addr) Option {
+	return func(c *Client) { c.callerOf = f }
+}
+
+// caller returns who r is made for: the zero Addr without WithCaller.
+func (c *Client) caller(r *http.Request) netip.Addr {
+	if c.callerOf == nil {
+		return netip.Addr{}
+	}
+	return c.callerOf(r)
+}
 
 // One caller cannot open a service's breaker.
 //
@@ -17,13 +37,13 @@ import (
 // others.
 //
 // So when the calls of the window came from more than one caller
-// (BreakerSettings.Caller), the breaker opens only if its rule still holds
+// (WithCaller), the breaker opens only if its rule still holds
 // without the caller that failed most: the other callers' calls, at least a
 // quarter of MinCalls of them, failed at FailureRatio too. A dead service
 // fails every caller and opens; one caller's poison leaves the others'
 // calls succeeding, and it stays closed. A breaker whose calls all came
-// from one caller (always so without BreakerSettings.Caller: a backend's
-// client calling for itself) keeps the plain rule.
+// from one caller (always so without WithCaller: a backend's client
+// calling for itself) keeps the plain rule.
 //
 // Which caller failed most is counted in each slice of the window with
 // Misra and Gries' frequent-items counters, heavyCallers of them: no map

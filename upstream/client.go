@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -53,9 +54,10 @@ type Client struct {
 	noEjector  bool
 	noBreakers bool
 	noLimits   bool
-	clockSet   bool            // now is not time.Now (WithClock)
-	maxAnswer  int64           // WithMaxAnswerBytes; 0: DefaultMaxAnswerBytes
-	tracer     *tracing.Tracer // nil: tracing off
+	clockSet   bool                           // now is not time.Now (WithClock)
+	maxAnswer  int64                          // WithMaxAnswerBytes; 0: DefaultMaxAnswerBytes
+	callerOf   func(*http.Request) netip.Addr // WithCaller; nil: one caller
+	tracer     *tracing.Tracer                // nil: tracing off
 	obs        Observer
 
 	callWrappers    []func(CallFunc) CallFunc

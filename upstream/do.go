@@ -97,7 +97,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	}
 	svc := c.service(service)
 	rb := svc.budget
-	tk, err := svc.breaker.admit(r)
+	caller := c.caller(r)
+	tk, err := svc.breaker.admit(caller)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +106,18 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var end time.Time            // when the last attempt ended, on the client's clock
 	// An answer whose body is judged at its end takes tk along (tk is then
 	// the zero ticket here): its body's end counts the call.
-	defer func() { tk.done(final, nodes, c.shared(end)) }()
+	entered := false // the call is counted in its caller's share (limit_share.go)
+	defer func() {
+		tk.done(final, nodes, c.shared(end))
+		if entered {
+			c.limits.leave(service, caller)
+		}
+	}()
 	var tried []*registry.Node // allocated only when a retry or a hedge happens
 	var ca *callAlloc          // made by the first attempt sent
 	var lastErr error          // the previous attempt's failure, should a retry not start
 	var kept *http.Response    // the last answer a retry was made after, in memory
+	var aside float64          // the share of in-flight requests the queue check leaves out: limit_share.go
 	for attempt := 0; ; attempt++ {
 		// One reading of the clock serves the attempt until it is sent:
 		// the pick's budget left, the per-try timeout, the budget sent and
@@ -118,7 +126,16 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		// the clock (end is zero), not to take the last attempt's end.
 		now := c.now()
 		end = time.Time{}
-		node, n, err := c.pick(ctx, svc, service, tried, pin, now)
+		if attempt == 0 {
+			ok, a := c.limits.enter(service, caller, svc.nodes(), now)
+			if !ok {
+				err := &OverloadedError{Service: service}
+				c.countRefusal(err)
+				return nil, err
+			}
+			aside, entered = a, true
+		}
+		node, n, err := c.pick(ctx, svc, service, tried, pin, aside, now)
 		if attempt == 0 {
 			if err != nil {
 				c.countRefusal(err)
@@ -305,7 +322,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 // ones and picks one that this call has not tried and that its concurrency
 // limit admits, with the budget ctx has left at now.
 func (c *Client) pick(ctx context.Context, svc *service, service string, tried []*registry.Node, pin string,
-	now time.Time) (*registry.Node, int, error) {
+	aside float64, now time.Time) (*registry.Node, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -326,7 +343,7 @@ func (c *Client) pick(ctx context.Context, svc *service, service string, tried [
 		return nil, 0, &NoNodesError{Service: service, Err: err}
 	}
 	if c.limits != nil {
-		if node, err = c.admit(ctx, service, p, node, tried, pin, now); err != nil {
+		if node, err = c.admit(ctx, service, p, node, tried, pin, aside, now); err != nil {
 			return nil, total, err
 		}
 	}

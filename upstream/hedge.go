@@ -122,7 +122,7 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 	if c.left(ctx) < c.retry.HedgeAfter+c.slack() {
 		return inFlight{}, nil, false // no room for a second attempt to finish
 	}
-	node, _, err := c.pick(ctx, c.service(service), service, []*registry.Node{tried}, pin, c.now())
+	node, _, err := c.pick(ctx, c.service(service), service, []*registry.Node{tried}, pin, 0, c.now())
 	if err != nil || node.Same(tried) {
 		return inFlight{}, nil, false
 	}

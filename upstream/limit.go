@@ -129,6 +129,7 @@ type Limits struct {
 	sweepAt int
 
 	shed, tooLow atomic.Int64
+	shares       sync.Map // service → *callerShare: limit_share.go
 }
 
 // limitKey is a node's identity as a map key (hashing it allocates nothing).
@@ -223,14 +224,16 @@ const (
 )
 
 // admit tells whether n may take one more request, with inFlight requests
-// in flight on it and left of the call's budget. It takes no lock.
-func (l *Limits) admit(n *registry.Node, inFlight int64, left time.Duration) verdict {
+// in flight on it and left of the call's budget; its queue check leaves
+// out aside of those (another caller's share: limit_share.go). It takes no
+// lock.
+func (l *Limits) admit(n *registry.Node, inFlight int64, aside float64, left time.Duration) verdict {
 	limit := int64(l.s.Max) // a node that never answered is at Max
 	if nl := l.get(n); nl != nil {
 		if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
 			return tooSlow
 		}
-		if float64(left)*queueShare < float64(nl.expected(inFlight)) {
+		if float64(left)*queueShare < float64(nl.expected(int64(float64(inFlight)*(1-aside)))) {
 			return nl.full() // its queue says the request would not end in time
 		}
 		if inFlight >= nl.limit.Load() {

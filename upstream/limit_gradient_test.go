@@ -170,7 +170,7 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 		{busy, 0, admitted},
 		{calm, 100, admitted},
 	} {
-		if got := l.admit(tt.node, tt.inFlight, time.Second); got != tt.want {
+		if got := l.admit(tt.node, tt.inFlight, 0, time.Second); got != tt.want {
 			t.Errorf("%s with %d in flight and 1s left: verdict %d, want %d", tt.node.ID, tt.inFlight, got, tt.want)
 		}
 	}
@@ -192,7 +192,7 @@ func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
 		now = now.Add(50 * time.Millisecond)
 		l.observe(n, 700*time.Millisecond, now)
 		if i%20 == 0 {
-			if v := l.admit(n, 100, time.Second); v != full {
+			if v := l.admit(n, 100, 0, time.Second); v != full {
 				t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)
 			}
 		}

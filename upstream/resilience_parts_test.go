@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func testNode(id string) *registry.Node {
 // call runs one call through b's breaker of svc: attempts fail on the nodes
 // named in faults, and the call ends with outcome o, among nodes nodes.
 func call(b *Breakers, o Outcome, nodes int, faults ...string) error {
-	tk, err := b.admit("svc", nil)
+	tk, err := b.admit("svc", netip.Addr{})
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func TestBreakerCountsOnlyFaultsOfWholeCalls(t *testing.T) {
 	if st := b.States(); len(st) != 1 || st[0].State != "open" || st[0].FailingNodes != 2 {
 		t.Errorf("States = %+v", st)
 	}
-	if _, err := b.admit("other", nil); err != nil {
+	if _, err := b.admit("other", netip.Addr{}); err != nil {
 		t.Errorf("another service's breaker is shared: %v", err)
 	}
 }
@@ -166,19 +167,19 @@ func TestBreakerHalfOpensWithAProbe(t *testing.T) {
 		t.Fatalf("changes %v, want open", changes)
 	}
 	clk.advance(4 * time.Second)
-	if _, err := b.admit("svc", nil); err == nil {
+	if _, err := b.admit("svc", netip.Addr{}); err == nil {
 		t.Fatal("admitted a call before the open period ended")
 	}
 	clk.advance(time.Second)
-	tk, err := b.admit("svc", nil)
+	tk, err := b.admit("svc", netip.Addr{})
 	if err != nil {
 		t.Fatalf("no probe after the open period: %v", err)
 	}
-	if _, err := b.admit("svc", nil); err == nil {
+	if _, err := b.admit("svc", netip.Addr{}); err == nil {
 		t.Fatal("a half-open breaker let two probes through")
 	}
 	tk.done(Abandoned, 1, time.Time{}) // a probe that proved nothing frees its place
-	if tk, err = b.admit("svc", nil); err != nil {
+	if tk, err = b.admit("svc", netip.Addr{}); err != nil {
 		t.Fatalf("no second probe after an abandoned one: %v", err)
 	}
 	tk.done(Failed, 1, time.Time{})
@@ -186,7 +187,7 @@ func TestBreakerHalfOpensWithAProbe(t *testing.T) {
 		t.Fatalf("after a failed probe: %+v, want open", st)
 	}
 	clk.advance(5 * time.Second)
-	if tk, err = b.admit("svc", nil); err != nil {
+	if tk, err = b.admit("svc", netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	tk.done(Success, 1, time.Time{})

@@ -33,3 +33,12 @@ func (c *Client) service(name string) *service {
 	v, _ := c.services.LoadOrStore(name, s)
 	return v.(*service)
 }
+
+// nodes returns the nodes of the last snapshot discovery gave, nil before
+// the first.
+func (s *service) nodes() []*registry.Node {
+	if p := s.discovered.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

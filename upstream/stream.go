@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -110,7 +111,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	if rb != nil {
 		rb.Request()
 	}
-	tk, err := svc.breaker.admit(nil) // a call of the client's own: one caller
+	tk, err := svc.breaker.admit(netip.Addr{}) // a call of the client's own: one caller
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, n, err := c.pick(hctx, svc, service, tried, PinnedVersion(ctx), c.now())
+		node, n, err := c.pick(hctx, svc, service, tried, PinnedVersion(ctx), 0, c.now())
 		if err != nil {
 			return nil, err
 		}

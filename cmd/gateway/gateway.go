@@ -96,14 +96,14 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	for _, n := range cfg.StaticNodes() {
 		g.staticServices[n.Service] = true
 	}
-	g.resilience = newResilience(cfg, g.promReg, g.caller)
+	g.resilience = newResilience(cfg, g.promReg)
 	g.edge = newEdge(g.promReg, logger)
 	g.keys = newKeySources(g.promReg, logger)
 	if g.tracer, g.stopTracing, err = newTracing(cfg); err != nil {
 		return nil, err
 	}
 	g.edge.traceFilter = clientTraceFilter(cfg)
-	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer))
+	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer), upstream.WithCaller(g.caller))
 	if err := g.install(cfg); err != nil {
 		return nil, err
 	}

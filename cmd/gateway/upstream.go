@@ -30,9 +30,8 @@ type resilience struct {
 }
 
 // newResilience builds the parts of the upstream client that outlive
-// reloads; caller names the client a request is made for, for the
-// breakers (gateway.caller).
-func newResilience(cfg *config.Config, reg prometheus.Registerer, caller func(*http.Request) netip.Addr) *resilience {
+// reloads.
+func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 	// The transport lives across reloads, so its header bound is the
 	// starting configuration's (limits.max_backend_header_bytes).
 	tr := upstream.NewLeanTransport(upstream.TransportOptions{MaxResponseHeaderBytes: int64(cfg.Limits.MaxBackendHeaderBytes)})
@@ -55,7 +54,7 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer, caller func(*h
 		reg.MustRegister(state)
 		r.breakers = upstream.NewBreakers(upstream.BreakerSettings{
 			Window: u.Breaker.Window, MinCalls: u.Breaker.MinCalls, FailureRatio: u.Breaker.FailureRatio,
-			OpenFor: u.Breaker.OpenFor, Caller: caller,
+			OpenFor: u.Breaker.OpenFor,
 			OnStateChange: func(service string, from, to upstream.CircuitState) {
 				state.WithLabelValues(service).Set(float64(to)) // closed 0, half-open 1, open 2
 				r.metrics.BreakerTransition(service, from, to)
@@ -115,8 +114,8 @@ func retryPolicy(u config.Upstream) upstream.RetryPolicy {
 	return p
 }
 
-// caller is who a request is made for, as the breakers tell callers apart
-// (upstream.BreakerSettings.Caller): the client's address, read through
+// caller is who a request is made for, as the upstream client tells
+// callers apart (upstream.WithCaller): the client's address, read through
 // the trusted proxies of the running configuration, an IPv6 one as its /64
 // (what one host is commonly given, so one client cannot pass for many).
 func (g *gateway) caller(r *http.Request) netip.Addr {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -68,4 +69,75 @@ func TestOnePoisoningClientKeepsTheServiceForOthers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOneSlowClientKeepsTheServiceForOthers: one client keeps 40 requests
+// in flight that the backend takes 2 s to answer (a costly search, say),
+// while another sends a fast request every 100 ms. The slow answers, far
+// apart with 40 in flight, made the node's queue look 3 s long to every
+// caller, and with the defaults 45 of the other client's 100 requests
+// were refused 503 overloaded (upstream/limit_share.go). The other
+// client's requests must all be answered once the run has settled (the
+// first 3 s are left out: the limits learn the node's pace from its
+// first answers).
+func TestOneSlowClientKeepsTheServiceForOthers(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/sl/slow") {
+			time.Sleep(2 * time.Second) // the work goes on when the caller leaves, as most handlers' does
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	var b strings.Builder
+	gatewayYAML(&b, "sluice", time.Second)
+	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: sl, id: sl-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
+	b.WriteString("routes:\n  - {name: sl, method: GET, path: /sl/*, service: sl}\n")
+	_, addrs := startWith(t, b.String())
+	attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	attacker.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	for i := range 40 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := attacker.Get(fmt.Sprintf("http://%s/sl/slow/%d", addrs[0], i))
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					time.Sleep(10 * time.Millisecond) // refused: the client's own pace, not the test's
+				}
+			}
+		})
+	}
+	start := time.Now()
+	settled := start.Add(3 * time.Second)
+	refused, late := 0, 0
+	for i := 0; time.Since(start) < 10*time.Second; i++ {
+		resp, err := user.Get(fmt.Sprintf("http://%s/sl/fast/%d", addrs[0], i))
+		if err != nil {
+			t.Fatalf("fast request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			refused++
+			if time.Now().After(settled) {
+				late++
+				t.Errorf("fast request %d, %s into the run: %d %s", i, time.Since(start).Round(time.Millisecond), resp.StatusCode, body)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // the other client's pace
+	}
+	t.Logf("the other client's requests refused: %d, %d of them once settled", refused, late)
+
 }

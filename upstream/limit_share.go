@@ -1,0 +1,158 @@
+package upstream
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// One caller cannot fill a service's concurrency limits.
+//
+// A node's limit falls, and its queue check refuses, when its answers slow
+// down and come far apart while many are in flight (limit.go): that is how
+// it looks when the node queues. It is also how it looks when one client
+// sends, many at a time, a request the node takes long to answer (a
+// costly search, an export): every other client's requests, fast ones,
+// were then refused 503 overloaded. Through the gateway with the defaults,
+// 40 such requests of 2 s at a time, from one client, had 45 of another
+// client's 100 requests refused (TestOneSlowClientKeepsTheServiceForOthers
+// in e2e/hostile).
+//
+// So while other callers have calls in flight, or called the service in
+// the last shareRecent (WithCaller tells callers apart), a caller that holds more than half of
+// the service's calls in flight gets no more once they fill shareNearFull
+// of the sum of its nodes' limits: the rest is kept for the others, whose
+// calls are admitted as before. Alone, a caller may fill the limits as
+// before: a gateway behind a proxy it does not trust sees one caller, and
+// loses nothing. A refused call is an *OverloadedError, as one refused by
+// the limits is, counted as shed. And another caller's call is judged by
+// the queue check without the heavy caller's share of the calls in flight
+// (enter).
+
+const (
+	// shareNearFull is the share of a service's limits in flight past
+	// which a caller that holds most of them gets no more.
+	shareNearFull = 0.75
+	// shareRecent is how recently another caller must have called for a
+	// caller's share to be bounded.
+	shareRecent = time.Second
+)
+
+// callerShare is what a Limits keeps about the callers of one service.
+type callerShare struct {
+	mu       sync.Mutex
+	inflight map[netip.Addr]int // calls in flight per caller; none at zero
+	total    int                // calls in flight
+	heavy    netip.Addr         // the caller with most calls in flight, as last seen
+	recent   [2]recentCaller    // the last two callers seen, each with its last call
+}
+
+type recentCaller struct {
+	addr netip.Addr
+	at   time.Time // zero: the slot is empty
+}
+
+// note records a call of c at now, and reports whether another caller
+// called within shareRecent before it.
+func (sh *callerShare) note(c netip.Addr, now time.Time) bool {
+	other, slot := false, -1
+	for i := range sh.recent {
+		r := &sh.recent[i]
+		switch {
+		case r.at.IsZero():
+		case r.addr == c:
+			slot = i
+		case now.Sub(r.at) < shareRecent:
+			other = true
+		}
+	}
+	if slot < 0 { // the slot of the caller seen least recently
+		slot = 0
+		if sh.recent[1].at.Before(sh.recent[0].at) {
+			slot = 1
+		}
+	}
+	sh.recent[slot] = recentCaller{addr: c, at: now}
+	return other
+}
+
+// share returns the callers of service, making them at the first call.
+func (l *Limits) share(service string) *callerShare {
+	if v, ok := l.shares.Load(service); ok {
+		return v.(*callerShare)
+	}
+	v, _ := l.shares.LoadOrStore(service, &callerShare{inflight: make(map[netip.Addr]int)})
+	return v.(*callerShare)
+}
+
+// enter counts a call of caller to service, at now, whose nodes are
+// nodes, unless its share is spent (see above); it reports whether it
+// counted it (a counted call must leave), and the share of the nodes'
+// calls in flight that the call's queue check leaves out (see below).
+func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node, now time.Time) (ok bool, aside float64) {
+	if l == nil {
+		return true, 0
+	}
+	sh := l.share(service)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	mine := sh.inflight[caller]
+	others := sh.note(caller, now) || sh.total > mine // another called of late, or has calls in flight
+	if others && 2*mine > sh.total && float64(sh.total) >= shareNearFull*float64(l.capacity(nodes)) {
+		return false, 0
+	}
+	// The queue check (Limits.admit) takes every request in flight on a
+	// node as one ahead of the new one. One caller's slow requests, many
+	// at a time, make every node's queue look long (answers come far
+	// apart, and many are in flight), and its check then refused every
+	// caller. Another caller's request is judged without the heavy
+	// caller's share of the requests in flight: the heavy caller's own
+	// requests are still judged by them all, and refused once they would
+	// queue, and the limits and this share bound what it holds.
+	if others && caller != sh.heavy {
+		if h := sh.inflight[sh.heavy]; 2*h > sh.total {
+			aside = float64(h) / float64(sh.total)
+		}
+	}
+	sh.inflight[caller] = mine + 1
+	sh.total++
+	if mine+1 > sh.inflight[sh.heavy] {
+		sh.heavy = caller
+	}
+	return true, aside
+}
+
+// leave ends a call that enter counted.
+func (l *Limits) leave(service string, caller netip.Addr) {
+	if l == nil {
+		return
+	}
+	sh := l.share(service)
+	sh.mu.Lock()
+	if n := sh.inflight[caller] - 1; n > 0 {
+		sh.inflight[caller] = n
+	} else {
+		delete(sh.inflight, caller)
+	}
+	sh.total--
+	sh.mu.Unlock()
+}
+
+// capacity returns the sum of the limits of nodes (Max for a node not yet
+// seen); with no nodes known, as many calls as can be.
+func (l *Limits) capacity(nodes []*registry.Node) int64 {
+	if len(nodes) == 0 {
+		return 1<<63 - 1
+	}
+	var sum int64
+	for _, n := range nodes {
+		if nl := l.get(n); nl != nil {
+			sum += nl.limit.Load()
+		} else {
+			sum += int64(l.s.Max)
+		}
+	}
+	return sum
+}

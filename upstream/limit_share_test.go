@@ -1,0 +1,62 @@
+package upstream
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
+)
+
+// TestShareKeepsRoomForOthers: a caller that holds most of a service's
+// calls in flight gets no more once they fill three quarters of its
+// nodes' limits, while another caller has called of late or has calls in
+// flight; another caller's call is admitted, with the heavy caller's share
+// of the calls in flight left out of its queue check. Alone, a caller
+// fills the limits as before.
+func TestShareKeepsRoomForOthers(t *testing.T) {
+	l := NewLimits(LimitSettings{Min: 20, Max: 20}) // every node at 20: capacity 40
+	nodes := []*registry.Node{testNode("a"), testNode("b")}
+	heavy, other := netip.MustParseAddr("203.0.113.66"), netip.MustParseAddr("198.51.100.1")
+	now := time.Unix(1000, 0)
+	enter := func(c netip.Addr) (bool, float64) {
+		now = now.Add(time.Millisecond)
+		return l.enter("svc", c, nodes, now)
+	}
+	for i := range 40 { // alone: up to the whole capacity, and beyond it as far as the share goes
+		if ok, aside := enter(heavy); !ok || aside != 0 {
+			t.Fatalf("alone, call %d: admitted %v, aside %v", i+1, ok, aside)
+		}
+	}
+	for range 40 {
+		l.leave("svc", heavy)
+	}
+
+	if ok, _ := enter(other); !ok { // the other caller, once
+		t.Fatal("the other caller's first call refused")
+	}
+	l.leave("svc", other)
+	admitted := 0
+	for range 40 {
+		if ok, _ := enter(heavy); ok {
+			admitted++
+		}
+	}
+	if admitted != 30 { // three quarters of 40
+		t.Errorf("with another caller of late, the heavy caller got %d calls in flight, want 30", admitted)
+	}
+	ok, aside := enter(other)
+	if !ok || aside != 1 {
+		t.Errorf("the other caller: admitted %v, aside %v; want admitted, with the heavy caller's 30 of 30 aside", ok, aside)
+	}
+
+	now = now.Add(2 * shareRecent) // the other caller has a call in flight still
+	if ok, _ := enter(heavy); ok {
+		t.Error("the heavy caller got more while the other has a call in flight")
+	}
+	l.leave("svc", other)
+	now = now.Add(2 * shareRecent) // gone, and not seen of late: the heavy caller is alone
+	if ok, aside := enter(heavy); !ok || aside != 0 {
+		t.Errorf("alone again: admitted %v, aside %v", ok, aside)
+	}
+}
