@@ -29,18 +29,6 @@ const (
 // knows (X-Datadog-Sampling-Priority).
 const maxContextField = len("X-Datadog-Sampling-Priority")
 
-// contextLetters has a bit for each first letter of a contextField name,
-// canonical (upper case), from 'A'.
-const contextLetters = 1<<('B'-'A') | 1<<('G'-'A') | 1<<('J'-'A') | 1<<('O'-'A') |
-	1<<('T'-'A') | 1<<('U'-'A') | 1<<('X'-'A')
-
-// mayBeContextField reports whether k's first letter is one of a
-// contextField's: most keys of most requests go no further, and the call
-// is inlined into the pass over them.
-func mayBeContextField(k string) bool {
-	return k != "" && k[0]-'A' < 26 && contextLetters&(1<<(k[0]-'A')) != 0
-}
-
 // contextField reports whether the canonical field name k carries trace
 // context (or baggage, or a sampling decision) in a format a backend's
 // tracer may read: W3C's traceparent, tracestate and baggage, and the

@@ -132,7 +132,7 @@ func withoutContext(r *http.Request) *http.Request {
 // its keys, without allocating.
 func hasContext(h http.Header) bool {
 	for k := range h {
-		if mayBeContextField(k) && contextField(k) {
+		if contextField(k) {
 			return true
 		}
 	}
