@@ -274,6 +274,18 @@ func (t ticket) done(o Outcome, nodes int, now time.Time) {
 	}
 }
 
+// inWindow yields the slices of the window that ends at now.
+func (br *breaker) inWindow(now time.Time) func(yield func(*breakerSlice) bool) {
+	slot := now.UnixNano() / int64(br.s.Window/breakerSlices)
+	return func(yield func(*breakerSlice) bool) {
+		for i := range br.slices {
+			if sl := &br.slices[i]; sl.slot > slot-breakerSlices && sl.slot <= slot && !yield(sl) {
+				return
+			}
+		}
+	}
+}
+
 // now returns t, a reading of time.Now by the caller, unless it is zero or
 // the breakers have a clock of their own (BreakerSettings.Now): then the
 // breaker's clock.
@@ -297,12 +309,9 @@ func (br *breaker) slice(now time.Time) *breakerSlice {
 // window returns the calls and faults of the window, and how many nodes
 // failed an attempt in it, forgetting older node faults.
 func (br *breaker) window(now time.Time) (calls, faults, failing int) {
-	slot := now.UnixNano() / int64(br.s.Window/breakerSlices)
-	for i := range br.slices {
-		if sl := &br.slices[i]; sl.slot > slot-breakerSlices && sl.slot <= slot {
-			calls += sl.calls
-			faults += sl.faults
-		}
+	for sl := range br.inWindow(now) {
+		calls += sl.calls
+		faults += sl.faults
 	}
 	for k, at := range br.faulty {
 		if now.Sub(at) > br.s.Window {

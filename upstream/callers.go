@@ -104,14 +104,12 @@ func (s *sliceCallers) fault(c netip.Addr) {
 // heaviest returns the caller whose calls failed most in the window, with
 // its count of faults, and whether more than one caller made its calls.
 func (br *breaker) heaviest(now time.Time) (top heavyCaller, many bool) {
-	slot := now.UnixNano() / int64(br.s.Window/breakerSlices)
 	var tally [breakerSlices * heavyCallers]heavyCaller
 	n := 0
 	var first netip.Addr
 	seen := false
-	for i := range br.slices {
-		sl := &br.slices[i]
-		if sl.slot <= slot-breakerSlices || sl.slot > slot || sl.calls == 0 {
+	for sl := range br.inWindow(now) {
+		if sl.calls == 0 {
 			continue
 		}
 		cs := &sl.callers
