@@ -1,6 +1,7 @@
 package selector
 
 import (
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -57,20 +58,23 @@ type Ejector struct {
 	s       EjectSettings
 	mu      sync.Mutex
 	health  map[string]*nodeHealth
-	ejected atomic.Int64  // nodes ejected now, or back but not yet proven
-	refused atomic.Int64  // nodes whose last connection was refused
-	tracked atomic.Int64  // entries in health: zero means nothing to forget
-	gen     atomic.Uint64 // moves whenever an ejection starts
-	views   sync.Map      // service → *atomic.Pointer[ejectView]
+	ejected atomic.Int64             // nodes ejected now, or back but not yet proven
+	refused atomic.Int64             // nodes whose last connection was refused
+	tracked atomic.Int64             // entries in health: zero means nothing to forget
+	gen     atomic.Uint64            // moves whenever an ejection starts
+	views   sync.Map                 // service → *atomic.Pointer[ejectView]
+	faults  map[string]*recentFaults // service → its callers' last faults: caller_eject.go
 }
 
 type nodeHealth struct {
-	faults    int       // consecutive faults
-	ejections int       // times ejected so far
-	until     time.Time // ejected until; zero when not ejected
-	probation bool      // back from ejection: the first fault ejects again
-	back      time.Time // when it last came off probation
-	refused   time.Time // when a connection to it was last refused; zero once it answered
+	faults    int        // consecutive faults
+	caller    netip.Addr // the caller of the first of them
+	many      bool       // another caller's fault is among them
+	ejections int        // times ejected so far
+	until     time.Time  // ejected until; zero when not ejected
+	probation bool       // back from ejection: the first fault ejects again
+	back      time.Time  // when it last came off probation
+	refused   time.Time  // when a connection to it was last refused; zero once it answered
 }
 
 // ejectView caches Available's answer for one snapshot, so that the same
@@ -102,12 +106,22 @@ func NewEjector(s EjectSettings) *Ejector {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	return &Ejector{s: s, health: make(map[string]*nodeHealth)}
+	return &Ejector{s: s, health: make(map[string]*nodeHealth), faults: make(map[string]*recentFaults)}
 }
 
 // Report records the outcome of an attempt on n: fault is true for a
-// dependency fault, false for a success.
+// dependency fault, false for a success. Every call counts as one
+// caller's: see ReportOf.
 func (e *Ejector) Report(n *registry.Node, fault bool) {
+	e.ReportOf(n, fault, netip.Addr{}, false)
+}
+
+// ReportOf records the outcome of an attempt on n made for caller (the
+// client the call serves, the zero Addr when unknown), as Report does;
+// others tells whether other callers called n's service lately. One
+// caller's faults, when they come on other nodes of the service too and
+// others call, do not eject n: see caller_eject.go.
+func (e *Ejector) ReportOf(n *registry.Node, fault bool, caller netip.Addr, others bool) {
 	if !fault && e.tracked.Load() == 0 {
 		return // the common case: no node has failed lately
 	}
@@ -147,8 +161,14 @@ func (e *Ejector) Report(n *registry.Node, fault bool) {
 	if now.Before(h.until) {
 		return // still ejected: a straggler's fault adds nothing
 	}
+	if h.faults == 0 {
+		h.caller, h.many = caller, false
+	} else if caller != h.caller {
+		h.many = true
+	}
 	h.faults++
-	if h.probation || h.faults >= e.s.ConsecutiveFaults {
+	elsewhere := e.noteFault(n, key, caller, now)
+	if (h.probation || h.faults >= e.s.ConsecutiveFaults) && !(others && !h.many && elsewhere) {
 		if h.until.IsZero() {
 			e.ejected.Add(1)
 		}

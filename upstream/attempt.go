@@ -136,7 +136,8 @@ type pendingVerdict struct {
 	tk      ticket  // the call's breaker ticket, or the zero ticket when the call counted it
 	outcome Outcome // the answer's, as its head was classified
 	given   atomic.Bool
-	nodes   int32 // the service's nodes as the call last saw them, for tk (an int32 fills the padding)
+	nodes   int32    // the service's nodes as the call last saw them, for tk (an int32 fills the padding)
+	by      onBehalf // whom the call serves
 }
 
 // give judges the answer once: as its head was classified when the body
@@ -154,7 +155,7 @@ func (v *pendingVerdict) give(err error) {
 	} else {
 		err = nil
 	}
-	v.c.judge(v.node, o, err)
+	v.c.judge(v.node, o, err, v.by)
 	v.count(o, at)
 }
 

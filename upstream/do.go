@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
@@ -118,6 +119,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var lastErr error          // the previous attempt's failure, should a retry not start
 	var kept *http.Response    // the last answer a retry was made after, in memory
 	var aside float64          // the share of in-flight requests the queue check leaves out: limit_share.go
+
+	by := onBehalf{caller: caller} // whom the call serves, for the ejector
 	for attempt := 0; ; attempt++ {
 		// One reading of the clock serves the attempt until it is sent:
 		// the pick's budget left, the per-try timeout, the budget sent and
@@ -127,13 +130,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		now := c.now()
 		end = time.Time{}
 		if attempt == 0 {
-			ok, a := c.limits.enter(service, caller, svc.nodes(), now)
+			ok, a, others := c.limits.enter(service, caller, svc.nodes(), now)
 			if !ok {
 				err := &OverloadedError{Service: service}
 				c.countRefusal(err)
 				return nil, err
 			}
-			aside, entered = a, true
+			aside, entered, by.others = a, true, others
 		}
 		node, n, err := c.pick(ctx, svc, service, tried, pin, aside, now)
 		if attempt == 0 {
@@ -201,7 +204,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		kind := kindOf(attempt)
 		var resp *http.Response
 		if hedging {
-			a, other := c.hedged(ctx, r, service, pin, out,
+			a, other := c.hedged(ctx, r, service, pin, out, by,
 				inFlight{node: node, done: done, cancel: acancel, at: sent, kind: kind}, rb)
 			node, done, acancel, sent, resp, err, kind = a.node, a.done, a.cancel, a.at, a.resp, a.err, a.kind
 			if other != nil {
@@ -244,7 +247,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		}
 		later := judgedAtEnd(outcome, resp)
 		if !later {
-			c.judge(node, outcome, err)
+			c.judge(node, outcome, err, by)
 		}
 		if c.limits != nil {
 			c.teach(node, outcome, resp, err, sent, end)
@@ -255,7 +258,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			// goes back as it is.
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			if later {
-				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome}
+				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome, by: by}
 				if tk.countsAtEnd() {
 					// The call counts for the breaker as its body ends.
 					ca.body.verdict.tk, ca.body.verdict.nodes = tk, int32(nodes)
@@ -446,12 +449,21 @@ func judgedAtEnd(o Outcome, resp *http.Response) bool {
 		resp.StatusCode != http.StatusSwitchingProtocols
 }
 
-// judge tells the ejector and the node's load what an attempt on node
-// showed: a refused connection marks the node dead for a moment; any other
-// dependency fault counts towards its ejection and weighs on its load (as
-// a refusal does when there is no ejector).
+// onBehalf is whom a call serves, as the ejector reads it
+// (selector.Ejector.ReportOf): the caller (WithCaller), and whether other
+// callers called the service as the call began (Limits tell; false
+// without them).
+type onBehalf struct {
+	caller netip.Addr
+	others bool
+}
+
+// judge tells the ejector and the node's load what an attempt on node,
+// made for by, showed: a refused connection marks the node dead for a
+// moment; any other dependency fault counts towards its ejection and
+// weighs on its load (as a refusal does when there is no ejector).
 // Outcomes that are nobody's fault tell nothing.
-func (c *Client) judge(node *registry.Node, o Outcome, err error) {
+func (c *Client) judge(node *registry.Node, o Outcome, err error, by onBehalf) {
 	switch {
 	case o == NotSent && refused(err) && c.ejector != nil:
 		// The ejector keeps it out for a moment, then probes it; a
@@ -460,11 +472,11 @@ func (c *Client) judge(node *registry.Node, o Outcome, err error) {
 	case o.Fault():
 		c.loads.Penalize(node)
 		if c.ejector != nil {
-			c.ejector.Report(node, true)
+			c.ejector.ReportOf(node, true, by.caller, by.others)
 		}
 	case o == Success || o == Rejected:
 		if c.ejector != nil {
-			c.ejector.Report(node, false)
+			c.ejector.ReportOf(node, false, by.caller, by.others)
 		}
 	}
 }

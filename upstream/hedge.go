@@ -46,7 +46,7 @@ func (c *Client) hedges(ctx context.Context, r *http.Request, attempt int) bool 
 // failure is returned for the retry policy to judge. It returns the other
 // node when a hedge was sent, so that retries avoid it too.
 func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin string, out *http.Request,
-	first inFlight, rb *RetryBudget) (inFlight, *registry.Node) {
+	by onBehalf, first inFlight, rb *RetryBudget) (inFlight, *registry.Node) {
 	// The attempts must not share the header map a later attempt writes.
 	out.Header = r.Header.Clone()
 	results := make(chan inFlight, 2)
@@ -89,7 +89,7 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 			a, b = b, a // both failed: the first attempt's failure is returned
 		}
 		o := classify(ctx, time.Time{}, b.resp, b.err, c.left(ctx), c.slack())
-		c.judge(b.node, o, b.err)
+		c.judge(b.node, o, b.err, by)
 		c.observeEnd(ctx, service, b, o)
 		b.release()
 		return a, other(a, first.node, second.node)

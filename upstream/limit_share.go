@@ -89,19 +89,21 @@ func (l *Limits) share(service string) *callerShare {
 
 // enter counts a call of caller to service, at now, whose nodes are
 // nodes, unless its share is spent (see above); it reports whether it
-// counted it (a counted call must leave), and the share of the nodes'
-// calls in flight that the call's queue check leaves out (see below).
-func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node, now time.Time) (ok bool, aside float64) {
+// counted it (a counted call must leave), the share of the nodes' calls
+// in flight that the call's queue check leaves out (see below), and
+// whether other callers call the service (for the ejector's rule:
+// selector/caller_eject.go).
+func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node, now time.Time) (ok bool, aside float64, others bool) {
 	if l == nil {
-		return true, 0
+		return true, 0, false
 	}
 	sh := l.share(service)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	mine := sh.inflight[caller]
-	others := sh.note(caller, now) || sh.total > mine // another called of late, or has calls in flight
+	others = sh.note(caller, now) || sh.total > mine // another called of late, or has calls in flight
 	if others && 2*mine > sh.total && float64(sh.total) >= shareNearFull*float64(l.capacity(nodes)) {
-		return false, 0
+		return false, 0, others
 	}
 	// The queue check (Limits.admit) takes every request in flight on a
 	// node as one ahead of the new one. One caller's slow requests, many
@@ -121,7 +123,7 @@ func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node
 	if mine+1 > sh.inflight[sh.heavy] {
 		sh.heavy = caller
 	}
-	return true, aside
+	return true, aside, others
 }
 
 // leave ends a call that enter counted.

@@ -21,7 +21,8 @@ func TestShareKeepsRoomForOthers(t *testing.T) {
 	now := time.Unix(1000, 0)
 	enter := func(c netip.Addr) (bool, float64) {
 		now = now.Add(time.Millisecond)
-		return l.enter("svc", c, nodes, now)
+		ok, aside, _ := l.enter("svc", c, nodes, now)
+		return ok, aside
 	}
 	for i := range 40 { // alone: up to the whole capacity, and beyond it as far as the share goes
 		if ok, aside := enter(heavy); !ok || aside != 0 {

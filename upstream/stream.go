@@ -143,7 +143,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 		if outcome.Fault() {
 			tk.nodeFault(node, time.Time{})
 		}
-		c.judge(node, outcome, err)
+		c.judge(node, outcome, err, onBehalf{}) // one caller, as for the breaker
 		switch {
 		case err == nil:
 			return &Stream{cs: cs, node: node}, nil

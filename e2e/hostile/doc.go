@@ -42,7 +42,7 @@
 // small requests and to uploads the transport's fallback carries),
 // bigheader_audit_test.go (answer headers over the backend bound, 1xx
 // included), poison_test.go (one client sending a request every node
-// fails, which must not open the breaker for the others),
+// fails, which must not open the breaker for the others nor eject nodes),
 // trace_audit_test.go (a client's trace context in every format a backend
 // may read, on each route kind, tracing on and off) and h2_audit_test.go
 // (HTTP/2 with prior knowledge, raw frames: rapid reset, CONTINUATION

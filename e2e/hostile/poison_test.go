@@ -141,3 +141,59 @@ func TestOneSlowClientKeepsTheServiceForOthers(t *testing.T) {
 	t.Logf("the other client's requests refused: %d, %d of them once settled", refused, late)
 
 }
+
+// TestOnePoisoningClientEjectsNoNode: the same client and the same other
+// client, against a service of three nodes, each answering 500 to the
+// poisoning path. Every node fails the poisoning requests alike, so they
+// say nothing of any node: with the defaults (5 consecutive faults eject
+// a node, retries to other nodes) they ejected nodes again and again, up
+// to the cap of half of them, and the other client's requests all went to
+// what was left. No node may be ejected (selector/eject.go: a node's
+// faults all of one caller, while others call, eject it only once another
+// caller's call fails there too).
+func TestOnePoisoningClientEjectsNoNode(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/pe/poison") {
+			http.Error(w, "handler crashed", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	var static strings.Builder
+	for i := range 3 {
+		backend := httptest.NewServer(handler)
+		t.Cleanup(backend.Close)
+		fmt.Fprintf(&static, "    - {service: pe, id: pe-%d, address: %q}\n", i, strings.TrimPrefix(backend.URL, "http://"))
+	}
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		var b strings.Builder
+		gatewayYAML(&b, srv.config, time.Second)
+		b.WriteString("registry:\n  kind: static\n  static:\n" + static.String())
+		b.WriteString("routes:\n  - {name: pe, method: GET, path: /pe/*, service: pe}\n")
+		_, addrs := startWith(t, b.String())
+		s := &stack{admin: addrs[1]}
+		attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+		get := func(c *http.Client, path string) int {
+			resp, err := c.Get("http://" + addrs[0] + path)
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		for i := range 300 {
+			if code := get(attacker, fmt.Sprintf("/pe/poison/%d", i)); code != http.StatusInternalServerError {
+				t.Fatalf("poisoning request %d: %d, want the backend's 500", i, code)
+			}
+			if i%10 == 9 {
+				if code := get(user, fmt.Sprintf("/pe/work/%d", i)); code != http.StatusOK {
+					t.Fatalf("after %d poisoning requests, the other client got %d, want 200", i+1, code)
+				}
+			}
+		}
+		if n := metric(t, s, "sluice_upstream_ejections_total"); n != 0 {
+			t.Errorf("one client's poisoning requests ejected nodes %v times, want none", n)
+		}
+	})
+}
