@@ -454,7 +454,12 @@ func (st *cacheState) updated(snap Snapshot, now time.Time, grace time.Duration)
 	return &next
 }
 
-// sameNodes reports whether a and b hold equal nodes, in any order.
+// sameNodes reports whether a and b hold equal nodes, in any order. Each
+// node of a matches one node of b at most, so a set that holds one key twice
+// is never taken for one that holds another key besides it ([x y] for
+// [x x]), which would keep serving y after the backend dropped it; two sets
+// that hold the same duplicate are reported different, which costs a new
+// version and nothing else.
 func sameNodes(a, b []*Node) bool {
 	if len(a) != len(b) {
 		return false
@@ -464,10 +469,12 @@ func sameNodes(a, b []*Node) bool {
 		byKey[n.Key()] = n
 	}
 	for _, n := range b {
-		m := byKey[n.Key()]
+		k := n.Key()
+		m := byKey[k]
 		if m == nil || m.Version != n.Version || m.Datacenter != n.Datacenter || !maps.Equal(m.Metadata, n.Metadata) {
 			return false
 		}
+		delete(byKey, k)
 	}
 	return true
 }

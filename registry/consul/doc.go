@@ -17,6 +17,16 @@
 //	Datacenter  Node.Datacenter
 //	Metadata    Service.Meta, plus each tag: "k=v" as k:v, a bare tag as tag:""
 //
+// Consul's answers are another process's input, and an entry no dial should
+// reach is skipped: one without a port in 1-65535, or whose host is
+// unspecified (0.0.0.0, ::, which would reach the gateway's own host), not a
+// plain name or IP address (carrying its own port, a URL, a newline), or has
+// an IPv6 zone that is not a plain interface name. An instance listed twice
+// with one ID and address (registered from two Consul nodes) is one node.
+// The service name goes into the request's path, and Consul's server
+// redirects a path with dot segments or doubled slashes to another
+// endpoint: Lookup and Watch refuse such names (ErrServiceName).
+//
 // Reads are stale reads (AllowStale): any Consul server answers them from its
 // own copy of the catalog, so discovery goes on while a cluster elects a new
 // leader (seconds; over ten with Consul's default raft_multiplier), where a

@@ -2,6 +2,9 @@ package consul
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,8 +102,12 @@ func NewFrom(h Health, a Agent, opts ...Option) *Registry {
 // Lookup implements registry.Registry with a non-blocking passing-only health
 // query. Consul cannot tell an unknown service from one without instances, so
 // Lookup never returns registry.ErrNotFound: an unknown service has an empty,
-// non-nil slice.
+// non-nil slice. A name Consul's HTTP API cannot be asked about (see
+// checkService) fails with ErrServiceName, without a request.
 func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node, error) {
+	if err := checkService(service); err != nil {
+		return nil, err
+	}
 	entries, _, err := r.health.Service(service, "", true, r.query(ctx))
 	if err != nil {
 		return nil, ctxErr(ctx, err)
@@ -112,15 +119,19 @@ func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node
 // passing instances of service: it returns when the service's index moves past
 // index, or after the wait time with an unchanged snapshot. Consul's index also
 // moves on changes that leave the node set equal, so callers compare node sets
-// when identity matters. The returned Index is never zero. Watch starts a
-// service's blocking queries no faster than WatchBurst back to back and one
-// per MinWatchInterval beyond: an answer that moved the index returns at once,
+// when identity matters. The returned Index is never zero. A name that Lookup
+// refuses, Watch refuses too, at once. Watch starts a service's blocking
+// queries no faster than WatchBurst back to back and one per
+// MinWatchInterval beyond: an answer that moved the index returns at once,
 // and a Watch past the burst waits before asking; one that did not move it
 // returns no sooner than MinWatchInterval after its query began.
 //
 // A request bounded only by ctx could hang on a dead connection; Watch bounds
 // it by the wait time plus Consul's jitter and a margin.
 func (r *Registry) Watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
+	if err := checkService(service); err != nil {
+		return registry.Snapshot{}, err
+	}
 	if index == 0 {
 		return r.watch(ctx, service, 0)
 	}
@@ -133,6 +144,32 @@ func (r *Registry) Watch(ctx context.Context, service string, index uint64) (reg
 		err = r.waitUntil(ctx, start.Add(MinWatchInterval))
 	}
 	return snap, err
+}
+
+// ErrServiceName reports a service name that Lookup and Watch refuse to ask
+// Consul about, since the answer would be another service's or another
+// endpoint's: see checkService.
+var ErrServiceName = errors.New("consul: service name cannot be asked about")
+
+// checkService returns an error wrapping ErrServiceName when service is
+// empty or has an empty, "." or ".." segment between its slashes (a single
+// trailing slash aside, which Consul's server keeps as it is).
+//
+// The consul/api client puts the name into the request's path as it is: it
+// escapes '?', '#', '%' and the like, which Consul decodes back, but not '/'
+// (Consul serves a service "a/b" at /v1/health/service/a/b). Consul's HTTP
+// server cleans dot segments and doubled slashes out of a path and answers
+// with a redirect to the cleaned one, which the client follows: "x/../web"
+// would read service web's nodes for service x/.., and "../../kv/k" the
+// key-value store, with the gateway's token.
+func checkService(service string) error {
+	for seg := range strings.SplitSeq(strings.TrimSuffix(service, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%w: %q has an empty, \".\" or \"..\" path segment, which Consul's HTTP server would redirect away from",
+				ErrServiceName, service)
+		}
+	}
+	return nil
 }
 
 // watch is one blocking query, bounded by the wait time plus Consul's jitter
