@@ -67,13 +67,21 @@ func closeReason(err error) string {
 	if detail != "" {
 		reason += ": " + detail
 	}
-	reason = strings.ToValidUTF8(reason, "?")
-	if len(reason) <= maxCloseReason {
-		return reason
+	return cutReason(reason)
+}
+
+// cutReason returns s made fit for a close frame: valid UTF-8, at most
+// maxCloseReason bytes, cut on a character boundary. A longer reason is not
+// cut by the library but refused: the connection is then dropped without a
+// close frame, and the peer sees a lost connection instead of the code.
+func cutReason(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= maxCloseReason {
+		return s
 	}
 	n := maxCloseReason
-	for n > 0 && !utf8.RuneStart(reason[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return reason[:n]
+	return s[:n]
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -63,7 +64,12 @@ func (c *conn) read() {
 	defer close(c.done)
 	for {
 		typ, b, err := c.ws.Read(context.Background())
-		if err == nil && (typ != websocket.MessageText || !json.Valid(b)) {
+		// JSON is UTF-8 (RFC 8259, section 8.1), as a text frame is (RFC
+		// 6455, section 8.1), but json.Valid lets any byte through inside a
+		// string: the handler would get U+FFFD in its place, or the bytes
+		// themselves in a json.RawMessage, where the unary server answers
+		// 400.
+		if err == nil && (typ != websocket.MessageText || !utf8.Valid(b) || !json.Valid(b)) {
 			bad := &StreamError{Code: ClosePolicy, Reason: "a message must be one JSON value in a text frame"}
 			c.end(bad, bad.Code, bad.Reason)
 			return
@@ -97,7 +103,7 @@ func (c *conn) watch(life context.Context, onEnd func(error)) {
 		case <-life.Done():
 			err, reason = fmt.Errorf("rpc: stream: %w", life.Err()), life.Err().Error()
 			if cause := context.Cause(life); cause != life.Err() {
-				err, reason = fmt.Errorf("rpc: stream: %w (%w)", cause, life.Err()), cause.Error()
+				err, reason = fmt.Errorf("rpc: stream: %w (%w)", cause, life.Err()), cutReason(cause.Error())
 			}
 		case <-t.C:
 			if left := c.idle - (time.Since(c.start) - time.Duration(c.last.Load())); left > 0 {

@@ -196,8 +196,11 @@ func openOutcome(ctx context.Context, err error, left, slack time.Duration) (Out
 			resp.Header.Set(RetryHeader, re.Retry)
 		}
 		return classify(ctx, time.Time{}, resp, nil, left, slack), resp
-	case notSent(err):
-		return NotSent, nil
 	}
-	return Failed, nil
+	// A transport failure is judged as Do judges one, with the budget's
+	// slack: the handshake's own deadline (rpc.DialStream's) is the
+	// budget's, and its timer fires apart from ctx's, often first; a
+	// handshake that failed as the budget ran out is the caller's doing,
+	// not the node's.
+	return classify(ctx, time.Time{}, nil, err, left, slack), nil
 }
