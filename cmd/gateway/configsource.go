@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/config/source"
+	"github.com/sluicehq/sluice/registry/consul"
 )
 
 // Where the configuration comes from: the source label of the metrics and
@@ -139,7 +140,7 @@ func consulKey(value string) (addr, key, dc string, err error) {
 func consulClient(addr, dc string) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	cfg.Address, cfg.Datacenter = addr, dc
-	return api.NewClient(cfg)
+	return consul.NewClient(cfg) // its answers bounded
 }
 
 func consulSource(value string) (*configSource, error) {

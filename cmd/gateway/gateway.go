@@ -117,7 +117,7 @@ func newRegistry(cfg *config.Config) (registry.Registry, error) {
 		return registry.NewStatic(cfg.StaticNodes()...)
 	case "consul":
 		c := cfg.Registry.Consul
-		client, err := api.NewClient(&api.Config{Address: c.Address, Datacenter: c.Datacenter})
+		client, err := consul.NewClient(&api.Config{Address: c.Address, Datacenter: c.Datacenter})
 		if err != nil {
 			return nil, fmt.Errorf("registry.consul: %w", err)
 		}

@@ -95,7 +95,7 @@ var (
 )
 
 func consulClient() (*api.Client, error) {
-	return api.NewClient(&api.Config{Address: *consulAddr})
+	return consul.NewClient(&api.Config{Address: *consulAddr})
 }
 
 // Client returns a companion client that finds peers in Consul when -consul
