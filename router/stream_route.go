@@ -80,9 +80,11 @@ func (h *routeHandler) streamContext(parent context.Context, start time.Time) (c
 	w.timer = time.AfterFunc(p.IdleTimeout, func() { cancel(errStreamIdle) })
 	ctx = &streamCtx{Context: cctx, watch: w}
 	return ctx, w, func() {
-		w.timer.Stop()
+		// The context ends first, at once; the watch's stop may wait for
+		// a touch under way.
 		cancel(nil)
 		cancelBudget()
+		w.stop()
 	}
 }
 
@@ -107,19 +109,40 @@ func watchOf(ctx context.Context) *idleWatch {
 	return w
 }
 
-// idleWatch is a stream's idle timer, pushed back on every byte.
+// idleWatch is a stream's idle timer, pushed back on every byte until the
+// stream ends. A read of the request's body may still touch it after the
+// handler has returned: the watch is stopped under its mutex, so that such
+// a touch, even one between its timer's Stop and Reset as stop runs, leaves
+// no timer armed after the stream.
 type idleWatch struct {
-	mu    sync.Mutex
-	timer *time.Timer
-	idle  time.Duration
+	mu      sync.Mutex
+	timer   idleTimer
+	idle    time.Duration
+	stopped bool // the stream ended: touch does nothing
 }
 
-// touch pushes the idle timeout back, unless it already fired.
+// idleTimer is what an idle watch uses of its *time.Timer; a test stands in
+// for it to stop the watch in the middle of a touch.
+type idleTimer interface {
+	Stop() bool
+	Reset(time.Duration) bool
+}
+
+// touch pushes the idle timeout back, unless it already fired or the
+// stream ended.
 func (w *idleWatch) touch() {
 	w.mu.Lock()
-	if w.timer.Stop() {
+	if !w.stopped && w.timer.Stop() {
 		w.timer.Reset(w.idle)
 	}
+	w.mu.Unlock()
+}
+
+// stop stops the watch for good, when its stream ends.
+func (w *idleWatch) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.timer.Stop()
 	w.mu.Unlock()
 }
 

@@ -16,11 +16,12 @@ import (
 )
 
 // streamQueue is how many received messages a stream holds for its reader
-// before it stops reading the connection. Reading on while a message waits
-// keeps the peer's close, pings and a lost connection seen (a handler that
-// reads one message and then only sends must still learn that its client
-// left); stopping at the bound is the back-pressure on a peer that sends
-// faster than this side receives.
+// before it stops reading the connection; it also stops while those it
+// holds have MaxMessageBytes or more in all (stream_limits.go). Reading on
+// while a message waits keeps the peer's close, pings and a lost connection
+// seen (a handler that reads one message and then only sends must still
+// learn that its client left); stopping at the bound is the back-pressure on
+// a peer that sends faster than this side receives.
 const streamQueue = 16
 
 // conn is what both ends of a stream share: JSON messages over one WebSocket
@@ -31,6 +32,7 @@ type conn struct {
 	ws     *websocket.Conn
 	idle   time.Duration
 	in     chan []byte   // messages the reader read and nobody has received yet
+	queue  queueBound    // what the messages in in hold, and the reader's wait for room
 	done   chan struct{} // closed when the reader has returned
 	quit   chan struct{} // closed when this side ended the stream
 	closed chan struct{} // closed when the watcher has returned, its close handshake done
@@ -44,6 +46,14 @@ type conn struct {
 // newConn starts serving ws. When life ends, the stream is closed with 1001;
 // onEnd, when not nil, is told why the stream ended as soon as it has.
 func newConn(life context.Context, ws *websocket.Conn, idle time.Duration, maxBytes int64, onEnd func(error)) *conn {
+	c := prepareConn(ws, idle, maxBytes)
+	c.serve(life, onEnd)
+	return c
+}
+
+// prepareConn returns the stream end over ws, not yet served (a test sets
+// its queue's hook in between).
+func prepareConn(ws *websocket.Conn, idle time.Duration, maxBytes int64) *conn {
 	if idle <= 0 {
 		idle = DefaultStreamIdleTimeout
 	}
@@ -51,18 +61,22 @@ func newConn(life context.Context, ws *websocket.Conn, idle time.Duration, maxBy
 		maxBytes = DefaultMaxBodyBytes
 	}
 	ws.SetReadLimit(maxBytes)
-	c := &conn{ws: ws, idle: idle, in: make(chan []byte, streamQueue), done: make(chan struct{}),
+	return &conn{ws: ws, idle: idle, in: make(chan []byte, streamQueue),
+		queue: queueBound{max: maxBytes, room: make(chan struct{}, 1)}, done: make(chan struct{}),
 		quit: make(chan struct{}), closed: make(chan struct{}), start: time.Now()}
+}
+
+// serve starts c's reader and watcher.
+func (c *conn) serve(life context.Context, onEnd func(error)) {
 	go c.read()
 	go c.watch(life, onEnd)
-	return c
 }
 
 func (c *conn) touch() { c.last.Store(int64(time.Since(c.start))) }
 
 func (c *conn) read() {
 	defer close(c.done)
-	for {
+	for c.roomToRead() {
 		typ, b, err := c.ws.Read(context.Background())
 		// JSON is UTF-8 (RFC 8259, section 8.1), as a text frame is (RFC
 		// 6455, section 8.1), but json.Valid lets any byte through inside a
@@ -79,6 +93,7 @@ func (c *conn) read() {
 			return
 		}
 		c.touch()
+		c.queue.held.Add(int64(len(b)))
 		select {
 		case c.in <- b:
 		case <-c.quit:
@@ -225,18 +240,18 @@ func (c *conn) recv(ctx context.Context, v any) error {
 	// reader queued them before it marked the connection done.
 	select {
 	case b := <-c.in:
-		return decodeMessage(b, v)
+		return c.received(b, v)
 	default:
 	}
 	select {
 	case b := <-c.in:
-		return decodeMessage(b, v)
+		return c.received(b, v)
 	case <-c.quit:
 		return c.local
 	case <-c.done:
 		select {
 		case b := <-c.in:
-			return decodeMessage(b, v)
+			return c.received(b, v)
 		default:
 		}
 		return c.ended()

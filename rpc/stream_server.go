@@ -27,13 +27,18 @@ type StreamServer struct {
 	// MaxMessageBytes bounds each message received; a larger one closes
 	// the stream with 1009. Zero means DefaultMaxBodyBytes.
 	MaxMessageBytes int64
+	// MaxStreams bounds the streams open at once; a handshake past it is
+	// refused with 503 overloaded and Sluice-Retry: not-processed. Zero
+	// means DefaultMaxStreams; a negative value, no bound.
+	MaxStreams int
 
 	handlers map[string]func(context.Context, *ServerStream) error
 
 	life     context.Context // ends at Shutdown, closing every stream
 	endLife  context.CancelCauseFunc
-	mu       sync.Mutex // guards draining against active.Add
+	mu       sync.Mutex // guards draining and open against active.Add
 	draining bool
+	open     int            // the streams counted in and not yet out
 	active   sync.WaitGroup // the handlers running
 }
 
@@ -72,15 +77,36 @@ func (s *StreamServer) Shutdown(ctx context.Context) error {
 	}
 }
 
-// enter counts a new stream's handler in, unless the server is draining.
-func (s *StreamServer) enter() bool {
+// enter counts a new stream's handler in, or returns the answer that
+// refuses it: the server is draining, or has MaxStreams streams open. A
+// stream counted in must be counted out with leave.
+func (s *StreamServer) enter() (refuse func(http.ResponseWriter)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
-		return false
+		return refuseDraining
 	}
+	if limit := s.maxStreams(); limit >= 0 && s.open >= limit {
+		return refuseFull
+	}
+	s.open++
 	s.active.Add(1)
-	return true
+	return nil
+}
+
+// leave counts out a stream that enter counted in.
+func (s *StreamServer) leave() {
+	s.mu.Lock()
+	s.open--
+	s.mu.Unlock()
+	s.active.Done()
+}
+
+// refuseDraining answers a handshake that arrives after Shutdown.
+func refuseDraining(w http.ResponseWriter) {
+	w.Header().Set("Sluice-Retry", "not-processed") // upstream.RetryHeader, RetryNotProcessed
+	problem.Write(w, http.StatusServiceUnavailable, problem.TypeDraining, "Draining",
+		"the server is shutting down; open the stream on another node")
 }
 
 // RegisterStream adds the stream endpoint named endpoint (Service.Method) to
@@ -128,13 +154,11 @@ func (s *StreamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refuseHandshake(w, r) {
 		return
 	}
-	if !s.enter() {
-		w.Header().Set("Sluice-Retry", "not-processed")
-		problem.Write(w, http.StatusServiceUnavailable, problem.TypeDraining, "Draining",
-			"the server is shutting down; open the stream on another node")
+	if refuse := s.enter(); refuse != nil {
+		refuse(w)
 		return
 	}
-	defer s.active.Done()
+	defer s.leave()
 	// The server's ReadTimeout and WriteTimeout must not outlive the
 	// handshake on a connection the stream now owns.
 	rc := http.NewResponseController(w)
