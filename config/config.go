@@ -206,8 +206,8 @@ type ConcurrencyLimit struct {
 	Min int `yaml:"min"`
 	// Max is the greatest limit, and where every node starts. Default 1000.
 	Max int `yaml:"max"`
-	// Tolerance is how many times its minimum round trip a node's answers
-	// may take before its limit falls (at least 1). Default 2.
+	// Tolerance is how many times its baseline round trip (its usual one)
+	// a node's answers may take before its limit falls (at least 1). Default 2.
 	Tolerance float64 `yaml:"tolerance"`
 	// Disabled turns the limits off.
 	Disabled bool `yaml:"disabled"`

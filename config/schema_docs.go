@@ -51,7 +51,7 @@ var schemaDocs = map[string]string{
 	"ConcurrencyLimit.disabled":       "Disabled turns the limits off.",
 	"ConcurrencyLimit.max":            "Max is the greatest limit, and where every node starts. Default 1000.",
 	"ConcurrencyLimit.min":            "Min is the least limit. Default 20.",
-	"ConcurrencyLimit.tolerance":      "Tolerance is how many times its minimum round trip a node's answers may take before its limit falls (at least 1). Default 2.",
+	"ConcurrencyLimit.tolerance":      "Tolerance is how many times its baseline round trip (its usual one) a node's answers may take before its limit falls (at least 1). Default 2.",
 	"Config":                          "Config is the gateway's configuration, as written in YAML. Zero values mean the defaults that docs/configuration.md lists.",
 	"Config.admin":                    "Admin is the optional listener for /metrics, /healthz and /readyz.",
 	"Config.auth":                     "Auth declares the token verifiers routes refer to by name.",

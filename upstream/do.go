@@ -200,6 +200,10 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.obs.AttemptStart(actx, service, node, h)
 		}
 		done := c.loads.Start(node)
+		var waits *nodeLimit // counts the attempt in its node's queue until its answer's head: limit.go
+		if !hedging {        // a hedged call's attempts are counted as they go (hedge.go)
+			waits = c.limits.sending(node)
+		}
 		sent := now
 		kind := kindOf(attempt)
 		var resp *http.Response
@@ -215,6 +219,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		} else {
 			resp, err = c.attempt.RoundTrip(out)
 		}
+		waits.answered()
 		if err != nil {
 			if cf := clientsFault(ctx, out, err); cf != nil {
 				err = cf

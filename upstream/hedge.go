@@ -56,7 +56,9 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 			if c.tracer != nil {
 				req, span = c.traceHedged(req, service, a.node, number)
 			}
+			waits := c.limits.sending(a.node)
 			a.resp, a.err = c.attempt.RoundTrip(req)
+			waits.answered()
 			if a.err == nil && a.resp.Body == nil {
 				a.resp.Body = http.NoBody
 			}

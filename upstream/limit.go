@@ -22,11 +22,11 @@ const (
 	// where every node starts: a limit only falls under measured queueing,
 	// so a burst on an idle gateway is never shed.
 	DefaultLimitMax = 1000
-	// DefaultLimitTolerance is how many times its minimum round trip a
+	// DefaultLimitTolerance is how many times its baseline round trip a
 	// node's answers may take before its limit falls.
 	DefaultLimitTolerance = 2.0
-	// LimitSlack is the least excess over the minimum round trip that
-	// counts as queueing, so that the sub-millisecond noise of a fast
+	// LimitSlack is the least excess over the baseline (or the minimum
+	// round trip, for the queue check) that counts as queueing, so that the sub-millisecond noise of a fast
 	// service never shrinks its limit.
 	LimitSlack = 5 * time.Millisecond
 	// LimitRetryAfter is the Retry-After of a call refused because every
@@ -63,6 +63,11 @@ const (
 	// limitBackOff multiplies the limit after an attempt timed out or the
 	// node answered that it is overloaded.
 	limitBackOff = 0.9
+	// baselineWeight is how much of a window's mean round trip goes into
+	// a node's baseline: about 50 windows (five seconds at a busy node) to
+	// follow a change, against the 6 in which answers twice as late take a
+	// limit from its maximum to its floor.
+	baselineWeight = 0.02
 )
 
 // LimitSettings configure the adaptive concurrency limit of each node. The
@@ -73,7 +78,7 @@ type LimitSettings struct {
 	// Max is the greatest limit, and the starting one. Zero means
 	// DefaultLimitMax.
 	Max int
-	// Tolerance is how many times its minimum round trip a node may take
+	// Tolerance is how many times its baseline round trip a node may take
 	// before its limit falls (at least 1). Zero means
 	// DefaultLimitTolerance.
 	Tolerance float64
@@ -90,11 +95,12 @@ type LimitSettings struct {
 // It follows the gradient limits of Netflix's concurrency-limits and
 // Envoy's adaptive concurrency filter: each answer's round trip (from
 // sending to its header, less the caller's own scheduling lag: see
-// LimitSettings.Lag) is compared with the node's minimum round trip over
-// the last 30 s, and the limit shrinks as the ratio grows, once every
-// 100 ms by the mean gradient of the answers of those 100 ms:
+// LimitSettings.Lag) is compared with the node's baseline round trip (its
+// usual one over the mix of requests it serves, as Gradient2's long-term
+// average: nodeLimit.baseline), and the limit shrinks as the ratio grows,
+// once every 100 ms by the mean gradient of the answers of those 100 ms:
 //
-//	gradient = clamp(max(Tolerance × minRTT, minRTT + LimitSlack) / rtt, 0.5, 1)
+//	gradient = clamp(max(Tolerance × baseline, baseline + LimitSlack) / rtt, 0.5, 1)
 //	limit    = limit × mean gradient + √limit
 //
 // clamped to [Min, Max]. So a hiccup that makes every request in flight
@@ -106,11 +112,12 @@ type LimitSettings struct {
 // and fall only under measured queueing.
 //
 // The Client reads the limits when it picks a node (see Client.Do): a node
-// with as many requests in flight (selector.Loads) as its limit is full and
-// skipped; so is a node whose answers show queueing (their smoothed round
-// trip above the tolerance) when its minimum round trip plus one gap
-// between its answers for each request in flight on it (Little's law)
-// exceeds half the budget the call has left: its queue says the call
+// with as many requests waiting for their answer's head as its limit is
+// full and skipped (an answer whose body is still coming, a server-sent
+// event stream, is no longer waiting: admit); so is a node whose answers
+// show queueing (their smoothed round trip above the tolerance) when its
+// minimum round trip plus one gap between its answers for each request
+// waiting on it (Little's law) exceeds half the budget the call has left: its queue says the call
 // would not end in time, or only by a margin a stall would eat. A call whose every node is full is refused at once
 // with an *OverloadedError (503, Retry-After). A node whose minimum round trip is
 // known and exceeds the budget the call has left is skipped too; a call that
@@ -223,34 +230,60 @@ const (
 	tooSlow          // its minimum round trip exceeds the budget left
 )
 
-// admit tells whether n may take one more request, with inFlight requests
-// in flight on it and left of the call's budget; its queue check leaves
-// out aside of those (another caller's share: limit_share.go). It takes no
-// lock.
-func (l *Limits) admit(n *registry.Node, inFlight int64, aside float64, left time.Duration) verdict {
-	limit := int64(l.s.Max) // a node that never answered is at Max
-	if nl := l.get(n); nl != nil {
-		if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
-			return tooSlow
-		}
-		if float64(left)*queueShare < float64(nl.expected(int64(float64(inFlight)*(1-aside)))) {
-			return nl.full() // its queue says the request would not end in time
-		}
-		if inFlight >= nl.limit.Load() {
-			return nl.full()
-		}
-		return admitted
+// admit tells whether n may take one more request, with left of the
+// call's budget. Its limit and its queue check count the requests waiting
+// for their answer's head (sending), which is what the limit learns from;
+// an answer whose body is still coming (a server-sent event stream, a
+// download to a slow client) is no queue ahead of a new request, and 150
+// such streams open on a node had every other call refused
+// (TestLongAnswersDoNotLookLikeAQueue in e2e/hostile). The queue check
+// leaves out aside of them (another caller's share: limit_share.go). It
+// takes no lock.
+func (l *Limits) admit(n *registry.Node, aside float64, left time.Duration) verdict {
+	nl := l.get(n)
+	if nl == nil {
+		return admitted // never sent a request: nothing waits on it, and its limit is Max
 	}
-	if inFlight >= limit {
-		return full
+	if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
+		return tooSlow
+	}
+	waiting := nl.waiting.Load()
+	if float64(left)*queueShare < float64(nl.expected(int64(float64(waiting)*(1-aside)))) {
+		return nl.full() // its queue says the request would not end in time
+	}
+	if waiting >= nl.limit.Load() {
+		return nl.full()
 	}
 	return admitted
+}
+
+// sending counts an attempt sent to n as waiting for its answer's head, for
+// the queue check (admit); the attempt's end calls answered on what it
+// returns, nil without limits.
+func (l *Limits) sending(n *registry.Node) *nodeLimit {
+	if l == nil {
+		return nil
+	}
+	nl := l.of(n)
+	nl.waiting.Add(1)
+	return nl
+}
+
+// answered ends what sending counted: the answer's head came, or the
+// attempt ended without one.
+func (nl *nodeLimit) answered() {
+	if nl != nil {
+		nl.waiting.Add(-1)
+	}
 }
 
 // full notes that the node refused a request, and says so.
 func (nl *nodeLimit) full() verdict {
 	if !nl.refused.Load() {
 		nl.refused.Store(true)
+	}
+	if !nl.refusedWin.Load() {
+		nl.refusedWin.Store(true)
 	}
 	return full
 }

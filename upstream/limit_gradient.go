@@ -21,12 +21,20 @@ type nodeLimit struct {
 	// overloaded during the current half window, so its answers then
 	// were queued and must not become its minimum.
 	refused atomic.Bool
+	// refusedWin is set as refused is, and cleared at each window's end:
+	// a window in which the node refused requests teaches the baseline
+	// nothing (see baseline).
+	refusedWin atomic.Bool
 	// interval is the smoothed time between answers (ns) while the
 	// node's answers show queueing (their smoothed round trip above the
 	// target), 0 when they do not: then the node is busy, and a request
 	// sent now waits about one interval per request in flight ahead of it
 	// (Little's law).
 	interval atomic.Int64
+	// waiting counts the attempts sent to the node whose answer's head
+	// has not come: what the limit bounds, and the queue the interval is
+	// multiplied by (see Limits.admit).
+	waiting atomic.Int64
 
 	mu      sync.Mutex
 	value   float64   // the limit, before rounding
@@ -39,10 +47,14 @@ type nodeLimit struct {
 	srtt, gap float64
 	lastAt    time.Time
 	// The gradients of the current window (see gradient): their sum and
-	// count, and when the window ends.
+	// count, the sum of its round trips, and when the window ends.
 	winSum float64
 	winN   int
+	winRTT float64
 	winEnd time.Time
+	// base is the node's baseline round trip (ns), 0 until the first
+	// window's end: see baseline.
+	base float64
 	// backOffEnd is when the next back-off may shrink the limit.
 	backOffEnd time.Time
 }
@@ -69,7 +81,7 @@ func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
 		nl.minRTT.Store(m)
 	}
 	rtt = nl.own(rtt, time.Duration(m))
-	nl.gradient(time.Duration(m), rtt, now)
+	nl.gradient(nl.reference(time.Duration(m)), rtt, now)
 	nl.expect(time.Duration(m), rtt, now, n >= queueSamples)
 }
 
@@ -95,10 +107,11 @@ func (nl *nodeLimit) atLeast(rtt time.Duration, now time.Time) {
 	if m == math.MaxInt64 {
 		return
 	}
-	if rtt = nl.own(rtt, time.Duration(m)); rtt <= nl.target(time.Duration(m)) {
+	ref := nl.reference(time.Duration(m))
+	if rtt = nl.own(rtt, time.Duration(m)); rtt <= nl.target(ref) {
 		return
 	}
-	nl.gradient(time.Duration(m), rtt, now)
+	nl.gradient(ref, rtt, now)
 	nl.expect(time.Duration(m), rtt, now, nl.samples.Load() >= queueSamples)
 }
 
@@ -179,9 +192,9 @@ func (nl *nodeLimit) target(minRTT time.Duration) time.Duration {
 	return max(time.Duration(nl.s.Tolerance*float64(minRTT)), minRTT+LimitSlack)
 }
 
-// gradient folds the gradient of a round trip of rtt, against minRTT, into
-// the current window, and moves the limit once the window has ended, by
-// the mean of its gradients:
+// gradient folds the gradient of a round trip of rtt, against ref (see
+// reference), into the current window, and moves the limit once the window
+// has ended, by the mean of its gradients:
 //
 //	limit = limit × mean gradient + √limit
 //
@@ -196,20 +209,63 @@ func (nl *nodeLimit) target(minRTT time.Duration) time.Duration {
 // window's mean, the late answers of a hiccup weigh what they are among
 // its answers, while queueing that lasts makes the whole window late and
 // halves the limit in each: from Max to Min within a second.
-func (nl *nodeLimit) gradient(minRTT, rtt time.Duration, now time.Time) {
+func (nl *nodeLimit) gradient(ref, rtt time.Duration, now time.Time) {
 	g := 1.0
 	if rtt > 0 {
-		g = min(max(float64(nl.target(minRTT))/float64(rtt), 0.5), 1)
+		g = min(max(float64(nl.target(ref))/float64(rtt), 0.5), 1)
 	}
 	nl.winSum += g
 	nl.winN++
+	nl.winRTT += float64(rtt)
 	if now.Before(nl.winEnd) {
 		return
 	}
 	mean := nl.winSum / float64(nl.winN)
 	nl.set(nl.value*mean + math.Sqrt(nl.value))
-	nl.winSum, nl.winN = 0, 0
+	nl.baseline(nl.winRTT / float64(nl.winN))
+	nl.winSum, nl.winN, nl.winRTT = 0, 0, 0
 	nl.winEnd = now.Add(limitWindow)
+}
+
+// reference returns the round trip that answers are judged against for
+// the limit: the node's baseline once a window has set it, its minimum
+// round trip before.
+func (nl *nodeLimit) reference(minRTT time.Duration) time.Duration {
+	if nl.base > 0 {
+		return time.Duration(nl.base)
+	}
+	return minRTT
+}
+
+// baseline folds mean, the mean round trip of a window's answers, into the
+// node's baseline, unless the node refused requests as full in the window.
+//
+// The baseline is what the limit judges answers against, as Gradient2's
+// long-term average is in Netflix's concurrency-limits: the node's usual
+// round trip, over the mix of requests it serves. Judged against its
+// minimum round trip, as it was, a node that serves requests of different
+// costs looked like a queue: the fastest kind (a ping, a cached read at
+// 1 ms) set the minimum, every answer of a slower kind (20 to 40 ms) came
+// "late", and the limit fell to its floor, 20, and refused every request
+// over it in front of a healthy node: with the defaults, 40 callers of
+// such a node had most of their calls refused 503
+// (TestMixedCostsAreNoQueue in e2e/hostile). Queueing that starts shows
+// as answers slower than the baseline, which moves by baselineWeight a
+// window, so the limit falls (halving in each late window) well before
+// the baseline follows; and while the limit binds (the node refuses
+// requests), the baseline does not move at all, so an overload that lasts
+// is never learnt as the norm. The minimum round trip still serves what
+// it is right for: the queue check, and the budget below which a node
+// cannot answer.
+func (nl *nodeLimit) baseline(mean float64) {
+	if nl.refusedWin.Swap(false) {
+		return
+	}
+	if nl.base == 0 {
+		nl.base = mean
+		return
+	}
+	nl.base += baselineWeight * (mean - nl.base)
 }
 
 // set stores v, clamped, as the limit.

@@ -32,9 +32,24 @@ func limitWith(s LimitSettings, t0 time.Time, step time.Duration) (*nodeLimit, f
 	}
 }
 
+// refusing returns answer, which also has the node refuse a request as
+// full, as Limits.admit does, after every answer at which its limit is
+// below waiting: the requests its clients keep waiting on it. A queue that
+// lasts is a limit that binds; the windows in which it does teach the
+// baseline nothing (nodeLimit.baseline).
+func refusing(nl *nodeLimit, answer func(time.Duration), waiting int64) func(time.Duration) {
+	return func(rtt time.Duration) {
+		answer(rtt)
+		if nl.limit.Load() < waiting {
+			nl.full()
+		}
+	}
+}
+
 // TestLimitFallsUnderQueueingAndRecovers feeds a node answers of 100 ms,
-// then of 500 ms (five times its minimum: requests queue), then 100 ms again:
-// the limit falls from the maximum to a few requests and climbs back.
+// then of 500 ms with 64 requests waiting (five times its baseline:
+// requests queue), then 100 ms again: the limit falls from the maximum to a
+// few requests and climbs back.
 func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
 	nl, answer := limitWith(LimitSettings{Min: 1}, time.Unix(1000, 0), 10*time.Millisecond)
 	for range minRTTSamples {
@@ -46,12 +61,13 @@ func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
 	if got := time.Duration(nl.minRTT.Load()); got != 100*time.Millisecond {
 		t.Fatalf("minRTT = %s, want 100ms", got)
 	}
-	for range 100 {
-		answer(500 * time.Millisecond)
+	queued := refusing(nl, answer, 64)
+	for range 300 {
+		queued(500 * time.Millisecond)
 	}
 	low := nl.limit.Load()
 	if low > 10 {
-		t.Fatalf("limit after 100 answers at 5x the minimum = %d, want at most 10", low)
+		t.Fatalf("limit after 300 answers at 5x the minimum, 64 waiting = %d, want at most 10", low)
 	}
 	if low < 1 {
 		t.Fatalf("limit %d below the minimum 1", low)
@@ -61,6 +77,30 @@ func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
 	}
 	if got := nl.limit.Load(); got != DefaultLimitMax {
 		t.Errorf("limit after the queue cleared = %d, want back to %d", got, DefaultLimitMax)
+	}
+}
+
+// TestLimitTakesMixedCostsForNoQueue: a healthy node serves a cheap
+// request (1 ms) and a costlier one (20 to 40 ms), three of those to one,
+// 40 waiting at a time, for a minute. Judged against the node's fastest
+// answer, every costlier answer looked queued and the limit fell to its
+// floor, 20, below what the node serves; judged against the node's
+// baseline, it never binds.
+func TestLimitTakesMixedCostsForNoQueue(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), time.Millisecond)
+	queued := refusing(nl, answer, 40)
+	r := rand.New(rand.NewPCG(3, 4))
+	lowest := nl.limit.Load()
+	for i := range 60_000 {
+		rtt := time.Millisecond
+		if i%4 != 0 {
+			rtt = 20*time.Millisecond + time.Duration(r.Int64N(int64(20*time.Millisecond)))
+		}
+		queued(rtt)
+		lowest = min(lowest, nl.limit.Load())
+	}
+	if lowest < 40 {
+		t.Errorf("limit fell to %d in front of a healthy node serving two costs, 40 waiting", lowest)
 	}
 }
 
@@ -170,7 +210,8 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 		{busy, 0, admitted},
 		{calm, 100, admitted},
 	} {
-		if got := l.admit(tt.node, tt.inFlight, 0, time.Second); got != tt.want {
+		l.get(tt.node).waiting.Store(tt.inFlight) // all of them waiting for their answer
+		if got := l.admit(tt.node, 0, time.Second); got != tt.want {
 			t.Errorf("%s with %d in flight and 1s left: verdict %d, want %d", tt.node.ID, tt.inFlight, got, tt.want)
 		}
 	}
@@ -192,7 +233,8 @@ func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
 		now = now.Add(50 * time.Millisecond)
 		l.observe(n, 700*time.Millisecond, now)
 		if i%20 == 0 {
-			if v := l.admit(n, 100, 0, time.Second); v != full {
+			l.get(n).waiting.Store(100)
+			if v := l.admit(n, 0, time.Second); v != full {
 				t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)
 			}
 		}
@@ -223,11 +265,12 @@ func TestLimitDiscountsTheCallersOwnLag(t *testing.T) {
 	if got := time.Duration(nl.minRTT.Load()); got != time.Millisecond {
 		t.Fatalf("minRTT = %s, want 1ms", got)
 	}
+	queued := refusing(nl, answer, 64)
 	for range 1000 { // a second
-		answer(lag + 100*time.Millisecond)
+		queued(lag + 100*time.Millisecond)
 	}
 	if got := nl.limit.Load(); got > 10 {
-		t.Fatalf("limit after a second of the node slowed to 100 ms beyond the lag = %d, want at most 10", got)
+		t.Fatalf("limit after a second of the node slowed to 100 ms beyond the lag, 64 waiting = %d, want at most 10", got)
 	}
 }
 
@@ -259,8 +302,9 @@ func TestLimitRidesOutHiccups(t *testing.T) {
 	if lowest < 500 {
 		t.Errorf("limit fell to %d over hiccups of 20 ms with 64 in flight, want it kept above 500", lowest)
 	}
-	for range 10_000 { // a second of answers 4 times as slow as the target
-		answer(24 * time.Millisecond)
+	queued := refusing(nl, answer, 64)
+	for range 10_000 { // a second of answers 4 times as slow as the target, 64 waiting
+		queued(24 * time.Millisecond)
 	}
 	if got := nl.limit.Load(); got != DefaultLimitMin {
 		t.Errorf("limit after a second of queueing = %d, want the minimum %d", got, DefaultLimitMin)

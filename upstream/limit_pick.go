@@ -19,7 +19,7 @@ import (
 func (c *Client) admit(ctx context.Context, service string, p selector.Picker, node *registry.Node,
 	tried []*registry.Node, pin string, aside float64, now time.Time) (*registry.Node, error) {
 	left := c.leftAt(ctx, now)
-	v := c.limits.admit(node, c.loads.InFlight(node), aside, left)
+	v := c.limits.admit(node, aside, left)
 	if v == admitted {
 		return node, nil
 	}
@@ -47,7 +47,7 @@ func (c *Client) admit(ctx context.Context, service string, p selector.Picker, n
 			return nil, &BudgetTooLowError{Service: service, Left: left, Need: need}
 		}
 		node = next
-		if v = c.limits.admit(node, c.loads.InFlight(node), aside, left); v == admitted {
+		if v = c.limits.admit(node, aside, left); v == admitted {
 			return node, nil
 		}
 	}

@@ -1,0 +1,151 @@
+package hostile
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLongAnswersDoNotLookLikeAQueue: a service whose nodes hold many long
+// answers open (server-sent events, a download to a slow client) and also
+// answer short calls whose time varies (5 to 45 ms). The long answers'
+// heads came long ago: they are no queue ahead of a new call. With the
+// defaults, 150 of them open made the concurrency limits' queue check
+// (minimum round trip plus one gap between answers per request in flight)
+// refuse every short call 503 overloaded: it counted them as requests in
+// flight ahead of it. Every short call must be answered.
+func TestLongAnswersDoNotLookLikeAQueue(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/la/events") {
+			w.Header().Set("Content-Type", "text/event-stream")
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if _, err := io.WriteString(w, "data: tick\n\n"); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}
+		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond) // a call's own work, which varies
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	var b strings.Builder
+	gatewayYAML(&b, "sluice", time.Second)
+	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: la, id: la-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
+	b.WriteString("routes:\n  - {name: la, method: GET, path: /la/*, service: la}\n")
+	_, addrs := startWith(t, b.String())
+	viewers := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	const streams = 150
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := make(chan struct{})
+	defer close(stop)
+	opened := make(chan error, streams)
+	for i := range streams {
+		wg.Go(func() {
+			resp, err := viewers.Get(fmt.Sprintf("http://%s/la/events/%d", addrs[0], i))
+			if err != nil {
+				opened <- err
+				return
+			}
+			defer resp.Body.Close()
+			var first [1]byte
+			if _, err := io.ReadFull(resp.Body, first[:]); err != nil || resp.StatusCode != http.StatusOK {
+				opened <- fmt.Errorf("event stream %d: %d, %v", i, resp.StatusCode, err)
+				return
+			}
+			opened <- nil
+			go func() { <-stop; resp.Body.Close() }()
+			io.Copy(io.Discard, resp.Body)
+		})
+	}
+	for range streams {
+		if err := <-opened; err != nil {
+			t.Fatal(err)
+		}
+	}
+	caller := clientFrom("127.0.0.2")
+	refused := 0
+	for i := range 60 {
+		resp, err := caller.Get(fmt.Sprintf("http://%s/la/work/%d", addrs[0], i))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			refused++
+			if refused <= 3 {
+				t.Errorf("call %d with %d long answers open: %d %s", i, streams, resp.StatusCode, body)
+			}
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d of 60 short calls refused", refused)
+	}
+}
+
+// TestMixedCostsAreNoQueue: a healthy node serves a cheap request (a ping,
+// a cached read: at once) and a costlier one (20 to 40 ms), 40 of the
+// costlier at a time. The concurrency limit judged every answer against
+// the node's fastest, so the costlier answers all looked queued, the limit
+// fell to its floor of 20, and with the defaults most calls were refused
+// 503 overloaded (2,996 answered, 58,868 refused in 4 s). Every call must
+// be answered.
+func TestMixedCostsAreNoQueue(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/mc/ping") {
+			time.Sleep(time.Duration(20+rand.IntN(20)) * time.Millisecond)
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	var b strings.Builder
+	gatewayYAML(&b, "sluice", time.Second)
+	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: mc, id: mc-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
+	b.WriteString("routes:\n  - {name: mc, method: GET, path: /mc/*, service: mc}\n")
+	_, addrs := startWith(t, b.String())
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var refused, answered atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 41 {
+		wg.Go(func() {
+			path := "/mc/work/"
+			if w == 40 {
+				path = "/mc/ping/"
+			}
+			for i := range 50 {
+				resp, err := c.Get(fmt.Sprintf("http://%s%s%d", addrs[0], path, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					refused.Add(1)
+					continue
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := refused.Load(); n > 0 {
+		t.Errorf("%d of %d calls to a healthy node refused", n, n+answered.Load())
+	}
+}
