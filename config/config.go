@@ -87,7 +87,10 @@ type Listener struct {
 	// its backends. net/http's server serves such a listener.
 	H2C bool `yaml:"h2c"`
 	// RedirectHTTPS answers every request of a cleartext listener, except
-	// /healthz and /readyz, with a 308 to the same URL over https.
+	// /healthz and /readyz, with a 308 to the same URL over https, when the
+	// Host is one the gateway serves over TLS (acme domains, certificate
+	// names); another Host is answered 400. With no TLS listener, any plain
+	// Host is redirected.
 	RedirectHTTPS bool `yaml:"redirect_https"`
 	// HTTPSPort is the port RedirectHTTPS sends clients to; zero means 443,
 	// which the URL leaves out.

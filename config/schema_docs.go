@@ -112,7 +112,7 @@ var schemaDocs = map[string]string{
 	"Listener":                        "Listener is one address to serve on.",
 	"Listener.h2c":                    "H2C serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.x, for a cleartext listener behind a load balancer that speaks HTTP/2 to its backends. net/http's server serves such a listener.",
 	"Listener.https_port":             "HTTPSPort is the port RedirectHTTPS sends clients to; zero means 443, which the URL leaves out.",
-	"Listener.redirect_https":         "RedirectHTTPS answers every request of a cleartext listener, except /healthz and /readyz, with a 308 to the same URL over https.",
+	"Listener.redirect_https":         "RedirectHTTPS answers every request of a cleartext listener, except /healthz and /readyz, with a 308 to the same URL over https, when the Host is one the gateway serves over TLS (acme domains, certificate names); another Host is answered 400. With no TLS listener, any plain Host is redirected.",
 	"Listener.server":                 "Server is the HTTP/1.x server that serves the address: \"sluice\" (the default on route listeners, the lean server of package server) or \"net/http\" (the standard library's, the default on the admin listener).",
 	"Listener.tls":                    "TLS, when set, makes the listener an HTTPS listener, which net/http's server serves (with HTTP/2 by ALPN) whatever Server says.",
 	"Listener.watch_after":            "WatchAfter is how long a request runs before the \"sluice\" server watches its connection for the client leaving, which cancels the request and the calls behind it. Zero means server.DefaultWatchAfter (10ms); a negative value watches every request from its start, as net/http does. net/http's server ignores it.",

@@ -50,6 +50,16 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 			return nil, err
 		}
 	}
+	var served *tlsHosts
+	if l.RedirectHTTPS {
+		// Once, before binding: listeners are restart-only (restartOnly),
+		// so the hosts are those of the configuration the gateway started
+		// with, as are the listeners that serve them.
+		var err error
+		if served, err = servedOverTLS(g.cfg.Listeners); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
 		return nil, err
@@ -63,7 +73,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	}
 	switch {
 	case l.RedirectHTTPS:
-		h = g.chain(g.reserved(redirectHTTPS(l.HTTPSPort)))
+		h = g.chain(g.reserved(httpsRedirect{port: l.HTTPSPort, served: served}))
 	case l.TLS != nil && l.TLS.HSTS != nil:
 		h = hsts(*l.TLS.HSTS, h)
 	}
