@@ -53,19 +53,23 @@ func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, a
 // or hides it: net/http's request writer, for one, wraps body read errors in
 // a type with no Unwrap. It also knows whether a Read is under way: an
 // attempt that timed out while its transport waited on the client's body
-// was cut by the client's slowness, not the node's (clientsFault). The
+// was cut by the client's slowness, not the node's (clientsFault); and
+// when it ended, from which the attempt waits for its answer (wait). The
 // transport may read it from another goroutine.
 type watchedBody struct {
 	io.ReadCloser
 	fault   atomic.Pointer[error]
 	reading atomic.Bool
+	wait    uploadWait // the attempt's place in its node's queue: limit_upload.go
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	b.reading.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	b.reading.Store(false)
-	if err != nil && err != io.EOF && isClientFault(err) {
+	if err == io.EOF {
+		b.wait.bodyEnded()
+	} else if err != nil && isClientFault(err) {
 		b.fault.CompareAndSwap(nil, &err)
 	}
 	return n, err

@@ -200,8 +200,17 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.obs.AttemptStart(actx, service, node, h)
 		}
 		done := c.loads.Start(node)
-		var waits *nodeLimit // counts the attempt in its node's queue until its answer's head: limit.go
-		if !hedging {        // a hedged call's attempts are counted as they go (hedge.go)
+		// The attempt counts in its node's queue until its answer's head
+		// (limit.go); one with a body, from when its body ended
+		// (limit_upload.go). A hedged call's attempts are counted as they
+		// go (hedge.go).
+		var waits *nodeLimit
+		wb, _ := out.Body.(*watchedBody)
+		switch {
+		case hedging:
+		case wb != nil && c.limits != nil:
+			wb.wait.nl, wb.wait.now = c.limits.of(node), c.now
+		default:
 			waits = c.limits.sending(node)
 		}
 		sent := now
@@ -220,6 +229,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp, err = c.attempt.RoundTrip(out)
 		}
 		waits.answered()
+		from, whole := sent, true // the round trip's start, and whether the node had the whole request
+		if wb != nil {
+			var at time.Time
+			if at, whole = wb.wait.over(); whole && at.After(from) {
+				from = at
+			}
+		}
 		if err != nil {
 			if cf := clientsFault(ctx, out, err); cf != nil {
 				err = cf
@@ -255,7 +271,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.judge(node, outcome, err, by)
 		}
 		if c.limits != nil {
-			c.teach(node, outcome, resp, err, sent, end)
+			c.teach(node, outcome, resp, err, from, whole, end)
 		}
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:

@@ -73,13 +73,18 @@ func (c *Client) countRefusal(err error) {
 	}
 }
 
-// teach tells node's limit what an attempt sent at sent showed: an answer's
-// round trip; a per-try timeout, or an answer 503 with Retry-After (the node
-// says it is overloaded), as a sign of overload; an attempt that the call's
-// end cut short, as a round trip at least that long. Other failures (a
-// refused connection, a lost one, a plain 5xx) are ejection's business.
-func (c *Client) teach(node *registry.Node, o Outcome, resp *http.Response, err error, sent, now time.Time) {
+// teach tells node's limit what an attempt whose round trip started at
+// sent (when its body ended, for one with a body: limit_upload.go) showed:
+// an answer's round trip; a per-try timeout, or an answer 503 with
+// Retry-After (the node says it is overloaded), as a sign of overload; an
+// attempt that the call's end cut short, as a round trip at least that
+// long. Other failures (a refused connection, a lost one, a plain 5xx) are
+// ejection's business. whole is false when the node never had the whole
+// request: an attempt that then ended without an answer made no round trip
+// of the node's.
+func (c *Client) teach(node *registry.Node, o Outcome, resp *http.Response, err error, sent time.Time, whole bool, now time.Time) {
 	switch {
+	case !whole && resp == nil:
 	case o == Success || o == Rejected:
 		c.limits.observe(node, now.Sub(sent), now)
 	case o == Failed && resp == nil && errors.Is(err, context.DeadlineExceeded),
