@@ -98,7 +98,9 @@ func TestGCRABurst(t *testing.T) {
 }
 
 // TestGCRAExactOverWindow: a key asked without pause for a second gets
-// exactly its burst plus rps per second of Redis time, within one request.
+// exactly its burst plus rps per second of Redis time, less the tokens a
+// pause of the asking let go to waste or left in the bucket at the end,
+// within one request.
 func TestGCRAExactOverWindow(t *testing.T) {
 	srv := redistest.Start(t)
 	s := newStore(t, srv.Addr, redislimit.Options{Timeout: time.Second})
@@ -146,14 +148,19 @@ func TestGCRAExactOverWindow(t *testing.T) {
 	// The calls ran in Redis within [t0, t1], and over at least the time
 	// from the first call's answer to the last call's sending.
 	outer, inner := float64(t1-t0)/1e6, lastStart.Sub(firstDone).Seconds()
-	t.Logf("asked %d, allowed %d; calls' window between %.4f and %.4f s: burst + rps*window in [%.2f, %.2f]; at most %.2f tokens lost to pauses",
-		asked, allowed, inner, outer, burst+rps*inner, burst+rps*outer, lost)
+	// The tokens still in the bucket after the last call were earned but
+	// not asked for: fewer than its Remaining plus one. A pause of the loop
+	// just before its end (the scheduler giving the core to another
+	// process) leaves a few, which no request of the window could take.
+	left := prevRemaining
+	t.Logf("asked %d, allowed %d; calls' window between %.4f and %.4f s: burst + rps*window in [%.2f, %.2f]; at most %.2f tokens lost to pauses, %d left at the end",
+		asked, allowed, inner, outer, burst+rps*inner, burst+rps*outer, lost, left)
 	if float64(allowed) > burst+rps*outer+1 {
 		t.Fatalf("allowed %d, more than burst + rps*window", allowed)
 	}
 	// The lower bound holds when the key was asked faster than its rate
 	// all along; a machine too slow for that leaves only the upper one.
-	if asked >= 2*allowed && float64(allowed) < burst+rps*inner-lost-1 {
+	if asked >= 2*allowed && float64(allowed) < burst+rps*inner-lost-float64(left)-1 {
 		t.Fatalf("allowed %d, want burst + rps*window within one request", allowed)
 	}
 }
