@@ -82,3 +82,53 @@ func TestAnUploadIsNoQueue(t *testing.T) {
 		t.Errorf("the limit learnt a round trip of %s from an upload of 10 s to a node answering at once, want 0", learnt)
 	}
 }
+
+// TestASentBodyWaits: a request whose body is all sent (one of a known
+// length, as most are, which the transport reads to its end) counts as
+// waiting on its node until its answer comes, as one without a body does.
+func TestASentBodyWaits(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, "ok")
+	}))
+	defer backend.Close()
+	node := &registry.Node{Service: "svc", ID: "n", Address: strings.TrimPrefix(backend.URL, "http://")}
+	reg, err := registry.NewStatic(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := NewLimits(LimitSettings{Lag: noLag})
+	c := New(reg, WithLimits(limits))
+	for _, method := range []string{http.MethodPost, http.MethodGet} {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(`{"order":42}`)
+		}
+		r, err := http.NewRequest(method, "http://svc/orders", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			resp, err := c.Do(r)
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		<-entered
+		if got := limits.get(node).waiting.Load(); got != 1 {
+			t.Errorf("%s: the node has the request and has not answered: %d waiting, want 1", method, got)
+		}
+		release <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := limits.get(node).waiting.Load(); got != 0 {
+			t.Errorf("%s: answered: %d waiting, want 0", method, got)
+		}
+	}
+}
