@@ -115,7 +115,8 @@ type LimitSettings struct {
 // with as many requests waiting for their answer's head as its limit is
 // full and skipped (an answer whose body is still coming, a server-sent
 // event stream, is no longer waiting: admit); so is a node whose answers
-// show queueing (their smoothed round trip above the tolerance) when its
+// show queueing (their smoothed round trip above the tolerance of its
+// baseline) when its
 // minimum round trip plus one gap between its answers for each request
 // waiting on it (Little's law) exceeds half the budget the call has left: its queue says the call
 // would not end in time, or only by a margin a stall would eat. A call whose every node is full is refused at once

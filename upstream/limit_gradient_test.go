@@ -85,7 +85,7 @@ func TestLimitFallsUnderQueueingAndRecovers(t *testing.T) {
 // 40 waiting at a time, for a minute. Judged against the node's fastest
 // answer, every costlier answer looked queued and the limit fell to its
 // floor, 20, below what the node serves; judged against the node's
-// baseline, it never binds.
+// baseline, it never binds, and the queue check never reads a queue.
 func TestLimitTakesMixedCostsForNoQueue(t *testing.T) {
 	nl, answer := limitAt(time.Unix(1000, 0), time.Millisecond)
 	queued := refusing(nl, answer, 40)
@@ -101,6 +101,10 @@ func TestLimitTakesMixedCostsForNoQueue(t *testing.T) {
 	}
 	if lowest < 40 {
 		t.Errorf("limit fell to %d in front of a healthy node serving two costs, 40 waiting", lowest)
+	}
+	// Nor do its answers show a queue for the queue check to read.
+	if gap := nl.interval.Load(); gap != 0 {
+		t.Errorf("the queue check reads a queue (a gap of %s per request waiting) in front of a healthy node serving two costs", time.Duration(gap))
 	}
 }
 
@@ -189,10 +193,12 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 		l.observe(busy, 100*time.Millisecond, now)
 		l.observe(calm, 100*time.Millisecond, now)
 	}
-	for range 40 {
+	for range 40 { // a client keeps 20 requests waiting on busy, and calls on
 		now = now.Add(50 * time.Millisecond)
 		l.observe(busy, 300*time.Millisecond, now)
 		l.observe(calm, 100*time.Millisecond, now)
+		l.get(busy).waiting.Store(20)
+		l.admit(busy, 0, time.Second)
 	}
 	if got := l.get(busy).expected(6); got < 350*time.Millisecond || got > 450*time.Millisecond {
 		t.Errorf("expected round trip with 6 in flight = %s, want about 400ms", got)
@@ -232,11 +238,9 @@ func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
 	for i := range 1200 { // a minute, an answer every 50 ms
 		now = now.Add(50 * time.Millisecond)
 		l.observe(n, 700*time.Millisecond, now)
-		if i%20 == 0 {
-			l.get(n).waiting.Store(100)
-			if v := l.admit(n, 0, time.Second); v != full {
-				t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)
-			}
+		l.get(n).waiting.Store(100) // a client keeps 100 waiting, and calls on
+		if v := l.admit(n, 0, time.Second); v != full && i%20 == 0 {
+			t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)
 		}
 	}
 	if got := time.Duration(l.get(n).minRTT.Load()); got != 100*time.Millisecond {
