@@ -68,6 +68,13 @@ const (
 	// follow a change, against the 6 in which answers twice as late take a
 	// limit from its maximum to its floor.
 	baselineWeight = 0.02
+	// baselineLateWeight is baselineWeight for a window whose answers
+	// were late: a queue that starts must not be learnt as the norm.
+	baselineLateWeight = 0.002
+	// onTime is the least mean gradient of a window whose answers count
+	// as on time for the baseline: a few late answers among many (a
+	// heavy tail) leave it on time.
+	onTime = 0.95
 )
 
 // LimitSettings configure the adaptive concurrency limit of each node. The

@@ -222,7 +222,7 @@ func (nl *nodeLimit) gradient(ref, rtt time.Duration, now time.Time) {
 	}
 	mean := nl.winSum / float64(nl.winN)
 	nl.set(nl.value*mean + math.Sqrt(nl.value))
-	nl.baseline(nl.winRTT / float64(nl.winN))
+	nl.baseline(nl.winRTT/float64(nl.winN), mean >= onTime)
 	nl.winSum, nl.winN, nl.winRTT = 0, 0, 0
 	nl.winEnd = now.Add(limitWindow)
 }
@@ -254,14 +254,20 @@ func (nl *nodeLimit) reference(minRTT time.Duration) time.Duration {
 // window, so the limit falls (halving in each late window) well before
 // the baseline follows; and while the limit binds (the node refuses
 // requests), the baseline does not move at all, so an overload that lasts
-// is never learnt as the norm. The same holds of the queue check: it reads
+// is never learnt as the norm. A window whose answers were late (their
+// mean gradient below onTime) moves it ten times more slowly: before the
+// limit binds, the queue that starts makes such windows, and learnt at the
+// full weight they let the baseline rise with the queue, the queue check
+// stop reading it, and requests admitted into it run out of their budget
+// (e2e/chaos TestOverload: up to 282 of 942); a node that became slower
+// for good is still learnt, within a minute. The same holds of the queue check: it reads
 // a queue only while the answers are late against the baseline; against
 // the minimum, 50 reports of 3 s served side by side read as a queue 3 s
 // long, and 26 of 30 cheap calls to that healthy node were refused
 // (TestSlowRequestsAreNoQueue in e2e/hostile). The minimum round trip
 // still serves what it is right for: the queue's start in the queue
 // check's estimate, and the budget below which a node cannot answer.
-func (nl *nodeLimit) baseline(mean float64) {
+func (nl *nodeLimit) baseline(mean float64, onTime bool) {
 	if nl.refusedWin.Swap(false) {
 		return
 	}
@@ -269,7 +275,11 @@ func (nl *nodeLimit) baseline(mean float64) {
 		nl.base = mean
 		return
 	}
-	nl.base += baselineWeight * (mean - nl.base)
+	w := baselineWeight
+	if !onTime {
+		w = baselineLateWeight
+	}
+	nl.base += w * (mean - nl.base)
 }
 
 // set stores v, clamped, as the limit.
