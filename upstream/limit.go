@@ -25,9 +25,9 @@ const (
 	// DefaultLimitTolerance is how many times its baseline round trip a
 	// node's answers may take before its limit falls.
 	DefaultLimitTolerance = 2.0
-	// LimitSlack is the least excess over the baseline (or the minimum
-	// round trip, for the queue check) that counts as queueing, so that the sub-millisecond noise of a fast
-	// service never shrinks its limit.
+	// LimitSlack is the least excess over a node's baseline round trip
+	// that counts as queueing, so that the sub-millisecond noise of a
+	// fast service never shrinks its limit.
 	LimitSlack = 5 * time.Millisecond
 	// LimitRetryAfter is the Retry-After of a call refused because every
 	// node was at its limit.
@@ -123,14 +123,14 @@ type LimitSettings struct {
 // full and skipped (an answer whose body is still coming, a server-sent
 // event stream, is no longer waiting: admit); so is a node whose answers
 // show queueing (their smoothed round trip above the tolerance of its
-// baseline) when its
-// minimum round trip plus one gap between its answers for each request
-// waiting on it (Little's law) exceeds half the budget the call has left: its queue says the call
-// would not end in time, or only by a margin a stall would eat. A call whose every node is full is refused at once
-// with an *OverloadedError (503, Retry-After). A node whose minimum round trip is
-// known and exceeds the budget the call has left is skipped too; a call that
-// no node can answer within its budget is refused with a *BudgetTooLowError
-// (504).
+// baseline) when its minimum round trip plus one gap between its answers
+// for each request waiting on it (Little's law) exceeds half the budget
+// the call has left: its queue says the call would not end in time, or
+// only by a margin a stall would eat. A call whose every node is full is
+// refused at once with an *OverloadedError (503, Retry-After). A node
+// whose minimum round trip is known and exceeds the budget the call has
+// left is skipped too; a call that no node can answer within its budget
+// is refused with a *BudgetTooLowError (504).
 //
 // Limits are keyed by node identity, so they survive discovery refreshes and
 // configuration reloads: main owns one and hands it to every Client. Safe

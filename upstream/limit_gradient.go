@@ -27,9 +27,9 @@ type nodeLimit struct {
 	refusedWin atomic.Bool
 	// interval is the smoothed time between answers (ns) while the
 	// node's answers show queueing (their smoothed round trip above the
-	// target of its baseline), 0 when they do not: then the node is busy, and a request
-	// sent now waits about one interval per request in flight ahead of it
-	// (Little's law).
+	// target of its baseline), 0 when they do not: then the node is busy,
+	// and a request sent now waits about one interval per request waiting
+	// ahead of it (Little's law).
 	interval atomic.Int64
 	// waiting counts the attempts sent to the node whose answer's head
 	// has not come: what the limit bounds, and the queue the interval is
@@ -238,35 +238,33 @@ func (nl *nodeLimit) reference(minRTT time.Duration) time.Duration {
 }
 
 // baseline folds mean, the mean round trip of a window's answers, into the
-// node's baseline, unless the node refused requests as full in the window.
+// node's baseline: by baselineWeight when they were on time (onTime says
+// so), by baselineLateWeight when they were late, and not at all when the
+// node refused requests as full in the window.
 //
-// The baseline is what the limit judges answers against, as Gradient2's
-// long-term average is in Netflix's concurrency-limits: the node's usual
-// round trip, over the mix of requests it serves. Judged against its
-// minimum round trip, as it was, a node that serves requests of different
-// costs looked like a queue: the fastest kind (a ping, a cached read at
-// 1 ms) set the minimum, every answer of a slower kind (20 to 40 ms) came
-// "late", and the limit fell to its floor, 20, and refused every request
-// over it in front of a healthy node: with the defaults, 40 callers of
-// such a node had most of their calls refused 503
-// (TestMixedCostsAreNoQueue in e2e/hostile). Queueing that starts shows
-// as answers slower than the baseline, which moves by baselineWeight a
-// window, so the limit falls (halving in each late window) well before
-// the baseline follows; and while the limit binds (the node refuses
-// requests), the baseline does not move at all, so an overload that lasts
-// is never learnt as the norm. A window whose answers were late (their
-// mean gradient below onTime) moves it ten times more slowly: before the
-// limit binds, the queue that starts makes such windows, and learnt at the
-// full weight they let the baseline rise with the queue, the queue check
-// stop reading it, and requests admitted into it run out of their budget
-// (e2e/chaos TestOverload: up to 282 of 942); a node that became slower
-// for good is still learnt, within a minute. The same holds of the queue check: it reads
-// a queue only while the answers are late against the baseline; against
-// the minimum, 50 reports of 3 s served side by side read as a queue 3 s
-// long, and 26 of 30 cheap calls to that healthy node were refused
-// (TestSlowRequestsAreNoQueue in e2e/hostile). The minimum round trip
-// still serves what it is right for: the queue's start in the queue
-// check's estimate, and the budget below which a node cannot answer.
+// The baseline is what the limit and the queue check judge answers
+// against, as Gradient2's long-term average is in Netflix's
+// concurrency-limits: the node's usual round trip, over the mix of
+// requests it serves. Judged against its minimum round trip, as they were,
+// a node that serves requests of different costs looked like a queue. Its
+// cheapest kind (a ping, a cached read at 1 ms) set the minimum, every
+// costlier answer (20 to 40 ms) came "late", the limit fell to its floor,
+// 20, and refused the requests over it in front of a healthy node: 741 of
+// 2,050 calls of 40 callers (TestMixedCostsAreNoQueue in e2e/hostile). And
+// the queue check read 50 reports of 3 s, served side by side, as a queue
+// 3 s long, and refused 26 of 30 cheap calls (TestSlowRequestsAreNoQueue).
+//
+// Queueing that starts shows as answers late against the baseline, so the
+// limit falls (halving in each late window) and the queue check reads the
+// queue. Late windows move the baseline ten times more slowly than others:
+// at the same weight, the baseline rose with the queue an overload starts
+// before the limit binds, the queue check stopped reading it, and requests
+// admitted into it ran out of their budget (e2e/chaos TestOverload: up to
+// 282 of 942). A window in which the node refused requests does not move
+// it, so an overload that lasts is never learnt as the norm; a node that
+// became slower for good is still learnt, within a minute. The minimum
+// round trip still serves what it is right for: the queue's start in the
+// queue check's estimate, and the budget below which a node cannot answer.
 func (nl *nodeLimit) baseline(mean float64, onTime bool) {
 	if nl.refusedWin.Swap(false) {
 		return
