@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -196,4 +197,63 @@ func TestOnePoisoningClientEjectsNoNode(t *testing.T) {
 			t.Errorf("one client's poisoning requests ejected nodes %v times, want none", n)
 		}
 	})
+}
+
+// TestABrokenNodeIsKeptOutAmongClients: the same two clients against three
+// nodes, one of which fails every request (503, which the gateway
+// retries on another node). Its faults are the
+// node's, not a caller's: they come from both clients, and each client's
+// calls succeed on the other nodes, so the rules that keep one caller
+// from opening the breaker or ejecting nodes must not shelter it. It must
+// be kept out (its penalty, then its ejection), and retries must answer
+// every request.
+func TestABrokenNodeIsKeptOutAmongClients(t *testing.T) {
+	var static strings.Builder
+	var brokenHits atomic.Int64
+	for i := range 3 {
+		broken := i == 0
+		backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if broken {
+				brokenHits.Add(1)
+				http.Error(w, "broken", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok")
+		}))
+		t.Cleanup(backend.Close)
+		fmt.Fprintf(&static, "    - {service: bn, id: bn-%d, address: %q}\n", i, strings.TrimPrefix(backend.URL, "http://"))
+	}
+	var b strings.Builder
+	gatewayYAML(&b, "sluice", time.Second)
+	b.WriteString("registry:\n  kind: static\n  static:\n" + static.String())
+	b.WriteString("routes:\n  - {name: bn, method: GET, path: /bn/*, service: bn}\n")
+	_, addrs := startWith(t, b.String())
+	one, other := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	const requests = 300
+	var wg sync.WaitGroup
+	for w := range 8 { // 8 at a time, two clients
+		c := one
+		if w%3 == 2 {
+			c = other
+		}
+		wg.Go(func() {
+			for i := w; i < requests; i += 8 {
+				resp, err := c.Get(fmt.Sprintf("http://%s/bn/work/%d", addrs[0], i))
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("request %d: %d, want 200 (a retry on a sound node)", i, resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("the broken node got %d of %d requests", brokenHits.Load(), requests)
+	if n := brokenHits.Load(); n > requests/10 {
+		t.Errorf("the broken node got %d of %d requests, want it kept out", n, requests)
+	}
 }
