@@ -43,11 +43,7 @@ func TestLongAnswersDoNotLookLikeAQueue(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(backend.Close)
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: la, id: la-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("routes:\n  - {name: la, method: GET, path: /la/*, service: la}\n")
-	_, addrs := startWith(t, b.String())
+	addrs := serviceGateway(t, "sluice", "la", backend.URL)
 	viewers := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
 	const streams = 150
 	var wg sync.WaitGroup
@@ -114,11 +110,7 @@ func TestMixedCostsAreNoQueue(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(backend.Close)
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: mc, id: mc-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("routes:\n  - {name: mc, method: GET, path: /mc/*, service: mc}\n")
-	_, addrs := startWith(t, b.String())
+	addrs := serviceGateway(t, "sluice", "mc", backend.URL)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var refused, answered atomic.Int64
 	var wg sync.WaitGroup
@@ -166,11 +158,7 @@ func TestSlowRequestsAreNoQueue(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(backend.Close)
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: sq, id: sq-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("routes:\n  - {name: sq, method: GET, path: /sq/*, service: sq}\n")
-	_, addrs := startWith(t, b.String())
+	addrs := serviceGateway(t, "sluice", "sq", backend.URL)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := make(chan struct{})
@@ -180,24 +168,7 @@ func TestSlowRequestsAreNoQueue(t *testing.T) {
 		c := clientFrom(fmt.Sprintf("127.0.2.%d", i+1))
 		wg.Go(func() {
 			time.Sleep(time.Duration(i) * 60 * time.Millisecond) // the clients spread over 3 s, as independent ones are
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(fmt.Sprintf("http://%s/sq/report/%d", addrs[0], i))
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					time.Sleep(100 * time.Millisecond) // refused: the client's own pace
-					continue
-				}
-				reports.Add(1)
-			}
+			keepCalling(stop, c, fmt.Sprintf("http://%s/sq/report/%d", addrs[0], i), 100*time.Millisecond, func() { reports.Add(1) })
 		})
 	}
 	for reports.Load() < 50 { // every client's first report is done: the node's pace learnt

@@ -44,11 +44,7 @@ func TestOnePoisoningClientKeepsTheServiceForOthers(t *testing.T) {
 	}))
 	t.Cleanup(backend.Close)
 	onEachServer(t, func(t *testing.T, srv listenerServer) {
-		var b strings.Builder
-		gatewayYAML(&b, srv.config, time.Second)
-		fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: po, id: po-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-		b.WriteString("routes:\n  - {name: po, method: GET, path: /po/*, service: po}\n")
-		_, addrs := startWith(t, b.String())
+		addrs := serviceGateway(t, srv.config, "po", backend.URL)
 		attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 		get := func(c *http.Client, path string) (int, string) {
 			resp, err := c.Get("http://" + addrs[0] + path)
@@ -89,11 +85,7 @@ func TestOneSlowClientKeepsTheServiceForOthers(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(backend.Close)
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: sl, id: sl-1, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("routes:\n  - {name: sl, method: GET, path: /sl/*, service: sl}\n")
-	_, addrs := startWith(t, b.String())
+	addrs := serviceGateway(t, "sluice", "sl", backend.URL)
 	attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 	attacker.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 	stop := make(chan struct{})
@@ -102,22 +94,7 @@ func TestOneSlowClientKeepsTheServiceForOthers(t *testing.T) {
 	defer close(stop)
 	for i := range 40 {
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := attacker.Get(fmt.Sprintf("http://%s/sl/slow/%d", addrs[0], i))
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					time.Sleep(10 * time.Millisecond) // refused: the client's own pace, not the test's
-				}
-			}
+			keepCalling(stop, attacker, fmt.Sprintf("http://%s/sl/slow/%d", addrs[0], i), 10*time.Millisecond, nil)
 		})
 	}
 	start := time.Now()
@@ -160,18 +137,14 @@ func TestOnePoisoningClientEjectsNoNode(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	var static strings.Builder
-	for i := range 3 {
+	var nodes []string
+	for range 3 {
 		backend := httptest.NewServer(handler)
 		t.Cleanup(backend.Close)
-		fmt.Fprintf(&static, "    - {service: pe, id: pe-%d, address: %q}\n", i, strings.TrimPrefix(backend.URL, "http://"))
+		nodes = append(nodes, backend.URL)
 	}
 	onEachServer(t, func(t *testing.T, srv listenerServer) {
-		var b strings.Builder
-		gatewayYAML(&b, srv.config, time.Second)
-		b.WriteString("registry:\n  kind: static\n  static:\n" + static.String())
-		b.WriteString("routes:\n  - {name: pe, method: GET, path: /pe/*, service: pe}\n")
-		_, addrs := startWith(t, b.String())
+		addrs := serviceGateway(t, srv.config, "pe", nodes...)
 		s := &stack{admin: addrs[1]}
 		attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 		get := func(c *http.Client, path string) int {
@@ -208,7 +181,7 @@ func TestOnePoisoningClientEjectsNoNode(t *testing.T) {
 // be kept out (its penalty, then its ejection), and retries must answer
 // every request.
 func TestABrokenNodeIsKeptOutAmongClients(t *testing.T) {
-	var static strings.Builder
+	var nodes []string
 	var brokenHits atomic.Int64
 	for i := range 3 {
 		broken := i == 0
@@ -221,13 +194,9 @@ func TestABrokenNodeIsKeptOutAmongClients(t *testing.T) {
 			io.WriteString(w, "ok")
 		}))
 		t.Cleanup(backend.Close)
-		fmt.Fprintf(&static, "    - {service: bn, id: bn-%d, address: %q}\n", i, strings.TrimPrefix(backend.URL, "http://"))
+		nodes = append(nodes, backend.URL)
 	}
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	b.WriteString("registry:\n  kind: static\n  static:\n" + static.String())
-	b.WriteString("routes:\n  - {name: bn, method: GET, path: /bn/*, service: bn}\n")
-	_, addrs := startWith(t, b.String())
+	addrs := serviceGateway(t, "sluice", "bn", nodes...)
 	one, other := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 	const requests = 300
 	var wg sync.WaitGroup
