@@ -77,16 +77,11 @@ func TestLongAnswersDoNotLookLikeAQueue(t *testing.T) {
 	caller := clientFrom("127.0.0.2")
 	refused := 0
 	for i := range 60 {
-		resp, err := caller.Get(fmt.Sprintf("http://%s/la/work/%d", addrs[0], i))
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		code, body := getFrom(t, caller, fmt.Sprintf("http://%s/la/work/%d", addrs[0], i))
+		if code != http.StatusOK {
 			refused++
 			if refused <= 3 {
-				t.Errorf("call %d with %d long answers open: %d %s", i, streams, resp.StatusCode, body)
+				t.Errorf("call %d with %d long answers open: %d %s", i, streams, code, body)
 			}
 		}
 	}
@@ -177,15 +172,10 @@ func TestSlowRequestsAreNoQueue(t *testing.T) {
 	caller := clientFrom("127.0.0.2")
 	refused := 0
 	for i := range 30 {
-		resp, err := caller.Get(fmt.Sprintf("http://%s/sq/cheap/%d", addrs[0], i))
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		code, body := getFrom(t, caller, fmt.Sprintf("http://%s/sq/cheap/%d", addrs[0], i))
+		if code != http.StatusOK {
 			if refused++; refused <= 3 {
-				t.Errorf("cheap call %d with 50 reports in flight: %d %s", i, resp.StatusCode, body)
+				t.Errorf("cheap call %d with 50 reports in flight: %d %s", i, code, body)
 			}
 		}
 		time.Sleep(300 * time.Millisecond) // the caller's pace

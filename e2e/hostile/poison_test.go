@@ -46,15 +46,7 @@ func TestOnePoisoningClientKeepsTheServiceForOthers(t *testing.T) {
 	onEachServer(t, func(t *testing.T, srv listenerServer) {
 		addrs := serviceGateway(t, srv.config, "po", backend.URL)
 		attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
-		get := func(c *http.Client, path string) (int, string) {
-			resp, err := c.Get("http://" + addrs[0] + path)
-			if err != nil {
-				t.Fatalf("GET %s: %v", path, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, string(body)
-		}
+		get := func(c *http.Client, path string) (int, string) { return getFrom(t, c, "http://"+addrs[0]+path) }
 		for i := range 400 {
 			if code, body := get(attacker, fmt.Sprintf("/po/poison/%d", i)); code != http.StatusInternalServerError {
 				t.Fatalf("poisoning request %d: %d %s, want the backend's 500", i, code, body)
@@ -101,17 +93,12 @@ func TestOneSlowClientKeepsTheServiceForOthers(t *testing.T) {
 	settled := start.Add(3 * time.Second)
 	refused, late := 0, 0
 	for i := 0; time.Since(start) < 10*time.Second; i++ {
-		resp, err := user.Get(fmt.Sprintf("http://%s/sl/fast/%d", addrs[0], i))
-		if err != nil {
-			t.Fatalf("fast request %d: %v", i, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		code, body := getFrom(t, user, fmt.Sprintf("http://%s/sl/fast/%d", addrs[0], i))
+		if code != http.StatusOK {
 			refused++
 			if time.Now().After(settled) {
 				late++
-				t.Errorf("fast request %d, %s into the run: %d %s", i, time.Since(start).Round(time.Millisecond), resp.StatusCode, body)
+				t.Errorf("fast request %d, %s into the run: %d %s", i, time.Since(start).Round(time.Millisecond), code, body)
 			}
 		}
 		time.Sleep(100 * time.Millisecond) // the other client's pace
@@ -148,13 +135,8 @@ func TestOnePoisoningClientEjectsNoNode(t *testing.T) {
 		s := &stack{admin: addrs[1]}
 		attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 		get := func(c *http.Client, path string) int {
-			resp, err := c.Get("http://" + addrs[0] + path)
-			if err != nil {
-				t.Fatalf("GET %s: %v", path, err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode
+			code, _ := getFrom(t, c, "http://"+addrs[0]+path)
+			return code
 		}
 		for i := range 300 {
 			if code := get(attacker, fmt.Sprintf("/pe/poison/%d", i)); code != http.StatusInternalServerError {

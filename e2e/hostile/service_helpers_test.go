@@ -52,3 +52,16 @@ func keepCalling(stop <-chan struct{}, c *http.Client, url string, pause time.Du
 		}
 	}
 }
+
+// getFrom has c GET url and returns the answer's status and body, failing
+// the test when no answer came.
+func getFrom(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(body)
+}
