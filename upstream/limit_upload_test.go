@@ -31,16 +31,10 @@ func TestAnUploadIsNoQueue(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer backend.Close()
-	node := &registry.Node{Service: "svc", ID: "n", Address: strings.TrimPrefix(backend.URL, "http://")}
-	reg, err := registry.NewStatic(node)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	now := time.Now() // the transport's deadlines are on the real clock
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	limits := NewLimits(LimitSettings{Now: clock, Lag: noLag})
-	c := New(reg, WithLimits(limits), WithClock(clock))
+	node, limits, c := limitedClient(t, backend.URL, LimitSettings{Now: clock, Lag: noLag}, WithClock(clock))
 	body, upload := io.Pipe()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -95,13 +89,7 @@ func TestASentBodyWaits(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer backend.Close()
-	node := &registry.Node{Service: "svc", ID: "n", Address: strings.TrimPrefix(backend.URL, "http://")}
-	reg, err := registry.NewStatic(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	limits := NewLimits(LimitSettings{Lag: noLag})
-	c := New(reg, WithLimits(limits))
+	node, limits, c := limitedClient(t, backend.URL, LimitSettings{Lag: noLag})
 	for _, method := range []string{http.MethodPost, http.MethodGet} {
 		var body io.Reader
 		if method == http.MethodPost {
@@ -131,4 +119,17 @@ func TestASentBodyWaits(t *testing.T) {
 			t.Errorf("%s: answered: %d waiting, want 0", method, got)
 		}
 	}
+}
+
+// limitedClient returns a client of the one node at url (service "svc"),
+// with limits of settings s and the options opts, and the node and limits.
+func limitedClient(t *testing.T, url string, s LimitSettings, opts ...Option) (*registry.Node, *Limits, *Client) {
+	t.Helper()
+	node := &registry.Node{Service: "svc", ID: "n", Address: strings.TrimPrefix(url, "http://")}
+	reg, err := registry.NewStatic(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := NewLimits(s)
+	return node, limits, New(reg, append([]Option{WithLimits(limits)}, opts...)...)
 }
