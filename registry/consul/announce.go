@@ -57,7 +57,8 @@ func WithErrorHandler(f func(error)) AnnounceOption {
 //
 // ctx bounds only the first registration; the heartbeats run until Stop or
 // Shutdown. Announce returns the registration error, with no goroutine left
-// behind, when the first registration fails.
+// behind, when the first registration fails; when the first heartbeat fails
+// after it, it withdraws the registration before returning the error.
 func (r *Registry) Announce(ctx context.Context, reg registry.Registration, opts ...AnnounceOption) (*Announcement, error) {
 	reg = reg.WithDefaults()
 	reg.Node.Metadata = markStart(reg.Node.Metadata)
@@ -79,12 +80,26 @@ func (r *Registry) Announce(ctx context.Context, reg registry.Registration, opts
 		return nil, err
 	}
 	if err := r.Heartbeat(ctx, a.id); err != nil {
+		a.withdraw(ctx)
 		return nil, err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	go a.loop(loopCtx)
 	return a, nil
+}
+
+// withdraw deregisters the node of an Announce that fails after its
+// registration: the agent holds it passing for a TTL, and the catalog for
+// DeregisterCriticalAfter, while a caller told it is not announced most
+// often gives up, and gateways would route to it meanwhile. It is a best
+// effort, within an interval even when ctx has ended (the heartbeat may
+// have failed for that): an agent that cannot be reached leaves the TTL
+// to withdraw the node.
+func (a *Announcement) withdraw(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.interval)
+	defer cancel()
+	_ = a.r.Deregister(ctx, a.reg.Service, a.id)
 }
 
 // markStart returns a copy of md with a registry.MetaInstance mark of its

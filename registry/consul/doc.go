@@ -25,7 +25,9 @@
 // with one ID and address (registered from two Consul nodes) is one node.
 // The service name goes into the request's path, and Consul's server
 // redirects a path with dot segments or doubled slashes to another
-// endpoint: Lookup and Watch refuse such names (ErrServiceName).
+// endpoint: Lookup and Watch refuse such names (ErrServiceName). Register
+// refuses such a name too, a host no gateway would dial, and a service ID
+// that the agent's paths cannot name.
 //
 // Reads are stale reads (AllowStale): any Consul server answers them from its
 // own copy of the catalog, so discovery goes on while a cluster elects a new

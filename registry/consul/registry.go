@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -163,11 +162,9 @@ var ErrServiceName = errors.New("consul: service name cannot be asked about")
 // would read service web's nodes for service x/.., and "../../kv/k" the
 // key-value store, with the gateway's token.
 func checkService(service string) error {
-	for seg := range strings.SplitSeq(strings.TrimSuffix(service, "/"), "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("%w: %q has an empty, \".\" or \"..\" path segment, which Consul's HTTP server would redirect away from",
-				ErrServiceName, service)
-		}
+	if hasDotSegment(service) {
+		return fmt.Errorf("%w: %q has an empty, \".\" or \"..\" path segment, which Consul's HTTP server would redirect away from",
+			ErrServiceName, service)
 	}
 	return nil
 }
