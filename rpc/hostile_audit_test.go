@@ -81,3 +81,22 @@ func TestAuditHostileRequestsAreRefusedBeforeTheHandler(t *testing.T) {
 		t.Fatalf("the server logged %q", l)
 	}
 }
+
+// TestAuditDeclaredTooLargeIsRefusedBeforeContinue holds the server to
+// refusing a body whose declared length is over its limit before reading
+// any of it: a client that asked to continue (Expect: 100-continue) gets
+// the 413 instead of an invitation to send the bytes that will be refused
+// (before, 100 Continue came first, and the server read up to its limit).
+func TestAuditDeclaredTooLargeIsRefusedBeforeContinue(t *testing.T) {
+	s := rpc.NewServer()
+	s.MaxBodyBytes = 4096
+	rpc.Register(s, "Greeter.Hello", func(_ context.Context, req *echoReq) (*echoRsp, error) {
+		return &echoRsp{Name: req.Name}, nil
+	})
+	addr, _ := auditServer(t, budget.Inbound(budget.ServerPolicy{})(s))
+	resp, body := dialAudit(t, addr).exchange(t, "POST /rpc/Greeter.Hello HTTP/1.1\r\nHost: b\r\n"+
+		"Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 4097\r\n\r\n")
+	if resp.StatusCode != 413 || !strings.Contains(body, `"type":"`+problem.TypeBadRequest+`"`) {
+		t.Fatalf("answer %d %q, want a 413 problem before any of the body", resp.StatusCode, body)
+	}
+}

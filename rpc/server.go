@@ -216,7 +216,14 @@ func logPanic(r *http.Request, name string, v any) {
 // (net/http bounds it only by a ReadTimeout, which a backend that serves
 // streams cannot set). The deadline is the connection's: net/http clears it
 // itself as the body's end is read, before it reads the connection again.
+//
+// A body whose declared length is over limit is refused before a byte of
+// it is read: a client that asked to continue (Expect: 100-continue) is
+// then not invited to send what would be refused.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
 	if deadline, ok := r.Context().Deadline(); ok && r.ContentLength != 0 && r.Body != http.NoBody &&
 		beforeReadTimeout(r, deadline) {
 		setReadDeadline(w, deadline)
@@ -254,14 +261,19 @@ func beforeReadTimeout(r *http.Request, deadline time.Time) bool {
 	return !ok || srv.ReadTimeout <= 0 || deadline.Before(time.Now().Add(srv.ReadTimeout))
 }
 
+// tooLarge is the answer to a body over limit bytes.
+func tooLarge(limit int64) error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Type: problem.TypeBadRequest,
+		Title: "Request body too large", Detail: fmt.Sprintf("the limit is %d bytes", limit)}
+}
+
 // bodyError is the answer to a request whose body could not be read: the
 // caller's fault, 4xx, never the 500 of a failure of this server's. ctx is
 // the request's.
 func bodyError(ctx context.Context, w http.ResponseWriter, err error, limit int64) error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Type: problem.TypeBadRequest,
-			Title: "Request body too large", Detail: fmt.Sprintf("the limit is %d bytes", limit)}
+		return tooLarge(limit)
 	}
 	// The rest of the body, if any, cannot be found in the connection.
 	w.Header().Set("Connection", "close")
