@@ -16,6 +16,15 @@ import (
 // so that a "billion laughs" file fails instead of eating memory.
 const maxNodes = 100_000
 
+// maxValueBytes bounds the bytes of the string values one file decodes to,
+// aliases included. An alias of a value kept as written shares its bytes,
+// but one with an environment reference or a $$ is expanded anew at each
+// alias: 100,000 aliases of a value of 100 kB, in a file under
+// MaxFileBytes, built 10 GB of strings before validation saw the first.
+// No file comes near the bound without aliases: its text is at most
+// MaxFileBytes.
+const maxValueBytes = 4 * MaxFileBytes
+
 // Pos is a position in a configuration file.
 type Pos struct{ Line, Column int }
 
@@ -28,6 +37,7 @@ type decoder struct {
 	file    string
 	pos     map[string]Pos
 	nodes   int
+	bytes   int                 // of the string values decoded, against maxValueBytes
 	anchors map[string]ast.Node // by name, as met in document order
 	// lookup finds environment variables for references in values (see
 	// env.go); nil expands none.
@@ -137,6 +147,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string) error {
 	if d.nodes > maxNodes {
 		return d.errorf(n, path, "the file expands to more than %d values", maxNodes)
 	}
+	at := n // an alias is pointed at where it is written
 	n, null, err := d.resolve(n, path)
 	if err != nil {
 		return err
@@ -192,6 +203,14 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string) error {
 			m.SetMapIndex(reflect.ValueOf(k), elem)
 		}
 		v.Set(m)
+		return nil
+	case reflect.String:
+		if err := d.scalar(n, v, path); err != nil {
+			return err
+		}
+		if d.bytes += v.Len(); d.bytes > maxValueBytes {
+			return d.errorf(at, path, "the file expands to more than %d MiB of values", maxValueBytes>>20)
+		}
 		return nil
 	}
 	return d.scalar(n, v, path)

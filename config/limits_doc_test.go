@@ -21,6 +21,7 @@ func TestDocStatesFileLimits(t *testing.T) {
 	for _, s := range []string{
 		fmt.Sprintf("a file larger than %s", mib(MaxFileBytes)),
 		fmt.Sprintf("expands to more than %s values", grouped(maxNodes)),
+		fmt.Sprintf("values expand to more than %s of text", mib(maxValueBytes)),
 		fmt.Sprintf("nested more than %s levels deep", grouped(maxDepth)),
 		fmt.Sprintf("a mapping of more than %s entries", grouped(maxMappingEntries)),
 		fmt.Sprintf("of at most %d KiB for a JWT key and %s for the others", maxKeyFileBytes>>10, mib(tlscert.MaxFileBytes)),

@@ -29,10 +29,17 @@ type runningGateway struct {
 // runGateway runs the gateway with args until the test ends.
 func runGateway(t *testing.T, args ...string) *runningGateway {
 	t.Helper()
+	return runGatewaySignalled(t, make(chan os.Signal), args...)
+}
+
+// runGatewaySignalled is runGateway with the signals sent on signals
+// (SIGHUP reloads).
+func runGatewaySignalled(t *testing.T, signals chan os.Signal, args ...string) *runningGateway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := newLogBuffer()
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, args, logs, io.Discard, make(chan os.Signal)) }()
+	go func() { errc <- run(ctx, args, logs, io.Discard, signals) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

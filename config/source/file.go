@@ -80,7 +80,9 @@ type FileOption func(*FileWatcher)
 
 // WithFileErrorHandler sets a function called, from the watcher's
 // goroutine, with the errors fsnotify reports (an overflowed event queue,
-// say). It must not block. By default they are dropped.
+// say). It must not block. By default they are dropped. Either way an error
+// also brings a report, one debounce period later, as an event does: the
+// events lost with it may have been the file's.
 func WithFileErrorHandler(f func(error)) FileOption { return func(w *FileWatcher) { w.onError = f } }
 
 // withAfter replaces the debounce timer, for tests.
@@ -149,6 +151,9 @@ func (fw *FileWatcher) loop(events <-chan fsnotify.Event, errs <-chan error) {
 			if !ok {
 				return
 			}
+			// Events may have been lost (an overflowed queue), the
+			// file's among them: read it again, as after an event.
+			timer = fw.after(fw.debounce)
 			fw.onError(err)
 		case <-timer:
 			timer = nil
