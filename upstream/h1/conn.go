@@ -58,11 +58,12 @@ type conn struct {
 	nread, nwritten int64
 	limit           int64 // bytes left to read; the header's bound during the header
 
-	reused      bool      // the conn carried a request before this one
-	idleSince   time.Time // when put idle
-	hasDeadline bool      // the context's deadline is set on nc
-	try         time.Time // the round trip's own deadline; zero: none
-	cut         cutTimer  // closes the conn at the round trip's earliest deadline (cut.go)
+	reused      bool          // the conn carried a request before this one
+	idleSince   time.Time     // when put idle
+	keepFor     time.Duration // the idle time its server stated in its last answer; zero: none (idle.go)
+	hasDeadline bool          // the context's deadline is set on nc
+	try         time.Time     // the round trip's own deadline; zero: none
+	cut         cutTimer      // closes the conn at the round trip's earliest deadline (cut.go)
 	stop        func() bool
 	lean        bool                 // leanReg holds the round trip's registration
 	leanReg     leanctx.Registration // with a lean context, instead of stop
@@ -267,6 +268,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	c.limit = math.MaxInt64
 	reuse := !resp.Close && !wr.Close && resp.StatusCode >= 200 &&
 		!hasToken(wr.Header["Connection"], "close")
+	c.keepFor = keepAliveTimeout(resp.Header["Keep-Alive"])
 	if resp.Body == http.NoBody {
 		c.release(reuse)
 		return resp, stageResponse, nil

@@ -104,7 +104,11 @@
 // costs one system call per reuse instead. Where it cannot be made (a conn
 // that is not a syscall.Conn, or a platform other than Unix), connections
 // are not reused at all. A server may still close a connection between the
-// check and the request: see the retry in Transport.RoundTrip.
+// check and the request: see the retry in Transport.RoundTrip. So a
+// connection is retired before the idle time its server states (Keep-Alive:
+// timeout=N), and a request that could not be sent again (a POST) takes
+// only a connection idle for less than a second, else a fresh one: see
+// idle.go.
 //
 // On Linux (a TCP connection, which package rawio makes a
 // rawio.Exchanger), the peek is part of the request's send: a request

@@ -81,22 +81,36 @@ func hostPort(host string) string {
 // carried a request before (idle, or handed over by put) is checked first
 // and closed instead if it received any byte or its end while idle: see
 // probe. An Exchanger is handed out unchecked: its round trip checks it,
-// right before the request is sent (see exchange.go). now, when not zero,
-// is a reading of time.Now just taken (see Transport.clockAt): the idle
-// conns are evicted at it.
-func (p *hostPool) get(ctx context.Context, try time.Time, fresh bool, now time.Time) (*conn, error) {
+// right before the request is sent (see exchange.go). An idle conn is
+// taken only if it has been idle for less than its server's idle time
+// allows, and less than fragileIdle for a fragile request, one that could
+// not be sent again (see idle.go). now, when not zero, is a reading of
+// time.Now just taken (see Transport.clockAt): the idle conns are evicted
+// at it.
+func (p *hostPool) get(ctx context.Context, try time.Time, fresh, fragile bool, now time.Time) (*conn, error) {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
 		return nil, errPoolGone
 	}
+	var at time.Time
 	if len(p.idle) > 0 {
-		p.evictLocked(p.t.clockAt(now))
+		at = p.t.clockAt(now)
+		p.evictLocked(at)
 	}
 	for !fresh && len(p.idle) > 0 {
-		c := p.popIdleLocked(len(p.idle) - 1)
+		c := p.idle[len(p.idle)-1]
+		idle := at.Sub(c.idleSince)
+		stale := idle >= keepMargin(c.keepFor) // its server is about to close it
+		if !stale && fragile && idle >= fragileIdle {
+			// Too old for this request, not for others; the older
+			// ones are older still.
+			fresh = true
+			break
+		}
+		p.popIdleLocked(len(p.idle) - 1)
 		p.mu.Unlock()
-		if c.ex != nil || c.probe.ok() {
+		if !stale && (c.ex != nil || c.probe.ok()) {
 			c.reused = true
 			return c, nil
 		}

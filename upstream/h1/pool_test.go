@@ -124,12 +124,12 @@ func TestFreshAtLimitTakesAnIdleSlot(t *testing.T) {
 	tr := &Transport{DialContext: d.DialContext, MaxConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	p := tr.pool("x:1")
-	c, err := p.get(context.Background(), time.Time{}, false, time.Time{})
+	c, err := p.get(context.Background(), time.Time{}, false, false, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.put(c, true)
-	c2, err := p.get(context.Background(), time.Time{}, true, time.Time{}) // fresh, at the limit
+	c2, err := p.get(context.Background(), time.Time{}, true, false, time.Time{}) // fresh, at the limit
 	if err != nil {
 		t.Fatal(err)
 	}

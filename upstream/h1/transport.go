@@ -315,7 +315,7 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 	wrote := false
 	retried := false
 	for {
-		c, err := t.get(ctx, try, addr, retried, now)
+		c, err := t.get(ctx, try, addr, retried, !replayable(req), now)
 		now = time.Time{} // a later conn, after a failure, is got at a reading of its own
 		if err != nil {
 			closeBody(wr)
@@ -356,9 +356,9 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 // may have removed meanwhile. The wait for one and the dial end at try too,
 // when not zero. now, when not zero, is a reading of time.Now just taken,
 // for the pool's eviction of idle conns.
-func (t *Transport) get(ctx context.Context, try time.Time, host string, fresh bool, now time.Time) (*conn, error) {
+func (t *Transport) get(ctx context.Context, try time.Time, host string, fresh, fragile bool, now time.Time) (*conn, error) {
 	for {
-		c, err := t.pool(host).get(ctx, try, fresh, now)
+		c, err := t.pool(host).get(ctx, try, fresh, fragile, now)
 		if err != errPoolGone {
 			return c, err
 		}

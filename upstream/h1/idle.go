@@ -1,0 +1,77 @@
+package h1
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// How long a connection may have been idle and still carry a request.
+//
+// A server closes the connections it keeps alive after an idle time of its
+// own (Node.js and Apache 5 s, gunicorn 2 s, a Go server its IdleTimeout),
+// often shorter than the pool's IdleTimeout. The check before reuse (probe,
+// exchange) finds most such connections closed, and another is taken; but
+// when the server's close crosses the request on the wire, the request is
+// sent and the connection reset, with no answer. A replayable request is
+// then sent again on a fresh connection (Transport.RoundTrip); one that is
+// not (a POST without an idempotency key) cannot be, since the server may
+// have read it, and the client got 502 for a healthy node. Through the
+// gateway with the defaults, a few POSTs in a thousand to a server with a
+// short idle time failed so.
+//
+// Such a close comes only to a connection that has been idle for about the
+// server's idle time, so two rules keep requests off those:
+//
+//   - a server that states its idle time (Keep-Alive: timeout=N, as
+//     Node.js and Apache do) has its connections retired before it, by
+//     keepMargin, for every request;
+//   - a request that could not be sent again takes only a connection idle
+//     for less than fragileIdle (or what the first rule leaves, if less),
+//     and a fresh one otherwise: a dial, where a close could cost the
+//     request. Busy pools hand out connections idle for far less.
+//
+// A server that closes sooner than fragileIdle without saying so can still
+// cross a request, as it can with any client.
+
+// fragileIdle is the longest a connection may have been idle to carry a
+// request that could not be sent again.
+const fragileIdle = time.Second
+
+// maxKeepAlive bounds the timeout a Keep-Alive field may state: beyond it
+// the pool's own IdleTimeout governs anyway.
+const maxKeepAlive = 24 * time.Hour
+
+// keepAliveTimeout returns the idle time a server states in its answer's
+// Keep-Alive fields (timeout=N, in seconds), or zero when none is stated,
+// or not as a whole number of seconds from 1.
+func keepAliveTimeout(fields []string) time.Duration {
+	for _, f := range fields {
+		for p := range strings.SplitSeq(f, ",") {
+			name, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "timeout") {
+				continue
+			}
+			n, err := strconv.ParseUint(strings.TrimSpace(val), 10, 32)
+			if err != nil || n == 0 {
+				return 0
+			}
+			return min(time.Duration(n)*time.Second, maxKeepAlive)
+		}
+	}
+	return 0
+}
+
+// keepMargin returns how long a connection whose server keeps connections
+// idle for keep (zero: unknown) may be idle and still be reused: keep less
+// a second, or half of it when it is 2 s or less, so that a request is
+// sent well before the server's close; unbounded when keep is unknown.
+func keepMargin(keep time.Duration) time.Duration {
+	switch {
+	case keep == 0:
+		return maxKeepAlive
+	case keep <= 2*time.Second:
+		return keep / 2
+	}
+	return keep - time.Second
+}
