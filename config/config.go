@@ -129,6 +129,14 @@ type Limits struct {
 	// gateway started with, as the connection pools it bounds live for the
 	// whole process.
 	MaxBackendHeaderBytes int `yaml:"max_backend_header_bytes"`
+	// MaxClientConnections bounds the client connections open at once on
+	// the route listeners together: one accepted over it is closed at
+	// once. Each holds a file descriptor, and a process out of them can
+	// neither accept (the admin listener included) nor dial a node. Zero
+	// means half the process's descriptor limit, the other half kept for
+	// the dials to nodes, the admin listener, Consul, Redis and files.
+	// Read at start, as the listeners are.
+	MaxClientConnections int `yaml:"max_client_connections"`
 }
 
 // Server names of Listener.Server.

@@ -204,6 +204,9 @@ func (c *Config) validateLimits() error {
 	if n := c.Limits.MaxBackendHeaderBytes; n != 0 && (n < minBackendHeaderBytes || n > maxBackendHeaderBytes) {
 		return c.errorAt("limits.max_backend_header_bytes", "must be from %d (1 KiB) to %d (10 MiB), or 0 for the default (64 KiB)", minBackendHeaderBytes, maxBackendHeaderBytes)
 	}
+	if c.Limits.MaxClientConnections < 0 {
+		return c.errorAt("limits.max_client_connections", "must be positive, or 0 for the default (half the descriptor limit)")
+	}
 	return nil
 }
 

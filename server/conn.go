@@ -90,6 +90,10 @@ type conn struct {
 
 func newConn(s *Server, rwc net.Conn) *conn {
 	c := &conn{srv: s, rwc: rawio.Wrap(rwc), orig: rwc, limit: -1, base: time.Now()}
+	if s.Conns != nil {
+		// Hijack hands over orig: its Close releases the place then.
+		c.orig = &limitConn{Conn: rwc, l: s.Conns}
+	}
 	c.remote = rwc.RemoteAddr().String()
 	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
 	c.rd.rwc = c.rwc
@@ -168,6 +172,14 @@ func (c *conn) closeIfIdle() {
 	}
 }
 
+// release gives the connection's place in the server's ConnLimit back,
+// once it is closed (not hijacked: the handler's Close of orig does then).
+func (c *conn) release() {
+	if lc, ok := c.orig.(*limitConn); ok {
+		lc.release()
+	}
+}
+
 func (c *conn) serve() {
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c)
@@ -192,6 +204,7 @@ func (c *conn) serve() {
 				c.lingerClose()
 			}
 			c.rwc.Close()
+			c.release()
 			// After the close, which ends a read of the body under way: a
 			// goroutine the handler left may read the body still, and must
 			// not get at the reader once the pool has it.

@@ -53,6 +53,11 @@ type Server struct {
 	// log package's standard logger.
 	ErrorLog *log.Logger
 
+	// Conns, when not nil, bounds the connections open at once, shared
+	// with whatever else shares it (other Servers, ConnLimit.Listener): a
+	// connection over it is closed as soon as it is accepted.
+	Conns *ConnLimit
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -92,9 +97,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if !s.Conns.acquire() {
+			rwc.Close()
+			continue
+		}
 		c := newConn(s, rwc)
 		if !s.add(c) {
 			rwc.Close()
+			c.release()
 			continue
 		}
 		go c.serve()

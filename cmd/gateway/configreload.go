@@ -90,6 +90,7 @@ func restartOnly(cfg, next *config.Config) []string {
 		{"tracing", cfg.Tracing, next.Tracing},
 		{"watch", cfg.Watch, next.Watch},
 		{"limits.max_backend_header_bytes", cfg.Limits.MaxBackendHeaderBytes, next.Limits.MaxBackendHeaderBytes},
+		{"limits.max_client_connections", cfg.Limits.MaxClientConnections, next.Limits.MaxClientConnections},
 	} {
 		a, errA := json.Marshal(s.was)
 		b, errB := json.Marshal(s.next)

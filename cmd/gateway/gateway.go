@@ -291,8 +291,9 @@ const (
 func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func() (*config.Config, error)) error {
 	var ls []*listening
 	h := g.handler()
+	routeConns, adminConns := g.connLimits(g.cfg.Limits.MaxClientConnections)
 	for _, l := range g.cfg.Listeners {
-		bound, err := g.listen(l, h, defaultRouteServer)
+		bound, err := g.listen(l, h, defaultRouteServer, routeConns)
 		if err != nil {
 			closeAll(ls)
 			return err
@@ -300,7 +301,7 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		ls = append(ls, bound)
 	}
 	if g.cfg.Admin != nil {
-		bound, err := g.listen(*g.cfg.Admin, g.adminHandler(), defaultAdminServer)
+		bound, err := g.listen(*g.cfg.Admin, g.adminHandler(), defaultAdminServer, adminConns)
 		if err != nil {
 			closeAll(ls)
 			return err

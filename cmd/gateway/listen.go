@@ -39,8 +39,9 @@ type listening struct {
 // listen binds the address of l and prepares the server that serves h on
 // it. A listener with tls or h2c runs net/http's server whatever l.Server
 // says (config refuses "sluice" with them): the lean server speaks
-// HTTP/1.x only.
-func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string) (*listening, error) {
+// HTTP/1.x only. conns bounds the connections open at once (nil: no bound),
+// shared with the other listeners given the same.
+func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string, conns *server.ConnLimit) (*listening, error) {
 	var certs *tlscert.Store
 	if l.TLS != nil && len(l.TLS.Pairs()) > 0 {
 		// Loaded before binding, so that a file changed since the
@@ -85,10 +86,13 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		MaxHeaderBytes:    64 << 10,
 		WatchAfter:        l.WatchAfter,
 		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		Conns:             conns,
 	}
 	if kind == config.ServerSluice {
 		return &listening{ln: ln, srv: lean}, nil
 	}
+	// Counted before any TLS handshake: a handshake holds a descriptor too.
+	ln = conns.Listener(ln)
 	hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
 		IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
 	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2MaxStreams,

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/sluicehq/sluice/server"
+)
+
+// The bounds of client connections (server.ConnLimit) derived from the
+// process's descriptor limit when the configuration sets none.
+const (
+	// routeConnShare is the share of the descriptor limit the route
+	// listeners' connections may take together: each request they carry
+	// may need a connection to a node, so the other half is theirs, with
+	// the admin listener's, Consul's, Redis's and the files'.
+	routeConnShare = 2 // a half
+	// adminConnShare and maxAdminConns bound the admin listener's
+	// connections on their own, so that a flood of the route listeners
+	// never takes the admin listener's place, nor the other way round.
+	adminConnShare = 16
+	maxAdminConns  = 256
+	// unknownNofile stands for the descriptor limit where it cannot be
+	// read.
+	unknownNofile = 1024
+)
+
+// connLimits returns the bounds of the route listeners' client connections
+// (configured, the limits.max_client_connections the gateway started with,
+// or zero for the default) and of the admin listener's.
+func (g *gateway) connLimits(configured int) (routes, admin *server.ConnLimit) {
+	nofile := descriptorLimit()
+	if nofile <= 0 {
+		nofile = unknownNofile
+	}
+	n := configured
+	if n <= 0 {
+		n = max(1, nofile/routeConnShare)
+	}
+	logf := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn).Printf
+	g.logger.Info("client connections bounded", slog.Int("route_listeners", n),
+		slog.Int("admin", min(maxAdminConns, max(1, nofile/adminConnShare))), slog.Int("descriptor_limit", nofile))
+	return server.NewConnLimit(n, logf), server.NewConnLimit(min(maxAdminConns, max(1, nofile/adminConnShare)), logf)
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+)
+
+// TestClientConnectionBoundNeedsARestart: limits.max_client_connections
+// bounds the listeners, which live for the whole process, so a reload
+// that changes it says a restart is required.
+func TestClientConnectionBoundNeedsARestart(t *testing.T) {
+	backend := echoBackend(t)
+	base := configText(backend, "  - {path: /v1, service: svc}\n")
+	cfg, _ := loadFile(t, base)
+	next, _ := loadFile(t, base+"limits: {max_client_connections: 5000, body_idle_timeout: 3s}\n")
+	if got := restartOnly(cfg, next); !slices.Equal(got, []string{"limits.max_client_connections"}) {
+		t.Errorf("restart required for %q, want the client connection bound only", got)
+	}
+}
+
+// TestConnLimitsDefault: with no bound configured, the route listeners
+// may hold half the descriptor limit, the admin listener a 16th (at most
+// 256); a configured bound is taken as it is.
+func TestConnLimitsDefault(t *testing.T) {
+	nofile := descriptorLimit()
+	if nofile <= 0 {
+		nofile = unknownNofile
+	}
+	g := &gateway{logger: slog.New(slog.DiscardHandler)}
+	routes, admin := g.connLimits(0)
+	if routes.Max() != nofile/2 || admin.Max() != min(256, max(1, nofile/16)) {
+		t.Errorf("descriptor limit %d: bounds %d (routes) and %d (admin), want %d and %d",
+			nofile, routes.Max(), admin.Max(), nofile/2, min(256, max(1, nofile/16)))
+	}
+	if routes, _ := g.connLimits(5000); routes.Max() != 5000 {
+		t.Errorf("configured 5000: bound %d", routes.Max())
+	}
+}
