@@ -118,9 +118,11 @@ func (e *budgetEndError) Unwrap() []error { return []error{e.cause(), e.err} }
 
 // refused reports whether err proves that the node is not there: the
 // connection could not be made (refused, unreachable, or its name unknown).
-// A connection lost before anything was written to it is not such proof.
+// A connection lost before anything was written to it is not such proof,
+// nor is a connect that timed out (ErrConnectTimeout): that node counts a
+// fault instead.
 func refused(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, ErrConnectTimeout) {
 		return false
 	}
 	var op *net.OpError

@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -55,7 +57,7 @@ type TransportOptions struct {
 func NewLeanTransport(o TransportOptions) *h1.Transport {
 	o = o.withDefaults()
 	return &h1.Transport{
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		MaxConnsPerHost:        o.MaxConnsPerNode,
 		MaxIdlePerHost:         o.MaxIdlePerNode,
 		IdleTimeout:            o.IdleTimeout,
@@ -64,6 +66,59 @@ func NewLeanTransport(o TransportOptions) *h1.Transport {
 }
 
 var dialer = &net.Dialer{KeepAlive: 30 * time.Second}
+
+// DefaultConnectTimeout bounds the connect of a connection to a node.
+//
+// A node whose connects hang (its accept queue full, or a host that drops
+// packets) would otherwise hold each attempt on it until the attempt's
+// deadline: the per-try timeout when there is one, else the request's
+// budget, as for a request that is not idempotent or a service that has
+// not yet given the 20 answers a per-try timeout is derived from. Such a
+// request was answered 504 although nothing had been sent, and, its
+// budget spent being nobody's fault, the node was never ejected: it kept
+// drawing requests (TestUnreachableNodeConnectHangs in e2e/hostile). A
+// connect that has not completed within a second (Linux sends a lost SYN
+// again only after one) is given up instead, and the attempt, provably
+// not sent, is retried on another node whatever its method.
+const DefaultConnectTimeout = time.Second
+
+// ErrConnectTimeout is the error, inside the *net.OpError of the dial, of
+// an attempt whose connect took DefaultConnectTimeout. It is no context
+// error: the attempt is NotSent (retried for any method), not the end of
+// its deadline; and, unlike a refused connection, it counts as a fault of
+// the node, towards its ejection (a node that does not answer a connect is
+// not known dead, and probing it costs a request a connect timeout).
+var ErrConnectTimeout error = connectTimeoutError{}
+
+type connectTimeoutError struct{}
+
+func (connectTimeoutError) Error() string   { return "connect timed out" }
+func (connectTimeoutError) Timeout() bool   { return true }
+func (connectTimeoutError) Temporary() bool { return true }
+
+// dial connects to addr as dialer does, within ctx and at most
+// DefaultConnectTimeout: a connect that takes longer fails with
+// ErrConnectTimeout. When ctx ends first, its end fails the connect as
+// before: the attempt's own deadline, not the node, cut it.
+func dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	limit := time.Now().Add(DefaultConnectTimeout)
+	if d, ok := ctx.Deadline(); ok && !limit.Before(d) {
+		return dialer.DialContext(ctx, network, addr)
+	}
+	dctx, cancel := context.WithDeadline(ctx, limit)
+	defer cancel()
+	c, err := dialer.DialContext(dctx, network, addr)
+	// The dialer's own timer (the socket's deadline) may fire before
+	// dctx's: a timeout while ctx lives is the connect timeout either way.
+	if ne := net.Error(nil); err != nil && ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+		op := &net.OpError{Op: "dial", Net: network, Err: ErrConnectTimeout}
+		if o, ok := err.(*net.OpError); ok {
+			op.Source, op.Addr = o.Source, o.Addr
+		}
+		return nil, op
+	}
+	return c, err
+}
 
 func (o TransportOptions) withDefaults() TransportOptions {
 	if o.MaxConnsPerNode <= 0 {
@@ -86,14 +141,15 @@ func (o TransportOptions) withDefaults() TransportOptions {
 func NewTransport() *http.Transport { return NewTransportWith(TransportOptions{}) }
 
 // NewTransportWith returns an HTTP/1.1 transport with keep-alive pools
-// bounded per node and idle connections evicted, and no timeouts of its own:
-// every wait is bounded by the attempt's context, so by the budget. It is
+// bounded per node and idle connections evicted, and no timeouts of its own
+// but DefaultConnectTimeout: every wait is bounded by the attempt's
+// context, so by the budget. It is
 // the fallback of NewLeanTransport, and a transport that needs no care.
 func NewTransportWith(o TransportOptions) *http.Transport {
 	o = o.withDefaults()
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		MaxIdleConns:           0, // bounded per node instead
 		MaxIdleConnsPerHost:    o.MaxIdlePerNode,
 		MaxConnsPerHost:        o.MaxConnsPerNode,
