@@ -141,7 +141,7 @@ var outcomeLabels = func() (l [8]string) {
 }()
 
 // OutcomeLabel returns the outcome label of o: its name with underscores
-// (success, rejected, not_sent, failed, abandoned, client_fault).
+// (success, rejected, not_sent, failed, abandoned, client_fault, local).
 func OutcomeLabel(o upstream.Outcome) string {
 	if int(o) < len(outcomeLabels) {
 		return outcomeLabels[o]

@@ -34,7 +34,7 @@ const (
 	// per-hop margin.
 	AttrBudgetRemaining = attribute.Key("sluice.budget.remaining_ms")
 	// AttrOutcome is how an attempt ended, as upstream classifies it:
-	// success, rejected, not-sent, failed, abandoned or client-fault.
+	// success, rejected, not-sent, failed, abandoned, client-fault or local.
 	AttrOutcome = attribute.Key("sluice.outcome")
 	// AttrRequestID is the request's X-Request-Id.
 	AttrRequestID = attribute.Key("sluice.request_id")

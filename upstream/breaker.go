@@ -230,7 +230,7 @@ func (t ticket) done(o Outcome, nodes int, now time.Time) {
 	if br == nil {
 		return
 	}
-	counted := o != Abandoned && o != ClientFault
+	counted := o != Abandoned && o != ClientFault && o != Local
 	fault := o.Fault()
 	if !t.probe && !fault && CircuitState(br.state.Load()) == CircuitClosed && !counted {
 		return

@@ -64,9 +64,16 @@ const (
 	// error with ClientFault() true). Never counted against the node or
 	// the service, never retried, no retry budget spent.
 	ClientFault
+	// Local: the attempt could not be made for a reason of this process's
+	// own: its dial failed for want of a file descriptor, socket memory
+	// or an ephemeral port (localFailure). Never the node's fault (a
+	// client holding every descriptor of the gateway made every dial fail
+	// so, and opened the service's breaker), never counted by breakers,
+	// and not retried: a dial to another node would fail alike.
+	Local
 )
 
-var outcomeNames = [...]string{"success", "rejected", "not-sent", "failed", "abandoned", "client-fault"}
+var outcomeNames = [...]string{"success", "rejected", "not-sent", "failed", "abandoned", "client-fault", "local"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -100,6 +107,9 @@ func classify(ctx context.Context, now time.Time, resp *http.Response, err error
 	if err != nil {
 		if isClientFault(err) {
 			return ClientFault
+		}
+		if localFailure(err) {
+			return Local
 		}
 		if spent {
 			return Abandoned

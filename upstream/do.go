@@ -294,6 +294,10 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			done()
 			acancel()
 			return nil, fmt.Errorf("upstream: %s at %s: %w", service, node.Address, err)
+		case outcome == Local:
+			done()
+			acancel()
+			return nil, &LocalError{Service: service, Err: err}
 		case outcome == Abandoned:
 			done()
 			acancel()

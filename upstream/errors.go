@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
@@ -120,9 +121,10 @@ func (e *budgetEndError) Unwrap() []error { return []error{e.cause(), e.err} }
 // connection could not be made (refused, unreachable, or its name unknown).
 // A connection lost before anything was written to it is not such proof,
 // nor is a connect that timed out (ErrConnectTimeout): that node counts a
-// fault instead.
+// fault instead; nor a dial that failed for this process's own reason
+// (localFailure).
 func refused(err error) bool {
-	if err == nil || errors.Is(err, ErrConnectTimeout) {
+	if err == nil || errors.Is(err, ErrConnectTimeout) || localFailure(err) {
 		return false
 	}
 	var op *net.OpError
@@ -131,6 +133,50 @@ func refused(err error) bool {
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
+}
+
+// localFailure reports whether err is a dial that failed for a reason of
+// this process's own, not the node's: out of file descriptors (EMFILE,
+// ENFILE), socket memory (ENOBUFS, ENOMEM) or ephemeral ports
+// (EADDRNOTAVAIL).
+func localFailure(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return false
+	}
+	for _, e := range [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL} {
+		if errors.Is(op.Err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// LocalError reports a call that failed for a reason of the gateway's own
+// (see Local): nothing was sent, and it counts against no node. It maps to
+// 503 overloaded with Retry-After, and tells the layers above not to retry
+// at once (Sluice-Retry: no): the process is out of a resource, which a
+// retry only asks for again.
+type LocalError struct {
+	Service string
+	Err     error
+}
+
+func (e *LocalError) Error() string {
+	return "upstream: " + e.Service + ": out of a local resource: " + e.Err.Error()
+}
+
+func (e *LocalError) Unwrap() error { return e.Err }
+
+// RetryAdvice implements rpc.RetryAdvisor.
+func (e *LocalError) RetryAdvice() string { return RetryNo }
+
+// RetryAfter implements rpc.RetryAfterer.
+func (e *LocalError) RetryAfter() time.Duration { return LimitRetryAfter }
+
+// Problem implements rpc.Problemer.
+func (e *LocalError) Problem() (int, string, string) {
+	return http.StatusServiceUnavailable, problem.TypeOverloaded, "Gateway overloaded"
 }
 
 // OverloadedError reports a call refused because every node of its service

@@ -153,6 +153,8 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 			return nil, fmt.Errorf("upstream: opening a stream to %s at %s: %w", service, node.Address, hctx.Err())
 		case outcome == Rejected:
 			return nil, err
+		case outcome == Local:
+			return nil, &LocalError{Service: service, Err: err}
 		}
 		tried = append(tried, node)
 		verdict, wait := giveUp, time.Duration(0)
@@ -186,6 +188,8 @@ func openOutcome(ctx context.Context, err error, left, slack time.Duration) (Out
 		return Success, nil
 	case isClientFault(err):
 		return ClientFault, nil
+	case localFailure(err):
+		return Local, nil
 	case ctx.Err() != nil:
 		return Abandoned, nil
 	case errors.As(err, &re) && re.Status < http.StatusBadRequest:

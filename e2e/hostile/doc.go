@@ -48,5 +48,11 @@
 // (HTTP/2 with prior knowledge, raw frames: rapid reset, CONTINUATION
 // floods, stream limits, clients that grant no window or never read, slow
 // bodies, trailers, connection fields, pseudo-headers, lengths, header
-// lists).
+// lists), and connlimit_audit_test.go (one client address opening more
+// connections than the gateway has descriptors, on a gateway whose
+// descriptor limit is lowered: the bound of client connections, and dials
+// to nodes that fail for want of a descriptor, which are no node's fault)
+// and unreachable_audit_test.go (one node of four whose connect hangs,
+// refuses, resets, never answers, or is down at start and comes back:
+// every request answered, no retry to it, the breaker closed).
 package hostile
