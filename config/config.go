@@ -134,8 +134,9 @@ type Limits struct {
 	// once. Each holds a file descriptor, and a process out of them can
 	// neither accept (the admin listener included) nor dial a node. Zero
 	// means half the process's descriptor limit, the other half kept for
-	// the dials to nodes, the admin listener, Consul, Redis and files.
-	// Read at start, as the listeners are.
+	// the dials to nodes, the admin listener, Consul, Redis and files, and
+	// at most 50000 (an idle connection holds about 21 KiB). Read at
+	// start, as the listeners are.
 	MaxClientConnections int `yaml:"max_client_connections"`
 }
 

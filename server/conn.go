@@ -34,6 +34,11 @@ const (
 // the header limit is lifted, as in net/http.
 const headerSlop = 4096
 
+// readerSize is the size of a connection's reader: a request head that
+// fits in it is parsed there (readFast); a larger one takes room from the
+// Server's budget of large heads (headbudget.go).
+const readerSize = 4096
+
 // maxPostHandlerRead is how much of a request body the server reads and
 // discards, when the handler left it unread, to keep the connection; with
 // more left, it closes the connection instead (net/http's figure).
@@ -42,7 +47,7 @@ const maxPostHandlerRead = 256 << 10
 var errHeaderTooLarge = errors.New("server: request header too large")
 
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
 
@@ -72,7 +77,8 @@ type conn struct {
 	// The raw bytes of the request header being read (framing.go).
 	raw       []byte
 	recording bool
-	faulty10  bool // the current request is of HTTP/1.0 and has Transfer-Encoding
+	headHeld  int64 // the room the head being read holds in the large heads' budget
+	faulty10  bool  // the current request is of HTTP/1.0 and has Transfer-Encoding
 
 	kept bool // a request was read: the next is a kept-alive connection's
 
@@ -137,6 +143,10 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if c.recording && c.headHeld == 0 && len(c.raw) >= readerSize && !c.growHead() {
+		c.limit = 0 // answered 431, as a head over the limit
+		return 0, errHeaderTooLarge
 	}
 	var n int
 	var err error

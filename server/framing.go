@@ -44,6 +44,7 @@ func (c *conn) recordHeader() {
 // request just read (nil if it could not be).
 func (c *conn) stopRecording(req *http.Request) framing {
 	c.recording = false
+	c.releaseHead()
 	raw := c.raw
 	if cap(c.raw) > 2*pendCap {
 		c.raw = nil // a large header: its memory is not kept for the next

@@ -53,6 +53,12 @@ type Server struct {
 	// log package's standard logger.
 	ErrorLog *log.Logger
 
+	// LargeHeadBytes bounds the bytes the request heads larger than a
+	// connection's reader (4 KiB) may hold at once while they are read,
+	// each counted at MaxHeaderBytes; a large head that finds no room is
+	// answered 431 (see headbudget.go). Zero means DefaultLargeHeadBytes.
+	LargeHeadBytes int64
+
 	// Conns, when not nil, bounds the connections open at once, shared
 	// with whatever else shares it (other Servers, ConnLimit.Listener): a
 	// connection over it is closed as soon as it is accepted.
@@ -63,6 +69,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	gone      chan struct{} // signalled (not closed) when a connection leaves conns
 	closing   atomic.Bool
+	heads     atomic.Pointer[headBudget] // made at the first large head
 }
 
 // ErrServerClosed is what Serve returns once Shutdown or Close was called.

@@ -14,6 +14,13 @@ const (
 	// may need a connection to a node, so the other half is theirs, with
 	// the admin listener's, Consul's, Redis's and the files'.
 	routeConnShare = 2 // a half
+	// maxDefaultRouteConns caps the default: an idle client connection
+	// holds about 21 KiB of the gateway's memory (a goroutine, its reader
+	// and writer), so half of a descriptor limit of a million would let
+	// clients hold 11 GiB; 50,000 is about 1 GiB (Envoy's edge guidance
+	// sets the same bound). A gateway meant to hold more (long-lived
+	// WebSockets) sets limits.max_client_connections.
+	maxDefaultRouteConns = 50_000
 	// adminConnShare and maxAdminConns bound the admin listener's
 	// connections on their own, so that a flood of the route listeners
 	// never takes the admin listener's place, nor the other way round.
@@ -34,7 +41,7 @@ func (g *gateway) connLimits(configured int) (routes, admin *server.ConnLimit) {
 	}
 	n := configured
 	if n <= 0 {
-		n = max(1, nofile/routeConnShare)
+		n = max(1, min(nofile/routeConnShare, maxDefaultRouteConns))
 	}
 	logf := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn).Printf
 	g.logger.Info("client connections bounded", slog.Int("route_listeners", n),

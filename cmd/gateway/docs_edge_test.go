@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/server"
+	"github.com/sluicehq/sluice/upstream"
+)
+
+// TestDocStatesEdgeBounds: docs/configuration.md states the bounds on
+// client connections, large request heads and connects to nodes as the code
+// sets them.
+func TestDocStatesEdgeBounds(t *testing.T) {
+	data, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, s := range []string{
+		fmt.Sprintf("half the descriptor limit, at most %d", maxDefaultRouteConns),
+		fmt.Sprintf("a 16th of the limit, at most %d", maxAdminConns),
+		fmt.Sprintf("reader that are being read at once share %d MiB", server.DefaultLargeHeadBytes>>20),
+		fmt.Sprintf("has not completed within %s", strings.TrimSuffix(upstream.DefaultConnectTimeout.String(), "s")+" s"),
+	} {
+		if !strings.Contains(doc, s) {
+			t.Errorf("docs/configuration.md does not say %q", s)
+		}
+	}
+	if routeConnShare != 2 || adminConnShare != 16 {
+		t.Errorf("the shares changed (%d, %d): update the docs and this test", routeConnShare, adminConnShare)
+	}
+}
