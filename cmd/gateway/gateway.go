@@ -99,7 +99,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	g.resilience = newResilience(cfg, g.promReg)
 	g.edge = newEdge(g.promReg, logger)
 	g.keys = newKeySources(g.promReg, logger)
-	if g.tracer, g.stopTracing, err = newTracing(cfg); err != nil {
+	if g.tracer, g.stopTracing, err = newTracing(cfg, logger, g.promReg); err != nil {
 		return nil, err
 	}
 	g.edge.traceFilter = clientTraceFilter(cfg)

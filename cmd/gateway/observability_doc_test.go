@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -71,9 +72,14 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 			r.Header.Set(budget.HeaderName, "ms=0, hop=1")
 			return r
 		}())
-	for name, f := range families(t, backend) {
-		if _, ok := got[name]; !ok {
-			got[name] = f
+	// The trace exports' counter, registered with tracing on.
+	exports := prometheus.NewRegistry()
+	newTraceExports(exports, slog.New(slog.DiscardHandler)).observe(1, nil)
+	for _, reg := range []*prometheus.Registry{backend, exports} {
+		for name, f := range families(t, reg) {
+			if _, ok := got[name]; !ok {
+				got[name] = f
+			}
 		}
 	}
 

@@ -54,5 +54,8 @@
 // to nodes that fail for want of a descriptor, which are no node's fault)
 // and unreachable_audit_test.go (one node of four whose connect hangs,
 // refuses, resets, never answers, or is down at start and comes back:
-// every request answered, no retry to it, the breaker closed).
+// every request answered, no retry to it, the breaker closed) and
+// deps_audit_test.go (the gateway's own dependencies blackholed: the trace
+// receiver, the JWKS endpoint with made-up key ids, Redis, Consul: the
+// requests go on as before, and the gateway still stops).
 package hostile

@@ -97,13 +97,25 @@ func endpoint(e string) (u *url.URL, hostport string, err error) {
 // as s says, sampling new traces at s.SampleRatio and following the parent's
 // decision otherwise. Nothing is dialled until the first export. The caller
 // must Shutdown the provider to flush the last spans.
-func NewProvider(ctx context.Context, s Settings) (*sdktrace.TracerProvider, error) {
+//
+// The batcher's queue holds at most 2,048 spans (OpenTelemetry's default,
+// OTEL_BSP_MAX_QUEUE_SIZE): while the receiver is slow or away, the spans
+// ended beyond it are dropped, never waited for, so that a request never
+// waits on the receiver and the memory spans take stays bounded.
+func NewProvider(ctx context.Context, s Settings, opts ...Option) (*sdktrace.TracerProvider, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	exp, err := exporter(ctx, s)
 	if err != nil {
 		return nil, err
+	}
+	if o.observe != nil {
+		exp = &observedExporter{SpanExporter: exp, observe: o.observe}
 	}
 	name := s.ServiceName
 	if name == "" {
