@@ -42,6 +42,15 @@ const MinWatchInterval = time.Second
 // WatchBurst: see MinWatchInterval.
 const WatchBurst = 4
 
+// FirstQueryTimeout bounds a Watch from index zero, a query that Consul
+// answers at once, without blocking. A blocking query may rightly take the
+// wait time, and is bounded by that; the first one of a service must not:
+// against an agent that accepts connections and never answers (hung, or
+// behind a network that drops its packets), it held the service's first
+// snapshot, and every request to a service added meanwhile, for the wait
+// time and more (5 min 29 s by default).
+const FirstQueryTimeout = 10 * time.Second
+
 // Registry is a registry.Registry over a Consul agent. It is safe for concurrent
 // use; it keeps no state of its own besides its settings and, to pace Watch
 // (see MinWatchInterval), each service's bucket of blocking queries,
@@ -51,6 +60,7 @@ type Registry struct {
 	health Health
 	agent  Agent
 	wait   time.Duration
+	first  time.Duration // FirstQueryTimeout; tests shorten it
 	dc     string
 	now    func() time.Time                     // tests replace the clock
 	after  func(time.Duration) <-chan time.Time // of the pacing in Watch
@@ -90,7 +100,7 @@ func New(c *api.Client, opts ...Option) *Registry {
 // NewFrom returns a Registry over the given health and agent endpoints; tests
 // pass fakes here.
 func NewFrom(h Health, a Agent, opts ...Option) *Registry {
-	r := &Registry{health: h, agent: a, wait: DefaultWaitTime, now: time.Now, after: time.After,
+	r := &Registry{health: h, agent: a, wait: DefaultWaitTime, first: FirstQueryTimeout, now: time.Now, after: time.After,
 		asked: make(map[string]watchBucket)}
 	for _, o := range opts {
 		o(r)
@@ -170,9 +180,14 @@ func checkService(service string) error {
 }
 
 // watch is one blocking query, bounded by the wait time plus Consul's jitter
-// and a margin.
+// and a margin; from index zero, one that does not block, bounded by
+// FirstQueryTimeout.
 func (r *Registry) watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.wait+r.wait/16+10*time.Second)
+	timeout := r.wait + r.wait/16 + 10*time.Second
+	if index == 0 {
+		timeout = r.first
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	q := r.query(ctx)
 	q.WaitIndex = index
