@@ -138,6 +138,15 @@ type Limits struct {
 	// at most 50000 (an idle connection holds about 21 KiB). Read at
 	// start, as the listeners are.
 	MaxClientConnections int `yaml:"max_client_connections"`
+	// MaxClientConnectionsPerAddress bounds, within MaxClientConnections,
+	// the connections of one client address (an IPv6 one by its /64), so
+	// that one address cannot take every place and shut the others out;
+	// the trusted_proxies, whose connections carry every client's, are
+	// bound by the whole only. Zero means an eighth of
+	// MaxClientConnections, generous for the many users a carrier's NAT
+	// puts behind one address; a negative value bounds no address. Read at
+	// start, as the listeners are.
+	MaxClientConnectionsPerAddress int `yaml:"max_client_connections_per_address"`
 }
 
 // Server names of Listener.Server.

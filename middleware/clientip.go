@@ -37,6 +37,9 @@ func ParseTrustedProxies(cidrs []string) (*TrustedProxies, error) {
 	return t, nil
 }
 
+// Trusts reports whether a is in one of the trusted prefixes (see trusts).
+func (t *TrustedProxies) Trusts(a netip.Addr) bool { return t.trusts(a) }
+
 // trusts reports whether a is in one of the trusted prefixes. A zoned
 // address (fe80::1%eth0, a link-local peer) is judged without its zone:
 // netip.Prefix.Contains says no to any zone, and a link-local proxy that

@@ -94,11 +94,13 @@ type conn struct {
 	watch watch
 }
 
-func newConn(s *Server, rwc net.Conn) *conn {
+// newConn returns the connection of rwc, whose place in s.Conns lc holds
+// (nil: none).
+func newConn(s *Server, rwc net.Conn, lc *limitConn) *conn {
 	c := &conn{srv: s, rwc: rawio.Wrap(rwc), orig: rwc, limit: -1, base: time.Now()}
-	if s.Conns != nil {
+	if lc != nil {
 		// Hijack hands over orig: its Close releases the place then.
-		c.orig = &limitConn{Conn: rwc, l: s.Conns}
+		c.orig = lc
 	}
 	c.remote = rwc.RemoteAddr().String()
 	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())

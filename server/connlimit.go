@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -25,6 +27,12 @@ type ConnLimit struct {
 	// logged is when a refusal was last logged, in Unix seconds.
 	logged atomic.Int64
 	logf   func(format string, args ...any)
+
+	// The bound of each client address (PerAddress).
+	perAddr int
+	exempt  func(netip.Addr) bool
+	mu      sync.Mutex
+	byAddr  map[netip.Prefix]int // connections open per address; none at zero
 }
 
 // refusalLogEvery is how often, at most, a ConnLimit logs that it refuses
@@ -41,12 +49,35 @@ func NewConnLimit(max int, logf func(format string, args ...any)) *ConnLimit {
 	return &ConnLimit{max: int64(max), logf: logf}
 }
 
+// PerAddress bounds the connections of each client address to n as well
+// (an IPv6 address by its /64, which one client holds whole), so that one
+// address cannot take every place and shut the others out: a connection
+// over it is closed at once too. The addresses exempt reports true of (the
+// load balancers in front, whose connections carry every client's) are
+// bound by the whole only. n of zero or less bounds no address. It must be
+// called before the ConnLimit is used, and returns l.
+func (l *ConnLimit) PerAddress(n int, exempt func(netip.Addr) bool) *ConnLimit {
+	if l != nil && n > 0 {
+		l.perAddr, l.exempt, l.byAddr = n, exempt, make(map[netip.Prefix]int)
+	}
+	return l
+}
+
 // Max returns the bound; 0 for a nil ConnLimit.
 func (l *ConnLimit) Max() int {
 	if l == nil {
 		return 0
 	}
 	return int(l.max)
+}
+
+// MaxPerAddress returns the bound of each client address (PerAddress); 0
+// for none.
+func (l *ConnLimit) MaxPerAddress() int {
+	if l == nil {
+		return 0
+	}
+	return l.perAddr
 }
 
 // Open returns how many connections the bound counts now.
@@ -66,27 +97,78 @@ func (l *ConnLimit) Refused() uint64 {
 	return l.refused.Load()
 }
 
-// acquire counts one more connection, or reports false, counting a
-// refusal, when the bound is reached.
-func (l *ConnLimit) acquire() bool {
+// acquire counts c, a connection just accepted, and returns it wrapped to
+// give its place back when it closes, or reports false, counting a
+// refusal, when the bound, or its address's, is reached. A nil ConnLimit
+// takes every connection, unwrapped (nil).
+func (l *ConnLimit) acquire(c net.Conn) (*limitConn, bool) {
 	if l == nil {
-		return true
+		return nil, true
 	}
-	if l.open.Add(1) <= l.max {
-		return true
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		l.refuse("connection limit of %d reached", l.max)
+		return nil, false
 	}
-	l.open.Add(-1)
+	key, ok := l.addrKey(c.RemoteAddr())
+	if ok {
+		l.mu.Lock()
+		n := l.byAddr[key]
+		if n >= l.perAddr {
+			l.mu.Unlock()
+			l.open.Add(-1)
+			l.refuse("connection limit of %d per client address reached by %s", l.perAddr, key)
+			return nil, false
+		}
+		l.byAddr[key] = n + 1
+		l.mu.Unlock()
+	}
+	return &limitConn{Conn: c, l: l, key: key, keyed: ok}, true
+}
+
+// addrKey returns the key of the address a under the per-address bound,
+// and false when that bound does not apply to it.
+func (l *ConnLimit) addrKey(a net.Addr) (netip.Prefix, bool) {
+	if l.perAddr <= 0 {
+		return netip.Prefix{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	if l.exempt != nil && l.exempt(ip) {
+		return netip.Prefix{}, false
+	}
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p, true
+}
+
+// refuse counts a refusal and logs it, at most every refusalLogEvery.
+func (l *ConnLimit) refuse(format string, args ...any) {
 	n := l.refused.Add(1)
 	if now, last := time.Now().Unix(), l.logged.Load(); l.logf != nil &&
 		now-last >= int64(refusalLogEvery/time.Second) && l.logged.CompareAndSwap(last, now) {
-		l.logf("server: connection limit of %d reached: closing new connections at once (%d refused so far)", l.max, n)
+		l.logf("server: "+format+": closing new connections at once (%d refused so far)", append(args, n)...)
 	}
-	return false
 }
 
-func (l *ConnLimit) release() {
-	if l != nil {
-		l.open.Add(-1)
+// release gives back the place of a connection counted under key (when
+// keyed).
+func (l *ConnLimit) release(key netip.Prefix, keyed bool) {
+	l.open.Add(-1)
+	if keyed {
+		l.mu.Lock()
+		if n := l.byAddr[key] - 1; n > 0 {
+			l.byAddr[key] = n
+		} else {
+			delete(l.byAddr, key)
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -112,8 +194,8 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ll.l.acquire() {
-			return &limitConn{Conn: c, l: ll.l}, nil
+		if lc, ok := ll.l.acquire(c); ok {
+			return lc, nil
 		}
 		c.Close()
 	}
@@ -123,6 +205,8 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 type limitConn struct {
 	net.Conn
 	l        *ConnLimit
+	key      netip.Prefix // its address's, under the per-address bound
+	keyed    bool         // the per-address bound counts it
 	released atomic.Bool
 }
 
@@ -135,7 +219,7 @@ func (c *limitConn) Close() error {
 
 func (c *limitConn) release() {
 	if c.released.CompareAndSwap(false, true) {
-		c.l.release()
+		c.l.release(c.key, c.keyed)
 	}
 }
 

@@ -156,7 +156,7 @@ func TestConnLimitHijackAudit(t *testing.T) {
 // TestConnLimitNil: a nil ConnLimit bounds nothing.
 func TestConnLimitNil(t *testing.T) {
 	var l *ConnLimit
-	if NewConnLimit(0, nil) != nil || !l.acquire() || l.Max() != 0 || l.Open() != 0 || l.Refused() != 0 {
+	if lc, ok := l.acquire(nil); NewConnLimit(0, nil) != nil || lc != nil || !ok || l.Max() != 0 || l.Open() != 0 || l.Refused() != 0 {
 		t.Fatal("a nil ConnLimit bounds something")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -354,7 +354,7 @@ func TestParsedCloseHonored(t *testing.T) {
 	client, srv := net.Pipe()
 	defer client.Close()
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	c := newConn(s, srv)
+	c := newConn(s, srv, nil)
 	c.br = bufio.NewReader(c)
 	c.bw = bufio.NewWriter(c)
 	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: x\r\n\r\n")))

@@ -104,11 +104,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !s.Conns.acquire() {
+		lc, ok := s.Conns.acquire(rwc)
+		if !ok {
 			rwc.Close()
 			continue
 		}
-		c := newConn(s, rwc)
+		c := newConn(s, rwc, lc)
 		if !s.add(c) {
 			rwc.Close()
 			c.release()

@@ -91,6 +91,7 @@ func restartOnly(cfg, next *config.Config) []string {
 		{"watch", cfg.Watch, next.Watch},
 		{"limits.max_backend_header_bytes", cfg.Limits.MaxBackendHeaderBytes, next.Limits.MaxBackendHeaderBytes},
 		{"limits.max_client_connections", cfg.Limits.MaxClientConnections, next.Limits.MaxClientConnections},
+		{"limits.max_client_connections_per_address", cfg.Limits.MaxClientConnectionsPerAddress, next.Limits.MaxClientConnectionsPerAddress},
 	} {
 		a, errA := json.Marshal(s.was)
 		b, errB := json.Marshal(s.next)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net/netip"
 
 	"github.com/sluicehq/sluice/server"
 )
@@ -29,12 +30,19 @@ const (
 	// unknownNofile stands for the descriptor limit where it cannot be
 	// read.
 	unknownNofile = 1024
+	// addrConnShare is the share of the route listeners' bound one client
+	// address may hold by default: an eighth, so that one address cannot
+	// shut the others out, while the thousands of users a carrier's NAT
+	// puts behind one address still fit.
+	addrConnShare = 8
 )
 
 // connLimits returns the bounds of the route listeners' client connections
 // (configured, the limits.max_client_connections the gateway started with,
-// or zero for the default) and of the admin listener's.
-func (g *gateway) connLimits(configured int) (routes, admin *server.ConnLimit) {
+// or zero for the default; perAddr its max_client_connections_per_address)
+// and of the admin listener's. The trusted proxies of the configuration
+// serving are bound by the whole only.
+func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.ConnLimit) {
 	nofile := descriptorLimit()
 	if nofile <= 0 {
 		nofile = unknownNofile
@@ -43,8 +51,13 @@ func (g *gateway) connLimits(configured int) (routes, admin *server.ConnLimit) {
 	if n <= 0 {
 		n = max(1, min(nofile/routeConnShare, maxDefaultRouteConns))
 	}
+	if perAddr == 0 {
+		perAddr = max(1, n/addrConnShare)
+	}
+	adminMax := min(maxAdminConns, max(1, nofile/adminConnShare))
 	logf := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn).Printf
 	g.logger.Info("client connections bounded", slog.Int("route_listeners", n),
-		slog.Int("admin", min(maxAdminConns, max(1, nofile/adminConnShare))), slog.Int("descriptor_limit", nofile))
-	return server.NewConnLimit(n, logf), server.NewConnLimit(min(maxAdminConns, max(1, nofile/adminConnShare)), logf)
+		slog.Int("per_address", max(perAddr, 0)), slog.Int("admin", adminMax), slog.Int("descriptor_limit", nofile))
+	trusted := func(a netip.Addr) bool { return g.proxies.Load().Trusts(a) }
+	return server.NewConnLimit(n, logf).PerAddress(perAddr, trusted), server.NewConnLimit(adminMax, logf)
 }

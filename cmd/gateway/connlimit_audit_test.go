@@ -20,20 +20,28 @@ func TestClientConnectionBoundNeedsARestart(t *testing.T) {
 }
 
 // TestConnLimitsDefault: with no bound configured, the route listeners
-// may hold half the descriptor limit, the admin listener a 16th (at most
-// 256); a configured bound is taken as it is.
+// may hold half the descriptor limit (at most maxDefaultRouteConns), each
+// client address an eighth of that, the admin listener a 16th of the
+// descriptor limit (at most 256); a configured bound is taken as it is.
 func TestConnLimitsDefault(t *testing.T) {
 	nofile := descriptorLimit()
 	if nofile <= 0 {
 		nofile = unknownNofile
 	}
 	g := &gateway{logger: slog.New(slog.DiscardHandler)}
-	routes, admin := g.connLimits(0)
-	if routes.Max() != nofile/2 || admin.Max() != min(256, max(1, nofile/16)) {
-		t.Errorf("descriptor limit %d: bounds %d (routes) and %d (admin), want %d and %d",
-			nofile, routes.Max(), admin.Max(), nofile/2, min(256, max(1, nofile/16)))
+	routes, admin := g.connLimits(0, 0)
+	want := min(nofile/2, maxDefaultRouteConns)
+	if routes.Max() != want || routes.MaxPerAddress() != want/8 || admin.Max() != min(256, max(1, nofile/16)) {
+		t.Errorf("descriptor limit %d: bounds %d, %d per address (routes) and %d (admin), want %d, %d and %d",
+			nofile, routes.Max(), routes.MaxPerAddress(), admin.Max(), want, want/8, min(256, max(1, nofile/16)))
 	}
-	if routes, _ := g.connLimits(5000); routes.Max() != 5000 {
-		t.Errorf("configured 5000: bound %d", routes.Max())
+	if routes, _ := g.connLimits(5000, 0); routes.Max() != 5000 || routes.MaxPerAddress() != 625 {
+		t.Errorf("configured 5000: bound %d, %d per address", routes.Max(), routes.MaxPerAddress())
+	}
+	if routes, _ := g.connLimits(5000, 3000); routes.MaxPerAddress() != 3000 {
+		t.Errorf("configured 3000 per address: %d", routes.MaxPerAddress())
+	}
+	if routes, _ := g.connLimits(5000, -1); routes.MaxPerAddress() != 0 {
+		t.Errorf("configured -1 per address: %d, want no bound", routes.MaxPerAddress())
 	}
 }

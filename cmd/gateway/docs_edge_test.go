@@ -22,6 +22,7 @@ func TestDocStatesEdgeBounds(t *testing.T) {
 	for _, s := range []string{
 		fmt.Sprintf("half the descriptor limit, at most %d", maxDefaultRouteConns),
 		fmt.Sprintf("a 16th of the limit, at most %d", maxAdminConns),
+		"| `max_client_connections_per_address` | integer | an eighth of `max_client_connections` |",
 		fmt.Sprintf("reader that are being read at once share %d MiB", server.DefaultLargeHeadBytes>>20),
 		fmt.Sprintf("has not completed within %s", strings.TrimSuffix(upstream.DefaultConnectTimeout.String(), "s")+" s"),
 	} {
@@ -29,7 +30,7 @@ func TestDocStatesEdgeBounds(t *testing.T) {
 			t.Errorf("docs/configuration.md does not say %q", s)
 		}
 	}
-	if routeConnShare != 2 || adminConnShare != 16 {
-		t.Errorf("the shares changed (%d, %d): update the docs and this test", routeConnShare, adminConnShare)
+	if routeConnShare != 2 || adminConnShare != 16 || addrConnShare != 8 {
+		t.Errorf("the shares changed (%d, %d, %d): update the docs and this test", routeConnShare, adminConnShare, addrConnShare)
 	}
 }

@@ -291,7 +291,7 @@ const (
 func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func() (*config.Config, error)) error {
 	var ls []*listening
 	h := g.handler()
-	routeConns, adminConns := g.connLimits(g.cfg.Limits.MaxClientConnections)
+	routeConns, adminConns := g.connLimits(g.cfg.Limits.MaxClientConnections, g.cfg.Limits.MaxClientConnectionsPerAddress)
 	for _, l := range g.cfg.Listeners {
 		bound, err := g.listen(l, h, defaultRouteServer, routeConns)
 		if err != nil {
