@@ -33,9 +33,10 @@ import (
 // cleartext: it wraps hs.Handler and hs.ConnContext (see NetHTTP), sets
 // hs.TLSConfig to a copy of cfg offering HTTP/2 and HTTP/1.1 by ALPN (only
 // HTTP/1.1 when hs.Protocols leaves HTTP/2 out), and returns the listener
-// hs must serve, with hs.Serve (not ServeTLS). Handshakes are bounded by
-// hs.ReadHeaderTimeout (when set), as net/http bounds them. Call it before
-// hs serves.
+// hs must serve, with hs.Serve (not ServeTLS). Handshakes are bounded as
+// net/http bounds them: by the shortest of hs.ReadHeaderTimeout,
+// hs.ReadTimeout and hs.WriteTimeout that is set (see handshakeTimeout).
+// Call it before hs serves.
 func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener {
 	NetHTTP(hs, ln)
 	cfg = cfg.Clone()
@@ -51,8 +52,24 @@ func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener 
 	}
 	cfg.NextProtos = protos
 	hs.TLSConfig = cfg // net/http sets HTTP/2 up when its NextProtos name h2
-	return &tlsListener{Listener: ln, cfg: cfg, timeout: hs.ReadHeaderTimeout, logf: logfOf(hs),
+	return &tlsListener{Listener: ln, cfg: cfg, timeout: handshakeTimeout(hs), logf: logfOf(hs),
 		conns: make(chan acceptResult), done: make(chan struct{})}
+}
+
+// handshakeTimeout is how long a TLS handshake may take on hs: the
+// shortest of its ReadHeaderTimeout, ReadTimeout and WriteTimeout that is
+// set, as net/http's ServeTLS takes it; zero when none is. With
+// ReadHeaderTimeout alone, a server configured with ReadTimeout only left
+// handshakes unbounded: a client that never finished its hello held its
+// connection for ever.
+func handshakeTimeout(hs *http.Server) time.Duration {
+	var d time.Duration
+	for _, v := range []time.Duration{hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout} {
+		if v > 0 && (d == 0 || v < d) {
+			d = v
+		}
+	}
+	return d
 }
 
 // logfOf returns the logger net/http's server itself would use.

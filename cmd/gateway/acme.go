@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -57,11 +56,21 @@ func newACMESite(a *config.ACME) *acmeSite {
 func (s *acmeSite) getCertificate(static *tlscert.Store) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-		if static == nil || s.names[name] || slices.Contains(hello.SupportedProtos, acmez.ACMETLS1Protocol) {
+		if static == nil || s.names[name] || isACMEChallenge(hello) {
 			return s.magic.GetCertificate(hello)
 		}
 		return static.GetCertificate(hello)
 	}
+}
+
+// isACMEChallenge reports whether hello is a tls-alpn-01 validation: it
+// offers acme-tls/1 and nothing else (RFC 8737 section 3), the test
+// certmagic applies before it serves a challenge certificate. A client
+// offering acme-tls/1 among other protocols is no CA: sent to certmagic
+// for a name of the static certificates, it got the acme domain's
+// certificate, or a failed handshake.
+func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol
 }
 
 // acmeManager holds the certificate cache every acme listener shares and
