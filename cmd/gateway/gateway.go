@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -42,7 +43,9 @@ type gateway struct {
 	tunnels  *router.Tunnels
 	draining atomic.Bool
 	promReg  *prometheus.Registry
-	metrics  *middleware.Metrics
+	// serverLog is the listeners' servers' error log (serverlog.go).
+	serverLog *log.Logger
+	metrics   *middleware.Metrics
 	// proxies are the trusted proxies of the configuration serving, whose
 	// X-Request-Id the gateway keeps.
 	proxies atomic.Pointer[middleware.TrustedProxies]
@@ -291,6 +294,7 @@ const (
 func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func() (*config.Config, error)) error {
 	var ls []*listening
 	h := g.handler()
+	g.serverLog = serverLog(g.logger)
 	routeConns, adminConns := g.connLimits(g.cfg.Limits.MaxClientConnections, g.cfg.Limits.MaxClientConnectionsPerAddress)
 	for _, l := range g.cfg.Listeners {
 		bound, err := g.listen(l, h, defaultRouteServer, routeConns)

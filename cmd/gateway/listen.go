@@ -85,7 +85,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		WatchAfter:        l.WatchAfter,
-		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		ErrorLog:          g.serverLog,
 		Conns:             conns,
 	}
 	if kind == config.ServerSluice {
