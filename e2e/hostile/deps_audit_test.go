@@ -91,6 +91,13 @@ func okBackend(t *testing.T) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
+// clientPace is how long each client of the load runs of the audits
+// (hammer, runLoad) waits between its requests: the clients' pace, not a
+// wait for anything. As fast as they could go, they held both cores for
+// seconds, and starved the suites that run beside them (the chaos suite
+// times its load).
+const clientPace = 2 * time.Millisecond
+
 // hammer sends n GETs to url from workers clients at once, each with
 // header h, and returns how many were not answered want and how many took
 // longer than depsSlow.
@@ -105,6 +112,7 @@ func hammer(url string, n, workers int, want int, h func(i int) http.Header) (wr
 				if i > int64(n) {
 					return
 				}
+				time.Sleep(clientPace)
 				req, _ := http.NewRequest(http.MethodGet, url, nil)
 				if h != nil {
 					req.Header = h(int(i))

@@ -247,6 +247,7 @@ func runLoad(t *testing.T, gw string, paths []string, until func(run *loadRun) b
 				default:
 				}
 				run.one(t, c, gw, fmt.Sprintf("%s%d", path, i))
+				time.Sleep(clientPace)
 			}
 		})
 	}
