@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -299,6 +300,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			acancel()
 			return nil, &LocalError{Service: service, Err: err}
 		case outcome == Abandoned:
+			if !errors.Is(ctx.Err(), context.Canceled) && c.limits.silent(node, sent, end) {
+				c.judge(node, Failed, err, by) // it answered nothing, to anyone (limit_silent.go)
+			}
 			done()
 			acancel()
 			c.exhausted(ctx, service)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -478,6 +479,34 @@ func TestUnreachableNodeSilent(t *testing.T) {
 		t.Errorf("%d GETs waited on the silent node until their budget ended, after the per-try timeout was derived", n)
 	}
 	t.Logf("the node accepted %d connections", accepted.Load())
+}
+
+// TestUnreachableNodeSilentToPosts: the silent node of
+// TestUnreachableNodeSilent, with POSTs only. A POST gets no per-try
+// timeout (it could not be retried), so each one sent there waits out its
+// budget; that was nobody's fault, and the node was never ejected: it
+// kept costing a POST its budget every few seconds, for good. A node that
+// answers nothing, to anyone, for a second and more counts a fault
+// (upstream/limit_silent.go), and is ejected as faults make any node.
+func TestUnreachableNodeSilentToPosts(t *testing.T) {
+	bad, _ := silentNode(t)
+	var b strings.Builder
+	gatewayYAML(&b, "sluice", time.Second)
+	b.WriteString("registry:\n  kind: static\n  static:\n")
+	for i, a := range append(healthyNodes(t, 3), bad) {
+		fmt.Fprintf(&b, "    - {service: un, id: un-%d, address: %q}\n", i, a)
+	}
+	// A budget of 1.5 s, for the test's pace: each POST sent to the node
+	// waits it out.
+	b.WriteString("routes:\n  - {name: un-post, method: POST, path: /un-post/*, service: un, budget: {timeout: 1500ms}}\n")
+	_, addrs := startWith(t, b.String())
+	gw, admin := addrs[0], addrs[1]
+	run := runLoad(t, gw, []string{"/un-post/a", "/un-post/b", "/un-post/c", "/un-post/d"}, func(*loadRun) bool {
+		_, ejected := upstreamOf(t, admin, "un")
+		return slices.ContainsFunc(ejected, func(e string) bool { return strings.Contains(e, bad) })
+	})
+	n, some := run.failed()
+	t.Logf("the silent node was ejected after %v; %d failed %q", run, n, some)
 }
 
 // TestUnreachableNodeComesBack: a node down when the gateway starts (its
