@@ -57,7 +57,8 @@ const (
 	// own end), or answered 504 budget-too-low (it will not start on the
 	// budget the call has). The budget is the caller's choice, so this is
 	// nobody's fault that a node or the service should pay for; never
-	// retried.
+	// retried. (But a node that answered nothing at all meanwhile, to
+	// anyone, counts a fault towards its ejection: limit_silent.go.)
 	Abandoned
 	// ClientFault: the attempt failed because of the client's own request,
 	// as when reading its body failed (the transport's error carries an
