@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -74,10 +75,11 @@ routes:
 	}
 }
 
-// A handshake for a name the listener obtains goes to certmagic, one for
-// another name to the static certificates; without static certificates,
-// every handshake goes to certmagic.
-func TestACMESitePicksByName(t *testing.T) {
+// staticBesideACME returns the acme site of a listener that obtains
+// a.example, nothing obtained yet, and a store of static certificates for
+// static.example beside it, and that certificate.
+func staticBesideACME(t *testing.T) (*acmeSite, *tlscert.Store, *x509.Certificate) {
+	t.Helper()
 	dir := t.TempDir()
 	ca := certtest.NewCA(t)
 	static := ca.Server(t, "static.example")
@@ -100,8 +102,16 @@ routes:
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return site.magic, nil },
 		Logger:           zap.NewNop(),
 	})
-	defer cache.Stop()
+	t.Cleanup(cache.Stop)
 	site.magic = (&gateway{}).certmagicConfig(cache, site, nil)
+	return site, store, static.Cert
+}
+
+// A handshake for a name the listener obtains goes to certmagic, one for
+// another name to the static certificates; without static certificates,
+// every handshake goes to certmagic.
+func TestACMESitePicksByName(t *testing.T) {
+	site, store, leaf := staticBesideACME(t)
 	// Nothing obtained yet: certmagic has no certificate, the static store has one.
 	for _, tt := range []struct {
 		name, alpn string
@@ -126,7 +136,7 @@ routes:
 			hello.SupportedProtos = []string{tt.alpn}
 		}
 		c, err := site.getCertificate(st)(hello)
-		if got := err == nil && c != nil && c.Leaf != nil && c.Leaf.Equal(static.Cert); got != tt.want {
+		if got := err == nil && c != nil && c.Leaf != nil && c.Leaf.Equal(leaf); got != tt.want {
 			t.Errorf("SNI %q ALPN %q, static %v: the static certificate %v, want %v (err %v)", tt.name, tt.alpn, tt.static, got, tt.want, err)
 		}
 	}

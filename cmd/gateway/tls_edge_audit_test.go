@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3"
-	"go.uber.org/zap"
 	"golang.org/x/net/http2"
-
-	"github.com/sluicehq/sluice/internal/tlscert"
-	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
 
 // stallGuard bounds the wait for the gateway to close a stalled client:
@@ -255,37 +249,14 @@ func TestACMEListenerOrdersNoCertificateForAnArbitraryName(t *testing.T) {
 // went to certmagic, which has no certificate for the name, and got the
 // acme domain's, or a failed handshake before that one was obtained.
 func TestACMESiteSendsOnlyChallengesToCertmagic(t *testing.T) {
-	dir := t.TempDir()
-	ca := certtest.NewCA(t)
-	static := ca.Server(t, "static.example")
-	cf, kf := static.Write(t, dir, "static")
-	store, err := tlscert.New([]tlscert.Pair{{CertFile: cf, KeyFile: kf}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := loadFile(t, `listeners:
-  - address: 127.0.0.1:0
-    tls: {acme: {domains: [a.example], storage: `+filepath.Join(dir, "store")+`}}
-registry:
-  static: [{service: s, address: "127.0.0.1:9"}]
-routes:
-  - {path: /p, service: s}
-`)
-	site := newACMESite(cfg.Listeners[0].TLS.ACME)
-	site.addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}
-	cache := certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return site.magic, nil },
-		Logger:           zap.NewNop(),
-	})
-	defer cache.Stop()
-	site.magic = (&gateway{}).certmagicConfig(cache, site, nil)
+	site, store, leaf := staticBesideACME(t)
 	for _, protos := range [][]string{{"h2", acmez.ACMETLS1Protocol}, {acmez.ACMETLS1Protocol, "http/1.1"}} {
 		client, server := net.Pipe()
 		defer client.Close()
 		defer server.Close()
 		hello := &tls.ClientHelloInfo{ServerName: "static.example", SupportedProtos: protos, Conn: server}
 		c, err := site.getCertificate(store)(hello)
-		if err != nil || c == nil || c.Leaf == nil || !c.Leaf.Equal(static.Cert) {
+		if err != nil || c == nil || c.Leaf == nil || !c.Leaf.Equal(leaf) {
 			t.Errorf("SNI static.example, ALPN %v: got %v (err %v), want the static certificate", protos, c != nil && c.Leaf != nil, err)
 		}
 	}

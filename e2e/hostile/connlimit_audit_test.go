@@ -35,56 +35,10 @@ func startLimited(t *testing.T, config string, nofile int) (*gatewayProc, []stri
 	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &gatewayProc{listening: make(chan string, 8), ready: make(chan struct{}), done: make(chan struct{})}
 	// sh lowers the limit and execs the gateway in its place: the process
 	// is the gateway's, its pid the one /proc tells the descriptors of.
-	g.cmd = exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(nofile)+` && exec "$0" "$@"`,
-		gatewayBin, "-config", file, "-access-log=false")
-	out, err := g.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.cmd.Stderr = g.cmd.Stdout
-	if err := g.cmd.Start(); err != nil {
-		t.Fatalf("starting the gateway: %v", err)
-	}
-	go g.read(out)
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Kill()
-		<-g.done
-		if t.Failed() {
-			g.mu.Lock()
-			logs := g.logs
-			if len(logs) > 60 {
-				t.Logf("gateway: (the last 60 of %d log lines)", len(logs))
-				logs = logs[len(logs)-60:]
-			}
-			for _, l := range logs {
-				t.Logf("gateway: %s", l)
-			}
-			g.mu.Unlock()
-		}
-	})
-	var addrs []string
-	deadline := time.After(hangLimit)
-	for len(addrs) < 2 {
-		select {
-		case a := <-g.listening:
-			addrs = append(addrs, a)
-		case <-g.done:
-			t.Fatal("the gateway exited before listening")
-		case <-deadline:
-			t.Fatal("the gateway did not start listening")
-		}
-	}
-	select {
-	case <-g.ready:
-	case <-g.done:
-		t.Fatal("the gateway exited before it was ready")
-	case <-deadline:
-		t.Fatal("the gateway did not say it was ready")
-	}
-	return g, addrs
+	return runGateway(t, exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(nofile)+` && exec "$0" "$@"`,
+		gatewayBin, "-config", file, "-access-log=false"), 2)
 }
 
 // openFDs returns how many descriptors the process pid has open.

@@ -30,10 +30,16 @@ type gatewayProc struct {
 // (route listeners, then admin).
 func startGateway(t *testing.T, configFile string, listeners int) (*gatewayProc, []string) {
 	t.Helper()
-	g := &gatewayProc{listening: make(chan string, 8), ready: make(chan struct{}), done: make(chan struct{})}
 	// -pprof: the goroutines of a gateway that keeps some after the suite
 	// are its failure's report (checkReleased).
-	g.cmd = exec.Command(gatewayBin, "-config", configFile, "-access-log=false", "-pprof")
+	return runGateway(t, exec.Command(gatewayBin, "-config", configFile, "-access-log=false", "-pprof"), listeners)
+}
+
+// runGateway runs cmd, a gateway's command, and returns the gateway once
+// its listeners are up, as startGateway does.
+func runGateway(t *testing.T, cmd *exec.Cmd, listeners int) (*gatewayProc, []string) {
+	t.Helper()
+	g := &gatewayProc{cmd: cmd, listening: make(chan string, 8), ready: make(chan struct{}), done: make(chan struct{})}
 	out, err := g.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
