@@ -12,27 +12,6 @@ import (
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
 
-// clientHello returns the first TLS record a Go client sends: its
-// ClientHello, for a client that sends part of one and stops.
-func clientHello(t *testing.T) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	defer s.Close()
-	go func() {
-		_ = tls.Client(c, &tls.Config{ServerName: "example.com"}).Handshake()
-		c.Close()
-	}()
-	hdr := make([]byte, 5)
-	if _, err := io.ReadFull(s, hdr); err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-	if _, err := io.ReadFull(s, body); err != nil {
-		t.Fatal(err)
-	}
-	return append(hdr, body...)
-}
-
 // TestNetHTTPTLSBoundsHandshakesAsNetHTTPDoes: a client that connects and
 // sends nothing, or half a ClientHello, is closed by the server when the
 // shortest of ReadHeaderTimeout, ReadTimeout and WriteTimeout has passed,
@@ -41,7 +20,7 @@ func clientHello(t *testing.T) []byte {
 // client that never said hello held its connection, its descriptor and a
 // goroutine for ever (handshake slowloris).
 func TestNetHTTPTLSBoundsHandshakesAsNetHTTPDoes(t *testing.T) {
-	hello := clientHello(t)
+	hello := certtest.ClientHello(t)
 	ca := certtest.NewCA(t)
 	leaf := ca.Server(t, "127.0.0.1")
 	for _, c := range []struct {

@@ -13,32 +13,14 @@ import (
 
 	"github.com/mholt/acmez/v3"
 	"golang.org/x/net/http2"
+
+	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
 
 // stallGuard bounds the wait for the gateway to close a stalled client:
 // far above the 10 s header timeout that should close it, so that only a
 // connection the gateway never closes fails.
 const stallGuard = 60 * time.Second
-
-// rawClientHello returns the first TLS record a Go client sends.
-func rawClientHello(t *testing.T) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	defer s.Close()
-	go func() {
-		_ = tls.Client(c, &tls.Config{ServerName: "example.com"}).Handshake()
-		c.Close()
-	}()
-	hdr := make([]byte, 5)
-	if _, err := io.ReadFull(s, hdr); err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-	if _, err := io.ReadFull(s, body); err != nil {
-		t.Fatal(err)
-	}
-	return append(hdr, body...)
-}
 
 // Handshake slowloris through the gateway with the defaults: a client
 // that connects to the TLS listener and sends nothing, half a ClientHello,
@@ -51,7 +33,7 @@ func TestTLSListenerClosesStalledClients(t *testing.T) {
 	ca, _ := siteCerts(t, dir)
 	tg := startServing(t, dir, "  - {address: 127.0.0.1:0, tls: {cert_file: site.crt, key_file: site.key}}\n", echoBackend(t), time.Hour)
 	addr := tg.addrs[0]
-	hello := rawClientHello(t)
+	hello := certtest.ClientHello(t)
 	type stalled struct {
 		name string
 		conn net.Conn
