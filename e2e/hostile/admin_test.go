@@ -1,11 +1,8 @@
 package hostile
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -14,27 +11,7 @@ import (
 // label sets), read from the admin listener's /metrics.
 func metric(t *testing.T, s *stack, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.admin + "/metrics")
-	if err != nil {
-		t.Fatalf("reading metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return metricAt(t, s.admin, name, "")
 }
 
 // waitMetric polls the metric until cond holds, or fails the test after
