@@ -205,6 +205,12 @@ type Upstream struct {
 	// attempt to another node after this long without an answer, counted
 	// as a retry; the first answer wins. Zero (the default) turns it off.
 	HedgeAfter time.Duration `yaml:"hedge_after"`
+	// ConnectTimeout bounds the connect of a connection to a node: one not
+	// made by then is given up, retried on another node for any method
+	// (nothing was sent), and counted against the node. Zero means
+	// upstream.DefaultConnectTimeout (1s); a negative value leaves the
+	// connect to the attempt's deadline alone.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// RetryBudget bounds retries to a share of requests.
 	RetryBudget RetryBudget `yaml:"retry_budget"`
 	// Backoff shapes the wait between attempts.

@@ -185,6 +185,7 @@ var schemaDocs = map[string]string{
 	"Upstream.backoff":                          "Backoff shapes the wait between attempts.",
 	"Upstream.breaker":                          "Breaker configures the circuit breaker of each service.",
 	"Upstream.concurrency_limit":                "ConcurrencyLimit configures the adaptive concurrency limit of each node, with which overload is shed at once.",
+	"Upstream.connect_timeout":                  "ConnectTimeout bounds the connect of a connection to a node: one not made by then is given up, retried on another node for any method (nothing was sent), and counted against the node. Zero means upstream.DefaultConnectTimeout (1s); a negative value leaves the connect to the attempt's deadline alone.",
 	"Upstream.ejection":                         "Ejection configures how failing nodes are kept out for a while.",
 	"Upstream.hedge_after":                      "HedgeAfter, when positive, hedges idempotent requests: a second attempt to another node after this long without an answer, counted as a retry; the first answer wins. Zero (the default) turns it off.",
 	"Upstream.margin":                           "Margin is subtracted from the budget sent to each hop. Default 1ms.",

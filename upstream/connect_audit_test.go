@@ -103,3 +103,31 @@ func TestAConnectThatHangsIsRetriedForAnyMethod(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectTimeoutIsSet: TransportOptions.ConnectTimeout bounds the
+// connect of both transports (a connect to a hung node fails with
+// ErrConnectTimeout after it, not at the request's deadline); a negative
+// one leaves the connect to the request's deadline.
+func TestConnectTimeoutIsSet(t *testing.T) {
+	node := hangingNode(t, "hung")
+	roundTrip := func(rt http.RoundTripper, deadline time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+node.Address+"/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	o := upstream.TransportOptions{ConnectTimeout: 100 * time.Millisecond}
+	for name, rt := range map[string]http.RoundTripper{"lean": upstream.NewLeanTransport(o), "net/http": upstream.NewTransportWith(o)} {
+		if err := roundTrip(rt, time.Minute); !errors.Is(err, upstream.ErrConnectTimeout) {
+			t.Errorf("%s: %v, want ErrConnectTimeout", name, err)
+		}
+	}
+	none := upstream.NewTransportWith(upstream.TransportOptions{ConnectTimeout: -1})
+	if err := roundTrip(none, 300*time.Millisecond); err == nil || errors.Is(err, upstream.ErrConnectTimeout) {
+		t.Errorf("no connect timeout: %v, want the request's deadline", err)
+	}
+}

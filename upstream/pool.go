@@ -35,6 +35,10 @@ type TransportOptions struct {
 	// node's bytes are not trusted, and each of its connections may hold
 	// a header (see h1.Transport.MaxResponseHeaderBytes).
 	MaxResponseHeaderBytes int64
+	// ConnectTimeout bounds the connect of a connection to a node: see
+	// DefaultConnectTimeout, what zero means. A negative value leaves the
+	// connect to the attempt's deadline alone.
+	ConnectTimeout time.Duration
 }
 
 // NewLeanTransport returns the transport a Client uses by default: an
@@ -57,7 +61,7 @@ type TransportOptions struct {
 func NewLeanTransport(o TransportOptions) *h1.Transport {
 	o = o.withDefaults()
 	return &h1.Transport{
-		DialContext:            dial,
+		DialContext:            dialWithin(o.ConnectTimeout),
 		MaxConnsPerHost:        o.MaxConnsPerNode,
 		MaxIdlePerHost:         o.MaxIdlePerNode,
 		IdleTimeout:            o.IdleTimeout,
@@ -80,6 +84,7 @@ var dialer = &net.Dialer{KeepAlive: 30 * time.Second}
 // connect that has not completed within a second (Linux sends a lost SYN
 // again only after one) is given up instead, and the attempt, provably
 // not sent, is retried on another node whatever its method.
+// TransportOptions.ConnectTimeout sets another.
 const DefaultConnectTimeout = time.Second
 
 // ErrConnectTimeout is the error, inside the *net.OpError of the dial, of
@@ -96,28 +101,37 @@ func (connectTimeoutError) Error() string   { return "connect timed out" }
 func (connectTimeoutError) Timeout() bool   { return true }
 func (connectTimeoutError) Temporary() bool { return true }
 
-// dial connects to addr as dialer does, within ctx and at most
-// DefaultConnectTimeout: a connect that takes longer fails with
-// ErrConnectTimeout. When ctx ends first, its end fails the connect as
-// before: the attempt's own deadline, not the node, cut it.
-func dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	limit := time.Now().Add(DefaultConnectTimeout)
-	if d, ok := ctx.Deadline(); ok && !limit.Before(d) {
-		return dialer.DialContext(ctx, network, addr)
+// dialWithin returns a dial that connects as dialer does, within its
+// context and at most limit (DefaultConnectTimeout when zero; no limit
+// when negative): a connect that takes longer fails with
+// ErrConnectTimeout. When the context ends first, its end fails the
+// connect as before: the attempt's own deadline, not the node, cut it.
+func dialWithin(limit time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if limit == 0 {
+		limit = DefaultConnectTimeout
 	}
-	dctx, cancel := context.WithDeadline(ctx, limit)
-	defer cancel()
-	c, err := dialer.DialContext(dctx, network, addr)
-	// The dialer's own timer (the socket's deadline) may fire before
-	// dctx's: a timeout while ctx lives is the connect timeout either way.
-	if ne := net.Error(nil); err != nil && ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
-		op := &net.OpError{Op: "dial", Net: network, Err: ErrConnectTimeout}
-		if o, ok := err.(*net.OpError); ok {
-			op.Source, op.Addr = o.Source, o.Addr
+	if limit < 0 {
+		return dialer.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		at := time.Now().Add(limit)
+		if d, ok := ctx.Deadline(); ok && !at.Before(d) {
+			return dialer.DialContext(ctx, network, addr)
 		}
-		return nil, op
+		dctx, cancel := context.WithDeadline(ctx, at)
+		defer cancel()
+		c, err := dialer.DialContext(dctx, network, addr)
+		// The dialer's own timer (the socket's deadline) may fire before
+		// dctx's: a timeout while ctx lives is the connect timeout either way.
+		if ne := net.Error(nil); err != nil && ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+			op := &net.OpError{Op: "dial", Net: network, Err: ErrConnectTimeout}
+			if o, ok := err.(*net.OpError); ok {
+				op.Source, op.Addr = o.Source, o.Addr
+			}
+			return nil, op
+		}
+		return c, err
 	}
-	return c, err
 }
 
 func (o TransportOptions) withDefaults() TransportOptions {
@@ -149,7 +163,7 @@ func NewTransportWith(o TransportOptions) *http.Transport {
 	o = o.withDefaults()
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dial,
+		DialContext:            dialWithin(o.ConnectTimeout),
 		MaxIdleConns:           0, // bounded per node instead
 		MaxIdleConnsPerHost:    o.MaxIdlePerNode,
 		MaxConnsPerHost:        o.MaxConnsPerNode,

@@ -113,8 +113,14 @@ var codeDefaults = map[string]codeDefault{
 		return or(c.Registry.Consul.DropGrace, registry.DefaultDropGrace)
 	},
 
-	"upstream.margin":             func(_ *testing.T, c *config.Config) any { return c.Upstream.Margin },
-	"upstream.max_retries":        func(_ *testing.T, c *config.Config) any { return retryPolicy(c.Upstream).MaxRetries },
+	"upstream.margin":      func(_ *testing.T, c *config.Config) any { return c.Upstream.Margin },
+	"upstream.max_retries": func(_ *testing.T, c *config.Config) any { return retryPolicy(c.Upstream).MaxRetries },
+	"upstream.connect_timeout": func(_ *testing.T, c *config.Config) any {
+		if c.Upstream.ConnectTimeout == 0 {
+			return upstream.DefaultConnectTimeout
+		}
+		return c.Upstream.ConnectTimeout
+	},
 	"upstream.per_try_timeout":    func(_ *testing.T, c *config.Config) any { return retryPolicy(c.Upstream).PerTryTimeout },
 	"upstream.hedge_after":        func(_ *testing.T, c *config.Config) any { return retryPolicy(c.Upstream).HedgeAfter },
 	"upstream.retry_budget.ratio": func(_ *testing.T, c *config.Config) any { return retryPolicy(c.Upstream).BudgetRatio },

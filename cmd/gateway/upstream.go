@@ -34,7 +34,8 @@ type resilience struct {
 func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 	// The transport lives across reloads, so its header bound is the
 	// starting configuration's (limits.max_backend_header_bytes).
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{MaxResponseHeaderBytes: int64(cfg.Limits.MaxBackendHeaderBytes)})
+	tr := upstream.NewLeanTransport(upstream.TransportOptions{MaxResponseHeaderBytes: int64(cfg.Limits.MaxBackendHeaderBytes),
+		ConnectTimeout: cfg.Upstream.ConnectTimeout})
 	r := &resilience{loads: selector.NewLoads(), transport: tr, metrics: metrics.NewUpstream(reg)}
 	u := cfg.Upstream
 	if !u.Ejection.Disabled {
