@@ -314,8 +314,9 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 	wr := req // the request written: req, or a copy with a rewound body
 	wrote := false
 	retried := false
+	fragile := !replayable(req) // takes only a freshly idle conn (idle.go)
 	for {
-		c, err := t.get(ctx, try, addr, retried, !replayable(req), now)
+		c, err := t.get(ctx, try, addr, retried, fragile, now)
 		now = time.Time{} // a later conn, after a failure, is got at a reading of its own
 		if err != nil {
 			closeBody(wr)
