@@ -31,6 +31,11 @@ import (
 //     also has Transfer-Encoding by its Content-Length and strips the
 //     field, where a proxy in front may have read it as chunked.
 //
+//   - It holds a large request head read slowly until ReadHeaderTimeout,
+//     however many there are: the heads larger than its reader share a
+//     budget per listener, as with this package's Server
+//     (nethttp_heads.go).
+//
 // What remains different from this package's Server on such a listener:
 // the request with both fields is served (once) rather than refused; a
 // handler that deletes the "Connection" field of its answer keeps the
@@ -38,8 +43,10 @@ import (
 // documentation.
 
 // NetHTTP prepares hs to serve ln as described above: it wraps hs.Handler
-// (nil: http.DefaultServeMux) and hs.ConnContext (keeping the one set), and
-// returns the listener hs must serve. Call it before hs serves.
+// (nil: http.DefaultServeMux), hs.ConnContext and hs.ConnState (keeping
+// the ones set), and returns the listener hs must serve. The large heads'
+// budget is DefaultLargeHeadBytes, each head counted at hs.MaxHeaderBytes
+// (or http.DefaultMaxHeaderBytes) plus 4 KiB. Call it before hs serves.
 func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
 	h := hs.Handler
 	if h == nil {
@@ -68,19 +75,25 @@ func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
 		}
 		return ctx
 	}
-	return problemListener{ln}
+	countHeads(hs)
+	return problemListener{Listener: ln, heads: newNetHTTPHeads(hs)}
 }
 
 type problemConnKey struct{}
 
-type problemListener struct{ net.Listener }
+type problemListener struct {
+	net.Listener
+	heads *netHTTPHeads
+}
 
 func (l problemListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &problemConn{Conn: c}, nil
+	pc := &problemConn{Conn: c}
+	pc.heads.heads = l.heads
+	return pc, nil
 }
 
 // Where a connection of net/http's server is: between requests (its writes
@@ -99,11 +112,26 @@ const (
 type problemConn struct {
 	net.Conn
 	phase atomic.Int32
+	heads headCount // the head being read (nethttp_heads.go)
+}
+
+// Read counts the bytes of the head being read, and fails when a large
+// one finds no room in the listener's budget.
+func (c *problemConn) Read(p []byte) (int, error) {
+	if err := c.heads.beforeRead(); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(p)
+	c.heads.afterRead(p[:n])
+	return n, err
 }
 
 func (c *problemConn) Write(p []byte) (int, error) {
 	if c.phase.Load() == phaseBetween {
 		if status, detail, ok := netHTTPError(p); ok {
+			if c.heads.refused {
+				status, detail = http.StatusRequestHeaderFieldsTooLarge, ""
+			}
 			if _, err := c.Conn.Write(appendProblemAnswer(nil, status, detail)); err != nil {
 				return 0, err
 			}

@@ -38,7 +38,7 @@ import (
 // hs.ReadTimeout and hs.WriteTimeout that is set (see handshakeTimeout).
 // Call it before hs serves.
 func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener {
-	NetHTTP(hs, ln)
+	heads := NetHTTP(hs, ln).(problemListener).heads
 	cfg = cfg.Clone()
 	var protos []string
 	if hs.Protocols == nil || hs.Protocols.HTTP2() {
@@ -53,7 +53,7 @@ func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener 
 	cfg.NextProtos = protos
 	hs.TLSConfig = cfg // net/http sets HTTP/2 up when its NextProtos name h2
 	return &tlsListener{Listener: ln, cfg: cfg, timeout: handshakeTimeout(hs), logf: logfOf(hs),
-		conns: make(chan acceptResult), done: make(chan struct{})}
+		heads: heads, conns: make(chan acceptResult), done: make(chan struct{})}
 }
 
 // handshakeTimeout is how long a TLS handshake may take on hs: the
@@ -93,6 +93,7 @@ type tlsListener struct {
 	cfg     *tls.Config
 	timeout time.Duration
 	logf    func(string, ...any)
+	heads   *netHTTPHeads
 
 	start     sync.Once
 	conns     chan acceptResult
@@ -197,7 +198,9 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	var c net.Conn = tc
 	st := tc.ConnectionState()
 	if p := st.NegotiatedProtocol; p == "" || p == "http/1.1" || p == "http/1.0" {
-		c = &tlsProblemConn{problemConn: &problemConn{Conn: tc}, state: st}
+		pc := &problemConn{Conn: tc}
+		pc.heads.heads = l.heads
+		c = &tlsProblemConn{problemConn: pc, state: st}
 	}
 	select {
 	case l.conns <- acceptResult{c: c}:

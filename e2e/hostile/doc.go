@@ -52,6 +52,9 @@
 // connections than the gateway has descriptors, on a gateway whose
 // descriptor limit is lowered: the bound of client connections, and dials
 // to nodes that fail for want of a descriptor, which are no node's fault)
+// and headbudget_audit_test.go (clients sending large request heads slowly,
+// on each listener server and over TLS: the large heads share a budget,
+// past which a large head is answered 431 and small ones are served)
 // and unreachable_audit_test.go (one node of four whose connect hangs,
 // refuses, resets, never answers, or is down at start and comes back:
 // every request answered, no retry to it, the breaker closed) and
