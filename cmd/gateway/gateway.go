@@ -95,6 +95,9 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.registry = reg
+	if c, ok := reg.(*registry.Cache); ok {
+		g.promReg.MustRegister(newDiscoveryMetrics(c))
+	}
 	g.staticServices = make(map[string]bool)
 	for _, n := range cfg.StaticNodes() {
 		g.staticServices[n.Service] = true
