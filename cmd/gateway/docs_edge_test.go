@@ -11,8 +11,8 @@ import (
 )
 
 // TestDocStatesEdgeBounds: docs/configuration.md states the bounds on
-// client connections, large request heads and connects to nodes as the code
-// sets them.
+// client connections, large request heads, connects to nodes and HTTP/2's
+// streams and frames as the code sets them.
 func TestDocStatesEdgeBounds(t *testing.T) {
 	data, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
@@ -25,6 +25,8 @@ func TestDocStatesEdgeBounds(t *testing.T) {
 		"| `max_client_connections_per_address` | integer | an eighth of `max_client_connections` |",
 		fmt.Sprintf("reader that are being read at once share %d MiB", server.DefaultLargeHeadBytes>>20),
 		fmt.Sprintf("has not completed within %s", strings.TrimSuffix(upstream.DefaultConnectTimeout.String(), "s")+" s"),
+		fmt.Sprintf("An HTTP/2 connection may have at most %d requests in flight", h2MaxStreams),
+		fmt.Sprintf("Its frames may be at most %d KiB", h2MaxReadFrame>>10),
 	} {
 		if !strings.Contains(doc, s) {
 			t.Errorf("docs/configuration.md does not say %q", s)

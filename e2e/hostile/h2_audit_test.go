@@ -434,6 +434,7 @@ func TestH2Audit(t *testing.T) {
 			"content-length mismatch":    h2ContentLength,
 			"header lists":               h2HeaderLists,
 			"concurrent streams":         h2ConcurrentStreams,
+			"frame size":                 h2FrameSize,
 		} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -889,4 +890,37 @@ func h2ConcurrentStreams(t *testing.T, s *h2Stack) {
 	h.c.Close()
 	waitCount(t, "backend handlers writing", &b.writing, func(v int64) bool { return v == 0 }, hangLimit)
 	waitCount(t, "backend connections open", &b.open, func(v int64) bool { return v == 0 }, hangLimit)
+}
+
+// h2FrameSize: the gateway advertises the protocol's least frame size, 16
+// KiB, and closes a connection whose client declares a larger frame. Its
+// HTTP/2 server makes a frame's buffer at the declared size before the
+// payload comes and keeps it for the connection's life: at net/http's 1
+// MiB, a frame header and one byte of payload held 1 MiB of heap for as
+// long as the client kept the connection.
+func h2FrameSize(t *testing.T, s *h2Stack) {
+	h := dialH2(t, s.gw)
+	size, ok := h.setting(http2.SettingMaxFrameSize)
+	if !ok {
+		size = 16 << 10 // the protocol's initial value, when not sent
+	}
+	if size != 16<<10 {
+		t.Errorf("SETTINGS_MAX_FRAME_SIZE %d, want 16384", size)
+	}
+	if err := h.request(1, "POST", "/up/frame", false, "content-length", "1048575"); err != nil {
+		t.Fatal(err)
+	}
+	// A DATA frame on stream 1 declaring 1 MiB - 1 bytes, and one of them.
+	if err := h.write(func(fr *http2.Framer) error {
+		_, err := h.c.Write([]byte{0x0f, 0xff, 0xff, byte(http2.FrameData), 0, 0, 0, 0, 1, 'x'})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	how, closed := h.waitClosed(hangLimit)
+	t.Logf("after a frame of 1 MiB declared: %s", how)
+	if !closed || !strings.Contains(how, "FRAME_SIZE_ERROR") {
+		t.Errorf("a frame over the advertised size: %q, want the connection closed with FRAME_SIZE_ERROR", how)
+	}
+	checkH2Sane(t, s, "/frame-sane/x")
 }
