@@ -118,12 +118,18 @@ type problemConn struct {
 // Read counts the bytes of the head being read, and fails when a large
 // one finds no room in the listener's budget.
 func (c *problemConn) Read(p []byte) (int, error) {
-	if err := c.heads.beforeRead(); err != nil {
+	if err := c.heads.beforeRead(c.Conn); err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
 	c.heads.afterRead(p[:n])
 	return n, err
+}
+
+// Close gives back the room the head being read holds, if any.
+func (c *problemConn) Close() error {
+	c.heads.closeConn()
+	return c.Conn.Close()
 }
 
 func (c *problemConn) Write(p []byte) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // The large heads net/http reads share a budget, as this package's own
@@ -24,8 +25,10 @@ import (
 // budget until it ends; with no room left, the read fails, and the error
 // answer net/http then writes (400) goes out as 431, as for a head over
 // MaxHeaderBytes. A connection that opens with HTTP/2's preface (h2c with
-// prior knowledge) reads frames, not heads, and is never counted; over
-// TLS, net/http is handed the HTTP/2 connections directly.
+// prior knowledge) reads frames, not heads: its header blocks are followed
+// instead (nethttp_h2blocks.go). Over TLS, net/http takes the HTTP/2
+// connections as *tls.Conn, which no wrapper can stand in for: only its
+// own bounds apply to them.
 
 // errHeadBudget is what a read fails with when a large head finds no room
 // in the budget. net/http answers it 400, which problemConn writes as 431.
@@ -37,62 +40,98 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // netHTTPHeads is the budget a NetHTTP listener's large heads share, with
 // the room each takes.
 type netHTTPHeads struct {
-	budget headBudget
-	each   int64 // MaxHeaderBytes plus net/http's slack
+	budget  headBudget
+	each    int64         // MaxHeaderBytes plus net/http's slack
+	timeout time.Duration // an HTTP/2 header block's, as net/http's for a head; zero: none
 }
 
 func newNetHTTPHeads(hs *http.Server) *netHTTPHeads {
-	max := hs.MaxHeaderBytes
-	if max <= 0 {
-		max = http.DefaultMaxHeaderBytes
+	limit := hs.MaxHeaderBytes
+	if limit <= 0 {
+		limit = http.DefaultMaxHeaderBytes
 	}
-	return &netHTTPHeads{budget: headBudget{max: DefaultLargeHeadBytes}, each: int64(max) + headerSlop}
+	timeout := hs.ReadHeaderTimeout
+	if timeout <= 0 {
+		timeout = hs.ReadTimeout
+	}
+	return &netHTTPHeads{budget: headBudget{max: DefaultLargeHeadBytes}, each: int64(limit) + headerSlop,
+		timeout: max(timeout, 0)}
 }
 
 // headCount is a problemConn's record of the head being read. Its fields
 // are written by the goroutine net/http serves the connection on (its
 // reads of heads, and the ConnState hook), before it starts any other
 // goroutine that reads the connection (the background read of a request
-// being served, HTTP/2's frame reader); held, which the hook of a closed
-// connection gives back, is atomic.
+// being served, HTTP/2's frame reader); held and closed, with which the
+// hook of a closed connection or its Close gives the room back, are atomic.
 type headCount struct {
 	heads   *netHTTPHeads // nil: not counted
 	resting bool          // between a head's end and the next head's start
 	read    int64         // bytes read of the head so far
 	prefix  [len(h2Preface)]byte
-	nprefix int  // bytes of prefix seen
-	h2      bool // the connection opened with HTTP/2's preface
-	refused bool // a head found no room: net/http's error answer is a 431
+	nprefix int      // bytes of prefix seen
+	h2      bool     // the connection opened with HTTP/2's preface
+	blocks  h2Blocks // its header blocks, once h2 (nethttp_h2blocks.go)
+	refused bool     // a head found no room: net/http's error answer is a 431
 	held    atomic.Int64
+	closed  atomic.Bool
 }
 
 // beforeRead is called before each read of n bytes at most; it reports
 // errHeadBudget when the head being read has outgrown the reader and finds
 // no room in the budget.
-func (h *headCount) beforeRead() error {
-	if h.heads == nil || h.resting || h.h2 || h.read < readerSize || h.held.Load() > 0 {
+func (h *headCount) beforeRead(c net.Conn) error {
+	if h.h2 {
+		return h.blocks.before(c, h)
+	}
+	if h.heads == nil || h.resting || h.read < readerSize || h.held.Load() > 0 {
 		return nil
 	}
-	if !h.heads.budget.take(h.heads.each) {
+	if !h.hold() {
 		h.refused = true
 		return errHeadBudget
 	}
-	h.held.Store(h.heads.each)
 	return nil
+}
+
+// hold takes the head's room from the budget, or reports false when there
+// is none. A connection closed meanwhile gives it back at once.
+func (h *headCount) hold() bool {
+	if !h.heads.budget.take(h.heads.each) {
+		return false
+	}
+	h.held.Store(h.heads.each)
+	if h.closed.Load() {
+		h.release()
+	}
+	return true
+}
+
+// closeConn gives back the room held, as the connection closes: an HTTP/2
+// connection has no state hook to do it.
+func (h *headCount) closeConn() {
+	h.closed.Store(true)
+	h.release()
 }
 
 // afterRead counts the bytes p read.
 func (h *headCount) afterRead(p []byte) {
-	if h.heads == nil || h.resting || h.h2 {
+	if h.h2 {
+		h.blocks.after(p, h)
+		return
+	}
+	if h.heads == nil || h.resting {
 		return
 	}
 	if h.nprefix < len(h.prefix) {
-		h.nprefix += copy(h.prefix[h.nprefix:], p)
+		k := copy(h.prefix[h.nprefix:], p)
+		h.nprefix += k
 		// net/http reads the whole preface before it hands the connection
 		// to its HTTP/2 server, whose goroutines then read frames and set
 		// states: h2 is set before they start, and they only read it.
 		if h.nprefix == len(h.prefix) && string(h.prefix[:]) == h2Preface {
 			h.h2 = true
+			h.blocks.after(p[k:], h)
 			return
 		}
 	}

@@ -2,13 +2,18 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
@@ -144,55 +149,204 @@ func TestNetHTTPSlowLargeHeadsAreBounded(t *testing.T) {
 	}
 }
 
-// TestNetHTTPPriorKnowledgeH2IsNotAHead: an HTTP/2 connection with prior
-// knowledge (h2c) reads frames, not a head; however many bytes a
-// request's header block takes before its stream opens, the connection
-// takes no room in the budget, and is served with the budget at nothing.
-func TestNetHTTPPriorKnowledgeH2IsNotAHead(t *testing.T) {
+// rawH2 is an HTTP/2 client with prior knowledge that writes frames
+// itself.
+type rawH2 struct {
+	t   *testing.T
+	c   net.Conn
+	fr  *http2.Framer
+	buf bytes.Buffer
+	enc *hpack.Encoder
+}
+
+func dialRawH2(t *testing.T, addr string) *rawH2 {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(waitLimit))
+	h := &rawH2{t: t, c: c, fr: http2.NewFramer(c, c)}
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	h.enc = hpack.NewEncoder(&h.buf)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// block encodes a GET of / with the field x-pad of pad bytes (literal,
+// not Huffman-coded: a random-looking value), as a header block.
+func (h *rawH2) block(pad int) []byte {
+	h.buf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "x"}} {
+		h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if pad > 0 {
+		h.enc.WriteField(hpack.HeaderField{Name: "x-pad", Value: strings.Repeat("~", pad), Sensitive: true})
+	}
+	return bytes.Clone(h.buf.Bytes())
+}
+
+// status reads frames until the answer's header on stream id, and returns
+// its status; or the error that ended the connection.
+func (h *rawH2) status(id uint32) (string, error) {
+	for {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			return "", err
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == id {
+				return f.PseudoValue("status"), nil
+			}
+		case *http2.GoAwayFrame:
+			return "", fmt.Errorf("GOAWAY %v", f.ErrCode)
+		}
+	}
+}
+
+// startH2C serves a handler answering the request's protocol with net/http's
+// server prepared by NetHTTP, HTTP/1 and h2c, with the header timeout
+// given, and returns its address and the listener's budget.
+func startH2C(t *testing.T, headerTimeout time.Duration) (string, *netHTTPHeads) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }),
-		ReadHeaderTimeout: time.Minute, Protocols: new(http.Protocols)}
+		ReadHeaderTimeout: headerTimeout, MaxHeaderBytes: 8 << 10, Protocols: new(http.Protocols)}
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
 	pl := NetHTTP(hs, ln).(problemListener)
-	pl.heads.budget.max = 0
 	go hs.Serve(pl)
 	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String(), pl.heads
+}
 
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr, Timeout: waitLimit}
-	for i := range 3 { // header blocks of about 22 KiB, Huffman-coded: a HEADERS frame and a CONTINUATION
-		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
-		req.Header.Set("X-Filler", strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz", 900+i))
-		resp, err := client.Do(req)
-		if err != nil {
+// TestNetHTTPH2HeaderBlocksShareTheBudget: on HTTP/2 (h2c here; over TLS
+// the connection is the same), a request's header block larger than 4 KiB
+// takes its room from the listener's budget of large heads while it is
+// read, as an HTTP/1 head does: a block sent slowly holds it, a large
+// block that finds no room closes its connection, small blocks are
+// served, and the room comes back when the block ends or its client
+// leaves. An HTTP/1 head on the same listener shares the budget.
+func TestNetHTTPH2HeaderBlocksShareTheBudget(t *testing.T) {
+	addr, heads := startH2C(t, time.Minute)
+	heads.budget.max = heads.each
+	waitHeld := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for heads.budget.held.Load() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("the large heads hold %d bytes, want %d", heads.budget.held.Load(), want)
+			}
+			time.Sleep(time.Millisecond) // polling the server's state
+		}
+	}
+
+	slow := dialRawH2(t, addr)
+	block := slow.block(6000)
+	if err := slow.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:5000], EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(heads.each)
+
+	large := dialRawH2(t, addr)
+	if err := large.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: large.block(6000), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := large.status(1); err == nil {
+		t.Errorf("a large header block with the budget full: answered %s, want the connection closed", st)
+	}
+	small := dialRawH2(t, addr)
+	for i := range 3 {
+		id := uint32(2*i + 1)
+		if err := small.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: small.block(3000), EndStream: true, EndHeaders: true}); err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "HTTP/2.0" {
-			t.Fatalf("request %d: %d %q, want 200 HTTP/2.0", i, resp.StatusCode, body)
+		if st, err := small.status(id); err != nil || st != "200" {
+			t.Fatalf("a small header block with the budget full: %q, %v; want 200", st, err)
 		}
 	}
-	if held := pl.heads.budget.held.Load(); held != 0 {
-		t.Errorf("the h2c connection holds %d bytes of the heads' budget, want 0", held)
-	}
-
-	// The same budget refuses an HTTP/1.1 head as large.
-	c, err := net.Dial("tcp", ln.Addr().String())
+	h1, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitLimit))
-	hc := &headClient{t: t, c: c, br: bufio.NewReader(c)}
+	defer h1.Close()
+	h1.SetDeadline(time.Now().Add(waitLimit))
+	hc := &headClient{t: t, c: h1, br: bufio.NewReader(h1)}
 	hc.send("GET / HTTP/1.1\r\nHost: x\r\nX-Large: " + strings.Repeat("a", 6000) + "\r\n\r\n")
 	if s := hc.status(); s != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("an HTTP/1.1 large head with no budget: %d, want 431", s)
+		t.Errorf("an HTTP/1.1 large head with the budget held by an HTTP/2 block: %d, want 431", s)
 	}
+
+	if err := slow.fr.WriteContinuation(1, true, block[5000:]); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := slow.status(1); err != nil || st != "200" {
+		t.Fatalf("the slow block, ended: %q, %v; want 200", st, err)
+	}
+	waitHeld(0)
+	if err := slow.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: slow.block(6000), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := slow.status(3); err != nil || st != "200" {
+		t.Fatalf("a large block once room came back: %q, %v; want 200", st, err)
+	}
+	waitHeld(0)
+
+	// A client that leaves in the middle of a block gives its room back.
+	left := dialRawH2(t, addr)
+	if err := left.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: left.block(6000)[:5000], EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(heads.each)
+	left.c.Close()
+	waitHeld(0)
+}
+
+// TestNetHTTPH2SlowHeaderBlockTimesOut: an HTTP/2 header block must end
+// within the header timeout of its first frame, as an HTTP/1 head must, or
+// the connection is closed; a connection idle between requests is not.
+// Before, net/http's HTTP/2 server waited for a block's end until the
+// connection's idle timeout.
+func TestNetHTTPH2SlowHeaderBlockTimesOut(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	addr, _ := startH2C(t, timeout)
+	h := dialRawH2(t, addr)
+	ask := func(id uint32) {
+		t.Helper()
+		if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.block(100), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := h.status(id); err != nil || st != "200" {
+			t.Fatalf("stream %d: %q, %v; want 200", id, st, err)
+		}
+	}
+	ask(1)
+	time.Sleep(3 * timeout) // idle, between requests, past the header timeout
+	ask(3)
+	block := h.block(100)
+	start := time.Now()
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: block[:10], EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.status(5)
+	if err == nil {
+		t.Fatalf("a header block never ended: answered %s", st)
+	}
+	if isTimeoutErr(err) {
+		t.Fatalf("a header block never ended: the connection is still open after %v", waitLimit)
+	}
+	if waited := time.Since(start); waited < timeout {
+		t.Errorf("the connection closed %v after the block began, before the header timeout (%v)", waited, timeout)
+	}
+	t.Logf("a header block never ended: %v, after %v", err, time.Since(start).Round(time.Millisecond))
 }

@@ -46,9 +46,9 @@
 // trace_audit_test.go (a client's trace context in every format a backend
 // may read, on each route kind, tracing on and off) and h2_audit_test.go
 // (HTTP/2 with prior knowledge, raw frames: rapid reset, CONTINUATION
-// floods, stream limits, frame sizes, clients that grant no window or never read, slow
-// bodies, trailers, connection fields, pseudo-headers, lengths, header
-// lists), and connlimit_audit_test.go (one client address opening more
+// floods, stream limits, frame sizes, header blocks that never end,
+// clients that grant no window or never read, slow bodies, trailers,
+// connection fields, pseudo-headers, lengths, header lists), and connlimit_audit_test.go (one client address opening more
 // connections than the gateway has descriptors, on a gateway whose
 // descriptor limit is lowered: the bound of client connections, and dials
 // to nodes that fail for want of a descriptor, which are no node's fault)

@@ -435,6 +435,7 @@ func TestH2Audit(t *testing.T) {
 			"header lists":               h2HeaderLists,
 			"concurrent streams":         h2ConcurrentStreams,
 			"frame size":                 h2FrameSize,
+			"slow header block":          h2SlowHeaderBlock,
 		} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -923,4 +924,33 @@ func h2FrameSize(t *testing.T, s *h2Stack) {
 		t.Errorf("a frame over the advertised size: %q, want the connection closed with FRAME_SIZE_ERROR", how)
 	}
 	checkH2Sane(t, s, "/frame-sane/x")
+}
+
+// h2SlowHeaderBlock: a request's header block that never ends (a HEADERS
+// frame without END_HEADERS, no CONTINUATION) is held to a head's 10 s
+// header timeout: the connection is closed. net/http's HTTP/2 server alone
+// waited for the rest until the connection's idle timeout, 2 minutes, with
+// the block's bytes held.
+func h2SlowHeaderBlock(t *testing.T, s *h2Stack) {
+	h := dialH2(t, s.gw)
+	if a := h.get(1, "/slow-block/before"); a.status != 200 {
+		t.Fatalf("a request before: %v", a)
+	}
+	blk := h.block(":method", "GET", ":scheme", "http", ":authority", "gw.test", ":path", "/slow-block/x",
+		"x-pad", strings.Repeat("p", 3000))
+	if err := h.write(func(fr *http2.Framer) error {
+		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: blk[:len(blk)/2], EndStream: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	how, closed := h.waitClosed(hangLimit)
+	t.Logf("a header block never ended: %q after %v", how, time.Since(start).Round(time.Millisecond))
+	if !closed || strings.HasPrefix(how, "GOAWAY") && !strings.Contains(how, ", then ") {
+		t.Errorf("a header block that never ends: the connection is still open after %v (%q)", hangLimit, how)
+	}
+	if n := len(s.echo.matching("/slow-block/x")); n > 0 {
+		t.Errorf("the request whose header never ended reached the backend (%d)", n)
+	}
+	checkH2Sane(t, s, "/slow-block-sane/x")
 }
