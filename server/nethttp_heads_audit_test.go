@@ -49,6 +49,18 @@ func (h *headClient) status() int {
 	return resp.StatusCode
 }
 
+// waitBudget waits until the large heads hold want bytes of b.
+func waitBudget(t *testing.T, b *headBudget, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for b.held.Load() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the large heads hold %d bytes, want %d", b.held.Load(), want)
+		}
+		time.Sleep(time.Millisecond) // polling the server's state
+	}
+}
+
 // TestNetHTTPSlowLargeHeadsAreBounded: on net/http's server, in cleartext
 // and over TLS, clients that each send a large request head (past the
 // reader's 4 KiB) and never end it hold no more than the listener's budget
@@ -103,16 +115,7 @@ func TestNetHTTPSlowLargeHeadsAreBounded(t *testing.T) {
 				t.Cleanup(func() { c.Close() })
 				return &headClient{t: t, c: c, br: bufio.NewReader(c)}
 			}
-			waitHeld := func(want int64) {
-				t.Helper()
-				deadline := time.Now().Add(waitLimit)
-				for heads.budget.held.Load() != want {
-					if time.Now().After(deadline) {
-						t.Fatalf("the large heads hold %d bytes, want %d", heads.budget.held.Load(), want)
-					}
-					time.Sleep(time.Millisecond) // polling the server's state
-				}
-			}
+			waitHeld := func(want int64) { t.Helper(); waitBudget(t, &heads.budget, want) }
 			large := "GET / HTTP/1.1\r\nHost: x\r\nX-Large: " + strings.Repeat("a", 6000)
 
 			a, b := dial(), dial()
@@ -240,16 +243,7 @@ func startH2C(t *testing.T, headerTimeout time.Duration) (string, *netHTTPHeads)
 func TestNetHTTPH2HeaderBlocksShareTheBudget(t *testing.T) {
 	addr, heads := startH2C(t, time.Minute)
 	heads.budget.max = heads.each
-	waitHeld := func(want int64) {
-		t.Helper()
-		deadline := time.Now().Add(waitLimit)
-		for heads.budget.held.Load() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("the large heads hold %d bytes, want %d", heads.budget.held.Load(), want)
-			}
-			time.Sleep(time.Millisecond) // polling the server's state
-		}
-	}
+	waitHeld := func(want int64) { t.Helper(); waitBudget(t, &heads.budget, want) }
 
 	slow := dialRawH2(t, addr)
 	block := slow.block(6000)
