@@ -377,6 +377,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error implements the error interface.
 func (e *Error) Error() string {
 	loc := e.File
 	if e.Line > 0 {

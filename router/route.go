@@ -77,10 +77,12 @@ type FieldError struct {
 	Err   error
 }
 
+// Error implements the error interface.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("route %d: %s: %v", e.Route, e.Field, e.Err)
 }
 
+// Unwrap returns the error this one wraps, for errors.Is and errors.As.
 func (e *FieldError) Unwrap() error { return e.Err }
 
 func (r *Route) validate(i int) error {

@@ -44,6 +44,7 @@ type StreamError struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *StreamError) Error() string {
 	if e.Reason == "" {
 		return fmt.Sprintf("rpc: stream closed with %d", e.Code)

@@ -46,6 +46,7 @@ type VersionError struct {
 	Version string
 }
 
+// Error implements the error interface.
 func (e *VersionError) Error() string {
 	return "selector: no nodes of pinned version " + strconv.Quote(e.Version)
 }

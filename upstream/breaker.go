@@ -71,6 +71,7 @@ const (
 	CircuitOpen
 )
 
+// String implements fmt.Stringer.
 func (s CircuitState) String() string {
 	switch s {
 	case CircuitClosed:
@@ -400,6 +401,7 @@ type CircuitOpenError struct {
 	State   CircuitState
 }
 
+// Error implements the error interface.
 func (e *CircuitOpenError) Error() string {
 	return "upstream: circuit " + e.State.String() + " for service " + e.Service
 }

@@ -76,6 +76,7 @@ const (
 
 var outcomeNames = [...]string{"success", "rejected", "not-sent", "failed", "abandoned", "client-fault", "local"}
 
+// String implements fmt.Stringer.
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
 		return outcomeNames[o]

@@ -22,10 +22,12 @@ type NoNodesError struct {
 	Err     error
 }
 
+// Error implements the error interface.
 func (e *NoNodesError) Error() string {
 	return "upstream: no nodes for service " + e.Service + ": " + e.Err.Error()
 }
 
+// Unwrap returns the error this one wraps, for errors.Is and errors.As.
 func (e *NoNodesError) Unwrap() error { return e.Err }
 
 // Problem implements rpc.Problemer.
@@ -60,6 +62,7 @@ func (e *AttemptError) RetryAdvice() string {
 	return ""
 }
 
+// Error implements the error interface.
 func (e *AttemptError) Error() string {
 	what := "sent, no answer"
 	if !e.Sent {
@@ -68,6 +71,7 @@ func (e *AttemptError) Error() string {
 	return "upstream: " + e.Service + " at " + e.Node + " (" + what + "): " + e.Err.Error()
 }
 
+// Unwrap returns the error this one wraps, for errors.Is and errors.As.
 func (e *AttemptError) Unwrap() error { return e.Err }
 
 // Problem implements rpc.Problemer: a failure that provably did not reach the
@@ -162,10 +166,12 @@ type LocalError struct {
 	Err     error
 }
 
+// Error implements the error interface.
 func (e *LocalError) Error() string {
 	return "upstream: " + e.Service + ": out of a local resource: " + e.Err.Error()
 }
 
+// Unwrap returns the error this one wraps, for errors.Is and errors.As.
 func (e *LocalError) Unwrap() error { return e.Err }
 
 // RetryAdvice implements rpc.RetryAdvisor.
@@ -189,6 +195,7 @@ type OverloadedError struct {
 	Service string
 }
 
+// Error implements the error interface.
 func (e *OverloadedError) Error() string {
 	return "upstream: service " + e.Service + " overloaded: every node is at its concurrency limit"
 }
@@ -217,6 +224,7 @@ type BudgetTooLowError struct {
 	Left, Need time.Duration
 }
 
+// Error implements the error interface.
 func (e *BudgetTooLowError) Error() string {
 	return "upstream: service " + e.Service + ": budget left " + e.Left.Round(time.Microsecond).String() +
 		" is below its fastest answer " + e.Need.Round(time.Microsecond).String()
@@ -249,6 +257,7 @@ type AnswerError struct {
 	Err   error
 }
 
+// Error implements the error interface.
 func (e *AnswerError) Error() string {
 	if errors.Is(e.Err, ErrAnswerTooLarge) {
 		return "upstream: the answer of " + e.Service + "." + e.Endpoint + " exceeded " +

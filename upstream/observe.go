@@ -47,6 +47,7 @@ const (
 
 var attemptKindNames = [...]string{"first", "retry", "hedge"}
 
+// String implements fmt.Stringer.
 func (k AttemptKind) String() string {
 	if int(k) < len(attemptKindNames) {
 		return attemptKindNames[k]

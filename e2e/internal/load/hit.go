@@ -42,6 +42,7 @@ type Hit struct {
 // OK reports a success answered by a node.
 func (h Hit) OK() bool { return h.Err == nil && h.Status == http.StatusOK && h.Node != "" }
 
+// String implements fmt.Stringer.
 func (h Hit) String() string {
 	at := h.Start.Format("15:04:05.000")
 	if h.Err != nil {

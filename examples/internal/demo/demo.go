@@ -58,6 +58,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // nodes of the services an example calls.
 type Peers []*registry.Node
 
+// String implements fmt.Stringer.
 func (p *Peers) String() string {
 	var parts []string
 	for _, n := range *p {
