@@ -14,14 +14,14 @@ import (
 // ends a slow head in 10 s; and as many as the connection bounds allowed.
 // So NetHTTP's connection, on a cleartext listener serving HTTP/2 with
 // prior knowledge (h2c; over TLS net/http reads the *tls.Conn itself),
-// follows the frames net/http's HTTP/2 server reads from it (their 9-byte headers: length, type, flags) and holds each
-// header block to what a head is held to: it must end within
-// ReadHeaderTimeout of its first frame, or the connection is closed; and
-// past the 4 KiB a head reads into a reader, it takes its room from the
-// listener's budget of large heads until it ends (counted with the frame
-// being read at its declared length, for which net/http's framer makes its
-// buffer before the payload comes), or the connection is closed when there
-// is none.
+// follows the frames net/http's HTTP/2 server reads from it (their 9-byte
+// headers: length, type, flags) and holds each header block to what a head
+// is held to: it must end within ReadHeaderTimeout of its first frame, or
+// the connection is closed; and past the 4 KiB a head reads into a reader,
+// it takes its room from the listener's budget of large heads until it
+// ends (counted with the frame being read at its declared length, for
+// which net/http's framer makes its buffer before the payload comes), or
+// the connection is closed when there is none.
 
 // HTTP/2 frame types and the flag that ends a header block (RFC 9113,
 // section 6).

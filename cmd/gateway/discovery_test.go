@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/registry/consul/consultest"
 )
 
@@ -121,5 +124,30 @@ routes:
 	})
 	if rec := get(h, "/svc"); rec.Code != http.StatusOK {
 		t.Errorf("with Consul back: %d, want 200", rec.Code)
+	}
+}
+
+// TestDiscoveryMetricsLintClean: the discovery gauges pass promtool's
+// checks (client_golang's promlint), as the rest of /metrics does
+// (TestMetricsLintClean, which runs without Consul).
+func TestDiscoveryMetricsLintClean(t *testing.T) {
+	static, err := registry.NewStatic(&registry.Node{Service: "svc", ID: "svc-1", Address: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := registry.NewCache(static)
+	defer cache.Close()
+	if _, err := cache.Lookup(context.Background(), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.CollectAndLint(newDiscoveryMetrics(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+	if n := testutil.CollectAndCount(newDiscoveryMetrics(cache)); n != 4 {
+		t.Errorf("%d series for one service, want 4", n)
 	}
 }
