@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -56,6 +57,9 @@ func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
 		if pc, ok := r.Context().Value(problemConnKey{}).(*problemConn); ok {
 			pc.phase.Store(phaseHandler)
 			defer pc.phase.Store(phaseFinishing)
+			if r.TLS == nil && pc.tls != nil {
+				r.TLS = pc.tls // HTTP/2 over TLS, served as with prior knowledge (NetHTTPTLS)
+			}
 		}
 		if len(r.TransferEncoding) > 0 || (r.ProtoAtLeast(1, 0) && !r.ProtoAtLeast(1, 1) && r.ContentLength != 0) {
 			w.Header().Set("Connection", "close")
@@ -113,6 +117,10 @@ type problemConn struct {
 	net.Conn
 	phase atomic.Int32
 	heads headCount // the head being read (nethttp_heads.go)
+	// tls is the state of an HTTP/2 connection's TLS handshake, which
+	// NetHTTPTLS serves as HTTP/2 with prior knowledge: net/http sees no
+	// TLS, and the handler's request gets it here.
+	tls *tls.ConnectionState
 }
 
 // Read counts the bytes of the head being read, and fails when a large

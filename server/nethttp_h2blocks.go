@@ -12,9 +12,8 @@ import (
 // timeout of its own: a client that sent a block slowly held it until the
 // connection's idle timeout (2 minutes), where HTTP/1's ReadHeaderTimeout
 // ends a slow head in 10 s; and as many as the connection bounds allowed.
-// So NetHTTP's connection, on a cleartext listener serving HTTP/2 with
-// prior knowledge (h2c; over TLS net/http reads the *tls.Conn itself),
-// follows the frames net/http's HTTP/2 server reads from it (their 9-byte
+// So NetHTTP's connection, serving HTTP/2 with prior knowledge (h2c, and
+// HTTP/2 over TLS as NetHTTPTLS serves it), follows the frames net/http's HTTP/2 server reads from it (their 9-byte
 // headers: length, type, flags) and holds each header block to what a head
 // is held to: it must end within ReadHeaderTimeout of its first frame, or
 // the connection is closed; and past the 4 KiB a head reads into a reader,

@@ -26,9 +26,8 @@ import (
 // answer net/http then writes (400) goes out as 431, as for a head over
 // MaxHeaderBytes. A connection that opens with HTTP/2's preface (h2c with
 // prior knowledge) reads frames, not heads: its header blocks are followed
-// instead (nethttp_h2blocks.go). Over TLS, net/http takes the HTTP/2
-// connections as *tls.Conn, which no wrapper can stand in for: only its
-// own bounds apply to them.
+// instead (nethttp_h2blocks.go), and so are those NetHTTPTLS serves as
+// with prior knowledge.
 
 // errHeadBudget is what a read fails with when a large head finds no room
 // in the budget. net/http answers it 400, which problemConn writes as 431.

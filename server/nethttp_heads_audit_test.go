@@ -168,6 +168,12 @@ func dialRawH2(t *testing.T, addr string) *rawH2 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawH2On(t, c)
+}
+
+// rawH2On is a rawH2 on the connection c, which it closes with the test.
+func rawH2On(t *testing.T, c net.Conn) *rawH2 {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(waitLimit))
 	h := &rawH2{t: t, c: c, fr: http2.NewFramer(c, c)}
@@ -313,8 +319,43 @@ func TestNetHTTPH2HeaderBlocksShareTheBudget(t *testing.T) {
 // connection's idle timeout.
 func TestNetHTTPH2SlowHeaderBlockTimesOut(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	addr, _ := startH2C(t, timeout)
-	h := dialRawH2(t, addr)
+	for _, overTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2c", true: "TLS"}[overTLS], func(t *testing.T) {
+			var h *rawH2
+			if overTLS {
+				ca := certtest.NewCA(t)
+				leaf := ca.Server(t, "127.0.0.1")
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs := &http.Server{ReadHeaderTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.TLS == nil || r.ProtoMajor != 2 {
+						http.Error(w, "not HTTP/2 over TLS", http.StatusInternalServerError)
+					}
+				})}
+				go hs.Serve(NetHTTPTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}))
+				t.Cleanup(func() { hs.Close() })
+				c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool, NextProtos: []string{"h2"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h = rawH2On(t, c)
+			} else {
+				addr, _ := startH2C(t, timeout)
+				h = dialRawH2(t, addr)
+			}
+			slowHeaderBlock(t, h, timeout)
+		})
+	}
+}
+
+// slowHeaderBlock checks on h, of a server whose header timeout is
+// timeout, that requests are served across an idle spell longer than the
+// timeout, and that a header block that never ends closes the connection,
+// no sooner than the timeout.
+func slowHeaderBlock(t *testing.T, h *rawH2, timeout time.Duration) {
+	t.Helper()
 	ask := func(id uint32) {
 		t.Helper()
 		if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.block(100), EndStream: true, EndHeaders: true}); err != nil {
@@ -343,4 +384,27 @@ func TestNetHTTPH2SlowHeaderBlockTimesOut(t *testing.T) {
 		t.Errorf("the connection closed %v after the block began, before the header timeout (%v)", waited, timeout)
 	}
 	t.Logf("a header block never ended: %v, after %v", err, time.Since(start).Round(time.Millisecond))
+}
+
+// TestTLSH2KeepsNetHTTPsRefusals: the HTTP/2 connections NetHTTPTLS
+// serves as with prior knowledge are those net/http would serve: TLS 1.3,
+// or 1.2 with an AEAD suite with forward secrecy; the others go to net/http
+// as they are, which refuses them (INADEQUATE_SECURITY), as before.
+func TestTLSH2KeepsNetHTTPsRefusals(t *testing.T) {
+	for _, c := range []struct {
+		version, suite uint16
+		want           bool
+	}{
+		{tls.VersionTLS13, tls.TLS_AES_128_GCM_SHA256, true},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+		{tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, true},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{tls.VersionTLS12, tls.TLS_RSA_WITH_AES_128_GCM_SHA256, false},
+		{tls.VersionTLS11, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, false},
+	} {
+		if got := tlsH2(tls.ConnectionState{Version: c.version, CipherSuite: c.suite}); got != c.want {
+			t.Errorf("%s with %s: served as with prior knowledge %v, want %v",
+				tls.VersionName(c.version), tls.CipherSuiteName(c.suite), got, c.want)
+		}
+	}
 }

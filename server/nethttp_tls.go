@@ -17,9 +17,13 @@ import (
 // in the listener, each in a goroutine of its own so that a slow handshake
 // holds no other connection, and then hands net/http:
 //
-//   - a connection that negotiated HTTP/2 (or any protocol other than
-//     HTTP/1.x) as the *tls.Conn itself: net/http serves it as it would
-//     have (HTTP/2 frames its own errors, and has no text/plain ones);
+//   - a connection that negotiated HTTP/2 wrapped as in cleartext too, and
+//     served as HTTP/2 with prior knowledge (net/http serves HTTP/2 over
+//     TLS only on a *tls.Conn, whose frames no wrapper sees): its header
+//     blocks are held to a head's timeout and budget, and the handler's
+//     request gets the TLS state from the wrapper (see tlsH2). One that
+//     net/http would refuse (TLS 1.2 with a suite RFC 9113 prohibits), or
+//     any other protocol, goes as the *tls.Conn itself;
 //   - an HTTP/1.x connection wrapped as in cleartext, so that net/http's
 //     own error answers (400, 431, 501, 505, 417) become problem bodies. The
 //     wrapper reports the TLS state (ConnectionState), from which net/http
@@ -43,6 +47,16 @@ func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener 
 	var protos []string
 	if hs.Protocols == nil || hs.Protocols.HTTP2() {
 		protos = append(protos, "h2")
+		// The HTTP/2 connections are served as with prior knowledge, through
+		// problemConn (see tlsH2).
+		p := hs.Protocols
+		if p == nil {
+			p = new(http.Protocols)
+			p.SetHTTP1(true)
+			p.SetHTTP2(true)
+		}
+		p.SetUnencryptedHTTP2(true)
+		hs.Protocols = p
 	}
 	protos = append(protos, "http/1.1")
 	for _, p := range cfg.NextProtos {
@@ -197,16 +211,47 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	_ = raw.SetDeadline(time.Time{})
 	var c net.Conn = tc
 	st := tc.ConnectionState()
-	if p := st.NegotiatedProtocol; p == "" || p == "http/1.1" || p == "http/1.0" {
-		pc := &problemConn{Conn: tc}
-		pc.heads.heads = l.heads
+	pc := &problemConn{Conn: tc}
+	pc.heads.heads = l.heads
+	switch p := st.NegotiatedProtocol; {
+	case p == "" || p == "http/1.1" || p == "http/1.0":
 		c = &tlsProblemConn{problemConn: pc, state: st}
+	case p == "h2" && tlsH2(st):
+		pc.tls = &st
+		c = pc
 	}
 	select {
 	case l.conns <- acceptResult{c: c}:
 	case <-l.done:
 		tc.Close()
 	}
+}
+
+// tlsH2 reports whether an HTTP/2 connection whose handshake ended in st
+// is served through problemConn, as HTTP/2 with prior knowledge: net/http's
+// HTTP/2 server reads the connection it is given, which must be a *tls.Conn
+// for it to serve HTTP/2 over TLS, and no wrapper of a *tls.Conn can see the
+// frames; served as with prior knowledge, its header blocks are held to a
+// head's timeout and budget (nethttp_h2blocks.go), and the handler's
+// request gets the TLS state from problemConn. net/http's server itself
+// refuses HTTP/2 over TLS older than 1.2, or with a cipher suite RFC 9113
+// prohibits (section 9.2.2): those connections are handed to it as they
+// are, for it to refuse. The suites kept are the AEAD ones with forward
+// secrecy, all RFC 9113 allows of TLS 1.2.
+func tlsH2(st tls.ConnectionState) bool {
+	if st.Version >= tls.VersionTLS13 {
+		return true
+	}
+	if st.Version != tls.VersionTLS12 {
+		return false
+	}
+	switch st.CipherSuite {
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+		return true
+	}
+	return false
 }
 
 // looksLikeHTTP reports whether the first bytes of a TLS record are the

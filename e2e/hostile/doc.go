@@ -54,7 +54,8 @@
 // to nodes that fail for want of a descriptor, which are no node's fault)
 // and headbudget_audit_test.go (clients sending large request heads slowly,
 // on each listener server and over TLS: the large heads share a budget,
-// past which a large head is answered 431 and small ones are served)
+// past which a large head is answered 431 and small ones are served; and
+// an HTTP/2 header block that never ends, over TLS)
 // and unreachable_audit_test.go (one node of four whose connect hangs,
 // refuses, resets, never answers, or is down at start and comes back:
 // every request answered, no retry to it, the breaker closed) and
