@@ -45,17 +45,17 @@
 // fails, which must not open the breaker for the others nor eject nodes),
 // trace_audit_test.go (a client's trace context in every format a backend
 // may read, on each route kind, tracing on and off) and h2_audit_test.go
-// (HTTP/2 with prior knowledge, raw frames: rapid reset, CONTINUATION
-// floods, stream limits, frame sizes, header blocks that never end,
-// clients that grant no window or never read, slow bodies, trailers,
-// connection fields, pseudo-headers, lengths, header lists), and connlimit_audit_test.go (one client address opening more
+// (HTTP/2 raw frames, on an h2c listener and on a TLS one: rapid reset,
+// CONTINUATION floods, stream limits, frame sizes, header blocks that
+// never end, clients that grant no window or never read, slow bodies,
+// trailers, connection fields, pseudo-headers, lengths, header lists),
+// and connlimit_audit_test.go (one client address opening more
 // connections than the gateway has descriptors, on a gateway whose
 // descriptor limit is lowered: the bound of client connections, and dials
 // to nodes that fail for want of a descriptor, which are no node's fault)
 // and headbudget_audit_test.go (clients sending large request heads slowly,
 // on each listener server and over TLS: the large heads share a budget,
-// past which a large head is answered 431 and small ones are served; and
-// an HTTP/2 header block that never ends, over TLS)
+// past which a large head is answered 431 and small ones are served)
 // and unreachable_audit_test.go (one node of four whose connect hangs,
 // refuses, resets, never answers, or is down at start and comes back:
 // every request answered, no retry to it, the breaker closed) and

@@ -2,6 +2,8 @@ package hostile
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +18,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
 
 // The HTTP/2 audit: what a client that speaks HTTP/2 at the edge can do
@@ -46,15 +50,26 @@ var h2BigRoutes = []string{"zw", "sock", "many"}
 // settings, its admin listener, and its backends.
 type h2Stack struct {
 	*stack
-	echo *echoBackend
-	big  map[string]*h2BigBackend
+	echo  *echoBackend
+	big   map[string]*h2BigBackend
+	roots *x509.CertPool // the TLS listener's; nil: h2c
 }
 
-func newH2Stack(t *testing.T) *h2Stack {
+// newH2Stack starts the audit's gateway, its route listener h2c or, with
+// overTLS, TLS (HTTP/2 by ALPN).
+func newH2Stack(t *testing.T, overTLS bool) *h2Stack {
 	t.Helper()
 	s := &h2Stack{echo: newEchoBackend(t), big: map[string]*h2BigBackend{}}
 	var b strings.Builder
-	b.WriteString("listeners:\n  - {address: \"127.0.0.1:0\", h2c: true}\n")
+	if overTLS {
+		dir := t.TempDir()
+		ca := certtest.NewCA(t)
+		ca.Server(t, "127.0.0.1").Write(t, dir, "site")
+		s.roots = ca.Pool
+		fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", tls: {cert_file: %q, key_file: %q}}\n", dir+"/site.crt", dir+"/site.key")
+	} else {
+		b.WriteString("listeners:\n  - {address: \"127.0.0.1:0\", h2c: true}\n")
+	}
 	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
 	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: echo, id: echo-1, address: %q}\n",
 		s.echo.Listener.Addr().String())
@@ -68,8 +83,42 @@ func newH2Stack(t *testing.T) *h2Stack {
 		fmt.Fprintf(&b, "  - {name: %s, method: GET, path: /%s/*, service: %s}\n", name, name, name)
 	}
 	proc, addrs := startWith(t, b.String())
-	s.stack = &stack{server: "h2c", gw: addrs[0], admin: addrs[1], proc: proc}
+	s.stack = &stack{server: map[bool]string{false: "h2c", true: "tls"}[overTLS], gw: addrs[0], admin: addrs[1], proc: proc}
 	return s
+}
+
+// conn opens a connection to the stack's route listener: over TLS, with
+// HTTP/2 negotiated.
+func (s *h2Stack) conn(t *testing.T) net.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: hangLimit}
+	if s.roots == nil {
+		c, err := d.Dial("tcp", s.gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c, err := tls.DialWithDialer(d, "tcp", s.gw, &tls.Config{RootCAs: s.roots, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	return c
+}
+
+// dial is dialH2 on the stack's route listener.
+func (s *h2Stack) dial(t *testing.T, settings ...http2.Setting) *h2Conn {
+	t.Helper()
+	return h2On(t, s.conn(t), settings...)
+}
+
+// dialMute is dialH2Mute on the stack's route listener.
+func (s *h2Stack) dialMute(t *testing.T, settings ...http2.Setting) *h2Conn {
+	t.Helper()
+	return h2MuteOn(t, s.conn(t), settings...)
 }
 
 // h2BigBackend answers every request with h2BigAnswer bytes, written as
@@ -199,6 +248,12 @@ func dialH2Mute(t *testing.T, addr string, settings ...http2.Setting) *h2Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h2MuteOn(t, c, settings...)
+}
+
+// h2MuteOn is dialH2Mute on the connection c, which it closes with the test.
+func h2MuteOn(t *testing.T, c net.Conn, settings ...http2.Setting) *h2Conn {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	h := &h2Conn{t: t, c: c, streams: map[uint32]*h2Answer{}, closed: make(chan struct{})}
 	h.fr = http2.NewFramer(c, c)
@@ -419,13 +474,21 @@ func (h *h2Conn) waitClosed(limit time.Duration) (string, bool) {
 // checkH2Sane is a GET over a fresh connection: the gateway still serves.
 func checkH2Sane(t *testing.T, s *h2Stack, path string) {
 	t.Helper()
-	if a := dialH2(t, s.gw).get(1, path); a.status != 200 {
+	if a := s.dial(t).get(1, path); a.status != 200 {
 		t.Fatalf("GET %s on a fresh connection: %v", path, a)
 	}
 }
 
+// TestH2Audit runs the audit on an h2c listener and on a TLS one, whose
+// HTTP/2 connections the listener serves through its own wrapper
+// (server.NetHTTPTLS), one after the other.
 func TestH2Audit(t *testing.T) {
-	s := newH2Stack(t)
+	for _, overTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2c", true: "tls"}[overTLS], func(t *testing.T) { h2Audit(t, newH2Stack(t, overTLS)) })
+	}
+}
+
+func h2Audit(t *testing.T, s *h2Stack) {
 	checkH2Sane(t, s, "/warm/x")
 	// The cases that count the gateway's goroutines run alone, first.
 	t.Run("rapid reset", func(t *testing.T) { h2RapidReset(t, s) })
@@ -459,7 +522,7 @@ func TestH2Audit(t *testing.T) {
 func h2RapidReset(t *testing.T, s *h2Stack) {
 	before := held(t, s.stack)
 	const n = 5000
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	attack := make(chan int, 1)
 	go func() {
 		sent := 0
@@ -516,7 +579,7 @@ const h2PoolSlack = 64
 // read a bounded amount, and its memory does not follow the flood.
 func h2ContinuationFlood(t *testing.T, s *h2Stack) {
 	rss := metric(t, s.stack, "process_resident_memory_bytes")
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	if err := h.write(func(fr *http2.Framer) error {
 		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1,
 			BlockFragment: h.block(":method", "GET", ":scheme", "http", ":authority", "gw.test", ":path", "/cf/x")})
@@ -564,7 +627,7 @@ func h2ContinuationFlood(t *testing.T, s *h2Stack) {
 // connection is released.
 func h2ZeroWindow(t *testing.T, s *h2Stack) {
 	b := s.big["zw"]
-	h := dialH2(t, s.gw, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	h := s.dial(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	h.grant = false
 	const streams = 3
 	start := time.Now()
@@ -601,7 +664,7 @@ func waitCount(t *testing.T, what string, v *atomic.Int64, cond func(int64) bool
 // handlers stayed in flight for ever.
 func h2SocketNeverRead(t *testing.T, s *h2Stack) {
 	b := s.big["sock"]
-	h := dialH2Mute(t, s.gw, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	h := s.dialMute(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
 	if err := h.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1-65535) }); err != nil {
 		t.Fatal(err)
 	}
@@ -648,7 +711,7 @@ func h2SocketNeverRead(t *testing.T, s *h2Stack) {
 // h2StalledBody: a body that sends one byte of 100 and stops is answered
 // 408 at the body idle timeout (10s) and never holds a backend.
 func h2StalledBody(t *testing.T, s *h2Stack) {
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	if err := h.request(1, "POST", "/up/stall", false, "content-length", "100"); err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +732,7 @@ func h2StalledBody(t *testing.T, s *h2Stack) {
 // h2Trailers: request trailers carrying the identity and budget fields the
 // gateway sets never reach the backend, declared or not.
 func h2Trailers(t *testing.T, s *h2Stack) {
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	tok := "Bearer " + edgeAuditToken(t, "alice")
 	for i, declared := range []string{"x-sluice-subject, sluice-budget, grpc-timeout, x-ok", "x-ok"} {
 		id := uint32(2*i + 1)
@@ -704,7 +767,7 @@ func h2Trailers(t *testing.T, s *h2Stack) {
 // h2ConnectionFields: the fields HTTP/2 forbids in a request (RFC 9113,
 // 8.2.2) are refused, never forwarded.
 func h2ConnectionFields(t *testing.T, s *h2Stack) {
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	cases := [][2]string{{"connection", "keep-alive"}, {"keep-alive", "timeout=5"}, {"proxy-connection", "keep-alive"},
 		{"transfer-encoding", "chunked"}, {"te", "gzip"}, {"upgrade", "websocket"}}
 	for i, f := range cases {
@@ -748,7 +811,7 @@ func h2Paths(t *testing.T, s *h2Stack) {
 		{"extended CONNECT, auth route", []string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "http",
 			":authority", "gw.test", ":path", "/admin/ws", "sec-websocket-version", "13"}, refused, "refused"},
 	}
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	for i, c := range cases {
 		id := uint32(2*i + 1)
 		if err := h.headers(id, true, c.fields...); err != nil {
@@ -786,7 +849,7 @@ func refused(a *h2Answer) bool {
 // h2ContentLength: a content-length the DATA frames disagree with is
 // refused, and no backend takes the body for complete.
 func h2ContentLength(t *testing.T, s *h2Stack) {
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	cases := []struct {
 		name string
 		cl   int
@@ -836,7 +899,7 @@ func h2HeaderLists(t *testing.T, s *h2Stack) {
 		name   string
 		fields []string
 	}{{"many small fields", many}, {"one huge field", big}, {"one table entry referenced 40 times", indexed}} {
-		h := dialH2(t, s.gw)
+		h := s.dial(t)
 		if v, ok := h.setting(http2.SettingMaxHeaderListSize); ok {
 			t.Logf("the server's SETTINGS_MAX_HEADER_LIST_SIZE: %d", v)
 		}
@@ -867,7 +930,7 @@ func h2HeaderLists(t *testing.T, s *h2Stack) {
 // keeps serving others, and closing the connection releases every stream.
 func h2ConcurrentStreams(t *testing.T, s *h2Stack) {
 	b := s.big["many"]
-	h := dialH2(t, s.gw, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	h := s.dial(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	h.grant = false
 	maxStreams, ok := h.setting(http2.SettingMaxConcurrentStreams)
 	t.Logf("the server's SETTINGS_MAX_CONCURRENT_STREAMS: %d (sent: %v)", maxStreams, ok)
@@ -907,7 +970,7 @@ func h2ConcurrentStreams(t *testing.T, s *h2Stack) {
 // MiB, a frame header and one byte of payload held 1 MiB of heap for as
 // long as the client kept the connection.
 func h2FrameSize(t *testing.T, s *h2Stack) {
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	size, ok := h.setting(http2.SettingMaxFrameSize)
 	if !ok {
 		size = 16 << 10 // the protocol's initial value, when not sent
@@ -939,7 +1002,7 @@ func h2FrameSize(t *testing.T, s *h2Stack) {
 // waited for the rest until the connection's idle timeout, 2 minutes, with
 // the block's bytes held.
 func h2SlowHeaderBlock(t *testing.T, s *h2Stack) {
-	h := dialH2(t, s.gw)
+	h := s.dial(t)
 	if a := h.get(1, "/slow-block/before"); a.status != 200 {
 		t.Fatalf("a request before: %v", a)
 	}

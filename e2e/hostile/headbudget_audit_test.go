@@ -139,36 +139,3 @@ func TestSlowLargeHeadsShareABudget(t *testing.T) {
 		})
 	}
 }
-
-// TestH2OverTLSSlowHeaderBlock: on a TLS listener with the defaults, an
-// HTTP/2 request's header block that never ends is held to a head's 10 s
-// header timeout, as on h2c (h2_audit_test.go): the connection is closed.
-// net/http's HTTP/2 server, handed the *tls.Conn, waited for the block's
-// end until the connection's idle timeout (2 minutes).
-func TestH2OverTLSSlowHeaderBlock(t *testing.T) {
-	dir := t.TempDir()
-	ca := certtest.NewCA(t)
-	ca.Server(t, "127.0.0.1").Write(t, dir, "site")
-	backend := newEchoBackend(t)
-	var b strings.Builder
-	fmt.Fprintf(&b, "listeners:\n  - {address: \"127.0.0.1:0\", tls: {cert_file: %q, key_file: %q}}\n", dir+"/site.crt", dir+"/site.key")
-	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\nregistry:\n  kind: static\n  static:\n")
-	fmt.Fprintf(&b, "    - {service: echo, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("routes:\n  - {name: any, method: GET, path: /*, service: echo}\n")
-	_, addrs := startWith(t, b.String())
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: hangLimit}, "tcp", addrs[0], &tls.Config{RootCAs: ca.Pool, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("negotiated %q, want h2", p)
-	}
-	h := h2On(t, c)
-	if a := h.get(1, "/before"); a.status != 200 {
-		t.Fatalf("a request before: %v", a)
-	}
-	neverEndingBlock(t, h, 3, "https", "/never")
-	if n := len(backend.matching("/never")); n > 0 {
-		t.Errorf("the request whose header never ended reached the backend (%d)", n)
-	}
-}
