@@ -127,19 +127,27 @@ routes:
 	}
 }
 
-// TestDiscoveryMetricsLintClean: the discovery gauges pass promtool's
-// checks (client_golang's promlint), as the rest of /metrics does
-// (TestMetricsLintClean, which runs without Consul).
-func TestDiscoveryMetricsLintClean(t *testing.T) {
+// watchedCache returns a registry cache over a static registry, watching
+// one service, svc; it closes with the test.
+func watchedCache(t *testing.T) *registry.Cache {
+	t.Helper()
 	static, err := registry.NewStatic(&registry.Node{Service: "svc", ID: "svc-1", Address: "127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cache := registry.NewCache(static)
-	defer cache.Close()
+	t.Cleanup(func() { cache.Close() })
 	if _, err := cache.Lookup(context.Background(), "svc"); err != nil {
 		t.Fatal(err)
 	}
+	return cache
+}
+
+// TestDiscoveryMetricsLintClean: the discovery gauges pass promtool's
+// checks (client_golang's promlint), as the rest of /metrics does
+// (TestMetricsLintClean, which runs without Consul).
+func TestDiscoveryMetricsLintClean(t *testing.T) {
+	cache := watchedCache(t)
 	problems, err := testutil.CollectAndLint(newDiscoveryMetrics(cache))
 	if err != nil {
 		t.Fatal(err)

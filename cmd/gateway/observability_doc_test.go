@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/metrics"
-	"github.com/sluicehq/sluice/registry"
 )
 
 // docMetrics reads the metrics table of docs/observability.md: name →
@@ -80,16 +78,7 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	// The discovery gauges, registered with a registry cache (Consul's),
 	// one series per service watched.
 	discovery := prometheus.NewRegistry()
-	static, err := registry.NewStatic(&registry.Node{Service: "svc", ID: "svc-1", Address: "127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache := registry.NewCache(static)
-	defer cache.Close()
-	if _, err := cache.Lookup(context.Background(), "svc"); err != nil {
-		t.Fatal(err)
-	}
-	discovery.MustRegister(newDiscoveryMetrics(cache))
+	discovery.MustRegister(newDiscoveryMetrics(watchedCache(t)))
 	for _, reg := range []*prometheus.Registry{backend, exports, discovery} {
 		for name, f := range families(t, reg) {
 			if _, ok := got[name]; !ok {
