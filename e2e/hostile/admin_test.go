@@ -40,13 +40,20 @@ type upstreamState struct {
 		Faults  int    `json:"faults"`
 	} `json:"breakers"`
 	Ejections []struct {
-		Node string `json:"node"`
+		Node  string    `json:"node"`
+		Until time.Time `json:"until"`
 	} `json:"ejections"`
 }
 
 func adminUpstream(t *testing.T, s *stack) upstreamState {
 	t.Helper()
-	resp, err := http.Get("http://" + s.admin + "/admin/upstream")
+	return upstreamAt(t, s.admin)
+}
+
+// upstreamAt is GET /admin/upstream of the admin listener at admin.
+func upstreamAt(t *testing.T, admin string) upstreamState {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/admin/upstream")
 	if err != nil {
 		t.Fatalf("GET /admin/upstream: %v", err)
 	}

@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -96,22 +95,7 @@ func checkBackendBadGateway(t *testing.T, s *stack, c backendAuditCase) {
 // "calls" and "faults"; there is no "consecutive_faults".)
 func backendBreakerWindow(t *testing.T, s *stack, service string) (calls, faults int) {
 	t.Helper()
-	resp, err := http.Get("http://" + s.admin + "/admin/upstream")
-	if err != nil {
-		t.Fatalf("GET /admin/upstream: %v", err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Breakers []struct {
-			Service string `json:"service"`
-			Calls   int    `json:"calls"`
-			Faults  int    `json:"faults"`
-		} `json:"breakers"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatalf("GET /admin/upstream: %v", err)
-	}
-	for _, b := range st.Breakers {
+	for _, b := range adminUpstream(t, s).Breakers {
 		if b.Service == service {
 			return b.Calls, b.Faults
 		}

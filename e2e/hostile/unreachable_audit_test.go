@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -356,24 +355,7 @@ func labelOf(line, label string) string {
 // admin listener.
 func upstreamOf(t *testing.T, admin, service string) (breaker string, ejected []string) {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/admin/upstream")
-	if err != nil {
-		t.Fatalf("GET /admin/upstream: %v", err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Breakers []struct {
-			Service string `json:"service"`
-			State   string `json:"state"`
-		} `json:"breakers"`
-		Ejections []struct {
-			Node  string    `json:"node"`
-			Until time.Time `json:"until"`
-		} `json:"ejections"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatalf("GET /admin/upstream: %v", err)
-	}
+	st := upstreamAt(t, admin)
 	breaker = "none"
 	for _, b := range st.Breakers {
 		if b.Service == service {
