@@ -1,6 +1,6 @@
 package server
 
-import "sync/atomic"
+import "github.com/sluicehq/sluice/internal/membudget"
 
 // The heads being read hold memory the connection bound does not bound.
 //
@@ -24,27 +24,9 @@ import "sync/atomic"
 // budget is about 80 MiB of memory).
 const DefaultLargeHeadBytes = 16 << 20
 
-// headBudget is the room the large heads being read share.
-type headBudget struct {
-	max  int64
-	held atomic.Int64
-}
-
-// take reserves n bytes, or reports false when the budget has not that
-// much room left.
-func (b *headBudget) take(n int64) bool {
-	if b.held.Add(n) <= b.max {
-		return true
-	}
-	b.held.Add(-n)
-	return false
-}
-
-func (b *headBudget) give(n int64) { b.held.Add(-n) }
-
 // largeHeadBudget returns the budget of s's large heads, made at the first
 // call.
-func (s *Server) largeHeadBudget() *headBudget {
+func (s *Server) largeHeadBudget() *membudget.Budget {
 	if b := s.heads.Load(); b != nil {
 		return b
 	}
@@ -52,7 +34,7 @@ func (s *Server) largeHeadBudget() *headBudget {
 	if n <= 0 {
 		n = DefaultLargeHeadBytes
 	}
-	s.heads.CompareAndSwap(nil, &headBudget{max: n})
+	s.heads.CompareAndSwap(nil, membudget.New(n))
 	return s.heads.Load()
 }
 
@@ -61,7 +43,7 @@ func (s *Server) largeHeadBudget() *headBudget {
 // none.
 func (c *conn) growHead() bool {
 	n := c.srv.maxHeaderBytes() + headerSlop
-	if !c.srv.largeHeadBudget().take(n) {
+	if !c.srv.largeHeadBudget().Take(n) {
 		return false
 	}
 	c.headHeld = n
@@ -71,7 +53,7 @@ func (c *conn) growHead() bool {
 // releaseHead gives back the room the head just read held, if any.
 func (c *conn) releaseHead() {
 	if c.headHeld > 0 {
-		c.srv.largeHeadBudget().give(c.headHeld)
+		c.srv.largeHeadBudget().Give(c.headHeld)
 		c.headHeld = 0
 	}
 }

@@ -24,7 +24,7 @@ func TestSlowLargeHeadsAreBounded(t *testing.T) {
 	large := "GET / HTTP/1.1\r\nHost: x\r\nX-Large: " + strings.Repeat("a", 6000)
 	held := func() int64 {
 		if b := ts.heads.Load(); b != nil {
-			return b.held.Load()
+			return b.Held()
 		}
 		return 0
 	}

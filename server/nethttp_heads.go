@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/membudget"
 )
 
 // The large heads net/http reads share a budget, as this package's own
@@ -39,7 +41,7 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // netHTTPHeads is the budget a NetHTTP listener's large heads share, with
 // the room each takes.
 type netHTTPHeads struct {
-	budget  headBudget
+	budget  *membudget.Budget
 	each    int64         // MaxHeaderBytes plus net/http's slack
 	timeout time.Duration // an HTTP/2 header block's, as net/http's for a head; zero: none
 }
@@ -53,7 +55,7 @@ func newNetHTTPHeads(hs *http.Server) *netHTTPHeads {
 	if timeout <= 0 {
 		timeout = hs.ReadTimeout
 	}
-	return &netHTTPHeads{budget: headBudget{max: DefaultLargeHeadBytes}, each: int64(limit) + headerSlop,
+	return &netHTTPHeads{budget: membudget.New(DefaultLargeHeadBytes), each: int64(limit) + headerSlop,
 		timeout: max(timeout, 0)}
 }
 
@@ -96,7 +98,7 @@ func (h *headCount) beforeRead(c net.Conn) error {
 // hold takes the head's room from the budget, or reports false when there
 // is none. A connection closed meanwhile gives it back at once.
 func (h *headCount) hold() bool {
-	if !h.heads.budget.take(h.heads.each) {
+	if !h.heads.budget.Take(h.heads.each) {
 		return false
 	}
 	h.held.Store(h.heads.each)
@@ -161,7 +163,7 @@ func (h *headCount) state(s http.ConnState) {
 
 func (h *headCount) release() {
 	if n := h.held.Swap(0); n > 0 {
-		h.heads.budget.give(n)
+		h.heads.budget.Give(n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/sluicehq/sluice/internal/membudget"
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 )
 
@@ -50,12 +51,12 @@ func (h *headClient) status() int {
 }
 
 // waitBudget waits until the large heads hold want bytes of b.
-func waitBudget(t *testing.T, b *headBudget, want int64) {
+func waitBudget(t *testing.T, b *membudget.Budget, want int64) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
-	for b.held.Load() != want {
+	for b.Held() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("the large heads hold %d bytes, want %d", b.held.Load(), want)
+			t.Fatalf("the large heads hold %d bytes, want %d", b.Held(), want)
 		}
 		time.Sleep(time.Millisecond) // polling the server's state
 	}
@@ -95,7 +96,7 @@ func TestNetHTTPSlowLargeHeadsAreBounded(t *testing.T) {
 			if heads.each != perHead {
 				t.Fatalf("a head takes %d bytes of the budget, want MaxHeaderBytes and the slack, %d", heads.each, perHead)
 			}
-			heads.budget.max = 2 * perHead
+			heads.budget.SetMax(2 * perHead)
 			go hs.Serve(served)
 			t.Cleanup(func() { hs.Close() })
 
@@ -115,7 +116,7 @@ func TestNetHTTPSlowLargeHeadsAreBounded(t *testing.T) {
 				t.Cleanup(func() { c.Close() })
 				return &headClient{t: t, c: c, br: bufio.NewReader(c)}
 			}
-			waitHeld := func(want int64) { t.Helper(); waitBudget(t, &heads.budget, want) }
+			waitHeld := func(want int64) { t.Helper(); waitBudget(t, heads.budget, want) }
 			large := "GET / HTTP/1.1\r\nHost: x\r\nX-Large: " + strings.Repeat("a", 6000)
 
 			a, b := dial(), dial()
@@ -248,8 +249,8 @@ func startH2C(t *testing.T, headerTimeout time.Duration) (string, *netHTTPHeads)
 // leaves. An HTTP/1 head on the same listener shares the budget.
 func TestNetHTTPH2HeaderBlocksShareTheBudget(t *testing.T) {
 	addr, heads := startH2C(t, time.Minute)
-	heads.budget.max = heads.each
-	waitHeld := func(want int64) { t.Helper(); waitBudget(t, &heads.budget, want) }
+	heads.budget.SetMax(heads.each)
+	waitHeld := func(want int64) { t.Helper(); waitBudget(t, heads.budget, want) }
 
 	slow := dialRawH2(t, addr)
 	block := slow.block(6000)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/membudget"
 )
 
 // Defaults of the Server's zero fields.
@@ -69,7 +71,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	gone      chan struct{} // signalled (not closed) when a connection leaves conns
 	closing   atomic.Bool
-	heads     atomic.Pointer[headBudget] // made at the first large head
+	heads     atomic.Pointer[membudget.Budget] // made at the first large head
 }
 
 // ErrServerClosed is what Serve returns once Shutdown or Close was called.
