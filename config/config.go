@@ -129,6 +129,15 @@ type Limits struct {
 	// gateway started with, as the connection pools it bounds live for the
 	// whole process.
 	MaxBackendHeaderBytes int `yaml:"max_backend_header_bytes"`
+	// MaxHeldBodyBytes bounds the request bodies the gateway holds at once
+	// so that a request can be sent again, beyond each body's first 4 KiB.
+	// Each connection may hold one (64 KiB on an HTTP route, an RPC
+	// route's whole body of up to 1 MiB), so the connection bound is no
+	// bound of that memory. A body that finds no room left is streamed on
+	// an HTTP route, as a larger body is, and answered 503 on an RPC route,
+	// which must hold its body whole. Zero means
+	// router.DefaultHeldBodyBytes (128 MiB); otherwise at least 1 MiB.
+	MaxHeldBodyBytes int64 `yaml:"max_held_body_bytes"`
 	// MaxClientConnections bounds the client connections open at once on
 	// the route listeners together: one accepted over it is closed at
 	// once. Each holds a file descriptor, and a process out of them can

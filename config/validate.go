@@ -200,9 +200,16 @@ const (
 	maxBackendHeaderBytes = 10 << 20
 )
 
+// minHeldBodyBytes is the least limits.max_held_body_bytes: an RPC route's
+// body of the default 1 MiB fits (and a value meant in KiB is caught).
+const minHeldBodyBytes = 1 << 20
+
 func (c *Config) validateLimits() error {
 	if n := c.Limits.MaxBackendHeaderBytes; n != 0 && (n < minBackendHeaderBytes || n > maxBackendHeaderBytes) {
 		return c.errorAt("limits.max_backend_header_bytes", "must be from %d (1 KiB) to %d (10 MiB), or 0 for the default (64 KiB)", minBackendHeaderBytes, maxBackendHeaderBytes)
+	}
+	if n := c.Limits.MaxHeldBodyBytes; n != 0 && n < minHeldBodyBytes {
+		return c.errorAt("limits.max_held_body_bytes", "must be at least %d (1 MiB), or 0 for the default (128 MiB)", minHeldBodyBytes)
 	}
 	if c.Limits.MaxClientConnections < 0 {
 		return c.errorAt("limits.max_client_connections", "must be positive, or 0 for the default (half the descriptor limit)")

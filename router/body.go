@@ -60,6 +60,8 @@ type clientBody struct {
 	deadline time.Time // the budget's; zero for none
 	idle     time.Duration
 	limit    int64 // most bytes accepted (413 beyond); 0 for no limit
+	bodies   *BodyBudget
+	reserved int64 // taken from bodies for the held start; the handler's goroutine's
 
 	mu          sync.Mutex
 	state       bodyState
@@ -75,7 +77,8 @@ type clientBody struct {
 // newClientBody wraps r's body; ctx carries the budget's deadline. limit, when
 // positive, is the most bytes accepted.
 func (h *routeHandler) newClientBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit int64) *clientBody {
-	b := &clientBody{src: r.Body, ctl: http.NewResponseController(w), idle: h.opts.BodyIdleTimeout, limit: limit, canDeadline: true}
+	b := &clientBody{src: r.Body, ctl: http.NewResponseController(w), idle: h.opts.BodyIdleTimeout, limit: limit,
+		bodies: h.opts.HeldBodies, canDeadline: true}
 	b.deadline, _ = ctx.Deadline()
 	return b
 }
@@ -200,11 +203,12 @@ func (b *clientBody) Close() error {
 	return nil
 }
 
-// detach ends the body's use of the connection, when the handler returns. A
-// body not read to its end leaves a deadline of one idle timeout from now, so
-// that the server's reading of its rest (to reuse the connection) is bounded
-// too.
+// detach ends the body's use of the connection, when the handler returns,
+// and gives back the room its held start took. A body not read to its end
+// leaves a deadline of one idle timeout from now, so that the server's
+// reading of its rest (to reuse the connection) is bounded too.
 func (b *clientBody) detach() {
+	b.release()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	prev := b.state
@@ -216,7 +220,9 @@ func (b *clientBody) detach() {
 
 // hold reads the start of the body: all of it, complete, when it ends within
 // max bytes, else its first max bytes. declared is the Content-Length, or -1.
-// The buffer grows as bytes arrive.
+// The buffer grows as bytes arrive, beyond firstBodyChunk only with room from
+// the budget of held bodies (heldbodies.go): without it, hold returns what it
+// read, not complete, as it does at max.
 func (b *clientBody) hold(declared int64, max int) (buf []byte, complete bool, err error) {
 	size := firstBodyChunk
 	if declared >= 0 && declared < int64(size) {
@@ -246,6 +252,9 @@ func (b *clientBody) hold(declared int64, max int) (buf []byte, complete bool, e
 			next := min(2*cap(buf), max)
 			if declared >= 0 {
 				next = int(min(int64(next), declared))
+			}
+			if !b.reserve(next) {
+				return buf, false, nil
 			}
 			buf = append(make([]byte, 0, next), buf...)
 		}

@@ -89,3 +89,23 @@ func ExampleFieldError() {
 	// route 1 field path
 	// conflicts with route 0 (GET /orders/{id}): both match GET /orders/{orderID}
 }
+
+// One budget of held bodies serves every router a process builds, so that a
+// reload does not give a flood of stalled uploads a fresh budget; a
+// reloaded size applies to the bodies held next.
+func ExampleNewBodyBudget() {
+	bodies := router.NewBodyBudget(0) // router.DefaultHeldBodyBytes
+	for _, routes := range [][]router.Route{
+		{{Method: "POST", Path: "/upload", Service: "files", Budget: budget.Policy{Timeout: 30 * time.Second}}},
+		{{Method: "POST", Path: "/upload", Service: "files", Budget: budget.Policy{Timeout: time.Minute}}},
+	} {
+		rt, err := router.New(routes, http.DefaultClient, router.Options{HeldBodies: bodies})
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = rt // serve it, in place of the one before
+	}
+	bodies.SetMax(256 << 20)
+	fmt.Println(bodies.Max()>>20, "MiB;", bodies.Held(), "bytes held;", bodies.Refused(), "refused")
+	// Output: 256 MiB; 0 bytes held; 0 refused
+}

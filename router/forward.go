@@ -92,9 +92,12 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, body *c
 func (h *routeHandler) fail(ctx context.Context, w http.ResponseWriter, err error) {
 	level, msg := slog.LevelWarn, "upstream call failed"
 	var be *BodyError
+	var full *HeldBodiesError
 	switch {
 	case errors.As(err, &be):
 		level, msg = slog.LevelInfo, "request body failed" // the client's doing
+	case errors.As(err, &full):
+		msg = "request refused: the held bodies take the whole budget"
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		level = slog.LevelInfo // the client left; not a fault of ours or the backend's
 	}

@@ -131,6 +131,10 @@ type Options struct {
 	// route (/healthz, /readyz): a request whose path a backend could read
 	// as one of them is refused rather than forwarded.
 	Reserved []string
+	// HeldBodies bounds the request bodies held for a retry, together
+	// (heldbodies.go); nil means a budget of DefaultHeldBodyBytes of this
+	// router's own. The gateway passes one it keeps across reloads.
+	HeldBodies *BodyBudget
 	// Tracer, when not nil, makes each request a route a server span named
 	// by the route, with the budget granted (tracing.Tracer.Route); the
 	// Doer then makes the attempts' spans. Nil, the default, traces nothing.
@@ -163,6 +167,9 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.HeldBodies == nil {
+		opts.HeldBodies = NewBodyBudget(0)
 	}
 	realClock := opts.Now == nil
 	if realClock {

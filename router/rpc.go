@@ -61,7 +61,12 @@ func (h *routeHandler) readRPCBody(body *clientBody, declared int64) ([]byte, er
 		body.fail(be)
 		return nil, be
 	}
-	raw, _, err := body.hold(declared, int(limit)+1) // one byte over the limit fails the read
+	raw, complete, err := body.hold(declared, int(limit)+1) // one byte over the limit fails the read
+	if err == nil && !complete {
+		// Not the limit (its read fails): no room in the budget of held
+		// bodies, and the body must be whole to merge the parameters into.
+		return nil, &HeldBodiesError{Max: body.bodies.Max()}
+	}
 	return raw, err
 }
 

@@ -99,6 +99,9 @@ var codeDefaults = map[string]codeDefault{
 	"limits.max_backend_header_bytes": func(_ *testing.T, c *config.Config) any {
 		return or(c.Limits.MaxBackendHeaderBytes, int(h1.DefaultMaxResponseHeaderBytes))
 	},
+	"limits.max_held_body_bytes": func(_ *testing.T, c *config.Config) any {
+		return int(router.NewBodyBudget(c.Limits.MaxHeldBodyBytes).Max())
+	},
 	"routes[].stream.idle_timeout": func(_ *testing.T, _ *config.Config) any {
 		return router.StreamPolicy{}.WithDefaults().IdleTimeout // what RouterRoutes' zero becomes
 	},

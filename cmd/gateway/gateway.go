@@ -40,9 +40,12 @@ type gateway struct {
 	router   atomic.Pointer[router.Router]
 	// tunnels are the connections switched to another protocol
 	// (WebSockets), across reloads: shutdown ends them after the drain.
-	tunnels  *router.Tunnels
-	draining atomic.Bool
-	promReg  *prometheus.Registry
+	tunnels *router.Tunnels
+	// heldBodies bounds the request bodies held for a retry, across
+	// reloads (limits.max_held_body_bytes; heldbodies.go).
+	heldBodies *router.BodyBudget
+	draining   atomic.Bool
+	promReg    *prometheus.Registry
 	// serverLog is the listeners' servers' error log (serverlog.go).
 	serverLog *log.Logger
 	metrics   *middleware.Metrics
@@ -86,9 +89,10 @@ type gateway struct {
 
 func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	g := &gateway{cfg: cfg, logger: logger, accessLogger: logger, promReg: prometheus.NewRegistry(),
-		tunnels: router.NewTunnels()}
+		tunnels: router.NewTunnels(), heldBodies: router.NewBodyBudget(cfg.Limits.MaxHeldBodyBytes)}
 	g.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.metrics = middleware.NewMetrics(g.promReg)
+	registerHeldBodies(g.promReg, g.heldBodies)
 	g.status = newConfigStatus(g.promReg, sourceKind(cfg.File()), cfg.File())
 	reg, err := newRegistry(cfg)
 	if err != nil {
@@ -150,10 +154,11 @@ func (g *gateway) install(cfg *config.Config) error {
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
 		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
 		UpgradeIdleTimeout: cfg.Limits.TunnelIdleTimeout, UpgradeMaxLifetime: cfg.Limits.TunnelMaxLifetime,
-		Tunnels: g.tunnels, Tracer: g.tracer, OnBudgetSpent: g.budgetSpent})
+		Tunnels: g.tunnels, Tracer: g.tracer, OnBudgetSpent: g.budgetSpent, HeldBodies: g.heldBodies})
 	if err != nil {
 		return err
 	}
+	g.heldBodies.SetMax(cfg.Limits.MaxHeldBodyBytes)
 	g.setStatic(cfg) // before the routes that need the nodes serve
 	g.router.Store(rt)
 	g.proxies.Store(cfg.Proxies())

@@ -56,6 +56,10 @@
 // and headbudget_audit_test.go (clients sending large request heads slowly,
 // on each listener server and over TLS: the large heads share a budget,
 // past which a large head is answered 431 and small ones are served)
+// and bodybudget_audit_test.go (clients sending most of a request body the
+// gateway holds for a retry, then stalling: the held bodies share a
+// budget, past which an HTTP route streams a body and an RPC route
+// answers 503)
 // and unreachable_audit_test.go (one node of four whose connect hangs,
 // refuses, resets, never answers, or is down at start and comes back:
 // every request answered, no retry to it, the breaker closed) and

@@ -24,6 +24,22 @@ import (
 // now share one budget, server.DefaultLargeHeadBytes; past it a large head
 // is answered 431 while small ones are served.
 
+// readAnswer reads the answer to the request sent on c, and its body. An
+// answer other than 200 must be a problem body.
+func readAnswer(t *testing.T, c net.Conn) *http.Response {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("a %d answer of type %q, want a problem body", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return resp
+}
+
 // headBound is the gateway's bound of a request head (its MaxHeaderBytes,
 // cmd/gateway/listen.go), and headSlack what its reader may read past it:
 // each large head takes their sum from the budget.
@@ -83,16 +99,7 @@ func TestSlowLargeHeadsShareABudget(t *testing.T) {
 				c := dial(200)
 				defer c.Close()
 				fmt.Fprintf(c, "GET /svc/probe HTTP/1.1\r\nHost: gw\r\nX-Pad: %s\r\n\r\n", strings.Repeat("p", pad))
-				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil {
-					t.Fatalf("reading the answer: %v", err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK && resp.Header.Get("Content-Type") != "application/problem+json" {
-					t.Errorf("a %d answer of type %q, want a problem body", resp.StatusCode, resp.Header.Get("Content-Type"))
-				}
-				return resp.StatusCode
+				return readAnswer(t, c).StatusCode
 			}
 			if s := get(6000); s != http.StatusOK {
 				t.Fatalf("a large head before the flood: %d, want 200", s)
