@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -20,6 +21,10 @@ type cli struct {
 	// profiling, when set, is told at serve's start whether -pprof serves
 	// the profiler (main sets sampleHeap; tests leave the runtime alone).
 	profiling func(on bool)
+	// memory, when set, is given the gateway's context and logger at
+	// serve's start, to set the runtime's memory limit (main sets
+	// limitMemory's; tests leave the runtime alone).
+	memory func(ctx context.Context, logger *slog.Logger)
 }
 
 // commands are the words the command line may start with; none means serve.

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"time"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 // defaultGCPercent is the gateway's garbage collection target when the
@@ -34,3 +39,38 @@ func sampleHeap(on bool) {
 		runtime.MemProfileRate = 0
 	}
 }
+
+// memoryRatio is the share of the memory the gateway may use (its
+// container's limit, else the machine's memory) that the runtime's soft
+// memory limit is set to, leaving the rest to what the runtime does not
+// count (the kernel's socket buffers, the binary, fragmentation).
+const memoryRatio = 0.9
+
+// memoryRefresh is how often limitMemory reads the limit again: a
+// container's can change while it runs.
+const memoryRefresh = time.Minute
+
+// limitMemory sets the runtime's soft memory limit (GOMEMLIMIT) to
+// memoryRatio of what provider says the process may use, and reads it again
+// every memoryRefresh until ctx ends. GOMEMLIMIT set in the environment, or
+// AUTOMEMLIMIT=off, leave the runtime's limit alone; AUTOMEMLIMIT=0.8 sets
+// another ratio. It returns the limit set.
+//
+// Why: at defaultGCPercent the heap grows to five times what is live before
+// the collector runs, which costs a few MiB when the live heap is the
+// gateway's few MiB, but not when it is large: thousands of connections,
+// or the request bodies held for a retry (up to limits.max_held_body_bytes,
+// 128 MiB), made a live heap of 170 MiB grow past 450 MiB, and a container
+// with less memory than that would have killed the gateway, where a
+// collection would have freed most of it. With the limit, the collector runs
+// as the heap nears it, whatever GOGC says, so the gateway slows down
+// under memory pressure instead of dying of it.
+func limitMemory(ctx context.Context, logger *slog.Logger, provider memlimit.Provider) (int64, error) {
+	return memlimit.Set(memlimit.WithRatio(memoryRatio), memlimit.WithProvider(provider),
+		memlimit.WithLogger(logger), memlimit.WithRefreshInterval(ctx, memoryRefresh))
+}
+
+// processMemory is what limitMemory takes the process to have: its cgroup's
+// memory limit (a container's, v1 or v2), or without one the machine's
+// memory.
+var processMemory = memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem)

@@ -24,6 +24,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,7 +38,8 @@ func main() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	tuneGC(os.Getenv)
-	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, profiling: sampleHeap}
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, profiling: sampleHeap,
+		memory: func(ctx context.Context, logger *slog.Logger) { limitMemory(ctx, logger, processMemory) }}
 	code := exitStatus(c.run(ctx, os.Args[1:], hup), os.Stderr)
 	stop()
 	os.Exit(code)

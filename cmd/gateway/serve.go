@@ -59,6 +59,9 @@ func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal)
 		}
 	}
 	logger := slog.New(slog.NewJSONHandler(c.stdout, &slog.HandlerOptions{Level: lvl}))
+	if c.memory != nil {
+		c.memory(ctx, logger)
+	}
 
 	src, err := newConfigSource(*file)
 	if err != nil {

@@ -59,7 +59,10 @@
 // and bodybudget_audit_test.go (clients sending most of a request body the
 // gateway holds for a retry, then stalling: the held bodies share a
 // budget, past which an HTTP route streams a body and an RPC route
-// answers 503)
+// answers 503) and memlimit_audit_test.go (2,500 such clients against a
+// gateway in a memory cgroup of 384 MiB, which must not be killed: the
+// gateway sets the runtime's memory limit from its container's; the audit
+// needs root and a memory controller, and is skipped without them)
 // and unreachable_audit_test.go (one node of four whose connect hangs,
 // refuses, resets, never answers, or is down at start and comes back:
 // every request answered, no retry to it, the breaker closed) and
