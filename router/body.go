@@ -19,7 +19,9 @@ import (
 // A body is read before a node is picked, up to MaxReplayBody bytes: a small
 // body is held whole, so that a stalled upload never holds a connection to a
 // backend and a request that provably never reached a node can be sent to
-// another; a larger one is streamed after its first MaxReplayBody bytes.
+// another; a larger one is streamed after its first MaxReplayBody bytes. The
+// bodies held share a budget (heldbodies.go): one that finds no room is
+// streamed after what it holds, as a larger one is.
 
 // DefaultBodyIdleTimeout is the body idle timeout when Options.BodyIdleTimeout
 // is zero.
@@ -30,7 +32,8 @@ const DefaultBodyIdleTimeout = 10 * time.Second
 // a Content-Length, and a request carrying it can be sent again on another
 // node; a larger one, or one that has not ended after that many bytes, is
 // streamed after them, and its request is retried only when it provably
-// never left.
+// never left. So is a body that finds no room in the budget of held bodies
+// (BodyBudget) as it grows past its first 4 KiB.
 const MaxReplayBody = 64 << 10
 
 // A held body starts this small and grows as bytes arrive, so that a client
