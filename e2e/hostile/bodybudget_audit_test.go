@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -23,14 +24,16 @@ import (
 // HTTP route streams a body, and an RPC route answers 503.
 
 // TestSlowBodiesShareABudget fills the default budget with clients that
-// each send 60 KiB of a 64 KiB body and stall, from 16 loopback addresses,
-// each within its bound of connections. The route's budget and the body
-// idle timeout are raised so that the stalled bodies outlast the test;
-// the held bodies' budget is the default. Then the held bytes stay within
-// the budget, a body past it is streamed to the node, whole, a small body
-// and a large one that ends are still served, an RPC route's body is
-// refused 503 overloaded without reaching the node, and once the stalled
-// clients leave, the room comes back and the RPC body is served.
+// each send most of a body and stall, from 16 loopback addresses, each
+// within its bound of connections: first RPC bodies of 1 MB (900 KiB sent),
+// which fill most of it in few connections, those past it answered 503;
+// then HTTP bodies of 64 KiB (60 KiB sent), those past it streamed to the
+// node. The route's budget and the body idle timeout are raised so that the
+// stalled bodies outlast the test; the held bodies' budget is the default.
+// With the budget full, an RPC body is refused 503 overloaded without
+// reaching the node, and HTTP bodies, small and large, are served whole.
+// The stalled HTTP clients that found no room were the node's to wait for,
+// and the others never reached it; once they leave, the room comes back.
 func TestSlowBodiesShareABudget(t *testing.T) {
 	backend := newEchoBackend(t)
 	var b strings.Builder
@@ -43,6 +46,7 @@ func TestSlowBodiesShareABudget(t *testing.T) {
 	b.WriteString("  - {name: rpc, method: POST, path: /rpc, service: svc, endpoint: Svc.Echo}\n")
 	_, addrs := startWith(t, b.String())
 	s := &stack{gw: addrs[0], admin: addrs[1]}
+	budget := float64(router.DefaultHeldBodyBytes)
 
 	dial := func(from int) net.Conn {
 		t.Helper()
@@ -63,37 +67,81 @@ func TestSlowBodiesShareABudget(t *testing.T) {
 		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body)
 		return readAnswer(t, c)
 	}
+	// stall opens n connections that each send the head of a request to
+	// path declaring a body of declared bytes, and sent bytes of it; each
+	// answer's status, when one comes, is sent on answers.
+	var stalled [][]net.Conn
+	defer func() {
+		for _, cs := range stalled {
+			for _, c := range cs {
+				c.Close()
+			}
+		}
+	}()
+	stall := func(n int, path string, declared, sent int, answers chan<- int) []net.Conn {
+		t.Helper()
+		part := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n", path, declared) + strings.Repeat(" ", sent)
+		cs := make([]net.Conn, 0, n)
+		for i := range n {
+			c := dial(1 + i%16)
+			if _, err := io.WriteString(c, part); err != nil {
+				t.Fatalf("stalled client %d: %v", i, err)
+			}
+			cs = append(cs, c)
+			go func() {
+				if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+					answers <- resp.StatusCode
+				}
+			}()
+		}
+		stalled = append(stalled, cs)
+		return cs
+	}
 	rpcBody := `{"pad":"` + strings.Repeat("r", 100<<10) + `"}`
 	if resp := post("/rpc", rpcBody); resp.StatusCode != http.StatusOK {
 		t.Fatalf("an RPC body of 100 KiB before the flood: %d, want 200", resp.StatusCode)
 	}
 
-	const declared, sent = 64 << 10, 60 << 10
-	each := int64(declared - 4<<10) // what a held body of 60 KiB takes: its buffer, less the first 4 KiB
-	fill := int(router.DefaultHeldBodyBytes/each) + 20
-	stalled := make([]net.Conn, 0, fill)
-	defer func() {
-		for _, c := range stalled {
-			c.Close()
+	// RPC bodies of 1 MB, each taking its buffer less the first 4 KiB.
+	const rpcDeclared = 1000000
+	rpcEach := float64(rpcDeclared - 4<<10)
+	rpcFill := int(budget/rpcEach) + 10
+	rpcAnswers := make(chan int, rpcFill)
+	stall(rpcFill, "/rpc", rpcDeclared, 900<<10, rpcAnswers)
+	// Settled when every client's body is held whole or was refused 503.
+	refused1, deadline := 0, time.Now().Add(hangLimit)
+	for {
+		for len(rpcAnswers) > 0 {
+			if st := <-rpcAnswers; st != http.StatusServiceUnavailable {
+				t.Fatalf("a stalled RPC client was answered %d", st)
+			}
+			refused1++
 		}
-	}()
-	head := fmt.Sprintf("POST /up/slow HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n", declared)
-	part := head + strings.Repeat("s", sent)
-	for i := range fill {
-		c := dial(1 + i%16)
-		if _, err := io.WriteString(c, part); err != nil {
-			t.Fatalf("stalled client %d: %v", i, err)
+		if metric(t, s, "sluice_held_body_bytes") == float64(rpcFill-refused1)*rpcEach {
+			break
 		}
-		stalled = append(stalled, c)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d stalled RPC bodies, %d refused: the held bytes are %.0f after %v, want the others' whole", rpcFill, refused1, metric(t, s, "sluice_held_body_bytes"), hangLimit)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the gateway's state
 	}
-	// The gateway holds the stalled bodies as they come; those past the
-	// budget are streamed to the node, which reads what came of them.
-	waitMetric(t, s, "sluice_held_body_refused_total", func(v float64) bool { return v >= 20 })
-	if held := metric(t, s, "sluice_held_body_bytes"); held > float64(router.DefaultHeldBodyBytes) || held < float64(router.DefaultHeldBodyBytes-each) {
-		t.Fatalf("the held bodies take %.0f bytes, want the budget, %d, nearly full", held, router.DefaultHeldBodyBytes)
+	held1 := metric(t, s, "sluice_held_body_bytes")
+	if refused1 < 10 || held1 > budget || metric(t, s, "sluice_held_body_refused_total") != float64(refused1) {
+		t.Fatalf("%d RPC bodies refused (the metric says %v), %.0f bytes held: want at least 10 refused, within the budget of %.0f",
+			refused1, metric(t, s, "sluice_held_body_refused_total"), held1, budget)
 	}
-	if b := metric(t, s, "sluice_held_body_budget_bytes"); b != float64(router.DefaultHeldBodyBytes) {
-		t.Errorf("sluice_held_body_budget_bytes = %v, want the default %d", b, router.DefaultHeldBodyBytes)
+
+	// HTTP bodies of 64 KiB fill the rest; those past it are streamed.
+	const upDeclared = 64 << 10
+	upEach := float64(upDeclared - 4<<10)
+	upFill := int((budget-held1)/upEach) + 10
+	upClients := stall(upFill, "/up/slow", upDeclared, 60<<10, make(chan int, upFill))
+	waitMetric(t, s, "sluice_held_body_refused_total", func(v float64) bool { return v >= float64(refused1+10) })
+	if held := metric(t, s, "sluice_held_body_bytes"); held > budget {
+		t.Fatalf("the held bodies take %.0f bytes, over the budget of %.0f", held, budget)
+	}
+	if b := metric(t, s, "sluice_held_body_budget_bytes"); b != budget {
+		t.Errorf("sluice_held_body_budget_bytes = %v, want the default %.0f", b, budget)
 	}
 
 	resp := post("/rpc", rpcBody)
@@ -111,12 +159,33 @@ func TestSlowBodiesShareABudget(t *testing.T) {
 		}
 	}
 
-	for _, c := range stalled {
+	// The stalled HTTP clients leave: the node saw (cut short) those it was
+	// streamed, and the room they held comes back.
+	for _, c := range upClients {
 		c.Close()
+	}
+	deadline = time.Now().Add(hangLimit)
+	for {
+		// Less the probes': the RPC body's, and the 200 KiB body's, which
+		// found no room either as its held start grew.
+		streamed := metric(t, s, "sluice_held_body_refused_total") - float64(refused1+2)
+		if float64(len(backend.matching("/up/slow"))) == streamed && metric(t, s, "sluice_held_body_bytes") == held1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the stalled HTTP clients left: the node saw %d of their requests, %v were streamed; %.0f bytes held, want %.0f",
+				len(backend.matching("/up/slow")), streamed, metric(t, s, "sluice_held_body_bytes"), held1)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the gateway's and the node's state
+	}
+	if resp := post("/rpc", rpcBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("with room again, an RPC body: %d, want 200", resp.StatusCode)
+	}
+	for _, cs := range stalled {
+		for _, c := range cs {
+			c.Close()
+		}
 	}
 	stalled = nil
 	waitMetric(t, s, "sluice_held_body_bytes", func(v float64) bool { return v == 0 })
-	if resp := post("/rpc", rpcBody); resp.StatusCode != http.StatusOK {
-		t.Fatalf("the stalled clients gone, an RPC body: %d, want 200", resp.StatusCode)
-	}
 }
