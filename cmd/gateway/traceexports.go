@@ -23,6 +23,10 @@ const traceExportLogEvery = time.Minute
 type traceExports struct {
 	logger *slog.Logger
 	spans  *prometheus.CounterVec
+	// ended counts the sampled spans handed to the batcher: those ended
+	// while its queue is full are dropped, and only ended less exported
+	// and failed tells how many.
+	ended prometheus.Counter
 
 	mu      sync.Mutex
 	failing bool      // the last export failed
@@ -35,10 +39,16 @@ func newTraceExports(reg prometheus.Registerer, logger *slog.Logger) *traceExpor
 	e := &traceExports{logger: logger, spans: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_trace_export_spans_total",
 		Help: "Spans the gateway sent to its trace receiver, by result (exported, failed: lost).",
-	}, []string{"result"})}
-	reg.MustRegister(e.spans)
+	}, []string{"result"}), ended: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_trace_spans_ended_total",
+		Help: "Sampled spans the gateway ended and queued for export; those neither exported nor failed, beyond the queue's 2048 and a batch of 512, were dropped.",
+	})}
+	reg.MustRegister(e.spans, e.ended)
 	return e
 }
+
+// spanEnded is the provider's ended observer (otlp.WithEndedObserver).
+func (e *traceExports) spanEnded() { e.ended.Inc() }
 
 // observe is the provider's export observer (otlp.WithExportObserver).
 func (e *traceExports) observe(spans int, err error) {

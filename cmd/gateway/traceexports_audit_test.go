@@ -87,6 +87,21 @@ func TestTraceExportFailuresAreLoggedOnceAndCounted(t *testing.T) {
 	if n := spans("exported"); n != 1 {
 		t.Errorf("sluice_trace_export_spans_total{result=exported} = %v, want 1", n)
 	}
+	// Every span ended was queued, and, none dropped here, exported or
+	// failed.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended float64 = -1
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_trace_spans_ended_total" {
+			ended = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if ended != failing+1 {
+		t.Errorf("sluice_trace_spans_ended_total = %v, want the %d spans ended", ended, failing+1)
+	}
 	logs.waitFor(t, "trace export recovered", 1)
 	if n := strings.Count(logs.String(), "trace export failed"); n != 1 {
 		t.Errorf("%d lines say the export failed, want 1", n)

@@ -32,7 +32,8 @@ func newTracing(cfg *config.Config, logger *slog.Logger, reg prometheus.Register
 	}
 	var popts []otlp.Option
 	if logger != nil && reg != nil {
-		popts = append(popts, otlp.WithExportObserver(newTraceExports(reg, logger).observe))
+		exports := newTraceExports(reg, logger)
+		popts = append(popts, otlp.WithExportObserver(exports.observe), otlp.WithEndedObserver(exports.spanEnded))
 	}
 	tp, err := otlp.NewProvider(context.Background(), cfg.Tracing.Settings(), popts...)
 	if err != nil {

@@ -11,6 +11,7 @@ type Option func(*options)
 
 type options struct {
 	observe func(spans int, err error)
+	ended   func()
 }
 
 // WithExportObserver makes the provider tell fn of every export it
@@ -40,4 +41,31 @@ func (e *observedExporter) ExportSpans(ctx context.Context, spans []sdktrace.Rea
 	}
 	e.observe(len(spans), e.SpanExporter.ExportSpans(ctx, spans))
 	return nil
+}
+
+// WithEndedObserver makes the provider call fn for every sampled span that
+// ends, as it is handed to the batcher's queue. The batcher drops the spans
+// that end while its queue is full and tells no one: the spans ended less
+// those exported or failed (WithExportObserver), beyond what the queue and
+// the batch being exported hold, are the ones it dropped. fn is called on
+// the goroutine that ends the span, a request's: it must be cheap and must
+// not block.
+func WithEndedObserver(fn func()) Option {
+	return func(o *options) { o.ended = fn }
+}
+
+// endCounter tells ended of each sampled span the processor it wraps (the
+// batcher) is given.
+type endCounter struct {
+	sdktrace.SpanProcessor
+	ended func()
+}
+
+// OnEnd counts s, when sampled (the batcher ignores the others), and hands
+// it on.
+func (p *endCounter) OnEnd(s sdktrace.ReadOnlySpan) {
+	if s.SpanContext().IsSampled() {
+		p.ended()
+	}
+	p.SpanProcessor.OnEnd(s)
 }

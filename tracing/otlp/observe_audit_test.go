@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 
@@ -81,5 +82,44 @@ func TestExportObserverIsToldOfEveryExport(t *testing.T) {
 	defer handled.mu.Unlock()
 	if handled.n != 0 {
 		t.Errorf("the global error handler was told of %d errors, want none: the observer reports them", handled.n)
+	}
+}
+
+// The ended observer counts every sampled span handed to the batcher,
+// those its full queue drops included: with a receiver that never answers
+// and a queue of 8, 100 spans ended are 100 counted, and what is neither
+// exported nor failed is what the batcher dropped.
+func TestEndedObserverCountsTheSpansTheQueueDrops(t *testing.T) {
+	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8")
+	t.Setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
+	hung := make(chan struct{})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hung }))
+	defer receiver.Close()
+	defer close(hung)
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+
+	var mu sync.Mutex
+	ended, sent := 0, 0
+	tp, err := otlp.NewProvider(context.Background(), otlp.Settings{Endpoint: receiver.Listener.Addr().String(), SampleRatio: 1},
+		otlp.WithEndedObserver(func() { mu.Lock(); ended++; mu.Unlock() }),
+		otlp.WithExportObserver(func(spans int, err error) { mu.Lock(); sent += spans; mu.Unlock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		_, span := tp.Tracer("t").Start(context.Background(), "s")
+		span.End()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	tp.Shutdown(ctx) // gives up on the hung receiver
+	mu.Lock()
+	defer mu.Unlock()
+	if ended != 100 {
+		t.Fatalf("the observer counted %d spans ended, want 100", ended)
+	}
+	if sent > 8+4 {
+		t.Fatalf("%d spans exported or failed, more than the queue and a batch hold", sent)
 	}
 }

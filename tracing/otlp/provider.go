@@ -102,6 +102,8 @@ func endpoint(e string) (u *url.URL, hostport string, err error) {
 // OTEL_BSP_MAX_QUEUE_SIZE): while the receiver is slow or away, the spans
 // ended beyond it are dropped, never waited for, so that a request never
 // waits on the receiver and the memory spans take stays bounded.
+// OpenTelemetry counts no drop: WithEndedObserver and WithExportObserver
+// together tell them.
 func NewProvider(ctx context.Context, s Settings, opts ...Option) (*sdktrace.TracerProvider, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -122,8 +124,12 @@ func NewProvider(ctx context.Context, s Settings, opts ...Option) (*sdktrace.Tra
 		name = DefaultServiceName
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", name))
+	var proc sdktrace.SpanProcessor = sdktrace.NewBatchSpanProcessor(exp)
+	if o.ended != nil {
+		proc = &endCounter{SpanProcessor: proc, ended: o.ended}
+	}
 	return sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanProcessor(proc),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(s.SampleRatio))),
 	), nil
