@@ -15,9 +15,9 @@ import (
 // serves the last snapshot it has, so requests keep going to the nodes it
 // knew while nodes Consul adds or removes go unseen. /admin/registry says
 // so to whoever asks; these let an alert ask. A blocking query returns
-// within its wait time and Consul's jitter (5 min 19 s) when its agent
+// within its wait time and Consul's jitter (1 min 4 s) when its agent
 // answers, and is given up 10 s after that, so a last success older than
-// 5 min 29 s is an agent that holds the queries and never answers, which
+// 1 min 14 s is an agent that holds the queries and never answers, which
 // no error reports sooner.
 type discoveryMetrics struct {
 	cache                       *registry.Cache

@@ -14,7 +14,16 @@ import (
 
 // DefaultWaitTime is how long a Watch blocks in Consul before returning an
 // unchanged snapshot, when no WithWaitTime option is given.
-const DefaultWaitTime = 5 * time.Minute
+//
+// It is a minute, not Consul's own default of five, because the wait time
+// is also how long an agent that takes the query and never answers (hung,
+// or behind a network that drops its packets) goes unseen: Watch gives up
+// a query after the wait, Consul's jitter of up to a 16th of it, and 10 s,
+// and until then nothing fails and nothing reports it. At five minutes that
+// was 5 min 29 s during which the gateway served a snapshot it could not
+// know was stale; at one, it is 1 min 14 s. An unchanged snapshot returned
+// once a minute per service watched costs Consul one cheap query each.
+const DefaultWaitTime = time.Minute
 
 // MinWatchInterval and WatchBurst pace Watch's blocking queries on one
 // service (on one Registry), as a token bucket: WatchBurst queries may start
@@ -48,7 +57,7 @@ const WatchBurst = 4
 // against an agent that accepts connections and never answers (hung, or
 // behind a network that drops its packets), it held the service's first
 // snapshot, and every request to a service added meanwhile, for the wait
-// time and more (5 min 29 s by default).
+// time and more (1 min 14 s by default).
 const FirstQueryTimeout = 10 * time.Second
 
 // Registry is a registry.Registry over a Consul agent. It is safe for concurrent
