@@ -25,8 +25,13 @@ var _ KV = (*api.KV)(nil)
 const (
 	// DefaultKVWait is how long a blocking query waits in Consul before it
 	// returns an unchanged key (Consul adds up to 1/16 of jitter of its own,
-	// so N watchers' timeouts spread).
-	DefaultKVWait = 5 * time.Minute
+	// so N watchers' timeouts spread). A minute, as the registry's
+	// (consul.DefaultWaitTime), not Consul's five: an agent that takes the
+	// query and never answers is seen only when the query is given up, after
+	// the wait, its jitter and 10 s, so a hung agent's configuration changes
+	// went unseen, and unreported (sluice_config_watch_errors_total), for
+	// 5 min 29 s; now 1 min 14 s.
+	DefaultKVWait = time.Minute
 	// DefaultKVBackoffBase and DefaultKVBackoffMax bound the full-jitter
 	// back-off between failed queries: retry n waits a random time below
 	// min(max, base·2ⁿ⁻¹).

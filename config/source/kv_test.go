@@ -221,3 +221,25 @@ func TestKVWatcherGetIsAStaleRead(t *testing.T) {
 		t.Errorf("Get of a missing key = %+v, %v; want ErrNoKey", r.text, r.err)
 	}
 }
+
+// By default a blocking query asks Consul to wait a minute and is given up
+// 1 min 14 s after it is sent (the wait, Consul's jitter of up to a 16th of
+// it, and 10 s): an agent that holds the query and never answers shows as a
+// watch error that soon, where Consul's default of 5 minutes hid it for
+// 5 min 29 s.
+func TestKVWatcherGivesUpABlockingQueryWithinAMinuteAndAQuarter(t *testing.T) {
+	kv := &fakeKV{calls: make(chan kvCall)}
+	w := NewKVWatcher(kv, "consul://test/sluice/config", "sluice/config")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.query(ctx, 7)
+	c := <-kv.calls
+	if c.q.WaitTime != time.Minute || c.q.WaitIndex != 7 {
+		t.Errorf("the query waits %v from index %d, want 1m from 7", c.q.WaitTime, c.q.WaitIndex)
+	}
+	d, ok := c.q.Context().Deadline()
+	if left := time.Until(d); !ok || left > 74*time.Second || left < 73*time.Second {
+		t.Errorf("the query is given up %v after it is sent, want 1m13.75s", left)
+	}
+	c.reply <- kvReply{err: errors.New("done")}
+}
