@@ -45,7 +45,10 @@ func TestIntegrationCacheRidesOutConsulRestart(t *testing.T) {
 }
 
 // TestIntegrationCacheRequestsDoNotGrowWithLookups spreads 10, then 10,000
-// lookups over the same window and counts the health queries Consul sees.
+// lookups over the same window and counts the health queries Consul sees,
+// less those that follow a move of the index: a cache asks once, then keeps
+// one blocking query open, and asks again only when the index moves, which
+// the agent's own anti-entropy does now and then in either window.
 func TestIntegrationCacheRequestsDoNotGrowWithLookups(t *testing.T) {
 	agent := consultest.Start(t)
 	ctx := context.Background()
@@ -71,11 +74,11 @@ func TestIntegrationCacheRequestsDoNotGrowWithLookups(t *testing.T) {
 			}
 		}
 		time.Sleep(window - time.Since(start)) // the same window for both runs
-		return cnt.health.Load()
+		t.Logf("%d lookups: %d health queries, %d after a move of the index", lookups, cnt.health.Load(), cnt.moved.Load())
+		return cnt.health.Load() - cnt.moved.Load()
 	}
 	few, many := requests(10), requests(10_000)
-	t.Logf("Consul health queries over %s: %d for 10 lookups, %d for 10,000 lookups", window, few, many)
-	if many != few || many > 3 {
-		t.Fatalf("requests grew with lookups: %d for 10, %d for 10,000", few, many)
+	if many != few || many > 2 {
+		t.Fatalf("requests grew with lookups: %d for 10, %d for 10,000, besides those after a move of the index", few, many)
 	}
 }

@@ -37,13 +37,22 @@ func eventually(t *testing.T, what string, cond func() bool) time.Duration {
 type counter struct {
 	next   http.RoundTripper
 	health atomic.Int64
+	// moved counts the blocking health queries that returned because the
+	// index moved (the agent's own anti-entropy moves it too, on no change
+	// of the test's): each is followed by the next query.
+	moved atomic.Int64
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(r.URL.Path, "/v1/health/service/") {
-		c.health.Add(1)
+	if !strings.HasPrefix(r.URL.Path, "/v1/health/service/") {
+		return c.next.RoundTrip(r)
 	}
-	return c.next.RoundTrip(r)
+	c.health.Add(1)
+	resp, err := c.next.RoundTrip(r)
+	if index := r.URL.Query().Get("index"); err == nil && index != "" && resp.Header.Get("X-Consul-Index") != index {
+		c.moved.Add(1)
+	}
+	return resp, err
 }
 
 // newRegistry returns a Registry on agent and the counter of its health queries.
