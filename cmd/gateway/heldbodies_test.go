@@ -19,20 +19,7 @@ func TestHeldBodiesBudgetFollowsReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	budget := func() float64 {
-		t.Helper()
-		mfs, err := g.promReg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "sluice_held_body_budget_bytes" {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		t.Fatal("no sluice_held_body_budget_bytes")
-		return 0
-	}
+	budget := func() float64 { t.Helper(); return gauge(t, g, "sluice_held_body_budget_bytes") }
 	if got := budget(); got != router.DefaultHeldBodyBytes {
 		t.Fatalf("the budget at start: %v, want the default %d", got, router.DefaultHeldBodyBytes)
 	}

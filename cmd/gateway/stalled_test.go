@@ -154,15 +154,21 @@ func waitInFlight(t *testing.T, g *gateway, ok func(float64) bool, what string) 
 
 func inFlight(t *testing.T, g *gateway) float64 {
 	t.Helper()
+	return gauge(t, g, "sluice_requests_in_flight")
+}
+
+// gauge returns the value of g's gauge name, which has no labels.
+func gauge(t *testing.T, g *gateway, name string) float64 {
+	t.Helper()
 	mfs, err := g.promReg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "sluice_requests_in_flight" {
+		if mf.GetName() == name {
 			return mf.GetMetric()[0].GetGauge().GetValue()
 		}
 	}
-	t.Fatal("no sluice_requests_in_flight")
+	t.Fatalf("no %s", name)
 	return 0
 }

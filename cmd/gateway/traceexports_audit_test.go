@@ -89,17 +89,7 @@ func TestTraceExportFailuresAreLoggedOnceAndCounted(t *testing.T) {
 	}
 	// Every span ended was queued, and, none dropped here, exported or
 	// failed.
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ended float64 = -1
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_trace_spans_ended_total" {
-			ended = mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	if ended != failing+1 {
+	if ended := counter(t, reg, "sluice_trace_spans_ended_total", nil); ended != failing+1 {
 		t.Errorf("sluice_trace_spans_ended_total = %v, want the %d spans ended", ended, failing+1)
 	}
 	logs.waitFor(t, "trace export recovered", 1)

@@ -23,6 +23,21 @@ import (
 // router.DefaultHeldBodyBytes, beyond each one's first 4 KiB; past it an
 // HTTP route streams a body, and an RPC route answers 503.
 
+// stalledBodiesYAML is the configuration of a gateway whose clients stall
+// in their bodies: the defaults, but for the route's budget and the body
+// idle timeout, raised so that the stalled bodies outlast the test; an HTTP
+// route (/up/*) and an RPC route (/rpc) to backend.
+func stalledBodiesYAML(backend *echoBackend) string {
+	var b strings.Builder
+	gatewayYAML(&b, "sluice", time.Second)
+	b.WriteString("limits: {body_idle_timeout: 2m}\ndefaults: {budget: {timeout: 2m}}\n")
+	b.WriteString("registry:\n  kind: static\n  static:\n")
+	fmt.Fprintf(&b, "    - {service: svc, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
+	b.WriteString("routes:\n  - {name: up, method: POST, path: /up/*, service: svc}\n")
+	b.WriteString("  - {name: rpc, method: POST, path: /rpc, service: svc, endpoint: Svc.Echo}\n")
+	return b.String()
+}
+
 // TestSlowBodiesShareABudget fills the default budget with clients that
 // each send most of a body and stall, from 16 loopback addresses, each
 // within its bound of connections: first RPC bodies of 1 MB (900 KiB sent),
@@ -36,15 +51,7 @@ import (
 // and the others never reached it; once they leave, the room comes back.
 func TestSlowBodiesShareABudget(t *testing.T) {
 	backend := newEchoBackend(t)
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	b.WriteString("limits: {body_idle_timeout: 2m}\n")
-	b.WriteString("registry:\n  kind: static\n  static:\n")
-	fmt.Fprintf(&b, "    - {service: svc, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("defaults: {budget: {timeout: 2m}}\n")
-	b.WriteString("routes:\n  - {name: up, method: POST, path: /up/*, service: svc}\n")
-	b.WriteString("  - {name: rpc, method: POST, path: /rpc, service: svc, endpoint: Svc.Echo}\n")
-	_, addrs := startWith(t, b.String())
+	_, addrs := startWith(t, stalledBodiesYAML(backend))
 	s := &stack{gw: addrs[0], admin: addrs[1]}
 	budget := float64(router.DefaultHeldBodyBytes)
 

@@ -101,15 +101,8 @@ func TestAFloodInAContainerDoesNotKillTheGateway(t *testing.T) {
 		t.Skipf("%d clients need a descriptor limit of %d at least, not %d (%v)", clients, 2*clients+1000, lim.Max, err)
 	}
 	procs, ooms := memoryCgroup(t, 384<<20)
-	backend := newEchoBackend(t)
-	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
-	b.WriteString("limits: {body_idle_timeout: 2m}\ndefaults: {budget: {timeout: 2m}}\n")
-	b.WriteString("registry:\n  kind: static\n  static:\n")
-	fmt.Fprintf(&b, "    - {service: svc, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
-	b.WriteString("routes:\n  - {name: rpc, method: POST, path: /rpc, service: svc, endpoint: Svc.Echo}\n")
 	file := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(stalledBodiesYAML(newEchoBackend(t))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The shell joins the cgroup, then becomes the gateway.
