@@ -2,13 +2,19 @@ package hostile
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/sluicehq/sluice/router"
 )
@@ -26,10 +32,16 @@ import (
 // stalledBodiesYAML is the configuration of a gateway whose clients stall
 // in their bodies: the defaults, but for the route's budget and the body
 // idle timeout, raised so that the stalled bodies outlast the test; an HTTP
-// route (/up/*) and an RPC route (/rpc) to backend.
-func stalledBodiesYAML(backend *echoBackend) string {
+// route (/up/*) and an RPC route (/rpc) to backend. The route listener is
+// the lean server, or with h2c net/http's serving HTTP/2 with prior
+// knowledge too.
+func stalledBodiesYAML(backend *echoBackend, h2c bool) string {
 	var b strings.Builder
-	gatewayYAML(&b, "sluice", time.Second)
+	if h2c {
+		b.WriteString("listeners:\n  - {address: \"127.0.0.1:0\", h2c: true}\nadmin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
+	} else {
+		gatewayYAML(&b, "sluice", time.Second)
+	}
 	b.WriteString("limits: {body_idle_timeout: 2m}\ndefaults: {budget: {timeout: 2m}}\n")
 	b.WriteString("registry:\n  kind: static\n  static:\n")
 	fmt.Fprintf(&b, "    - {service: svc, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
@@ -51,7 +63,7 @@ func stalledBodiesYAML(backend *echoBackend) string {
 // and the others never reached it; once they leave, the room comes back.
 func TestSlowBodiesShareABudget(t *testing.T) {
 	backend := newEchoBackend(t)
-	_, addrs := startWith(t, stalledBodiesYAML(backend))
+	_, addrs := startWith(t, stalledBodiesYAML(backend, false))
 	s := &stack{gw: addrs[0], admin: addrs[1]}
 	budget := float64(router.DefaultHeldBodyBytes)
 
@@ -115,28 +127,7 @@ func TestSlowBodiesShareABudget(t *testing.T) {
 	rpcFill := int(budget/rpcEach) + 10
 	rpcAnswers := make(chan int, rpcFill)
 	stall(rpcFill, "/rpc", rpcDeclared, 900<<10, rpcAnswers)
-	// Settled when every client's body is held whole or was refused 503.
-	refused1, deadline := 0, time.Now().Add(hangLimit)
-	for {
-		for len(rpcAnswers) > 0 {
-			if st := <-rpcAnswers; st != http.StatusServiceUnavailable {
-				t.Fatalf("a stalled RPC client was answered %d", st)
-			}
-			refused1++
-		}
-		if metric(t, s, "sluice_held_body_bytes") == float64(rpcFill-refused1)*rpcEach {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d stalled RPC bodies, %d refused: the held bytes are %.0f after %v, want the others' whole", rpcFill, refused1, metric(t, s, "sluice_held_body_bytes"), hangLimit)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the gateway's state
-	}
-	held1 := metric(t, s, "sluice_held_body_bytes")
-	if refused1 < 10 || held1 > budget || metric(t, s, "sluice_held_body_refused_total") != float64(refused1) {
-		t.Fatalf("%d RPC bodies refused (the metric says %v), %.0f bytes held: want at least 10 refused, within the budget of %.0f",
-			refused1, metric(t, s, "sluice_held_body_refused_total"), held1, budget)
-	}
+	refused1, held1 := settleStalledRPC(t, s, rpcAnswers, rpcFill, rpcEach)
 
 	// HTTP bodies of 64 KiB fill the rest; those past it are streamed.
 	const upDeclared = 64 << 10
@@ -171,7 +162,7 @@ func TestSlowBodiesShareABudget(t *testing.T) {
 	for _, c := range upClients {
 		c.Close()
 	}
-	deadline = time.Now().Add(hangLimit)
+	deadline := time.Now().Add(hangLimit)
 	for {
 		// Less the probes': the RPC body's, and the 200 KiB body's, which
 		// found no room either as its held start grew.
@@ -195,4 +186,150 @@ func TestSlowBodiesShareABudget(t *testing.T) {
 	}
 	stalled = nil
 	waitMetric(t, s, "sluice_held_body_bytes", func(v float64) bool { return v == 0 })
+}
+
+// settleStalledRPC waits until each of fill stalled RPC clients has its
+// body held whole (each bytes of the budget) or was answered, on answers,
+// 503; it returns how many were refused and the bytes held, and fails the
+// test unless at least 10 were refused within the default budget, and the
+// refusals metric counts them.
+func settleStalledRPC(t *testing.T, s *stack, answers <-chan int, fill int, each float64) (refused int, held float64) {
+	t.Helper()
+	deadline := time.Now().Add(hangLimit)
+	for {
+		for len(answers) > 0 {
+			if st := <-answers; st != http.StatusServiceUnavailable {
+				t.Fatalf("a stalled RPC client was answered %d", st)
+			}
+			refused++
+		}
+		if metric(t, s, "sluice_held_body_bytes") == float64(fill-refused)*each {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d stalled RPC bodies, %d refused: the held bytes are %.0f after %v, want the others' whole", fill, refused, metric(t, s, "sluice_held_body_bytes"), hangLimit)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the gateway's state
+	}
+	held = metric(t, s, "sluice_held_body_bytes")
+	budget := float64(router.DefaultHeldBodyBytes)
+	if refused < 10 || held > budget || metric(t, s, "sluice_held_body_refused_total") != float64(refused) {
+		t.Fatalf("%d RPC bodies refused (the metric says %v), %.0f bytes held: want at least 10 refused, within the budget of %.0f",
+			refused, metric(t, s, "sluice_held_body_refused_total"), held, budget)
+	}
+	return refused, held
+}
+
+// TestSlowBodiesShareABudgetOverH2 is TestSlowBodiesShareABudget's RPC half
+// over HTTP/2 with prior knowledge: on two connections, streams that each
+// send 900 KiB of a 1 MB RPC body and stall fill the default budget, those
+// past it answered 503 on their streams. With the budget full, an RPC body
+// on a connection that holds stalled streams is refused 503 without reaching
+// the node, and HTTP bodies, small and large, are served whole on the same
+// connection: a refusal ends one stream, never its connection. Once the
+// streams are reset, the room comes back.
+func TestSlowBodiesShareABudgetOverH2(t *testing.T) {
+	backend := newEchoBackend(t)
+	_, addrs := startWith(t, stalledBodiesYAML(backend, true))
+	s := &stack{gw: addrs[0], admin: addrs[1]}
+	budget := float64(router.DefaultHeldBodyBytes)
+
+	// Two clients, each of one HTTP/2 connection (it counts its dials).
+	type h2client struct {
+		*http.Client
+		dials atomic.Int32
+	}
+	clients := make([]*h2client, 2)
+	for i := range clients {
+		c := &h2client{}
+		tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			c.dials.Add(1)
+			return (&net.Dialer{Timeout: hangLimit}).DialContext(ctx, network, addr)
+		}}
+		t.Cleanup(tr.CloseIdleConnections)
+		c.Client = &http.Client{Transport: tr, Timeout: 4 * hangLimit}
+		clients[i] = c
+	}
+	post := func(c *h2client, path, body string) *http.Response {
+		t.Helper()
+		resp, err := c.Post("http://"+s.gw+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("POST %s was answered over %s, want HTTP/2", path, resp.Proto)
+		}
+		return resp
+	}
+	rpcBody := `{"pad":"` + strings.Repeat("r", 100<<10) + `"}`
+	if resp := post(clients[0], "/rpc", rpcBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("an RPC body of 100 KiB before the flood: %d, want 200", resp.StatusCode)
+	}
+
+	// Stalled streams: each sends 900 KiB of 1 MB, then waits for the test
+	// to end it.
+	const rpcDeclared = 1000000
+	rpcEach := float64(rpcDeclared - 4<<10)
+	rpcFill := int(budget/rpcEach) + 10
+	answers := make(chan int, rpcFill)
+	pad := []byte(strings.Repeat(" ", 900<<10))
+	var stalled []*io.PipeWriter
+	endStalled := func() {
+		for _, pw := range stalled {
+			pw.CloseWithError(errors.New("the client left"))
+		}
+		stalled = nil
+	}
+	defer endStalled()
+	for i := range rpcFill {
+		pr, pw := io.Pipe()
+		stalled = append(stalled, pw)
+		req, err := http.NewRequest(http.MethodPost, "http://"+s.gw+"/rpc", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = rpcDeclared
+		go pw.Write(pad)
+		c := clients[i%len(clients)]
+		go func() {
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+				answers <- resp.StatusCode
+			}
+		}()
+	}
+	_, held := settleStalledRPC(t, s, answers, rpcFill, rpcEach)
+
+	// An RPC body larger than the room left, on a connection with stalled
+	// streams.
+	bigBody := `{"pad":"` + strings.Repeat("r", 900<<10) + `"}`
+	if room := budget - held; room >= float64(len(bigBody)-4<<10) {
+		t.Fatalf("%.0f bytes of the budget left: a body of %d would fit", room, len(bigBody))
+	}
+	resp := post(clients[0], "/rpc", bigBody)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("an RPC body with the budget full: %d, Retry-After %q; want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := len(backend.matching("Svc.Echo")); n != 1 {
+		t.Fatalf("the node got %d RPC calls, want the one before the flood", n)
+	}
+	for _, n := range []int{2000, 900 << 10} {
+		resp := post(clients[0], "/up/whole", strings.Repeat("x", n))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Body-Len") != fmt.Sprint(n) {
+			t.Fatalf("a %d-byte body with the budget full: %d, the node read %s bytes", n, resp.StatusCode, resp.Header.Get("X-Body-Len"))
+		}
+	}
+	for i, c := range clients {
+		if n := c.dials.Load(); n != 1 {
+			t.Fatalf("client %d dialed %d connections, want its one kept through the refusals", i, n)
+		}
+	}
+
+	// The stalled streams are reset: their room comes back.
+	endStalled()
+	waitMetric(t, s, "sluice_held_body_bytes", func(v float64) bool { return v == 0 })
+	if resp := post(clients[1], "/rpc", bigBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("with room again, the RPC body refused before: %d, want 200", resp.StatusCode)
+	}
 }

@@ -59,7 +59,8 @@
 // and bodybudget_audit_test.go (clients sending most of a request body the
 // gateway holds for a retry, then stalling: the held bodies share a
 // budget, past which an HTTP route streams a body and an RPC route
-// answers 503) and memlimit_audit_test.go (2,500 such clients against a
+// answers 503; over HTTP/1 and on HTTP/2 streams, where a refusal ends its
+// stream and not its connection) and memlimit_audit_test.go (2,500 such clients against a
 // gateway in a memory cgroup of 384 MiB, which must not be killed: the
 // gateway sets the runtime's memory limit from its container's; the audit
 // needs root and a memory controller, and is skipped without them)

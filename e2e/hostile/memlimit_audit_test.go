@@ -102,7 +102,7 @@ func TestAFloodInAContainerDoesNotKillTheGateway(t *testing.T) {
 	}
 	procs, ooms := memoryCgroup(t, 384<<20)
 	file := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(file, []byte(stalledBodiesYAML(newEchoBackend(t))), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(stalledBodiesYAML(newEchoBackend(t), false)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The shell joins the cgroup, then becomes the gateway.
