@@ -536,8 +536,8 @@ func TestIdleWriteDeadline(t *testing.T) {
 
 // TestWatchCountsFromItsRequest proves that the watch of a request starts
 // once that request has run for WatchAfter, not earlier, even though the
-// timer the previous request set is left running: when it fires, it sets
-// itself again for the request it finds.
+// connection's watch was queued with the sweeper by the previous request:
+// when the sweeper looks, it queues it again for the request it finds.
 func TestWatchCountsFromItsRequest(t *testing.T) {
 	const after = 100 * time.Millisecond
 	reads := make(chan time.Time, 1)

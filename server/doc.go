@@ -70,7 +70,8 @@
 //
 //   - Noticing a client that left (which cancels the request's context)
 //     starts only once a request has run for Server.WatchAfter (10 ms by
-//     default), instead of on every request: see watch.go. A client that
+//     default), and at most an eighth of it later, instead of on every
+//     request: see watch.go and watchsweep.go. A client that
 //     leaves during a shorter request is noticed when its answer is written.
 //     A read deadline the handler set that fires while the watch reads is
 //     taken for the client leaving, as by net/http, unless the handler has

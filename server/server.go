@@ -72,6 +72,7 @@ type Server struct {
 	gone      chan struct{} // signalled (not closed) when a connection leaves conns
 	closing   atomic.Bool
 	heads     atomic.Pointer[membudget.Budget] // made at the first large head
+	sweep     sweeper                          // starts the watches' reads
 }
 
 // ErrServerClosed is what Serve returns once Shutdown or Close was called.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,15 +22,14 @@ import (
 // request whose connection already holds the next one (pipelining) is not
 // watched at all.
 //
-// Most requests end well before WatchAfter, and each used to reset the timer
+// Most requests end well before WatchAfter, and each used to reset a timer
 // and stop it, under a mutex: timer work in the runtime, twice a request.
-// Now a request only records when it began to want watching, in atomics, and
-// the timer is left running across requests: when it fires, it starts the
-// read if the request then served has been waiting long enough, or sets
-// itself for the moment it will have, or, with no request wanting watching,
-// stops. A busy connection resets its timer about once per WatchAfter, not
-// twice per request. The mutex is left to the watch's read, which only a
-// request longer than WatchAfter pays for.
+// Now a request only records when it began to want watching, in atomics,
+// and queues its connection's watch with the Server's sweeper, unless it is
+// queued already (watchsweep.go): the sweeper's one timer starts the read of
+// a request that has waited long enough, and drops the watch of one that
+// ended. The mutex is left to the watch's read, which only a request longer
+// than WatchAfter pays for.
 type watch struct {
 	c     *conn
 	after time.Duration // Server.WatchAfter, or its default
@@ -41,7 +39,9 @@ type watch struct {
 	// one with the same flags.
 	state   atomic.Uint64
 	armedAt atomic.Int64 // when the request began to want watching, as c.since
-	timer   *time.Timer  // runs fire; made by the first request that wants it
+	sw      *sweeper     // the Server's, which starts the read in time
+	queued  atomic.Bool  // w is in sw's queue
+	next    *watch       // the next in sw's queue, while queued
 
 	// Written by begin before it sets wActive, read by the read it allows.
 	ctx *leanctx.Ctx // the current request's context, which a leaving client cancels
@@ -56,7 +56,6 @@ type watch struct {
 const (
 	wActive  uint64 = 1 << iota // a request is being served
 	wArmed                      // it wants watching from armedAt+after on
-	wPending                    // the timer is set: fire will look at the state
 	wReading                    // a read is under way, or about to be
 	wRequest uint64 = 1 << 8    // one request, in the count above the flags
 )
@@ -93,62 +92,43 @@ func (w *watch) armAdding(add uint64) {
 			return
 		}
 		n |= wArmed
-		switch {
-		case w.after < 0:
+		if w.after < 0 {
 			n |= wReading // read at once
-		case n&wPending == 0:
-			n |= wPending // the timer is ours to set
 		}
 		if !w.state.CompareAndSwap(s, n) {
 			continue
 		}
-		switch {
-		case n&wReading != 0:
+		if n&wReading != 0 {
 			go w.read()
-		case s&wPending == 0:
-			w.setTimer(w.after)
+		} else {
+			w.sw.enqueue(w)
 		}
 		return
 	}
 }
 
-// setTimer sets the timer to fire after d. Only who set wPending calls it:
-// begin or arm when they set it, fire while it is set.
-func (w *watch) setTimer(d time.Duration) {
-	if w.timer == nil {
-		// Made never to fire, then reset: fire cannot run before the
-		// timer is in w.timer.
-		w.timer = time.AfterFunc(math.MaxInt64, w.fire)
-	}
-	w.timer.Reset(d)
-}
-
-// fire runs when the timer does: it starts the read if the request served
-// has wanted watching for w.after, sets the timer again if it will have
-// later, and else lets the timer be.
-func (w *watch) fire() {
+// look is the sweeper's look at w: it starts the read if the request
+// served has wanted watching for w.after, and else reports whether it
+// will, and in how long.
+func (w *watch) look() (wait time.Duration, later bool) {
 	for {
 		s := w.state.Load()
 		if s&(wActive|wArmed|wReading) != wActive|wArmed {
-			if w.state.CompareAndSwap(s, s&^wPending) {
-				return
-			}
-			continue
+			return 0, false
 		}
 		// armedAt is that of the request in s, or of a later one, which
-		// changed s: then the swap below fails and fire looks again.
+		// changed s: then the swap below fails and look looks again.
 		if left := w.after - (w.c.since() - time.Duration(w.armedAt.Load())); left > 0 {
-			w.setTimer(left) // early at worst, for a later request: fire looks again
-			return
+			return left, true
 		}
-		if w.state.CompareAndSwap(s, (s|wReading)&^wPending) {
-			w.read()
-			return
+		if w.state.CompareAndSwap(s, s|wReading) {
+			go w.read()
+			return 0, false
 		}
 	}
 }
 
-// read waits for the client to send or leave; fire or arm runs it, once it
+// read waits for the client to send or leave; look or arm runs it, once it
 // set wReading.
 func (w *watch) read() {
 	c := w.c
@@ -199,7 +179,8 @@ func isTimeout(err error) bool {
 
 // end stops watching once the handler returned (or before a hijack), and
 // reports whether the client left. Only the connection's goroutine calls
-// it. The timer is left set: when it fires, it finds no request to watch.
+// it. The watch is left queued: the sweeper finds no request to watch, and
+// drops it.
 func (w *watch) end() (gone bool) {
 	for {
 		s := w.state.Load()
