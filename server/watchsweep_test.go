@@ -25,7 +25,7 @@ func goroutinesCreated(t *testing.T) uint64 {
 // this goroutine alone, make the server create no goroutine but theirs and
 // at most the sweeper's (eight a WatchAfter at most, about one in fact).
 // A timer per connection fired about once per WatchAfter on each: 1,200
-// goroutines. Once the requests stop, the sweeper creates none.
+// goroutines. Once the requests stop, the sweeper stops.
 func TestWatchSweepFiresPerServer(t *testing.T) {
 	const (
 		after = 10 * time.Millisecond
@@ -60,11 +60,16 @@ func TestWatchSweepFiresPerServer(t *testing.T) {
 	}
 
 	// The requests stopped: the sweeper drops their watches and stops
-	// within two of its periods, and creates nothing after.
-	time.Sleep(20 * after)
-	idle := goroutinesCreated(t)
-	time.Sleep(20 * after)
-	if more := goroutinesCreated(t) - idle; more != 0 {
-		t.Errorf("%d goroutines created while no request came", more)
+	// (its timer no longer set), and stays stopped.
+	deadline := time.Now().Add(2 * time.Second)
+	for ts.sweep.armed.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper still runs 2 s after the last request")
+		}
+		time.Sleep(after) // polling the sweeper's state
+	}
+	time.Sleep(5 * after)
+	if ts.sweep.armed.Load() || ts.sweep.head.Load() != nil {
+		t.Error("the sweeper started again while no request came")
 	}
 }
