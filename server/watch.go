@@ -107,10 +107,10 @@ func (w *watch) armAdding(add uint64) {
 	}
 }
 
-// look is the sweeper's look at w: it starts the read if the request
-// served has wanted watching for w.after, and else reports whether it
-// will, and in how long.
-func (w *watch) look() (wait time.Duration, later bool) {
+// look is the sweeper's look at w at now: it starts the read if the
+// request served has wanted watching for w.after, and else reports whether
+// it will, and in how long.
+func (w *watch) look(now time.Time) (wait time.Duration, later bool) {
 	for {
 		s := w.state.Load()
 		if s&(wActive|wArmed|wReading) != wActive|wArmed {
@@ -118,7 +118,7 @@ func (w *watch) look() (wait time.Duration, later bool) {
 		}
 		// armedAt is that of the request in s, or of a later one, which
 		// changed s: then the swap below fails and look looks again.
-		if left := w.after - (w.c.since() - time.Duration(w.armedAt.Load())); left > 0 {
+		if left := w.after - (now.Sub(w.c.base) - time.Duration(w.armedAt.Load())); left > 0 {
 			return left, true
 		}
 		if w.state.CompareAndSwap(s, s|wReading) {

@@ -79,13 +79,13 @@ func (sw *sweeper) set(d, after time.Duration) {
 // queued, and sets the timer again for those queued after it, or lets it
 // be, with armed cleared, when there are none.
 func (sw *sweeper) sweep() {
-	next := sw.after
+	next, now := sw.after, time.Now() // one reading for every watch looked at
 	for w := sw.head.Swap(nil); w != nil; {
 		// w's link is read, and cleared, before w may be queued again.
 		n := w.next
 		w.next = nil
 		w.queued.Store(false)
-		if wait, ok := w.look(); ok && sw.push(w) {
+		if wait, ok := w.look(now); ok && sw.push(w) {
 			next = min(next, wait)
 		}
 		w = n
