@@ -13,7 +13,7 @@ import (
 // often than that, even though nearly every request had ended by then: each
 // firing is a goroutine (time.AfterFunc's), so that short requests paid
 // part of what the watch was to spare them. At 2,000 requests a second over
-// 8 connections that was 0.4 goroutines a request; over many connections
+// 8 connections that was about 0.4 goroutines a request; over many connections
 // that each carry a request now and then, one a request, as net/http's
 // server pays for its background read. 40 connections kept busy for 300 ms
 // made 787 (TestWatchSweepFiresPerServer).
