@@ -2,6 +2,7 @@ package budget
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,22 @@ func TestHeaderAppend(t *testing.T) {
 				t.Errorf("Parse(%q) = %v", tt.want, err)
 			}
 		})
+	}
+}
+
+// TestHeaderNamesCanonical: Requested and Inbound index a request's header
+// by these names, which finds a field only under its canonical name, where
+// net/http's and package server's parsers put it.
+func TestHeaderNamesCanonical(t *testing.T) {
+	for _, name := range []string{HeaderName, GRPCHeaderName} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("%q is not canonical (%q)", name, c)
+		}
+	}
+	h := http.Header{}
+	h.Set("grpc-timeout", "5S")
+	h.Set("sluice-budget", "ms=3000")
+	if d, ok, err := Requested(h); err != nil || !ok || d != 3*time.Second {
+		t.Errorf("Requested = %v, %v, %v; want 3s, true, nil", d, ok, err)
 	}
 }

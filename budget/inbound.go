@@ -57,7 +57,7 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
 			var h Header
-			if v := r.Header.Values(HeaderName); len(v) > 0 {
+			if v := r.Header[HeaderName]; len(v) > 0 { // HeaderName is canonical
 				var err error
 				if h, err = ParseFields(v); err != nil {
 					if p.OnBadHeader != nil {

@@ -89,14 +89,16 @@ func (p Policy) MinOrDefault() time.Duration { return p.withDefaults().Min }
 // an error (the edge answers 400); hop and retry members from a client are
 // ignored, since the edge starts a new path.
 func Requested(h http.Header) (d time.Duration, ok bool, err error) {
-	if v := h.Values(HeaderName); len(v) > 0 {
+	// Indexed by the canonical names: h.Values would check each name for
+	// its canonical form on every request.
+	if v := h[HeaderName]; len(v) > 0 {
 		bh, err := ParseFields(v)
 		if err != nil {
 			return 0, false, err
 		}
 		d, ok = bh.Remaining, true
 	}
-	if v := h.Values(GRPCHeaderName); len(v) > 0 {
+	if v := h[GRPCHeaderName]; len(v) > 0 {
 		if len(v) > 1 {
 			return 0, false, ErrGRPCSyntax
 		}

@@ -524,7 +524,7 @@ func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
 	w.wantsClose = req.Close || httpguts.HeaderValuesContainsToken(conn, "close")
 	c.faulty10 = false
 	// As net/http: the first Expect field counts, and an empty one is none.
-	if ex := req.Header.Get("Expect"); ex != "" {
+	if ex := firstValue(req.Header["Expect"]); ex != "" {
 		if !httpguts.HeaderValuesContainsToken([]string{ex}, "100-continue") {
 			ctx.Cancel()
 			c.answer(http.StatusExpectationFailed, `the only expectation served is "100-continue"`)
@@ -551,4 +551,14 @@ func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
 	w.finish()
 	w.clearDeadlines()
 	return !w.closeAfter && !gone && c.werr == nil
+}
+
+// firstValue is Header.Get's result for a field's values vs, indexed by a
+// canonical name: Get would check the name for its canonical form on every
+// request.
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
