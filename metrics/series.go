@@ -1,11 +1,11 @@
 package metrics
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/internal/rmap"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -32,14 +32,16 @@ type serviceSeries struct {
 }
 
 // seriesCache maps a service's name to its *serviceSeries.
-type seriesCache struct{ m sync.Map }
+type seriesCache struct {
+	m rmap.Map[string, *serviceSeries]
+}
 
 func (c *seriesCache) of(service string) *serviceSeries {
-	if v, ok := c.m.Load(service); ok {
-		return v.(*serviceSeries)
+	if s, ok := c.m.Load(service); ok {
+		return s
 	}
-	v, _ := c.m.LoadOrStore(service, new(serviceSeries))
-	return v.(*serviceSeries)
+	s, _ := c.m.LoadOrStore(service, new(serviceSeries))
+	return s
 }
 
 // child returns the child in p, looking it up with get the first time. Two

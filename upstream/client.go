@@ -2,9 +2,9 @@ package upstream
 
 import (
 	"context"
+	"github.com/sluicehq/sluice/internal/rmap"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/registry"
@@ -66,7 +66,7 @@ type Client struct {
 	attempt         http.RoundTripper // transport, wrapped in attemptWrappers
 	byDeadline      deadlineTransport // attempt, when it is one; else nil
 
-	services sync.Map // service name → *service (service.go)
+	services rmap.Map[string, *service] // by the service's name (service.go)
 }
 
 // Option configures a Client.

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/rmap"
 	"github.com/sluicehq/sluice/registry"
 )
 
@@ -144,7 +145,7 @@ type Limits struct {
 	sweepAt int
 
 	shed, tooLow atomic.Int64
-	shares       sync.Map // service → *callerShare: limit_share.go
+	shares       rmap.Map[string, *callerShare] // by service: limit_share.go
 }
 
 // limitKey is a node's identity as a map key (hashing it allocates nothing).

@@ -80,11 +80,11 @@ func (sh *callerShare) note(c netip.Addr, now time.Time) bool {
 
 // share returns the callers of service, making them at the first call.
 func (l *Limits) share(service string) *callerShare {
-	if v, ok := l.shares.Load(service); ok {
-		return v.(*callerShare)
+	if sh, ok := l.shares.Load(service); ok {
+		return sh
 	}
-	v, _ := l.shares.LoadOrStore(service, &callerShare{inflight: make(map[netip.Addr]int)})
-	return v.(*callerShare)
+	sh, _ := l.shares.LoadOrStore(service, &callerShare{inflight: make(map[netip.Addr]int)})
+	return sh
 }
 
 // enter counts a call of caller to service, at now, whose nodes are

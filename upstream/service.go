@@ -23,15 +23,15 @@ type service struct {
 // service returns what the client keeps about the service named name,
 // making it at the first call.
 func (c *Client) service(name string) *service {
-	if v, ok := c.services.Load(name); ok {
-		return v.(*service)
+	if s, ok := c.services.Load(name); ok {
+		return s
 	}
 	s := &service{budget: c.budgets.get(name)}
 	if c.breakers != nil {
 		s.breaker = c.breakers.get(name)
 	}
-	v, _ := c.services.LoadOrStore(name, s)
-	return v.(*service)
+	s, _ = c.services.LoadOrStore(name, s)
+	return s
 }
 
 // nodes returns the nodes of the last snapshot discovery gave, nil before
