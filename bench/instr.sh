@@ -7,7 +7,7 @@
 # work (the system calls, about half of a proxy's CPU: bench/README.md), nor
 # what a cache miss costs in time.
 #
-#   bench/instr.sh                        # nginx, floor and sluice, ~3 min
+#   bench/instr.sh                        # nginx, floor and sluice, ~4 min (sluice-base: ~1.5 min more)
 #   TARGETS="floor sluice" bench/instr.sh
 #   BASE=REV TARGETS="sluice sluice-base" bench/instr.sh   # a change, counted
 #   INSTALL=1 bench/instr.sh              # first installs valgrind (and nginx) with apt-get
@@ -20,15 +20,15 @@
 # (the gateway's HTTP halves alone), sluice (the gateway, default policies)
 # and sluice-base (the gateway built at BASE).
 #
-# Settings (environment): TARGETS, BASE, N1=2000, N2=4000, RATE=200,
+# Settings (environment): TARGETS, BASE, N1=3000, N2=9000, RATE=300,
 # PIN=1 (proxies on CPU 0, the greeter and the load on CPU 1), INSTALL=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGETS=${TARGETS:-nginx floor sluice}
-N1=${N1:-2000}
-N2=${N2:-4000}
-RATE=${RATE:-200}
+N1=${N1:-3000}
+N2=${N2:-9000}
+RATE=${RATE:-300}
 PIN=${PIN:-1}
 BASE=${BASE:-}
 
