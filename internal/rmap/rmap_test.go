@@ -86,3 +86,40 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	})
 }
+
+// TestMapOverflow: past MaxCopied keys a Map goes on storing and finding
+// every key, each stored once, without copying the map again.
+func TestMapOverflow(t *testing.T) {
+	var m Map[int, int]
+	const n = MaxCopied + 500
+	for i := range n {
+		if v, loaded := m.LoadOrStore(i, i*2); v != i*2 || loaded {
+			t.Fatalf("LoadOrStore(%d) = %d, %v", i, v, loaded)
+		}
+	}
+	if got := len(*m.m.Load()); got != MaxCopied {
+		t.Fatalf("the copied map holds %d keys, want %d", got, MaxCopied)
+	}
+	for i := range n {
+		if v, ok := m.Load(i); !ok || v != i*2 {
+			t.Fatalf("Load(%d) = %d, %v", i, v, ok)
+		}
+		if v, loaded := m.LoadOrStore(i, -1); !loaded || v != i*2 {
+			t.Fatalf("LoadOrStore(%d) again = %d, %v", i, v, loaded)
+		}
+	}
+	seen := make(map[int]bool)
+	m.Range(func(k, v int) bool {
+		if v != k*2 || seen[k] {
+			t.Fatalf("Range gave %d → %d (seen before: %v)", k, v, seen[k])
+		}
+		seen[k] = true
+		return true
+	})
+	if len(seen) != n {
+		t.Fatalf("Range saw %d keys, want %d", len(seen), n)
+	}
+	if _, ok := m.Load(n); ok {
+		t.Fatal("Load found a key never stored")
+	}
+}
