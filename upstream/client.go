@@ -2,11 +2,11 @@ package upstream
 
 import (
 	"context"
-	"github.com/sluicehq/sluice/internal/rmap"
 	"net/http"
 	"net/netip"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/rmap"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/tracing"

@@ -76,9 +76,10 @@ func isToken(s string) bool {
 }
 
 // validValue reports whether v has no control character but tab. Every
-// field of every request forwarded is checked, so it looks at eight bytes at
-// a time, and at each byte only of the eight that may hold one (a tab, or a
-// false alarm of the test); validValueBytewise is its definition.
+// field of every request forwarded is checked, so it tests eight bytes at a
+// time, and looks at them one by one only when the test flags them: for a
+// control character, a tab or a false alarm. validValueBytewise is its
+// definition.
 func validValue(v string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
