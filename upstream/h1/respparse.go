@@ -2,8 +2,10 @@ package h1
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"strings"
 	"sync"
@@ -170,8 +172,7 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 		for i++; i < len(buf) && (buf[i] == ' ' || buf[i] == '\t'); i++ {
 		}
 		v := i
-		for ; i < len(buf) && textByte[buf[i]]; i++ {
-		}
+		i = textEnd(buf, i)
 		if i+1 >= len(buf) || buf[i] != '\r' || buf[i+1] != '\n' {
 			return nil, false, nil
 		}
@@ -261,9 +262,16 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 	if nf > len(vals) {
 		vals = make([]string, nf)
 	}
+	// Keys that are all different (the common header) are stored without
+	// looking each up first: a lookup hashes the key as the store does.
+	distinct := distinctKeys(s, fields[:nf])
 	for _, f := range fields[:nf] {
 		key, val := s[f.k:f.k+f.kn], s[f.v:f.v+f.vn]
-		if vv := h[key]; vv != nil {
+		var vv []string
+		if !distinct {
+			vv = h[key]
+		}
+		if vv != nil {
 			h[key] = append(vv, val)
 		} else {
 			// Capacity 1, as ReadResponse's: an append to one key's
@@ -376,6 +384,55 @@ func canonicalCopy(block []byte, fields []field) string {
 	}
 	sb.Write(block[at:])
 	return sb.String()
+}
+
+// maxDistinctCheck bounds the fields distinctKeys compares pairwise.
+const maxDistinctCheck = 16
+
+// distinctKeys reports whether the keys of fields, in the block s, are all
+// different: compared pairwise, which for a few keys costs less than a map
+// lookup each. It reports false, without comparing, past maxDistinctCheck
+// fields.
+func distinctKeys(s string, fields []field) bool {
+	if len(fields) > maxDistinctCheck {
+		return false
+	}
+	for i, f := range fields {
+		key := s[f.k : f.k+f.kn]
+		for _, g := range fields[i+1:] {
+			if s[g.k:g.k+g.kn] == key {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// textEnd returns the index of the first byte of buf at or after i that
+// is not a textByte, or len(buf). Field values are most of a header's
+// bytes, so it tests eight at a time, as validValue does, and looks at a
+// single byte only where a word holds a tab or the end: the lowest byte
+// the test flags is always one that is below a space, 0x7f or above it
+// (a borrow runs only upwards from a byte that is).
+func textEnd(buf []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for i+8 <= len(buf) {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		del := x ^ 0x7f*ones
+		m := ((x-0x20*ones)&^x | (del-ones)&^del | x) & highs
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) >> 3
+		if buf[i] != '\t' {
+			return i
+		}
+		i++
+	}
+	for ; i < len(buf) && textByte[buf[i]]; i++ {
+	}
+	return i
 }
 
 // foldEq reports whether b equals s, ASCII letters compared without case.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -252,6 +253,55 @@ var respCases = []struct {
 	{"header filling the buffer", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: " + strings.Repeat("a", 4096-43) + "\r\n\r\nok", true},
 	{"65 fields", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + strings.Repeat("X: 1\r\n", 64) + "\r\nok", false},
 	{"64 fields", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + strings.Repeat("X: 1\r\n", 63) + "\r\nok", true},
+	{"repeated key", "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\nContent-Length: 2\r\n\r\nok", true},
+	{"repeated key in another case", "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 2\r\n\r\nok", true},
+	{"16 keys, the last repeating the first", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + manyKeys(14) + "X-0: again\r\n\r\nok", true},
+	{"17 keys, all different", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + manyKeys(16) + "\r\nok", true},
+	{"17 keys, the last repeating the first", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + manyKeys(15) + "X-0: again\r\n\r\nok", true},
+	{"tabs in values", "HTTP/1.1 200 OK\r\nX: \ta\tb\t\t\tc\td\t\r\nY: 0123456\t89abcdef\t\r\nContent-Length: 2\r\n\r\nok", true},
+	{"DEL after eight bytes", "HTTP/1.1 200 OK\r\nX: 01234567\x7f9\r\nContent-Length: 2\r\n\r\nok", false},
+	{"non-ASCII after a tab", "HTTP/1.1 200 OK\r\nX: 0123\t5678\x80\r\nContent-Length: 2\r\n\r\nok", false},
+}
+
+// manyKeys returns n field lines of different keys, X-0 to X-(n-1).
+func manyKeys(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "X-%d: %d\r\n", i, i)
+	}
+	return b.String()
+}
+
+// TestTextEndEveryByte puts each byte value at each place of buffers of
+// lengths around the eight-byte steps, alone and after a tab, and checks
+// textEnd against the byte-at-a-time rule, from several starts.
+func TestTextEndEveryByte(t *testing.T) {
+	bytewise := func(buf []byte, i int) int {
+		for ; i < len(buf) && textByte[buf[i]]; i++ {
+		}
+		return i
+	}
+	for n := 1; n <= 25; n++ {
+		for pos := 0; pos < n; pos++ {
+			for tab := -1; tab < pos; tab++ {
+				for b := 0; b < 256; b++ {
+					buf := []byte(strings.Repeat("a", n))
+					if tab >= 0 {
+						buf[tab] = '\t'
+					}
+					buf[pos] = byte(b)
+					for _, from := range []int{0, 1, 7} {
+						if from > n {
+							continue
+						}
+						if got, want := textEnd(buf, from), bytewise(buf, from); got != want {
+							t.Fatalf("textEnd(%q, %d) = %d, want %d", buf, from, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 func TestParseResponseMatchesReadResponse(t *testing.T) {
