@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sluicehq/sluice/budget"
@@ -28,18 +29,31 @@ func hopByHop(k string) bool {
 // edge (a route's CORS policy, before the request was forwarded) and is
 // kept: src's Vary values are added to dst's, so that a cache keys the
 // answer on both, and src's value of any other such field is dropped.
+//
+// The edge sets few fields (the request id, CORS's): when dst holds no more
+// than four, their names are listed first and each of src's compared with
+// them, not looked up in dst, which would hash every name of the answer.
 func copyHeader(dst, src http.Header) {
 	var buf [4]string
 	named := connectionNamed(buf[:0], src)
+	var setBuf [4]string
+	set, listed := setBuf[:0], len(dst) <= len(setBuf)
+	if listed {
+		for k := range dst {
+			set = append(set, k)
+		}
+	}
 	for k, vv := range src {
 		if !crosses(k, named) {
 			continue
 		}
-		if prior := dst[k]; len(prior) > 0 {
-			if k == "Vary" {
-				dst[k] = append(prior[:len(prior):len(prior)], vv...)
+		if !listed || slices.Contains(set, k) {
+			if prior := dst[k]; len(prior) > 0 {
+				if k == "Vary" {
+					dst[k] = append(prior[:len(prior):len(prior)], vv...)
+				}
+				continue
 			}
-			continue
 		}
 		dst[k] = vv
 	}

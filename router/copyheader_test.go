@@ -1,0 +1,73 @@
+package router
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"testing"
+)
+
+// copyHeaderByLookup is copyHeader's definition: every field of src is
+// looked up in dst.
+func copyHeaderByLookup(dst, src http.Header) {
+	var buf [4]string
+	named := connectionNamed(buf[:0], src)
+	for k, vv := range src {
+		if !crosses(k, named) {
+			continue
+		}
+		if prior := dst[k]; len(prior) > 0 {
+			if k == "Vary" {
+				dst[k] = append(prior[:len(prior):len(prior)], vv...)
+			}
+			continue
+		}
+		dst[k] = vv
+	}
+}
+
+// TestCopyHeaderMatchesLookup: whether the edge set none of the answer's
+// fields, a few (listed and compared) or more than four (looked up), the
+// answer's fields cross as by the definition: hop-by-hop fields and those
+// its Connection names stay behind, the edge's fields are kept, and Vary's
+// values are added to the edge's.
+func TestCopyHeaderMatchesLookup(t *testing.T) {
+	src := http.Header{
+		"Content-Type":  {"text/plain"},
+		"Vary":          {"Accept-Encoding"},
+		"X-Custom":      {"node"},
+		"Connection":    {"x-private"},
+		"X-Private":     {"hop"},
+		"Keep-Alive":    {"timeout=5"},
+		"Empty-At-Edge": {"node"},
+	}
+	for n := 0; n <= 6; n++ {
+		edge := http.Header{}
+		for i := range n {
+			switch i {
+			case 0:
+				edge["X-Request-Id"] = []string{"id"}
+			case 1:
+				edge["Vary"] = []string{"Origin"}
+			case 2:
+				edge["X-Custom"] = []string{"edge"}
+			case 3:
+				edge["Empty-At-Edge"] = []string{}
+			default:
+				edge[fmt.Sprintf("Access-Control-%d", i)] = []string{"x"}
+			}
+		}
+		got, want := edge.Clone(), edge.Clone()
+		copyHeader(got, src.Clone())
+		copyHeaderByLookup(want, src.Clone())
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("with %d fields set by the edge:\n got %v\nwant %v", n, got, want)
+		}
+		if n >= 2 && len(got["Vary"]) != 2 {
+			t.Errorf("with %d fields set by the edge: Vary %q, want the edge's and the node's", n, got["Vary"])
+		}
+		if _, ok := got["X-Private"]; ok {
+			t.Errorf("with %d fields set by the edge: a field Connection names crossed", n)
+		}
+	}
+}
