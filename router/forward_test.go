@@ -134,18 +134,25 @@ func TestForwardedFields(t *testing.T) {
 	tests := []struct {
 		name, path string
 		prior      []string
+		connection string
 		wantXFF    string
 	}{
-		{"HTTP, first proxy", "/a", nil, "192.0.2.1"},
-		{"HTTP, appended", "/a", []string{"10.0.0.1"}, "10.0.0.1, 192.0.2.1"},
-		{"HTTP, appended to several lines", "/a", []string{"10.0.0.1, 10.0.0.2", "10.0.0.3"}, "10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.1"},
-		{"RPC, appended", "/rpc", []string{"10.0.0.1"}, "10.0.0.1, 192.0.2.1"},
+		{"HTTP, first proxy", "/a", nil, "", "192.0.2.1"},
+		{"HTTP, appended", "/a", []string{"10.0.0.1"}, "", "10.0.0.1, 192.0.2.1"},
+		{"HTTP, appended to several lines", "/a", []string{"10.0.0.1, 10.0.0.2", "10.0.0.3"}, "", "10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.1"},
+		{"RPC, appended", "/rpc", []string{"10.0.0.1"}, "", "10.0.0.1, 192.0.2.1"},
+		// A field Connection names is the client's hop alone, dropped
+		// before the gateway's address is appended (as ReverseProxy does).
+		{"HTTP, named by Connection", "/a", []string{"10.0.0.1"}, "x-forwarded-for", "192.0.2.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "http://edge.example"+tt.path, nil) // RemoteAddr 192.0.2.1:1234
 			for _, v := range tt.prior {
 				req.Header.Add("X-Forwarded-For", v)
+			}
+			if tt.connection != "" {
+				req.Header.Set("Connection", tt.connection)
 			}
 			if rec := serve(rt, req); rec.Code != http.StatusOK {
 				t.Fatalf("answer %d %s", rec.Code, rec.Body)

@@ -89,47 +89,64 @@ func crosses(k string, named []string) bool {
 }
 
 // outbound holds what a forward allocates for its request besides the
-// request's copy and its header map: the outgoing URL and the values of
-// the X-Forwarded-* fields, in one allocation instead of two.
+// request's copy: the outgoing URL and the values of the X-Forwarded-*
+// fields, in one allocation instead of two.
 type outbound struct {
 	url  url.URL
 	vals [3]string
 }
 
 // setOutbound aims out, the copy of r a forward sends, at u, and gives it
-// the outbound header of r (outboundHeader).
+// the outbound header of r (outboundHeader), which is r's own header map.
 func setOutbound(out, r *http.Request, u url.URL) {
 	o := &outbound{url: u}
 	out.URL = &o.url
 	out.Header = outboundHeader(r, &o.vals)
 }
 
-// outboundHeader builds the header of the request forwarded for r: the
-// client's fields less hop-by-hop ones, Expect, and the budget fields the
-// edge consumed, plus X-Forwarded-For, -Host and -Proto, whose values it
-// keeps in vals.
+// outboundHeader makes r's header the header of the request forwarded for
+// r, and returns it: the client's fields less hop-by-hop ones, Expect, and
+// the budget fields the edge consumed, plus X-Forwarded-For, -Host and
+// -Proto, whose values it keeps in vals.
+//
+// It edits r.Header in place rather than copying it into a new map: the
+// copy cost two allocations and a store of every field on every request,
+// for fields nothing reads once the forward begins. Everything that reads the client's fields has read them
+// by then: the listener servers (Connection and Expect, as the request is
+// parsed), the middleware (the request id, the client's address and trace
+// context, authentication, limits, compression's Accept-Encoding) and the
+// route (its budget, an upgrade, early hints, CORS). What reads the header
+// afterwards, the upstream client's attempts and the access log's trace id
+// (cmd/gateway's TestAccessLogNamesRouteNodeBudgetAndIDs reads it after a
+// forward), reads what it would read in a copy. A field the client's
+// Connection names is dropped before X-Forwarded-For is read, as
+// httputil.ReverseProxy drops it, where the copy had still appended a
+// Connection-named X-Forwarded-For.
 func outboundHeader(r *http.Request, vals *[3]string) http.Header {
-	// One pass into an empty map: no field is there to keep (copyHeader's
-	// lookup) nor to delete afterwards.
-	h := make(http.Header, len(r.Header)+3)
+	h := r.Header
+	if h == nil {
+		h = make(http.Header, 3)
+		r.Header = h
+	}
 	var buf [4]string
-	named := connectionNamed(buf[:0], r.Header)
-	for k, vv := range r.Header {
+	named := connectionNamed(buf[:0], h)
+	for k := range h {
 		switch k {
 		case budget.HeaderName, budget.GRPCHeaderName, // consumed by the edge
 			// The client's listener server answers "Expect: 100-continue"
 			// when the body is first read; the body then goes on as any other.
 			"Expect",
 			"X-Forwarded-Host", "X-Forwarded-Proto": // set below
+			delete(h, k)
 			continue
 		}
-		if crosses(k, named) {
-			h[k] = vv
+		if !crosses(k, named) {
+			delete(h, k)
 		}
 	}
 	// One backing array for the three values, not three allocations.
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
 		vals[0] = ip
