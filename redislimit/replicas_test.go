@@ -80,9 +80,10 @@ func newReplicas(t *testing.T, addr string, o redislimit.Options, fb middleware.
 // reads with the earlier of the socket timeout and the context's
 // deadline), and that is 5 ms by default: on a loaded machine under the
 // race detector, Redis or this process was at times held longer than that,
-// and a single Warm then failed the run before it began. A failed Warm is a reason to try again, not a finding: the gateway logs it
-// and falls back, and the runs here want every replica connected, its
-// script loaded, before they drive it.
+// and a single Warm then failed the run before it began. A failed Warm is
+// a reason to try again, not a finding: the gateway logs it and falls
+// back, and the runs here want every replica connected, its script
+// loaded, before they drive it.
 func warm(t *testing.T, store *redislimit.Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
