@@ -73,6 +73,8 @@ type Store struct {
 	closed   chan struct{} // closed by Close: ends the probe and the heartbeat
 	once     sync.Once
 	replicas atomic.Int64 // the last count of replicas (replicas.go)
+
+	warmTried func(error) // tests: told of each of Warm's failed tries
 }
 
 var _ middleware.GlobalStore = (*Store)(nil)
@@ -146,11 +148,39 @@ func (s *Store) Allow(ctx context.Context, key string, rps float64, burst int) (
 	return d, err
 }
 
+// warmRetry is the pause between two of Warm's tries.
+const warmRetry = 50 * time.Millisecond
+
 // Warm connects and loads the script, so that the first decisions need
-// neither a dial nor a second round trip: a gateway calls it at start,
-// with a deadline of its own. An error (Redis not there yet) is no reason
+// neither a dial nor a second round trip: a gateway calls it at start, in
+// the background, with a deadline of its own. Each command is bounded by
+// Options.Timeout, as a decision's are, whatever ctx allows: so Warm tries
+// again, every warmRetry, until both have answered in time or ctx ends,
+// and returns the last try's error then. A Redis that is slow for a moment
+// at start (5 ms is soon passed on a loaded machine) is warmed all the
+// same, where one try failed. An error (Redis not there yet) is no reason
 // not to serve: decisions fall back until Redis is reachable.
 func (s *Store) Warm(ctx context.Context) error {
+	for {
+		err := s.warmOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		if s.warmTried != nil {
+			s.warmTried(err)
+		}
+		t := time.NewTimer(warmRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// warmOnce is one try of Warm's.
+func (s *Store) warmOnce(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redislimit: %w", err)
 	}

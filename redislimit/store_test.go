@@ -315,3 +315,37 @@ func TestCountReplicas(t *testing.T) {
 	}
 	srv.Resume(t)
 }
+
+// TestWarmWaitsOutASlowStart: Warm's commands are bounded by the store's
+// timeout (5 ms by default) whatever its context allows, and one try
+// against a Redis that is slow for a moment failed, on a loaded machine,
+// where the gateway gives Warm 2 s. Warm tries again until its context
+// ends: against a stopped Redis its tries fail, and once Redis goes on the
+// next one warms the store.
+func TestWarmWaitsOutASlowStart(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv.Addr, redislimit.Options{})
+	failed := make(chan error, 1)
+	redislimit.SetWarmTried(s, func(err error) {
+		select {
+		case failed <- err:
+		default:
+		}
+	})
+	srv.Pause(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	warmed := make(chan error, 1)
+	go func() { warmed <- s.Warm(ctx) }()
+	select {
+	case err := <-failed:
+		t.Logf("a try against the stopped Redis: %v", err)
+	case err := <-warmed:
+		srv.Resume(t)
+		t.Fatalf("Warm returned %v with Redis stopped, want it to try again", err)
+	}
+	srv.Resume(t)
+	if err := <-warmed; err != nil {
+		t.Fatalf("Warm after Redis went on: %v", err)
+	}
+}
