@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/leanctx"
-	"github.com/sluicehq/sluice/requestid"
 )
 
 // BenchmarkGatewayHandler prices one proxied request through the whole
@@ -73,12 +73,17 @@ routes:
 	r.RemoteAddr = "127.0.0.1:40000"
 	r.Header.Set("User-Agent", "wrk")
 	r.Header.Set("Accept", "*/*")
+	client := r.Header.Clone()
 	w := &discardWriter{h: make(http.Header)}
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
 		w.status = 0
-		delete(r.Header, requestid.HeaderName) // set by RequestID on the request it was given
+		// The request id, the forwarded fields and the budget sent are
+		// set on the request's own header (RequestID, the router's
+		// forward): the client's fields come back, in the same map.
+		clear(r.Header)
+		maps.Copy(r.Header, client)
 		h.ServeHTTP(w, r)
 		if w.status != http.StatusOK {
 			b.Fatalf("status %d", w.status)
