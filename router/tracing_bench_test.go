@@ -33,10 +33,12 @@ func BenchmarkTracing(b *testing.B) {
 		r.RemoteAddr = "127.0.0.1:40000"
 		r.Header.Set("User-Agent", "wrk")
 		r.Header.Set("Accept", "application/json")
+		fields := r.Header.Clone()
 		w := &benchWriter{h: make(http.Header)}
 		b.ReportAllocs()
 		for b.Loop() {
 			w.reset()
+			resetHeader(r, fields)
 			rt.ServeHTTP(w, r)
 			if w.status != http.StatusOK {
 				b.Fatalf("status %d", w.status)
