@@ -111,17 +111,17 @@ func setOutbound(out, r *http.Request, u url.URL) {
 //
 // It edits r.Header in place rather than copying it into a new map: the
 // copy cost two allocations and a store of every field on every request,
-// for fields nothing reads once the forward begins. Everything that reads the client's fields has read them
-// by then: the listener servers (Connection and Expect, as the request is
-// parsed), the middleware (the request id, the client's address and trace
-// context, authentication, limits, compression's Accept-Encoding) and the
-// route (its budget, an upgrade, early hints, CORS). What reads the header
-// afterwards, the upstream client's attempts and the access log's trace id
-// (cmd/gateway's TestAccessLogNamesRouteNodeBudgetAndIDs reads it after a
-// forward), reads what it would read in a copy. A field the client's
-// Connection names is dropped before X-Forwarded-For is read, as
-// httputil.ReverseProxy drops it, where the copy had still appended a
-// Connection-named X-Forwarded-For.
+// for fields nothing reads once the forward begins. Everything that reads
+// the client's fields has read them by then: the listener servers
+// (Connection and Expect, as the request is parsed), the middleware (the
+// request id, the client's address and trace context, authentication,
+// limits, compression's Accept-Encoding) and the route (its budget, an
+// upgrade, early hints, CORS). What reads the header afterwards, the
+// upstream client's attempts and the access log's trace id (cmd/gateway's
+// TestAccessLogNamesRouteNodeBudgetAndIDs reads it after a forward), reads
+// what it would read in a copy. A field the client's Connection names is
+// dropped before X-Forwarded-For is read, as httputil.ReverseProxy drops
+// it, where the copy had still appended a Connection-named X-Forwarded-For.
 func outboundHeader(r *http.Request, vals *[3]string) http.Header {
 	h := r.Header
 	if h == nil {

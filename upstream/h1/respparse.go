@@ -412,8 +412,8 @@ func distinctKeys(s string, fields []field) bool {
 // is not a textByte, or len(buf). Field values are most of a header's
 // bytes, so it tests eight at a time, as validValue does, and looks at a
 // single byte only where a word holds a tab or the end: the lowest byte
-// the test flags is always one that is below a space, 0x7f or above it
-// (a borrow runs only upwards from a byte that is).
+// the test flags is always one below a space, 0x7f, or one from 0x80 up
+// (a borrow runs only upwards, from a byte below a space or from 0x7f).
 func textEnd(buf []byte, i int) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for i+8 <= len(buf) {
