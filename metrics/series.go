@@ -63,11 +63,13 @@ func hopIndex(hop int) int {
 	return min(hop, MaxHopLabel+1)
 }
 
-func (u *Upstream) attemptCounter(service string, o upstream.Outcome, kind upstream.AttemptKind) prometheus.Counter {
+// attemptCounter returns the attempts counter of service, whose series
+// are s, for outcome o and kind.
+func (u *Upstream) attemptCounter(s *serviceSeries, service string, o upstream.Outcome, kind upstream.AttemptKind) prometheus.Counter {
 	if int(o) >= outcomes || int(kind) >= kinds {
 		return u.attempts.WithLabelValues(service, OutcomeLabel(o), kind.String())
 	}
-	return child(&u.series.of(service).attempts[o][kind], func() prometheus.Counter {
+	return child(&s.attempts[o][kind], func() prometheus.Counter {
 		return u.attempts.WithLabelValues(service, OutcomeLabel(o), kind.String())
 	})
 }

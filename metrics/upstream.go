@@ -82,8 +82,9 @@ func (u *Upstream) AttemptStart(_ context.Context, service string, _ *registry.N
 // latency.
 func (u *Upstream) AttemptEnd(_ context.Context, service string, _ *registry.Node, kind upstream.AttemptKind,
 	o upstream.Outcome, d time.Duration) {
-	u.attemptCounter(service, o, kind).Inc()
-	child(&u.series.of(service).latency, func() prometheus.Observer {
+	s := u.series.of(service) // once for both series: the lookup hashes the name
+	u.attemptCounter(s, service, o, kind).Inc()
+	child(&s.latency, func() prometheus.Observer {
 		return u.latency.WithLabelValues(service)
 	}).Observe(d.Seconds())
 }

@@ -139,7 +139,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			}
 			aside, entered, by.others = a, true, others
 		}
-		node, n, err := c.pick(ctx, svc, service, tried, pin, aside, now)
+		node, nl, n, err := c.pick(ctx, svc, service, tried, pin, aside, now)
 		if attempt == 0 {
 			if err != nil {
 				c.countRefusal(err)
@@ -209,10 +209,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		wb, _ := out.Body.(*watchedBody)
 		switch {
 		case hedging:
+			nl = nil // the answer may come from another node (hedge.go)
 		case wb != nil && c.limits != nil:
-			wb.wait.nl, wb.wait.now = c.limits.of(node), c.now
+			wb.wait.nl, wb.wait.now = c.limits.ofKnown(node, nl), c.now
+			nl = wb.wait.nl
 		default:
-			waits = c.limits.sending(node)
+			waits = c.limits.sending(node, nl)
+			nl = waits
 		}
 		sent := now
 		kind := kindOf(attempt)
@@ -272,7 +275,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.judge(node, outcome, err, by)
 		}
 		if c.limits != nil {
-			c.teach(node, outcome, resp, err, from, whole, end)
+			c.teach(node, nl, outcome, resp, err, from, whole, end)
 		}
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
@@ -352,17 +355,19 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 
 // pick discovers the nodes of svc, named service, leaves out the ejected
 // ones and picks one that this call has not tried and that its concurrency
-// limit admits, with the budget ctx has left at now.
+// limit admits, with the budget ctx has left at now. It returns the node,
+// its limit when the limits have one for it (else nil), and how many nodes
+// discovery gave.
 func (c *Client) pick(ctx context.Context, svc *service, service string, tried []*registry.Node, pin string,
-	aside float64, now time.Time) (*registry.Node, int, error) {
+	aside float64, now time.Time) (*registry.Node, *nodeLimit, int, error) {
 	nodes, err := c.disc.Lookup(ctx, service)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller left or the budget ran out during discovery:
 			// 499 or 504, not the service's fault.
-			return nil, 0, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
+			return nil, nil, 0, fmt.Errorf("upstream: discovering %s: %w", service, cerr)
 		}
-		return nil, 0, &NoNodesError{Service: service, Err: err}
+		return nil, nil, 0, &NoNodesError{Service: service, Err: err}
 	}
 	total := len(nodes)
 	c.noteSnapshot(svc, nodes)
@@ -372,14 +377,15 @@ func (c *Client) pick(ctx context.Context, svc *service, service string, tried [
 	p := c.picker(svc, service, nodes)
 	node, err := p.Pick(selector.PickInfo{Tried: tried, Version: pin})
 	if err != nil {
-		return nil, 0, &NoNodesError{Service: service, Err: err}
+		return nil, nil, 0, &NoNodesError{Service: service, Err: err}
 	}
+	var nl *nodeLimit
 	if c.limits != nil {
-		if node, err = c.admit(ctx, service, p, node, tried, pin, aside, now); err != nil {
-			return nil, total, err
+		if node, nl, err = c.admit(ctx, service, p, node, tried, pin, aside, now); err != nil {
+			return nil, nil, total, err
 		}
 	}
-	return node, total, nil
+	return node, nl, total, nil
 }
 
 // attemptContext returns the context of one attempt: the call's, cut to the

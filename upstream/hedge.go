@@ -56,7 +56,7 @@ func (c *Client) hedged(ctx context.Context, r *http.Request, service, pin strin
 			if c.tracer != nil {
 				req, span = c.traceHedged(req, service, a.node, number)
 			}
-			waits := c.limits.sending(a.node)
+			waits := c.limits.sending(a.node, nil)
 			a.resp, a.err = c.attempt.RoundTrip(req)
 			waits.answered()
 			if a.err == nil && a.resp.Body == nil {
@@ -124,7 +124,7 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 	if c.left(ctx) < c.retry.HedgeAfter+c.slack() {
 		return inFlight{}, nil, false // no room for a second attempt to finish
 	}
-	node, _, err := c.pick(ctx, c.service(service), service, []*registry.Node{tried}, pin, 0, c.now())
+	node, _, _, err := c.pick(ctx, c.service(service), service, []*registry.Node{tried}, pin, 0, c.now())
 	if err != nil || node.Same(tried) {
 		return inFlight{}, nil, false
 	}

@@ -249,33 +249,51 @@ const (
 // leaves out aside of them (another caller's share: limit_share.go). It
 // takes no lock.
 func (l *Limits) admit(n *registry.Node, aside float64, left time.Duration) verdict {
+	v, _ := l.admitLimit(n, aside, left)
+	return v
+}
+
+// admitLimit is admit, which also returns the limit it read, nil when n has
+// none yet: the attempt hands it on (sending, teach), so that its node's
+// limit is looked up once, not at every step (a lookup by a node's identity
+// hashes three strings).
+func (l *Limits) admitLimit(n *registry.Node, aside float64, left time.Duration) (verdict, *nodeLimit) {
 	nl := l.get(n)
 	if nl == nil {
-		return admitted // never sent a request: nothing waits on it, and its limit is Max
+		return admitted, nil // never sent a request: nothing waits on it, and its limit is Max
 	}
 	if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
-		return tooSlow
+		return tooSlow, nl
 	}
 	waiting := nl.waiting.Load()
 	if float64(left)*queueShare < float64(nl.expected(int64(float64(waiting)*(1-aside)))) {
-		return nl.full() // its queue says the request would not end in time
+		return nl.full(), nl // its queue says the request would not end in time
 	}
 	if waiting >= nl.limit.Load() {
-		return nl.full()
+		return nl.full(), nl
 	}
-	return admitted
+	return admitted, nl
 }
 
 // sending counts an attempt sent to n as waiting for its answer's head, for
 // the queue check (admit); the attempt's end calls answered on what it
-// returns, nil without limits.
-func (l *Limits) sending(n *registry.Node) *nodeLimit {
+// returns, nil without limits. known is n's limit when the caller has it
+// (admitLimit), else nil.
+func (l *Limits) sending(n *registry.Node, known *nodeLimit) *nodeLimit {
 	if l == nil {
 		return nil
 	}
-	nl := l.of(n)
+	nl := l.ofKnown(n, known)
 	nl.waiting.Add(1)
 	return nl
+}
+
+// ofKnown returns known when not nil, else n's limit (of).
+func (l *Limits) ofKnown(n *registry.Node, known *nodeLimit) *nodeLimit {
+	if known != nil {
+		return known
+	}
+	return l.of(n)
 }
 
 // answered ends what sending counted: the answer's head came, or the
@@ -310,12 +328,6 @@ func (l *Limits) atLeast(n *registry.Node, rtt time.Duration, now time.Time) {
 	if nl := l.get(n); nl != nil {
 		nl.atLeast(rtt, now)
 	}
-}
-
-// backOff records an attempt on n that timed out or that the node refused
-// as overloaded.
-func (l *Limits) backOff(n *registry.Node, now time.Time) {
-	l.of(n).backOff(now)
 }
 
 // Shed returns how many calls were refused because every node was at its

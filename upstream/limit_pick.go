@@ -15,13 +15,14 @@ import (
 // of p that the limits admit, avoiding the call's tried nodes while any
 // other is left. When no node is admitted it returns an *OverloadedError
 // if some node was only full, else a *BudgetTooLowError. The common case,
-// node admitted, takes no lock and allocates nothing.
+// node admitted, takes no lock and allocates nothing. It also returns the
+// admitted node's limit, nil when the node has none yet (admitLimit).
 func (c *Client) admit(ctx context.Context, service string, p selector.Picker, node *registry.Node,
-	tried []*registry.Node, pin string, aside float64, now time.Time) (*registry.Node, error) {
+	tried []*registry.Node, pin string, aside float64, now time.Time) (*registry.Node, *nodeLimit, error) {
 	left := c.leftAt(ctx, now)
-	v := c.limits.admit(node, aside, left)
+	v, nl := c.limits.admitLimit(node, aside, left)
 	if v == admitted {
-		return node, nil
+		return node, nl, nil
 	}
 	var exBuf [8]*registry.Node
 	var outBuf [4]*registry.Node
@@ -31,7 +32,7 @@ func (c *Client) admit(ctx context.Context, service string, p selector.Picker, n
 		out = append(out, node)
 		if v == full {
 			anyFull = true
-		} else if nl := c.limits.get(node); nl != nil {
+		} else if nl != nil {
 			need = min(need, time.Duration(nl.minRTT.Load()))
 		}
 		ex := append(append(exBuf[:0], tried...), out...)
@@ -42,13 +43,13 @@ func (c *Client) admit(ctx context.Context, service string, p selector.Picker, n
 		}
 		if err != nil || has(out, next) {
 			if anyFull {
-				return nil, &OverloadedError{Service: service}
+				return nil, nil, &OverloadedError{Service: service}
 			}
-			return nil, &BudgetTooLowError{Service: service, Left: left, Need: need}
+			return nil, nil, &BudgetTooLowError{Service: service, Left: left, Need: need}
 		}
 		node = next
-		if v = c.limits.admit(node, aside, left); v == admitted {
-			return node, nil
+		if v, nl = c.limits.admitLimit(node, aside, left); v == admitted {
+			return node, nl, nil
 		}
 	}
 }
@@ -81,16 +82,21 @@ func (c *Client) countRefusal(err error) {
 // long. Other failures (a refused connection, a lost one, a plain 5xx) are
 // ejection's business. whole is false when the node never had the whole
 // request: an attempt that then ended without an answer made no round trip
-// of the node's.
-func (c *Client) teach(node *registry.Node, o Outcome, resp *http.Response, err error, sent time.Time, whole bool, now time.Time) {
+// of the node's. known is node's limit when the attempt has it, else nil.
+func (c *Client) teach(node *registry.Node, known *nodeLimit, o Outcome, resp *http.Response, err error, sent time.Time,
+	whole bool, now time.Time) {
 	switch {
 	case !whole && resp == nil:
 	case o == Success || o == Rejected:
-		c.limits.observe(node, now.Sub(sent), now)
+		c.limits.ofKnown(node, known).observe(now.Sub(sent), now)
 	case o == Failed && resp == nil && errors.Is(err, context.DeadlineExceeded),
 		o == Failed && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-		c.limits.backOff(node, now)
+		c.limits.ofKnown(node, known).backOff(now)
 	case o == Abandoned && resp == nil:
-		c.limits.atLeast(node, now.Sub(sent), now)
+		if known != nil {
+			known.atLeast(now.Sub(sent), now)
+		} else {
+			c.limits.atLeast(node, now.Sub(sent), now)
+		}
 	}
 }

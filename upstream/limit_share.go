@@ -46,6 +46,7 @@ type callerShare struct {
 	inflight map[netip.Addr]int // calls in flight per caller; none at zero
 	total    int                // calls in flight
 	heavy    netip.Addr         // the caller with most calls in flight, as last seen
+	heavyN   int                // heavy's calls in flight, kept beside the map: no lookup for it
 	recent   [2]recentCaller    // the last two callers seen, each with its last call
 }
 
@@ -100,7 +101,10 @@ func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node
 	sh := l.share(service)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	mine := sh.inflight[caller]
+	mine := sh.heavyN
+	if caller != sh.heavy {
+		mine = sh.inflight[caller]
+	}
 	others = sh.note(caller, now) || sh.total > mine // another called of late, or has calls in flight
 	if others && 2*mine > sh.total && float64(sh.total) >= shareNearFull*float64(l.capacity(nodes)) {
 		return false, 0, others
@@ -114,14 +118,14 @@ func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node
 	// requests are still judged by them all, and refused once they would
 	// queue, and the limits and this share bound what it holds.
 	if others && caller != sh.heavy {
-		if h := sh.inflight[sh.heavy]; 2*h > sh.total {
+		if h := sh.heavyN; 2*h > sh.total {
 			aside = float64(h) / float64(sh.total)
 		}
 	}
 	sh.inflight[caller] = mine + 1
 	sh.total++
-	if mine+1 > sh.inflight[sh.heavy] {
-		sh.heavy = caller
+	if caller == sh.heavy || mine+1 > sh.heavyN {
+		sh.heavy, sh.heavyN = caller, mine+1
 	}
 	return true, aside, others
 }
@@ -133,7 +137,13 @@ func (l *Limits) leave(service string, caller netip.Addr) {
 	}
 	sh := l.share(service)
 	sh.mu.Lock()
-	if n := sh.inflight[caller] - 1; n > 0 {
+	n := sh.heavyN - 1
+	if caller == sh.heavy {
+		sh.heavyN = max(n, 0)
+	} else {
+		n = sh.inflight[caller] - 1
+	}
+	if n > 0 {
 		sh.inflight[caller] = n
 	} else {
 		delete(sh.inflight, caller)

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -59,5 +60,43 @@ func TestShareKeepsRoomForOthers(t *testing.T) {
 	now = now.Add(2 * shareRecent) // gone, and not seen of late: the heavy caller is alone
 	if ok, aside := enter(heavy); !ok || aside != 0 {
 		t.Errorf("alone again: admitted %v, aside %v", ok, aside)
+	}
+}
+
+// TestShareCountsHeavyBesideTheMap: through any order of calls entering and
+// leaving, from callers the first of whom is the zero address (a call of
+// the client's own), the heavy caller's count kept beside the map is the
+// map's, and the total the sum of the map's counts.
+func TestShareCountsHeavyBesideTheMap(t *testing.T) {
+	l := NewLimits(LimitSettings{Min: 1000, Max: 1000})
+	nodes := []*registry.Node{testNode("a")}
+	callers := []netip.Addr{{}, netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2"),
+		netip.MustParseAddr("2001:db8::1")}
+	in := make([]int, len(callers))
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Unix(1000, 0)
+	for i := range 20000 {
+		c := rng.IntN(len(callers))
+		if in[c] > 0 && rng.IntN(2) == 0 {
+			l.leave("svc", callers[c])
+			in[c]--
+		} else if ok, _, _ := l.enter("svc", callers[c], nodes, now); ok {
+			in[c]++
+		}
+		now = now.Add(time.Duration(rng.IntN(int(time.Second))))
+		sh := l.share("svc")
+		sum := 0
+		for _, n := range sh.inflight {
+			sum += n
+		}
+		if sh.heavyN != sh.inflight[sh.heavy] || sh.total != sum {
+			t.Fatalf("step %d: heavy %v counted %d, the map says %d; total %d, the map's sum %d",
+				i, sh.heavy, sh.heavyN, sh.inflight[sh.heavy], sh.total, sum)
+		}
+		for j, a := range callers {
+			if sh.inflight[a] != in[j] {
+				t.Fatalf("step %d: caller %v has %d in flight, counted %d", i, a, sh.inflight[a], in[j])
+			}
+		}
 	}
 }

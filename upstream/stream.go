@@ -120,7 +120,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 	var triedBuf [4]*registry.Node
 	tried := triedBuf[:0]
 	for attempt := 0; ; attempt++ {
-		node, n, err := c.pick(hctx, svc, service, tried, PinnedVersion(ctx), 0, c.now())
+		node, _, n, err := c.pick(hctx, svc, service, tried, PinnedVersion(ctx), 0, c.now())
 		if err != nil {
 			return nil, err
 		}
