@@ -307,7 +307,7 @@ func (c *conn) next() (_ *http.Request, blk *reqBlock, _ bool) {
 	c.rd.Set(time.Time{})
 	c.kept = true
 	c.lastMethod = req.Method
-	if status, detail := check(req); status != 0 {
+	if status, detail := check(req, blk != nil); status != 0 {
 		if blk != nil {
 			blk.ctx.Cancel()
 		}
@@ -416,8 +416,10 @@ func isCommonNetReadError(err error) bool {
 }
 
 // check holds a request to what net/http's server asks beyond the framing
-// http.ReadRequest already checked.
-func check(req *http.Request) (status int, detail string) {
+// http.ReadRequest already checked. namesRead is true for a request that
+// readFast read, whose field names it took only as tokens: they are not
+// checked again (one pass over the header a request).
+func check(req *http.Request, namesRead bool) (status int, detail string) {
 	if req.ProtoMajor != 1 {
 		return http.StatusHTTPVersionNotSupported, "only HTTP/1.0 and HTTP/1.1 are served here"
 	}
@@ -426,6 +428,9 @@ func check(req *http.Request) (status int, detail string) {
 	}
 	if !httpguts.ValidHostHeader(req.Host) {
 		return http.StatusBadRequest, "malformed Host header"
+	}
+	if namesRead {
+		return 0, ""
 	}
 	for k := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
