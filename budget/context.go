@@ -83,7 +83,7 @@ func (c *infoCtx) Value(key any) any {
 	if key == (ctxKey{}) {
 		return c
 	}
-	if key == requestid.ContextKey && c.requestID != "" {
+	if requestid.IsContextKey(key) && c.requestID != "" {
 		return requestIDOf{c} // a requestid.Carrier: the string would be boxed on every call
 	}
 	return c.Context.Value(key)

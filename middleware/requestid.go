@@ -101,9 +101,10 @@ type requestCtx struct {
 type recorderKey struct{}
 
 func (c *requestCtx) Value(key any) any {
-	switch key {
-	case requestid.ContextKey:
+	if requestid.IsContextKey(key) {
 		return c
+	}
+	switch key {
 	case recorderKey{}:
 		return c.rec
 	case chi.RouteCtxKey:

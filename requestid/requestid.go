@@ -63,6 +63,16 @@ type contextKey struct{}
 // allocation per call, a pointer is not.
 var ContextKey any = contextKey{}
 
+// IsContextKey reports whether key is ContextKey. A context's Value method
+// asks it rather than comparing key == ContextKey: two interfaces of the
+// same dynamic type are compared by a call to the type's equality
+// function, and every lookup of the id made that call at each context
+// that answers it; a type assertion compares the type alone.
+func IsContextKey(key any) bool {
+	_, ok := key.(contextKey)
+	return ok
+}
+
 // Carrier is what a context's Value may answer for ContextKey instead of
 // the id itself: a value that holds the id.
 type Carrier interface {
@@ -81,7 +91,7 @@ type idCtx struct {
 }
 
 func (c *idCtx) Value(key any) any {
-	if key == ContextKey {
+	if IsContextKey(key) {
 		return c // a Carrier: the id itself would be boxed on every call
 	}
 	return c.Context.Value(key)

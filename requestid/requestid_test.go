@@ -67,3 +67,17 @@ func BenchmarkNew(b *testing.B) {
 		_ = New()
 	}
 }
+
+// TestIsContextKey: ContextKey is the context key, and no other value is,
+// whatever its type or value.
+func TestIsContextKey(t *testing.T) {
+	if !IsContextKey(ContextKey) {
+		t.Error("IsContextKey(ContextKey) = false")
+	}
+	type other struct{}
+	for _, k := range []any{nil, other{}, "contextKey", 0, &struct{}{}, struct{}{}} {
+		if IsContextKey(k) {
+			t.Errorf("IsContextKey(%#v) = true", k)
+		}
+	}
+}
