@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ const (
 // callerShare is what a Limits keeps about the callers of one service.
 type callerShare struct {
 	mu       sync.Mutex
-	inflight map[netip.Addr]int // calls in flight per caller; none at zero
+	inflight map[netip.Addr]int // calls in flight per caller; zeros until swept (leave)
 	total    int                // calls in flight
 	heavy    netip.Addr         // the caller with most calls in flight, as last seen
 	heavyN   int                // heavy's calls in flight, kept beside the map: no lookup for it
@@ -143,14 +144,21 @@ func (l *Limits) leave(service string, caller netip.Addr) {
 	} else {
 		n = sh.inflight[caller] - 1
 	}
-	if n > 0 {
-		sh.inflight[caller] = n
-	} else {
-		delete(sh.inflight, caller)
-	}
+	sh.inflight[caller] = max(n, 0)
 	sh.total--
+	if n <= 0 && len(sh.inflight) > 2*sh.total+shareSweep {
+		maps.DeleteFunc(sh.inflight, func(_ netip.Addr, n int) bool { return n <= 0 })
+	}
 	sh.mu.Unlock()
 }
+
+// shareSweep is how many callers with no call in flight a service's share
+// keeps beyond twice its calls in flight before leave forgets them. A
+// caller's count that falls to zero stays: a caller with one call at a time
+// (most clients of an edge) had its count deleted at every call's end and
+// added again at the next's. The sweep's cost, a pass over the map, is
+// paid once per shareSweep callers at least.
+const shareSweep = 32
 
 // capacity returns the sum of the limits of nodes (Max for a node not yet
 // seen); with no nodes known, as many calls as can be.

@@ -100,3 +100,37 @@ func TestShareCountsHeavyBesideTheMap(t *testing.T) {
 		}
 	}
 }
+
+// TestShareForgetsIdleCallers: a caller whose calls all ended keeps its
+// (zero) count for a while, so that its next call adds nothing to the map,
+// but 10,000 callers of one call each do not make the map hold 10,000.
+func TestShareForgetsIdleCallers(t *testing.T) {
+	l := NewLimits(LimitSettings{Min: 1000, Max: 1000})
+	nodes := []*registry.Node{testNode("a")}
+	now := time.Unix(1000, 0)
+	held := netip.MustParseAddr("198.51.100.7") // one call in flight throughout
+	l.enter("svc", held, nodes, now)
+	most := 0
+	for i := range 10000 {
+		c := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if ok, _, _ := l.enter("svc", c, nodes, now); !ok {
+			t.Fatalf("caller %d refused", i)
+		}
+		l.leave("svc", c)
+		most = max(most, len(l.share("svc").inflight))
+	}
+	if bound := 2*1 + shareSweep + 1; most > bound {
+		t.Errorf("the share held %d callers, want at most %d", most, bound)
+	}
+	sh := l.share("svc")
+	if sh.inflight[held] != 1 || sh.total != 1 {
+		t.Errorf("the caller with a call in flight: %d, total %d; want 1, 1", sh.inflight[held], sh.total)
+	}
+	// A caller just gone keeps its entry: its next call inserts nothing.
+	c := netip.MustParseAddr("203.0.113.5")
+	l.enter("svc", c, nodes, now)
+	l.leave("svc", c)
+	if _, kept := sh.inflight[c]; !kept {
+		t.Error("the count of a caller just gone was deleted at once")
+	}
+}
