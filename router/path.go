@@ -130,6 +130,41 @@ func readsOtherwise(u *url.URL) bool {
 	return false
 }
 
+// plainPath reports whether p holds only bytes that neither pathProblem
+// nor readsOtherwise looks at twice, in one pass: printable ASCII without
+// '\\', ';', '.' or a space, and no empty segment ("//") nor trailing
+// slash. Most paths an API serves are such: for them the two tests
+// (a UTF-8 check, a scan cut at every slash, and a third pass) cost
+// about 500 instructions a request, and this pass about a tenth of it.
+// TestPlainPathNeedsNoCheck and FuzzPlainPath hold it to the two tests: a
+// plain path is one they both let through.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '/' {
+			if i > 0 && (p[i-1] == '/' || i == len(p)-1) {
+				return false
+			}
+			continue
+		}
+		if !plainPathByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainPathByte holds the bytes plainPath takes besides '/'.
+var plainPathByte = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for _, c := range "/\\;." {
+		t[c] = false
+	}
+	return t
+}()
+
 // pathUse is what a route does with the client's path.
 type pathUse uint8
 
@@ -166,6 +201,9 @@ func (rt *Router) pathUse(method, pattern string) pathUse {
 func (rt *Router) checkPath(r *http.Request) string {
 	if r.URL.Opaque != "" {
 		return "the request target has no absolute path"
+	}
+	if r.URL.RawPath == "" && plainPath(r.URL.Path) {
+		return "" // neither test could refuse it
 	}
 	if msg := pathProblem(r.URL.Path); msg != "" {
 		return msg
