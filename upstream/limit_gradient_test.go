@@ -337,3 +337,37 @@ func TestLimitBacksOffOncePerWindow(t *testing.T) {
 		t.Fatalf("limit after a timeout in the next window = %d, want %d", got, want)
 	}
 }
+
+// TestQueueCheckStaysOnAcrossTheTarget: once a node's answers showed a
+// queue (300 ms against a baseline of 100: the target is 200), the queue
+// check stays on while they come back at 180 ms, just under the target,
+// since the queue is still there; it goes off once they are back near the
+// baseline. It went off at the first smoothed round trip under the target,
+// and under TestOverload (e2e/chaos) the 300 ms it was off let 40 requests
+// queue on one node, 33 of them past their budget.
+func TestQueueCheckStaysOnAcrossTheTarget(t *testing.T) {
+	nl, answer := limitAt(time.Unix(1000, 0), 50*time.Millisecond)
+	answer = refusing(nl, answer, 1000) // a lasting overload: the baseline stays
+	for range 3 * minRTTSamples {
+		answer(100 * time.Millisecond)
+	}
+	for range 20 {
+		answer(300 * time.Millisecond)
+	}
+	if nl.interval.Load() == 0 {
+		t.Fatal("answers at three times the baseline: the queue check is off")
+	}
+	for i := range 20 {
+		answer(180 * time.Millisecond)
+		if nl.interval.Load() == 0 {
+			t.Fatalf("answer %d at 180 ms (smoothed round trip %v, baseline %v): the queue check went off",
+				i+1, time.Duration(nl.srtt), time.Duration(nl.base))
+		}
+	}
+	for range 20 {
+		answer(100 * time.Millisecond)
+	}
+	if nl.interval.Load() != 0 {
+		t.Errorf("answers back at the baseline: the queue check is still on (smoothed round trip %v)", time.Duration(nl.srtt))
+	}
+}
