@@ -315,11 +315,6 @@ func (nl *nodeLimit) full() verdict {
 	return full
 }
 
-// observe records an answer of n that came rtt after its attempt was sent.
-func (l *Limits) observe(n *registry.Node, rtt time.Duration, now time.Time) {
-	l.of(n).observe(rtt, now)
-}
-
 // atLeast records an attempt on n that ended without an answer rtt after it
 // was sent, when the call's budget ended or its caller left: its round trip
 // would have been longer. It can only shrink the limit, never teach the

@@ -138,8 +138,9 @@ func (l *Limits) leave(service string, caller netip.Addr) {
 	}
 	sh := l.share(service)
 	sh.mu.Lock()
-	n := sh.heavyN - 1
+	var n int
 	if caller == sh.heavy {
+		n = sh.heavyN - 1
 		sh.heavyN = max(n, 0)
 	} else {
 		n = sh.inflight[caller] - 1
