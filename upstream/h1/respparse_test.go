@@ -189,6 +189,8 @@ var respCases = []struct {
 	{"leading zeros", "HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok", true},
 	{"18 digits", "HTTP/1.1 200 OK\r\nContent-Length: 000000000000000002\r\n\r\nok", true},
 	{"lower-case keys", "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\nx-request-id: abc\r\ncONTENT-lENGTH: 2\r\n\r\nok", true},
+	{"lower case after a hyphen", "HTTP/1.1 200 OK\r\nContent-type: text/plain\r\nContent-Length: 2\r\n\r\nok", true},
+	{"upper case within a word", "HTTP/1.1 200 OK\r\nX-Request-ID: abc\r\nContent-Length: 2\r\n\r\nok", true},
 	{"odd keys", "HTTP/1.1 200 OK\r\nx_y.z~!#$%&'*+^`|: 1\r\n-a-b-: 2\r\n1a: 3\r\nContent-Length: 2\r\n\r\nok", true},
 	{"repeated keys", "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nVary: x\r\nset-cookie: b=2\r\nSet-Cookie: c=3\r\nContent-Length: 2\r\n\r\nok", true},
 	{"many values", "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nJ: 10\r\nContent-Length: 2\r\n\r\nok", true},
