@@ -2,6 +2,8 @@ package requestid
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -78,6 +80,29 @@ func TestIsContextKey(t *testing.T) {
 	for _, k := range []any{nil, other{}, "contextKey", 0, &struct{}{}, struct{}{}} {
 		if IsContextKey(k) {
 			t.Errorf("IsContextKey(%#v) = true", k)
+		}
+	}
+}
+
+// TestHex16 holds hex16 to strconv's lowercase hex, zero-padded, on the
+// edges of every nibble and on random values.
+func TestHex16(t *testing.T) {
+	vals := []uint64{0, 1, 9, 10, 15, 16, 0x99999999_99999999, 0xaaaaaaaa_aaaaaaaa, 0xffffffff_ffffffff,
+		0x0123456789abcdef, 0xfedcba9876543210, 1 << 63, 1<<32 - 1, 1 << 32}
+	for i := 0; i < 16; i++ {
+		for _, n := range []uint64{9, 10, 15} {
+			vals = append(vals, n<<(4*i), ^(n << (4 * i)))
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		vals = append(vals, r.Uint64())
+	}
+	var b [16]byte
+	for _, v := range vals {
+		hex16(b[:], v)
+		if want := fmt.Sprintf("%016x", v); string(b[:]) != want {
+			t.Fatalf("hex16(%#x) = %q, want %q", v, b[:], want)
 		}
 	}
 }
