@@ -31,7 +31,8 @@ type ctxKey struct{}
 // info.Deadline (or ctx's own, if that is earlier). The cancel function must
 // be called, as with context.WithDeadline.
 func NewContext(ctx context.Context, info Info) (context.Context, context.CancelFunc) {
-	return newContext(ctx, info, "", time.Time{})
+	c := newContext(ctx, info, "", time.Time{})
+	return c, c.lean.Cancel
 }
 
 // NewContextAt is NewContext for a caller that has just read the clock, at
@@ -41,6 +42,23 @@ func NewContext(ctx context.Context, info Info) (context.Context, context.Cancel
 // reading of time.Now, never an older time nor another clock's; a zero now
 // makes it NewContext.
 func NewContextAt(ctx context.Context, info Info, now time.Time) (context.Context, context.CancelFunc) {
+	c := newContext(ctx, info, "", now)
+	return c, c.lean.Cancel
+}
+
+// A Scope is a budget's context and its end in one value, as NewScopeAt
+// returns it: a CancelFunc is a function value bound to the context, one
+// allocation more on every request, where a Scope's Cancel is a method.
+type Scope interface {
+	context.Context
+	// Cancel ends the context, as the CancelFunc of NewContext does. It
+	// may be called more than once.
+	Cancel()
+}
+
+// NewScopeAt is NewContextAt, its context and cancel function returned as
+// one Scope: the gateway's router makes one for every request.
+func NewScopeAt(ctx context.Context, info Info, now time.Time) Scope {
 	return newContext(ctx, info, "", now)
 }
 
@@ -51,7 +69,7 @@ func NewContextAt(ctx context.Context, info Info, now time.Time) (context.Contex
 // follows the parent only once something waits on it or registers with it
 // (package leanctx), where context.WithDeadline cost a timer, a cancel
 // context and an entry in the parent's children on every request.
-func newContext(ctx context.Context, info Info, requestID string, now time.Time) (context.Context, context.CancelFunc) {
+func newContext(ctx context.Context, info Info, requestID string, now time.Time) *infoCtx {
 	c := &infoCtx{info: info, requestID: requestID}
 	if now.IsZero() {
 		c.lean.Init(ctx, info.Deadline)
@@ -59,7 +77,7 @@ func newContext(ctx context.Context, info Info, requestID string, now time.Time)
 		c.lean.InitAt(ctx, info.Deadline, now)
 	}
 	c.Context = &c.lean
-	return c, c.lean.Cancel
+	return c
 }
 
 // infoCtx carries an Info inline: one allocation where context.WithValue
@@ -78,6 +96,9 @@ type infoCtx struct {
 // through the lean context's AfterFunc, rather than with a goroutine per
 // child (the way it follows any other context type of its own).
 func (c *infoCtx) AfterFunc(f func()) (stop func() bool) { return c.lean.AfterFunc(f) }
+
+// Cancel ends the context: its Scope's Cancel.
+func (c *infoCtx) Cancel() { c.lean.Cancel() }
 
 func (c *infoCtx) Value(key any) any {
 	if key == (ctxKey{}) {

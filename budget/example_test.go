@@ -119,3 +119,19 @@ func ExampleOutgoing() {
 	// ms=1699, hop=2, retry=1
 	// budget: spent
 }
+
+// A caller that has just read the clock makes the request's budget as a
+// Scope, and ends it when the request is done, as the gateway's router does.
+func ExampleNewScopeAt() {
+	now := time.Now()
+	scope := budget.NewScopeAt(context.Background(), budget.Info{
+		Deadline: now.Add(5 * time.Second),
+		Received: 5 * time.Second,
+	}, now)
+	defer scope.Cancel()
+
+	info, _ := budget.FromContext(scope)
+	fmt.Println(info.Received, info.Remaining(now), scope.Err())
+	// Output:
+	// 5s 5s <nil>
+}

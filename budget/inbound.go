@@ -84,13 +84,13 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 					"Budget below the minimum", "the remaining budget is below this service's minimum; no work was done")
 				return
 			}
-			ctx, cancel := newContext(r.Context(), Info{
+			ctx := newContext(r.Context(), Info{
 				Deadline: start.Add(h.Remaining),
 				Received: h.Remaining,
 				Hop:      h.Hop,
 				Retries:  h.Retries,
 			}, id, time.Time{})
-			defer cancel()
+			defer ctx.Cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

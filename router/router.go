@@ -329,7 +329,7 @@ type routeHandler struct {
 	client Doer
 	opts   Options
 	// realClock: opts.Now is time.Now, whose reading the budget's lean
-	// context can take as its own (budget.NewContextAt).
+	// context can take as its own (budget.NewScopeAt).
 	realClock bool
 	// logs samples the lines logged per failed request; nil logs them all.
 	logs *logsample.Sampler
@@ -400,8 +400,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.realClock {
 		now = time.Time{} // not time.Now's: the context reads its own
 	}
-	ctx, cancel := budget.NewContextAt(r.Context(), info, now)
-	defer cancel()
+	scope := budget.NewScopeAt(r.Context(), info, now)
+	defer scope.Cancel()
+	var ctx context.Context = scope
 	if h.opts.Tracer != nil {
 		tracing.Budget(ctx, info)
 	}
