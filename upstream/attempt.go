@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/registry"
 )
@@ -202,22 +204,33 @@ func (b *attemptBody) Close() error {
 }
 
 // callAlloc is what a call that sends an attempt allocates, in one
-// allocation instead of two: the value of its first attempt's Sluice-Budget
-// field, and the wrapper of the body of the answer it returns (only one
-// answer is returned per call).
+// allocation instead of three: the value of its first attempt's
+// Sluice-Budget field, its text, and the wrapper of the body of the answer
+// it returns (only one answer is returned per call).
 type callAlloc struct {
 	budget [1]string
+	text   [budgetText]byte
 	body   attemptBody
 }
 
-// budgetField returns the value slice of the Sluice-Budget field of an
-// attempt: ca's for the first, a fresh one for the others (an earlier
-// attempt's request may still be read by its transport).
-func (ca *callAlloc) budgetField(attempt int, value string) []string {
+// budgetText is room for the text of a Sluice-Budget field: its longest
+// value, "ms=" and nine digits, a hop count and a retry count of three
+// digits each (budget.MaxMillis, MaxHops, MaxRetries), is 32 bytes.
+const budgetText = 48
+
+// budgetField returns the value slice of the Sluice-Budget field h of an
+// attempt: ca's, with its text in ca, for the first; fresh ones for the
+// others (an earlier attempt's request may still be read by its
+// transport).
+func (ca *callAlloc) budgetField(attempt int, h budget.Header) []string {
 	if attempt > 0 {
-		return []string{value}
+		var buf [budgetText]byte
+		return []string{string(h.Append(buf[:0]))}
 	}
-	ca.budget[0] = value
+	// The text is written once, here, and never again: a string may
+	// share its bytes.
+	b := h.Append(ca.text[:0])
+	ca.budget[0] = unsafe.String(unsafe.SliceData(b), len(b))
 	return ca.budget[:]
 }
 

@@ -190,8 +190,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if ca == nil {
 			ca = new(callAlloc)
 		}
-		var buf [48]byte
-		r.Header[budget.HeaderName] = ca.budgetField(attempt, string(h.Append(buf[:0])))
+		r.Header[budget.HeaderName] = ca.budgetField(attempt, h)
 		if c.tracer != nil && !hedging {
 			c.tracer.Inject(actx, r.Header)
 			span.SetRequestID(r.Header)
