@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/sluicehq/sluice/requestid"
 )
 
 // Recorder wraps a ResponseWriter to remember when the request arrived, the
@@ -23,11 +25,15 @@ type Recorder struct {
 	status int
 	bytes  int64
 	notes  notes
-	// reqCtx and id are RequestID's, when it runs inside AccessLog: the
-	// request's context and the one value of its X-Request-Id fields,
-	// made with the Recorder rather than by two allocations of their own.
+	// reqCtx, id and idText are RequestID's, when it runs inside
+	// AccessLog: the request's context, the one value of its X-Request-Id
+	// fields and, for an id RequestID makes, the value's text, made with
+	// the Recorder rather than by three allocations of their own. A
+	// Recorder serves one request and is never reused: the text, written
+	// once, may be shared by the value.
 	reqCtx requestCtx
 	id     [1]string
+	idText [requestid.Len]byte
 }
 
 // NewRecorder returns a Recorder for a request that arrived at start.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"unsafe"
 
 	"github.com/go-chi/chi/v5"
 
@@ -45,7 +46,8 @@ func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 				// One slice for both headers: a field value of length 1
 				// and capacity 1 is never appended to in place.
 				if own {
-					rec.id[0] = requestid.New()
+					b := requestid.Append(rec.idText[:0])
+					rec.id[0] = unsafe.String(unsafe.SliceData(b), len(b))
 					v = rec.id[:]
 				} else {
 					v = []string{requestid.New()}

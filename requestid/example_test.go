@@ -17,3 +17,12 @@ func ExampleFromContext() {
 	// f47ac10b-58cc-4372-a567-0e02b2c3d479
 	// false
 }
+
+// A caller with room of its own writes a fresh id there instead of
+// allocating a string for it.
+func ExampleAppend() {
+	var room [requestid.Len]byte
+	id := requestid.Append(room[:0])
+	fmt.Println(len(id), requestid.Valid(string(id)))
+	// Output: 32 true
+}

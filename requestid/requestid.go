@@ -40,10 +40,22 @@ func Valid(s string) bool {
 // ids are unpredictable and, at 128 bits, do not collide in practice. It
 // costs one allocation, the string.
 func New() string {
-	var b [32]byte
-	hex16(b[:16], rand.Uint64())
-	hex16(b[16:], rand.Uint64())
-	return string(b[:])
+	var b [Len]byte
+	return string(Append(b[:0]))
+}
+
+// Len is the length of an id New makes.
+const Len = 32
+
+// Append appends a fresh id, as New makes one, to dst and returns the
+// extended slice: a caller with room of its own for the id's text saves
+// New's allocation.
+func Append(dst []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, Len)...)
+	hex16(dst[n:n+16], rand.Uint64())
+	hex16(dst[n+16:], rand.Uint64())
+	return dst
 }
 
 // hex16 writes the 16 lowercase hex digits of v to b, the most significant

@@ -106,3 +106,23 @@ func TestHex16(t *testing.T) {
 		}
 	}
 }
+
+// Append appends an id as New makes one, after what dst holds, without an
+// allocation when dst has room; two ids differ.
+func TestAppend(t *testing.T) {
+	var room [8 + Len]byte
+	b := Append(append(room[:0], "prefix: "...))
+	if len(b) != 8+Len || string(b[:8]) != "prefix: " || &b[0] != &room[0] {
+		t.Fatalf("Append = %q", b)
+	}
+	id := string(b[8:])
+	if !Valid(id) || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Fatalf("id %q: not %d lowercase hex digits", id, Len)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { Append(room[:0]) }); allocs != 0 {
+		t.Fatalf("%v allocations with room, want 0", allocs)
+	}
+	if New() == New() || string(Append(nil)) == id {
+		t.Fatal("two ids are the same")
+	}
+}
