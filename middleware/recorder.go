@@ -34,6 +34,10 @@ type Recorder struct {
 	reqCtx requestCtx
 	id     [1]string
 	idText [requestid.Len]byte
+	// idField is the answer's X-Request-Id value RequestID chose, not yet
+	// set in the answer's header: stampID sets it as the header is first
+	// asked for or sent.
+	idField []string
 }
 
 // NewRecorder returns a Recorder for a request that arrived at start.
@@ -68,11 +72,32 @@ func (r *Recorder) Status() int { return r.status }
 // Bytes returns the number of body bytes written.
 func (r *Recorder) Bytes() int64 { return r.bytes }
 
+// Header implements http.ResponseWriter. The answer's X-Request-Id, when
+// RequestID left it to the Recorder, is in the map it returns.
+func (r *Recorder) Header() http.Header {
+	h := r.ResponseWriter.Header()
+	if r.idField != nil {
+		h[requestid.HeaderName], r.idField = r.idField, nil
+	}
+	return h
+}
+
+// stampID sets the answer's X-Request-Id that RequestID left to the
+// Recorder, before the header goes out. Until then the wrapped writer's
+// header is not asked for: package server's is made on demand, and can
+// adopt the backend's header map instead (package router's answer).
+func (r *Recorder) stampID() {
+	if r.idField != nil {
+		r.Header()
+	}
+}
+
 // WriteHeader implements http.ResponseWriter.
 func (r *Recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
 	}
+	r.stampID()
 	r.ResponseWriter.WriteHeader(code)
 }
 
@@ -81,6 +106,7 @@ func (r *Recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	r.stampID()
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
 	return n, err
@@ -88,6 +114,7 @@ func (r *Recorder) Write(b []byte) (int, error) {
 
 // Flush implements http.Flusher when the wrapped writer does.
 func (r *Recorder) Flush() {
+	r.stampID()
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -21,7 +21,11 @@ import (
 // set on the request's header (the router forwards it on every attempt), on
 // the answer's header (so every answer, problem bodies included, names it:
 // problem.Write reads it from there), and in the request's context
-// (requestid.FromContext).
+// (requestid.FromContext). Under AccessLog the answer's field is set by the
+// Recorder when its header is first asked for or sent (Recorder.Header),
+// which every layer below sees as set from the start, and which leaves the
+// answer's header unmade until then, for the router to hand over the
+// backend's.
 //
 // It must sit inside AccessLog: the context also gives the layers below the
 // request's Recorder (RecorderFromContext), so that the upstream client's
@@ -58,7 +62,14 @@ func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 				r.Header[requestid.HeaderName] = v
 			}
 			id := v[0]
-			w.Header()[requestid.HeaderName] = v
+			if own {
+				// Set as the Recorder's header is first asked for or sent:
+				// until then, the answer may adopt a header map it was
+				// handed (router's answer, server's writer).
+				rec.idField = v
+			} else {
+				w.Header()[requestid.HeaderName] = v
+			}
 			route := routePool.Get().(*chi.Context)
 			route.Reset()
 			var ctx *requestCtx
@@ -69,6 +80,9 @@ func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 			}
 			*ctx = requestCtx{Context: r.Context(), id: id, rec: rec, route: route}
 			next.ServeHTTP(w, r.WithContext(ctx))
+			if own {
+				rec.stampID() // an answer nobody wrote is sent as the handler returns
+			}
 			routePool.Put(route)
 		})
 	}

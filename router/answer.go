@@ -53,6 +53,21 @@ type writeIdler interface {
 	SetWriteIdleTimeout(time.Duration) error
 }
 
+// headerAdopter is a writer that can take the backend's header map as the
+// answer's own when nothing has asked for the answer's header yet (package
+// server's AdoptHeader): the answer then has no map of its own made and
+// filled field by field. When the edge set a field first (a route's CORS
+// policy, a 103's links), the writer has a map, and the fields are copied
+// into it (copyHeader).
+type headerAdopter interface {
+	AdoptHeader(http.Header) bool
+}
+
+func asHeaderAdopter(w http.ResponseWriter) (headerAdopter, bool) {
+	a, ok := w.(headerAdopter)
+	return a, ok
+}
+
 // arm bounds the writes of the answer: by the writer's own idle timeout
 // when it has one (then no Write sets a deadline), else by a deadline each
 // Write sets.
@@ -94,7 +109,11 @@ func (c *copier) flushNow() error {
 // answer writes resp's status, header and body to w, and aborts the
 // connection if the body cannot be copied whole.
 func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *http.Response) {
-	copyHeader(w.Header(), resp.Header)
+	if a, ok := writerAs(w, asHeaderAdopter); ok && a.AdoptHeader(resp.Header) {
+		dropHopByHop(resp.Header)
+	} else {
+		copyHeader(w.Header(), resp.Header)
+	}
 	declared := announceTrailers(w.Header(), resp.Trailer)
 	w.WriteHeader(resp.StatusCode)
 	c := copiers.Get().(*copier)

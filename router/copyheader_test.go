@@ -71,3 +71,43 @@ func TestCopyHeaderMatchesLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestDropHopByHopMatchesCopy: the backend's header, adopted as the
+// answer's with its hop-by-hop fields and those its Connection names
+// dropped in place, holds what copyHeader puts in a map the edge left
+// empty, whatever the Connection field names (in any case, with spaces
+// and empty elements, over several lines).
+func TestDropHopByHopMatchesCopy(t *testing.T) {
+	for _, conn := range [][]string{
+		nil,
+		{"close"},
+		{"x-private"},
+		{" X-Private ,, keep-alive", "vary"},
+		{"X-PRIVATE, Content-Type", "x-custom"},
+	} {
+		src := http.Header{
+			"Content-Type":        {"text/plain"},
+			"Vary":                {"Accept-Encoding"},
+			"X-Custom":            {"node", "again"},
+			"X-Private":           {"hop"},
+			"Keep-Alive":          {"timeout=5"},
+			"Proxy-Connection":    {"keep-alive"},
+			"Proxy-Authenticate":  {"Basic"},
+			"Proxy-Authorization": {"Basic eA=="},
+			"Te":                  {"trailers"},
+			"Trailer":             {"X-Sum"},
+			"Transfer-Encoding":   {"chunked"},
+			"Upgrade":             {"h2c"},
+		}
+		if conn != nil {
+			src["Connection"] = conn
+		}
+		want := http.Header{}
+		copyHeader(want, src.Clone())
+		got := src.Clone()
+		dropHopByHop(got)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Connection %q:\n got %v\nwant %v", conn, got, want)
+		}
+	}
+}

@@ -59,6 +59,18 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
+// dropHopByHop removes from h, in place, the fields copyHeader leaves out:
+// hop-by-hop fields and those h's Connection field names.
+func dropHopByHop(h http.Header) {
+	var buf [4]string
+	named := connectionNamed(buf[:0], h)
+	for k := range h {
+		if !crosses(k, named) {
+			delete(h, k)
+		}
+	}
+}
+
 // connectionNamed appends to named the fields h's Connection field names,
 // in their canonical form. The callers pass an array on their stack: a
 // request's Connection field names none or a few.

@@ -19,7 +19,11 @@ import (
 )
 
 // Doer sends a request to the service its URL's host names. *upstream.Client
-// is the Doer the gateway uses.
+// is the Doer the gateway uses. The router owns the response a Doer returns,
+// as httputil.ReverseProxy does: it removes hop-by-hop fields from its
+// header in place, and may answer with that very map (package server's
+// writer adopts it), so a Doer must return a response of its own each time,
+// never one it shares.
 type Doer interface {
 	Do(*http.Request) (*http.Response, error)
 }

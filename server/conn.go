@@ -519,7 +519,7 @@ func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
 	ctx := &blk.ctx
 	req.RemoteAddr = c.remote
 	w := &blk.resp
-	w.c, w.req, w.header, w.declared, w.head = c, req, make(http.Header), -1, req.Method == http.MethodHead
+	w.c, w.req, w.header, w.declared, w.head = c, req, nil, -1, req.Method == http.MethodHead
 	conn := req.Header["Connection"]
 	// An HTTP/1.0 request with Transfer-Encoding has faulty framing: its
 	// answer closes the connection (RFC 9112, section 6.1).

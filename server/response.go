@@ -24,7 +24,8 @@ const pendCap = 4096
 // response is the http.ResponseWriter of one request. Besides the three
 // methods, it implements http.Flusher, http.Hijacker, and the methods
 // http.ResponseController looks for (FlushError, SetReadDeadline,
-// SetWriteDeadline, EnableFullDuplex).
+// SetWriteDeadline, EnableFullDuplex), and two that package router looks
+// for: SetWriteIdleTimeout and AdoptHeader.
 type response struct {
 	c      *conn
 	req    *http.Request
@@ -68,7 +69,33 @@ var (
 	_ http.Hijacker       = (*response)(nil)
 )
 
-func (w *response) Header() http.Header { return w.header }
+// Header returns the answer's header map, made on the first call: an
+// answer whose header a handler hands over whole (AdoptHeader) never makes
+// one.
+func (w *response) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
+// AdoptHeader makes h the answer's header map, as if the handler had set
+// each of its fields, when nothing has asked for the header yet (Header was
+// never called) and no status was given; it reports whether it did. h is
+// then the answer's: the caller, and whoever gave h to the caller, must not
+// use it but through Header.
+//
+// A proxy answers with a header it was handed (package router, with its
+// backend's): adopted, it spares the answer a map of its own and a store of
+// every field into it, on every request. Only a header nobody has asked for
+// is replaced, so that no one can hold the map it had.
+func (w *response) AdoptHeader(h http.Header) bool {
+	if w.header != nil || h == nil || w.wroteHeader || w.hijacked {
+		return false
+	}
+	w.header = h
+	return true
+}
 
 func (w *response) WriteHeader(code int) {
 	if w.hijacked {
