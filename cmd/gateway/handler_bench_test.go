@@ -74,11 +74,10 @@ routes:
 	r.Header.Set("User-Agent", "wrk")
 	r.Header.Set("Accept", "*/*")
 	client := r.Header.Clone()
-	w := &discardWriter{h: make(http.Header)}
+	w := &discardWriter{}
 	b.ReportAllocs()
 	for b.Loop() {
-		clear(w.h)
-		w.status = 0
+		w.h, w.status = nil, 0
 		// The request id, the forwarded fields and the budget sent are
 		// set on the request's own header (RequestID, the router's
 		// forward): the client's fields come back, in the same map.
@@ -91,15 +90,29 @@ routes:
 	}
 }
 
-// discardWriter is a ResponseWriter that keeps the status and nothing else,
-// reusing its header. It sets write deadlines and flushes, as the lean
-// server's writer does, doing nothing.
+// discardWriter is a ResponseWriter that keeps the status and nothing else.
+// As the lean server's writer, it makes its header on demand or adopts the
+// one it is handed (AdoptHeader: the router's answer, with the backend's),
+// and it sets write deadlines and flushes, doing nothing.
 type discardWriter struct {
 	h      http.Header
 	status int
 }
 
-func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = make(http.Header)
+	}
+	return w.h
+}
+
+func (w *discardWriter) AdoptHeader(h http.Header) bool {
+	if w.h != nil || w.status != 0 {
+		return false
+	}
+	w.h = h
+	return true
+}
 
 func (w *discardWriter) WriteHeader(status int) {
 	if w.status == 0 {
