@@ -512,6 +512,17 @@ cpu_ticks() {
   done
   echo "$sum"
 }
+# sys_ticks PID...: stime of processes, in clock ticks, summed: cpu_ticks
+# less it is their time in user space.
+sys_ticks() {
+  local stat f sum=0 pid
+  for pid in "$@"; do
+    stat=$(<"/proc/$pid/stat")
+    read -r -a f <<<"${stat##*) }"
+    sum=$((sum + f[12]))
+  done
+  echo "$sum"
+}
 # cpu_n_ticks N: "BUSY TOTAL" of CPU N from /proc/stat, in clock ticks. Busy
 # is user + nice + system + irq + softirq (which the kernel usually also
 # charges to the process it interrupted: loopback traffic is mostly softirq)
@@ -588,7 +599,8 @@ run() {
   rout="$work/runs/$label-$target.rate.txt"
   [[ -n $rp ]] && reset_hwm "$rp"
   p0=0 p1=0
-  [[ -n $cp ]] && p0=$(cpu_ticks $cp)
+  local s0=0 s1=0
+  [[ -n $cp ]] && p0=$(cpu_ticks $cp) && s0=$(sys_ticks $cp)
   b0=$(cpu_ticks "${backend_pids[@]}")
   local c0 c1 l0 l1 k0 k1 hdr
   auth_flag -H "$target"
@@ -599,7 +611,7 @@ run() {
     "${hdr[@]}" "${url[$target]}" >"$out" 2>&1 || die "wrk failed on $target: $(cat "$out")"
   times >"$work/times"
   k1=$(children_ms "$work/times")
-  [[ -n $cp ]] && p1=$(cpu_ticks $cp)
+  [[ -n $cp ]] && p1=$(cpu_ticks $cp) && s1=$(sys_ticks $cp)
   b1=$(cpu_ticks "${backend_pids[@]}")
   c1=$(cpu_n_ticks 0) l1=$(cpu_n_ticks 1)
   alive "$target"
@@ -647,10 +659,14 @@ run() {
     echo "rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")"
     if [[ -n $cp ]]; then
       echo "cpu=$(us_per_req $((p1 - p0)) "$reqs")"
+      echo "cpu_user=$(us_per_req $((p1 - p0 - (s1 - s0))) "$reqs")"
+      echo "cpu_sys=$(us_per_req $((s1 - s0)) "$reqs")"
       echo "busy=$(awk -v d=$((p1 - p0)) -v t="$ticks" -v s="$DURATION" 'BEGIN {printf "%.0f", d / t / s * 100}')"
       echo "cpu_rate=$(us_per_req $((r1 - r0)) "$rsent")"
     else
       echo "cpu=na"
+      echo "cpu_user=na"
+      echo "cpu_sys=na"
       echo "busy=na"
       echo "cpu_rate=na"
     fi
@@ -716,7 +732,7 @@ median() {
 }
 declare -A med
 for t in "${TARGETS[@]}"; do
-  for k in rps cpu busy cpu_rate becpu rss p50 p99 rate_rps wrk_p50 wrk_p99 cpu0_other cpu1_other non2xx; do med[$t.$k]=$(median "$t" "$k"); done
+  for k in rps cpu cpu_user cpu_sys busy cpu_rate becpu rss p50 p99 rate_rps wrk_p50 wrk_p99 cpu0_other cpu1_other non2xx; do med[$t.$k]=$(median "$t" "$k"); done
 done
 # roundratios TARGET KEY BASE: TARGET's value over BASE's in each round, one
 # line per round in the order of the rounds, "-" where either is missing.
@@ -802,6 +818,17 @@ report() {
       printf '  %-16s us/req %s   p99_ms %s\n' "$t" "$(byround "$t" cpu nginx)" "$(byround "$t" p99 nginx)"
     done
   fi
+  # Where a proxy's CPU goes: the kernel's share (the system calls, the
+  # loopback's TCP) is much the same for every proxy here, so a gap between
+  # two is mostly in user space.
+  echo
+  echo "us/req split, user and system (the kernel's, for the proxy's system calls), medians of the rounds:"
+  for t in "${ALL_TARGETS[@]}"; do
+    [[ $t == direct ]] && continue
+    wants "$t" || continue
+    [[ -n ${cpu_pids[$t]:-} ]] || continue
+    printf '  %-16s user %7s  system %7s\n' "$t" "$(num %.2f "${med[$t.cpu_user]}")" "$(num %.2f "${med[$t.cpu_sys]}")"
+  done
   if wants nginx && [[ $PAIRS -gt 0 ]]; then
     # The same CPU per request, from runs a few seconds apart: the ratio to
     # nginx of each pair, then the median and the range of those ratios.
