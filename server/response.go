@@ -81,9 +81,11 @@ func (w *response) Header() http.Header {
 
 // AdoptHeader makes h the answer's header map, as if the handler had set
 // each of its fields, when nothing has asked for the header yet (Header was
-// never called) and no status was given; it reports whether it did. h is
-// then the answer's: the caller, and whoever gave h to the caller, must not
-// use it but through Header.
+// never called) and no status was given; it reports whether it did. From
+// then on h is the map Header returns, under the same rules: a field
+// changed after WriteHeader is not sent, unless as a trailer, and no one
+// else may hold h while the handler runs (package router's Doer gives the
+// router an answer of its own).
 //
 // A proxy answers with a header it was handed (package router, with its
 // backend's): adopted, it spares the answer a map of its own and a store of
