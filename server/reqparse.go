@@ -73,6 +73,7 @@ type fastHead struct {
 	forceQuery bool
 	length     int64 // the Content-Length, 0 without one
 	nf         int
+	room       int // fields beyond its own the header map is made for (Server.HeaderRoom)
 	fields     [maxFastFields]fastField
 }
 
@@ -86,6 +87,7 @@ func (c *conn) readFast() (*http.Request, *reqBlock) {
 		return nil, nil
 	}
 	blk := c.newBlock()
+	h.room = max(c.srv.HeaderRoom, 0)
 	req := h.read(blk, c.br, buf)
 	if req == nil {
 		blk.ctx.Cancel()
@@ -230,8 +232,8 @@ func (h *fastHead) build(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Requ
 	// with blk's URL, filled in below as url.ParseRequestURI would have:
 	// WithContext copies it from the stack, the request's one allocation.
 	tmpl := http.Request{Method: method, URL: &blk.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
-	if h.nf-1 > smallHeader {
-		tmpl.Header = make(http.Header, h.nf-1)
+	if n := h.nf - 1 + h.room; n > smallHeader {
+		tmpl.Header = make(http.Header, n)
 	} else {
 		tmpl.Header = make(http.Header)
 	}

@@ -55,6 +55,18 @@ type Server struct {
 	// log package's standard logger.
 	ErrorLog *log.Logger
 
+	// HeaderRoom is how many fields beyond the request's own its header map
+	// is made with room for. A handler that adds fields to the request's
+	// header (a proxy that forwards the request with its own fields added,
+	// as package router does) then does not make the map grow, which
+	// rehashes every field, on every request that has more than a few. Zero,
+	// the default, makes the map for the request's fields, as net/http does.
+	// It counts for the requests the server parses itself, not for those it
+	// leaves to http.ReadRequest (reqparse.go: a head not yet wholly
+	// buffered, percent-escapes, obs-fold, more than 64 fields, and the
+	// like).
+	HeaderRoom int
+
 	// LargeHeadBytes bounds the bytes the request heads larger than a
 	// connection's reader (4 KiB) may hold at once while they are read,
 	// each counted at MaxHeaderBytes; a large head that finds no room is

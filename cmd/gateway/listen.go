@@ -19,6 +19,16 @@ import (
 // read to see whether they changed.
 const certPollInterval = 5 * time.Second
 
+// forwardFields is how many fields the gateway adds to a request's header
+// on the default route, which the forward edits in place: X-Request-Id
+// (middleware.RequestID), X-Forwarded-For, -Host and -Proto (the router's
+// forward) and Sluice-Budget (the upstream client's attempt). The lean
+// server makes each request's header map with room for them
+// (server.Server.HeaderRoom), so that a request with a few fields of its own
+// does not grow its map, rehashing every field, as it is forwarded.
+// TestForwardFields holds it to what the gateway adds.
+const forwardFields = 5
+
 // httpServer is what the gateway needs of *server.Server and *http.Server.
 type httpServer interface {
 	Serve(net.Listener) error
@@ -84,6 +94,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		HeaderRoom:        forwardFields,
 		WatchAfter:        l.WatchAfter,
 		ErrorLog:          g.serverLog,
 		Conns:             conns,
