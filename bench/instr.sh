@@ -21,7 +21,10 @@
 # and sluice-base (the gateway built at BASE).
 #
 # Settings (environment): TARGETS, BASE, N1=3000, N2=9000, RATE=300,
-# PIN=1 (proxies on CPU 0, the greeter and the load on CPU 1), INSTALL=0.
+# PIN=1 (proxies on CPU 0, the greeter and the load on CPU 1), INSTALL=0,
+# FIELDS=0 (10: each request carries ten fields besides Host, as a browser's
+# fetch does: User-Agent, Accept, Accept-Language, Accept-Encoding, Cookie,
+# Referer, three Sec-Fetch-* and Cache-Control; 0: Host alone, as wrk's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +34,20 @@ N2=${N2:-9000}
 RATE=${RATE:-300}
 PIN=${PIN:-1}
 BASE=${BASE:-}
+FIELDS=${FIELDS:-0}
 
 die() { echo "instr.sh: $*" >&2; exit 1; }
+
+fields=()
+case $FIELDS in
+0) ;;
+10) fields=(-header "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+  -header "Accept: application/json, text/plain, */*" -header "Accept-Language: en-US,en;q=0.9"
+  -header "Accept-Encoding: gzip, deflate, br" -header "Cookie: session=3f2a9c1e7b; theme=dark"
+  -header "Referer: https://app.example.com/orders" -header "Sec-Fetch-Dest: empty" -header "Sec-Fetch-Mode: cors"
+  -header "Sec-Fetch-Site: same-origin" -header "Cache-Control: no-cache") ;;
+*) die "FIELDS is 0 or 10, not $FIELDS" ;;
+esac
 wants() { [[ " $TARGETS " == *" $1 "* ]]; }
 find_nginx() { command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true; }
 
@@ -167,7 +182,7 @@ YAML
   pids+=("$pid")
   for _ in $(seq 1 300); do probe "$addr" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   probe "$addr" || die "$target did not start: $(tail -n 5 "$out.log")"
-  "${pin_load[@]}" "$work/bin/rate" -url "http://$addr/hello/bench" -rate "$RATE" \
+  "${pin_load[@]}" "$work/bin/rate" "${fields[@]}" -url "http://$addr/hello/bench" -rate "$RATE" \
     -duration "$(awk -v n="$n" -v r="$RATE" 'BEGIN { printf "%.3fs", n / r }')" -connections 8 >"$out.rate" ||
     die "$target: the load failed: $(tail -n 3 "$out.rate")"
   grep -q " ok=$n " "$out.rate" || die "$target: not every request was answered 2xx: $(head -n 1 "$out.rate")"
@@ -196,7 +211,7 @@ done
 
 echo
 echo "Sluice instruction count: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(go version | cut -d' ' -f3), valgrind $(valgrind --version | sed 's/valgrind-//')"
-echo "user-space instructions and D1 misses a request (cachegrind), GET /hello/bench at $RATE/s, runs of $N1 and $N2 requests"
+echo "user-space instructions and D1 misses a request (cachegrind), GET /hello/bench${fields:+ with $FIELDS fields besides Host} at $RATE/s, runs of $N1 and $N2 requests"
 printf '%-12s %12s %8s %8s %12s\n' target instr/req x_ngx x_floor D1miss/req
 for t in nginx floor sluice sluice-base; do
   [[ -n ${ir[$t]:-} ]] || continue
