@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"strings"
@@ -184,9 +185,7 @@ func (h *fastHead) scan(buf []byte) bool {
 			i++
 		}
 		vs := i
-		for i < len(buf) && (buf[i] >= ' ' && buf[i] < 0x7f || buf[i] == '\t') {
-			i++
-		}
+		i = valueEnd(buf, i)
 		ve := i
 		for ve > vs && (buf[ve-1] == ' ' || buf[ve-1] == '\t') {
 			ve--
@@ -217,6 +216,36 @@ func (h *fastHead) scan(buf []byte) bool {
 			return false
 		}
 	}
+}
+
+// valueEnd returns the index of the first byte of buf from i on that a
+// field value of the fast path cannot hold (anything but printable ASCII, a
+// space or a tab: the CR that ends the line, as a rule), or len(buf). A
+// value is most of a head's bytes, so it tests eight bytes at a time and
+// looks at them one by one only in the word the test flags: the one with
+// the line's end, a tab, another byte outside the range, or a false alarm.
+// valueEndBytewise is its definition.
+func valueEnd(buf []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(buf); i += 8 {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		// A byte below 0x20 (Bit Twiddling Hacks' hasless), one of 0x80 or
+		// above (its high bit), or one equal to 0x7f (haszero of x^0x7f...)
+		// sets a high bit: never missed, sometimes set for another byte.
+		del := x ^ 0x7f*ones
+		if ((x-0x20*ones)&^x|x|(del-ones)&^del)&highs != 0 {
+			return valueEndBytewise(buf, i)
+		}
+	}
+	return valueEndBytewise(buf, i)
+}
+
+// valueEndBytewise is valueEnd, a byte at a time.
+func valueEndBytewise(buf []byte, i int) int {
+	for i < len(buf) && (buf[i] >= ' ' && buf[i] < 0x7f || buf[i] == '\t') {
+		i++
+	}
+	return i
 }
 
 // build makes the request scan described, with blk's context, as

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -451,4 +452,39 @@ func testBlock(ctx context.Context) *reqBlock {
 	blk := new(reqBlock)
 	blk.ctx.Init(ctx, time.Time{})
 	return blk
+}
+
+// TestValueEnd holds valueEnd, eight bytes at a time, to its bytewise
+// definition: every byte value at every position of a word and of the tail
+// after it, from starts that leave the words at every alignment, and random
+// buffers of value bytes with now and then one outside the range.
+func TestValueEnd(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		for p := 0; p < 20; p++ {
+			buf := bytes.Repeat([]byte("a"), 20)
+			buf[p] = byte(b)
+			for start := 0; start < 4; start++ {
+				if got, want := valueEnd(buf, start), valueEndBytewise(buf, start); got != want {
+					t.Fatalf("byte %#x at %d, from %d: %d, want %d", b, p, start, got, want)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		buf := make([]byte, rng.IntN(40))
+		for i := range buf {
+			buf[i] = byte(' ' + rng.IntN(0x7f-' '))
+			if rng.IntN(30) == 0 {
+				buf[i] = byte(rng.IntN(256))
+			}
+		}
+		start := 0
+		if len(buf) > 0 {
+			start = rng.IntN(len(buf))
+		}
+		if got, want := valueEnd(buf, start), valueEndBytewise(buf, start); got != want {
+			t.Fatalf("%q from %d: %d, want %d", buf, start, got, want)
+		}
+	}
 }
