@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sluicehq/sluice/internal/fieldname"
 )
 
 // Reading the common request without http.ReadRequest.
@@ -167,15 +169,20 @@ func (h *fastHead) scan(buf []byte) bool {
 		f := &h.fields[h.nf]
 		h.nf++
 		ks := i
-		f.canonical = true
-		upper := true
-		for ; i < len(buf) && isTokenByte(buf[i]); i++ {
-			c := buf[i]
-			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-				f.canonical = false
+		// A name byte's class says whether it is a token's, and which
+		// letters would make the name not canonical after it.
+		canonical, offCase := true, uint8(fieldname.Start)
+		for ; i < len(buf); i++ {
+			cl := fieldname.Class[buf[i]]
+			if cl&fieldname.Token == 0 {
+				break
 			}
-			upper = c == '-'
+			if cl&offCase != 0 {
+				canonical = false
+			}
+			offCase = cl >> 4
 		}
+		f.canonical = canonical
 		if i == ks || i >= len(buf) || buf[i] != ':' {
 			return false
 		}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/sluicehq/sluice/internal/fieldname"
 )
 
 // Reading a response header with http.ReadResponse costs a string per line,
@@ -159,10 +161,10 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 		k := i
 		// A key byte's class says whether it is a token's, and which
 		// letters would make the key not canonical after it.
-		offCase := uint8(nameLower) // at the key's start, and after a hyphen
+		offCase := uint8(fieldname.Start)
 		for ; i < len(buf); i++ {
-			cl := nameClass[buf[i]]
-			if cl&nameTchar == 0 {
+			cl := fieldname.Class[buf[i]]
+			if cl&fieldname.Token == 0 {
 				break
 			}
 			if cl&offCase != 0 {
@@ -455,41 +457,6 @@ func foldEq(b []byte, s string) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// The classes of the bytes of a field name, in nameClass: a token's byte,
-// a lower-case and an upper-case letter; the top four bits of a class hold
-// the class bit of the letters that are off case after the byte: lower
-// case after a hyphen (the next letter begins a word), upper case after
-// anything else.
-const (
-	nameTchar = 1 << iota
-	nameLower
-	nameUpper
-)
-
-// nameClass is the class of every byte in a field name: parseResponse reads
-// a key's bytes and learns whether it is canonical in one pass.
-var nameClass = func() (t [256]uint8) {
-	for c := range 256 {
-		var cl uint8
-		if tchar[c] {
-			cl = nameTchar
-		}
-		switch {
-		case 'a' <= c && c <= 'z':
-			cl |= nameLower
-		case 'A' <= c && c <= 'Z':
-			cl |= nameUpper
-		}
-		if c == '-' {
-			cl |= nameLower << 4
-		} else {
-			cl |= nameUpper << 4
-		}
-		t[c] = cl
-	}
-	return t
-}()
 
 // textByte holds the bytes parseResponse accepts in a reason phrase or a
 // field value: visible ASCII, space and tab.
