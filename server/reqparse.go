@@ -169,20 +169,7 @@ func (h *fastHead) scan(buf []byte) bool {
 		f := &h.fields[h.nf]
 		h.nf++
 		ks := i
-		// A name byte's class says whether it is a token's, and which
-		// letters would make the name not canonical after it.
-		canonical, offCase := true, uint8(fieldname.Start)
-		for ; i < len(buf); i++ {
-			cl := fieldname.Class[buf[i]]
-			if cl&fieldname.Token == 0 {
-				break
-			}
-			if cl&offCase != 0 {
-				canonical = false
-			}
-			offCase = cl >> 4
-		}
-		f.canonical = canonical
+		i, f.canonical = fieldname.Scan(buf, i)
 		if i == ks || i >= len(buf) || buf[i] != ':' {
 			return false
 		}

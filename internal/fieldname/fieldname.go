@@ -22,15 +22,27 @@ const (
 // start: lower case, as after a hyphen.
 const Start = Lower
 
+// Scan reads the name that starts at buf[i]: it returns the index of the
+// first byte from i on that is not a token's (or len(buf)), and whether the
+// bytes before it are in canonical form.
+func Scan(buf []byte, i int) (end int, canonical bool) {
+	canonical = true
+	off := uint8(Start)
+	for ; i < len(buf); i++ {
+		cl := Class[buf[i]]
+		if cl&Token == 0 {
+			break
+		}
+		if cl&off != 0 {
+			canonical = false
+		}
+		off = cl >> 4
+	}
+	return i, canonical
+}
+
 // Class is the class of every byte. A reader of a name keeps the off-case
-// bits of the byte before, starting with Start:
-//
-//	off := uint8(fieldname.Start)
-//	for each byte c of the name:
-//		cl := fieldname.Class[c]
-//		if cl&fieldname.Token == 0: c ends the name
-//		if cl&off != 0: the name is not canonical
-//		off = cl >> 4
+// bits of the byte before, starting with Start, as Scan does.
 var Class = func() (t [256]uint8) {
 	for c := range 256 {
 		var cl uint8

@@ -7,22 +7,13 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// canonical reports, with Class, whether name is all token bytes and in
-// the form http.CanonicalHeaderKey writes.
+// canonical reports, with Scan, whether name is all token bytes and in
+// the form http.CanonicalHeaderKey writes; the name is read from the middle
+// of a buffer, ended by a colon.
 func canonical(name string) (tokens, canon bool) {
-	off := uint8(Start)
-	canon = true
-	for i := 0; i < len(name); i++ {
-		cl := Class[name[i]]
-		if cl&Token == 0 {
-			return false, false
-		}
-		if cl&off != 0 {
-			canon = false
-		}
-		off = cl >> 4
-	}
-	return true, canon
+	buf := []byte("x:" + name + ":")
+	end, canon := Scan(buf, 2)
+	return end == len(buf)-1, canon
 }
 
 // TestClass holds the table to net/http: its token bytes are httpguts's,

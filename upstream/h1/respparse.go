@@ -159,19 +159,9 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 			return nil, false, nil
 		}
 		k := i
-		// A key byte's class says whether it is a token's, and which
-		// letters would make the key not canonical after it.
-		offCase := uint8(fieldname.Start)
-		for ; i < len(buf); i++ {
-			cl := fieldname.Class[buf[i]]
-			if cl&fieldname.Token == 0 {
-				break
-			}
-			if cl&offCase != 0 {
-				canonical = false
-			}
-			offCase = cl >> 4
-		}
+		var keyCanonical bool
+		i, keyCanonical = fieldname.Scan(buf, i)
+		canonical = canonical && keyCanonical
 		if i == k || i >= len(buf) || buf[i] != ':' {
 			return nil, false, nil // an empty key, a space, obs-fold...
 		}
