@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/internal/servertest"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/requestid"
-	"github.com/sluicehq/sluice/server"
 )
 
 // TestRequestIDOnEveryAnswer: under AccessLog, RequestID leaves the
@@ -115,22 +114,10 @@ func testRequestIDOnAnswer(t *testing.T, name string, handler http.Handler, logg
 // serveOnce serves h with package server and returns its answer to one GET.
 func serveOnce(t *testing.T, h http.Handler) *http.Response {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server.Server{Handler: h}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	addr := servertest.Start(t, h)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-	t.Cleanup(func() {
-		client.CloseIdleConnections()
-		srv.Close()
-		if err := <-done; err != server.ErrServerClosed {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	resp, err := client.Get("http://" + ln.Addr().String() + "/")
+	t.Cleanup(client.CloseIdleConnections)
+	resp, err := client.Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

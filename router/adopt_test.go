@@ -8,28 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/servertest"
 	"github.com/sluicehq/sluice/router"
-	"github.com/sluicehq/sluice/server"
 )
 
 // serveRaw serves h with package server, the gateway's, and returns the
 // answer to one GET of path, as a client reads it off the wire.
 func serveRaw(t *testing.T, h http.Handler, path string) *http.Response {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server.Server{Handler: h}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != server.ErrServerClosed {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	c, err := net.Dial("tcp", ln.Addr().String())
+	addr := servertest.Start(t, h)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
