@@ -183,3 +183,24 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPeerAddr holds peerAddr to netip.ParseAddrPort on every string: the
+// same address, and the same verdict.
+func FuzzPeerAddr(f *testing.F) {
+	for _, s := range []string{
+		"127.0.0.1:8080", "0.0.0.0:0", "255.255.255.255:65535", "1.2.3.4:65536",
+		"1.2.3.4:00080", "1.2.3.4:000080", "01.2.3.4:1", "1.2.3.4:", "1.2.3.4",
+		"256.1.1.1:1", "1.2.3:4", "1.2.3.4.5:6", "1.2.3.4:+1", "1.2.3.4:1 ",
+		"[::1]:80", "[::ffff:1.2.3.4]:80", "[fe80::1%eth0]:80", "1.2.3.4%e:1",
+		"", ":", ":80", "1..3.4:5", "1.2.3.4:-1", "1.2.3.4::1", "१.2.3.4:1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, ok := peerAddr(s)
+		ap, err := netip.ParseAddrPort(s)
+		if ok != (err == nil) || a != ap.Addr() {
+			t.Fatalf("peerAddr(%q) = %v, %v; ParseAddrPort: %v, %v", s, a, ok, ap.Addr(), err)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"net/http"
-	"net/netip"
 	"sync"
 	"unsafe"
 
@@ -96,8 +95,8 @@ func peerTrusted(trusted func() *TrustedProxies, r *http.Request) bool {
 	if t == nil || len(t.prefixes) == 0 {
 		return false
 	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && t.trusts(ap.Addr().Unmap())
+	a, ok := peerAddr(r.RemoteAddr)
+	return ok && t.trusts(a.Unmap())
 }
 
 // routePool holds the chi routing contexts of requests, as a chi.Mux pools

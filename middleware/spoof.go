@@ -3,7 +3,6 @@ package middleware
 import (
 	"io"
 	"net/http"
-	"net/netip"
 	"net/textproto"
 	"slices"
 	"strings"
@@ -71,8 +70,8 @@ func IdentityHeaders(claims []string, proxies *TrustedProxies) func(http.Handler
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			keepXFF := false
 			if _, ok := r.Header["X-Forwarded-For"]; ok && proxies != nil {
-				if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-					keepXFF = proxies.trusts(ap.Addr().Unmap())
+				if a, ok := peerAddr(r.RemoteAddr); ok {
+					keepXFF = proxies.trusts(a.Unmap())
 				}
 			}
 			m.strip(r.Header, keepXFF)
