@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 type recorder struct{ got []*http.Request }
@@ -27,12 +28,48 @@ func TestFallback(t *testing.T) {
 		"conn-upg": func(r *http.Request) { r.Header.Set("Connection", "keep-alive, Upgrade") },
 		"connect":  func(r *http.Request) { r.Method = "CONNECT" },
 		"trailer":  func(r *http.Request) { r.Trailer = http.Header{"X-T": nil} },
+		// Fallback answers a request it takes, with its own error, even
+		// when a field of it would not pass validation here (inspect).
+		"upgrade-bad-field": func(r *http.Request) {
+			r.Header.Set("Upgrade", "websocket")
+			r.Header["X-Bad"] = []string{"a\r\nb"}
+		},
 	} {
 		fb.got = nil
 		req := mustReq(t, "GET", "http://127.0.0.1:1/", "")
 		mod(req)
 		if _, err := tr.RoundTrip(req); err != errRecorded || len(fb.got) != 1 || fb.got[0] != req {
 			t.Errorf("%s: err %v, fallback got %d requests", name, err, len(fb.got))
+		}
+		// The gateway's way in (RoundTripAt, a copy aimed at the node)
+		// and RoundTripBy's send it there too.
+		fb.got = nil
+		req = mustReq(t, "GET", "http://svc/", "")
+		req.Host = "svc"
+		mod(req)
+		if _, err := tr.RoundTripAt(req, "127.0.0.1:1", time.Time{}); err != errRecorded || len(fb.got) != 1 || fb.got[0].URL.Host != "127.0.0.1:1" {
+			t.Errorf("%s: RoundTripAt: err %v, fallback got %d requests", name, err, len(fb.got))
+		}
+		fb.got = nil
+		req = mustReq(t, "GET", "http://127.0.0.1:1/", "")
+		mod(req)
+		if _, err := tr.RoundTripBy(req, time.Now().Add(time.Minute)); err != errRecorded || len(fb.got) != 1 {
+			t.Errorf("%s: RoundTripBy: err %v, fallback got %d requests", name, err, len(fb.got))
+		}
+	}
+	// A field that is not valid, in a request no rule sends to Fallback,
+	// is refused at every way in, nothing written.
+	for _, send := range []func(*http.Request) error{
+		func(r *http.Request) error { _, err := tr.RoundTrip(r); return err },
+		func(r *http.Request) error { _, err := tr.RoundTripAt(r, "127.0.0.1:1", time.Time{}); return err },
+		func(r *http.Request) error { _, err := tr.RoundTripBy(r, time.Now().Add(time.Minute)); return err },
+	} {
+		fb.got = nil
+		req := mustReq(t, "GET", "http://127.0.0.1:1/", "")
+		req.Host = "127.0.0.1:1"
+		req.Header["X-Bad"] = []string{"a\r\nb"}
+		if err := send(req); !errors.Is(err, ErrNothingWritten) || len(fb.got) != 0 || d.dials.Load() != 0 {
+			t.Errorf("a bad field: err %v, fallback got %d requests, %d dials", err, len(fb.got), d.dials.Load())
 		}
 	}
 	fb.got = nil

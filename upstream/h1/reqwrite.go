@@ -19,7 +19,7 @@ const defaultUserAgent = "Go-http-client/1.1"
 // Host, User-Agent and Content-Length rules, the fields in map order. It
 // returns false, having written nothing, for every request it does not
 // handle or that Request.Write would refuse, which the caller then gives to
-// Request.Write. validate must have accepted req. FuzzWriteRequest holds it
+// Request.Write. inspect must have accepted req. FuzzWriteRequest holds it
 // to Request.Write's output.
 func writeRequest(bw *bufio.Writer, req *http.Request) bool {
 	b, ok := appendRequest(bw.AvailableBuffer(), req)

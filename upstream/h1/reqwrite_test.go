@@ -157,8 +157,8 @@ func TestWriteRequestMatchesRequestWrite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := tt.req()
-			if err := validate(req); err != nil {
-				t.Fatalf("validate: %v", err)
+			if _, err := inspect(req); err != nil {
+				t.Fatalf("inspect: %v", err)
 			}
 			if got := compareWrites(t, req); got != tt.wrote {
 				t.Fatalf("writeRequest wrote = %v, want %v", got, tt.wrote)
@@ -186,20 +186,20 @@ func TestWriteRequestAllocatesNothing(t *testing.T) {
 // themselves, set in the map under a name that is not canonical, would go
 // out beside theirs (Request.Write sends it too): a bodiless GET with
 // "content-length: 5" desynchronizes the pooled connection. validate
-// refuses it, and the canonical names and other fields still pass.
+// refuses it (inspect), and the canonical names and other fields still pass.
 func TestValidateRefusesWriterFieldsInOtherCases(t *testing.T) {
 	for _, k := range []string{"content-length", "CONTENT-LENGTH", "transfer-encoding", "HoSt", "host", "trailer"} {
 		req := newRequest(t, "GET", "http://svc/")
 		req.Header[k] = []string{"5"}
-		if err := validate(req); err == nil {
-			t.Errorf("validate accepted a %q field", k)
+		if _, err := inspect(req); err == nil {
+			t.Errorf("inspect accepted a %q field", k)
 		}
 	}
 	for _, k := range []string{"Content-Length", "Host", "Trailer", "x-lower", "Content-Lengths", "hostx"} {
 		req := newRequest(t, "GET", "http://svc/")
 		req.Header[k] = []string{"5"}
-		if err := validate(req); err != nil {
-			t.Errorf("validate refused a %q field: %v", k, err)
+		if _, err := inspect(req); err != nil {
+			t.Errorf("inspect refused a %q field: %v", k, err)
 		}
 	}
 }
@@ -217,7 +217,7 @@ func FuzzWriteRequest(f *testing.F) {
 	f.Add("", "http://[::1]/%41", "", "user-agent", "z", "Trailer", "t")
 	f.Add("PATCH", "http://svc/x#frag", "h:1", "Content-Length", "5", "X-A", "\t")
 	// Found by fuzzing: a User-Agent of spaces is sent empty, not left out;
-	// a "HoSt" key made both writers send two Host fields (validate now
+	// a "HoSt" key made both writers send two Host fields (inspect now
 	// refuses it).
 	f.Add("0", "//0", "0", "User-Agent", " ", "0", "0")
 	f.Add("0", "//0", "0", "0", "", "HoSt", "0")
@@ -229,7 +229,7 @@ func FuzzWriteRequest(f *testing.F) {
 		req := &http.Request{Method: method, URL: u, Host: host, Header: http.Header{}}
 		req.Header[k1] = append(req.Header[k1], v1)
 		req.Header[k2] = append(req.Header[k2], v2)
-		if validate(req) != nil {
+		if _, err := inspect(req); err != nil {
 			return
 		}
 		compareWrites(t, req)

@@ -204,8 +204,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("h1: nil Request.URL: %w", ErrNothingWritten)
 	}
-	if needsFallback(req) || t.bodyTooBig(req) {
+	fallback, err := inspect(req)
+	if fallback || t.bodyTooBig(req) {
 		return t.toFallback(req)
+	}
+	if err != nil {
+		return nil, refuse(req, err)
 	}
 	return t.roundTrip(req, req.URL.Host, time.Time{})
 }
@@ -228,8 +232,15 @@ func (t *Transport) RoundTripBy(req *http.Request, deadline time.Time) (*http.Re
 	if dl, ok := req.Context().Deadline(); ok && !deadline.Before(dl) {
 		return t.RoundTrip(req)
 	}
-	if req.URL == nil || needsFallback(req) || t.bodyTooBig(req) || hasBody(req) && req.GetBody == nil {
+	if req.URL == nil {
 		return t.byContext(req, deadline)
+	}
+	fallback, err := inspect(req)
+	if fallback || t.bodyTooBig(req) || hasBody(req) && req.GetBody == nil {
+		return t.byContext(req, deadline)
+	}
+	if err != nil {
+		return nil, refuse(req, err)
 	}
 	return t.roundTrip(req, req.URL.Host, deadline)
 }
@@ -242,9 +253,15 @@ func (t *Transport) RoundTripBy(req *http.Request, deadline time.Time) (*http.Re
 // request per round trip. req.Host must be set: it names the host the
 // request is for; with it empty, req.URL.Host would.
 func (t *Transport) RoundTripAt(req *http.Request, addr string, deadline time.Time) (*http.Response, error) {
-	if req.URL == nil || req.Host == "" || addr == "" || needsFallback(req) || t.bodyTooBig(req) ||
-		!deadline.IsZero() && hasBody(req) && req.GetBody == nil {
+	if req.URL == nil || req.Host == "" || addr == "" {
 		return t.copyTo(req, addr, deadline)
+	}
+	fallback, err := inspect(req)
+	if fallback || t.bodyTooBig(req) || !deadline.IsZero() && hasBody(req) && req.GetBody == nil {
+		return t.copyTo(req, addr, deadline)
+	}
+	if err != nil {
+		return nil, refuse(req, err)
 	}
 	if dl, ok := req.Context().Deadline(); ok && !deadline.Before(dl) {
 		deadline = time.Time{} // the context's comes first
@@ -296,14 +313,11 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-// roundTrip does the round trip of req, one this transport handles itself,
-// to addr, under req's context and, when not zero, its own deadline try.
+// roundTrip does the round trip of req, one this transport handles itself
+// (inspect sent it nowhere else, and found nothing wrong with it), to addr,
+// under req's context and, when not zero, its own deadline try.
 func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*http.Response, error) {
 	ctx := req.Context()
-	if err := validate(req); err != nil {
-		closeBody(req)
-		return nil, fmt.Errorf("%w: %w", err, ErrNothingWritten)
-	}
 	// The one reading of the clock at the start: whether the round trip
 	// has ended already, and which idle conns have been idle too long.
 	now := time.Now()
@@ -432,15 +446,11 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// needsFallback reports whether req is one the package doc lists as going
-// to Fallback.
-func needsFallback(req *http.Request) bool {
-	if req.URL.Scheme != "http" || req.Method == "CONNECT" || len(req.Trailer) > 0 {
-		return true
-	}
-	h := req.Header
-	return len(h["Upgrade"]) > 0 || hasToken(h["Connection"], "upgrade") ||
-		hasToken(h["Expect"], "100-continue")
+// refuse closes req's body and returns err, the error of its validation,
+// as one with which nothing was written.
+func refuse(req *http.Request, err error) error {
+	closeBody(req)
+	return fmt.Errorf("%w: %w", err, ErrNothingWritten)
 }
 
 // hasToken reports whether a comma-separated list in vs holds token,

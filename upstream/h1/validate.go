@@ -6,7 +6,14 @@ import (
 	"strings"
 )
 
-// validate rejects what http.Transport rejects before writing: a missing
+// inspect reports whether req goes to Fallback (the requests the package
+// doc lists), and the error of its validation: one pass over its header
+// for both, where a check of each field name that sends a request to
+// Fallback cost a map lookup of its own on every request. A request that
+// goes to Fallback is sent there whatever the error, as it was before the
+// two were one pass: Fallback answers it with its own response and error.
+//
+// Validation rejects what http.Transport rejects before writing: a missing
 // host, and a method or header field that is not well formed (field values
 // may not hold control characters other than tab). Request.Write checks the
 // Host field itself.
@@ -19,24 +26,40 @@ import (
 // body does not have, which the node would read its own way: a bodiless
 // GET with "content-length: 5" would make the node take the next request's
 // first 5 bytes on the pooled connection as this one's body.
-func validate(req *http.Request) error {
+func inspect(req *http.Request) (fallback bool, err error) {
+	fallback = req.URL.Scheme != "http" || req.Method == "CONNECT" || len(req.Trailer) > 0
 	if req.URL.Host == "" {
-		return fmt.Errorf("h1: no Host in request URL")
-	}
-	if req.Method != "" && !isToken(req.Method) {
-		return fmt.Errorf("h1: invalid method %q", req.Method)
+		err = fmt.Errorf("h1: no Host in request URL")
+	} else if req.Method != "" && !isToken(req.Method) {
+		err = fmt.Errorf("h1: invalid method %q", req.Method)
 	}
 	for k, vv := range req.Header {
-		if !isToken(k) {
-			return fmt.Errorf("h1: invalid header field name %q", k)
+		switch k {
+		case "Upgrade":
+			fallback = fallback || len(vv) > 0
+		case "Connection":
+			fallback = fallback || hasToken(vv, "upgrade")
+		case "Expect":
+			fallback = fallback || hasToken(vv, "100-continue")
 		}
-		if framedByWriter(k) {
-			return fmt.Errorf("h1: header field name %q is %q in another case: the request would carry both", k, http.CanonicalHeaderKey(k))
+		if err == nil {
+			err = checkField(k, vv)
 		}
-		for _, v := range vv {
-			if !validValue(v) {
-				return fmt.Errorf("h1: invalid header field value for %q", k)
-			}
+	}
+	return fallback, err
+}
+
+// checkField is inspect's validation of one field.
+func checkField(k string, vv []string) error {
+	if !isToken(k) {
+		return fmt.Errorf("h1: invalid header field name %q", k)
+	}
+	if framedByWriter(k) {
+		return fmt.Errorf("h1: header field name %q is %q in another case: the request would carry both", k, http.CanonicalHeaderKey(k))
+	}
+	for _, v := range vv {
+		if !validValue(v) {
+			return fmt.Errorf("h1: invalid header field value for %q", k)
 		}
 	}
 	return nil
