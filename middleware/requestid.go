@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/requestid"
 )
 
@@ -37,6 +38,13 @@ import (
 // a pool and given back when the handler returns, as chi does with its own,
 // so that a handler must not keep it (or URLParam's source) beyond that;
 // chi.Context.Clone makes a copy that may outlive the request.
+//
+// Under package server, whose request context is a leanctx.Ctx, these
+// values are added to that context itself (leanctx.Extend), and the
+// handlers below get the request they were given, where a wrapping context
+// would cost a copy of the request (Request.WithContext) on every request;
+// the layers above then see the values too. Under any other server the
+// context is wrapped.
 func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +86,13 @@ func RequestID(trusted func() *TrustedProxies) func(http.Handler) http.Handler {
 				ctx = new(requestCtx)
 			}
 			*ctx = requestCtx{Context: r.Context(), id: id, rec: rec, route: route}
-			next.ServeHTTP(w, r.WithContext(ctx))
+			// Under package server, the request's context takes the values
+			// itself, and the request is not copied (leanctx.Extend).
+			if lc, ok := r.Context().(*leanctx.Ctx); ok && lc.Extend(ctx) {
+				next.ServeHTTP(w, r)
+			} else {
+				next.ServeHTTP(w, r.WithContext(ctx))
+			}
 			if own {
 				rec.stampID() // an answer nobody wrote is sent as the handler returns
 			}
@@ -116,16 +130,25 @@ type requestCtx struct {
 type recorderKey struct{}
 
 func (c *requestCtx) Value(key any) any {
+	if v, ok := c.LookupValue(key); ok {
+		return v
+	}
+	return c.Context.Value(key)
+}
+
+// LookupValue answers for the keys c holds: it is the leanctx.Valuer that
+// extends the server's request context in place (RequestID).
+func (c *requestCtx) LookupValue(key any) (any, bool) {
 	if requestid.IsContextKey(key) {
-		return c
+		return c, true
 	}
 	switch key {
 	case recorderKey{}:
-		return c.rec
+		return c.rec, true
 	case chi.RouteCtxKey:
-		return c.route
+		return c.route, true
 	}
-	return c.Context.Value(key)
+	return nil, false
 }
 
 // RequestID implements requestid.Carrier.

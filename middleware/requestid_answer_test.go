@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/internal/servertest"
 	"github.com/sluicehq/sluice/middleware"
@@ -123,4 +125,55 @@ func serveOnce(t *testing.T, h http.Handler) *http.Response {
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// TestRequestIDContext: below RequestID the request's context gives the
+// id, the Recorder and a chi routing context. Under package server they are
+// added to the server's request context, and the handler gets the very
+// request RequestID was given (no copy); under another server (httptest's
+// here) the handler gets a copy with a context that wraps them.
+func TestRequestIDContext(t *testing.T) {
+	for _, lean := range []bool{true, false} {
+		t.Run(fmt.Sprintf("lean=%v", lean), func(t *testing.T) {
+			var outer, inner *http.Request
+			var id string
+			var rec *middleware.Recorder
+			var route *chi.Context
+			h := middleware.Chain(middleware.AccessLog(nil, nil), func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					outer = r
+					next.ServeHTTP(w, r)
+				})
+			}, middleware.RequestID(nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				inner = r
+				id = requestid.FromContext(r.Context())
+				rec = middleware.RecorderFromContext(r.Context())
+				route = chi.RouteContext(r.Context())
+			}))
+			var answered string
+			if lean {
+				served := make(chan struct{})
+				resp := serveOnce(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					defer close(served)
+					h.ServeHTTP(w, r)
+				}))
+				resp.Body.Close()
+				<-served
+				answered = resp.Header.Get(requestid.HeaderName)
+			} else {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+				answered = w.Header().Get(requestid.HeaderName)
+			}
+			if !requestid.Valid(id) || id != answered {
+				t.Errorf("the context's id %q, the answer's %q", id, answered)
+			}
+			if rec == nil || route == nil {
+				t.Errorf("the context's Recorder %v, routing context %v: want both", rec, route)
+			}
+			if copied := inner != outer; copied == lean {
+				t.Errorf("the handler's request is a copy: %v, want %v", copied, !lean)
+			}
+		})
+	}
 }

@@ -89,7 +89,36 @@ type Ctx struct {
 	regs      []entry     // callbacks and lean children; nil once ended
 	inline    [2]entry    // regs' first backing array
 	nextID    uint64
-	waited    bool // Done or AfterFunc was called while live
+	waited    bool   // Done or AfterFunc was called while live
+	ext       Valuer // answers Value first, once Extend has set it
+}
+
+// A Valuer answers Value for the keys it holds, found false for any other.
+type Valuer interface {
+	LookupValue(key any) (v any, found bool)
+}
+
+// Extend makes v answer c's Value, for the keys v holds, before c and its
+// parent do, as a context wrapping c with those values would, and reports
+// whether it did: false, with nothing changed, once c has been extended.
+//
+// Why: a request's middleware that adds values to its context (the
+// request id's, the gateway's Recorder) wraps the context and calls
+// Request.WithContext, which copies the *http.Request, about 350 bytes, on
+// every request, and every Value asked of the wrapper's children walks one
+// context more. Extending the request's own context (package server's, a
+// Ctx) adds the values in place.
+//
+// It is the one method that changes what c answers, so it must be called
+// by the goroutine that owns c before c reaches any goroutine that may ask
+// it for a value: package server's request goroutine, in the first
+// middleware that adds values, is such an owner for its request's context.
+func (c *Ctx) Extend(v Valuer) bool {
+	if c.ext != nil || v == nil {
+		return false
+	}
+	c.ext = v
+	return true
 }
 
 // entry is a callback or a lean child to end.
@@ -337,6 +366,11 @@ func (c *Ctx) ErrAt(now time.Time) error {
 // there (context.Cause then returns Err), or, once c ended with a cause of
 // its parent's, one that gives context.Cause that cause.
 func (c *Ctx) Value(key any) any {
+	if c.ext != nil {
+		if v, ok := c.ext.LookupValue(key); ok {
+			return v
+		}
+	}
 	if cancelKey != nil && key == cancelKey {
 		if c.ended.Load() && c.cause != nil {
 			return c.causeValue()

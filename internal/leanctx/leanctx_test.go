@@ -801,3 +801,42 @@ func BenchmarkRequestContexts(b *testing.B) {
 		}
 	})
 }
+
+// mapValuer answers for the keys of its map.
+type mapValuer map[any]any
+
+func (m mapValuer) LookupValue(key any) (any, bool) {
+	v, ok := m[key]
+	return v, ok
+}
+
+// Extend adds values in place, ahead of the parent's, once: the keys it
+// does not hold, and the key package context finds a Ctx by, still reach
+// the Ctx and its parent.
+func TestExtend(t *testing.T) {
+	type key string
+	parent := context.WithValue(context.Background(), key("p"), "parent")
+	c := WithCancel(parent)
+	if c.Extend(nil) {
+		t.Fatal("extended with nil")
+	}
+	if !c.Extend(mapValuer{key("a"): "ext", key("p"): "shadow"}) {
+		t.Fatal("first Extend refused")
+	}
+	if c.Extend(mapValuer{key("b"): "second"}) {
+		t.Fatal("second Extend accepted")
+	}
+	for k, want := range map[key]any{"a": "ext", "p": "shadow", "b": nil} {
+		if got := c.Value(k); got != want {
+			t.Errorf("Value(%q) = %v, want %v", k, got, want)
+		}
+	}
+	child := context.WithValue(c, key("c"), "child")
+	if child.Value(key("a")) != "ext" || From(child) != c {
+		t.Errorf("through a value child: Value(a) = %v, From = %p, want ext and %p", child.Value(key("a")), From(child), c)
+	}
+	c.Cancel()
+	if context.Cause(child) != context.Canceled {
+		t.Errorf("Cause = %v, want context.Canceled", context.Cause(child))
+	}
+}
