@@ -344,6 +344,10 @@ type reqBlock struct {
 	url  url.URL
 	resp response
 	vals [smallHeader]string
+	// fast says readFast read the request, an HTTP/1.1 one whose Close
+	// holds its Connection fields' "close", and expect whether it has an
+	// Expect field: serveOne then looks neither field up for nothing.
+	fast, expect bool
 }
 
 // newBlock makes the block of a request. Its context carries c.ctx's
@@ -520,7 +524,13 @@ func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
 	req.RemoteAddr = c.remote
 	w := &blk.resp
 	w.c, w.req, w.header, w.declared, w.head = c, req, nil, -1, req.Method == http.MethodHead
-	conn := req.Header["Connection"]
+	var conn, expect []string
+	if !blk.fast {
+		conn = req.Header["Connection"]
+	}
+	if !blk.fast || blk.expect {
+		expect = req.Header["Expect"]
+	}
 	// An HTTP/1.0 request with Transfer-Encoding has faulty framing: its
 	// answer closes the connection (RFC 9112, section 6.1).
 	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && !c.faulty10 &&
@@ -529,7 +539,7 @@ func (c *conn) serveOne(req *http.Request, blk *reqBlock) bool {
 	w.wantsClose = req.Close || httpguts.HeaderValuesContainsToken(conn, "close")
 	c.faulty10 = false
 	// As net/http: the first Expect field counts, and an empty one is none.
-	if ex := firstValue(req.Header["Expect"]); ex != "" {
+	if ex := firstValue(expect); ex != "" {
 		if !httpguts.HeaderValuesContainsToken([]string{ex}, "100-continue") {
 			ctx.Cancel()
 			c.answer(http.StatusExpectationFailed, `the only expectation served is "100-continue"`)

@@ -247,10 +247,7 @@ func valueEndBytewise(buf []byte, i int) int {
 // nothing of the request refers to it.
 func (h *fastHead) build(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Request {
 	s := h.text(buf)
-	method := s[:h.methodEnd]
-	if m, ok := commonMethods[method]; ok {
-		method = m
-	}
+	method := internMethod(s[:h.methodEnd])
 	// The request http.NewRequestWithContext would make for an empty URL,
 	// with blk's URL, filled in below as url.ParseRequestURI would have:
 	// WithContext copies it from the stack, the request's one allocation.
@@ -283,27 +280,42 @@ func (h *fastHead) build(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Requ
 	if h.nf > len(vals) {
 		vals = make([]string, h.nf)
 	}
+	// A key is looked up before it is stored only if one stored before may
+	// be the same: a map lookup costs as much as the store, and most
+	// headers repeat no name. seen has the bit of each stored key's
+	// keyBit; a clear bit means a new key.
+	var seen uint64
+	closing := false
 	for i, f := range h.fields[:h.nf] {
-		key := s[f.ks:f.ke]
-		if k, ok := commonKeys[key]; ok {
-			key = k
-		}
+		key := internKey(s[f.ks:f.ke])
 		var v string
 		if f.ve > f.vs {
 			v = s[f.vs:f.ve]
 		}
-		if key == "Host" {
+		switch key {
+		case "Host":
 			req.Host = v
 			continue
+		case "Connection":
+			closing = closing || httpguts.HeaderValuesContainsToken([]string{v}, "close")
+		case "Expect":
+			blk.expect = true
 		}
-		if vv := hdr[key]; vv == nil {
+		bit := keyBit(key)
+		var vv []string
+		if seen&bit != 0 {
+			vv = hdr[key]
+		}
+		seen |= bit
+		if vv == nil {
 			vals[i] = v
 			hdr[key] = vals[i : i+1 : i+1]
 		} else {
 			hdr[key] = append(vv, v)
 		}
 	}
-	req.Close = httpguts.HeaderValuesContainsToken(hdr["Connection"], "close")
+	req.Close = closing
+	blk.fast = true
 	req.Body = http.NoBody
 	if h.length > 0 {
 		req.ContentLength = h.length
@@ -405,14 +417,26 @@ var pathByte = func() (t [256]bool) {
 	return t
 }()
 
-// commonMethods interns the methods of most requests.
-var commonMethods = internTable(http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace)
+// commonMethods are the methods of most requests, most common first.
+var commonMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace}
 
-// commonKeys interns the field names of most requests, as textproto
-// interns those it knows, so that the header's keys do not keep the
-// request's copy of its header alive.
-var commonKeys = internTable(
+// internMethod returns the common method equal to method, so that the
+// request's Method does not keep the request's copy of its header alive,
+// or method.
+func internMethod(method string) string {
+	for _, m := range commonMethods {
+		if m == method {
+			return m
+		}
+	}
+	return method
+}
+
+// commonKeys are the field names of most requests, which the header's keys
+// are interned as (internKey), as textproto interns those it knows, so that
+// the keys do not keep the request's copy of its header alive.
+var commonKeys = []string{
 	"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
 	"Cache-Control", "Cdn-Loop", "Connection", "Content-Encoding", "Content-Language",
 	"Content-Length", "Content-Type", "Cookie", "Date", "Dnt", "Expect", "Forwarded",
@@ -423,12 +447,33 @@ var commonKeys = internTable(
 	"Sec-Fetch-User", "Te", "Traceparent", "Tracestate", "Trailer", "Upgrade",
 	"Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Api-Key", "X-Forwarded-For",
 	"X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Real-Ip",
-	"X-Request-Id", "X-Requested-With")
+	"X-Request-Id", "X-Requested-With",
+}
 
-func internTable(ss ...string) map[string]string {
-	m := make(map[string]string, len(ss))
-	for _, s := range ss {
-		m[s] = s
+// keysByLen holds commonKeys by length, for internKey: a request's name is
+// compared with the few of its length, a first byte and then the rest,
+// where a map of them hashed every name, about 140 instructions a field.
+var keysByLen = func() (t [26][]string) {
+	for _, k := range commonKeys {
+		t[len(k)] = append(t[len(k)], k)
 	}
-	return m
+	return t
+}()
+
+// internKey returns the common key equal to key, or key.
+func internKey(key string) string {
+	if len(key) < len(keysByLen) {
+		for _, k := range keysByLen[len(key)] {
+			if k[0] == key[0] && k == key {
+				return k
+			}
+		}
+	}
+	return key
+}
+
+// keyBit is a key's bit in build's set of the keys stored: keys of
+// different bits differ.
+func keyBit(key string) uint64 {
+	return 1 << ((uint(len(key))*7 + uint(key[0]) + 3*uint(key[len(key)-1])) & 63)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // readFastSeeds are requests readFast reads, and requests it must leave to
@@ -486,5 +487,52 @@ func TestValueEnd(t *testing.T) {
 		if got, want := valueEnd(buf, start), valueEndBytewise(buf, start); got != want {
 			t.Fatalf("%q from %d: %d, want %d", buf, start, got, want)
 		}
+	}
+}
+
+// TestBuildKeys: the header readFast builds is http.ReadRequest's when
+// names repeat, in any case, and when different names share build's
+// keyBit (then the second is looked up before it is stored); every common
+// name comes out as commonKeys' own string (interned), and others as
+// themselves; a Connection field of "close" in any of several lines closes.
+func TestBuildKeys(t *testing.T) {
+	var a, b string
+	for i, k := range commonKeys {
+		for _, l := range commonKeys[i+1:] {
+			if k != "Host" && l != "Host" && keyBit(k) == keyBit(l) {
+				a, b = k, l
+			}
+		}
+	}
+	if a == "" {
+		t.Fatal("no two common names share a keyBit: the lookup after a shared bit is untested")
+	}
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n" + a + ": 1\r\n" + b + ": 2\r\n" + strings.ToLower(a) + ": 3\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nx-a: 2\r\nX-B: 3\r\nX-A: 4\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nconnection: Close\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: upgrade\r\n\r\n",
+	} {
+		if !checkReadFast(t, []byte(s), 0) {
+			t.Errorf("readFast did not read %q", s)
+		}
+	}
+	for _, k := range commonKeys {
+		probe := string([]byte(k)) // equal, elsewhere in memory
+		if got := internKey(probe); unsafe.StringData(got) != unsafe.StringData(k) {
+			t.Errorf("internKey(%q) is not the common key's string", k)
+		}
+	}
+	if got := internKey("X-Mine"); got != "X-Mine" {
+		t.Errorf("internKey(X-Mine) = %q", got)
+	}
+	for _, m := range commonMethods {
+		if got := internMethod(string([]byte(m))); unsafe.StringData(got) != unsafe.StringData(m) {
+			t.Errorf("internMethod(%q) is not the common method's string", m)
+		}
+	}
+	if got := internMethod("BREW"); got != "BREW" {
+		t.Errorf("internMethod(BREW) = %q", got)
 	}
 }
