@@ -132,8 +132,13 @@ func peerAddr(s string) (netip.Addr, bool) {
 // digits reads at most n decimal digits of s from i, and returns their
 // value and where they end.
 func digits(s string, i, n int) (v, end int) {
-	for end = i; end < len(s) && end-i < n && '0' <= s[end] && s[end] <= '9'; end++ {
-		v = v*10 + int(s[end]-'0')
+	stop := min(i+n, len(s))
+	for end = i; end < stop; end++ {
+		d := s[end] - '0' // wraps below '0': one test for both bounds
+		if d > 9 {
+			break
+		}
+		v = v*10 + int(d)
 	}
 	return v, end
 }

@@ -281,9 +281,7 @@ func (h *fastHead) build(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Requ
 		vals = make([]string, h.nf)
 	}
 	// A key is looked up before it is stored only if one stored before may
-	// be the same: a map lookup costs as much as the store, and most
-	// headers repeat no name. seen has the bit of each stored key's
-	// keyBit; a clear bit means a new key.
+	// be the same: seen has each stored key's fieldname.Bit.
 	var seen uint64
 	closing := false
 	for i, f := range h.fields[:h.nf] {
@@ -301,7 +299,7 @@ func (h *fastHead) build(blk *reqBlock, br *bufio.Reader, buf []byte) *http.Requ
 		case "Expect":
 			blk.expect = true
 		}
-		bit := keyBit(key)
+		bit := fieldname.Bit(key)
 		var vv []string
 		if seen&bit != 0 {
 			vv = hdr[key]
@@ -470,10 +468,4 @@ func internKey(key string) string {
 		}
 	}
 	return key
-}
-
-// keyBit is a key's bit in build's set of the keys stored: keys of
-// different bits differ.
-func keyBit(key string) uint64 {
-	return 1 << ((uint(len(key))*7 + uint(key[0]) + 3*uint(key[len(key)-1])) & 63)
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/sluicehq/sluice/internal/fieldname"
 )
 
 // readFastSeeds are requests readFast reads, and requests it must leave to
@@ -492,20 +494,20 @@ func TestValueEnd(t *testing.T) {
 
 // TestBuildKeys: the header readFast builds is http.ReadRequest's when
 // names repeat, in any case, and when different names share build's
-// keyBit (then the second is looked up before it is stored); every common
+// fieldname.Bit (then the second is looked up before it is stored); every common
 // name comes out as commonKeys' own string (interned), and others as
 // themselves; a Connection field of "close" in any of several lines closes.
 func TestBuildKeys(t *testing.T) {
 	var a, b string
 	for i, k := range commonKeys {
 		for _, l := range commonKeys[i+1:] {
-			if k != "Host" && l != "Host" && keyBit(k) == keyBit(l) {
+			if k != "Host" && l != "Host" && fieldname.Bit(k) == fieldname.Bit(l) {
 				a, b = k, l
 			}
 		}
 	}
 	if a == "" {
-		t.Fatal("no two common names share a keyBit: the lookup after a shared bit is untested")
+		t.Fatal("no two common names share a fieldname.Bit: the lookup after a shared bit is untested")
 	}
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n" + a + ": 1\r\n" + b + ": 2\r\n" + strings.ToLower(a) + ": 3\r\n\r\n",

@@ -180,23 +180,23 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 		i += 2
 		fields[nf] = field{uint16(k), uint16(kn), uint16(v), uint16(ve - v)}
 		switch key := buf[k : k+kn]; {
-		case foldEq(key, "Content-Length"):
+		case named(key, keyCanonical, "Content-Length"):
 			if clf >= 0 {
 				return nil, false, nil
 			}
 			clf = nf
-		case foldEq(key, "Connection"):
+		case named(key, keyCanonical, "Connection"):
 			if conn >= 0 {
 				return nil, false, nil
 			}
 			conn = nf
-		case foldEq(key, "Pragma"):
+		case named(key, keyCanonical, "Pragma"):
 			if pragma < 0 {
 				pragma = nf
 			}
-		case foldEq(key, "Cache-Control"):
+		case named(key, keyCanonical, "Cache-Control"):
 			hasCC = true
-		case foldEq(key, "Transfer-Encoding"), foldEq(key, "Trailer"):
+		case named(key, keyCanonical, "Transfer-Encoding"), named(key, keyCanonical, "Trailer"):
 			return nil, false, nil
 		}
 		nf++
@@ -259,15 +259,17 @@ func parseResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok
 	if nf > len(vals) {
 		vals = make([]string, nf)
 	}
-	// Keys that are all different (the common header) are stored without
-	// looking each up first: a lookup hashes the key as the store does.
-	distinct := distinctKeys(s, fields[:nf])
+	// A key is looked up before it is stored only if one stored before may
+	// be the same: seen has each stored key's fieldname.Bit.
+	var seen uint64
 	for _, f := range fields[:nf] {
 		key, val := s[f.k:f.k+f.kn], s[f.v:f.v+f.vn]
+		bit := fieldname.Bit(key)
 		var vv []string
-		if !distinct {
+		if seen&bit != 0 {
 			vv = h[key]
 		}
+		seen |= bit
 		if vv != nil {
 			h[key] = append(vv, val)
 		} else {
@@ -383,28 +385,6 @@ func canonicalCopy(block []byte, fields []field) string {
 	return sb.String()
 }
 
-// maxDistinctCheck bounds the fields distinctKeys compares pairwise.
-const maxDistinctCheck = 16
-
-// distinctKeys reports whether the keys of fields, in the block s, are all
-// different: compared pairwise, which for a few keys costs less than a map
-// lookup each. It reports false, without comparing, past maxDistinctCheck
-// fields.
-func distinctKeys(s string, fields []field) bool {
-	if len(fields) > maxDistinctCheck {
-		return false
-	}
-	for i, f := range fields {
-		key := s[f.k : f.k+f.kn]
-		for _, g := range fields[i+1:] {
-			if s[g.k:g.k+g.kn] == key {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // textEnd returns the index of the first byte of buf at or after i that
 // is not a textByte, or len(buf). Field values are most of a header's
 // bytes, so it tests eight at a time, as validValue does, and looks at a
@@ -430,6 +410,16 @@ func textEnd(buf []byte, i int) int {
 	for ; i < len(buf) && textByte[buf[i]]; i++ {
 	}
 	return i
+}
+
+// named reports whether the name b, canonical as the caller found it or
+// not, is name, a canonical one, in any case: a canonical b (as most are)
+// is compared as it is.
+func named(b []byte, canonical bool, name string) bool {
+	if canonical {
+		return string(b) == name
+	}
+	return foldEq(b, name)
 }
 
 // foldEq reports whether b equals s, ASCII letters compared without case.

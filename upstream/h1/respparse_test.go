@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/fieldname"
 	"github.com/sluicehq/sluice/internal/leanctx"
 )
 
@@ -535,5 +536,32 @@ func TestRoundTripAllocs(t *testing.T) {
 	do() // the connection is dialed and pooled
 	if allocs := testing.AllocsPerRun(100, do); allocs > 4 {
 		t.Errorf("%v allocations a round trip, want at most parseResponse's 4", allocs)
+	}
+}
+
+// TestParseResponseRepeatedNames: parseResponse's header is ReadResponse's
+// when names repeat, in any case, and when different names share a
+// fieldname.Bit (the second is then looked up before it is stored).
+func TestParseResponseRepeatedNames(t *testing.T) {
+	names := []string{"Content-Type", "Date", "Server", "Vary", "Etag", "Set-Cookie", "X-A", "X-B", "X-Cache", "Via", "Age", "Link", "Expires"}
+	var a, b string
+	for i, k := range names {
+		for _, l := range names[i+1:] {
+			if fieldname.Bit(k) == fieldname.Bit(l) {
+				a, b = k, l
+			}
+		}
+	}
+	if a == "" {
+		t.Fatal("no two names share a fieldname.Bit: the lookup after a shared bit is untested")
+	}
+	for _, head := range []string{
+		a + ": 1\r\n" + b + ": 2\r\n" + strings.ToLower(a) + ": 3\r\n",
+		"Set-Cookie: a=1\r\nVary: x\r\nset-cookie: b=2\r\nSet-Cookie: c=3\r\n",
+	} {
+		data := "HTTP/1.1 200 OK\r\n" + head + "Content-Length: 2\r\n\r\nok"
+		if !differential(t, []byte(data), read{err: io.EOF, method: "GET", closeAfter: -1}) {
+			t.Errorf("parseResponse did not read %q", data)
+		}
 	}
 }
