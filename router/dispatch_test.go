@@ -132,9 +132,9 @@ func TestDispatchNoPathValues(t *testing.T) {
 	r := httptest.NewRequest("GET", "/greet/ann", nil)
 	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
 	var found bool
-	h := rt.handlers[handlerKey{"GET", "/greet/{name}"}]
-	rt.handlers[handlerKey{"GET", "/greet/{name}"}] = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { found = true })
-	defer func() { rt.handlers[handlerKey{"GET", "/greet/{name}"}] = h }()
+	h := handlerOf(rt.handlers["/greet/{name}"], "GET")
+	rt.handle("GET", "/greet/{name}", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { found = true }))
+	defer rt.handle("GET", "/greet/{name}", h)
 	allocs := testing.AllocsPerRun(100, func() {
 		rctx.Reset()
 		r.Pattern = ""
@@ -174,5 +174,29 @@ func BenchmarkDispatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHandlerOf: a pattern's handler for the method comes first, in any
+// order of registration, then the one for every method ("*"), then none.
+func TestHandlerOf(t *testing.T) {
+	var got string
+	mk := func(name string) http.Handler {
+		return http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got = name })
+	}
+	for _, hs := range [][]methodHandler{
+		{{"*", mk("any")}, {"GET", mk("get")}},
+		{{"GET", mk("get")}, {"*", mk("any")}},
+	} {
+		for method, want := range map[string]string{"GET": "get", "POST": "any"} {
+			got = ""
+			handlerOf(hs, method).ServeHTTP(nil, nil)
+			if got != want {
+				t.Errorf("%s in %d handlers: %q, want %q", method, len(hs), got, want)
+			}
+		}
+	}
+	if h := handlerOf([]methodHandler{{"GET", mk("get")}}, "POST"); h != nil {
+		t.Error("a method with no handler and no \"*\" one found one")
 	}
 }

@@ -156,7 +156,7 @@ type Router struct {
 	reserved []string
 	// handlers holds what each route registered with mux, for dispatch
 	// (dispatch.go).
-	handlers map[handlerKey]http.Handler
+	handlers map[string][]methodHandler // by pattern
 	// bodyIdle is Options.BodyIdleTimeout, which bounds the drain of a
 	// body the answer left unread (boundDrain).
 	bodyIdle time.Duration
@@ -220,7 +220,7 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	logs := logsample.New(LogLinesPerSecond, time.Second, nil)
 	uses := make(map[string]pathUse, len(routes))
 	rt = &Router{mux: mux, routes: routes, uses: uses, reserved: opts.Reserved, bodyIdle: opts.BodyIdleTimeout,
-		handlers: make(map[handlerKey]http.Handler, 2*len(routes))}
+		handlers: make(map[string][]methodHandler, len(routes))}
 	pre := preflightsByShape(routes)
 	for i := range routes {
 		current = i
