@@ -101,7 +101,7 @@ func (c *infoCtx) AfterFunc(f func()) (stop func() bool) { return c.lean.AfterFu
 func (c *infoCtx) Cancel() { c.lean.Cancel() }
 
 func (c *infoCtx) Value(key any) any {
-	if key == (ctxKey{}) {
+	if _, ok := key.(ctxKey); ok { // not key == ctxKey{}: see requestid.IsContextKey
 		return c
 	}
 	if requestid.IsContextKey(key) && c.requestID != "" {

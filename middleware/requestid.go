@@ -142,10 +142,10 @@ func (c *requestCtx) LookupValue(key any) (any, bool) {
 	if requestid.IsContextKey(key) {
 		return c, true
 	}
-	switch key {
-	case recorderKey{}:
+	if _, ok := key.(recorderKey); ok { // not key == recorderKey{}: see requestid.IsContextKey
 		return c.rec, true
-	case chi.RouteCtxKey:
+	}
+	if key == chi.RouteCtxKey { // a pointer: compared without a call
 		return c.route, true
 	}
 	return nil, false
