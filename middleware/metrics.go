@@ -2,9 +2,7 @@ package middleware
 
 import (
 	"context"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/promhist"
+	"github.com/sluicehq/sluice/internal/rmap"
 )
 
 // NoRoute is the route label of requests that no route served: an unknown
@@ -33,14 +32,20 @@ type Metrics struct {
 	aborted  prometheus.Counter
 	granted  *promhist.Vec
 	// series caches each label set's children, so that a request costs no
-	// label hashing: by route, then in a short list of the route's method
-	// and status pairs seen. A request looks its route's name up and scans
-	// that list, where a sync.Map of the three labels together hashed them
-	// all, about 490 instructions a request. It is copied to add to it,
-	// under seriesMu; a route's list is bounded by the method labels and
-	// the statuses its backends answer with.
-	series   atomic.Pointer[map[string][]*series]
-	seriesMu sync.Mutex
+	// label hashing: by route (an rmap.Map, read without a lock), then in
+	// a short list of the route's method and status pairs seen. A request
+	// looks its route's name up and scans that list, where a sync.Map of
+	// the three labels together hashed them all, about 490 instructions a
+	// request. A route's list is bounded by the method labels and the
+	// statuses its backends answer with.
+	series rmap.Map[string, *routeSeries]
+}
+
+// routeSeries is the children made for one route's label sets. The list is
+// copied to add to it, under mu, so that readers scan it without a lock.
+type routeSeries struct {
+	mu   sync.Mutex
+	list atomic.Pointer[[]*series]
 }
 
 type series struct {
@@ -148,8 +153,15 @@ func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
 
 // seriesOf returns the children of a label set, or nil if none was made.
 func (m *Metrics) seriesOf(route, method string, status int) *series {
-	if t := m.series.Load(); t != nil {
-		for _, s := range (*t)[route] {
+	if rs, ok := m.series.Load(route); ok {
+		return rs.find(method, status)
+	}
+	return nil
+}
+
+func (rs *routeSeries) find(method string, status int) *series {
+	if l := rs.list.Load(); l != nil {
+		for _, s := range *l {
 			if s.status == status && s.method == method {
 				return s
 			}
@@ -161,21 +173,22 @@ func (m *Metrics) seriesOf(route, method string, status int) *series {
 // addSeries makes the children of a label set, unless another request
 // just did, and returns them.
 func (m *Metrics) addSeries(route, method string, status int) *series {
-	m.seriesMu.Lock()
-	defer m.seriesMu.Unlock()
-	if s := m.seriesOf(route, method, status); s != nil {
+	rs, _ := m.series.LoadOrStore(route, new(routeSeries))
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if s := rs.find(method, status); s != nil {
 		return s
 	}
 	s := &series{method: method, status: status,
 		requests: m.requests.WithLabelValues(route, method, statusLabel(status)),
 		duration: m.duration.WithLabelValues(route, method, classLabel(status)),
 	}
-	next := make(map[string][]*series)
-	if t := m.series.Load(); t != nil {
-		maps.Copy(next, *t)
+	var next []*series
+	if l := rs.list.Load(); l != nil {
+		next = append(next, *l...) // a new array: readers hold the old
 	}
-	next[route] = append(slices.Clip(next[route]), s) // a new array: readers hold the old
-	m.series.Store(&next)
+	next = append(next, s)
+	rs.list.Store(&next)
 	return s
 }
 

@@ -1,7 +1,7 @@
 // Package rmap is a map for what the gateway looks up by a service's name
 // on every request and adds to once per service: its state in the upstream
 // client, its callers' shares of its concurrency limits, its upstream metric
-// series.
+// series; and by a route's name, the edge's request metric series.
 //
 // sync.Map did that job, but a lookup there hashes the key as an interface
 // (the type's hash, then the string's) and compares keys through their
