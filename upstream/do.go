@@ -108,12 +108,10 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var end time.Time            // when the last attempt ended, on the client's clock
 	// An answer whose body is judged at its end takes tk along (tk is then
 	// the zero ticket here): its body's end counts the call.
-	entered := false // the call is counted in its caller's share (limit_share.go)
+	var share *callerShare // the service's, once the call is counted in its caller's share (limit_share.go)
 	defer func() {
 		tk.done(final, nodes, c.shared(end))
-		if entered {
-			c.limits.leave(service, caller)
-		}
+		share.leave(caller)
 	}()
 	var tried []*registry.Node // allocated only when a retry or a hedge happens
 	var ca *callAlloc          // made by the first attempt sent
@@ -131,13 +129,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		now := c.now()
 		end = time.Time{}
 		if attempt == 0 {
-			ok, a, others := c.limits.enter(service, caller, svc.nodes(), now)
+			sh, ok, a, others := c.limits.enter(service, caller, svc.nodes(), now)
 			if !ok {
 				err := &OverloadedError{Service: service}
 				c.countRefusal(err)
 				return nil, err
 			}
-			aside, entered, by.others = a, true, others
+			aside, share, by.others = a, sh, others
 		}
 		node, nl, n, err := c.pick(ctx, svc, service, tried, pin, aside, now)
 		if attempt == 0 {

@@ -22,7 +22,7 @@ func TestShareKeepsRoomForOthers(t *testing.T) {
 	now := time.Unix(1000, 0)
 	enter := func(c netip.Addr) (bool, float64) {
 		now = now.Add(time.Millisecond)
-		ok, aside, _ := l.enter("svc", c, nodes, now)
+		_, ok, aside, _ := l.enter("svc", c, nodes, now)
 		return ok, aside
 	}
 	for i := range 40 { // alone: up to the whole capacity, and beyond it as far as the share goes
@@ -31,13 +31,13 @@ func TestShareKeepsRoomForOthers(t *testing.T) {
 		}
 	}
 	for range 40 {
-		l.leave("svc", heavy)
+		l.share("svc").leave(heavy)
 	}
 
 	if ok, _ := enter(other); !ok { // the other caller, once
 		t.Fatal("the other caller's first call refused")
 	}
-	l.leave("svc", other)
+	l.share("svc").leave(other)
 	admitted := 0
 	for range 40 {
 		if ok, _ := enter(heavy); ok {
@@ -56,7 +56,7 @@ func TestShareKeepsRoomForOthers(t *testing.T) {
 	if ok, _ := enter(heavy); ok {
 		t.Error("the heavy caller got more while the other has a call in flight")
 	}
-	l.leave("svc", other)
+	l.share("svc").leave(other)
 	now = now.Add(2 * shareRecent) // gone, and not seen of late: the heavy caller is alone
 	if ok, aside := enter(heavy); !ok || aside != 0 {
 		t.Errorf("alone again: admitted %v, aside %v", ok, aside)
@@ -65,8 +65,9 @@ func TestShareKeepsRoomForOthers(t *testing.T) {
 
 // TestShareCountsHeavyBesideTheMap: through any order of calls entering and
 // leaving, from callers the first of whom is the zero address (a call of
-// the client's own), the heavy caller's count kept beside the map is the
-// map's, and the total the sum of the map's counts.
+// the client's own), each caller's count is its calls in flight, the heavy
+// caller's kept beside the map alone and the others' in it, and the total
+// is their sum.
 func TestShareCountsHeavyBesideTheMap(t *testing.T) {
 	l := NewLimits(LimitSettings{Min: 1000, Max: 1000})
 	nodes := []*registry.Node{testNode("a")}
@@ -78,24 +79,25 @@ func TestShareCountsHeavyBesideTheMap(t *testing.T) {
 	for i := range 20000 {
 		c := rng.IntN(len(callers))
 		if in[c] > 0 && rng.IntN(2) == 0 {
-			l.leave("svc", callers[c])
+			l.share("svc").leave(callers[c])
 			in[c]--
-		} else if ok, _, _ := l.enter("svc", callers[c], nodes, now); ok {
+		} else if _, ok, _, _ := l.enter("svc", callers[c], nodes, now); ok {
 			in[c]++
 		}
 		now = now.Add(time.Duration(rng.IntN(int(time.Second))))
 		sh := l.share("svc")
-		sum := 0
-		for _, n := range sh.inflight {
-			sum += n
+		sum := sh.heavyN
+		for a, n := range sh.inflight {
+			if a != sh.heavy {
+				sum += n
+			}
 		}
-		if sh.heavyN != sh.inflight[sh.heavy] || sh.total != sum {
-			t.Fatalf("step %d: heavy %v counted %d, the map says %d; total %d, the map's sum %d",
-				i, sh.heavy, sh.heavyN, sh.inflight[sh.heavy], sh.total, sum)
+		if sh.total != sum {
+			t.Fatalf("step %d: total %d, the counts' sum %d", i, sh.total, sum)
 		}
 		for j, a := range callers {
-			if sh.inflight[a] != in[j] {
-				t.Fatalf("step %d: caller %v has %d in flight, counted %d", i, a, sh.inflight[a], in[j])
+			if got := sh.count(a); got != in[j] {
+				t.Fatalf("step %d: caller %v has %d in flight, counted %d", i, a, in[j], got)
 			}
 		}
 	}
@@ -113,23 +115,23 @@ func TestShareForgetsIdleCallers(t *testing.T) {
 	most := 0
 	for i := range 10000 {
 		c := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		if ok, _, _ := l.enter("svc", c, nodes, now); !ok {
+		if _, ok, _, _ := l.enter("svc", c, nodes, now); !ok {
 			t.Fatalf("caller %d refused", i)
 		}
-		l.leave("svc", c)
+		l.share("svc").leave(c)
 		most = max(most, len(l.share("svc").inflight))
 	}
 	if bound := 2*1 + shareSweep + 1; most > bound {
 		t.Errorf("the share held %d callers, want at most %d", most, bound)
 	}
 	sh := l.share("svc")
-	if sh.inflight[held] != 1 || sh.total != 1 {
-		t.Errorf("the caller with a call in flight: %d, total %d; want 1, 1", sh.inflight[held], sh.total)
+	if sh.count(held) != 1 || sh.total != 1 {
+		t.Errorf("the caller with a call in flight: %d, total %d; want 1, 1", sh.count(held), sh.total)
 	}
 	// A caller just gone keeps its entry: its next call inserts nothing.
 	c := netip.MustParseAddr("203.0.113.5")
 	l.enter("svc", c, nodes, now)
-	l.leave("svc", c)
+	l.share("svc").leave(c)
 	if _, kept := sh.inflight[c]; !kept {
 		t.Error("the count of a caller just gone was deleted at once")
 	}
