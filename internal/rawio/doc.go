@@ -21,7 +21,9 @@
 // (and honours deadlines and Close) through the poller as net.Conn does.
 //
 // Writes use send(2) with MSG_NOSIGNAL, so that a write to a connection the
-// peer reset fails with EPIPE without raising SIGPIPE.
+// peer reset fails with EPIPE without raising SIGPIPE; reads use recv(2),
+// which on a connected socket is read(2) without the layers every file's
+// read goes through (recv).
 //
 // # What it pays, measured
 //
@@ -35,7 +37,7 @@
 // # The invariant it relies on
 //
 // A raw call must never block, or it would hold its thread with the
-// scheduler unaware: so Conn calls read and send only through
+// scheduler unaware: so Conn calls recv and send only through
 // syscall.RawConn's Read and Write, on a descriptor the runtime's poller
 // owns and keeps non-blocking, and returns EAGAIN to the poller, which
 // parks the goroutine as net.Conn does. The kernel touches no Go memory but

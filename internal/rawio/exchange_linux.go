@@ -148,7 +148,7 @@ func (c *Conn) exchange(fd uintptr) bool {
 		return false
 	}
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&x.p[0])), uintptr(len(x.p)))
+		n, _, e := recv(fd, x.p)
 		switch e {
 		case 0:
 			x.n = int(n)
