@@ -757,6 +757,13 @@ ratio() {
 byround() {
   roundratios "$@" | awk '{if ($1 == "-") print "-"; else printf "%.2f\n", $1}' | paste -sd' '
 }
+# roundvalues TARGET KEY: its value in each round on one line, to one place.
+roundvalues() {
+  local r
+  for r in $(seq 1 "$ROUNDS"); do
+    awk -F= -v k="$2" '$1 == k {if ($2 == "na" || $2 == "nan") print "-"; else printf "%.1f\n", $2}' "$work/runs/r$r-$1.kv"
+  done | paste -sd' '
+}
 # pairmedian TARGET: the median of its paired runs' CPU per request.
 pairmedian() {
   cat "$work"/pairs/p*-"$1".kv 2>/dev/null | awk -F= '$1 == "cpu" {print $2}' | sort -g |
@@ -816,6 +823,17 @@ report() {
       [[ $t == nginx || $t == direct ]] && continue
       wants "$t" || continue
       printf '  %-16s us/req %s   p99_ms %s\n' "$t" "$(byround "$t" cpu nginx)" "$(byround "$t" p99 nginx)"
+    done
+    # The greeters do the same work whichever proxy is in front, so their
+    # CPU a request is the run's control: a round where it is well above
+    # nginx's in the same round ran in a slow slot (the machine, not the
+    # proxy), and its ratios say less.
+    echo
+    echo "the greeters' CPU a request (be_us), round by round: a round well above nginx's in the same round was a slow slot:"
+    for t in "${ALL_TARGETS[@]}"; do
+      [[ $t == direct ]] && continue
+      wants "$t" || continue
+      printf '  %-16s be_us %s\n' "$t" "$(roundvalues "$t" becpu)"
     done
   fi
   # Where a proxy's CPU goes: the kernel's share (the system calls, the
