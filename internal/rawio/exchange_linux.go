@@ -34,7 +34,7 @@ const (
 // p, in one syscall.RawConn.Read: right after the poller is reset for
 // reading, a non-blocking recv(MSG_PEEK) checks, with quiet, that nothing
 // arrived (else ErrNotQuiet, nothing sent), then send(2) writes req, then
-// the goroutine waits for readability and one read(2) fills p. There is no
+// the goroutine waits for readability and one recv(2) fills p. There is no
 // read before the answer can be there, so none returns EAGAIN, and the peek
 // costs no wait of its own. See Exchanger for what it returns.
 //
