@@ -5,10 +5,10 @@
 // same few bytes: what the gateway does, and what would save the read that
 // finds nothing.
 //
-// "probe" is the gateway's way (package server over internal/rawio): one
-// syscall.RawConn.Read per read. Read resets the poller's readiness for the
-// connection before it calls its function, so the function must try a
-// recv first, in case bytes came before the reset: after an answer that
+// "probe" is the gateway's way, package server's reads through
+// internal/rawio: one syscall.RawConn.Read per read. Read resets the
+// poller's readiness for the connection before it calls its function, so
+// the function must try a recv first, in case bytes came before the reset: after an answer that
 // try finds nothing (EAGAIN) nearly always, since the client waits for the
 // answer, and only then does the goroutine wait. Three system calls a
 // request: the recv that finds nothing, the recv of the request, the send
@@ -37,12 +37,15 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/sluicehq/sluice/internal/rawio"
 )
 
 // answer is the reply to every request.
@@ -80,38 +83,20 @@ func accept(ln net.Listener, serve func(*net.TCPConn)) {
 	}
 }
 
-// probe serves c with one RawConn.Read per read.
+// probe serves c as package server reads: through internal/rawio, whose
+// Read is one RawConn.Read.
 func probe(c *net.TCPConn) {
-	defer c.Close()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
+	rw := rawio.Wrap(c)
+	defer rw.Close()
 	p := make([]byte, 4096)
 	var pending, out []byte
 	for {
-		var n int
-		var errno syscall.Errno
-		if err := rc.Read(func(fd uintptr) bool {
-			for {
-				k, e := recv(fd, p)
-				switch e {
-				case 0:
-					n = k
-					return true
-				case syscall.EAGAIN:
-					return false // wait, then try again
-				case syscall.EINTR:
-				default:
-					errno = e
-					return true
-				}
-			}
-		}); err != nil || errno != 0 || n == 0 {
+		n, err := rw.Read(p)
+		if err != nil {
 			return
 		}
 		pending = append(pending, p[:n]...)
-		if pending, out, err = reply(rc, pending, out); err != nil {
+		if pending, out, err = reply(rw, pending, out); err != nil {
 			return
 		}
 	}
@@ -120,7 +105,8 @@ func probe(c *net.TCPConn) {
 // loop serves c with a reader goroutine whose one RawConn.Read lasts as
 // long as the connection.
 func loop(c *net.TCPConn) {
-	defer c.Close()
+	rw := rawio.Wrap(c) // its Write sends the answers
+	defer rw.Close()
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return
@@ -173,15 +159,16 @@ func loop(c *net.TCPConn) {
 		got = got[:0]
 		done := closed
 		mu.Unlock()
-		if pending, out, err = reply(rc, pending, out); err != nil || done {
+		if pending, out, err = reply(rw, pending, out); err != nil || done {
 			return
 		}
 	}
 }
 
 // reply sends one answer for each whole request header in pending, in one
-// send, and returns what is left of pending and out, the buffer it used.
-func reply(rc syscall.RawConn, pending, out []byte) ([]byte, []byte, error) {
+// write to w, and returns what is left of pending and out, the buffer it
+// used.
+func reply(w io.Writer, pending, out []byte) ([]byte, []byte, error) {
 	out = out[:0]
 	for {
 		i := bytes.Index(pending, []byte("\r\n\r\n"))
@@ -194,39 +181,12 @@ func reply(rc syscall.RawConn, pending, out []byte) ([]byte, []byte, error) {
 	if len(out) == 0 {
 		return pending, out, nil
 	}
-	return pending, out, send(rc, out)
+	_, err := w.Write(out)
+	return pending, out, err
 }
 
 // recv reads into p, which must not be empty, as internal/rawio does.
 func recv(fd uintptr, p []byte) (int, syscall.Errno) {
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	return int(n), e
-}
-
-// send writes all of p, waiting for room as net.Conn's Write does.
-func send(rc syscall.RawConn, p []byte) error {
-	var errno syscall.Errno
-	if err := rc.Write(func(fd uintptr) bool {
-		for len(p) > 0 {
-			n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-				syscall.MSG_NOSIGNAL, 0, 0)
-			switch e {
-			case 0:
-				p = p[n:]
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	}); err != nil {
-		return err
-	}
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }
