@@ -18,11 +18,15 @@
 // syscall.RawConn.Read never returns while the connection lives: its
 // function receives what is there, hands it to the serving goroutine, and
 // returns false to wait, within the same Read, so the readiness the poller
-// saw since is never reset, and no recv comes before the wait. A recv that
-// fills less than its buffer emptied the socket: what comes later sets the
-// poller's readiness again. Two system calls a request, and a hand-off
-// between two goroutines. nginx waits before it reads in the same way, from
-// its own event loop.
+// saw since is never reset, and no recv comes before the wait. It takes a
+// recv that fills less than its buffer for one that emptied the socket,
+// which is not always so: recv stops before the client's end when it
+// reached bytes first, and before urgent data, and nothing arriving after
+// reports them, so a client that half-closes right after its last request
+// may wait for its end here (a measure of system calls, not a server:
+// bench/README.md says how the gateway's version knows, with TCP_INQ). Two
+// system calls a request, and a hand-off between two goroutines. nginx
+// waits before it reads in the same way, from its own event loop.
 //
 //	waitfirst -mode loop -listen 127.0.0.1:0
 //
@@ -147,7 +151,7 @@ func loop(c *net.TCPConn) {
 				mu.Unlock()
 				signal()
 				if k < len(p) {
-					return false // the socket is empty: wait, in this same Read
+					return false // the socket is taken as empty (see the doc): wait, in this same Read
 				}
 			}
 		})
