@@ -40,6 +40,10 @@
 #                       0: none): a few seconds apart, the targets share a slot
 #                       of the machine's speed, which the rounds' long runs do not
 #   PAIR_DURATION=3     seconds of each of those runs (quick: 1)
+#   PAIR_RATE_DURATION=3  seconds of a fixed-rate run after each paired wrk
+#                       run, for p99 the same way (quick: 1; 0: none): the
+#                       rounds' p99 is taken minutes apart from nginx's, and
+#                       a slot's hiccups move it by a factor of two or three
 #   CONNECTIONS=64      wrk connections
 #   THREADS=1           wrk threads
 #   RATE=2000           requests/s of the fixed-rate run
@@ -69,12 +73,14 @@ RATE_DURATION=${RATE_DURATION:-5}
 WARMUP=${WARMUP:-2}
 PAIRS=${PAIRS:-10}
 PAIR_DURATION=${PAIR_DURATION:-3}
+PAIR_RATE_DURATION=${PAIR_RATE_DURATION:-3}
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
   DURATION=2
   RATE_DURATION=2
   WARMUP=1
   PAIRS=2
   PAIR_DURATION=1
+  PAIR_RATE_DURATION=1
 fi
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
@@ -91,8 +97,8 @@ BASE=${BASE:-}
 read -r -a TARGETS <<<"${TARGETS:-${ALL_TARGETS[*]}}"
 
 die() { echo "load.sh: $*" >&2; exit 1; }
-for v in ROUNDS DURATION RATE_DURATION WARMUP CONNECTIONS THREADS RATE RATE_CONNECTIONS PROXY_PROCS PAIRS PAIR_DURATION; do
-  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || [[ ($v == WARMUP || $v == PAIRS) && ${!v} == 0 ]] || die "$v must be a positive whole number, got '${!v}'"
+for v in ROUNDS DURATION RATE_DURATION WARMUP CONNECTIONS THREADS RATE RATE_CONNECTIONS PROXY_PROCS PAIRS PAIR_DURATION PAIR_RATE_DURATION; do
+  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || [[ ($v == WARMUP || $v == PAIRS || $v == PAIR_RATE_DURATION) && ${!v} == 0 ]] || die "$v must be a positive whole number, got '${!v}'"
 done
 [[ ${#TARGETS[@]} -gt 0 ]] || die "TARGETS is empty"
 for t in "${TARGETS[@]}"; do
@@ -591,6 +597,28 @@ warmup() {
   alive "$1"
 }
 
+# fixed_rate TARGET SECONDS OUT: one open-loop run of bench/rate, RATE
+# requests/s over RATE_CONNECTIONS connections, its output in OUT; sets
+# rline to its result line, which kv reads.
+rline=
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$rline"; }
+fixed_rate() {
+  local target=$1 secs=$2 rout=$3 hdr rok
+  auth_flag -header "$target"
+  "${pin_load[@]}" timeout $((secs + 30)) "$work/bin/rate" "${hdr[@]}" -url "${url[$target]}" -rate "$RATE" \
+    -duration "${secs}s" -connections "$RATE_CONNECTIONS" >"$rout" 2>&1 ||
+    die "the rate generator failed on $target: $(cat "$rout")"
+  alive "$target"
+  rline=$(grep '^sent=' "$rout" | tail -n 1)
+  rok=$(kv ok)
+  [[ $rok =~ ^[0-9]+$ && $rok -gt 0 ]] || die "no fixed-rate answers counted in $rout: $(cat "$rout")"
+  [[ $(kv errors) == 0 && $(kv non2xx) == 0 && $(kv dropped) == 0 ]] ||
+    echo "WARNING: $target: fixed-rate run not clean: $rline" >&2
+  awk -v l="$(kv late_p99_ms)" 'BEGIN {exit !(l > 1)}' &&
+    echo "WARNING: $target: the rate generator dispatched late (p99 $(kv late_p99_ms) ms): CPU 1 is busy" >&2
+  return 0
+}
+
 # run TARGET LABEL: one wrk run (throughput, CPU/request, peak RSS), then one
 # fixed-rate run (latency, CPU/request at that rate); records the results.
 run() {
@@ -637,23 +665,12 @@ run() {
   [[ -z $errs ]] || echo "WARNING: $target: wrk socket errors: $errs" >&2
 
   # Fixed rate: open loop, RATE requests/s over RATE_CONNECTIONS connections.
-  local r0=0 r1=0 rline
+  local r0=0 r1=0
   [[ -n $cp ]] && r0=$(cpu_ticks $cp)
-  auth_flag -header "$target"
-  "${pin_load[@]}" timeout $((RATE_DURATION + 30)) "$work/bin/rate" "${hdr[@]}" -url "${url[$target]}" -rate "$RATE" \
-    -duration "${RATE_DURATION}s" -connections "$RATE_CONNECTIONS" >"$rout" 2>&1 ||
-    die "the rate generator failed on $target: $(cat "$rout")"
+  fixed_rate "$target" "$RATE_DURATION" "$rout"
   [[ -n $cp ]] && r1=$(cpu_ticks $cp)
-  alive "$target"
-  rline=$(grep '^sent=' "$rout" | tail -n 1)
-  kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$rline"; }
-  local rsent rok
-  rsent=$(kv sent) rok=$(kv ok)
-  [[ $rok =~ ^[0-9]+$ && $rok -gt 0 ]] || die "no fixed-rate answers counted in $rout: $(cat "$rout")"
-  [[ $(kv errors) == 0 && $(kv non2xx) == 0 && $(kv dropped) == 0 ]] ||
-    echo "WARNING: $target: fixed-rate run not clean: $rline" >&2
-  awk -v l="$(kv late_p99_ms)" 'BEGIN {exit !(l > 1)}' &&
-    echo "WARNING: $target: the rate generator dispatched late (p99 $(kv late_p99_ms) ms): CPU 1 is busy" >&2
+  local rsent
+  rsent=$(kv sent)
 
   {
     echo "rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")"
@@ -702,7 +719,8 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# pair TARGET LABEL: one short wrk run, for the proxy's CPU per request.
+# pair TARGET LABEL: one short wrk run, for the proxy's CPU per request,
+# then, unless PAIR_RATE_DURATION is 0, one short fixed-rate run, for p99.
 pair() {
   local target=$1 out="$work/pairs/$2-$1.wrk.txt" cp=${cpu_pids[$1]:-} p0 p1 reqs hdr
   [[ -n $cp ]] || return 0
@@ -715,10 +733,16 @@ pair() {
   reqs=$(awk '/requests in/ {print $1; exit}' "$out")
   [[ $reqs =~ ^[0-9]+$ && $reqs -gt 0 ]] || die "no requests counted in $out: $(cat "$out")"
   echo "cpu=$(us_per_req $((p1 - p0)) "$reqs")" >"$work/pairs/$2-$target.kv"
+  if [[ $PAIR_RATE_DURATION -gt 0 ]]; then
+    fixed_rate "$target" "$PAIR_RATE_DURATION" "$work/pairs/$2-$target.rate.txt"
+    echo "p99=$(kv p99_ms)" >>"$work/pairs/$2-$target.kv"
+  fi
 }
 if [[ $PAIRS -gt 0 ]]; then
   mkdir -p "$work/pairs"
-  echo "pairs: $PAIRS × ${#TARGETS[@]} targets × ${PAIR_DURATION}s wrk, back to back" >&2
+  what="${PAIR_DURATION}s wrk"
+  [[ $PAIR_RATE_DURATION == 0 ]] || what+=" + ${PAIR_RATE_DURATION}s at $RATE req/s"
+  echo "pairs: $PAIRS × ${#TARGETS[@]} targets × ($what), back to back" >&2
   for r in $(seq 1 "$PAIRS"); do
     for t in "${TARGETS[@]}"; do pair "$t" "p$r"; done
   done
@@ -764,19 +788,20 @@ roundvalues() {
     awk -F= -v k="$2" '$1 == k {if ($2 == "na" || $2 == "nan") print "-"; else printf "%.1f\n", $2}' "$work/runs/r$r-$1.kv"
   done | paste -sd' '
 }
-# pairmedian TARGET: the median of its paired runs' CPU per request.
+# pairmedian TARGET KEY FORMAT: the median of its paired runs' KEY (cpu: CPU
+# per request; p99: the fixed-rate run's p99, in ms).
 pairmedian() {
-  cat "$work"/pairs/p*-"$1".kv 2>/dev/null | awk -F= '$1 == "cpu" {print $2}' | sort -g |
-    awk '{v[NR] = $1} END {if (NR == 0) print "-"; else printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+  cat "$work"/pairs/p*-"$1".kv 2>/dev/null | awk -F= -v k="$2" '$1 == k && $2 != "na" {print $2}' | sort -g |
+    awk -v f="$3" '{v[NR] = $1} END {if (NR == 0) print "-"; else printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
-# pairratios TARGET: "MEDIAN (MIN-MAX)" of its paired runs' CPU per request
-# over nginx's in the same pair.
+# pairratios TARGET KEY: "MEDIAN (MIN-MAX)" of its paired runs' KEY over
+# nginx's in the same pair.
 pairratios() {
   local r a b
   for r in $(seq 1 "$PAIRS"); do
-    a=$(awk -F= '$1 == "cpu" {print $2}' "$work/pairs/p$r-$1.kv" 2>/dev/null)
-    b=$(awk -F= '$1 == "cpu" {print $2}' "$work/pairs/p$r-nginx.kv" 2>/dev/null)
-    [[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN {if (b + 0 > 0) printf "%.6f\n", a / b}'
+    a=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/pairs/p$r-$1.kv" 2>/dev/null)
+    b=$(awk -F= -v k="$2" '$1 == k {print $2}' "$work/pairs/p$r-nginx.kv" 2>/dev/null)
+    [[ -n $a && -n $b && $a != na && $b != na ]] && awk -v a="$a" -v b="$b" 'BEGIN {if (b + 0 > 0) printf "%.6f\n", a / b}'
   done | sort -g | awk '{v[NR] = $1} END {
     if (NR == 0) { print "-"; exit }
     printf "%.2f (%.2f-%.2f)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }'
@@ -848,15 +873,25 @@ report() {
     printf '  %-16s user %7s  system %7s\n' "$t" "$(num %.2f "${med[$t.cpu_user]}")" "$(num %.2f "${med[$t.cpu_sys]}")"
   done
   if wants nginx && [[ $PAIRS -gt 0 ]]; then
-    # The same CPU per request, from runs a few seconds apart: the ratio to
-    # nginx of each pair, then the median and the range of those ratios.
+    # The same CPU per request and p99, from runs a few seconds apart: the
+    # ratio to nginx of each pair, then the median and the range of those
+    # ratios.
     echo
-    echo "paired runs ($PAIRS × ${PAIR_DURATION}s of wrk per target, the targets back to back): us/req, median; over nginx's in the same pair, median (range):"
-    for t in "${ALL_TARGETS[@]}"; do
-      [[ $t == direct ]] && continue
-      wants "$t" || continue
-      [[ -n ${cpu_pids[$t]:-} ]] || continue
-      printf '  %-16s %7s  %s\n' "$t" "$(pairmedian "$t")" "$(pairratios "$t")"
+    local key fmt
+    for key in cpu p99; do
+      case $key in
+      cpu) fmt=%.2f
+        echo "paired runs ($PAIRS × ${PAIR_DURATION}s of wrk per target, the targets back to back): us/req, median; over nginx's in the same pair, median (range):" ;;
+      p99) fmt=%.3f
+        [[ $PAIR_RATE_DURATION -gt 0 ]] || continue
+        echo "and each followed by ${PAIR_RATE_DURATION}s at $RATE req/s over $RATE_CONNECTIONS connections: p99_ms, median; over nginx's in the same pair, median (range):" ;;
+      esac
+      for t in "${ALL_TARGETS[@]}"; do
+        [[ $t == direct ]] && continue
+        wants "$t" || continue
+        [[ -n ${cpu_pids[$t]:-} ]] || continue
+        printf '  %-16s %7s  %s\n' "$t" "$(pairmedian "$t" $key $fmt)" "$(pairratios "$t" $key)"
+      done
     done
   fi
   if [[ $pinned == yes ]]; then
