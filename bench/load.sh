@@ -6,8 +6,8 @@
 # connections), p50/p99 latency at a fixed moderate rate (bench/rate), and
 # the proxy's peak RSS. bench/README.md explains how to read the results.
 #
-#   bench/load.sh                          # 3 rounds × 9 targets × (10 s wrk + 5 s fixed rate), then 10 × 9 × 3 s paired, ~13 min
-#   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~2 min
+#   bench/load.sh                          # 3 rounds × 9 targets × (10 s wrk + 5 s fixed rate), then 10 × 9 × (3 s + 3 s) paired, ~17 min
+#   BENCH_QUICK=1 bench/load.sh            # 2 s + 2 s per target and round: checks that it works, ~3 min
 #   INSTALL=1 bench/load.sh                # first installs wrk and nginx with apt-get where missing
 #   TARGETS="revproxy sluice" bench/load.sh
 #
@@ -35,11 +35,12 @@
 #   DURATION=10         seconds of wrk per target and round (BENCH_QUICK=1: 2)
 #   RATE_DURATION=5     seconds of fixed-rate load per target and round (quick: 2)
 #   WARMUP=2            seconds of untimed wrk per target before round 1 (quick: 1)
-#   PAIRS=10            after the rounds, short wrk runs per target with the
-#                       targets back to back, for CPU per request only (quick: 2;
-#                       0: none): a few seconds apart, the targets share a slot
-#                       of the machine's speed, which the rounds' long runs do not
-#   PAIR_DURATION=3     seconds of each of those runs (quick: 1)
+#   PAIRS=10            after the rounds, short runs per target with the
+#                       targets back to back, for CPU per request and p99
+#                       (quick: 2; 0: none): a few seconds apart, the targets
+#                       share a slot of the machine's speed, which the rounds'
+#                       long runs do not
+#   PAIR_DURATION=3     seconds of each of those wrk runs (quick: 1)
 #   PAIR_RATE_DURATION=3  seconds of a fixed-rate run after each paired wrk
 #                       run, for p99 the same way (quick: 1; 0: none): the
 #                       rounds' p99 is taken minutes apart from nginx's, and
