@@ -100,6 +100,10 @@ func (c *infoCtx) AfterFunc(f func()) (stop func() bool) { return c.lean.AfterFu
 // Cancel ends the context: its Scope's Cancel.
 func (c *infoCtx) Cancel() { c.lean.Cancel() }
 
+// LeanContext returns the deadline context whose end is c's end: c adds
+// values alone (leanctx.Holder).
+func (c *infoCtx) LeanContext() *leanctx.Ctx { return &c.lean }
+
 func (c *infoCtx) Value(key any) any {
 	if _, ok := key.(ctxKey); ok { // not key == ctxKey{}: see requestid.IsContextKey
 		return c

@@ -44,6 +44,9 @@ func TestNewContextParents(t *testing.T) {
 			if leanctx.From(ctx) == nil {
 				t.Fatal("not lean")
 			}
+			if h, ok := ctx.(leanctx.Holder); !ok || h.LeanContext() != leanctx.From(ctx) {
+				t.Fatal("not a leanctx.Holder of the Ctx From finds")
+			}
 			if got, ok := FromContext(ctx); !ok || got != info {
 				t.Fatalf("FromContext = %+v, %v", got, ok)
 			}

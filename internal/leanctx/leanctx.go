@@ -541,11 +541,25 @@ func From(ctx context.Context) *Ctx {
 	if c, ok := ctx.(*Ctx); ok {
 		return c
 	}
+	if h, ok := ctx.(Holder); ok {
+		return h.LeanContext()
+	}
 	if cancelKey == nil {
 		return nil
 	}
 	c, _ := ctx.Value(cancelKey).(*Ctx)
 	return c
+}
+
+// Holder is a context that ends when, and only when, the Ctx it holds
+// ends: a type of its own that embeds a Ctx and adds values alone (package
+// budget's request context). From asks it for the Ctx, where it would
+// otherwise ask through Value, a walk down the context's values taken a few
+// times on every request.
+type Holder interface {
+	context.Context
+	// LeanContext returns the Ctx whose end is the context's end.
+	LeanContext() *Ctx
 }
 
 // cancelKey is the key that package context's own cancellable contexts

@@ -494,6 +494,25 @@ func TestFrom(t *testing.T) {
 	}
 }
 
+// holder is a Holder whose Value must not be asked: From takes its Ctx
+// from LeanContext.
+type holder struct{ *Ctx }
+
+func (h holder) LeanContext() *Ctx { return h.Ctx }
+func (h holder) Value(key any) any { panic("From asked a Holder through Value") }
+
+func TestFromHolder(t *testing.T) {
+	c := WithCancel(context.Background())
+	defer c.Cancel()
+	if From(holder{c}) != c {
+		t.Fatal("From(holder) does not find the Ctx")
+	}
+	c.Cancel()
+	if From(holder{c}) != c {
+		t.Fatal("From(holder) does not find the ended Ctx, as From finds an ended Ctx itself")
+	}
+}
+
 func TestPackageContextChildren(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		c := WithCancel(context.Background())
