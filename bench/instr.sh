@@ -10,6 +10,7 @@
 #   bench/instr.sh                        # nginx, floor and sluice, ~4 min (sluice-base: ~1.5 min more)
 #   TARGETS="floor sluice" bench/instr.sh
 #   BASE=REV TARGETS="sluice sluice-base" bench/instr.sh   # a change, counted
+#   TARGETS="sluice sluice-nopolicy" bench/instr.sh        # what the policies cost
 #   INSTALL=1 bench/instr.sh              # first installs valgrind (and nginx) with apt-get
 #
 # Each target runs twice under cachegrind, sent N1 and then N2 requests
@@ -18,7 +19,10 @@
 # runs' counts over N2-N1, which leaves out what starting and stopping cost.
 # The targets are load.sh's: nginx (one process: master_process off), floor
 # (the gateway's HTTP halves alone), sluice (the gateway, default policies)
-# and sluice-base (the gateway built at BASE).
+# and sluice-base (the gateway built at BASE); and sluice-nopolicy, the
+# gateway with the upstream client's policies off (retries, the retry
+# budget, the breaker, ejection and the concurrency limits), which prices
+# those defaults against sluice.
 #
 # Settings (environment): TARGETS, BASE, N1=3000, N2=9000, RATE=300,
 # PIN=1 (proxies on CPU 0, the greeter and the load on CPU 1), INSTALL=0,
@@ -156,7 +160,7 @@ NGINX
   floor)
     GOMAXPROCS=1 "${pin_proxy[@]}" "${cg[@]}" "$work/bin/floor" -listen "$addr" -target "$backend" >"$out.log" 2>&1 &
     ;;
-  sluice | sluice-base)
+  sluice | sluice-base | sluice-nopolicy)
     cat >"$work/$target.yaml" <<YAML
 listeners:
   - address: $addr
@@ -172,6 +176,16 @@ routes:
     path: /hello/*
     service: greeter
 YAML
+    if [[ $target == sluice-nopolicy ]]; then
+      cat >>"$work/$target.yaml" <<YAML
+upstream:
+  max_retries: -1
+  retry_budget: {ratio: -1}
+  breaker: {disabled: true}
+  ejection: {disabled: true}
+  concurrency_limit: {disabled: true}
+YAML
+    fi
     local bin=$work/bin/gateway
     [[ $target == sluice-base ]] && bin=$work/base/gateway
     GOMAXPROCS=1 "${pin_proxy[@]}" "${cg[@]}" "$bin" -config "$work/$target.yaml" -access-log=false >"$out.log" 2>&1 &
@@ -198,7 +212,7 @@ YAML
 }
 
 declare -A ir d1
-for t in nginx floor sluice sluice-base; do
+for t in nginx floor sluice sluice-nopolicy sluice-base; do
   wants "$t" || continue
   echo "counting $t ($N1 and $N2 requests)..." >&2
   count "$t" "$N1" >"$work/counts"
@@ -212,11 +226,11 @@ done
 echo
 echo "Sluice instruction count: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(go version | cut -d' ' -f3), valgrind $(valgrind --version | sed 's/valgrind-//')"
 echo "user-space instructions and D1 misses a request (cachegrind), GET /hello/bench${fields:+ with $FIELDS fields besides Host} at $RATE/s, runs of $N1 and $N2 requests"
-printf '%-12s %12s %8s %8s %12s\n' target instr/req x_ngx x_floor D1miss/req
-for t in nginx floor sluice sluice-base; do
+printf '%-15s %12s %8s %8s %12s\n' target instr/req x_ngx x_floor D1miss/req
+for t in nginx floor sluice sluice-nopolicy sluice-base; do
   [[ -n ${ir[$t]:-} ]] || continue
   xn=- xf=-
   [[ -n ${ir[nginx]:-} ]] && xn=$(awk -v a="${ir[$t]}" -v b="${ir[nginx]}" 'BEGIN { printf "%.2f", a / b }')
   [[ -n ${ir[floor]:-} ]] && xf=$(awk -v a="${ir[$t]}" -v b="${ir[floor]}" 'BEGIN { printf "%.2f", a / b }')
-  printf '%-12s %12d %8s %8s %12d\n' "$t" "${ir[$t]}" "$xn" "$xf" "${d1[$t]}"
+  printf '%-15s %12d %8s %8s %12d\n' "$t" "${ir[$t]}" "$xn" "$xf" "${d1[$t]}"
 done

@@ -19,7 +19,9 @@ func TestLoadScriptConfigsParse(t *testing.T) {
 	// The scripts' variables, as they set them.
 	vars := strings.NewReplacer("${canary:-}", "127.0.0.1:9102", "$backend", "127.0.0.1:9101",
 		"$addr", "127.0.0.1:9103", "$(free_port)", "9104")
-	heredoc := regexp.MustCompile(`(?s)cat >"\$work/([$a-z-]+)\.yaml" <<YAML\n(.*?)\nYAML\n`)
+	// A heredoc written with >> adds to the configuration before it (a
+	// target's own fields after the common ones).
+	heredoc := regexp.MustCompile(`(?s)cat (>>?)"\$work/([$a-z-]+)\.yaml" <<YAML\n(.*?)\nYAML\n`)
 	for _, script := range []struct {
 		name string
 		min  int // the configurations it writes
@@ -32,8 +34,13 @@ func TestLoadScriptConfigsParse(t *testing.T) {
 		if len(docs) < script.min {
 			t.Fatalf("found %d configurations in %s, want %d", len(docs), script.name, script.min)
 		}
+		prev := ""
 		for _, d := range docs {
-			name, text := d[1], vars.Replace(d[2])
+			name, text := d[2], vars.Replace(d[3])
+			if d[1] == ">>" {
+				text = prev + "\n" + text
+			}
+			prev = text
 			if strings.Contains(text, "$") {
 				t.Errorf("%s: %s.yaml: a shell expansion this test does not know: %q", script.name, name, text)
 				continue
