@@ -129,6 +129,14 @@ var answerSeeds = []struct {
 	{flagStatus, 100, "", "", "", 0},
 	{flagStatus, 599, "", "\x08", "", 0},
 	{flagStatus, 999, "", "", "", 0},
+	// A Trailer field that names no trailer, set late: it goes out with
+	// the header when no status or write sent it before (the known
+	// difference in framing above, which noTrailerNamed must see there
+	// too; found by the fuzzer), and is a late change to the map after one.
+	{methodPOST | flagHTTP10, 0, "\x01Trailer:", "", "", 0},
+	{0, 0, "\x01Trailer:", "", "", 0},
+	{0, 0, "\x01Trailer:, ", "\x10", "", 0},
+	{0, 0, "\x01Content-Length:-1", "", "", 0},
 	{0, 0, "Content-Length:10", "\x08", "", 0},    // shorter than declared
 	{0, 0, "Content-Length:3", "\x08\x08", "", 0}, // longer than declared
 	{0, 0, "Content-Length:-1", "\x08", "", 0},
@@ -598,7 +606,7 @@ func (sc *script) heldDifferently() bool {
 // invalidLength says whether the handler set a Content-Length field whose
 // first value is no length, which both servers drop.
 func (sc *script) invalidLength() bool {
-	for _, f := range sc.fields {
+	for _, f := range sc.sentFields() {
 		if f[0] == "Content-Length" {
 			n, err := strconv.ParseInt(f[1], 10, 64)
 			return err != nil || n < 0
@@ -641,11 +649,22 @@ func (sc *script) checkWritten(ours []readAnswer, writes []string) string {
 	return "this server sent no final answer"
 }
 
+// sentFields returns the fields the handler set before the header went
+// out: the early ones, and the late ones too when no status and no write
+// (nor flush) sent the header before them, so that it went out as the
+// handler returned.
+func (sc *script) sentFields() [][2]string {
+	if sc.status == 0 && len(sc.writes) == 0 {
+		return append(sc.fields[:len(sc.fields):len(sc.fields)], sc.late...)
+	}
+	return sc.fields
+}
+
 // noTrailerNamed says whether the handler set a Trailer field before the
 // header went out, and none of its names is a trailer a client would take.
 func (sc *script) noTrailerNamed() bool {
 	seen := false
-	for _, f := range sc.fields {
+	for _, f := range sc.sentFields() {
 		if f[0] != "Trailer" {
 			continue
 		}
