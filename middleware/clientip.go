@@ -75,14 +75,15 @@ func (t *TrustedProxies) ClientIP(r *http.Request) netip.Addr {
 	xff := r.Header["X-Forwarded-For"]
 	for i := len(xff) - 1; i >= 0; i-- {
 		list := xff[i]
-		for list != "" {
-			var item string
-			if j := strings.LastIndexByte(list, ','); j >= 0 {
-				item, list = list[j+1:], list[:j]
-			} else {
-				item, list = list, ""
-			}
-			a, ok := parseForwarded(strings.TrimSpace(item))
+		if list == "" {
+			continue // an empty line holds no element
+		}
+		// Every element of the line, the first included when it is empty
+		// (",a" is two elements): an empty element is unreadable, as an
+		// empty one elsewhere in the line is (FuzzClientIP).
+		for {
+			j := strings.LastIndexByte(list, ',') // -1: the line's first element
+			a, ok := parseForwarded(strings.TrimSpace(list[j+1:]))
 			if !ok {
 				return client // unreadable: stop at the last hop we could read
 			}
@@ -90,6 +91,10 @@ func (t *TrustedProxies) ClientIP(r *http.Request) netip.Addr {
 			if !t.trusts(a) {
 				return client
 			}
+			if j < 0 {
+				break
+			}
+			list = list[:j]
 		}
 	}
 	return client

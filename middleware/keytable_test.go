@@ -69,6 +69,12 @@ func TestClientIP(t *testing.T) {
 		{"spoofed left part", proxies, "10.0.0.1:5", []string{"1.1.1.1, 203.0.113.9"}, "203.0.113.9"},
 		{"all trusted", proxies, "10.0.0.1:5", []string{"10.0.0.2"}, "10.0.0.2"},
 		{"unreadable entry", proxies, "10.0.0.1:5", []string{"203.0.113.9, garbage, 10.0.0.3"}, "10.0.0.3"},
+		{"empty entry", proxies, "10.0.0.1:5", []string{"203.0.113.9,, 10.0.0.3"}, "10.0.0.3"},
+		// An empty first element of a line stops the walk as an empty one
+		// inside a line does, rather than let it go on to the line before
+		// (found by FuzzClientIP).
+		{"empty first entry of a line", proxies, "10.0.0.1:5", []string{"203.0.113.9", ", 10.0.0.3"}, "10.0.0.3"},
+		{"empty line", proxies, "10.0.0.1:5", []string{"203.0.113.9", ""}, "203.0.113.9"},
 		{"no header", proxies, "10.0.0.1:5", nil, "10.0.0.1"},
 		{"IPv6 peer", proxies, "[2001:db8::1]:5", []string{"[2001:db9::5]:443"}, "2001:db9::5"},
 		{"IPv4-mapped peer", nil, "[::ffff:198.51.100.1]:5", nil, "198.51.100.1"},
