@@ -137,6 +137,7 @@ var answerSeeds = []struct {
 	{0, 0, "\x01Trailer:", "", "", 0},
 	{0, 0, "\x01Trailer:, ", "\x10", "", 0},
 	{0, 0, "\x01Content-Length:-1", "", "", 0},
+	{flagStatus, 103, "\x01Trailer:", "", "", 0},  // after a 103, still before the header
 	{0, 0, "Content-Length:10", "\x08", "", 0},    // shorter than declared
 	{0, 0, "Content-Length:3", "\x08\x08", "", 0}, // longer than declared
 	{0, 0, "Content-Length:-1", "\x08", "", 0},
@@ -244,7 +245,9 @@ func scriptOf(flags uint8, status uint16, fields, writes, start []byte, reqBody 
 		sc.chunkedBody = !sc.http10 && flags&flagChunkedBody != 0
 	}
 	if flags&flagStatus != 0 {
-		sc.status = 100 + int(status)%900
+		// A status from 100 to 999 is itself, so that the seeds' read as
+		// written; any other is moved into that range.
+		sc.status = 100 + (int(status)+800)%900
 		if sc.status == http.StatusSwitchingProtocols {
 			sc.status = http.StatusOK // the connection would be the handler's
 		}
@@ -650,11 +653,12 @@ func (sc *script) checkWritten(ours []readAnswer, writes []string) string {
 }
 
 // sentFields returns the fields the handler set before the header went
-// out: the early ones, and the late ones too when no status and no write
-// (nor flush) sent the header before them, so that it went out as the
-// handler returned.
+// out: the early ones, and the late ones too when no final status and no
+// write (nor flush) sent the header before them, so that it went out as the
+// handler returned (a 1xx status sends an informational answer, not the
+// final header).
 func (sc *script) sentFields() [][2]string {
-	if sc.status == 0 && len(sc.writes) == 0 {
+	if sc.status < 200 && len(sc.writes) == 0 {
 		return append(sc.fields[:len(sc.fields):len(sc.fields)], sc.late...)
 	}
 	return sc.fields
