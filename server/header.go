@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -46,11 +47,43 @@ func appendField(b []byte, key, value string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendFields appends the fields of h that are sent (sendable).
+// appendFields appends the fields of h that are sent (sendable), in the
+// map's order, or sorted by name when a name sent is not canonical (see
+// appendSorted).
 func appendFields(b []byte, h http.Header) []byte {
+	start := len(b)
 	for k, vv := range h {
-		if send, _ := sendable(k); send {
-			for _, v := range vv {
+		send, _, canonical := sendable(k)
+		if !send {
+			continue
+		}
+		if !canonical {
+			return appendSorted(b[:start], h, false)
+		}
+		for _, v := range vv {
+			b = appendField(b, k, v)
+		}
+	}
+	return b
+}
+
+// appendSorted appends the fields of h that are sent (sendable) sorted by
+// name, as net/http writes every header, less Content-Type when noType. It
+// is the order for a header one of whose names is not canonical: a client
+// takes "d" and "D" for one field, whose values it reads in the order the
+// lines came, so that the map's order, which changes from one answer to
+// the next, would shuffle them (FuzzAnswer found it). A header of canonical
+// names, the common one, has no two lines of one field under two names,
+// and goes in the map's order, without the sort.
+func appendSorted(b []byte, h http.Header, noType bool) []byte {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if send, _, _ := sendable(k); send && !(noType && k == "Content-Type") {
+			for _, v := range h[k] {
 				b = appendField(b, k, v)
 			}
 		}
@@ -72,18 +105,52 @@ func appendFields(b []byte, h http.Header) []byte {
 // sends it, and its own client then refuses the answer (FuzzAnswer found
 // it); here it is left out, as the canonical one is, whose value the
 // server writes itself.
-func sendable(k string) (send, prefixed bool) {
+//
+// canonical reports whether a name sent is in canonical form, as
+// http.CanonicalHeaderKey makes it (see appendSorted).
+func sendable(k string) (send, prefixed, canonical bool) {
 	switch k {
 	case "Content-Length", "Transfer-Encoding", "Connection":
-		return false, false
+		return false, false, true
 	}
 	if strings.HasPrefix(k, http.TrailerPrefix) {
-		return false, true
+		return false, true, true
 	}
 	if framingName(k) {
-		return false, false
+		return false, false, true
 	}
-	return httpguts.ValidHeaderFieldName(k), false
+	send, canonical = fieldName(k)
+	return send, false, canonical
+}
+
+// tokenByte holds the bytes of an RFC 9110 token, as httpguts has them.
+var tokenByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = httpguts.IsTokenRune(rune(c))
+	}
+	return t
+}()
+
+// fieldName reports whether k is a valid field name (an RFC 9110 token, as
+// httpguts.ValidHeaderFieldName has it), and whether it is in canonical
+// form: upper case first and after each hyphen, lower case elsewhere.
+func fieldName(k string) (valid, canonical bool) {
+	if k == "" {
+		return false, true
+	}
+	canonical = true
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !tokenByte[c] {
+			return false, true
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	return true, canonical
 }
 
 // framingName reports whether k names a framing field in a case other than the

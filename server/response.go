@@ -149,6 +149,7 @@ func (w *response) informational(code int) {
 // the ones sent: a lookup per field of note would hash each name again.
 func (w *response) snapshot() {
 	b := w.c.hdr[:0]
+	mixed := false
 	for k, vv := range w.header {
 		switch k {
 		case "Content-Length":
@@ -188,15 +189,19 @@ func (w *response) snapshot() {
 				}
 			}
 		}
-		send, prefixed := sendable(k)
+		send, prefixed, canonical := sendable(k)
 		if prefixed {
 			w.prefixTrailers = true
 		}
 		if send {
+			mixed = mixed || !canonical
 			for _, v := range vv {
 				b = appendField(b, k, v)
 			}
 		}
+	}
+	if mixed { // a name not canonical: sorted instead (appendSorted)
+		b = appendSorted(w.c.hdr[:0], w.header, w.status == http.StatusNotModified)
 	}
 	w.c.hdr = b
 }
