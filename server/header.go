@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
+	"github.com/sluicehq/sluice/internal/fieldname"
 )
 
 // appendStatusLine appends "HTTP/1.1 200 OK\r\n" and the like.
@@ -123,34 +123,12 @@ func sendable(k string) (send, prefixed, canonical bool) {
 	return send, false, canonical
 }
 
-// tokenByte holds the bytes of an RFC 9110 token, as httpguts has them.
-var tokenByte = func() (t [256]bool) {
-	for c := range t {
-		t[c] = httpguts.IsTokenRune(rune(c))
-	}
-	return t
-}()
-
 // fieldName reports whether k is a valid field name (an RFC 9110 token, as
 // httpguts.ValidHeaderFieldName has it), and whether it is in canonical
 // form: upper case first and after each hyphen, lower case elsewhere.
 func fieldName(k string) (valid, canonical bool) {
-	if k == "" {
-		return false, true
-	}
-	canonical = true
-	upper := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !tokenByte[c] {
-			return false, true
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			canonical = false
-		}
-		upper = c == '-'
-	}
-	return true, canonical
+	end, canonical := fieldname.Scan(k, 0)
+	return k != "" && end == len(k), canonical
 }
 
 // framingName reports whether k names a framing field in a case other than the

@@ -24,8 +24,9 @@ const Start = Lower
 
 // Scan reads the name that starts at buf[i]: it returns the index of the
 // first byte from i on that is not a token's (or len(buf)), and whether the
-// bytes before it are in canonical form.
-func Scan(buf []byte, i int) (end int, canonical bool) {
+// bytes before it are in canonical form. buf is a head being read, or a
+// name already in a string (a header map's key, which a writer checks).
+func Scan[B []byte | string](buf B, i int) (end int, canonical bool) {
 	canonical = true
 	off := uint8(Start)
 	for ; i < len(buf); i++ {
