@@ -32,7 +32,10 @@ import (
 // could have been compressed gets too, so that caches keep the variants
 // apart; a 304 gets it as well, and says weak the ETag the client named
 // weak. A missing Content-Type is sniffed from the first bytes, as the
-// servers would have done on the identity body.
+// servers would have done on the identity body, unless the handler set the
+// field to nil to have none sent (net/http's convention, which the router
+// follows for a backend's untyped answer): the answer then goes untyped,
+// the sniffed type deciding only whether it is compressed.
 //
 // Streams: every Flush flushes the compressor before the connection, so a
 // server-sent event or a part of a chunked answer that the backend flushed

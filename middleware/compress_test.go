@@ -219,6 +219,45 @@ func TestCompressSniffsAMissingType(t *testing.T) {
 	}
 }
 
+// TestCompressKeepsANilTypeUntyped: an answer whose handler set
+// Content-Type to nil, net/http's way of asking that no type be sent (the
+// router's, for a backend's untyped answer), is compressed when its
+// sniffed type allows and left uncompressed when it does not, and goes
+// untyped either way: the type sniffed decides, and is not sent.
+func TestCompressKeepsANilTypeUntyped(t *testing.T) {
+	c := newCompress(t, middleware.CompressSettings{MinSize: 100})
+	page := "<!DOCTYPE html><html><body>" + strings.Repeat("<p>hello</p>", 50) + "</body></html>"
+	png := "\x89PNG\x0D\x0A\x1A\x0A" + strings.Repeat("x", 600)
+	for _, tc := range []struct {
+		name, body, coding string
+	}{
+		{"compressible", page, "gzip"},
+		{"sniffed as an excluded type", png, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["Content-Type"] = nil
+				_, _ = io.WriteString(w, tc.body[:10])
+				_, _ = io.WriteString(w, tc.body[10:])
+			}))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if ct, typed := rec.Header()["Content-Type"]; len(ct) > 0 {
+				t.Errorf("Content-Type %q (present %v), want none", ct, typed)
+			}
+			if got := rec.Header().Get("Content-Encoding"); got != tc.coding {
+				t.Fatalf("Content-Encoding %q, want %q", got, tc.coding)
+			}
+			got, err := io.ReadAll(decoder(t, tc.coding, rec.Body))
+			if err != nil || string(got) != tc.body {
+				t.Fatalf("got %d bytes (%v), want the %d written", len(got), err, len(tc.body))
+			}
+		})
+	}
+}
+
 // TestCompressRequestsAreNotDecompressed: a gzip request body reaches the
 // handler as the client sent it.
 func TestCompressRequestsAreNotDecompressed(t *testing.T) {

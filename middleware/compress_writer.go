@@ -159,7 +159,7 @@ func (w *compressWriter) Write(p []byte) (int, error) {
 // buffered bytes. next is left for the caller to write.
 func (w *compressWriter) decide(next []byte) error {
 	h := w.ResponseWriter.Header()
-	if len(h["Content-Type"]) == 0 {
+	if types, named := h["Content-Type"]; len(types) == 0 {
 		if len(w.buf) == 0 && len(next) == 0 {
 			w.plain() // nothing to sniff: let the server do as it does
 			return w.writeBuffered()
@@ -170,7 +170,13 @@ func (w *compressWriter) decide(next []byte) error {
 			w.plain()
 			return w.writeBuffered()
 		}
-		h["Content-Type"] = []string{ct}
+		// The type the server would have sniffed from the identity body,
+		// which it cannot sniff from the compressed one; but none when the
+		// handler set the field to nil, net/http's way of asking that no
+		// type be sent (the router's, for a backend's untyped answer).
+		if !named {
+			h["Content-Type"] = []string{ct}
+		}
 	}
 	w.encode()
 	return w.writeBuffered()

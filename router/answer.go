@@ -118,13 +118,32 @@ func (c *copier) flushNow() error {
 	return err
 }
 
+// untyped marks h, the header of an answer whose backend sent no
+// Content-Type, as one that must go without: a nil value, which the
+// listener servers, as net/http's, take for "send no Content-Type and guess
+// none". Without it, they would sniff one from the body's first bytes
+// (http.DetectContentType) and send it as if the backend had: a node that
+// sends a user's upload untyped, with "X-Content-Type-Options: nosniff" so
+// that no browser renders it, would have it labelled text/html by the
+// gateway, and rendered. A proxy adds no type of its own (nginx and Envoy
+// pass an untyped answer on as it came); httputil.ReverseProxy, which lets
+// the server sniff, is the exception.
+func untyped(h http.Header) { h["Content-Type"] = nil }
+
 // answer writes resp's status, header and body to w, and aborts the
-// connection if the body cannot be copied whole.
+// connection if the body cannot be copied whole. An answer the backend sent
+// without a Content-Type goes without one (untyped).
 func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *http.Response) {
+	typed := true
 	if a, ok := writerAs(w, asHeaderAdopter); ok && a.AdoptHeader(resp.Header) {
-		dropHopByHop(resp.Header)
+		typed = dropHopByHop(resp.Header)
 	} else {
-		copyHeader(w.Header(), resp.Header)
+		h := w.Header()
+		copyHeader(h, resp.Header)
+		_, typed = h["Content-Type"]
+	}
+	if !typed {
+		untyped(w.Header())
 	}
 	declared := announceTrailers(w.Header(), resp.Trailer)
 	w.WriteHeader(resp.StatusCode)

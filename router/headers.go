@@ -60,15 +60,20 @@ func copyHeader(dst, src http.Header) {
 }
 
 // dropHopByHop removes from h, in place, the fields copyHeader leaves out:
-// hop-by-hop fields and those h's Connection field names.
-func dropHopByHop(h http.Header) {
+// hop-by-hop fields and those h's Connection field names. It reports
+// whether h keeps a Content-Type field, which its pass over the names sees
+// at no lookup's cost.
+func dropHopByHop(h http.Header) (typed bool) {
 	var buf [4]string
 	named := connectionNamed(buf[:0], h)
 	for k := range h {
 		if !crosses(k, named) {
 			delete(h, k)
+		} else if k == "Content-Type" {
+			typed = true
 		}
 	}
+	return typed
 }
 
 // connectionNamed appends to named the fields h's Connection field names,

@@ -15,7 +15,10 @@ import (
 // status line whose code is no HTTP status ("000", which http.ReadResponse
 // reads as 0 and the listener servers' WriteHeader panics on), a 101 nobody
 // asked for, fields the
-// backend's Connection field names, a space before a field's colon. Each
+// backend's Connection field names, a space before a field's colon, an
+// answer without a Content-Type (for which the listener servers would
+// sniff one: a user's upload sent untyped and nosniff would become
+// text/html). Each
 // case has a service and a route of its own (/audit/<slug>/), on a gateway
 // of its own per listener server (the suite's stack builds its routes from
 // its own lists), so that its breaker can be read after it.
@@ -71,6 +74,13 @@ var backendAuditCases = []backendAuditCase{
 			return "HTTP/1.1 200 OK\r\nX-Sp : v\r\nContent-Length: 2\r\nX-Req-Id: " + id + "\r\n\r\nok"
 		}),
 		check: checkFieldNotForwarded("X-Sp ")},
+	{slug: "untyped", name: "an untyped answer marked nosniff is not given a sniffed type",
+		answer: answerAlways(func(id string) string {
+			const page = "<html><script>alert(document.cookie)</script></html>"
+			return fmt.Sprintf("HTTP/1.1 200 OK\r\nX-Content-Type-Options: nosniff\r\nContent-Length: %d\r\nX-Req-Id: %s\r\n\r\n%s",
+				len(page), id, page)
+		}),
+		check: checkFieldNotForwarded("Content-Type")},
 }
 
 // checkBackendBadGateway: the client gets the gateway's own 502 problem, and the

@@ -1,0 +1,79 @@
+package router_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/sluicehq/sluice/router"
+)
+
+// TestUntypedAnswerStaysUntyped: an answer the backend sent without a
+// Content-Type reaches the client without one, on package server (the
+// backend's header adopted, or copied into the map the edge made first)
+// and on net/http's server, which would both sniff one from the body
+// otherwise: an untyped user upload marked nosniff would have become
+// text/html. A typed answer keeps its type, and an empty Content-Type
+// stays empty.
+func TestUntypedAnswerStaysUntyped(t *testing.T) {
+	const page = "<html><script>alert(document.cookie)</script></html>"
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch r.URL.Path {
+		case "/untyped":
+			h["Content-Type"] = nil // net/http sends none, and sniffs none
+			h.Set("X-Content-Type-Options", "nosniff")
+		case "/typed":
+			h.Set("Content-Type", "application/octet-stream")
+		case "/empty":
+			h.Set("Content-Type", "")
+		}
+		_, _ = io.WriteString(w, page)
+	})
+	rt := (&setup{}).node("svc", be.addr()).build(t,
+		router.Route{Method: "GET", Path: "/*", Service: "svc", Budget: policy})
+	edge := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Edge", "1") // the answer's fields are copied, not adopted
+		rt.ServeHTTP(w, r)
+	})
+	netHTTP := func(t *testing.T, h http.Handler, path string) *http.Response {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for _, tc := range []struct {
+		name  string
+		get   func(*testing.T, http.Handler, string) *http.Response
+		h     http.Handler
+		path  string
+		typ   []string // nil: no Content-Type field at all
+		typed bool
+	}{
+		{"server/adopted/untyped", serveRaw, rt, "/untyped", nil, false},
+		{"server/copied/untyped", serveRaw, edge, "/untyped", nil, false},
+		{"net-http/untyped", netHTTP, rt, "/untyped", nil, false},
+		{"server/adopted/typed", serveRaw, rt, "/typed", []string{"application/octet-stream"}, true},
+		{"server/copied/typed", serveRaw, edge, "/typed", []string{"application/octet-stream"}, true},
+		{"net-http/typed", netHTTP, rt, "/typed", []string{"application/octet-stream"}, true},
+		{"server/adopted/empty", serveRaw, rt, "/empty", []string{""}, true},
+		{"net-http/empty", netHTTP, rt, "/empty", []string{""}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.get(t, tc.h, tc.path)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK || string(body) != page {
+				t.Fatalf("answer %d %q (%v), want 200 and the page", resp.StatusCode, body, err)
+			}
+			got, typed := resp.Header["Content-Type"]
+			if typed != tc.typed || len(got) != len(tc.typ) || len(got) == 1 && got[0] != tc.typ[0] {
+				t.Errorf("Content-Type %q (present %v), want %q (present %v)", got, typed, tc.typ, tc.typed)
+			}
+		})
+	}
+}
