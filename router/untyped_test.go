@@ -12,8 +12,8 @@ import (
 // TestUntypedAnswerStaysUntyped: an answer the backend sent without a
 // Content-Type reaches the client without one, on package server (the
 // backend's header adopted, or copied into the map the edge made first)
-// and on net/http's server, which would both sniff one from the body
-// otherwise: an untyped user upload marked nosniff would have become
+// and on net/http's server, over HTTP/1.1 and h2c, which would all sniff
+// one from the body otherwise: an untyped user upload marked nosniff would have become
 // text/html. A typed answer keeps its type, and an empty Content-Type
 // stays empty.
 func TestUntypedAnswerStaysUntyped(t *testing.T) {
@@ -47,6 +47,25 @@ func TestUntypedAnswerStaysUntyped(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
+	h2c := func(t *testing.T, h http.Handler, path string) *http.Response {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.Protocols = &p
+		srv.Start()
+		t.Cleanup(srv.Close)
+		tr := &http.Transport{Protocols: &p}
+		t.Cleanup(tr.CloseIdleConnections)
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
+		}
+		return resp
+	}
 	for _, tc := range []struct {
 		name  string
 		get   func(*testing.T, http.Handler, string) *http.Response
@@ -58,9 +77,11 @@ func TestUntypedAnswerStaysUntyped(t *testing.T) {
 		{"server/adopted/untyped", serveRaw, rt, "/untyped", nil, false},
 		{"server/copied/untyped", serveRaw, edge, "/untyped", nil, false},
 		{"net-http/untyped", netHTTP, rt, "/untyped", nil, false},
+		{"net-http-h2c/untyped", h2c, rt, "/untyped", nil, false},
 		{"server/adopted/typed", serveRaw, rt, "/typed", []string{"application/octet-stream"}, true},
 		{"server/copied/typed", serveRaw, edge, "/typed", []string{"application/octet-stream"}, true},
 		{"net-http/typed", netHTTP, rt, "/typed", []string{"application/octet-stream"}, true},
+		{"net-http-h2c/typed", h2c, rt, "/typed", []string{"application/octet-stream"}, true},
 		{"server/adopted/empty", serveRaw, rt, "/empty", []string{""}, true},
 		{"net-http/empty", netHTTP, rt, "/empty", []string{""}, true},
 	} {
