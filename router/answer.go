@@ -135,17 +135,21 @@ func untyped(h http.Header) { h["Content-Type"] = nil }
 // without a Content-Type goes without one (untyped).
 func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *http.Response) {
 	typed := true
+	// The fields the backend's Connection field names stay behind, in the
+	// header and the trailers both; read before the header drops it.
+	var buf [4]string
+	named := connectionNamed(buf[:0], resp.Header)
 	if a, ok := writerAs(w, asHeaderAdopter); ok && a.AdoptHeader(resp.Header) {
-		typed = dropHopByHop(resp.Header)
+		typed = dropHopByHop(resp.Header, named)
 	} else {
 		h := w.Header()
-		copyHeader(h, resp.Header)
+		copyHeader(h, resp.Header, named)
 		_, typed = h["Content-Type"]
 	}
 	if !typed {
 		untyped(w.Header())
 	}
-	declared := announceTrailers(w.Header(), resp.Trailer)
+	declared := announceTrailers(w.Header(), resp.Trailer, named)
 	w.WriteHeader(resp.StatusCode)
 	c := copiers.Get().(*copier)
 	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
@@ -168,7 +172,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 		err = c.flushNow()
 	}
 	if err == nil {
-		copyTrailers(w.Header(), resp.Trailer, declared)
+		copyTrailers(w.Header(), resp.Trailer, declared, named)
 	}
 	if err == nil && c.armed {
 		c.disarm()

@@ -58,7 +58,7 @@ func TestCopyHeaderMatchesLookup(t *testing.T) {
 			}
 		}
 		got, want := edge.Clone(), edge.Clone()
-		copyHeader(got, src.Clone())
+		copyHeader(got, src.Clone(), connectionNamed(nil, src))
 		copyHeaderByLookup(want, src.Clone())
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("with %d fields set by the edge:\n got %v\nwant %v", n, got, want)
@@ -103,9 +103,9 @@ func TestDropHopByHopMatchesCopy(t *testing.T) {
 			src["Connection"] = conn
 		}
 		want := http.Header{}
-		copyHeader(want, src.Clone())
+		copyHeader(want, src.Clone(), connectionNamed(nil, src))
 		got := src.Clone()
-		dropHopByHop(got)
+		dropHopByHop(got, connectionNamed(nil, got))
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Connection %q:\n got %v\nwant %v", conn, got, want)
 		}

@@ -25,7 +25,8 @@ func hopByHop(k string) bool {
 }
 
 // copyHeader copies src into dst, leaving out hop-by-hop fields and those
-// that the Connection field names. A field already in dst was set by the
+// that src's Connection field names, named (connectionNamed: the caller
+// reads them, since the answer's trailers need them too). A field already in dst was set by the
 // edge (a route's CORS policy, before the request was forwarded) and is
 // kept: src's Vary values are added to dst's, so that a cache keys the
 // answer on both, and src's value of any other such field is dropped.
@@ -33,9 +34,7 @@ func hopByHop(k string) bool {
 // The edge sets few fields (the request id, CORS's): when dst holds no more
 // than four, their names are listed first and each of src's compared with
 // them, not looked up in dst, which would hash every name of the answer.
-func copyHeader(dst, src http.Header) {
-	var buf [4]string
-	named := connectionNamed(buf[:0], src)
+func copyHeader(dst, src http.Header, named []string) {
 	var setBuf [4]string
 	set, listed := setBuf[:0], len(dst) <= len(setBuf)
 	if listed {
@@ -60,12 +59,10 @@ func copyHeader(dst, src http.Header) {
 }
 
 // dropHopByHop removes from h, in place, the fields copyHeader leaves out:
-// hop-by-hop fields and those h's Connection field names. It reports
+// hop-by-hop fields and those h's Connection field names, named. It reports
 // whether h keeps a Content-Type field, which its pass over the names sees
 // at no lookup's cost.
-func dropHopByHop(h http.Header) (typed bool) {
-	var buf [4]string
-	named := connectionNamed(buf[:0], h)
+func dropHopByHop(h http.Header, named []string) (typed bool) {
 	for k := range h {
 		if !crosses(k, named) {
 			delete(h, k)

@@ -3,6 +3,8 @@ package router
 import (
 	"net/http"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // A backend's trailers, fields sent after a chunked body, reach the client
@@ -15,36 +17,64 @@ import (
 // A body that carries trailers is a chunked one, which isStream flushes from
 // its header on, so the client's framing is chunked too and has room for
 // them.
+//
+// A trailer crosses under the rules a header field does, and one more
+// (trailerCrosses): the listener servers filtered some names and not
+// others (net/http's sends every undeclared trailer, Connection and
+// Content-Length included), so the router decides, the same on each.
+
+// trailerCrosses reports whether the backend's trailer k goes on to the
+// client: not a hop-by-hop field nor one the backend's Connection field
+// named (named), as for the header's fields, and not one that a trailer
+// must not carry, those that frame, route, authenticate or describe the
+// message (RFC 9110, section 6.5.1; httpguts.ValidTrailerHeader's list,
+// which net/http applies to the trailers a handler declares).
+func trailerCrosses(k string, named []string) bool {
+	return crosses(k, named) && httpguts.ValidTrailerHeader(k)
+}
 
 // announceTrailers declares in dst the trailer names in trailer (the
 // response's Trailer map, whose keys the parser filled from the backend's
-// Trailer field) and returns how many it declared.
-func announceTrailers(dst http.Header, trailer http.Header) int {
+// Trailer field) that cross (trailerCrosses), and returns how many it
+// declared.
+func announceTrailers(dst http.Header, trailer http.Header, named []string) int {
 	if len(trailer) == 0 {
 		return 0
 	}
 	names := make([]string, 0, len(trailer))
 	for k := range trailer {
-		names = append(names, k)
+		if trailerCrosses(k, named) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return 0
 	}
 	dst["Trailer"] = []string{strings.Join(names, ", ")}
 	return len(names)
 }
 
-// copyTrailers sets in dst the trailers read after the body: as declared
-// names when they are exactly the declared ones, else each under
-// http.TrailerPrefix, which covers the declared ones as well.
-func copyTrailers(dst http.Header, trailer http.Header, declared int) {
-	if len(trailer) == 0 {
+// copyTrailers sets in dst the trailers read after the body that cross
+// (trailerCrosses): as declared names when they are exactly the declared
+// ones, else each under http.TrailerPrefix, which covers the declared ones
+// as well.
+func copyTrailers(dst http.Header, trailer http.Header, declared int, named []string) {
+	n := 0
+	for k := range trailer {
+		if trailerCrosses(k, named) {
+			n++
+		}
+	}
+	if n == 0 {
 		return
 	}
-	if len(trailer) == declared {
-		for k, vv := range trailer {
-			dst[k] = vv
-		}
-		return
+	prefix := http.TrailerPrefix
+	if n == declared {
+		prefix = ""
 	}
 	for k, vv := range trailer {
-		dst[http.TrailerPrefix+k] = vv
+		if trailerCrosses(k, named) {
+			dst[prefix+k] = vv
+		}
 	}
 }

@@ -37,16 +37,6 @@ func TestUntypedAnswerStaysUntyped(t *testing.T) {
 		w.Header().Set("X-Edge", "1") // the answer's fields are copied, not adopted
 		rt.ServeHTTP(w, r)
 	})
-	netHTTP := func(t *testing.T, h http.Handler, path string) *http.Response {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
 	h2c := func(t *testing.T, h http.Handler, path string) *http.Response {
 		var p http.Protocols
 		p.SetUnencryptedHTTP2(true)
@@ -76,14 +66,14 @@ func TestUntypedAnswerStaysUntyped(t *testing.T) {
 	}{
 		{"server/adopted/untyped", serveRaw, rt, "/untyped", nil, false},
 		{"server/copied/untyped", serveRaw, edge, "/untyped", nil, false},
-		{"net-http/untyped", netHTTP, rt, "/untyped", nil, false},
+		{"net-http/untyped", serveNetHTTP, rt, "/untyped", nil, false},
 		{"net-http-h2c/untyped", h2c, rt, "/untyped", nil, false},
 		{"server/adopted/typed", serveRaw, rt, "/typed", []string{"application/octet-stream"}, true},
 		{"server/copied/typed", serveRaw, edge, "/typed", []string{"application/octet-stream"}, true},
-		{"net-http/typed", netHTTP, rt, "/typed", []string{"application/octet-stream"}, true},
+		{"net-http/typed", serveNetHTTP, rt, "/typed", []string{"application/octet-stream"}, true},
 		{"net-http-h2c/typed", h2c, rt, "/typed", []string{"application/octet-stream"}, true},
 		{"server/adopted/empty", serveRaw, rt, "/empty", []string{""}, true},
-		{"net-http/empty", netHTTP, rt, "/empty", []string{""}, true},
+		{"net-http/empty", serveNetHTTP, rt, "/empty", []string{""}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := tc.get(t, tc.h, tc.path)
@@ -97,4 +87,18 @@ func TestUntypedAnswerStaysUntyped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveNetHTTP serves h with net/http's server and returns the answer to
+// one GET of path.
+func serveNetHTTP(t *testing.T, h http.Handler, path string) *http.Response {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }

@@ -159,7 +159,8 @@ func withoutUpgrade(r *http.Request) *http.Request {
 func writeSwitch(conn interface{ SetWriteDeadline(time.Time) error }, bw *bufio.Writer,
 	backend http.Header, proto string, idle time.Duration) error {
 	hdr := make(http.Header, len(backend)+2)
-	copyHeader(hdr, backend)
+	var buf [4]string
+	copyHeader(hdr, backend, connectionNamed(buf[:0], backend))
 	// A 1xx answer has no body, and a server must not send it a
 	// Content-Length (RFC 9110, section 8.6): a client or proxy before the
 	// gateway that believed one would take the tunnel's first bytes for it.

@@ -18,7 +18,7 @@ import (
 // backend's Connection field names, a space before a field's colon, an
 // answer without a Content-Type (for which the listener servers would
 // sniff one: a user's upload sent untyped and nosniff would become
-// text/html). Each
+// text/html), trailers a proxy must not pass on. Each
 // case has a service and a route of its own (/audit/<slug>/), on a gateway
 // of its own per listener server (the suite's stack builds its routes from
 // its own lists), so that its breaker can be read after it.
@@ -81,6 +81,33 @@ var backendAuditCases = []backendAuditCase{
 				len(page), id, page)
 		}),
 		check: checkFieldNotForwarded("Content-Type")},
+	{slug: "trailers", name: "a backend's trailers cross as its fields do: no hop-by-hop, Connection-named or framing trailer",
+		answer: answerAlways(func(id string) string {
+			return "HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nTrailer: X-Sum, Upgrade, X-Hop\r\nTransfer-Encoding: chunked\r\nX-Req-Id: " + id +
+				"\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 42\r\nUpgrade: h2c\r\nX-Hop: secret\r\nConnection: close\r\nContent-Length: 99\r\nHost: evil\r\n\r\n"
+		}),
+		check: checkTrailersFiltered},
+}
+
+// checkTrailersFiltered: of the backend's trailers, the client gets X-Sum
+// alone; the others would not have crossed as header fields, or may not be
+// trailers (RFC 9110, section 6.5.1).
+func checkTrailersFiltered(t *testing.T, s *stack, c backendAuditCase) {
+	a, err := firstAnswer(t, s.gw, "/audit/"+c.slug+"/x", "A")
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if a.resp.Header.Get("X-Req-Id") != "A" || a.bodyErr != nil || string(a.body) != "ok" {
+		t.Fatalf("got %s, body %q (%v): want the backend's answer whole", a, a.body, a.bodyErr)
+	}
+	if v := a.resp.Trailer.Get("X-Sum"); v != "42" {
+		t.Errorf("trailer X-Sum %q, want 42 (trailers %v)", v, a.resp.Trailer)
+	}
+	for _, k := range []string{"Upgrade", "X-Hop", "Connection", "Content-Length", "Host"} {
+		if v := a.resp.Trailer.Values(k); len(v) > 0 {
+			t.Errorf("the client got the backend's trailer %s %q", k, v)
+		}
+	}
 }
 
 // checkBackendBadGateway: the client gets the gateway's own 502 problem, and the
