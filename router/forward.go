@@ -28,6 +28,10 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 	}
 	out := r.WithContext(ctx) // the one copy of the request a forward makes
 	out.RequestURI = ""
+	var trailerNamed []string
+	if len(r.Trailer) > 0 { // read before the forward's header drops Connection
+		trailerNamed = connectionNamed(nil, r.Header)
+	}
 	path, rawPath := h.upstreamPath(r)
 	setOutbound(out, r, url.URL{Scheme: "http", Host: h.route.Service, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery})
 	out.Host = r.Host
@@ -48,8 +52,14 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 	switch {
 	case !complete:
 		out.Body = &prefixedBody{head: head, rest: body} // ContentLength as declared, or -1
+		if len(out.Trailer) > 0 {
+			dropTrailers(out.Trailer, trailerNamed) // the declared names the forward announces
+			out.Body = &trailerFilter{ReadCloser: out.Body, trailer: out.Trailer, named: trailerNamed}
+		}
 	case len(r.Trailer) > 0:
 		// Declared trailers travel only in a chunked body: keep it chunked.
+		// The body was read to its end: the trailers are all in.
+		dropTrailers(out.Trailer, trailerNamed)
 		setReplayableBody(out, head)
 		out.ContentLength = -1
 	default:

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"io"
 	"net/http"
 	"strings"
 
@@ -22,6 +23,14 @@ import (
 // (trailerCrosses): the listener servers filtered some names and not
 // others (net/http's sends every undeclared trailer, Connection and
 // Content-Length included), so the router decides, the same on each.
+//
+// A client's trailers, which the router forwards when the client declared
+// some (its Trailer field), cross under the same rule: without it,
+// "Trailer: Host, Authorization" and those fields after the last chunk
+// reached the backend, where a server that merges trailers into the header
+// would take a Host the gateway never routed by, or credentials it never
+// checked. (middleware.IdentityHeaders strips the identity fields it
+// guards from them too.)
 
 // trailerCrosses reports whether the backend's trailer k goes on to the
 // client: not a hop-by-hop field nor one the backend's Connection field
@@ -77,4 +86,32 @@ func copyTrailers(dst http.Header, trailer http.Header, declared int, named []st
 			dst[prefix+k] = vv
 		}
 	}
+}
+
+// dropTrailers removes from h, a client's trailers, those that do not
+// cross (trailerCrosses), named being the fields the client's Connection
+// field names.
+func dropTrailers(h http.Header, named []string) {
+	for k := range h {
+		if !trailerCrosses(k, named) {
+			delete(h, k)
+		}
+	}
+}
+
+// trailerFilter is a streamed request body that drops, at its end, the
+// trailers that do not cross (dropTrailers): they arrive with the body's
+// last read, which the forward's writer makes before it writes them.
+type trailerFilter struct {
+	io.ReadCloser
+	trailer http.Header
+	named   []string
+}
+
+func (f *trailerFilter) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if err == io.EOF {
+		dropTrailers(f.trailer, f.named)
+	}
+	return n, err
 }

@@ -1,11 +1,18 @@
 package router_test
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/servertest"
 	"github.com/sluicehq/sluice/router"
 )
 
@@ -61,6 +68,75 @@ func TestBackendTrailersCrossAsFieldsDo(t *testing.T) {
 				for _, k := range forbidden {
 					if v, ok := resp.Trailer[k]; ok && slices.Contains(v, "hostile") {
 						t.Errorf("the client got the backend's trailer %s %q", k, v)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestClientTrailersCrossAsFieldsDo: a client's declared trailers reach
+// the backend under the rule the backend's do (TestBackendTrailersCrossAsFieldsDo),
+// on either listener server, for a body held whole before the forward and
+// one streamed past router.MaxReplayBody: Host, Authorization, Content-Type,
+// hop-by-hop fields and one the client's Connection field names stay
+// behind, where they reached the backend before, for a server that merges
+// trailers into the header to believe.
+func TestClientTrailersCrossAsFieldsDo(t *testing.T) {
+	forbidden := []string{"Host", "Authorization", "Content-Type", "Connection", "Upgrade", "Keep-Alive", "X-Hop"}
+	got := make(chan http.Header, 1)
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Trailer.Clone() // the wrapper read the body to its end
+	})
+	rt := (&setup{}).node("svc", be.addr()).build(t,
+		router.Route{Method: "POST", Path: "/*", Service: "svc", Budget: policy})
+	servers := []struct {
+		name  string
+		start func(testing.TB, http.Handler) string
+	}{{"server", servertest.Start}, {"net-http", func(t testing.TB, h http.Handler) string {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.Listener.Addr().String()
+	}}}
+	for _, srv := range servers {
+		addr := srv.start(t, rt)
+		for _, size := range []int{2, router.MaxReplayBody + 1} {
+			t.Run(fmt.Sprintf("%s/%d", srv.name, size), func(t *testing.T) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(waitLimit))
+				var req strings.Builder
+				req.WriteString("POST /x HTTP/1.1\r\nHost: gw\r\nConnection: X-Hop\r\nTransfer-Encoding: chunked\r\n" +
+					"Trailer: X-Sum, " + strings.Join(forbidden, ", ") + "\r\n\r\n")
+				fmt.Fprintf(&req, "%x\r\n%s\r\n0\r\nX-Sum: 42\r\n", size, strings.Repeat("b", size))
+				for _, k := range forbidden {
+					req.WriteString(k + ": hostile\r\n")
+				}
+				req.WriteString("\r\n")
+				go io.WriteString(c, req.String()) // the gateway may answer before it read it all
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("answered %d", resp.StatusCode)
+				}
+				var tr http.Header
+				select {
+				case tr = <-got:
+				case <-time.After(waitLimit):
+					t.Fatal("the backend got no request")
+				}
+				if v := tr.Get("X-Sum"); v != "42" {
+					t.Errorf("the backend got trailer X-Sum %q, want 42 (trailers %v)", v, tr)
+				}
+				for _, k := range forbidden {
+					if v := tr.Values(k); slices.Contains(v, "hostile") {
+						t.Errorf("the backend got the client's trailer %s %q", k, v)
 					}
 				}
 			})

@@ -140,6 +140,33 @@ func edgeAuditCases() []edgeAuditCase {
 				}
 			}
 		}},
+		{name: "a client's trailers that could not be header fields of the forward do not reach the backend", run: func(t *testing.T, s *edgeAuditStack) {
+			// The route checked the bearer token and forwards no Authorization:
+			// a backend that merges trailers into the header would take
+			// these for the request's credentials, Host and type.
+			const id = "audit-trailer2"
+			hostile := []string{"Authorization", "Host", "Content-Type", "Upgrade", "X-Hop"}
+			x := send(t, s.gw, "POST /acct/"+id+" HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer "+edgeAuditToken(t, "alice")+
+				"\r\nTrailer: X-Checksum, "+strings.Join(hostile, ", ")+"\r\nTransfer-Encoding: chunked\r\nConnection: close, X-Hop\r\n\r\n"+
+				"3\r\nabc\r\n0\r\nX-Checksum: kept\r\nAuthorization: Bearer forged\r\nHost: evil\r\nContent-Type: text/evil\r\nUpgrade: h2c\r\nX-Hop: s\r\n\r\n")
+			if len(x.answers) != 1 || !x.answers[0].fromBackend() {
+				t.Fatalf("not forwarded: %s", x)
+			}
+			recs := s.echo.matching(id)
+			if len(recs) == 0 {
+				t.Fatal("the backend got no request")
+			}
+			for _, rec := range recs {
+				if v := rec.Trailer.Get("X-Checksum"); v != "kept" {
+					t.Errorf("the backend got trailer X-Checksum %q, want kept", v)
+				}
+				for _, f := range hostile {
+					if v := rec.Trailer.Values(f); len(v) > 0 {
+						t.Errorf("the backend got the client's trailer %s %q", f, v)
+					}
+				}
+			}
+		}},
 		{name: "a method override does not reach the backend of a GET route", run: func(t *testing.T, s *edgeAuditStack) {
 			const id = "audit-override1"
 			a, x := get(t, s.gw, "/items/"+id, "X-HTTP-Method-Override: DELETE", "X-Http-Method: DELETE",
