@@ -26,6 +26,8 @@ type upstreamCase struct {
 	// tell. Otherwise the case checks that later clients get their own
 	// answers.
 	truncated bool
+	// method, when set, is the first request's method instead of GET.
+	method string
 }
 
 // unsolicited is an answer no request asked for.
@@ -91,6 +93,14 @@ var upstreamCases = []upstreamCase{
 	{slug: "nocontent-late", name: "204 then late bytes on the idle connection", budget: "2s",
 		answer: firstThen(func(id string) string { return "HTTP/1.1 204 No Content\r\nX-Req-Id: " + id + "\r\n\r\n" }),
 		late:   unsolicited},
+	{slug: "notmodified-extra", name: "304 with a Content-Length, followed at once by that many bytes", budget: "2s",
+		answer: firstThen(func(id string) string {
+			return fmt.Sprintf("HTTP/1.1 304 Not Modified\r\nContent-Length: %d\r\nX-Req-Id: %s\r\n\r\n%s", len(unsolicited), id, unsolicited)
+		})},
+	{slug: "head-body", name: "HEAD answered with its Content-Length's bytes of body", budget: "2s", method: "HEAD",
+		answer: firstThen(func(id string) string {
+			return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Req-Id: %s\r\n\r\n%s", len(unsolicited), id, unsolicited)
+		})},
 	{slug: "clte", name: "answer with Content-Length and Transfer-Encoding hiding a second answer", budget: "2s",
 		answer: firstThen(func(id string) string {
 			body := "0\r\n\r\n" + unsolicited
@@ -132,12 +142,18 @@ func upstreamAnswerCases() []hcase {
 // firstAnswer sends one GET with X-Req-Id: id and reads its answer only.
 func firstAnswer(t *testing.T, addr, target, id string) (answer, error) {
 	t.Helper()
+	return firstAnswerTo(t, addr, "GET", target, id)
+}
+
+// firstAnswerTo is firstAnswer with a request of method.
+func firstAnswerTo(t *testing.T, addr, method, target, id string) (answer, error) {
+	t.Helper()
 	c := dial(t, addr)
-	if _, err := io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: h\r\nX-Req-Id: "+id+"\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, method+" "+target+" HTTP/1.1\r\nHost: h\r\nX-Req-Id: "+id+"\r\n\r\n"); err != nil {
 		return answer{}, err
 	}
 	_ = c.SetReadDeadline(time.Now().Add(hangLimit))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
 	if err != nil {
 		return answer{}, err
 	}
@@ -150,7 +166,11 @@ func firstAnswer(t *testing.T, addr, target, id string) (answer, error) {
 func checkOwnAnswers(t *testing.T, s *stack, c upstreamCase) {
 	b := s.raw[c.slug]
 	target := "/up/" + c.slug + "/x"
-	a, err := firstAnswer(t, s.gw, target, "A")
+	method := c.method
+	if method == "" {
+		method = "GET"
+	}
+	a, err := firstAnswerTo(t, s.gw, method, target, "A")
 	if err != nil {
 		t.Fatalf("first request: %v", err)
 	}
