@@ -68,6 +68,9 @@ func announceTrailers(dst http.Header, trailer http.Header, named []string) int 
 // ones, else each under http.TrailerPrefix, which covers the declared ones
 // as well.
 func copyTrailers(dst http.Header, trailer http.Header, declared int, named []string) {
+	if len(trailer) == 0 {
+		return // nearly every answer: no iteration to start
+	}
 	n := 0
 	for k := range trailer {
 		if trailerCrosses(k, named) {
@@ -92,6 +95,9 @@ func copyTrailers(dst http.Header, trailer http.Header, declared int, named []st
 // cross (trailerCrosses), named being the fields the client's Connection
 // field names.
 func dropTrailers(h http.Header, named []string) {
+	if len(h) == 0 {
+		return
+	}
 	for k := range h {
 		if !trailerCrosses(k, named) {
 			delete(h, k)
