@@ -121,7 +121,9 @@ func setOutbound(out, r *http.Request, u url.URL) {
 // outboundHeader makes r's header the header of the request forwarded for
 // r, and returns it: the client's fields less hop-by-hop ones, Expect, and
 // the budget fields the edge consumed, plus X-Forwarded-For, -Host and
-// -Proto, whose values it keeps in vals.
+// -Proto, whose values it keeps in vals. A request without a User-Agent
+// is forwarded without one, as httputil.ReverseProxy and nginx forward it:
+// the field is set with no value, which the writers take for "send none".
 //
 // It edits r.Header in place rather than copying it into a new map: the
 // copy cost two allocations and a store of every field on every request,
@@ -144,8 +146,11 @@ func outboundHeader(r *http.Request, vals *[3]string) http.Header {
 	}
 	var buf [4]string
 	named := connectionNamed(buf[:0], h)
+	hasUA := false
 	for k := range h {
 		switch k {
+		case "User-Agent":
+			hasUA = crosses(k, named)
 		case budget.HeaderName, budget.GRPCHeaderName, // consumed by the edge
 			// The client's listener server answers "Expect: 100-continue"
 			// when the body is first read; the body then goes on as any other.
@@ -157,6 +162,12 @@ func outboundHeader(r *http.Request, vals *[3]string) http.Header {
 		if !crosses(k, named) {
 			delete(h, k)
 		}
+	}
+	if !hasUA {
+		// The client sent none: a field present with no value has the
+		// writers (h1's and Request.Write) send none, where they would
+		// send Go's own "Go-http-client/1.1" as the client's.
+		h["User-Agent"] = nil
 	}
 	// One backing array for the three values, not three allocations.
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {

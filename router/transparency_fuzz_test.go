@@ -7,20 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
-
-	"github.com/sluicehq/sluice/internal/servertest"
-	"github.com/sluicehq/sluice/registry"
-	"github.com/sluicehq/sluice/router"
-	"github.com/sluicehq/sluice/upstream"
 )
 
 // The proxy's transparency, fuzzed: whatever well-formed answer a backend
@@ -57,26 +48,16 @@ type answerSpec struct {
 // a field value; framing fields are the spec's own, never the input's.
 func specFrom(status uint16, fields string, body []byte, mode uint8, trailers string) answerSpec {
 	s := answerSpec{status: 200 + int(status)%400, body: body, framing: int(mode % 3), declare: mode&4 != 0}
-	parse := func(lines string, max int) [][2]string {
-		var out [][2]string
-		for line := range strings.SplitSeq(lines, "\n") {
-			name, value, ok := strings.Cut(line, ":")
-			value = strings.Trim(value, " \t")
-			if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) ||
-				strings.ContainsAny(value, "\r\n") || len(out) == max {
-				continue
-			}
-			switch http.CanonicalHeaderKey(name) {
-			case "Content-Length", "Transfer-Encoding", "Trailer":
-				continue // the framing is the spec's
-			}
-			out = append(out, [2]string{name, value})
+	skip := func(k string) bool {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Trailer":
+			return true // the framing is the spec's
 		}
-		return out
+		return false
 	}
-	s.fields = parse(fields, 24)
+	s.fields = fieldLines(fields, 24, skip)
 	if s.framing == 1 {
-		s.trailers = parse(trailers, 8)
+		s.trailers = fieldLines(trailers, 8, skip)
 	}
 	return s
 }
@@ -85,30 +66,13 @@ func specFrom(status uint16, fields string, body []byte, mode uint8, trailers st
 func (s answerSpec) bytes() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", s.status, http.StatusText(s.status))
-	for _, f := range s.fields {
-		fmt.Fprintf(&b, "%s: %s\r\n", f[0], f[1])
-	}
+	writeFields(&b, s.fields)
 	switch s.framing {
 	case 0:
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(s.body))
 		b.Write(s.body)
 	case 1:
-		if s.declare && len(s.trailers) > 0 {
-			names := make([]string, len(s.trailers))
-			for i, t := range s.trailers {
-				names[i] = t[0]
-			}
-			fmt.Fprintf(&b, "Trailer: %s\r\n", strings.Join(names, ", "))
-		}
-		b.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		if len(s.body) > 0 {
-			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(s.body), s.body)
-		}
-		b.WriteString("0\r\n")
-		for _, t := range s.trailers {
-			fmt.Fprintf(&b, "%s: %s\r\n", t[0], t[1])
-		}
-		b.WriteString("\r\n")
+		writeChunked(&b, s.body, s.trailers, s.declare)
 	case 2:
 		b.WriteString("Connection: close\r\n\r\n")
 		b.Write(s.body)
@@ -169,49 +133,6 @@ func (a *rawAnswerer) serve(c net.Conn) {
 	}
 }
 
-// proxyEdges are the two listener servers, serving the router, each with
-// a client that keeps its connection and never asks for compression (a
-// client that did would decode the body it is handed).
-type proxyEdge struct {
-	name   string
-	url    string
-	client *http.Client
-}
-
-func newProxyEdges(tb testing.TB, h http.Handler) []proxyEdge {
-	srv := httptest.NewServer(h)
-	tb.Cleanup(srv.Close)
-	var edges []proxyEdge
-	for _, e := range []struct{ name, addr string }{
-		{"server", servertest.Start(tb, h)},
-		{"net-http", srv.Listener.Addr().String()},
-	} {
-		tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}
-		tb.Cleanup(tr.CloseIdleConnections)
-		edges = append(edges, proxyEdge{e.name, "http://" + e.addr + "/t", &http.Client{Transport: tr, Timeout: waitLimit}})
-	}
-	return edges
-}
-
-// newTransparentRouter returns a router with one route to node, through
-// the gateway's own transport (h1), with no policy that would answer for
-// the backend: no retry, breaker, ejection or limit.
-func newTransparentRouter(tb testing.TB, node string) *router.Router {
-	reg, err := registry.NewStatic(&registry.Node{Service: "svc", Address: node})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{})
-	tb.Cleanup(tr.CloseIdleConnections)
-	client := upstream.New(reg, upstream.WithTransport(tr), upstream.WithMaxRetries(0),
-		upstream.WithBreakers(nil), upstream.WithEjector(nil), upstream.WithLimits(nil))
-	rt, err := router.New([]router.Route{{Method: "GET", Path: "/t", Service: "svc", Budget: policy}}, client, router.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return rt
-}
-
 // expectedAnswer is what the client must receive of an answer.
 type expectedAnswer struct {
 	status   int
@@ -222,9 +143,7 @@ type expectedAnswer struct {
 }
 
 // expect reads the answer's bytes as ReadResponse does and keeps what
-// crosses a proxy; ok is false when ReadResponse refuses them. The fields
-// the Connection field names are read from the spec: ReadResponse deletes
-// a Connection field that says "close", whatever else it names.
+// crosses a proxy (proxyRule); ok is false when ReadResponse refuses them.
 func (s answerSpec) expect() (e expectedAnswer, ok bool) {
 	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(s.bytes())), &http.Request{Method: "GET"})
 	if err != nil {
@@ -234,38 +153,16 @@ func (s answerSpec) expect() (e expectedAnswer, ok bool) {
 	if err != nil {
 		return e, false
 	}
-	var named []string
-	for _, f := range s.fields {
-		if http.CanonicalHeaderKey(f[0]) != "Connection" {
-			continue
-		}
-		for n := range strings.SplitSeq(f[1], ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				named = append(named, http.CanonicalHeaderKey(n))
-			}
-		}
-	}
-	crosses := func(k string) bool {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-			"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-			return false
-		}
-		return !slices.Contains(named, k)
-	}
-	e = expectedAnswer{status: resp.StatusCode, header: http.Header{}, body: body, trailer: http.Header{}}
+	rule := newProxyRule(s.fields)
+	e = expectedAnswer{status: resp.StatusCode, header: http.Header{}, body: body}
 	for k, vv := range resp.Header {
-		if crosses(k) && k != "Content-Length" {
+		if rule.crosses(k) && k != "Content-Length" {
 			e.header[k] = vv
 		}
 	}
 	_, typed := resp.Header["Content-Type"]
 	e.typeless = !typed
-	for k, vv := range resp.Trailer {
-		if crosses(k) && httpguts.ValidTrailerHeader(k) && len(vv) > 0 {
-			e.trailer[k] = vv
-		}
-	}
+	e.trailer = rule.trailers(resp.Trailer)
 	return e, true
 }
 
@@ -275,14 +172,7 @@ func (e expectedAnswer) check(resp *http.Response, body []byte) error {
 	if resp.StatusCode != e.status {
 		problems = append(problems, fmt.Sprintf("status %d, want %d", resp.StatusCode, e.status))
 	}
-	if !bytes.Equal(body, e.body) {
-		problems = append(problems, fmt.Sprintf("body %q, want %q", body, e.body))
-	}
-	for k, want := range e.header {
-		if got := resp.Header[k]; !slices.Equal(got, want) {
-			problems = append(problems, fmt.Sprintf("field %s %q, want %q", k, got, want))
-		}
-	}
+	problems = compareSent(problems, body, e.body, resp.Header, e.header)
 	for k, got := range resp.Header {
 		if _, sent := e.header[k]; sent {
 			continue
@@ -295,16 +185,7 @@ func (e expectedAnswer) check(resp *http.Response, body []byte) error {
 			problems = append(problems, fmt.Sprintf("field %s %q, which the backend did not send", k, got))
 		}
 	}
-	for k, want := range e.trailer {
-		if got := resp.Trailer[k]; !slices.Equal(got, want) {
-			problems = append(problems, fmt.Sprintf("trailer %s %q, want %q", k, got, want))
-		}
-	}
-	for k, got := range resp.Trailer {
-		if _, ok := e.trailer[k]; !ok && len(got) > 0 {
-			problems = append(problems, fmt.Sprintf("trailer %s %q, which should not cross", k, got))
-		}
-	}
+	problems = compareTrailers(problems, resp.Trailer, e.trailer)
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
@@ -327,7 +208,7 @@ func FuzzProxiedAnswer(f *testing.F) {
 	f.Add(uint16(0), "Keep-Alive: timeout=5\nProxy-Authenticate: Basic\nTe: trailers\nUpgrade: x", []byte("x"), uint8(0), "")
 
 	node := newRawAnswerer(f)
-	rt := newTransparentRouter(f, node.ln.Addr().String())
+	rt := newTransparentRouter(f, node.ln.Addr().String(), "GET")
 	edges := newProxyEdges(f, rt)
 	f.Fuzz(func(t *testing.T, status uint16, fields string, body []byte, mode uint8, trailers string) {
 		s := specFrom(status, fields, body, mode, trailers)

@@ -167,6 +167,28 @@ func edgeAuditCases() []edgeAuditCase {
 				}
 			}
 		}},
+		{name: "a request without a User-Agent reaches the backend without one, not with Go's", run: func(t *testing.T, s *edgeAuditStack) {
+			const id = "audit-ua1"
+			a, x := get(t, s.gw, "/items/"+id)
+			if !a.fromBackend() || a.status() != http.StatusOK {
+				t.Fatalf("not forwarded: %s", x)
+			}
+			recs := s.echo.matching(id)
+			if len(recs) == 0 {
+				t.Fatal("the backend got no request")
+			}
+			for _, rec := range recs {
+				if v := rec.Header.Values("User-Agent"); len(v) > 0 {
+					t.Errorf("the backend got User-Agent %q, which the client did not send", v)
+				}
+			}
+			_, x = get(t, s.gw, "/items/"+id+"-2", "User-Agent: curl/8.0")
+			for _, rec := range s.echo.matching(id + "-2") {
+				if v := rec.Header.Values("User-Agent"); len(v) != 1 || v[0] != "curl/8.0" {
+					t.Errorf("the backend got User-Agent %q, want the client's (%s)", v, x)
+				}
+			}
+		}},
 		{name: "a method override does not reach the backend of a GET route", run: func(t *testing.T, s *edgeAuditStack) {
 			const id = "audit-override1"
 			a, x := get(t, s.gw, "/items/"+id, "X-HTTP-Method-Override: DELETE", "X-Http-Method: DELETE",
