@@ -130,6 +130,14 @@ func (c *copier) flushNow() error {
 // the server sniff, is the exception.
 func untyped(h http.Header) { h["Content-Type"] = nil }
 
+// dropLength removes the Content-Length of an answer that has no content
+// (204, 304). The HTTP/1 listener servers send none there, as net/http's
+// does, but net/http's HTTP/2 server sends the handler's: a backend's 304
+// with the Content-Length of the representation it did not send (RFC 9110,
+// section 8.6, allows it) reached an HTTP/2 client as a stream that ended
+// 7 bytes short, and Go's HTTP/2 client failed it ("unexpected EOF").
+func dropLength(h http.Header) { delete(h, "Content-Length") }
+
 // answer writes resp's status, header and body to w, and aborts the
 // connection if the body cannot be copied whole. An answer the backend sent
 // without a Content-Type goes without one (untyped).
@@ -148,6 +156,9 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	}
 	if !typed {
 		untyped(w.Header())
+	}
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+		dropLength(w.Header())
 	}
 	declared := announceTrailers(w.Header(), resp.Trailer, named)
 	w.WriteHeader(resp.StatusCode)

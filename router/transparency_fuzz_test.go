@@ -25,7 +25,7 @@ import (
 // Content-Type sniffed for an untyped answer, and trailers the listener
 // servers filtered differently. The answer is checked through the
 // gateway's own parts (upstream's h1 transport, package server) and
-// through net/http's server.
+// through net/http's server, over HTTP/1.1 and h2c.
 //
 // What the backend "sent" is what http.ReadResponse reads of its bytes:
 // a field's name in canonical form, a value without its surrounding
@@ -172,7 +172,14 @@ func (e expectedAnswer) check(resp *http.Response, body []byte) error {
 	if resp.StatusCode != e.status {
 		problems = append(problems, fmt.Sprintf("status %d, want %d", resp.StatusCode, e.status))
 	}
-	problems = compareSent(problems, body, e.body, resp.Header, e.header)
+	want := e.header
+	if _, ok := resp.Header["Content-Type"]; !ok && e.status == http.StatusNotModified {
+		// net/http's HTTP/1 server sends no Content-Type on a 304, and
+		// package server follows it; its HTTP/2 server sends the handler's.
+		want = want.Clone()
+		delete(want, "Content-Type")
+	}
+	problems = compareSent(problems, body, e.body, resp.Header, want)
 	for k, got := range resp.Header {
 		if _, sent := e.header[k]; sent {
 			continue
@@ -201,8 +208,9 @@ func FuzzProxiedAnswer(f *testing.F) {
 	f.Add(uint16(0), "Connection: X-Hop", []byte("body"), uint8(4), hostile) // declared
 	f.Add(uint16(0), "Connection: X-Hop", []byte("body"), uint8(1), hostile) // undeclared
 	f.Add(uint16(0), "Date: Mon, 07 Dec 2026 00:00:00 GMT\nCache-Control: no-store\nPragma: no-cache", []byte{}, uint8(2), "")
-	f.Add(uint16(4), "Content-Type: text/html\nX-A: 1", []byte("ignored"), uint8(0), "") // 204
-	f.Add(uint16(104), "ETag: \"x\"", []byte{}, uint8(0), "")                            // 304
+	f.Add(uint16(4), "Content-Type: text/html\nX-A: 1", []byte("ignored"), uint8(0), "")         // 204
+	f.Add(uint16(104), "ETag: \"x\"", []byte{}, uint8(0), "")                                    // 304
+	f.Add(uint16(104), "ETag: \"x\"\nContent-Type: text/plain", []byte("ignored"), uint8(0), "") // 304 with the representation's length
 	f.Add(uint16(300), "Retry-After: 1\nVary: Accept\nVary: Origin", []byte("down"), uint8(1), "")
 	f.Add(uint16(1), "Content-Encoding: gzip\nX-Obs: caf\xe9", []byte("not gzip"), uint8(0), "")
 	f.Add(uint16(0), "Keep-Alive: timeout=5\nProxy-Authenticate: Basic\nTe: trailers\nUpgrade: x", []byte("x"), uint8(0), "")

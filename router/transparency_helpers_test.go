@@ -138,35 +138,50 @@ func compareTrailers(problems []string, got, want http.Header) []string {
 	return problems
 }
 
-// proxyEdges are the two listener servers, serving the router, each with
-// a client that keeps its connection and never asks for compression (a
-// client that did would decode the body it is handed).
+// proxyEdge is a listener server serving the router, with a client that
+// keeps its connection and never asks for compression (a client that did
+// would decode the body it is handed).
 type proxyEdge struct {
 	name   string
 	addr   string
 	url    string // of /t
 	client *http.Client
+	h2     bool // the client speaks HTTP/2 (h2c), not HTTP/1.1
 }
 
+// newProxyEdges serves h with package server and with net/http's server,
+// the latter over HTTP/1.1 and over h2c.
 func newProxyEdges(tb testing.TB, h http.Handler) []proxyEdge {
-	srv := httptest.NewServer(h)
+	var both, h2c http.Protocols
+	both.SetHTTP1(true)
+	both.SetUnencryptedHTTP2(true)
+	h2c.SetUnencryptedHTTP2(true)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = &both
+	srv.Start()
 	tb.Cleanup(srv.Close)
 	var edges []proxyEdge
-	for _, e := range []struct{ name, addr string }{
-		{"server", servertest.Start(tb, h)},
-		{"net-http", srv.Listener.Addr().String()},
+	for _, e := range []struct {
+		name, addr string
+		h2         bool
+	}{
+		{"server", servertest.Start(tb, h), false},
+		{"net-http", srv.Listener.Addr().String(), false},
+		{"net-http-h2c", srv.Listener.Addr().String(), true},
 	} {
 		tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}
+		if e.h2 {
+			tr.Protocols = &h2c
+		}
 		tb.Cleanup(tr.CloseIdleConnections)
-		edges = append(edges, proxyEdge{e.name, e.addr, "http://" + e.addr + "/t", &http.Client{Transport: tr, Timeout: waitLimit}})
+		edges = append(edges, proxyEdge{e.name, e.addr, "http://" + e.addr + "/t", &http.Client{Transport: tr, Timeout: waitLimit}, e.h2})
 	}
 	return edges
 }
 
-// newTransparentRouter returns a router with one route of method to
-// /t on node, through
-// the gateway's own transport (h1), with no policy that would answer for
-// the backend: no retry, breaker, ejection or limit.
+// newTransparentRouter returns a router with one route of method to /t on
+// node, through the gateway's own transport (h1), with no policy that
+// would answer for the backend: no retry, breaker, ejection or limit.
 func newTransparentRouter(tb testing.TB, node, method string) *router.Router {
 	reg, err := registry.NewStatic(&registry.Node{Service: "svc", Address: node})
 	if err != nil {

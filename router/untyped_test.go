@@ -102,3 +102,29 @@ func serveNetHTTP(t *testing.T, h http.Handler, path string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// TestNoContentAnswerCarriesNoLength: a backend's 304 that carries the
+// Content-Length of the representation it did not send (RFC 9110, section
+// 8.6, allows it), and a 204 that carries one anyway, reach the client
+// whole on every listener server, HTTP/2 included, where net/http's
+// HTTP/2 server sent the length and the client found the stream 7 bytes
+// short.
+func TestNoContentAnswerCarriesNoLength(t *testing.T) {
+	node := newRawAnswerer(t)
+	rt := newTransparentRouter(t, node.ln.Addr().String(), "GET")
+	edges := newProxyEdges(t, rt)
+	for _, status := range []int{http.StatusNoContent, http.StatusNotModified} {
+		node.answer.Store(&answerSpec{status: status, fields: [][2]string{{"Etag", `"v1"`}}, body: []byte("ignored")})
+		for _, e := range edges {
+			resp, err := e.client.Get(e.url)
+			if err != nil {
+				t.Fatalf("%d on %s: %v", status, e.name, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || len(body) > 0 || resp.StatusCode != status || resp.Header.Get("Etag") != `"v1"` {
+				t.Errorf("%d on %s: got %d, ETag %q, body %q (%v)", status, e.name, resp.StatusCode, resp.Header.Get("Etag"), body, err)
+			}
+		}
+	}
+}
