@@ -157,10 +157,18 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	if !typed {
 		untyped(w.Header())
 	}
-	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+	noContent := resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	if noContent {
 		dropLength(w.Header())
 	}
-	declared := announceTrailers(w.Header(), resp.Trailer, named)
+	// No content, no trailers: a 204 that declares some has none to send,
+	// and the write that sends the header at once for them fails under
+	// net/http's HTTP/2 server (ErrBodyNotAllowed), which aborted the
+	// answer. (A HEAD's answer declares them as its GET's would.)
+	declared := 0
+	if !noContent {
+		declared = announceTrailers(w.Header(), resp.Trailer, named)
+	}
 	w.WriteHeader(resp.StatusCode)
 	c := copiers.Get().(*copier)
 	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
@@ -182,7 +190,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	if err == nil && n > flushAbove && c.armed && !c.flush {
 		err = c.flushNow()
 	}
-	if err == nil {
+	if err == nil && !noContent {
 		copyTrailers(w.Header(), resp.Trailer, declared, named)
 	}
 	if err == nil && c.armed {
