@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -34,11 +35,29 @@ routes:
 	return gw, base
 }
 
-// failures counts the requests a greeter started with -fail has failed.
-func failures(p *proc) int {
+// syncMarks numbers the requests failures sends to a greeter itself.
+var syncMarks atomic.Int64
+
+// failures counts the requests a greeter started with -fail has failed,
+// once every line it wrote before the call has been read. Its lines reach
+// the test through a pipe and a reader goroutine, so a count taken as soon
+// as the gateway answered could miss the last failure's line (it did, on a
+// loaded machine: "1 attempts reached the nodes while the breaker was
+// open"). So it first sends the greeter a request of its own, which fails
+// too, and waits for that line: the greeter logs a failure before it
+// answers, so every failure the gateway saw was logged before it.
+func failures(t *testing.T, p *proc) int {
+	t.Helper()
+	mark := fmt.Sprintf("/hello/sync-%d", syncMarks.Add(1))
+	resp, err := http.Get("http://" + p.addr(0) + mark)
+	if err != nil {
+		t.Fatalf("the greeter's own request: %v", err)
+	}
+	resp.Body.Close()
+	p.waitLog(func(l map[string]any) bool { return l["msg"] == "failing on purpose" && l["path"] == mark })
 	n := 0
 	for _, l := range p.Lines() {
-		if l["msg"] == "failing on purpose" {
+		if path, _ := l["path"].(string); l["msg"] == "failing on purpose" && !strings.HasPrefix(path, "/hello/sync-") {
 			n++
 		}
 	}
@@ -59,7 +78,7 @@ func TestAFailingNodeIsEjectedWithNoClientErrors(t *testing.T) {
 	}
 	// Its first failure weighs on its load, so least-loaded selection
 	// avoids it; if it is still picked, 5 consecutive faults eject it.
-	n := failures(bad)
+	n := failures(t, bad)
 	if n < 1 || n > 5 {
 		t.Fatalf("the failing node got %d requests, want 1 to 5", n)
 	}
@@ -90,11 +109,11 @@ func TestABreakerOpensOnADeadServiceAndSendsNothing(t *testing.T) {
 	if !opened {
 		t.Fatal("the breaker never opened on a service whose every node fails")
 	}
-	before := failures(a) + failures(b)
+	before := failures(t, a) + failures(t, b)
 	for i := 0; i < 20; i++ {
 		get(t, gw+"/greeter/hello/Ada").wantProblem(t, http.StatusServiceUnavailable, "urn:sluice:problem:circuit-open")
 	}
-	if after := failures(a) + failures(b); after != before {
+	if after := failures(t, a) + failures(t, b); after != before {
 		t.Fatalf("%d attempts reached the nodes while the breaker was open", after-before)
 	}
 	admin := "http://" + gwp.addr(1)
