@@ -161,10 +161,11 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	if noContent {
 		dropLength(w.Header())
 	}
-	// No content, no trailers: a 204 that declares some has none to send,
-	// and the write that sends the header at once for them fails under
-	// net/http's HTTP/2 server (ErrBodyNotAllowed), which aborted the
-	// answer. (A HEAD's answer declares them as its GET's would.)
+	// No content, no trailers and no stream: a 204 that declares trailers
+	// has none to send, a 304 to a HEAD framed as chunks streams nothing,
+	// and the empty write that sends the header at once for either fails
+	// under net/http's HTTP/2 server (ErrBodyNotAllowed), which aborted the
+	// answer. (A HEAD's answer declares trailers as its GET's would.)
 	declared := 0
 	if !noContent {
 		declared = announceTrailers(w.Header(), resp.Trailer, named)
@@ -173,7 +174,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	c := copiers.Get().(*copier)
 	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
 	c.arm()
-	c.flush = isStream(resp)
+	c.flush = !noContent && isStream(resp)
 	var n int64
 	var err error
 	if c.flush || declared > 0 {

@@ -41,13 +41,14 @@ type answerSpec struct {
 	framing  int // 0: Content-Length, 1: chunked, 2: delimited by the close
 	trailers [][2]string
 	declare  bool // a Trailer field names the trailers
+	head     bool // the request is a HEAD: the answer has its header alone
 }
 
 // specFrom builds an answer from the fuzzer's input: fields and trailers
 // are "name: value" lines, each kept when its name is a token and its value
 // a field value; framing fields are the spec's own, never the input's.
 func specFrom(status uint16, fields string, body []byte, mode uint8, trailers string) answerSpec {
-	s := answerSpec{status: 200 + int(status)%400, body: body, framing: int(mode % 3), declare: mode&4 != 0}
+	s := answerSpec{status: 200 + int(status)%400, body: body, framing: int(mode % 3), declare: mode&4 != 0, head: mode&8 != 0}
 	skip := func(k string) bool {
 		switch k {
 		case "Content-Length", "Transfer-Encoding", "Trailer":
@@ -67,17 +68,28 @@ func (s answerSpec) bytes() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", s.status, http.StatusText(s.status))
 	writeFields(&b, s.fields)
-	switch s.framing {
-	case 0:
+	switch {
+	case s.head && s.framing == 1:
+		b.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+	case s.framing == 0:
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(s.body))
-		b.Write(s.body)
-	case 1:
+	case s.framing == 1:
 		writeChunked(&b, s.body, s.trailers, s.declare)
-	case 2:
+	case s.framing == 2:
 		b.WriteString("Connection: close\r\n\r\n")
+	}
+	if !s.head && s.framing != 1 {
 		b.Write(s.body)
 	}
 	return b.Bytes()
+}
+
+// method is the method of the request the answer is to.
+func (s answerSpec) method() string {
+	if s.head {
+		return http.MethodHead
+	}
+	return http.MethodGet
 }
 
 // rawAnswerer is a backend node that answers every request with the
@@ -135,17 +147,17 @@ func (a *rawAnswerer) serve(c net.Conn) {
 
 // expectedAnswer is what the client must receive of an answer.
 type expectedAnswer struct {
-	status   int
-	header   http.Header // the end-to-end fields
-	body     []byte
-	trailer  http.Header // the trailers that cross
-	typeless bool        // the backend sent no Content-Type
+	status  int
+	header  http.Header // the end-to-end fields
+	body    []byte
+	trailer http.Header // the trailers that cross
+	length  int64       // a HEAD's: the length its GET would have, or -1
 }
 
 // expect reads the answer's bytes as ReadResponse does and keeps what
 // crosses a proxy (proxyRule); ok is false when ReadResponse refuses them.
 func (s answerSpec) expect() (e expectedAnswer, ok bool) {
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(s.bytes())), &http.Request{Method: "GET"})
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(s.bytes())), &http.Request{Method: s.method()})
 	if err != nil {
 		return e, false
 	}
@@ -154,14 +166,15 @@ func (s answerSpec) expect() (e expectedAnswer, ok bool) {
 		return e, false
 	}
 	rule := newProxyRule(s.fields)
-	e = expectedAnswer{status: resp.StatusCode, header: http.Header{}, body: body}
+	e = expectedAnswer{status: resp.StatusCode, header: http.Header{}, body: body, length: -1}
+	if s.head && s.framing == 0 && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
+		e.length = resp.ContentLength
+	}
 	for k, vv := range resp.Header {
 		if rule.crosses(k) && k != "Content-Length" {
 			e.header[k] = vv
 		}
 	}
-	_, typed := resp.Header["Content-Type"]
-	e.typeless = !typed
 	e.trailer = rule.trailers(resp.Trailer)
 	return e, true
 }
@@ -180,6 +193,9 @@ func (e expectedAnswer) check(resp *http.Response, body []byte) error {
 		delete(want, "Content-Type")
 	}
 	problems = compareSent(problems, body, e.body, resp.Header, want)
+	if e.length >= 0 && resp.ContentLength != e.length {
+		problems = append(problems, fmt.Sprintf("a HEAD's Content-Length %d, want the backend's %d", resp.ContentLength, e.length))
+	}
 	for k, got := range resp.Header {
 		if _, sent := e.header[k]; sent {
 			continue
@@ -214,6 +230,9 @@ func FuzzProxiedAnswer(f *testing.F) {
 	f.Add(uint16(300), "Retry-After: 1\nVary: Accept\nVary: Origin", []byte("down"), uint8(1), "")
 	f.Add(uint16(1), "Content-Encoding: gzip\nX-Obs: caf\xe9", []byte("not gzip"), uint8(0), "")
 	f.Add(uint16(0), "Keep-Alive: timeout=5\nProxy-Authenticate: Basic\nTe: trailers\nUpgrade: x", []byte("x"), uint8(0), "")
+	f.Add(uint16(104), "Content-Type: text/event-stream", []byte{}, uint8(0), "")                // a 304 of a stream
+	f.Add(uint16(0), "Content-Type: text/plain", []byte("the GET's body"), uint8(8), "")         // HEAD
+	f.Add(uint16(0), "Content-Type: text/plain", []byte("the GET's body"), uint8(9), "X-Sum: 1") // HEAD, chunked
 
 	node := newRawAnswerer(f)
 	rt := newTransparentRouter(f, node.ln.Addr().String(), "GET")
@@ -226,7 +245,11 @@ func FuzzProxiedAnswer(f *testing.F) {
 		}
 		node.answer.Store(&s)
 		for _, e := range edges {
-			resp, err := e.client.Get(e.url)
+			req, err := http.NewRequest(s.method(), e.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := e.client.Do(req)
 			if err != nil {
 				t.Fatalf("%s: %v", e.name, err)
 			}
