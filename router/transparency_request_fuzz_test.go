@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/proxytest"
 )
 
 // The forward's transparency, fuzzed, as FuzzProxiedAnswer fuzzes the
@@ -48,12 +49,12 @@ func requestSpecFrom(method uint8, fields string, body []byte, mode uint8, trail
 		}
 		return false
 	}
-	s.fields = fieldLines(fields, 24, skip)
+	s.fields = proxytest.FieldLines(fields, 24, skip)
 	if s.framing == 0 {
 		s.body = nil
 	}
 	if s.framing == 2 {
-		s.trailers = fieldLines(trailers, 8, skip)
+		s.trailers = proxytest.FieldLines(trailers, 8, skip)
 	}
 	return s
 }
@@ -63,7 +64,7 @@ func requestSpecFrom(method uint8, fields string, body []byte, mode uint8, trail
 func (s requestSpec) bytes() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s /t?q=1 HTTP/1.1\r\nHost: gw.test\r\n", s.method)
-	writeFields(&b, s.fields)
+	proxytest.WriteFields(&b, s.fields)
 	switch s.framing {
 	case 0:
 		b.WriteString("\r\n")
@@ -71,7 +72,7 @@ func (s requestSpec) bytes() []byte {
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(s.body))
 		b.Write(s.body)
 	case 2:
-		writeChunked(&b, s.body, s.trailers, s.declare)
+		proxytest.WriteChunked(&b, s.body, s.trailers, s.declare)
 	}
 	return b.Bytes()
 }
@@ -105,23 +106,23 @@ func (s requestSpec) expect() (e expectedForward, ok bool) {
 	if x := r.Header["Expect"]; len(x) > 0 && (len(x) > 1 || !strings.EqualFold(x[0], "100-continue")) {
 		return e, false // an expectation the listener servers refuse (417), as net/http's does
 	}
-	rule := newProxyRule(s.fields)
+	rule := proxytest.NewRule(s.fields)
 	e.method, e.uri, e.host, e.body = r.Method, r.RequestURI, r.Host, body
 	e.header = http.Header{}
 	for k, vv := range r.Header {
 		switch {
-		case !rule.crosses(k), k == "Expect", k == "Content-Length",
+		case !rule.Crosses(k), k == "Expect", k == "Content-Length",
 			k == "X-Forwarded-Host", k == "X-Forwarded-Proto", k == "X-Forwarded-For":
 		default:
 			e.header[k] = vv
 		}
 	}
 	e.xff = "127.0.0.1"
-	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 && rule.crosses("X-Forwarded-For") {
+	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 && rule.Crosses("X-Forwarded-For") {
 		e.xff = strings.Join(prior, ", ") + ", 127.0.0.1"
 	}
 	if s.declare {
-		e.trailer = rule.trailers(r.Trailer)
+		e.trailer = rule.Trailers(r.Trailer)
 	}
 	return e, true
 }
@@ -132,7 +133,7 @@ func (e expectedForward) check(got forwarded) error {
 	if got.method != e.method || got.uri != e.uri || got.host != e.host {
 		problems = append(problems, fmt.Sprintf("%s %s Host %q, want %s %s Host %q", got.method, got.uri, got.host, e.method, e.uri, e.host))
 	}
-	problems = compareSent(problems, got.body, e.body, got.header, e.header)
+	problems = proxytest.CompareSent(problems, got.body, e.body, got.header, e.header)
 	for k, g := range got.header {
 		if _, sent := e.header[k]; sent {
 			continue
@@ -161,7 +162,7 @@ func (e expectedForward) check(got forwarded) error {
 			problems = append(problems, "no "+k)
 		}
 	}
-	problems = compareTrailers(problems, got.trailer, e.trailer)
+	problems = proxytest.CompareTrailers(problems, got.trailer, e.trailer)
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
@@ -188,7 +189,7 @@ func FuzzForwardedRequest(f *testing.F) {
 	}))
 	f.Cleanup(be.Close)
 	rt := newTransparentRouter(f, be.Listener.Addr().String(), "*")
-	edges := newProxyEdges(f, rt)
+	edges := proxytest.Edges(f, rt)
 	f.Fuzz(func(t *testing.T, method uint8, fields string, body []byte, mode uint8, trailers string) {
 		s := requestSpecFrom(method, fields, body, mode, trailers)
 		want, ok := s.expect()
@@ -196,17 +197,17 @@ func FuzzForwardedRequest(f *testing.F) {
 			t.Skip("a request ReadRequest refuses")
 		}
 		for _, e := range edges {
-			if e.h2 {
+			if e.H2 {
 				continue // the request's bytes are HTTP/1.1's
 			}
-			c, err := net.Dial("tcp", e.addr)
+			c, err := net.Dial("tcp", e.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			_ = c.SetDeadline(time.Now().Add(waitLimit))
 			if _, err := c.Write(s.bytes()); err != nil {
 				c.Close()
-				t.Fatalf("%s: %v", e.name, err)
+				t.Fatalf("%s: %v", e.Name, err)
 			}
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
@@ -215,18 +216,18 @@ func FuzzForwardedRequest(f *testing.F) {
 			}
 			c.Close()
 			if err != nil {
-				t.Fatalf("%s: %v", e.name, err)
+				t.Fatalf("%s: %v", e.Name, err)
 			}
 			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: answered %d to %q", e.name, resp.StatusCode, s.bytes())
+				t.Fatalf("%s: answered %d to %q", e.Name, resp.StatusCode, s.bytes())
 			}
 			select {
 			case g := <-got:
 				if err := want.check(g); err != nil {
-					t.Errorf("%s, client request %q:\n%v", e.name, s.bytes(), err)
+					t.Errorf("%s, client request %q:\n%v", e.Name, s.bytes(), err)
 				}
 			default:
-				t.Fatalf("%s: answered 200 without a forward", e.name)
+				t.Fatalf("%s: answered 200 without a forward", e.Name)
 			}
 		}
 	})

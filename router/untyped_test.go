@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/proxytest"
 	"github.com/sluicehq/sluice/router"
 )
 
@@ -110,20 +111,19 @@ func serveNetHTTP(t *testing.T, h http.Handler, path string) *http.Response {
 // HTTP/2 server sent the length and the client found the stream 7 bytes
 // short.
 func TestNoContentAnswerCarriesNoLength(t *testing.T) {
-	node := newRawAnswerer(t)
-	rt := newTransparentRouter(t, node.ln.Addr().String(), "GET")
-	edges := newProxyEdges(t, rt)
+	node := proxytest.NewNode(t)
+	edges := proxytest.Edges(t, newTransparentRouter(t, node.Addr(), "GET"))
 	for _, status := range []int{http.StatusNoContent, http.StatusNotModified} {
-		node.answer.Store(&answerSpec{status: status, fields: [][2]string{{"Etag", `"v1"`}}, body: []byte("ignored")})
+		node.Set(&proxytest.Answer{Status: status, Fields: [][2]string{{"Etag", `"v1"`}}, Body: []byte("ignored")})
 		for _, e := range edges {
-			resp, err := e.client.Get(e.url)
+			resp, err := e.Client.Get(e.URL)
 			if err != nil {
-				t.Fatalf("%d on %s: %v", status, e.name, err)
+				t.Fatalf("%d on %s: %v", status, e.Name, err)
 			}
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if err != nil || len(body) > 0 || resp.StatusCode != status || resp.Header.Get("Etag") != `"v1"` {
-				t.Errorf("%d on %s: got %d, ETag %q, body %q (%v)", status, e.name, resp.StatusCode, resp.Header.Get("Etag"), body, err)
+				t.Errorf("%d on %s: got %d, ETag %q, body %q (%v)", status, e.Name, resp.StatusCode, resp.Header.Get("Etag"), body, err)
 			}
 		}
 	}

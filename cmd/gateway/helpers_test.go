@@ -108,7 +108,7 @@ routes:
 ` + routes
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func writeFile(t *testing.T, path, text string) {
 }
 
 // loadFile writes text to a new file and loads it.
-func loadFile(t *testing.T, text string) (*config.Config, string) {
+func loadFile(t testing.TB, text string) (*config.Config, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	writeFile(t, path, text)
