@@ -57,10 +57,12 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 			out.Body = &trailerFilter{ReadCloser: out.Body, trailer: out.Trailer, named: trailerNamed}
 		}
 	case len(r.Trailer) > 0:
-		// Declared trailers travel only in a chunked body: keep it chunked.
-		// The body was read to its end: the trailers are all in.
+		// Declared trailers travel only in a chunked body: keep it chunked,
+		// its last chunk alone when it has no byte (a nil Body of unknown
+		// length is no request to net/http's transport: the client got a
+		// 502). The body was read to its end: the trailers are all in.
 		dropTrailers(out.Trailer, trailerNamed)
-		setReplayableBody(out, head)
+		setBody(out, head)
 		out.ContentLength = -1
 	default:
 		setReplayableBody(out, head)
@@ -128,6 +130,11 @@ func setReplayableBody(out *http.Request, body []byte) {
 		out.Body, out.GetBody = nil, nil
 		return
 	}
+	setBody(out, body)
+}
+
+// setBody gives out body as a body it can replay, whatever its length.
+func setBody(out *http.Request, body []byte) {
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 }
