@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/proxytest"
@@ -24,14 +26,62 @@ func FuzzGatewayAnswer(f *testing.F) {
 	// The request id, and on a 5xx Sluice-Retry ("no": this layer retried,
 	// the callers above need not; docs/budget.md).
 	added := func(k string) bool { return k == "X-Request-Id" || k == upstream.RetryHeader }
-	proxytest.FuzzAnswers(f, func(node string) http.Handler {
-		cfg, _ := loadFile(f, configText(node, "  - {method: GET, path: /t, service: svc}\n")+
-			"upstream: {breaker: {disabled: true}, ejection: {disabled: true}, concurrency_limit: {disabled: true}}\n")
-		logger, _ := newLogger()
-		g, err := newGateway(cfg, logger)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return g.handler()
-	}, added)
+	proxytest.FuzzAnswers(f, func(node string) http.Handler { return transparentGateway(f, node, "GET") }, added)
 }
+
+// transparentGateway returns the handler chain of a gateway with one route
+// of method to /t on node, with the upstream policies that answer for a
+// backend off (the breaker, ejection, the concurrency limit).
+func transparentGateway(f *testing.F, node, method string) http.Handler {
+	cfg, _ := loadFile(f, configText(node, "  - {method: \""+method+"\", path: /t, service: svc}\n")+
+		"upstream: {breaker: {disabled: true}, ejection: {disabled: true}, concurrency_limit: {disabled: true}}\n")
+	logger, _ := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return g.handler()
+}
+
+// FuzzGatewayRequest fuzzes the transparency of the gateway's whole
+// handler chain to requests, as the router's FuzzForwardedRequest does for
+// the router alone, with the fields the edge keeps from backends written
+// out here from the docs (docs/auth.md's table, docs/tracing.md's
+// formats), not from the code that strips them: a field the chain drops
+// that the docs do not name, or one they name that reaches the backend,
+// fails it. The client is no trusted proxy, so its X-Forwarded-For and
+// X-Request-Id are replaced.
+func FuzzGatewayRequest(f *testing.F) {
+	dropped := func(k string) bool {
+		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		switch {
+		case slices.Contains(docsSpoofable, n), slices.Contains(docsTraceFields, n),
+			strings.HasPrefix(n, "x-forwarded-"), strings.HasPrefix(n, "uberctx-"), strings.HasPrefix(n, "ot-baggage-"):
+			return true
+		}
+		switch n {
+		case "sluice-budget", "grpc-timeout", "x-request-id":
+			return true
+		}
+		return false
+	}
+	added := func(k string) bool { return k == "X-Request-Id" }
+	proxytest.FuzzRequests(f, func(backend string) http.Handler {
+		return transparentGateway(f, backend, "*")
+	}, dropped, added)
+}
+
+// docsSpoofable are the identity fields docs/auth.md says the gateway
+// removes from every request, lower case.
+var docsSpoofable = []string{"forwarded", "x-forwarded", "x-real-ip", "x-client-ip", "client-ip", "true-client-ip",
+	"x-cluster-client-ip", "x-original-forwarded-for", "x-original-url", "x-rewrite-url",
+	"x-http-method-override", "x-http-method", "x-method-override"}
+
+// docsTraceFields are the trace context fields docs/tracing.md says the
+// gateway removes by default, lower case (and the uberctx-* and
+// ot-baggage-* prefixes).
+var docsTraceFields = []string{"traceparent", "tracestate", "baggage", "b3", "x-b3-traceid", "x-b3-spanid",
+	"x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "uber-trace-id", "jaeger-debug-id", "jaeger-baggage",
+	"ot-tracer-traceid", "ot-tracer-spanid", "ot-tracer-sampled", "x-datadog-trace-id", "x-datadog-parent-id",
+	"x-datadog-sampling-priority", "x-datadog-origin", "x-datadog-tags", "x-amzn-trace-id",
+	"x-cloud-trace-context", "grpc-trace-bin"}

@@ -1,0 +1,264 @@
+package proxytest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Request is one client request, built from a fuzzer's input
+// (RequestFrom), sent on a connection of its own over HTTP/1.1.
+type Request struct {
+	Method   string
+	Fields   [][2]string
+	Body     []byte
+	Framing  int // 0: no body, 1: Content-Length, 2: chunked
+	Trailers [][2]string
+	Declare  bool // a Trailer field names the trailers
+}
+
+// RequestFrom builds a request from a fuzzer's input: GET, POST, PUT or
+// DELETE; fields and trailers as "name: value" lines (FieldLines), never
+// the framing's, Host, Upgrade (a switch of protocols, not a forward) or
+// the budget's (a budget is tested elsewhere); mode's bits choose the
+// framing (mode % 3) and declared trailers (4).
+func RequestFrom(method uint8, fields string, body []byte, mode uint8, trailers string) Request {
+	r := Request{Method: []string{"GET", "POST", "PUT", "DELETE"}[method%4], Body: body,
+		Framing: int(mode % 3), Declare: mode&4 != 0}
+	skip := func(k string) bool {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Trailer", "Host", "Upgrade", "Sluice-Budget", "Grpc-Timeout":
+			return true
+		}
+		return false
+	}
+	r.Fields = FieldLines(fields, 24, skip)
+	if r.Framing == 0 {
+		r.Body = nil
+	}
+	if r.Framing == 2 {
+		r.Trailers = FieldLines(trailers, 8, skip)
+	}
+	return r
+}
+
+// AddRequestSeeds adds to f requests of every kind: repeated fields,
+// Connection-named ones, declared and undeclared trailers, X-Forwarded-*
+// from the client, hop-by-hop fields, cookies and obs-text.
+func AddRequestSeeds(f *testing.F) {
+	f.Add(uint8(0), "Accept: */*\nX-A: 1\nX-A: 2\nUser-Agent: fuzz", []byte{}, uint8(0), "")
+	f.Add(uint8(1), "Content-Type: application/json\nConnection: keep-alive, X-Hop\nX-Hop: s\nx-b: v",
+		[]byte(`{"a":1}`), uint8(1), "")
+	f.Add(uint8(2), "Connection: X-Hop\nExpect: 100-continue", []byte("body"), uint8(6),
+		"X-Sum: 42\nAuthorization: Bearer x\nX-Hop: s\nHost: evil\nContent-Type: a/b") // declared
+	f.Add(uint8(1), "", []byte("body"), uint8(2), "X-Sum: 42") // undeclared: not forwarded
+	f.Add(uint8(0), "X-Forwarded-For: 10.0.0.1\nX-Forwarded-For: 10.0.0.2\nX-Forwarded-Host: evil\nX-Forwarded-Proto: https",
+		[]byte{}, uint8(0), "")
+	f.Add(uint8(3), "Connection: X-Forwarded-For\nX-Forwarded-For: 10.0.0.1\nKeep-Alive: 5\nTe: trailers\nProxy-Authorization: Basic eA==",
+		[]byte{}, uint8(0), "")
+	f.Add(uint8(0), "Cookie: a=1\nCookie: b=2\nX-Obs: caf\xe9\nAccept-Encoding: gzip", []byte{}, uint8(0), "")
+	f.Add(uint8(1), "X-Real-Ip: 6.6.6.6\nX_Real_Ip: 6.6.6.6\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n"+
+		"X-B3-Sampled: 1\nx_datadog_trace_id: 1\nX-Request-Id: mine\nX-Http-Method-Override: DELETE\nSluice_Budget: 1h",
+		[]byte("b"), uint8(1), "")
+}
+
+// Bytes returns the request as the client writes it.
+func (r Request) Bytes() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s /t?q=1 HTTP/1.1\r\nHost: gw.test\r\n", r.Method)
+	WriteFields(&b, r.Fields)
+	switch r.Framing {
+	case 0:
+		b.WriteString("\r\n")
+	case 1:
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(r.Body))
+		b.Write(r.Body)
+	case 2:
+		WriteChunked(&b, r.Body, r.Trailers, r.Declare)
+	}
+	return b.Bytes()
+}
+
+// Forwarded is what the backend got of a request.
+type Forwarded struct {
+	Method, URI, Host string
+	Header, Trailer   http.Header
+	Body              []byte
+}
+
+// ExpectedForward is what the backend must get of a request.
+type ExpectedForward struct {
+	Forwarded
+	xff     string            // the whole X-Forwarded-For the backend must get
+	dropped func(string) bool // fields the proxy under test keeps from the backend
+	added   func(string) bool // fields it adds of its own
+}
+
+// Expect reads the request's bytes as http.ReadRequest does and keeps what
+// crosses a proxy (Rule), less the fields dropped reports (when not nil:
+// those the proxy under test keeps from backends, in any spelling); ok is
+// false when ReadRequest refuses them, or the request expects something
+// but 100-continue (the listener servers answer 417, as net/http's does).
+func (r Request) Expect(dropped, added func(string) bool) (e ExpectedForward, ok bool) {
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(r.Bytes())))
+	if err != nil {
+		return e, false
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return e, false
+	}
+	if x := req.Header["Expect"]; len(x) > 0 && (len(x) > 1 || !strings.EqualFold(x[0], "100-continue")) {
+		return e, false
+	}
+	rule := NewRule(r.Fields)
+	e.Method, e.URI, e.Host, e.Body = req.Method, req.RequestURI, req.Host, body
+	e.dropped, e.added = dropped, added
+	e.Header = http.Header{}
+	for k, vv := range req.Header {
+		switch {
+		case !rule.Crosses(k), k == "Expect", k == "Content-Length",
+			k == "X-Forwarded-Host", k == "X-Forwarded-Proto", k == "X-Forwarded-For",
+			dropped != nil && dropped(k):
+		default:
+			e.Header[k] = vv
+		}
+	}
+	e.xff = "127.0.0.1"
+	if prior := req.Header["X-Forwarded-For"]; len(prior) > 0 && rule.Crosses("X-Forwarded-For") &&
+		(dropped == nil || !dropped("X-Forwarded-For")) {
+		e.xff = strings.Join(prior, ", ") + ", 127.0.0.1"
+	}
+	if r.Declare {
+		e.Trailer = rule.Trailers(req.Trailer)
+		for k := range e.Trailer {
+			if dropped != nil && dropped(k) {
+				delete(e.Trailer, k)
+			}
+		}
+	}
+	return e, true
+}
+
+// Check compares what the backend got with e: the request's method,
+// target, Host, body, end-to-end fields and crossing trailers, plus
+// X-Forwarded-For with the client's address appended, X-Forwarded-Host and
+// -Proto of the proxy's own and the budget, and nothing else but the
+// fields e's added reports.
+func (e ExpectedForward) Check(got Forwarded) error {
+	var problems []string
+	if got.Method != e.Method || got.URI != e.URI || got.Host != e.Host {
+		problems = append(problems, fmt.Sprintf("%s %s Host %q, want %s %s Host %q", got.Method, got.URI, got.Host, e.Method, e.URI, e.Host))
+	}
+	problems = CompareSent(problems, got.Body, e.Body, got.Header, e.Header)
+	for k, g := range got.Header {
+		if _, sent := e.Header[k]; sent {
+			continue
+		}
+		var want []string
+		switch k {
+		case "X-Forwarded-For":
+			want = []string{e.xff}
+		case "X-Forwarded-Host":
+			want = []string{e.Host}
+		case "X-Forwarded-Proto":
+			want = []string{"http"}
+		case "Sluice-Budget", "Content-Length", "Trailer", // the hop's budget and framing
+			"Connection": // the hop's own close (h1's fallback keeps no connection)
+			continue
+		default:
+			if e.added == nil || !e.added(k) {
+				problems = append(problems, fmt.Sprintf("field %s %q, which the client did not send or should not cross", k, g))
+			}
+			continue
+		}
+		if !slices.Equal(g, want) {
+			problems = append(problems, fmt.Sprintf("field %s %q, want %q", k, g, want))
+		}
+	}
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Sluice-Budget"} {
+		if _, ok := got.Header[k]; !ok {
+			problems = append(problems, "no "+k)
+		}
+	}
+	problems = CompareTrailers(problems, got.Trailer, e.Trailer)
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// FuzzRequests fuzzes the transparency of the handler that handler makes
+// for a backend's address to requests: it adds the seeds
+// (AddRequestSeeds), builds each input's request (RequestFrom), skips
+// those http.ReadRequest refuses, and sends it to the handler on every
+// HTTP/1.1 Edge, with a backend recording what it gets. dropped and added
+// are Expect's.
+func FuzzRequests(f *testing.F, handler func(backend string) http.Handler, dropped, added func(string) bool) {
+	AddRequestSeeds(f)
+	got := make(chan Forwarded, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- Forwarded{r.Method, r.RequestURI, r.Host, r.Header.Clone(), r.Trailer.Clone(), body}
+	}))
+	f.Cleanup(be.Close)
+	edges := Edges(f, handler(be.Listener.Addr().String()))
+	f.Fuzz(func(t *testing.T, method uint8, fields string, body []byte, mode uint8, trailers string) {
+		r := RequestFrom(method, fields, body, mode, trailers)
+		want, ok := r.Expect(dropped, added)
+		if !ok {
+			t.Skip("a request ReadRequest refuses")
+		}
+		for _, e := range edges {
+			if e.H2 {
+				continue // the request's bytes are HTTP/1.1's
+			}
+			status, err := exchange(e.Addr, r.Bytes())
+			if err != nil {
+				t.Fatalf("%s: %v", e.Name, err)
+			}
+			if status != http.StatusOK {
+				t.Fatalf("%s: answered %d to %q", e.Name, status, r.Bytes())
+			}
+			select {
+			case g := <-got:
+				if err := want.Check(g); err != nil {
+					t.Errorf("%s, client request %q:\n%v", e.Name, r.Bytes(), err)
+				}
+			default:
+				t.Fatalf("%s: answered 200 without a forward", e.Name)
+			}
+		}
+	})
+}
+
+// exchange writes req on a new connection to addr and returns the status
+// of its final answer.
+func exchange(addr string, req []byte) (int, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := c.Write(req); err != nil {
+		return 0, err
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	for err == nil && resp.StatusCode == http.StatusContinue {
+		resp, err = http.ReadResponse(br, nil)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
