@@ -26,10 +26,11 @@ func hopByHop(k string) bool {
 
 // copyHeader copies src into dst, leaving out hop-by-hop fields and those
 // that src's Connection field names, named (connectionNamed: the caller
-// reads them, since the answer's trailers need them too). A field already in dst was set by the
-// edge (a route's CORS policy, before the request was forwarded) and is
-// kept: src's Vary values are added to dst's, so that a cache keys the
-// answer on both, and src's value of any other such field is dropped.
+// reads them, since the answer's trailers need them too). A field already
+// in dst was set by the edge (a route's CORS policy, before the request was
+// forwarded) and is kept: src's Vary values are added to dst's, so that a
+// cache keys the answer on both, and src's value of any other such field
+// is dropped.
 //
 // The edge sets few fields (the request id, CORS's): when dst holds no more
 // than four, their names are listed first and each of src's compared with

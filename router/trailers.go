@@ -32,10 +32,10 @@ import (
 // checked. (middleware.IdentityHeaders strips the identity fields it
 // guards from them too.)
 
-// trailerCrosses reports whether the backend's trailer k goes on to the
-// client: not a hop-by-hop field nor one the backend's Connection field
-// named (named), as for the header's fields, and not one that a trailer
-// must not carry, those that frame, route, authenticate or describe the
+// trailerCrosses reports whether the trailer k goes on, the backend's to
+// the client or the client's to the backend: not a hop-by-hop field nor one
+// its sender's Connection field named (named), as for the header's fields,
+// and not one that a trailer must not carry, those that frame, route, authenticate or describe the
 // message (RFC 9110, section 6.5.1; httpguts.ValidTrailerHeader's list,
 // which net/http applies to the trailers a handler declares).
 func trailerCrosses(k string, named []string) bool {
