@@ -61,9 +61,13 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 		// its last chunk alone when it has no byte (a nil Body of unknown
 		// length is no request to net/http's transport: the client got a
 		// 502). The body was read to its end: the trailers are all in.
+		// Chunked said outright: an HTTP/2 request has no
+		// Transfer-Encoding to copy, and net/http's writer sends a body
+		// of unknown length of a GET, DELETE or OPTIONS only when a probe
+		// reads a byte of it; the trailers of an empty one were lost.
 		dropTrailers(out.Trailer, trailerNamed)
 		setBody(out, head)
-		out.ContentLength = -1
+		out.ContentLength, out.TransferEncoding = -1, []string{"chunked"}
 	default:
 		setReplayableBody(out, head)
 		out.TransferEncoding = nil

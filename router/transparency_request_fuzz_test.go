@@ -16,8 +16,11 @@ import (
 // address appended, X-Forwarded-Host and -Proto of its own, the budget) and
 // nothing else. Left out: hop-by-hop fields, those the client's Connection
 // field names, Expect (the gateway answers it), and the client's
-// X-Forwarded-Host and -Proto. It found the User-Agent Go's writers sent
-// for a client that sent none.
+// X-Forwarded-Host and -Proto. The request is sent as HTTP/1.1 bytes to
+// the HTTP/1.1 edges and as HTTP/2 frames to the h2c one. It found the
+// User-Agent Go's writers sent for a client that sent none, and the
+// declared trailers of an HTTP/2 DELETE with an empty body, which
+// net/http's writer sent without a body, the trailers lost.
 func FuzzForwardedRequest(f *testing.F) {
 	proxytest.FuzzRequests(f, func(backend string) http.Handler { return newTransparentRouter(f, backend, "*") }, nil, nil)
 }

@@ -5,8 +5,8 @@
 // its body byte for byte and the trailers that may cross, and nothing the
 // backend did not send but what an intermediary adds for the hop (the
 // framing, a Date the backend left out, the trailers' announcement); and
-// whatever well-formed request a client sends, the backend receives the
-// same of it. Hop-by-hop fields, those a Connection field names, and
+// whatever well-formed request a client sends, over HTTP/1.1 or HTTP/2,
+// the backend receives the same of it. Hop-by-hop fields, those a Connection field names, and
 // trailers that may not be trailers (RFC 9110, section 6.5.1) are the only
 // ones left out.
 //
@@ -15,7 +15,10 @@
 // reads of its bytes: a field's name in canonical form, a value without
 // its surrounding spaces. The handler under test is served by Edges:
 // package server, and net/http's server over HTTP/1.1 and h2c, whose
-// differences from one another are part of what the checks find.
+// differences from one another are part of what the checks find. A
+// client's request is a Request, written as HTTP/1.1 bytes (judged against
+// what http.ReadRequest reads of them) or as HTTP/2 frames (judged against
+// what net/http's HTTP/2 server hands a handler of them: H2Reference).
 package proxytest
 
 import (

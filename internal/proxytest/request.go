@@ -65,6 +65,11 @@ func AddRequestSeeds(f *testing.F) {
 	f.Add(uint8(3), "Connection: X-Forwarded-For\nX-Forwarded-For: 10.0.0.1\nKeep-Alive: 5\nTe: trailers\nProxy-Authorization: Basic eA==",
 		[]byte{}, uint8(0), "")
 	f.Add(uint8(0), "Cookie: a=1\nCookie: b=2\nX-Obs: caf\xe9\nAccept-Encoding: gzip", []byte{}, uint8(0), "")
+	// HTTP/2's: Cookie fields joined, TE: trailers allowed, Host among
+	// the fields (mode's bits 8 and 16), a field HTTP/2 refuses.
+	f.Add(uint8(1), "Cookie: a=1\nCookie: b=2\nTe: trailers\nX-A: 1", []byte("body"), uint8(4|16), "X-Sum: 42\nCookie: c=3") // 20 % 3: chunked
+	f.Add(uint8(0), "X-A: 1", []byte{}, uint8(8|16), "")
+	f.Add(uint8(1), "Connection: X-A\nX-A: 1", []byte("b"), uint8(8|2), "") // 10 % 3: Content-Length
 	f.Add(uint8(1), "X-Real-Ip: 6.6.6.6\nX_Real_Ip: 6.6.6.6\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n"+
 		"X-B3-Sampled: 1\nx_datadog_trace_id: 1\nX-Request-Id: mine\nX-Http-Method-Override: DELETE\nSluice_Budget: 1h",
 		[]byte("b"), uint8(1), "")
@@ -119,11 +124,17 @@ func (r Request) Expect(dropped, added func(string) bool) (e ExpectedForward, ok
 	if x := req.Header["Expect"]; len(x) > 0 && (len(x) > 1 || !strings.EqualFold(x[0], "100-continue")) {
 		return e, false
 	}
-	rule := NewRule(r.Fields)
-	e.Method, e.URI, e.Host, e.Body = req.Method, req.RequestURI, req.Host, body
+	got := Forwarded{req.Method, req.RequestURI, req.Host, req.Header, req.Trailer, body}
+	return expectForward(got, NewRule(r.Fields), r.Declare, dropped, added), true
+}
+
+// expectForward is what the backend must get of a request a proxy was
+// handed as got, of the rule given, with trailers declared or not.
+func expectForward(got Forwarded, rule Rule, declare bool, dropped, added func(string) bool) (e ExpectedForward) {
+	e.Method, e.URI, e.Host, e.Body = got.Method, got.URI, got.Host, got.Body
 	e.dropped, e.added = dropped, added
 	e.Header = http.Header{}
-	for k, vv := range req.Header {
+	for k, vv := range got.Header {
 		switch {
 		case !rule.Crosses(k), k == "Expect", k == "Content-Length",
 			k == "X-Forwarded-Host", k == "X-Forwarded-Proto", k == "X-Forwarded-For",
@@ -133,19 +144,19 @@ func (r Request) Expect(dropped, added func(string) bool) (e ExpectedForward, ok
 		}
 	}
 	e.xff = "127.0.0.1"
-	if prior := req.Header["X-Forwarded-For"]; len(prior) > 0 && rule.Crosses("X-Forwarded-For") &&
+	if prior := got.Header["X-Forwarded-For"]; len(prior) > 0 && rule.Crosses("X-Forwarded-For") &&
 		(dropped == nil || !dropped("X-Forwarded-For")) {
 		e.xff = strings.Join(prior, ", ") + ", 127.0.0.1"
 	}
-	if r.Declare {
-		e.Trailer = rule.Trailers(req.Trailer)
+	if declare {
+		e.Trailer = rule.Trailers(got.Trailer)
 		for k := range e.Trailer {
 			if dropped != nil && dropped(k) {
 				delete(e.Trailer, k)
 			}
 		}
 	}
-	return e, true
+	return e
 }
 
 // Check compares what the backend got with e: the request's method,
@@ -200,8 +211,9 @@ func (e ExpectedForward) Check(got Forwarded) error {
 // for a backend's address to requests: it adds the seeds
 // (AddRequestSeeds), builds each input's request (RequestFrom), skips
 // those http.ReadRequest refuses, and sends it to the handler on every
-// HTTP/1.1 Edge, with a backend recording what it gets. dropped and added
-// are Expect's.
+// Edge, with a backend recording what it gets: its HTTP/1.1 bytes, judged
+// by Expect, to the HTTP/1.1 edges, and its HTTP/2 frames (H2Bytes),
+// judged by ExpectH2, to the h2c one. dropped and added are Expect's.
 func FuzzRequests(f *testing.F, handler func(backend string) http.Handler, dropped, added func(string) bool) {
 	AddRequestSeeds(f)
 	got := make(chan Forwarded, 1)
@@ -211,27 +223,33 @@ func FuzzRequests(f *testing.F, handler func(backend string) http.Handler, dropp
 	}))
 	f.Cleanup(be.Close)
 	edges := Edges(f, handler(be.Listener.Addr().String()))
+	ref := NewH2Reference(f)
 	f.Fuzz(func(t *testing.T, method uint8, fields string, body []byte, mode uint8, trailers string) {
 		r := RequestFrom(method, fields, body, mode, trailers)
 		want, ok := r.Expect(dropped, added)
 		if !ok {
 			t.Skip("a request ReadRequest refuses")
 		}
+		wantH2, okH2 := r.ExpectH2(ref, mode, dropped, added)
 		for _, e := range edges {
+			sent, exchanged, expected := r.Bytes(), exchange, want
 			if e.H2 {
-				continue // the request's bytes are HTTP/1.1's
+				if !okH2 {
+					continue // a request net/http's HTTP/2 server refuses
+				}
+				sent, exchanged, expected = r.H2Bytes(mode), exchangeH2, wantH2
 			}
-			status, err := exchange(e.Addr, r.Bytes())
+			status, err := exchanged(e.Addr, sent)
 			if err != nil {
-				t.Fatalf("%s: %v", e.Name, err)
+				t.Fatalf("%s: %v to %q", e.Name, err, sent)
 			}
 			if status != http.StatusOK {
-				t.Fatalf("%s: answered %d to %q", e.Name, status, r.Bytes())
+				t.Fatalf("%s: answered %d to %q", e.Name, status, sent)
 			}
 			select {
 			case g := <-got:
-				if err := want.Check(g); err != nil {
-					t.Errorf("%s, client request %q:\n%v", e.Name, r.Bytes(), err)
+				if err := expected.Check(g); err != nil {
+					t.Errorf("%s, client request %q:\n%v", e.Name, sent, err)
 				}
 			default:
 				t.Fatalf("%s: answered 200 without a forward", e.Name)
@@ -243,15 +261,11 @@ func FuzzRequests(f *testing.F, handler func(backend string) http.Handler, dropp
 // exchange writes req on a new connection to addr and returns the status
 // of its final answer.
 func exchange(addr string, req []byte) (int, error) {
-	c, err := net.Dial("tcp", addr)
+	c, err := send(addr, req)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitLimit))
-	if _, err := c.Write(req); err != nil {
-		return 0, err
-	}
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	for err == nil && resp.StatusCode == http.StatusContinue {
@@ -261,4 +275,19 @@ func exchange(addr string, req []byte) (int, error) {
 		return 0, err
 	}
 	return resp.StatusCode, nil
+}
+
+// send writes req on a new connection to addr, whose reads and writes it
+// bounds by waitLimit, and returns the connection.
+func send(addr string, req []byte) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := c.Write(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
