@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/proxytest"
+	"github.com/sluicehq/sluice/router"
 )
 
 // FuzzForwardedRequest fuzzes the router's transparency to requests
@@ -22,5 +23,8 @@ import (
 // declared trailers of an HTTP/2 DELETE with an empty body, which
 // net/http's writer sent without a body, the trailers lost.
 func FuzzForwardedRequest(f *testing.F) {
+	if proxytest.LargeBody <= router.MaxReplayBody {
+		f.Fatalf("proxytest.LargeBody %d: no body past router.MaxReplayBody %d, none streamed", proxytest.LargeBody, router.MaxReplayBody)
+	}
 	proxytest.FuzzRequests(f, func(backend string) http.Handler { return newTransparentRouter(f, backend, "*") }, nil, nil)
 }

@@ -25,11 +25,17 @@ type Request struct {
 	Declare  bool // a Trailer field names the trailers
 }
 
+// LargeBody is what a request's body is padded with when its mode asks
+// (RequestFrom): more than a proxy holds before it streams the rest
+// (router.MaxReplayBody; router's fuzz test checks it is smaller).
+const LargeBody = 80 << 10
+
 // RequestFrom builds a request from a fuzzer's input: GET, POST, PUT or
 // DELETE; fields and trailers as "name: value" lines (FieldLines), never
 // the framing's, Host, Upgrade (a switch of protocols, not a forward) or
 // the budget's (a budget is tested elsewhere); mode's bits choose the
-// framing (mode % 3) and declared trailers (4).
+// framing (mode % 3), declared trailers (4), and a body padded past
+// LargeBody (32); H2Bytes reads two more.
 func RequestFrom(method uint8, fields string, body []byte, mode uint8, trailers string) Request {
 	r := Request{Method: []string{"GET", "POST", "PUT", "DELETE"}[method%4], Body: body,
 		Framing: int(mode % 3), Declare: mode&4 != 0}
@@ -41,6 +47,9 @@ func RequestFrom(method uint8, fields string, body []byte, mode uint8, trailers 
 		return false
 	}
 	r.Fields = FieldLines(fields, 24, skip)
+	if mode&32 != 0 {
+		r.Body = append(bytes.Repeat([]byte{'.'}, LargeBody), body...)
+	}
 	if r.Framing == 0 {
 		r.Body = nil
 	}
@@ -70,6 +79,10 @@ func AddRequestSeeds(f *testing.F) {
 	f.Add(uint8(1), "Cookie: a=1\nCookie: b=2\nTe: trailers\nX-A: 1", []byte("body"), uint8(4|16), "X-Sum: 42\nCookie: c=3") // 20 % 3: chunked
 	f.Add(uint8(0), "X-A: 1", []byte{}, uint8(8|16), "")
 	f.Add(uint8(1), "Connection: X-A\nX-A: 1", []byte("b"), uint8(8|2), "") // 10 % 3: Content-Length
+	// Bodies past what a proxy holds, streamed: chunked with declared
+	// trailers (a DELETE's, of unknown length over HTTP/2), and of a length.
+	f.Add(uint8(3), "X-A: 1", []byte("end"), uint8(32|4|2), "X-Sum: 42\nX-Hop: s") // 38 % 3: chunked
+	f.Add(uint8(1), "Connection: X-Hop\nX-Hop: s", []byte("end"), uint8(32|2), "") // 34 % 3: Content-Length
 	f.Add(uint8(1), "X-Real-Ip: 6.6.6.6\nX_Real_Ip: 6.6.6.6\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n"+
 		"X-B3-Sampled: 1\nx_datadog_trace_id: 1\nX-Request-Id: mine\nX-Http-Method-Override: DELETE\nSluice_Budget: 1h",
 		[]byte("b"), uint8(1), "")
