@@ -78,11 +78,24 @@ func clientFaultsSpareBreaker(t *testing.T, s *stack) {
 		t.Errorf("another client's normal request: %s, want 200 from the backend", x)
 	}
 	// The normal request made sure the service has a breaker to read.
+	checkSpared(t, s, "brk")
+	for _, rec := range s.brk.matching("/brk/") {
+		if rec.BodyErr == nil && rec.RequestURI != "/brk/after" && !strings.HasPrefix(rec.RequestURI, "/brk/trailered") {
+			t.Errorf("the backend completed %s %s, whose body was broken", rec.Method, rec.RequestURI)
+		}
+	}
+}
+
+// checkSpared fails t when the breaker of service has counted a fault,
+// or a node of it is ejected, after its clients' faults, none of them its
+// own. The service has had a call since its start: it has a breaker.
+func checkSpared(t *testing.T, s *stack, service string) {
+	t.Helper()
 	st := adminUpstream(t, s)
 	t.Logf("admin/upstream after the client faults: %+v", st)
 	found := false
 	for _, b := range st.Breakers {
-		if b.Service != "brk" {
+		if b.Service != service {
 			continue
 		}
 		found = true
@@ -91,16 +104,11 @@ func clientFaultsSpareBreaker(t *testing.T, s *stack) {
 		}
 	}
 	if !found {
-		t.Errorf("no breaker for service brk in /admin/upstream")
+		t.Errorf("no breaker for service %s in /admin/upstream", service)
 	}
 	for _, e := range st.Ejections {
-		if strings.Contains(e.Node, "brk") {
+		if strings.Contains(e.Node, service) {
 			t.Errorf("node %s was ejected for its clients' faults", e.Node)
-		}
-	}
-	for _, rec := range s.brk.matching("/brk/") {
-		if rec.BodyErr == nil && rec.RequestURI != "/brk/after" && !strings.HasPrefix(rec.RequestURI, "/brk/trailered") {
-			t.Errorf("the backend completed %s %s, whose body was broken", rec.Method, rec.RequestURI)
 		}
 	}
 }

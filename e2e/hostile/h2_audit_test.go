@@ -32,14 +32,16 @@ import (
 
 // h2AuditRoutes: a catch-all, /admin/* and /acct/* behind auth (acct
 // forwards the token's sub as X-Sluice-Subject), /up/* open to every
-// method, and /zw/*, /sock/*, /many/* each to a backend of its own with a
-// large answer (h2BigRoutes).
+// method, /faults/* to a backend of its own whose breaker only the client
+// faults case reads, and /zw/*, /sock/*, /many/* each to a backend of its
+// own with a large answer (h2BigRoutes).
 const h2AuditRoutes = `
 routes:
   - {name: any, method: GET, path: /*, service: echo}
   - {name: admin, method: GET, path: /admin/*, service: echo, auth: users}
   - {name: acct, method: "*", path: /acct/*, service: echo, auth: users}
   - {name: up, method: "*", path: /up/*, service: echo}
+  - {name: faults, method: "*", path: /faults/*, service: faults}
 `
 
 // h2BigRoutes are the routes (and services) of the cases that read large
@@ -50,16 +52,17 @@ var h2BigRoutes = []string{"zw", "sock", "many"}
 // settings, its admin listener, and its backends.
 type h2Stack struct {
 	*stack
-	echo  *echoBackend
-	big   map[string]*h2BigBackend
-	roots *x509.CertPool // the TLS listener's; nil: h2c
+	echo   *echoBackend
+	faults *echoBackend // the faults route's
+	big    map[string]*h2BigBackend
+	roots  *x509.CertPool // the TLS listener's; nil: h2c
 }
 
 // newH2Stack starts the audit's gateway, its route listener h2c or, with
 // overTLS, TLS (HTTP/2 by ALPN).
 func newH2Stack(t *testing.T, overTLS bool) *h2Stack {
 	t.Helper()
-	s := &h2Stack{echo: newEchoBackend(t), big: map[string]*h2BigBackend{}}
+	s := &h2Stack{echo: newEchoBackend(t), faults: newEchoBackend(t), big: map[string]*h2BigBackend{}}
 	var b strings.Builder
 	if overTLS {
 		dir := t.TempDir()
@@ -73,6 +76,7 @@ func newH2Stack(t *testing.T, overTLS bool) *h2Stack {
 	b.WriteString("admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: 1s\n")
 	fmt.Fprintf(&b, "registry:\n  kind: static\n  static:\n    - {service: echo, id: echo-1, address: %q}\n",
 		s.echo.Listener.Addr().String())
+	fmt.Fprintf(&b, "    - {service: faults, id: faults-1, address: %q}\n", s.faults.Listener.Addr().String())
 	for _, name := range h2BigRoutes {
 		s.big[name] = newH2BigBackend(t)
 		fmt.Fprintf(&b, "    - {service: %s, id: %s-1, address: %q}\n", name, name, s.big[name].Listener.Addr().String())
@@ -392,6 +396,20 @@ func (h *h2Conn) headers(id uint32, endStream bool, fields ...string) error {
 	return err
 }
 
+// data sends data on stream id in DATA frames of at most 16 KiB, the last
+// one ending the stream when end is set.
+func (h *h2Conn) data(id uint32, data []byte, end bool) error {
+	for {
+		n := min(len(data), 16<<10)
+		if err := h.write(func(fr *http2.Framer) error { return fr.WriteData(id, end && n == len(data), data[:n]) }); err != nil {
+			return err
+		}
+		if data = data[n:]; len(data) == 0 {
+			return nil
+		}
+	}
+}
+
 // request sends a request's header on stream id: method, path, and the
 // extra fields, to the gateway's authority.
 func (h *h2Conn) request(id uint32, method, path string, endStream bool, extra ...string) error {
@@ -502,6 +520,7 @@ func h2Audit(t *testing.T, s *h2Stack) {
 			"connection-specific fields": h2ConnectionFields,
 			"pseudo-headers and paths":   h2Paths,
 			"content-length mismatch":    h2ContentLength,
+			"client faults":              h2ClientFaults,
 			"header lists":               h2HeaderLists,
 			"concurrent streams":         h2ConcurrentStreams,
 			"frame size":                 h2FrameSize,
@@ -872,13 +891,8 @@ func h2ContentLength(t *testing.T, s *h2Stack) {
 		if err := h.request(id, "POST", path, false, "content-length", strconv.Itoa(c.cl)); err != nil {
 			t.Fatal(err)
 		}
-		data := bytes.Repeat([]byte("d"), c.data)
-		for len(data) > 0 {
-			n := min(len(data), 16<<10)
-			if err := h.write(func(fr *http2.Framer) error { return fr.WriteData(id, n == len(data), data[:n]) }); err != nil {
-				t.Fatal(err)
-			}
-			data = data[n:]
+		if err := h.data(id, bytes.Repeat([]byte("d"), c.data), true); err != nil {
+			t.Fatal(err)
 		}
 		a := h.wait(id)
 		t.Logf("%s (content-length %d, %d bytes): %v", c.name, c.cl, c.data, a)
