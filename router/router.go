@@ -291,7 +291,8 @@ func conflictKeys(method, s string) []string {
 
 // ServeHTTP implements http.Handler. A path that a backend could read as
 // another one than the router matches is refused with 400 before any route
-// sees it (see path.go). A route that forwards r makes r's header the
+// sees it (see path.go), and so is an HTTP/2 request's target that no
+// HTTP/1.1 request could carry (see h2target.go). A route that forwards r makes r's header the
 // forwarded request's, in place (outboundHeader), so that a request must
 // not be served twice: a caller that would (a test, a retrying layer of its
 // own) passes a copy with its own header (Request.Clone).
@@ -302,6 +303,12 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if why := rt.checkPath(r); why != "" {
 		refusePath(w, why)
 		return
+	}
+	if r.ProtoMajor == 2 {
+		if why := checkH2Target(r); why != "" {
+			refuseTarget(w, why)
+			return
+		}
 	}
 	rt.dispatch(w, r)
 }

@@ -818,7 +818,8 @@ func h2ConnectionFields(t *testing.T, s *h2Stack) {
 }
 
 // h2Paths: pseudo-header fields that HTTP/1 has no spelling for, or spell
-// a path otherwise, bypass neither routing nor auth.
+// a path otherwise, bypass neither routing nor auth, and a target or
+// authority that no HTTP/1.1 request carries is refused, not forwarded.
 func h2Paths(t *testing.T, s *h2Stack) {
 	cases := []struct {
 		name   string
@@ -840,6 +841,15 @@ func h2Paths(t *testing.T, s *h2Stack) {
 			":authority", "gw.test", ":path", "/up/ws", "sec-websocket-version", "13"}, refused, "refused"},
 		{"extended CONNECT, auth route", []string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "http",
 			":authority", "gw.test", ":path", "/admin/ws", "sec-websocket-version", "13"}, refused, "refused"},
+		// Targets no HTTP/1.1 request line and Host carry, refused by the
+		// gateway: forwarded, the first injected a target and a version
+		// into the request line, which the backend refused (400).
+		{"space in the query", []string{":method", "GET", ":scheme", "http", ":authority", "gw.test", ":path", "/up/target-q?x=a HTTP/1.1"},
+			gatewayRefused, "refused by the gateway"},
+		{"authority no host", []string{":method", "GET", ":scheme", "http", ":authority", "a b", ":path", "/up/target-a"},
+			gatewayRefused, "refused by the gateway"},
+		{"no authority nor host", []string{":method", "GET", ":scheme", "http", ":path", "/up/target-n"},
+			gatewayRefused, "refused by the gateway"},
 	}
 	h := s.dial(t)
 	for i, c := range cases {
@@ -854,7 +864,8 @@ func h2Paths(t *testing.T, s *h2Stack) {
 		}
 	}
 	for _, r := range s.echo.matching("") {
-		if r.Method == "CONNECT" || r.Method == "OPTIONS" || strings.Contains(r.RequestURI, "admin") || strings.Contains(r.RequestURI, "/ws") {
+		if r.Method == "CONNECT" || r.Method == "OPTIONS" || strings.Contains(r.RequestURI, "admin") || strings.Contains(r.RequestURI, "/ws") ||
+			strings.HasPrefix(r.RequestURI, "/up/target-") {
 			t.Errorf("the backend got %s %s", r.Method, r.RequestURI)
 		}
 	}
@@ -874,6 +885,13 @@ func h2Paths(t *testing.T, s *h2Stack) {
 // refused: a stream error, or a 4xx the gateway wrote (no X-Seen).
 func refused(a *h2Answer) bool {
 	return a.rst || (a.status >= 400 && a.status < 500 && a.header.Get("X-Seen") == "")
+}
+
+// gatewayRefused reports whether a was refused by the gateway itself: a
+// stream error, or a 4xx problem of its own (a backend's 400 is no
+// refusal).
+func gatewayRefused(a *h2Answer) bool {
+	return a.rst || refused(a) && a.header.Get("Content-Type") == "application/problem+json"
 }
 
 // h2ContentLength: a content-length the DATA frames disagree with is
