@@ -292,7 +292,7 @@ func conflictKeys(method, s string) []string {
 // ServeHTTP implements http.Handler. A path that a backend could read as
 // another one than the router matches is refused with 400 before any route
 // sees it (see path.go), and so is an HTTP/2 request's target that no
-// HTTP/1.1 request could carry (see h2target.go). A route that forwards r makes r's header the
+// HTTP/1.1 request could carry (see h2request.go). A route that forwards r makes r's header the
 // forwarded request's, in place (outboundHeader), so that a request must
 // not be served twice: a caller that would (a test, a retrying layer of its
 // own) passes a copy with its own header (Request.Clone).
@@ -305,8 +305,8 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ProtoMajor == 2 {
-		if why := checkH2Target(r); why != "" {
-			refuseTarget(w, why)
+		if why := checkH2Request(r); why != "" {
+			refuseH2Request(w, why)
 			return
 		}
 	}

@@ -902,15 +902,20 @@ func h2ContentLength(t *testing.T, s *h2Stack) {
 		name string
 		cl   int
 		data int
-	}{{"short", 10, 3}, {"long", 3, 8}, {"short beyond the held 64 KiB", 200 << 10, 100 << 10}}
+	}{{"short", 10, 3}, {"long", 3, 8}, {"short beyond the held 64 KiB", 200 << 10, 100 << 10},
+		{"none: the stream ends with the header", 5, 0}}
 	for i, c := range cases {
 		id := uint32(2*i + 1)
 		path := fmt.Sprintf("/up/cl-%d", i)
-		if err := h.request(id, "POST", path, false, "content-length", strconv.Itoa(c.cl)); err != nil {
+		if err := h.request(id, "POST", path, c.data == 0, "content-length", strconv.Itoa(c.cl)); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.data(id, bytes.Repeat([]byte("d"), c.data), true); err != nil {
-			t.Fatal(err)
+		// With no data, the stream ended with the header: net/http's server
+		// holds no DATA to the field then, and the gateway must.
+		if c.data > 0 {
+			if err := h.data(id, bytes.Repeat([]byte("d"), c.data), true); err != nil {
+				t.Fatal(err)
+			}
 		}
 		a := h.wait(id)
 		t.Logf("%s (content-length %d, %d bytes): %v", c.name, c.cl, c.data, a)
