@@ -93,7 +93,7 @@ func (s *setup) node(service, addr string) *setup {
 }
 
 // build returns the router of routes, failing the test on error.
-func (s *setup) build(t *testing.T, routes ...router.Route) *router.Router {
+func (s *setup) build(t testing.TB, routes ...router.Route) *router.Router {
 	t.Helper()
 	reg, err := registry.NewStatic(s.nodes...)
 	if err != nil {
