@@ -291,11 +291,12 @@ func conflictKeys(method, s string) []string {
 
 // ServeHTTP implements http.Handler. A path that a backend could read as
 // another one than the router matches is refused with 400 before any route
-// sees it (see path.go), and so is an HTTP/2 request's target that no
-// HTTP/1.1 request could carry (see h2request.go). A route that forwards r makes r's header the
-// forwarded request's, in place (outboundHeader), so that a request must
-// not be served twice: a caller that would (a test, a retrying layer of its
-// own) passes a copy with its own header (Request.Clone).
+// sees it (see path.go), and so is an HTTP/2 request whose target, Host or
+// length no HTTP/1.1 request could carry (see h2request.go). A route that
+// forwards r makes r's header the forwarded request's, in place
+// (outboundHeader), so that a request must not be served twice: a caller
+// that would (a test, a retrying layer of its own) passes a copy with its
+// own header (Request.Clone).
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 { // a body, of a known length or not
 		rt.boundDrain(w)

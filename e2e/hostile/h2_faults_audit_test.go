@@ -26,8 +26,8 @@ func h2ClientFaults(t *testing.T, s *h2Stack) {
 	const route = `route="faults"`
 	base := metricAt(t, s.admin, "sluice_requests_total", route)
 	h := s.dial(t)
-	id := uint32(1)
-	next := func() uint32 { id += 2; return id - 2 }
+	last := uint32(0)
+	next := func() uint32 { last += 2; return last - 1 } // the client's streams: 1, 3, 5, ...
 	small, big := bytes.Repeat([]byte("s"), 5), bytes.Repeat([]byte("b"), 100<<10)
 	sent := 0
 	for _, c := range []struct {
