@@ -26,12 +26,13 @@ import (
 //     or, when it has none, by buffering its first bytes until MinSize of
 //     them arrived or the answer ended.
 //
-// A compressed answer loses its Content-Length and Accept-Ranges, its strong
-// ETag becomes weak (W/"…": the bytes differ from the identity
-// representation's), and gets Vary: Accept-Encoding, which every answer that
-// could have been compressed gets too, so that caches keep the variants
-// apart; a 304 gets it as well, and says weak the ETag the client named
-// weak. A missing Content-Type is sniffed from the first bytes, as the
+// A compressed answer loses its Content-Length and Accept-Ranges, its
+// strong ETag becomes weak (W/"…": the bytes differ from the identity
+// representation's; each of them, should a backend send two), and it gets
+// Vary: Accept-Encoding, which every answer that could have been
+// compressed gets too, so that caches keep the variants apart; a 304 gets
+// it as well, unless its fields rule compression out, and says weak the
+// ETags the client named weak. A missing Content-Type is sniffed from the first bytes, as the
 // servers would have done on the identity body, unless the handler set the
 // field to nil to have none sent (net/http's convention, which the router
 // follows for a backend's untyped answer): the answer then goes untyped,
@@ -41,7 +42,9 @@ import (
 // server-sent event or a part of a chunked answer that the backend flushed
 // reaches the client at once, compressed. An answer flushed before MinSize
 // bytes arrived, and without a Content-Length (a stream), is compressed
-// from its start: its size cannot be known.
+// from its start: its size cannot be known. But an untyped one flushed
+// before its first byte goes as it is: there is nothing to sniff a type
+// from, and the header must go now.
 //
 // Memory: an answer being compressed holds its encoder, of about 1 to 6
 // MiB by coding and level (compress_encoders.go), until it ends, and a

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -111,8 +112,23 @@ func (w *compressWriter) notModified(h http.Header) {
 		return
 	}
 	addVary(h)
-	if et := h["Etag"]; len(et) == 1 && strings.HasPrefix(et[0], `"`) && listsWeak(w.inm, et[0]) {
-		h["Etag"] = []string{"W/" + et[0]}
+	weaken(h, func(tag string) bool { return listsWeak(w.inm, tag) })
+}
+
+// weaken makes weak each strong ETag of h that held says the client holds
+// weak. Every value: an answer with two ETag fields is malformed, but a
+// cache may still keep one of them, and it must not be strong on bytes
+// that are not the backend's.
+func weaken(h http.Header, held func(tag string) bool) {
+	tags, copied := h["Etag"], false
+	for i, tag := range tags {
+		if strings.HasPrefix(tag, `"`) && held(tag) {
+			if !copied {
+				tags, copied = slices.Clone(tags), true // the slice may be the backend's too
+				h["Etag"] = tags
+			}
+			tags[i] = "W/" + tag
+		}
 	}
 }
 
@@ -211,9 +227,7 @@ func (w *compressWriter) encode() {
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")
 	h["Content-Encoding"] = []string{codingNames[w.alg]}
-	if et := h["Etag"]; len(et) == 1 && strings.HasPrefix(et[0], `"`) {
-		h["Etag"] = []string{"W/" + et[0]}
-	}
+	weaken(h, func(string) bool { return true })
 	w.state = cwEncoding
 	w.ResponseWriter.WriteHeader(w.status)
 }

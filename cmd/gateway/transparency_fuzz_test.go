@@ -23,17 +23,25 @@ import (
 // 503 is the gateway's, not a transparency fault; retries keep their
 // default, and retry the same answer.
 func FuzzGatewayAnswer(f *testing.F) {
-	// The request id, and on a 5xx Sluice-Retry ("no": this layer retried,
-	// the callers above need not; docs/budget.md).
-	added := func(k string) bool { return k == "X-Request-Id" || k == upstream.RetryHeader }
-	proxytest.FuzzAnswers(f, func(node string) http.Handler { return transparentGateway(f, node, "GET") }, added)
+	proxytest.FuzzAnswers(f, func(node string) http.Handler { return transparentGateway(f, node, "GET") }, gatewayAdds)
 }
 
+// gatewayAdds reports the fields the gateway adds to a backend's answer:
+// the request id, and on a 5xx Sluice-Retry ("no": this layer retried,
+// the callers above need not; docs/budget.md).
+func gatewayAdds(k string) bool { return k == "X-Request-Id" || k == upstream.RetryHeader }
+
 // transparentGateway returns the handler chain of a gateway with one route
-// of method to /t on node, with the upstream policies that answer for a
-// backend off (the breaker, ejection, the concurrency limit).
+// of method to /t on node (gatewayOf).
 func transparentGateway(f *testing.F, node, method string) http.Handler {
-	cfg, _ := loadFile(f, configText(node, "  - {method: \""+method+"\", path: /t, service: svc}\n")+
+	return gatewayOf(f, node, "  - {method: \""+method+"\", path: /t, service: svc}\n")
+}
+
+// gatewayOf returns the handler chain of a gateway with the routes given
+// (YAML list items) on node, with the upstream policies that answer for a
+// backend off (the breaker, ejection, the concurrency limit).
+func gatewayOf(f *testing.F, node, routes string) http.Handler {
+	cfg, _ := loadFile(f, configText(node, routes)+
 		"upstream: {breaker: {disabled: true}, ejection: {disabled: true}, concurrency_limit: {disabled: true}}\n")
 	logger, _ := newLogger()
 	g, err := newGateway(cfg, logger)

@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -425,6 +426,27 @@ func Edges(tb testing.TB, h http.Handler) []Edge {
 	return edges
 }
 
+// Do sends the edge a request of method for /t with the fields of header,
+// and returns the answer, its body read.
+func (e Edge) Do(t *testing.T, method string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(req.Header, header)
+	resp, err := e.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", e.Name, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s: reading the body: %v", e.Name, err)
+	}
+	return resp, body
+}
+
 // FuzzAnswers fuzzes the transparency of the handler that handler makes
 // for a node's address: it adds the seeds (AddSeeds), builds each input's
 // answer (AnswerFrom), skips those http.ReadResponse refuses, and sends
@@ -450,19 +472,7 @@ func run(t *testing.T, n *Node, edges []Edge, a Answer, e Expected, added func(s
 	t.Helper()
 	n.Set(&a)
 	for _, edge := range edges {
-		req, err := http.NewRequest(a.Method(), edge.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := edge.Client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", edge.Name, err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("%s: reading the body: %v", edge.Name, err)
-		}
+		resp, got := edge.Do(t, a.Method(), nil)
 		if err := e.Check(resp, got, added); err != nil {
 			t.Errorf("%s, backend answer %q:\n%v", edge.Name, a.Bytes(), err)
 		}
