@@ -155,12 +155,16 @@ func NewCORS(s CORSSettings) (*CORS, error) {
 // Middleware returns next behind the CORS policy: a preflight is answered
 // (204, with the Access-Control-Allow-* fields when it is allowed and
 // without any when it is refused) and never reaches next; any other
-// request gets the fields its origin earns, then goes to next.
+// request gets the fields its origin earns, and the others of the
+// protocol marked set with no value (claimCORSFields), then goes to next.
 // An OPTIONS request without Origin is no CORS request at all (rs/cors
 // would take one with Access-Control-Request-Method for a preflight): it
 // goes to next untouched.
 func (c *CORS) Middleware(next http.Handler) http.Handler {
-	h := c.c.Handler(next)
+	h := c.c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claimCORSFields(w.Header())
+		next.ServeHTTP(w, r)
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions && r.Header.Get("Origin") == "" {
 			next.ServeHTTP(w, r)
@@ -168,6 +172,28 @@ func (c *CORS) Middleware(next http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// corsOwned are the answer fields of the CORS protocol. A route with a
+// policy owns them: the client gets the policy's value of each, or none,
+// never a backend's.
+var corsOwned = []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
+	"Access-Control-Expose-Headers", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+	"Access-Control-Max-Age", "Access-Control-Allow-Private-Network"}
+
+// claimCORSFields marks each field of corsOwned that the policy did not set
+// in h as set with no value, which the listener servers send as nothing
+// and the router keeps over a backend's (router's copyHeader). A backend
+// that runs CORS of its own, or echoes any Origin with credentials (a
+// common misconfiguration of a framework's CORS), would otherwise let a
+// page of an origin the route refuses read a user's answers, or give
+// credentials to an origin the route allows without them.
+func claimCORSFields(h http.Header) {
+	for _, k := range corsOwned {
+		if _, set := h[k]; !set {
+			h[k] = nil
+		}
+	}
 }
 
 // Preflight returns the handler that answers preflights alone, for

@@ -16,7 +16,7 @@ func copyHeaderByLookup(dst, src http.Header) {
 		if !crosses(k, named) {
 			continue
 		}
-		if prior := dst[k]; len(prior) > 0 {
+		if prior, owned := dst[k]; owned {
 			if k == "Vary" {
 				dst[k] = append(prior[:len(prior):len(prior)], vv...)
 			}
@@ -29,8 +29,9 @@ func copyHeaderByLookup(dst, src http.Header) {
 // TestCopyHeaderMatchesLookup: whether the edge set none of the answer's
 // fields, a few (listed and compared) or more than four (looked up), the
 // answer's fields cross as by the definition: hop-by-hop fields and those
-// its Connection names stay behind, the edge's fields are kept, and Vary's
-// values are added to the edge's.
+// its Connection names stay behind, the edge's fields are kept (one it set
+// with no value too: a field it owns and sends none of), and Vary's values
+// are added to the edge's.
 func TestCopyHeaderMatchesLookup(t *testing.T) {
 	src := http.Header{
 		"Content-Type":  {"text/plain"},
@@ -65,6 +66,9 @@ func TestCopyHeaderMatchesLookup(t *testing.T) {
 		}
 		if n >= 2 && len(got["Vary"]) != 2 {
 			t.Errorf("with %d fields set by the edge: Vary %q, want the edge's and the node's", n, got["Vary"])
+		}
+		if n >= 4 && len(got["Empty-At-Edge"]) != 0 {
+			t.Errorf("with %d fields set by the edge: Empty-At-Edge %q, want the edge's none", n, got["Empty-At-Edge"])
 		}
 		if _, ok := got["X-Private"]; ok {
 			t.Errorf("with %d fields set by the edge: a field Connection names crossed", n)

@@ -28,7 +28,8 @@ func hopByHop(k string) bool {
 // that src's Connection field names, named (connectionNamed: the caller
 // reads them, since the answer's trailers need them too). A field already
 // in dst was set by the edge (a route's CORS policy, before the request was
-// forwarded) and is kept: src's Vary values are added to dst's, so that a
+// forwarded) and is kept, even set with no value (a field the edge owns and
+// sends none of: CORS's): src's Vary values are added to dst's, so that a
 // cache keys the answer on both, and src's value of any other such field
 // is dropped.
 //
@@ -48,7 +49,7 @@ func copyHeader(dst, src http.Header, named []string) {
 			continue
 		}
 		if !listed || slices.Contains(set, k) {
-			if prior := dst[k]; len(prior) > 0 {
+			if prior, owned := dst[k]; owned {
 				if k == "Vary" {
 					dst[k] = append(prior[:len(prior):len(prior)], vv...)
 				}

@@ -242,3 +242,68 @@ func TestCORSOverBothServers(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSRouteOwnsTheAllowFields checks that on a route with a CORS
+// policy only the edge's Access-Control-* answer fields reach the client,
+// over each listener server: a backend that echoes any Origin with
+// credentials (a common misconfiguration of a framework's own CORS) would
+// otherwise let a page of an origin the route refuses read a user's
+// answers, and give credentials to an origin the route allows without
+// them. A route without CORS passes the backend's fields as they are.
+func TestCORSRouteOwnsTheAllowFields(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Set("Access-Control-Expose-Headers", "X-Secret")
+		h.Set("Access-Control-Allow-Methods", "DELETE")
+		h.Set("Access-Control-Max-Age", "86400")
+		h.Set("X-Secret", "s")
+	}))
+	t.Cleanup(srv.Close)
+	routes := `  - {path: /things, service: svc, cors: {origins: ["https://app.example.com"]}}
+  - {path: /plain, service: svc}
+`
+	fields := []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
+		"Access-Control-Allow-Methods", "Access-Control-Max-Age"}
+	for _, kind := range listenerKinds {
+		cfg, _ := loadFile(t, configText(srv.Listener.Addr().String(), routes))
+		logger, _ := newLogger()
+		_, addr := startGateway(t, cfg, logger, kind)
+		get := func(path, origin string) http.Header {
+			req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if origin != "" {
+				req.Header.Set("Origin", origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Secret") != "s" {
+				t.Fatalf("%s: GET %s from %q = %d %v", kind, path, origin, resp.StatusCode, resp.Header)
+			}
+			return resp.Header
+		}
+		for _, origin := range []string{"https://evil.example", "https://app.example.com", ""} {
+			want := map[string]string{}
+			if origin == "https://app.example.com" {
+				want["Access-Control-Allow-Origin"] = origin // and no credentials, none exposed
+			}
+			h := get("/things", origin)
+			for _, k := range fields {
+				if got := h.Values(k); len(got) > 1 || h.Get(k) != want[k] {
+					t.Errorf("%s: GET /things from %q: %s %q, want %q (the edge's)", kind, origin, k, got, want[k])
+				}
+			}
+		}
+		if h := get("/plain", "https://evil.example"); h.Get("Access-Control-Allow-Origin") != "https://evil.example" ||
+			h.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("%s: GET /plain: %v, want the backend's CORS fields, the route having no policy", kind, h)
+		}
+	}
+}

@@ -23,7 +23,8 @@ type seen struct {
 
 // echoBackend is an ordinary backend that records every request it gets and
 // answers 200 with X-Seen: the request-target it received. An answer
-// without X-Seen was therefore written by the gateway.
+// without X-Seen was therefore written by the gateway. Under /cors/ it
+// also allows the request's Origin, with credentials.
 type echoBackend struct {
 	*httptest.Server
 	mu   sync.Mutex
@@ -52,6 +53,12 @@ func (b *echoBackend) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Body-Len", strconv.Itoa(len(body)))
 	if v := r.Header.Get("X-Req-Id"); v != "" {
 		w.Header().Set("X-Req-Id", v)
+	}
+	if o := r.Header.Get("Origin"); o != "" && strings.HasPrefix(r.URL.Path, "/cors/") {
+		// A framework's CORS misconfigured to allow any origin, with
+		// credentials.
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
 	}
 	_, _ = io.WriteString(w, "echo "+r.RequestURI+"\n")
 }

@@ -69,6 +69,24 @@ func miscCases() []hcase {
 		subject("subject1", "client-sent X-Sluice-Subject is stripped on a route without auth", "X-Sluice-Subject: admin"),
 		subject("subject2", "client-sent x-sluice-subject in lower case is stripped", "x-sluice-subject: admin"),
 		subject("subject3", "two client-sent X-Sluice-Subject fields are stripped", "X-Sluice-Subject: admin", "X-Sluice-Subject: root"),
+		{family: fam, name: "on a route with CORS, a backend that allows any origin with credentials is overruled", run: func(t *testing.T, s *stack) {
+			for _, c := range []struct{ origin, allow string }{
+				{"https://evil.example", ""},                           // refused by the route: no field
+				{"https://app.example.com", "https://app.example.com"}, // allowed, without credentials
+			} {
+				a, x := get(t, s.gw, "/cors/x", "Origin: "+c.origin)
+				if a.status() != http.StatusOK || !a.fromBackend() {
+					t.Fatalf("Origin %s: answered %s, want 200 from the backend: %s", c.origin, a, x)
+				}
+				h := a.resp.Header
+				if v := h.Values("Access-Control-Allow-Origin"); len(v) > 1 || h.Get("Access-Control-Allow-Origin") != c.allow {
+					t.Errorf("Origin %s: Access-Control-Allow-Origin %q, want the route's %q", c.origin, v, c.allow)
+				}
+				if v := h.Values("Access-Control-Allow-Credentials"); len(v) > 0 {
+					t.Errorf("Origin %s: Access-Control-Allow-Credentials %q, which the route does not allow", c.origin, v)
+				}
+			}
+		}},
 		{family: fam, name: "an unsupported HTTP version gets a 505 problem and a close", run: func(t *testing.T, s *stack) {
 			x := send(t, s.gw, "GET /head/x HTTP/3.0\r\nHost: h\r\n\r\n")
 			wantGatewayProblem(t, x, http.StatusHTTPVersionNotSupported)

@@ -52,6 +52,7 @@ routes:
   - {name: big, method: GET, path: /big/*, service: big, budget: {timeout: 2s, max: 2s}}
   - {name: big-up, method: POST, path: /big-up/*, service: big}
   - {name: zip, method: "*", path: /zip/*, service: echo, compress: {min_size: -1, algorithms: [gzip]}}
+  - {name: cors, method: GET, path: /cors/*, service: echo, cors: {origins: ["https://app.example.com"]}}
 `
 
 func newStack(t *testing.T, name, server string) *stack {
