@@ -40,7 +40,7 @@ func transparentGateway(f *testing.F, node, method string) http.Handler {
 // gatewayOf returns the handler chain of a gateway with the routes given
 // (YAML list items) on node, with the upstream policies that answer for a
 // backend off (the breaker, ejection, the concurrency limit).
-func gatewayOf(f *testing.F, node, routes string) http.Handler {
+func gatewayOf(f testing.TB, node, routes string) http.Handler {
 	cfg, _ := loadFile(f, configText(node, routes)+
 		"upstream: {breaker: {disabled: true}, ejection: {disabled: true}, concurrency_limit: {disabled: true}}\n")
 	logger, _ := newLogger()
