@@ -43,6 +43,7 @@ type copier struct {
 	armed bool // a write deadline of ours is set
 	can   bool // the writer can set write deadlines, and each Write sets one
 	flush bool // flush after every write: the answer is a stream
+	wfail bool // a write or flush to the client failed: a cut is the client's
 }
 
 // writeIdler is a writer that bounds each of its writes to the connection
@@ -101,7 +102,9 @@ func (c *copier) Write(p []byte) (int, error) {
 		}
 	}
 	n, err := c.w.Write(p)
-	if err == nil && c.flush {
+	if err != nil {
+		c.wfail = true
+	} else if c.flush {
 		err = c.flushNow()
 	}
 	return n, err
@@ -114,6 +117,9 @@ func (c *copier) flushNow() error {
 	if errors.Is(err, http.ErrNotSupported) {
 		c.flush = false
 		return nil
+	}
+	if err != nil {
+		c.wfail = true
 	}
 	return err
 }
@@ -172,7 +178,7 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	}
 	w.WriteHeader(resp.StatusCode)
 	c := copiers.Get().(*copier)
-	c.ctl, c.w, c.idle, c.armed, c.can = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true
+	c.ctl, c.w, c.idle, c.armed, c.can, c.wfail = *http.NewResponseController(w), w, h.opts.WriteIdleTimeout, false, true, false
 	c.arm()
 	c.flush = !noContent && isStream(resp)
 	var n int64
@@ -197,13 +203,18 @@ func (h *routeHandler) answer(ctx context.Context, w http.ResponseWriter, resp *
 	if err == nil && c.armed {
 		c.disarm()
 	}
+	clientCut := c.wfail
 	c.ctl, c.w, c.wi = http.ResponseController{}, nil, nil
 	copiers.Put(c)
 	if err == nil {
 		return
 	}
+	// The backend's body failing is the node's doing, worth a warning; the
+	// rest is the client's (it left, or stopped reading past the write idle
+	// timeout) or the budget's: at info, it neither raises an alarm nor
+	// uses up the lines sampled of the node's failures (logFailure).
 	level := slog.LevelWarn
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || clientCut {
 		level = slog.LevelInfo // the budget ended or the client left: see the access log
 	}
 	h.logFailure(ctx, level, "answer cut short; aborting the connection",
