@@ -46,7 +46,7 @@ routes:
 
 // h2BigRoutes are the routes (and services) of the cases that read large
 // answers slowly, each its own so that one's counts are its own.
-var h2BigRoutes = []string{"zw", "sock", "many"}
+var h2BigRoutes = []string{"zw", "sock", "many", "leave"}
 
 // h2Stack is the audit's gateway: an h2c route listener with the default
 // settings, its admin listener, and its backends.
@@ -459,6 +459,21 @@ func (h *h2Conn) waitFor(id uint32, limit time.Duration) *h2Answer {
 	return &cp
 }
 
+// waitStatus returns stream id's final status once its header came, or
+// 0 after hangLimit.
+func (h *h2Conn) waitStatus(id uint32) int {
+	for deadline := time.Now().Add(hangLimit); time.Now().Before(deadline); {
+		h.mu.Lock()
+		st := h.answer(id).status
+		h.mu.Unlock()
+		if st != 0 {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond) // polling for the header
+	}
+	return 0
+}
+
 // get sends GET path as a whole request on stream id and waits for its
 // answer.
 func (h *h2Conn) get(id uint32, path string, extra ...string) *h2Answer {
@@ -521,6 +536,7 @@ func h2Audit(t *testing.T, s *h2Stack) {
 			"pseudo-headers and paths":   h2Paths,
 			"content-length mismatch":    h2ContentLength,
 			"client faults":              h2ClientFaults,
+			"clients leave mid-answer":   h2ClientsLeaveMidAnswer,
 			"header lists":               h2HeaderLists,
 			"concurrent streams":         h2ConcurrentStreams,
 			"frame size":                 h2FrameSize,

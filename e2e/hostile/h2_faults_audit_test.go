@@ -100,3 +100,34 @@ func h2ClientFaults(t *testing.T, s *h2Stack) {
 		}
 	}
 }
+
+// h2ClientsLeaveMidAnswer: what TestClientsThatLeaveMidAnswerSpareTheService
+// checks of HTTP/1.1 clients, for an HTTP/2 client that resets its streams
+// once their answers began (a browser's tab closed): 20 streams of the
+// leave route's 64 MiB answers, each reset after its 200 header, leave the
+// service's breaker without a fault and its node not ejected.
+func h2ClientsLeaveMidAnswer(t *testing.T, s *h2Stack) {
+	const route, n = `route="leave"`, 20
+	base := metricAt(t, s.admin, "sluice_requests_total", route)
+	h := s.dial(t)
+	for i := range n {
+		id := uint32(2*i + 1)
+		if err := h.request(id, "GET", fmt.Sprintf("/leave/%d", i), true); err != nil {
+			t.Fatal(err)
+		}
+		if st := h.waitStatus(id); st != http.StatusOK {
+			t.Fatalf("stream %d: status %d, want the backend's 200", id, st)
+		}
+		if err := h.write(func(fr *http2.Framer) error { return fr.WriteRSTStream(id, http2.ErrCodeCancel) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(hangLimit)
+	for metricAt(t, s.admin, "sluice_requests_total", route) < base+n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway finished %v of %d requests", metricAt(t, s.admin, "sluice_requests_total", route)-base, n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, not waiting for luck
+	}
+	checkSpared(t, s.stack, "leave")
+}
