@@ -93,26 +93,14 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 		if !utf8.ValidString(k) || !validStrings(vv) {
 			return nil, fmt.Errorf("%w: query parameter %q is not UTF-8", errBadBody, strings.ToValidUTF8(k, "\uFFFD"))
 		}
-		dropFolded(fields, k)
 	}
-	for k, vv := range query {
-		if len(vv) == 1 {
-			fields[k], _ = json.Marshal(vv[0])
-		} else {
-			fields[k], _ = json.Marshal(vv)
-		}
-	}
+	var keys, values []string
 	if rc := chi.RouteContext(r.Context()); rc != nil {
 		// chi matches the escaped path when it differs from the default
 		// encoding (RawPath set), else the decoded one: only values of the
 		// former are still escaped. Unescaping the latter again would turn
 		// /greet/100%2525 into "100%" and refuse /greet/50%25.
 		escaped := r.URL.RawPath != ""
-		for _, k := range rc.URLParams.Keys {
-			if k != "*" {
-				dropFolded(fields, k)
-			}
-		}
 		for i, k := range rc.URLParams.Keys {
 			if k == "*" {
 				continue
@@ -124,24 +112,37 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 					return nil, fmt.Errorf("%w: path parameter %s: %v", errBadBody, k, err)
 				}
 			}
-			fields[k], _ = json.Marshal(v)
+			keys, values = append(keys, k), append(values, v)
 		}
 	}
+	mergeParams(fields, query, keys, values)
 	return json.Marshal(fields)
 }
 
-// dropFolded removes from fields every member that a JSON decoder could
-// take for the member k, about to be set from a source that wins over
-// theirs: encoding/json, and many decoders like it, match member names to
-// fields ignoring case (with Unicode's folding: "ſ" is "s", "K" is "k") and
-// keep the last match, and json.Marshal sorts names, so the body's "userid"
-// came after the path's "userId" and replaced it in the backend. Members of
-// the same source are left as they are: the client wrote them all.
-func dropFolded(fields map[string]json.RawMessage, k string) {
-	for f := range fields {
-		if f != k && strings.EqualFold(f, k) {
-			delete(fields, f)
+// mergeParams sets the query's parameters, then the path's (keys and
+// values), in fields, each over the members that fold to its name
+// (rpcfold.go). Members of the same source are left as they are: the
+// client wrote them all.
+func mergeParams(fields map[string]json.RawMessage, query map[string][]string, keys, values []string) {
+	f := folded{fields: fields}
+	for k := range query {
+		f.drop(k)
+	}
+	for k, vv := range query {
+		var v json.RawMessage
+		if len(vv) == 1 {
+			v, _ = json.Marshal(vv[0])
+		} else {
+			v, _ = json.Marshal(vv)
 		}
+		f.set(k, v)
+	}
+	for _, k := range keys {
+		f.drop(k)
+	}
+	for i, k := range keys {
+		v, _ := json.Marshal(values[i])
+		f.set(k, v)
 	}
 }
 

@@ -53,6 +53,7 @@ routes:
   - {name: big-up, method: POST, path: /big-up/*, service: big}
   - {name: zip, method: "*", path: /zip/*, service: echo, compress: {min_size: -1, algorithms: [gzip]}}
   - {name: cors, method: GET, path: /cors/*, service: echo, cors: {origins: ["https://app.example.com"]}}
+  - {name: rpc-merge, method: POST, path: "/rpc-merge/{id}", service: echo, endpoint: Merge.Big}
 `
 
 func newStack(t *testing.T, name, server string) *stack {
