@@ -48,8 +48,9 @@ type Metrics struct {
 // methods: a service that answers /status/{code} with that code (as
 // httpbin does) lets a client walk a route through ten thousand pairs.
 // Scanned whole, the list then cost every later request of a pair found
-// late in it (a 503 first seen in an incident) about 10 µs, a third of a
-// request's whole cost (BenchmarkMetricsAfterManyStatuses). So the list
+// late in it (a 503 first seen in an incident) about 10 µs more, a fifth
+// or more of what a request costs the gateway whole
+// (BenchmarkMetricsAfterManyStatuses). So the list
 // keeps the first scanSeries pairs and more holds the rest.
 type routeSeries struct {
 	mu   sync.Mutex

@@ -94,7 +94,8 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 			return nil, fmt.Errorf("%w: query parameter %q is not UTF-8", errBadBody, strings.ToValidUTF8(k, "\uFFFD"))
 		}
 	}
-	var keys, values []string
+	var keyBuf, valueBuf [4]string // a route's few path parameters, on the stack
+	keys, values := keyBuf[:0], valueBuf[:0]
 	if rc := chi.RouteContext(r.Context()); rc != nil {
 		// chi matches the escaped path when it differs from the default
 		// encoding (RawPath set), else the decoded one: only values of the
