@@ -19,9 +19,9 @@ import (
 // request within every limit (a 1 MiB body of 90,000 members, a 64 KiB
 // query of 8,000 parameters) cost 720 million comparisons, 12.8 s of a
 // core. A folded is an index of the members by their folded name, built
-// once the members and the parameters are more than a handful, so that
-// each parameter finds its members in one lookup and each member goes at
-// most once.
+// at the first parameter that finds more than pairwiseFields members, so
+// that each parameter finds its members in one lookup and each member goes
+// at most once.
 
 // folded is fields with an index of its names by foldName, for drop.
 type folded struct {
