@@ -191,14 +191,24 @@ func lower(c byte) byte {
 
 // claimString renders a claim as a header value: strings as they are,
 // numbers and booleans in JSON form, lists joined with commas, objects as
-// JSON. A value that is absent, or that a header cannot carry (control
-// characters), gives false.
+// JSON. A value that is absent, that a header cannot carry (control
+// characters), or that the backend would read as another gives false:
+// a string with whitespace at either end, which a recipient strips from a
+// field's value (RFC 9110, section 5.5), so that a subject " admin" would
+// reach it as "admin"; and a list with an element holding a comma, which
+// a recipient splitting the field would read as two ("staff,admin" a
+// group of its own, or "staff" and "admin"). Whoever can choose such a
+// name at the identity provider would be another user, or hold another
+// role. A comma in a single string ("Smith, John") is that string's.
 func claimString(v any) (string, bool) {
 	var s string
 	switch x := v.(type) {
 	case nil:
 		return "", false
 	case string:
+		if strings.Trim(x, " \t") != x {
+			return "", false
+		}
 		s = x
 	case float64:
 		s = strconv.FormatFloat(x, 'f', -1, 64)
@@ -208,7 +218,7 @@ func claimString(v any) (string, bool) {
 		parts := make([]string, 0, len(x))
 		for _, e := range x {
 			p, ok := claimString(e)
-			if !ok {
+			if !ok || strings.Contains(p, ",") {
 				return "", false
 			}
 			parts = append(parts, p)

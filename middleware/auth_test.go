@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"maps"
 	"net/http"
 	"reflect"
 	"strings"
@@ -75,6 +76,46 @@ func TestAuthenticateForwardToken(t *testing.T) {
 	}
 	if s.id.Subject != "" {
 		t.Errorf("subject %q of a token without sub", s.id.Subject)
+	}
+}
+
+// TestAuthenticateForwardsNoClaimABackendReadsOtherwise: a claim is
+// forwarded only as a value the backend reads back as the token's. A
+// recipient strips the whitespace around a field's value (RFC 9110,
+// section 5.5), so a subject " admin" would reach it as "admin"; and a list
+// claim is joined with commas, so a group named "staff,admin" would be
+// read as two. Whoever can choose such a name at the identity provider
+// (a username, a group) would be another user or hold another role; such
+// claims are not forwarded. A comma inside a single value (a name "Smith,
+// John") is that value's.
+func TestAuthenticateForwardsNoClaimABackendReadsOtherwise(t *testing.T) {
+	claims := map[string]any{"lead": " admin", "trail": "admin\t", "inner": "Smith, John",
+		"groups": []string{"staff,admin"}, "padded": []string{"staff", " admin"}, "list": []string{"staff", "ops"},
+		"objs": []any{map[string]any{"a": 1, "b": 2}}, "num": 7}
+	forward := map[string]string{}
+	for c := range claims {
+		forward[c] = "X-C-" + c
+	}
+	v, err := middleware.NewJWTVerifier(middleware.JWTSettings{Algorithms: []string{"HS256"},
+		Keys: []middleware.JWTKey{{Key: hmacSecret}}, Now: fixedNow, ForwardClaims: forward})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := jwt.MapClaims{"exp": t0.Unix() + 60}
+	maps.Copy(mc, claims)
+	w, s, _ := serveAuth(v, bearer(sign(t, jwt.SigningMethodHS256, hmacSecret, "", mc)))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	want := map[string]string{"inner": "Smith, John", "list": "staff,ops", "num": "7"}
+	for c := range claims {
+		got := s.header.Values("X-C-" + c)
+		switch w, forwarded := want[c]; {
+		case forwarded && (len(got) != 1 || got[0] != w):
+			t.Errorf("claim %s forwarded as %q, want %q", c, got, w)
+		case !forwarded && got != nil:
+			t.Errorf("claim %s forwarded as %q, which the backend reads otherwise", c, got)
+		}
 	}
 }
 

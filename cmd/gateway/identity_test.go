@@ -211,3 +211,56 @@ func checkIdentityHeaders(t *testing.T, got http.Header, front string, authed, t
 		}
 	}
 }
+
+// TestClaimsReachTheBackendAsInTheToken: over each listener server, a Go
+// backend reads the claim headers as the token holds them, or not at all:
+// a subject " admin" (whitespace a recipient strips from a field's value)
+// and a group "staff,admin" in a list (which it splits at commas) would be
+// read as "admin", as another user and another role.
+func TestClaimsReachTheBackendAsInTheToken(t *testing.T) {
+	secret := strings.Repeat("x", 32)
+	t.Setenv(edgeSecretEnv, secret)
+	seen := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- r.Header.Clone() }))
+	t.Cleanup(srv.Close)
+	text := `auth:
+  jwt:
+    users:
+      algorithms: [HS256]
+      keys: [{hmac_secret_env: ` + edgeSecretEnv + `}]
+      forward_claims: {sub: X-Sluice-Subject, groups: X-Sluice-Groups}
+` + configText(srv.Listener.Addr().String(), "  - {path: /t, service: svc, auth: users}\n")
+	for _, kind := range listenerKinds {
+		cfg, _ := loadFile(t, text)
+		logger, _ := newLogger()
+		_, addr := startGateway(t, cfg, logger, kind)
+		for _, c := range []struct {
+			sub, groups any
+			want        [2]string // the subject and groups the backend reads; "" none
+		}{
+			{"alice", []string{"staff", "ops"}, [2]string{"alice", "staff,ops"}},
+			{" admin", []string{"staff,admin"}, [2]string{}},
+			{"admin\t", []string{"staff", " admin"}, [2]string{}},
+		} {
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": c.sub, "groups": c.groups,
+				"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest("GET", "http://"+addr+"/t", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: sub %q: status %d", kind, c.sub, resp.StatusCode)
+			}
+			h := <-seen
+			if got := [2]string{h.Get("X-Sluice-Subject"), h.Get("X-Sluice-Groups")}; got != c.want {
+				t.Errorf("%s: sub %q, groups %q: the backend read %q, want %q", kind, c.sub, c.groups, got, c.want)
+			}
+		}
+	}
+}

@@ -121,6 +121,23 @@ func edgeAuditCases() []edgeAuditCase {
 				}
 			}
 		}},
+		{name: "a verified subject with whitespace around it does not reach the backend as another user", run: func(t *testing.T, s *edgeAuditStack) {
+			// A recipient strips the whitespace around a field's value: a
+			// subject " admin", which an identity provider may let a user
+			// choose, was read by the backend as "admin".
+			for i, sub := range []string{" admin", "admin ", "\tadmin"} {
+				id := fmt.Sprintf("audit-ws%d", i)
+				a, x := get(t, s.gw, "/acct/"+id, "Authorization: Bearer "+edgeAuditToken(t, sub))
+				if !a.fromBackend() || a.status() != http.StatusOK {
+					t.Fatalf("not forwarded: %s", x)
+				}
+				for _, rec := range s.echo.matching(id) {
+					if v := rec.Header.Values("X-Sluice-Subject"); len(v) != 0 {
+						t.Errorf("subject %q: the backend got X-Sluice-Subject %q, want none: it reads another user", sub, v)
+					}
+				}
+			}
+		}},
 		{name: "a client's trailers named as identity fields do not reach the backend", run: func(t *testing.T, s *edgeAuditStack) {
 			const id = "audit-trailer1"
 			x := send(t, s.gw, "POST /acct/"+id+" HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer "+edgeAuditToken(t, "alice")+
