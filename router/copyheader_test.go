@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -114,4 +115,29 @@ func TestDropHopByHopMatchesCopy(t *testing.T) {
 			t.Errorf("Connection %q:\n got %v\nwant %v", conn, got, want)
 		}
 	}
+}
+
+// FuzzConnectionNamed: whatever the Connection fields name, few names or
+// many (sorted and searched past scannedNames), crosses leaves out exactly
+// the hop-by-hop fields and those a Connection token names, in any case.
+func FuzzConnectionNamed(f *testing.F) {
+	f.Add("x-a, X-B,x-c", "X-A")
+	f.Add("a,b,c,d,e,f,g,h,i,j,k,l,x-hop, X-HOP ,a", "X-Hop")
+	f.Add("close, keep-alive, te, upgrade, x-1, x-2, x-3, x-4, x-5, x-6, x-7, x-8", "X-9")
+	f.Fuzz(func(t *testing.T, connection, field string) {
+		h := http.Header{"Connection": strings.Split(connection, "\n")}
+		named := connectionNamed(nil, h)
+		k := http.CanonicalHeaderKey(field)
+		want := !hopByHop(k)
+		for _, v := range h["Connection"] {
+			for tok := range strings.SplitSeq(v, ",") {
+				if tok = strings.TrimSpace(tok); tok != "" && http.CanonicalHeaderKey(tok) == k {
+					want = false
+				}
+			}
+		}
+		if got := crosses(k, named); got != want {
+			t.Errorf("Connection %q: crosses(%q) = %v, want %v (named %q)", connection, k, got, want, named)
+		}
+	})
 }
