@@ -190,25 +190,40 @@ func retryableStatus(status int) bool {
 
 // budgetTooLow reports whether resp, a 504 answer, is a problem of type
 // budget-too-low: the node refused to start on the budget it was sent,
-// below its minimum. It reads the start of the body and puts it back.
+// below its minimum. It reads the start of the body and puts it back, with
+// the way that read ended: a body cut short within its start still fails
+// its reader where it was cut, as any other answer's does, instead of
+// reading as whole (the client would get a cut problem body as a complete
+// answer), and it is no refusal of the node's but a broken answer, its
+// fault (Failed).
 func budgetTooLow(resp *http.Response) bool {
 	if !problem.IsProblem(resp.Header.Get("Content-Type")) {
 		return false
 	}
 	head := make([]byte, 512)
-	n, err := io.ReadFull(resp.Body, head)
+	n, err := 0, error(nil)
+	for n < len(head) && err == nil {
+		var k int
+		k, err = resp.Body.Read(head[n:])
+		n += k
+	}
 	head = head[:n]
 	rest := io.Reader(resp.Body)
-	if err != nil { // the whole body is in head
-		rest = eofReader{}
+	switch {
+	case err == io.EOF: // the whole body is in head
+		rest = endReader{io.EOF}
+	case err != nil:
+		rest = endReader{err}
 	}
 	resp.Body = struct {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(head), rest), resp.Body}
-	return bytes.Contains(head, []byte(`"`+problem.TypeBudgetTooLow+`"`))
+	return (err == nil || err == io.EOF) && bytes.Contains(head, []byte(`"`+problem.TypeBudgetTooLow+`"`))
 }
 
-type eofReader struct{}
+// endReader is a body's end as its first read met it: io.EOF, or the
+// error that cut it.
+type endReader struct{ err error }
 
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+func (r endReader) Read([]byte) (int, error) { return 0, r.err }

@@ -77,6 +77,12 @@ func chunkedHead(id string) string {
 	return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Req-Id: " + id + "\r\n\r\n"
 }
 
+// problem504Head is the head of a 504 problem answer framed by the field
+// framing.
+func problem504Head(id, framing string) string {
+	return "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: application/problem+json\r\n" + framing + "\r\nX-Req-Id: " + id + "\r\n\r\n"
+}
+
 func clHead(id string, n int) string {
 	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Req-Id: %s\r\n\r\n", n, id)
 }
@@ -121,6 +127,17 @@ var upstreamCases = []upstreamCase{
 		answer: cut(func(id string) string { return chunkedHead(id) + "zz\r\nhello\r\n0\r\n\r\n" })},
 	{slug: "cl-short", name: "Content-Length 100, 10 bytes, then close", budget: "2s", truncated: true,
 		answer: cut(func(id string) string { return clHead(id, 100) + strings.Repeat("c", 10) })},
+	// A 504 problem is read ahead (is it budget-too-low, which blames no
+	// node?): the read must not take a cut in its first 512 bytes for the
+	// body's end.
+	{slug: "problem504-cut", name: "504 problem, Content-Length 300, 40 bytes, then close", budget: "2s", truncated: true,
+		answer: cut(func(id string) string {
+			return problem504Head(id, "Content-Length: 300") + `{"type":"urn:x:overloaded","title":"Ov`
+		})},
+	{slug: "problem504-chunk-cut", name: "504 problem, chunked, cut within its first chunk", budget: "2s", truncated: true,
+		answer: cut(func(id string) string {
+			return problem504Head(id, "Transfer-Encoding: chunked") + "64\r\n" + `{"type":"urn:x:overloaded","title":"Ov`
+		})},
 	{slug: "budget-chunked", name: "budget ends mid-answer (chunked, then silence)", budget: "1s", truncated: true,
 		answer: stall(func(id string) string { return chunkedHead(id) + "5\r\nhello\r\n" })},
 	{slug: "budget-cl", name: "budget ends mid-answer (Content-Length 100, 10 bytes, then silence)", budget: "1s", truncated: true,
