@@ -107,9 +107,9 @@ type Limits struct {
 	// it too, or the answer goes out with the connection closed. Zero
 	// means router.DefaultBodyIdleTimeout (10s).
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
-	// WriteIdleTimeout bounds each write of an answer's body to the client:
-	// a client that reads nothing for this long has its answer cut off.
-	// Zero means router.DefaultWriteIdleTimeout (30s).
+	// WriteIdleTimeout bounds each write to the client: a client that reads
+	// nothing for this long has its answer cut off, and its connection
+	// closed. Zero means router.DefaultWriteIdleTimeout (30s).
 	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
 	// TunnelIdleTimeout ends a connection switched to another protocol (a
 	// WebSocket, say) when no byte went either way for this long. Zero

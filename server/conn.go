@@ -106,6 +106,7 @@ func newConn(s *Server, rwc net.Conn, lc *limitConn) *conn {
 	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
 	c.rd.rwc = c.rwc
 	c.wd.rwc, c.wd.write, c.wd.now = c.rwc, true, c.now
+	c.wd.fallBackTo(s.WriteIdleTimeout)
 	c.watch.c, c.watch.after, c.watch.sw = c, s.watchAfter(), &s.sweep
 	c.watch.done.L = &c.watch.mu
 	return c

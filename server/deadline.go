@@ -52,6 +52,15 @@ import (
 // deadline before each of its writes read the clock every time, though
 // most writes, and every write of a small answer, go to the buffer alone.
 
+// A write deadline may also fall back to one of its own (fallBackTo, the
+// Server's WriteIdleTimeout) when none is wanted: each write then runs under
+// a deadline of about that long from its start, kept on the socket while it
+// is within a grain (idleGrain) either side of the one due, so that a busy
+// connection sets it about once per grain. It bounds the writes that no
+// handler's deadline bounds: an answer's end flushed after its handler
+// returned, which a client reading nothing held for ever once the socket's
+// buffers were full.
+
 // deadline is the read or the write deadline of one connection.
 type deadline struct {
 	rwc   net.Conn
@@ -65,6 +74,10 @@ type deadline struct {
 	// good, so that begin renews it. Only the write deadline has a now.
 	idle time.Duration
 	now  func() time.Time
+	// fallback, when positive, bounds the writes while no deadline is
+	// wanted and idle is not set (fallBackTo); want stays zero, and stale
+	// for good, so that begin looks at the clock.
+	fallback time.Duration
 
 	// state is the number of reads (writes) under way, shifted left by one,
 	// with dlStale set while want and set differ.
@@ -106,6 +119,37 @@ func (d *deadline) setIdle(idle time.Duration) error {
 	return nil
 }
 
+// fallBackTo makes each write that no deadline wanted bounds run under one
+// of about fallback from its start; zero or less, none. It is called before
+// the connection's first write.
+func (d *deadline) fallBackTo(fallback time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fallback = max(fallback, 0)
+	d.changedLocked()
+}
+
+// fallingBack reports whether the writes run under the fallback deadline.
+func (d *deadline) fallingBack() bool {
+	return d.fallback > 0 && d.idle <= 0 && d.want.IsZero()
+}
+
+// putFallbackLocked puts the fallback deadline on the socket, unless the
+// socket's is within a grain of the one due now.
+func (d *deadline) putFallbackLocked() error {
+	due := d.now().Add(d.fallback)
+	grain := idleGrain(d.fallback)
+	if within(d.set, due.Add(-grain), due.Add(grain)) {
+		return nil
+	}
+	due = due.Add(grain)
+	err := d.rwc.SetWriteDeadline(due)
+	if err == nil {
+		d.set = due
+	}
+	return err
+}
+
 // setWithin makes the deadline at least lo and at most lo+grain: it keeps
 // the socket's (or, failing that, the one wanted) when it is in that span,
 // and wants lo+grain otherwise, so that it stays right for as long as it
@@ -136,14 +180,14 @@ func within(t, lo, hi time.Time) bool {
 func (d *deadline) setNow(t time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.want, d.idle = t, 0
+	d.want, d.idle, d.fallback = t, 0, 0
 	return d.syncLocked()
 }
 
 // changedLocked follows a change of want: it sets the socket's deadline at
 // once if a read (write) is under way, or marks it stale.
 func (d *deadline) changedLocked() error {
-	if d.want == d.set {
+	if d.want == d.set && !d.fallingBack() {
 		d.state.And(^uint32(dlStale))
 		return nil
 	}
@@ -155,6 +199,10 @@ func (d *deadline) changedLocked() error {
 
 // syncLocked sets the socket's deadline to want.
 func (d *deadline) syncLocked() error {
+	if d.fallingBack() {
+		d.state.Or(dlStale) // stale for good: each write looks at the clock
+		return d.putFallbackLocked()
+	}
 	d.state.And(^uint32(dlStale))
 	return d.putLocked()
 }
@@ -188,6 +236,12 @@ func (d *deadline) begin() {
 				// Counted under mu, as setIdle counts on; want stays stale.
 				d.want = d.now().Add(d.idle)
 				d.putLocked() // an error shows in the read (write) itself
+				d.state.Add(dlUser)
+				d.mu.Unlock()
+				return
+			}
+			if d.fallingBack() {
+				d.putFallbackLocked() // an error shows in the write itself
 				d.state.Add(dlUser)
 				d.mu.Unlock()
 				return

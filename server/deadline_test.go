@@ -221,12 +221,20 @@ type deadlineConn struct {
 	l  *deadlineListener
 	mu sync.Mutex
 	rd time.Time // the read deadline
+	wd time.Time // the write deadline
+}
+
+// writeDeadline returns the write deadline set last.
+func (c *deadlineConn) writeDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wd
 }
 
 func (c *deadlineConn) SetDeadline(t time.Time) error {
 	c.l.sets.Add(1)
 	c.mu.Lock()
-	c.rd = t
+	c.rd, c.wd = t, t
 	c.mu.Unlock()
 	return c.Conn.SetDeadline(t)
 }
@@ -241,6 +249,9 @@ func (c *deadlineConn) SetReadDeadline(t time.Time) error {
 
 func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
 	c.l.sets.Add(1)
+	c.mu.Lock()
+	c.wd = t
+	c.mu.Unlock()
 	return c.Conn.SetWriteDeadline(t)
 }
 
@@ -270,19 +281,27 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 // grain (a second here), not per request, the header deadline only for a
 // header that comes in pieces, and the handler's write deadline only for a
 // write that reaches the socket while it is set. It used to be six calls.
+// With the server's WriteIdleTimeout (the gateway sets it), the write
+// deadline it falls back to is set again about once per grain of it too.
 func TestDeadlineCallsPerRequest(t *testing.T) {
 	const n = 200
 	req := "GET /v1/items/42 HTTP/1.1\r\nHost: bench.test\r\n\r\n"
 	for _, tt := range []struct {
-		name string
-		h    http.Handler
+		name      string
+		h         http.Handler
+		writeIdle time.Duration // the server's WriteIdleTimeout
 	}{
-		{"no handler deadline", benchHandler},
-		{"handler write deadline", benchGatewayHandler},
+		{"no handler deadline", benchHandler, 0},
+		{"handler write deadline", benchGatewayHandler, 0},
+		// The gateway's: its write deadline falls back to the server's,
+		// set again about once per grain.
+		{"no handler deadline, write idle timeout", benchHandler, 30 * time.Second},
+		{"handler write deadline, write idle timeout", benchGatewayHandler, 30 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ln := listenDeadlines(t)
 			startServerOn(t, ln, tt.h, func(s *Server) {
+				s.WriteIdleTimeout = tt.writeIdle
 				s.ReadHeaderTimeout, s.IdleTimeout = 10*time.Second, 2*time.Minute
 				// A request the watch reads costs deadlines (to read,
 				// and to stop the read), which a loaded machine could
@@ -301,6 +320,9 @@ func TestDeadlineCallsPerRequest(t *testing.T) {
 			// The first wait's idle deadline (if not counted before),
 			// and one per second the requests took.
 			allowed := 1 + int64(time.Since(start)/time.Second) + 1
+			if tt.writeIdle > 0 {
+				allowed += 1 + int64(time.Since(start)/idleGrain(tt.writeIdle))
+			}
 			t.Logf("%d deadline calls for %d kept-alive requests", calls, n)
 			if calls > allowed {
 				t.Errorf("%d deadline calls for %d kept-alive requests, want at most %d", calls, n, allowed)

@@ -39,6 +39,18 @@ type Server struct {
 	// bound.
 	IdleTimeout time.Duration
 
+	// WriteIdleTimeout bounds each write to the socket that no write
+	// deadline of the handler's bounds (SetWriteDeadline,
+	// SetWriteIdleTimeout): the end of an answer written after the handler
+	// returned, an informational answer, the server's own error answers. A
+	// write that cannot finish within it, give or take a 64th of it (at most
+	// a second), fails and the connection closes. Without it, a client that
+	// sent requests and read none of their answers held its connection for
+	// ever once the socket's buffers were full: a handler's deadlines bound
+	// only the writes made while they are set. Zero means no bound, as
+	// net/http's Server without WriteTimeout.
+	WriteIdleTimeout time.Duration
+
 	// MaxHeaderBytes bounds the size of a request's line and header fields;
 	// a request over it is answered 431. Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int

@@ -88,7 +88,12 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	case l.TLS != nil && l.TLS.HSTS != nil:
 		h = hsts(*l.TLS.HSTS, h)
 	}
-	// The limits of both servers, set once here.
+	// The limits of both servers, set once here. Every write to a client
+	// is bounded by the write idle timeout: the router's, while it copies
+	// an answer; the server's (WriteIdleTimeout, server.WriteIdle) for the
+	// writes outside it, an answer's end flushed after its handler
+	// returned above all; HTTP/2's WriteByteTimeout for its frames.
+	writeIdle := clientWriteIdle(g.cfg.Limits.WriteIdleTimeout)
 	lean := &server.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -98,16 +103,17 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		WatchAfter:        l.WatchAfter,
 		ErrorLog:          g.serverLog,
 		Conns:             conns,
+		WriteIdleTimeout:  writeIdle,
 	}
 	if kind == config.ServerSluice {
 		return &listening{ln: ln, srv: lean}, nil
 	}
 	// Counted before any TLS handshake: a handshake holds a descriptor too.
-	ln = conns.Listener(ln)
+	ln = server.WriteIdle(conns.Listener(ln), writeIdle)
 	hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
 		IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
 	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2MaxStreams, MaxReadFrameSize: h2MaxReadFrame,
-		WriteByteTimeout: h2WriteByteTimeout(g.cfg.Limits.WriteIdleTimeout)}
+		WriteByteTimeout: writeIdle}
 	if l.H2C {
 		hs.Protocols = new(http.Protocols)
 		hs.Protocols.SetHTTP1(true)
@@ -152,15 +158,22 @@ const h2MaxStreams = 100
 // buffer at that size. With 16 KiB, a frame's buffer is 16 KiB at most.
 const h2MaxReadFrame = 16 << 10
 
-// h2WriteByteTimeout bounds how long an HTTP/2 connection may have frames
-// to write and write no byte: the write idle timeout of the limits the
-// gateway started with (idle; zero means router.DefaultWriteIdleTimeout).
-// The router's write idle timeout sets a stream's write deadline, which
-// net/http's HTTP/2 server enforces by resetting the stream: a frame that
-// waits behind a connection whose client reads nothing at all. Without
-// this bound such a client held its handlers, and the connection, for
-// ever (on HTTP/1 the deadline is the connection's and closes it).
-func h2WriteByteTimeout(idle time.Duration) time.Duration {
+// clientWriteIdle is the write idle timeout of the limits the gateway
+// started with (idle; zero means router.DefaultWriteIdleTimeout), with
+// which the listener servers bound each write to a client outside the
+// router's copy of an answer, which its own write idle timeout bounds
+// (reloaded with the routes). Without it, a client that pipelined
+// requests and read none of their answers held its connection for ever
+// once the socket's buffers were full: a small answer's end is flushed
+// after the router cleared its deadline. On HTTP/2 it is the
+// WriteByteTimeout: how long a connection may have frames to write and
+// write no byte. The router's write idle timeout sets a stream's write
+// deadline, which net/http's HTTP/2 server enforces by resetting the
+// stream: a frame that waits behind a connection whose client reads
+// nothing at all. Without this bound such a client held its handlers, and
+// the connection, for ever (on HTTP/1 the deadline is the connection's and
+// closes it).
+func clientWriteIdle(idle time.Duration) time.Duration {
 	if idle <= 0 {
 		return router.DefaultWriteIdleTimeout
 	}

@@ -48,6 +48,41 @@ func slowCases() []hcase {
 		{family: "slow-clients", name: "260 stalled uploads leave the service's pool to a normal GET", alone: true, run: stalledUploadsSparePool},
 		{family: "slow-clients", name: "a client that never reads its answer holds no upstream connection past the budget", run: neverReads},
 		{family: "slow-clients", name: "a client still sending a body the backend left unread gets its whole 4 MiB answer", run: unreadBodyWholeAnswer},
+		{family: "slow-clients", name: "a client that pipelines requests and reads no answer is cut off at the write idle timeout", run: readsNoAnswer},
+	}
+}
+
+// writeIdleTimeout is limits.write_idle_timeout's default, which the
+// suite's gateway keeps.
+const writeIdleTimeout = 30 * time.Second
+
+// readsNoAnswer sends requests without end on one connection, through a
+// small receive window, and reads none of their answers: small ones (404
+// problems of about 2 KiB), each flushed after its handler returned, under
+// no deadline of the router's. Once the sockets' buffers are full, a write
+// to the client waits; the gateway must give it up at the write idle
+// timeout and close the connection, which fails the client's writes. It
+// held the connection, and its goroutine, for ever.
+func readsNoAnswer(t *testing.T, s *stack) {
+	c := dial(t, s.gw).(*net.TCPConn)
+	if err := c.SetReadBuffer(1 << 10); err != nil {
+		t.Fatal(err)
+	}
+	limit := writeIdleTimeout + slack
+	_ = c.SetWriteDeadline(time.Now().Add(limit))
+	req := []byte("GET /nowhere/" + strings.Repeat("x", 1500) + " HTTP/1.1\r\nHost: h\r\n\r\n")
+	start := time.Now()
+	sent := 0
+	for {
+		if _, err := c.Write(req); err != nil {
+			if isTimeout(err) {
+				t.Fatalf("the connection still takes requests %v after the first of %d, none of whose answers was read: the write idle timeout is %v",
+					time.Since(start).Round(time.Millisecond), sent, writeIdleTimeout)
+			}
+			t.Logf("closed after %d requests, %v: %v", sent, time.Since(start).Round(time.Millisecond), err)
+			return
+		}
+		sent++
 	}
 }
 
