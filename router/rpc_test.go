@@ -178,3 +178,24 @@ func TestRPCRejectsBadBodies(t *testing.T) {
 		t.Errorf("backend body %q lost the client's member", got.Body)
 	}
 }
+
+// The body an RPC route forwards holds the client's values as the client
+// wrote them, with the parameters' in the same plain form: encoding/json's
+// escaping for HTML ('<' as \u003c, U+2028 as \u2028) made the bytes the
+// backend got other than the client's, and made a 1 MiB body of '<' a
+// 6 MiB one past the route's bound and the held bodies' count.
+func TestRPCBodyIsNotEscapedForHTML(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "{}") })
+	rt := (&setup{}).node("users", be.addr()).build(t, rpcRoutes...)
+	value := strings.Repeat("<&>\u2028\u2029", 1000)
+	body := `{"a":"` + value + `","b":{"c":["` + value + `"]}}`
+	req := httptest.NewRequest("POST", "/users/%3C%26%3E?q=%3C%26%3E", strings.NewReader(body))
+	if rec := serve(rt, req); rec.Code != http.StatusOK {
+		t.Fatalf("answer %d %q", rec.Code, rec.Body)
+	}
+	got := be.last(t).Body
+	want := `{"a":"` + value + `","b":{"c":["` + value + `"]},"id":"<&>","q":"<&>"}`
+	if string(got) != want {
+		t.Errorf("backend body of %d bytes (the client's was %d):\n%.200s\nwant\n%.200s", len(got), len(body), got, want)
+	}
+}
