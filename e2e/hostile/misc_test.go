@@ -91,6 +91,7 @@ func miscCases() []hcase {
 			}
 		}},
 		{family: fam, name: "an RPC body of 90,000 members with 8,000 query parameters is merged, not compared pairwise", run: rpcMergeWithinBudget},
+		{family: fam, name: "an RPC body of 768 KiB of '<&>' and U+2028 reaches the backend as sent, not six times larger", run: rpcBodyAsSent},
 		{family: fam, name: "an unsupported HTTP version gets a 505 problem and a close", run: func(t *testing.T, s *stack) {
 			x := send(t, s.gw, "GET /head/x HTTP/3.0\r\nHost: h\r\n\r\n")
 			wantGatewayProblem(t, x, http.StatusHTTPVersionNotSupported)
@@ -154,5 +155,25 @@ func rpcMergeWithinBudget(t *testing.T, s *stack) {
 	}
 	if len(merged) != members+params+1 || merged["id"] != "7" || merged["q0"] != "" || merged["m0"] != 0.0 {
 		t.Errorf("the backend got %d members (id %v, q0 %v, m0 %v), want %d", len(merged), merged["id"], merged["q0"], merged["m0"], members+params+1)
+	}
+}
+
+// rpcBodyAsSent: an RPC route re-encodes the body's members; encoding/json
+// escaped '<', '>' and '&' (six bytes each) and U+2028/U+2029 for HTML, so
+// that a body within the route's 1 MiB bound went out at up to six times
+// its size, past the bound, and not as the client wrote it.
+func rpcBodyAsSent(t *testing.T, s *stack) {
+	body := `{"v":"` + strings.Repeat("<&>\u2028", 128<<10) + `"}`
+	x := send(t, s.gw, fmt.Sprintf("POST /rpc-plain HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		len(body), body))
+	if len(x.answers) != 1 || x.answers[0].status() != http.StatusOK || !x.answers[0].fromBackend() {
+		t.Fatalf("want the backend's 200: %s", x)
+	}
+	got := s.echo.complete("/rpc/Plain.Echo")
+	if len(got) != 1 {
+		t.Fatalf("the backend got %d requests, want 1", len(got))
+	}
+	if got[0].Body != body {
+		t.Errorf("the backend got a body of %d bytes for the client's %d: %.60q", len(got[0].Body), len(body), got[0].Body)
 	}
 }

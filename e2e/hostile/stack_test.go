@@ -54,6 +54,7 @@ routes:
   - {name: zip, method: "*", path: /zip/*, service: echo, compress: {min_size: -1, algorithms: [gzip]}}
   - {name: cors, method: GET, path: /cors/*, service: echo, cors: {origins: ["https://app.example.com"]}}
   - {name: rpc-merge, method: POST, path: "/rpc-merge/{id}", service: echo, endpoint: Merge.Big}
+  - {name: rpc-plain, method: POST, path: /rpc-plain, service: echo, endpoint: Plain.Echo}
 `
 
 func newStack(t *testing.T, name, server string) *stack {
