@@ -1,10 +1,14 @@
 package middleware_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/middleware"
@@ -44,7 +48,7 @@ func TestCompressShortAnswerCostsItsSize(t *testing.T) {
 // answerWith returns a compressing handler whose backend answers status
 // with the header fields (name, value pairs) and, unless 304, 4 KiB of
 // JSON; and a function serving one GET with the request fields.
-func answerWith(t *testing.T, status int, fields ...string) func(req ...string) *httptest.ResponseRecorder {
+func answerWith(t testing.TB, status int, fields ...string) func(req ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	body := bigJSON(4096)
 	h := newCompress(t, middleware.CompressSettings{}).Middleware(http.HandlerFunc(
@@ -110,5 +114,43 @@ func TestCompressNotModifiedKeepsTheWeakETag(t *testing.T) {
 	w = notModified("If-None-Match", `"v1"`)
 	if et := w.Header().Get("ETag"); et != `"v1"` {
 		t.Errorf("304 to If-None-Match \"v1\": ETag %q, want it as it is", et)
+	}
+}
+
+// manyTags304 is a backend's 304 of n ETag fields, and a client's
+// If-None-Match of n weak tags, none of them the backend's.
+func manyTags304(n int) (fields, req []string) {
+	var inm strings.Builder
+	for i := range n {
+		fields = append(fields, "ETag", fmt.Sprintf(`"tag-%d"`, i))
+		fmt.Fprintf(&inm, `W/"held-%d", `, i)
+	}
+	return fields, []string{"Accept-Encoding", "gzip", "If-None-Match", inm.String()}
+}
+
+// A 304 with more than one ETag (malformed) has each strong one made
+// weak, as a compressed answer's are, whatever the client's If-None-Match
+// lists: looking each tag up in the list cost the product of the two
+// (a backend's 4,000 tags against a client's 48 KB list: 147 ms a
+// request; BenchmarkCompressNotModifiedManyTags).
+func TestCompressNotModifiedWithManyTagsWeakensEach(t *testing.T) {
+	fields, req := manyTags304(3)
+	fields = append(fields, "ETag", `W/"weak"`)
+	w := answerWith(t, http.StatusNotModified, fields...)(req...)
+	want := []string{`W/"tag-0"`, `W/"tag-1"`, `W/"tag-2"`, `W/"weak"`}
+	if got := w.Header().Values("ETag"); !slices.Equal(got, want) {
+		t.Errorf("ETags %q, want %q", got, want)
+	}
+}
+
+func BenchmarkCompressNotModifiedManyTags(b *testing.B) {
+	for _, n := range []int{1000, 4000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			fields, req := manyTags304(n)
+			serve := answerWith(b, http.StatusNotModified, fields...)
+			for b.Loop() {
+				serve(req...)
+			}
+		})
 	}
 }

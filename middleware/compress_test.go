@@ -41,7 +41,7 @@ func decoder(t *testing.T, coding string, r io.Reader) io.Reader {
 	return r
 }
 
-func newCompress(t *testing.T, s middleware.CompressSettings) *middleware.Compress {
+func newCompress(t testing.TB, s middleware.CompressSettings) *middleware.Compress {
 	t.Helper()
 	c, err := middleware.NewCompress(s)
 	if err != nil {

@@ -112,6 +112,14 @@ func (w *compressWriter) notModified(h http.Header) {
 		return
 	}
 	addVary(h)
+	if len(h["Etag"]) > 1 {
+		// Malformed: each strong one goes weak, as on a compressed
+		// answer. Looking each up in the client's list cost the product
+		// of the two: a backend's 304 of thousands of tags against a
+		// client's long If-None-Match took 147 ms.
+		weaken(h, func(string) bool { return true })
+		return
+	}
 	weaken(h, func(tag string) bool { return listsWeak(w.inm, tag) })
 }
 
