@@ -170,8 +170,25 @@ func (c *CORS) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if manyOrigins(w, r) {
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// manyOrigins answers 400 to a request with more than one Origin field,
+// and reports whether it did. A user agent sends one (RFC 6454, section
+// 7.3), so no browser is refused; rs/cors judged the first and echoed
+// every one in Access-Control-Allow-Origin, a field per Origin of the
+// client's (1,550 of them made an answer of 1,553 fields), each unchecked.
+func manyOrigins(w http.ResponseWriter, r *http.Request) bool {
+	if len(r.Header["Origin"]) <= 1 {
+		return false
+	}
+	problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Bad request",
+		"more than one Origin field")
+	return true
 }
 
 // corsOwned are the answer fields of the CORS protocol. A route with a
@@ -199,10 +216,15 @@ func claimCORSFields(h http.Header) {
 // Preflight returns the handler that answers preflights alone, for
 // router.Route.Preflight.
 func (c *CORS) Preflight() http.Handler {
-	return c.c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := c.c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// rs/cors never calls on for a preflight (no OptionsPassthrough);
 		// the router sends it nothing else.
 		problem.Write(w, http.StatusMethodNotAllowed, problem.TypeMethod, "Method not allowed",
 			"only CORS preflights are answered here")
 	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !manyOrigins(w, r) {
+			h.ServeHTTP(w, r)
+		}
+	})
 }

@@ -80,3 +80,33 @@ func TestCORSMiddleware(t *testing.T) {
 		t.Errorf("OPTIONS without Origin: next called %d times (want 2), header %v", calls, rec.Header())
 	}
 }
+
+// A request with more than one Origin field is no browser's (RFC 6454,
+// 7.3): it is answered 400, actual request or preflight, and never reaches
+// rs/cors, which judged the first and echoed every one of them in an
+// Access-Control-Allow-Origin field of its own.
+func TestCORSRefusesManyOrigins(t *testing.T) {
+	c, err := middleware.NewCORS(middleware.CORSSettings{Origins: []string{"https://app.example.com"},
+		Methods: []string{"GET", "OPTIONS"}, Credentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++ })
+	for name, h := range map[string]http.Handler{"actual": c.Middleware(next), "preflight": c.Preflight()} {
+		t.Run(name, func(t *testing.T) {
+			method := "GET"
+			if name == "preflight" {
+				method = "OPTIONS"
+			}
+			req := httptest.NewRequest(method, "/x", nil)
+			req.Header["Origin"] = []string{"https://app.example.com", "https://evil.example"}
+			req.Header.Set("Access-Control-Request-Method", "GET")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusBadRequest || calls != 0 || rec.Header()["Access-Control-Allow-Origin"] != nil {
+				t.Errorf("%d, next called %d times, fields %v: want 400 and no CORS field", rec.Code, calls, rec.Header())
+			}
+		})
+	}
+}

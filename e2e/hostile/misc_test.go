@@ -90,6 +90,15 @@ func miscCases() []hcase {
 				}
 			}
 		}},
+		{family: fam, name: "on a route with CORS, two Origin fields are refused, not each echoed as allowed", run: func(t *testing.T, s *stack) {
+			a, x := get(t, s.gw, "/cors/x", "Origin: https://app.example.com", "Origin: https://evil.example")
+			if a.status() != http.StatusBadRequest || !a.isProblem() || a.fromBackend() {
+				t.Errorf("answered %s, want the gateway's 400: %s", a, x)
+			}
+			if v := a.resp.Header.Values("Access-Control-Allow-Origin"); v != nil {
+				t.Errorf("Access-Control-Allow-Origin %q", v)
+			}
+		}},
 		{family: fam, name: "an RPC body of 90,000 members with 8,000 query parameters is merged, not compared pairwise", run: rpcMergeWithinBudget},
 		{family: fam, name: "an RPC body of 768 KiB of '<&>' and U+2028 reaches the backend as sent, not six times larger", run: rpcBodyAsSent},
 		{family: fam, name: "an unsupported HTTP version gets a 505 problem and a close", run: func(t *testing.T, s *stack) {
