@@ -75,7 +75,8 @@ var errBadBody = errors.New("bad request")
 // rpcBody merges raw, the client's body, with r's query and path
 // parameters into the JSON object the endpoint gets.
 func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
-	fields := make(map[string]json.RawMessage)
+	members := []member{}
+	var err error
 	// JSON is UTF-8 (RFC 8259, section 8.1). encoding/json would read a
 	// member name's invalid bytes as U+FFFD and pass a value's through as
 	// they came, so the backend's decoder, not the gateway, would decide
@@ -84,7 +85,7 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the body is not UTF-8", errBadBody)
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		if members, err = decodeMembers(raw); err != nil || members == nil {
 			return nil, fmt.Errorf("%w: the body must be a JSON object: %v", errBadBody, jsonProblem(err))
 		}
 	}
@@ -116,8 +117,12 @@ func (h *routeHandler) rpcBody(raw []byte, r *http.Request) ([]byte, error) {
 			keys, values = append(keys, k), append(values, v)
 		}
 	}
-	mergeParams(fields, query, keys, values)
-	return marshal(fields)
+	if len(query) > 0 || len(keys) > 0 {
+		fields := fieldsOf(members)
+		mergeParams(fields, query, keys, values)
+		members = membersOf(fields)
+	}
+	return encodeMembers(members)
 }
 
 // marshal encodes v as json.Marshal does, less its escaping of '<', '>',
