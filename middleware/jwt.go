@@ -249,12 +249,17 @@ func (v *JWTVerifier) VerifyContext(ctx context.Context, token string) (*Identit
 			return id, nil
 		}
 	}
-	claims := jwt.MapClaims{}
+	var lazy lazyClaims // decoded once the signature is good (jwtclaims.go)
 	var ring *keyRing
-	t, err := v.parser.ParseWithClaims(token, claims, v.keyFunc(ctx, &ring))
+	t, err := v.parser.ParseWithClaims(token, &lazy, v.keyFunc(ctx, &ring))
+	if lazy.err != nil {
+		// As jwt/v5 refuses a payload it cannot decode into jwt.MapClaims.
+		return nil, authError(ReasonMalformed, lazy.err)
+	}
 	if err != nil {
 		return nil, authError(v.classify(t, err), err)
 	}
+	claims, _ := lazy.claims()
 	id := &Identity{Claims: claims}
 	id.Subject, _ = claims["sub"].(string)
 	if v.cache != nil {
