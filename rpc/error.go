@@ -144,8 +144,8 @@ func WriteError(w http.ResponseWriter, err error) {
 }
 
 // detailOf is the detail an answer with status gives for err: an *Error's
-// own, err's text for a 4xx, nothing for a 5xx. The text of a 5xx that
-// Sluice classified is no less private than an unclassified 500's: the
+// own, err's text for a 4xx other than 499, nothing for a 5xx. The text of
+// a 5xx that Sluice classified is no less private than an unclassified 500's: the
 // upstream client's errors, a handler's call that ran out of budget
 // wrapped in its own words, name the service's nodes, their addresses and
 // the transport's errors, the network behind the service, which is the
@@ -160,6 +160,13 @@ func detailOf(err error, status int) string {
 			return ""
 		}
 		return e.Detail
+	case status == StatusClientClosed:
+		// The caller's context ended: the error is the handler's call
+		// failing for it, in the upstream client's words, which name the
+		// nodes as a 5xx's would. The answer reaches a caller that only
+		// half-closed its connection (net/http cancels on the end of its
+		// input), so it must tell no more than a 5xx does.
+		return ""
 	case status < http.StatusInternalServerError:
 		return err.Error()
 	}
