@@ -30,11 +30,22 @@ func (a inFlight) release() {
 }
 
 // hedges reports whether the first attempt of r may be hedged: hedging is
-// on (RetryPolicy.HedgeAfter), retries are, and r may be sent twice
-// (idempotent, with a replayable body).
+// on (RetryPolicy.HedgeAfter), retries are, r may be sent twice
+// (idempotent, with a replayable body), and no hop above retries on its
+// path (a hedge is a retry, and only one layer retries: a hop that
+// received retry>0 hedged anyway, and with hedging at every hop each
+// layer doubled the requests the next one got).
 func (c *Client) hedges(ctx context.Context, r *http.Request, attempt int) bool {
 	return c.retry.HedgeAfter > 0 && attempt == 0 && c.retry.MaxRetries > 0 && idempotent(ctx, r) && replayable(r) &&
-		!streaming(ctx) && !upgrades(r)
+		!streaming(ctx) && !upgrades(r) && !upstreamRetries(ctx, &c.retry)
+}
+
+// upstreamRetries reports whether a hop above retries on the path of the
+// call of ctx (it received retry>0), so that this one must not, unless p
+// says AfterUpstreamRetries.
+func upstreamRetries(ctx context.Context, p *RetryPolicy) bool {
+	info, ok := budget.FromContext(ctx)
+	return ok && info.Retries > 0 && !p.AfterUpstreamRetries
 }
 
 // hedged sends out, the first attempt of r, as first says and, when no

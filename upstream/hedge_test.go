@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
 )
@@ -95,5 +96,33 @@ func TestNoHedgeForAPost(t *testing.T) {
 	readAll(t, resp)
 	if n := len(good.seen()); n != 0 {
 		t.Fatalf("a POST was hedged: the other node saw %d requests", n)
+	}
+}
+
+// A hop whose request says a hop above retries on its path (retry=1, as
+// budget.Inbound reads it) does not hedge either: a hedge is a retry, and
+// only one layer retries. It hedged anyway, so that with hedging at every
+// hop each layer doubled the requests the next one got. With
+// AfterUpstreamRetries it hedges, as it retries.
+func TestAHopBelowARetryingOneDoesNotHedge(t *testing.T) {
+	for _, after := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "after upstream retries"}[after], func(t *testing.T) {
+			hung, good := hungAndGood(t)
+			p := hedging(20 * time.Millisecond)
+			p.AfterUpstreamRetries = after
+			c := newClient(t, staticOf(t, hung.node(), good.node()), upstream.WithStrategy(inOrder),
+				upstream.WithEjector(nil), upstream.WithRetryPolicy(p))
+			// The handler's context, as budget.Inbound makes it of
+			// "Sluice-Budget: ms=500, hop=1, retry=1".
+			ctx, cancel := budget.NewContext(context.Background(),
+				budget.Info{Deadline: time.Now().Add(500 * time.Millisecond), Received: 500 * time.Millisecond, Hop: 1, Retries: 1})
+			defer cancel()
+			if resp, err := c.Do(get(t, ctx, "/")); err == nil {
+				readAll(t, resp)
+			}
+			if n := len(good.seen()); (n > 0) != after {
+				t.Fatalf("the other node got %d requests: hedged %v, want %v", n, n > 0, after)
+			}
+		})
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/sluicehq/sluice/budget"
 )
 
 // Defaults of the per-try timeout that a Client derives when its
@@ -92,7 +90,7 @@ func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, atte
 	case p.PerTryTimeout < 0 || attempt >= p.MaxRetries || !idempotent(ctx, r) || !replayable(r):
 		return 0
 	}
-	if info, ok := budget.FromContext(ctx); ok && info.Retries > 0 && !p.AfterUpstreamRetries {
+	if upstreamRetries(ctx, p) {
 		return 0 // a sent failure would not be retried here
 	}
 	high, ok := svc.latency.high(now)

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/sluicehq/sluice/budget"
 )
 
 // RetryPolicy says when a failed attempt is tried again, on another node.
@@ -141,7 +139,7 @@ func (c *Client) decide(ctx context.Context, r *http.Request, resp *http.Respons
 		if !idempotent(ctx, r) || (resp != nil && !retryableStatus(resp.StatusCode)) {
 			return c.spent(attempt), 0
 		}
-		if info, ok := budget.FromContext(ctx); ok && info.Retries > 0 && !p.AfterUpstreamRetries {
+		if upstreamRetries(ctx, p) {
 			return giveUp, 0 // a hop above is retrying this path already
 		}
 	default:
