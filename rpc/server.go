@@ -69,8 +69,27 @@ func Register[Req, Rsp any](s *Server, endpoint string, handler func(ctx context
 				return nil, malformed(body, new(Req))
 			}
 		}
+		if err := spent(ctx); err != nil {
+			return nil, err
+		}
 		return handler(ctx, req)
 	}
+}
+
+// spent returns why ctx's budget is over, or nil: its error, or, when its
+// deadline passed and its timer has not yet said so (a loaded machine),
+// context.DeadlineExceeded. The body's reading and decoding spend the
+// budget too: a body of 1 MB under a budget of 1 ms was read in time and
+// decoded after it, and the handler was called on a spent budget, to do
+// its work (a write, say) for a caller that had given up.
+func spent(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // malformed is the answer to a request body that json.Unmarshal refused
