@@ -199,7 +199,10 @@ func TestAttemptCutByTheBudgetBlamesNobody(t *testing.T) {
 
 // TestBudgetBelowANodesMinimumBlamesNobody calls nodes that refuse budgets
 // under 500 ms (504 budget-too-low) with 100 ms: the budget is the call's,
-// and no node or breaker pays for it.
+// and no node or breaker pays for it. Another node may have a lower
+// minimum, so a call tries the others, each once, within its retries
+// (TestANodeThatRefusesTheBudgetIsNoBlackHole), and then gives back the
+// last refusal.
 func TestBudgetBelowANodesMinimumBlamesNobody(t *testing.T) {
 	h := budget.Inbound(budget.ServerPolicy{Min: 500 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
@@ -218,8 +221,8 @@ func TestBudgetBelowANodesMinimumBlamesNobody(t *testing.T) {
 		}
 	}
 	assertNobodyBlamed(t, c)
-	if n := len(a.seen()) + len(b.seen()) + len(c3.seen()); n != 30 {
-		t.Fatalf("%d attempts for 30 calls: a budget too low was retried", n)
+	if n := len(a.seen()) + len(b.seen()) + len(c3.seen()); n > 30*3 {
+		t.Fatalf("%d attempts for 30 calls: a node was asked twice in a call", n)
 	}
 }
 

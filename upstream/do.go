@@ -253,8 +253,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		}
 		end = c.now() // the attempt's one reading after it ended
 		outcome := classify(ctx, c.shared(end), resp, err, c.leftAt(ctx, end), c.slack())
-		if outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp) {
-			outcome = Abandoned // the node will not start on the budget the call has
+		// A node that will not start on the budget the call has did no
+		// work: nobody's fault (Abandoned), but another node may start on
+		// it, and this one is avoided by selection (refusedBudget).
+		refusedBudget := outcome == Failed && resp != nil && resp.StatusCode == http.StatusGatewayTimeout && budgetTooLow(resp)
+		if refusedBudget {
+			outcome = Abandoned
+			c.loads.Penalize(node)
 		}
 		final = outcome
 		span.End(outcome.String(), resp, err)
@@ -275,7 +280,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.teach(node, nl, outcome, resp, err, from, whole, end)
 		}
 		switch {
-		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil:
+		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil && !refusedBudget:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
@@ -299,7 +304,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			done()
 			acancel()
 			return nil, &LocalError{Service: service, Err: err}
-		case outcome == Abandoned:
+		case outcome == Abandoned && !refusedBudget:
 			if !errors.Is(ctx.Err(), context.Canceled) && c.limits.silent(node, sent, end) {
 				c.judge(node, Failed, err, by) // it answered nothing, to anyone (limit_silent.go)
 			}
@@ -309,7 +314,11 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, &budgetEndError{service: service, node: node.Address, ctxErr: ctx.Err(), err: err}
 		}
 		tried = append(tried, node)
-		verdict, wait := c.decide(ctx, r, resp, outcome, attempt, rb)
+		decided := outcome
+		if refusedBudget {
+			decided = NotSent // no work was done: another node, for any method
+		}
+		verdict, wait := c.decide(ctx, r, resp, decided, attempt, rb)
 		if verdict != retry {
 			if resp != nil {
 				// The node's own answer goes back, marked when this hop
