@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/requestid"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/tracing"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // Do sends r to a node of the service that r.URL.Host names and returns the
@@ -283,6 +284,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil && !refusedBudget:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
+			c.liftDerivedTry(resp)
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			if later {
 				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome, by: by}
@@ -326,6 +328,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				if verdict == giveUpNoMore {
 					resp.Header.Set(RetryHeader, RetryNo)
 				}
+				c.liftDerivedTry(resp)
 				resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 				return resp, nil
 			}
@@ -416,6 +419,23 @@ func (c *Client) attemptContext(ctx context.Context, service string, node *regis
 		ctx = context.WithValue(ctx, attemptKey{}, Attempt{Service: service, Node: node, Number: n})
 	}
 	return ctx, cancel, time.Time{}
+}
+
+// liftDerivedTry frees the body of resp, an answer going back to the
+// caller, from a per-try timeout the client derived (pertry.go), on the
+// lean transport, where the attempt's deadline is the round trip's own
+// (h1.LiftTry): the derived timeout bounds the wait for an answer, a
+// quarter of a second or so, and the body's pace is its reader's. A
+// gateway passing a large answer on to a slow client had it cut there,
+// short, once the service had given the 20 answers the derivation needs.
+// A per-try timeout set in the policy bounds the whole attempt, body
+// included, as a per-attempt timeout of the user's choosing; so does a
+// derived one an attempt carries in its context (another transport, a
+// hedge, attempt wrappers), which cannot be lifted.
+func (c *Client) liftDerivedTry(resp *http.Response) {
+	if c.retry.PerTryTimeout == 0 {
+		h1.LiftTry(resp.Body)
+	}
 }
 
 // nop is the cancel function of an attempt that has no context of its own.

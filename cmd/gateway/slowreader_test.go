@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -93,4 +95,59 @@ func TestWriteDeadlineIsClearedAfterTheAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A client that reads a large answer slowly gets it whole, on a default
+// route whose service has answered enough (20 answers) for the upstream
+// client to derive a per-try timeout (a quarter of a second here): that
+// timeout bounds the wait for an answer, and it cut the answer's body
+// too, once the sockets' buffers were full, so that a download over a
+// slow link came out short. The client reads 64 KiB every 20 ms, its own
+// pace, about 1.6 s for 4 MiB.
+func TestASlowDownloadOutlivesThePerTryTimeout(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/f/big" {
+			_, _ = w.Write(big)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	for _, kind := range listenerKinds {
+		t.Run(kind, func(t *testing.T) {
+			cfg, _ := loadFile(t, configText(srv.Listener.Addr().String(), "  - {path: /f/*, service: svc}\n"))
+			logger, _ := newLogger()
+			_, addr := startGateway(t, cfg, logger, kind)
+			client := freshClient()
+			for range 30 {
+				resp, err := client.Get("http://" + addr + "/f/small")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			c := dial(t, addr)
+			if _, err := io.WriteString(c, "GET /f/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReaderSize(&slowConn{c}, 64<<10), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err != nil || n != int64(len(big)) {
+				t.Fatalf("read %d of %d bytes: %v", n, len(big), err)
+			}
+		})
+	}
+}
+
+// slowConn reads at most 64 KiB every 20 ms.
+type slowConn struct{ net.Conn }
+
+func (c *slowConn) Read(p []byte) (int, error) {
+	time.Sleep(20 * time.Millisecond) // the client's pace
+	return c.Conn.Read(p[:min(len(p), 64<<10)])
 }

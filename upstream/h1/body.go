@@ -74,6 +74,27 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// LiftTry lifts the round trip's own deadline (RoundTripBy's,
+// RoundTripAt's) from the body of a response of this package's, and
+// reports whether it was one; the request's context still bounds it. That
+// deadline is an attempt's, for want of an answer; once the answer is
+// taken, its body's pace is its reader's: a caller passing a large answer
+// on to a slow client had it cut at the deadline, a quarter of a second
+// for the upstream client's derived per-try timeout.
+func LiftTry(rc io.ReadCloser) bool {
+	b, ok := rc.(*body)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.try = time.Time{}
+	if b.c != nil {
+		b.c.liftTry()
+	}
+	return true
+}
+
 // Close releases the connection. Before EOF, the connection is kept only
 // when the rest of a Content-Length body is already buffered (it is then
 // discarded without blocking); otherwise the connection is closed, as

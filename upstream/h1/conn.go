@@ -63,6 +63,7 @@ type conn struct {
 	keepFor     time.Duration // the idle time its server stated in its last answer; zero: none (idle.go)
 	hasDeadline bool          // the context's deadline is set on nc
 	try         time.Time     // the round trip's own deadline; zero: none
+	ctxCut      time.Time     // the lean context's deadline, which cut keeps once try is lifted (liftTry)
 	cut         cutTimer      // closes the conn at the round trip's earliest deadline (cut.go)
 	stop        func() bool
 	lean        bool                 // leanReg holds the round trip's registration
@@ -165,8 +166,11 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	cut := try
 	if lc := leanctx.From(ctx); lc != nil {
 		c.lean, c.leanReg = true, lc.Register(c.onCancel)
-		if dl, ok := ctx.Deadline(); ok && (cut.IsZero() || dl.Before(cut)) {
-			cut = dl
+		if dl, ok := ctx.Deadline(); ok {
+			c.ctxCut = dl
+			if cut.IsZero() || dl.Before(cut) {
+				cut = dl
+			}
 		}
 	} else if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.onCancel)
@@ -367,8 +371,18 @@ func (c *conn) release(reuse bool) {
 	if reuse && c.hasDeadline {
 		reuse = c.nc.SetDeadline(time.Time{}) == nil
 	}
-	c.hasDeadline, c.try = false, time.Time{}
+	c.hasDeadline, c.try, c.ctxCut = false, time.Time{}, time.Time{}
 	c.p.put(c, reuse)
+}
+
+// liftTry ends the round trip's own deadline, keeping its lean context's:
+// see LiftTry.
+func (c *conn) liftTry() {
+	if c.try.IsZero() {
+		return
+	}
+	c.try = time.Time{}
+	c.cut.move(c.ctxCut)
 }
 
 // got1xx hands an informational answer to the request's

@@ -62,6 +62,17 @@ func (c *cutTimer) disarm() (fired bool) {
 	return fired
 }
 
+// move makes the current round trip's deadline deadline, later than the
+// one armed (or none, zero), unless fire ran for it already: the timer,
+// set for earlier, is set again when it fires (run), as arm leaves it.
+func (c *cutTimer) move(deadline time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.deadline.IsZero() && !c.fired {
+		c.deadline = deadline
+	}
+}
+
 // stop stops the timer, which would otherwise keep the conn until it fires.
 func (c *cutTimer) stop() {
 	c.mu.Lock()
