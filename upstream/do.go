@@ -224,6 +224,9 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			node, done, acancel, sent, resp, err, kind = a.node, a.done, a.cancel, a.at, a.resp, a.err, a.kind
 			if other != nil {
 				tried = append(tried, other)
+				// A hedge is a retry: it counts towards max_retries and in
+				// the retry member of the attempts after it.
+				attempt++
 			}
 		} else if c.byDeadline != nil {
 			resp, err = c.byDeadline.RoundTripAt(out, node.Address, try)

@@ -3,10 +3,13 @@ package upstream_test
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
 )
@@ -124,5 +127,39 @@ func TestAHopBelowARetryingOneDoesNotHedge(t *testing.T) {
 				t.Fatalf("the other node got %d requests: hedged %v, want %v", n, n > 0, after)
 			}
 		})
+	}
+}
+
+// A hedge counts as a retry towards MaxRetries and in the retry member of
+// the attempts after it: with MaxRetries 2 and every node answering 503
+// after the hedge went, a call was sent four times (first, hedge, two
+// retries), the last saying retry=2 where three retries were spent.
+func TestAHedgeIsCountedAsARetry(t *testing.T) {
+	slow503 := func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(40 * time.Millisecond) // past the hedge's 10 ms
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	var bs []*backend
+	var nodes []*registry.Node
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		b := newBackend(t, n, slow503)
+		bs, nodes = append(bs, b), append(nodes, b.node())
+	}
+	p := hedging(10 * time.Millisecond)
+	p.BackoffBase, p.BackoffCap = time.Millisecond, time.Millisecond
+	c := newClient(t, staticOf(t, nodes...), upstream.WithStrategy(inOrder), upstream.WithEjector(nil), upstream.WithRetryPolicy(p))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if resp, err := c.Do(get(t, ctx, "/")); err == nil {
+		readAll(t, resp)
+	}
+	var sent []string
+	for _, b := range bs {
+		for _, h := range b.seen() {
+			sent = append(sent, h.Budget)
+		}
+	}
+	if len(sent) != 1+p.MaxRetries || !slices.ContainsFunc(sent, func(v string) bool { return strings.Contains(v, "retry=2") }) {
+		t.Fatalf("sent %d times (%q) with MaxRetries %d: want the first, the hedge (retry=1) and one retry (retry=2)", len(sent), sent, p.MaxRetries)
 	}
 }
