@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/leanctx"
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // RetryHeader is the response field with which a node tells its caller
@@ -142,8 +143,13 @@ func classify(ctx context.Context, now time.Time, resp *http.Response, err error
 // body the node cut (the connection lost, a malformed or short body) is
 // Failed, one the caller left or whose budget ended is Abandoned. A body
 // that ran past a deadline is Abandoned too: how long a body takes is also
-// the pace its reader reads at, which is the caller's, not the node's.
+// the pace its reader reads at, which is the caller's, not the node's;
+// but one whose read waited for the node past the idle bound of a lifted
+// per-try timeout (h1.ErrBodyStalled) is the node's stall, Failed.
 func classifyBody(ctx context.Context, now time.Time, err error, left, slack time.Duration) Outcome {
+	if errors.Is(err, h1.ErrBodyStalled) {
+		return Failed // a read waited for the node past its idle bound: the node's stall
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return Abandoned
 	}

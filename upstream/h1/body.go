@@ -3,6 +3,7 @@ package h1
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -25,6 +26,11 @@ type body struct {
 	reuse bool          // the response allows reusing the conn
 	left  int64         // bytes left of a Content-Length, or -1
 
+	// idle, once LiftTry set it, bounds each Read that must wait for the
+	// node: the conn's cut is moved to the Read's start plus idle for the
+	// Read, and back to the context's deadline after it.
+	idle time.Duration
+
 	mu      sync.Mutex
 	reading bool  // a Read is in rc.Read, outside mu
 	closed  bool  // Close was called
@@ -46,6 +52,11 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	b.reading = true
+	var due time.Time // the idle bound of this Read, when it may wait
+	if b.idle > 0 && (b.left < 0 || b.left > int64(b.c.br.Buffered())) {
+		due = time.Now().Add(b.idle)
+		b.c.cut.move(earliest(due, b.c.ctxCut))
+	}
 	b.mu.Unlock()
 
 	n, err := b.rc.Read(p)
@@ -53,6 +64,9 @@ func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reading = false
+	if !due.IsZero() && b.c != nil {
+		b.c.cut.move(b.c.ctxCut)
+	}
 	if b.left > 0 {
 		b.left -= int64(n)
 	}
@@ -66,12 +80,33 @@ func (b *body) Read(p []byte) (int, error) {
 		b.err = io.EOF
 		b.releaseLocked(b.reuse)
 	case err != nil:
+		// The cut timer fired at this Read's idle bound, not at the
+		// context's deadline it also keeps: the node's stall.
+		stalled := !due.IsZero() && b.c.cut.hasFired() && !time.Now().Before(due) &&
+			(b.c.ctxCut.IsZero() || due.Before(b.c.ctxCut))
 		fired, hadDeadline := b.c.stopCancel(), b.c.hasDeadline
 		b.releaseLocked(false)
-		err = ctxErr(b.ctx, b.try, "", err, fired, hadDeadline)
+		if stalled {
+			err = fmt.Errorf("h1: read body: %w for %v (%w)", ErrBodyStalled, b.idle, err)
+		} else {
+			err = ctxErr(b.ctx, b.try, "", err, fired, hadDeadline)
+		}
 		b.err = err
 	}
 	return n, err
+}
+
+// ErrBodyStalled is the error, wrapped, of a Read of an answer's body cut
+// because the node sent nothing for the idle bound LiftTry set: the node's
+// stall, not its reader's pace.
+var ErrBodyStalled = errors.New("the node sent no byte of the body")
+
+// earliest returns the earlier of a and b, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if b.IsZero() || !a.IsZero() && a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // LiftTry lifts the round trip's own deadline (RoundTripBy's,
@@ -80,15 +115,18 @@ func (b *body) Read(p []byte) (int, error) {
 // deadline is an attempt's, for want of an answer; once the answer is
 // taken, its body's pace is its reader's: a caller passing a large answer
 // on to a slow client had it cut at the deadline, a quarter of a second
-// for the upstream client's derived per-try timeout.
-func LiftTry(rc io.ReadCloser) bool {
+// for the upstream client's derived per-try timeout. What the deadline
+// still bounds, when idle is positive, is the node's own stall: each Read
+// that waits for the node fails with ErrBodyStalled after idle with no
+// byte, however slowly the reader reads between Reads.
+func LiftTry(rc io.ReadCloser, idle time.Duration) bool {
 	b, ok := rc.(*body)
 	if !ok {
 		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.try = time.Time{}
+	b.try, b.idle = time.Time{}, idle
 	if b.c != nil {
 		b.c.liftTry()
 	}

@@ -31,7 +31,8 @@ type cutTimer struct {
 	mu       sync.Mutex
 	t        *time.Timer
 	armed    time.Time // when t is set to fire; zero: not known to be set
-	deadline time.Time // the current round trip's; zero: none under way
+	deadline time.Time // the current round trip's; zero: none (or none under way)
+	active   bool      // a round trip is under way (arm to disarm)
 	fired    bool      // fire ran for the current round trip
 	sets     int       // times t was set, for the tests
 }
@@ -40,7 +41,12 @@ type cutTimer struct {
 func (c *cutTimer) arm(deadline time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.deadline, c.fired = deadline, false
+	c.deadline, c.fired, c.active = deadline, false, true
+	c.setLocked(deadline)
+}
+
+// setLocked makes the timer fire no later than deadline.
+func (c *cutTimer) setLocked(deadline time.Time) {
 	if c.t == nil {
 		c.t = time.AfterFunc(time.Until(deadline), c.run)
 	} else if c.armed.IsZero() || deadline.Before(c.armed) {
@@ -58,18 +64,31 @@ func (c *cutTimer) disarm() (fired bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fired = c.fired
-	c.deadline, c.fired = time.Time{}, false
+	c.deadline, c.fired, c.active = time.Time{}, false, false
 	return fired
 }
 
-// move makes the current round trip's deadline deadline, later than the
-// one armed (or none, zero), unless fire ran for it already: the timer,
-// set for earlier, is set again when it fires (run), as arm leaves it.
+// hasFired reports whether fire ran (or is running) for the round trip
+// under way.
+func (c *cutTimer) hasFired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fired
+}
+
+// move makes the current round trip's deadline deadline (none, when zero),
+// unless fire ran for it already: a later one leaves the timer set for
+// earlier, to be set again when it fires (run), as arm does; an earlier
+// one sets it.
 func (c *cutTimer) move(deadline time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.deadline.IsZero() && !c.fired {
-		c.deadline = deadline
+	if !c.active || c.fired {
+		return
+	}
+	c.deadline = deadline
+	if !deadline.IsZero() {
+		c.setLocked(deadline)
 	}
 }
 
