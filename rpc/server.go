@@ -148,6 +148,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := answer(r, name, fn, body)
+	if deadline, ok := r.Context().Deadline(); ok && noWriteTimeout(r) {
+		setWriteDeadline(w, deadline.Add(AnswerGrace))
+	}
 	if err != nil {
 		writeFailure(w, r, name, err)
 		return
@@ -270,6 +273,39 @@ func setReadDeadline(w http.ResponseWriter, deadline time.Time) {
 			return
 		}
 	}
+}
+
+// AnswerGrace is how long after the request's deadline (its caller's
+// budget) the writing of its answer may go on: its caller has given up by
+// then, a margin later. A caller that reads none of a large answer held
+// the handler's goroutine, its connection and the answer for as long as
+// it cared to (net/http bounds it only by a WriteTimeout, which a backend
+// that serves streams cannot set), far past its budget.
+const AnswerGrace = time.Second
+
+// setWriteDeadline sets the write deadline of w's connection, as
+// setReadDeadline does the read deadline; net/http clears it after the
+// request.
+func setWriteDeadline(w http.ResponseWriter, deadline time.Time) {
+	for {
+		switch t := w.(type) {
+		case interface{ SetWriteDeadline(time.Time) error }:
+			_ = t.SetWriteDeadline(deadline)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
+}
+
+// noWriteTimeout reports whether r's server sets no WriteTimeout, which
+// bounds the answer's writes already, from the request's arrival, and must
+// not be extended.
+func noWriteTimeout(r *http.Request) bool {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return !ok || srv.WriteTimeout <= 0
 }
 
 // beforeReadTimeout reports whether deadline is earlier than the read
