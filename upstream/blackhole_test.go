@@ -44,3 +44,28 @@ func TestANodeThatRefusesTheBudgetIsNoBlackHole(t *testing.T) {
 	}
 	assertNobodyBlamed(t, c)
 }
+
+// A node that answers 429 at once (its own rate limit) is avoided by
+// selection, as a failing node is, though a 429 is a business answer that
+// neither ejection nor the breaker count: least-loaded selection took its
+// quick answers for a light load and sent it most calls.
+func TestANodeThatAnswers429IsAvoided(t *testing.T) {
+	limited := newBackend(t, "limited", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	good1, good2 := newBackend(t, "good1", nil), newBackend(t, "good2", nil)
+	c := newClient(t, staticOf(t, limited.node(), good1.node(), good2.node()))
+	const calls = 300
+	for range calls {
+		resp, err := c.Do(get(t, context.Background(), "/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	if n := len(limited.seen()); n > calls/10 {
+		t.Errorf("the node answering 429 was asked %d times of %d", n, calls)
+	}
+	assertNobodyBlamed(t, c)
+}
