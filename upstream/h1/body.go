@@ -126,10 +126,13 @@ func LiftTry(rc io.ReadCloser, idle time.Duration) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.try, b.idle = time.Time{}, idle
-	if b.c != nil {
-		b.c.liftTry()
+	if b.c == nil || b.left >= 0 && b.left <= int64(b.c.br.Buffered()) {
+		// Read whole already, or all in the buffer: no read waits for
+		// the node, and the round trip ends with the next one.
+		return true
 	}
+	b.try, b.idle = time.Time{}, idle
+	b.c.liftTry()
 	return true
 }
 
