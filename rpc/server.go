@@ -262,16 +262,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // (every call in tests, under a recorder): a writer that cannot set it
 // leaves the body to its server's timeouts.
 func setReadDeadline(w http.ResponseWriter, deadline time.Time) {
+	if t, ok := unwrapTo[interface{ SetReadDeadline(time.Time) error }](w); ok {
+		_ = t.SetReadDeadline(deadline)
+	}
+}
+
+// unwrapTo returns w, or the first of the writers it wraps (Unwrap), that
+// is a T, as http.ResponseController looks for its methods.
+func unwrapTo[T any](w http.ResponseWriter) (T, bool) {
 	for {
-		switch t := w.(type) {
-		case interface{ SetReadDeadline(time.Time) error }:
-			_ = t.SetReadDeadline(deadline)
-			return
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return
+		if t, ok := w.(T); ok {
+			return t, true
 		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			var none T
+			return none, false
+		}
+		w = u.Unwrap()
 	}
 }
 
@@ -287,16 +295,8 @@ const AnswerGrace = time.Second
 // setReadDeadline does the read deadline; net/http clears it after the
 // request.
 func setWriteDeadline(w http.ResponseWriter, deadline time.Time) {
-	for {
-		switch t := w.(type) {
-		case interface{ SetWriteDeadline(time.Time) error }:
-			_ = t.SetWriteDeadline(deadline)
-			return
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return
-		}
+	if t, ok := unwrapTo[interface{ SetWriteDeadline(time.Time) error }](w); ok {
+		_ = t.SetWriteDeadline(deadline)
 	}
 }
 
