@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -34,7 +35,7 @@ func BenchmarkParseFields(b *testing.B) {
 
 func BenchmarkAppend(b *testing.B) {
 	b.ReportAllocs()
-	buf := make([]byte, 0, 64)
+	buf := make([]byte, 0, 96)
 	for b.Loop() {
 		buf = benchHeader.Append(buf[:0])
 	}
@@ -67,10 +68,12 @@ func BenchmarkOutgoing(b *testing.B) {
 	}
 }
 
+var callerHeader = Header{Remaining: 1473 * time.Millisecond, Hop: 2, Retries: 1, Caller: netip.MustParseAddr("2001:db8:1:2::")}
+
 // TestHotPathAllocs pins down that the per-request codec work allocates
 // nothing.
 func TestHotPathAllocs(t *testing.T) {
-	buf := make([]byte, 0, 64)
+	buf := make([]byte, 0, 96)
 	tests := []struct {
 		name string
 		f    func()
@@ -79,6 +82,8 @@ func TestHotPathAllocs(t *testing.T) {
 		{"Parse error", func() { sinkHeader, sinkErr = Parse("ms=1.5") }},
 		{"ParseFields", func() { sinkHeader, sinkErr = ParseFields(benchFields) }},
 		{"Append", func() { buf = benchHeader.Append(buf[:0]) }},
+		{"Parse with a caller", func() { sinkHeader, sinkErr = Parse(`ms=1473, hop=2, caller="2001:db8:1:2::"`) }},
+		{"Append with a caller", func() { buf = callerHeader.Append(buf[:0]) }},
 		{"ParseGRPCTimeout", func() { sinkDuration, sinkErr = ParseGRPCTimeout(benchGRPC) }},
 		{"AppendGRPCTimeout", func() { buf = AppendGRPCTimeout(buf[:0], 1473*time.Millisecond) }},
 	}

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/leanctx"
@@ -20,6 +21,10 @@ type Info struct {
 	Hop int
 	// Retries counts the retries spent on the path to this hop.
 	Retries int
+	// Caller is who the request's work is done for (Header.Caller): at the
+	// gateway the client it told apart, at a backend the one the field
+	// named; the zero Addr when none was named. Outgoing sends it on.
+	Caller netip.Addr
 }
 
 // Remaining returns the time left at now; it may be negative.
@@ -132,8 +137,9 @@ func FromContext(ctx context.Context) (info Info, ok bool) {
 
 // Outgoing computes the Sluice-Budget header for one attempt to the next hop,
 // at the moment of sending: the time left to ctx's deadline at now, less the
-// per-hop margin, with the hop number after this one and the retries spent on
-// the path so far plus retries, the retries this hop has made for this call.
+// per-hop margin, with the hop number after this one, the retries spent on
+// the path so far plus retries, the retries this hop has made for this call,
+// and the caller the work is done for.
 //
 // A context with no deadline gets fallback as its budget. Outgoing returns
 // ErrSpent when less than a millisecond would be left to send.
@@ -160,5 +166,5 @@ func OutgoingWithin(ctx context.Context, deadline, now time.Time, margin, fallba
 	if left < time.Millisecond {
 		return Header{}, ErrSpent
 	}
-	return Header{Remaining: left, Hop: info.Hop + 1, Retries: info.Retries + retries}, nil
+	return Header{Remaining: left, Hop: info.Hop + 1, Retries: info.Retries + retries, Caller: info.Caller}, nil
 }

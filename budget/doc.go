@@ -6,7 +6,8 @@
 // recomputed at the moment of sending (Outgoing). A backend turns the header back
 // into its request context's deadline with Inbound, so that the caller's deadline
 // and cancellation reach every piece of work, and FromContext tells a handler the
-// budget it received, its hop number and the retries already spent on its path.
+// budget it received, its hop number, the retries already spent on its path
+// and the caller (the gateway's client) the work is done for.
 //
 // The wire format is an RFC 8941 dictionary of relative time, never an absolute
 // timestamp, since clocks skew between hosts:

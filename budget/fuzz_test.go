@@ -7,7 +7,7 @@ import (
 )
 
 // parseErrors are the errors Parse and ParseFields may return.
-var parseErrors = []error{ErrSyntax, ErrTooLong, ErrMissingMs, ErrOutOfRange, ErrNotInteger}
+var parseErrors = []error{ErrSyntax, ErrTooLong, ErrMissingMs, ErrOutOfRange, ErrNotInteger, ErrNotAddress}
 
 func isParseError(err error) bool {
 	for _, e := range parseErrors {
@@ -45,6 +45,10 @@ var parseSeeds = []string{
 	"mś=5",
 	"\x00\xff",
 	"ms=5, x=\"" + strings.Repeat("a", MaxHeaderLen) + `"`,
+	`ms=5, hop=1, caller="203.0.113.7"`,
+	`ms=5, caller="2001:db8::", caller="::ffff:1.2.3.4"`,
+	`ms=5, caller="fe80::1%eth0"`,
+	`ms=5, caller="1.2.3.4\\"`,
 }
 
 // FuzzParse checks that Parse never panics, fails only with its sentinel

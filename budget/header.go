@@ -2,6 +2,7 @@ package budget
 
 import (
 	"errors"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -28,6 +29,12 @@ type Header struct {
 	Hop int
 	// Retries counts the retries already spent on the path to the receiver.
 	Retries int
+	// Caller is who the chain's work is done for: the client the gateway
+	// told apart (its address, an IPv6 one as its /64), sent on by every
+	// hop, so that each hop's upstream client keeps one caller from taking
+	// a service from the others as the gateway's does (upstream.WithCaller).
+	// The zero Addr names none.
+	Caller netip.Addr
 }
 
 // Errors returned by Parse. They are values, so parsing allocates nothing.
@@ -37,6 +44,7 @@ var (
 	ErrMissingMs    = errors.New("budget: Sluice-Budget has no ms member")
 	ErrOutOfRange   = errors.New("budget: Sluice-Budget value out of range")
 	ErrNotInteger   = errors.New("budget: Sluice-Budget member is not a non-negative integer")
+	ErrNotAddress   = errors.New("budget: Sluice-Budget caller member is not a string holding an IP address")
 	ErrGRPCSyntax   = errors.New("budget: malformed grpc-timeout")
 	ErrSpent        = errors.New("budget: spent")
 	ErrBelowMinimum = errors.New("budget: below the minimum worth starting")
@@ -55,12 +63,17 @@ func (h Header) Append(dst []byte) []byte {
 		dst = append(dst, ", retry="...)
 		dst = strconv.AppendInt(dst, int64(clamp(h.Retries, 0, MaxRetries)), 10)
 	}
+	if h.Caller.IsValid() {
+		dst = append(dst, `, caller="`...)
+		dst = h.Caller.WithZone("").AppendTo(dst)
+		dst = append(dst, '"')
+	}
 	return dst
 }
 
 // String returns the wire form of h.
 func (h Header) String() string {
-	var buf [48]byte
+	var buf [96]byte
 	return string(h.Append(buf[:0]))
 }
 
@@ -110,9 +123,22 @@ type member struct {
 	set   bool
 }
 
-// members collects ms, hop and retry while a field is parsed; they are checked
-// once it has all been read, since only a repeated member's last value counts.
-type members struct{ ms, hop, retry member }
+// members collects ms, hop, retry and caller while a field is parsed; they
+// are checked once it has all been read, since only a repeated member's last
+// value counts.
+type members struct {
+	ms, hop, retry member
+	caller         textMember
+}
+
+// textMember is the last value a dictionary gave a member whose value is a
+// String: its content as it stands between the quotes, escapes and all
+// (a substring of the field, so that parsing allocates nothing).
+type textMember struct {
+	text  string
+	isStr bool
+	set   bool
+}
 
 // header checks the members' values and returns them as a Header.
 func (m *members) header() (Header, error) {
@@ -131,7 +157,27 @@ func (m *members) header() (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
-	return Header{Remaining: time.Duration(ms) * time.Millisecond, Hop: int(hop), Retries: int(retry)}, nil
+	var caller netip.Addr
+	if m.caller.set {
+		if caller, err = m.caller.addr(); err != nil {
+			return Header{}, err
+		}
+	}
+	return Header{Remaining: time.Duration(ms) * time.Millisecond, Hop: int(hop), Retries: int(retry), Caller: caller}, nil
+}
+
+// addr returns the address a caller member holds. An escape in the String
+// leaves no address (none has a quote or a backslash), and neither does a
+// zone: an IPv6 zone names an interface of the sender's host only.
+func (v textMember) addr() (netip.Addr, error) {
+	if !v.isStr {
+		return netip.Addr{}, ErrNotAddress
+	}
+	a, err := netip.ParseAddr(v.text)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, ErrNotAddress
+	}
+	return a, nil
 }
 
 // value returns a member's value, 0 when it is absent.
@@ -164,7 +210,8 @@ func parseInto(s string, m *members) error {
 			return ErrSyntax
 		}
 		var val int64 = 1 // a bare key is Boolean true
-		isInt := false
+		isInt, isStr := false, false
+		var text string
 		if p.peek() == '=' {
 			p.i++
 			if p.peek() == '(' {
@@ -172,11 +219,15 @@ func parseInto(s string, m *members) error {
 					return ErrSyntax
 				}
 			} else {
+				start := p.i
 				v, kind := p.bareItem()
 				if kind == kindBad {
 					return ErrSyntax
 				}
 				val, isInt = v, kind == kindInt
+				if isStr = s[start] == '"'; isStr {
+					text = s[start+1 : p.i-1]
+				}
 			}
 		}
 		if !p.params() {
@@ -189,6 +240,8 @@ func parseInto(s string, m *members) error {
 			m.hop = member{val: val, isInt: isInt, set: true}
 		case "retry":
 			m.retry = member{val: val, isInt: isInt, set: true}
+		case "caller":
+			m.caller = textMember{text: text, isStr: isStr, set: true}
 		}
 		p.skipOWS()
 		if p.done() {

@@ -3,6 +3,7 @@ package budget
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -17,16 +18,16 @@ func TestParseValid(t *testing.T) {
 		want Header
 	}{
 		{"ms only", "ms=1473", Header{Remaining: 1473 * ms}},
-		{"all members", "ms=1473, hop=2, retry=1", Header{1473 * ms, 2, 1}},
-		{"member order", "retry=1, hop=2, ms=1473", Header{1473 * ms, 2, 1}},
+		{"all members", "ms=1473, hop=2, retry=1", Header{Remaining: 1473 * ms, Hop: 2, Retries: 1}},
+		{"member order", "retry=1, hop=2, ms=1473", Header{Remaining: 1473 * ms, Hop: 2, Retries: 1}},
 		{"no space after comma", "ms=5,hop=1", Header{Remaining: 5 * ms, Hop: 1}},
-		{"OWS around commas", "ms=5 ,  hop=1\t,\tretry=2", Header{5 * ms, 1, 2}},
+		{"OWS around commas", "ms=5 ,  hop=1\t,\tretry=2", Header{Remaining: 5 * ms, Hop: 1, Retries: 2}},
 		{"leading spaces", "   ms=5", Header{Remaining: 5 * ms}},
 		{"trailing spaces", "ms=5  ", Header{Remaining: 5 * ms}},
 		{"zero", "ms=0", Header{}},
 		{"leading zeros", "ms=007", Header{Remaining: 7 * ms}},
 		{"minus zero is zero", "ms=-0", Header{}},
-		{"maximum", "ms=999999999, hop=255, retry=255", Header{MaxMillis * ms, MaxHops, MaxRetries}},
+		{"maximum", "ms=999999999, hop=255, retry=255", Header{Remaining: MaxMillis * ms, Hop: MaxHops, Retries: MaxRetries}},
 		{"parameter", "ms=5;x=1", Header{Remaining: 5 * ms}},
 		{"parameters of every type", `ms=5;a;b=?0;c="s";d=tok;e=:AQ==:;f=1.5;g=-2, hop=1`, Header{Remaining: 5 * ms, Hop: 1}},
 		{"parameter after space", "ms=5; x=1", Header{Remaining: 5 * ms}},
@@ -51,6 +52,11 @@ func TestParseValid(t *testing.T) {
 		{"repeated member earlier invalid", "ms=abc, hop=999, ms=5, hop=1", Header{Remaining: 5 * ms, Hop: 1}},
 		{"hop and retry absent", "ms=9", Header{Remaining: 9 * ms}},
 		{"at MaxHeaderLen", "ms=5, x=\"" + strings.Repeat("a", MaxHeaderLen-len(`ms=5, x=""`)) + `"`, Header{Remaining: 5 * ms}},
+		{"caller IPv4", `ms=5, hop=1, caller="203.0.113.7"`, Header{Remaining: 5 * ms, Hop: 1, Caller: netip.MustParseAddr("203.0.113.7")}},
+		{"caller IPv6", `caller="2001:db8:1:2::", ms=5`, Header{Remaining: 5 * ms, Caller: netip.MustParseAddr("2001:db8:1:2::")}},
+		{"caller IPv4 in IPv6", `ms=5, caller="::ffff:192.0.2.1"`, Header{Remaining: 5 * ms, Caller: netip.MustParseAddr("::ffff:192.0.2.1")}},
+		{"caller with a parameter", `ms=5, caller="192.0.2.1";v=1`, Header{Remaining: 5 * ms, Caller: netip.MustParseAddr("192.0.2.1")}},
+		{"caller last wins", `ms=5, caller=x, caller="192.0.2.1"`, Header{Remaining: 5 * ms, Caller: netip.MustParseAddr("192.0.2.1")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +143,16 @@ func TestParseInvalid(t *testing.T) {
 		{"non-ASCII string", `ms=5, s="é"`, ErrSyntax},
 		{"non-ASCII token", "ms=5, t=aé", ErrSyntax},
 		{"syntax error beats range error", "ms=9999999999, x=@", ErrSyntax},
+		{"caller not an address", `ms=5, caller="client-7"`, ErrNotAddress},
+		{"caller a token", "ms=5, caller=192.0.2.1", ErrSyntax},
+		{"caller a bare key", "ms=5, caller", ErrNotAddress},
+		{"caller an integer", "ms=5, caller=7", ErrNotAddress},
+		{"caller a byte sequence", "ms=5, caller=:wAACAQ==:", ErrNotAddress},
+		{"caller empty", `ms=5, caller=""`, ErrNotAddress},
+		{"caller with a zone", `ms=5, caller="fe80::1%eth0"`, ErrNotAddress},
+		{"caller with an escape", `ms=5, caller="192.0.2.1\\"`, ErrNotAddress},
+		{"caller with a prefix", `ms=5, caller="192.0.2.0/24"`, ErrNotAddress},
+		{"caller with a port", `ms=5, caller="192.0.2.1:80"`, ErrNotAddress},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +178,7 @@ func TestParseFields(t *testing.T) {
 	}{
 		{"nil", nil, Header{}, ErrMissingMs},
 		{"one line", []string{"ms=5, hop=1"}, Header{Remaining: 5 * ms, Hop: 1}, nil},
-		{"members on several lines", []string{"ms=5", "hop=1", "retry=2"}, Header{5 * ms, 1, 2}, nil},
+		{"members on several lines", []string{"ms=5", "hop=1", "retry=2"}, Header{Remaining: 5 * ms, Hop: 1, Retries: 2}, nil},
 		{"last line wins", []string{"ms=5, hop=1", "ms=3"}, Header{Remaining: 3 * ms, Hop: 1}, nil},
 		{"earlier invalid value overridden", []string{"ms=x", "ms=3"}, Header{Remaining: 3 * ms}, nil},
 		{"empty line adds nothing", []string{"ms=5", ""}, Header{Remaining: 5 * ms}, nil},
@@ -214,6 +230,11 @@ func TestHeaderAppend(t *testing.T) {
 		{"hop clamps", Header{Remaining: ms, Hop: 1000}, "ms=1, hop=255"},
 		{"retry clamps", Header{Remaining: ms, Hop: 1, Retries: 1000}, "ms=1, hop=1, retry=255"},
 		{"retry omitted when 0", Header{Remaining: ms, Hop: 3, Retries: 0}, "ms=1, hop=3"},
+		{"caller IPv4", Header{Remaining: ms, Hop: 1, Caller: netip.MustParseAddr("203.0.113.7")}, `ms=1, hop=1, caller="203.0.113.7"`},
+		{"caller IPv6 after retry", Header{Remaining: ms, Hop: 2, Retries: 1, Caller: netip.MustParseAddr("2001:db8:1:2::")}, `ms=1, hop=2, retry=1, caller="2001:db8:1:2::"`},
+		{"caller's zone left out", Header{Remaining: ms, Caller: netip.MustParseAddr("fe80::1%eth0")}, `ms=1, hop=0, caller="fe80::1"`},
+		{"longest", Header{Remaining: 30 * 24 * time.Hour, Hop: MaxHops, Retries: MaxRetries, Caller: netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
+			`ms=999999999, hop=255, retry=255, caller="ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,6 +89,7 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 				Received: h.Remaining,
 				Hop:      h.Hop,
 				Retries:  h.Retries,
+				Caller:   h.Caller,
 			}, id, time.Time{})
 			defer ctx.Cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,10 @@ func TestInbound(t *testing.T) {
 			Info{Received: 1473 * ms, Hop: 2, Retries: 1}, nil, http.StatusNoContent},
 		{"header on two lines", ServerPolicy{}, []string{"hop=3", "ms=20"},
 			Info{Received: 20 * ms, Hop: 3}, nil, http.StatusNoContent},
+		{"caller named", ServerPolicy{}, []string{`ms=20, hop=1, caller="2001:db8::"`},
+			Info{Received: 20 * ms, Hop: 1, Caller: netip.MustParseAddr("2001:db8::")}, nil, http.StatusNoContent},
+		{"caller not an address gets the default", ServerPolicy{Default: 3 * time.Second}, []string{`ms=20, hop=1, caller="x"`},
+			Info{Received: 3 * time.Second}, ErrNotAddress, http.StatusNoContent},
 		{"absent gets the default", ServerPolicy{}, nil,
 			Info{Received: DefaultServerTimeout}, nil, http.StatusNoContent},
 		{"absent gets the policy default", ServerPolicy{Default: 3 * time.Second}, nil,
@@ -249,6 +254,8 @@ func TestOutgoing(t *testing.T) {
 			Header{Remaining: time.Second, Hop: 3}, nil},
 		{"retries added", withInfo(Info{Deadline: t0.Add(time.Second), Hop: 1, Retries: 2}), t0, 0, 0, 3,
 			Header{Remaining: time.Second, Hop: 2, Retries: 5}, nil},
+		{"caller sent on", withInfo(Info{Deadline: t0.Add(time.Second), Hop: 1, Caller: netip.MustParseAddr("192.0.2.1")}), t0, 0, 0, 0,
+			Header{Remaining: time.Second, Hop: 2, Caller: netip.MustParseAddr("192.0.2.1")}, nil},
 		{"margin subtracted", withInfo(Info{Deadline: t0.Add(time.Second)}), t0, 50 * ms, 0, 0,
 			Header{Remaining: 950 * ms, Hop: 1}, nil},
 		{"deadline without info", plain(time.Second), t0, ms, 0, 0,

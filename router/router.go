@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -139,6 +140,12 @@ type Options struct {
 	// (heldbodies.go); nil means a budget of DefaultHeldBodyBytes of this
 	// router's own. The gateway passes one it keeps across reloads.
 	HeldBodies *BodyBudget
+	// Caller, when not nil, returns who a request is made for: the
+	// client's address as the gateway tells clients apart. The budget
+	// names it (budget.Info.Caller), the upstream client's breakers and
+	// limits tell callers apart by it, and every hop sends it on in
+	// Sluice-Budget. Nil names none.
+	Caller func(*http.Request) netip.Addr
 	// Tracer, when not nil, makes each request a route a server span named
 	// by the route, with the budget granted (tracing.Tracer.Route); the
 	// Doer then makes the attempts' spans. Nil, the default, traces nothing.
@@ -397,6 +404,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := budget.Info{Deadline: start.Add(grant), Received: grant}
+	if h.opts.Caller != nil {
+		info.Caller = h.opts.Caller(r)
+	}
 	now := h.opts.Now()
 	if info.Remaining(now) < h.route.Budget.MinOrDefault() {
 		if h.opts.OnBudgetSpent != nil {

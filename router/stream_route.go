@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -67,13 +68,13 @@ func (p StreamPolicy) Validate() error {
 // errStreamIdle is the cause of a stream context ended by its idle timeout.
 var errStreamIdle = errors.New("router: stream idle timeout: no byte either way")
 
-// streamContext returns the context of a stream that arrived at start: its
-// budget is the maximum lifetime, and its idle watch, which the stream's
-// bodies touch on every read, cancels it with errStreamIdle. stop must be
-// called when the stream ends.
-func (h *routeHandler) streamContext(parent context.Context, start time.Time) (ctx context.Context, w *idleWatch, stop func()) {
+// streamContext returns the context of a stream that arrived at start, made
+// for caller: its budget is the maximum lifetime, and its idle watch, which
+// the stream's bodies touch on every read, cancels it with errStreamIdle.
+// stop must be called when the stream ends.
+func (h *routeHandler) streamContext(parent context.Context, start time.Time, caller netip.Addr) (ctx context.Context, w *idleWatch, stop func()) {
 	p := h.route.Stream.WithDefaults()
-	info := budget.Info{Deadline: start.Add(p.MaxLifetime), Received: p.MaxLifetime}
+	info := budget.Info{Deadline: start.Add(p.MaxLifetime), Received: p.MaxLifetime, Caller: caller}
 	bctx, cancelBudget := budget.NewContext(parent, info)
 	cctx, cancel := context.WithCancelCause(bctx)
 	w = &idleWatch{idle: p.IdleTimeout}
@@ -174,7 +175,11 @@ func streamFailure(ctx context.Context, err error) error {
 // serveStream forwards r, which arrived at start, on a stream route: under
 // the stream's context instead of a budget of the route's policy.
 func (h *routeHandler) serveStream(w http.ResponseWriter, r *http.Request, start time.Time) {
-	ctx, watch, stop := h.streamContext(r.Context(), start)
+	var caller netip.Addr
+	if h.opts.Caller != nil {
+		caller = h.opts.Caller(r)
+	}
+	ctx, watch, stop := h.streamContext(r.Context(), start, caller)
 	defer stop()
 	if h.opts.MarkStream != nil {
 		ctx = h.opts.MarkStream(ctx)

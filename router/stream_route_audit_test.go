@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func (p *pausingTimer) Stop() bool {
 // timeout into a stream already over.
 func TestAuditIdleWatchStaysStoppedPastARacingTouch(t *testing.T) {
 	h := &routeHandler{route: Route{Stream: &StreamPolicy{IdleTimeout: time.Hour}}}
-	ctx, w, stop := h.streamContext(context.Background(), time.Now())
+	ctx, w, stop := h.streamContext(context.Background(), time.Now(), netip.Addr{})
 	timer := &pausingTimer{idleTimer: w.timer, entered: make(chan struct{}), release: make(chan struct{})}
 	w.timer = timer
 	touched := make(chan struct{})

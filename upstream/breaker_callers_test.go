@@ -2,9 +2,13 @@ package upstream
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/budget"
 )
 
 // callerBreakers returns breakers with the defaults.
@@ -120,4 +124,39 @@ func TestSliceCallersCountsTheHeaviest(t *testing.T) {
 		}
 	}
 	t.Errorf("the top caller is not among %+v", s.heavy)
+}
+
+// TestTheCallerIsTheBudgetsWithoutWithCaller: a client without WithCaller
+// (a backend's) makes a call for the caller its request's budget names, as
+// the gateway named it in Sluice-Budget; WithCaller's answer comes first;
+// a call whose budget names none, or that has no budget, is the nameless
+// caller's.
+func TestTheCallerIsTheBudgetsWithoutWithCaller(t *testing.T) {
+	named := netip.MustParseAddr("203.0.113.7")
+	req := func(info *budget.Info) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "http://svc/", nil)
+		if info != nil {
+			ctx, cancel := budget.NewContext(r.Context(), *info)
+			t.Cleanup(cancel)
+			r = r.WithContext(ctx)
+		}
+		return r
+	}
+	withCaller := &Client{}
+	WithCaller(func(*http.Request) netip.Addr { return netip.MustParseAddr("198.51.100.1") })(withCaller)
+	for _, tc := range []struct {
+		name string
+		c    *Client
+		r    *http.Request
+		want netip.Addr
+	}{
+		{"named by the budget", &Client{}, req(&budget.Info{Deadline: time.Now().Add(time.Second), Caller: named}), named},
+		{"a budget naming none", &Client{}, req(&budget.Info{Deadline: time.Now().Add(time.Second)}), netip.Addr{}},
+		{"no budget", &Client{}, req(nil), netip.Addr{}},
+		{"WithCaller first", withCaller, req(&budget.Info{Deadline: time.Now().Add(time.Second), Caller: named}), netip.MustParseAddr("198.51.100.1")},
+	} {
+		if got := tc.c.caller(tc.r); got != tc.want {
+			t.Errorf("%s: caller %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/sluicehq/sluice/budget"
 )
 
 // WithCaller tells the client who each call is made for: f returns the
@@ -11,16 +13,22 @@ import (
 // through its trusted proxies). It keeps one caller from taking a service
 // from the others: its failing calls cannot open the service's breaker
 // (below), and its calls in flight cannot fill the service's concurrency
-// limits (limit_share.go). Without it, every call is one caller's, as a
-// backend's client calling for itself is.
+// limits (limit_share.go). Without it, a call is made for the caller its
+// request's budget names (budget.Info.Caller: the gateway names the client
+// it told apart, and every hop sends the name on in Sluice-Budget), so a
+// backend's client keeps one client of the gateway from taking a service
+// deeper in the chain as the gateway's does; a call whose budget names
+// none (a backend calling for itself) is the one nameless caller's.
 func WithCaller(f func(*http.Request) netip.Addr) Option {
 	return func(c *Client) { c.callerOf = f }
 }
 
-// caller returns who r is made for: the zero Addr without WithCaller.
+// caller returns who r is made for: WithCaller's answer, else the caller
+// r's budget names, else the zero Addr.
 func (c *Client) caller(r *http.Request) netip.Addr {
 	if c.callerOf == nil {
-		return netip.Addr{}
+		info, _ := budget.FromContext(r.Context())
+		return info.Caller
 	}
 	return c.callerOf(r)
 }
@@ -42,8 +50,8 @@ func (c *Client) caller(r *http.Request) netip.Addr {
 // quarter of MinCalls of them, failed at FailureRatio too. A dead service
 // fails every caller and opens; one caller's poison leaves the others'
 // calls succeeding, and it stays closed. A breaker whose calls all came
-// from one caller (always so without WithCaller: a backend's client
-// calling for itself) keeps the plain rule.
+// from one caller (a backend's client calling for itself, or any client
+// whose calls name no caller) keeps the plain rule.
 //
 // Which caller failed most is counted in each slice of the window with
 // Misra and Gries' frequent-items counters, heavyCallers of them: no map

@@ -113,7 +113,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.edge.traceFilter = clientTraceFilter(cfg)
-	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer), upstream.WithCaller(g.caller))
+	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer))
 	if err := g.install(cfg); err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	rt, err := router.New(routes, g.client, router.Options{Logger: g.logger, MarkIdempotent: upstream.WithIdempotent,
 		MarkStream: upstream.WithStream, Reserved: reservedPaths, BodyIdleTimeout: cfg.Limits.BodyIdleTimeout, WriteIdleTimeout: cfg.Limits.WriteIdleTimeout,
 		UpgradeIdleTimeout: cfg.Limits.TunnelIdleTimeout, UpgradeMaxLifetime: cfg.Limits.TunnelMaxLifetime,
-		Tunnels: g.tunnels, Tracer: g.tracer, OnBudgetSpent: g.budgetSpent, HeldBodies: g.heldBodies})
+		Tunnels: g.tunnels, Tracer: g.tracer, OnBudgetSpent: g.budgetSpent, HeldBodies: g.heldBodies, Caller: g.caller})
 	if err != nil {
 		return err
 	}

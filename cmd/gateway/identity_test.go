@@ -63,6 +63,7 @@ var spoofed = http.Header{
 	"X-Original-Url":      {"/admin/panel"},
 	"X-Rewrite-Url":       {"/admin/panel"},
 	"Sluice_budget":       {"ms=99999"},
+	"Sluice-Budget":       {`ms=2999, caller="7.7.7.7"`}, // the caller is the gateway's to name
 	"X-Other":             {"kept"},
 }
 
@@ -192,9 +193,14 @@ func checkIdentityHeaders(t *testing.T, got http.Header, front string, authed, t
 			t.Errorf("%s = %q, want %q", name, vs, v)
 		}
 	}
-	// The gateway's own budget, not the client's (its '_' spelling) either.
-	if b := got.Values("Sluice-Budget"); len(b) != 1 || strings.Contains(b[0], "99999") {
-		t.Errorf("Sluice-Budget = %q, want the gateway's", b)
+	// The gateway's own budget, not the client's (its '_' spelling) either,
+	// naming the client as the gateway tells clients apart.
+	wantCaller := `caller="127.0.0.1"`
+	if trusted {
+		wantCaller = `caller="6.6.6.6"`
+	}
+	if b := got.Values("Sluice-Budget"); len(b) != 1 || strings.Contains(b[0], "99999") || !strings.HasSuffix(b[0], ", "+wantCaller) {
+		t.Errorf("Sluice-Budget = %q, want the gateway's, naming the caller (%s)", b, wantCaller)
 	}
 	for name := range got {
 		if _, ok := want[http.CanonicalHeaderKey(name)]; ok || name == "Sluice-Budget" {

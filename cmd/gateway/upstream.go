@@ -115,8 +115,9 @@ func retryPolicy(u config.Upstream) upstream.RetryPolicy {
 	return p
 }
 
-// caller is who a request is made for, as the upstream client tells
-// callers apart (upstream.WithCaller): the client's address, read through
+// caller is who a request is made for, as the router names it in the
+// request's budget (router.Options.Caller), by which the upstream client
+// tells callers apart and every hop below too: the client's address, read through
 // the trusted proxies of the running configuration, an IPv6 one as its /64
 // (what one host is commonly given, so one client cannot pass for many).
 func (g *gateway) caller(r *http.Request) netip.Addr {

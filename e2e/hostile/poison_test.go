@@ -11,6 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/upstream"
 )
 
 // A client that sends, over and over, a request every node fails (here a
@@ -215,5 +219,69 @@ func TestABrokenNodeIsKeptOutAmongClients(t *testing.T) {
 	t.Logf("the broken node got %d of %d requests", brokenHits.Load(), requests)
 	if n := brokenHits.Load(); n > requests/10 {
 		t.Errorf("the broken node got %d of %d requests, want it kept out", n, requests)
+	}
+}
+
+// TestOnePoisoningClientKeepsADeeperServiceForOthers: the poisoning
+// client's requests reach, through a backend built on the companion
+// package (budget.Inbound and an upstream.Client with its defaults), a
+// service of three nodes that answers them 500. The gateway's breaker
+// told the two clients apart, but the backend's client counted every call
+// as its own: 20 of the client's requests opened the backend's breaker
+// and the other client got 503 circuit-open from the backend. The gateway
+// now names the caller in Sluice-Budget, and the backend's client tells
+// callers apart by it.
+func TestOnePoisoningClientKeepsADeeperServiceForOthers(t *testing.T) {
+	var nodes []*registry.Node
+	for range 3 {
+		deep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/poison") {
+				http.Error(w, "handler crashed", http.StatusInternalServerError)
+				return
+			}
+			io.WriteString(w, "ok")
+		}))
+		t.Cleanup(deep.Close)
+		nodes = append(nodes, &registry.Node{Service: "deep", Address: deep.Listener.Addr().String()})
+	}
+	reg, err := registry.NewStatic(nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := upstream.New(reg)
+	mid := httptest.NewServer(budget.Inbound(budget.ServerPolicy{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://deep"+r.URL.Path, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})))
+	t.Cleanup(mid.Close)
+	addrs := serviceGateway(t, "sluice", "pd", mid.URL)
+	attacker, user := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	get := func(c *http.Client, path string) (int, string) { return getFrom(t, c, "http://"+addrs[0]+path) }
+	if code, body := get(user, "/pd/work/first"); code != http.StatusOK {
+		t.Fatalf("the other client's first request: %d %s, want 200", code, body)
+	}
+	refused := 0 // the poisoning requests that got no 500 of the deep service's
+	for i := range 300 {
+		if code, body := get(attacker, fmt.Sprintf("/pd/poison/%d", i)); code != http.StatusInternalServerError {
+			if refused++; refused == 1 {
+				t.Errorf("poisoning request %d: %d %s, want the deep service's 500", i, code, body)
+			}
+		}
+		if i%10 == 9 {
+			if code, body := get(user, fmt.Sprintf("/pd/work/%d", i)); code != http.StatusOK {
+				t.Fatalf("after %d poisoning requests (%d refused), the other client got %d %s, want 200", i+1, refused, code, body)
+			}
+		}
 	}
 }
