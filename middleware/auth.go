@@ -1,11 +1,13 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,9 +50,9 @@ func (v *JWTVerifier) Authenticate(onFailure func(reason string)) func(http.Hand
 			if !v.forwardToken {
 				delete(r.Header, "Authorization")
 			}
-			for _, c := range v.claims {
-				if s, ok := claimString(id.Claims[c.claim]); ok {
-					r.Header[c.header] = []string{s}
+			for i, c := range v.claims {
+				if f := id.forward[i]; f.ok {
+					r.Header[c.header] = []string{f.value}
 				}
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
@@ -210,6 +212,8 @@ func claimString(v any) (string, bool) {
 			return "", false
 		}
 		s = x
+	case json.Number: // as the token wrote it (forwardValues)
+		s = string(x)
 	case float64:
 		s = strconv.FormatFloat(x, 'f', -1, 64)
 	case bool:
@@ -237,6 +241,53 @@ func claimString(v any) (string, bool) {
 		}
 	}
 	return s, true
+}
+
+// forwardValues returns the header value of each of v's forwarded claims
+// in claims, the token's claims decoded from raw. A number is forwarded as
+// the token wrote it, not as its float64 (which rounds integers beyond
+// 2^53: ids 9007199254740993 and 9007199254740992 would both reach the
+// backend as the second, one user taken for another); a claim holding one
+// is taken from raw decoded again, numbers kept as text.
+func (v *JWTVerifier) forwardValues(raw []byte, claims map[string]any) []forwardValue {
+	if len(v.claims) == 0 {
+		return nil
+	}
+	var exact map[string]any
+	out := make([]forwardValue, len(v.claims))
+	for i, c := range v.claims {
+		val := claims[c.claim]
+		if holdsNumber(val) {
+			if exact == nil {
+				d := json.NewDecoder(bytes.NewReader(raw))
+				d.UseNumber()
+				if d.Decode(&exact) != nil { // decoded once already: cannot fail
+					exact = map[string]any{}
+				}
+			}
+			val = exact[c.claim]
+		}
+		out[i].value, out[i].ok = claimString(val)
+	}
+	return out
+}
+
+// holdsNumber reports whether v, a decoded JSON value, is or holds a
+// number.
+func holdsNumber(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return true
+	case []any:
+		return slices.ContainsFunc(x, holdsNumber)
+	case map[string]any:
+		for _, e := range x {
+			if holdsNumber(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // reservedHeaders are header names a claim may not be forwarded into.

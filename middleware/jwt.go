@@ -83,6 +83,16 @@ type Identity struct {
 	Subject string
 	// Claims are all of the token's claims, as decoded from JSON.
 	Claims map[string]any
+	// forward are the header values of the verifier's forwarded claims
+	// (JWTVerifier.claims, in its order), computed once per token.
+	forward []forwardValue
+}
+
+// forwardValue is one forwarded claim's header value, and whether it is
+// forwarded at all.
+type forwardValue struct {
+	value string
+	ok    bool
 }
 
 // NewJWTVerifier checks s and returns a verifier for it.
@@ -249,6 +259,9 @@ func (v *JWTVerifier) VerifyContext(ctx context.Context, token string) (*Identit
 			return id, nil
 		}
 	}
+	if err := plainHeader(token); err != nil {
+		return nil, authError(ReasonMalformed, err) // before jwt/v5 decodes it (jwtheader.go)
+	}
 	var lazy lazyClaims // decoded once the signature is good (jwtclaims.go)
 	var ring *keyRing
 	t, err := v.parser.ParseWithClaims(token, &lazy, v.keyFunc(ctx, &ring))
@@ -262,6 +275,7 @@ func (v *JWTVerifier) VerifyContext(ctx context.Context, token string) (*Identit
 	claims, _ := lazy.claims()
 	id := &Identity{Claims: claims}
 	id.Subject, _ = claims["sub"].(string)
+	id.forward = v.forwardValues(lazy.raw, claims)
 	if v.cache != nil {
 		v.cache.put(key, id, ring)
 	}

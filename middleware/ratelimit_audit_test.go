@@ -43,3 +43,23 @@ func TestRateLimitRepeatedKeyHeaderIsNoKey(t *testing.T) {
 		t.Errorf("%d requests passed, want at most 4: the key's burst and the address's", l.passed)
 	}
 }
+
+// TestRateLimitUnderscoredKeyHeaderIsNoKey: as above, with the key sent
+// as X_Api_Key, which CGI, WSGI and Rack backends read as X-Api-Key,
+// beside a made-up X-Api-Key: such requests draw from their address's
+// bucket too.
+func TestRateLimitUnderscoredKeyHeaderIsNoKey(t *testing.T) {
+	c := &clock{t0}
+	l := newLimited(t, c, middleware.RateLimitSettings{RPS: 0.001, Burst: 2},
+		middleware.RateLimitPolicy{Key: ipKey(t, "header:X-Api-Key", nil)})
+	for i := range 10 {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.RemoteAddr = "192.0.2.1:5"
+		r.Header["X-Api-Key"] = []string{"made-up-" + strconv.Itoa(i)}
+		r.Header["X_api_key"] = []string{"key-of-alice"}
+		l.h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if l.passed > 2 {
+		t.Errorf("%d requests passed, want at most the address's burst of 2", l.passed)
+	}
+}

@@ -34,8 +34,8 @@ type RateLimitKey struct {
 // TrustedProxies.ClientIP; IPv6 clients by their /64), "subject" (the
 // verified token's sub, which needs Authenticate to run first) or
 // "header:NAME" (the value of header NAME). Requests without a subject, or
-// without the header (or with it on more than one line), are keyed by their
-// address instead. proxies may be nil.
+// without the header (or with it on more than one line, or also spelt with
+// '_' for '-'), are keyed by their address instead. proxies may be nil.
 func ParseRateLimitKey(s string, proxies *TrustedProxies) (RateLimitKey, error) {
 	k := RateLimitKey{proxies: proxies}
 	switch {
@@ -71,11 +71,26 @@ func (k RateLimitKey) append(dst []byte, r *http.Request) []byte {
 		// FastCGI the last, others both joined), so keying by one would
 		// let a client draw a fresh bucket with a made-up line beside the
 		// key the backend takes. Such a request is keyed by its address.
-		if v := r.Header[k.header]; len(v) == 1 && v[0] != "" {
+		// So is one that also sends the field spelt with '_' for '-'
+		// (X_Api_Key), which CGI, WSGI and Rack backends read as the same
+		// field: a made-up X-Api-Key would draw a fresh bucket while the
+		// backend takes the key of X_Api_Key.
+		if v := r.Header[k.header]; len(v) == 1 && v[0] != "" && !underscoredTwin(r.Header, k.header) {
 			return appendKey(dst, keyHeader, v[0])
 		}
 	}
 	return appendIP(dst, k.proxies.ClientIP(r))
+}
+
+// underscoredTwin reports whether h holds a field other than name that is
+// name in another case or with '_' for '-'.
+func underscoredTwin(h http.Header, name string) bool {
+	for n := range h {
+		if n != name && len(n) == len(name) && sameUnderscored(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func appendKey(dst []byte, kind byte, v string) []byte {
