@@ -11,12 +11,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/problem"
+	"github.com/sluicehq/sluice/rpc"
 )
 
 // referenceAnswer is what the server answered to body before it decoded
 // with json.Unmarshal: one json.Decoder.Decode, then nothing but white
 // space (Decoder.Token reaching io.EOF), or a 400 whose detail is the
-// decoder's error or "data after the JSON value"; and, since the server
+// decoder's error (worded by rpc.DecodeDetail, in the body's terms) or
+// "data after the JSON value"; and, since the server
 // refuses what is not UTF-8 before it decodes, a 400 for that.
 func referenceAnswer(body []byte) (status int, detail string, rsp *echoRsp) {
 	if !utf8.Valid(body) {
@@ -26,7 +28,7 @@ func referenceAnswer(body []byte) (status int, detail string, rsp *echoRsp) {
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&req); err != nil {
-			return http.StatusBadRequest, err.Error(), nil
+			return http.StatusBadRequest, rpc.DecodeDetail(err), nil
 		}
 		if _, err := dec.Token(); err != io.EOF {
 			return http.StatusBadRequest, "data after the JSON value", nil

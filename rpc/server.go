@@ -99,7 +99,7 @@ func spent(ctx context.Context) error {
 func malformed(body []byte, req any) error {
 	detail := "data after the JSON value"
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(req); err != nil {
-		detail = err.Error()
+		detail = decodeDetail(err) // in the body's words, not the handler's types (decodeerror.go)
 	}
 	return &Error{Status: http.StatusBadRequest, Type: problem.TypeBadRequest,
 		Title: "Malformed request body", Detail: detail}

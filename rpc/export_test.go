@@ -1,0 +1,4 @@
+package rpc
+
+// DecodeDetail is decodeDetail, for the decoding fuzz test's reference.
+var DecodeDetail = decodeDetail
