@@ -215,8 +215,9 @@ type callAlloc struct {
 
 // budgetText is room for the text of a Sluice-Budget field: its longest
 // value, "ms=" and nine digits, a hop count and a retry count of three
-// digits each (budget.MaxMillis, MaxHops, MaxRetries), is 32 bytes.
-const budgetText = 48
+// digits each (budget.MaxMillis, MaxHops, MaxRetries) and a caller of
+// IPv6's longest text, is 82 bytes.
+const budgetText = 96
 
 // budgetField returns the value slice of the Sluice-Budget field h of an
 // attempt: ca's, with its text in ca, for the first; fresh ones for the

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 // a fresh string, and leaves the first one's as it was: the first
 // attempt's request may still be read by its transport.
 func TestBudgetFieldKeepsEachAttemptsValue(t *testing.T) {
-	longest := budget.Header{Remaining: budget.MaxMillis * time.Millisecond, Hop: budget.MaxHops, Retries: budget.MaxRetries}
+	longest := budget.Header{Remaining: budget.MaxMillis * time.Millisecond, Hop: budget.MaxHops, Retries: budget.MaxRetries,
+		Caller: netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")}
 	if n := len(longest.String()); n > budgetText {
 		t.Fatalf("the longest value has %d bytes, room for %d", n, budgetText)
 	}
