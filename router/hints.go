@@ -32,7 +32,13 @@ type hints struct {
 }
 
 // wantsHints reports whether r is a navigation, for which 103 is passed on.
+// An HTTP/1.0 client gets no 1xx answer (RFC 9110, section 15.2): it would
+// take the 103 for the final answer. The lean server drops one itself;
+// net/http's writes it.
 func wantsHints(r *http.Request) bool {
+	if !r.ProtoAtLeast(1, 1) {
+		return false
+	}
 	if len(r.Header["Sec-Fetch-Mode"]) > 0 {
 		return r.Header["Sec-Fetch-Mode"][0] == "navigate"
 	}

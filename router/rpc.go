@@ -25,6 +25,15 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 	// must parse as a JSON object, and the backend gets application/json.
 	var raw []byte
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		if contentCoded(r.Header) {
+			// Read as JSON, a coded body would be refused as malformed (the
+			// client blamed), or, were it plain JSON mislabelled, forwarded
+			// under a label the rebuilt body does not bear.
+			w.Header().Set("Accept-Encoding", "identity")
+			problem.Write(w, http.StatusUnsupportedMediaType, problem.TypeBadRequest, "Unsupported content coding",
+				"an RPC route reads its body as JSON and applies no content coding: send it without one")
+			return
+		}
 		body := h.newClientBody(ctx, w, r, h.opts.MaxBodyBytes)
 		defer body.detach()
 		var err error
@@ -46,10 +55,31 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 	out.Host = h.route.Service
 	out.Header.Set("Content-Type", rpc.ContentType)
 	out.Header.Del("Content-Length")
+	for _, k := range clientBodyFields {
+		delete(out.Header, k)
+	}
 	out.TransferEncoding, out.Trailer = nil, nil
 	setReplayableBody(out, body)
 	out.Close = false
 	h.forward(w, out, nil, nil)
+}
+
+// clientBodyFields describe the bytes of the client's body, which an RPC
+// route does not forward: the body it sends is one of its own making, JSON
+// without any content coding, which the client's digests do not match.
+var clientBodyFields = [...]string{"Content-Encoding", "Content-Digest", "Repr-Digest", "Digest", "Content-Md5"}
+
+// contentCoded reports whether h declares a content coding other than
+// identity (RFC 9110, section 8.4).
+func contentCoded(h http.Header) bool {
+	for _, v := range h["Content-Encoding"] {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readRPCBody reads the whole body of an RPC route's request, at most

@@ -21,7 +21,8 @@ import (
 // the route's middleware: auth and rate limits apply at the handshake). A
 // backend's 101 answer turns the client's connection into a tunnel to the
 // backend's (see tunnel.go); any other answer is copied as usual. The
-// Upgrade field of an HTTP/1.0 request is ignored (withoutUpgrade).
+// Upgrade field of an HTTP/1.0 request, and one offering a protocol the
+// route does not switch to, are ignored (withoutUpgrade).
 
 // upgradeProtocol returns the protocol h asks to switch to, or "" when h
 // asks for none: an Upgrade field without "upgrade" in Connection is a
@@ -66,13 +67,14 @@ var defaultUpgrades = []string{"websocket"}
 // serveUpgrade forwards r, which asks to switch to proto, under ctx, the
 // handshake's budget.
 func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, proto string) {
-	if !r.ProtoAtLeast(1, 1) {
+	// An offer to switch to a protocol the route does not take is ignored,
+	// as a server may (RFC 9110, section 7.8), and the request served as a
+	// plain one, without the offer: curl --http2 and Java's HttpClient
+	// offer h2c with every first cleartext request, which nginx and
+	// net/http's server serve; refused, each got a 400. The backend sees
+	// no Upgrade, so nothing can switch behind the gateway's back.
+	if !r.ProtoAtLeast(1, 1) || !h.allowsUpgrade(proto) {
 		h.serveHTTP(ctx, w, withoutUpgrade(r))
-		return
-	}
-	if !h.allowsUpgrade(proto) {
-		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Upgrade not allowed",
-			fmt.Sprintf("route %s does not switch to protocol %q", h.route.DisplayName(), proto))
 		return
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {

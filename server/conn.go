@@ -469,7 +469,9 @@ func appendProblemAnswer(b []byte, status int, detail string) []byte {
 	b = append(b, id...)
 	b = append(b, "\r\nContent-Type: "+problem.ContentType+"\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: "...)
 	b = appendInt(b, int64(len(body)))
-	b = append(b, "\r\n\r\n"...)
+	b = append(b, "\r\n"...)
+	b = appendDate(b) // as on every other answer (RFC 9110, section 6.6.1)
+	b = append(b, "\r\n"...)
 	return append(b, body...)
 }
 

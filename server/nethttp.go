@@ -189,9 +189,12 @@ func (c *problemConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Co
 //	HTTP/1.1 501 Not Implemented<errorHeaders>Unsupported transfer encoding
 //	HTTP/1.1 NNN Text: detail<errorHeaders>NNN Text: detail    (505, and 400 for Host and field names)
 //	HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: ...\r\nContent-Length: 0\r\n\r\n
+//
+// The 417 answers a request already read, in the request's version: an
+// HTTP/1.0 request's begins "HTTP/1.0 417".
 const (
 	netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
-	netHTTP417          = "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\n"
+	netHTTP417          = " 417 Expectation Failed\r\nConnection: close\r\n"
 	netHTTP417End       = "\r\nContent-Length: 0\r\n\r\n"
 )
 
@@ -199,11 +202,15 @@ const (
 // whole in p, and returns its status and detail.
 func netHTTPError(p []byte) (status int, detail string, ok bool) {
 	const prefix = "HTTP/1.1 "
-	if len(p) > 1024 || !bytes.HasPrefix(p, []byte(prefix)) {
+	if len(p) > 1024 {
 		return 0, "", false
 	}
-	if bytes.HasPrefix(p, []byte(netHTTP417)) && bytes.HasSuffix(p, []byte(netHTTP417End)) {
+	if (bytes.HasPrefix(p, []byte("HTTP/1.1")) || bytes.HasPrefix(p, []byte("HTTP/1.0"))) &&
+		bytes.HasPrefix(p[len("HTTP/1.x"):], []byte(netHTTP417)) && bytes.HasSuffix(p, []byte(netHTTP417End)) {
 		return http.StatusExpectationFailed, `the only expectation served is "100-continue"`, true
+	}
+	if !bytes.HasPrefix(p, []byte(prefix)) {
+		return 0, "", false
 	}
 	i := bytes.Index(p, []byte(netHTTPErrorHeaders))
 	if i < 0 {

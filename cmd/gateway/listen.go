@@ -110,8 +110,13 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	}
 	// Counted before any TLS handshake: a handshake holds a descriptor too.
 	ln = server.WriteIdle(conns.Listener(ln), writeIdle)
+	// DisableGeneralOptionsHandler: "OPTIONS *" goes to the handler chain,
+	// as on the lean server (a 404 problem with a request id, logged and
+	// counted), not answered by net/http itself with a bare 200 that no
+	// layer of the gateway sees.
 	hs := &http.Server{Handler: lean.Handler, ReadHeaderTimeout: lean.ReadHeaderTimeout,
-		IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog}
+		IdleTimeout: lean.IdleTimeout, MaxHeaderBytes: lean.MaxHeaderBytes, ErrorLog: lean.ErrorLog,
+		DisableGeneralOptionsHandler: true}
 	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2MaxStreams, MaxReadFrameSize: h2MaxReadFrame,
 		WriteByteTimeout: writeIdle}
 	if l.H2C {

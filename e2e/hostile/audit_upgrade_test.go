@@ -277,8 +277,9 @@ func upgradeCases() []upCase {
 	}
 	return append(cs,
 		upCase{"an HTTP/1.0 handshake is not switched", http10NotSwitched},
-		upCase{"a handshake declaring a body it never sends: 400, then the close", handshakeBodyNeverSent},
-		upCase{"a handshake with a body or to a protocol the route refuses reaches no backend", refusedHandshakes},
+		upCase{"a handshake declaring a body it never sends: 400 (408 when h2c is offered), then the close", handshakeBodyNeverSent},
+		upCase{"a handshake with a body reaches no backend", refusedHandshakes},
+		upCase{"an offer of a protocol the route does not take is ignored, the request served", h2cOfferIgnored},
 		upCase{"a 101 reaches the client without the backend's Content-Length", switchWithoutLength},
 		upCase{"bytes sent before the 101 reach the backend once, after the switch", earlyBytes},
 		upCase{"the backend's half-close: the client reads its last bytes, and can still send", backendHalfClose},
@@ -303,19 +304,24 @@ func http10NotSwitched(t *testing.T, s *upStack) {
 // refuses: 400) and never sends it. The server reads the declared body
 // after the answer, to keep the connection; the body idle timeout (1 s
 // here) must end that read, where it held the connection and the answer
-// for as long as the client liked.
+// for as long as the client liked. An offer of h2c, which the route does
+// not take, is a plain request whose body the route reads: 408 at the
+// body idle timeout, then the close.
 func handshakeBodyNeverSent(t *testing.T, s *upStack) {
-	for _, raw := range []string{
-		handshake("/wsbody/x", "Content-Length: 10"),
-		"GET /wsh2c/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 10\r\n\r\n",
+	for _, c := range []struct {
+		raw  string
+		want int
+	}{
+		{handshake("/wsbody/x", "Content-Length: 10"), http.StatusBadRequest},
+		{"GET /wsh2c/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 10\r\n\r\n", http.StatusRequestTimeout},
 	} {
-		c := dial(t, s.gw)
-		if _, err := io.WriteString(c, raw); err != nil {
+		conn := dial(t, s.gw)
+		if _, err := io.WriteString(conn, c.raw); err != nil {
 			t.Fatal(err)
 		}
-		x := readAll(c, http.MethodGet)
-		if len(x.answers) != 1 || x.answers[0].status() != http.StatusBadRequest || !x.answers[0].isProblem() {
-			t.Errorf("%s, want one 400 problem", x)
+		x := readAll(conn, http.MethodGet)
+		if len(x.answers) != 1 || x.answers[0].status() != c.want || !x.answers[0].isProblem() {
+			t.Errorf("%s, want one %d problem", x, c.want)
 		}
 		if !x.closed() {
 			t.Errorf("%s: the connection was held past %v, want it closed after the body idle timeout", x, hangLimit)
@@ -323,24 +329,35 @@ func handshakeBodyNeverSent(t *testing.T, s *upStack) {
 	}
 }
 
-// refusedHandshakes: a handshake with a body (Content-Length or chunked),
-// and one to a protocol the route does not allow (h2c, with its
-// HTTP2-Settings), are refused 400 before any backend sees them.
+// refusedHandshakes: a handshake with a body (Content-Length or chunked)
+// is refused 400 before any backend sees it.
 func refusedHandshakes(t *testing.T, s *upStack) {
 	for _, raw := range []string{
 		handshake("/wsbody/x", "Content-Length: 5") + "hello",
 		handshake("/wsbody/x", "Transfer-Encoding: chunked") + "5\r\nhello\r\n0\r\n\r\n",
-		"GET /wsh2c/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
 	} {
 		x := send(t, s.gw, raw+smuggled)
 		if len(x.answers) == 0 || x.answers[0].status() != http.StatusBadRequest || !x.answers[0].isProblem() {
 			t.Errorf("%s: want a 400 problem", x)
 		}
 	}
-	for _, slug := range []string{"wsbody", "wsh2c"} {
-		if reqs, raw := s.b[slug].seen(); len(reqs) > 0 || raw != "" {
-			t.Errorf("the backend of /%s/ read %q and raw %q: want nothing", slug, reqs, raw)
-		}
+	if reqs, raw := s.b["wsbody"].seen(); len(reqs) > 0 || raw != "" {
+		t.Errorf("the backend of /wsbody/ read %q and raw %q: want nothing", reqs, raw)
+	}
+}
+
+// h2cOfferIgnored: an offer to switch to a protocol the route does not
+// take (h2c, with its HTTP2-Settings, as curl --http2 sends it) is ignored
+// (RFC 9110, section 7.8): the request is served as a plain one, and the
+// backend sees no offer, so nothing switches behind the gateway.
+func h2cOfferIgnored(t *testing.T, s *upStack) {
+	raw := "GET /wsh2c/x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+	x := send(t, s.gw, raw+smuggled)
+	if len(x.answers) == 0 || x.answers[0].status() != http.StatusOK || x.answers[0].resp.Header.Get("X-Req-Id") != "plain" {
+		t.Errorf("%s: want the backend's answer to a plain request", x)
+	}
+	if reqs, raw := s.b["wsh2c"].seen(); len(reqs) != 1 || raw != "" {
+		t.Errorf("the backend of /wsh2c/ read %q and raw %q: want one plain request", reqs, raw)
 	}
 }
 
