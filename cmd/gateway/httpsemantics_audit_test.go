@@ -38,6 +38,19 @@ func listenAs(t *testing.T, g *gateway, kind string) string {
 	return l.ln.Addr().String()
 }
 
+// listenOn starts a gateway on the configuration text and serves it as
+// listenAs does; it returns the address and the gateway's log.
+func listenOn(t *testing.T, text, kind string) (string, *logBuffer) {
+	t.Helper()
+	cfg, _ := loadFile(t, text)
+	logger, logs := newLogger()
+	g, err := newGateway(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return listenAs(t, g, kind), logs
+}
+
 // exchange writes raw on a fresh connection to addr and reads one answer
 // (to a HEAD if head); it returns the answer with its body read.
 func exchange(t *testing.T, addr, raw string, head bool) (*http.Response, []byte) {
@@ -73,13 +86,7 @@ func TestOptionsAsteriskAnsweredAlikeByBothServers(t *testing.T) {
 	statuses := map[string]int{}
 	for _, kind := range listenerKinds {
 		t.Run(kind, func(t *testing.T) {
-			cfg, _ := loadFile(t, configText(backend, "  - {method: \"*\", path: /*, service: svc}\n"))
-			logger, logs := newLogger()
-			g, err := newGateway(cfg, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := listenAs(t, g, kind)
+			addr, logs := listenOn(t, configText(backend, "  - {method: \"*\", path: /*, service: svc}\n"), kind)
 			resp, body := exchange(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false)
 			statuses[kind] = resp.StatusCode
 			if !requestid.Valid(resp.Header.Get(requestid.HeaderName)) {
@@ -122,13 +129,7 @@ func TestRPCRouteContentCoding(t *testing.T) {
 	_ = zw.Close()
 	for _, kind := range listenerKinds {
 		t.Run(kind, func(t *testing.T) {
-			cfg, _ := loadFile(t, configText(srv, "  - {method: POST, path: \"/call/{name}\", service: svc, endpoint: Svc.Call}\n"))
-			logger, _ := newLogger()
-			g, err := newGateway(cfg, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := listenAs(t, g, kind)
+			addr, _ := listenOn(t, configText(srv, "  - {method: POST, path: \"/call/{name}\", service: svc, endpoint: Svc.Call}\n"), kind)
 			post := func(coding string, body []byte) string {
 				return "POST /call/ada HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n" +
 					"Content-Encoding: " + coding + "\r\nContent-Digest: sha-256=:AAAA:\r\nContent-Length: " +
@@ -184,13 +185,7 @@ func TestExpectationFailedIsAProblemOnBothServers(t *testing.T) {
 	for _, kind := range listenerKinds {
 		for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
 			t.Run(kind+"/"+proto, func(t *testing.T) {
-				cfg, _ := loadFile(t, configText(backend, "  - {method: POST, path: /up, service: svc}\n"))
-				logger, _ := newLogger()
-				g, err := newGateway(cfg, logger)
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr := listenAs(t, g, kind)
+				addr, _ := listenOn(t, configText(backend, "  - {method: POST, path: /up, service: svc}\n"), kind)
 				resp, body := exchange(t, addr, "POST /up "+proto+"\r\nHost: x\r\nConnection: close\r\nExpect: fly\r\n"+
 					"Content-Length: 3\r\n\r\nabc", false)
 				if resp.StatusCode != http.StatusExpectationFailed || !problem.IsProblem(resp.Header.Get("Content-Type")) ||
@@ -216,13 +211,7 @@ func TestServersOwnErrorsCarryDate(t *testing.T) {
 		"431 header":      "GET /up HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n",
 	}
 	for _, kind := range listenerKinds {
-		cfg, _ := loadFile(t, configText(backend, "  - {method: POST, path: /up, service: svc}\n"))
-		logger, _ := newLogger()
-		g, err := newGateway(cfg, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := listenAs(t, g, kind)
+		addr, _ := listenOn(t, configText(backend, "  - {method: POST, path: /up, service: svc}\n"), kind)
 		for name, raw := range reqs {
 			t.Run(kind+"/"+name, func(t *testing.T) {
 				resp, body := exchange(t, addr, raw, false)
@@ -249,13 +238,7 @@ func TestNoEarlyHintsToHTTP10Clients(t *testing.T) {
 	})
 	for _, kind := range listenerKinds {
 		t.Run(kind, func(t *testing.T) {
-			cfg, _ := loadFile(t, configText(backend, "  - {path: /page, service: svc}\n"))
-			logger, _ := newLogger()
-			g, err := newGateway(cfg, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := listenAs(t, g, kind)
+			addr, _ := listenOn(t, configText(backend, "  - {path: /page, service: svc}\n"), kind)
 			resp, body := exchange(t, addr, "GET /page HTTP/1.0\r\nHost: x\r\nAccept: text/html\r\n\r\n", false)
 			if resp.StatusCode != http.StatusOK || string(body) != "ok" {
 				t.Errorf("an HTTP/1.0 client's first answer: %d %q; want the final 200", resp.StatusCode, body)
@@ -281,13 +264,7 @@ func TestUpgradeOfferTheRouteDoesNotTakeIsIgnored(t *testing.T) {
 	})
 	for _, kind := range listenerKinds {
 		t.Run(kind, func(t *testing.T) {
-			cfg, _ := loadFile(t, configText(backend, "  - {path: /page, service: svc}\n"))
-			logger, _ := newLogger()
-			g, err := newGateway(cfg, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := listenAs(t, g, kind)
+			addr, _ := listenOn(t, configText(backend, "  - {path: /page, service: svc}\n"), kind)
 			resp, body := exchange(t, addr, "GET /page HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n"+
 				"Connection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n", false)
 			if resp.StatusCode != http.StatusOK || string(body) != "ok" {
