@@ -14,9 +14,10 @@ import (
 )
 
 // NoRoute is the route label of requests that no route served: an unknown
-// path, a refused path, a reserved path such as /healthz, an error of the
-// listener's own. Paths never become labels, so a scan of random paths
-// adds no series.
+// path, a refused path, a reserved path such as /healthz. (A request the
+// listener's server refuses before any handler never reaches Metrics:
+// the gateway counts it in sluice_listener_refusals_total.)
+// Paths never become labels, so a scan of random paths adds no series.
 const NoRoute = "(none)"
 
 // Metrics holds the gateway's request metrics. Register it with a

@@ -43,8 +43,13 @@ var spoofable = []string{
 }
 
 // budgetFields are read by the router in their canonical spelling, and
-// replaced by the gateway's own; their other spellings are removed.
-var budgetFields = []string{"Sluice-Budget", "Grpc-Timeout"}
+// replaced by the gateway's own; their other spellings are removed. So is
+// X-Request-Id, which RequestID (outside the routes) vets or replaces in
+// its canonical spelling only: a client's X_Request_Id would otherwise reach
+// a CGI, WSGI or Rack backend, which reads it as X-Request-Id, beside the
+// gateway's, and so would a forged X-Request-Id trailer a backend merges
+// into the header.
+var budgetFields = []string{"Sluice-Budget", "Grpc-Timeout", "X-Request-Id"}
 
 // IdentityHeaders returns middleware that removes from a client's request
 // every header a backend could take for the gateway's word, in any case and

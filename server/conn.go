@@ -449,6 +449,9 @@ func check(req *http.Request, namesRead bool) (status int, detail string) {
 // the connection the polite way: the client gets to read the answer even
 // when it is still sending.
 func (c *conn) answer(status int, detail string) {
+	if c.srv.OnRefuse != nil {
+		c.srv.OnRefuse(status)
+	}
 	b := appendProblemAnswer(nil, status, detail)
 	c.wd.Set(time.Now().Add(time.Second))
 	if _, err := c.writeSocket(b); err == nil {

@@ -49,6 +49,22 @@ import (
 // budget is DefaultLargeHeadBytes, each head counted at hs.MaxHeaderBytes
 // (or http.DefaultMaxHeaderBytes) plus 4 KiB. Call it before hs serves.
 func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
+	return NetHTTPWith(hs, ln, NetHTTPOptions{})
+}
+
+// NetHTTPOptions tune NetHTTPWith and NetHTTPTLSWith. The zero value is
+// NetHTTP's and NetHTTPTLS's.
+type NetHTTPOptions struct {
+	// OnRefuse, when not nil, is told of each request net/http's server
+	// answers itself, refusing it before any handler sees it, with the
+	// status it answered, as Server.OnRefuse is: the errors this package
+	// turns into problem bodies, and a plain HTTP request to a TLS port.
+	// It must not block.
+	OnRefuse func(status int)
+}
+
+// NetHTTPWith is NetHTTP with options.
+func NetHTTPWith(hs *http.Server, ln net.Listener, o NetHTTPOptions) net.Listener {
 	h := hs.Handler
 	if h == nil {
 		h = http.DefaultServeMux
@@ -80,14 +96,15 @@ func NetHTTP(hs *http.Server, ln net.Listener) net.Listener {
 		return ctx
 	}
 	countHeads(hs)
-	return problemListener{Listener: ln, heads: newNetHTTPHeads(hs)}
+	return problemListener{Listener: ln, heads: newNetHTTPHeads(hs), onRefuse: o.OnRefuse}
 }
 
 type problemConnKey struct{}
 
 type problemListener struct {
 	net.Listener
-	heads *netHTTPHeads
+	heads    *netHTTPHeads
+	onRefuse func(status int) // NetHTTPOptions.OnRefuse
 }
 
 func (l problemListener) Accept() (net.Conn, error) {
@@ -95,7 +112,7 @@ func (l problemListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := &problemConn{Conn: c}
+	pc := &problemConn{Conn: c, onRefuse: l.onRefuse}
 	pc.heads.heads = l.heads
 	return pc, nil
 }
@@ -121,6 +138,8 @@ type problemConn struct {
 	// NetHTTPTLS serves as HTTP/2 with prior knowledge: net/http sees no
 	// TLS, and the handler's request gets it here.
 	tls *tls.ConnectionState
+	// onRefuse is NetHTTPOptions.OnRefuse.
+	onRefuse func(status int)
 }
 
 // Read counts the bytes of the head being read, and fails when a large
@@ -145,6 +164,9 @@ func (c *problemConn) Write(p []byte) (int, error) {
 		if status, detail, ok := netHTTPError(p); ok {
 			if c.heads.refused {
 				status, detail = http.StatusRequestHeaderFieldsTooLarge, ""
+			}
+			if c.onRefuse != nil {
+				c.onRefuse(status)
 			}
 			if _, err := c.Conn.Write(appendProblemAnswer(nil, status, detail)); err != nil {
 				return 0, err

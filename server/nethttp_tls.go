@@ -42,7 +42,12 @@ import (
 // hs.ReadTimeout and hs.WriteTimeout that is set (see handshakeTimeout).
 // Call it before hs serves.
 func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener {
-	heads := NetHTTP(hs, ln).(problemListener).heads
+	return NetHTTPTLSWith(hs, ln, cfg, NetHTTPOptions{})
+}
+
+// NetHTTPTLSWith is NetHTTPTLS with options.
+func NetHTTPTLSWith(hs *http.Server, ln net.Listener, cfg *tls.Config, o NetHTTPOptions) net.Listener {
+	heads := NetHTTPWith(hs, ln, o).(problemListener).heads
 	cfg = cfg.Clone()
 	var protos []string
 	if hs.Protocols == nil || hs.Protocols.HTTP2() {
@@ -67,7 +72,7 @@ func NetHTTPTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) net.Listener 
 	cfg.NextProtos = protos
 	hs.TLSConfig = cfg // net/http sets HTTP/2 up when its NextProtos name h2
 	return &tlsListener{Listener: ln, cfg: cfg, timeout: handshakeTimeout(hs), logf: logfOf(hs),
-		heads: heads, conns: make(chan acceptResult), done: make(chan struct{})}
+		heads: heads, onRefuse: o.OnRefuse, conns: make(chan acceptResult), done: make(chan struct{})}
 }
 
 // handshakeTimeout is how long a TLS handshake may take on hs: the
@@ -108,6 +113,8 @@ type tlsListener struct {
 	timeout time.Duration
 	logf    func(string, ...any)
 	heads   *netHTTPHeads
+	// onRefuse is NetHTTPOptions.OnRefuse.
+	onRefuse func(status int)
 
 	start     sync.Once
 	conns     chan acceptResult
@@ -198,6 +205,9 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	if err := tc.Handshake(); err != nil {
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			if l.onRefuse != nil {
+				l.onRefuse(http.StatusBadRequest)
+			}
 			_ = re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = re.Conn.Write(appendProblemAnswer(nil, http.StatusBadRequest, "this port speaks HTTPS: the client sent plain HTTP"))
 			re.Conn.Close()
@@ -211,7 +221,7 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	_ = raw.SetDeadline(time.Time{})
 	var c net.Conn = tc
 	st := tc.ConnectionState()
-	pc := &problemConn{Conn: tc}
+	pc := &problemConn{Conn: tc, onRefuse: l.onRefuse}
 	pc.heads.heads = l.heads
 	switch p := st.NegotiatedProtocol; {
 	case p == "" || p == "http/1.1" || p == "http/1.0":

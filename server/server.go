@@ -90,6 +90,13 @@ type Server struct {
 	// connection over it is closed as soon as it is accepted.
 	Conns *ConnLimit
 
+	// OnRefuse, when not nil, is told of each request the server answers
+	// itself, refusing it before any handler sees it (a malformed or
+	// oversized head, an unsupported framing or expectation), with the
+	// status it answered: no handler, so no layer that logs or counts
+	// requests, sees such a request. It must not block.
+	OnRefuse func(status int)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}

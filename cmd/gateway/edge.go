@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,9 @@ import (
 type edge struct {
 	authFailures *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
+	// refused counts the requests the listeners' servers refuse before
+	// any handler (listenerRefused).
+	refused *prometheus.CounterVec
 	// limiters are those of the routes serving; only the goroutine that
 	// installs routers touches it.
 	limiters map[limiterID]*middleware.RateLimiter
@@ -53,11 +57,25 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
 		}, []string{"route"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_listener_refusals_total",
+			Help: "Requests a listener's server refused itself, before any route or middleware (a malformed or oversized head), by status code.",
+		}, []string{"code"}),
 		limiters: map[limiterID]*middleware.RateLimiter{},
 		global:   newGlobalLimits(reg, logger),
 	}
-	reg.MustRegister(e.authFailures, e.rateLimited)
+	reg.MustRegister(e.authFailures, e.rateLimited, e.refused)
 	return e
+}
+
+// listenerRefused counts a request a listener's server refused with
+// status before any handler saw it (server.Server.OnRefuse,
+// server.NetHTTPOptions): no middleware counts or logs it, so without
+// this a scan of malformed heads (smuggling probes, say) was seen
+// nowhere. The statuses are the servers' own few (400, 417, 431, 501,
+// 505).
+func (e *edge) listenerRefused(status int) {
+	e.refused.WithLabelValues(strconv.Itoa(status)).Inc()
 }
 
 // routes returns cfg's routes with their edge middleware, and the rate

@@ -104,6 +104,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		ErrorLog:          g.serverLog,
 		Conns:             conns,
 		WriteIdleTimeout:  writeIdle,
+		OnRefuse:          g.edge.listenerRefused,
 	}
 	if kind == config.ServerSluice {
 		return &listening{ln: ln, srv: lean}, nil
@@ -128,7 +129,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	// closes its connection (server.NetHTTP says why); over TLS the same,
 	// with the handshake done by the listener (server.NetHTTPTLS).
 	if l.TLS == nil {
-		return &listening{ln: server.NetHTTP(hs, ln), srv: hs}, nil
+		return &listening{ln: server.NetHTTPWith(hs, ln, server.NetHTTPOptions{OnRefuse: lean.OnRefuse}), srv: hs}, nil
 	}
 	cfg := l.TLS.ServerConfig()
 	bound := &listening{srv: hs, certs: certs, tls: true}
@@ -141,7 +142,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	} else {
 		cfg.GetCertificate = certs.GetCertificate
 	}
-	bound.ln = server.NetHTTPTLS(hs, ln, cfg)
+	bound.ln = server.NetHTTPTLSWith(hs, ln, cfg, server.NetHTTPOptions{OnRefuse: lean.OnRefuse})
 	return bound, nil
 }
 

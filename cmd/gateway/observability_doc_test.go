@@ -61,6 +61,8 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	// Nor has a route a global rate limit (they need a Redis).
 	g.edge.global.decisions.WithLabelValues("route", "global")
 	g.edge.global.latency.WithLabelValues("global")
+	// Nor does the traffic, through the handler, pass a listener's server.
+	g.edge.listenerRefused(http.StatusBadRequest)
 	got := families(t, g.promReg)
 
 	// A backend's: budget.Inbound observed by package metrics.

@@ -45,11 +45,36 @@ func (w *sampledLog) Write(p []byte) (int, error) {
 
 // serverLogKind returns what makes a server's log line like others: the
 // line up to the client's address, which net/http writes after " from "
-// ("http: TLS handshake error from 192.0.2.1:4711: EOF"), else the whole
-// line.
+// ("http: TLS handshake error from 192.0.2.1:4711: EOF"), and up to the
+// first value it quotes or brackets (`invalid Content-Length of "x"`, "http2:
+// received GOAWAY [FrameHeader GOAWAY len=9]", a stack's "goroutine 7
+// [running]"), with each run of digits (but one after a letter, as in http2) as one '#', at most maxKindLen
+// bytes of it. The figures and values in a line are often the client's
+// (a GOAWAY frame's length, of the client's choice, made every one a kind
+// of its own, and so a line per frame): without them, a kind is the line's
+// fixed text.
 func serverLogKind(line string) string {
 	if i := strings.Index(line, " from "); i >= 0 {
-		return line[:i]
+		line = line[:i]
 	}
-	return line
+	if i := strings.IndexAny(line, "\"'[{(<"); i >= 0 {
+		line = line[:i]
+	}
+	b := make([]byte, 0, min(len(line), maxKindLen))
+	for i := 0; i < len(line) && len(b) < maxKindLen; i++ {
+		c := line[i]
+		if '0' <= c && c <= '9' && (len(b) == 0 || !isLetter(b[len(b)-1])) { // http2 stays
+			if len(b) > 0 && b[len(b)-1] == '#' {
+				continue
+			}
+			c = '#'
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
+
+// maxKindLen bounds a kind's text: the sampler remembers a few thousand.
+const maxKindLen = 96
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

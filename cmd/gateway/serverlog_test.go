@@ -33,6 +33,11 @@ func TestServerLogKind(t *testing.T) {
 		"http: TLS handshake error from 192.0.2.1:4711: EOF":                    "http: TLS handshake error",
 		"http2: server: error reading preface from client 192.0.2.1:1: timeout": "http2: server: error reading preface",
 		"server: accept error: x":                                               "server: accept error: x",
+		"server: accept error: too many open files; retrying in 40ms":           "server: accept error: too many open files; retrying in #ms",
+		"http2: received GOAWAY [FrameHeader GOAWAY len=9], starting graceful":  "http2: received GOAWAY ",
+		`server: invalid Content-Length of "12x"`:                               "server: invalid Content-Length of ",
+		"http: panic serving [::1]:4711: boom\ngoroutine 7 [running]:":          "http: panic serving ",
+		"http: panic serving 192.0.2.1:4711: boom\ngoroutine 7 [running]:":      "http: panic serving #.#.#.#:#: boom\ngoroutine # ",
 	} {
 		if got := serverLogKind(line); got != want {
 			t.Errorf("serverLogKind(%q) = %q, want %q", line, got, want)
