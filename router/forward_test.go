@@ -207,3 +207,19 @@ func TestNoRouteAndWrongMethod(t *testing.T) {
 		t.Errorf("the backend was called %d times", n)
 	}
 }
+
+// TestNoHostNoForwardedHost: an HTTP/1.0 request may name no host; the
+// backend then gets no X-Forwarded-Host, where it got an empty one (a
+// backend that builds its links from the field built them host-less).
+func TestNoHostNoForwardedHost(t *testing.T) {
+	be := newBackend(t, nil)
+	rt := (&setup{}).node("svc", be.addr()).build(t, router.Route{Method: "GET", Path: "/a", Service: "svc", Budget: policy})
+	req := httptest.NewRequest("GET", "/a", nil)
+	req.Proto, req.ProtoMajor, req.ProtoMinor, req.Host = "HTTP/1.0", 1, 0, ""
+	if rec := serve(rt, req); rec.Code != http.StatusOK {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	if h, ok := be.last(t).Header["X-Forwarded-Host"]; ok {
+		t.Errorf("X-Forwarded-Host = %q, want none", h)
+	}
+}

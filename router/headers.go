@@ -195,8 +195,10 @@ func outboundHeader(r *http.Request, vals *[3]string) http.Header {
 		vals[0] = ip
 		h["X-Forwarded-For"] = vals[0:1:1]
 	}
-	vals[1] = r.Host
-	h["X-Forwarded-Host"] = vals[1:2:2]
+	if r.Host != "" { // an HTTP/1.0 request may name none: no empty field for it
+		vals[1] = r.Host
+		h["X-Forwarded-Host"] = vals[1:2:2]
+	}
 	vals[2] = "http"
 	if r.TLS != nil {
 		vals[2] = "https"
