@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -209,6 +210,11 @@ func (t *Transport) tappedTrip(req *http.Request) (*http.Response, error) {
 	if connectionDeleted(resp) && (!ok || restoreConnection(resp, kept) != nil) {
 		resp.Body.Close()
 		return nil, errConnectionLost
+	}
+	if _, w := resp.Body.(io.Writer); w && resp.StatusCode == http.StatusSwitchingProtocols && c != nil {
+		if sc, ok := c.Conn.(*slotConn); ok {
+			sc.leave() // the caller's tunnel now, out of the host's pool (slotConn.leave)
+		}
 	}
 	return resp, nil
 }

@@ -72,6 +72,15 @@ func (c *slotConn) Close() error {
 	return err
 }
 
+// leave gives the conn's slot back while the conn stays open: a 101 handed
+// it to the caller, a tunnel that is no longer the pool's. A tunnel lives
+// for minutes or hours, idle most of the time; had it kept its slot, the
+// host's MaxConnsPerHost idle WebSockets (256 by default, which one client
+// opens at no cost) left no connection for any other request to the host,
+// each then waiting for one until its deadline. net/http's Transport
+// likewise stops counting such a conn against its MaxConnsPerHost.
+func (c *slotConn) leave() { c.once.Do(c.p.release) }
+
 // toFallback sends req to Fallback; see the comment at the top of the file
 // for the copy with Close set, and fallbackconn.go for the default
 // Fallback's round trip.

@@ -296,8 +296,35 @@ func (t *Transport) byContext(req *http.Request, deadline time.Time) (*http.Resp
 		cancel() // nothing more to read under ctx
 		return resp, nil
 	}
+	if w, ok := resp.Body.(io.Writer); ok {
+		// A 101's body is the connection, which the caller writes to and
+		// half-closes (a tunnel): it stays so. Wrapped in a cancelBody alone,
+		// a gateway's handshake sent under a per-try timeout (one is derived
+		// once a service has given 20 answers) came back unwritable, and its
+		// switch was answered 502.
+		resp.Body = &cancelWriteBody{cancelBody: cancelBody{ReadCloser: resp.Body, cancel: cancel}, w: w}
+		return resp, nil
+	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// cancelWriteBody is a cancelBody that is also written to: a 101 answer's
+// connection.
+type cancelWriteBody struct {
+	cancelBody
+	w io.Writer
+}
+
+func (b *cancelWriteBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// CloseWrite half-closes the connection when it can, and returns
+// http.ErrNotSupported when it cannot.
+func (b *cancelWriteBody) CloseWrite() error {
+	if cw, ok := b.w.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return http.ErrNotSupported
 }
 
 // cancelBody is the body of a response read under a context of
