@@ -174,6 +174,25 @@ func (l *Loads) lookup(id nodeID) *load {
 	return nil
 }
 
+// Know adds the nodes of a snapshot that the table lacks, in one copy of
+// it, so that their first Start takes no lock and copies nothing. A
+// strategy other than LeastLoaded (which does this as it builds its
+// picker) otherwise had each node added at its first Start, each a copy
+// of the whole table: the first calls to a service of 20,000 nodes
+// copied 200 million entries between them. The upstream Client calls it
+// once per snapshot.
+func (l *Loads) Know(nodes []*registry.Node) {
+	var missing []nodeID
+	for _, n := range nodes {
+		if id := idOf(n); l.lookup(id) == nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		l.insert(missing...)
+	}
+}
+
 // counters returns the loads of nodes, in order, adding those the table
 // lacks in one copy, so that their first Start takes no lock.
 func (l *Loads) counters(nodes []*registry.Node) []atomic.Pointer[load] {

@@ -64,6 +64,11 @@ type pinnable struct {
 // one ("2.1.0", "2.1" and "2" when only 2.1.0 runs), and a group of every
 // node shares p.all, so that, say, round robin keeps one rotation and a
 // snapshot costs no more pickers than it has distinct groups.
+//
+// Groups already built are found by their size and first node, then
+// compared: looked for one by one, a snapshot of 5,000 nodes that each run
+// a version of their own (a build number) cost the request that saw it
+// 175 ms, and one of 20,000, 1.9 s.
 func (p *pinnable) build(base Strategy, nodes []*registry.Node, groups map[string][]*registry.Node) map[string]Picker {
 	if len(groups) == 0 {
 		return nil
@@ -72,18 +77,23 @@ func (p *pinnable) build(base Strategy, nodes []*registry.Node, groups map[strin
 		nodes  []*registry.Node
 		picker Picker
 	}
-	done := []built{{nodes, p.all}}
+	type groupKey struct {
+		n     int
+		first *registry.Node
+	}
+	done := map[groupKey][]built{{len(nodes), nodes[0]}: {{nodes, p.all}}}
 	out := make(map[string]Picker, len(groups))
 next:
 	for k, g := range groups {
-		for _, b := range done {
+		gk := groupKey{len(g), g[0]}
+		for _, b := range done[gk] {
 			if slices.Equal(b.nodes, g) { // in snapshot order, so equal sets are equal slices
 				out[k] = b.picker
 				continue next
 			}
 		}
 		out[k] = base(g)
-		done = append(done, built{g, out[k]})
+		done[gk] = append(done[gk], built{g, out[k]})
 	}
 	return out
 }

@@ -16,7 +16,8 @@ type nodeLimit struct {
 	limit   atomic.Int64 // the limit in force, whole requests
 	minRTT  atomic.Int64 // ns; 0 until minRTTSamples answers were seen
 	samples atomic.Int64 // answers seen
-	used    atomic.Int64 // Unix ns of the last sample
+	used    atomic.Int64 // Unix ns of the last sample, or of the first attempt (sending)
+	sent    atomic.Bool  // an attempt has been sent to the node
 	// refused is set when the node refused a request as full: it was
 	// overloaded during the current half window, so its answers then
 	// were queued and must not become its minimum.
