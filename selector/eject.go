@@ -75,6 +75,7 @@ type nodeHealth struct {
 	probation bool       // back from ejection: the first fault ejects again
 	back      time.Time  // when it last came off probation
 	refused   time.Time  // when a connection to it was last refused; zero once it answered
+	instance  string     // the start mark (registry.MetaInstance) of its last fault
 }
 
 // ejectView caches Available's answer for one snapshot, so that the same
@@ -161,6 +162,7 @@ func (e *Ejector) ReportOf(n *registry.Node, fault bool, caller netip.Addr, othe
 	if now.Before(h.until) {
 		return // still ejected: a straggler's fault adds nothing
 	}
+	h.instance = n.Metadata[registry.MetaInstance]
 	if h.faults == 0 {
 		h.caller, h.many = caller, false
 	} else if caller != h.caller {
@@ -287,6 +289,12 @@ func (e *Ejector) Refused(n *registry.Node) {
 // discovery after an absence: a new instance, as a restarted node that
 // registers again is. It gets a probe at once, not the rest of an old
 // ejection: it is available, on probation (its first fault ejects it again).
+//
+// A node that comes back with the start mark (registry.MetaInstance) that
+// it had at its last fault is no new instance but the one that failed,
+// whose health check flapped: it keeps the rest of its ejection, which its
+// returns would otherwise cut short, one more request to fail at each.
+// Without a mark a restart cannot be told from a flap, and gets the probe.
 func (e *Ejector) Arrived(n *registry.Node) {
 	if e.tracked.Load() == 0 {
 		return
@@ -302,7 +310,8 @@ func (e *Ejector) Arrived(n *registry.Node) {
 		h.refused = time.Time{}
 		e.refused.Add(-1)
 	}
-	if now.Before(h.until) {
+	mark := n.Metadata[registry.MetaInstance]
+	if now.Before(h.until) && (mark == "" || mark != h.instance) {
 		h.until = now // ended: on probation until its first success
 		h.faults = 0
 	}

@@ -79,7 +79,7 @@ func TestARefusingNodeDrawsNoFirstAttempts(t *testing.T) {
 
 // TestARestartedNodeIsProbedAtOnce ejects a node, then has it come back as
 // a new instance, in the two ways a registry shows one: it leaves discovery
-// and registers again, or it stays listed under the same ID and address but
+// and registers again (with a new start mark), or it stays listed under the same ID and address but
 // with a new start mark (registry.MetaInstance), as a process that crashed
 // and restarted before its health check failed does. Either way its next
 // call is a probe, not the rest of the ejection; the same start seen again
@@ -92,7 +92,10 @@ func TestARestartedNodeIsProbedAtOnce(t *testing.T) {
 		{"left discovery and registered again", func(reg *registry.Static, bad, good *backend, call func()) {
 			reg.Set(service, []*registry.Node{good.node()})
 			call()
-			reg.Set(service, []*registry.Node{started(bad, "first"), good.node()})
+			// A new start: back under the start it left with, the node is the
+			// instance that was ejected, whose check flapped
+			// (TestAuditFlappingNodeKeepsItsEjection).
+			reg.Set(service, []*registry.Node{started(bad, "second"), good.node()})
 		}},
 		{"started again under the same ID", func(reg *registry.Static, bad, good *backend, call func()) {
 			reg.Set(service, []*registry.Node{started(bad, "first"), good.node()}) // the same start, seen again
