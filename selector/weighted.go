@@ -28,10 +28,28 @@ func Weighted(weight func(*registry.Node) float64, opts ...Option) Strategy {
 			return noNodes{}
 		}
 		p := &weighted{nodes: nodes, cum: make([]float64, len(nodes)), src: o.src}
-		var total float64
+		var total, heaviest float64
 		for i, n := range nodes {
 			w := weight(n)
-			if w > 0 && !math.IsInf(w, 1) { // false for NaN too
+			if !(w > 0 && !math.IsInf(w, 1)) { // true for NaN too
+				w = 0
+			}
+			p.cum[i] = w
+			total += w
+			heaviest = max(heaviest, w)
+		}
+		// Each weight is finite, their sum may not be (two of 1e308, read
+		// from metadata anyone who registers sets): then every draw fell
+		// past the table and the last node took every request. Weights
+		// relative to the heaviest keep their proportions and cannot
+		// overflow.
+		scale := 1.0
+		if math.IsInf(total, 1) {
+			scale = 1 / heaviest
+		}
+		total = 0
+		for i, w := range p.cum {
+			if w *= scale; w > 0 {
 				total += w
 				p.last = i
 			}
