@@ -73,6 +73,7 @@ type Cache struct {
 	mu      sync.RWMutex
 	closed  bool
 	entries map[string]*cacheEntry
+	epochs  uint64 // entries made so far: see entry
 }
 
 var _ Registry = (*Cache)(nil)
@@ -81,6 +82,8 @@ var _ Registry = (*Cache)(nil)
 type cacheEntry struct {
 	ready chan struct{} // closed when the first fetch has ended
 	state atomic.Pointer[cacheState]
+	ctx   context.Context // ends on Close, or when Retain forgets the service
+	stop  context.CancelFunc
 }
 
 // cacheState is immutable; every change stores a new one and closes changed.
@@ -200,6 +203,10 @@ func (c *Cache) Watch(ctx context.Context, service string, index uint64) (Snapsh
 			return snap, ctx.Err()
 		case <-c.ctx.Done():
 			return snap, ErrClosed
+		case <-e.ctx.Done(): // forgotten (Retain): this caller still wants it
+			if e, err = c.entry(service); err != nil {
+				return snap, err
+			}
 		}
 	}
 }
@@ -223,6 +230,27 @@ func (c *Cache) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	return nil
+}
+
+// Retain stops the watch of every cached service for which keep returns
+// false and forgets its snapshot, so that a service nothing asks for any
+// more (a configuration reload dropped every route to it) is no longer
+// queried, nor listed by Status. A later Lookup of it starts a new watch,
+// and waits for its first answer, as the first lookup of a service does.
+// Lookups under way on a forgotten service keep the nodes they were given.
+func (c *Cache) Retain(keep func(service string) bool) {
+	c.mu.Lock()
+	var gone []*cacheEntry
+	for service, e := range c.entries {
+		if !keep(service) {
+			delete(c.entries, service)
+			gone = append(gone, e)
+		}
+	}
+	c.mu.Unlock()
+	for _, e := range gone {
+		e.stop()
+	}
 }
 
 // ServiceStatus is the state of one cached service, for health endpoints and
@@ -295,7 +323,12 @@ func (c *Cache) entry(service string) (*cacheEntry, error) {
 	}
 	if e = c.entries[service]; e == nil {
 		e = &cacheEntry{ready: make(chan struct{})}
-		e.state.Store(&cacheState{changed: make(chan struct{})})
+		e.ctx, e.stop = context.WithCancel(c.ctx)
+		// The versions of a service watched again after Retain forgot it
+		// start past those of its earlier watches, so that a Watch with an
+		// index from those never takes the new view for the one it saw.
+		e.state.Store(&cacheState{index: c.epochs << 32, changed: make(chan struct{})})
+		c.epochs++
 		c.entries[service] = e
 		c.wg.Add(1)
 		go c.run(service, e)
@@ -365,8 +398,8 @@ func (c *Cache) run(service string, e *cacheEntry) {
 	var index uint64
 	failures := 0
 	for {
-		snap, err := c.backend.Watch(c.ctx, service, index)
-		if c.ctx.Err() != nil {
+		snap, err := c.backend.Watch(e.ctx, service, index)
+		if e.ctx.Err() != nil {
 			if !e.state.Load().synced {
 				e.store(e.state.Load().failed(ErrClosed, c.now()))
 			}
@@ -388,7 +421,7 @@ func (c *Cache) run(service string, e *cacheEntry) {
 		if wait > 0 {
 			select {
 			case <-c.after(wait):
-			case <-c.ctx.Done():
+			case <-e.ctx.Done():
 				return
 			}
 		}
@@ -442,7 +475,7 @@ func (st *cacheState) updated(snap Snapshot, now time.Time, grace time.Duration)
 		}
 	}
 	if !st.synced {
-		next.nodes, next.index = candidate, 1
+		next.nodes, next.index = candidate, st.index+1
 		return &next
 	}
 	served, index := st.view(now, grace)

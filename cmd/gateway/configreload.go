@@ -123,6 +123,7 @@ func (g *gateway) applyLoaded(l loaded, forced bool) {
 		}
 		if err = g.install(l.cfg); err == nil {
 			g.dropStatic(l.cfg)
+			g.unwatchUnrouted(l.cfg)
 			pending := restartOnly(g.cfg, l.cfg)
 			g.status.apply(l.hash, l.index, true, pending...)
 			level, attrs := slog.LevelInfo, append(attrs, slog.Int("routes", len(l.cfg.Routes)),

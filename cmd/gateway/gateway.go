@@ -411,6 +411,22 @@ func (g *gateway) dropStatic(cfg *config.Config) {
 	}
 }
 
+// unwatchUnrouted stops the discovery watches (with Consul) of the services
+// that no route of cfg leads to, once its routes serve: each would
+// otherwise go on querying Consul, and be reported by /admin/registry and
+// the sluice_discovery_* metrics, for as long as the process runs.
+func (g *gateway) unwatchUnrouted(cfg *config.Config) {
+	c, ok := g.registry.(*registry.Cache)
+	if !ok {
+		return
+	}
+	routed := make(map[string]bool, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		routed[r.Service] = true
+	}
+	c.Retain(func(service string) bool { return routed[service] })
+}
+
 // staticOf returns the gateway's static registry, when cfg is served by one.
 func (g *gateway) staticOf(cfg *config.Config) (*registry.Static, bool) {
 	st, ok := g.registry.(*registry.Static)
