@@ -19,6 +19,16 @@ const (
 	MaxRetries   = 255
 )
 
+// MaxChain is the most hops a request may pass: a hop that receives hop
+// MaxChain or more refuses it, 508 loop-detected (the gateway's Originate
+// and Inbound return ErrLoop). No chain of services is that deep; a
+// request that comes back to a hop it passed is. A gateway whose node is
+// the gateway itself sent one request 257 times to itself, every
+// connection of the node's pool, until the budget ended (TestAuditSelfLoop
+// in e2e/hostile); the gateway now continues a hop count it receives, and
+// the loop ends after MaxChain passes.
+const MaxChain = 32
+
 // Header is the decoded form of a Sluice-Budget field.
 type Header struct {
 	// Remaining is the time left to the whole chain, relative to when the field
@@ -48,6 +58,7 @@ var (
 	ErrGRPCSyntax   = errors.New("budget: malformed grpc-timeout")
 	ErrSpent        = errors.New("budget: spent")
 	ErrBelowMinimum = errors.New("budget: below the minimum worth starting")
+	ErrLoop         = errors.New("budget: the request has passed MaxChain hops: a loop")
 )
 
 // Append appends the wire form of h to dst, rounding Remaining down to whole

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -78,6 +79,11 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 			if v := r.Header[requestid.HeaderName]; len(v) == 1 && requestid.Valid(v[0]) {
 				id = v[0]
 				w.Header()[requestid.HeaderName] = v // echoed, and named by every problem body
+			}
+			if h.Hop >= MaxChain {
+				problem.Write(w, http.StatusLoopDetected, problem.TypeLoop, "Loop detected",
+					fmt.Sprintf("the request has passed %d hops: it came back to a service it passed", h.Hop))
+				return
 			}
 			if h.Remaining < p.Min {
 				problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetTooLow,

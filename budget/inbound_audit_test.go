@@ -30,7 +30,7 @@ func TestAuditInboundHostileFields(t *testing.T) {
 		{"negative ms", http.Header{HeaderName: {"ms=-1"}}, def, 0, ErrNotInteger},
 		{"negative zero", http.Header{HeaderName: {"ms=-0"}}, 0, 0, nil},
 		{"decimal ms", http.Header{HeaderName: {"ms=1.5"}}, def, 0, ErrNotInteger},
-		{"hop at its bound", http.Header{HeaderName: {"ms=100, hop=255"}}, 100 * ms, 255, nil},
+		{"hop below MaxChain", http.Header{HeaderName: {"ms=100, hop=31"}}, 100 * ms, MaxChain - 1, nil},
 		{"hop over its bound", http.Header{HeaderName: {"ms=100, hop=256"}}, def, 0, ErrOutOfRange},
 		{"a later zero wins", http.Header{HeaderName: {"ms=100", "ms=0"}}, 0, 0, nil},
 		{"a later malformed member wins", http.Header{HeaderName: {"ms=100, ms=x"}}, def, 0, ErrNotInteger},

@@ -70,14 +70,28 @@ func (p Policy) Grant(asked time.Duration, trusted bool) (time.Duration, error) 
 // field is returned as a parse error (the edge answers 400); an ask below Min
 // as ErrBelowMinimum (the edge answers 504).
 func (p Policy) Originate(h http.Header, trusted bool) (time.Duration, error) {
-	asked, ok, err := Requested(h)
+	grant, _, err := p.OriginateHop(h, trusted)
+	return grant, err
+}
+
+// OriginateHop is Originate that also returns the hop the request's
+// Sluice-Budget names (0 when it names none): the edge's own place in the
+// chain, which it continues, so that a request that comes back to it
+// through its own nodes counts its passes. A hop of MaxChain or more is
+// refused with ErrLoop (the edge answers 508).
+func (p Policy) OriginateHop(h http.Header, trusted bool) (time.Duration, int, error) {
+	asked, hop, ok, err := requested(h)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	if hop >= MaxChain {
+		return 0, hop, ErrLoop
 	}
 	if !ok {
-		return p.Timeout, nil
+		return p.Timeout, hop, nil
 	}
-	return p.Grant(asked, trusted)
+	grant, err := p.Grant(asked, trusted)
+	return grant, hop, err
 }
 
 // MinOrDefault returns Min, or its default when zero.
@@ -86,30 +100,36 @@ func (p Policy) MinOrDefault() time.Duration { return p.withDefaults().Min }
 // Requested reads the budget a client asks for from a request's headers: the
 // ms member of Sluice-Budget, or grpc-timeout, the smaller when both are
 // present. ok is false when the client asked for nothing. A malformed field is
-// an error (the edge answers 400); hop and retry members from a client are
-// ignored, since the edge starts a new path.
+// an error (the edge answers 400); the other members from a client are
+// ignored here (OriginateHop reads its hop).
 func Requested(h http.Header) (d time.Duration, ok bool, err error) {
+	d, _, ok, err = requested(h)
+	return d, ok, err
+}
+
+// requested is Requested, with the hop of the Sluice-Budget field.
+func requested(h http.Header) (d time.Duration, hop int, ok bool, err error) {
 	// Indexed by the canonical names: h.Values would check each name for
 	// its canonical form on every request.
 	if v := h[HeaderName]; len(v) > 0 {
 		bh, err := ParseFields(v)
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
-		d, ok = bh.Remaining, true
+		d, hop, ok = bh.Remaining, bh.Hop, true
 	}
 	if v := h[GRPCHeaderName]; len(v) > 0 {
 		if len(v) > 1 {
-			return 0, false, ErrGRPCSyntax
+			return 0, 0, false, ErrGRPCSyntax
 		}
 		g, err := ParseGRPCTimeout(v[0])
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		if !ok || g < d {
 			d = g
 		}
 		ok = true
 	}
-	return d, ok, nil
+	return d, hop, ok, nil
 }

@@ -2,9 +2,14 @@ package budget
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/problem"
 )
 
 func TestPolicyValidate(t *testing.T) {
@@ -155,5 +160,60 @@ func TestPolicyOriginate(t *testing.T) {
 				t.Fatalf("Originate(%v, %v) = %v, %v; want %v, %v", tt.h, tt.trusted, got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestOriginateHop: the edge continues the hop a request names, and
+// refuses one at MaxChain or beyond (ErrLoop): a request that came back
+// to it; the budget is originated as by Originate.
+func TestOriginateHop(t *testing.T) {
+	p := Policy{Timeout: 2 * time.Second}
+	for _, tc := range []struct {
+		field string
+		grant time.Duration
+		hop   int
+		err   error
+	}{
+		{"", 2 * time.Second, 0, nil},
+		{"ms=500", 500 * time.Millisecond, 0, nil},
+		{"ms=500, hop=3", 500 * time.Millisecond, 3, nil},
+		{"ms=5000, hop=31, retry=2", 2 * time.Second, 31, nil},
+		{"ms=500, hop=32", 0, 32, ErrLoop},
+		{"ms=0, hop=200", 0, 200, ErrLoop},
+		{"ms=500, hop=256", 0, 0, ErrOutOfRange},
+	} {
+		h := http.Header{}
+		if tc.field != "" {
+			h.Set(HeaderName, tc.field)
+		}
+		grant, hop, err := p.OriginateHop(h, false)
+		if grant != tc.grant || hop != tc.hop || !errors.Is(err, tc.err) {
+			t.Errorf("%q: %v, hop %d, %v; want %v, hop %d, %v", tc.field, grant, hop, err, tc.grant, tc.hop, tc.err)
+		}
+		if g, err2 := p.Originate(h, false); g != grant || err2 != err {
+			t.Errorf("%q: Originate %v, %v; OriginateHop %v, %v", tc.field, g, err2, grant, err)
+		}
+	}
+}
+
+// TestInboundRefusesALoop: a backend refuses a request at MaxChain hops,
+// 508 loop-detected, without calling its handler; one hop fewer is served.
+func TestInboundRefusesALoop(t *testing.T) {
+	for _, tc := range []struct {
+		hop    int
+		called bool
+		code   int
+	}{{MaxChain - 1, true, http.StatusNoContent}, {MaxChain, false, http.StatusLoopDetected}, {255, false, http.StatusLoopDetected}} {
+		var s served
+		r := httptest.NewRequest(http.MethodPost, "/rpc/A.B", nil)
+		r.Header.Set(HeaderName, fmt.Sprintf("ms=100, hop=%d", tc.hop))
+		w := httptest.NewRecorder()
+		Inbound(ServerPolicy{})(record(&s)).ServeHTTP(w, r)
+		if s.called != tc.called || w.Code != tc.code {
+			t.Errorf("hop %d: %d, handler called %v; want %d, %v", tc.hop, w.Code, s.called, tc.code, tc.called)
+		}
+		if !tc.called && !strings.Contains(w.Body.String(), problem.TypeLoop) {
+			t.Errorf("hop %d: %s, want a loop-detected problem", tc.hop, w.Body)
+		}
 	}
 }

@@ -18,6 +18,13 @@ const margin = time.Millisecond
 // started a new path: hop 1, no retries, and no grpc-timeout of the client.
 func received(t *testing.T, got captured) time.Duration {
 	t.Helper()
+	return receivedAt(t, got, 1)
+}
+
+// receivedAt is received for a backend that must be sent hop (the client
+// named the hop before it).
+func receivedAt(t *testing.T, got captured, hop int) time.Duration {
+	t.Helper()
 	if v := got.Header.Values(budget.GRPCHeaderName); len(v) > 0 {
 		t.Errorf("the backend received the client's grpc-timeout %q", v)
 	}
@@ -29,8 +36,8 @@ func received(t *testing.T, got captured) time.Duration {
 	if err != nil {
 		t.Fatalf("Sluice-Budget %q: %v", v[0], err)
 	}
-	if h.Hop != 1 || h.Retries != 0 {
-		t.Errorf("Sluice-Budget %q, want hop=1 and no retries: the edge starts a new path", v[0])
+	if h.Hop != hop || h.Retries != 0 {
+		t.Errorf("Sluice-Budget %q, want hop=%d and no retries: the edge continues the hop it is sent, and counts no retry of the client's", v[0], hop)
 	}
 	return h.Remaining
 }
@@ -56,19 +63,20 @@ func TestBudgetOrigination(t *testing.T) {
 		path   string
 		header map[string]string
 		want   time.Duration // granted; the backend gets this less the margin
+		hop    int           // the hop the client names (0: none)
 	}{
-		{"no ask: the route's timeout", "/strict", nil, 2 * time.Second},
-		{"no ask on an RPC route", "/rpc", nil, 2 * time.Second},
-		{"ask below timeout", "/strict", map[string]string{"Sluice-Budget": "ms=1000"}, time.Second},
-		{"ask at min", "/strict", map[string]string{"Sluice-Budget": "ms=50"}, 50 * time.Millisecond},
-		{"ask above timeout, untrusted", "/strict", map[string]string{"Sluice-Budget": "ms=60000"}, 2 * time.Second},
-		{"ask above max, AllowRaise", "/raise", map[string]string{"Sluice-Budget": "ms=60000"}, 5 * time.Second},
-		{"ask between timeout and max, AllowRaise", "/raise", map[string]string{"Sluice-Budget": "ms=3000"}, 3 * time.Second},
-		{"client hop and retry ignored", "/strict", map[string]string{"Sluice-Budget": "ms=1000, hop=9, retry=4"}, time.Second},
-		{"grpc-timeout", "/strict", map[string]string{"Grpc-Timeout": "1500m"}, 1500 * time.Millisecond},
-		{"grpc-timeout above timeout", "/strict", map[string]string{"Grpc-Timeout": "1H"}, 2 * time.Second},
-		{"both: the smaller wins", "/strict", map[string]string{"Sluice-Budget": "ms=1200", "Grpc-Timeout": "900m"}, 900 * time.Millisecond},
-		{"both on RPC: the smaller wins", "/rpc", map[string]string{"Sluice-Budget": "ms=700", "Grpc-Timeout": "1S"}, 700 * time.Millisecond},
+		{"no ask: the route's timeout", "/strict", nil, 2 * time.Second, 0},
+		{"no ask on an RPC route", "/rpc", nil, 2 * time.Second, 0},
+		{"ask below timeout", "/strict", map[string]string{"Sluice-Budget": "ms=1000"}, time.Second, 0},
+		{"ask at min", "/strict", map[string]string{"Sluice-Budget": "ms=50"}, 50 * time.Millisecond, 0},
+		{"ask above timeout, untrusted", "/strict", map[string]string{"Sluice-Budget": "ms=60000"}, 2 * time.Second, 0},
+		{"ask above max, AllowRaise", "/raise", map[string]string{"Sluice-Budget": "ms=60000"}, 5 * time.Second, 0},
+		{"ask between timeout and max, AllowRaise", "/raise", map[string]string{"Sluice-Budget": "ms=3000"}, 3 * time.Second, 0},
+		{"client hop continued, retry ignored", "/strict", map[string]string{"Sluice-Budget": "ms=1000, hop=9, retry=4"}, time.Second, 9},
+		{"grpc-timeout", "/strict", map[string]string{"Grpc-Timeout": "1500m"}, 1500 * time.Millisecond, 0},
+		{"grpc-timeout above timeout", "/strict", map[string]string{"Grpc-Timeout": "1H"}, 2 * time.Second, 0},
+		{"both: the smaller wins", "/strict", map[string]string{"Sluice-Budget": "ms=1200", "Grpc-Timeout": "900m"}, 900 * time.Millisecond, 0},
+		{"both on RPC: the smaller wins", "/rpc", map[string]string{"Sluice-Budget": "ms=700", "Grpc-Timeout": "1S"}, 700 * time.Millisecond, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +87,7 @@ func TestBudgetOrigination(t *testing.T) {
 			if rec := serve(rt, req); rec.Code != http.StatusOK {
 				t.Fatalf("answer %d %s", rec.Code, rec.Body)
 			}
-			if got := received(t, be.last(t)); got != tt.want-margin {
+			if got := receivedAt(t, be.last(t), tt.hop+1); got != tt.want-margin {
 				t.Errorf("the backend received %v, want %v (granted %v less the margin)", got, tt.want-margin, tt.want)
 			}
 		})
@@ -223,5 +231,26 @@ func TestArrivalFoundBehindAWrapper(t *testing.T) {
 	}
 	if got, want := received(t, be.last(t)), 1700*time.Millisecond-margin; got != want {
 		t.Errorf("the backend received %v, want %v", got, want)
+	}
+}
+
+// TestALoopIsRefused: a request that names hop budget.MaxChain (it has
+// come back to the gateway that many times, through the gateway's own
+// nodes) is refused 508 loop-detected, not forwarded once more.
+func TestALoopIsRefused(t *testing.T) {
+	be := newBackend(t, nil)
+	rt := (&setup{}).node("svc", be.addr()).build(t, router.Route{Method: "GET", Path: "/a", Service: "svc", Budget: policy})
+	req := httptest.NewRequest("GET", "/a", nil)
+	req.Header.Set(budget.HeaderName, "ms=1000, hop=32")
+	rec := serve(rt, req)
+	if rec.Code != http.StatusLoopDetected || !problem.IsProblem(rec.Header().Get("Content-Type")) {
+		t.Fatalf("answer %d %s, want a 508 problem", rec.Code, rec.Body)
+	}
+	req.Header.Set(budget.HeaderName, "ms=1000, hop=31")
+	if rec := serve(rt, req); rec.Code != http.StatusOK {
+		t.Fatalf("one hop fewer: answer %d %s, want it forwarded", rec.Code, rec.Body)
+	}
+	if got := receivedAt(t, be.last(t), 32); got <= 0 {
+		t.Errorf("the backend received %v", got)
 	}
 }

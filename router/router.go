@@ -393,8 +393,13 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStream(w, r, start)
 		return
 	}
-	grant, err := h.route.Budget.Originate(r.Header, false)
+	grant, hop, err := h.route.Budget.OriginateHop(r.Header, false)
 	if err != nil {
+		if err == budget.ErrLoop {
+			problem.Write(w, http.StatusLoopDetected, problem.TypeLoop, "Loop detected",
+				fmt.Sprintf("the request has passed %d hops: it came back to the gateway through its own nodes", hop))
+			return
+		}
 		if err == budget.ErrBelowMinimum {
 			problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetTooLow, "Budget below the minimum",
 				fmt.Sprintf("the requested budget is below this route's minimum of %v; no work was done", h.route.Budget.MinOrDefault()))
@@ -403,7 +408,11 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, http.StatusBadRequest, problem.TypeBadRequest, "Malformed budget", err.Error())
 		return
 	}
-	info := budget.Info{Deadline: start.Add(grant), Received: grant}
+	// The hop a request names is continued, not started afresh: one that
+	// comes back through the gateway's own nodes counts its passes, and
+	// ends at budget.MaxChain (a client that names one only places itself
+	// further down a chain).
+	info := budget.Info{Deadline: start.Add(grant), Received: grant, Hop: hop}
 	if h.opts.Caller != nil {
 		info.Caller = h.opts.Caller(r)
 	}

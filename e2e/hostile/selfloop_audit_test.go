@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/testbin"
 )
 
@@ -36,17 +37,17 @@ func metricSum(t *testing.T, admin, metric string) float64 {
 
 // TestAuditSelfLoop: a node of a service whose address is the gateway's
 // own listener (a registration with a wrong address, or a hostile one) is
-// a request loop. The gateway ignores a client's hop count (a client's
-// Sluice-Budget counts for its ms only), so nothing stops the loop but the
-// budget, which shrinks by the margin and the time spent at each turn, and
-// the node's connection pool (upstream.DefaultMaxConnsPerNode, 256): the
-// 257th turn waits for a connection until its budget ends. Measured: one
-// client request became 257 requests to the gateway (so 256 connections
-// dialled to itself and as many accepted, every connection the service
-// may have), held until it was answered 504 budget-spent after 4.6 s of
-// its 5 s budget.
-// This test checks only that the loop ends, answered, and that the gateway
-// holds no request afterwards; it logs the figures.
+// a request loop. The gateway ignored a client's hop count, so nothing
+// stopped the loop but the budget, which shrinks by the margin and the time
+// spent at each turn, and the node's connection pool
+// (upstream.DefaultMaxConnsPerNode, 256): one client request became 257
+// requests to the gateway (256 connections dialled to itself and as many
+// accepted, every connection the service may have), held until it was
+// answered 504 budget-spent after 4.6 s of its 5 s budget. The gateway now
+// continues the hop a request names, and the turn that reaches
+// budget.MaxChain is refused 508 loop-detected, which each turn before it
+// passes back: MaxChain+1 requests, answered at once. The test also
+// checks that the gateway holds no request afterwards.
 func TestAuditSelfLoop(t *testing.T) {
 	port := testbin.FreePorts(t, 1)[0]
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -75,7 +76,10 @@ func TestAuditSelfLoop(t *testing.T) {
 	served := metricSum(t, addrs[1], "sluice_requests_total") - before
 	t.Logf("one request through a self-loop: %d after %v (%s); the gateway served %v requests for it",
 		resp.StatusCode, took.Round(time.Millisecond), strings.TrimSpace(string(body)), served)
-	if resp.StatusCode != http.StatusGatewayTimeout && resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("status %d, want the loop to end in 504 or 503", resp.StatusCode)
+	if resp.StatusCode != http.StatusLoopDetected || !strings.Contains(string(body), "loop-detected") {
+		t.Errorf("status %d %s, want the loop to end in 508 loop-detected", resp.StatusCode, body)
+	}
+	if served > budget.MaxChain+1 {
+		t.Errorf("the gateway served %v requests for one, want at most %d", served, budget.MaxChain+1)
 	}
 }

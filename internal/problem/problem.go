@@ -33,6 +33,10 @@ const (
 	TypeInternal     = "urn:sluice:problem:internal"
 	TypeDraining     = "urn:sluice:problem:draining"
 	TypeOverloaded   = "urn:sluice:problem:overloaded"
+	// TypeLoop: the request has passed budget.MaxChain hops; it came back
+	// to a hop it passed (a node that is the gateway itself, a backend
+	// that calls the route that led to it), 508 Loop Detected.
+	TypeLoop = "urn:sluice:problem:loop-detected"
 	// TypeKeysUnavailable: a route's JWT provider has no keys yet (its JWKS
 	// was never fetched), so no token can be checked.
 	TypeKeysUnavailable = "urn:sluice:problem:keys-unavailable"
