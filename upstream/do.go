@@ -156,9 +156,13 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		perTry := c.perTry(ctx, r, svc, attempt, rb, now)
+		perTry, unknown := c.perTry(ctx, r, svc, attempt, rb, now)
 		hedging := c.hedges(ctx, r, attempt)
 		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging, now)
+		var cold *coldTry // watches an attempt sent before the service's latency was known (pertry.go)
+		if unknown && !hedging {
+			actx, cold, acancel = c.watchCold(actx, svc, now, c.leftAt(ctx, now))
+		}
 		if hedging { // the first attempt must be cancellable should the hedge win
 			var hc context.CancelFunc
 			actx, hc = context.WithCancel(actx)
@@ -179,7 +183,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			actx, span = c.tracer.StartAttempt(actx, tracing.Attempt{Service: service, Node: node.Address, Number: attempt, Sent: h})
 		}
 		out := r // the first attempt's request, when the transport can aim r at node itself
-		if !c.sendsAsIs(r, attempt, cancel == nil && !hedging && c.tracer == nil && (perTry <= 0 || !try.IsZero())) {
+		if !c.sendsAsIs(r, attempt, cancel == nil && !hedging && c.tracer == nil && cold == nil && (perTry <= 0 || !try.IsZero())) {
 			if out, err = attemptRequest(actx, r, node, attempt); err != nil {
 				span.End("not-sent", nil, err)
 				acancel()
@@ -232,6 +236,14 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			resp, err = c.byDeadline.RoundTripAt(out, node.Address, try)
 		} else {
 			resp, err = c.attempt.RoundTrip(out)
+		}
+		if cold != nil && cold.answered() {
+			// Cut as a per-try timeout would have cut it: an answer that
+			// crossed the cut is given up, its body cancelled with it.
+			if resp != nil && resp.Body != nil {
+				closeBody(resp)
+			}
+			resp, err = nil, errColdTry
 		}
 		waits.answered()
 		from, whole := sent, true // the round trip's start, and whether the node had the whole request

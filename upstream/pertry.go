@@ -2,9 +2,11 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,24 +82,37 @@ func (l *latency) high(now time.Time) (time.Duration, bool) {
 // that a retry still has the time a normal answer takes; else half of what
 // is left, if that still exceeds the high latency; else no cut. A node that
 // hangs then costs a call one per-try timeout, not its whole budget.
-func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, attempt int, rb *RetryBudget, now time.Time) time.Duration {
+//
+// unknown is true when a timeout would be derived but the service has not
+// yet given the answers to derive it from (a client that just started):
+// the attempt is then sent with none, and watched (coldTry) until the
+// service's latency is known.
+func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, attempt int, rb *RetryBudget, now time.Time) (t time.Duration, unknown bool) {
 	p := &c.retry
 	switch {
 	case streaming(ctx):
-		return 0
+		return 0, false
 	case p.PerTryTimeout > 0:
-		return p.PerTryTimeout
+		return p.PerTryTimeout, false
 	case p.PerTryTimeout < 0 || attempt >= p.MaxRetries || !idempotent(ctx, r) || !replayable(r):
-		return 0
+		return 0, false
 	}
 	if upstreamRetries(ctx, p) {
-		return 0 // a sent failure would not be retried here
+		return 0, false // a sent failure would not be retried here
+	}
+	if rb != nil && !rb.canRetryAt(now) {
+		return 0, false
 	}
 	high, ok := svc.latency.high(now)
-	if !ok || rb != nil && !rb.canRetryAt(now) {
-		return 0
+	if !ok {
+		return 0, true
 	}
-	left := c.leftAt(ctx, now)
+	return derivedTry(high, c.leftAt(ctx, now)), false
+}
+
+// derivedTry is the per-try timeout derived from a service's high latency
+// for an attempt with left of its budget left (see perTry), or 0 for none.
+func derivedTry(high, left time.Duration) time.Duration {
 	want := max(DefaultPerTryFloor, DefaultPerTryFactor*high)
 	switch {
 	case 2*want <= left:
@@ -106,4 +121,80 @@ func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, atte
 		return left / 2
 	}
 	return 0
+}
+
+// errColdTry is the error of an attempt that coldTry cut.
+var errColdTry = fmt.Errorf("upstream: no answer within the per-try timeout derived once the service's latency was known: %w",
+	context.DeadlineExceeded)
+
+// coldTry watches an attempt sent with no per-try timeout only because
+// the service had not yet given the answers to derive one from (perTry's
+// unknown): a client that starts with one node of three hung sends a
+// share of its first calls there, and those waited for the whole budget
+// and failed with 504 (11 of 160 GETs through a gateway just started,
+// 32 clients at a time, TestAHungNodeAtColdStartFailsNoGET), where the
+// same node costs a call a quarter of a second once the latency is known.
+// Every DefaultPerTryFloor until the attempt is answered, it looks again:
+// once the service's latency is known, the attempt is cut (its context
+// cancelled, its error errColdTry, a failed attempt to retry on another
+// node) when it has waited for the timeout perTry would have given it as
+// it was sent, with the budget it had then.
+type coldTry struct {
+	c      *Client
+	svc    *service
+	sent   time.Time     // on the client's clock
+	left   time.Duration // the budget left as it was sent
+	cancel context.CancelFunc
+	state  atomic.Int32 // coldWaiting, coldAnswered or coldCut
+	timer  *time.Timer
+}
+
+const (
+	coldWaiting = iota
+	coldAnswered
+	coldCut
+)
+
+// watchCold returns ctx cancellable by the watch of an attempt sent at
+// now with left of its budget left, the watch, and the attempt's cancel.
+func (c *Client) watchCold(ctx context.Context, svc *service, now time.Time, left time.Duration) (context.Context, *coldTry, context.CancelFunc) {
+	actx, cancel := context.WithCancel(ctx)
+	w := &coldTry{c: c, svc: svc, sent: now, left: left, cancel: cancel}
+	// Armed once w.timer is set, which check uses.
+	w.timer = time.AfterFunc(time.Duration(math.MaxInt64), w.check)
+	w.timer.Reset(DefaultPerTryFloor)
+	return actx, w, cancel
+}
+
+func (w *coldTry) check() {
+	if w.state.Load() != coldWaiting {
+		return
+	}
+	now := w.c.now()
+	next := DefaultPerTryFloor
+	if high, ok := w.svc.latency.high(now); ok {
+		t := derivedTry(high, w.left)
+		if t <= 0 {
+			return // no cut would have been made: nothing to watch for
+		}
+		waited := now.Sub(w.sent)
+		if waited >= t {
+			if w.state.CompareAndSwap(coldWaiting, coldCut) {
+				w.cancel()
+			}
+			return
+		}
+		next = t - waited
+	}
+	w.timer.Reset(next)
+}
+
+// answered ends the watch as the attempt's round trip returned, and
+// reports whether the attempt was cut.
+func (w *coldTry) answered() (cut bool) {
+	if w.state.CompareAndSwap(coldWaiting, coldAnswered) {
+		w.timer.Stop()
+		return false
+	}
+	return w.state.Load() == coldCut
 }

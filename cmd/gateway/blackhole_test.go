@@ -47,18 +47,7 @@ func TestANodeThatRefusesAtOnceDrawsNoMoreThanItsShare(t *testing.T) {
 			good1, good2 := httptest.NewServer(ok), httptest.NewServer(ok)
 			t.Cleanup(good1.Close)
 			t.Cleanup(good2.Close)
-			text := `listeners: [{address: "127.0.0.1:0"}]
-registry:
-  static:
-    - {service: svc, address: "` + bad.Listener.Addr().String() + `"}
-    - {service: svc, address: "` + good1.Listener.Addr().String() + `"}
-    - {service: svc, address: "` + good2.Listener.Addr().String() + `"}
-routes:
-  - {path: /x, service: svc, budget: {timeout: 1s}}
-`
-			cfg, _ := loadFile(t, text)
-			logger, _ := newLogger()
-			_, addr := startGateway(t, cfg, logger, listenerKinds[0])
+			addr := gatewayOver(t, "path: /x, budget: {timeout: 1s}", bad.Listener.Addr().String(), good1.Listener.Addr().String(), good2.Listener.Addr().String())
 			const clients, each = 8, 50
 			var failed atomic.Int64
 			var wg sync.WaitGroup

@@ -75,6 +75,48 @@ func TestAnIdleConnIsNotRiskedForAPost(t *testing.T) {
 	}
 }
 
+// TestAnEarlyCloserGetsFreshConnsForPosts: a server that closes its conns
+// sooner than fragileIdle without saying so (closesCrossing, the close
+// crossing the next request) fails the first POST sent on a conn it had
+// used (nothing to do: the server may have read it), and teaches the
+// transport: its later POSTs go on fresh conns, while a GET still reuses
+// one (and is sent again should it cross a close). Before, every POST on a
+// reused conn failed. The lesson is forgotten earlyCloseMemory after the
+// last close found.
+func TestAnEarlyCloserGetsFreshConnsForPosts(t *testing.T) {
+	for _, m := range checkModes {
+		t.Run(m.name, func(t *testing.T) {
+			url, accepts := rawServer(t, closesCrossing("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			tr, d := newTransport(t)
+			d.noExchange = m.noExchange
+			clock := &fakeClock{now: time.Now()}
+			tr.now = clock.read
+			if err := send(t, tr, "POST", url); err != nil {
+				t.Fatal(err)
+			}
+			if err := send(t, tr, "POST", url); err == nil {
+				t.Fatal("the POST crossing the close did not fail: the test tells nothing")
+			}
+			for i := range 5 {
+				clock.add(time.Millisecond)
+				if err := send(t, tr, "POST", url); err != nil {
+					t.Fatalf("POST %d after the early close was found: %v", i, err)
+				}
+			}
+			if n := accepts.Load(); n != 6 {
+				t.Fatalf("%d conns, want 6: each POST after the lesson on a fresh one", n)
+			}
+			clock.add(earlyCloseMemory)
+			if err := send(t, tr, "POST", url); err != nil {
+				t.Fatal(err) // the last POST's conn: fresh, not yet reused
+			}
+			if err := send(t, tr, "POST", url); err == nil {
+				t.Fatalf("a POST %v after the last early close found took a fresh conn: the lesson is never forgotten", earlyCloseMemory)
+			}
+		})
+	}
+}
+
 // TestAFreshlyIdleConnCarriesAPost: a conn idle for less than fragileIdle
 // carries a POST, as a busy pool's conns do.
 func TestAFreshlyIdleConnCarriesAPost(t *testing.T) {

@@ -24,8 +24,9 @@ type hostPool struct {
 	waiters []*waiter // FIFO; non-empty only when idle is empty
 	gen     uint64    // bumped by CloseHost: older conns are not pooled
 	timer   *time.Timer
-	armed   bool // timer is set to evict the oldest idle conn
-	dead    bool // removed from the Transport by CloseHost
+	armed   bool       // timer is set to evict the oldest idle conn
+	dead    bool       // removed from the Transport by CloseHost
+	early   earlyClose // the server's closes of idle conns (idle.go)
 }
 
 // waiter waits for a connection when the pool is full. It receives a conn
@@ -102,7 +103,7 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh, fragile bool, 
 		c := p.idle[len(p.idle)-1]
 		idle := at.Sub(c.idleSince)
 		stale := idle >= keepMargin(c.keepFor) // its server is about to close it
-		if !stale && fragile && idle >= fragileIdle {
+		if !stale && fragile && idle >= p.early.fragileLimit(at) {
 			// Too old for this request, not for others; the older
 			// ones are older still.
 			fresh = true
@@ -116,6 +117,9 @@ func (p *hostPool) get(ctx context.Context, try time.Time, fresh, fragile bool, 
 		}
 		c.close()
 		p.mu.Lock()
+		if !stale {
+			p.early.note(idle, at) // its server closed it (or spoke) while idle
+		}
 		p.freeSlotLocked()
 	}
 	// What follows may block: it ends at try too.
@@ -234,6 +238,7 @@ func (p *hostPool) put(c *conn, reuse bool) {
 	if reuse && c.gen == p.gen && !p.dead {
 		if len(p.waiters) > 0 {
 			w := p.popWaiterLocked()
+			c.idleSince = p.t.clock() // idle from now, however briefly: see serverClosed
 			p.mu.Unlock()
 			w.ch <- c
 			return
@@ -341,4 +346,14 @@ func (p *hostPool) closeIdle(forget bool) (empty bool) {
 		}
 	}
 	return p.dead
+}
+
+// serverClosed records that c, a reused conn, was found closed by its
+// server (its check before the request found it closed or not quiet, or a
+// request sent on it failed before any answer): see earlyClose.
+func (p *hostPool) serverClosed(c *conn) {
+	p.mu.Lock()
+	now := p.t.clock()
+	p.early.note(now.Sub(c.idleSince), now)
+	p.mu.Unlock()
 }

@@ -368,6 +368,9 @@ func (t *Transport) roundTrip(req *http.Request, addr string, try time.Time) (*h
 		if err == nil {
 			return resp, nil
 		}
+		if reused && (st == stageNotQuiet || st == stageWritten) && ended(ctx, try) == nil {
+			c.p.serverClosed(c) // idle.go: requests that cannot be sent again keep off such conns
+		}
 		if st == stageNotQuiet && ended(ctx, try) == nil {
 			// The reused conn received bytes or its end while idle, and
 			// was closed with nothing sent (nor any byte of the body
