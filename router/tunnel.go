@@ -215,15 +215,17 @@ func (t *tunnel) toBackend(early []byte) {
 			return
 		}
 	}
-	buf := make([]byte, 32<<10)
+	var buf copyBuf
+	defer buf.release()
 	for {
-		n, err := t.client.Read(buf)
+		n, err := t.client.Read(buf.get())
+		buf.read(n)
 		if n > 0 {
 			t.last.Store(time.Now().UnixNano())
 			t.bmu.Lock()
 			var werr error
 			if !t.ending.Load() {
-				_, werr = t.backend.Write(buf[:n])
+				_, werr = t.backend.Write(buf.last[:n])
 			}
 			t.bmu.Unlock()
 			if werr != nil && !t.ending.Load() {
@@ -249,9 +251,11 @@ func (t *tunnel) toBackend(early []byte) {
 // side. Once the tunnel is ending it reads and discards until the backend
 // closes or the grace ends.
 func (t *tunnel) toClient() {
-	buf := make([]byte, 32<<10)
+	var buf copyBuf
+	defer buf.release()
 	for {
-		n, err := t.backend.Read(buf)
+		n, err := t.backend.Read(buf.get())
+		buf.read(n)
 		if n > 0 {
 			t.last.Store(time.Now().UnixNano())
 			t.wmu.Lock()
@@ -263,7 +267,7 @@ func (t *tunnel) toClient() {
 				continue
 			}
 			_ = t.client.SetWriteDeadline(time.Now().Add(t.wIdle))
-			_, werr := t.client.Write(buf[:n])
+			_, werr := t.client.Write(buf.last[:n])
 			t.wmu.Unlock()
 			if werr != nil {
 				if !t.ending.Load() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,13 +87,21 @@ func TestWebSocketThroughARoute(t *testing.T) {
 			if got := <-upgrades; got != "websocket" {
 				t.Errorf("the backend saw Upgrade %q", got)
 			}
-			for _, msg := range []string{"one", "two", strings.Repeat("x", 100<<10)} {
-				if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			// Sizes about the tunnel's small copy buffer and past its large
+			// one (tunnelbuf.go), each of bytes of its own: a buffer given
+			// back to the pool too early would show as another message's.
+			rng := rand.New(rand.NewPCG(1, 2))
+			for _, size := range []int{3, 3, 2047, 2048, 2049, 100 << 10, 4, 300 << 10, 1} {
+				msg := make([]byte, size)
+				for i := range msg {
+					msg[i] = byte(rng.Uint32())
+				}
+				if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
 					t.Fatal(err)
 				}
 				_, got, err := c.Read(ctx)
-				if err != nil || string(got) != msg {
-					t.Fatalf("echo = %d bytes, %v; want %d bytes", len(got), err, len(msg))
+				if err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("echo = %d bytes, %v; want the %d bytes sent", len(got), err, len(msg))
 				}
 			}
 			if n := tunnels.Len(); n != 1 {
