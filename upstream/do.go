@@ -307,7 +307,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil && !refusedBudget:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
-			c.liftDerivedTry(resp, perTry)
+			c.freeBody(ctx, resp, perTry)
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			if later {
 				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome, by: by}
@@ -351,7 +351,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				if verdict == giveUpNoMore {
 					resp.Header.Set(RetryHeader, RetryNo)
 				}
-				c.liftDerivedTry(resp, perTry)
+				c.freeBody(ctx, resp, perTry)
 				resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 				return resp, nil
 			}
@@ -463,6 +463,21 @@ func (c *Client) attemptContext(ctx context.Context, service string, node *regis
 func (c *Client) liftDerivedTry(resp *http.Response, perTry time.Duration) {
 	if c.retry.PerTryTimeout == 0 && perTry > 0 {
 		h1.LiftTry(resp.Body, perTry)
+	}
+}
+
+// freeBody readies resp's body, going back to the caller of the call
+// under ctx, for a read at its reader's pace: liftDerivedTry, and, for a
+// stream's answer (WithStream: a stream route's server-sent events, a
+// long download), h1.Detach, which takes its connection out of its node's
+// count of connections while it lasts (an hour, on a stream route): 256
+// such streams from one client held every connection of their node, and
+// every other request to it waited for one until its budget ended
+// (TestLongStreamsLeaveTheNodesPool in e2e/hostile).
+func (c *Client) freeBody(ctx context.Context, resp *http.Response, perTry time.Duration) {
+	c.liftDerivedTry(resp, perTry)
+	if streaming(ctx) {
+		h1.Detach(resp.Body)
 	}
 }
 

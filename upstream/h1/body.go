@@ -136,6 +136,28 @@ func LiftTry(rc io.ReadCloser, idle time.Duration) bool {
 	return true
 }
 
+// Detach takes the connection of rc, a body this transport returned, out
+// of its host's count (MaxConnsPerHost) while the body is read, and
+// reports whether rc was one: the answer is a stream's, which may last an
+// hour, and its connection will not serve another request before then.
+// Held in the count, 256 server-sent event streams from one client took
+// every connection of their node, and every other request to it waited
+// for one until its budget ended, as the tunnels a 101 hands over did
+// before they left the pool (slotConn.leave). Once the body ends, the
+// connection is kept for reuse if a slot is free then, else closed.
+func Detach(rc io.ReadCloser) bool {
+	b, ok := rc.(*body)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.c != nil {
+		b.c.p.detach(b.c)
+	}
+	return true
+}
+
 // Close releases the connection. Before EOF, the connection is kept only
 // when the rest of a Content-Length body is already buffered (it is then
 // discarded without blocking); otherwise the connection is closed, as

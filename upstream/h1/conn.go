@@ -59,6 +59,7 @@ type conn struct {
 	limit           int64 // bytes left to read; the header's bound during the header
 
 	reused      bool          // the conn carried a request before this one
+	detached    bool          // holds no slot of its pool: its answer is a stream's (Detach)
 	idleSince   time.Time     // when put idle
 	keepFor     time.Duration // the idle time its server stated in its last answer; zero: none (idle.go)
 	hasDeadline bool          // the context's deadline is set on nc

@@ -232,9 +232,19 @@ func (p *hostPool) dial(ctx context.Context, gen uint64) (*conn, error) {
 }
 
 // put gives back a conn whose request is done: to a waiter or the idle
-// list if reuse, else it is closed and its slot freed.
+// list if reuse, else it is closed and its slot freed. A detached conn
+// (Detach) takes a slot again to be reused, if one is free.
 func (p *hostPool) put(c *conn, reuse bool) {
 	p.mu.Lock()
+	if c.detached {
+		if !reuse || len(p.waiters) > 0 || p.total >= p.t.maxConns() || c.gen != p.gen || p.dead {
+			p.mu.Unlock()
+			c.close() // it holds no slot to free
+			return
+		}
+		c.detached = false
+		p.total++
+	}
 	if reuse && c.gen == p.gen && !p.dead {
 		if len(p.waiters) > 0 {
 			w := p.popWaiterLocked()
@@ -256,6 +266,17 @@ func (p *hostPool) put(c *conn, reuse bool) {
 	p.freeSlotLocked()
 	p.mu.Unlock()
 	c.close()
+}
+
+// detach gives back the slot of c, a busy conn whose answer is a stream
+// (Detach): c stays open, out of the count, until put.
+func (p *hostPool) detach(c *conn) {
+	p.mu.Lock()
+	if !c.detached {
+		c.detached = true
+		p.freeSlotLocked()
+	}
+	p.mu.Unlock()
 }
 
 // freeSlotLocked gives the slot of a closed conn to the first waiter, or
