@@ -121,6 +121,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 	var aside float64          // the share of in-flight requests the queue check leaves out: limit_share.go
 
 	by := onBehalf{caller: caller} // whom the call serves, for the ejector
+	stream := streaming(ctx)       // read once: a walk of the context's values
 	for attempt := 0; ; attempt++ {
 		// One reading of the clock serves the attempt until it is sent:
 		// the pick's budget left, the per-try timeout, the budget sent and
@@ -156,7 +157,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		perTry, unknown := c.perTry(ctx, r, svc, attempt, rb, now)
+		perTry, unknown := c.perTry(ctx, r, svc, attempt, rb, now, stream)
 		hedging := c.hedges(ctx, r, attempt)
 		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging, now)
 		var cold *coldTry // watches an attempt sent before the service's latency was known (pertry.go)
@@ -307,7 +308,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil && !refusedBudget:
 			// An answer, the node's 504 at the end of the budget included,
 			// goes back as it is.
-			c.freeBody(ctx, resp, perTry)
+			c.freeBody(resp, perTry, stream)
 			resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 			if later {
 				ca.body.verdict = pendingVerdict{c: c, ctx: ctx, node: node, outcome: outcome, by: by}
@@ -351,7 +352,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				if verdict == giveUpNoMore {
 					resp.Header.Set(RetryHeader, RetryNo)
 				}
-				c.freeBody(ctx, resp, perTry)
+				c.freeBody(resp, perTry, stream)
 				resp.Body = answerBodyIn(&ca.body, resp.Body, done, cancel, acancel)
 				return resp, nil
 			}
@@ -466,17 +467,17 @@ func (c *Client) liftDerivedTry(resp *http.Response, perTry time.Duration) {
 	}
 }
 
-// freeBody readies resp's body, going back to the caller of the call
-// under ctx, for a read at its reader's pace: liftDerivedTry, and, for a
-// stream's answer (WithStream: a stream route's server-sent events, a
+// freeBody readies resp's body, going back to the caller, for a read at
+// its reader's pace: liftDerivedTry, and, for a stream's answer (stream:
+// the call's context is marked WithStream: a stream route's server-sent events, a
 // long download), h1.Detach, which takes its connection out of its node's
 // count of connections while it lasts (an hour, on a stream route): 256
 // such streams from one client held every connection of their node, and
 // every other request to it waited for one until its budget ended
 // (TestLongStreamsLeaveTheNodesPool in e2e/hostile).
-func (c *Client) freeBody(ctx context.Context, resp *http.Response, perTry time.Duration) {
+func (c *Client) freeBody(resp *http.Response, perTry time.Duration, stream bool) {
 	c.liftDerivedTry(resp, perTry)
-	if streaming(ctx) {
+	if stream {
 		h1.Detach(resp.Body)
 	}
 }

@@ -87,10 +87,10 @@ func (l *latency) high(now time.Time) (time.Duration, bool) {
 // yet given the answers to derive it from (a client that just started):
 // the attempt is then sent with none, and watched (coldTry) until the
 // service's latency is known.
-func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, attempt int, rb *RetryBudget, now time.Time) (t time.Duration, unknown bool) {
+func (c *Client) perTry(ctx context.Context, r *http.Request, svc *service, attempt int, rb *RetryBudget, now time.Time, stream bool) (t time.Duration, unknown bool) {
 	p := &c.retry
 	switch {
-	case streaming(ctx):
+	case stream: // streaming(ctx), read once a call
 		return 0, false
 	case p.PerTryTimeout > 0:
 		return p.PerTryTimeout, false
