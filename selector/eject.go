@@ -64,6 +64,7 @@ type Ejector struct {
 	gen     atomic.Uint64            // moves whenever an ejection starts
 	views   sync.Map                 // service → *atomic.Pointer[ejectView]
 	faults  map[string]*recentFaults // service → its callers' last faults: caller_eject.go
+	sweepAt int                      // size of health past which the next entry sweeps it (forgetHealth)
 }
 
 type nodeHealth struct {
@@ -76,6 +77,49 @@ type nodeHealth struct {
 	back      time.Time  // when it last came off probation
 	refused   time.Time  // when a connection to it was last refused; zero once it answered
 	instance  string     // the start mark (registry.MetaInstance) of its last fault
+	last      time.Time  // its last fault or refusal
+}
+
+// A node's entry is deleted by its next success once it is well (see
+// ReportOf); a node that leaves discovery after its faults or its refused
+// connections (a process killed before it deregistered, an instance
+// replaced at a deploy) has no next success, and its entry stayed for as
+// long as the process ran, one per node that ever left that way: 100,000
+// such nodes held 100,000 entries, and kept every call of every service on
+// Available's slower path. So when health has doubled since the last
+// sweep, a new entry first forgets the nodes neither ejected now nor
+// failing or refusing for healthForget (or MaxTime, if longer): at worst
+// one that is still there starts its next ejection from BaseTime.
+const (
+	healthForget   = 10 * time.Minute
+	minHealthSweep = 1024
+)
+
+// addLocked makes the entry of the node whose key is key, sweeping health
+// first when it has doubled since the last sweep; e.mu is held.
+func (e *Ejector) addLocked(key string, now time.Time) *nodeHealth {
+	if len(e.health) >= max(e.sweepAt, minHealthSweep) {
+		forget := max(healthForget, e.s.MaxTime)
+		for k, h := range e.health {
+			if now.Before(h.until) || now.Sub(h.last) < forget {
+				continue
+			}
+			if !h.until.IsZero() {
+				e.ejected.Add(-1)
+			}
+			if !h.refused.IsZero() {
+				e.refused.Add(-1)
+			}
+			delete(e.health, k)
+			e.tracked.Add(-1)
+		}
+		e.sweepAt = 2 * len(e.health)
+		e.gen.Add(1)
+	}
+	h := &nodeHealth{}
+	e.health[key] = h
+	e.tracked.Add(1)
+	return h
 }
 
 // ejectView caches Available's answer for one snapshot, so that the same
@@ -135,9 +179,7 @@ func (e *Ejector) ReportOf(n *registry.Node, fault bool, caller netip.Addr, othe
 		if !fault {
 			return
 		}
-		h = &nodeHealth{}
-		e.health[key] = h
-		e.tracked.Add(1)
+		h = e.addLocked(key, now)
 	}
 	if !fault {
 		h.faults = 0
@@ -159,6 +201,7 @@ func (e *Ejector) ReportOf(n *registry.Node, fault bool, caller netip.Addr, othe
 		}
 		return
 	}
+	h.last = now
 	if now.Before(h.until) {
 		return // still ejected: a straggler's fault adds nothing
 	}
@@ -274,10 +317,9 @@ func (e *Ejector) Refused(n *registry.Node) {
 	key := n.Key()
 	h := e.health[key]
 	if h == nil {
-		h = &nodeHealth{}
-		e.health[key] = h
-		e.tracked.Add(1)
+		h = e.addLocked(key, now)
 	}
+	h.last = now
 	if h.refused.IsZero() {
 		e.refused.Add(1)
 	}

@@ -164,3 +164,68 @@ func TestAuditFirstCallsToAHugeCatalogCopyNoTables(t *testing.T) {
 		})
 	}
 }
+
+// servicesDisc serves each service's nodes from a map it never changes
+// while calls run.
+type servicesDisc map[string][]*registry.Node
+
+func (d servicesDisc) Lookup(_ context.Context, s string) ([]*registry.Node, error) { return d[s], nil }
+
+// TestAuditFirstCallsToManyServicesCopyNoTables: the concurrency limits
+// (on by default) and the loads of least_loaded kept one table of every
+// node of every service, which a snapshot with nodes it lacked copied
+// whole: the first call to each of many small services copied the nodes of
+// all the services called before. The first calls to 8,000 services of
+// three nodes each took 22 s and allocated 11 GiB (1.4 MiB a call); 5,000
+// of them 956 KiB a call, and a deploy that then replaced the nodes of
+// each 2.5 MiB a call (30 s in all). Each copy is now of one service's
+// table: 27 KiB a call, 6 KiB after the deploy (the per-service state each first call makes, and the copies of
+// the maps by service name up to rmap.MaxCopied names). Counted in bytes
+// allocated, not in time.
+func TestAuditFirstCallsToManyServicesCopyNoTables(t *testing.T) {
+	const services, per = 5000, 3
+	nodesOf := func(s string, gen int) []*registry.Node {
+		out := make([]*registry.Node, per)
+		for j := range out {
+			out[j] = &registry.Node{ID: fmt.Sprintf("%s-%d-%d", s, gen, j), Service: s,
+				Address: fmt.Sprintf("10.%d.%d.%d:8080", gen, len(s)&255, j+1)}
+		}
+		return out
+	}
+	names := make([]string, services)
+	d := servicesDisc{}
+	for i := range names {
+		names[i] = fmt.Sprintf("svc-%05d", i)
+		d[names[i]] = nodesOf(names[i], 0)
+	}
+	c := upstream.New(d, upstream.WithTransport(okTransport{}))
+	callAll := func() {
+		for _, s := range names {
+			req, _ := http.NewRequest("GET", "http://"+s+"/x", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	callAll()
+	runtime.ReadMemStats(&after)
+	first := (after.TotalAlloc - before.TotalAlloc) / services
+	// A deploy: every service's nodes replaced, each service's next call
+	// sees a snapshot of new nodes.
+	for _, s := range names {
+		d[s] = nodesOf(s, 1)
+	}
+	runtime.ReadMemStats(&before)
+	callAll()
+	runtime.ReadMemStats(&after)
+	deploy := (after.TotalAlloc - before.TotalAlloc) / services
+	t.Logf("%d services of %d nodes: first calls %d KiB a call, after a deploy %d KiB a call", services, per, first>>10, deploy>>10)
+	if first > 128<<10 || deploy > 128<<10 {
+		t.Errorf("a call that saw its service's new nodes allocated %d KiB (first calls), %d KiB (after a deploy), "+
+			"want a few dozen: a table of every service's nodes copied per service", first>>10, deploy>>10)
+	}
+}
