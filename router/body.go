@@ -27,13 +27,14 @@ import (
 // is zero.
 const DefaultBodyIdleTimeout = 10 * time.Second
 
-// MaxReplayBody is the most of a request body that the gateway reads before
-// picking a node: a body that ends within it is held in memory and sent with
-// a Content-Length, and a request carrying it can be sent again on another
-// node; a larger one, or one that has not ended after that many bytes, is
-// streamed after them, and its request is retried only when it provably
-// never left. So is a body that finds no room in the budget of held bodies
-// (BodyBudget) as it grows past its first 4 KiB.
+// MaxReplayBody is the most of a request body that the gateway holds before
+// picking a node: a body that ends within it, whatever its framing (a
+// chunked one of exactly that many bytes too: one more read finds its
+// end), is held in memory and sent with a Content-Length, and a request
+// carrying it can be sent again on another node; a larger one is streamed
+// after them, and its request is retried only when it provably never left.
+// So is a body that finds no room in the budget of held bodies (BodyBudget)
+// as it grows past its first 4 KiB.
 const MaxReplayBody = 64 << 10
 
 // A held body starts this small and grows as bytes arrive, so that a client
@@ -75,6 +76,7 @@ type clientBody struct {
 	read        int64
 	err         *BodyError
 	probe       [1]byte
+	pending     bool // probe holds a byte read past the held start, which Read returns first
 }
 
 // newClientBody wraps r's body; ctx carries the budget's deadline. limit, when
@@ -89,6 +91,12 @@ func (h *routeHandler) newClientBody(ctx context.Context, w http.ResponseWriter,
 // Read implements io.Reader.
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
+	if b.pending && len(p) > 0 && (b.state == bodyOpen || b.state == bodyEOF) {
+		b.pending = false
+		p[0] = b.probe[0]
+		b.mu.Unlock()
+		return 1, nil
+	}
 	switch b.state {
 	case bodyEOF:
 		b.mu.Unlock()
@@ -250,6 +258,26 @@ func (b *clientBody) hold(declared int64, max int) (buf []byte, complete bool, e
 				return nil, false, err
 			}
 			if len(buf) >= max {
+				if declared >= 0 {
+					return buf, false, nil
+				}
+				// A body of unknown length (chunked) that has max bytes
+				// may end there: a body that ends within max is held,
+				// whatever its framing, as one that declares max bytes
+				// is. One more byte says it goes on; Read returns it
+				// first.
+				n, err := b.Read(b.probe[:])
+				switch {
+				case err == io.EOF && n == 0:
+					return buf, true, nil
+				case n == 1:
+					b.mu.Lock()
+					b.pending = true
+					b.mu.Unlock()
+					return buf, false, nil
+				case err != nil:
+					return nil, false, err
+				}
 				return buf, false, nil
 			}
 			next := min(2*cap(buf), max)

@@ -109,7 +109,12 @@ func TestBodiesHeldOrStreamed(t *testing.T) {
 		{"POST, known length", "POST", small, false, 1000, true},
 		{"PATCH, chunked", "PATCH", small, true, 1000, true},
 		{"POST, exactly MaxReplayBody", "POST", exact, false, router.MaxReplayBody, true},
-		{"POST, chunked, exactly MaxReplayBody", "POST", exact, true, -1, false},
+		// Held too: it ends within MaxReplayBody, which the read of its
+		// end after MaxReplayBody bytes tells (it was streamed, and its
+		// request was not retried where a Content-Length one was).
+		{"POST, chunked, exactly MaxReplayBody", "POST", exact, true, router.MaxReplayBody, true},
+		// The byte that tells it goes on is sent first, after the start.
+		{"POST, chunked, MaxReplayBody+1", "POST", exact + "+", true, -1, false},
 		{"PUT, large", "PUT", large, false, int64(len(large)), false},
 		{"POST, chunked, large", "POST", large, true, -1, false},
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -39,13 +40,16 @@ func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, a
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		body := r.Body
-		if attempt > 0 {
+		if attempt > 0 && r.GetBody != nil {
 			var err error
 			if body, err = r.GetBody(); err != nil {
 				return nil, fmt.Errorf("upstream: replaying the request body: %w", err)
 			}
 		}
-		out.Body = &watchedBody{ReadCloser: body}
+		// A body that cannot be replayed is sent again only when no attempt
+		// read a byte of it (decide): the attempt that failed first holds
+		// back its transport's Close.
+		out.Body = &watchedBody{ReadCloser: body, holdClose: r.GetBody == nil}
 	}
 	return out, nil
 }
@@ -63,9 +67,32 @@ type watchedBody struct {
 	fault   atomic.Pointer[error]
 	reading atomic.Bool
 	wait    uploadWait // the attempt's place in its node's queue: limit_upload.go
+
+	// A body without GetBody (a proxied client's upload, streamed) can be
+	// sent again only as it is, when no attempt read any of it: an attempt
+	// that provably sent nothing (its node refused the connection) leaves
+	// it so. The transport closes a request's body when its round trip
+	// fails, so such a body's Close is held back while nothing was read,
+	// until the attempt's end says whether a retry takes the body over
+	// (take) or not (release).
+	holdClose bool
+	mu        sync.Mutex
+	touched   bool // a Read was made
+	held      bool // a Close was held back
+	released  bool // release was called: Closes go through
+	gone      bool // take gave the body to the next attempt
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
+	if b.holdClose {
+		b.mu.Lock()
+		gone := b.gone
+		b.touched = true
+		b.mu.Unlock()
+		if gone {
+			return 0, http.ErrBodyReadAfterClose
+		}
+	}
 	b.reading.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	b.reading.Store(false)
@@ -75,6 +102,58 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 		b.fault.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// Close closes the body, unless its Close is held back (see holdClose).
+func (b *watchedBody) Close() error {
+	if b.holdClose {
+		b.mu.Lock()
+		switch {
+		case b.gone:
+			b.mu.Unlock()
+			return nil
+		case !b.touched && !b.released:
+			b.held = true
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+	}
+	return b.ReadCloser.Close()
+}
+
+// take gives the body to the next attempt, when it is one whose Close is
+// held back and no Read of it was made, and reports whether it did: this
+// attempt's Close, held or to come, is then dropped, and its Reads fail.
+// Otherwise it does what release does.
+func (b *watchedBody) take() bool {
+	if b == nil || !b.holdClose {
+		return false
+	}
+	b.mu.Lock()
+	if !b.touched {
+		b.gone = true
+		b.mu.Unlock()
+		return true
+	}
+	b.mu.Unlock()
+	b.release()
+	return false
+}
+
+// release ends the holding back of the body's Close: a Close held is made
+// now, and later ones go through.
+func (b *watchedBody) release() {
+	if b == nil || !b.holdClose {
+		return
+	}
+	b.mu.Lock()
+	held := b.held && !b.gone && !b.released
+	b.released = true
+	b.mu.Unlock()
+	if held {
+		b.ReadCloser.Close()
+	}
 }
 
 // clientsFault returns the client's share of err, the error of an attempt

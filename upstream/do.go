@@ -30,7 +30,10 @@ import (
 // request provably never left (any method), or when it may have but the
 // method is idempotent, within the client's retry count and while the
 // budget lasts. A retried request with a body needs
-// r.GetBody, as http.NewRequest sets for in-memory bodies. When the retries
+// r.GetBody, as http.NewRequest sets for in-memory bodies, unless the
+// attempt provably sent nothing and read none of the body: r.Body then goes
+// to the next attempt as it is (the failed attempt's Close of it is held
+// back). When the retries
 // end with no answer of their own, Do returns the last answer a node gave.
 //
 // A failure of r's own body (a read error with ClientFault() true) ends the
@@ -122,6 +125,15 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 
 	by := onBehalf{caller: caller} // whom the call serves, for the ejector
 	stream := streaming(ctx)       // read once: a walk of the context's values
+	// unsent: r.Body, which cannot be replayed, was read by no attempt and
+	// closed by none (watchedBody.take); the next attempt takes it, or,
+	// should the call end first, it is closed here.
+	var unsent bool
+	defer func() {
+		if unsent {
+			r.Body.Close()
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		// One reading of the clock serves the attempt until it is sent:
 		// the pick's budget left, the per-try timeout, the budget sent and
@@ -190,6 +202,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 				acancel()
 				return nil, err
 			}
+			unsent = false // the attempt's transport closes it
 		}
 		if ca == nil {
 			ca = new(callAlloc)
@@ -286,6 +299,14 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			// calls (61 to 64 % of them with three nodes).
 			c.loads.Penalize(node)
 		}
+		// A body without GetBody goes to the next attempt as it is, only
+		// when this one provably sent nothing and read none of it.
+		resend := false
+		if outcome == NotSent || refusedBudget {
+			resend = wb.take()
+		} else {
+			wb.release()
+		}
 		final = outcome
 		span.End(outcome.String(), resp, err)
 		if outcome.Fault() {
@@ -344,7 +365,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if refusedBudget {
 			decided = NotSent // no work was done: another node, for any method
 		}
-		verdict, wait := c.decide(ctx, r, resp, decided, attempt, rb)
+		verdict, wait := c.decide(ctx, r, resp, decided, attempt, rb, resend)
+		unsent = resend // its attempt's Close was held back: the next attempt's, or the deferred one
 		if verdict != retry {
 			if resp != nil {
 				// The node's own answer goes back, marked when this hop

@@ -123,14 +123,15 @@ const (
 
 // decide applies the policy to a failed attempt (outcome NotSent or Failed).
 // It withdraws from the retry budget when it answers retry, and returns the
-// back-off to wait first.
+// back-off to wait first. unread says that r's body, which cannot be
+// replayed, was not read by the attempt: it can be sent as it is.
 func (c *Client) decide(ctx context.Context, r *http.Request, resp *http.Response, o Outcome,
-	attempt int, rb *RetryBudget) (decision, time.Duration) {
+	attempt int, rb *RetryBudget, unread bool) (decision, time.Duration) {
 	p := &c.retry
 	if resp != nil && resp.Header.Get(RetryHeader) == RetryNo {
 		return giveUpNoMore, 0
 	}
-	if attempt >= p.MaxRetries || !replayable(r) {
+	if attempt >= p.MaxRetries || !replayable(r) && !unread {
 		return c.spent(attempt), 0
 	}
 	switch o {

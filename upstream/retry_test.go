@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/problem"
@@ -68,24 +69,49 @@ func TestDoRetriesUnsentOnAnotherNode(t *testing.T) {
 	}
 }
 
-// TestDoUnsentWithoutGetBodyIsNotRetried checks that a body that cannot be
-// replayed is not retried, and that the error says it was not processed.
-func TestDoUnsentWithoutGetBodyIsNotRetried(t *testing.T) {
+// TestDoUnsentWithoutGetBodyIsRetriedUnread checks that a body that cannot
+// be replayed goes to another node as it is when the attempt provably sent
+// nothing and read none of it (the node refused the connection): the
+// gateway's streamed uploads, over 64 KiB, were never retried, and a node
+// down failed every one that picked it. A body the attempt read is not
+// sent again (TestDoSentFailure's, for a sent failure).
+func TestDoUnsentWithoutGetBodyIsRetriedUnread(t *testing.T) {
 	good := newBackend(t, "good", nil)
 	dead := deadNode(t, "dead")
 	c := newClient(t, staticOf(t, dead, good.node()), upstream.WithStrategy(inOrder))
 	r := newRequest(t, http.MethodPost, "")
-	r.Body = io.NopCloser(strings.NewReader("once"))
-	_, err := c.Do(r)
+	var closes atomic.Int64
+	r.Body = closeCounter{Reader: strings.NewReader("once"), closed: &closes}
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != 200 || got != "good" {
+		t.Fatalf("answer %d %q", resp.StatusCode, got)
+	}
+	if h := good.seen(); len(h) != 1 || h[0].Body != "once" {
+		t.Fatalf("good node saw %+v, want one POST with body \"once\"", h)
+	}
+	if n := closes.Load(); n != 1 {
+		t.Fatalf("body closed %d times, want once", n)
+	}
+
+	// With no node to take it, the call fails not-processed, and the body
+	// held back is closed, once.
+	c = newClient(t, staticOf(t, dead), upstream.WithStrategy(inOrder))
+	closes.Store(0)
+	r = newRequest(t, http.MethodPost, "")
+	r.Body = closeCounter{Reader: strings.NewReader("once"), closed: &closes}
+	_, err = c.Do(r)
 	var ae *upstream.AttemptError
-	if !errors.As(err, &ae) || ae.Sent || ae.Node != dead.Address || ae.Service != service {
+	if !errors.As(err, &ae) || ae.Sent || ae.Node != dead.Address {
 		t.Fatalf("error %#v, want an unsent *AttemptError at %s", err, dead.Address)
 	}
 	if status, typ, _ := rpc.StatusOf(err); status != http.StatusBadGateway || typ != problem.TypeNotProcessed {
 		t.Fatalf("StatusOf = %d %s, want 502 not-processed", status, typ)
 	}
-	if n := len(good.seen()); n != 0 {
-		t.Fatalf("good node hit %d times", n)
+	if n := closes.Load(); n != 1 {
+		t.Fatalf("body closed %d times, want once", n)
 	}
 }
 

@@ -159,7 +159,7 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 		tried = append(tried, node)
 		verdict, wait := giveUp, time.Duration(0)
 		if outcome == NotSent || answer != nil { // never a handshake that got no answer
-			verdict, wait = c.decide(hctx, get, answer, outcome, attempt, rb)
+			verdict, wait = c.decide(hctx, get, answer, outcome, attempt, rb, false)
 		}
 		if verdict != retry {
 			var re *rpc.Error

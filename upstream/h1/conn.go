@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/leanctx"
@@ -56,6 +57,7 @@ type conn struct {
 	gen uint64        // the pool's generation when dialled
 
 	nread, nwritten int64
+	wfail           error // the first error of a Write; the conn is then never reused
 	limit           int64 // bytes left to read; the header's bound during the header
 
 	reused      bool          // the conn carried a request before this one
@@ -130,6 +132,9 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) Write(p []byte) (int, error) {
 	n, err := c.nc.Write(p)
 	c.nwritten += int64(n)
+	if err != nil && c.wfail == nil {
+		c.wfail = err
+	}
 	return n, err
 }
 
@@ -213,12 +218,16 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	if err == nil && !exchange {
 		err = c.bw.Flush()
 	}
+	var werr error // the write's failure, when the answer is read after it
 	if err != nil {
 		st := stageWritten
 		if c.nwritten == w0 {
 			st = stageNothingWritten
 		}
-		return nil, st, c.fail(ctx, "write request", err)
+		if st == stageNothingWritten || exchange || !hasBody(wr) || !answeredEarly(err, c.wfail) {
+			return nil, st, c.fail(ctx, "write request", err)
+		}
+		werr = err
 	}
 	r0 := c.nread
 	bound := c.p.t.maxHeaderBytes()
@@ -254,6 +263,9 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 			st := stageResponse
 			if c.nread == r0 {
 				st = stageWritten
+				if werr != nil {
+					return nil, st, c.fail(ctx, "write request", werr)
+				}
 			}
 			if c.limit <= 0 {
 				err = headerTooLarge(bound)
@@ -271,7 +283,7 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 		}
 	}
 	c.limit = math.MaxInt64
-	reuse := !resp.Close && !wr.Close && resp.StatusCode >= 200 &&
+	reuse := werr == nil && !resp.Close && !wr.Close && resp.StatusCode >= 200 &&
 		!hasToken(wr.Header["Connection"], "close")
 	c.keepFor = keepAliveTimeout(resp.Header["Keep-Alive"])
 	if resp.Body == http.NoBody {
@@ -287,6 +299,30 @@ func (c *conn) roundTrip(ctx context.Context, try time.Time, req, wr *http.Reque
 	*b = body{c: c, ctx: ctx, try: try, rc: resp.Body, reuse: reuse, left: resp.ContentLength}
 	resp.Body = b
 	return resp, stageResponse, nil
+}
+
+// answeredEarly reports whether err, the failure of writing a request
+// body whose start was sent, came from the server's reset of the
+// connection (or a write after it): wfail, the conn's own first write
+// error, which Request.Write reports as the body's. A server that answers
+// an upload before reading it (a 413, a 401) and closes causes it, and its
+// answer, sent first, is still in the conn's receive queue: the round trip
+// reads it as if the write had ended well (the conn is not reused), and
+// fails with err, as before, only when there is none. Such an answer, the
+// client's to get, was a 502 blamed on the node, as with http.Transport
+// when its write fails first. The failure of a body's own Read (the
+// client's) is never this one.
+func answeredEarly(err, wfail error) bool {
+	if be := (*reqBodyError)(nil); errors.As(err, &be) || wfail == nil {
+		return false
+	}
+	return peerReset(wfail)
+}
+
+// peerReset reports whether err, a write's, is the server's reset of the
+// connection, or a write after it.
+func peerReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // fail closes the conn after an error of op and returns the error to

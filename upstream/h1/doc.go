@@ -184,8 +184,15 @@
 //
 // The request is written entirely before the response is read, so an answer
 // a server sends early (a 413 while the body is still uploading) is seen only
-// if the server also reads the rest of the body; one that closes the
-// connection instead fails the round trip. A response with both
+// if the server also reads the rest of the body, or closes the connection:
+// a write that the server's reset fails (ECONNRESET, EPIPE) is followed by a
+// read of the answer it sent before, which is returned (the connection is
+// then not reused), and the round trip fails with the write's error only
+// when there is none. http.Transport, which reads while it writes, fails
+// such a round trip when its write fails first; the default Fallback's
+// conns hold that write until the transport has read the answer
+// (fallbackconn.go's tapConn.Write). A server that neither reads nor closes
+// holds the round trip until its deadline. A response with both
 // Content-Length and "Transfer-Encoding: chunked" is read as chunked, as
 // net/http does. An answer whose status line's code is below 100 ("000",
 // "099", "+99", which http.ReadResponse takes) fails the round trip as a

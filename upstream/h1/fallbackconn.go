@@ -90,6 +90,48 @@ type tapConn struct {
 	read    int64 // bytes read since armed
 	refused error // why Reads fail, the answer being over its bound; nil: they do not
 	kept    []byte
+	shut    bool          // Close was called
+	reset   chan struct{} // made by a Write the server's reset failed while armed; Close closes it
+}
+
+// Write writes to the connection. A write the server's reset of the
+// connection failed during a round trip (a server that answered an upload
+// early, a 413 or a 401, and closed without reading it) returns only once
+// the transport closes the conn: its answer is in the conn's receive queue,
+// and net/http's transport, which fails the round trip on its writer's
+// error when that comes first, reads it meanwhile and returns it. The
+// transport closes the conn after that answer (its request never finished
+// writing), or when its read finds none. Without it, about half such
+// answers became a 502 blamed on the node.
+func (c *tapConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err == nil || !peerReset(err) {
+		return n, err
+	}
+	c.mu.Lock()
+	if !c.armed || c.shut {
+		c.mu.Unlock()
+		return n, err
+	}
+	if c.reset == nil {
+		c.reset = make(chan struct{})
+	}
+	reset := c.reset
+	c.mu.Unlock()
+	<-reset
+	return n, err
+}
+
+// Close closes the connection, and ends the wait of a Write that its
+// failure holds.
+func (c *tapConn) Close() error {
+	c.mu.Lock()
+	if !c.shut && c.reset != nil {
+		close(c.reset)
+	}
+	c.shut = true
+	c.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *tapConn) Read(p []byte) (int, error) {
