@@ -40,8 +40,8 @@ type Outcome uint8
 const (
 	// Success: a 1xx-3xx answer.
 	Success Outcome = iota
-	// Rejected: a 4xx answer, a business error. Never the node's fault;
-	// never retried.
+	// Rejected: a 4xx answer, a business error, or a 508 loop-detected
+	// (the request's hop count). Never the node's fault; never retried.
 	Rejected
 	// NotSent: the request never reached the node (the connection could
 	// not be made), or the node answered that it did not process it. The
@@ -131,6 +131,11 @@ func classify(ctx context.Context, now time.Time, resp *http.Response, err error
 	case resp.Header.Get(RetryHeader) == RetryNotProcessed:
 		return NotSent
 	case resp.StatusCode < 500:
+		return Rejected
+	case resp.StatusCode == http.StatusLoopDetected:
+		// The request's hop count, budget.MaxChain or more, of the caller's
+		// making (a loop, or a client that named a hop deep in the chain),
+		// refused by the node as it would by any: not the node's fault.
 		return Rejected
 	case resp.StatusCode == http.StatusGatewayTimeout && spent:
 		return Abandoned

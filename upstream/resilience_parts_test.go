@@ -224,6 +224,7 @@ func TestClassify(t *testing.T) {
 		{"422 is business", ctx, resp(422, ""), nil, Rejected, 0},
 		{"500 is a fault", ctx, resp(500, ""), nil, Failed, 0},
 		{"503 is a fault", ctx, resp(503, ""), nil, Failed, 0},
+		{"508 loop-detected is the request's", ctx, resp(508, ""), nil, Rejected, 0},
 		{"503 not processed", ctx, resp(503, RetryNotProcessed), nil, NotSent, 0},
 		{"attempt timeout", ctx, nil, context.DeadlineExceeded, Failed, 0},
 		{"caller left", ended, nil, context.Canceled, Abandoned, 0},
