@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // An answer of 101 Switching Protocols has a body that is the connection
@@ -24,12 +26,7 @@ func (b *upgradedBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // CloseWrite half-closes the connection when it can, and returns
 // http.ErrNotSupported when it cannot.
-func (b *upgradedBody) CloseWrite() error {
-	if cw, ok := b.w.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return http.ErrNotSupported
-}
+func (b *upgradedBody) CloseWrite() error { return h1.CloseWrite(b.w) }
 
 // answerBody wraps body, an attempt's answer, so that its Close ends the
 // attempt; a writable body (a 101's connection) stays writable.

@@ -212,12 +212,7 @@ func (c *tapConn) take() ([]byte, bool) {
 // CloseWrite half-closes the connection when it can: a 101's connection,
 // which net/http returns as the answer's body, is this conn (see
 // slotConn.CloseWrite).
-func (c *tapConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return http.ErrNotSupported
-}
+func (c *tapConn) CloseWrite() error { return CloseWrite(c.Conn) }
 
 // dialTapped dials addr for the default Fallback's plain-HTTP requests.
 func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.Conn, error) {

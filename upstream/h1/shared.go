@@ -59,8 +59,14 @@ type slotConn struct {
 // passes its client's end of stream on through it (without it the tunnel
 // closed the backend's connection whole, and the backend's reply after the
 // client's half-close was lost).
-func (c *slotConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *slotConn) CloseWrite() error { return CloseWrite(c.Conn) }
+
+// CloseWrite half-closes w, a connection or a 101 answer's body, when it
+// has a CloseWrite method, and returns http.ErrNotSupported when it has
+// not: the one way every wrapper of a switched connection passes a
+// half-close on.
+func CloseWrite(w any) error {
+	if cw, ok := w.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return http.ErrNotSupported

@@ -320,12 +320,7 @@ func (b *cancelWriteBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // CloseWrite half-closes the connection when it can, and returns
 // http.ErrNotSupported when it cannot.
-func (b *cancelWriteBody) CloseWrite() error {
-	if cw, ok := b.w.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return http.ErrNotSupported
-}
+func (b *cancelWriteBody) CloseWrite() error { return CloseWrite(b.w) }
 
 // cancelBody is the body of a response read under a context of
 // RoundTripBy's making, which its Close cancels.
