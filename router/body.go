@@ -65,7 +65,8 @@ type clientBody struct {
 	idle     time.Duration
 	limit    int64 // most bytes accepted (413 beyond); 0 for no limit
 	bodies   *BodyBudget
-	reserved int64 // taken from bodies for the held start; the handler's goroutine's
+	trailer  http.Header // the request's, filled in at the body's end
+	reserved int64       // taken from bodies for the held start; the handler's goroutine's
 
 	mu          sync.Mutex
 	state       bodyState
@@ -83,7 +84,7 @@ type clientBody struct {
 // positive, is the most bytes accepted.
 func (h *routeHandler) newClientBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit int64) *clientBody {
 	b := &clientBody{src: r.Body, ctl: http.NewResponseController(w), idle: h.opts.BodyIdleTimeout, limit: limit,
-		bodies: h.opts.HeldBodies, canDeadline: true}
+		bodies: h.opts.HeldBodies, trailer: r.Trailer, canDeadline: true}
 	b.deadline, _ = ctx.Deadline()
 	return b
 }
@@ -127,6 +128,10 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	switch {
 	case err == nil:
 		return n, nil
+	case err == io.EOF && trailerSection(b.trailer) > MaxTrailerSection:
+		be := &BodyError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("its trailers take more than %d bytes", MaxTrailerSection)}
+		b.failLocked(be)
+		return n, be
 	case err == io.EOF:
 		if b.state == bodyOpen || b.state == bodyClosed {
 			b.state = bodyEOF

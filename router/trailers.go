@@ -32,6 +32,32 @@ import (
 // checked. (middleware.IdentityHeaders strips the identity fields it
 // guards from them too.)
 
+// MaxTrailerSection is the most bytes a request's trailers may take, as
+// HTTP/1.1 writes them ("Name: value" lines and the empty line ending
+// them). It is net/http's: its server, and so both listener servers, read
+// a chunked body's trailers within a 4 KiB buffer and fail the body beyond
+// it ("suspiciously long trailer"), as a net/http backend does a forward's.
+// An HTTP/2 client's trailers come in a header block of their own, which
+// net/http's HTTP/2 server takes up to the listener's header limit: the
+// router refuses them past this bound too (400, a BodyError at the body's
+// end), where it used to forward them for the backend to fail the body
+// whole. A client's request is refused alike whatever its protocol.
+const MaxTrailerSection = 4096
+
+// trailerSection returns the bytes t takes as HTTP/1.1 trailers.
+func trailerSection(t http.Header) int {
+	if len(t) == 0 {
+		return 0
+	}
+	n := len("\r\n")
+	for k, vs := range t {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return n
+}
+
 // trailerCrosses reports whether the trailer k goes on, the backend's to
 // the client or the client's to the backend: not a hop-by-hop field nor one
 // its sender's Connection field named (named), as for the header's fields,

@@ -24,7 +24,10 @@ import (
 // but what net/http's HTTP/2 server hands a handler of its frames, less
 // what may not cross: the oracle sends the same frames to a reference
 // server of its own (H2Reference) and takes what its handler got as the
-// request the proxy must forward.
+// request the proxy must forward. One request it must not: one whose
+// trailers HTTP/1.1 cannot carry to the backend, past the 4 KiB that
+// net/http's server reads them in (MaxTrailerSection), which an HTTP/1.1
+// client cannot send the proxy either.
 
 // h2Host are the request's target host, and the other value of the host
 // field that a request with both sends.
@@ -110,6 +113,12 @@ func writeBlock(fr *http2.Framer, block []byte, endStream bool) {
 	}
 }
 
+// MaxTrailerSection is the most bytes of trailers, as HTTP/1.1 writes
+// them, that net/http's server reads after a chunked body (its 4 KiB
+// buffer), and so the most a proxy in front of an HTTP/1.1 backend may
+// forward.
+const MaxTrailerSection = 4096
+
 // H2Reference is net/http's HTTP/2 server (h2c) with a handler that
 // records each request it gets: what a handler behind an HTTP/2 edge is
 // handed.
@@ -153,7 +162,20 @@ func (r Request) ExpectH2(ref *H2Reference, mode uint8, dropped, added func(stri
 	}
 	got := <-ref.got
 	delete(got.Header, "Host")
-	return expectForward(got, NewRule(r.Fields), r.Declare, dropped, added), true
+	e = expectForward(got, NewRule(r.Fields), r.Declare, dropped, added)
+	e.Refused = trailerBytes(got.Trailer) > MaxTrailerSection
+	return e, true
+}
+
+// trailerBytes returns the bytes t takes as HTTP/1.1 trailers: its lines
+// and the empty one after them.
+func trailerBytes(t http.Header) int {
+	if len(t) == 0 {
+		return 0
+	}
+	var b bytes.Buffer
+	_ = t.Write(&b)
+	return b.Len() + len("\r\n")
 }
 
 // exchangeH2 writes req, a connection's HTTP/2 frames (H2Bytes), on a new

@@ -84,6 +84,11 @@ func AddRequestSeeds(f *testing.F) {
 	// trailers (a DELETE's, of unknown length over HTTP/2), and of a length.
 	f.Add(uint8(3), "X-A: 1", []byte("end"), uint8(32|4|2), "X-Sum: 42\nX-Hop: s") // 38 % 3: chunked
 	f.Add(uint8(1), "Connection: X-Hop\nX-Hop: s", []byte("end"), uint8(32|2), "") // 34 % 3: Content-Length
+	// Trailers past what HTTP/1.1 carries (MaxTrailerSection), which
+	// only an HTTP/2 client can send: refused, held or streamed.
+	long := "X-Sum: " + strings.Repeat("9", MaxTrailerSection)
+	f.Add(uint8(2), "X-A: 1", []byte("end"), uint8(4|1), long)    // 5 % 3: chunked
+	f.Add(uint8(2), "X-A: 1", []byte("end"), uint8(32|4|2), long) // 38 % 3: chunked
 	f.Add(uint8(1), "X-Real-Ip: 6.6.6.6\nX_Real_Ip: 6.6.6.6\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n"+
 		"X-B3-Sampled: 1\nx_datadog_trace_id: 1\nX-Request-Id: mine\nX-Http-Method-Override: DELETE\nSluice_Budget: 1h",
 		[]byte("b"), uint8(1), "")
@@ -116,6 +121,10 @@ type Forwarded struct {
 // ExpectedForward is what the backend must get of a request.
 type ExpectedForward struct {
 	Forwarded
+	// Refused is set when the proxy must answer 400 and forward nothing
+	// whole: an HTTP/2 request whose trailers HTTP/1.1 cannot carry
+	// (ExpectH2).
+	Refused bool
 	xff     string            // the whole X-Forwarded-For the backend must get
 	dropped func(string) bool // fields the proxy under test keeps from the backend
 	added   func(string) bool // fields it adds of its own
@@ -233,7 +242,11 @@ func FuzzRequests(f *testing.F, handler func(backend string) http.Handler, dropp
 	AddRequestSeeds(f)
 	got := make(chan Forwarded, 1)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil { // a forward the proxy cut short: none, and a status no proxy answers of its own
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
 		got <- Forwarded{r.Method, r.RequestURI, r.Host, r.Header.Clone(), r.Trailer.Clone(), body}
 	}))
 	f.Cleanup(be.Close)
@@ -257,6 +270,17 @@ func FuzzRequests(f *testing.F, handler func(backend string) http.Handler, dropp
 			status, err := exchanged(e.Addr, sent)
 			if err != nil {
 				t.Fatalf("%s: %v to %q", e.Name, err, sent)
+			}
+			if expected.Refused {
+				if status != http.StatusBadRequest {
+					t.Fatalf("%s: answered %d, want 400, to %q", e.Name, status, sent)
+				}
+				select {
+				case g := <-got:
+					t.Fatalf("%s: forwarded a request it refused: %v", e.Name, g)
+				default:
+				}
+				continue
 			}
 			if status != http.StatusOK {
 				t.Fatalf("%s: answered %d to %q", e.Name, status, sent)
