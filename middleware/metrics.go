@@ -237,20 +237,30 @@ func MethodLabel(method string) string {
 var statusLabels = func() map[int]string {
 	m := make(map[int]string)
 	for code := 100; code < 600; code++ {
-		m[code] = strconv.Itoa(code)
+		if http.StatusText(code) != "" || code == 499 {
+			m[code] = strconv.Itoa(code)
+		}
 	}
 	return m
 }()
 
-// statusLabel returns the code label of status: the code from 100 to 599,
-// "0" for an answer never written (a client that left first is 499),
-// "other" beyond.
+// statusLabel returns the code label of status: the code itself for the
+// codes IANA registers (those net/http names) and 499, the gateway's own
+// for a client that left first; for another code from 100 to 599, its
+// class ("5xx"), which a query for code=~"5.." still matches; "0" for an
+// answer never written; "other" beyond 599. A backend chooses its codes
+// (an httpbin-like one answers any it is asked for), and every code of
+// 100 to 599 its own label made some 5,000 series a route, a client
+// walking it through them; the registered ones make some 70.
 func statusLabel(code int) string {
 	if s, ok := statusLabels[code]; ok {
 		return s
 	}
-	if code == 0 {
+	switch {
+	case code == 0:
 		return "0"
+	case code >= 100 && code < 600:
+		return classLabel(code)
 	}
 	return "other"
 }

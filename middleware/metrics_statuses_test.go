@@ -44,8 +44,9 @@ func walkStatuses(h http.Handler) {
 }
 
 // TestMetricsManyStatusesCountedRight: after a walk through every
-// method and status, every label set counts what it got, the statuses past
-// 599 together as "other".
+// method and status, every label set counts what it got: a registered code
+// and 499 under its own label, another one of 100 to 599 under its class,
+// the statuses past 599 together as "other".
 func TestMetricsManyStatusesCountedRight(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := middleware.NewMetrics(reg)
@@ -56,12 +57,48 @@ func TestMetricsManyStatusesCountedRight(t *testing.T) {
 		method, code string
 		want         float64
 	}{
-		{"GET", "200", 2}, {"HEAD", "204", 2}, {"OTHER", "599", 2}, {"DELETE", "404", 2},
+		{"GET", "200", 2}, {"HEAD", "204", 2}, {"DELETE", "404", 2}, {"GET", "418", 2}, {"PUT", "499", 2},
 		{"GET", "other", 2 * 400}, {"OTHER", "other", 2 * 400},
 	} {
 		if got := requestsCounted(t, reg, "/r", c.method, c.code); got != c.want {
 			t.Errorf("route /r, %s %s: %v requests, want %v", c.method, c.code, got, c.want)
 		}
+	}
+	// Unregistered codes: 599 and 299 among those counted by class.
+	for _, class := range []string{"2xx", "5xx"} {
+		if got := requestsCounted(t, reg, "/r", "OTHER", class); got < 2 {
+			t.Errorf("route /r, OTHER %s: %v requests, want 599's (or 299's) 2 at least", class, got)
+		}
+	}
+}
+
+// TestAWalkThroughEveryStatusMakesFewSeries: a client walking a route
+// through every method and every status its backend answers adds some
+// 70 series a method, not 500 (every code of 100 to 599 its label: 5,000
+// a route), and every request is counted in one of them.
+func TestAWalkThroughEveryStatusMakesFewSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := statusesHandler(middleware.NewMetrics(reg))
+	walkStatuses(h)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, requests := 0, 0.0
+	for _, f := range families {
+		if f.GetName() != "sluice_requests_total" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			series++
+			requests += mt.GetCounter().GetValue()
+		}
+	}
+	if perMethod := series / len(walkMethods); perMethod > 80 {
+		t.Errorf("%d series for %d methods (%d a method), want at most 80 a method", series, len(walkMethods), perMethod)
+	}
+	if want := float64(len(walkMethods) * 800); requests != want {
+		t.Errorf("%v requests counted, want %v", requests, want)
 	}
 }
 
