@@ -57,7 +57,14 @@ func newACMEEnv(t *testing.T) *acmeEnv {
 // returns the gateway's log and a function that stops it.
 func (e *acmeEnv) start(t *testing.T, storage, extra string, renewCheck time.Duration) (*logBuffer, func()) {
 	t.Helper()
-	path := filepath.Join(e.dir, "gateway.yaml")
+	return e.startOn(t, storage, extra, renewCheck, e.tlsPort, e.httpPort)
+}
+
+// startOn is start with the TLS and cleartext listeners on other ports
+// than those Pebble dials: a replica behind a load balancer that has them.
+func (e *acmeEnv) startOn(t *testing.T, storage, extra string, renewCheck time.Duration, tlsPort, httpPort int) (*logBuffer, func()) {
+	t.Helper()
+	path := filepath.Join(e.dir, fmt.Sprintf("gateway-%d.yaml", tlsPort))
 	writeFile(t, path, fmt.Sprintf(`listeners:
   - address: 127.0.0.1:%d
     tls:
@@ -77,7 +84,7 @@ registry:
     - {service: svc, address: "%s"}
 routes:
   - {path: /v1, service: svc}
-`, e.tlsPort, e.pebble.Directory, acmeName, storage, extra, e.httpPort, e.tlsPort, e.backend))
+`, tlsPort, e.pebble.Directory, acmeName, storage, extra, httpPort, e.tlsPort, e.backend))
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
