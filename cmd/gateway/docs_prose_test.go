@@ -70,6 +70,10 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/consul.md", fmt.Sprintf("%d may start back to back (`consul.WatchBurst`), and beyond them one every %s (`consul.MinWatchInterval`)", consul.WatchBurst, prose(consul.MinWatchInterval))},
 		{"docs/consul.md", fmt.Sprintf("returns no sooner than %s after it began", prose(consul.MinWatchInterval))},
 		{"docs/consul.md", fmt.Sprintf("`WithDropGrace` (default %s, `registry.DefaultDropGrace`)", prose(registry.DefaultDropGrace))},
+		{"docs/consul.md", fmt.Sprintf("at most %d blocking queries on services at once (`consul.MaxBlockingQueries`)", consul.MaxBlockingQueries)},
+		{"docs/consul.md", fmt.Sprintf("at most %d at once (`consul.MaxFetches`)", consul.MaxFetches)},
+		{"docs/consul.md", fmt.Sprintf("at most %d requests in flight to its agent (%d + 3 + %d)", consul.MaxBlockingQueries+3+consul.MaxFetches, consul.MaxBlockingQueries, consul.MaxFetches)},
+		{"docs/consul.md", fmt.Sprintf("opens at most %d connections (`consul.MaxConns`)", consul.MaxConns)},
 
 		{"docs/rpc.md", fmt.Sprintf("the body idle timeout (%s by default)", prose(or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)))},
 		// The companion client's own defaults (upstream.New), which the

@@ -17,6 +17,8 @@ const DefaultMaxAnswerBytes = 64 << 20
 // NewClient returns a Consul client for cfg, as api.NewClient does, that
 // reads at most DefaultMaxAnswerBytes of any answer: past it, the read
 // fails and so does the call (a Lookup or Watch keeps nothing of it).
+// Without an HTTP client or transport in cfg, it opens at most MaxConns
+// connections to the agent.
 //
 // consul/api decodes an answer's body as it comes, without a bound: an
 // agent that answers without end (a broken proxy in front of it, a hostile
@@ -25,7 +27,24 @@ func NewClient(cfg *api.Config) (*api.Client, error) {
 	return newClient(cfg, DefaultMaxAnswerBytes)
 }
 
+// MaxConns caps the connections that a client made by NewClient, with
+// neither an HTTP client nor a transport of its own, opens to its agent, and
+// how many of them it keeps idle. It is above the requests a Registry has in
+// flight at most (see MaxBlockingQueries), since one may start before the
+// connection of the one that just ended is back in the pool, and Register
+// and Heartbeat calls go through it too; it is well under Consul's
+// limits.http_max_conns_per_client (200 by default), which the other
+// clients on the gateway's address share (backends registering through the
+// same agent). consul/api's own transport keeps GOMAXPROCS+1 idle, and would
+// close and redial the rest at every round of the shared watch.
+const MaxConns = 32
+
 func newClient(cfg *api.Config, max int64) (*api.Client, error) {
+	if cfg.HttpClient == nil && cfg.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxConnsPerHost, t.MaxIdleConnsPerHost = MaxConns, MaxConns
+		cfg.Transport = t
+	}
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, err

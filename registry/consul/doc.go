@@ -1,7 +1,8 @@
 // Package consul implements registry.Registry over a Consul agent's HTTP API.
 //
 // Lookup and Watch read the health endpoint with passing-only filtering, so a node
-// is visible only while every check on it passes; Watch is a Consul blocking query.
+// is visible only while every check on it passes; Watch is a Consul blocking query
+// (past MaxBlockingQueries services, the shared watch described below).
 // Register records a service instance with the local agent together with a TTL
 // check; Announce does the same and then keeps the check passing with heartbeats
 // until the Announcement stops, re-registering when the agent has forgotten the
@@ -40,7 +41,18 @@
 // to the local agent, which keeps them without a leader and syncs them to the
 // servers by anti-entropy once there is one.
 //
-// The Registry talks to Consul through two small interfaces, Health and Agent, that
-// *api.Health and *api.Agent satisfy; tests swap them for fakes. Package consultest
+// A blocking query holds an HTTP connection to the agent while it waits, and
+// an agent refuses more than limits.http_max_conns_per_client (200 by
+// default) from one address: a Registry made by New holds blocking queries
+// of their own for at most MaxBlockingQueries services, and watches the
+// others through one shared watch, a blocking query on each of three
+// endpoints whose indexes move with every change of the catalog followed by
+// a non-blocking query of each of those services (see MaxBlockingQueries).
+// Its connections to the agent are thus bounded, however many services it
+// watches.
+//
+// The Registry talks to Consul through small interfaces, Health, Agent and
+// Raw (the shared watch's queries), that *api.Health, *api.Agent and
+// *api.Raw satisfy; tests swap them for fakes. Package consultest
 // runs a real Consul agent for integration tests.
 package consul

@@ -61,10 +61,13 @@ const WatchBurst = 4
 const FirstQueryTimeout = 10 * time.Second
 
 // Registry is a registry.Registry over a Consul agent. It is safe for concurrent
-// use; it keeps no state of its own besides its settings and, to pace Watch
-// (see MinWatchInterval), each service's bucket of blocking queries,
-// so every Lookup and Watch is a request to Consul (wrap it in a
-// registry.Cache to serve lookups from memory).
+// use; it keeps no state of its own besides its settings, to pace Watch
+// (see MinWatchInterval) each service's bucket of blocking queries, and, to
+// bound its connections (see MaxBlockingQueries), its places for queries
+// and the shared watch, so every Lookup and Watch is a request to Consul
+// (wrap it in a registry.Cache to serve lookups from memory). The shared
+// watch's queries run while a Watch waits on them and stop sharedLinger
+// after the last one returned; a Registry needs no Close.
 type Registry struct {
 	health Health
 	agent  Agent
@@ -73,6 +76,10 @@ type Registry struct {
 	dc     string
 	now    func() time.Time                     // tests replace the clock
 	after  func(time.Duration) <-chan time.Time // of the pacing in Watch
+
+	blocking chan struct{} // a place per blocking query on a service: see MaxBlockingQueries
+	fetches  chan struct{} // a place per non-blocking query: see MaxFetches
+	shared   *shared       // nil (NewFrom): every Watch holds its own blocking query
 
 	mu    sync.Mutex
 	asked map[string]watchBucket // service → its blocking queries' bucket
@@ -101,15 +108,22 @@ func WithDatacenter(dc string) Option {
 	return func(r *Registry) { r.dc = dc }
 }
 
-// New returns a Registry that talks to Consul through c.
+// New returns a Registry that talks to Consul through c. It holds at most
+// MaxBlockingQueries blocking queries on services, and watches the services
+// beyond them through the shared watch (see MaxBlockingQueries).
 func New(c *api.Client, opts ...Option) *Registry {
-	return NewFrom(c.Health(), c.Agent(), opts...)
+	r := NewFrom(c.Health(), c.Agent(), opts...)
+	r.shared = newShared(r, c.Raw())
+	return r
 }
 
 // NewFrom returns a Registry over the given health and agent endpoints; tests
-// pass fakes here.
+// pass fakes here. It bounds the non-blocking queries as New does, but
+// without the endpoints of the shared watch every Watch holds a blocking
+// query of its own.
 func NewFrom(h Health, a Agent, opts ...Option) *Registry {
 	r := &Registry{health: h, agent: a, wait: DefaultWaitTime, first: FirstQueryTimeout, now: time.Now, after: time.After,
+		blocking: make(chan struct{}, MaxBlockingQueries), fetches: make(chan struct{}, MaxFetches),
 		asked: make(map[string]watchBucket)}
 	for _, o := range opts {
 		o(r)
@@ -126,6 +140,10 @@ func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node
 	if err := checkService(service); err != nil {
 		return nil, err
 	}
+	if err := r.takeFetch(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-r.fetches }()
 	entries, _, err := r.health.Service(service, "", true, r.query(ctx))
 	if err != nil {
 		return nil, ctxErr(ctx, err)
@@ -146,18 +164,31 @@ func (r *Registry) Lookup(ctx context.Context, service string) ([]*registry.Node
 //
 // A request bounded only by ctx could hang on a dead connection; Watch bounds
 // it by the wait time plus Consul's jitter and a margin.
+//
+// Past MaxBlockingQueries Watches in flight, a Watch waits on the shared
+// watch instead of a blocking query of its own: it returns as one would,
+// a little later (the shared watch's round trip, then the service's query).
 func (r *Registry) Watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
 	if err := checkService(service); err != nil {
 		return registry.Snapshot{}, err
 	}
 	if index == 0 {
-		return r.watch(ctx, service, 0)
+		return r.fetch(ctx, service)
 	}
 	start, err := r.turn(ctx, service)
 	if err != nil {
 		return registry.Snapshot{}, err
 	}
-	snap, err := r.watch(ctx, service, index)
+	var snap registry.Snapshot
+	switch {
+	case r.shared == nil:
+		snap, err = r.watch(ctx, service, index)
+	case r.tryBlocking():
+		snap, err = r.watch(ctx, service, index)
+		<-r.blocking
+	default:
+		snap, err = r.watchShared(ctx, service, index)
+	}
 	if err == nil && snap.Index == index {
 		err = r.waitUntil(ctx, start.Add(MinWatchInterval))
 	}
@@ -192,11 +223,7 @@ func checkService(service string) error {
 // and a margin; from index zero, one that does not block, bounded by
 // FirstQueryTimeout.
 func (r *Registry) watch(ctx context.Context, service string, index uint64) (registry.Snapshot, error) {
-	timeout := r.wait + r.wait/16 + 10*time.Second
-	if index == 0 {
-		timeout = r.first
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout(index))
 	defer cancel()
 	q := r.query(ctx)
 	q.WaitIndex = index
@@ -212,6 +239,15 @@ func (r *Registry) watch(ctx context.Context, service string, index uint64) (reg
 		idx = 1
 	}
 	return registry.Snapshot{Nodes: nodesFromEntries(entries), Index: idx}, nil
+}
+
+// timeout bounds a blocking query from index: the wait time plus Consul's
+// jitter and a margin; from index zero, FirstQueryTimeout.
+func (r *Registry) timeout(index uint64) time.Duration {
+	if index == 0 {
+		return r.first
+	}
+	return r.wait + r.wait/16 + 10*time.Second
 }
 
 // watchBucket is a service's token bucket of blocking queries: tokens at
