@@ -123,6 +123,12 @@ func (c *Config) validateGlobalLimit(path string, rl *RateLimit) error {
 	return nil
 }
 
+// RedisError returns an error at redis.address, with its line and column:
+// for what the gateway finds when it tries the Redis the block names.
+func (c *Config) RedisError(format string, args ...any) error {
+	return c.errorAt("redis.address", format, args...)
+}
+
 // RedisOptions returns the options of the Redis store, and false when the
 // configuration has no redis block.
 func (c *Config) RedisOptions() (redislimit.Options, bool) {

@@ -194,6 +194,6 @@ var schemaDocs = map[string]string{
 	"Upstream.per_try_timeout":                  "PerTryTimeout cuts each attempt to at most this long (never beyond the request's budget). Zero derives one from the budget left and the service's observed latency (upstream.RetryPolicy.PerTryTimeout); a negative value gives each attempt all that is left.",
 	"Upstream.retry_budget":                     "RetryBudget bounds retries to a share of requests.",
 	"Watch":                                     "Watch says how the gateway follows changes of its configuration source (a file, with fsnotify; a Consul KV key, with blocking queries). It takes effect when the gateway starts. SIGHUP reloads whatever it says.",
-	"Watch.debounce":                            "Debounce is how long after the last change in a configuration file's directory the gateway reads the file. Zero means source.DefaultDebounce (200ms). Consul KV changes are read at once.",
+	"Watch.debounce":                            "Debounce is how long after the last change in a configuration file's directory the gateway reads the file; changes that never pause that long are read source.MaxDebounces times it after the first. Zero means source.DefaultDebounce (200ms). Consul KV changes are read at once.",
 	"Watch.disabled":                            "Disabled turns watching off: the configuration is read again only on SIGHUP.",
 }

@@ -10,7 +10,9 @@ type Watch struct {
 	// SIGHUP.
 	Disabled bool `yaml:"disabled"`
 	// Debounce is how long after the last change in a configuration file's
-	// directory the gateway reads the file. Zero means
-	// source.DefaultDebounce (200ms). Consul KV changes are read at once.
+	// directory the gateway reads the file; changes that never pause that
+	// long are read source.MaxDebounces times it after the first. Zero
+	// means source.DefaultDebounce (200ms). Consul KV changes are read at
+	// once.
 	Debounce time.Duration `yaml:"debounce"`
 }

@@ -59,6 +59,17 @@ func (s *Store) beat(id string) {
 	}
 }
 
+// AssumeReplicas makes n the count Replicas returns until a heartbeat has
+// counted the replicas: a Store made to replace another (the gateway's
+// reload of a changed redis block) goes on with the count the one it
+// replaces saw, where a new Store would assume itself alone (1) while Redis
+// is away. It changes nothing once a heartbeat has counted.
+func (s *Store) AssumeReplicas(n int) {
+	if n > 0 {
+		s.replicas.CompareAndSwap(0, int64(n))
+	}
+}
+
 // Replicas returns the last count of replicas CountReplicas saw, at least
 // 1 (what a replica that never reached Redis assumes: itself alone).
 func (s *Store) Replicas() int { return int(max(s.replicas.Load(), 1)) }

@@ -21,6 +21,10 @@ import (
 // makes in the background; decisions fall back until Redis answers.
 const warmTimeout = 2 * time.Second
 
+// reloadPingTimeout bounds how long a reload waits for the Redis of a
+// changed redis block to answer before it refuses the block.
+const reloadPingTimeout = time.Second
+
 // globalLimits keeps what the routes' global rate limits need across
 // reloads: the Redis store (one per redis block; a reload that leaves the
 // block alone keeps its pool and breaker) and the metrics.
@@ -37,6 +41,10 @@ type globalLimits struct {
 	shares, nextShares map[shareID]*middleware.LocalShare
 	// current is the store of the routes serving, for the breaker gauge.
 	current atomic.Pointer[redislimit.Store]
+	// replica names this process in the replica count, whichever store
+	// counts: a store made on a reload says it is alive as the one it
+	// replaces did, and is not counted as another replica.
+	replica string
 }
 
 func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimits {
@@ -49,8 +57,9 @@ func newGlobalLimits(reg prometheus.Registerer, logger *slog.Logger) *globalLimi
 		latency: promhist.NewVec("sluice_rate_limit_decision_seconds",
 			"Time a global rate limit took to decide a request, by source.",
 			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}, []string{"source"}),
-		stores: map[config.Redis]*redislimit.Store{},
-		shares: map[shareID]*middleware.LocalShare{},
+		stores:  map[config.Redis]*redislimit.Store{},
+		shares:  map[shareID]*middleware.LocalShare{},
+		replica: replicaID(),
 	}
 	breaker := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sluice_redis_breaker_open",
@@ -82,9 +91,19 @@ func (g *globalLimits) store(cfg *config.Config) (*redislimit.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := g.answers(s, cfg); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	g.stores[key], g.next = s, s
 	if cfg.Redis.Replicas == 0 {
-		s.CountReplicas(replicaID())
+		// The fleet is as big as the store it replaces last counted, until
+		// this one counts: a reload while Redis is away does not make each
+		// replica take the whole limit.
+		if prev := g.current.Load(); prev != nil {
+			s.AssumeReplicas(prev.Replicas())
+		}
+		s.CountReplicas(g.replica)
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
@@ -94,6 +113,31 @@ func (g *globalLimits) store(cfg *config.Config) (*redislimit.Store, error) {
 		}
 	}()
 	return s, nil
+}
+
+// answers refuses the store s of a reload's changed redis block when its
+// Redis does not answer within reloadPingTimeout while the Redis of the
+// routes serving does: a typo in redis.address would otherwise be applied,
+// and every fail-closed route answer 503 (fail-open ones decide alone)
+// until the next reload. A gateway that starts, or whose Redis is away
+// too, takes the block: there is no working Redis to keep.
+func (g *globalLimits) answers(s *redislimit.Store, cfg *config.Config) error {
+	cur := g.current.Load()
+	if cur == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reloadPingTimeout)
+	defer cancel()
+	err := s.Warm(ctx)
+	if err == nil {
+		return nil
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), reloadPingTimeout)
+	defer cancel()
+	if cur.Warm(ctx) != nil {
+		return nil
+	}
+	return cfg.RedisError("%s does not answer, where the running configuration's Redis does (%v)", cfg.Redis.Address, err)
 }
 
 // shareID is what a fail-open share depends on: the route and its limit,
@@ -130,7 +174,7 @@ func (g *globalLimits) share(id limiterID, full middleware.RateLimitSettings, cf
 
 // replicaID names this process in the replica count: host, process and a
 // random part, so that a restarted replica is a new one (the old one is
-// forgotten after three heartbeats).
+// forgotten after three heartbeats). A gateway makes one, at start.
 func replicaID() string {
 	host, _ := os.Hostname()
 	var b [4]byte

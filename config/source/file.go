@@ -17,6 +17,14 @@ import (
 // a file in several steps, a few milliseconds apart.
 const DefaultDebounce = 200 * time.Millisecond
 
+// MaxDebounces bounds the debounce: a report comes at most MaxDebounces
+// debounce periods after the first event of a stream of them, even while
+// events keep coming: a file touched (or rewritten) more often than the
+// debounce, by a sidecar or a deploy tool in a loop, would otherwise not be
+// read again until that stopped, and a change made meanwhile would wait
+// as long.
+const MaxDebounces = 5
+
 // MaxFileBytes bounds what ReadFile reads, as config.MaxFileBytes bounds a
 // configuration file.
 const MaxFileBytes = 1 << 20
@@ -51,7 +59,8 @@ func ReadFile(path string) (Text, error) {
 //     and watched again wherever the link points after a change).
 //
 // Changes come debounced: one report once no event has come for the
-// debounce period. A report means "may have changed": the caller reads the
+// debounce period, or MaxDebounces periods after the first event while
+// events keep coming. A report means "may have changed": the caller reads the
 // file and compares. The first report comes one debounce period after the
 // watch begins (or once the events that follow settle), as if an event had
 // come then: a change made before the watch began made no event, and a
@@ -63,6 +72,9 @@ type FileWatcher struct {
 	base     string
 	debounce time.Duration
 	after    func(time.Duration) <-chan time.Time
+	// deadline starts the bound of a stream of events (MaxDebounces); nil
+	// bounds none (tests of the debounce alone).
+	deadline func(time.Duration) <-chan time.Time
 	onError  func(error)
 
 	w       *fsnotify.Watcher
@@ -101,7 +113,7 @@ func WatchFile(path string, debounce time.Duration, opts ...FileOption) (*FileWa
 	if err != nil {
 		return nil, err
 	}
-	fw := &FileWatcher{path: abs, base: filepath.Base(abs), debounce: debounce, after: time.After,
+	fw := &FileWatcher{path: abs, base: filepath.Base(abs), debounce: debounce, after: time.After, deadline: time.After,
 		onError: func(error) {}, changes: make(chan struct{}, 1), done: make(chan struct{}), dirs: map[string]bool{}}
 	for _, o := range opts {
 		o(fw)
@@ -138,6 +150,13 @@ func (fw *FileWatcher) Close() error {
 func (fw *FileWatcher) loop(events <-chan fsnotify.Event, errs <-chan error) {
 	defer close(fw.done)
 	timer := fw.after(fw.debounce) // the first report: see FileWatcher
+	var bound <-chan time.Time     // MaxDebounces after the stream's first event
+	wait := func() {
+		timer = fw.after(fw.debounce) // a later event restarts the wait
+		if bound == nil && fw.deadline != nil {
+			bound = fw.deadline(MaxDebounces * fw.debounce) // but not beyond this
+		}
+	}
 	for {
 		select {
 		case ev, ok := <-events:
@@ -145,7 +164,7 @@ func (fw *FileWatcher) loop(events <-chan fsnotify.Event, errs <-chan error) {
 				return
 			}
 			if fw.relevant(ev.Name) {
-				timer = fw.after(fw.debounce) // a later event restarts the wait
+				wait()
 			}
 		case err, ok := <-errs:
 			if !ok {
@@ -153,16 +172,24 @@ func (fw *FileWatcher) loop(events <-chan fsnotify.Event, errs <-chan error) {
 			}
 			// Events may have been lost (an overflowed queue), the
 			// file's among them: read it again, as after an event.
-			timer = fw.after(fw.debounce)
+			wait()
 			fw.onError(err)
 		case <-timer:
-			timer = nil
-			fw.follow()
-			select {
-			case fw.changes <- struct{}{}:
-			default: // one is pending already
-			}
+			fw.report()
+			timer, bound = nil, nil
+		case <-bound:
+			fw.report()
+			timer, bound = nil, nil
 		}
+	}
+}
+
+// report follows path again and sends a report, unless one is pending.
+func (fw *FileWatcher) report() {
+	fw.follow()
+	select {
+	case fw.changes <- struct{}{}:
+	default: // one is pending already
 	}
 }
 
