@@ -176,7 +176,10 @@ func TestUnreachableFailsFastThenBreaks(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := newStore(t, addr, redislimit.Options{Timeout: 20 * time.Millisecond, Failures: 2, Cooldown: 50 * time.Millisecond})
+	// A cooldown long enough that the call after the opening one finds the
+	// breaker still open on a loaded machine (at 50 ms it was at times
+	// half-open, and tried).
+	s := newStore(t, addr, redislimit.Options{Timeout: 20 * time.Millisecond, Failures: 2, Cooldown: time.Second})
 	for i := range 2 {
 		start := time.Now()
 		_, err := s.Allow(context.Background(), "k", 10, 1)
@@ -190,12 +193,10 @@ func TestUnreachableFailsFastThenBreaks(t *testing.T) {
 	if st := s.State(); st != redislimit.StateOpen {
 		t.Fatalf("state %s, want open", st)
 	}
-	start := time.Now()
+	// ErrUnavailable, not a connection error: the open breaker answered
+	// without trying (nothing listens at addr).
 	if _, err := s.Allow(context.Background(), "k", 10, 1); !errors.Is(err, redislimit.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
-	}
-	if el := time.Since(start); el > 10*time.Millisecond {
-		t.Fatalf("open breaker took %v to answer", el)
 	}
 	redistest.StartAt(t, addr)
 	deadline := time.Now().Add(10 * time.Second)
