@@ -33,6 +33,14 @@
 // parent ends it directly. The budget's semantics do not change with it:
 // once the deadline passes no more work starts and no retry is made.
 //
-// Within Sluice the package depends on requestid, internal/problem and
-// internal/leanctx only.
+// # Overload
+//
+// Inbound also sheds a backend's own overload: while the process is short
+// of CPU for the requests it has in flight (its scheduling lag over
+// ServerPolicy.ShedLag), it refuses new ones at once with 503 overloaded,
+// not processed, rather than let every request in flight run out of budget
+// together (overload.go).
+//
+// Within Sluice the package depends on requestid, internal/problem,
+// internal/leanctx and internal/schedlag only.
 package budget

@@ -3,6 +3,7 @@ package budget
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/problem"
@@ -14,7 +15,9 @@ import (
 const DefaultServerTimeout = 10 * time.Second
 
 // ServerPolicy is a backend's budget policy for the requests it receives.
-// The zero value is usable: a 10 s default, no maximum, a 1 ms minimum.
+// The zero value is usable: a 10 s default, no maximum, a 1 ms minimum,
+// and requests shed while the process is short of CPU for those in flight
+// (ShedLag).
 type ServerPolicy struct {
 	// Default is the budget of a request whose Sluice-Budget field is absent or
 	// malformed. Zero means DefaultServerTimeout.
@@ -32,6 +35,19 @@ type ServerPolicy struct {
 	// refused as below Min. Package metrics records it as the budget
 	// received and exhausted per hop. It must not write a response.
 	Observe func(r *http.Request, h Header, refused bool)
+	// ShedLag is the scheduling lag at which the backend is overloaded:
+	// while the process's goroutines have waited longer than it to run
+	// (the 90th percentile over the last 100 ms) and more requests than
+	// GOMAXPROCS are in flight, a request is refused at once, without
+	// calling the handler, with 503 overloaded, Retry-After: 1 and
+	// Sluice-Retry: not-processed, which the gateway and the upstream
+	// client retry on another node (see overload.go). Zero means
+	// DefaultShedLag; a negative value sheds nothing.
+	ShedLag time.Duration
+	// Lag returns the process's recent scheduling lag; nil means the
+	// process's own, sampled from the Go runtime every 100 ms. Tests set
+	// it.
+	Lag func() time.Duration
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -54,7 +70,9 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
+	shed := newShedder(p)
 	return func(next http.Handler) http.Handler {
+		var inFlight atomic.Int64 // this handler's requests, for shed
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
 			var h Header
@@ -88,6 +106,11 @@ func Inbound(p ServerPolicy) func(http.Handler) http.Handler {
 			if h.Remaining < p.Min {
 				problem.Write(w, http.StatusGatewayTimeout, problem.TypeBudgetTooLow,
 					"Budget below the minimum", "the remaining budget is below this service's minimum; no work was done")
+				return
+			}
+			defer inFlight.Add(-1)
+			if shed.overloaded(inFlight.Add(1)) {
+				refuseOverloaded(w)
 				return
 			}
 			ctx := newContext(r.Context(), Info{

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // A refused request body's detail goes to whoever sent it, through the
@@ -15,7 +17,9 @@ import (
 // member names, and which JSON value was wanted: `field "items.qty": a
 // string where an integer is wanted`. A syntax error keeps the decoder's
 // words, which speak of the body only, and an UnmarshalJSON method's error
-// is given as its author wrote it, as encoding/json returns it.
+// is given as its author wrote it, as encoding/json returns it. What the
+// detail repeats of the body (a number, a member's path) is cut to maxEcho
+// bytes.
 
 // decodeDetail returns the detail of a 400 for err, json's refusal of a
 // request body.
@@ -28,7 +32,26 @@ func decodeDetail(err error) string {
 	if te.Field == "" {
 		return "the body is " + got + " where " + want + " is wanted"
 	}
-	return `field "` + te.Field + `": ` + got + " where " + want + " is wanted"
+	return `field "` + clip(te.Field) + `": ` + got + " where " + want + " is wanted"
+}
+
+// maxEcho bounds each piece of the body that a detail repeats: a number of
+// a megabyte that did not fit its field was repeated whole, a detail as
+// large as the body, written, escaped, by the backend and passed on by the
+// gateway to whoever sent it and to every log on the way.
+const maxEcho = 64
+
+// clip returns s, or its first maxEcho bytes (cut where a character
+// starts) and how long it was.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	n := maxEcho
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // jsonValue words encoding/json's description of a JSON value ("string",
@@ -40,7 +63,7 @@ func jsonValue(v string) string {
 	case v == "array", v == "object":
 		return "an " + v
 	case strings.HasPrefix(v, "number "):
-		return "the number " + strings.TrimPrefix(v, "number ")
+		return "the number " + clip(strings.TrimPrefix(v, "number "))
 	case v == "":
 		return "a value"
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,6 +72,35 @@ func TestMalformedBodyDetailSpeaksOfTheBody(t *testing.T) {
 			if strings.Contains(strings.ReplaceAll(p.Detail, "integer", ""), leak) {
 				t.Errorf("%s: detail %q names %q, the handler's type", tc.body, p.Detail, leak)
 			}
+		}
+	}
+}
+
+// TestMalformedBodyDetailIsBounded: a detail repeats no more than a few
+// dozen bytes of the body, where a number of a megabyte that did not fit
+// its field, or a member's name as long that is no number where one is
+// wanted, came back whole in the 400.
+func TestMalformedBodyDetailIsBounded(t *testing.T) {
+	s := rpc.NewServer()
+	rpc.Register(s, "Orders.Create", func(context.Context, *createOrder) (*echoRsp, error) { return &echoRsp{}, nil })
+	rpc.Register(s, "Orders.Keyed", func(context.Context, *map[int]int) (*echoRsp, error) { return &echoRsp{}, nil })
+	long := strings.Repeat("é", 1<<18) // 512 KiB
+	digits := strings.Repeat("9", 1<<20-64)
+	for _, tc := range []struct{ endpoint, body, want string }{
+		{"Orders.Create", `{"lines":[{"qty":` + digits + `}]}`,
+			`field "lines.qty": the number ` + digits[:64] + `… (` + strconv.Itoa(len(digits)) + ` bytes) where an integer in range is wanted`},
+		{"Orders.Keyed", `{"` + long + `":2}`,
+			`the body is the number ` + long[:64] + `… (` + strconv.Itoa(len(long)) + ` bytes) where an integer in range is wanted`},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/rpc/"+tc.endpoint, strings.NewReader(tc.body))
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		var p struct{ Detail string }
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != http.StatusBadRequest {
+			t.Fatalf("%s: %d, %d bytes, want a 400 problem", tc.endpoint, w.Code, w.Body.Len())
+		}
+		if p.Detail != tc.want {
+			t.Errorf("%s: detail of %d bytes %.200q…, want %q", tc.endpoint, len(p.Detail), p.Detail, tc.want)
 		}
 	}
 }

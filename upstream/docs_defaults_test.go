@@ -49,7 +49,7 @@ func readDoc(t *testing.T, name string) string {
 }
 
 func TestDocsStateTheClientDefaults(t *testing.T) {
-	rpcDoc, arch := readDoc(t, "rpc.md"), readDoc(t, "architecture.md")
+	rpcDoc, arch, budgetDoc := readDoc(t, "rpc.md"), readDoc(t, "architecture.md"), readDoc(t, "budget.md")
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	s := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
 	checks := []struct {
@@ -74,6 +74,7 @@ func TestDocsStateTheClientDefaults(t *testing.T) {
 		{arch, "retry budget \\((\\d+) % of its requests", strconv.Itoa(int(upstream.DefaultRetryRatio * 100))},
 		{arch, "of its requests plus (\\d+) per second", strconv.Itoa(upstream.DefaultRetryFloor)},
 		{arch, "absent or malformed: the server's default, (\\d+) s", s(budget.DefaultServerTimeout)},
+		{budgetDoc, "\\| (\\d+) ms \\(`budget.DefaultShedLag`\\)", ms(budget.DefaultShedLag)},
 	}
 	for _, c := range checks {
 		for _, got := range docFigures(t, c.doc, c.re) {

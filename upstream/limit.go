@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/rmap"
+	"github.com/sluicehq/sluice/internal/schedlag"
 	"github.com/sluicehq/sluice/registry"
 )
 
@@ -94,7 +95,7 @@ type LimitSettings struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Lag returns the caller's own recent scheduling lag, which is taken
-	// out of every round trip before it is judged (see schedlag.go). Nil
+	// out of every round trip before it is judged (see internal/schedlag). Nil
 	// means the process's, sampled from the Go runtime every 100 ms.
 	Lag func() time.Duration
 }
@@ -178,8 +179,7 @@ func NewLimits(s LimitSettings) *Limits {
 		s.Now = time.Now
 	}
 	if s.Lag == nil {
-		ownLag.start()
-		s.Lag = ownLag.Load
+		s.Lag = schedlag.Own()
 	}
 	return &Limits{s: s, sweepAt: 1024}
 }

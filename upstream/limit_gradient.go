@@ -87,7 +87,7 @@ func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
 }
 
 // own returns the part of a round trip that is the node's: rtt less the
-// caller's recent scheduling lag (see schedlag.go), but never below the
+// caller's recent scheduling lag (see internal/schedlag), but never below the
 // node's minimum round trip, nor above rtt.
 func (nl *nodeLimit) own(rtt, minRTT time.Duration) time.Duration {
 	lag := nl.s.Lag()
