@@ -309,7 +309,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		}
 		final = outcome
 		span.End(outcome.String(), resp, err)
-		if outcome.Fault() {
+		if outcome.Fault() && !declined(outcome, err) {
 			tk.nodeFault(node, c.shared(end))
 		}
 		if c.obs != nil {
@@ -585,6 +585,14 @@ type onBehalf struct {
 	others bool
 }
 
+// declined reports whether an attempt of outcome o and error err was one
+// its node answered that it did no work for (Sluice-Retry: not-processed):
+// a node that sheds its overload (budget.Inbound) or drains. The request
+// goes to another node as one never sent does, but the node is not at
+// fault: neither ejection nor the breaker counts it (the call's outcome
+// still does, when every attempt was declined).
+func declined(o Outcome, err error) bool { return o == NotSent && err == nil }
+
 // judge tells the ejector and the node's load what an attempt on node,
 // made for by, showed: a refused connection marks the node dead for a
 // moment; any other dependency fault counts towards its ejection and
@@ -592,6 +600,11 @@ type onBehalf struct {
 // Outcomes that are nobody's fault tell nothing.
 func (c *Client) judge(node *registry.Node, o Outcome, err error, by onBehalf) {
 	switch {
+	case declined(o, err):
+		// Alive and answering, shedding its overload or draining: ejecting
+		// it would send its load to the others, which would shed in turn.
+		// Selection steers away from it, as from a node's 429.
+		c.loads.Penalize(node)
 	case o == NotSent && refused(err) && c.ejector != nil:
 		// The ejector keeps it out for a moment, then probes it; a
 		// penalty on top would only delay finding it back.

@@ -90,7 +90,7 @@ func (c *Client) teach(node *registry.Node, known *nodeLimit, o Outcome, resp *h
 	case o == Success || o == Rejected:
 		c.limits.ofKnown(node, known).observe(now.Sub(sent), now)
 	case o == Failed && resp == nil && errors.Is(err, context.DeadlineExceeded),
-		o == Failed && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		(o == Failed || o == NotSent) && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		c.limits.ofKnown(node, known).backOff(now)
 	case o == Abandoned && resp == nil:
 		if known != nil {
