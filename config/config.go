@@ -207,7 +207,8 @@ type Upstream struct {
 	MaxRetries int `yaml:"max_retries"`
 	// PerTryTimeout cuts each attempt to at most this long (never beyond
 	// the request's budget). Zero derives one from the budget left and the
-	// service's observed latency (upstream.RetryPolicy.PerTryTimeout); a
+	// node's observed latency, else the service's
+	// (upstream.RetryPolicy.PerTryTimeout); a
 	// negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
 	// HedgeAfter, when positive, hedges idempotent requests: a second

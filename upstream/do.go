@@ -169,12 +169,12 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			return nil, firstErr(lastErr, err)
 		}
 		nodes = n
-		perTry, unknown := c.perTry(ctx, r, svc, attempt, rb, now, stream)
+		perTry, unknown := c.perTry(ctx, r, svc, nl, attempt, rb, now, stream)
 		hedging := c.hedges(ctx, r, attempt)
 		actx, acancel, try := c.attemptContext(ctx, service, node, attempt, perTry, !hedging, now)
 		var cold *coldTry // watches an attempt sent before the service's latency was known (pertry.go)
 		if unknown && !hedging {
-			actx, cold, acancel = c.watchCold(actx, svc, now, c.leftAt(ctx, now))
+			actx, cold, acancel = c.watchCold(actx, svc, nl, now, c.leftAt(ctx, now))
 		}
 		if hedging { // the first attempt must be cancellable should the hedge win
 			var hc context.CancelFunc
@@ -323,7 +323,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			c.judge(node, outcome, err, by)
 		}
 		if c.limits != nil {
-			c.teach(node, nl, outcome, resp, err, from, whole, end)
+			c.teach(node, nl, outcome, resp, err, from, whole, end, end.Sub(sent))
 		}
 		switch {
 		case outcome == Success || outcome == Rejected || outcome == Abandoned && resp != nil && !refusedBudget:

@@ -58,6 +58,10 @@ type nodeLimit struct {
 	base float64
 	// backOffEnd is when the next back-off may shrink the limit.
 	backOffEnd time.Time
+	// lat is the node's own latency, for its attempts' derived per-try
+	// timeout (pertry.go): its answers' whole time from sending, as the
+	// service's latency takes them, not the round trips above.
+	lat latencyEstimate
 }
 
 func newNodeLimit(s *LimitSettings, now time.Time) *nodeLimit {
@@ -68,13 +72,16 @@ func newNodeLimit(s *LimitSettings, now time.Time) *nodeLimit {
 	return nl
 }
 
-// observe folds in an answer that came rtt after its attempt was sent.
-func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
+// observe folds in an answer that came rtt after its attempt was sent
+// (after its body ended, for one with a body: limit_upload.go), and try
+// after it was sent, its body included: the node's latency (pertry.go).
+func (nl *nodeLimit) observe(rtt, try time.Duration, now time.Time) {
 	x := int64(max(rtt, 0))
 	nl.used.Store(now.UnixNano())
 	n := nl.samples.Add(1)
 	nl.mu.Lock()
 	defer nl.mu.Unlock()
+	nl.lat.observe(try, now)
 	nl.rotate(now)
 	nl.curMin = min(nl.curMin, x)
 	m := min(nl.curMin, nl.prevMin)
@@ -84,6 +91,14 @@ func (nl *nodeLimit) observe(rtt time.Duration, now time.Time) {
 	rtt = nl.own(rtt, time.Duration(m))
 	nl.gradient(nl.reference(time.Duration(m)), rtt, now)
 	nl.expect(time.Duration(m), rtt, now, n >= queueSamples)
+}
+
+// high returns the node's high latency (latencyEstimate.high), for the
+// per-try timeout of an attempt to it (perTry).
+func (nl *nodeLimit) high(now time.Time) (time.Duration, bool) {
+	nl.mu.Lock()
+	defer nl.mu.Unlock()
+	return nl.lat.high(now)
 }
 
 // own returns the part of a round trip that is the node's: rtt less the

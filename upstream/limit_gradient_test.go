@@ -28,7 +28,7 @@ func limitWith(s LimitSettings, t0 time.Time, step time.Duration) (*nodeLimit, f
 	now := t0
 	return nl, func(rtt time.Duration) {
 		now = now.Add(step)
-		nl.observe(rtt, now)
+		nl.observe(rtt, rtt, now)
 	}
 }
 
@@ -190,13 +190,13 @@ func TestLimitQueueRefusesWhatCannotEndInTime(t *testing.T) {
 	calm := &registry.Node{Service: "svc", ID: "calm", Address: "10.0.0.2:80"}
 	for range minRTTSamples {
 		now = now.Add(100 * time.Millisecond)
-		l.of(busy).observe(100*time.Millisecond, now)
-		l.of(calm).observe(100*time.Millisecond, now)
+		l.of(busy).observe(100*time.Millisecond, 100*time.Millisecond, now)
+		l.of(calm).observe(100*time.Millisecond, 100*time.Millisecond, now)
 	}
 	for range 40 { // a client keeps 20 requests waiting on busy, and calls on
 		now = now.Add(50 * time.Millisecond)
-		l.of(busy).observe(300*time.Millisecond, now)
-		l.of(calm).observe(100*time.Millisecond, now)
+		l.of(busy).observe(300*time.Millisecond, 300*time.Millisecond, now)
+		l.of(calm).observe(100*time.Millisecond, 100*time.Millisecond, now)
 		l.get(busy).waiting.Store(20)
 		l.admit(busy, 0, time.Second)
 	}
@@ -233,11 +233,11 @@ func TestLimitKeepsTheMinimumUnderLastingOverload(t *testing.T) {
 	n := &registry.Node{Service: "svc", ID: "n", Address: "10.0.0.1:80"}
 	for range minRTTSamples {
 		now = now.Add(100 * time.Millisecond)
-		l.of(n).observe(100*time.Millisecond, now)
+		l.of(n).observe(100*time.Millisecond, 100*time.Millisecond, now)
 	}
 	for i := range 1200 { // a minute, an answer every 50 ms
 		now = now.Add(50 * time.Millisecond)
-		l.of(n).observe(700*time.Millisecond, now)
+		l.of(n).observe(700*time.Millisecond, 700*time.Millisecond, now)
 		l.get(n).waiting.Store(100) // a client keeps 100 waiting, and calls on
 		if v := l.admit(n, 0, time.Second); v != full && i%20 == 0 {
 			t.Fatalf("at %d: verdict %d with 100 in flight, want full", i, v)

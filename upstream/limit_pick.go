@@ -83,12 +83,14 @@ func (c *Client) countRefusal(err error) {
 // ejection's business. whole is false when the node never had the whole
 // request: an attempt that then ended without an answer made no round trip
 // of the node's. known is node's limit when the attempt has it, else nil.
+// try is the attempt's whole time, from its sending (the node's latency,
+// for its per-try timeout: pertry.go).
 func (c *Client) teach(node *registry.Node, known *nodeLimit, o Outcome, resp *http.Response, err error, sent time.Time,
-	whole bool, now time.Time) {
+	whole bool, now time.Time, try time.Duration) {
 	switch {
 	case !whole && resp == nil:
 	case o == Success || o == Rejected:
-		c.limits.ofKnown(node, known).observe(now.Sub(sent), now)
+		c.limits.ofKnown(node, known).observe(now.Sub(sent), try, now)
 	case o == Failed && resp == nil && errors.Is(err, context.DeadlineExceeded),
 		(o == Failed || o == NotSent) && resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		c.limits.ofKnown(node, known).backOff(now)

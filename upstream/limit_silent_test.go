@@ -34,7 +34,7 @@ func TestSilentNode(t *testing.T) {
 		t.Error("not silent after silentFactor times its baseline")
 	}
 	now = sent.Add(time.Second)
-	l.of(n).observe(10*time.Millisecond, now) // it answered another request
+	l.of(n).observe(10*time.Millisecond, 10*time.Millisecond, now) // it answered another request
 	if l.silent(n, sent, sent.Add(time.Hour)) {
 		t.Error("a node that answered another request meanwhile is silent")
 	}

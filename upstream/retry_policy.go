@@ -29,10 +29,12 @@ type RetryPolicy struct {
 	// PerTryTimeout, when positive, cuts each attempt's deadline to at most
 	// that long, never beyond the call's. A node that takes longer has
 	// failed (its fault, retried when idempotent). Zero, the default,
-	// derives one from the budget left and the service's observed latency,
-	// for attempts that a retry could follow (see Client.perTry: three
-	// times the service's high latency, at least 250 ms, and only if a retry
-	// still fits). A negative value gives each attempt all that is left.
+	// derives one from the budget left and the observed latency of the
+	// node the attempt goes to (the service's until the node has given 20
+	// answers, and without Limits, which keep the nodes' latencies), for
+	// attempts that a retry could follow (see Client.perTry: three times
+	// that high latency, at least 250 ms, and only if a retry still fits).
+	// A negative value gives each attempt all that is left.
 	PerTryTimeout time.Duration
 	// HedgeAfter, when positive, hedges the first attempt of idempotent
 	// requests with a replayable body: when no answer has come after this
@@ -51,7 +53,7 @@ type RetryPolicy struct {
 
 // DefaultRetryPolicy returns the policy a Client uses unless told otherwise:
 // 2 retries, a retry budget of 20% plus 10/s, back-off 25 ms to 250 ms, a
-// per-try timeout derived from the budget and the service's latency, 5 ms
+// per-try timeout derived from the budget and the node's latency, 5 ms
 // the least budget worth a retry.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
