@@ -92,6 +92,13 @@ type LimitSettings struct {
 	// before its limit falls (at least 1). Zero means
 	// DefaultLimitTolerance.
 	Tolerance float64
+	// MaxConnsPerNode is the most calls a node carries at once: its
+	// transport's connections (TransportOptions.MaxConnsPerNode). A
+	// caller's share (limit_share.go) is judged against it where it is
+	// below a node's limit, as the calls past it wait for a connection.
+	// Zero means DefaultMaxConnsPerNode; a negative value, no bound but
+	// the limits.
+	MaxConnsPerNode int
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Lag returns the caller's own recent scheduling lag, which is taken
@@ -175,6 +182,9 @@ func NewLimits(s LimitSettings) *Limits {
 		s.Tolerance = DefaultLimitTolerance
 	}
 	s.Tolerance = max(s.Tolerance, 1)
+	if s.MaxConnsPerNode == 0 {
+		s.MaxConnsPerNode = DefaultMaxConnsPerNode
+	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -303,8 +313,10 @@ const (
 // download to a slow client) is no queue ahead of a new request, and 150
 // such streams open on a node had every other call refused
 // (TestLongAnswersDoNotLookLikeAQueue in e2e/hostile). The queue check
-// leaves out aside of them (another caller's share: limit_share.go). It
-// takes no lock.
+// and the limit leave out aside of them (another caller's share:
+// limit_share.go): a limit that fell under one caller's calls held for
+// their budget refused every other caller's while they lasted. It takes
+// no lock.
 func (l *Limits) admit(n *registry.Node, aside float64, left time.Duration) verdict {
 	v, _ := l.admitLimit(n, aside, left)
 	return v
@@ -330,8 +342,8 @@ func (l *Limits) admitLimit(n *registry.Node, aside float64, left time.Duration)
 	if m := nl.minRTT.Load(); m > 0 && left < time.Duration(m) {
 		return tooSlow, nl
 	}
-	waiting := nl.waiting.Load()
-	if float64(left)*queueShare < float64(nl.expected(int64(float64(waiting)*(1-aside)))) {
+	waiting := int64(float64(nl.waiting.Load()) * (1 - aside))
+	if float64(left)*queueShare < float64(nl.expected(waiting)) {
 		return nl.full(), nl // its queue says the request would not end in time
 	}
 	if waiting >= nl.limit.Load() {

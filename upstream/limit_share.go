@@ -24,13 +24,14 @@ import (
 // So while other callers have calls in flight, or called the service in
 // the last shareRecent (WithCaller tells callers apart), a caller that holds more than half of
 // the service's calls in flight gets no more once they fill shareNearFull
-// of the sum of its nodes' limits: the rest is kept for the others, whose
+// of the sum of its nodes' limits, each limit at most the node's
+// connections (capacity): the rest is kept for the others, whose
 // calls are admitted as before. Alone, a caller may fill the limits as
 // before: a gateway behind a proxy it does not trust sees one caller, and
 // loses nothing. A refused call is an *OverloadedError, as one refused by
 // the limits is, counted as shed. And another caller's call is judged by
-// the queue check without the heavy caller's share of the calls in flight
-// (enter).
+// the queue check and the node's limit without the heavy caller's share
+// of the calls in flight (enter).
 
 const (
 	// shareNearFull is the share of a service's limits in flight past
@@ -126,9 +127,11 @@ func (l *Limits) enter(service string, caller netip.Addr, nodes []*registry.Node
 	// at a time, make every node's queue look long (answers come far
 	// apart, and many are in flight), and its check then refused every
 	// caller. Another caller's request is judged without the heavy
-	// caller's share of the requests in flight: the heavy caller's own
-	// requests are still judged by them all, and refused once they would
-	// queue, and the limits and this share bound what it holds.
+	// caller's share of the requests in flight, by the queue check and
+	// by the node's limit, which those requests make fall: the heavy
+	// caller's own requests are still judged by them all, and refused
+	// once they would queue, and the limits and this share bound what it
+	// holds.
 	if others && caller != sh.heavy {
 		if h := sh.heavyN; 2*h > sh.total {
 			aside = float64(h) / float64(sh.total)
@@ -177,18 +180,29 @@ func (sh *callerShare) leave(caller netip.Addr) {
 const shareSweep = 32
 
 // capacity returns the sum of the limits of nodes (Max for a node not yet
-// seen); with no nodes known, as many calls as can be.
+// seen), each at most the calls its connections carry at once
+// (LimitSettings.MaxConnsPerNode); with no nodes known, as many calls as
+// can be. Summed at the limits alone (1,000 a node by default, 256
+// connections), one caller filled a node's connections before its share
+// was near full: three HTTP/2 connections of 100 streams each, from one
+// address, held all 256 of a node's, and another client's requests
+// queued behind the rest of them for a connection, past their budget
+// (TestOneClientsHTTP2StreamsLeaveANodesConnectionsToOthers in
+// e2e/hostile).
 func (l *Limits) capacity(nodes []*registry.Node) int64 {
 	if len(nodes) == 0 {
 		return 1<<63 - 1
 	}
 	var sum int64
 	for _, n := range nodes {
+		limit := int64(l.s.Max)
 		if nl := l.get(n); nl != nil {
-			sum += nl.limit.Load()
-		} else {
-			sum += int64(l.s.Max)
+			limit = nl.limit.Load()
 		}
+		if c := l.s.MaxConnsPerNode; c > 0 {
+			limit = min(limit, int64(c))
+		}
+		sum += limit
 	}
 	return sum
 }

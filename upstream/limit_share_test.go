@@ -136,3 +136,57 @@ func TestShareForgetsIdleCallers(t *testing.T) {
 		t.Error("the count of a caller just gone was deleted at once")
 	}
 }
+
+// TestShareCountsANodeAtMostAtItsConnections: a node's limit (1,000 by
+// default) counts in a caller's share at most at the connections its
+// transport keeps to it (256 by default), as the calls past them wait for
+// a connection: with another caller of late, the heavy caller gets three
+// quarters of 256, not of 1,000, and the node's connections left are the
+// others'.
+func TestShareCountsANodeAtMostAtItsConnections(t *testing.T) {
+	nodes := []*registry.Node{testNode("a")}
+	heavy, other := netip.MustParseAddr("203.0.113.66"), netip.MustParseAddr("198.51.100.1")
+	for _, c := range []struct {
+		conns, want int
+	}{{0, 192}, {100, 75}, {-1, 750}} {
+		l := NewLimits(LimitSettings{MaxConnsPerNode: c.conns})
+		now := time.Unix(1000, 0)
+		l.enter("svc", other, nodes, now)
+		l.share("svc").leave(other)
+		admitted := 0
+		for range 1000 {
+			if _, ok, _, _ := l.enter("svc", heavy, nodes, now); ok {
+				admitted++
+			}
+		}
+		if admitted != c.want {
+			t.Errorf("MaxConnsPerNode %d: the heavy caller got %d calls in flight, want %d", c.conns, admitted, c.want)
+		}
+	}
+}
+
+// TestAnotherCallerIsJudgedByTheLimitWithoutTheHeavyCallersShare: a node
+// whose limit fell to 20 under one caller's 192 calls held for their whole
+// budget (what its queue looks like to the limit) refuses that caller's
+// next call, and admits another caller's, judged without the heavy
+// caller's share of those in flight, by its limit as by its queue check.
+// Judged by the limit with them, every other caller's call was refused 503
+// while the heavy caller held them (2 of 20 in a run of
+// TestOneClientsHTTP2StreamsLeaveANodesConnectionsToOthers in e2e/hostile).
+func TestAnotherCallerIsJudgedByTheLimitWithoutTheHeavyCallersShare(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimits(LimitSettings{Now: func() time.Time { return now }, Lag: noLag})
+	n := testNode("a")
+	for range minRTTSamples {
+		now = now.Add(10 * time.Millisecond)
+		l.of(n).observe(time.Millisecond, time.Millisecond, now)
+	}
+	l.get(n).limit.Store(20)
+	l.get(n).waiting.Store(193) // the heavy caller's 192, and another's 1
+	if v := l.admit(n, 0, time.Second); v != full {
+		t.Errorf("the heavy caller's call: verdict %d, want full", v)
+	}
+	if v := l.admit(n, 192.0/193, time.Second); v != admitted {
+		t.Errorf("another caller's call, the heavy caller's 192 of 193 aside: verdict %d, want admitted", v)
+	}
+}

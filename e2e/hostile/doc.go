@@ -48,7 +48,12 @@
 // (HTTP/2 raw frames, on an h2c listener and on a TLS one: rapid reset,
 // CONTINUATION floods, stream limits, frame sizes, header blocks that
 // never end, clients that grant no window or never read, slow bodies,
-// trailers, connection fields, pseudo-headers, lengths, header lists),
+// trailers, connection fields, pseudo-headers, lengths, header lists,
+// cookie crumbs, one-byte CONTINUATION frames, dynamic tables past the
+// bound: h2_fields_audit_test.go), h2_share_audit_test.go (one client
+// address's HTTP/2 streams, 100 a connection, held by a node for their
+// budget: they must leave another client room on the node's 256
+// connections),
 // and connlimit_audit_test.go (one client address opening more
 // connections than the gateway has descriptors, on a gateway whose
 // descriptor limit is lowered: the bound of client connections, and dials

@@ -541,6 +541,7 @@ func h2Audit(t *testing.T, s *h2Stack) {
 			"concurrent streams":         h2ConcurrentStreams,
 			"frame size":                 h2FrameSize,
 			"slow header block":          h2SlowHeaderBlock,
+			"field spellings":            h2FieldSpellings,
 		} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
