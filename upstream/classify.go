@@ -45,7 +45,8 @@ const (
 	Rejected
 	// NotSent: the request never reached the node (the connection could
 	// not be made), or the node answered that it did not process it. The
-	// node's fault; safe to retry for any method.
+	// node's fault, but for an answer (declined); safe to retry for any
+	// method.
 	NotSent
 	// Failed: the node was sent the request and failed it: the connection
 	// was lost, the attempt's own timeout fired, or it answered 5xx. The
@@ -88,6 +89,14 @@ func (o Outcome) String() string {
 // Fault reports whether the outcome counts against the node, for ejection
 // and breakers.
 func (o Outcome) Fault() bool { return o == NotSent || o == Failed }
+
+// declined reports whether an attempt of outcome o and error err was one
+// its node answered that it did no work for (Sluice-Retry: not-processed):
+// a node that sheds its overload (budget.Inbound) or drains. The request
+// goes to another node as one never sent does, but the node is not at
+// fault: neither ejection nor the breaker counts it (the call's outcome
+// still does, when every attempt was declined).
+func declined(o Outcome, err error) bool { return o == NotSent && err == nil }
 
 // clientFaulter is implemented by errors that a client's own request
 // caused, such as the router's request body reader's read errors.

@@ -585,14 +585,6 @@ type onBehalf struct {
 	others bool
 }
 
-// declined reports whether an attempt of outcome o and error err was one
-// its node answered that it did no work for (Sluice-Retry: not-processed):
-// a node that sheds its overload (budget.Inbound) or drains. The request
-// goes to another node as one never sent does, but the node is not at
-// fault: neither ejection nor the breaker counts it (the call's outcome
-// still does, when every attempt was declined).
-func declined(o Outcome, err error) bool { return o == NotSent && err == nil }
-
 // judge tells the ejector and the node's load what an attempt on node,
 // made for by, showed: a refused connection marks the node dead for a
 // moment; any other dependency fault counts towards its ejection and
