@@ -95,6 +95,13 @@ type Listener struct {
 	// HTTPSPort is the port RedirectHTTPS sends clients to; zero means 443,
 	// which the URL leaves out.
 	HTTPSPort int `yaml:"https_port"`
+	// Hosts, on a cleartext admin listener, are the host names besides IP
+	// addresses and localhost whose requests it answers ("*": any); a
+	// request naming another host is refused with 421, which keeps a web
+	// page that rebinds its own name to the gateway's address (DNS
+	// rebinding) from reading the admin listener through a browser.
+	// /healthz and /readyz answer any host. Route listeners refuse it.
+	Hosts []string `yaml:"hosts"`
 }
 
 // Limits bound how long the gateway waits on a slow client, on every

@@ -115,6 +115,9 @@ func (c *Config) validateListeners() error {
 		if err := c.checkListener(fmt.Sprintf("listeners[%d]", i), &c.Listeners[i]); err != nil {
 			return err
 		}
+		if len(l.Hosts) > 0 {
+			return c.errorAt(fmt.Sprintf("listeners[%d].hosts", i), "hosts applies to the admin listener only")
+		}
 	}
 	if err := c.checkACMEListeners(); err != nil {
 		return err
@@ -131,6 +134,18 @@ func (c *Config) validateListeners() error {
 		}
 		if err := c.checkListener("admin", c.Admin); err != nil {
 			return err
+		}
+		for i, h := range c.Admin.Hosts {
+			if h == "*" {
+				continue
+			}
+			// Compared as the gateway compares a Host: in lower case,
+			// without a trailing dot; underscores, which container
+			// names use, count as hyphens.
+			name := strings.ReplaceAll(strings.TrimSuffix(strings.ToLower(h), "."), "_", "-")
+			if err := checkDomain(name); err != nil {
+				return c.errorAt(fmt.Sprintf("admin.hosts[%d]", i), "%q: %v (a name without port, or \"*\" for any host; addresses and localhost are answered without being listed)", h, err)
+			}
 		}
 	}
 	return nil

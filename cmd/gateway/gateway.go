@@ -313,7 +313,11 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		ls = append(ls, bound)
 	}
 	if g.cfg.Admin != nil {
-		bound, err := g.listen(*g.cfg.Admin, g.adminHandler(), defaultAdminServer, adminConns)
+		admin := g.adminHandler()
+		if g.cfg.Admin.TLS == nil {
+			admin = guardAdminHosts(admin, g.cfg.Admin.Hosts)
+		}
+		bound, err := g.listen(*g.cfg.Admin, admin, defaultAdminServer, adminConns)
 		if err != nil {
 			closeAll(ls)
 			return err
