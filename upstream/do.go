@@ -145,7 +145,7 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		if attempt == 0 {
 			sh, ok, a, others := c.limits.enter(service, caller, svc.nodes(), now)
 			if !ok {
-				err := &OverloadedError{Service: service}
+				err := &OverloadedError{Service: service, Share: true}
 				c.countRefusal(err)
 				return nil, err
 			}

@@ -193,10 +193,17 @@ func (e *LocalError) Problem() (int, string, string) {
 // once (Sluice-Retry: no): retrying an overload only adds to it.
 type OverloadedError struct {
 	Service string
+	// Share is set when the call was refused because its caller already
+	// held its share of the service's nodes while others called too (see
+	// Limits), not because every node was at its limit.
+	Share bool
 }
 
 // Error implements the error interface.
 func (e *OverloadedError) Error() string {
+	if e.Share {
+		return "upstream: service " + e.Service + " overloaded: this caller holds its share of the nodes' concurrency, the rest is kept for other callers"
+	}
 	return "upstream: service " + e.Service + " overloaded: every node is at its concurrency limit"
 }
 

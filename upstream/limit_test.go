@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +140,57 @@ func TestLimitAllFullShedsAtOnce(t *testing.T) {
 		t.Fatalf("call after the held ones ended: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestARefusalForTheCallersShareSaysSo: a call refused because its caller
+// already holds its share of the nodes, while another caller calls too,
+// says so, not that every node is at its limit (the heavy caller's log
+// line blamed the nodes, which had room for others); a call refused with
+// every node full says that.
+func TestARefusalForTheCallersShareSaysSo(t *testing.T) {
+	entered, release := make(chan string, 8), make(chan struct{})
+	a := holdingBackend(t, "a", entered, release)
+	limits := upstream.NewLimits(upstream.LimitSettings{Min: 4, Max: 4})
+	heavy, other := netip.MustParseAddr("203.0.113.66"), netip.MustParseAddr("198.51.100.1")
+	c := newClient(t, staticOf(t, a.node()), upstream.WithLimits(limits),
+		upstream.WithCaller(func(r *http.Request) netip.Addr {
+			if r.Header.Get("X-Caller") == "other" {
+				return other
+			}
+			return heavy
+		}))
+	call := func(who string) error {
+		r := get(t, context.Background(), "/held")
+		r.Header.Set("X-Caller", who)
+		resp, err := c.Do(r)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	done := make(chan error, 8)
+	go func() { done <- call("other") }() // another caller, in flight
+	recv(t, entered, "the other caller's call")
+	for range 2 { // the heavy caller: three of four in flight fill its share
+		go func() { done <- call("heavy") }()
+		recv(t, entered, "a held call")
+	}
+	var oe *upstream.OverloadedError
+	if err := call("heavy"); !errors.As(err, &oe) || !oe.Share || !strings.Contains(err.Error(), "share") {
+		t.Errorf("the heavy caller's fourth call: %v (%+v), want an *OverloadedError for its share", err, oe)
+	}
+	go func() { done <- call("other") }() // the node's fourth place, kept for the other caller
+	recv(t, entered, "the other caller's second call")
+	oe = nil
+	if err := call("other"); !errors.As(err, &oe) || oe.Share || !strings.Contains(err.Error(), "every node") {
+		t.Errorf("the other caller's call with the node full: %v (%+v), want an *OverloadedError for the full nodes", err, oe)
+	}
+	close(release)
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // TestLimitBudgetBelowFastestAnswer: once a node's minimum round trip is

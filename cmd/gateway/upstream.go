@@ -66,7 +66,7 @@ func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
 		r.limits = upstream.NewLimits(upstream.LimitSettings{Min: l.Min, Max: l.Max, Tolerance: l.Tolerance})
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sluice_upstream_shed_total",
-			Help: "Calls refused at once because every node of their service was at its concurrency limit.",
+			Help: "Calls refused at once because every node of their service was at its concurrency limit, or their caller held its share of the nodes while others called too.",
 		}, func() float64 { return float64(r.limits.Shed()) }))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sluice_upstream_budget_too_low_total",
