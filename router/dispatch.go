@@ -50,11 +50,24 @@ func handlerOf(hs []methodHandler, method string) http.Handler {
 	return any
 }
 
-// handle registers h with the mux for method ("*": every method) and
+// anyMethods are the methods a "*" route answers: those a route may name.
+// chi's "every method" also takes TRACE and CONNECT, which a gateway must
+// not forward. A backend that answers TRACE echoes the request as it
+// reached it, with the headers the gateway added (X-Forwarded-For, the
+// request id, the claims of a token, Sluice-Budget) and the client's
+// cookies, to a page that can send it (cross-site tracing); and a 2xx to
+// CONNECT turns the backend's pooled connection into a tunnel. Like
+// nginx's, the gateway answers both 405 on every route.
+var anyMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// handle registers h with the mux for method ("*": each of anyMethods) and
 // pattern, and remembers it for dispatch.
 func (rt *Router) handle(method, pattern string, h http.Handler) {
 	if method == "*" {
-		rt.mux.Handle(pattern, h)
+		for _, m := range anyMethods {
+			rt.mux.Method(m, pattern, h)
+		}
 	} else {
 		method = strings.ToUpper(method)
 		rt.mux.Method(method, pattern, h)

@@ -272,8 +272,7 @@ func allowed(mux *chi.Mux, r *http.Request) string {
 		path = r.URL.Path
 	}
 	var ms []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+	for _, m := range anyMethods {
 		if mux.Match(chi.NewRouteContext(), m, path) {
 			ms = append(ms, m)
 		}
