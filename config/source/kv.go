@@ -130,16 +130,35 @@ func (w *KVWatcher) Get(ctx context.Context) (Text, error) {
 	return Text{Name: w.name, Data: pair.Value, Index: pair.ModifyIndex}, nil
 }
 
+// ErrBehind reports an answer from a Consul server whose copy is older
+// than what the watcher already read, and that knows no leader to catch up
+// from.
+var ErrBehind = errors.New("a Consul server with no leader answered from a copy older than the one already read")
+
 // Run follows the key until ctx ends. since is the ModifyIndex of the
 // version the caller holds (zero for none); deliver is called, from Run's
 // goroutine, with each later version, or with ErrNoKey when the key is
 // deleted. A version is delivered once, however many queries return it.
+//
+// Reads are stale: after a failure the next query may land on another
+// server, and a server cut off from the others (a partition, quorum lost)
+// answers from its copy however old. An answer whose index is below the
+// one already read, from a server that knows no leader, is such a copy,
+// not a newer state: it is an error (ErrBehind), retried as any, and not
+// delivered, where it took every gateway on that server back to an older
+// configuration until the partition healed. An index that goes back on a
+// server that knows a leader is the cluster's own (a restored snapshot),
+// and is followed.
 func (w *KVWatcher) Run(ctx context.Context, since uint64, deliver func(Text, error)) {
 	index, last, failures := uint64(0), since, 0
+	held := since // the index of the last answer taken
 	for ctx.Err() == nil {
 		pair, meta, err := w.query(ctx, index)
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil && meta.LastIndex < held && !meta.KnownLeader {
+			err = fmt.Errorf("%s: %w (index %d, after %d)", w.name, ErrBehind, meta.LastIndex, held)
 		}
 		if err != nil {
 			w.onError(err)
@@ -156,6 +175,7 @@ func (w *KVWatcher) Run(ctx context.Context, since uint64, deliver func(Text, er
 			w.onError(nil)
 		}
 		failures = 0
+		held = meta.LastIndex
 		var modify uint64
 		if pair != nil {
 			modify = pair.ModifyIndex

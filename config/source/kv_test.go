@@ -137,8 +137,9 @@ func TestKVWatcherFollowsTheKeyWithStaleBlockingQueries(t *testing.T) {
 	if len(d) != 1 || string(d[0].text.Data) != "v12" || d[0].text.Index != 12 || d[0].err != nil {
 		t.Fatalf("delivered %+v, want v12 at index 12", d)
 	}
-	// The index going back (a restored snapshot) reads afresh from 0.
-	c.reply <- kvReply{pair: pair(12, "v12"), meta: &api.QueryMeta{LastIndex: 3}}
+	// The index going back on a server that knows a leader (a restored
+	// snapshot) reads afresh from 0.
+	c.reply <- kvReply{pair: pair(12, "v12"), meta: &api.QueryMeta{LastIndex: 3, KnownLeader: true}}
 	if c = r.next(); c.q.WaitIndex != 0 {
 		t.Fatalf("after the index went back, query waits on %d, want 0", c.q.WaitIndex)
 	}
