@@ -109,6 +109,7 @@ type JWKS struct {
 // jwksSet is one fetched key set, immutable.
 type jwksSet struct {
 	ring    *keyRing
+	keys    []JWTKey          // the document's keys, before ring took those of the algorithms
 	digest  [sha256.Size]byte // of the document
 	fetched time.Time         // when it was last fetched, as is
 }
@@ -220,13 +221,24 @@ func (k *JWKS) Refresh(ctx context.Context) error {
 }
 
 // Adopt makes prev's key set and fetch time k's, when both are for the same
-// URL and algorithms and k holds no set yet: a reload that keeps a
-// provider's JWKS keeps its keys, without a fetch. It reports whether it did.
+// URL and k holds no set yet: a reload that keeps a provider's JWKS keeps
+// its keys, without a fetch. With other algorithms, the keys of prev's
+// document that fit k's are taken (a reload that adds an algorithm while
+// the endpoint is down keeps the provider serving, where it answered 503
+// to every token until the endpoint came back); with none that fits,
+// nothing is. It reports whether it did.
 func (k *JWKS) Adopt(prev *JWKS) bool {
-	if prev == nil || prev == k || prev.s.URL != k.s.URL || !sameSet(prev.s.Algorithms, k.s.Algorithms) {
+	if prev == nil || prev == k || prev.s.URL != k.s.URL {
 		return false
 	}
 	s := prev.set.Load()
+	if s != nil && !sameSet(prev.s.Algorithms, k.s.Algorithms) {
+		ring, _, err := newKeyRing(s.keys, k.s.Algorithms, false)
+		if err != nil {
+			return false
+		}
+		s = &jwksSet{ring: ring, keys: s.keys, digest: s.digest, fetched: s.fetched}
+	}
 	if s == nil || !k.set.CompareAndSwap(nil, s) {
 		return false
 	}
@@ -363,7 +375,7 @@ func (k *JWKS) get() (string, error) {
 	now := k.now()
 	if old := k.set.Load(); old != nil && old.digest == digest {
 		// The same keys: the same ring, so cached tokens stay cached.
-		k.set.Store(&jwksSet{ring: old.ring, digest: digest, fetched: now})
+		k.set.Store(&jwksSet{ring: old.ring, keys: old.keys, digest: digest, fetched: now})
 		return JWKSUnchanged, nil
 	}
 	keys, _, err := parseJWKSet(data)
@@ -377,6 +389,6 @@ func (k *JWKS) get() (string, error) {
 	if err != nil {
 		return JWKSRefused, err
 	}
-	k.set.Store(&jwksSet{ring: ring, digest: digest, fetched: now})
+	k.set.Store(&jwksSet{ring: ring, keys: keys, digest: digest, fetched: now})
 	return JWKSLoaded, nil
 }

@@ -2,11 +2,15 @@ package middleware_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sluicehq/sluice/internal/jwktest"
 	"github.com/sluicehq/sluice/middleware"
@@ -77,5 +81,55 @@ func TestJWKSBoundsTheResponseHeader(t *testing.T) {
 	}
 	if r := <-results; r != middleware.JWKSFailed {
 		t.Fatalf("result %s, want %s", r, middleware.JWKSFailed)
+	}
+}
+
+// TestJWKSAdoptTakesTheKeysThatFitOtherAlgorithms: a source of the same URL
+// with other algorithms adopts the keys of the document already fetched
+// that fit its own, without a fetch: an EdDSA key published beside an
+// ES256 one verifies once EdDSA is added, and the ES256 key stops
+// verifying once ES256 is removed.
+func TestJWKSAdoptTakesTheKeysThatFitOtherAlgorithms(t *testing.T) {
+	c := newJWKSCase(t, middleware.JWKSSettings{}, -1)
+	a := ecKey(t)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.srv.Publish(jwktest.Key(&a.PublicKey, "a", "ES256"), jwktest.Key(pub, "e", ""))
+	if err := c.jwks.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	verifier := func(algs ...string) *middleware.JWTVerifier {
+		next, err := middleware.NewJWKS(middleware.JWKSSettings{URL: c.srv.URL, Algorithms: algs, Now: c.clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !next.Adopt(c.jwks) {
+			t.Fatalf("a source for %v did not adopt", algs)
+		}
+		v, err := middleware.NewJWTVerifier(middleware.JWTSettings{Algorithms: algs, JWKS: next, Now: c.clk.now, CacheSize: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	ed := sign(t, jwt.SigningMethodEdDSA, priv, "e", claims(map[string]any{"aud": "api"}))
+	both := verifier("ES256", "EdDSA")
+	if _, err := both.Verify(es256(t, a, "a")); err != nil {
+		t.Errorf("ES256 token, ES256 and EdDSA adopted: %v", err)
+	}
+	if _, err := both.Verify(ed); err != nil {
+		t.Errorf("EdDSA token, ES256 and EdDSA adopted: %v", err)
+	}
+	onlyEd := verifier("EdDSA")
+	if _, err := onlyEd.Verify(es256(t, a, "a")); err == nil {
+		t.Error("an ES256 token verified with EdDSA alone adopted")
+	}
+	if _, err := onlyEd.Verify(ed); err != nil {
+		t.Errorf("EdDSA token, EdDSA adopted: %v", err)
+	}
+	if n := c.srv.Fetches(); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
 	}
 }

@@ -18,16 +18,27 @@ import (
 
 // keySources keeps the JWKS key sources of the auth providers that fetch
 // their keys from a URL, across reloads: a reloaded provider with the same
-// URL and algorithms adopts the keys already fetched (no fetch, no gap),
-// and every fetch is logged and counted in sluice_jwks_refresh_total. The
+// URL adopts the keys already fetched (no fetch, no gap), those that fit
+// its algorithms, and every fetch is logged and counted in
+// sluice_jwks_refresh_total. The
 // gateway is not ready until each source has loaded a key set once; after
 // that, a failing endpoint leaves the keys held serving and never makes
-// the gateway unready.
+// the gateway unready, nor does a source a reload adds or changes: its
+// provider's routes answer 503 until it loads, and every other route
+// serves. Readiness says whether the process can serve; a reload pushed to
+// every replica (a JWKS url with a typo, its issuer down at that moment)
+// made each of them unready at once, every route of the fleet out of its
+// load balancers.
 type keySources struct {
 	logger  *slog.Logger
 	refresh *prometheus.CounterVec
 	// serving are the sources of the configuration serving, by provider.
 	serving atomic.Pointer[map[string]*middleware.JWKS]
+	// committed is set by the first commit, of the start's sources.
+	committed bool
+	// started is set once every source serving has held keys: from then
+	// on readiness no longer depends on them.
+	started atomic.Bool
 }
 
 func newKeySources(reg prometheus.Registerer, logger *slog.Logger) *keySources {
@@ -57,8 +68,26 @@ func (k *keySources) prepare(cfg *config.Config) map[string]*middleware.JWKS {
 	return next
 }
 
-// commit makes sources those of the configuration serving.
-func (k *keySources) commit(sources map[string]*middleware.JWKS) { k.serving.Store(&sources) }
+// commit makes sources those of the configuration serving. Replacing
+// sources that all held keys (a reload after the start's keys loaded)
+// ends the start.
+func (k *keySources) commit(sources map[string]*middleware.JWKS) {
+	if k.committed && allReady(*k.serving.Load()) {
+		k.started.Store(true)
+	}
+	k.committed = true
+	k.serving.Store(&sources)
+}
+
+// allReady reports whether every source holds keys.
+func allReady(sources map[string]*middleware.JWKS) bool {
+	for _, src := range sources {
+		if !src.Ready() {
+			return false
+		}
+	}
+	return true
+}
 
 // observer logs and counts the fetches of provider name's source.
 func (k *keySources) observer(name string, src *middleware.JWKS) func(string, error) {
@@ -90,9 +119,10 @@ func redactURL(u string) string {
 	return parsed.Redacted()
 }
 
-// notReady returns the providers whose sources have never loaded keys,
-// sorted, and asks each for a fetch (within its rate limit): readiness
-// probes keep retrying a failed first fetch.
+// notReady returns, until every provider has held keys once, the
+// providers whose sources have never loaded keys, sorted; after that,
+// none. Either way it asks each source without keys for a fetch (within
+// its rate limit): readiness probes keep retrying a failed first fetch.
 func (k *keySources) notReady() []string {
 	var names []string
 	for name, src := range *k.serving.Load() {
@@ -100,6 +130,9 @@ func (k *keySources) notReady() []string {
 			names = append(names, name)
 			src.Prefetch()
 		}
+	}
+	if k.started.Load() {
+		return nil
 	}
 	sort.Strings(names)
 	return names
