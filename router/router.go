@@ -125,7 +125,8 @@ type Options struct {
 	// switch, however busy; zero means DefaultUpgradeMaxLifetime.
 	UpgradeMaxLifetime time.Duration
 	// Tunnels, when not nil, tracks the switched connections, so that
-	// shutdown can end them (Tunnels.CloseAll).
+	// shutdown can end them (Tunnels.CloseAll), and bounds how many are
+	// open at once (Tunnels.SetMax).
 	Tunnels *Tunnels
 	// OnBudgetSpent, when not nil, is told of each request refused 504
 	// budget-spent because its budget ran below the route's minimum before

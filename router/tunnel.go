@@ -17,7 +17,8 @@ import (
 // that ends (EOF) is half-closed on the other side, so either peer can
 // finish sending and still read. The unary budget, which bounded the
 // handshake, does not bound the tunnel: an idle timeout (no byte either
-// way) and a maximum lifetime do. When the tunnel ends for one of these, or
+// way) and a maximum lifetime do (on a stream route, the stream's when they
+// are shorter: tunnelLimits). When the tunnel ends for one of these, or
 // because the gateway shuts down, both peers of a WebSocket are sent a close
 // frame with code 1001 (going away) before their connections are closed:
 // the client an unmasked one, as from a server, the backend a masked one,
@@ -53,6 +54,26 @@ func (o *Options) upgradeLimits() tunnelLimits {
 	return l
 }
 
+// tunnelLimits returns the bounds of a tunnel whose handshake went under
+// ctx: the limits' (upgradeLimits), and on a stream route its stream's as
+// well, whichever is shorter. A stream route's bounds are the route's
+// word on how long anything through it lasts, and its maximum lifetime is
+// what the backend was told in the handshake's Sluice-Budget: a WebSocket
+// on a route of stream {idle_timeout: 1s, max_lifetime: 2s} lived for the
+// limits' 5 minutes idle and 24 hours busy, past the budget its node was
+// given.
+func (h *routeHandler) tunnelLimits(ctx context.Context) tunnelLimits {
+	l := h.opts.upgradeLimits()
+	if h.route.Stream == nil {
+		return l
+	}
+	l.idle = min(l.idle, h.route.Stream.WithDefaults().IdleTimeout)
+	if d, ok := ctx.Deadline(); ok { // the stream's maximum lifetime
+		l.life = min(l.life, time.Until(d))
+	}
+	return l
+}
+
 // tunnel is one switched connection.
 type tunnel struct {
 	client  net.Conn
@@ -63,6 +84,7 @@ type tunnel struct {
 	last    atomic.Int64 // unix nanoseconds of the last byte either way
 	ending  atomic.Bool  // end has begun: the client's bytes are discarded
 	over    atomic.Bool  // run has returned: timers have nothing to do
+	placed  bool         // it holds a place of its Tunnels (tunnelbound.go)
 	wmu     sync.Mutex   // one write at a time to the client
 	bmu     sync.Mutex   // one write at a time to the backend
 	endOnce sync.Once
@@ -300,6 +322,8 @@ type Tunnels struct {
 	open   map[*tunnel]struct{}
 	closed bool
 	gone   chan struct{} // closed when the last tunnel is gone after CloseAll
+	max    int           // the most places at once (SetMax), ≤ 0: no bound
+	places int           // taken: tunnels and handshakes under way (tunnelbound.go)
 }
 
 // NewTunnels returns an empty set of tunnels.
@@ -335,6 +359,9 @@ func (ts *Tunnels) remove(t *tunnel) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	delete(ts.open, t)
+	if t.placed {
+		ts.places-- // with its tracking, so that Len tells the places free
+	}
 	if ts.closed && len(ts.open) == 0 && ts.gone != nil {
 		close(ts.gone)
 		ts.gone = nil

@@ -82,6 +82,16 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 			"a request that switches protocols carries no body")
 		return
 	}
+	if ok, max := h.opts.Tunnels.take(); !ok {
+		refuseTunnel(w, max)
+		return
+	}
+	placed := true // the place is this handshake's to give back, not yet a tunnel's
+	defer func() {
+		if placed {
+			h.opts.Tunnels.give()
+		}
+	}()
 	out := r.WithContext(ctx)
 	out.RequestURI = ""
 	path, rawPath := h.upstreamPath(r)
@@ -121,6 +131,7 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 		return
 	}
 	t := newTunnel(conn, backend, proto, h.opts.WriteIdleTimeout)
+	t.placed, placed = true, false // its unregister gives the place back
 	// The tunnel is tracked before its 101 goes out: a shutdown between the
 	// two found no tunnel to end and let the process exit under a client
 	// that had its 101. The 101 is written under the client's write lock,
@@ -141,7 +152,7 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ = brw.Reader.Peek(n)
 	}
-	t.run(early, h.opts.upgradeLimits(), h.opts.Tunnels, open)
+	t.run(early, h.tunnelLimits(ctx), h.opts.Tunnels, open)
 }
 
 // withoutUpgrade returns a copy of r, an HTTP/1.0 request, with its Upgrade

@@ -27,6 +27,12 @@ const (
 	// never takes the admin listener's place, nor the other way round.
 	adminConnShare = 16
 	maxAdminConns  = 256
+	// tunnelShare is the share of the route listeners' bound the switched
+	// connections (WebSockets) may take together: each holds its node's
+	// connection beside its client's, which that bound does not count, so
+	// a half keeps them to a quarter of the descriptors more
+	// (router.Tunnels.SetMax).
+	tunnelShare = 2 // a half
 	// unknownNofile stands for the descriptor limit where it cannot be
 	// read.
 	unknownNofile = 1024
@@ -41,7 +47,8 @@ const (
 // (configured, the limits.max_client_connections the gateway started with,
 // or zero for the default; perAddr its max_client_connections_per_address)
 // and of the admin listener's. The trusted proxies of the configuration
-// serving are bound by the whole only.
+// serving are bound by the whole only. It bounds the switched connections
+// (g.tunnels) to a half of the route listeners' connections.
 func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.ConnLimit) {
 	nofile := descriptorLimit()
 	if nofile <= 0 {
@@ -54,9 +61,10 @@ func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.Con
 	if perAddr == 0 {
 		perAddr = max(1, n/addrConnShare)
 	}
+	g.tunnels.SetMax(max(1, n/tunnelShare))
 	adminMax := min(maxAdminConns, max(1, nofile/adminConnShare))
 	logf := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn).Printf
-	g.logger.Info("client connections bounded", slog.Int("route_listeners", n),
+	g.logger.Info("client connections bounded", slog.Int("route_listeners", n), slog.Int("switched", max(1, n/tunnelShare)),
 		slog.Int("per_address", max(perAddr, 0)), slog.Int("admin", adminMax), slog.Int("descriptor_limit", nofile))
 	trusted := func(a netip.Addr) bool { return g.proxies.Load().Trusts(a) }
 	return server.NewConnLimit(n, logf).PerAddress(perAddr, trusted), server.NewConnLimit(adminMax, logf)

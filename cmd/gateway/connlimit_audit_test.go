@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+
+	"github.com/sluicehq/sluice/router"
 )
 
 // TestClientConnectionBoundNeedsARestart: limits.max_client_connections
@@ -28,7 +30,7 @@ func TestConnLimitsDefault(t *testing.T) {
 	if nofile <= 0 {
 		nofile = unknownNofile
 	}
-	g := &gateway{logger: slog.New(slog.DiscardHandler)}
+	g := &gateway{logger: slog.New(slog.DiscardHandler), tunnels: router.NewTunnels()}
 	routes, admin := g.connLimits(0, 0)
 	want := min(nofile/2, maxDefaultRouteConns)
 	if routes.Max() != want || routes.MaxPerAddress() != want/8 || admin.Max() != min(256, max(1, nofile/16)) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/sluicehq/sluice/budget"
 )
@@ -229,5 +232,52 @@ func TestStreamRouteClientThatStopsReadingIsCutOff(t *testing.T) {
 				t.Fatal("the backend's request did not end")
 			}
 		})
+	}
+}
+
+// A WebSocket on a stream route ends at the stream's bounds, of which its
+// node was told the maximum lifetime in the handshake's Sluice-Budget, and
+// not only at the limits' bounds of a tunnel (5 minutes idle, 24 hours):
+// an idle one at the route's idle timeout, a busy one at its maximum
+// lifetime, each with a close frame with 1001.
+func TestAWebSocketOnAStreamRouteEndsAtTheStreamsBounds(t *testing.T) {
+	cases := []struct {
+		name, stream string
+		busy         bool
+	}{
+		{"idle", "{idle_timeout: 300ms, max_lifetime: 60s}", false},
+		{"busy past its lifetime", "{idle_timeout: 60s, max_lifetime: 500ms}", true},
+	}
+	for _, kind := range listenerKinds {
+		for _, tc := range cases {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				cfg, _ := loadFile(t, configText(upgradeBackend(t), "  - {path: /ws, service: svc, stream: "+tc.stream+"}\n"))
+				logger, _ := newLogger()
+				_, addr := startGateway(t, cfg, logger, kind)
+
+				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+				defer cancel()
+				ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+				if err != nil {
+					t.Fatalf("WebSocket through the gateway: %v", err)
+				}
+				defer ws.CloseNow()
+				if tc.busy {
+					go func() {
+						for ws.Write(ctx, websocket.MessageText, []byte("tick")) == nil {
+							time.Sleep(20 * time.Millisecond) // the client's pace
+						}
+					}()
+				}
+				for {
+					if _, _, err = ws.Read(ctx); err != nil {
+						break
+					}
+				}
+				if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+					t.Fatalf("the WebSocket ended with %v, want a close with 1001 at the stream's bound", err)
+				}
+			})
+		}
 	}
 }

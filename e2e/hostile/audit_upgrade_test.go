@@ -259,6 +259,7 @@ func upgradeRoutes() []upRoute {
 		upRoute{slug: "wsh2c", answer: switchOrOK},
 		upRoute{slug: "wsauth", extra: ", auth: users", answer: switchOrOK},
 		upRoute{slug: "wsrate", extra: ", rate_limit: {rps: 0.001, burst: 1}", answer: switchOrOK},
+		upRoute{slug: "connect", answer: switchWith("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")},
 		upRoute{slug: "cl101", answer: switchWith("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 7\r\n\r\n")},
 		upRoute{slug: "bhalf", answer: func(c net.Conn, _ *http.Request) (bool, bool) {
 			_, _ = io.WriteString(c, wsSwitch+"bye")
@@ -281,6 +282,7 @@ func upgradeCases() []upCase {
 		upCase{"a handshake with a body reaches no backend", refusedHandshakes},
 		upCase{"an offer of a protocol the route does not take is ignored, the request served", h2cOfferIgnored},
 		upCase{"a 101 reaches the client without the backend's Content-Length", switchWithoutLength},
+		upCase{"CONNECT is refused by the gateway and reaches no backend, whatever its target", connectRefused},
 		upCase{"bytes sent before the 101 reach the backend once, after the switch", earlyBytes},
 		upCase{"the backend's half-close: the client reads its last bytes, and can still send", backendHalfClose},
 		upCase{"auth, claim headers and rate limits apply to handshakes", handshakePolicies},
@@ -358,6 +360,35 @@ func h2cOfferIgnored(t *testing.T, s *upStack) {
 	}
 	if reqs, raw := s.b["wsh2c"].seen(); len(reqs) != 1 || raw != "" {
 		t.Errorf("the backend of /wsh2c/ read %q and raw %q: want one plain request", reqs, raw)
+	}
+}
+
+// connectRefused: CONNECT asks a forward proxy for a tunnel, and every
+// 2xx to it switches the connection (RFC 9110, section 9.3.6). The route of
+// /connect/ takes every method ("*"), and its backend, a forward proxy,
+// switches on its 200: forwarded there, a CONNECT's connection was kept
+// for reuse and carried the next client's CONNECT into the first one's
+// tunnel. No route takes CONNECT (router/dispatch.go's anyMethods): on a
+// route's path it is refused 405, with the methods the path takes, an
+// authority (h:443) matches no route (404), and what the client wrote
+// after it is the gateway's to route.
+func connectRefused(t *testing.T, s *upStack) {
+	for _, target := range []string{"/connect/x", "/connect/y", "h:443"} {
+		want := http.StatusMethodNotAllowed
+		if !strings.HasPrefix(target, "/") {
+			want = http.StatusNotFound
+		}
+		x := send(t, s.gw, "CONNECT "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"+smuggled)
+		if len(x.answers) != 2 || x.answers[0].status() != want || !x.answers[0].isProblem() ||
+			x.answers[1].status() != http.StatusNotFound {
+			t.Errorf("CONNECT %s: %s: want a %d problem, then the gateway's 404 to the request after it", target, x, want)
+		}
+		if strings.HasPrefix(target, "/") && x.answers[0].resp.Header.Get("Allow") == "" {
+			t.Errorf("CONNECT %s: a 405 without Allow", target)
+		}
+	}
+	if reqs, raw := s.b["connect"].seen(); len(reqs) > 0 || raw != "" {
+		t.Errorf("the backend of /connect/ read %q and raw %q: want nothing", reqs, raw)
 	}
 }
 

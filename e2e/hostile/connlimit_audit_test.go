@@ -100,7 +100,8 @@ func closingBackend(t *testing.T) string {
 // error when none came within hangLimit.
 func rawGet(c net.Conn, br *bufio.Reader, path string) (int, error) {
 	c.SetDeadline(time.Now().Add(hangLimit))
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: gw\r\n\r\n", path); err != nil {
+	// An address for Host: the admin listener answers no other name.
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path); err != nil {
 		return 0, err
 	}
 	resp, err := http.ReadResponse(br, nil)
@@ -153,6 +154,23 @@ func flood(t *testing.T, pid int, addr string, n, full int) (conns []net.Conn, a
 	return conns, int(ok.Load())
 }
 
+// legitClient connects to addr from another address than a flood's
+// (127.0.0.2), before the flood, and checks that its GET of /svc/before is
+// answered 200. The connection closes with the test.
+func legitClient(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	if code, err := rawGet(c, br, "/svc/before"); err != nil || code != http.StatusOK {
+		t.Fatalf("before the flood: status %d, %v; want 200", code, err)
+	}
+	return c, br
+}
+
 // floodResult is what a connection flood did to a gateway.
 type floodResult struct {
 	// statuses counts the answers to the requests of a client connected
@@ -183,16 +201,7 @@ func floodGateway(t *testing.T, srv listenerServer, limits string, nodes, reques
 	g, addrs := startLimited(t, b.String(), floodNofile)
 	pid := g.cmd.Process.Pid
 	base := openFDs(t, pid)
-
-	legit, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", addrs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer legit.Close()
-	lbr := bufio.NewReader(legit)
-	if code, err := rawGet(legit, lbr, "/svc/before"); err != nil || code != http.StatusOK {
-		t.Fatalf("before the flood: status %d, %v; want 200", code, err)
-	}
+	legit, lbr := legitClient(t, addrs[0])
 
 	conns, answered := flood(t, pid, addrs[0], 2*floodNofile, floodNofile)
 	t.Logf("%s: descriptors %d at rest, %d during the flood (limit %d); %d of %d flood connections answered",
@@ -261,6 +270,75 @@ func TestLocalDialFailureAudit(t *testing.T) {
 		if res.ejections != 0 || res.openings != 0 {
 			t.Errorf("the gateway's own descriptor shortage counted against the nodes: %v ejections, %v breaker openings",
 				res.ejections, res.openings)
+		}
+	})
+}
+
+// TestTunnelFloodAudit floods a gateway of floodNofile descriptors with
+// WebSockets, from 16 addresses, each within its share of the client
+// connections: a tunnel holds its node's connection beside its client's,
+// which the bound of client connections does not count. Tunnels are
+// bounded in turn (half the client connections): the handshakes past the
+// bound are answered 503, and descriptors are left for a client connected
+// before the flood, whose every request is answered 200 (a node is dialled
+// for each), and for the admin listener.
+func TestTunnelFloodAudit(t *testing.T) {
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		var b strings.Builder
+		gatewayYAML(&b, srv.config, time.Second)
+		b.WriteString("registry:\n  kind: static\n  static:\n")
+		fmt.Fprintf(&b, "    - {service: svc, id: svc-1, address: %q}\n", strings.TrimPrefix(closingBackend(t), "http://"))
+		fmt.Fprintf(&b, "    - {service: ws, id: ws-1, address: %q}\n", newUpBackend(t, switchWith(wsSwitch)).addr())
+		b.WriteString("routes:\n  - {name: svc, method: GET, path: /svc/*, service: svc}\n" +
+			"  - {name: ws, method: GET, path: /ws/*, service: ws}\n")
+		g, addrs := startLimited(t, b.String(), floodNofile)
+		pid := g.cmd.Process.Pid
+		legit, lbr := legitClient(t, addrs[0])
+
+		var switched, refused atomic.Int64
+		var wg sync.WaitGroup
+		for a := range 16 {
+			for range 8 {
+				c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(10+a))}}).Dial("tcp", addrs[0])
+				if err != nil {
+					continue // the backlog is full: the flood has done what it can
+				}
+				t.Cleanup(func() { c.Close() })
+				wg.Go(func() {
+					_, _ = io.WriteString(c, handshake("/ws/x"))
+					_ = c.SetReadDeadline(time.Now().Add(hangLimit))
+					resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodGet})
+					switch {
+					case err != nil: // closed at once: over the address's share
+					case resp.StatusCode == http.StatusSwitchingProtocols:
+						switched.Add(1)
+					case resp.StatusCode == http.StatusServiceUnavailable:
+						refused.Add(1)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		t.Logf("%s: %d tunnels, %d handshakes refused 503; the gateway holds %d descriptors of %d",
+			srv.name, switched.Load(), refused.Load(), openFDs(t, pid), floodNofile)
+		statuses := map[int]int{}
+		for range 20 {
+			code, err := rawGet(legit, lbr, "/svc/during")
+			statuses[code]++
+			if err != nil {
+				break
+			}
+		}
+		if statuses[http.StatusOK] != 20 {
+			t.Errorf("during the tunnel flood, a client connected before it got statuses %v, want 20 200s", statuses)
+		}
+		ac, err := net.DialTimeout("tcp", addrs[1], hangLimit)
+		if err != nil {
+			t.Fatalf("the admin listener: %v", err)
+		}
+		defer ac.Close()
+		if code, err := rawGet(ac, bufio.NewReader(ac), "/metrics"); err != nil || code != http.StatusOK {
+			t.Errorf("during the tunnel flood, the admin listener answered %d, %v; want 200", code, err)
 		}
 	})
 }

@@ -34,8 +34,8 @@
 // escaped letters, Connection options, method overrides, trailers; what a
 // 5xx tells of the network), audit_backend_test.go (answers with no
 // HTTP status, or a 101 nobody asked for), audit_upgrade_test.go
-// (handshakes a backend does not switch, HTTP/1.0 ones, tunnels' bounds and
-// half-closes, shutdown with a tunnel open), audit_limits_test.go (rate
+// (handshakes a backend does not switch, HTTP/1.0 ones, CONNECT, tunnels'
+// bounds and half-closes, shutdown with a tunnel open), audit_limits_test.go (rate
 // limit keys sent twice, compressed answers a digest or a 304 vouches for),
 // pertry_test.go (uploads stalled past a per-try timeout), hop_audit_test.go
 // (a backend's Connection field naming fields for its hop, with close, to
@@ -57,7 +57,9 @@
 // and connlimit_audit_test.go (one client address opening more
 // connections than the gateway has descriptors, on a gateway whose
 // descriptor limit is lowered: the bound of client connections, and dials
-// to nodes that fail for want of a descriptor, which are no node's fault)
+// to nodes that fail for want of a descriptor, which are no node's fault;
+// and WebSockets from many addresses, each tunnel holding its node's
+// connection too)
 // and headbudget_audit_test.go (clients sending large request heads slowly,
 // on each listener server and over TLS: the large heads share a budget,
 // past which a large head is answered 431 and small ones are served)
