@@ -19,7 +19,8 @@ const (
 	// no bound, and its time grows as the square of the modulus, so that a
 	// JWKS endpoint publishing a key of a million bits (well within its
 	// 1 MiB document) would make each token of its kid cost 16 s of CPU.
-	// At 8192 bits a check costs about a millisecond.
+	// At 8192 bits a check costs 1.3 ms on a 2-core machine of this
+	// project's, 3.1 ms with the largest exponent crypto/rsa takes (2³¹-1).
 	MaxRSABits = 8192
 )
 
