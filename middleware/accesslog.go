@@ -131,24 +131,41 @@ func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, end time.Tim
 
 // TraceID returns the trace id of h's W3C traceparent field
 // (version-traceid-parentid-flags, each lowercase hex), or "" when there is
-// none, it is malformed or the id is all zeros, which the recommendation
-// declares invalid.
+// none or it is invalid by the recommendation, as OpenTelemetry's
+// propagator reads it: version ff, a trace or parent id of all zeros, a
+// field past the flags in version 00 (a later version may add fields after
+// a '-'), or flags beyond the two version 00 defines. A client's invalid
+// traceparent starts no trace at a backend's tracer, so its id names none.
 func TraceID(h http.Header) string {
 	v := h["Traceparent"]
-	if len(v) != 1 || len(v[0]) < 55 || v[0][2] != '-' || v[0][35] != '-' || v[0][52] != '-' {
+	if len(v) != 1 {
 		return ""
 	}
-	id := v[0][3:35]
+	tp := v[0]
+	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
+		!lowerHex(tp[:2], false) || tp[:2] == "ff" || !lowerHex(tp[53:55], false) ||
+		!lowerHex(tp[3:35], true) || !lowerHex(tp[36:52], true) {
+		return ""
+	}
+	if tp[:2] == "00" && (len(tp) != 55 || tp[53] != '0' || tp[54] > '3') {
+		return ""
+	}
+	if len(tp) > 55 && tp[55] != '-' {
+		return ""
+	}
+	return tp[3:35]
+}
+
+// lowerHex reports whether s is lowercase hex digits, and, when nonZero,
+// not all zeros.
+func lowerHex(s string, nonZero bool) bool {
 	zero := true
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return ""
+			return false
 		}
 		zero = zero && c == '0'
 	}
-	if zero || v[0][:2] == "ff" {
-		return ""
-	}
-	return id
+	return !nonZero || !zero
 }

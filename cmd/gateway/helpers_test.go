@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -22,19 +22,40 @@ import (
 const waitLimit = 10 * time.Second
 
 // logBuffer collects JSON log lines written from any goroutine and lets a
-// test wait for a line to appear.
+// test wait for a line to appear. Each line is parsed once, as it is
+// written, and kept by its msg: a test that waits for lines while requests
+// log thousands (no request waits for the log) would otherwise parse the
+// whole log again at every write.
 type logBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
+	parsed  int                         // bytes of buf parsed into byMsg
+	byMsg   map[string][]map[string]any // the lines parsed, by msg
+	changed chan struct{}               // closed and replaced on every write
 }
 
-func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
+func newLogBuffer() *logBuffer {
+	return &logBuffer{changed: make(chan struct{}), byMsg: map[string][]map[string]any{}}
+}
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n, err := b.buf.Write(p)
+	for {
+		rest := b.buf.Bytes()[b.parsed:]
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			break
+		}
+		var m map[string]any
+		if json.Unmarshal(rest[:end], &m) == nil {
+			if msg, ok := m["msg"].(string); ok {
+				b.byMsg[msg] = append(b.byMsg[msg], m)
+			}
+		}
+		b.parsed += end + 1
+	}
 	close(b.changed)
 	b.changed = make(chan struct{})
 	return n, err
@@ -51,14 +72,7 @@ func (b *logBuffer) String() string {
 func (b *logBuffer) find(msg string) ([]map[string]any, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var found []map[string]any
-	for _, line := range strings.Split(b.buf.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
-			found = append(found, m)
-		}
-	}
-	return found, b.changed
+	return slices.Clone(b.byMsg[msg]), b.changed
 }
 
 // waitFor waits until n lines of message msg have been logged, and returns

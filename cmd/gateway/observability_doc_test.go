@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -81,7 +82,12 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	// one series per service watched.
 	discovery := prometheus.NewRegistry()
 	discovery.MustRegister(newDiscoveryMetrics(watchedCache(t)))
-	for _, reg := range []*prometheus.Registry{backend, exports, discovery} {
+	// The log's dropped lines, registered by serve over its output.
+	logs := prometheus.NewRegistry()
+	out := newLogOutput(io.Discard)
+	defer closeLogOutput(out)
+	registerLogDrops(logs, out)
+	for _, reg := range []*prometheus.Registry{backend, exports, discovery, logs} {
 		for name, f := range families(t, reg) {
 			if _, ok := got[name]; !ok {
 				got[name] = f

@@ -58,7 +58,10 @@ func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal)
 			return usagef("serve: %s %q: want host:port", name, addr)
 		}
 	}
-	logger := slog.New(slog.NewJSONHandler(c.stdout, &slog.HandlerOptions{Level: lvl}))
+	out := newLogOutput(c.stdout)
+	defer closeLogOutput(out)
+	opts := &slog.HandlerOptions{Level: lvl}
+	logger := slog.New(slog.NewJSONHandler(out.Priority(), opts))
 	if c.memory != nil {
 		c.memory(ctx, logger)
 	}
@@ -92,8 +95,10 @@ func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal)
 	if err != nil {
 		return err
 	}
+	registerLogDrops(gw.promReg, out)
 	gw.src = src
 	gw.status.sameIndex(first.index)
+	gw.accessLogger = slog.New(slog.NewJSONHandler(out, opts))
 	if !*accessLog {
 		gw.accessLogger = nil
 	}
