@@ -28,7 +28,9 @@
 # PIN=1 (proxies on CPU 0, the greeter and the load on CPU 1), INSTALL=0,
 # FIELDS=0 (10: each request carries ten fields besides Host, as a browser's
 # fetch does: User-Agent, Accept, Accept-Language, Accept-Encoding, Cookie,
-# Referer, three Sec-Fetch-* and Cache-Control; 0: Host alone, as wrk's).
+# Referer, three Sec-Fetch-* and Cache-Control; 0: Host alone, as wrk's),
+# ACCESS_LOG=0 (1: the gateway targets log their line per request, as they
+# do by default, to a file; nginx's access log stays off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +41,9 @@ RATE=${RATE:-300}
 PIN=${PIN:-1}
 BASE=${BASE:-}
 FIELDS=${FIELDS:-0}
+ACCESS_LOG=${ACCESS_LOG:-0}
+access_log=false
+[[ $ACCESS_LOG == 1 ]] && access_log=true
 
 die() { echo "instr.sh: $*" >&2; exit 1; }
 
@@ -188,7 +193,7 @@ YAML
     fi
     local bin=$work/bin/gateway
     [[ $target == sluice-base ]] && bin=$work/base/gateway
-    GOMAXPROCS=1 "${pin_proxy[@]}" "${cg[@]}" "$bin" -config "$work/$target.yaml" -access-log=false >"$out.log" 2>&1 &
+    GOMAXPROCS=1 "${pin_proxy[@]}" "${cg[@]}" "$bin" -config "$work/$target.yaml" -access-log="$access_log" >"$out.log" 2>&1 &
     ;;
   *) die "unknown target $target" ;;
   esac
