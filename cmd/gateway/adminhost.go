@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/problem"
@@ -62,7 +63,7 @@ func (g *adminHosts) allowed(hostport string) bool {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	if net.ParseIP(host) != nil {
+	if _, err := netip.ParseAddr(host); err == nil { // a zone too: [fe80::1%eth0]
 		return true
 	}
 	host = normalHost(host)

@@ -55,7 +55,7 @@ func TestAPageRebindingItsNameToTheAdminListenerReadsNothing(t *testing.T) {
 		}
 	}
 	for _, host := range []string{"127.0.0.1:" + port, "[::1]:" + port, "localhost:" + port, "LocalHost.:" + port,
-		"grafana.localhost:" + port, "gateway:" + port, "GATEWAY", "sluice-admin.internal:" + port, "10.1.2.3"} {
+		"grafana.localhost:" + port, "gateway:" + port, "GATEWAY", "sluice-admin.internal:" + port, "10.1.2.3", "[fe80::1%25eth0]:" + port} {
 		if code, body := get(host, "/admin/config"); code != http.StatusOK {
 			t.Errorf("GET /admin/config with Host %s = %d %.80q, want 200", host, code, body)
 		}
