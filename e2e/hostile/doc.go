@@ -76,5 +76,8 @@
 // every request answered, no retry to it, the breaker closed) and
 // deps_audit_test.go (the gateway's own dependencies blackholed: the trace
 // receiver, the JWKS endpoint with made-up key ids, Redis, Consul: the
-// requests go on as before, and the gateway still stops).
+// requests go on as before, and the gateway still stops),
+// method_audit_test.go (TRACE and CONNECT on a route of every method: no
+// backend echoes a request or opens a tunnel) and adminhost_audit_test.go
+// (a page rebinding its name to the admin listener reads nothing).
 package hostile
