@@ -122,14 +122,24 @@ func (g *gateway) startACME(ls []*listening) error {
 			return sites[0].magic, nil
 		},
 		RenewCheckInterval: g.acmeRenewCheck,
-		Logger:             zap.NewNop(),
+		Logger:             certmagicLogger(g.logger),
 	})
 	for _, s := range sites {
 		s.magic = g.certmagicConfig(m.cache, s, cleartext)
 	}
 	g.acme = m
 	for _, s := range sites {
-		if err := s.magic.ManageAsync(ctx, s.cfg.Domains); err != nil {
+		// A name whose stored certificate cannot be loaded would be
+		// given up by ManageAsync (acmestored.go).
+		var names []string
+		for _, d := range s.cfg.Domains {
+			if why := storedUnusable(ctx, s.magic, d); why != nil {
+				go g.replaceUnusable(ctx, s.magic, d, why)
+				continue
+			}
+			names = append(names, d)
+		}
+		if err := s.magic.ManageAsync(ctx, names); err != nil {
 			g.stopACME()
 			return err
 		}
@@ -147,7 +157,7 @@ func (g *gateway) certmagicConfig(cache *certmagic.Cache, s *acmeSite, cleartext
 		RenewalWindowRatio: a.RenewalWindowRatio,
 		Storage:            &certmagic.FileStorage{Path: a.Storage},
 		OnEvent:            g.acmeEvent,
-		Logger:             zap.NewNop(),
+		Logger:             certmagicLogger(g.logger),
 	})
 	if len(s.cfg.Domains) > 0 {
 		magic.DefaultServerName = a.Domains[0]
