@@ -32,7 +32,31 @@ func TestDocStatesEdgeBounds(t *testing.T) {
 			t.Errorf("docs/configuration.md does not say %q", s)
 		}
 	}
-	if routeConnShare != 2 || adminConnShare != 16 || addrConnShare != 8 {
-		t.Errorf("the shares changed (%d, %d, %d): update the docs and this test", routeConnShare, adminConnShare, addrConnShare)
+	if routeConnShare != 2 || adminConnShare != 16 || addrConnShare != 8 || tunnelShare != 2 {
+		t.Errorf("the shares changed (%d, %d, %d, %d): update the docs (\"at most half of these connections may be switched\") and this test",
+			routeConnShare, adminConnShare, addrConnShare, tunnelShare)
+	}
+	if !strings.Contains(doc, "at most half of these connections may be switched") {
+		t.Error("docs/configuration.md does not state the bound of switched connections")
+	}
+}
+
+// TestDocStatesTheLogQueue: docs/observability.md states the log queue's
+// bounds and batch as cmd/gateway sets them.
+func TestDocStatesTheLogQueue(t *testing.T) {
+	data, err := os.ReadFile("../../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, s := range []string{
+		fmt.Sprintf("access-log lines past %d MiB waiting for it, other lines past %d MiB", logQueueBytes>>20, (2*logQueueBytes)>>20),
+		fmt.Sprintf("those of %d ms in one write", logWriteDelay.Milliseconds()),
+		fmt.Sprintf("holds %d MiB (some 3,000 of them)", logQueueBytes>>20),
+		fmt.Sprintf("written out for at most %d s after the drain", int(logFlushTimeout.Seconds())),
+	} {
+		if !strings.Contains(doc, s) {
+			t.Errorf("docs/observability.md does not say %q", s)
+		}
 	}
 }
