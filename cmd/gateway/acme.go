@@ -133,8 +133,8 @@ func (g *gateway) startACME(ls []*listening) error {
 		// given up by ManageAsync (acmestored.go).
 		var names []string
 		for _, d := range s.cfg.Domains {
-			if why := storedUnusable(ctx, s.magic, d); why != nil {
-				go g.replaceUnusable(ctx, s.magic, d, why)
+			if storedUnusable(ctx, s.magic, d) != nil {
+				go g.replaceUnusable(ctx, s.magic, d)
 				continue
 			}
 			names = append(names, d)

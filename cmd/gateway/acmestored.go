@@ -66,13 +66,13 @@ func siteKeys(issuerKey, name string) [3]string {
 
 // replaceUnusable sets the certificate of name aside, under certmagic's
 // lock of name and unless another replica replaced it meanwhile, then
-// hands name to certmagic, which obtains a new one. why is what
-// storedUnusable found.
-func (g *gateway) replaceUnusable(ctx context.Context, magic *certmagic.Config, name string, why error) {
+// hands name to certmagic, which obtains a new one. It reads storage
+// again under the lock, so that what it logs is what it found there.
+func (g *gateway) replaceUnusable(ctx context.Context, magic *certmagic.Config, name string) {
 	if err := magic.Storage.Lock(ctx, certIssueLock(name)); err != nil {
 		return // stopping
 	}
-	if why = storedUnusable(ctx, magic, name); why != nil {
+	if why := storedUnusable(ctx, magic, name); why != nil {
 		var failed error
 		for _, iss := range magic.Issuers {
 			for _, key := range siteKeys(iss.IssuerKey(), name) {
