@@ -1,14 +1,11 @@
 package middleware
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"sync/atomic"
 	"time"
-
-	"github.com/sluicehq/sluice/requestid"
 )
 
 // AccessLog returns middleware that logs one structured line per request,
@@ -51,33 +48,24 @@ func AccessLog(logger *slog.Logger, now func() time.Time) func(http.Handler) htt
 	}
 }
 
-// maxAttrs is the most attributes a line has: six, aborted, and eight
-// from the notes and the request's fields (route, service, node, attempts,
-// budget granted and left, request id, trace id).
-const maxAttrs = 15
-
 func logRequest(logger *slog.Logger, ownClock bool, rec *Recorder, r *http.Request, aborted bool) {
 	if logger == nil || !logger.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	status := rec.status
-	if r.Context().Err() == context.Canceled {
-		status = 499
-	}
 	end := rec.Ended()
-	var buf [maxAttrs]slog.Attr
-	attrs := append(buf[:0],
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", status),
-		slog.Duration("duration", end.Sub(rec.start)),
-		slog.Int64("bytes", rec.bytes),
-		slog.String("remote", r.RemoteAddr),
-	)
-	if aborted {
-		attrs = append(attrs, slog.Bool("aborted", true))
+	line := newAccessLine(rec, r, end, aborted)
+	if h, ok := logger.Handler().(*JSONHandler); ok && h.plain {
+		// The line's time is its end, as below, or, on a clock of the
+		// caller's, the time of writing it, as LogAttrs would take it.
+		at := end
+		if ownClock {
+			at = time.Now()
+		}
+		h.writeAccess(at, &line)
+		return
 	}
-	attrs = appendNotes(attrs, rec, r, end)
+	var buf [maxAttrs]slog.Attr
+	attrs := line.attrs(buf[:0])
 	if ownClock {
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		return
@@ -103,30 +91,6 @@ func logRequestPC() uintptr {
 	runtime.Callers(2, pcs[:]) // skip runtime.Callers and logRequestPC
 	requestPC.Store(pcs[0])
 	return pcs[0]
-}
-
-// appendNotes adds what the layers below noted about the request, which
-// ended at end.
-func appendNotes(attrs []slog.Attr, rec *Recorder, r *http.Request, end time.Time) []slog.Attr {
-	n := &rec.notes
-	if n.route != "" {
-		attrs = append(attrs, slog.String("route", n.route), slog.String("service", n.service))
-	}
-	if n.attempts > 0 {
-		attrs = append(attrs, slog.String("node", n.node), slog.Int("attempts", n.attempts))
-	}
-	if n.granted > 0 {
-		attrs = append(attrs, slog.Duration("budget_granted", n.granted), slog.Duration("budget_left", n.deadline.Sub(end)))
-	}
-	if v := rec.Header()[requestid.HeaderName]; len(v) > 0 {
-		attrs = append(attrs, slog.String("request_id", v[0]))
-	}
-	if id := n.trace; id != "" {
-		attrs = append(attrs, slog.String("trace_id", id))
-	} else if id := TraceID(r.Header); id != "" {
-		attrs = append(attrs, slog.String("trace_id", id))
-	}
-	return attrs
 }
 
 // TraceID returns the trace id of h's W3C traceparent field

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/internal/leanctx"
+	"github.com/sluicehq/sluice/middleware"
 )
 
 // BenchmarkGatewayHandler prices one proxied request through the whole
@@ -62,6 +63,7 @@ routes:
 		b.Fatal(err)
 	}
 	defer g.resilience.transport.CloseIdleConnections()
+	g.accessLogger = slog.New(middleware.NewJSONHandler(io.Discard, nil)) // as serve makes it
 	h := g.handler()
 
 	// The request as the lean server passes it: its own cancellable lean

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/middleware"
 )
 
 // Environment variables that give -listen and -admin-listen their
@@ -98,7 +99,7 @@ func (c *cli) serve(ctx context.Context, args []string, reload <-chan os.Signal)
 	registerLogDrops(gw.promReg, out)
 	gw.src = src
 	gw.status.sameIndex(first.index)
-	gw.accessLogger = slog.New(slog.NewJSONHandler(out, opts))
+	gw.accessLogger = slog.New(middleware.NewJSONHandler(out, opts))
 	if !*accessLog {
 		gw.accessLogger = nil
 	}
