@@ -160,8 +160,10 @@ type Limits struct {
 	// the trusted_proxies, whose connections carry every client's, are
 	// bound by the whole only. Zero means an eighth of
 	// MaxClientConnections, generous for the many users a carrier's NAT
-	// puts behind one address; a negative value bounds no address. Read at
-	// start, as the listeners are.
+	// puts behind one address; a negative value bounds no address. Half of
+	// an address's connections at most may be switched (WebSockets) at
+	// once, so that a few addresses cannot take every switched place. Read
+	// at start, as the listeners are.
 	MaxClientConnectionsPerAddress int `yaml:"max_client_connections_per_address"`
 }
 

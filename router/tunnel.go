@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +86,7 @@ type tunnel struct {
 	last    atomic.Int64 // unix nanoseconds of the last byte either way
 	ending  atomic.Bool  // end has begun: the client's bytes are discarded
 	over    atomic.Bool  // run has returned: timers have nothing to do
-	placed  bool         // it holds a place of its Tunnels (tunnelbound.go)
+	place   tunnelPlace  // the place of its Tunnels it holds (tunnelbound.go)
 	wmu     sync.Mutex   // one write at a time to the client
 	bmu     sync.Mutex   // one write at a time to the backend
 	endOnce sync.Once
@@ -324,6 +326,11 @@ type Tunnels struct {
 	gone   chan struct{} // closed when the last tunnel is gone after CloseAll
 	max    int           // the most places at once (SetMax), ≤ 0: no bound
 	places int           // taken: tunnels and handshakes under way (tunnelbound.go)
+	// The bound of each client address (SetMaxPerAddress): perAddr places
+	// at most for each key's address; byAddr holds no zero.
+	perAddr int
+	key     func(*http.Request) (netip.Prefix, bool)
+	byAddr  map[netip.Prefix]int
 }
 
 // NewTunnels returns an empty set of tunnels.
@@ -359,9 +366,7 @@ func (ts *Tunnels) remove(t *tunnel) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	delete(ts.open, t)
-	if t.placed {
-		ts.places-- // with its tracking, so that Len tells the places free
-	}
+	ts.free(t.place) // with its tracking, so that Len tells the places free
 	if ts.closed && len(ts.open) == 0 && ts.gone != nil {
 		close(ts.gone)
 		ts.gone = nil

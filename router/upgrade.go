@@ -82,14 +82,15 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 			"a request that switches protocols carries no body")
 		return
 	}
-	if ok, max := h.opts.Tunnels.take(); !ok {
-		refuseTunnel(w, max)
+	place, ok, why := h.opts.Tunnels.take(r)
+	if !ok {
+		refuseTunnel(w, why)
 		return
 	}
 	placed := true // the place is this handshake's to give back, not yet a tunnel's
 	defer func() {
 		if placed {
-			h.opts.Tunnels.give()
+			h.opts.Tunnels.give(place)
 		}
 	}()
 	out := r.WithContext(ctx)
@@ -131,7 +132,7 @@ func (h *routeHandler) serveUpgrade(ctx context.Context, w http.ResponseWriter, 
 		return
 	}
 	t := newTunnel(conn, backend, proto, h.opts.WriteIdleTimeout)
-	t.placed, placed = true, false // its unregister gives the place back
+	t.place, placed = place, false // its unregister gives the place back
 	// The tunnel is tracked before its 101 goes out: a shutdown between the
 	// two found no tunnel to end and let the process exit under a client
 	// that had its 101. The 101 is written under the client's write lock,

@@ -33,18 +33,24 @@ func wsEcho(t *testing.T) (*backend, chan string) {
 		}
 		defer c.CloseNow()
 		c.SetReadLimit(1 << 20)
-		ctx := context.Background()
-		for {
-			typ, msg, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			if err := c.Write(ctx, typ, msg); err != nil {
-				return
-			}
-		}
+		echoMessages(c)
 	})
 	return b, upgrades
+}
+
+// echoMessages writes every message c reads back to it, until either
+// fails.
+func echoMessages(c *websocket.Conn) {
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
 }
 
 // listenerServers serves h on loopback with each server a route listener

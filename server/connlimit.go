@@ -132,12 +132,25 @@ func (l *ConnLimit) addrKey(a net.Addr) (netip.Prefix, bool) {
 	if l.perAddr <= 0 {
 		return netip.Prefix{}, false
 	}
-	ap, err := netip.ParseAddrPort(a.String())
+	return ClientKey(a.String(), l.exempt)
+}
+
+// ClientKey returns the key a client whose connection's peer is remote
+// (host:port, as net.Addr.String and http.Request.RemoteAddr write it)
+// counts under in a per-address bound: its IPv4 address, or its IPv6
+// address's /64, which one client holds whole; an IPv4-mapped address as
+// the IPv4 one. It reports false, for no key, when remote does not parse
+// or exempt (when not nil) reports true of the address: the load balancers
+// in front, whose connections carry every client's. The gateway's other
+// per-address bounds (of switched connections) key by it too, so that an
+// address has one share of each.
+func ClientKey(remote string, exempt func(netip.Addr) bool) (netip.Prefix, bool) {
+	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return netip.Prefix{}, false
 	}
 	ip := ap.Addr().Unmap().WithZone("")
-	if l.exempt != nil && l.exempt(ip) {
+	if exempt != nil && exempt(ip) {
 		return netip.Prefix{}, false
 	}
 	bits := 32

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net/http"
 	"net/netip"
 
 	"github.com/sluicehq/sluice/server"
@@ -39,7 +40,11 @@ const (
 	// addrConnShare is the share of the route listeners' bound one client
 	// address may hold by default: an eighth, so that one address cannot
 	// shut the others out, while the thousands of users a carrier's NAT
-	// puts behind one address still fit.
+	// puts behind one address still fit. Of its connections, an address
+	// may have switched the same share as all of them together
+	// (tunnelShare, a half: an eighth of the switched connections by
+	// default), so that a few addresses cannot take every switched place
+	// either (router.Tunnels.SetMaxPerAddress).
 	addrConnShare = 8
 )
 
@@ -48,7 +53,8 @@ const (
 // or zero for the default; perAddr its max_client_connections_per_address)
 // and of the admin listener's. The trusted proxies of the configuration
 // serving are bound by the whole only. It bounds the switched connections
-// (g.tunnels) to a half of the route listeners' connections.
+// (g.tunnels) to a half of the route listeners' connections, and those of
+// each address to a half of its connections, keyed as they are.
 func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.ConnLimit) {
 	nofile := descriptorLimit()
 	if nofile <= 0 {
@@ -61,11 +67,19 @@ func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.Con
 	if perAddr == 0 {
 		perAddr = max(1, n/addrConnShare)
 	}
+	trusted := func(a netip.Addr) bool { return g.proxies.Load().Trusts(a) }
 	g.tunnels.SetMax(max(1, n/tunnelShare))
+	switchedPerAddr := 0
+	if perAddr > 0 {
+		switchedPerAddr = max(1, perAddr/tunnelShare)
+	}
+	g.tunnels.SetMaxPerAddress(switchedPerAddr, func(r *http.Request) (netip.Prefix, bool) {
+		return server.ClientKey(r.RemoteAddr, trusted)
+	})
 	adminMax := min(maxAdminConns, max(1, nofile/adminConnShare))
 	logf := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn).Printf
 	g.logger.Info("client connections bounded", slog.Int("route_listeners", n), slog.Int("switched", max(1, n/tunnelShare)),
-		slog.Int("per_address", max(perAddr, 0)), slog.Int("admin", adminMax), slog.Int("descriptor_limit", nofile))
-	trusted := func(a netip.Addr) bool { return g.proxies.Load().Trusts(a) }
+		slog.Int("per_address", max(perAddr, 0)), slog.Int("switched_per_address", switchedPerAddr),
+		slog.Int("admin", adminMax), slog.Int("descriptor_limit", nofile))
 	return server.NewConnLimit(n, logf).PerAddress(perAddr, trusted), server.NewConnLimit(adminMax, logf)
 }

@@ -47,3 +47,28 @@ func TestConnLimitsDefault(t *testing.T) {
 		t.Errorf("configured -1 per address: %d, want no bound", routes.MaxPerAddress())
 	}
 }
+
+// TestEachAddressMaySwitchHalfItsConnections: the switched connections are
+// bounded to half the route listeners' connections, and those of one
+// client address to half its connections (an eighth of the switched ones
+// by default); an address bounded by nothing switches within the whole
+// only, and an address of one connection may still switch it.
+func TestEachAddressMaySwitchHalfItsConnections(t *testing.T) {
+	g := &gateway{logger: slog.New(slog.DiscardHandler), tunnels: router.NewTunnels()}
+	for _, c := range []struct {
+		configured, perAddr int
+		max, maxPerAddr     int
+	}{
+		{5000, 0, 2500, 312},
+		{64, 0, 32, 4},
+		{5000, 3000, 2500, 1500},
+		{5000, 1, 2500, 1},
+		{5000, -1, 2500, 0},
+	} {
+		g.connLimits(c.configured, c.perAddr)
+		if g.tunnels.Max() != c.max || g.tunnels.MaxPerAddress() != c.maxPerAddr {
+			t.Errorf("max_client_connections %d, %d per address: %d switched, %d per address; want %d and %d",
+				c.configured, c.perAddr, g.tunnels.Max(), g.tunnels.MaxPerAddress(), c.max, c.maxPerAddr)
+		}
+	}
+}

@@ -33,11 +33,14 @@ func TestDocStatesEdgeBounds(t *testing.T) {
 		}
 	}
 	if routeConnShare != 2 || adminConnShare != 16 || addrConnShare != 8 || tunnelShare != 2 {
-		t.Errorf("the shares changed (%d, %d, %d, %d): update the docs (\"at most half of these connections may be switched\") and this test",
+		t.Errorf("the shares changed (%d, %d, %d, %d): update the docs (\"at most half of these connections may be switched\", \"At most half of one address's connections\") and this test",
 			routeConnShare, adminConnShare, addrConnShare, tunnelShare)
 	}
 	if !strings.Contains(doc, "at most half of these connections may be switched") {
 		t.Error("docs/configuration.md does not state the bound of switched connections")
+	}
+	if !strings.Contains(doc, "At most half of one address's connections may be switched at once (an eighth of the switched connections by default)") {
+		t.Error("docs/configuration.md does not state the bound of one address's switched connections")
 	}
 }
 

@@ -93,6 +93,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	g.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.metrics = middleware.NewMetrics(g.promReg)
 	registerHeldBodies(g.promReg, g.heldBodies)
+	registerSwitched(g.promReg, g.tunnels)
 	g.status = newConfigStatus(g.promReg, sourceKind(cfg.File()), cfg.File())
 	reg, err := newRegistry(cfg)
 	if err != nil {

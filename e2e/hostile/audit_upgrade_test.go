@@ -548,7 +548,8 @@ func tunnelRoutes(flooded chan<- error, stop <-chan struct{}) []upRoute {
 // TestAuditTunnelBounds: on a gateway whose tunnels go idle after 1 s and
 // live 3 s at most, and whose writes to a client wait 1 s at most, every
 // tunnel ends, whatever its peers do, and the gateway then holds no more
-// goroutines, files or requests than before them.
+// goroutines, files or requests than before them, nor places of the
+// switched connections' bound.
 func TestAuditTunnelBounds(t *testing.T) {
 	onEachServer(t, func(t *testing.T, srv listenerServer) {
 		flooded, stop := make(chan error, 1), make(chan struct{})
@@ -625,6 +626,10 @@ func TestAuditTunnelBounds(t *testing.T) {
 		}
 		cw.Wait()
 		checkReleased(t, s.stack, before)
+		// Every tunnel's handler has returned: each gave its place back.
+		if n := metric(t, s.stack, "sluice_switched_connections"); n != 0 {
+			t.Errorf("every tunnel ended, and %v places of the switched connections' bound are still taken", n)
+		}
 	})
 }
 

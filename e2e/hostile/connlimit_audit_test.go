@@ -342,3 +342,97 @@ func TestTunnelFloodAudit(t *testing.T) {
 		}
 	})
 }
+
+// handshakeFrom opens a connection to addr from the local address ip and
+// asks it for a WebSocket on path: it returns the connection and the
+// answer's status, 0 when the connection was closed unanswered (over the
+// address's share of the client connections). The connection stays open,
+// a tunnel when switched, until closed or the test ends.
+func handshakeFrom(t *testing.T, ip net.IP, addr, path string) (net.Conn, int) {
+	t.Helper()
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_, _ = io.WriteString(c, handshake(path))
+	_ = c.SetReadDeadline(time.Now().Add(hangLimit))
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return c, 0
+	}
+	return c, resp.StatusCode
+}
+
+// TestAFewAddressesCannotTakeEveryTunnel: on a gateway of floodNofile
+// descriptors with the defaults (64 client connections, 8 an address, 32
+// switched), 4 addresses open WebSockets, each within its share of the
+// client connections, until each is refused; then another address asks
+// for one. Each address may hold its share of the switched connections
+// (an eighth of them, 4): the attackers hold 16 of the 32, and the other
+// address gets its tunnel, which counts against that address's share of
+// the client connections while it lasts. With the bound global only, the
+// 4 addresses took all 32 places and every other client's handshake got
+// 503.
+func TestAFewAddressesCannotTakeEveryTunnel(t *testing.T) {
+	onEachServer(t, func(t *testing.T, srv listenerServer) {
+		var b strings.Builder
+		gatewayYAML(&b, srv.config, time.Second)
+		b.WriteString("registry:\n  kind: static\n  static:\n")
+		fmt.Fprintf(&b, "    - {service: ws, id: ws-1, address: %q}\n", newUpBackend(t, switchWith(wsSwitch)).addr())
+		b.WriteString("routes:\n  - {name: ws, method: GET, path: /ws/*, service: ws}\n")
+		_, addrs := startLimited(t, b.String(), floodNofile)
+		var conns []net.Conn
+		held, statuses := 0, map[int]int{}
+		for a := range 4 {
+			ip := net.IPv4(127, 0, 2, byte(10+a))
+			for range floodNofile / 2 / 8 { // the address's share of the client connections
+				c, code := handshakeFrom(t, ip, addrs[0], "/ws/attack")
+				conns = append(conns, c)
+				statuses[code]++
+				if code == http.StatusSwitchingProtocols {
+					held++
+				}
+			}
+		}
+		victimIP := net.IPv4(127, 0, 2, 99)
+		c, victim := handshakeFrom(t, victimIP, addrs[0], "/ws/victim")
+		conns = append(conns, c)
+		t.Logf("%s: 4 addresses hold %d tunnels (handshakes: %v); another address's handshake: %d",
+			srv.name, held, statuses, victim)
+		if victim != http.StatusSwitchingProtocols {
+			t.Fatalf("with 4 addresses holding %d tunnels, another address's handshake got %d, want 101", held, victim)
+		}
+		// The tunnel is its client's connection: it counts against the
+		// address's share of the client connections (8) while it lasts.
+		answered := 0
+		for range floodNofile / 2 / 8 {
+			c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: victimIP}}).Dial("tcp", addrs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			if _, err := rawGet(c, bufio.NewReader(c), "/no-such-route"); err == nil {
+				answered++
+			}
+		}
+		if answered != floodNofile/2/8-1 {
+			t.Errorf("an address holding a tunnel had %d more connections answered, want %d: the tunnel does not count against its share",
+				answered, floodNofile/2/8-1)
+		}
+		// Each address's share: an eighth of the switched connections, half
+		// the client connections, half the descriptors.
+		if want := 4 * (floodNofile / 2 / 2 / 8); held != want {
+			t.Errorf("4 addresses hold %d tunnels, want %d (their shares)", held, want)
+		}
+		if n := metricAt(t, addrs[1], "sluice_switched_connections", ""); n != float64(held+1) {
+			t.Errorf("%v switched connections counted, with %d tunnels open", n, held+1)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		waitFor(t, "the tunnels' places given back", func() bool {
+			return metricAt(t, addrs[1], "sluice_switched_connections", "") == 0
+		})
+	})
+}
