@@ -104,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_requests_total", Help: "Requests answered by the gateway, by route, method and status code.",
 		}, []string{"route", "method", "code"}),
 		duration: promhist.NewVec("sluice_request_duration_seconds",
-			"Time from a request's arrival to the end of its answer, by route, method and status class.", DurationBuckets,
+			"Time from a request's arrival to the end of its answer (of a switched connection, to its switch), by route, method and status class.", DurationBuckets,
 			[]string{"route", "method", "class"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_requests_in_flight", Help: "Requests being served.",
@@ -160,7 +160,15 @@ func (m *Metrics) record(w http.ResponseWriter, r *http.Request) {
 		s = m.addSeries(route, method, status)
 	}
 	s.requests.Inc()
-	s.duration.Observe(rec.Ended().Sub(rec.Arrival()).Seconds())
+	// A switched request (a WebSocket) is observed to its switch, not to
+	// the end of the tunnel its handler ran: hours in the latency of a
+	// route's 1xx class, which a dashboard's quantile over every class
+	// would take for the route's latency.
+	end := rec.Switched()
+	if end.IsZero() {
+		end = rec.Ended()
+	}
+	s.duration.Observe(end.Sub(rec.Arrival()).Seconds())
 	if g := rec.notes.granted; g > 0 {
 		o := s.granted.Load()
 		if o == nil { // two requests racing here both look the same child up

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -223,5 +224,66 @@ func TestMetricsConcurrentSeries(t *testing.T) {
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want.String()), "sluice_requests_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestASwitchedRequestIsObservedToItsSwitch: a handler that takes the
+// connection (a WebSocket's tunnel) returns when the tunnel ends, an hour
+// on here; the duration histogram observes the 50 ms to the switch, while
+// the access log's line tells the connection's whole life.
+func TestASwitchedRequestIsObservedToItsSwitch(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := middleware.NewMetrics(reg)
+	t0 := time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := t0
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+	var logged strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&logged, nil))
+	h := middleware.Chain(middleware.AccessLog(logger, now), m.Handler)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(router.Annotator).NoteRoute("ws", "svc")
+		advance(50 * time.Millisecond) // the node's handshake
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
+		conn.Close()
+		advance(time.Hour) // the tunnel
+	}))
+	served := make(chan struct{}) // the access log and the metrics have recorded it
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(served)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	<-served
+	var sum float64
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_request_duration_seconds" {
+			for _, mt := range mf.GetMetric() {
+				if n := mt.GetHistogram().GetSampleCount(); n != 1 {
+					t.Fatalf("%d observations, want 1", n)
+				}
+				sum = mt.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	if sum != 0.05 {
+		t.Errorf("the switched request was observed at %v s, want 0.05 (to its switch)", sum)
+	}
+	if !strings.Contains(logged.String(), `"status":101,"duration":3600050000000`) {
+		t.Errorf("access log %s: want status 101 and the whole hour and 50 ms", logged.String())
 	}
 }

@@ -20,11 +20,14 @@ type Recorder struct {
 	// now is the access log's clock (nil: time.Now); end is when the
 	// handler ended on it, read once by the first layer that asks
 	// (Ended), so that the metrics and the access log share one reading.
-	now    func() time.Time
-	end    time.Time
-	status int
-	bytes  int64
-	notes  notes
+	now func() time.Time
+	end time.Time
+	// switched is when the handler took the connection (Hijack) on that
+	// clock; zero while it has not.
+	switched time.Time
+	status   int
+	bytes    int64
+	notes    notes
 	// reqCtx, id and idText are RequestID's, when it runs inside
 	// AccessLog: the request's context, the one value of its X-Request-Id
 	// fields and, for an id RequestID makes, the value's text, made with
@@ -55,11 +58,7 @@ func (r *Recorder) Arrival() time.Time { return r.start }
 // the same end for one reading of the clock.
 func (r *Recorder) Ended() time.Time {
 	if r.end.IsZero() {
-		if r.now != nil {
-			r.end = r.now()
-		} else {
-			r.end = time.Now()
-		}
+		r.end = r.clock()
 	}
 	return r.end
 }
@@ -129,8 +128,23 @@ func (r *Recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
 	if err == nil && r.status == 0 {
 		r.status = http.StatusSwitchingProtocols
+		r.switched = r.clock()
 	}
 	return conn, brw, err
+}
+
+// Switched returns when the handler took the request's connection to
+// switch protocols (Hijack), on the clock of Ended; the zero time if it
+// did not. A tunnel's handler returns when the tunnel ends, minutes or
+// hours later: Metrics observes a switched request's latency to here.
+func (r *Recorder) Switched() time.Time { return r.switched }
+
+// clock reads the Recorder's clock.
+func (r *Recorder) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
 }
 
 // Unwrap lets http.ResponseController reach the wrapped writer.
