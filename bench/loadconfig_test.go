@@ -21,7 +21,7 @@ func TestLoadScriptConfigsParse(t *testing.T) {
 		"$addr", "127.0.0.1:9103", "$(free_port)", "9104")
 	// A heredoc written with >> adds to the configuration before it (a
 	// target's own fields after the common ones).
-	heredoc := regexp.MustCompile(`(?s)cat (>>?)"\$work/([$a-z-]+)\.yaml" <<YAML\n(.*?)\nYAML\n`)
+	heredoc := regexp.MustCompile(`(?s)cat (>>?)"\$work/conf/([$a-z-]+)\.yaml" <<YAML\n(.*?)\nYAML\n`)
 	for _, script := range []struct {
 		name string
 		min  int // the configurations it writes
