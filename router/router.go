@@ -237,6 +237,9 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 		for j := len(r.Middleware) - 1; j >= 0; j-- {
 			h = r.Middleware[j](h)
 		}
+		if r.Method == "*" || r.Method == http.MethodOptions {
+			h = maxForwards(mux, h) // before the route's policies, as a 405 is: maxforwards.go
+		}
 		h = noteRoute(&r, h)
 		if opts.Tracer != nil {
 			h = opts.Tracer.Route(r.DisplayName(), r.Service, h)

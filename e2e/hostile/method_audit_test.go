@@ -59,6 +59,18 @@ func TestTraceAndConnectReachNoBackendThroughAnAnyMethodRoute(t *testing.T) {
 				t.Errorf("%s: %s, want the backend's 200", m, x)
 			}
 		}
+		// OPTIONS with Max-Forwards 0 is the gateway's to answer, as the
+		// final recipient (RFC 9110, section 7.6.2); a greater count
+		// reaches the backend one less.
+		x := sendMethod(t, addrs[0], "OPTIONS /any/x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n", "OPTIONS")
+		if len(x.answers) != 1 || x.answers[0].status() != http.StatusOK || x.answers[0].fromBackend() ||
+			x.answers[0].resp.Header.Get("Allow") != "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" {
+			t.Errorf("OPTIONS, Max-Forwards 0: %s, want the gateway's 200 with the route's methods", x)
+		}
+		x = sendMethod(t, addrs[0], "OPTIONS /any/x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 2\r\nConnection: close\r\n\r\n", "OPTIONS")
+		if len(x.answers) != 1 || !x.answers[0].fromBackend() || !strings.Contains(string(x.answers[0].body), "Max-Forwards: 1\r\n") {
+			t.Errorf("OPTIONS, Max-Forwards 2: %s, want the backend's answer to a count of 1", x)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if seen["TRACE"]+seen["CONNECT"]+seen["trace"]+seen["TRACK"] != 0 {
