@@ -93,6 +93,7 @@ func (f *fakeConsul) entriesLocked(service string, passingOnly bool) []*api.Serv
 		out = append(out, &api.ServiceEntry{
 			Node:    &api.Node{Node: "n1", Address: "10.0.0.1", Datacenter: "dc1"},
 			Service: &api.AgentService{ID: s.ID, Service: s.Name, Address: s.Address, Port: s.Port, Meta: s.Meta, Tags: s.Tags},
+			Checks:  api.HealthChecks{{Node: "n1", CheckID: CheckID(id), ServiceID: s.ID, ServiceName: s.Name, Status: f.status[CheckID(id)]}},
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Service.ID < out[j].Service.ID })
