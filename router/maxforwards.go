@@ -22,8 +22,12 @@ import (
 // maxForwards wraps an OPTIONS route's handler (next), on mux.
 func maxForwards(mux *chi.Mux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions { // a "*" route's other methods: no lookup
+			next.ServeHTTP(w, r)
+			return
+		}
 		v := r.Header["Max-Forwards"]
-		if r.Method != http.MethodOptions || len(v) != 1 {
+		if len(v) != 1 {
 			next.ServeHTTP(w, r)
 			return
 		}
