@@ -179,6 +179,15 @@ type Registry struct {
 	Kind string `yaml:"kind"`
 	// Static lists the nodes of a static registry.
 	Static []StaticNode `yaml:"static"`
+	// DNSRefresh is how often the host names of static nodes' addresses
+	// are looked up again; each address a name resolves to is a node of
+	// its own (registry.Names). Zero means registry.DefaultDNSRefresh; at
+	// least 100ms.
+	DNSRefresh time.Duration `yaml:"dns_refresh"`
+	// DNSServer is the host:port (an IP address) of the DNS server those
+	// names are asked of; empty means the system's resolver (/etc/hosts,
+	// then /etc/resolv.conf).
+	DNSServer string `yaml:"dns_server"`
 	// Consul configures the Consul registry.
 	Consul Consul `yaml:"consul"`
 }

@@ -142,6 +142,8 @@ var schemaDocs = map[string]string{
 	"Redis.username":                            "Username is the ACL user; empty means the default user.",
 	"Registry":                                  "Registry selects and configures service discovery.",
 	"Registry.consul":                           "Consul configures the Consul registry.",
+	"Registry.dns_refresh":                      "DNSRefresh is how often the host names of static nodes' addresses are looked up again; each address a name resolves to is a node of its own (registry.Names). Zero means registry.DefaultDNSRefresh; at least 100ms.",
+	"Registry.dns_server":                       "DNSServer is the host:port (an IP address) of the DNS server those names are asked of; empty means the system's resolver (/etc/hosts, then /etc/resolv.conf).",
 	"Registry.kind":                             "Kind is \"static\" (the default) or \"consul\".",
 	"Registry.static":                           "Static lists the nodes of a static registry.",
 	"RetryBudget":                               "RetryBudget bounds retries per service.",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"reflect"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Registry.Consul.Address == "" {
 		c.Registry.Consul.Address = DefaultConsulAddress
+	}
+	if c.Registry.DNSRefresh == 0 {
+		c.Registry.DNSRefresh = registry.DefaultDNSRefresh
 	}
 	if c.Upstream.Margin == 0 {
 		c.Upstream.Margin = time.Millisecond
@@ -151,6 +155,10 @@ func (c *Config) validateListeners() error {
 	return nil
 }
 
+// minDNSRefresh is the least registry.dns_refresh: a name asked more often
+// would load the DNS servers for no gain.
+const minDNSRefresh = 100 * time.Millisecond
+
 // validateRegistry checks the registry and returns the services its static
 // nodes belong to.
 func (c *Config) validateRegistry() (map[string]bool, error) {
@@ -159,6 +167,14 @@ func (c *Config) validateRegistry() (map[string]bool, error) {
 	case "static", "consul":
 	default:
 		return nil, c.errorAt("registry.kind", "unknown registry kind %q: use static or consul", c.Registry.Kind)
+	}
+	if d := c.Registry.DNSRefresh; d < minDNSRefresh {
+		return nil, c.errorAt("registry.dns_refresh", "must be at least %v", minDNSRefresh)
+	}
+	if a := c.Registry.DNSServer; a != "" {
+		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Port() == 0 {
+			return nil, c.errorAt("registry.dns_server", "%q is not an IP address and port (a name would need a server to find the server)", a)
+		}
 	}
 	for i, n := range c.Registry.Static {
 		node := n.node()

@@ -8,6 +8,10 @@
 // Static is the embedded default registry, fed from configuration; it is also the fake
 // that tests use, since it is a production type. The Consul registry lives in the
 // registry/consul package so that this package stays free of dependencies.
+// Names feeds a Static registry whose nodes are named by host names (a
+// Compose or Kubernetes service): one node for each address a name resolves
+// to, so that each replica is ejected, limited and retried away from on its
+// own.
 //
 // Node values and the slices that hold them are shared between goroutines once a
 // registry has returned them: they are immutable, and callers must not modify them.

@@ -110,6 +110,7 @@ var codeDefaults = map[string]codeDefault{
 	},
 
 	"registry.kind":             func(_ *testing.T, c *config.Config) any { return c.Registry.Kind },
+	"registry.dns_refresh":      func(_ *testing.T, c *config.Config) any { return c.Registry.DNSRefresh },
 	"registry.consul.address":   func(_ *testing.T, c *config.Config) any { return c.Registry.Consul.Address },
 	"registry.consul.max_stale": func(_ *testing.T, c *config.Config) any { return c.Registry.Consul.MaxStale }, // the cache's zero: no limit
 	"registry.consul.drop_grace": func(_ *testing.T, c *config.Config) any {

@@ -78,6 +78,9 @@ type gateway struct {
 	// staticServices lists the services a static registry was last given;
 	// only the serve goroutine, which reloads, touches it.
 	staticServices map[string]bool
+	// names gives a static registry its nodes, one an address of each
+	// host name (names.go); nil with Consul.
+	names *registry.Names
 
 	// src is where the configuration comes from and how its changes are
 	// watched (configsource.go); nil reloads only on SIGHUP with the load
@@ -100,6 +103,9 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.registry = reg
+	if st, ok := reg.(*registry.Static); ok {
+		g.names = newNames(st, cfg, logger)
+	}
 	if c, ok := reg.(*registry.Cache); ok {
 		g.promReg.MustRegister(newDiscoveryMetrics(c))
 	}
@@ -125,7 +131,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 func newRegistry(cfg *config.Config) (registry.Registry, error) {
 	switch cfg.Registry.Kind {
 	case "static":
-		return registry.NewStatic(cfg.StaticNodes()...)
+		return registry.NewStatic() // install gives it its nodes, through names
 	case "consul":
 		c := cfg.Registry.Consul
 		client, err := consul.NewClient(&api.Config{Address: c.Address, Datacenter: c.Datacenter})
@@ -344,6 +350,11 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		poll = certPollInterval
 	}
 	g.watchCertificates(ls, poll, stopWatch)
+	if g.names != nil {
+		nctx, stopNames := context.WithCancel(ctx)
+		defer stopNames()
+		go g.names.Run(nctx, g.cfg.Registry.DNSRefresh)
+	}
 	updates := g.watchConfig(ctx)
 	g.logger.Info("gateway ready", slog.Int("routes", len(g.router.Load().Routes())),
 		slog.String("config", g.cfg.File()))
@@ -392,26 +403,24 @@ func (g *gateway) reload(load func() (*config.Config, error)) {
 
 // setStatic gives a static registry the nodes of every service cfg lists.
 func (g *gateway) setStatic(cfg *config.Config) {
-	st, ok := g.staticOf(cfg)
-	if !ok {
+	if !g.isStatic(cfg) {
 		return
 	}
 	for service, nodes := range staticGroups(cfg) {
-		st.Set(service, nodes)
+		g.names.Set(context.Background(), service, nodes)
 		g.staticServices[service] = true
 	}
 }
 
 // dropStatic leaves the services that cfg no longer lists with no nodes.
 func (g *gateway) dropStatic(cfg *config.Config) {
-	st, ok := g.staticOf(cfg)
-	if !ok {
+	if !g.isStatic(cfg) {
 		return
 	}
 	listed := staticGroups(cfg)
 	for service := range g.staticServices {
 		if _, ok := listed[service]; !ok {
-			st.Set(service, nil)
+			g.names.Set(context.Background(), service, nil)
 		}
 	}
 }
@@ -432,10 +441,9 @@ func (g *gateway) unwatchUnrouted(cfg *config.Config) {
 	c.Retain(func(service string) bool { return routed[service] })
 }
 
-// staticOf returns the gateway's static registry, when cfg is served by one.
-func (g *gateway) staticOf(cfg *config.Config) (*registry.Static, bool) {
-	st, ok := g.registry.(*registry.Static)
-	return st, ok && cfg.Registry.Kind == "static"
+// isStatic reports whether cfg is served by the gateway's static registry.
+func (g *gateway) isStatic(cfg *config.Config) bool {
+	return g.names != nil && cfg.Registry.Kind == "static"
 }
 
 // staticGroups returns cfg's static nodes by service.
