@@ -121,3 +121,29 @@ func ExampleNode_Validate() {
 	// registry: invalid node "10.0.0.1": address must be host:port, an IPv6 host in brackets true
 	// registry: invalid node "10.0.0.1:8080": no service name true
 }
+
+// Names gives a Static registry the nodes of a service named by a host
+// name, as Compose or Kubernetes name a service's replicas: one node for
+// each address the name resolves to (its IPv4 ones first), looked up
+// again every refresh while Run runs.
+func ExampleNames() {
+	reg, err := registry.NewStatic()
+	if err != nil {
+		log.Fatal(err)
+	}
+	names := registry.NewNames(reg, registry.NamesOptions{})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	names.Set(ctx, "billing", []*registry.Node{{Service: "billing", Address: "localhost:8080"}})
+	go names.Run(ctx, registry.DefaultDNSRefresh)
+
+	nodes, err := reg.Lookup(ctx, "billing")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, n := range nodes {
+		fmt.Println(n.Address)
+	}
+	// Output:
+	// 127.0.0.1:8080
+}

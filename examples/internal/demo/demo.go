@@ -109,10 +109,23 @@ func Client(peers Peers) (*upstream.Client, error) {
 		}
 		return upstream.New(registry.NewCache(consul.New(c)), upstream.WithTracer(tracer), upstream.WithObserver(observed)), nil
 	}
-	reg, err := registry.NewStatic(peers...)
-	if err != nil {
-		return nil, err
+	for _, n := range peers {
+		if err := n.Validate(); err != nil {
+			return nil, err
+		}
 	}
+	// A peer named by a host name (a Compose service's) is a node for each
+	// of its replicas' addresses, looked up again every 5 s.
+	reg, _ := registry.NewStatic()
+	names := registry.NewNames(reg, registry.NamesOptions{})
+	byService := map[string][]*registry.Node{}
+	for _, n := range peers {
+		byService[n.Service] = append(byService[n.Service], n)
+	}
+	for service, nodes := range byService {
+		names.Set(context.Background(), service, nodes)
+	}
+	go names.Run(context.Background(), registry.DefaultDNSRefresh)
 	return upstream.New(reg, upstream.WithTracer(tracer), upstream.WithObserver(observed)), nil
 }
 
