@@ -341,6 +341,10 @@ type RouteDefaults struct {
 	// Compress is the response compression of every route without its
 	// own; none when absent.
 	Compress *Compress `yaml:"compress"`
+	// MaxBodyBytes is the largest request body of every route without its
+	// own max_body_bytes; zero leaves HTTP routes unbounded and RPC routes
+	// at router's default (1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
 // Budget is a route's budget policy.
@@ -378,6 +382,9 @@ type Route struct {
 	// Idempotent lets the gateway retry the route's requests after they
 	// were sent, whatever their method (RPC routes forward as POST).
 	Idempotent bool `yaml:"idempotent"`
+	// MaxBodyBytes is the largest request body the route accepts (413
+	// beyond); zero means defaults.max_body_bytes.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Stream, when present (even as {}), makes this a stream route: the
 	// budget is replaced by an idle timeout and a maximum lifetime.
 	Stream *Stream `yaml:"stream"`

@@ -132,6 +132,8 @@ var schemaRules = map[string]map[string]any{
 	"RetryBudget.ratio": {"anyOf": []any{
 		map[string]any{"const": -1}, map[string]any{"minimum": 0, "maximum": 1}}},
 	"RetryBudget.floor":            {"minimum": 0},
+	"Route.max_body_bytes":         {"minimum": 0},
+	"RouteDefaults.max_body_bytes": {"minimum": 0},
 	"Breaker.min_calls":            {"minimum": 0},
 	"Breaker.failure_ratio":        {"minimum": 0, "maximum": 1},
 	"Ejection.consecutive_faults":  {"minimum": 0},

@@ -267,6 +267,40 @@ func (c *Config) validateDefaultBudget() error {
 	if err := (budget.Policy{Timeout: c.Defaults.Budget.Timeout, Max: c.Defaults.Budget.Max, Min: c.Defaults.Budget.Min}).Validate(); err != nil {
 		return c.errorAt("defaults.budget", "%v", err)
 	}
+	if c.Defaults.MaxBodyBytes < 0 {
+		return c.errorAt("defaults.max_body_bytes", "must not be negative")
+	}
+	return nil
+}
+
+// RouteMaxBodyBytes returns the largest request body route i accepts: its
+// own max_body_bytes, else defaults.max_body_bytes; zero leaves the
+// router's default (none on an HTTP route, 1 MiB on an RPC route).
+func (c *Config) RouteMaxBodyBytes(i int) int64 {
+	if n := c.Routes[i].MaxBodyBytes; n > 0 {
+		return n
+	}
+	return c.Defaults.MaxBodyBytes
+}
+
+// checkMaxBody checks route i's bound on bodies: not negative, and on an
+// RPC route, which holds its body whole, no more than the bodies held at
+// once may take.
+func (c *Config) checkMaxBody(i int) error {
+	path := fmt.Sprintf("routes[%d].max_body_bytes", i)
+	if c.Routes[i].MaxBodyBytes < 0 {
+		return c.errorAt(path, "must not be negative")
+	}
+	held := c.Limits.MaxHeldBodyBytes
+	if held == 0 {
+		held = router.DefaultHeldBodyBytes
+	}
+	if n := c.RouteMaxBodyBytes(i); c.Routes[i].Endpoint != "" && n > held {
+		if c.Routes[i].MaxBodyBytes == 0 {
+			path = "defaults.max_body_bytes"
+		}
+		return c.errorAt(path, "%d is more than limits.max_held_body_bytes (%d): an RPC route holds its body whole", n, held)
+	}
 	return nil
 }
 
@@ -286,6 +320,9 @@ func (c *Config) validateRoutes(known map[string]bool) error {
 			if !isToken(p) {
 				return c.errorAt(fmt.Sprintf("routes[%d].upgrades[%d]", i, j), "protocol %q is not an Upgrade token (such as websocket)", p)
 			}
+		}
+		if err := c.checkMaxBody(i); err != nil {
+			return err
 		}
 		if known != nil && c.Registry.Kind == "static" && r.Service != "" && !known[r.Service] {
 			return c.errorAt(fmt.Sprintf("routes[%d].service", i), "no node of service %q is listed under registry.static", r.Service)
@@ -329,6 +366,7 @@ func (c *Config) RouterRoutes() []router.Route {
 		out[i] = router.Route{
 			Name: r.Name, Method: r.Method, Path: r.Path, Service: r.Service,
 			Endpoint: r.Endpoint, Rewrite: r.Rewrite, Idempotent: r.Idempotent, Upgrades: r.Upgrades,
+			MaxBodyBytes: c.RouteMaxBodyBytes(i),
 			Budget: budget.Policy{Timeout: r.Budget.Timeout, Max: r.Budget.Max, Min: r.Budget.Min,
 				AllowRaise: r.Budget.AllowRaise != nil && *r.Budget.AllowRaise},
 		}

@@ -89,6 +89,26 @@ func (h *routeHandler) newClientBody(ctx context.Context, w http.ResponseWriter,
 	return b
 }
 
+// refuseDeclared fails the body, and returns its 413, when its declared
+// length (-1 for none) is over the body's limit.
+func (b *clientBody) refuseDeclared(declared int64) error {
+	if b.limit <= 0 || declared <= b.limit {
+		return nil
+	}
+	be := &BodyError{Status: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("the limit is %d bytes", b.limit)}
+	b.fail(be)
+	return be
+}
+
+// maxBody returns the most bytes of a request body the route accepts, 0
+// for no bound: the route's own, else the router's on an RPC route.
+func (h *routeHandler) maxBody() int64 {
+	if h.route.MaxBodyBytes > 0 || h.route.Endpoint == "" {
+		return h.route.MaxBodyBytes
+	}
+	return h.opts.MaxBodyBytes
+}
+
 // Read implements io.Reader.
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
@@ -168,13 +188,27 @@ func (b *clientBody) setDeadlineLocked(d time.Time) {
 // failLocked records the body's failure. The read deadline is left in the
 // past: the server cannot read the rest of the body to reuse the connection,
 // and closes it after the answer instead of waiting on a client that stalled.
+// A body over its limit is the exception: its client is most likely still
+// sending, and a connection closed with bytes unread is reset, which can
+// lose the 413 on its way. Its deadline is tooLargeLinger away, so that the
+// server reads on a moment as it does past its own body limits (net/http:
+// up to 256 KiB, then a half-close and a wait), and the client reads its
+// answer; the lean server lingers whatever the deadline.
 func (b *clientBody) failLocked(be *BodyError) {
 	if b.state != bodyOpen && b.state != bodyClosed {
 		return
 	}
 	b.state, b.err = bodyFailed, be
-	b.setDeadlineLocked(aLongTimeAgo)
+	deadline := aLongTimeAgo
+	if be.Status == http.StatusRequestEntityTooLarge {
+		deadline = time.Now().Add(tooLargeLinger)
+	}
+	b.setDeadlineLocked(deadline)
 }
+
+// tooLargeLinger is how long the server may read on after a body went over
+// its limit: net/http's and the lean server's linger before a close.
+const tooLargeLinger = 500 * time.Millisecond
 
 // fail records a failure found without reading, such as a declared length
 // over the limit.

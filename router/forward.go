@@ -41,8 +41,13 @@ func (h *routeHandler) serveHTTP(ctx context.Context, w http.ResponseWriter, r *
 		h.forward(w, out, nil, early)
 		return
 	}
-	body := h.newClientBody(ctx, w, r, 0)
+	body := h.newClientBody(ctx, w, r, h.route.MaxBodyBytes)
 	defer body.detach()
+	if err := body.refuseDeclared(r.ContentLength); err != nil {
+		early.close()
+		h.fail(ctx, w, err) // 413 before any node: the client's
+		return
+	}
 	head, complete, err := body.hold(r.ContentLength, MaxReplayBody)
 	if err != nil {
 		early.close()

@@ -33,6 +33,13 @@ type Route struct {
 	// Idempotent marks the route's requests safe to retry after they were
 	// sent, whatever their method.
 	Idempotent bool
+	// MaxBodyBytes, when positive, is the largest request body the route
+	// accepts: a larger declared Content-Length is answered 413 before any
+	// node is picked, and a chunked body that grows past it is cut there,
+	// its request answered 413 (the client's fault, never a node's). Zero
+	// means Options.MaxBodyBytes on an RPC route and no bound on an HTTP
+	// route.
+	MaxBodyBytes int64
 	// Stream, when not nil, makes this a stream route: Budget is replaced
 	// by the stream's idle timeout and maximum lifetime (see StreamPolicy).
 	// HTTP routes only.

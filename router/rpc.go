@@ -34,7 +34,7 @@ func (h *routeHandler) serveRPC(ctx context.Context, w http.ResponseWriter, r *h
 				"an RPC route reads its body as JSON and applies no content coding: send it without one")
 			return
 		}
-		body := h.newClientBody(ctx, w, r, h.opts.MaxBodyBytes)
+		body := h.newClientBody(ctx, w, r, h.maxBody())
 		defer body.detach()
 		var err error
 		if raw, err = h.readRPCBody(body, r.ContentLength); err != nil {
@@ -83,13 +83,12 @@ func contentCoded(h http.Header) bool {
 }
 
 // readRPCBody reads the whole body of an RPC route's request, at most
-// MaxBodyBytes of it. declared is its Content-Length, or -1.
+// the route's bound on bodies of it (maxBody). declared is its
+// Content-Length, or -1.
 func (h *routeHandler) readRPCBody(body *clientBody, declared int64) ([]byte, error) {
-	limit := h.opts.MaxBodyBytes
-	if declared > limit {
-		be := &BodyError{Status: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("the limit is %d bytes", limit)}
-		body.fail(be)
-		return nil, be
+	limit := h.maxBody()
+	if err := body.refuseDeclared(declared); err != nil {
+		return nil, err
 	}
 	raw, complete, err := body.hold(declared, int(limit)+1) // one byte over the limit fails the read
 	if err == nil && !complete {

@@ -78,6 +78,9 @@
 // receiver, the JWKS endpoint with made-up key ids, Redis, Consul: the
 // requests go on as before, and the gateway still stops),
 // method_audit_test.go (TRACE and CONNECT on a route of every method: no
-// backend echoes a request or opens a tunnel) and adminhost_audit_test.go
-// (a page rebinding its name to the admin listener reads nothing).
+// backend echoes a request or opens a tunnel), adminhost_audit_test.go
+// (a page rebinding its name to the admin listener reads nothing) and
+// maxbody_audit_test.go (bodies over a route's max_body_bytes, declared or
+// chunked, held or streamed: 413 read by the client still sending, and the
+// node never blamed).
 package hostile
