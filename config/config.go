@@ -372,13 +372,17 @@ type Stream struct {
 
 // Route maps a method and path to a service.
 type Route struct {
-	Name     string `yaml:"name"`
-	Method   string `yaml:"method"`
-	Path     string `yaml:"path"`
-	Service  string `yaml:"service"`
-	Endpoint string `yaml:"endpoint"`
-	Rewrite  string `yaml:"rewrite"`
-	Budget   Budget `yaml:"budget"`
+	Name   string `yaml:"name"`
+	Method string `yaml:"method"`
+	Path   string `yaml:"path"`
+	// Hosts are the host names (exact, or *. and a suffix for one label)
+	// whose requests the route serves, ahead of the routes without hosts;
+	// empty serves every host.
+	Hosts    []string `yaml:"hosts"`
+	Service  string   `yaml:"service"`
+	Endpoint string   `yaml:"endpoint"`
+	Rewrite  string   `yaml:"rewrite"`
+	Budget   Budget   `yaml:"budget"`
 	// Idempotent lets the gateway retry the route's requests after they
 	// were sent, whatever their method (RPC routes forward as POST).
 	Idempotent bool `yaml:"idempotent"`

@@ -153,6 +153,7 @@ var schemaDocs = map[string]string{
 	"Route.auth":                                "Auth names the auth.jwt provider whose token every request needs.",
 	"Route.compress":                            "Compress compresses the route's answers; defaults.compress when absent.",
 	"Route.cors":                                "CORS answers the route's cross-origin requests and preflights.",
+	"Route.hosts":                               "Hosts are the host names (exact, or *. and a suffix for one label) whose requests the route serves, ahead of the routes without hosts; empty serves every host.",
 	"Route.idempotent":                          "Idempotent lets the gateway retry the route's requests after they were sent, whatever their method (RPC routes forward as POST).",
 	"Route.max_body_bytes":                      "MaxBodyBytes is the largest request body the route accepts (413 beyond); zero means defaults.max_body_bytes.",
 	"Route.rate_limit":                          "RateLimit limits the requests of each client of the route.",

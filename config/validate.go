@@ -364,7 +364,7 @@ func (c *Config) RouterRoutes() []router.Route {
 	out := make([]router.Route, len(c.Routes))
 	for i, r := range c.Routes {
 		out[i] = router.Route{
-			Name: r.Name, Method: r.Method, Path: r.Path, Service: r.Service,
+			Name: r.Name, Method: r.Method, Path: r.Path, Hosts: r.Hosts, Service: r.Service,
 			Endpoint: r.Endpoint, Rewrite: r.Rewrite, Idempotent: r.Idempotent, Upgrades: r.Upgrades,
 			MaxBodyBytes: c.RouteMaxBodyBytes(i),
 			Budget: budget.Policy{Timeout: r.Budget.Timeout, Max: r.Budget.Max, Min: r.Budget.Min,

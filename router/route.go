@@ -20,6 +20,11 @@ type Route struct {
 	// Path is a chi pattern: literal segments, {param} or {param:regexp}
 	// segments, and an optional trailing /* catch-all.
 	Path string
+	// Hosts, when not empty, are the host names (exact, or "*." and a
+	// suffix for any one label before it) whose requests the route
+	// serves, ahead of the routes without Hosts (see hosts.go). Empty
+	// serves every host.
+	Hosts []string
 	// Service names the backend service, as discovery knows it.
 	Service string
 	// Endpoint, when set, makes this an RPC route calling Service.Method.
@@ -63,10 +68,14 @@ type Route struct {
 	Preflight http.Handler
 }
 
-// DisplayName returns Name, or "METHOD pattern" when Name is empty.
+// DisplayName returns Name, or "METHOD pattern" when Name is empty
+// ("METHOD host,host/pattern" for a route with Hosts).
 func (r *Route) DisplayName() string {
 	if r.Name != "" {
 		return r.Name
+	}
+	if len(r.Hosts) > 0 {
+		return r.Method + " " + strings.Join(r.Hosts, ",") + r.Path
 	}
 	return r.Method + " " + r.Path
 }
@@ -80,7 +89,7 @@ var methods = map[string]bool{
 // configuration loader can point at where the route was written.
 type FieldError struct {
 	Route int    // index in the slice given to New
-	Field string // "method", "path", "service", "endpoint", "rewrite", "budget", "stream"
+	Field string // "method", "path", "hosts", "service", "endpoint", "rewrite", "budget", "stream"
 	Err   error
 }
 

@@ -168,12 +168,15 @@ type Router struct {
 	// bodyIdle is Options.BodyIdleTimeout, which bounds the drain of a
 	// body the answer left unread (boundDrain).
 	bodyIdle time.Duration
+	// hosts, when some route names hosts, holds a router for each, and
+	// this one only routes to them (hosts.go).
+	hosts *byHost
 }
 
 // New checks routes and returns a router that forwards through client. It
 // returns a *FieldError naming the first bad route, or the later of two
 // routes that conflict.
-func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
+func New(routes []Route, client Doer, opts Options) (*Router, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -193,17 +196,36 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	if opts.WriteIdleTimeout <= 0 {
 		opts.WriteIdleTimeout = DefaultWriteIdleTimeout
 	}
+	for i := range routes {
+		if len(routes[i].Hosts) > 0 {
+			return newByHost(routes, client, opts, realClock)
+		}
+	}
+	return newRouter(routes, nil, client, opts, realClock)
+}
+
+// newRouter builds the router of all's routes at idx (nil: every one),
+// whose errors name their place in all.
+func newRouter(all []Route, idx []int, client Doer, opts Options, realClock bool) (rt *Router, err error) {
+	routes, at := all, func(i int) int { return i }
+	if idx != nil {
+		routes = make([]Route, len(idx))
+		for k, i := range idx {
+			routes[k] = all[i]
+		}
+		at = func(i int) int { return idx[i] }
+	}
 	seen := make(map[string]int)
 	for i := range routes {
 		r := &routes[i]
-		if err := r.validate(i); err != nil {
+		if err := r.validate(at(i)); err != nil {
 			return nil, err
 		}
 		s := shape(r.Path)
 		for _, key := range conflictKeys(r.Method, s) {
 			if j, dup := seen[key]; dup {
-				return nil, &FieldError{Route: i, Field: "path", Err: fmt.Errorf(
-					"conflicts with route %d (%s): both match %s %s", j, routes[j].DisplayName(), r.Method, r.Path)}
+				return nil, &FieldError{Route: at(i), Field: "path", Err: fmt.Errorf(
+					"conflicts with route %d (%s): both match %s %s", at(j), routes[j].DisplayName(), r.Method, r.Path)}
 			}
 		}
 		seen[r.Method+" "+s] = i
@@ -222,6 +244,9 @@ func New(routes []Route, client Doer, opts Options) (rt *Router, err error) {
 	current := -1
 	defer func() {
 		if p := recover(); p != nil {
+			if current >= 0 {
+				current = at(current)
+			}
 			rt, err = nil, &FieldError{Route: current, Field: "path", Err: fmt.Errorf("%v", p)}
 		}
 	}()
@@ -308,6 +333,10 @@ func conflictKeys(method, s string) []string {
 // that would (a test, a retrying layer of its own) passes a copy with its
 // own header (Request.Clone).
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rt.hosts != nil {
+		rt.hosts.pick(r.Host).ServeHTTP(w, r)
+		return
+	}
 	if r.ContentLength != 0 { // a body, of a known length or not
 		rt.boundDrain(w)
 	}

@@ -26,11 +26,17 @@ func (c *cli) routes(args []string) error {
 	if err != nil {
 		return err
 	}
-	rs := cfg.RouterRoutes()
-	slices.SortStableFunc(rs, matchOrder)
+	rs := byHostRows(cfg.RouterRoutes())
+	hosts := len(rs) > 0 && rs[0].Hosts != nil
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	if hosts {
+		fmt.Fprint(tw, "HOST\t")
+	}
 	fmt.Fprintln(tw, "METHOD\tPATH\tNAME\tSERVICE\tKIND\tTARGET\tBUDGET")
 	for _, r := range rs {
+		if hosts {
+			fmt.Fprintf(tw, "%s\t", r.Hosts[0])
+		}
 		kind, target := "http", r.Rewrite
 		if r.Endpoint != "" {
 			kind, target = "rpc", r.Endpoint
@@ -47,6 +53,47 @@ func (c *cli) routes(args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, r.Path, name, r.Service, kind, target, budgetText(r))
 	}
 	return tw.Flush()
+}
+
+// byHostRows returns routes in the order the router tries them. When some
+// route names hosts, each row is of one host (Hosts holds it alone; "*" for
+// the routes without hosts, which serve every host after its own): the
+// names first, then the wildcards, then "*", each in match order.
+func byHostRows(rs []router.Route) []router.Route {
+	named := false
+	for _, r := range rs {
+		named = named || len(r.Hosts) > 0
+	}
+	if !named {
+		slices.SortStableFunc(rs, matchOrder)
+		return rs
+	}
+	var rows []router.Route
+	for _, r := range rs {
+		hosts := r.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{"*"}
+		}
+		for _, h := range hosts {
+			row := r
+			row.Hosts = []string{strings.ToLower(strings.TrimSuffix(h, "."))}
+			rows = append(rows, row)
+		}
+	}
+	rank := func(h string) int {
+		switch {
+		case h == "*":
+			return 2
+		case strings.HasPrefix(h, "*."):
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(rows, func(a, b router.Route) int {
+		ha, hb := a.Hosts[0], b.Hosts[0]
+		return cmp.Or(cmp.Compare(rank(ha), rank(hb)), cmp.Compare(ha, hb), matchOrder(a, b))
+	})
+	return rows
 }
 
 // budgetText is a route's budget as the router applies it: defaults

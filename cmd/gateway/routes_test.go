@@ -106,3 +106,35 @@ func TestRoutesOfBrokenFile(t *testing.T) {
 		t.Errorf("routes of a broken file: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// TestRoutesCommandShowsHosts lists, when some route names hosts, a row a
+// host: the names first, then the wildcards, then "*" for the routes that
+// serve every host, each in match order.
+func TestRoutesCommandShowsHosts(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gw.yaml")
+	writeFile(t, file, configText("127.0.0.1:9", `  - {path: /x, service: svc}
+  - {name: wild, path: /x, service: svc, hosts: ["*.example.com"]}
+  - {name: api, path: "/x/{id}", service: svc, hosts: [API.example.com., b.test]}
+  - {name: api-x, path: /x, service: svc, hosts: [api.example.com]}
+`))
+	code, stdout, stderr := invoke(t, "", nil, "routes", file)
+	if code != 0 {
+		t.Fatalf("routes: exit %d: %s", code, stderr)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		cells := regexp.MustCompile(`  +`).Split(l, -1)
+		got = append(got, strings.Join(cells[:4], " "))
+	}
+	want := []string{
+		"HOST METHOD PATH NAME",
+		"api.example.com GET /x api-x",
+		"api.example.com GET /x/{id} api",
+		"b.test GET /x/{id} api",
+		"*.example.com GET /x wild",
+		"* GET /x -",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -82,5 +82,6 @@
 // (a page rebinding its name to the admin listener reads nothing) and
 // maxbody_audit_test.go (bodies over a route's max_body_bytes, declared or
 // chunked, held or streamed: 413 read by the client still sending, and the
-// node never blamed).
+// node never blamed) and hosts_audit_test.go (routes by host: the host
+// HTTP says, absolute-form over Host, on both listener servers).
 package hostile
