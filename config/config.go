@@ -44,7 +44,8 @@ type Config struct {
 	// Auth declares the token verifiers routes refer to by name.
 	Auth Auth `yaml:"auth"`
 	// TrustedProxies are the networks (CIDR prefixes or addresses) whose
-	// X-Forwarded-For is believed when a rate limit keys by client address.
+	// X-Forwarded-For is believed when a rate limit keys by client address,
+	// and when a switched connection is charged to its client's address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Watch says how changes of the configuration are followed.
 	Watch Watch `yaml:"watch"`
@@ -162,8 +163,10 @@ type Limits struct {
 	// MaxClientConnections, generous for the many users a carrier's NAT
 	// puts behind one address; a negative value bounds no address. Half of
 	// an address's connections at most may be switched (WebSockets) at
-	// once, so that a few addresses cannot take every switched place. Read
-	// at start, as the listeners are.
+	// once, so that a few addresses cannot take every switched place: a
+	// handshake counts under its client's address as rate limits read it,
+	// through the trusted_proxies' X-Forwarded-For. Read at start, as the
+	// listeners are.
 	MaxClientConnectionsPerAddress int `yaml:"max_client_connections_per_address"`
 }
 

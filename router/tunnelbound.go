@@ -41,9 +41,11 @@ func (ts *Tunnels) SetMax(n int) {
 // address, the handshakes under way included, to n, within SetMax's bound.
 // key returns the address a request counts under, and false for a request
 // no address's bound applies to (a trusted proxy's, which carries every
-// client's): the gateway keys them as the bound of client connections does
-// (server.ClientKey). n ≤ 0 or a nil key bounds no address. Places taken
-// before it is called count under no address.
+// client's): the gateway keys them by the client's address, read through
+// the trusted proxies' X-Forwarded-For as rate limits read it, as the
+// bound of client connections keys a peer (server.AddrKey). n ≤ 0 or a nil
+// key bounds no address. Places taken before it is called count under no
+// address.
 func (ts *Tunnels) SetMaxPerAddress(n int, key func(*http.Request) (netip.Prefix, bool)) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()

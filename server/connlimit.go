@@ -141,9 +141,9 @@ func (l *ConnLimit) addrKey(a net.Addr) (netip.Prefix, bool) {
 // address's /64, which one client holds whole; an IPv4-mapped address as
 // the IPv4 one. It reports false, for no key, when remote does not parse
 // or exempt (when not nil) reports true of the address: the load balancers
-// in front, whose connections carry every client's. The gateway's other
-// per-address bounds (of switched connections) key by it too, so that an
-// address has one share of each.
+// in front, whose connections carry every client's. The gateway's bound of
+// switched connections keys a request's client address as it keys a peer
+// (AddrKey), so that an address has one share of each.
 func ClientKey(remote string, exempt func(netip.Addr) bool) (netip.Prefix, bool) {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
@@ -153,12 +153,20 @@ func ClientKey(remote string, exempt func(netip.Addr) bool) (netip.Prefix, bool)
 	if exempt != nil && exempt(ip) {
 		return netip.Prefix{}, false
 	}
+	return AddrKey(ip), true
+}
+
+// AddrKey returns the key the client address a counts under in a
+// per-address bound, as ClientKey keys a peer: a as an IPv4 address
+// (unmapped), or its IPv6 address's /64.
+func AddrKey(a netip.Addr) netip.Prefix {
+	ip := a.Unmap().WithZone("")
 	bits := 32
 	if ip.Is6() {
 		bits = 64
 	}
 	p, _ := ip.Prefix(bits)
-	return p, true
+	return p
 }
 
 // refuse counts a refusal and logs it, at most every refusalLogEvery.

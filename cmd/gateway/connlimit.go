@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"net/http"
 	"net/netip"
 
 	"github.com/sluicehq/sluice/server"
@@ -54,7 +53,7 @@ const (
 // and of the admin listener's. The trusted proxies of the configuration
 // serving are bound by the whole only. It bounds the switched connections
 // (g.tunnels) to a half of the route listeners' connections, and those of
-// each address to a half of its connections, keyed as they are.
+// each address to a half of its connections (switchedKey).
 func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.ConnLimit) {
 	nofile := descriptorLimit()
 	if nofile <= 0 {
@@ -73,9 +72,7 @@ func (g *gateway) connLimits(configured, perAddr int) (routes, admin *server.Con
 	if perAddr > 0 {
 		switchedPerAddr = max(1, perAddr/tunnelShare)
 	}
-	g.tunnels.SetMaxPerAddress(switchedPerAddr, func(r *http.Request) (netip.Prefix, bool) {
-		return server.ClientKey(r.RemoteAddr, trusted)
-	})
+	g.tunnels.SetMaxPerAddress(switchedPerAddr, g.switchedKey)
 	adminMax := min(maxAdminConns, max(1, nofile/adminConnShare))
 	logf := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn).Printf
 	g.logger.Info("client connections bounded", slog.Int("route_listeners", n), slog.Int("switched", max(1, n/tunnelShare)),
