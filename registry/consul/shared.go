@@ -101,6 +101,13 @@ type sharedService struct {
 	changed  chan struct{} // closed by a change of checks that concerns the service
 	left     time.Time     // when watchers fell to zero
 	nodes    []string      // of its instances, passing or not, at its last query
+	// names are the names its instances are registered under, at its last
+	// query, those that differ from the name it is watched by: Consul
+	// matches a service's name without regard to case (a route's "Web"
+	// finds the instances of "web"), and their checks carry the
+	// registered name, which checkWatch's filter must name and its
+	// answers' changes are told by.
+	names []string
 }
 
 func newShared(r *Registry, raw Raw) *shared {
@@ -174,12 +181,13 @@ func (s *shared) bump() {
 	}
 }
 
-// bumpServices wakes the Watches of the given services.
+// bumpServices wakes the Watches of the given services, named as they
+// are watched or as their instances are registered.
 func (s *shared) bumpServices(services map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for service := range services {
-		if svc := s.services[service]; svc != nil {
+	for service, svc := range s.services {
+		if services[service] || slices.ContainsFunc(svc.names, func(n string) bool { return services[n] }) {
 			close(svc.changed)
 			svc.changed = make(chan struct{})
 			svc.parked = 0
@@ -187,9 +195,10 @@ func (s *shared) bumpServices(services map[string]bool) {
 	}
 }
 
-// watched returns the services on the shared watch, and those whose last
-// Watch left less than sharedLinger ago, sorted, and the nodes of their
-// instances, sorted; it forgets the other services.
+// watched returns the names of the services on the shared watch, and of
+// those whose last Watch left less than sharedLinger ago (each as it is
+// watched, and as its instances are registered), sorted, and the nodes of
+// their instances, sorted; it forgets the other services.
 func (s *shared) watched() (services, nodes []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,26 +211,28 @@ func (s *shared) watched() (services, nodes []string) {
 	return s.watchedLocked()
 }
 
-// watchedLocked returns the services on the shared watch and the nodes of
-// their instances, each sorted.
+// watchedLocked returns the names of the services on the shared watch and
+// the nodes of their instances, each sorted.
 func (s *shared) watchedLocked() (services, nodes []string) {
 	services = make([]string, 0, len(s.services))
 	for service, svc := range s.services {
 		services = append(services, service)
+		services = append(services, svc.names...)
 		nodes = append(nodes, svc.nodes...)
 	}
 	slices.Sort(services)
 	slices.Sort(nodes)
-	return services, slices.Compact(nodes)
+	return slices.Compact(services), slices.Compact(nodes)
 }
 
-// hosts records the nodes of service's instances, passing or not; service
-// has joined.
-func (s *shared) hosts(service string, nodes []string) {
+// hosts records the nodes of service's instances, passing or not, and the
+// names they are registered under that differ from service; service has
+// joined.
+func (s *shared) hosts(service string, nodes, names []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if svc := s.services[service]; svc != nil {
-		svc.nodes = nodes
+		svc.nodes, svc.names = nodes, names
 	}
 }
 
@@ -405,6 +416,7 @@ func (r *Registry) sharedQuery(ctx context.Context, service string) (registry.Sn
 		return registry.Snapshot{}, ctxErr(ctx, err)
 	}
 	nodes := make([]string, 0, len(entries))
+	var names []string // Consul matched service without regard to case: see sharedService.names
 	passing := make([]*api.ServiceEntry, 0, len(entries))
 	for _, e := range entries {
 		if e == nil {
@@ -413,11 +425,14 @@ func (r *Registry) sharedQuery(ctx context.Context, service string) (registry.Sn
 		if e.Node != nil {
 			nodes = append(nodes, e.Node.Node)
 		}
+		if e.Service != nil && e.Service.Service != service && !slices.Contains(names, e.Service.Service) {
+			names = append(names, e.Service.Service)
+		}
 		if !slices.ContainsFunc(e.Checks, func(c *api.HealthCheck) bool { return c == nil || c.Status != api.HealthPassing }) {
 			passing = append(passing, e)
 		}
 	}
-	r.shared.hosts(service, nodes)
+	r.shared.hosts(service, nodes, names)
 	return registry.Snapshot{Nodes: nodesFromEntries(passing), Index: max(meta.LastIndex, 1)}, nil
 }
 

@@ -168,6 +168,33 @@ func settle(t *testing.T, r *Registry, n int, c *api.Client) {
 	})
 }
 
+// nodesIn returns the cache's nodes of service by their ids.
+func nodesIn(t *testing.T, c *registry.Cache, service string) map[string]*registry.Node {
+	t.Helper()
+	m := make(map[string]*registry.Node)
+	for _, n := range lookupIn(t, c, service) {
+		m[n.ID] = n
+	}
+	return m
+}
+
+// changeReaches makes change, then waits until seen reports it in the
+// cache, and fails after 30 s, long before the shared watch's safety net
+// (its wait time, 10 minutes in sharedRegistry); what names the change, and
+// cached tells what the cache holds.
+func changeReaches(t *testing.T, what string, change func(), seen func() bool, cached func() any) {
+	t.Helper()
+	start := time.Now()
+	change()
+	for !seen() {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%s: not in the cache after 30 s; it holds %v", what, cached())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("%s: in the cache after %s", what, time.Since(start).Round(time.Millisecond))
+}
+
 // lookupIn returns the cache's nodes of service, failing the test on an error.
 func lookupIn(t *testing.T, c *registry.Cache, service string) []*registry.Node {
 	t.Helper()
@@ -334,13 +361,7 @@ func everyKindOfChangeReachesTheCache(t *testing.T, maxFilter int, probing bool)
 	for i := range 5 {
 		lookupIn(t, c, fmt.Sprintf("other-%d", i))
 	}
-	nodes := func() map[string]*registry.Node {
-		m := make(map[string]*registry.Node)
-		for _, n := range lookupIn(t, c, "web") {
-			m[n.ID] = n
-		}
-		return m
-	}
+	nodes := func() map[string]*registry.Node { return nodesIn(t, c, "web") }
 	if got := nodes(); len(got) != 3 {
 		t.Fatalf("web has %d nodes, want 3", len(got))
 	}
@@ -351,15 +372,7 @@ func everyKindOfChangeReachesTheCache(t *testing.T, maxFilter int, probing bool)
 
 	step := func(what string, change func(), want func(map[string]*registry.Node) bool) {
 		t.Helper()
-		start := time.Now()
-		change()
-		for !want(nodes()) {
-			if time.Since(start) > 30*time.Second {
-				t.Fatalf("%s: not in the cache after 30 s; web's nodes %v", what, nodes())
-			}
-			time.Sleep(time.Millisecond)
-		}
-		t.Logf("%s: in the cache after %s", what, time.Since(start).Round(time.Millisecond))
+		changeReaches(t, what, change, func() bool { return want(nodes()) }, func() any { return nodes() })
 	}
 	present := func(id string, yes bool) func(map[string]*registry.Node) bool {
 		return func(m map[string]*registry.Node) bool { _, ok := m[id]; return ok == yes }
