@@ -62,6 +62,8 @@ type Config struct {
 	verifiers map[string]*middleware.JWTVerifier
 	jwks      map[string]*middleware.JWKS // by provider; those with a jwks block
 	proxies   *middleware.TrustedProxies
+	// allowFrom holds each route's parsed allow_from (nil: any client).
+	allowFrom []*middleware.Networks
 	cors      []*middleware.CORS     // by route; nil where a route has none
 	compress  []*middleware.Compress // by route; nil where a route has none
 }
@@ -399,6 +401,11 @@ type Route struct {
 	// client may switch to through this HTTP route; empty means websocket
 	// alone (router.Route.Upgrades). HTTP routes only.
 	Upgrades []string `yaml:"upgrades"`
+	// AllowFrom, when not empty, are the networks (CIDR prefixes or
+	// addresses) whose clients the route serves; any other gets 403. The
+	// client's address is read through trusted_proxies, as rate limits
+	// read it.
+	AllowFrom []string `yaml:"allow_from"`
 	// Auth names the auth.jwt provider whose token every request needs.
 	Auth string `yaml:"auth"`
 	// RateLimit limits the requests of each client of the route.

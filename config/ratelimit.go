@@ -67,6 +67,9 @@ func (c *Config) validateEdge() error {
 		return c.errorAt("trusted_proxies", "%v", err)
 	}
 	c.proxies = proxies
+	if err := c.buildAllowFrom(); err != nil {
+		return err
+	}
 	if err := c.buildVerifiers(); err != nil {
 		return err
 	}
@@ -123,6 +126,32 @@ func (c *Config) providerNames() string {
 
 // Proxies returns the parsed trusted_proxies.
 func (c *Config) Proxies() *middleware.TrustedProxies { return c.proxies }
+
+// buildAllowFrom parses each route's allow_from.
+func (c *Config) buildAllowFrom() error {
+	c.allowFrom = make([]*middleware.Networks, len(c.Routes))
+	for i, r := range c.Routes {
+		if len(r.AllowFrom) == 0 {
+			continue
+		}
+		for j, n := range r.AllowFrom {
+			if _, err := middleware.ParseNetworks([]string{n}); err != nil {
+				return c.errorAt(fmt.Sprintf("routes[%d].allow_from[%d]", i, j), "%q is neither a CIDR prefix nor an IP address", n)
+			}
+		}
+		c.allowFrom[i], _ = middleware.ParseNetworks(r.AllowFrom)
+	}
+	return nil
+}
+
+// RouteAllowFrom returns the networks whose clients route i serves, or nil
+// when it serves any client.
+func (c *Config) RouteAllowFrom(i int) *middleware.Networks {
+	if i < len(c.allowFrom) {
+		return c.allowFrom[i]
+	}
+	return nil
+}
 
 // RouteRateLimit returns the limiter settings and the policy of route i's
 // per-replica rate limit (the policy without OnLimited), and false when it

@@ -150,6 +150,7 @@ var schemaDocs = map[string]string{
 	"RetryBudget.floor":                         "Floor of retries per second allowed whatever the traffic. Default 10.",
 	"RetryBudget.ratio":                         "Ratio of requests that may be retried. Default 0.2; -1 disables the retry budget.",
 	"Route":                                     "Route maps a method and path to a service.",
+	"Route.allow_from":                          "AllowFrom, when not empty, are the networks (CIDR prefixes or addresses) whose clients the route serves; any other gets 403. The client's address is read through trusted_proxies, as rate limits read it.",
 	"Route.auth":                                "Auth names the auth.jwt provider whose token every request needs.",
 	"Route.compress":                            "Compress compresses the route's answers; defaults.compress when absent.",
 	"Route.cors":                                "CORS answers the route's cross-origin requests and preflights.",

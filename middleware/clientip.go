@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,50 +10,26 @@ import (
 // believes: the load balancers in front of it. The zero value (or nil)
 // trusts no one, and the client is the connection's peer.
 type TrustedProxies struct {
-	prefixes []netip.Prefix
+	Networks
 }
 
 // ParseTrustedProxies parses CIDR prefixes ("10.0.0.0/8") or single
-// addresses ("192.0.2.7", taken as /32 or /128).
+// addresses ("192.0.2.7", taken as /32 or /128), as ParseNetworks does.
 func ParseTrustedProxies(cidrs []string) (*TrustedProxies, error) {
-	t := &TrustedProxies{}
-	for i, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			a, aerr := netip.ParseAddr(c)
-			if aerr != nil {
-				return nil, fmt.Errorf("[%d]: %q is neither a CIDR prefix nor an IP address", i, c)
-			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			// An IPv4-mapped prefix means the IPv4 one: the addresses it
-			// is compared with are unmapped.
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-		}
-		t.prefixes = append(t.prefixes, p.Masked())
+	n, err := ParseNetworks(cidrs)
+	if err != nil {
+		return nil, err
 	}
-	return t, nil
+	return &TrustedProxies{*n}, nil
 }
 
 // Trusts reports whether a is in one of the trusted prefixes (see trusts).
 func (t *TrustedProxies) Trusts(a netip.Addr) bool { return t.trusts(a) }
 
-// trusts reports whether a is in one of the trusted prefixes. A zoned
-// address (fe80::1%eth0, a link-local peer) is judged without its zone:
-// netip.Prefix.Contains says no to any zone, and a link-local proxy that
-// trusted_proxies names (fe80::/10) was never believed.
+// trusts reports whether a is in one of the trusted prefixes (see
+// Networks.Contains).
 func (t *TrustedProxies) trusts(a netip.Addr) bool {
-	if t == nil {
-		return false
-	}
-	a = a.WithZone("")
-	for _, p := range t.prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return t != nil && t.Contains(a)
 }
 
 // ClientIP returns the address of the client that sent r: the connection's

@@ -21,6 +21,8 @@ import (
 type edge struct {
 	authFailures *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
+	// forbidden counts the requests a route's allow_from refused.
+	forbidden *prometheus.CounterVec
 	// refused counts the requests the listeners' servers refuse before
 	// any handler (listenerRefused).
 	refused *prometheus.CounterVec
@@ -57,6 +59,9 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rate_limited_total", Help: "Requests refused with 429 by a route's rate limit, by route.",
 		}, []string{"route"}),
+		forbidden: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_forbidden_total", Help: "Requests refused with 403 by a route's allow_from (the client's address in none of its networks), by route.",
+		}, []string{"route"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_listener_refusals_total",
 			Help: "Requests a listener's server refused itself, before any route or middleware (a malformed or oversized head), by status code.",
@@ -64,7 +69,7 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 		limiters: map[limiterID]*middleware.RateLimiter{},
 		global:   newGlobalLimits(reg, logger),
 	}
-	reg.MustRegister(e.authFailures, e.rateLimited, e.refused)
+	reg.MustRegister(e.authFailures, e.rateLimited, e.forbidden, e.refused)
 	return e
 }
 
@@ -114,6 +119,11 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			r.Middleware = append(r.Middleware, policy.Middleware)
 		}
 		r.Middleware = appendNonNil(r.Middleware, strip, e.traceFilter)
+		// A client the route does not take is refused before its token is
+		// checked or its rate counted: it costs the least there.
+		if nets := cfg.RouteAllowFrom(i); nets != nil {
+			r.Middleware = append(r.Middleware, middleware.AllowFrom(nets, cfg.Proxies(), e.forbidden.WithLabelValues(name).Inc))
+		}
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})

@@ -82,6 +82,8 @@
 // (a page rebinding its name to the admin listener reads nothing) and
 // maxbody_audit_test.go (bodies over a route's max_body_bytes, declared or
 // chunked, held or streamed: 413 read by the client still sending, and the
-// node never blamed) and hosts_audit_test.go (routes by host: the host
-// HTTP says, absolute-form over Host, on both listener servers).
+// node never blamed), hosts_audit_test.go (routes by host: the host HTTP
+// says, absolute-form over Host, on both listener servers) and
+// allowfrom_audit_test.go (a route's allow_from: a forged X-Forwarded-For,
+// with or without the trusted proxy, gets 403 and never reaches the node).
 package hostile

@@ -33,6 +33,9 @@ const (
 	TypeInternal     = "urn:sluice:problem:internal"
 	TypeDraining     = "urn:sluice:problem:draining"
 	TypeOverloaded   = "urn:sluice:problem:overloaded"
+	// TypeForbidden: the route does not take requests from the client's
+	// address (its allow_from).
+	TypeForbidden = "urn:sluice:problem:forbidden"
 	// TypeLoop: the request has passed budget.MaxChain hops; it came back
 	// to a hop it passed (a node that is the gateway itself, a backend
 	// that calls the route that led to it), 508 Loop Detected.
