@@ -42,8 +42,10 @@ func NewServer() *Server { return &Server{endpoints: make(map[string]endpointFun
 // Register adds the endpoint named endpoint (Service.Method) to s. The handler
 // gets the decoded request and the request's context; it returns a response,
 // encoded as JSON, or an error, answered as StatusOf maps it (return an
-// *Error to choose the status). Register panics on a malformed or repeated
-// endpoint name, as http.ServeMux does: that is a programming error.
+// *Error to choose the status), but that a budget-too-low, which says no
+// work was done, is answered 504 budget-spent: the handler ran (ranOut).
+// Register panics on a malformed or repeated endpoint name, as
+// http.ServeMux does: that is a programming error.
 func Register[Req, Rsp any](s *Server, endpoint string, handler func(ctx context.Context, req *Req) (*Rsp, error)) {
 	if err := ValidateEndpoint(endpoint); err != nil {
 		panic(fmt.Sprintf("rpc: Register(%q): %v", endpoint, err))
@@ -204,7 +206,32 @@ func writeFailure(w http.ResponseWriter, r *http.Request, name string, err error
 			WriteError(w, errPanicked)
 		}
 	}()
-	WriteError(w, err)
+	WriteError(w, ranOut(err))
+}
+
+// ranOut returns the error a handler's failure is answered with: err, but
+// for one that StatusOf maps to budget-too-low, which says that no work was
+// done (the budget was below a node's minimum, or below every node's
+// fastest answer, and nothing was sent). The handler ran: such an error is
+// a call it made, its work perhaps done before it, and it is answered as a
+// budget that ran out on the handler, 504 budget-spent, which may have
+// been processed, with a "no" it carried. Passed on as it was, it read as
+// this node's refusal, which the upstream client retries on another node
+// for any method: a POST whose handler had written an order, then failed
+// its next call so, was made three times
+// (TestAHandlerPassingOnABudgetTooLowIsNotRetriedAsUnprocessed in
+// upstream).
+func ranOut(err error) error {
+	if _, typ, _ := StatusOf(err); typ != problem.TypeBudgetTooLow {
+		return err
+	}
+	e := &Error{Status: http.StatusGatewayTimeout, Type: problem.TypeBudgetSpent, Title: "Budget spent",
+		Detail: "the budget left was too small for a call the handler made; the request may have been processed"}
+	var ra RetryAdvisor
+	if errors.As(err, &ra) {
+		e.Retry = ra.RetryAdvice()
+	}
+	return e
 }
 
 // caught takes v, what recover returned in an endpoint's code: nothing;
