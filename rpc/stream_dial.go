@@ -66,13 +66,19 @@ func DialStream(ctx context.Context, rawURL string, o DialOptions) (*ClientStrea
 	return &ClientStream{c: newConn(ctx, ws, o.IdleTimeout, o.MaxMessageBytes, nil)}, nil
 }
 
-// handshakeError turns a refused handshake into an *Error.
+// handshakeError turns a refused handshake into an *Error, as the upstream
+// client's Call turns a failed call into one: a problem body gives its
+// fields; another body is the detail of a 4xx (the service's words on the
+// request) but not of a 5xx, a stack trace or a proxy's error page naming
+// the network behind it, which a handler that returned the error would
+// write to its own caller, up to the edge.
 func handshakeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	e := &Error{}
-	if problem.IsProblem(resp.Header.Get("Content-Type")) {
+	switch {
+	case problem.IsProblem(resp.Header.Get("Content-Type")):
 		_ = json.Unmarshal(b, e)
-	} else {
+	case resp.StatusCode < http.StatusInternalServerError:
 		e.Detail = strings.TrimSpace(string(b))
 	}
 	e.Status = resp.StatusCode
