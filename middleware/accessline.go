@@ -15,6 +15,7 @@ import (
 // fields a line has is decided here alone.
 type accessLine struct {
 	method, path, remote string
+	host                 string // "" leaves it out
 	status               int
 	duration             time.Duration
 	bytes                int64
@@ -36,7 +37,7 @@ func newAccessLine(rec *Recorder, r *http.Request, end time.Time, aborted bool) 
 	}
 	n := &rec.notes
 	l := accessLine{
-		method: r.Method, path: r.URL.Path, remote: r.RemoteAddr,
+		method: r.Method, path: r.URL.Path, remote: r.RemoteAddr, host: r.Host,
 		status: status, duration: end.Sub(rec.start), bytes: rec.bytes, aborted: aborted,
 	}
 	if n.route != "" {
@@ -58,10 +59,10 @@ func newAccessLine(rec *Recorder, r *http.Request, end time.Time, aborted bool) 
 	return l
 }
 
-// maxAttrs is the most attributes a line has: six, aborted, and eight
-// from the notes and the request's fields (route, service, node, attempts,
-// budget granted and left, request id, trace id).
-const maxAttrs = 15
+// maxAttrs is the most attributes a line has: six, host, aborted, and
+// eight from the notes and the request's fields (route, service, node,
+// attempts, budget granted and left, request id, trace id).
+const maxAttrs = 16
 
 // attrs appends the line's attributes to buf, in the order JSONHandler's
 // encoder writes them (appendAccessJSON).
@@ -74,6 +75,9 @@ func (l *accessLine) attrs(buf []slog.Attr) []slog.Attr {
 		slog.Int64("bytes", l.bytes),
 		slog.String("remote", l.remote),
 	)
+	if l.host != "" {
+		buf = append(buf, slog.String("host", l.host))
+	}
 	if l.aborted {
 		buf = append(buf, slog.Bool("aborted", true))
 	}

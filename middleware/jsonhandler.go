@@ -101,6 +101,10 @@ func appendAccessJSON(b []byte, at time.Time, l *accessLine) ([]byte, bool) {
 	b = strconv.AppendInt(b, l.bytes, 10)
 	b = append(b, `,"remote":`...)
 	b = appendJSONString(b, l.remote)
+	if l.host != "" {
+		b = append(b, `,"host":`...)
+		b = appendJSONString(b, l.host)
+	}
 	if l.aborted {
 		b = append(b, `,"aborted":true`...)
 	}

@@ -28,5 +28,5 @@ func ExampleJSONHandler() {
 
 	line := out.Bytes()
 	fmt.Printf("%s", line[bytes.Index(line, []byte(`"level"`)):])
-	// Output: "level":"INFO","msg":"request","method":"GET","path":"/orders/7\n","status":200,"duration":1500000,"bytes":2,"remote":"192.0.2.1:1234"}
+	// Output: "level":"INFO","msg":"request","method":"GET","path":"/orders/7\n","status":200,"duration":1500000,"bytes":2,"remote":"192.0.2.1:1234","host":"example.com"}
 }

@@ -60,7 +60,7 @@ func randomLine(rng *rand.Rand) accessLine {
 		return hostileText[rng.IntN(len(hostileText))]
 	}
 	l := accessLine{
-		method: pick(), path: pick(), remote: pick(),
+		method: pick(), path: pick(), remote: pick(), host: pick(),
 		status: rng.IntN(1000) - 1, duration: time.Duration(rng.Int64() - rng.Int64()), bytes: rng.Int64() - rng.Int64(),
 		aborted: rng.IntN(2) == 0,
 	}
@@ -234,10 +234,10 @@ func TestJSONHandlerWritesOneLineAtATime(t *testing.T) {
 }
 
 func FuzzAccessJSONMatchesSlog(f *testing.F) {
-	f.Add("GET", "/hello", "127.0.0.1:1", "r", "n", "id", "trace", 200, int64(1500), int64(1_700_000_000_123_456_789), 3600, uint8(0xff))
-	f.Add("\x00", "\xff\u2028", `"\`, "", "", "", "", -1, int64(-1), int64(0), -50000, uint8(0))
-	f.Fuzz(func(t *testing.T, method, path, remote, route, node, id, trace string, status int, d, unixNano int64, offset int, flags uint8) {
-		l := accessLine{method: method, path: path, remote: remote, status: status, duration: time.Duration(d),
+	f.Add("GET", "/hello", "127.0.0.1:1", "api.example.com", "r", "n", "id", "trace", 200, int64(1500), int64(1_700_000_000_123_456_789), 3600, uint8(0xff))
+	f.Add("\x00", "\xff\u2028", `"\`, "", "", "", "", "", -1, int64(-1), int64(0), -50000, uint8(0))
+	f.Fuzz(func(t *testing.T, method, path, remote, host, route, node, id, trace string, status int, d, unixNano int64, offset int, flags uint8) {
+		l := accessLine{method: method, path: path, remote: remote, host: host, status: status, duration: time.Duration(d),
 			bytes: d ^ unixNano, aborted: flags&1 != 0, traceID: trace}
 		if flags&2 != 0 && route != "" {
 			l.route, l.service = route, node
