@@ -10,9 +10,10 @@ import (
 
 // AccessLog returns middleware that logs one structured line per request,
 // at the end of it: method, path, status, duration, bytes, remote address,
-// the host the request names; and, when known, the route and its service, the node of the last upstream
-// attempt and the number of attempts, the budget granted and what was left
-// of it at the end (negative when the answer ran past it), the request's id
+// the host the request names; and, when known, the route and its service,
+// the node of the last upstream attempt and the number of attempts, the
+// budget granted and what was left of it at the end (negative when the
+// answer ran past it), the request's id
 // (the answer's X-Request-Id) and the trace id: the gateway's own trace's
 // when it traced the request (Recorder.NoteTrace), else that of the
 // request's W3C traceparent field.
