@@ -64,8 +64,10 @@ type Config struct {
 	proxies   *middleware.TrustedProxies
 	// allowFrom holds each route's parsed allow_from (nil: any client).
 	allowFrom []*middleware.Networks
-	cors      []*middleware.CORS     // by route; nil where a route has none
-	compress  []*middleware.Compress // by route; nil where a route has none
+	// headers holds each route's header rules (nil: none).
+	headers  []*middleware.HeaderRules
+	cors     []*middleware.CORS     // by route; nil where a route has none
+	compress []*middleware.Compress // by route; nil where a route has none
 }
 
 // Listener is one address to serve on.
@@ -346,6 +348,8 @@ type RouteDefaults struct {
 	// Compress is the response compression of every route without its
 	// own; none when absent.
 	Compress *Compress `yaml:"compress"`
+	// Headers are the header edits of every route without its own.
+	Headers *Headers `yaml:"headers"`
 	// MaxBodyBytes is the largest request body of every route without its
 	// own max_body_bytes; zero leaves HTTP routes unbounded and RPC routes
 	// at router's default (1 MiB).
@@ -415,6 +419,26 @@ type Route struct {
 	// Compress compresses the route's answers; defaults.compress when
 	// absent.
 	Compress *Compress `yaml:"compress"`
+	// Headers edits the header of the route's requests and answers;
+	// defaults.headers when absent.
+	Headers *Headers `yaml:"headers"`
+}
+
+// Headers edits the header of a route's requests, before they are
+// forwarded, and of its answers (middleware.HeaderRules).
+type Headers struct {
+	// Request edits the requests' header.
+	Request HeaderEdits `yaml:"request"`
+	// Response edits the answers' header, the gateway's own included.
+	Response HeaderEdits `yaml:"response"`
+}
+
+// HeaderEdits are one side's edits.
+type HeaderEdits struct {
+	// Set gives each named field this one value, replacing any it had.
+	Set map[string]string `yaml:"set"`
+	// Remove lists the fields removed.
+	Remove []string `yaml:"remove"`
 }
 
 // Error is a configuration error at a place in a file.

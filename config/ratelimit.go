@@ -76,6 +76,9 @@ func (c *Config) validateEdge() error {
 	if err := c.buildCORS(); err != nil {
 		return err
 	}
+	if err := c.buildHeaders(); err != nil {
+		return err
+	}
 	if err := c.buildCompress(); err != nil {
 		return err
 	}

@@ -102,7 +102,12 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 	for i := range routes {
 		r := &routes[i]
 		name := r.DisplayName()
-		// Compression is outermost, so that the edge's own answers are
+		rules := cfg.RouteHeaders(i)
+		// The answers' header edits are outermost: they apply to every
+		// answer of the route, the edge's refusals included, after every
+		// layer below (compression too) wrote its fields.
+		r.Middleware = appendNonNil(r.Middleware, rules.Answers())
+		// Compression comes next, so that the edge's own answers are
 		// compressed like the backend's (when large enough), and the
 		// writer every other layer sees is the one that compresses.
 		if policy := cfg.RouteCompress(i); policy != nil {
@@ -172,6 +177,9 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 		} else {
 			r.Middleware = appendNonNil(r.Middleware, limit, auth)
 		}
+		// The requests' header edits are innermost: the gateway's checks
+		// of the client's own fields come first.
+		r.Middleware = appendNonNil(r.Middleware, rules.Requests())
 	}
 	return routes, limiters, nil
 }
