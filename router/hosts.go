@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 )
 
@@ -17,7 +18,8 @@ import (
 // example.com), else the routes without Hosts. A name's router holds its
 // own routes, then those of the wildcard that covers it, then those
 // without Hosts, each left out where one before it takes its requests (a
-// route on a path of the same shape with a method in common): the most
+// route on a path of the same shape with a method in common), a route of
+// every method ("*") kept for the methods left (serving): the most
 // specific route serves. A router whose routes name no host has none of this: one
 // nil check a request.
 
@@ -99,7 +101,9 @@ func newByHost(routes []Route, client Doer, opts Options, realClock bool) (*Rout
 	}
 	b := &byHost{exact: make(map[string]*Router), wild: make(map[string]*Router)}
 	var err error
-	if b.any, err = newRouter(routes, plain, client, opts, realClock); err != nil {
+	// The routes without Hosts alone (none: every host but those named
+	// answers 404), not every route, as newRouter's nil places would mean.
+	if b.any, err = newRouter(pick(routes, plain), plain, client, opts, realClock); err != nil {
 		return nil, err
 	}
 	for host, own := range groups {
@@ -111,20 +115,22 @@ func newByHost(routes []Route, client Doer, opts Options, realClock bool) (*Rout
 			tiers[1] = groups["*."+host[i+1:]]
 		}
 		taken := make(map[string]bool)
-		var idx []int
+		var sel []Route
+		var places []int
 		for _, tier := range tiers {
-			var added []int
+			var added []Route
 			for _, i := range tier {
-				if !shadowed(routes[i], taken) {
-					added = append(added, i)
+				for _, r := range serving(routes[i], taken) {
+					added = append(added, r)
+					places = append(places, i)
 				}
 			}
-			for _, i := range added {
-				taken[routes[i].Method+" "+shape(routes[i].Path)] = true
+			for _, r := range added {
+				taken[r.Method+" "+shape(r.Path)] = true
 			}
-			idx = append(idx, added...)
+			sel = append(sel, added...)
 		}
-		rt, err := newRouter(routes, idx, client, opts, realClock)
+		rt, err := newRouter(sel, places, client, opts, realClock)
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +141,41 @@ func newByHost(routes []Route, client Doer, opts Options, realClock bool) (*Rout
 		}
 	}
 	return &Router{routes: routes, hosts: b}, nil
+}
+
+// pick returns the routes at idx.
+func pick(routes []Route, idx []int) []Route {
+	out := make([]Route, len(idx))
+	for k, i := range idx {
+		out[k] = routes[i]
+	}
+	return out
+}
+
+// serving returns r as it serves a host on which the routes before it took
+// the keys taken: r itself when none conflicts, none when r has one method
+// and it is taken, and for a route of every method ("*") one copy of it
+// for each method left (named as r is), so that a more specific route's
+// GET leaves it the POSTs. HEAD goes with GET: a route that takes GET
+// answers HEAD.
+func serving(r Route, taken map[string]bool) []Route {
+	if !shadowed(r, taken) {
+		return []Route{r}
+	}
+	s := shape(r.Path)
+	if r.Method != "*" || taken["* "+s] {
+		return nil
+	}
+	var out []Route
+	for _, m := range anyMethods {
+		if taken[m+" "+s] || m == http.MethodHead && taken[http.MethodGet+" "+s] {
+			continue
+		}
+		cp := r
+		cp.Method, cp.Name = m, r.DisplayName()
+		out = append(out, cp)
+	}
+	return out
 }
 
 // shadowed reports whether a route without Hosts would conflict with one of

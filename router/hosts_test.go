@@ -18,12 +18,7 @@ import (
 // compared without case, port or final dot, and a host's route leaves the
 // others' methods on its path to them.
 func TestRoutesByHost(t *testing.T) {
-	be := map[string]*backend{}
-	s := &setup{}
-	for _, name := range []string{"plain", "api", "wild", "admin"} {
-		be[name] = newBackend(t, nil)
-		s.node(name, be[name].addr())
-	}
+	s, be := hostBackends(t, "plain", "api", "wild", "admin")
 	b := budget.Policy{Timeout: 5 * time.Second}
 	rt := s.build(t,
 		router.Route{Method: "GET", Path: "/x", Service: "plain", Budget: b},
@@ -59,19 +54,7 @@ func TestRoutesByHost(t *testing.T) {
 		{"GET", "other.test", "/only/7", "plain"},
 		{"PUT", "admin.example.net", "/only/7", "405"},
 	} {
-		hits := map[string]int32{}
-		for name, b := range be {
-			hits[name] = b.hits.Load()
-		}
-		r := httptest.NewRequest(tc.method, "http://x"+tc.path, nil)
-		r.Host = tc.host
-		rec := serve(rt, r)
-		got := ""
-		for name, b := range be {
-			if b.hits.Load() != hits[name] {
-				got += name
-			}
-		}
+		got, rec := servedBy(rt, be, tc.method, tc.host, tc.path)
 		if got == "" {
 			got = http.StatusText(rec.Code)
 			if strings.HasPrefix(tc.want, "4") {
@@ -122,4 +105,87 @@ func TestRouteHostsAreChecked(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Route != 3 || fe.Field != "path" || !strings.Contains(err.Error(), "conflicts with route 1") {
 		t.Errorf("a conflict within a host: %v, want route 3 against route 1", err)
 	}
+}
+
+// TestAHostsRouteLeavesTheOtherMethodsToARouteOfEveryMethod serves a host's
+// GET route beside a route of every method ("*") on the same path for
+// every host: the host's GET (and HEAD) go to its own route, its other
+// methods to the route of every method, as they would to a POST route.
+func TestAHostsRouteLeavesTheOtherMethodsToARouteOfEveryMethod(t *testing.T) {
+	s, be := hostBackends(t, "plain", "api")
+	b := budget.Policy{Timeout: 5 * time.Second}
+	rt := s.build(t,
+		router.Route{Method: "*", Path: "/x/*", Service: "plain", Budget: b},
+		router.Route{Method: "GET", Path: "/x/*", Hosts: []string{"api.example.com"}, Service: "api", Budget: b},
+	)
+	for _, tc := range []struct{ method, host, want string }{
+		{"GET", "api.example.com", "api"},
+		{"HEAD", "api.example.com", "api"},
+		{"POST", "api.example.com", "plain"},
+		{"DELETE", "api.example.com", "plain"},
+		{"POST", "other.test", "plain"},
+		{"GET", "other.test", "plain"},
+	} {
+		if got, rec := servedBy(rt, be, tc.method, tc.host, "/x/a"); got != tc.want || rec.Code != http.StatusOK {
+			t.Errorf("%s %s/x/a: served by %q (status %d), want %q", tc.method, tc.host, got, rec.Code, tc.want)
+		}
+	}
+}
+
+// TestRoutesThatAllNameHostsServeTheirHostsAlone serves two hosts' routes on
+// one path with no route for every host: each host's requests go to its
+// own, and any other host's are answered 404, not served by the routes of
+// the hosts named (nor refused at load as a conflict between two hosts).
+func TestRoutesThatAllNameHostsServeTheirHostsAlone(t *testing.T) {
+	s, be := hostBackends(t, "api", "admin")
+	b := budget.Policy{Timeout: 5 * time.Second}
+	rt := s.build(t,
+		router.Route{Method: "GET", Path: "/x", Hosts: []string{"api.example.com"}, Service: "api", Budget: b},
+		router.Route{Method: "GET", Path: "/x", Hosts: []string{"admin.example.com"}, Service: "admin", Budget: b},
+	)
+	for _, tc := range []struct{ host, want string }{
+		{"api.example.com", "api"},
+		{"admin.example.com", "admin"},
+		{"other.test", "404"},
+		{"", "404"},
+	} {
+		got, rec := servedBy(rt, be, "GET", tc.host, "/x")
+		if got == "" && rec.Code == http.StatusNotFound {
+			got = "404"
+		}
+		if got != tc.want {
+			t.Errorf("GET %s/x: served by %q (status %d), want %q", tc.host, got, rec.Code, tc.want)
+		}
+	}
+}
+
+// hostBackends returns a setup with a backend for each service named, the
+// node of a service of that name.
+func hostBackends(t *testing.T, services ...string) (*setup, map[string]*backend) {
+	be := map[string]*backend{}
+	s := &setup{}
+	for _, name := range services {
+		be[name] = newBackend(t, nil)
+		s.node(name, be[name].addr())
+	}
+	return s, be
+}
+
+// servedBy serves a request of method for host and path, and returns the
+// services whose backends it reached ("" for none) and the answer.
+func servedBy(rt *router.Router, be map[string]*backend, method, host, path string) (string, *httptest.ResponseRecorder) {
+	hits := map[string]int32{}
+	for name, b := range be {
+		hits[name] = b.hits.Load()
+	}
+	r := httptest.NewRequest(method, "http://x"+path, nil)
+	r.Host = host
+	rec := serve(rt, r)
+	got := ""
+	for name, b := range be {
+		if b.hits.Load() != hits[name] {
+			got += name
+		}
+	}
+	return got, rec
 }

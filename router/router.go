@@ -204,16 +204,12 @@ func New(routes []Route, client Doer, opts Options) (*Router, error) {
 	return newRouter(routes, nil, client, opts, realClock)
 }
 
-// newRouter builds the router of all's routes at idx (nil: every one),
-// whose errors name their place in all.
-func newRouter(all []Route, idx []int, client Doer, opts Options, realClock bool) (rt *Router, err error) {
-	routes, at := all, func(i int) int { return i }
-	if idx != nil {
-		routes = make([]Route, len(idx))
-		for k, i := range idx {
-			routes[k] = all[i]
-		}
-		at = func(i int) int { return idx[i] }
+// newRouter builds the router of routes, whose errors name each route's
+// place among every route: at[i] for routes[i] (nil: i).
+func newRouter(routes []Route, places []int, client Doer, opts Options, realClock bool) (rt *Router, err error) {
+	at := func(i int) int { return i }
+	if places != nil {
+		at = func(i int) int { return places[i] }
 	}
 	seen := make(map[string]int)
 	for i := range routes {
