@@ -126,9 +126,24 @@ func (n *Names) Refresh(ctx context.Context) {
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// A reload may have listed names, or dropped some, while the lookups
+	// ran: the names listed now are the ones kept, so that a name set
+	// meanwhile keeps the addresses Set found (else its next failing
+	// lookup found none to keep) and a dropped one is not told of.
+	listed := make(map[string]bool, len(n.addrs))
+	for _, nodes := range n.want {
+		for _, host := range hostNames(nodes) {
+			listed[host] = true
+		}
+	}
 	before := make(map[string][]netip.Addr, len(n.addrs))
 	for host, a := range n.addrs {
 		before[host] = a
+	}
+	for host := range results {
+		if !listed[host] {
+			delete(results, host)
+		}
 	}
 	n.applyLocked(results)
 	for service, nodes := range n.want {
@@ -140,8 +155,12 @@ func (n *Names) Refresh(ctx context.Context) {
 		}
 	}
 	for host := range n.addrs { // names no service lists any more
-		if _, ok := results[host]; !ok {
+		if !listed[host] {
 			delete(n.addrs, host)
+		}
+	}
+	for host := range n.fails {
+		if !listed[host] {
 			delete(n.fails, host)
 		}
 	}

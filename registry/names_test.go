@@ -208,3 +208,49 @@ func TestSetLooksUpOnlyNewNamesAndForgetsDroppedOnes(t *testing.T) {
 		t.Errorf("a refresh asked %v, want the names still listed", dns.asked)
 	}
 }
+
+// gatedDNS holds the lookups of one name until released, so that a test
+// can act while a refresh waits on it.
+type gatedDNS struct {
+	*fakeDNS
+	host    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedDNS) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if host == g.host {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return g.fakeDNS.LookupNetIP(ctx, network, host)
+}
+
+func TestANameAReloadAddsDuringARefreshKeepsItsAddressesThroughAFailure(t *testing.T) {
+	dns := &gatedDNS{fakeDNS: newFakeDNS(), host: "a", entered: make(chan struct{}), release: make(chan struct{})}
+	dns.set("a", "10.0.0.1")
+	dns.set("b", "10.0.0.2")
+	st, _ := NewStatic()
+	names := NewNames(st, NamesOptions{Resolver: dns})
+	ctx := context.Background()
+	go func() { <-dns.entered; dns.release <- struct{}{} }() // Set's own lookup of a
+	names.Set(ctx, "a", []*Node{{Service: "a", Address: "a:1"}})
+
+	refreshed := make(chan struct{})
+	go func() { names.Refresh(ctx); close(refreshed) }()
+	<-dns.entered // the refresh waits on a, having listed the names before b
+	names.Set(ctx, "b", []*Node{{Service: "b", Address: "b:1"}})
+	dns.release <- struct{}{}
+	<-refreshed
+	if got := addresses(t, st, "b"); !slices.Equal(got, []string{"10.0.0.2:1"}) {
+		t.Fatalf("b's nodes %v after the reload", got)
+	}
+
+	// DNS fails, and the file is applied again (a SIGHUP): b's last
+	// addresses serve, as any name's do.
+	dns.failWith("b", errors.New("server misbehaving"))
+	names.Set(ctx, "b", []*Node{{Service: "b", Address: "b:1"}})
+	if got := addresses(t, st, "b"); !slices.Equal(got, []string{"10.0.0.2:1"}) {
+		t.Errorf("a name set during a refresh, then failing, left nodes %v, want its last addresses", got)
+	}
+}
