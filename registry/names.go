@@ -91,11 +91,21 @@ func NewNames(st *Static, o NamesOptions) *Names {
 // A nil or empty nodes leaves the service known with no nodes, as
 // Static.Set does.
 func (n *Names) Set(ctx context.Context, service string, nodes []*Node) {
+	n.SetAll(ctx, map[string][]*Node{service: nodes})
+}
+
+// SetAll is Set for several services at once, as a configuration gives
+// them: the names none of them resolved yet are looked up together, so
+// that a start or a reload waits one lookup timeout at most, however many
+// services list names while the DNS servers do not answer.
+func (n *Names) SetAll(ctx context.Context, services map[string][]*Node) {
 	n.mu.Lock()
 	var fresh []string
-	for _, host := range hostNames(nodes) {
-		if _, ok := n.addrs[host]; !ok {
-			fresh = append(fresh, host)
+	for _, nodes := range services {
+		for _, host := range hostNames(nodes) {
+			if _, ok := n.addrs[host]; !ok && !slices.Contains(fresh, host) {
+				fresh = append(fresh, host)
+			}
 		}
 	}
 	n.mu.Unlock()
@@ -104,12 +114,14 @@ func (n *Names) Set(ctx context.Context, service string, nodes []*Node) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.applyLocked(results)
-	if len(nodes) == 0 {
-		delete(n.want, service)
-	} else {
-		n.want[service] = slices.Clone(nodes)
+	for service, nodes := range services {
+		if len(nodes) == 0 {
+			delete(n.want, service)
+		} else {
+			n.want[service] = slices.Clone(nodes)
+		}
+		n.st.Set(service, n.expandLocked(nodes))
 	}
-	n.st.Set(service, n.expandLocked(nodes))
 }
 
 // Refresh looks every configured name up again and gives the registry the

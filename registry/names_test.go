@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeDNS answers lookups from a table that tests change; a name it lacks
@@ -252,5 +253,49 @@ func TestANameAReloadAddsDuringARefreshKeepsItsAddressesThroughAFailure(t *testi
 	names.Set(ctx, "b", []*Node{{Service: "b", Address: "b:1"}})
 	if got := addresses(t, st, "b"); !slices.Equal(got, []string{"10.0.0.2:1"}) {
 		t.Errorf("a name set during a refresh, then failing, left nodes %v, want its last addresses", got)
+	}
+}
+
+// barrierDNS answers a lookup only once want lookups are under way at
+// once, and fails it at its deadline otherwise.
+type barrierDNS struct {
+	mu      sync.Mutex
+	waiting int
+	want    int
+	all     chan struct{}
+}
+
+func (b *barrierDNS) LookupNetIP(ctx context.Context, _, _ string) ([]netip.Addr, error) {
+	b.mu.Lock()
+	if b.waiting++; b.waiting == b.want {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return []netip.Addr{netip.MustParseAddr("10.0.0.1")}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestSetAllLooksTheNewNamesOfEveryServiceUpAtOnce: a start or a reload
+// gives every service at once, and their new names are looked up together,
+// so that with DNS servers that do not answer it waits one lookup timeout,
+// not one a service. The resolver answers only when the three lookups are
+// under way together; one service after another, each would time out.
+func TestSetAllLooksTheNewNamesOfEveryServiceUpAtOnce(t *testing.T) {
+	dns := &barrierDNS{want: 3, all: make(chan struct{})}
+	st, _ := NewStatic()
+	names := NewNames(st, NamesOptions{Resolver: dns, Timeout: 5 * time.Second})
+	names.SetAll(context.Background(), map[string][]*Node{
+		"a": {{Service: "a", Address: "a.test:1"}},
+		"b": {{Service: "b", Address: "b.test:1"}},
+		"c": {{Service: "c", Address: "c.test:1"}, {Service: "c", Address: "a.test:2"}},
+	})
+	for service, want := range map[string][]string{"a": {"10.0.0.1:1"}, "b": {"10.0.0.1:1"}, "c": {"10.0.0.1:1", "10.0.0.1:2"}} {
+		if got := addresses(t, st, service); !slices.Equal(got, want) {
+			t.Errorf("%s: nodes %v, want %v", service, got, want)
+		}
 	}
 }

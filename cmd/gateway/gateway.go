@@ -406,8 +406,9 @@ func (g *gateway) setStatic(cfg *config.Config) {
 	if !g.isStatic(cfg) {
 		return
 	}
-	for service, nodes := range staticGroups(cfg) {
-		g.names.Set(context.Background(), service, nodes)
+	groups := staticGroups(cfg)
+	g.names.SetAll(context.Background(), groups)
+	for service := range groups {
 		g.staticServices[service] = true
 	}
 }
@@ -418,11 +419,13 @@ func (g *gateway) dropStatic(cfg *config.Config) {
 		return
 	}
 	listed := staticGroups(cfg)
+	dropped := make(map[string][]*registry.Node)
 	for service := range g.staticServices {
 		if _, ok := listed[service]; !ok {
-			g.names.Set(context.Background(), service, nil)
+			dropped[service] = nil
 		}
 	}
+	g.names.SetAll(context.Background(), dropped)
 }
 
 // unwatchUnrouted stops the discovery watches (with Consul) of the services
