@@ -2,13 +2,18 @@ package hostile
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // The request body bound audit: a route's max_body_bytes is the most a
@@ -111,4 +116,56 @@ func TestBodiesOverTheirRoutesBoundAreRefusedAndBlameNobody(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBodiesOverTheirRoutesBoundAreRefusedOverHTTP2 sends the same bodies
+// over HTTP/2 (h2c, prior knowledge, net/http's server), on one
+// connection: each over the bound is answered 413 on its stream, the
+// connection serving on, and a body of the bound passes whole.
+func TestBodiesOverTheirRoutesBoundAreRefusedOverHTTP2(t *testing.T) {
+	backend := newEchoBackend(t)
+	config := strings.Replace(maxBodyYAML(backend, "net/http"), "server: \"net/http\"}", "server: \"net/http\", h2c: true}", 1)
+	if !strings.Contains(config, "h2c: true") {
+		t.Fatalf("no h2c listener in %s", config)
+	}
+	_, addrs := startWith(t, config)
+	var dials atomic.Int32
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{Timeout: hangLimit}).DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: hangLimit}
+	post := func(path string, n int, chunked bool) (int, string) {
+		t.Helper()
+		var body io.Reader = strings.NewReader(strings.Repeat("y", n))
+		if chunked {
+			body = io.MultiReader(body)
+		}
+		resp, err := client.Post("http://"+addrs[0]+path, "text/plain", body)
+		if err != nil {
+			t.Fatalf("POST %s, %d bytes: %v", path, n, err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("HTTP/%d.%d, want HTTP/2", resp.ProtoMajor, resp.ProtoMinor)
+		}
+		return resp.StatusCode, resp.Header.Get("X-Body-Len")
+	}
+	for _, tc := range []struct {
+		path    string
+		n       int
+		chunked bool
+	}{{"/up/a", 100001, false}, {"/up/b", 300000, true}, {"/up/c", 10 << 20, false}, {"/rpc", 2001, true}} {
+		if code, _ := post(tc.path, tc.n, tc.chunked); code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s, %d bytes (no length %v): %d, want 413", tc.path, tc.n, tc.chunked, code)
+		}
+	}
+	if code, n := post("/up/whole", 100000, true); code != http.StatusOK || n != "100000" {
+		t.Errorf("a body of the bound: %d, the node read %q bytes", code, n)
+	}
+	if d := dials.Load(); d != 1 {
+		t.Errorf("%d connections, want the one: a refused stream must not cost its connection", d)
+	}
 }
