@@ -2,8 +2,10 @@ package router
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -106,7 +108,8 @@ func newByHost(routes []Route, client Doer, opts Options, realClock bool) (*Rout
 	if b.any, err = newRouter(pick(routes, plain), plain, client, opts, realClock); err != nil {
 		return nil, err
 	}
-	for host, own := range groups {
+	for _, host := range slices.Sorted(maps.Keys(groups)) { // the first error the same every time
+		own := groups[host]
 		// The host's own routes, then (for a name) those of the wildcard
 		// that covers it, then those without Hosts, each left out where
 		// one before it takes its requests.
