@@ -103,6 +103,9 @@ func edits(side string, e HeaderEdits, owned func(string) bool) (set, vals, remo
 		if set[i], err = check(name); err != nil {
 			return nil, nil, nil, err
 		}
+		if slices.Contains(set[:i], set[i]) {
+			return nil, nil, nil, fmt.Errorf("%s: %s is set twice (names are matched without case)", side, set[i])
+		}
 		if !httpguts.ValidHeaderFieldValue(v) || strings.TrimSpace(v) != v {
 			return nil, nil, nil, fmt.Errorf("%s: the value of %s cannot travel in a field (a control byte, or space at an end)", side, set[i])
 		}

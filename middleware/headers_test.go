@@ -81,6 +81,7 @@ func TestHeaderRulesRefuseWhatTheGatewayKeeps(t *testing.T) {
 		{HeaderEdits{Set: map[string]string{"X-A": "a\r\nX-B: b"}}, HeaderEdits{}, "cannot travel"},
 		{HeaderEdits{Set: map[string]string{"X-A": " a"}}, HeaderEdits{}, "cannot travel"},
 		{HeaderEdits{Set: map[string]string{"X-A": "a"}, Remove: []string{"x-a"}}, HeaderEdits{}, "both set and removed"},
+		{HeaderEdits{}, HeaderEdits{Set: map[string]string{"X-A": "a", "x-a": "b"}}, "set twice"},
 	} {
 		_, err := NewHeaderRules(tc.req, tc.resp, []string{"x-user-id"})
 		if err == nil || !strings.Contains(err.Error(), tc.msg) {
