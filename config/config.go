@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
@@ -107,7 +108,28 @@ type Listener struct {
 	// rebinding) from reading the admin listener through a browser.
 	// /healthz and /readyz answer any host. Route listeners refuse it.
 	Hosts []string `yaml:"hosts"`
+	// ProxyProtocol, on a route listener behind a load balancer of layer 4
+	// (AWS NLB or CLB, HAProxy in TCP mode), makes the connections from
+	// its sources start with a PROXY protocol header (v1 or v2, before
+	// TLS), whose source address is then the client's everywhere; other
+	// connections are served as they are, no header read.
+	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol"`
 }
+
+// ProxyProtocol is a listener's proxy_protocol: the load balancers that
+// send the PROXY protocol header (server.ProxyListener).
+type ProxyProtocol struct {
+	// From are the balancers' networks, CIDR prefixes or addresses: a
+	// connection from one of them must send its header within 2 seconds
+	// (server.ProxyHeaderTimeout) or is closed, as one whose header is
+	// malformed. At least one.
+	From []string `yaml:"from"`
+
+	from *middleware.Networks // From, parsed by Validate
+}
+
+// Trusts reports whether a connection from a must send a PROXY header.
+func (p *ProxyProtocol) Trusts(a netip.Addr) bool { return p != nil && p.from.Contains(a) }
 
 // Limits bound how long the gateway waits on a slow client, on every
 // listener, and how large a header it takes from a backend. Zero values

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/selector"
@@ -122,6 +123,9 @@ func (c *Config) validateListeners() error {
 		if len(l.Hosts) > 0 {
 			return c.errorAt(fmt.Sprintf("listeners[%d].hosts", i), "hosts applies to the admin listener only")
 		}
+		if err := c.checkProxyProtocol(fmt.Sprintf("listeners[%d].proxy_protocol", i), l.ProxyProtocol); err != nil {
+			return err
+		}
 	}
 	if err := c.checkACMEListeners(); err != nil {
 		return err
@@ -132,6 +136,9 @@ func (c *Config) validateListeners() error {
 		}
 		if err := checkServer(c.Admin.Server); err != nil {
 			return c.errorAt("admin.server", "%v", err)
+		}
+		if c.Admin.ProxyProtocol != nil {
+			return c.errorAt("admin.proxy_protocol", "proxy_protocol applies to route listeners only")
 		}
 		if c.Admin.WatchAfter != 0 && c.Admin.Server != ServerSluice {
 			return c.errorAt("admin.watch_after", "the admin listener runs net/http's server unless server is %q: watch_after applies to that server only", ServerSluice)
@@ -391,4 +398,20 @@ func checkServer(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown server %q: use %q or %q", name, ServerSluice, ServerNetHTTP)
+}
+
+// checkProxyProtocol parses p's networks (at path), which must be some.
+func (c *Config) checkProxyProtocol(path string, p *ProxyProtocol) error {
+	if p == nil {
+		return nil
+	}
+	if len(p.From) == 0 {
+		return c.errorAt(path+".from", "name the load balancers that send the PROXY header: at least one network")
+	}
+	n, err := middleware.ParseNetworks(p.From)
+	if err != nil {
+		return c.errorAt(path+".from", "%v", err)
+	}
+	p.from = n
+	return nil
 }

@@ -97,7 +97,8 @@ func (l *ConnLimit) Refused() uint64 {
 	return l.refused.Load()
 }
 
-// acquire counts c, a connection just accepted, and returns it wrapped to
+// acquire counts c, a connection just accepted (or whose PROXY header was
+// just read), and returns it wrapped to
 // give its place back when it closes, or reports false, counting a
 // refusal, when the bound, or its address's, is reached. A nil ConnLimit
 // takes every connection, unwrapped (nil).
@@ -105,10 +106,13 @@ func (l *ConnLimit) acquire(c net.Conn) (*limitConn, bool) {
 	if l == nil {
 		return nil, true
 	}
-	if l.open.Add(1) > l.max {
-		l.open.Add(-1)
-		l.refuse("connection limit of %d reached", l.max)
-		return nil, false
+	// A connection whose PROXY header was read (ProxyListener) was
+	// counted in the whole bound at its accept: only its client's address
+	// is counted now.
+	if pc, ok := c.(*proxiedConn); !ok || !pc.take(l) {
+		if !l.hold() {
+			return nil, false
+		}
 	}
 	key, ok := l.addrKey(c.RemoteAddr())
 	if ok {
@@ -124,6 +128,21 @@ func (l *ConnLimit) acquire(c net.Conn) (*limitConn, bool) {
 		l.mu.Unlock()
 	}
 	return &limitConn{Conn: c, l: l, key: key, keyed: ok}, true
+}
+
+// hold counts a connection in the whole bound, or reports false,
+// counting a refusal, when the bound is reached. A nil ConnLimit holds
+// every connection.
+func (l *ConnLimit) hold() bool {
+	if l == nil {
+		return true
+	}
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		l.refuse("connection limit of %d reached", l.max)
+		return false
+	}
+	return true
 }
 
 // addrKey returns the key of the address a under the per-address bound,

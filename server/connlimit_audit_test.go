@@ -50,6 +50,13 @@ func limitedServe(t *testing.T, lean bool, l *ConnLimit, h http.Handler) string 
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveLimited(t, lean, ln, l, h)
+	return ln.Addr().String()
+}
+
+// serveLimited serves h on ln, bounded by l, with the lean server or
+// net/http's, until the test ends.
+func serveLimited(t *testing.T, lean bool, ln net.Listener, l *ConnLimit, h http.Handler) {
 	if lean {
 		s := &Server{Handler: h, Conns: l}
 		go s.Serve(ln)
@@ -59,7 +66,6 @@ func limitedServe(t *testing.T, lean bool, l *ConnLimit, h http.Handler) string 
 		go hs.Serve(NetHTTP(hs, l.Listener(ln)))
 		t.Cleanup(func() { hs.Close() })
 	}
-	return ln.Addr().String()
 }
 
 // TestConnLimitAudit: over its bound, a server closes a new connection at

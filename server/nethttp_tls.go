@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -71,8 +70,9 @@ func NetHTTPTLSWith(hs *http.Server, ln net.Listener, cfg *tls.Config, o NetHTTP
 	}
 	cfg.NextProtos = protos
 	hs.TLSConfig = cfg // net/http sets HTTP/2 up when its NextProtos name h2
-	return &tlsListener{Listener: ln, cfg: cfg, timeout: handshakeTimeout(hs), logf: logfOf(hs),
-		heads: heads, onRefuse: o.OnRefuse, conns: make(chan acceptResult), done: make(chan struct{})}
+	l := &tlsListener{cfg: cfg, timeout: handshakeTimeout(hs), logf: logfOf(hs), heads: heads, onRefuse: o.OnRefuse}
+	l.handoff = newHandoff(ln, l.handshake)
+	return l
 }
 
 // handshakeTimeout is how long a TLS handshake may take on hs: the
@@ -100,104 +100,19 @@ func logfOf(hs *http.Server) func(string, ...any) {
 	}
 }
 
-type acceptResult struct {
-	c   net.Conn
-	err error
-}
-
 // tlsListener accepts TCP connections, shakes hands with each in a
-// goroutine, and returns them once TLS is up.
+// goroutine (handoff), and returns them once TLS is up.
 type tlsListener struct {
-	net.Listener
+	handoff
 	cfg     *tls.Config
 	timeout time.Duration
 	logf    func(string, ...any)
 	heads   *netHTTPHeads
 	// onRefuse is NetHTTPOptions.OnRefuse.
 	onRefuse func(status int)
-
-	start     sync.Once
-	conns     chan acceptResult
-	done      chan struct{}
-	closeOnce sync.Once
-
-	mu      sync.Mutex
-	shaking map[net.Conn]struct{} // connections in their handshake
-	closed  bool
-}
-
-// Accept returns the next connection whose handshake succeeded.
-func (l *tlsListener) Accept() (net.Conn, error) {
-	l.start.Do(func() { go l.acceptLoop() })
-	select {
-	case r := <-l.conns:
-		return r.c, r.err
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close stops accepting; connections still shaking hands are closed.
-func (l *tlsListener) Close() error {
-	l.closeOnce.Do(func() {
-		close(l.done)
-		l.mu.Lock()
-		l.closed = true
-		for c := range l.shaking {
-			c.Close()
-		}
-		l.mu.Unlock()
-	})
-	return l.Listener.Close()
-}
-
-// track records c as shaking hands, or closes it and returns false when
-// the listener is closed.
-func (l *tlsListener) track(c net.Conn) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		c.Close()
-		return false
-	}
-	if l.shaking == nil {
-		l.shaking = make(map[net.Conn]struct{})
-	}
-	l.shaking[c] = struct{}{}
-	return true
-}
-
-func (l *tlsListener) untrack(c net.Conn) {
-	l.mu.Lock()
-	delete(l.shaking, c)
-	l.mu.Unlock()
-}
-
-func (l *tlsListener) acceptLoop() {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			select {
-			case l.conns <- acceptResult{err: err}:
-			case <-l.done:
-				return
-			}
-			if !isTemporary(err) {
-				return
-			}
-			// A transient failure, which net/http's Serve backs off from
-			// before it accepts again.
-			continue
-		}
-		go l.handshake(c)
-	}
 }
 
 func (l *tlsListener) handshake(raw net.Conn) {
-	if !l.track(raw) {
-		return
-	}
-	defer l.untrack(raw)
 	tc := tls.Server(raw, l.cfg)
 	if l.timeout > 0 {
 		_ = raw.SetDeadline(time.Now().Add(l.timeout))
@@ -230,11 +145,7 @@ func (l *tlsListener) handshake(raw net.Conn) {
 		pc.tls = &st
 		c = pc
 	}
-	select {
-	case l.conns <- acceptResult{c: c}:
-	case <-l.done:
-		tc.Close()
-	}
+	l.hand(c)
 }
 
 // tlsH2 reports whether an HTTP/2 connection whose handshake ended in st

@@ -41,6 +41,8 @@ func proseDefaults(c *config.Config, strategy string) []proseDefault {
 		{"docs/configuration.md", fmt.Sprintf("An HTTP/2 connection may have at most %d requests in flight", h2MaxStreams)},
 		{"docs/configuration.md", fmt.Sprintf("Certificates are checked every %s", prose(certmagic.DefaultRenewCheckInterval))},
 		{"docs/configuration.md", fmt.Sprintf("A lookup waits at most %s (`registry.DefaultLookupTimeout`)", prose(registry.DefaultLookupTimeout))},
+		{"docs/configuration.md", fmt.Sprintf("must come whole within **%s** of the accept", prose(server.ProxyHeaderTimeout))},
+		{"docs/operations.md", fmt.Sprintf("(due within %s)", prose(server.ProxyHeaderTimeout))},
 
 		{"docs/architecture.md", fmt.Sprintf("A request that runs longer than %s has its connection watched", prose(or(c.Listeners[0].WatchAfter, server.DefaultWatchAfter)))},
 		{"docs/architecture.md", fmt.Sprintf("the body idle timeout (%s) from now", prose(or(c.Limits.BodyIdleTimeout, router.DefaultBodyIdleTimeout)))},

@@ -24,6 +24,7 @@ type docRow struct {
 var sectionPaths = map[string]string{
 	"Top level":           "",
 	"Listeners and admin": "listeners[].", // and admin.: the same fields
+	"PROXY protocol":      "listeners[].proxy_protocol.",
 	"tls":                 "listeners[].tls.",
 	"tls.acme":            "listeners[].tls.acme.",
 	"registry.static":     "registry.static[].",

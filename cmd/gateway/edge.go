@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/middleware"
 	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/server"
 )
 
 // edge builds each route's edge policies (CORS, JWT authentication,
@@ -26,6 +27,9 @@ type edge struct {
 	// refused counts the requests the listeners' servers refuse before
 	// any handler (listenerRefused).
 	refused *prometheus.CounterVec
+	// proxyRefusals counts the connections closed for their PROXY header
+	// (proxyRefused).
+	proxyRefusals *prometheus.CounterVec
 	// limiters are those of the routes serving; only the goroutine that
 	// installs routers touches it.
 	limiters map[limiterID]*middleware.RateLimiter
@@ -66,10 +70,14 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 			Name: "sluice_listener_refusals_total",
 			Help: "Requests a listener's server refused itself, before any route or middleware (a malformed or oversized head), by status code.",
 		}, []string{"code"}),
+		proxyRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_proxy_protocol_refusals_total",
+			Help: "Connections from a listener's proxy_protocol sources closed for their PROXY header (timeout: none whole within " + server.ProxyHeaderTimeout.String() + "; malformed), by reason.",
+		}, []string{"reason"}),
 		limiters: map[limiterID]*middleware.RateLimiter{},
 		global:   newGlobalLimits(reg, logger),
 	}
-	reg.MustRegister(e.authFailures, e.rateLimited, e.forbidden, e.refused)
+	reg.MustRegister(e.authFailures, e.rateLimited, e.forbidden, e.refused, e.proxyRefusals)
 	return e
 }
 
@@ -81,6 +89,13 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 // 505).
 func (e *edge) listenerRefused(status int) {
 	e.refused.WithLabelValues(strconv.Itoa(status)).Inc()
+}
+
+// proxyRefused counts a connection from a listener's proxy_protocol
+// sources closed for its PROXY header (server.ProxyOptions.OnRefuse): it
+// reached no server, so no other count sees it.
+func (e *edge) proxyRefused(reason string) {
+	e.proxyRefusals.WithLabelValues(reason).Inc()
 }
 
 // routes returns cfg's routes with their edge middleware, and the rate

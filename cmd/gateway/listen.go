@@ -75,6 +75,14 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 	if err != nil {
 		return nil, err
 	}
+	if p := l.ProxyProtocol; p != nil {
+		// Below everything else, TLS included: the header is the
+		// connection's first bytes. The listener counts a balancer's
+		// connection in conns from its accept, and under its client's
+		// address once the header names it.
+		ln = server.ProxyListener(ln, server.ProxyOptions{From: p.Trusts, Conns: conns,
+			OnRefuse: g.edge.proxyRefused, Logf: g.serverLog.Printf})
+	}
 	kind := l.Server
 	if kind == "" {
 		kind = defaultServer

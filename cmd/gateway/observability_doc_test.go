@@ -64,6 +64,8 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	g.edge.global.latency.WithLabelValues("global")
 	// Nor does the traffic, through the handler, pass a listener's server.
 	g.edge.listenerRefused(http.StatusBadRequest)
+	// Nor a PROXY header.
+	g.edge.proxyRefused("timeout")
 	// Nor has a route an allow_from.
 	g.edge.forbidden.WithLabelValues("route")
 	got := families(t, g.promReg)
