@@ -66,9 +66,11 @@ type Config struct {
 	// allowFrom holds each route's parsed allow_from (nil: any client).
 	allowFrom []*middleware.Networks
 	// headers holds each route's header rules (nil: none).
-	headers  []*middleware.HeaderRules
-	cors     []*middleware.CORS     // by route; nil where a route has none
-	compress []*middleware.Compress // by route; nil where a route has none
+	headers []*middleware.HeaderRules
+	// requireClaims holds each route's claim requirements (nil: none).
+	requireClaims []*middleware.ClaimRequirements
+	cors          []*middleware.CORS     // by route; nil where a route has none
+	compress      []*middleware.Compress // by route; nil where a route has none
 }
 
 // Listener is one address to serve on.
@@ -434,6 +436,10 @@ type Route struct {
 	AllowFrom []string `yaml:"allow_from"`
 	// Auth names the auth.jwt provider whose token every request needs.
 	Auth string `yaml:"auth"`
+	// RequireClaims maps claims of the verified token to the values any one
+	// of which each must hold (middleware.ClaimRequirements); any other
+	// token gets 403. Needs auth.
+	RequireClaims map[string][]string `yaml:"require_claims"`
 	// RateLimit limits the requests of each client of the route.
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// CORS answers the route's cross-origin requests and preflights.

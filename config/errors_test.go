@@ -55,6 +55,7 @@ func TestParseErrorsPointAtTheToken(t *testing.T) {
 		{"rpc default max body over the held bodies", nodes + "defaults: {max_body_bytes: 200000000}\nroutes:\n  - {path: /a, service: svc, endpoint: A.B}\n", 4, 28, "defaults.max_body_bytes", "more than limits.max_held_body_bytes (134217728)"},
 		{"owned request header", nodes + "routes:\n  - {path: /a, service: svc, headers: {request: {set: {Host: x}}}}\n", 5, 39, "routes[0].headers", "Host is the gateway's"},
 		{"bad default header value", "defaults:\n  headers: {response: {set: {X-A: \" a\"}}}\n", 2, 12, "defaults.headers", "cannot travel"},
+		{"require_claims without auth", nodes + "routes:\n  - {path: /a, service: svc, require_claims: {scope: [admin]}}\n", 5, 46, "routes[0].require_claims", "needs auth"},
 		{"bad allow_from", nodes + "routes:\n  - {path: /a, service: svc, allow_from: [10.0.0.0/8, 10.0.0.300]}\n", 5, 55, "routes[0].allow_from[1]", "neither a CIDR prefix nor an IP address"},
 		{"route host with a port", nodes + "routes:\n  - {path: /a, service: svc, hosts: [\"api.test:443\"]}\n", 5, 37, "routes[0].hosts", "no port"},
 		{"dns refresh too short", "registry:\n  dns_refresh: 10ms\n", 2, 16, "registry.dns_refresh", "at least 100ms"},

@@ -79,6 +79,9 @@ func (c *Config) validateEdge() error {
 	if err := c.buildHeaders(); err != nil {
 		return err
 	}
+	if err := c.buildRequireClaims(); err != nil {
+		return err
+	}
 	if err := c.buildCompress(); err != nil {
 		return err
 	}

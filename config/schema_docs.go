@@ -168,6 +168,7 @@ var schemaDocs = map[string]string{
 	"Route.idempotent":                          "Idempotent lets the gateway retry the route's requests after they were sent, whatever their method (RPC routes forward as POST).",
 	"Route.max_body_bytes":                      "MaxBodyBytes is the largest request body the route accepts (413 beyond); zero means defaults.max_body_bytes.",
 	"Route.rate_limit":                          "RateLimit limits the requests of each client of the route.",
+	"Route.require_claims":                      "RequireClaims maps claims of the verified token to the values any one of which each must hold (middleware.ClaimRequirements); any other token gets 403. Needs auth.",
 	"Route.stream":                              "Stream, when present (even as {}), makes this a stream route: the budget is replaced by an idle timeout and a maximum lifetime.",
 	"Route.upgrades":                            "Upgrades lists the protocols (Upgrade tokens, such as websocket) a client may switch to through this HTTP route; empty means websocket alone (router.Route.Upgrades). HTTP routes only.",
 	"RouteDefaults":                             "RouteDefaults are the values a route takes when it does not set them.",

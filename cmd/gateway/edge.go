@@ -147,7 +147,15 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 		var auth, limit func(http.Handler) http.Handler
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
 			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
-			auth = v.Authenticate(func(reason string) { failures.WithLabelValues(reason).Inc() })
+			onFailure := func(reason string) { failures.WithLabelValues(reason).Inc() }
+			auth = v.Authenticate(onFailure)
+			// What the route asks of the token's claims is checked right
+			// after the token: one middleware, so that the limit keyed by
+			// subject below still runs after both.
+			if req := cfg.RouteRequireClaims(i); req != nil {
+				authenticate, require := auth, req.Middleware(onFailure)
+				auth = func(next http.Handler) http.Handler { return authenticate(require(next)) }
+			}
 		}
 		// A route's limit is per replica (RouteRateLimit) or global, kept
 		// in Redis (RouteGlobalRateLimit; globallimit.go).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicehq/sluice/config"
 )
@@ -167,5 +169,53 @@ func TestClaimHeadersAreStrippedOnEveryRoute(t *testing.T) {
 		if got.Get("X-Other") != "kept" {
 			t.Errorf("%s: an unrelated header was removed", tt.path)
 		}
+	}
+}
+
+// TestRequireClaimsThroughTheGateway: a route that requires a scope serves
+// a token holding it, answers 403 insufficient_scope to a valid token of
+// the same issuer without it (counted as insufficient_claims), and 401 to
+// no token, as any route with auth does.
+func TestRequireClaimsThroughTheGateway(t *testing.T) {
+	secret := strings.Repeat("y", 32)
+	t.Setenv(edgeSecretEnv, secret)
+	cfg, _ := loadFile(t, `auth:
+  jwt:
+    users:
+      algorithms: [HS256]
+      keys: [{hmac_secret_env: `+edgeSecretEnv+`}]
+`+configText(echoBackend(t), `  - {name: admin, path: /admin, service: svc, auth: users, require_claims: {scope: [admin]}}
+`))
+	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.handler()
+	call := func(scope string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/admin", nil)
+		if scope != "-" {
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "scope": scope,
+				"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := call("read admin"); rec.Code != http.StatusOK {
+		t.Errorf("a token with the scope: %d %s", rec.Code, rec.Body)
+	}
+	rec := call("read")
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "insufficient_scope") {
+		t.Errorf("a token without the scope: %d, %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	if rec := call("-"); rec.Code != http.StatusUnauthorized {
+		t.Errorf("no token: %d", rec.Code)
+	}
+	if got := testutil.ToFloat64(g.edge.authFailures.WithLabelValues("admin", "insufficient_claims")); got != 1 {
+		t.Errorf("insufficient_claims counted %v times, want 1", got)
 	}
 }
