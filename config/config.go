@@ -356,6 +356,28 @@ type Service struct {
 	PreferDatacenter string `yaml:"prefer_datacenter"`
 	// Require keeps only nodes whose metadata has these values.
 	Require map[string]string `yaml:"require"`
+	// HealthCheck probes each static node of the service and leaves out
+	// those that fail it; refused with registry.kind consul, whose agent
+	// checks the nodes.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+}
+
+// HealthCheck is the active health check of a service's static nodes
+// (registry.HealthCheck, whose constants give the defaults).
+type HealthCheck struct {
+	// Path is what each probe asks for with GET; a 2xx passes. Required.
+	Path string `yaml:"path"`
+	// Interval is the time from the end of a node's probe to the start of
+	// its next. Default 5s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout bounds one probe. Default 1s.
+	Timeout time.Duration `yaml:"timeout"`
+	// UnhealthyThreshold is how many failed probes in a row take a node
+	// out. Default 2.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// HealthyThreshold is how many passes in a row bring it back.
+	// Default 1.
+	HealthyThreshold int `yaml:"healthy_threshold"`
 }
 
 // CanarySplit sends Weight (0 to 1) of a service's requests to Version.

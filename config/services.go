@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/selector"
 )
 
@@ -37,4 +38,23 @@ func (s Service) Build(loads *selector.Loads) selector.Strategy {
 		st = selector.Canary(s.splits(), st)
 	}
 	return st
+}
+
+// Resolved returns the check as package registry runs it, the fields left
+// out at their defaults.
+func (h *HealthCheck) Resolved() registry.HealthCheck {
+	return registry.HealthCheck{Path: h.Path, Interval: h.Interval, Timeout: h.Timeout,
+		UnhealthyThreshold: h.UnhealthyThreshold, HealthyThreshold: h.HealthyThreshold}.WithDefaults()
+}
+
+// HealthChecks returns the health checks of the services that have one,
+// by service.
+func (c *Config) HealthChecks() map[string]registry.HealthCheck {
+	out := make(map[string]registry.HealthCheck)
+	for name, svc := range c.Services {
+		if svc.HealthCheck != nil {
+			out[name] = svc.HealthCheck.Resolved()
+		}
+	}
+	return out
 }

@@ -266,6 +266,28 @@ func (c *Config) validateServices() error {
 		if err := selector.ValidateSplits(svc.splits()); err != nil {
 			return c.errorAt(path+".canary", "%v", err)
 		}
+		if svc.HealthCheck != nil {
+			if err := c.validateHealthCheck(path+".health_check", svc.HealthCheck); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateHealthCheck checks a service's health_check at path.
+func (c *Config) validateHealthCheck(path string, h *HealthCheck) error {
+	if c.Registry.Kind != "static" {
+		return c.errorAt(path, "applies to registry.kind static only: with %s, the registry's own checks decide which nodes are healthy", c.Registry.Kind)
+	}
+	if !strings.HasPrefix(h.Path, "/") {
+		return c.errorAt(path+".path", "required: the path each probe asks for with GET, starting with /")
+	}
+	if h.Interval < 0 || h.Timeout < 0 {
+		return c.errorAt(path, "interval and timeout must not be negative")
+	}
+	if h.UnhealthyThreshold < 0 || h.HealthyThreshold < 0 {
+		return c.errorAt(path, "unhealthy_threshold and healthy_threshold must not be negative")
 	}
 	return nil
 }

@@ -12,6 +12,11 @@
 // Compose or Kubernetes service): one node for each address a name resolves
 // to, so that each replica is ejected, limited and retried away from on its
 // own.
+// Health filters a Static by active health checks, which a static registry
+// lacks and Consul's agent has: it sits here, between the nodes a Static
+// holds and the client that reads them, as a Registry, so that neither
+// Static, Names nor the client changes, and a change of health wakes Watch
+// as a change of nodes does. How a node is probed (HTTP) is its caller's.
 //
 // Node values and the slices that hold them are shared between goroutines once a
 // registry has returned them: they are immutable, and callers must not modify them.

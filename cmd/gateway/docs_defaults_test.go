@@ -171,6 +171,16 @@ var codeDefaults = map[string]codeDefault{
 	},
 
 	"services.*.strategy": func(t *testing.T, c *config.Config) any { return strategyName(t, c.Services["s"]) },
+	"services.*.health_check.interval": func(t *testing.T, _ *config.Config) any {
+		return healthCheck(t).Interval
+	},
+	"services.*.health_check.timeout": func(t *testing.T, _ *config.Config) any { return healthCheck(t).Timeout },
+	"services.*.health_check.unhealthy_threshold": func(t *testing.T, _ *config.Config) any {
+		return healthCheck(t).UnhealthyThreshold
+	},
+	"services.*.health_check.healthy_threshold": func(t *testing.T, _ *config.Config) any {
+		return healthCheck(t).HealthyThreshold
+	},
 
 	"routes[].name": func(_ *testing.T, c *config.Config) any {
 		rt := c.RouterRoutes()[0]
@@ -292,6 +302,13 @@ func corsBlock(t *testing.T) config.CORS {
 }
 
 // compressBlock returns the compress block of a route that writes it empty.
+// healthCheck returns the check the gateway runs for a health_check that
+// gives its path only.
+func healthCheck(t *testing.T) registry.HealthCheck {
+	d := load(t, strings.Replace(minimalConfig(keyFile(t)), "s: {}", "s: {health_check: {path: /healthz}}", 1))
+	return d.HealthChecks()["s"]
+}
+
 func compressBlock(t *testing.T) config.Compress {
 	d := load(t, strings.Replace(minimalConfig(keyFile(t)), "rate_limit: {rps: 2.5}", `compress: {}`, 1))
 	if d.RouteCompress(0) == nil {

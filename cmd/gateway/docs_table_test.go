@@ -22,21 +22,22 @@ type docRow struct {
 // is not itself a YAML path, or whose fields sit below a list or a map.
 // A heading that is a path ("upstream", "registry.consul") is its own prefix.
 var sectionPaths = map[string]string{
-	"Top level":           "",
-	"Listeners and admin": "listeners[].", // and admin.: the same fields
-	"PROXY protocol":      "listeners[].proxy_protocol.",
-	"tls":                 "listeners[].tls.",
-	"tls.acme":            "listeners[].tls.acme.",
-	"registry.static":     "registry.static[].",
-	"services":            "services.*.",
-	"Routes":              "routes[].",
-	"budget":              "routes[].budget.", // and defaults.budget.
-	"stream":              "routes[].stream.",
-	"rate_limit":          "routes[].rate_limit.",
-	"cors":                "routes[].cors.",     // and defaults.cors.
-	"compress":            "routes[].compress.", // and defaults.compress.
-	"auth":                "auth.jwt.*.",
-	"auth.jwt.*.keys":     "auth.jwt.*.keys[].",
+	"Top level":            "",
+	"Listeners and admin":  "listeners[].", // and admin.: the same fields
+	"PROXY protocol":       "listeners[].proxy_protocol.",
+	"tls":                  "listeners[].tls.",
+	"tls.acme":             "listeners[].tls.acme.",
+	"registry.static":      "registry.static[].",
+	"services":             "services.*.",
+	"Active health checks": "services.*.health_check.",
+	"Routes":               "routes[].",
+	"budget":               "routes[].budget.", // and defaults.budget.
+	"stream":               "routes[].stream.",
+	"rate_limit":           "routes[].rate_limit.",
+	"cors":                 "routes[].cors.",     // and defaults.cors.
+	"compress":             "routes[].compress.", // and defaults.compress.
+	"auth":                 "auth.jwt.*.",
+	"auth.jwt.*.keys":      "auth.jwt.*.keys[].",
 }
 
 var (

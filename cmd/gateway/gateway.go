@@ -81,6 +81,9 @@ type gateway struct {
 	// names gives a static registry its nodes, one an address of each
 	// host name (names.go); nil with Consul.
 	names *registry.Names
+	// health leaves the static nodes that fail their service's
+	// health_check out (nodehealth.go); nil when no service has one.
+	health *registry.Health
 
 	// src is where the configuration comes from and how its changes are
 	// watched (configsource.go); nil reloads only on SIGHUP with the load
@@ -105,6 +108,9 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	g.registry = reg
 	if st, ok := reg.(*registry.Static); ok {
 		g.names = newNames(st, cfg, logger)
+		if g.health = newNodeHealth(st, cfg, logger, g.promReg); g.health != nil {
+			reg, g.registry = g.health, g.health // the client picks among the healthy
+		}
 	}
 	if c, ok := reg.(*registry.Cache); ok {
 		g.promReg.MustRegister(newDiscoveryMetrics(c))
@@ -354,6 +360,15 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		nctx, stopNames := context.WithCancel(ctx)
 		defer stopNames()
 		go g.names.Run(nctx, g.cfg.Registry.DNSRefresh)
+	}
+	if g.health != nil {
+		hctx, stopHealth := context.WithCancel(ctx)
+		healthDone := make(chan struct{})
+		defer func() { stopHealth(); <-healthDone }()
+		go func() {
+			defer close(healthDone)
+			g.health.Run(hctx)
+		}()
 	}
 	updates := g.watchConfig(ctx)
 	g.logger.Info("gateway ready", slog.Int("routes", len(g.router.Load().Routes())),

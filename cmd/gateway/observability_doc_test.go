@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/metrics"
+	"github.com/sluicehq/sluice/registry"
 )
 
 // docMetrics reads the metrics table of docs/observability.md: name →
@@ -91,7 +92,16 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	out := newLogOutput(io.Discard)
 	defer closeLogOutput(out)
 	registerLogDrops(logs, out)
-	for _, reg := range []*prometheus.Registry{backend, exports, discovery, logs} {
+	// The health checks' metrics, registered when a service has a
+	// health_check.
+	health := prometheus.NewRegistry()
+	hc := load(t, strings.Replace(minimalConfig(keyFile(t)), "s: {}", "s: {health_check: {path: /healthz}}", 1))
+	st, err := registry.NewStatic(hc.StaticNodes()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newNodeHealth(st, hc, slog.New(slog.DiscardHandler), health)
+	for _, reg := range []*prometheus.Registry{backend, exports, discovery, logs, health} {
 		for name, f := range families(t, reg) {
 			if _, ok := got[name]; !ok {
 				got[name] = f
