@@ -15,8 +15,9 @@ import (
 //
 // Goals, over the run less its first two seconds: goodput (successes a
 // second) at least 90 % of the capacity, and every admitted request
-// answered 200 within its budget (as the client measures it, with 50 ms for
-// the client's own overhead).
+// answered 200 within its budget (as the client measures it, from when it
+// wrote the request, with 50 ms for the client's own overhead: the wait for
+// one of its connections, which the gateway never sees, is not counted).
 func TestOverload(t *testing.T) {
 	t.Parallel()
 	const (
@@ -50,7 +51,7 @@ func TestOverload(t *testing.T) {
 			admittedFailed = append(admittedFailed, h)
 		default:
 			ok++
-			if h.End.Sub(h.Start) > budget+grace {
+			if h.End.Sub(sentAt(h)) > budget+grace {
 				late++
 			}
 		}
@@ -110,4 +111,13 @@ func quantileOK(hs []hit, q float64) time.Duration {
 		}
 	}
 	return quantile(ok, q)
+}
+
+// sentAt is when h's request reached its connection (its Start when that
+// is unknown).
+func sentAt(h hit) time.Time {
+	if h.Sent.IsZero() {
+		return h.Start
+	}
+	return h.Sent
 }

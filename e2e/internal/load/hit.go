@@ -23,6 +23,10 @@ type Request struct {
 type Hit struct {
 	Request
 	Start, End time.Time
+	// Sent is when the request's head was written to its connection: the
+	// gateway's clock for it starts about then, where Start also counts
+	// the client's own wait for a connection. Zero when it was not sent.
+	Sent time.Time
 	// Status is the answer's status; 0 when none came.
 	Status int
 	// Retry and RetryAfter are the answer's Sluice-Retry and Retry-After

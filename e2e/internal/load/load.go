@@ -15,7 +15,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -142,8 +144,14 @@ func (l *Load) gap() time.Duration {
 // do sends r and keeps what came back.
 func (l *Load) do(r Request) {
 	h := Hit{Request: r, Start: time.Now()}
+	// Told on the transport's writing goroutine, read once Do returns: an
+	// atomic, since nothing orders the two.
+	var sent atomic.Pointer[time.Time]
 	req, err := http.NewRequest(r.Method, l.base+r.Path, nil)
 	if err == nil {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteHeaders: func() { now := time.Now(); sent.Store(&now) },
+		}))
 		for k, v := range r.Header {
 			req.Header[k] = v
 		}
@@ -160,6 +168,9 @@ func (l *Load) do(r Request) {
 		}
 	}
 	h.Err, h.End = err, time.Now()
+	if at := sent.Load(); at != nil {
+		h.Sent = *at
+	}
 	l.mu.Lock()
 	l.hits = append(l.hits, h)
 	l.mu.Unlock()
