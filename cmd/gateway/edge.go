@@ -128,12 +128,12 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 		if policy := cfg.RouteCompress(i); policy != nil {
 			r.Middleware = append(r.Middleware, policy.Middleware)
 		}
-		// CORS is outermost: a preflight carries no token and is answered
-		// here, before authentication and rate limits (the router sends
+		// CORS comes next: a preflight carries no token and is answered
+		// here, before allow_from, authentication and rate limits (the router sends
 		// the preflights of the route's path to Preflight, and this
 		// middleware answers one that reaches the route anyway); an edge
-		// refusal of an actual request (401, 429) carries the CORS fields
-		// too, so that the page can read it.
+		// refusal of an actual request (401, 403, 429) carries the CORS
+		// fields too, so that the page can read it.
 		if policy := cfg.RouteCORS(i); policy != nil {
 			r.Preflight = policy.Preflight()
 			r.Middleware = append(r.Middleware, policy.Middleware)
