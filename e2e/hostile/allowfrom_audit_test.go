@@ -18,8 +18,8 @@ func TestARouteServesOnlyTheClientsOfItsNetworks(t *testing.T) {
 		backend := newEchoBackend(t)
 		var b strings.Builder
 		gatewayYAML(&b, srv.config, time.Second)
-		b.WriteString("trusted_proxies: [127.0.0.4]\nregistry:\n  kind: static\n  static:\n")
-		fmt.Fprintf(&b, "    - {service: svc, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
+		b.WriteString("trusted_proxies: [127.0.0.4]\n")
+		staticYAML(&b, "svc", backend)
 		b.WriteString("routes:\n  - {method: GET, path: \"/in/*\", service: svc, allow_from: [127.0.0.2/32, \"::1\"]}\n")
 		_, addrs := startWith(t, b.String())
 		for i, tc := range []struct {

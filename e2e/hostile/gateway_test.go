@@ -123,6 +123,15 @@ func gatewayYAML(b *strings.Builder, server string, grace time.Duration) {
 	fmt.Fprintf(b, "admin: {address: \"127.0.0.1:0\"}\nshutdown_grace: %s\n", grace)
 }
 
+// staticYAML writes a static registry of one node for each service and
+// echo backend given, in turn (service, backend, service, backend ...).
+func staticYAML(b *strings.Builder, nodes ...any) {
+	b.WriteString("registry:\n  kind: static\n  static:\n")
+	for i := 0; i+1 < len(nodes); i += 2 {
+		fmt.Fprintf(b, "    - {service: %s, address: %q}\n", nodes[i], strings.TrimPrefix(nodes[i+1].(*echoBackend).URL, "http://"))
+	}
+}
+
 // startWith writes config to a file of the test's and starts a gateway on
 // it, with its two listeners (gatewayYAML): it returns the gateway and the
 // addresses of its route and admin listeners.

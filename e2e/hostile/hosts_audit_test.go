@@ -18,9 +18,7 @@ import (
 func hostsYAML(plain, api *echoBackend, server string) string {
 	var b strings.Builder
 	gatewayYAML(&b, server, time.Second)
-	b.WriteString("registry:\n  kind: static\n  static:\n")
-	fmt.Fprintf(&b, "    - {service: plain, address: %q}\n", strings.TrimPrefix(plain.URL, "http://"))
-	fmt.Fprintf(&b, "    - {service: api, address: %q}\n", strings.TrimPrefix(api.URL, "http://"))
+	staticYAML(&b, "plain", plain, "api", api)
 	b.WriteString("routes:\n  - {method: GET, path: \"/x/*\", service: plain}\n")
 	b.WriteString("  - {method: GET, path: \"/x/*\", service: api, hosts: [api.test]}\n")
 	return b.String()

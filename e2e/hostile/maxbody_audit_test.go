@@ -27,8 +27,7 @@ import (
 func maxBodyYAML(backend *echoBackend, server string) string {
 	var b strings.Builder
 	gatewayYAML(&b, server, time.Second)
-	b.WriteString("registry:\n  kind: static\n  static:\n")
-	fmt.Fprintf(&b, "    - {service: svc, address: %q}\n", strings.TrimPrefix(backend.URL, "http://"))
+	staticYAML(&b, "svc", backend)
 	b.WriteString("routes:\n  - {name: up, method: POST, path: /up/*, service: svc, max_body_bytes: 100000}\n")
 	b.WriteString("  - {name: rpc, method: POST, path: /rpc, service: svc, endpoint: Svc.Echo, max_body_bytes: 2000}\n")
 	return b.String()
