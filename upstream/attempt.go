@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/internal/problem"
 	"github.com/sluicehq/sluice/registry"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // closeBody discards a failed attempt's answer, reading a little of it so
@@ -28,11 +30,15 @@ func closeBody(resp *http.Response) {
 }
 
 // attemptRequest returns the request of one attempt: r aimed at node, with a
-// fresh body for a retry.
-func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, attempt int) (*http.Request, error) {
+// fresh body for a retry; over TLS with sec when not nil (WithServiceTLS).
+func attemptRequest(ctx context.Context, r *http.Request, node *registry.Node, attempt int, sec *tls.Config) (*http.Request, error) {
+	scheme := "http"
+	if sec != nil {
+		scheme, ctx = "https", h1.WithTLS(ctx, sec)
+	}
 	out := r.WithContext(ctx)
 	u := *r.URL
-	u.Scheme = "http"
+	u.Scheme = scheme
 	u.Host = node.Address
 	out.URL = &u
 	if out.Host == "" {

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/netip"
 	"time"
@@ -42,6 +43,7 @@ type Client struct {
 	strategy   selector.Strategy            // always wrapped in selector.Pinnable
 	strategies map[string]selector.Strategy // per service, wrapped likewise
 	transport  http.RoundTripper
+	tlsConfigs map[string]*tls.Config // WithServiceTLS, by service
 	margin     time.Duration
 	timeout    time.Duration
 	retry      RetryPolicy
@@ -99,6 +101,31 @@ func WithLoads(l *selector.Loads) Option { return func(c *Client) { c.loads = l 
 // WithTransport sets the transport attempts go through. The default is
 // NewLeanTransport(TransportOptions{}), the client's own.
 func WithTransport(t http.RoundTripper) Option { return func(c *Client) { c.transport = t } }
+
+// WithServiceTLS makes the client reach the nodes of service over TLS:
+// https, its handshakes made with cfg. cfg's authorities verify a node's
+// certificate (the system's when RootCAs is nil), cfg's ServerName is the
+// name that certificate must hold and the one sent to the node (the
+// host of the node's address when empty: an IP address, which a
+// certificate seldom names, so set it), and cfg's client certificate
+// answers a node that asks for one (mutual TLS). A handshake that fails
+// sends nothing: the call goes to another node whatever its method, and
+// the node is counted at fault, as one that refuses connections is.
+// cfg must not be changed once given; a Client that replaces another
+// (a reload) should be given the same *tls.Config for the same settings,
+// so that it reuses the connections made with it.
+//
+// Only the client's own transport (NewLeanTransport's, the default) makes
+// the handshake with cfg; a transport given by WithTransport is sent https
+// requests and makes its handshakes as it is configured to.
+func WithServiceTLS(service string, cfg *tls.Config) Option {
+	return func(c *Client) {
+		if c.tlsConfigs == nil {
+			c.tlsConfigs = make(map[string]*tls.Config)
+		}
+		c.tlsConfigs[service] = cfg
+	}
+}
 
 // WithMargin sets the per-hop margin subtracted from the budget sent with
 // each attempt, to cover the time the answer takes to come back.

@@ -196,8 +196,8 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 			actx, span = c.tracer.StartAttempt(actx, tracing.Attempt{Service: service, Node: node.Address, Number: attempt, Sent: h})
 		}
 		out := r // the first attempt's request, when the transport can aim r at node itself
-		if !c.sendsAsIs(r, attempt, cancel == nil && !hedging && c.tracer == nil && cold == nil && (perTry <= 0 || !try.IsZero())) {
-			if out, err = attemptRequest(actx, r, node, attempt); err != nil {
+		if svc.tls != nil || !c.sendsAsIs(r, attempt, cancel == nil && !hedging && c.tracer == nil && cold == nil && (perTry <= 0 || !try.IsZero())) {
+			if out, err = attemptRequest(actx, r, node, attempt, svc.tls); err != nil {
 				span.End("not-sent", nil, err)
 				acancel()
 				return nil, err

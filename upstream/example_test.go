@@ -2,6 +2,8 @@ package upstream_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
@@ -117,4 +119,32 @@ func ExampleNew() {
 	status, typ, title := rpc.StatusOf(err)
 	fmt.Println(status, typ, title)
 	// Output: 503 urn:sluice:problem:no-nodes No nodes available
+}
+
+// A service whose nodes speak TLS, with certificates an authority of the
+// operator's own signs for the service's name (here httptest's, for
+// example.com), is called as any other once the client knows how to
+// verify them.
+func ExampleWithServiceTLS() {
+	srv := rpc.NewServer()
+	rpc.Register(srv, "Greeter.Hello", func(ctx context.Context, req *HelloRequest) (*HelloResponse, error) {
+		return &HelloResponse{Message: "Hello, " + req.Name + "!"}, nil
+	})
+	backend := httptest.NewTLSServer(budget.Inbound(budget.ServerPolicy{})(srv))
+	defer backend.Close()
+
+	roots := x509.NewCertPool()
+	roots.AddCert(backend.Certificate())
+	reg, err := registry.NewStatic(&registry.Node{Service: "greeter", ID: "g1", Address: backend.Listener.Addr().String()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := upstream.New(reg, upstream.WithServiceTLS("greeter", &tls.Config{RootCAs: roots, ServerName: "example.com"}))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var rsp HelloResponse
+	err = c.Call(ctx, "greeter", "Greeter.Hello", HelloRequest{Name: "Ada"}, &rsp)
+	fmt.Println(rsp.Message, err)
+	// Output: Hello, Ada! <nil>
 }

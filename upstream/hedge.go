@@ -135,7 +135,8 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 	if c.left(ctx) < c.retry.HedgeAfter+c.slack() {
 		return inFlight{}, nil, false // no room for a second attempt to finish
 	}
-	node, _, _, err := c.pick(ctx, c.service(service), service, []*registry.Node{tried}, pin, 0, c.now())
+	svc := c.service(service)
+	node, _, _, err := c.pick(ctx, svc, service, []*registry.Node{tried}, pin, 0, c.now())
 	if err != nil || node.Same(tried) {
 		return inFlight{}, nil, false
 	}
@@ -152,7 +153,7 @@ func (c *Client) hedge(ctx context.Context, r *http.Request, service, pin string
 		hcancel()
 		return inFlight{}, nil, false
 	}
-	req, err := attemptRequest(hctx, r, node, 1)
+	req, err := attemptRequest(hctx, r, node, 1, svc.tls)
 	if err != nil {
 		hcancel()
 		return inFlight{}, nil, false

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"sync/atomic"
 
 	"github.com/sluicehq/sluice/registry"
@@ -13,6 +14,7 @@ import (
 type service struct {
 	budget  *RetryBudget // nil without a retry budget
 	breaker *breaker     // nil without breakers
+	tls     *tls.Config  // WithServiceTLS's; nil: plain HTTP
 	latency latency
 	// picker is the picker over the nodes the last call could pick from;
 	// discovered the last snapshot discovery gave (see noteSnapshot).
@@ -26,7 +28,7 @@ func (c *Client) service(name string) *service {
 	if s, ok := c.services.Load(name); ok {
 		return s
 	}
-	s := &service{budget: c.budgets.get(name)}
+	s := &service{budget: c.budgets.get(name), tls: c.tlsConfigs[name]}
 	if c.breakers != nil {
 		s.breaker = c.breakers.get(name)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/rpc"
+	"github.com/sluicehq/sluice/upstream/h1"
 )
 
 // StreamOption configures one stream that Client.Stream opens.
@@ -130,7 +131,11 @@ func (c *Client) Stream(ctx context.Context, service, endpoint string, opts ...S
 			return nil, fmt.Errorf("upstream: %s: %w", service, err)
 		}
 		u := url.URL{Scheme: "http", Host: node.Address, Path: rpc.Path(endpoint)}
-		cs, err := rpc.DialStream(ctx, u.String(), rpc.DialOptions{
+		dctx := ctx
+		if svc.tls != nil {
+			u.Scheme, dctx = "https", h1.WithTLS(ctx, svc.tls)
+		}
+		cs, err := rpc.DialStream(dctx, u.String(), rpc.DialOptions{
 			HTTPClient:        hc,
 			Header:            http.Header{budget.HeaderName: {h.String()}},
 			Host:              service,

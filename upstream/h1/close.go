@@ -2,8 +2,9 @@ package h1
 
 import "net/http"
 
-// CloseIdleConnections closes the idle connections of every host, and those
-// of Fallback when it has a CloseIdleConnections method. Busy connections
+// CloseIdleConnections closes the idle connections of every host, those
+// of Fallback when it has a CloseIdleConnections method, and those made
+// for WithTLS's requests. Busy connections
 // are left alone.
 func (t *Transport) CloseIdleConnections() {
 	if m := t.hosts.Load(); m != nil {
@@ -20,6 +21,10 @@ func (t *Transport) CloseIdleConnections() {
 	if ic, ok := fb.(interface{ CloseIdleConnections() }); ok {
 		ic.CloseIdleConnections()
 	}
+	t.tlsTransports.Range(func(_, v any) bool {
+		v.(*http.Transport).CloseIdleConnections()
+		return true
+	})
 }
 
 // CloseHost closes the idle connections to hostport ("host:port", or a

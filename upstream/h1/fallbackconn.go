@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -59,10 +60,11 @@ import (
 // hook sees them.
 //
 // This is the rare path (large uploads, Expect: 100-continue, trailers,
-// upgrades); h1's own round trips do none of it. https requests, which the
-// gateway never makes (it reaches its nodes over plain HTTP), go to the
-// Fallback untapped: their answers are net/http's, Connection deletion
-// included, since a tap under TLS would take the handshake from net/http.
+// upgrades); h1's own round trips do none of it. https requests sent with
+// WithTLS are tapped alike, above their TLS connection (tls.go); other
+// https requests go to the Fallback untapped: their answers are net/http's,
+// Connection deletion included, since a tap under TLS would take the
+// handshake from net/http.
 
 // fallbackReadBuffer is the size of the default Fallback's read buffer,
 // set on it so that a tapConn can tell from the length of a Read whether
@@ -223,12 +225,13 @@ func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.C
 	return &tapConn{Conn: nc, maxKept: t.maxHeaderBytes() + fallbackReadBuffer}, nil
 }
 
-// tappedTrip sends req, a request of the default Fallback's, with the tap
-// of the conn it gets armed, and puts back in the answer the Connection
-// fields ReadResponse deleted. The answer's Request is req.
-func (t *Transport) tappedTrip(req *http.Request) (*http.Response, error) {
+// tappedTrip sends req by via, the default Fallback or the transport of a
+// WithTLS request (tls.go), with the tap of the conn it gets armed, and
+// puts back in the answer the Connection fields ReadResponse deleted. The
+// answer's Request is req.
+func (t *Transport) tappedTrip(via http.RoundTripper, req *http.Request) (*http.Response, error) {
 	var got atomic.Pointer[tapConn] // the conn of the try that answers, when net/http tries again
-	resp, err := t.fallback().RoundTrip(req.WithContext(withTap(req.Context(), &got)))
+	resp, err := via.RoundTrip(req.WithContext(withTap(req.Context(), &got)))
 	var kept []byte
 	ok := false
 	var refused error
@@ -249,7 +252,11 @@ func (t *Transport) tappedTrip(req *http.Request) (*http.Response, error) {
 		return nil, errConnectionLost
 	}
 	if _, w := resp.Body.(io.Writer); w && resp.StatusCode == http.StatusSwitchingProtocols && c != nil {
-		if sc, ok := c.Conn.(*slotConn); ok {
+		nc := c.Conn
+		if tc, ok := nc.(*tls.Conn); ok {
+			nc = tc.NetConn() // an https node's (tls.go)
+		}
+		if sc, ok := nc.(*slotConn); ok {
 			sc.leave() // the caller's tunnel now, out of the host's pool (slotConn.leave)
 		}
 	}

@@ -95,13 +95,16 @@ func (t *Transport) toFallback(req *http.Request) (*http.Response, error) {
 		return t.Fallback.RoundTrip(req)
 	}
 	if req.URL.Scheme != "http" {
+		if cfg := tlsOf(req.Context()); cfg != nil && req.URL.Scheme == "https" {
+			return t.tlsTrip(cfg, req) // tls.go
+		}
 		return t.fallback().RoundTrip(req)
 	}
 	if req.Close || req.Method == http.MethodConnect ||
 		len(req.Header["Upgrade"]) > 0 || hasToken(req.Header["Connection"], "upgrade") {
-		return t.tappedTrip(req)
+		return t.tappedTrip(t.fallback(), req)
 	}
 	r2 := *req
 	r2.Close = true
-	return t.tappedTrip(&r2)
+	return t.tappedTrip(t.fallback(), &r2)
 }

@@ -97,6 +97,8 @@ type Transport struct {
 
 	fbOnce sync.Once
 	fb     http.RoundTripper
+
+	tlsTransports sync.Map // *tls.Config → *http.Transport: tls.go
 }
 
 var defaultDialer = &net.Dialer{KeepAlive: 30 * time.Second}
@@ -166,22 +168,30 @@ func (t *Transport) fallback() http.RoundTripper {
 		return t.Fallback
 	}
 	t.fbOnce.Do(func() {
-		fb := &http.Transport{
-			// Dials within this transport's limits (shared.go), conns
-			// that keep an answer's head (fallbackconn.go).
-			DialContext:            t.dialTapped,
-			ReadBufferSize:         fallbackReadBuffer,
-			MaxResponseHeaderBytes: t.maxHeaderBytes(),
-			MaxIdleConnsPerHost:    t.maxIdle(),
-			IdleConnTimeout:        t.idleTimeout(),
-			ExpectContinueTimeout:  time.Second,
-			DisableCompression:     true,
-		}
+		fb := t.netHTTP()
+		// Dials within this transport's limits (shared.go), conns that
+		// keep an answer's head (fallbackconn.go).
+		fb.DialContext = t.dialTapped
 		t.mu.Lock()
 		t.fb = fb
 		t.mu.Unlock()
 	})
 	return t.fb
+}
+
+// netHTTP returns an *http.Transport with this transport's bounds, for
+// the default Fallback and the transports of WithTLS (tls.go), which dial
+// as each needs: a read buffer a tapConn can tell a full one by
+// (fallbackReadBuffer), no compression.
+func (t *Transport) netHTTP() *http.Transport {
+	return &http.Transport{
+		ReadBufferSize:         fallbackReadBuffer,
+		MaxResponseHeaderBytes: t.maxHeaderBytes(),
+		MaxIdleConnsPerHost:    t.maxIdle(),
+		IdleConnTimeout:        t.idleTimeout(),
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+	}
 }
 
 // RoundTrip sends req and returns the response, whose body must be read to
