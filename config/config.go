@@ -360,6 +360,9 @@ type Service struct {
 	// those that fail it; refused with registry.kind consul, whose agent
 	// checks the nodes.
 	HealthCheck *HealthCheck `yaml:"health_check"`
+	// TLS reaches the service's nodes over TLS (see BackendTLS); without
+	// it, over plain HTTP.
+	TLS *BackendTLS `yaml:"tls"`
 }
 
 // HealthCheck is the active health check of a service's static nodes

@@ -271,6 +271,11 @@ func (c *Config) validateServices() error {
 				return err
 			}
 		}
+		if svc.TLS != nil {
+			if err := c.checkBackendTLS(path+".tls", svc.TLS); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

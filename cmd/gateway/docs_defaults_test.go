@@ -79,6 +79,9 @@ var codeDefaults = map[string]codeDefault{
 	"listeners[].tls.min_version": func(_ *testing.T, _ *config.Config) any {
 		return strings.TrimPrefix(tls.VersionName((&config.TLS{}).ServerConfig().MinVersion), "TLS ")
 	},
+	"services.*.tls.min_version": func(_ *testing.T, _ *config.Config) any {
+		return strings.TrimPrefix(tls.VersionName((&config.BackendTLS{}).ClientConfig("s").MinVersion), "TLS ")
+	},
 	"listeners[].tls.hsts.max_age":            func(_ *testing.T, _ *config.Config) any { return config.DefaultHSTSMaxAge },
 	"listeners[].tls.hsts.include_subdomains": func(_ *testing.T, _ *config.Config) any { return config.HSTS{}.IncludeSubdomains },
 	"listeners[].tls.acme.directory":          func(t *testing.T, _ *config.Config) any { return acmeDefaults(t).Directory },

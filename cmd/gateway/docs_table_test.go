@@ -30,6 +30,7 @@ var sectionPaths = map[string]string{
 	"registry.static":      "registry.static[].",
 	"services":             "services.*.",
 	"Active health checks": "services.*.health_check.",
+	"TLS to the nodes":     "services.*.tls.",
 	"Routes":               "routes[].",
 	"budget":               "routes[].budget.", // and defaults.budget.
 	"stream":               "routes[].stream.",

@@ -84,6 +84,9 @@ type gateway struct {
 	// health leaves the static nodes that fail their service's
 	// health_check out (nodehealth.go); nil when no service has one.
 	health *registry.Health
+	// backendTLS holds the handshakes of the services reached over TLS
+	// (backendtls.go).
+	backendTLS *backendTLS
 
 	// src is where the configuration comes from and how its changes are
 	// watched (configsource.go); nil reloads only on SIGHUP with the load
@@ -106,9 +109,12 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.registry = reg
+	if g.backendTLS, err = newBackendTLS(cfg); err != nil {
+		return nil, err
+	}
 	if st, ok := reg.(*registry.Static); ok {
 		g.names = newNames(st, cfg, logger)
-		if g.health = newNodeHealth(st, cfg, logger, g.promReg); g.health != nil {
+		if g.health = newNodeHealth(st, cfg, logger, g.promReg, g.backendTLS.configs); g.health != nil {
 			reg, g.registry = g.health, g.health // the client picks among the healthy
 		}
 	}
@@ -126,7 +132,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.edge.traceFilter = clientTraceFilter(cfg)
-	g.client = g.resilience.client(cfg, reg, upstream.WithTracer(g.tracer))
+	g.client = g.resilience.client(cfg, reg, g.backendTLS.options(upstream.WithTracer(g.tracer))...)
 	if err := g.install(cfg); err != nil {
 		return nil, err
 	}
@@ -356,6 +362,7 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 		poll = certPollInterval
 	}
 	g.watchCertificates(ls, poll, stopWatch)
+	g.backendTLS.watch(g.logger, poll, stopWatch)
 	if g.names != nil {
 		nctx, stopNames := context.WithCancel(ctx)
 		defer stopNames()
@@ -383,6 +390,7 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 				g.reload(load)
 			}
 			g.reloadCertificates(ls)
+			g.backendTLS.reload(g.logger)
 			continue
 		case l := <-updates:
 			g.applyLoaded(l, false)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +19,8 @@ import (
 // its checker), or nil when no service has a check. Each change of a node's
 // health is logged once (WARN when it leaves, INFO when it comes back), and
 // so is a service all of whose nodes fail, served all the same.
-func newNodeHealth(st *registry.Static, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) *registry.Health {
+func newNodeHealth(st *registry.Static, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer,
+	tlsConfigs map[string]*tls.Config) *registry.Health {
 	checks := cfg.HealthChecks()
 	if len(checks) == 0 {
 		return nil
@@ -31,7 +33,7 @@ func newNodeHealth(st *registry.Static, cfg *config.Config, logger *slog.Logger,
 			"Nodes of a service with a health_check that pass it now.", []string{"service"}, nil)}
 	h := registry.NewHealth(st, registry.HealthOptions{
 		Checks: checks,
-		Probe:  probeNode,
+		Probe:  newProber(tlsConfigs).probe,
 		OnCheck: func(service string, err error) {
 			result := "pass"
 			if err != nil {
@@ -68,18 +70,49 @@ func newNodeHealth(st *registry.Static, cfg *config.Config, logger *slog.Logger,
 	return h
 }
 
-// probeNode asks n for path with GET, without following a redirect: a 2xx
+// prober makes the probes of the health checks: over plain HTTP, or over
+// TLS with the handshake of the service's requests (services.<name>.tls).
+type prober struct {
+	tls map[string]*http.Client // by service
+}
+
+func newProber(tlsConfigs map[string]*tls.Config) *prober {
+	p := &prober{tls: make(map[string]*http.Client, len(tlsConfigs))}
+	for service, c := range tlsConfigs {
+		p.tls[service] = newProbeClient(c)
+	}
+	return p
+}
+
+// newProbeClient returns the client of the probes: a connection of each
+// probe's own, an answer's header within the bound of the requests', no
+// redirect followed.
+func newProbeClient(c *tls.Config) *http.Client {
+	return &http.Client{
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, MaxResponseHeaderBytes: 64 << 10, TLSClientConfig: c},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+var probeClient = newProbeClient(nil)
+
+// probe asks n for path with GET, without following a redirect: a 2xx
 // passes. A redirect fails: a health endpoint that redirects is more
 // likely a wrong path (a missing trailing slash) or a login page than a
 // health report. Each probe has a connection of its own, so that it also
-// checks that the node accepts them.
-func probeNode(ctx context.Context, n *registry.Node, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.Address+path, nil)
+// checks that the node accepts them (and, over TLS, that its certificate
+// verifies).
+func (p *prober) probe(ctx context.Context, n *registry.Node, path string) error {
+	client, scheme := probeClient, "http://"
+	if c, ok := p.tls[n.Service]; ok {
+		client, scheme = c, "https://"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+n.Address+path, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("User-Agent", "sluice-health-check")
-	resp, err := probeClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -89,11 +122,6 @@ func probeNode(ctx context.Context, n *registry.Node, path string) error {
 		return fmt.Errorf("%s answered %s", path, resp.Status)
 	}
 	return nil
-}
-
-var probeClient = &http.Client{
-	Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, MaxResponseHeaderBytes: 64 << 10}, // a node's answer is read within bounds
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // nodeHealthMetrics exports the checks' results and, at each scrape, the

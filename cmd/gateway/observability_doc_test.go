@@ -100,7 +100,7 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newNodeHealth(st, hc, slog.New(slog.DiscardHandler), health)
+	newNodeHealth(st, hc, slog.New(slog.DiscardHandler), health, nil)
 	for _, reg := range []*prometheus.Registry{backend, exports, discovery, logs, health} {
 		for name, f := range families(t, reg) {
 			if _, ok := got[name]; !ok {

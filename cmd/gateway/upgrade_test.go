@@ -19,10 +19,17 @@ import (
 	"github.com/sluicehq/sluice/rpc"
 )
 
-// upgradeBackend serves a WebSocket echo at /ws and a sluice.stream.v1
-// chat, Chat.Echo, at /rpc/Chat.Echo.
+// upgradeBackend serves upgradeHandler and returns its address.
 func upgradeBackend(t *testing.T) string {
 	t.Helper()
+	srv := httptest.NewServer(upgradeHandler())
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// upgradeHandler serves a WebSocket echo at /ws and a sluice.stream.v1
+// chat, Chat.Echo, at /rpc/Chat.Echo.
+func upgradeHandler() http.Handler {
 	streams := rpc.NewStreamServer()
 	rpc.RegisterStream(streams, "Chat.Echo", func(ctx context.Context, st *rpc.ServerStream) error {
 		for {
@@ -55,9 +62,7 @@ func upgradeBackend(t *testing.T) string {
 			}
 		}
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
+	return mux
 }
 
 // TestWebSocketsSurviveReloadAndEndWith1001 runs the whole command with
@@ -67,6 +72,25 @@ func upgradeBackend(t *testing.T) string {
 func TestWebSocketsSurviveReloadAndEndWith1001(t *testing.T) {
 	for _, server := range []string{"", config.ServerNetHTTP} {
 		t.Run("server="+server, func(t *testing.T) { testWebSocketsSurviveReload(t, server) })
+	}
+}
+
+// echoBoth sends msg on the WebSocket ws and on the stream st, to
+// upgradeHandler's echoes, and checks that each comes back.
+func echoBoth(t *testing.T, ctx context.Context, ws *websocket.Conn, st *rpc.ClientStream, msg string) {
+	t.Helper()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := ws.Read(ctx); err != nil || string(got) != msg {
+		t.Fatalf("WebSocket echo = %q, %v", got, err)
+	}
+	if err := st.Send(ctx, map[string]string{"text": msg}); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := st.Recv(ctx, &got); err != nil || got["text"] != msg {
+		t.Fatalf("stream echo = %v, %v", got, err)
 	}
 }
 
@@ -100,26 +124,10 @@ func testWebSocketsSurviveReload(t *testing.T, server string) {
 	if err != nil {
 		t.Fatalf("sluice.stream.v1 through the gateway: %v", err)
 	}
-	echo := func(msg string) {
-		t.Helper()
-		if err := ws.Write(wctx, websocket.MessageText, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		if _, got, err := ws.Read(wctx); err != nil || string(got) != msg {
-			t.Fatalf("WebSocket echo = %q, %v", got, err)
-		}
-		if err := st.Send(wctx, map[string]string{"text": msg}); err != nil {
-			t.Fatal(err)
-		}
-		var got map[string]string
-		if err := st.Recv(wctx, &got); err != nil || got["text"] != msg {
-			t.Fatalf("stream echo = %v, %v", got, err)
-		}
-	}
-	echo("before")
+	echoBoth(t, wctx, ws, st, "before")
 	reload <- syscall.SIGHUP
 	stdout.waitFor(t, "configuration reloaded", 1)
-	echo("after the reload")
+	echoBoth(t, wctx, ws, st, "after the reload")
 
 	stop() // as SIGTERM does
 	if _, _, err := ws.Read(wctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
