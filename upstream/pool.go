@@ -35,9 +35,10 @@ type TransportOptions struct {
 	// node's bytes are not trusted, and each of its connections may hold
 	// a header (see h1.Transport.MaxResponseHeaderBytes).
 	MaxResponseHeaderBytes int64
-	// ConnectTimeout bounds the connect of a connection to a node: see
-	// DefaultConnectTimeout, what zero means. A negative value leaves the
-	// connect to the attempt's deadline alone.
+	// ConnectTimeout bounds the connect of a connection to a node, and
+	// on its own the TLS handshake with a node reached over TLS
+	// (WithServiceTLS): see DefaultConnectTimeout, what zero means. A
+	// negative value leaves both to the attempt's deadline alone.
 	ConnectTimeout time.Duration
 }
 
@@ -62,6 +63,7 @@ func NewLeanTransport(o TransportOptions) *h1.Transport {
 	o = o.withDefaults()
 	return &h1.Transport{
 		DialContext:            dialWithin(o.ConnectTimeout),
+		TLSHandshakeTimeout:    o.connectTimeout(), // a TLS node's connect is done when its handshake is
 		MaxConnsPerHost:        o.MaxConnsPerNode,
 		MaxIdlePerHost:         o.MaxIdlePerNode,
 		IdleTimeout:            o.IdleTimeout,
@@ -107,9 +109,7 @@ func (connectTimeoutError) Temporary() bool { return true }
 // ErrConnectTimeout. When the context ends first, its end fails the
 // connect as before: the attempt's own deadline, not the node, cut it.
 func dialWithin(limit time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if limit == 0 {
-		limit = DefaultConnectTimeout
-	}
+	limit = TransportOptions{ConnectTimeout: limit}.connectTimeout()
 	if limit < 0 {
 		return dialer.DialContext
 	}
@@ -132,6 +132,15 @@ func dialWithin(limit time.Duration) func(ctx context.Context, network, addr str
 		}
 		return c, err
 	}
+}
+
+// connectTimeout returns the bound on a connect: ConnectTimeout, else
+// DefaultConnectTimeout; negative, none.
+func (o TransportOptions) connectTimeout() time.Duration {
+	if o.ConnectTimeout == 0 {
+		return DefaultConnectTimeout
+	}
+	return o.ConnectTimeout
 }
 
 func (o TransportOptions) withDefaults() TransportOptions {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -136,5 +137,51 @@ func TestServiceTLSStream(t *testing.T) {
 	}
 	if impostor.hits.Load() != 0 || good.hits.Load() != 1 {
 		t.Fatalf("handshakes: impostor %d, good %d; want 0 and 1", impostor.hits.Load(), good.hits.Load())
+	}
+}
+
+// TestServiceTLSGivesUpAStalledHandshake: a node that takes connections
+// but never answers a ClientHello is given up after the connect timeout,
+// as one whose connect hangs is: a POST, which may be sent again only when
+// nothing was, goes to the other node within its budget.
+func TestServiceTLSGivesUpAStalledHandshake(t *testing.T) {
+	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
+	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // accepts and reads, never answers
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+			go io.Copy(io.Discard, nc)
+		}
+	}()
+	stalled := &registry.Node{Service: service, ID: "stalled", Address: ln.Addr().String()}
+	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: service,
+		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
+	tr := upstream.NewLeanTransport(upstream.TransportOptions{ConnectTimeout: 200 * time.Millisecond})
+	t.Cleanup(tr.CloseIdleConnections)
+	c := upstream.New(staticOf(t, stalled, good.node("good")), upstream.WithStrategy(inOrder),
+		upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+service+"/orders", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "good gateway" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, b)
 	}
 }

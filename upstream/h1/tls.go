@@ -37,13 +37,18 @@ import (
 // is an error that wraps ErrNothingWritten: no byte of the request reached
 // the node (a certificate that does not verify, a node that does not speak
 // TLS), and the request may be sent to another node whatever its method.
-// A handshake takes at most TLSHandshakeTimeout, within the request's
-// context.
+// A handshake takes at most Transport.TLSHandshakeTimeout, within the
+// request's context: a node that takes connections but stalls its
+// handshake is then given up as one whose connect hangs is, not waited
+// for until the request's budget ends.
 
-// TLSHandshakeTimeout bounds the TLS handshake with a node, within the
-// request's own deadline: net/http's default transport allows 10 s as
-// well.
-const TLSHandshakeTimeout = 10 * time.Second
+// DefaultTLSHandshakeTimeout is Transport.TLSHandshakeTimeout when zero:
+// net/http's default transport allows 10 s as well.
+const DefaultTLSHandshakeTimeout = 10 * time.Second
+
+// errHandshakeTimeout is the error of a handshake that took the
+// transport's TLSHandshakeTimeout.
+var errHandshakeTimeout = errors.New("timed out")
 
 type tlsKey struct{}
 
@@ -147,14 +152,27 @@ func (t *Transport) dialTLS(ctx context.Context, network, addr string, cfg *tls.
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	hctx, cancel := context.WithTimeout(ctx, TLSHandshakeTimeout)
-	defer cancel()
+	hctx, cancel := ctx, context.CancelFunc(nil)
+	if d := t.handshakeTimeout(); d > 0 {
+		hctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	tc := tls.Client(nc, cfg)
 	if err := tc.HandshakeContext(hctx); err != nil {
 		nc.Close()
+		if hctx.Err() != nil && ctx.Err() == nil {
+			err = errHandshakeTimeout // the node's slowness, not the request's end
+		}
 		return nil, &HandshakeError{Addr: addr, Err: err}
 	}
 	return &tapConn{Conn: tc, maxKept: t.maxHeaderBytes() + fallbackReadBuffer}, nil
+}
+
+func (t *Transport) handshakeTimeout() time.Duration {
+	if t.TLSHandshakeTimeout == 0 {
+		return DefaultTLSHandshakeTimeout
+	}
+	return t.TLSHandshakeTimeout
 }
 
 // HandshakeError is the error of a round trip whose TLS handshake with its
@@ -171,9 +189,9 @@ func (e *HandshakeError) Error() string {
 }
 
 // Unwrap returns ErrNothingWritten and the handshake's error, but for a
-// context's: a handshake cut by its timeout or a per-try deadline is a node
-// slow to shake hands, to which nothing was sent, not a request that timed
-// out at the node.
+// context's: a handshake cut by a per-try deadline is a node slow to
+// shake hands, to which nothing was sent, not a request that timed out at
+// the node.
 func (e *HandshakeError) Unwrap() []error {
 	if errors.Is(e.Err, context.DeadlineExceeded) || errors.Is(e.Err, context.Canceled) {
 		return []error{ErrNothingWritten}

@@ -90,6 +90,13 @@ type Transport struct {
 	// means DefaultMaxResponseHeaderBytes.
 	MaxResponseHeaderBytes int64
 
+	// TLSHandshakeTimeout bounds the TLS handshake with a node of a
+	// request sent with WithTLS (tls.go), within the request's deadline; a
+	// handshake that takes it fails as one refused does, sending nothing.
+	// Zero means DefaultTLSHandshakeTimeout; less than zero, no bound but
+	// the request's.
+	TLSHandshakeTimeout time.Duration
+
 	now func() time.Time // the pool's clock; nil means monoNow (tests set it)
 
 	mu    sync.Mutex                           // serializes changes of hosts; guards fb
