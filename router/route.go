@@ -25,8 +25,15 @@ type Route struct {
 	// serves, ahead of the routes without Hosts (see hosts.go). Empty
 	// serves every host.
 	Hosts []string
-	// Service names the backend service, as discovery knows it.
+	// Service names the backend service, as discovery knows it. Required
+	// unless Redirect or Respond answers the route.
 	Service string
+	// Redirect, when set, answers the route's requests with a redirect,
+	// calling no service (see local.go).
+	Redirect *Redirect
+	// Respond, when set, answers the route's requests with a fixed answer,
+	// calling no service (see local.go).
+	Respond *Respond
 	// Endpoint, when set, makes this an RPC route calling Service.Method.
 	Endpoint string
 	// Rewrite, for an HTTP route whose Path ends in /*, replaces the literal
@@ -109,8 +116,11 @@ func (r *Route) validate(i int) error {
 	if err := validatePattern(r.Path); err != nil {
 		return fail("path", err)
 	}
-	if r.Service == "" {
-		return fail("service", errors.New("a route needs a service"))
+	if local, err := r.validateLocal(); err != nil {
+		return fail(local, err)
+	}
+	if r.Service == "" && r.Redirect == nil && r.Respond == nil {
+		return fail("service", errors.New("a route needs a service, a redirect or a respond"))
 	}
 	if r.Endpoint != "" {
 		if err := rpc.ValidateEndpoint(r.Endpoint); err != nil {
@@ -128,8 +138,8 @@ func (r *Route) validate(i int) error {
 			return fail("rewrite", err)
 		}
 	}
-	if err := r.Budget.Validate(); err != nil {
-		return fail("budget", err)
+	if err := r.Budget.Validate(); err != nil && r.Redirect == nil && r.Respond == nil {
+		return fail("budget", err) // a route the gateway answers has no budget to spend
 	}
 	if r.Stream != nil {
 		if r.Endpoint != "" {
@@ -140,6 +150,37 @@ func (r *Route) validate(i int) error {
 		}
 	}
 	return nil
+}
+
+// validateLocal checks a route answered by the gateway itself (Redirect,
+// Respond): that it is nothing else too. It returns the field at fault.
+func (r *Route) validateLocal() (string, error) {
+	field := "redirect"
+	switch {
+	case r.Redirect != nil && r.Respond != nil:
+		return "respond", errors.New("a route either redirects or responds")
+	case r.Redirect != nil:
+		if err := r.Redirect.validate(); err != nil {
+			return field, err
+		}
+	case r.Respond != nil:
+		field = "respond"
+		if err := r.Respond.validate(); err != nil {
+			return field, err
+		}
+	default:
+		return "", nil
+	}
+	for _, other := range []struct {
+		name string
+		set  bool
+	}{{"service", r.Service != ""}, {"endpoint", r.Endpoint != ""}, {"rewrite", r.Rewrite != ""},
+		{"stream", r.Stream != nil}, {"upgrades", len(r.Upgrades) > 0}} {
+		if other.set {
+			return field, fmt.Errorf("a route that the gateway answers itself has no %s", other.name)
+		}
+	}
+	return "", nil
 }
 
 // validatePattern checks a chi pattern: it starts with /, its braces

@@ -411,6 +411,9 @@ func (h *routeHandler) logFailure(ctx context.Context, level slog.Level, msg str
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveLocal(w, r) {
+		return
+	}
 	var start time.Time
 	if a, ok := writerAs(w, asArrival); ok {
 		start = a.Arrival()
@@ -497,22 +500,16 @@ func (h *routeHandler) upstreamPath(r *http.Request) (path, rawPath string) {
 	if h.route.Rewrite == "" {
 		return r.URL.Path, r.URL.RawPath
 	}
-	join := func(prefix, rest string) string {
-		if rest == "" || strings.HasSuffix(prefix, "/") {
-			return prefix + rest
-		}
-		return prefix + "/" + rest
-	}
 	// chi matches the escaped path when RawPath is set, else the decoded one,
 	// and its catch-all value is taken from the path it matched.
 	rest := strings.TrimPrefix(chi.URLParam(r, "*"), "/")
 	if r.URL.RawPath == "" {
-		return join(h.route.Rewrite, rest), ""
+		return joinRest(h.route.Rewrite, rest), ""
 	}
-	raw := join((&url.URL{Path: h.route.Rewrite}).EscapedPath(), rest)
+	raw := joinRest((&url.URL{Path: h.route.Rewrite}).EscapedPath(), rest)
 	decoded, err := url.PathUnescape(raw)
 	if err != nil {
-		return join(h.route.Rewrite, rest), ""
+		return joinRest(h.route.Rewrite, rest), ""
 	}
 	return decoded, raw
 }
