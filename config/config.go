@@ -436,8 +436,14 @@ type Route struct {
 	// Hosts are the host names (exact, or *. and a suffix for one label)
 	// whose requests the route serves, ahead of the routes without hosts;
 	// empty serves every host.
-	Hosts    []string `yaml:"hosts"`
-	Service  string   `yaml:"service"`
+	Hosts   []string `yaml:"hosts"`
+	Service string   `yaml:"service"`
+	// Redirect answers the route's requests with a redirect, calling no
+	// service.
+	Redirect *Redirect `yaml:"redirect"`
+	// Respond answers the route's requests with a fixed answer, calling no
+	// service.
+	Respond  *Respond `yaml:"respond"`
 	Endpoint string   `yaml:"endpoint"`
 	Rewrite  string   `yaml:"rewrite"`
 	Budget   Budget   `yaml:"budget"`
@@ -475,6 +481,27 @@ type Route struct {
 	// Headers edits the header of the route's requests and answers;
 	// defaults.headers when absent.
 	Headers *Headers `yaml:"headers"`
+}
+
+// Redirect is a route's redirect (router.Redirect).
+type Redirect struct {
+	// To is where: an http or https URL, or a path from /; on a path
+	// ending in /*, what the * matched follows it. The query goes along
+	// unless To has one.
+	To string `yaml:"to"`
+	// Status is 301, 302, 303, 307 or 308. Default 307
+	// (router.DefaultRedirectStatus).
+	Status int `yaml:"status"`
+}
+
+// Respond is a route's fixed answer (router.Respond).
+type Respond struct {
+	// Status is from 200 to 599. Default 200.
+	Status int `yaml:"status"`
+	// Body is the answer's body.
+	Body string `yaml:"body"`
+	// ContentType is the body's type. Default text/plain; charset=utf-8.
+	ContentType string `yaml:"content_type"`
 }
 
 // Headers edits the header of a route's requests, before they are

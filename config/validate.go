@@ -407,6 +407,12 @@ func (c *Config) RouterRoutes() []router.Route {
 		if r.Stream != nil {
 			out[i].Stream = &router.StreamPolicy{IdleTimeout: r.Stream.IdleTimeout, MaxLifetime: r.Stream.MaxLifetime}
 		}
+		if d := r.Redirect; d != nil {
+			out[i].Redirect = &router.Redirect{To: d.To, Status: d.Status}
+		}
+		if a := r.Respond; a != nil {
+			out[i].Respond = &router.Respond{Status: a.Status, Body: a.Body, ContentType: a.ContentType}
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -37,22 +38,41 @@ func (c *cli) routes(args []string) error {
 		if hosts {
 			fmt.Fprintf(tw, "%s\t", r.Hosts[0])
 		}
-		kind, target := "http", r.Rewrite
-		if r.Endpoint != "" {
-			kind, target = "rpc", r.Endpoint
-		}
-		if target == "" {
-			target = "-"
-		} else if kind == "http" {
-			target = "rewrite " + target
-		}
-		name := r.Name
+		kind, target := routeKind(r)
+		name, service, budget := r.Name, r.Service, budgetText(r)
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, r.Path, name, r.Service, kind, target, budgetText(r))
+		if service == "" {
+			service, budget = "-", "-" // answered by the gateway: no service, no budget spent
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, r.Path, name, service, kind, target, budget)
 	}
 	return tw.Flush()
+}
+
+// routeKind returns what the routes command shows of r in its KIND and
+// TARGET columns.
+func routeKind(r router.Route) (kind, target string) {
+	switch {
+	case r.Redirect != nil:
+		status := r.Redirect.Status
+		if status == 0 {
+			status = router.DefaultRedirectStatus
+		}
+		return "redirect", fmt.Sprintf("%d %s", status, r.Redirect.To)
+	case r.Respond != nil:
+		status := r.Respond.Status
+		if status == 0 {
+			status = router.DefaultRespondStatus
+		}
+		return "respond", strconv.Itoa(status)
+	case r.Endpoint != "":
+		return "rpc", r.Endpoint
+	case r.Rewrite != "":
+		return "http", "rewrite " + r.Rewrite
+	}
+	return "http", "-"
 }
 
 // byHostRows returns routes in the order the router tries them. When some

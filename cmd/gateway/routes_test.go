@@ -20,6 +20,8 @@ const routesText = `  - {name: any, path: "/api/*", service: svc}
   - {path: /api/users/me/orders, service: svc}
   - {name: events, path: /events, service: svc, stream: {idle_timeout: 30s}}
   - {name: files, path: "/files/*", service: svc, rewrite: /static/}
+  - {path: "/old/*", redirect: {to: /api/}}
+  - {path: /gone, respond: {status: 410}}
 `
 
 func TestRoutesCommand(t *testing.T) {
@@ -46,6 +48,8 @@ func TestRoutesCommand(t *testing.T) {
 		{"GET", "/api/*", "any", "svc", "http", "-", "5s (max 5s, min 1ms)"},
 		{"GET", "/events", "events", "svc", "http", "-", "stream idle 30s, lifetime 1h0m0s"},
 		{"GET", "/files/*", "files", "svc", "http", "rewrite /static/", "5s (max 5s, min 1ms)"},
+		{"GET", "/gone", "-", "-", "respond", "410", "-"},
+		{"GET", "/old/*", "-", "-", "redirect", "307 /api/", "-"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), stdout)
