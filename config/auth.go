@@ -22,6 +22,9 @@ type Auth struct {
 	// JWT holds bearer-token verifiers by name; a route names one in its
 	// auth field.
 	JWT map[string]JWTProvider `yaml:"jwt"`
+	// APIKeys holds API key checkers by name; a route names one in its
+	// auth field, as it would a JWT provider.
+	APIKeys map[string]APIKeyProvider `yaml:"api_keys"`
 }
 
 // JWTProvider verifies bearer tokens (JWS compact form) of one issuer.
@@ -85,8 +88,8 @@ func (c *Config) buildVerifiers() error {
 	sort.Strings(names)
 	for _, name := range names {
 		p, path := c.Auth.JWT[name], "auth.jwt."+name
-		if name == "" || strings.ContainsAny(name, " .[") {
-			return c.errorAt(path, "provider name %q: use letters, digits, '-' and '_'", name)
+		if err := checkProviderName(name); err != nil {
+			return c.errorAt(path, "%v", err)
 		}
 		s := middleware.JWTSettings{Issuer: p.Issuer, Audiences: p.Audiences, Algorithms: p.Algorithms,
 			Leeway: p.Leeway, ForwardClaims: p.ForwardClaims, ForwardToken: p.ForwardToken, CacheSize: p.CacheSize}
@@ -117,6 +120,14 @@ func (c *Config) buildVerifiers() error {
 			return c.errorAt(path, "%v", err)
 		}
 		c.verifiers[name] = v
+	}
+	return nil
+}
+
+// checkProviderName checks the name of an auth provider.
+func checkProviderName(name string) error {
+	if name == "" || strings.ContainsAny(name, " .[") {
+		return fmt.Errorf("provider name %q: use letters, digits, '-' and '_'", name)
 	}
 	return nil
 }
@@ -168,13 +179,21 @@ func (c *Config) readKeyFile(name string) ([]byte, error) {
 }
 
 // ClaimHeaders returns the names of every request header some auth.jwt
-// provider forwards a claim into, canonical, sorted and without repeats.
+// provider forwards a claim into, or some auth.api_keys provider its keys'
+// names, canonical, sorted and without repeats.
 // The gateway removes them from every client request on every route, so
 // that only its own verified values reach a backend.
 func (c *Config) ClaimHeaders() []string {
 	var names []string
 	for _, v := range c.verifiers {
 		for _, h := range v.ForwardedHeaders() {
+			if !slices.Contains(names, h) {
+				names = append(names, h)
+			}
+		}
+	}
+	for _, a := range c.apiKeys {
+		for _, h := range a.ForwardedHeaders() {
 			if !slices.Contains(names, h) {
 				names = append(names, h)
 			}

@@ -62,6 +62,7 @@ type Config struct {
 	pos       map[string]Pos
 	verifiers map[string]*middleware.JWTVerifier
 	jwks      map[string]*middleware.JWKS // by provider; those with a jwks block
+	apiKeys   map[string]*middleware.APIKeys
 	proxies   *middleware.TrustedProxies
 	// allowFrom holds each route's parsed allow_from (nil: any client).
 	allowFrom []*middleware.Networks

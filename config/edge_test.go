@@ -109,8 +109,8 @@ func TestEdgeErrorsPointAtTheField(t *testing.T) {
 		path      string
 		msg       string
 	}{
-		{"unknown auth name", provider(good) + route("    auth: admins\n"), 14, 11, "routes[0].auth", `unknown auth "admins" (auth.jwt declares: users)`},
-		{"auth without providers", nodes + route("    auth: users\n"), 7, 11, "routes[0].auth", "declares: none"},
+		{"unknown auth name", provider(good) + route("    auth: admins\n"), 14, 11, "routes[0].auth", `unknown auth "admins" (auth.jwt and auth.api_keys declare: users)`},
+		{"auth without providers", nodes + route("    auth: users\n"), 7, 11, "routes[0].auth", "declare: none"},
 		{"subject key without auth", nodes + route("    rate_limit: {rps: 1, key: subject}\n"), 7, 31, "routes[0].rate_limit.key", "needs the route to authenticate"},
 		{"bad key", nodes + route("    rate_limit: {rps: 1, key: cookie}\n"), 7, 31, "routes[0].rate_limit.key", `unknown key "cookie"`},
 		{"zero rps", nodes + route("    rate_limit: {rps: 0}\n"), 7, 23, "routes[0].rate_limit.rps", "above 0"},

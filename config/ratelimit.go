@@ -73,6 +73,9 @@ func (c *Config) validateEdge() error {
 	if err := c.buildVerifiers(); err != nil {
 		return err
 	}
+	if err := c.buildAPIKeys(); err != nil {
+		return err
+	}
 	if err := c.buildCORS(); err != nil {
 		return err
 	}
@@ -87,8 +90,8 @@ func (c *Config) validateEdge() error {
 	}
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
-		if r.Auth != "" && c.verifiers[r.Auth] == nil {
-			return c.errorAt(path+".auth", "unknown auth %q (auth.jwt declares: %s)", r.Auth, c.providerNames())
+		if r.Auth != "" && c.verifiers[r.Auth] == nil && c.apiKeys[r.Auth] == nil {
+			return c.errorAt(path+".auth", "unknown auth %q (auth.jwt and auth.api_keys declare: %s)", r.Auth, c.providerNames())
 		}
 		rl := r.RateLimit
 		if rl == nil {
@@ -119,12 +122,15 @@ func (c *Config) validateEdge() error {
 }
 
 func (c *Config) providerNames() string {
-	if len(c.Auth.JWT) == 0 {
-		return "none"
-	}
-	names := make([]string, 0, len(c.Auth.JWT))
+	names := make([]string, 0, len(c.Auth.JWT)+len(c.Auth.APIKeys))
 	for n := range c.Auth.JWT {
 		names = append(names, n)
+	}
+	for n := range c.Auth.APIKeys {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return "none"
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")

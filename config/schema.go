@@ -168,6 +168,7 @@ var schemaRules = map[string]map[string]any{
 		map[string]any{"required": []string{"origins"}, "properties": map[string]any{"origins": map[string]any{"minItems": 1}}},
 		map[string]any{"required": []string{"disabled"}, "properties": map[string]any{"disabled": map[string]any{"const": true}}}}},
 	"JWTProvider":            {"required": []string{"algorithms", "keys"}},
+	"APIKeyProvider":         {"required": []string{"keys_file"}},
 	"JWTProvider.algorithms": {"minItems": 1, "items": map[string]any{"enum": middleware.JWTAlgorithms}},
 	"JWTProvider.keys":       {"minItems": 1},
 	"JWTProvider.cache_size": {"minimum": -1},

@@ -79,6 +79,7 @@ var codeDefaults = map[string]codeDefault{
 	"listeners[].tls.min_version": func(_ *testing.T, _ *config.Config) any {
 		return strings.TrimPrefix(tls.VersionName((&config.TLS{}).ServerConfig().MinVersion), "TLS ")
 	},
+	"auth.api_keys.*.header":        func(_ *testing.T, _ *config.Config) any { return middleware.DefaultAPIKeyHeader },
 	"routes[].redirect.status":      func(_ *testing.T, _ *config.Config) any { return router.DefaultRedirectStatus },
 	"routes[].respond.status":       func(_ *testing.T, _ *config.Config) any { return router.DefaultRespondStatus },
 	"routes[].respond.content_type": func(_ *testing.T, _ *config.Config) any { return router.DefaultRespondContentType },

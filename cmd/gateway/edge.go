@@ -145,17 +145,19 @@ func (e *edge) routes(cfg *config.Config) ([]router.Route, map[limiterID]*middle
 			r.Middleware = append(r.Middleware, middleware.AllowFrom(nets, cfg.Proxies(), e.forbidden.WithLabelValues(name).Inc))
 		}
 		var auth, limit func(http.Handler) http.Handler
+		failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
+		onFailure := func(reason string) { failures.WithLabelValues(reason).Inc() }
 		if v := cfg.JWTVerifier(cfg.Routes[i].Auth); v != nil {
-			failures := e.authFailures.MustCurryWith(prometheus.Labels{"route": name})
-			onFailure := func(reason string) { failures.WithLabelValues(reason).Inc() }
 			auth = v.Authenticate(onFailure)
-			// What the route asks of the token's claims is checked right
-			// after the token: one middleware, so that the limit keyed by
-			// subject below still runs after both.
-			if req := cfg.RouteRequireClaims(i); req != nil {
-				authenticate, require := auth, req.Middleware(onFailure)
-				auth = func(next http.Handler) http.Handler { return authenticate(require(next)) }
-			}
+		} else if keys := cfg.APIKeys(cfg.Routes[i].Auth); keys != nil {
+			auth = keys.Authenticate(onFailure)
+		}
+		// What the route asks of the token's (or key's) claims is checked
+		// right after it: one middleware, so that the limit keyed by
+		// subject below still runs after both.
+		if req := cfg.RouteRequireClaims(i); req != nil && auth != nil {
+			authenticate, require := auth, req.Middleware(onFailure)
+			auth = func(next http.Handler) http.Handler { return authenticate(require(next)) }
 		}
 		// A route's limit is per replica (RouteRateLimit) or global, kept
 		// in Redis (RouteGlobalRateLimit; globallimit.go).

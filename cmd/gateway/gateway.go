@@ -87,6 +87,9 @@ type gateway struct {
 	// backendTLS holds the handshakes of the services reached over TLS
 	// (backendtls.go).
 	backendTLS *backendTLS
+	// apiKeys follows the keys files of the API key providers serving
+	// (apikeys.go).
+	apiKeys *apiKeyFiles
 
 	// src is where the configuration comes from and how its changes are
 	// watched (configsource.go); nil reloads only on SIGHUP with the load
@@ -132,6 +135,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 		return nil, err
 	}
 	g.edge.traceFilter = clientTraceFilter(cfg)
+	g.apiKeys = newAPIKeyFiles(logger)
 	g.client = g.resilience.client(cfg, reg, g.backendTLS.options(upstream.WithTracer(g.tracer))...)
 	if err := g.install(cfg); err != nil {
 		return nil, err
@@ -184,6 +188,7 @@ func (g *gateway) install(cfg *config.Config) error {
 	g.edge.limiters = limiters
 	g.keys.commit(keys)
 	g.edge.global.commit()
+	g.apiKeys.use(cfg)
 	return nil
 }
 
@@ -363,6 +368,7 @@ func (g *gateway) serve(ctx context.Context, reload <-chan os.Signal, load func(
 	}
 	g.watchCertificates(ls, poll, stopWatch)
 	g.backendTLS.watch(g.logger, poll, stopWatch)
+	go g.apiKeys.watch(poll, stopWatch)
 	if g.names != nil {
 		nctx, stopNames := context.WithCancel(ctx)
 		defer stopNames()
