@@ -123,7 +123,7 @@ type Listener struct {
 // send the PROXY protocol header (server.ProxyListener).
 type ProxyProtocol struct {
 	// From are the balancers' networks, CIDR prefixes or addresses: a
-	// connection from one of them must send its header within 2 seconds
+	// connection from one of them must send its header within 10 seconds
 	// (server.ProxyHeaderTimeout) or is closed, as one whose header is
 	// malformed. At least one.
 	From []string `yaml:"from"`

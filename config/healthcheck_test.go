@@ -33,3 +33,16 @@ func TestAHealthCheckIsRefusedWithConsulAndWithoutAPath(t *testing.T) {
 		t.Fatalf("checks %+v, want s: %+v", got, want)
 	}
 }
+
+// TestAHealthCheckPathNoProbeCanAskForIsRefused: a path that does not
+// parse as a probe's URL failed every probe of every node, which then all
+// served (fail open): the check silently did nothing. It is refused at its
+// field.
+func TestAHealthCheckPathNoProbeCanAskForIsRefused(t *testing.T) {
+	src := "registry:\n  static:\n    - {service: s, address: 127.0.0.1:1}\nservices:\n  s:\n    health_check: {path: \"/health%\"}\n"
+	_, err := Parse("gateway.yaml", []byte(src))
+	want := "gateway.yaml:6:26: services.s.health_check.path: no probe can ask for it: invalid URL escape"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to contain %q", err, want)
+	}
+}

@@ -150,7 +150,7 @@ var schemaDocs = map[string]string{
 	"Listener.watch_after":                      "WatchAfter is how long a request runs before the \"sluice\" server watches its connection for the client leaving, which cancels the request and the calls behind it. Zero means server.DefaultWatchAfter (10ms); a negative value watches every request from its start, as net/http does. net/http's server ignores it.",
 	"Pos":                                       "Pos is a position in a configuration file.",
 	"ProxyProtocol":                             "ProxyProtocol is a listener's proxy_protocol: the load balancers that send the PROXY protocol header (server.ProxyListener).",
-	"ProxyProtocol.from":                        "From are the balancers' networks, CIDR prefixes or addresses: a connection from one of them must send its header within 2 seconds (server.ProxyHeaderTimeout) or is closed, as one whose header is malformed. At least one.",
+	"ProxyProtocol.from":                        "From are the balancers' networks, CIDR prefixes or addresses: a connection from one of them must send its header within 10 seconds (server.ProxyHeaderTimeout) or is closed, as one whose header is malformed. At least one.",
 	"RateLimit":                                 "RateLimit is a route's per-client rate limit: a token bucket per key.",
 	"RateLimit.burst":                           "Burst is how many requests a quiet key may send at once. Default: RPS rounded up, at least 1.",
 	"RateLimit.fallback":                        "Fallback is what a global limit does without Redis: open (the default: each replica admits its share) or closed (503).",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -287,6 +288,12 @@ func (c *Config) validateHealthCheck(path string, h *HealthCheck) error {
 	}
 	if !strings.HasPrefix(h.Path, "/") {
 		return c.errorAt(path+".path", "required: the path each probe asks for with GET, starting with /")
+	}
+	// Parsed as each probe's URL is (a node's address, then the path), so
+	// that a path no probe can ask for ("/health%") is refused here, not
+	// failed on every node, which serves them all (fail open).
+	if _, err := url.Parse("http://node" + h.Path); err != nil {
+		return c.errorAt(path+".path", "no probe can ask for it: %v", errors.Unwrap(err))
 	}
 	if h.Interval < 0 || h.Timeout < 0 {
 		return c.errorAt(path, "interval and timeout must not be negative")

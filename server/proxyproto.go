@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -24,8 +25,14 @@ import (
 
 // ProxyHeaderTimeout is how long a connection from a trusted source has
 // after its accept to send its whole PROXY header; one that has not is
-// closed. A balancer sends the header at once, with its first bytes.
-const ProxyHeaderTimeout = 2 * time.Second
+// closed. It is the listener servers' header timeout of a first request,
+// not less: AWS's NLB sends the header with the client's first bytes, not
+// at the connect, so that a client that connects and waits to send (a
+// browser's preconnect) is as silent behind it as it is without a
+// balancer, and was cut off after 2 s where a listener without
+// proxy_protocol waits 10 s. The protocol's specification asks for 3 s at
+// least, to cover a TCP retransmit.
+const ProxyHeaderTimeout = 10 * time.Second
 
 // Proxy refusal reasons, told to ProxyOptions.OnRefuse.
 const (
@@ -35,6 +42,14 @@ const (
 	// signature, version, command, family, length, address, or TLVs).
 	ProxyRefusedMalformed = "malformed"
 )
+
+// errNothingSent is the error of a connection that ended, or timed out,
+// before its first byte. A balancer's TCP health check connects and closes
+// (NLB's, at every interval from each of its nodes), and NLB's
+// connectivity tests connect and send nothing: such a connection sent no
+// bad header, and is closed as a silent client is without a balancer,
+// neither counted nor logged as a refusal.
+var errNothingSent = errors.New("server: nothing sent before the PROXY header")
 
 // ProxyOptions configure ProxyListener.
 type ProxyOptions struct {
@@ -50,7 +65,8 @@ type ProxyOptions struct {
 	// Timeout bounds the wait for a header; zero means ProxyHeaderTimeout.
 	Timeout time.Duration
 	// OnRefuse, when not nil, is told of each connection closed for its
-	// header, with the reason (ProxyRefusedTimeout, ProxyRefusedMalformed).
+	// header, with the reason (ProxyRefusedTimeout, ProxyRefusedMalformed);
+	// not of one that sent nothing.
 	// It must not block.
 	OnRefuse func(reason string)
 	// Logf, when not nil, is told of each such connection too.
@@ -63,7 +79,9 @@ type ProxyOptions struct {
 // other; the connection returned then reports the header's source as its
 // RemoteAddr. A LOCAL header (v2; v1's UNKNOWN), which a balancer's own
 // health checks send, keeps the real peer. A connection whose header is
-// malformed or late is closed: there is nothing to answer in HTTP.
+// malformed or late is closed: there is nothing to answer in HTTP. One that
+// sends nothing, and closes or times out, is closed too, but is no refusal
+// (errNothingSent).
 func ProxyListener(ln net.Listener, o ProxyOptions) net.Listener {
 	if o.Timeout <= 0 {
 		o.Timeout = ProxyHeaderTimeout
@@ -100,6 +118,10 @@ func (l *proxyListener) prepare(c net.Conn) {
 			pc.Close()
 			return // closed with the listener: no refusal
 		default:
+		}
+		if errors.Is(err, errNothingSent) {
+			pc.Close()
+			return
 		}
 		reason := ProxyRefusedMalformed
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -148,6 +170,9 @@ func (c *proxiedConn) readHeader(timeout time.Duration) error {
 	// block of its declared length up to proxyproto.MaxV2HeaderSize (4 KiB;
 	// a longer one is malformed).
 	br := bufio.NewReaderSize(c.Conn, 256)
+	if _, err := br.Peek(1); err != nil {
+		return fmt.Errorf("%w: %w", errNothingSent, err)
+	}
 	h, err := proxyproto.Read(br)
 	if err != nil {
 		return err // wrapping the read's, which tells a timeout

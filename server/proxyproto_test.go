@@ -214,3 +214,46 @@ func TestClosingAProxyListenerClosesTheConnectionsWaitingForTheirHeader(t *testi
 	}
 	waitOpen(t, l, 0)
 }
+
+// TestABalancerConnectionThatSendsNothingIsNoRefusal: a balancer's TCP
+// health check connects and closes, and NLB's connectivity tests connect
+// and stay silent; neither sent a bad header. Both give their places
+// back, and neither is told to OnRefuse (counted and logged as a refusal
+// in the gateway, which NLB's checks did every few seconds).
+func TestABalancerConnectionThatSendsNothingIsNoRefusal(t *testing.T) {
+	onEachProxied(t, func(t *testing.T, lean bool) {
+		refused := make(chan string, 10)
+		l := NewConnLimit(100, nil)
+		addr := proxyServe(t, lean, l, 200*time.Millisecond, refused)
+		closed := dialFrom(t, "127.0.0.5", addr)
+		waitOpen(t, l, 1)
+		closed.Close()
+		waitOpen(t, l, 0)
+		silent := dialFrom(t, "127.0.0.5", addr)
+		waitOpen(t, l, 1)
+		silent.SetReadDeadline(time.Now().Add(limitHangGuard))
+		if n, err := io.Copy(io.Discard, silent); n != 0 || err != nil {
+			t.Errorf("the silent connection: %d bytes, %v; want it closed, unanswered", n, err)
+		}
+		waitOpen(t, l, 0) // OnRefuse comes before the place is given back
+		select {
+		case r := <-refused:
+			t.Errorf("a connection that sent nothing was refused (%s)", r)
+		default:
+		}
+	})
+}
+
+// TestABalancerConnectionMayWaitThreeSecondsBeforeItsHeader: NLB sends
+// the header with the client's first bytes, so a client that connects and
+// waits (a browser's preconnect) is a silent balancer connection. Under
+// the default timeout it is served after 3 s of silence, the least the
+// protocol's specification asks for; it was closed after 2.
+func TestABalancerConnectionMayWaitThreeSecondsBeforeItsHeader(t *testing.T) {
+	addr := proxyServe(t, true, NewConnLimit(100, nil), 0, make(chan string, 10))
+	c := dialFrom(t, "127.0.0.5", addr)
+	time.Sleep(3 * time.Second) // deliberate: the silence under test
+	if got, err := remoteOn(c, "PROXY TCP4 192.0.2.7 127.0.0.1 4711 80\r\n"); err != nil || got != "192.0.2.7:4711" {
+		t.Errorf("after 3 s of silence: RemoteAddr %q (%v), want the header's", got, err)
+	}
+}

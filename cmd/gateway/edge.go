@@ -72,7 +72,7 @@ func newEdge(reg prometheus.Registerer, logger *slog.Logger) *edge {
 		}, []string{"code"}),
 		proxyRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_proxy_protocol_refusals_total",
-			Help: "Connections from a listener's proxy_protocol sources closed for their PROXY header (timeout: none whole within " + server.ProxyHeaderTimeout.String() + "; malformed), by reason.",
+			Help: "Connections from a listener's proxy_protocol sources closed for their PROXY header (timeout: a header begun and not whole within " + server.ProxyHeaderTimeout.String() + "; malformed), by reason.",
 		}, []string{"reason"}),
 		limiters: map[limiterID]*middleware.RateLimiter{},
 		global:   newGlobalLimits(reg, logger),

@@ -117,9 +117,14 @@ func (p *prober) probe(ctx context.Context, n *registry.Node, path string) error
 		return err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	// An answer cut off, or its body stalled past the timeout, is no
+	// answer within it; one longer than 4 KiB is read that far.
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("%s answered %s", path, resp.Status)
+	}
+	if err != nil {
+		return fmt.Errorf("%s answered %s, then its body failed: %w", path, resp.Status, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,9 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/registry"
 )
 
 // checkedBackend is a backend whose /healthz answers 200 or 503 as the test
@@ -105,5 +109,36 @@ routes:
 	send(20)
 	if n := bs[2].requests.Load(); n != 20 {
 		t.Fatalf("the recovered node got %d of 20 requests, the failing ones the rest", n)
+	}
+}
+
+// TestAProbeWhoseAnswerStallsOrIsCutOffFails: a node that sends "200 OK"
+// and then stalls its body past the timeout, or ends its connection in the
+// middle of it, gave no answer within the timeout: its probe fails. Both
+// passed, the body's error unread.
+func TestAProbeWhoseAnswerStallsOrIsCutOffFails(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, "ok")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/cut" {
+			panic(http.ErrAbortHandler) // the connection ends, 98 bytes short
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	n := &registry.Node{Service: "s", Address: srv.Listener.Addr().String()}
+	for _, path := range []string{"/stall", "/cut"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := newProber(nil).probe(ctx, n, path)
+		cancel()
+		if err == nil {
+			t.Errorf("%s: the probe passed", path)
+		}
 	}
 }
