@@ -28,30 +28,8 @@ func TestAStaticNameIsANodeForEachOfItsAddresses(t *testing.T) {
 	ns := startNameServer(t)
 	ns.set("127.0.0.1", "127.0.0.2", "127.0.0.3")
 	port, replicas := startReplicas(t, "127.0.0.1", "127.0.0.2", "127.0.0.3")
-
-	file := filepath.Join(t.TempDir(), "gateway.yaml")
-	writeFile(t, file, fmt.Sprintf(`registry:
-  dns_server: %q
-  dns_refresh: 100ms
-  static: [{service: who, address: "who.test:%d"}]
-routes:
-  - {method: GET, path: /who, service: who}
-`, ns.addr, port))
-	gw := start(t, "gateway", "-config", file)
-	url := "http://" + gw.addr(0) + "/who"
-
-	served := func(n int) map[string]int {
-		t.Helper()
-		by := map[string]int{}
-		for range n {
-			r := get(t, url)
-			if r.status != http.StatusOK {
-				t.Fatalf("status %d: %s", r.status, r.body)
-			}
-			by[string(r.body)]++
-		}
-		return by
-	}
+	gw, url := startWhoGateway(t, ns, port, "")
+	served := func(n int) map[string]int { t.Helper(); return servedBy(t, url, n) }
 	if by := served(90); len(by) != 3 {
 		t.Fatalf("90 requests reached %v, want all three replicas", by)
 	}
@@ -107,6 +85,39 @@ routes:
 	if by := served(60); by["127.0.0.1"] == 0 || by["127.0.0.3"] == 0 {
 		t.Fatalf("while DNS fails: %v, want both replicas still", by)
 	}
+}
+
+// startWhoGateway runs the gateway with the static node who.test on port,
+// resolved by ns every 100 ms, routing GET /who to it, with more
+// configuration after (top-level YAML); it returns the gateway and the
+// URL of /who.
+func startWhoGateway(t *testing.T, ns *nameServer, port int, more string) (*proc, string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeFile(t, file, fmt.Sprintf(`registry:
+  dns_server: %q
+  dns_refresh: 100ms
+  static: [{service: who, address: "who.test:%d"}]
+routes:
+  - {method: GET, path: /who, service: who}
+`, ns.addr, port)+more)
+	gw := start(t, "gateway", "-config", file)
+	return gw, "http://" + gw.addr(0) + "/who"
+}
+
+// servedBy sends n GETs to url, each answered 200 with the address of the
+// replica that served it, and counts them by replica.
+func servedBy(t *testing.T, url string, n int) map[string]int {
+	t.Helper()
+	by := map[string]int{}
+	for range n {
+		r := get(t, url)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		by[string(r.body)]++
+	}
+	return by
 }
 
 // resolvedTo matches the gateway's line telling that the name resolved to
@@ -178,6 +189,15 @@ type replica struct{ srv *http.Server }
 // startReplicas starts a replica on each address, all on one port.
 func startReplicas(t *testing.T, addrs ...string) (int, map[string]*replica) {
 	t.Helper()
+	return startReplicasWith(t, func(a string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, a) })
+	}, addrs...)
+}
+
+// startReplicasWith starts a replica on each address, all on one port,
+// serving what handler returns for its address.
+func startReplicasWith(t *testing.T, handler func(addr string) http.Handler, addrs ...string) (int, map[string]*replica) {
+	t.Helper()
 	for range 20 {
 		var lns []net.Listener
 		port := 0
@@ -198,9 +218,7 @@ func startReplicas(t *testing.T, addrs ...string) (int, map[string]*replica) {
 		out := map[string]*replica{}
 		for i, a := range addrs {
 			r := &replica{}
-			r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				io.WriteString(w, a)
-			})}
+			r.srv = &http.Server{Handler: handler(a)}
 			ln := lns[i]
 			go r.srv.Serve(ln)
 			t.Cleanup(func() { r.srv.Close() })
