@@ -28,7 +28,7 @@ type cli struct {
 }
 
 // commands are the words the command line may start with; none means serve.
-var commands = []string{"serve", "validate", "routes", "schema", "healthcheck", "push"}
+var commands = []string{"serve", "validate", "routes", "schema", "healthcheck", "push", "api-key"}
 
 const usage = `usage:
   gateway [serve] [-config FILE|consul://HOST:PORT/KEY] [-listen ADDR] [-admin-listen ADDR] [flags]
@@ -37,6 +37,7 @@ const usage = `usage:
   gateway routes FILE             print the route table, in match order
   gateway schema [-o FILE]        print the configuration's JSON Schema
   gateway healthcheck [-url URL]  exit 0 if the gateway answers 200
+  gateway api-key NAME            make an API key for NAME, and its keys file line
 run "gateway COMMAND -h" for a command's flags`
 
 // usageError is a command line the gateway does not understand: exit
@@ -73,6 +74,8 @@ func (c *cli) run(ctx context.Context, args []string, reload <-chan os.Signal) e
 		return c.healthcheck(ctx, args)
 	case "push":
 		return push(ctx, args, c.stdout, c.stderr)
+	case "api-key":
+		return c.apiKey(args)
 	}
 	return c.serve(ctx, args, reload)
 }
