@@ -22,8 +22,13 @@ func TestMain(m *testing.M) {
 // variant completes calls, and a figure per call comes out of both the
 // client process and the server children (so a broken variant or a child
 // that does not report its own costs fails here, not in a user's run).
+//
+// One call at a time: budget.Inbound, with its defaults as a backend runs
+// them, sheds a call (503) while the process's scheduling lag is over 20 ms
+// and more calls than processors are in flight, which two at a time did on
+// a machine a full test run kept busy (once in a clean-clone CI run).
 func TestRunMeasuresEveryVariant(t *testing.T) {
-	cfg := config{rounds: 1, duration: 200 * time.Millisecond, concurrency: 2, rate: 100, pin: false}
+	cfg := config{rounds: 1, duration: 200 * time.Millisecond, concurrency: 1, rate: 100, pin: false}
 	rep, err := run(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -184,6 +184,7 @@ type HandshakeError struct {
 	Err  error  // crypto/tls's error, or the context's
 }
 
+// Error says which node's handshake failed, and why.
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("h1: TLS handshake with %s: %v", e.Addr, e.Err)
 }
