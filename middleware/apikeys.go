@@ -27,11 +27,12 @@ import (
 //
 // The keys are held as the SHA-256 digests of the keys, never the keys: a
 // configuration, a Consul KV value or a backup that leaks gives no key.
-// The digest of the key a request sends is looked up in a map; the lookup
-// takes the same time whatever the key shares with a valid one's digest
-// that an attacker can learn nothing from (a digest's prefix tells nothing
-// of the key). The key's header is removed before the request is
-// forwarded: a backend never sees a client's secret.
+// The digest of the key a request sends is looked up in a map. How long
+// the lookup takes may depend on that digest, but a digest tells nothing
+// of the key it is of, so that timing lookups teaches an attacker nothing
+// of a valid key (where comparing keys byte by byte would). The key's
+// header is removed before the request is forwarded: a backend never sees
+// a client's secret.
 
 // DefaultAPIKeyHeader is the field an API key is sent in by default.
 const DefaultAPIKeyHeader = "X-Api-Key"

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -53,4 +54,30 @@ func ExampleNewHeaderRules() {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	fmt.Printf("%q %s\n", w.Header().Get("Server"), w.Body)
 	// Output: "" version 2
+}
+
+// API keys checked at the edge: the set holds the keys' digests, a
+// request with a key of it reaches the backend as the key's holder,
+// without the key.
+func ExampleNewAPIKeys() {
+	keys, _ := middleware.NewAPIKeys("", "X-Client", []middleware.APIKey{
+		{Name: "acme", SHA256: sha256.Sum256([]byte("s3cr3t-acme"))}})
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "client %s, key %q", r.Header.Get("X-Client"), r.Header.Get("X-Api-Key"))
+	})
+	h := keys.Authenticate(nil)(backend)
+	for _, key := range []string{"s3cr3t-acme", "guess"} {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("X-Api-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
+			continue
+		}
+		fmt.Println(w.Code, w.Body)
+	}
+	// Output:
+	// 200 client acme, key ""
+	// 401 APIKey realm="sluice", header="X-Api-Key"
 }

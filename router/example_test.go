@@ -109,3 +109,24 @@ func ExampleNewBodyBudget() {
 	fmt.Println(bodies.Max()>>20, "MiB;", bodies.Held(), "bytes held;", bodies.Refused(), "refused")
 	// Output: 256 MiB; 0 bytes held; 0 refused
 }
+
+// Routes the gateway answers itself call no service: an old prefix
+// redirected with the rest of its path and its query, a retired one
+// answered 410.
+func ExampleRedirect() {
+	rt, err := router.New([]router.Route{
+		{Method: "*", Path: "/v1/*", Redirect: &router.Redirect{To: "/v2/", Status: http.StatusPermanentRedirect}},
+		{Method: "*", Path: "/beta/*", Respond: &router.Respond{Status: http.StatusGone, Body: "the beta ended"}},
+	}, nil, router.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, target := range []string{"/v1/orders/7?full=1", "/beta/x"} {
+		w := httptest.NewRecorder()
+		rt.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
+		fmt.Printf("%d %s%s\n", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	// Output:
+	// 308 /v2/orders/7?full=1
+	// 410 the beta ended
+}
