@@ -30,9 +30,14 @@ func (t *Transport) CloseIdleConnections() {
 // CloseHost closes the idle connections to hostport ("host:port", or a
 // host alone for port 80) now, and its busy ones as their requests end,
 // instead of pooling them; later requests dial anew. It is meant for a node
-// that left service discovery. Connections of Fallback are not affected.
+// that left service discovery. Connections made for WithTLS's requests
+// are closed alike (a node that left without closing them, its
+// connections kept until IdleTimeout, was sent a request over one, which
+// then waited for its deadline); other connections of Fallback are not
+// affected.
 func (t *Transport) CloseHost(hostport string) {
 	addr := hostPort(hostport)
+	t.forgetTLS(func(k tlsKeyOf) bool { return hostPort(k.host) == addr })
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.hosts.Load()

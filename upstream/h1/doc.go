@@ -76,8 +76,8 @@
 // as this transport's do (see fallbackconn.go)):
 //
 //   - any scheme other than "http" (https above all; an https request sent
-//     under WithTLS goes to a transport of its tls.Config's own, which
-//     shares the Fallback's limits and taps: see tls.go);
+//     under WithTLS goes to a transport of its tls.Config's and node's own,
+//     which shares the Fallback's limits and taps: see tls.go);
 //   - requests with "Expect: 100-continue";
 //   - protocol upgrades: an Upgrade field, or "upgrade" in Connection;
 //   - the CONNECT method;

@@ -86,6 +86,7 @@ type tapConn struct {
 	maxKept int64 // the bound on an answer's bytes read while armed; zero: maxKeptHead
 
 	mu      sync.Mutex // Reads are the transport's readLoop's, arm and take a round trip's
+	trips   int        // the round trips it was armed for: 1 on a new conn's first
 	armed   bool
 	keeping bool  // kept starts with a Read made into an empty buffer
 	lost    bool  // the answer's head may not be wholly in kept
@@ -186,6 +187,7 @@ func (c *tapConn) arm() {
 	c.mu.Lock()
 	c.armed, c.keeping, c.lost, c.kept = true, false, false, nil
 	c.read, c.refused = 0, nil
+	c.trips++
 	c.mu.Unlock()
 }
 
@@ -218,6 +220,8 @@ func (c *tapConn) CloseWrite() error { return CloseWrite(c.Conn) }
 
 // dialTapped dials addr for the default Fallback's plain-HTTP requests.
 func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.Conn, error) {
+	ctx, stop := untilRoundTripEnds(ctx)
+	defer stop()
 	nc, err := t.sharedDial(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -230,6 +234,14 @@ func (t *Transport) dialTapped(ctx context.Context, network, addr string) (net.C
 // puts back in the answer the Connection fields ReadResponse deleted. The
 // answer's Request is req.
 func (t *Transport) tappedTrip(via http.RoundTripper, req *http.Request) (*http.Response, error) {
+	resp, _, err := t.tappedTripConn(via, req)
+	return resp, err
+}
+
+// tappedTripConn is tappedTrip that also returns, when it fails, the
+// round trips of the connection it was handed, this one included: 0 when
+// it was handed none (it wrote nothing), 1 when the connection was new.
+func (t *Transport) tappedTripConn(via http.RoundTripper, req *http.Request) (_ *http.Response, trips int, _ error) {
 	var got atomic.Pointer[tapConn] // the conn of the try that answers, when net/http tries again
 	resp, err := via.RoundTrip(req.WithContext(withTap(req.Context(), &got)))
 	var kept []byte
@@ -241,15 +253,20 @@ func (t *Transport) tappedTrip(via http.RoundTripper, req *http.Request) (*http.
 		kept, ok = c.take()
 	}
 	if err != nil {
-		if refused != nil {
-			return nil, fmt.Errorf("h1: read response header: %w (%w)", refused, err)
+		if c != nil {
+			c.mu.Lock()
+			trips = c.trips
+			c.mu.Unlock()
 		}
-		return nil, err
+		if refused != nil {
+			return nil, trips, fmt.Errorf("h1: read response header: %w (%w)", refused, err)
+		}
+		return nil, trips, err
 	}
 	resp.Request = req
 	if connectionDeleted(resp) && (!ok || restoreConnection(resp, kept) != nil) {
 		resp.Body.Close()
-		return nil, errConnectionLost
+		return nil, 0, errConnectionLost
 	}
 	if _, w := resp.Body.(io.Writer); w && resp.StatusCode == http.StatusSwitchingProtocols && c != nil {
 		nc := c.Conn
@@ -260,7 +277,7 @@ func (t *Transport) tappedTrip(via http.RoundTripper, req *http.Request) (*http.
 			sc.leave() // the caller's tunnel now, out of the host's pool (slotConn.leave)
 		}
 	}
-	return resp, nil
+	return resp, 0, nil
 }
 
 // withTap returns ctx with the client trace of a tapped round trip: its
@@ -271,7 +288,8 @@ func (t *Transport) tappedTrip(via http.RoundTripper, req *http.Request) (*http.
 // which calls every hook of both whatever the first returns: it is
 // replaced, for net/http's look-up, by a copy with those two hooks
 // wrapped (tracedCtx). Its other hooks, and the dial's (package net's,
-// under a key of its own), are the caller's still.
+// under a key of its own), are the caller's still. It holds ctx itself
+// too, whose end ends the round trip's dial (untilRoundTripEnds).
 func withTap(ctx context.Context, got *atomic.Pointer[tapConn]) context.Context {
 	caller := httptrace.ContextClientTrace(ctx)
 	var trace httptrace.ClientTrace
@@ -297,6 +315,7 @@ func withTap(ctx context.Context, got *atomic.Pointer[tapConn]) context.Context 
 		}
 		return caller.Got1xxResponse(code, header)
 	}
+	ctx = context.WithValue(ctx, roundTripKey{}, ctx) // its dial's end (shared.go)
 	if caller == nil {
 		return httptrace.WithClientTrace(ctx, &trace)
 	}

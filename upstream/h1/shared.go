@@ -25,6 +25,19 @@ import (
 // carries, stay pooled there and count against the same limit.
 //
 // A Fallback set by the caller keeps its own pool and limits.
+//
+// net/http dials under a context that keeps its request's values but not
+// its end, so that a dial outlives the request for another's sake. Here
+// that dial first waits for a slot, and for an https node makes its
+// handshake: had they outlived the request, each request given up while
+// its node's slots were all taken left a goroutine waiting for one, for
+// as long as the node stayed full, and then a connection dialled for
+// nobody; and a handshake a node stalled, with no handshake timeout
+// (Transport.TLSHandshakeTimeout < 0), held its goroutine, descriptor and
+// slot for good, one more with each request, until the node's slots were
+// all held by handshakes no request waited for. So a tapped round trip
+// puts its context among its values (withTap), and the Fallback's dials
+// end when it does (untilRoundTripEnds).
 
 // sharedDial dials addr for the default Fallback within the host's limit.
 func (t *Transport) sharedDial(ctx context.Context, _, addr string) (net.Conn, error) {
@@ -43,6 +56,26 @@ func (t *Transport) sharedDial(ctx context.Context, _, addr string) (net.Conn, e
 			return nil, err
 		}
 		return &slotConn{Conn: nc, p: p}, nil
+	}
+}
+
+// roundTripKey is the key of a tapped round trip's own context, among its
+// values.
+type roundTripKey struct{}
+
+// untilRoundTripEnds returns ctx, a dial's, ended also when the round trip
+// it dials for ends, if ctx holds one (see the comment at the top of the
+// file); stop releases it once the dial is done.
+func untilRoundTripEnds(ctx context.Context) (_ context.Context, stop func()) {
+	rt, _ := ctx.Value(roundTripKey{}).(context.Context)
+	if rt == nil || rt.Done() == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	unhook := context.AfterFunc(rt, func() { cancel(context.Cause(rt)) })
+	return ctx, func() {
+		unhook()
+		cancel(nil)
 	}
 }
 

@@ -21,14 +21,16 @@ import (
 // certificate (mutual TLS). So an https request sent under a context from
 // WithTLS handshakes as that context's tls.Config says.
 //
-// Each tls.Config has an *http.Transport of its own, made on its first
-// request and kept until ForgetTLS: connections made with one certificate
-// or one set of authorities are never reused for a request that asked for
-// another. Like the default Fallback's, its connections count against
-// MaxConnsPerHost with this transport's (sharedDial), its answers keep
-// their Connection fields and are held to MaxResponseHeaderBytes (it reads
-// through a tapConn over the TLS connection: tappedTrip), and a 101's
-// connection leaves the host's pool. Unlike plain-HTTP requests of the
+// Each tls.Config has an *http.Transport of its own for each node, made on
+// its first request and kept until ForgetTLS, or CloseHost for the node:
+// connections made with one certificate or one set of authorities are
+// never reused for a request that asked for another, and those of a node
+// that left discovery close with its plain ones (net/http closes idle
+// connections only all at once). Like the default Fallback's, its
+// connections count against MaxConnsPerHost with this transport's
+// (sharedDial), its answers keep their Connection fields and are held to
+// MaxResponseHeaderBytes (it reads through a tapConn over the TLS
+// connection: tappedTrip), and a 101's connection leaves the host's pool. Unlike plain-HTTP requests of the
 // Fallback, which go out with Connection: close so that every reusable
 // plain connection is this transport's, its connections are pooled there:
 // a handshake per request would cost more than the request.
@@ -40,7 +42,10 @@ import (
 // A handshake takes at most Transport.TLSHandshakeTimeout, within the
 // request's context: a node that takes connections but stalls its
 // handshake is then given up as one whose connect hangs is, not waited
-// for until the request's budget ends.
+// for until the request's budget ends. net/http dials under a context
+// that outlives the request; this one's dial and handshake do not
+// (untilRoundTripEnds, shared.go), and a request that ends before it was
+// handed a connection fails with a HandshakeError too: it wrote nothing.
 
 // DefaultTLSHandshakeTimeout is Transport.TLSHandshakeTimeout when zero:
 // net/http's default transport allows 10 s as well.
@@ -76,28 +81,52 @@ func tlsOf(ctx context.Context) *tls.Config {
 // connections close when their requests end. A later request with cfg
 // starts again.
 func (t *Transport) ForgetTLS(cfg *tls.Config) {
-	if v, ok := t.tlsTransports.LoadAndDelete(cfg); ok {
-		v.(*http.Transport).CloseIdleConnections()
-	}
+	t.forgetTLS(func(k tlsKeyOf) bool { return k.cfg == cfg })
 }
 
-// tlsTransport returns the transport of the https requests sent with cfg.
-func (t *Transport) tlsTransport(cfg *tls.Config) *http.Transport {
-	if v, ok := t.tlsTransports.Load(cfg); ok {
+// forgetTLS forgets the transports whose key is, closing their idle
+// connections now and their busy ones as their requests end.
+func (t *Transport) forgetTLS(is func(tlsKeyOf) bool) {
+	t.tlsTransports.Range(func(k, v any) bool {
+		if is(k.(tlsKeyOf)) {
+			t.tlsTransports.Delete(k)
+			v.(*http.Transport).CloseIdleConnections()
+		}
+		return true
+	})
+}
+
+// tlsKeyOf is the key of a transport of https requests: their tls.Config
+// and their node (the URL's host).
+type tlsKeyOf struct {
+	cfg  *tls.Config
+	host string
+}
+
+// tlsTransport returns the transport of the https requests to host sent
+// with cfg.
+func (t *Transport) tlsTransport(cfg *tls.Config, host string) *http.Transport {
+	key := tlsKeyOf{cfg, host}
+	if v, ok := t.tlsTransports.Load(key); ok {
 		return v.(*http.Transport)
 	}
 	tr := t.netHTTP()
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return t.dialTLS(ctx, network, addr, cfg)
 	}
-	v, _ := t.tlsTransports.LoadOrStore(cfg, tr)
+	v, _ := t.tlsTransports.LoadOrStore(key, tr)
 	return v.(*http.Transport)
 }
 
 // tlsTrip sends req, an https request sent under WithTLS(cfg).
 func (t *Transport) tlsTrip(cfg *tls.Config, req *http.Request) (*http.Response, error) {
-	resp, err := t.tappedTrip(t.tlsTransport(cfg), req)
-	if err != nil && refusedHandshake(err) {
+	resp, trips, err := t.tappedTripConn(t.tlsTransport(cfg, req.URL.Host), req)
+	var he *HandshakeError
+	if err != nil && !errors.As(err, &he) && (trips == 0 || trips == 1 && refusedHandshake(err)) {
+		// No connection was handed to the request (net/http returns the
+		// context's error when it ends during the dial or the handshake,
+		// which go on without it), or the node refused its certificate
+		// on a new connection, the request's own.
 		return nil, &HandshakeError{Addr: req.URL.Host, Err: err}
 	}
 	return resp, err
@@ -108,7 +137,10 @@ func (t *Transport) tlsTrip(cfg *tls.Config, req *http.Request) (*http.Response,
 // client's side of the handshake ends before the server has checked the
 // client's certificate, so a node that refuses it says so only as the
 // first answer is read; it reads no request before its handshake ends, so
-// nothing was sent, as when dialTLS's handshake fails.
+// nothing was sent, as when dialTLS's handshake fails. Only on a new
+// connection, the first answer read from it: on one reused, the handshake
+// was long accepted and the request may have been processed, whatever
+// alert the node sends after it (a POST it processed was sent again).
 func refusedHandshake(err error) bool {
 	var op *net.OpError
 	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
@@ -140,6 +172,8 @@ var certificateAlerts = []tls.AlertError{
 // of cfg on the connection. The conn it returns is a tapConn over the TLS
 // connection (see tappedTrip).
 func (t *Transport) dialTLS(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+	ctx, stop := untilRoundTripEnds(ctx) // not net/http's dial that outlives it (shared.go)
+	defer stop()
 	nc, err := t.sharedDial(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -177,8 +211,10 @@ func (t *Transport) handshakeTimeout() time.Duration {
 
 // HandshakeError is the error of a round trip whose TLS handshake with its
 // node failed: its certificate did not verify, it asked for a client
-// certificate none was given for, or it did not answer as TLS. Nothing of
-// the request was written (it wraps ErrNothingWritten).
+// certificate none was given for, or it did not answer as TLS; or of one
+// whose request ended before the handshake did, or before it was handed a
+// connection. Nothing of the request was written (it wraps
+// ErrNothingWritten).
 type HandshakeError struct {
 	Addr string // the node's address
 	Err  error  // crypto/tls's error, or the context's

@@ -3,13 +3,22 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,5 +269,351 @@ func TestTLSUpgradeLeavesThePool(t *testing.T) {
 	b := make([]byte, 6)
 	if _, err := io.ReadFull(rw, b); string(b) != "got hi" || err != nil {
 		t.Fatalf("tunnel read %q, %v", b, err)
+	}
+}
+
+// TestATLSDialWaitingForASlotEndsWithItsRequest: with the node's one
+// connection busy, a request given up while its dial waits for a slot
+// takes its wait with it. net/http dials under a context that outlives
+// the request: the wait stayed, one more with each request given up, for
+// as long as the node was full, and then dialled a connection for nobody.
+func TestATLSDialWaitingForASlotEndsWithItsRequest(t *testing.T) {
+	m := newMTLS(t)
+	held, release := make(chan struct{}, 2), make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	url, handshakes := tlsNode(t, m.node, func(nc net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			held <- struct{}{}
+			<-release
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	t.Cleanup(free) // before the node's handlers are waited for
+	tr := &Transport{MaxConnsPerHost: 1}
+	t.Cleanup(tr.CloseIdleConnections)
+	first := make(chan error, 1)
+	long, lcancel := context.WithTimeout(WithTLS(context.Background(), m.client), 30*time.Second) // past waitFor's guard
+	defer lcancel()
+	hold, _ := http.NewRequestWithContext(long, http.MethodGet, url, nil)
+	go func() {
+		resp, err := tr.RoundTrip(hold)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		first <- err
+	}()
+	<-held // the node's one connection is busy
+
+	ctx, cancel := context.WithCancel(WithTLS(context.Background(), m.client))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	second := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		second <- err
+	}()
+	p := tr.pool(req.URL.Host)
+	waiting := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.waiters)
+	}
+	waitFor(t, "the second request's dial to wait for a slot", func() bool { return waiting() == 1 })
+	cancel()
+	if err := <-second; err == nil {
+		t.Fatal("a request given up got an answer")
+	}
+	waitFor(t, "the wait of the request given up to end", func() bool { return waiting() == 0 })
+	free()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := handshakes.Load(); n != 1 {
+		t.Errorf("%d handshakes, want 1: a connection was dialled for the request given up", n)
+	}
+}
+
+// TestAStalledHandshakeEndsWithItsRequestWithoutAHandshakeTimeout: with
+// no handshake timeout (TLSHandshakeTimeout < 0), a handshake the node
+// stalls is bounded by its request: once the request is given up, the
+// connection closes and its slot is free for the next. It went on under
+// net/http's dial context, which outlives the request, for as long as the
+// node stalled: a descriptor, a goroutine and one of the node's slots
+// held for good by each request sent there.
+func TestAStalledHandshakeEndsWithItsRequestWithoutAHandshakeTimeout(t *testing.T) {
+	tr := &Transport{MaxConnsPerHost: 1, TLSHandshakeTimeout: -1}
+	req, closed, err := cutInAStalledHandshake(t, tr)
+	if err == nil {
+		t.Fatal("a request given up got an answer")
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second): // a hang guard, not a timing
+		t.Fatal("the stalled handshake's connection is still open after its request was given up")
+	}
+	p := tr.pool(req.URL.Host)
+	waitFor(t, "the stalled handshake's slot to be freed", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.total == 0
+	})
+}
+
+// TestAHandshakeCutByItsRequestSentNothing: a request whose context ends
+// while the node stalls its handshake (a per-try timeout shorter than the
+// handshake timeout) fails with an error that wraps ErrNothingWritten: no
+// connection was handed to it. net/http returns the context's bare error
+// then, and the attempt was counted as sent: a POST it cut could not have
+// gone to another node.
+func TestAHandshakeCutByItsRequestSentNothing(t *testing.T) {
+	_, _, err := cutInAStalledHandshake(t, &Transport{TLSHandshakeTimeout: time.Minute})
+	if !errors.Is(err, ErrNothingWritten) {
+		t.Errorf("%v does not wrap ErrNothingWritten", err)
+	}
+	var he *HandshakeError
+	if !errors.As(err, &he) {
+		t.Errorf("%v is no *HandshakeError", err)
+	}
+}
+
+// cutInAStalledHandshake sends a POST by tr under WithTLS to a node that
+// accepts its connection and never answers its ClientHello, and cancels
+// it once the node has the connection: the request, a channel told when
+// the node's connection closes, and RoundTrip's error.
+func cutInAStalledHandshake(t *testing.T, tr *Transport) (*http.Request, <-chan struct{}, error) {
+	t.Helper()
+	m := newMTLS(t)
+	accepted, closed := make(chan struct{}, 1), make(chan struct{}, 1)
+	u, _ := rawServer(t, func(nc net.Conn, _ *bufio.Reader) {
+		accepted <- struct{}{}
+		io.Copy(io.Discard, nc) // never answers the ClientHello
+		closed <- struct{}{}
+	})
+	t.Cleanup(tr.CloseIdleConnections)
+	ctx, cancel := context.WithCancel(WithTLS(context.Background(), m.client))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.Replace(u, "http://", "https://", 1), strings.NewReader("x"))
+	done := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-accepted
+	cancel()
+	return req, closed, <-done
+}
+
+// TestACertificateAlertOnAReusedConnectionIsNoHandshakeFailure: a node
+// that reads a POST on a connection it accepted long ago, then sends a
+// certificate alert (bad_certificate) in place of an answer, may have
+// processed it: the round trip fails without ErrNothingWritten. It was
+// taken for a TLS 1.3 handshake refusal, whatever the connection, and the
+// POST was sent to another node again.
+func TestACertificateAlertOnAReusedConnectionIsNoHandshakeFailure(t *testing.T) {
+	m := newMTLS(t)
+	keys := &serverSecret{}
+	cfg := m.node.Clone()
+	cfg.ClientAuth = tls.NoClientCert
+	cfg.MinVersion = tls.VersionTLS13
+	cfg.SessionTicketsDisabled = true      // no record before the answers
+	cfg.DynamicRecordSizingDisabled = true // one record per Write
+	cfg.KeyLogWriter = keys
+	var processed atomic.Int32
+	u, _ := rawServer(t, func(nc net.Conn, _ *bufio.Reader) {
+		tc := tls.Server(nc, cfg)
+		if tc.Handshake() != nil {
+			return
+		}
+		br := bufio.NewReader(tc)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(tc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") // record 0
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.ReadAll(req.Body)
+		processed.Add(1)
+		rec, err := keys.alertRecord(tc.ConnectionState().CipherSuite, 1, 42) // record 1: bad_certificate
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		nc.Write(rec)
+		io.Copy(io.Discard, nc)
+	})
+	url := strings.Replace(u, "http://", "https://", 1)
+	tr := fallbackTransport(t)
+	resp, err := tlsGet(t, tr, url, m.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(WithTLS(context.Background(), m.client), 5*time.Second)
+	defer cancel()
+	post, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader("an order"))
+	resp, err = tr.RoundTrip(post)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("answer %d, want the node's alert", resp.StatusCode)
+	}
+	if !strings.Contains(err.Error(), "bad certificate") {
+		t.Fatalf("%v: not the node's alert (the test's record did not decrypt)", err)
+	}
+	if processed.Load() != 1 {
+		t.Fatalf("the node processed %d POSTs", processed.Load())
+	}
+	if errors.Is(err, ErrNothingWritten) {
+		t.Errorf("%v wraps ErrNothingWritten, but the node read and processed the POST", err)
+	}
+}
+
+// serverSecret keeps a TLS 1.3 server's application traffic secret from
+// its key log, to write a record of the server's own.
+type serverSecret struct {
+	mu     sync.Mutex
+	secret []byte
+}
+
+func (s *serverSecret) Write(line []byte) (int, error) {
+	f := strings.Fields(string(line))
+	if len(f) == 3 && f[0] == "SERVER_TRAFFIC_SECRET_0" {
+		b, err := hex.DecodeString(f[2])
+		if err != nil {
+			return 0, err
+		}
+		s.mu.Lock()
+		s.secret = b
+		s.mu.Unlock()
+	}
+	return len(line), nil
+}
+
+// alertRecord returns the server's encrypted record number seq (counted
+// from the first after the handshake) holding a fatal alert desc.
+func (s *serverSecret) alertRecord(suite uint16, seq uint64, desc byte) ([]byte, error) {
+	s.mu.Lock()
+	secret := s.secret
+	s.mu.Unlock()
+	hf, keyLen := sha256.New, 16
+	switch suite {
+	case tls.TLS_AES_128_GCM_SHA256:
+	case tls.TLS_AES_256_GCM_SHA384:
+		hf, keyLen = sha512.New384, 32
+	default:
+		return nil, fmt.Errorf("cipher suite %s: the test seals AES-GCM records only", tls.CipherSuiteName(suite))
+	}
+	label := func(l string, n int) []byte {
+		full := "tls13 " + l
+		info := append([]byte{byte(n >> 8), byte(n), byte(len(full))}, full...)
+		out, err := hkdf.Expand(hf, secret, string(append(info, 0)), n)
+		if err != nil {
+			panic(err)
+		}
+		return out
+	}
+	block, err := aes.NewCipher(label("key", keyLen))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	nonce := label("iv", 12)
+	for i := range 8 {
+		nonce[4+i] ^= byte(seq >> (56 - 8*i))
+	}
+	plain := []byte{2, desc, 21} // fatal, desc; the inner content type: alert
+	hdr := []byte{23, 3, 3, 0, byte(len(plain) + aead.Overhead())}
+	return aead.Seal(slices.Clone(hdr), nonce, plain, hdr), nil
+}
+
+// TestCloseHostClosesATLSNodesConnections: CloseHost, for a node that left
+// discovery, closes its connections made for WithTLS's requests, as it
+// does its plain ones: the idle one now, a busy one once its request
+// ends; the next request shakes hands anew. They were kept, and reused,
+// until IdleTimeout: a node gone without closing them was sent requests
+// over them, each then waiting for its deadline.
+func TestCloseHostClosesATLSNodesConnections(t *testing.T) {
+	m := newMTLS(t)
+	hold := make(chan chan struct{}, 1)
+	closed := make(chan struct{}, 4)
+	url, handshakes := tlsNode(t, m.node, func(nc net.Conn, br *bufio.Reader) {
+		defer func() { closed <- struct{}{} }()
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/slow" {
+				wait := make(chan struct{})
+				hold <- wait
+				<-wait
+			}
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	isClosed := func(which string) {
+		t.Helper()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second): // a hang guard, not a timing
+			t.Fatalf("the %s connection is still open after CloseHost", which)
+		}
+	}
+	tr := fallbackTransport(t)
+	resp, err := tlsGet(t, tr, url, m.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close() // its connection is idle
+	host := strings.TrimPrefix(url, "https://")
+	tr.CloseHost(host)
+	isClosed("idle") // now
+	if n := handshakes.Load(); n != 1 {
+		t.Fatalf("%d handshakes before the second request, want 1", n)
+	}
+
+	// A busy connection closes once its request ends.
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := tlsGet(t, tr, url+"/slow", m.client)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		slow <- err
+	}()
+	wait := <-hold
+	if n := handshakes.Load(); n != 2 {
+		t.Fatalf("%d handshakes after CloseHost, want 2: a request went over the closed host's idle connection", n)
+	}
+	tr.CloseHost(host)
+	close(wait)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	isClosed("busy") // once its request ended
+	resp, err = tlsGet(t, tr, url, m.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := handshakes.Load(); n != 3 {
+		t.Errorf("%d handshakes, want 3: a request went over a connection CloseHost closed", n)
 	}
 }

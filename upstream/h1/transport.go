@@ -105,7 +105,7 @@ type Transport struct {
 	fbOnce sync.Once
 	fb     http.RoundTripper
 
-	tlsTransports sync.Map // *tls.Config → *http.Transport: tls.go
+	tlsTransports sync.Map // tlsKeyOf → *http.Transport: tls.go
 }
 
 var defaultDialer = &net.Dialer{KeepAlive: 30 * time.Second}

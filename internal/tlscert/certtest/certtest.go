@@ -75,6 +75,19 @@ type Leaf struct {
 // addresses).
 func (ca *CA) Server(t testing.TB, names ...string) *Leaf {
 	t.Helper()
+	return ca.sign(t, ca.serverTemplate(names))
+}
+
+// ExpiredServer signs a server certificate for names, as Server does,
+// that expired an hour ago: a node whose certificate was not renewed.
+func (ca *CA) ExpiredServer(t testing.TB, names ...string) *Leaf {
+	t.Helper()
+	tmpl := ca.serverTemplate(names)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour)
+	return ca.sign(t, tmpl)
+}
+
+func (ca *CA) serverTemplate(names []string) *x509.Certificate {
 	tmpl := ca.template(names[0])
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	for _, n := range names {
@@ -84,7 +97,7 @@ func (ca *CA) Server(t testing.TB, names ...string) *Leaf {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	return ca.sign(t, tmpl)
+	return tmpl
 }
 
 // Client signs a client certificate for name.
