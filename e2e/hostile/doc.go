@@ -85,5 +85,9 @@
 // node never blamed), hosts_audit_test.go (routes by host: the host HTTP
 // says, absolute-form over Host, on both listener servers) and
 // allowfrom_audit_test.go (a route's allow_from: a forged X-Forwarded-For,
-// with or without the trusted proxy, gets 403 and never reaches the node).
+// with or without the trusted proxy, gets 403 and never reaches the node)
+// and tls_audit_test.go (one hostile node of four of a service reached
+// over TLS: an expired certificate, another authority, plain HTTP, a
+// stalled handshake, garbage after the handshake: what was sent nothing
+// goes to another node, POSTs too, and no POST is sent twice).
 package hostile
