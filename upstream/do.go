@@ -253,11 +253,17 @@ func (c *Client) do(ctx context.Context, r *http.Request, cancel context.CancelF
 		}
 		if cold != nil && cold.answered() {
 			// Cut as a per-try timeout would have cut it: an answer that
-			// crossed the cut is given up, its body cancelled with it.
+			// crossed the cut is given up, its body cancelled with it. An
+			// attempt the cut caught before it sent anything (its connect,
+			// its TLS handshake or its wait for a connection) keeps its
+			// error, which says so: it goes to another node whatever its
+			// method, where errColdTry would have left a POST failed.
 			if resp != nil && resp.Body != nil {
 				closeBody(resp)
 			}
-			resp, err = nil, errColdTry
+			if err == nil || !notSent(err) {
+				resp, err = nil, errColdTry
+			}
 		}
 		waits.answered()
 		from, whole := sent, true // the round trip's start, and whether the node had the whole request

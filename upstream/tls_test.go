@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 	"github.com/sluicehq/sluice/registry"
 	"github.com/sluicehq/sluice/rpc"
+	"github.com/sluicehq/sluice/selector"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -140,6 +142,34 @@ func TestServiceTLSStream(t *testing.T) {
 	}
 }
 
+// stalledNode is a node of service that takes connections and reads
+// them, and never answers, a ClientHello or anything else. Each
+// connection it accepts is sent on accepted, as long as there is room.
+func stalledNode(t *testing.T) (*registry.Node, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan struct{}, 16)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+			go io.Copy(io.Discard, nc)
+		}
+	}()
+	return &registry.Node{Service: service, ID: "stalled", Address: ln.Addr().String()}, accepted
+}
+
 // TestServiceTLSGivesUpAStalledHandshake: a node that takes connections
 // but never answers a ClientHello is given up after the connect timeout,
 // as one whose connect hangs is: a POST, which may be sent again only when
@@ -147,22 +177,7 @@ func TestServiceTLSStream(t *testing.T) {
 func TestServiceTLSGivesUpAStalledHandshake(t *testing.T) {
 	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
 	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() { // accepts and reads, never answers
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { nc.Close() })
-			go io.Copy(io.Discard, nc)
-		}
-	}()
-	stalled := &registry.Node{Service: service, ID: "stalled", Address: ln.Addr().String()}
+	stalled, _ := stalledNode(t)
 	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: service,
 		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
 	tr := upstream.NewLeanTransport(upstream.TransportOptions{ConnectTimeout: 200 * time.Millisecond})
@@ -183,5 +198,86 @@ func TestServiceTLSGivesUpAStalledHandshake(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(b) != "good gateway" {
 		t.Fatalf("POST: %d %q", resp.StatusCode, b)
+	}
+}
+
+// firstTo is a Strategy whose first pick ever is first, and every other
+// one the first node that is not.
+func firstTo(first *registry.Node) selector.Strategy {
+	var picked atomic.Bool
+	return func(nodes []*registry.Node) selector.Picker {
+		return pickFunc(func(selector.PickInfo) (*registry.Node, error) {
+			if picked.CompareAndSwap(false, true) {
+				return first, nil
+			}
+			for _, n := range nodes {
+				if !n.Same(first) {
+					return n, nil
+				}
+			}
+			return nil, selector.ErrNoNodes
+		})
+	}
+}
+
+type pickFunc func(selector.PickInfo) (*registry.Node, error)
+
+func (f pickFunc) Pick(info selector.PickInfo) (*registry.Node, error) { return f(info) }
+
+// TestAColdCutOfAnAttemptThatSentNothingIsNotSent: a GET sent as the
+// client starts, before the service's latency is known, to a node that
+// stalls its TLS handshake (its handshake timeout far away), is cut once
+// the latency is known, as a per-try timeout would have cut it. It sent
+// nothing, and is counted so (another node for any method, and a retry
+// this hop makes though one above retries too), where the cut's own error
+// counted it as timed out at its node. The GET goes to the other node.
+func TestAColdCutOfAnAttemptThatSentNothingIsNotSent(t *testing.T) {
+	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
+	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, nil)
+	stalled, accepted := stalledNode(t)
+	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: service,
+		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
+	tr := upstream.NewLeanTransport(upstream.TransportOptions{ConnectTimeout: time.Minute})
+	t.Cleanup(tr.CloseIdleConnections)
+	obs := &recorder{}
+	c := upstream.New(staticOf(t, stalled, good.node("good")), upstream.WithStrategy(firstTo(stalled)),
+		upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg), upstream.WithObserver(obs))
+	get := func(ctx context.Context) (string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+service+"/orders", nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		body, err := get(ctx)
+		done <- result{body, err}
+	}()
+	recv(t, accepted, "the first GET's connection to the stalled node")
+	for i := range 30 { // the service's latency, from the good node
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := get(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+	}
+	if r := recv(t, done, "the first GET's end"); r.err != nil || r.body != "good gateway" {
+		t.Fatalf("the first GET: %q %v", r.body, r.err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if !slices.Contains(obs.ends, "stalled first not-sent") {
+		t.Fatalf("attempts %v, want the stalled node's first attempt not-sent", obs.ends)
 	}
 }
