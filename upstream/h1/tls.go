@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -178,13 +179,20 @@ func (t *Transport) dialTLS(ctx context.Context, network, addr string, cfg *tls.
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
+	if cfg.ServerName == "" || !slices.Equal(cfg.NextProtos, http11) {
 		cfg = cfg.Clone()
-		cfg.ServerName = host
+		if cfg.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			cfg.ServerName = host
+		}
+		// This transport speaks HTTP/1.1 alone, and says so: a config
+		// that offers h2 too (one written for another client) had a node
+		// that speaks it take this connection's HTTP/1.1 request for a
+		// broken HTTP/2 one, after it was sent.
+		cfg.NextProtos = http11
 	}
 	hctx, cancel := ctx, context.CancelFunc(nil)
 	if d := t.handshakeTimeout(); d > 0 {
@@ -208,6 +216,9 @@ func (t *Transport) handshakeTimeout() time.Duration {
 	}
 	return t.TLSHandshakeTimeout
 }
+
+// http11 is the one protocol dialTLS offers (ALPN).
+var http11 = []string{"http/1.1"}
 
 // HandshakeError is the error of a round trip whose TLS handshake with its
 // node failed: its certificate did not verify, it asked for a client

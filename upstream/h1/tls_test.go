@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -615,5 +616,31 @@ func TestCloseHostClosesATLSNodesConnections(t *testing.T) {
 	resp.Body.Close()
 	if n := handshakes.Load(); n != 3 {
 		t.Errorf("%d handshakes, want 3: a request went over a connection CloseHost closed", n)
+	}
+}
+
+// TestTLSSpeaksHTTP11ToANodeThatOffersH2: a config that offers h2 (one
+// written for another client) still has this transport's HTTP/1.1
+// requests answered by a node that speaks both: http/1.1 alone is
+// offered.
+func TestTLSSpeaksHTTP11ToANodeThatOffersH2(t *testing.T) {
+	m := newMTLS(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = m.node.Clone()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	cfg := m.client.Clone()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	resp, err := tlsGet(t, fallbackTransport(t), srv.URL, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "HTTP/1.1" || err != nil {
+		t.Fatalf("%d %q %v", resp.StatusCode, b, err)
 	}
 }
