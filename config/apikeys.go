@@ -88,10 +88,7 @@ func ParseAPIKeys(file string, data []byte) ([]middleware.APIKey, error) {
 	if err := d.decode(body, reflect.ValueOf(&text).Elem(), ""); err != nil {
 		return nil, err
 	}
-	at := func(path, format string, args ...any) error {
-		c := &Config{file: file, pos: pos}
-		return c.errorAt(path, format, args...)
-	}
+	at := func(path, format string, args ...any) error { return errorIn(file, pos, path, format, args...) }
 	keys := make([]middleware.APIKey, len(text.Keys))
 	names := make(map[string]int, len(text.Keys))
 	digests := make(map[[32]byte]int, len(text.Keys))

@@ -640,16 +640,22 @@ func (c *Config) Hash() string { return c.hash }
 // errorAt returns an Error at the position of the field path, or of its
 // closest ancestor that was written in the file.
 func (c *Config) errorAt(path, format string, args ...any) error {
-	e := &Error{File: c.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	return errorIn(c.file, c.pos, path, format, args...)
+}
+
+// errorIn is errorAt for the file whose fields are at pos: the
+// configuration's, or a file it names (a keys file).
+func errorIn(file string, pos map[string]Pos, path, format string, args ...any) error {
+	e := &Error{File: file, Path: path, Msg: fmt.Sprintf(format, args...)}
 	for p := path; ; {
-		if pos, ok := c.pos[p]; ok {
-			e.Line, e.Column = pos.Line, pos.Column
+		if at, ok := pos[p]; ok {
+			e.Line, e.Column = at.Line, at.Column
 			break
 		}
 		i := lastSep(p)
 		if i < 0 {
-			if pos, ok := c.pos[""]; ok {
-				e.Line, e.Column = pos.Line, pos.Column
+			if at, ok := pos[""]; ok {
+				e.Line, e.Column = at.Line, at.Column
 			}
 			break
 		}
