@@ -40,6 +40,10 @@ type TransportOptions struct {
 	// (WithServiceTLS): see DefaultConnectTimeout, what zero means. A
 	// negative value leaves both to the attempt's deadline alone.
 	ConnectTimeout time.Duration
+	// OnTLSFailure, when not nil, is told of each TLS handshake with a
+	// node that failed by the node's doing, with the node's address and
+	// why (h1.Transport.OnHandshakeFailure). It must not block.
+	OnTLSFailure func(node string, err error)
 }
 
 // NewLeanTransport returns the transport a Client uses by default: an
@@ -64,6 +68,7 @@ func NewLeanTransport(o TransportOptions) *h1.Transport {
 	return &h1.Transport{
 		DialContext:            dialWithin(o.ConnectTimeout),
 		TLSHandshakeTimeout:    o.connectTimeout(), // a TLS node's connect is done when its handshake is
+		OnHandshakeFailure:     o.OnTLSFailure,
 		MaxConnsPerHost:        o.MaxConnsPerNode,
 		MaxIdlePerHost:         o.MaxIdlePerNode,
 		IdleTimeout:            o.IdleTimeout,

@@ -6,8 +6,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/internal/logsample"
 	"github.com/sluicehq/sluice/internal/tlscert"
+	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/upstream"
 )
 
@@ -89,4 +93,31 @@ func logBackendCert(logger *slog.Logger, p tlscert.Pair, why string, err error) 
 		return
 	}
 	logger.Info("backend client certificate reloaded", attrs...)
+}
+
+// tlsFailures returns what the transport tells of a TLS handshake with a
+// node that failed by the node's doing: counted, and logged (at most
+// router.LogLinesPerSecond lines a second a node), since the request went
+// to another node and a node whose certificate expired or was replaced
+// by another authority's would otherwise show only in the attempts
+// counted not_sent.
+func tlsFailures(reg prometheus.Registerer, logger *slog.Logger) func(node string, err error) {
+	failures := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_upstream_tls_handshake_failures_total",
+		Help: "TLS handshakes with nodes that failed by the node's doing (a certificate that does not verify or refused, no TLS, too slow); each request went to another node.",
+	})
+	reg.MustRegister(failures)
+	lines := logsample.New(router.LogLinesPerSecond, time.Second, nil)
+	return func(node string, err error) {
+		failures.Inc()
+		ok, dropped := lines.Allow(node)
+		if !ok {
+			return
+		}
+		attrs := []any{slog.String("node", node), slog.String("error", err.Error())}
+		if dropped > 0 {
+			attrs = append(attrs, slog.Int("suppressed", dropped))
+		}
+		logger.Warn("TLS handshake with a node failed; its request goes to another node", attrs...)
+	}
 }

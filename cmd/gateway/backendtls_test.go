@@ -63,7 +63,8 @@ func newTLSNode(t *testing.T, cert tls.Certificate, clientCA *certtest.CA) *tlsN
 // them: a node whose certificate another authority signed. Every request
 // of the service without a health check, POSTs included, is answered by
 // its good nodes, the impostor reading none (each handshake that fails
-// sends nothing, and the request goes to another node); the other
+// sends nothing, and the request goes to another node), and its failures
+// are logged and counted; the other
 // service's health check, over TLS too, takes its impostor out and passes
 // its good node. A client certificate replaced on disk is sent from the
 // next connection after SIGHUP.
@@ -126,6 +127,14 @@ routes:
 	}
 	if a, b := orders[0].requests.Load(), orders[2].requests.Load(); a+b != 60 || a == 0 || b == 0 {
 		t.Errorf("the good nodes read %d and %d requests, want 60 between them, each some", a, b)
+	}
+	// The impostor's failed handshakes, each retried, are told all the same.
+	failed := g.logs.waitFor(t, "TLS handshake with a node failed; its request goes to another node", 1)
+	if failed[0]["node"] != impostor.addr || !strings.Contains(fmt.Sprint(failed[0]["error"]), "certificate") {
+		t.Errorf("logged %v, want the impostor at %s, for its certificate", failed[0], impostor.addr)
+	}
+	if v := g.metric("sluice_upstream_tls_handshake_failures_total"); v == "" || v == "0" {
+		t.Errorf("sluice_upstream_tls_handshake_failures_total = %q, want the impostor's failures counted", v)
 	}
 
 	left := g.logs.waitFor(t, "a node fails its health check; it serves no more requests until it passes", 1)

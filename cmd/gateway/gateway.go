@@ -128,7 +128,7 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	for _, n := range cfg.StaticNodes() {
 		g.staticServices[n.Service] = true
 	}
-	g.resilience = newResilience(cfg, g.promReg)
+	g.resilience = newResilience(cfg, g.promReg, logger)
 	g.edge = newEdge(g.promReg, logger)
 	g.keys = newKeySources(g.promReg, logger)
 	if g.tracer, g.stopTracing, err = newTracing(cfg, logger, g.promReg); err != nil {

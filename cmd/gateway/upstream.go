@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 
@@ -31,11 +32,11 @@ type resilience struct {
 
 // newResilience builds the parts of the upstream client that outlive
 // reloads.
-func newResilience(cfg *config.Config, reg prometheus.Registerer) *resilience {
+func newResilience(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) *resilience {
 	// The transport lives across reloads, so its header bound is the
 	// starting configuration's (limits.max_backend_header_bytes).
 	tr := upstream.NewLeanTransport(upstream.TransportOptions{MaxResponseHeaderBytes: int64(cfg.Limits.MaxBackendHeaderBytes),
-		ConnectTimeout: cfg.Upstream.ConnectTimeout})
+		ConnectTimeout: cfg.Upstream.ConnectTimeout, OnTLSFailure: tlsFailures(reg, logger)})
 	r := &resilience{loads: selector.NewLoads(), transport: tr, metrics: metrics.NewUpstream(reg)}
 	u := cfg.Upstream
 	if !u.Ejection.Disabled {

@@ -128,6 +128,9 @@ func (t *Transport) tlsTrip(cfg *tls.Config, req *http.Request) (*http.Response,
 		// context's error when it ends during the dial or the handshake,
 		// which go on without it), or the node refused its certificate
 		// on a new connection, the request's own.
+		if trips == 1 {
+			t.handshakeFailed(req.URL.Host, err)
+		}
 		return nil, &HandshakeError{Addr: req.URL.Host, Err: err}
 	}
 	return resp, err
@@ -205,9 +208,20 @@ func (t *Transport) dialTLS(ctx context.Context, network, addr string, cfg *tls.
 		if hctx.Err() != nil && ctx.Err() == nil {
 			err = errHandshakeTimeout // the node's slowness, not the request's end
 		}
+		if ctx.Err() == nil {
+			t.handshakeFailed(addr, err)
+		}
 		return nil, &HandshakeError{Addr: addr, Err: err}
 	}
 	return &tapConn{Conn: tc, maxKept: t.maxHeaderBytes() + fallbackReadBuffer}, nil
+}
+
+// handshakeFailed tells OnHandshakeFailure, if any, of a handshake with
+// addr that failed by the node's doing.
+func (t *Transport) handshakeFailed(addr string, err error) {
+	if t.OnHandshakeFailure != nil {
+		t.OnHandshakeFailure(addr, err)
+	}
 }
 
 func (t *Transport) handshakeTimeout() time.Duration {

@@ -176,10 +176,15 @@ func TestTLSHandshakeFailureSendsNothing(t *testing.T) {
 				url, _ = tlsNode(t, m.node, handle)
 			}
 			tr := fallbackTransport(t)
+			var told []string
+			tr.OnHandshakeFailure = func(addr string, _ error) { told = append(told, addr) }
 			resp, err := tlsGet(t, tr, url, tc.cfg)
 			if err == nil {
 				resp.Body.Close()
 				t.Fatalf("answer %d, want a failed handshake", resp.StatusCode)
+			}
+			if host := strings.TrimPrefix(url, "https://"); len(told) != 1 || told[0] != host {
+				t.Errorf("OnHandshakeFailure told of %q, want %s once", told, host)
 			}
 			if !errors.Is(err, ErrNothingWritten) {
 				t.Errorf("%v does not wrap ErrNothingWritten", err)
@@ -374,7 +379,12 @@ func TestAStalledHandshakeEndsWithItsRequestWithoutAHandshakeTimeout(t *testing.
 // then, and the attempt was counted as sent: a POST it cut could not have
 // gone to another node.
 func TestAHandshakeCutByItsRequestSentNothing(t *testing.T) {
-	_, _, err := cutInAStalledHandshake(t, &Transport{TLSHandshakeTimeout: time.Minute})
+	var told atomic.Int32 // the node did nothing wrong: its request left
+	_, _, err := cutInAStalledHandshake(t, &Transport{TLSHandshakeTimeout: time.Minute,
+		OnHandshakeFailure: func(string, error) { told.Add(1) }})
+	if n := told.Load(); n != 0 {
+		t.Errorf("OnHandshakeFailure told %d times of a handshake its request's end cut", n)
+	}
 	if !errors.Is(err, ErrNothingWritten) {
 		t.Errorf("%v does not wrap ErrNothingWritten", err)
 	}

@@ -97,6 +97,15 @@ type Transport struct {
 	// the request's.
 	TLSHandshakeTimeout time.Duration
 
+	// OnHandshakeFailure, when not nil, is told of each TLS handshake of
+	// a WithTLS request that failed by its node's doing (a certificate
+	// that does not verify or that the node refused, a node that does not
+	// speak TLS, one that took TLSHandshakeTimeout), with the node's
+	// address: the request goes to another node, and without it a node
+	// whose certificate expired is seen only in counts of attempts not
+	// sent. Not of a handshake its request's end cut. It must not block.
+	OnHandshakeFailure func(addr string, err error)
+
 	now func() time.Time // the pool's clock; nil means monoNow (tests set it)
 
 	mu    sync.Mutex                           // serializes changes of hosts; guards fb
