@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -72,7 +73,8 @@ func TestServicesReachedOverMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	nodeCA, clientCA, strangers := certtest.NewCA(t), certtest.NewCA(t), certtest.NewCA(t)
 	caFile := nodeCA.WriteCA(t, dir, "nodes-ca.pem")
-	certFile, keyFile := clientCA.Client(t, "gateway").Write(t, dir, "client")
+	client := clientCA.Client(t, "gateway")
+	certFile, keyFile := client.Write(t, dir, "client")
 	orders := []*tlsNode{newTLSNode(t, nodeCA.Server(t, "orders").TLS, clientCA),
 		newTLSNode(t, strangers.Server(t, "orders").TLS, clientCA),
 		newTLSNode(t, nodeCA.Server(t, "orders").TLS, clientCA)}
@@ -153,6 +155,11 @@ routes:
 		if code, body := g.fetch(g.front + "/stock"); code != 200 || body != "ok gateway" {
 			t.Fatalf("GET /stock %d: %d %q", i, code, body)
 		}
+	}
+
+	sample := `sluice_certificate_expiry_timestamp_seconds{file="` + certFile + `",use="backend_client"}`
+	if v, err := strconv.ParseFloat(g.metric(sample), 64); err != nil || int64(v) != client.Cert.NotAfter.Unix() {
+		t.Errorf("%s = %v (%v), want %d", sample, v, err, client.Cert.NotAfter.Unix())
 	}
 
 	clientCA.Client(t, "gateway-2").Write(t, dir, "client")

@@ -90,6 +90,9 @@ type gateway struct {
 	// apiKeys follows the keys files of the API key providers serving
 	// (apikeys.go).
 	apiKeys *apiKeyFiles
+	// certExpiry exports when the certificates held from files expire
+	// (certexpiry.go).
+	certExpiry *certExpiry
 
 	// src is where the configuration comes from and how its changes are
 	// watched (configsource.go); nil reloads only on SIGHUP with the load
@@ -114,6 +117,10 @@ func newGateway(cfg *config.Config, logger *slog.Logger) (*gateway, error) {
 	g.registry = reg
 	if g.backendTLS, err = newBackendTLS(cfg); err != nil {
 		return nil, err
+	}
+	g.certExpiry = newCertExpiry(g.promReg)
+	for _, bc := range g.backendTLS.certs {
+		g.certExpiry.add("backend_client", bc.store)
 	}
 	if st, ok := reg.(*registry.Static); ok {
 		g.names = newNames(st, cfg, logger)

@@ -60,6 +60,7 @@ func (g *gateway) listen(l config.Listener, h http.Handler, defaultServer string
 		if certs, err = tlscert.New(l.TLS.Pairs()); err != nil {
 			return nil, err
 		}
+		g.certExpiry.add("listener", certs)
 	}
 	var served *tlsHosts
 	if l.RedirectHTTPS {

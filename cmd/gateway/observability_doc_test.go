@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/internal/tlscert"
+	"github.com/sluicehq/sluice/internal/tlscert/certtest"
 	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/registry"
 )
@@ -69,6 +71,13 @@ func TestObservabilityDocListsEveryMetric(t *testing.T) {
 	g.edge.proxyRefused("timeout")
 	// Nor has a route an allow_from.
 	g.edge.forbidden.WithLabelValues("route")
+	// Nor a certificate file.
+	certFile, certKey := certtest.NewCA(t).Server(t, "a.example").Write(t, t.TempDir(), "a")
+	store, err := tlscert.New([]tlscert.Pair{{CertFile: certFile, KeyFile: certKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.certExpiry.add("listener", store)
 	got := families(t, g.promReg)
 
 	// A backend's: budget.Inbound observed by package metrics.

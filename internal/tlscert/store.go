@@ -73,6 +73,25 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	return certs[0], nil
 }
 
+// Expiry is when a certificate a Store serves stops being valid.
+type Expiry struct {
+	CertFile string
+	NotAfter time.Time
+}
+
+// Expiries returns when each certificate the Store serves now expires, in
+// the order of its pairs.
+func (s *Store) Expiries() []Expiry {
+	certs := *s.certs.Load()
+	out := make([]Expiry, 0, len(certs))
+	for i, c := range certs {
+		if c.Leaf != nil {
+			out = append(out, Expiry{CertFile: s.pairs[i].CertFile, NotAfter: c.Leaf.NotAfter})
+		}
+	}
+	return out
+}
+
 // Reload reads every file again and, if all load and none has expired,
 // serves the new certificates. On an error the certificates already loaded
 // keep serving.

@@ -87,6 +87,15 @@ func (ca *CA) ExpiredServer(t testing.TB, names ...string) *Leaf {
 	return ca.sign(t, tmpl)
 }
 
+// ServerUntil signs a server certificate for names, as Server does, that
+// expires at notAfter.
+func (ca *CA) ServerUntil(t testing.TB, notAfter time.Time, names ...string) *Leaf {
+	t.Helper()
+	tmpl := ca.serverTemplate(names)
+	tmpl.NotAfter = notAfter
+	return ca.sign(t, tmpl)
+}
+
 func (ca *CA) serverTemplate(names []string) *x509.Certificate {
 	tmpl := ca.template(names[0])
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
