@@ -49,6 +49,45 @@ func (b *tlsBackend) node(id string) *registry.Node {
 	return &registry.Node{Service: service, ID: id, Address: b.srv.Listener.Addr().String()}
 }
 
+// mtlsService is a service reached over mutual TLS: its nodes' authority,
+// the authority of the client certificates they require, and the
+// client's side of the handshake.
+type mtlsService struct {
+	name             string
+	nodeCA, clientCA *certtest.CA
+	cfg              *tls.Config
+}
+
+// newMTLSService returns the TLS of service, whose nodes' certificates name
+// name.
+func newMTLSService(t *testing.T, name string) *mtlsService {
+	s := &mtlsService{name: name, nodeCA: certtest.NewCA(t), clientCA: certtest.NewCA(t)}
+	s.cfg = &tls.Config{RootCAs: s.nodeCA.Pool, ServerName: name,
+		Certificates: []tls.Certificate{s.clientCA.Client(t, "gateway").TLS}}
+	return s
+}
+
+// node starts a node of the service, serving h (nil: its id and its
+// caller's name).
+func (s *mtlsService) node(t *testing.T, id string, h http.Handler) *tlsBackend {
+	return newTLSBackend(t, id, s.nodeCA.Server(t, s.name).TLS, s.clientCA, h)
+}
+
+// impostor starts a node whose certificate names the service, signed by
+// another authority.
+func (s *mtlsService) impostor(t *testing.T, id string, h http.Handler) *tlsBackend {
+	return newTLSBackend(t, id, certtest.NewCA(t).Server(t, s.name).TLS, s.clientCA, h)
+}
+
+// client returns a client of nodes, reaching them over the service's TLS
+// through a lean transport made with o.
+func (s *mtlsService) client(t *testing.T, o upstream.TransportOptions, nodes []*registry.Node, opts ...upstream.Option) *upstream.Client {
+	tr := upstream.NewLeanTransport(o)
+	t.Cleanup(tr.CloseIdleConnections)
+	return upstream.New(staticOf(t, nodes...), append([]upstream.Option{upstream.WithTransport(tr),
+		upstream.WithServiceTLS(service, s.cfg)}, opts...)...)
+}
+
 // TestServiceTLSSkipsANodeWhoseCertificateFails: a service reached over
 // mutual TLS with two nodes, one of which holds a certificate of another
 // authority (an impostor, or a node whose certificate was not renewed):
@@ -56,15 +95,9 @@ func (b *tlsBackend) node(id string) *registry.Node {
 // reads no request, and the calls that went to it first are retried at
 // once, as a node refusing connections would be.
 func TestServiceTLSSkipsANodeWhoseCertificateFails(t *testing.T) {
-	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
-	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, nil)
-	impostor := newTLSBackend(t, "impostor", certtest.NewCA(t).Server(t, service).TLS, clientCA, nil)
-	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: service,
-		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{})
-	t.Cleanup(tr.CloseIdleConnections)
-	c := upstream.New(staticOf(t, impostor.node("impostor"), good.node("good")),
-		upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg))
+	svc := newMTLSService(t, service)
+	good, impostor := svc.node(t, "good", nil), svc.impostor(t, "impostor", nil)
+	c := svc.client(t, upstream.TransportOptions{}, []*registry.Node{impostor.node("impostor"), good.node("good")})
 	for i := range 40 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+service+"/orders", strings.NewReader("x"))
@@ -93,17 +126,13 @@ func TestServiceTLSSkipsANodeWhoseCertificateFails(t *testing.T) {
 
 // TestServiceTLSCall: an RPC call to a service reached over TLS.
 func TestServiceTLSCall(t *testing.T) {
-	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
+	svc := newMTLSService(t, "greeter.internal")
 	srv := rpc.NewServer()
 	rpc.Register(srv, "Greeter.Hello", func(ctx context.Context, in *struct{ Name string }) (*struct{ Greeting string }, error) {
 		return &struct{ Greeting string }{"hello " + in.Name}, nil
 	})
-	b := newTLSBackend(t, "a", nodeCA.Server(t, "greeter.internal").TLS, clientCA, srv)
-	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: "greeter.internal",
-		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{})
-	t.Cleanup(tr.CloseIdleConnections)
-	c := upstream.New(staticOf(t, b.node("a")), upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg))
+	b := svc.node(t, "a", srv)
+	c := svc.client(t, upstream.TransportOptions{}, []*registry.Node{b.node("a")})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var out struct{ Greeting string }
@@ -119,16 +148,12 @@ func TestServiceTLSCall(t *testing.T) {
 // its node whose certificate verifies, the impostor first in line reading
 // no handshake, and echoes.
 func TestServiceTLSStream(t *testing.T) {
-	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
+	svc := newMTLSService(t, service)
 	streams := rpc.NewStreamServer()
 	rpc.RegisterStream(streams, "Chat.Echo", echo)
-	impostor := newTLSBackend(t, "impostor", certtest.NewCA(t).Server(t, service).TLS, clientCA, streams)
-	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, streams)
-	cfg := &tls.Config{RootCAs: nodeCA.Pool, Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}, ServerName: service}
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{})
-	t.Cleanup(tr.CloseIdleConnections)
-	c := upstream.New(staticOf(t, impostor.node("impostor"), good.node("good")), upstream.WithStrategy(inOrder),
-		upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg))
+	impostor, good := svc.impostor(t, "impostor", streams), svc.node(t, "good", streams)
+	c := svc.client(t, upstream.TransportOptions{}, []*registry.Node{impostor.node("impostor"), good.node("good")},
+		upstream.WithStrategy(inOrder))
 	st := openStream(t, c, waitCtx(t), "Chat.Echo")
 	if err := st.Send(waitCtx(t), map[string]string{"text": "hi"}); err != nil {
 		t.Fatal(err)
@@ -175,15 +200,11 @@ func stalledNode(t *testing.T) (*registry.Node, <-chan struct{}) {
 // as one whose connect hangs is: a POST, which may be sent again only when
 // nothing was, goes to the other node within its budget.
 func TestServiceTLSGivesUpAStalledHandshake(t *testing.T) {
-	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
-	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, nil)
+	svc := newMTLSService(t, service)
+	good := svc.node(t, "good", nil)
 	stalled, _ := stalledNode(t)
-	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: service,
-		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{ConnectTimeout: 200 * time.Millisecond})
-	t.Cleanup(tr.CloseIdleConnections)
-	c := upstream.New(staticOf(t, stalled, good.node("good")), upstream.WithStrategy(inOrder),
-		upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg))
+	c := svc.client(t, upstream.TransportOptions{ConnectTimeout: 200 * time.Millisecond},
+		[]*registry.Node{stalled, good.node("good")}, upstream.WithStrategy(inOrder))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+service+"/orders", strings.NewReader("x"))
@@ -232,16 +253,12 @@ func (f pickFunc) Pick(info selector.PickInfo) (*registry.Node, error) { return 
 // this hop makes though one above retries too), where the cut's own error
 // counted it as timed out at its node. The GET goes to the other node.
 func TestAColdCutOfAnAttemptThatSentNothingIsNotSent(t *testing.T) {
-	nodeCA, clientCA := certtest.NewCA(t), certtest.NewCA(t)
-	good := newTLSBackend(t, "good", nodeCA.Server(t, service).TLS, clientCA, nil)
+	svc := newMTLSService(t, service)
+	good := svc.node(t, "good", nil)
 	stalled, accepted := stalledNode(t)
-	cfg := &tls.Config{RootCAs: nodeCA.Pool, ServerName: service,
-		Certificates: []tls.Certificate{clientCA.Client(t, "gateway").TLS}}
-	tr := upstream.NewLeanTransport(upstream.TransportOptions{ConnectTimeout: time.Minute})
-	t.Cleanup(tr.CloseIdleConnections)
 	obs := &recorder{}
-	c := upstream.New(staticOf(t, stalled, good.node("good")), upstream.WithStrategy(firstTo(stalled)),
-		upstream.WithTransport(tr), upstream.WithServiceTLS(service, cfg), upstream.WithObserver(obs))
+	c := svc.client(t, upstream.TransportOptions{ConnectTimeout: time.Minute}, []*registry.Node{stalled, good.node("good")},
+		upstream.WithStrategy(firstTo(stalled)), upstream.WithObserver(obs))
 	get := func(ctx context.Context) (string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+service+"/orders", nil)
 		resp, err := c.Do(req)
