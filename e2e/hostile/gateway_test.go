@@ -132,6 +132,15 @@ func staticYAML(b *strings.Builder, nodes ...any) {
 	}
 }
 
+// serviceNodesYAML writes a static registry of service's nodes at addrs,
+// their ids service-0, service-1, ...
+func serviceNodesYAML(b *strings.Builder, service string, addrs ...string) {
+	b.WriteString("registry:\n  kind: static\n  static:\n")
+	for i, a := range addrs {
+		fmt.Fprintf(b, "    - {service: %s, id: %s-%d, address: %q}\n", service, service, i, a)
+	}
+}
+
 // startWith writes config to a file of the test's and starts a gateway on
 // it, with its two listeners (gatewayYAML): it returns the gateway and the
 // addresses of its route and admin listeners.

@@ -131,10 +131,7 @@ func tlsGateway(t *testing.T, caFile string, nodes ...string) (g *gatewayProc, g
 	t.Helper()
 	var b strings.Builder
 	gatewayYAML(&b, "sluice", time.Second)
-	b.WriteString("registry:\n  kind: static\n  static:\n")
-	for i, a := range nodes {
-		fmt.Fprintf(&b, "    - {service: %s, id: %s-%d, address: %q}\n", tlsService, tlsService, i, a)
-	}
+	serviceNodesYAML(&b, tlsService, nodes...)
 	fmt.Fprintf(&b, "services:\n  %s:\n    tls: {ca_file: %q}\n", tlsService, caFile)
 	fmt.Fprintf(&b, "routes:\n  - {name: %s, method: GET, path: /%s/*, service: %s}\n", tlsService, tlsService, tlsService)
 	fmt.Fprintf(&b, "  - {name: %s-post, method: POST, path: /%s-post/*, service: %s}\n", tlsService, tlsService, tlsService)

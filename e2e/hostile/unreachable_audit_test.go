@@ -185,10 +185,7 @@ func unreachableGateway(t *testing.T, name string, nodes ...string) (gw, admin s
 	t.Helper()
 	var b strings.Builder
 	gatewayYAML(&b, "sluice", time.Second)
-	b.WriteString("registry:\n  kind: static\n  static:\n")
-	for i, a := range nodes {
-		fmt.Fprintf(&b, "    - {service: %s, id: %s-%d, address: %q}\n", name, name, i, a)
-	}
+	serviceNodesYAML(&b, name, nodes...)
 	fmt.Fprintf(&b, "routes:\n  - {name: %s, method: GET, path: /%s/*, service: %s}\n", name, name, name)
 	fmt.Fprintf(&b, "  - {name: %s-post, method: POST, path: /%s-post/*, service: %s}\n", name, name, name)
 	_, addrs := startWith(t, b.String())
